@@ -1,0 +1,41 @@
+# dataprep_assets: `make demo` sets everything up and materializes every pipeline; `make test` runs the tests.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+UV_VERSION := 0.13.9
+export DAGSTER_HOME := $(CURDIR)/var/dagster_home
+export DATAPREP_STORE_ROOT ?= $(CURDIR)/var/store
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+
+.PHONY: setup demo test ui bench validate clean
+
+$(VENV)/.installed: pyproject.toml uv.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(VENV)/bin/uv sync --frozen --inexact --quiet
+	touch $@
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+setup: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml  ## create .venv from uv.lock and a local Dagster instance
+
+demo: setup  ## generate sample data, materialize every asset, evaluate every check, print a summary
+	$(PY) -m dataprep_assets.demo
+
+test: setup  ## the whole test suite
+	$(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+ui: setup  ## the Dagster UI on http://127.0.0.1:3000 over the demo's data and instance
+	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+validate: setup  ## dagster definitions validate
+	$(VENV)/bin/dagster definitions validate -w workspace.yaml
+
+bench: setup  ## benchmarks: throughput and peak memory, ours beside the naive approach
+	$(PY) -m benchmarks.cell_qa_crops
+
+clean:
+	rm -rf var

@@ -1,0 +1,1 @@
+"""Dagster-aware pieces shared by every pipeline: the dataset store, metadata helpers, check factories."""

@@ -1,0 +1,136 @@
+"""Asset-check factories shared by the pipelines: leakage, split fractions, expectations.
+
+Each factory takes a `load(store) -> DataFrame` so that a check reads exactly what its asset wrote.
+"""
+
+
+from collections.abc import Callable, Mapping, Sequence
+
+import dagster as dg
+import pandas as pd
+
+from dataprep_assets.common.metadata import latest_materialization_metadata, markdown_table
+from dataprep_assets.common.store import DatasetStore
+from dataprep_assets.lib.expectations import ExpectationSpec, validate_frame
+from dataprep_assets.lib.splits import group_overlap, split_summary
+
+FrameLoader = Callable[[DatasetStore], pd.DataFrame]
+
+
+def group_overlap_check(
+    *,
+    asset: dg.AssetsDefinition | str,
+    load: FrameLoader,
+    group_col: str,
+    split_col: str = "split",
+    name: str | None = None,
+    blocking: bool = True,
+) -> dg.AssetChecksDefinition:
+    """Fails (and, when blocking, stops downstream) if any `group_col` value is in two splits."""
+
+    @dg.asset_check(
+        asset=asset,
+        name=name or f"no_{group_col}_overlap",
+        blocking=blocking,
+        description=f"Every `{group_col}` belongs to exactly one split: zero overlap, or the data leaks.",
+    )
+    def _check(store: DatasetStore) -> dg.AssetCheckResult:
+        frame = load(store)
+        overlap = group_overlap(frame, group_col, split_col)
+        leaked = sorted({g for groups in overlap.values() for g in groups}, key=str)
+        rows = pd.DataFrame(
+            [(f"{a} / {b}", len(g), ", ".join(map(str, g[:5]))) for (a, b), g in overlap.items()],
+            columns=["splits", "shared_groups", "examples"],
+        )
+        return dg.AssetCheckResult(
+            passed=not leaked,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=None if not leaked else f"{len(leaked)} {group_col} value(s) appear in more than one split",
+            metadata={
+                "overlapping_groups": len(leaked),
+                "overlap": dg.MetadataValue.md(markdown_table(rows) if leaked else "none"),
+                "per_split": dg.MetadataValue.md(markdown_table(split_summary(frame, group_col, split_col))),
+            },
+        )
+
+    return _check
+
+
+def split_fractions_check(
+    *,
+    asset: dg.AssetsDefinition | str,
+    load: FrameLoader,
+    group_col: str,
+    split_col: str = "split",
+    targets_metadata_key: str = "target_fractions",
+    tolerance: float = 0.1,
+    name: str = "split_fractions_near_target",
+) -> dg.AssetChecksDefinition:
+    """Warns when the share of groups per split is further than `tolerance` from its target.
+
+    Targets are read from the asset's latest materialization metadata, so they follow the config
+    the asset actually ran with.
+    """
+    asset_key = asset.key if isinstance(asset, dg.AssetsDefinition) else dg.AssetKey(asset)
+
+    @dg.asset_check(
+        asset=asset,
+        name=name,
+        description=f"The share of `{group_col}` groups per split is within ±{tolerance:.0%} of the configured fractions.",
+    )
+    def _check(context: dg.AssetCheckExecutionContext, store: DatasetStore) -> dg.AssetCheckResult:
+        targets: Mapping[str, float] = latest_materialization_metadata(context.instance, asset_key).get(
+            targets_metadata_key, {}
+        )
+        if not targets:
+            return dg.AssetCheckResult(passed=False, description=f"no `{targets_metadata_key}` in the latest materialization")
+        summary = split_summary(load(store), group_col, split_col).set_index(split_col)
+        table = pd.DataFrame(
+            {
+                "target": pd.Series(targets, dtype=float),
+                "achieved": summary["group_fraction"].reindex(list(targets)).fillna(0.0),
+            }
+        )
+        table["difference"] = (table["achieved"] - table["target"]).abs()
+        worst = float(table["difference"].max())
+        return dg.AssetCheckResult(
+            passed=worst <= tolerance,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "max_difference": worst,
+                "tolerance": tolerance,
+                "fractions": dg.MetadataValue.md(markdown_table(table.rename_axis("split").reset_index())),
+            },
+        )
+
+    return _check
+
+
+def expectations_check(
+    *,
+    asset: dg.AssetsDefinition | str,
+    load: FrameLoader,
+    expectations: Sequence[ExpectationSpec],
+    name: str,
+    description: str,
+    blocking: bool = False,
+) -> dg.AssetChecksDefinition:
+    """Runs Great Expectations expectations on the asset's table; fails if any is unmet."""
+
+    @dg.asset_check(asset=asset, name=name, blocking=blocking, description=description)
+    def _check(store: DatasetStore) -> dg.AssetCheckResult:
+        outcomes = validate_frame(load(store), expectations)
+        table = pd.DataFrame(
+            [(o.expectation, o.column, o.success, o.unexpected_count, str(o.unexpected_examples[:5])) for o in outcomes],
+            columns=["expectation", "column", "success", "unexpected", "examples"],
+        )
+        return dg.AssetCheckResult(
+            passed=all(o.success for o in outcomes),
+            metadata={
+                "expectations": len(outcomes),
+                "failed": sum(not o.success for o in outcomes),
+                "results": dg.MetadataValue.md(markdown_table(table)),
+            },
+        )
+
+    return _check

@@ -1,0 +1,1 @@
+"""Autoloaded Dagster definitions: one folder per pipeline, plus the shared resources."""

@@ -1,0 +1,223 @@
+"""cell_qa assets: inventory -> crops + Jaccard -> cell-level dataframe -> leak-free splits -> release."""
+
+
+import time
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from dataprep_assets.common.metadata import (
+    counts_table,
+    dataset_metadata,
+    image_metadata,
+    markdown_table,
+    rejects_metadata,
+)
+from dataprep_assets.common.store import DatasetStore
+from dataprep_assets.defs.cell_qa.config import CellCropsConfig, SplitConfig
+from dataprep_assets.defs.cell_qa.extract import CROPS_RELPATH, FrameTask, load_crop, process_frame_star
+from dataprep_assets.defs.cell_qa.inventory import RAW_PREFIX, build_inventory
+from dataprep_assets.lib.images import bar_chart, histogram_chart, montage, overlay_mask, png_bytes, to_uint8
+from dataprep_assets.lib.parallel import ordered_map, resolve_workers
+from dataprep_assets.lib.rejects import RejectLog
+from dataprep_assets.lib.splits import assign_group_splits, split_summary
+from dataprep_assets.lib.storage import combine_hashes
+
+GROUP = "cell_qa"
+INVENTORY_PATH = "data/cell_qa_inventory.parquet"
+CELLS_INDEX = f"{CROPS_RELPATH}/_cells.parquet"
+SEG_INDEX = f"{CROPS_RELPATH}/_seg_scores.parquet"
+DATAFRAME_PATH = "data/cell_level_dataframe.parquet"
+SEG_SCORES_PATH = "data/competitor_seg_scores.parquet"
+SPLITS_PATH = "data/cell_level_dataframe_with_splits.parquet"
+RELEASE_PATH = "data/cell_qa_release.json"
+SPLIT_ORDER = ["train", "validation", "test"]
+
+cell_qa_source_images = dg.AssetSpec(
+    "cell_qa_source_images",
+    group_name=GROUP,
+    description=f"Raw microscopy frames, ground-truth label images and competitor segmentations under `{RAW_PREFIX}/` "
+    "(Cell Tracking Challenge layout). Uploaded by users; not built here.",
+    kinds={"tiff"},
+)
+
+
+def _version(*hashes: str) -> dg.DataVersion:
+    return dg.DataVersion(combine_hashes(hashes)[:32])
+
+
+@dg.asset(group_name=GROUP, deps=[cell_qa_source_images], kinds={"parquet"})
+def cell_qa_inventory(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
+    """Every (frame, competitor) pair with its raw, ground-truth and mask file; unmatched files are rejects."""
+    store.pull(RAW_PREFIX)
+    inventory, rejects = build_inventory(store.local_root())
+    manifest = store.write_table(INVENTORY_PATH, inventory)
+    rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
+    context.log.info(f"inventory: {inventory['frame_key'].nunique()} frames, {len(inventory)} frame/competitor pairs, {len(rejects)} rejects")
+    return dg.MaterializeResult(
+        data_version=_version(manifest.dataset_hash),
+        metadata={
+            "frames": int(inventory["frame_key"].nunique()),
+            "original_image_keys": int(inventory["original_image_key"].nunique()),
+            "competitors": dg.MetadataValue.json(sorted(inventory["competitor"].unique().tolist())),
+            "dagster/row_count": len(inventory),
+            **dataset_metadata(store, INVENTORY_PATH, manifest),
+            **rejects_metadata(store, rejects_path, rejects),
+        },
+    )
+
+
+def _frame_tasks(inventory: pd.DataFrame) -> list[FrameTask]:
+    tasks = []
+    for (frame_key, image_key, dataset, seq, frame, raw, gt), group in inventory.groupby(
+        ["frame_key", "original_image_key", "dataset", "sequence", "frame", "raw_path", "gt_path"], sort=True
+    ):
+        pairs = tuple(sorted(zip(group["competitor"], group["mask_path"])))
+        tasks.append(FrameTask(frame_key, image_key, dataset, seq, int(frame), raw, gt, pairs))
+    return tasks
+
+
+@dg.asset(group_name=GROUP, deps=[cell_qa_inventory], kinds={"tiff", "numpy"})
+def cell_crops(context: dg.AssetExecutionContext, config: CellCropsConfig, store: DatasetStore) -> dg.MaterializeResult:
+    """A 2-channel crop (raw, cell mask) per cell of every competitor segmentation, with its Jaccard vs ground truth."""
+    inventory = store.read_table(INVENTORY_PATH)
+    tasks = _frame_tasks(inventory)
+    store.pull(RAW_PREFIX)
+    root = str(store.local_root())
+    workers = resolve_workers(config.max_workers)
+    context.log.info(f"cutting {config.crop_size}px crops ({config.layout}) from {len(tasks)} frames with {workers} worker(s)")
+    rejects, tables, seg_rows = RejectLog(), [], []
+    started = time.perf_counter()
+    with store.write_dir(CROPS_RELPATH) as staged:
+        if config.layout == "stacked":
+            (staged.path / "stacks").mkdir()
+        args = [(t, root, str(staged.path), config.crop_size, config.layout) for t in tasks]
+        progress = lambda done, total, s: context.log.info(f"crops: {done}/{total} frames, {s:.1f}s")  # noqa: E731
+        for result in ordered_map(process_frame_star, args, max_workers=workers, progress=progress):
+            rejects.extend(result.rejects)
+            seg_rows.extend(result.seg)
+            if result.cells:
+                tables.append(pd.DataFrame(result.cells))
+        cells = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["cell_id", "cell_jaccard"])
+        cells.to_parquet(staged.path / "_cells.parquet", index=False)
+        pd.DataFrame(seg_rows).to_parquet(staged.path / "_seg_scores.parquet", index=False)
+    elapsed = time.perf_counter() - started
+    rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
+    if cells.empty:
+        raise dg.Failure(f"no cells were extracted from {len(tasks)} frames; see {rejects_path}", metadata=rejects_metadata(store, rejects_path, rejects))
+    return dg.MaterializeResult(
+        data_version=_version(staged.manifest.dataset_hash),
+        metadata={
+            "cells": len(cells),
+            "frames": len(tasks),
+            "crop_size": config.crop_size,
+            "layout": config.layout,
+            "cells_per_second": round(len(cells) / max(elapsed, 1e-9), 1),
+            "workers": workers,
+            "cells_per_competitor": counts_table(cells["competitor"].value_counts().sort_index().to_frame("cells"), "competitor"),
+            **dataset_metadata(store, CROPS_RELPATH, staged.manifest),
+            **rejects_metadata(store, rejects_path, rejects),
+        },
+    )
+
+
+def _sample_montage(store: DatasetStore, cells: pd.DataFrame, per_competitor: int = 8) -> bytes:
+    """Crops spread over the Jaccard range of each competitor: raw in gray, the cell's mask tinted."""
+    tiles, root = [], store.local_root()
+    for _, group in cells.sort_values(["competitor", "cell_jaccard", "cell_id"]).groupby("competitor", sort=True):
+        picks = np.unique(np.linspace(0, len(group) - 1, min(per_competitor, len(group))).round().astype(int))
+        for ref in group["stacked_crop_path"].iloc[picks]:
+            crop = np.asarray(load_crop(root, ref))
+            tiles.append(overlay_mask(to_uint8(crop[0]), crop[1] > 0))
+    return png_bytes(montage(tiles, columns=per_competitor))
+
+
+@dg.asset(group_name=GROUP, deps=[cell_crops], kinds={"parquet"})
+def cell_level_dataframe(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
+    """One row per cell crop: `cell_id, stacked_crop_path, original_image_key, competitor, cell_jaccard`, bbox, area, matched GT."""
+    cells = store.read_table(CELLS_INDEX)
+    manifest = store.write_table(DATAFRAME_PATH, cells)
+    by_competitor = cells.groupby("competitor")["cell_jaccard"].agg(["count", "mean", "median", "min", "max"]).reset_index()
+    chart = histogram_chart(cells["cell_jaccard"].to_numpy(), title="cell_jaccard, all competitors")
+    return dg.MaterializeResult(
+        data_version=_version(manifest.dataset_hash),
+        metadata={
+            "dagster/row_count": len(cells),
+            "jaccard_by_competitor": dg.MetadataValue.md(markdown_table(by_competitor)),
+            "jaccard_histogram": image_metadata(png_bytes(chart), "Jaccard histogram"),
+            "sample_crops": image_metadata(_sample_montage(store, cells), "sample crops per competitor, low to high Jaccard"),
+            "preview": dg.MetadataValue.md(markdown_table(cells[["cell_id", "stacked_crop_path", "original_image_key", "competitor", "cell_jaccard"]], 10)),
+            **dataset_metadata(store, DATAFRAME_PATH, manifest),
+        },
+    )
+
+
+@dg.asset(group_name=GROUP, deps=[cell_crops], kinds={"parquet"})
+def competitor_seg_scores(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
+    """Cell Tracking Challenge SEG per image and competitor (mean Jaccard over ground-truth cells)."""
+    seg = store.read_table(SEG_INDEX)
+    manifest = store.write_table(SEG_SCORES_PATH, seg)
+    summary = seg.groupby("competitor").agg(images=("seg", "size"), mean_seg=("seg", "mean"), min_seg=("seg", "min")).reset_index()
+    chart = bar_chart(dict(zip(summary["competitor"], summary["mean_seg"])), title="mean SEG per competitor")
+    return dg.MaterializeResult(
+        data_version=_version(manifest.dataset_hash),
+        metadata={
+            "dagster/row_count": len(seg),
+            "seg_by_competitor": dg.MetadataValue.md(markdown_table(summary)),
+            "seg_chart": image_metadata(png_bytes(chart), "mean SEG per competitor"),
+            **dataset_metadata(store, SEG_SCORES_PATH, manifest),
+        },
+    )
+
+
+@dg.asset(group_name=GROUP, deps=[cell_level_dataframe], kinds={"parquet"})
+def cell_level_dataframe_with_splits(context: dg.AssetExecutionContext, config: SplitConfig, store: DatasetStore) -> dg.MaterializeResult:
+    """`split` per cell, assigned per `original_image_key` (seeded shuffle of the unique keys, 70/15/15)."""
+    cells = store.read_table(DATAFRAME_PATH)
+    split = assign_group_splits(cells, "original_image_key", config.fractions, config.seed)
+    manifest = store.write_table(SPLITS_PATH, split)
+    summary = split_summary(split, "original_image_key", order=SPLIT_ORDER)
+    per_comp = split.pivot_table(index="competitor", columns="split", values="cell_id", aggfunc="count", fill_value=0)
+    return dg.MaterializeResult(
+        data_version=_version(manifest.dataset_hash),
+        metadata={
+            "dagster/row_count": len(split),
+            "target_fractions": dg.MetadataValue.json(config.fractions),
+            "seed": config.seed,
+            "per_split": dg.MetadataValue.md(markdown_table(summary)),
+            "cells_per_competitor_and_split": counts_table(per_comp.reindex(columns=SPLIT_ORDER, fill_value=0), "competitor"),
+            **dataset_metadata(store, SPLITS_PATH, manifest),
+        },
+    )
+
+
+@dg.asset(group_name=GROUP, deps=[cell_level_dataframe_with_splits, cell_crops], kinds={"json"})
+def cell_qa_release(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
+    """The versioned training dataset: content hashes of the crops and the split table (what `dvc add` would record)."""
+    crops, splits = store.manifest(CROPS_RELPATH), store.manifest(SPLITS_PATH)
+    if crops is None or splits is None:
+        raise dg.Failure("cell_crops and cell_level_dataframe_with_splits must be materialized first")
+    table = store.read_table(SPLITS_PATH)
+    release = {
+        "dataset": "cell_qa",
+        "version": combine_hashes([crops.dataset_hash, splits.dataset_hash])[:16],
+        "files": {
+            CROPS_RELPATH: {"sha256": crops.dataset_hash, "files": len(crops.entries), "bytes": crops.total_bytes},
+            SPLITS_PATH: {"sha256": splits.dataset_hash, "bytes": splits.total_bytes},
+        },
+        "rows_per_split": {k: int(v) for k, v in table["split"].value_counts().sort_index().items()},
+        "image_keys_per_split": {k: int(v) for k, v in table.groupby("split")["original_image_key"].nunique().sort_index().items()},
+    }
+    manifest = store.write_json(RELEASE_PATH, release)
+    return dg.MaterializeResult(
+        data_version=dg.DataVersion(release["version"]),
+        metadata={"version": release["version"], "release": dg.MetadataValue.json(release), **dataset_metadata(store, RELEASE_PATH, manifest)},
+    )
+
+
+cell_qa_job = dg.define_asset_job(
+    "cell_qa_job",
+    selection=dg.AssetSelection.groups(GROUP),
+    description="Build the whole cell_qa dataset: inventory, crops, dataframe, SEG scores, splits, release.",
+)

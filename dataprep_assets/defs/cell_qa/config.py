@@ -1,0 +1,41 @@
+"""Launchpad configuration of the cell_qa assets (every field has a description and a default)."""
+
+
+from typing import Literal
+
+import dagster as dg
+from pydantic import Field, model_validator
+
+from dataprep_assets.lib.splits import validate_fractions
+
+
+class CellCropsConfig(dg.Config):
+    crop_size: int = Field(default=64, description="Side of the square crop in pixels, centred on each cell's bounding box (must be > 0).")
+    layout: Literal["tiff_per_cell", "stacked"] = Field(
+        default="tiff_per_cell",
+        description="`tiff_per_cell`: one 2-channel TIFF per cell under data/cell_crops/ (the seed's layout). "
+        "`stacked`: one (n, 2, S, S) .npy per frame and competitor, referenced as `<file>.npy#<row>` (much faster).",
+    )
+    max_workers: int = Field(default=0, description="Worker processes for crop extraction; 0 = all cores.")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.crop_size <= 0:
+            raise ValueError(f"crop_size must be > 0, got {self.crop_size}")
+        return self
+
+
+class SplitConfig(dg.Config):
+    train_fraction: float = Field(default=0.70, description="Share of original_image_keys in train.")
+    validation_fraction: float = Field(default=0.15, description="Share of original_image_keys in validation.")
+    test_fraction: float = Field(default=0.15, description="Share of original_image_keys in test.")
+    seed: int = Field(default=42, description="Seed of the shuffle of the sorted unique keys (fixed for reproducibility).")
+
+    @property
+    def fractions(self) -> dict[str, float]:
+        return {"train": self.train_fraction, "validation": self.validation_fraction, "test": self.test_fraction}
+
+    @model_validator(mode="after")
+    def _check(self):
+        validate_fractions(self.fractions, field="train_fraction + validation_fraction + test_fraction")
+        return self

@@ -1,0 +1,182 @@
+"""Atomic writes, content hashes and path safety for everything a pipeline writes.
+
+Every write goes to a temporary sibling and is renamed into place, so a crash never leaves a
+half-written file or dataset that looks complete. Paths built from data go through `safe_join`,
+which refuses anything that would land outside the root.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+MANIFEST_VERSION = 1
+_HASH_CHUNK = 1 << 20
+
+
+class UnsafePathError(ValueError):
+    """A path built from data would leave the root it must stay under."""
+
+
+def safe_join(root: str | os.PathLike, *parts: str | os.PathLike) -> Path:
+    """Join `parts` under `root`, refusing absolute parts, `..`, NUL bytes and symlink escapes."""
+    root_path = Path(root)
+    rel = PurePosixPath(*[str(p).replace("\\", "/") for p in parts]) if parts else PurePosixPath(".")
+    text = str(rel)
+    if "\x00" in text:
+        raise UnsafePathError(f"path {text!r} contains a NUL byte")
+    if rel.is_absolute() or any(part == ".." for part in rel.parts):
+        raise UnsafePathError(f"path {text!r} escapes the root {str(root_path)!r}")
+    candidate = root_path.joinpath(*rel.parts)
+    resolved_root = root_path.resolve()
+    resolved = candidate.resolve()
+    if resolved != resolved_root and resolved_root not in resolved.parents:
+        raise UnsafePathError(f"path {text!r} resolves outside the root {str(root_path)!r} (via a link)")
+    return candidate
+
+
+def _temp_sibling(path: Path, tag: str) -> Path:
+    return path.with_name(f".{path.name}.{tag}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it into place only if the block succeeds."""
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_sibling(final, "tmp")
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise FileNotFoundError(f"nothing was written to the temporary file for {final}")
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    return Path(path)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike, payload: object) -> Path:
+    """Write canonical JSON (sorted keys, fixed separators) so equal payloads give equal bytes."""
+    return atomic_write_text(path, canonical_json(payload) + "\n")
+
+
+def canonical_json(payload: object) -> str:
+    return json.dumps(payload, sort_keys=True, indent=2, ensure_ascii=False, default=str)
+
+
+@contextmanager
+def staged_directory(path: str | os.PathLike) -> Iterator[Path]:
+    """Build a directory in a staging sibling and swap it in whole when the block succeeds.
+
+    Readers see the old directory or the new one, never a mix; on failure the old one is untouched
+    and the staging directory is removed.
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = _temp_sibling(final, "staging")
+    staging.mkdir()
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    trash = _temp_sibling(final, "old")
+    if final.exists():
+        os.replace(final, trash)
+    os.replace(staging, final)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    path: str
+    size: int
+    sha256: str
+
+
+@dataclass
+class Manifest:
+    """What a dataset consists of: its files, their sizes and hashes, and one hash over all of them."""
+
+    entries: list[ManifestEntry] = field(default_factory=list)
+
+    @property
+    def dataset_hash(self) -> str:
+        digest = hashlib.sha256()
+        for entry in sorted(self.entries, key=lambda e: e.path):
+            digest.update(f"{entry.path}\0{entry.sha256}\n".encode())
+        return digest.hexdigest()
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(e.size for e in self.entries)
+
+    def to_dict(self) -> dict:
+        return {
+            "manifest_version": MANIFEST_VERSION,
+            "dataset_hash": self.dataset_hash,
+            "file_count": len(self.entries),
+            "total_bytes": self.total_bytes,
+            "files": [e.__dict__ for e in sorted(self.entries, key=lambda e: e.path)],
+        }
+
+    @classmethod
+    def from_dict(cls, payload: dict) -> Manifest:
+        return cls([ManifestEntry(**e) for e in payload["files"]])
+
+
+def _iter_files(root: Path) -> Iterable[Path]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if not name.startswith("."):
+                yield Path(dirpath) / name
+
+
+def build_manifest(target: str | os.PathLike, relative_to: str | os.PathLike | None = None) -> Manifest:
+    """Hash a file or every (non-hidden) file under a directory; paths are relative and POSIX."""
+    target = Path(target)
+    base = Path(relative_to) if relative_to is not None else (target if target.is_dir() else target.parent)
+    files = _iter_files(target) if target.is_dir() else [target]
+    entries = [
+        ManifestEntry(path=p.relative_to(base).as_posix(), size=p.stat().st_size, sha256=sha256_file(p))
+        for p in files
+    ]
+    return Manifest(entries)
+
+
+def combine_hashes(hashes: Iterable[str]) -> str:
+    """One version string for an asset made of several datasets (order-sensitive on purpose)."""
+    digest = hashlib.sha256()
+    for h in hashes:
+        digest.update(h.encode() + b"\n")
+    return digest.hexdigest()
