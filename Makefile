@@ -8,7 +8,9 @@ export DAGSTER_HOME := $(CURDIR)/var/dagster_home
 export DATAPREP_STORE_ROOT ?= $(CURDIR)/var/store
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: setup demo test ui bench validate clean
+TORCH_VERSION ?= 2.13.0
+
+.PHONY: setup torch demo test ui bench validate clean
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,10 +24,16 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 
 setup: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml  ## create .venv from uv.lock and a local Dagster instance
 
+$(VENV)/.torch: $(VENV)/.installed
+	$(PY) -m pip install --quiet --disable-pip-version-check torch==$(TORCH_VERSION)
+	touch $@
+
+torch: $(VENV)/.torch  ## optional PyTorch (ResNet-50 / CLIP extractors, the PyTorch Dataset); tests need it
+
 demo: setup  ## generate sample data, materialize every asset, evaluate every check, print a summary
 	$(PY) -m dataprep_assets.demo
 
-test: setup  ## the whole test suite
+test: setup torch  ## the whole test suite
 	$(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 ui: setup  ## the Dagster UI on http://127.0.0.1:3000 over the demo's data and instance
@@ -34,8 +42,8 @@ ui: setup  ## the Dagster UI on http://127.0.0.1:3000 over the demo's data and i
 validate: setup  ## dagster definitions validate
 	$(VENV)/bin/dagster definitions validate -w workspace.yaml
 
-bench: setup  ## benchmarks: throughput and peak memory, ours beside the naive approach
-	$(PY) -m benchmarks.cell_qa_crops
+bench: setup torch  ## every benchmark: throughput and peak memory, ours beside the naive approach
+	set -e; for f in benchmarks/[a-z]*.py; do $(PY) -m benchmarks.$$(basename $$f .py); done
 
 clean:
 	rm -rf var

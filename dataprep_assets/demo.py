@@ -1,5 +1,9 @@
 """`make demo`: generate sample data, materialize every pipeline on the local instance, summarise.
 
+Pipelines are discovered: every folder `dataprep_assets/defs/<name>/` with a job `<name>_job` is run;
+a folder may define `DEMO = DemoPipeline(...)` in `dataprep_assets/defs/<name>/demo.py` to give
+partitions or run config.
+
 Runs each pipeline's job (every partition of partitioned ones) on the Dagster instance under
 `$DAGSTER_HOME`, so the runs, materializations and check results show in `make ui` afterwards.
 Exits non-zero when a run fails or a blocking check fails.
@@ -7,7 +11,9 @@ Exits non-zero when a run fails or a blocking check fails.
 
 from __future__ import annotations
 
+import importlib
 import os
+import pkgutil
 import sys
 import time
 from collections.abc import Callable
@@ -17,7 +23,7 @@ from pathlib import Path
 import dagster as dg
 
 from dataprep_assets.common.store import DEFAULT_STORE_ROOT
-from dataprep_assets.sample_data import GENERATORS
+from dataprep_assets.sample_data import generators
 
 
 @dataclass(frozen=True)
@@ -29,9 +35,21 @@ class DemoPipeline:
     run_config: dict = field(default_factory=dict)
 
 
-PIPELINES = [
-    DemoPipeline("cell_qa", "cell_qa_job"),
-]
+def discover_pipelines(defs: dg.Definitions) -> list[DemoPipeline]:
+    import dataprep_assets.defs as defs_pkg
+
+    job_names = {job.name for job in defs.resolve_all_job_defs()}
+    found = []
+    for info in sorted(pkgutil.iter_modules(defs_pkg.__path__), key=lambda m: m.name):
+        if not info.ispkg:
+            continue
+        try:
+            module = importlib.import_module(f"{defs_pkg.__name__}.{info.name}.demo")
+            found.append(module.DEMO)
+        except ModuleNotFoundError:
+            if f"{info.name}_job" in job_names:
+                found.append(DemoPipeline(info.name, f"{info.name}_job"))
+    return found
 
 
 @dataclass
@@ -81,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     only = set(argv or [])
     print(f"dataset store: {store_root}\nDagster instance: {os.environ['DAGSTER_HOME']}")
-    for name, generate in GENERATORS.items():
+    for name, generate in generators().items():
         if not only or name in only:
             print(f"sample data [{name}]: {generate(store_root)}")
 
@@ -90,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     defs = load_defs()
     failures = []
     with dg.DagsterInstance.get() as instance:
-        for pipeline in PIPELINES:
+        for pipeline in discover_pipelines(defs):
             if only and pipeline.name not in only:
                 continue
             summary = run_pipeline(defs, instance, pipeline, store_root)

@@ -31,3 +31,41 @@ def defs() -> dg.Definitions:
     from dataprep_assets.definitions import defs as load
 
     return load()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """A real S3 protocol server (moto's) on 127.0.0.1 with a free port, for the whole session."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_env(s3_endpoint, monkeypatch):
+    """Credentials from the environment, as in production (dummy values for the loopback server)."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing-key-id")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing-secret")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_endpoint)
+    return s3_endpoint
+
+
+@pytest.fixture
+def s3_bucket(s3_env, request) -> str:
+    """A fresh, empty bucket per test."""
+    import re
+    import uuid
+
+    import boto3
+
+    name = re.sub(r"[^a-z0-9-]", "-", f"t-{request.node.name.lower()}")[:40].strip("-") + "-" + uuid.uuid4().hex[:8]
+    boto3.client("s3", endpoint_url=s3_env).create_bucket(Bucket=name)
+    return name
