@@ -1,8 +1,8 @@
 """`make demo`: generate sample data, materialize every pipeline on the local instance, summarise.
 
 Pipelines are discovered: every folder `dataprep_assets/defs/<name>/` with a job `<name>_job` is run;
-a folder may define `DEMO = DemoPipeline(...)` in `dataprep_assets/defs/<name>/demo.py` to give
-partitions or run config.
+a folder may define `DEMO = DemoPipeline(...)` (or a list of them, run in order) in
+`dataprep_assets/defs/<name>/demo.py` to give several jobs, partitions or run config.
 
 Runs each pipeline's job (every partition of partitioned ones) on the Dagster instance under
 `$DAGSTER_HOME`, so the runs, materializations and check results show in `make ui` afterwards.
@@ -45,7 +45,7 @@ def discover_pipelines(defs: dg.Definitions) -> list[DemoPipeline]:
             continue
         try:
             module = importlib.import_module(f"{defs_pkg.__name__}.{info.name}.demo")
-            found.append(module.DEMO)
+            found.extend(module.DEMO if isinstance(module.DEMO, list) else [module.DEMO])
         except ModuleNotFoundError:
             if f"{info.name}_job" in job_names:
                 found.append(DemoPipeline(info.name, f"{info.name}_job"))
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     failures = []
     with dg.DagsterInstance.get() as instance:
         for pipeline in discover_pipelines(defs):
-            if only and pipeline.name not in only:
+            if only and pipeline.name.split(":")[0] not in only:
                 continue
             summary = run_pipeline(defs, instance, pipeline, store_root)
             print(f"\n== {pipeline.name}: {'success' if summary.success else 'FAILED'} in {summary.seconds:.1f}s")
