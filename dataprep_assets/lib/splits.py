@@ -42,7 +42,8 @@ def allocate_counts(n: int, fractions: Mapping[str, float]) -> dict[str, int]:
     if n >= len(wanted):
         for i in wanted:
             if counts[i] == 0:
-                donor = max(wanted, key=lambda j: (counts[j] - exact[j], counts[j]))
+                donors = [j for j in wanted if counts[j] > 1]
+                donor = max(donors, key=lambda j: (counts[j] - exact[j], counts[j]))
                 counts[donor] -= 1
                 counts[i] += 1
     return dict(zip(names, counts.tolist()))

@@ -110,7 +110,9 @@ def competitor_masks(rng: np.random.Generator, gt: np.ndarray) -> dict[str, np.n
         next_label += 1
     masks["competitor_C"] = _remap(c, 100_000 + 7 * np.arange(1, next_label), np.int32)
 
-    seeds = np.array([ndimage.center_of_mass(gt == k) for k in range(1, n + 1) if rng.random() > 0.05])
+    present = np.flatnonzero(np.bincount(gt.ravel(), minlength=n + 1)[1:]) + 1
+    kept = present[rng.random(len(present)) > 0.05]
+    seeds = np.array(ndimage.center_of_mass(gt > 0, gt, kept)).reshape(-1, 2)
     seed_img = np.zeros(gt.shape, dtype=np.int32)
     seed_img[tuple(np.round(seeds).astype(int).T)] = np.arange(1, len(seeds) + 1)
     _, (iy, ix) = ndimage.distance_transform_edt(seed_img == 0, return_indices=True)

@@ -1,0 +1,152 @@
+"""The cell_qa graph end to end on a real Dagster instance: outputs in the seed's layout, every check
+evaluated, rejects recorded, byte-identical reruns, and leakage stopped by the blocking check."""
+
+import json
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+
+from dataprep_assets.common.store import LocalDatasetStore
+from dataprep_assets.defs.cell_qa import assets as cell_assets
+from dataprep_assets.defs.cell_qa import checks as cell_checks
+from dataprep_assets.defs.cell_qa.extract import load_crop
+from dataprep_assets.sample_data.cell_qa import DATASETS, generate
+
+ASSETS = [
+    cell_assets.cell_qa_source_images,
+    cell_assets.cell_qa_inventory,
+    cell_assets.cell_crops,
+    cell_assets.cell_level_dataframe,
+    cell_assets.competitor_seg_scores,
+    cell_assets.cell_level_dataframe_with_splits,
+    cell_assets.cell_qa_release,
+]
+CHECKS = [
+    cell_checks.no_image_key_overlap,
+    cell_checks.split_fractions_near_target,
+    cell_checks.cell_jaccard_valid,
+    cell_checks.crops_readable,
+]
+
+
+def _small_sample(root):
+    generate(root, seed=3, sequences=3, frames=2, size=128, datasets=DATASETS)
+
+
+def _run(store, instance, **crop_config):
+    config = {"ops": {"cell_crops": {"config": {"max_workers": 1, **crop_config}}}}
+    return dg.materialize(ASSETS + CHECKS, instance=instance, resources={"store": store}, run_config=config, raise_on_error=False)
+
+
+@pytest.fixture
+def sample_store(store, store_root):
+    _small_sample(store_root)
+    return store
+
+
+def test_whole_graph_builds_the_seed_layout_and_passes_every_check(sample_store, store_root, instance):
+    result = _run(sample_store, instance)
+    assert result.success
+    evaluations = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert evaluations == {name: True for name in ("no_original_image_key_overlap", "split_fractions_near_target", "cell_jaccard_valid", "crops_readable")}
+
+    cells = pd.read_parquet(store_root / "data" / "cell_level_dataframe_with_splits.parquet")
+    assert {"cell_id", "stacked_crop_path", "original_image_key", "competitor", "cell_jaccard", "gt_label", "area", "bbox_y0", "split"} <= set(cells.columns)
+    assert cells["cell_jaccard"].between(0, 1).all() and cells["cell_id"].is_unique
+    assert set(cells["competitor"]) == {"competitor_A", "competitor_B", "competitor_C", "competitor_D"}
+    assert set(cells["split"]) == {"train", "validation", "test"}
+    assert cells.groupby("original_image_key")["split"].nunique().max() == 1
+    assert cells["original_image_key"].nunique() == 12
+    sample = cells.sample(20, random_state=0)
+    for ref in sample["stacked_crop_path"]:
+        assert ref.startswith("data/cell_crops/") and ref.endswith(".tif")
+        assert load_crop(store_root, ref).shape == (2, 64, 64)
+    # The precise competitor scores best and the one without background worst, as their error modes say.
+    seg = pd.read_parquet(store_root / "data" / "competitor_seg_scores.parquet").groupby("competitor")["seg"].mean()
+    assert seg.idxmax() == "competitor_A" and seg.idxmin() == "competitor_D"
+    release = json.loads((store_root / "data" / "cell_qa_release.json").read_text())
+    assert sum(release["rows_per_split"].values()) == len(cells)
+
+
+def test_bad_inputs_become_named_rejects_and_the_run_goes_on(sample_store, store_root, instance):
+    assert _run(sample_store, instance).success
+    rejects = pd.concat(
+        [pd.read_csv(store_root / "rejects" / f"{name}.csv") for name in ("cell_qa_inventory", "cell_crops")]
+    )
+    reasons = dict(zip(rejects["item"].str.replace("raw/cell_qa/", ""), rejects["reason"]))
+    first, last = list(DATASETS)[0], list(DATASETS)[-1]
+    assert reasons == {
+        f"{first}/01/t001.tif": "no_ground_truth",
+        f"competitors/competitor_B/{first}/02_RES/mask001.tif": "missing_competitor_mask",
+        f"competitors/competitor_C/{last}/01_RES/mask000.tif": "unreadable_tiff",
+        f"competitors/competitor_A/{last}/02_RES/mask000.tif": "empty_mask",
+        f"competitors/competitor_D/{last}/03_RES/mask000.tif": "shape_mismatch",
+    }
+    events = instance.get_latest_materialization_event(dg.AssetKey("cell_crops")).asset_materialization.metadata
+    assert events["rejects"].value == 3
+
+
+def test_stacked_layout_gives_the_same_crops_as_tiff_per_cell(sample_store, store_root, instance):
+    assert _run(sample_store, instance).success
+    per_cell = pd.read_parquet(store_root / "data" / "cell_level_dataframe.parquet").set_index("cell_id")
+    tiff_crops = {cid: load_crop(store_root, per_cell.loc[cid, "stacked_crop_path"]) for cid in per_cell.index[::97]}
+    assert _run(sample_store, instance, layout="stacked").success
+    stacked = pd.read_parquet(store_root / "data" / "cell_level_dataframe.parquet").set_index("cell_id")
+    assert stacked.index.equals(per_cell.index)
+    assert not any(p.suffix == ".tif" for p in (store_root / "data" / "cell_crops").iterdir())  # old layout swapped out whole
+    for cell_id, expected in tiff_crops.items():
+        ref = stacked.loc[cell_id, "stacked_crop_path"]
+        assert ref.startswith("data/cell_crops/stacks/") and "#" in ref
+        np.testing.assert_array_equal(load_crop(store_root, ref), expected)
+
+
+def test_reruns_are_byte_identical_with_the_same_data_versions(tmp_path):
+    versions, hashes = [], []
+    for name in ("a", "b"):
+        root = tmp_path / name
+        _small_sample(root)
+        with dg.instance_for_test() as instance:
+            assert _run(LocalDatasetStore(root=str(root)), instance, max_workers=2 if name == "b" else 1).success
+            versions.append({
+                key: instance.get_latest_materialization_event(dg.AssetKey(key)).asset_materialization.tags["dagster/data_version"]
+                for key in ("cell_crops", "cell_level_dataframe", "cell_level_dataframe_with_splits", "cell_qa_release")
+            })
+        hashes.append(json.loads((root / "_manifests/data/cell_level_dataframe_with_splits.parquet.json").read_text())["dataset_hash"])
+    assert versions[0] == versions[1]
+    assert hashes[0] == hashes[1]
+
+
+def test_injected_leakage_fails_the_blocking_check_and_stops_downstream(sample_store, instance, monkeypatch):
+    assert _run(sample_store, instance).success
+
+    def leaky_split(frame, group_col, fractions, seed, split_col="split"):
+        out = frame.copy()  # a row-level split, as the scripts did: cells of one image land in several splits
+        out[split_col] = np.random.default_rng(seed).choice(list(fractions), size=len(out), p=list(fractions.values()))
+        return out
+
+    monkeypatch.setattr(cell_assets, "assign_group_splits", leaky_split)
+    before = instance.get_latest_materialization_event(dg.AssetKey("cell_qa_release")).run_id
+    result = dg.materialize(
+        ASSETS + CHECKS, instance=instance, resources={"store": sample_store},
+        selection=["cell_level_dataframe_with_splits", "cell_qa_release"], raise_on_error=False,
+    )
+    assert not result.success
+    leak = [e for e in result.get_asset_check_evaluations() if e.check_name == "no_original_image_key_overlap"]
+    assert len(leak) == 1 and not leak[0].passed
+    assert leak[0].metadata["overlapping_groups"].value > 0
+    assert instance.get_latest_materialization_event(dg.AssetKey("cell_qa_release")).run_id == before
+
+
+@pytest.mark.parametrize(
+    "op, config, field",
+    [
+        ("cell_crops", {"crop_size": 0}, "crop_size"),
+        ("cell_level_dataframe_with_splits", {"train_fraction": 0.8, "validation_fraction": 0.15, "test_fraction": 0.15}, "train_fraction"),
+    ],
+)
+def test_bad_config_fails_at_once_naming_the_field(sample_store, instance, op, config, field):
+    with pytest.raises(Exception, match=field):
+        dg.materialize(ASSETS + CHECKS, instance=instance, resources={"store": sample_store}, run_config={"ops": {op: {"config": config}}})
+    assert instance.get_latest_materialization_event(dg.AssetKey(op)) is None

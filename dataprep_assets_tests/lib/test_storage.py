@@ -1,0 +1,71 @@
+"""Atomic writes, path safety and manifests: the guarantees every pipeline's outputs rest on."""
+
+import os
+
+import pytest
+
+from dataprep_assets.lib.storage import (
+    UnsafePathError,
+    atomic_path,
+    atomic_write_json,
+    build_manifest,
+    safe_join,
+    staged_directory,
+)
+
+
+@pytest.mark.parametrize("bad", ["../x", "a/../../x", "/etc/passwd", "a/\x00b", "..\\..\\x"])
+def test_safe_join_refuses_paths_that_escape(tmp_path, bad):
+    with pytest.raises(UnsafePathError):
+        safe_join(tmp_path, bad)
+
+
+def test_safe_join_refuses_symlink_escape(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root = tmp_path / "root"
+    root.mkdir()
+    os.symlink(outside, root / "link")
+    with pytest.raises(UnsafePathError, match="via a link"):
+        safe_join(root, "link/file.txt")
+    assert safe_join(root, "a/b.txt") == root / "a" / "b.txt"
+
+
+def test_atomic_path_leaves_old_file_and_no_temp_on_failure(tmp_path):
+    target = tmp_path / "out.json"
+    atomic_write_json(target, {"v": 1})
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("crash mid-write")
+    assert target.read_text().strip().endswith("}")
+    assert '"v": 1' in target.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]
+
+
+def test_staged_directory_swaps_whole_or_not_at_all(tmp_path):
+    final = tmp_path / "dataset"
+    with staged_directory(final) as stage:
+        (stage / "a.txt").write_text("one")
+    with pytest.raises(ValueError):
+        with staged_directory(final) as stage:
+            (stage / "b.txt").write_text("two")
+            raise ValueError("crash")
+    assert sorted(p.name for p in final.iterdir()) == ["a.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dataset"]
+    with staged_directory(final) as stage:
+        (stage / "c.txt").write_text("three")
+    assert sorted(p.name for p in final.iterdir()) == ["c.txt"]
+
+
+def test_manifest_hash_depends_on_content_and_names_only(tmp_path):
+    for name in ("x", "y"):
+        d = tmp_path / name
+        (d / "sub").mkdir(parents=True)
+        (d / "sub" / "f.bin").write_bytes(b"abc")
+        (d / "g.txt").write_text("hello")
+    a, b = build_manifest(tmp_path / "x"), build_manifest(tmp_path / "y")
+    assert a.dataset_hash == b.dataset_hash
+    assert [e.path for e in a.entries] == ["g.txt", "sub/f.bin"]
+    (tmp_path / "y" / "g.txt").write_text("hello!")
+    assert build_manifest(tmp_path / "y").dataset_hash != a.dataset_hash
