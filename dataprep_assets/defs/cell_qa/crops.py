@@ -1,7 +1,7 @@
 """Fixed-size, cell-centred crops of a raw image and a cell's mask, stacked as 2-channel images.
 
-All crops of one label image are cut in one vectorised gather from padded arrays; a box that runs
-over the border is padded with zeros, never shifted or dropped.
+All crops of one label image are cut in one gather from a sliding-window view of the padded arrays;
+a box that runs over the border is padded with zeros, never shifted or dropped.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from scipy import ndimage
 
 from dataprep_assets.defs.cell_qa.labels import DenseLabels
@@ -40,13 +41,9 @@ def stacked_crops(image: np.ndarray, cells: DenseLabels, origin: np.ndarray, cro
     out = np.zeros((n, 2, crop_size, crop_size), dtype=image.dtype)
     if n == 0:
         return out
-    pad = crop_size
-    raw_p = np.pad(image, pad)
-    lab_p = np.pad(cells.dense, pad)
-    offsets = np.arange(crop_size)
-    rows = (origin[:, 0] + pad)[:, None] + offsets
-    cols = (origin[:, 1] + pad)[:, None] + offsets
-    rr, cc = rows[:, :, None], cols[:, None, :]
-    out[:, 0] = raw_p[rr, cc]
-    out[:, 1] = lab_p[rr, cc] == np.arange(1, n + 1, dtype=lab_p.dtype)[:, None, None]
+    window = (crop_size, crop_size)
+    y, x = origin[:, 0] + crop_size, origin[:, 1] + crop_size  # offsets into the padded arrays
+    out[:, 0] = sliding_window_view(np.pad(image, crop_size), window)[y, x]
+    labels = sliding_window_view(np.pad(cells.dense, crop_size), window)[y, x]
+    out[:, 1] = labels == np.arange(1, n + 1, dtype=labels.dtype)[:, None, None]
     return out

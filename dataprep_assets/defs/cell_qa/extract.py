@@ -16,7 +16,7 @@ import numpy as np
 import tifffile
 
 from dataprep_assets.defs.cell_qa.crops import cell_boxes, stacked_crops
-from dataprep_assets.defs.cell_qa.labels import LabelImageError, match_cells, relabel, seg_score
+from dataprep_assets.defs.cell_qa.labels import LabelImageError, match_cells, overlap_triplets, relabel, seg_score
 from dataprep_assets.lib.rejects import Reject
 from dataprep_assets.lib.storage import safe_join
 
@@ -101,7 +101,8 @@ def process_frame(task: FrameTask, root: str, staging: str, crop_size: int, layo
         if pred.dense.shape != raw.shape:
             out.rejects.append(Reject(mask_path, "read_competitor_mask", "shape_mismatch", f"mask {pred.dense.shape} vs raw {raw.shape}"))
             continue
-        score = seg_score(pred, gt)
+        overlap = overlap_triplets(pred, gt)
+        score = seg_score(pred, gt, overlap)
         out.seg.append({
             "frame_key": task.frame_key, "original_image_key": task.original_image_key, "competitor": competitor,
             "gt_cells": score.gt_cells, "matched_gt_cells": score.matched, "predicted_cells": pred.count, "seg": score.seg,
@@ -109,14 +110,13 @@ def process_frame(task: FrameTask, root: str, staging: str, crop_size: int, layo
         if pred.count == 0:
             out.rejects.append(Reject(mask_path, "read_competitor_mask", "empty_mask", f"{competitor} found no cells (SEG 0)"))
             continue
-        tables.append(_crop_competitor(task, competitor, raw, pred, gt, Path(staging), crop_size, layout))
+        tables.append(_crop_competitor(task, competitor, raw, pred, match_cells(pred, gt, overlap), Path(staging), crop_size, layout))
     if tables:
         out.cells = {k: np.concatenate([t[k] for t in tables]) for k in tables[0]}
     return out
 
 
-def _crop_competitor(task, competitor, raw, pred, gt, staging: Path, crop_size: int, layout: str) -> dict[str, np.ndarray]:
-    match = match_cells(pred, gt)
+def _crop_competitor(task, competitor, raw, pred, match, staging: Path, crop_size: int, layout: str) -> dict[str, np.ndarray]:
     boxes = cell_boxes(pred, crop_size)
     crops = stacked_crops(raw, pred, boxes.origin, crop_size)
     stem = f"{safe_name(task.dataset)}_{safe_name(task.sequence)}_t{task.frame:03d}_{safe_name(competitor)}"

@@ -54,10 +54,13 @@ def relabel(labels: np.ndarray) -> DenseLabels:
         counts = np.bincount(flat, minlength=max_label + 1)
         counts[0] = 0
         ids = np.flatnonzero(counts)
-        lut = np.zeros(max_label + 1, dtype=np.int32)
-        lut[ids] = np.arange(1, len(ids) + 1, dtype=np.int32)
-        dense = lut[flat]
         areas = counts[ids]
+        if len(ids) == max_label:  # already 1..n: no remapping pass needed
+            dense = flat
+        else:
+            lut = np.zeros(max_label + 1, dtype=np.int32)
+            lut[ids] = np.arange(1, len(ids) + 1, dtype=np.int32)
+            dense = lut[flat]
     else:
         uniq, inverse, counts = np.unique(flat, return_inverse=True, return_counts=True)
         has_background = uniq[0] == 0
@@ -66,7 +69,10 @@ def relabel(labels: np.ndarray) -> DenseLabels:
     return DenseLabels(dense.reshape(labels.shape), ids.astype(np.int64), areas.astype(np.int64))
 
 
-def overlap_triplets(a: DenseLabels, b: DenseLabels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+Triplets = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def overlap_triplets(a: DenseLabels, b: DenseLabels) -> Triplets:
     """(cell of a, cell of b, shared pixels) for every pair of cells that overlap; 1-based dense ids."""
     if a.dense.shape != b.dense.shape:
         raise LabelImageError(f"shape mismatch: {a.dense.shape} vs {b.dense.shape}")
@@ -92,9 +98,12 @@ class CellMatch:
     """IoU with that ground-truth cell, 0.0 where it overlaps none."""
 
 
-def match_cells(pred: DenseLabels, gt: DenseLabels) -> CellMatch:
-    """For each predicted cell, the ground-truth cell it overlaps most (ties: lowest label) and their IoU."""
-    pa, gb, shared = overlap_triplets(pred, gt)
+def match_cells(pred: DenseLabels, gt: DenseLabels, overlap: Triplets | None = None) -> CellMatch:
+    """For each predicted cell, the ground-truth cell it overlaps most (ties: lowest label) and their IoU.
+
+    `overlap` is `overlap_triplets(pred, gt)` when the caller already has it.
+    """
+    pa, gb, shared = overlap if overlap is not None else overlap_triplets(pred, gt)
     gt_label = np.zeros(pred.count, dtype=np.int64)
     jaccard = np.zeros(pred.count, dtype=np.float64)
     if len(pa):
@@ -114,7 +123,7 @@ class SegScore:
     matched: int
 
 
-def seg_score(pred: DenseLabels, gt: DenseLabels) -> SegScore:
+def seg_score(pred: DenseLabels, gt: DenseLabels, overlap: Triplets | None = None) -> SegScore:
     """The Cell Tracking Challenge SEG measure for one image.
 
     A ground-truth cell matches the predicted cell that covers more than half of it (at most one
@@ -122,7 +131,7 @@ def seg_score(pred: DenseLabels, gt: DenseLabels) -> SegScore:
     """
     if gt.count == 0:
         return SegScore(float("nan"), 0, 0)
-    pa, gb, shared = overlap_triplets(pred, gt)
+    pa, gb, shared = overlap if overlap is not None else overlap_triplets(pred, gt)
     hit = 2 * shared > gt.areas[gb - 1]
     p, g, s = pa[hit] - 1, gb[hit] - 1, shared[hit]
     scores = np.zeros(gt.count, dtype=np.float64)
