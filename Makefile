@@ -10,7 +10,7 @@ export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: setup torch demo test ui bench validate clean
+.PHONY: setup torch demo test ui bench validate lock clean
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ validate: setup  ## dagster definitions validate
 
 bench: setup torch  ## every benchmark: throughput and peak memory, ours beside the naive approach
 	set -e; for f in benchmarks/[a-z]*.py; do $(PY) -m benchmarks.$$(basename $$f .py); done
+
+lock:  ## re-resolve uv.lock after editing pyproject.toml, and export requirements.txt for pip users
+	$(VENV)/bin/uv lock
+	$(VENV)/bin/uv export --frozen --format requirements-txt --all-groups --no-emit-project --no-hashes -o requirements.txt
 
 clean:
 	rm -rf var

@@ -41,3 +41,14 @@ def test_every_config_field_has_a_description_and_default(defs: dg.Definitions):
             assert field.description, f"{node.key.to_user_string()}.{name} has no description"
             assert not field.is_required, f"{node.key.to_user_string()}.{name} has no default"
     assert checked >= 7
+
+
+def test_requirements_txt_matches_the_lock_file():
+    """pip users install from requirements.txt; it must pin exactly what uv.lock pins."""
+    uv = Path(sys.executable).parent / "uv"
+    result = subprocess.run(
+        [str(uv), "export", "--frozen", "--format", "requirements-txt", "--all-groups", "--no-emit-project", "--no-hashes"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )
+    pins = lambda text: sorted(line for line in text.splitlines() if "==" in line and not line.startswith("#"))  # noqa: E731
+    assert pins(result.stdout) == pins((ROOT / "requirements.txt").read_text()), "run `make lock`"
