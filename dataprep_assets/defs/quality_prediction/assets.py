@@ -1,0 +1,335 @@
+"""quality_prediction assets: conversion results -> clean -> stratified grouped splits -> image features -> report."""
+
+
+import json
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from dataprep_assets.common.metadata import (
+    counts_table,
+    dataset_metadata,
+    image_metadata,
+    latest_materialization_metadata,
+    markdown_table,
+    rejects_metadata,
+)
+from dataprep_assets.common.store import DatasetStore
+from dataprep_assets.defs.quality_prediction import analysis, report
+from dataprep_assets.defs.quality_prediction.cleaning import CleaningRules, clean_results
+from dataprep_assets.defs.quality_prediction.config import (
+    CleaningConfig,
+    ConversionResultsConfig,
+    FeatureReportConfig,
+    ImageFeaturesConfig,
+    SplitConfig,
+)
+from dataprep_assets.defs.quality_prediction.extractors import build_extractor
+from dataprep_assets.defs.quality_prediction.featurestore import FeatureFile
+from dataprep_assets.defs.quality_prediction.featurize import extract_to_hdf5
+from dataprep_assets.defs.quality_prediction.logos import ImageInfo, inspect_batch, load_rgb
+from dataprep_assets.defs.quality_prediction.paths import (
+    CLEAN_PATH,
+    DATASETS_DIR,
+    EXAMPLES_PATH,
+    FEATURES_DIR,
+    FEATURES_POINTER,
+    IMAGES_PATH,
+    REPORT_PATH,
+    RESULTS_PATH,
+    S3_CACHE,
+    SOURCE_PATH,
+)
+from dataprep_assets.defs.quality_prediction.sources import parse_s3_uri, scan_results, sync_s3
+from dataprep_assets.defs.quality_prediction.stratify import (
+    SPLITS,
+    assign_folds,
+    group_table,
+    ssim_strata,
+    stratified_group_split,
+    stratum_proportions,
+    temporal_group_split,
+)
+from dataprep_assets.lib.images import bar_chart, histogram_chart, montage, png_bytes
+from dataprep_assets.lib.parallel import ordered_map, resolve_workers
+from dataprep_assets.lib.storage import combine_hashes
+
+GROUP = "quality_prediction"
+IMAGES_PER_WORKER = 500
+
+quality_prediction_results_source = dg.AssetSpec(
+    "quality_prediction_results_source",
+    group_name=GROUP,
+    description="Conversion results left by the optimisation experiments (JSON logs, JSON lines, CSV tables) and the logo images they "
+    "reference, under `raw/quality_prediction/` in the store or an s3:// prefix. Written by the experiments; not built here.",
+    kinds={"json", "csv", "png"},
+)
+
+
+def _version(*hashes: str) -> dg.DataVersion:
+    return dg.DataVersion(combine_hashes(hashes)[:32])
+
+
+def features_file(store: DatasetStore) -> str:
+    """Store-relative path of the feature file the last `image_features` run wrote."""
+    return store.read_json(FEATURES_POINTER)["file"]
+
+
+@dg.asset(group_name=GROUP, deps=[quality_prediction_results_source], kinds={"parquet"})
+def conversion_results(context: dg.AssetExecutionContext, config: ConversionResultsConfig, store: DatasetStore) -> dg.MaterializeResult:
+    """Every conversion result found under the results location: image, VTracer parameters, SSIM/MSE/PSNR, method, logo type, time."""
+    uri = config.results_uri.strip().rstrip("/")
+    if uri.startswith("s3://"):
+        bucket, prefix = parse_s3_uri(uri)
+        local_rel = "/".join(p for p in (S3_CACHE, bucket, prefix) if p)
+        stats = sync_s3(uri, store.path(local_rel))
+        context.log.info(f"mirrored {uri}: {stats}")
+    else:
+        local_rel = uri
+    root = store.pull(local_rel)
+    if not root.is_dir():
+        raise dg.Failure(f"results_uri {uri!r}: no directory {root} in the dataset store; upload the experiments' results there first")
+    results, rejects, files = scan_results(root)
+    if results.empty:
+        raise dg.Failure(f"no conversion results found under {uri!r} ({files}); see the rejects", metadata=rejects_metadata(store, store.write_rejects("conversion_results", rejects), rejects))
+    store.write_json(SOURCE_PATH, {"results_uri": uri, "local_root": local_rel})
+    manifest = store.write_table(RESULTS_PATH, results)
+    rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
+    context.log.info(f"{len(results)} results from {sum(files.values())} logs ({files}); {len(rejects)} rejects")
+    per_method = results.groupby(["method_raw", "source_format"], dropna=False).size().rename("results").reset_index()
+    quality = analysis.quality_distribution(results[np.isfinite(results["ssim"]) & results["ssim"].between(-1, 1)])
+    return dg.MaterializeResult(
+        data_version=_version(manifest.dataset_hash),
+        metadata={
+            "dagster/row_count": len(results),
+            "log_files": dg.MetadataValue.json(files),
+            "source_images": int(results["image_path"].nunique()),
+            "results_per_method_and_format": dg.MetadataValue.md(markdown_table(per_method)),
+            "quality_distribution": dg.MetadataValue.md(markdown_table(quality)),
+            "parameter_coverage": dg.MetadataValue.md(markdown_table(analysis.parameter_coverage(results))),
+            "logo_type_distribution": dg.MetadataValue.md(markdown_table(analysis.logo_type_mix(results))),
+            "ssim_histogram": image_metadata(png_bytes(histogram_chart(results["ssim"].dropna().clip(-1, 1).to_numpy(), value_range=(0.0, 1.0), title="SSIM, all results")), "SSIM histogram"),
+            **dataset_metadata(store, RESULTS_PATH, manifest),
+            **rejects_metadata(store, rejects_path, rejects),
+        },
+    )
+
+
+def _inspect_images(root: str, paths: list[str], config: CleaningConfig, log) -> pd.DataFrame:
+    workers = min(resolve_workers(config.max_workers), max(1, len(paths) // IMAGES_PER_WORKER))
+    batches = [(root, paths[i : i + 64], tuple(config.allowed_formats), config.min_image_size) for i in range(0, len(paths), 64)]
+    progress = lambda done, total, s: log.info(f"images checked: {min(done * 64, len(paths))}/{len(paths)}, {s:.1f}s")  # noqa: E731
+    infos = [info for batch in ordered_map(inspect_batch, batches, max_workers=workers, progress=progress) for info in batch]
+    return pd.DataFrame([i.__dict__ for i in infos], columns=list(ImageInfo.__dataclass_fields__))
+
+
+def _logo_montage(store: DatasetStore, root: str, clean: pd.DataFrame, per_type: int = 8) -> bytes:
+    tiles = []
+    for logo_type in ("simple", "text", "gradient", "complex"):
+        ids = sorted(clean.loc[clean["logo_type"] == logo_type, "image_id"].unique())
+        picks = [ids[i] for i in np.unique(np.linspace(0, len(ids) - 1, min(per_type, len(ids))).round().astype(int))] if ids else []
+        tiles += [load_rgb(f"{root}/{image_id}", 64) for image_id in picks]
+    return png_bytes(montage(tiles, columns=per_type, scale=1))
+
+
+@dg.asset(group_name=GROUP, deps=[conversion_results], kinds={"parquet"})
+def clean_conversion_results(context: dg.AssetExecutionContext, config: CleaningConfig, store: DatasetStore) -> dg.MaterializeResult:
+    """Results that pass every rule (complete, finite, in range, consistent, readable image, no duplicate, no extreme outlier)."""
+    source = store.read_json(SOURCE_PATH)
+    root = store.pull(source["local_root"])
+    results = store.read_table(RESULTS_PATH)
+    paths = sorted(results["image_path"].dropna().unique().tolist())
+    images = _inspect_images(str(root), paths, config, context.log)
+    rules = CleaningRules(config.outlier_rule, config.outlier_threshold, tuple(config.outlier_metrics), config.psnr_tolerance_db)
+    clean, rejects = clean_results(results, images, rules)
+    if clean.empty:
+        rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
+        raise dg.Failure(f"every one of {len(results)} results was rejected; see {rejects_path}", metadata=rejects_metadata(store, rejects_path, rejects))
+    used = images[images["image_path"].isin(clean["image_id"])].rename(columns={"image_path": "image_id"})
+    first_type = clean.drop_duplicates("image_id").set_index("image_id")["logo_type"]
+    used = used.assign(image_group=used["content_hash"].str.slice(0, 16), logo_type=used["image_id"].map(first_type),
+                       results=used["image_id"].map(clean["image_id"].value_counts()).astype("int64"))
+    used = used[["image_id", "image_group", "content_hash", "logo_type", "width", "height", "format", "mode", "results"]].reset_index(drop=True)
+    manifest = store.write_table(CLEAN_PATH, clean)
+    images_manifest = store.write_table(IMAGES_PATH, used)
+    rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
+    pass_rate = len(clean) / max(len(results), 1)
+    context.log.info(f"{len(clean)}/{len(results)} results pass ({pass_rate:.1%}); {used['image_id'].nunique()} images, {used['image_group'].nunique()} distinct")
+    status = images["status"].value_counts().rename_axis("status").rename("images").reset_index()
+    return dg.MaterializeResult(
+        data_version=_version(manifest.dataset_hash, images_manifest.dataset_hash),
+        metadata={
+            "dagster/row_count": len(clean),
+            "input_results": len(results),
+            "pass_rate": float(round(pass_rate, 6)),
+            "images": int(used["image_id"].nunique()),
+            "source_image_groups": int(used["image_group"].nunique()),
+            "image_status": dg.MetadataValue.md(markdown_table(status)),
+            "outlier_rule": f"{config.outlier_rule} k={config.outlier_threshold} on {', '.join(config.outlier_metrics)} per logo type",
+            "quality_distribution": dg.MetadataValue.md(markdown_table(analysis.quality_distribution(clean))),
+            "results_per_logo_type_and_method": counts_table(clean.pivot_table(index="logo_type", columns="method", values="result_id", aggfunc="count", fill_value=0), "logo_type"),
+            "sample_logos": image_metadata(_logo_montage(store, str(root), clean), "8 logos per row: simple, text, gradient, complex"),
+            "images_table": dg.MetadataValue.path(store.uri(IMAGES_PATH)),
+            **dataset_metadata(store, CLEAN_PATH, manifest),
+            **rejects_metadata(store, rejects_path, rejects),
+        },
+    )
+
+
+def build_examples(clean: pd.DataFrame, config: SplitConfig) -> tuple[pd.DataFrame, dict[str, list[float]]]:
+    """Clean results with `stratum`, `split` and `cv_fold` (-1 outside train); also the SSIM bin edges per logo type."""
+    groups = group_table(clean)
+    groups["stratum"], edges = ssim_strata(groups, config.ssim_bins)
+    if config.mode == "temporal":
+        split = temporal_group_split(groups, config.fractions)
+    else:
+        split = stratified_group_split(groups, config.fractions, config.seed)
+    groups["split"] = groups["image_group"].map(split)
+    folds = assign_folds(groups[groups["split"] == "train"], config.cv_folds, config.seed, temporal=config.mode == "temporal")
+    groups["cv_fold"] = groups["image_group"].map(folds).fillna(-1).astype("int64")
+    per_group = groups.set_index("image_group")[["stratum", "split", "cv_fold"]]
+    examples = clean.join(per_group, on="image_group")
+    examples["split"] = examples["split"].astype("string")
+    return examples.sort_values(["split", "image_id", "result_id"], kind="stable").reset_index(drop=True), edges
+
+
+@dg.asset(group_name=GROUP, deps=[clean_conversion_results], kinds={"parquet"})
+def quality_dataset_splits(context: dg.AssetExecutionContext, config: SplitConfig, store: DatasetStore) -> dg.MaterializeResult:
+    """80/15/5 train/validation/test, stratified by logo type and SSIM bin, grouped by source image; CV folds within train."""
+    clean = store.read_table(CLEAN_PATH)
+    try:
+        examples, edges = build_examples(clean, config)
+    except ValueError as exc:
+        raise dg.Failure(f"quality_dataset_splits: {exc}") from exc
+    strata = stratum_proportions(examples, config.fractions, config.stratum_tolerance)
+    summary = report.split_summary(examples, config, edges, strata)
+    with store.write_dir(DATASETS_DIR) as staged:
+        examples.to_parquet(staged.path / "examples.parquet", index=False, compression="zstd")
+        for name in SPLITS:
+            examples[examples["split"] == name].to_parquet(staged.path / f"{name}.parquet", index=False, compression="zstd")
+        (staged.path / "split_summary.json").write_text(json.dumps(summary, sort_keys=True, indent=2) + "\n")
+    per_split = pd.DataFrame(summary["per_split"]).T.reindex(list(SPLITS)).rename_axis("split").reset_index()
+    folds = examples[examples["cv_fold"] >= 0].groupby("cv_fold").agg(rows=("result_id", "size"), source_images=("image_group", "nunique")).reset_index()
+    chart = bar_chart({name: {"target": config.fractions[name], "achieved": summary["per_split"][name]["row_share"]} for name in SPLITS}, title="row share per split: target vs achieved")
+    return dg.MaterializeResult(
+        data_version=_version(staged.manifest.dataset_hash),
+        metadata={
+            "dagster/row_count": len(examples),
+            "mode": config.mode,
+            "seed": config.seed,
+            "target_fractions": dg.MetadataValue.json(config.fractions),
+            "ssim_bin_edges": dg.MetadataValue.json(edges),
+            "per_split": dg.MetadataValue.md(markdown_table(per_split)),
+            "strata_target_vs_achieved": dg.MetadataValue.md(markdown_table(strata, max_rows=60)),
+            "cv_folds": dg.MetadataValue.md(markdown_table(folds)),
+            "split_chart": image_metadata(png_bytes(chart), "row share per split"),
+            **dataset_metadata(store, DATASETS_DIR, staged.manifest),
+        },
+    )
+
+
+@dg.asset(group_name=GROUP, deps=[clean_conversion_results], kinds={"hdf5"})
+def image_features(context: dg.AssetExecutionContext, config: ImageFeaturesConfig, store: DatasetStore) -> dg.MaterializeResult:
+    """One feature vector per clean image in HDF5 (chunked, compressed, indexed by image id), cached by pixel hash."""
+    source = store.read_json(SOURCE_PATH)
+    store.pull(source["local_root"])
+    images = store.read_table(IMAGES_PATH)
+    images["path"] = [str(store.path(source["local_root"], i)) for i in images["image_id"]]
+    try:
+        extractor = build_extractor(config.extractor, weights_path=config.weights_path, threads=config.torch_threads)
+    except FileNotFoundError as exc:
+        raise dg.Failure(f"weights_path: {exc}") from exc
+    except ImportError as exc:
+        raise dg.Failure(f"extractor {config.extractor!r} needs PyTorch (`make torch` or `pip install torch`): {exc}") from exc
+    except RuntimeError as exc:
+        raise dg.Failure(f"weights_path {config.weights_path!r} is not a torchvision resnet50 state dict: {exc}") from exc
+    relpath = f"{FEATURES_DIR}/{extractor.name}.h5"
+    final = store.path(relpath)
+
+    def progress(done: int, total: int, seconds: float) -> None:
+        rate = done / seconds if seconds > 0 else 0.0
+        eta = (total - done) / rate if rate > 0 else 0.0
+        context.log.info(f"features [{extractor.name}]: {done}/{total} images computed ({done / max(total, 1):.0%}), {rate:.1f} img/s, ETA {eta:.0f}s")
+
+    workers = resolve_workers(config.max_workers)
+    with store.write_file(relpath) as tmp:
+        outcome = extract_to_hdf5(images, tmp, extractor=extractor, cache_path=final if config.use_cache else None,
+                                  batch_size=config.batch_size, workers=workers, compression=config.compression, progress=progress)
+    h5_manifest = store.manifest(relpath)
+    with FeatureFile(final) as ff:
+        index = pd.DataFrame({"image_id": ff.image_ids, "row": np.arange(len(ff), dtype=np.int64), "content_hash": ff.content_hashes()})
+        stats = ff.stats()
+        attrs = dict(ff.attrs)
+    index_path = f"{FEATURES_DIR}/{extractor.name}_index.parquet"
+    index_manifest = store.write_table(index_path, index)
+    store.write_json(FEATURES_POINTER, {"extractor": extractor.name, "extractor_version": extractor.version, "file": relpath, "index": index_path,
+                                        "feature_dim": extractor.dim, "images": len(index), "h5_sha256": h5_manifest.dataset_hash})
+    rejects_path = store.write_rejects(context.asset_key.to_user_string(), outcome.rejects)
+    context.log.info(f"{outcome.featurised}/{outcome.images} images featurised ({outcome.cached} from cache, {outcome.computed} computed, "
+                     f"{outcome.images_per_second:.1f} img/s, peak RSS {outcome.peak_rss_mb:.0f} MiB)")
+    dim_stats = report.dimension_stats(stats)
+    return dg.MaterializeResult(
+        data_version=_version(h5_manifest.dataset_hash, index_manifest.dataset_hash),
+        metadata={
+            "dagster/row_count": outcome.featurised,
+            "extractor": f"{attrs['extractor']} v{attrs['extractor_version']}",
+            "feature_dim": extractor.dim,
+            "clean_images": outcome.images,
+            "featurised_share": float(round(outcome.featurised / max(outcome.images, 1), 6)),
+            "from_cache": outcome.cached,
+            "computed": outcome.computed,
+            "images_per_second": round(outcome.images_per_second, 1),
+            "extraction_seconds": round(outcome.seconds, 2),
+            "peak_rss_mib": round(outcome.peak_rss_mb, 1),
+            "peak_worker_rss_mib": round(outcome.peak_workers_rss_mb, 1),
+            "batch_size": config.batch_size,
+            "compression": config.compression,
+            "hdf5_bytes": h5_manifest.total_bytes,
+            "dimension_statistics": dg.MetadataValue.md(markdown_table(dim_stats)),
+            "index": dg.MetadataValue.path(store.uri(index_path)),
+            **dataset_metadata(store, relpath, h5_manifest),
+            **rejects_metadata(store, rejects_path, outcome.rejects),
+        },
+    )
+
+
+@dg.asset(group_name=GROUP, deps=[quality_dataset_splits, image_features], kinds={"json"})
+def feature_report(context: dg.AssetExecutionContext, config: FeatureReportConfig, store: DatasetStore) -> dg.MaterializeResult:
+    """Dataset statistics and feature analysis: PCA, correlation with SSIM, clustering, a linear probe, coverage gaps."""
+    examples = store.read_table(EXAMPLES_PATH)
+    clean_rejects = store.read_rejects("clean_conversion_results")
+    results = store.read_table(RESULTS_PATH)
+    pointer = store.read_json(FEATURES_POINTER)
+    with FeatureFile(store.pull(pointer["file"])) as ff:
+        payload, figures = report.build_report(examples, results, clean_rejects, ff, config, versions=report.input_versions(store, pointer))
+    extraction = latest_materialization_metadata(context.instance, image_features.key)
+    manifest = store.write_json(REPORT_PATH, payload)
+    pca = payload["features"]["pca"]
+    probe = payload["features"]["linear_probe"]
+    return dg.MaterializeResult(
+        data_version=_version(manifest.dataset_hash),
+        metadata={
+            "dagster/row_count": payload["dataset"]["examples"],
+            "extractor": payload["features"]["extractor"],
+            "pca_components_for_variance": dg.MetadataValue.json(pca["components_for_variance"]),
+            "pca_first_ratios": dg.MetadataValue.json(pca["explained_variance_ratio"][:10]),
+            "top_correlations_with_ssim": dg.MetadataValue.md(markdown_table(pd.DataFrame(payload["features"]["correlation_with_ssim"]["top"]))),
+            "clusters": dg.MetadataValue.md(markdown_table(pd.DataFrame(payload["features"]["clustering"]["clusters"]))),
+            "cluster_purity": payload["features"]["clustering"]["purity_vs_logo_type"],
+            "probe_validation_r2": dg.MetadataValue.json(probe),
+            "extraction_images_per_second": extraction.get("images_per_second", 0.0),
+            "extraction_peak_rss_mib": extraction.get("peak_rss_mib", 0.0),
+            "coverage_gaps": dg.MetadataValue.md("\n".join(f"- {g}" for g in payload["coverage"]["gaps"]) or "none"),
+            "recommendations": dg.MetadataValue.md("\n".join(f"- {r}" for r in payload["recommendations"]) or "none"),
+            "feature_charts": image_metadata(figures, "PCA cumulative variance, PC1/PC2 by logo type, top |r| with SSIM"),
+            **dataset_metadata(store, REPORT_PATH, manifest),
+        },
+    )
+
+
+quality_prediction_job = dg.define_asset_job(
+    "quality_prediction_job",
+    selection=dg.AssetSelection.groups(GROUP),
+    description="Build the quality-prediction training set: results inventory, cleaning, stratified grouped splits, image features (HDF5), report.",
+)

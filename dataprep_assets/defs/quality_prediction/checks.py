@@ -1,0 +1,142 @@
+"""quality_prediction asset checks: leakage (blocking), fold grouping, stratum proportions, feature completeness, pass rate."""
+
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from dataprep_assets.common.checks import expectations_check, group_overlap_check
+from dataprep_assets.common.metadata import markdown_table
+from dataprep_assets.common.store import DatasetStore
+from dataprep_assets.defs.quality_prediction.assets import (
+    clean_conversion_results,
+    features_file,
+    image_features,
+    quality_dataset_splits,
+)
+from dataprep_assets.defs.quality_prediction.featurestore import FeatureFile
+from dataprep_assets.defs.quality_prediction.params import LOGO_TYPES, METHODS
+from dataprep_assets.defs.quality_prediction.paths import CLEAN_PATH, EXAMPLES_PATH, IMAGES_PATH, RESULTS_PATH, SPLIT_SUMMARY_PATH
+
+MIN_PASS_RATE = 0.95
+MIN_FEATURISED_SHARE = 0.98
+PASS_RATE_CHECK = "at_least_95pct_of_results_pass_cleaning"
+OVERLAP_CHECK = "no_source_image_in_two_splits"
+FOLDS_CHECK = "cv_folds_grouped_within_train"
+STRATA_CHECK = "stratum_proportions_within_tolerance"
+FEATURES_CHECK = "feature_matrix_complete_and_finite"
+
+no_source_image_in_two_splits = group_overlap_check(
+    asset=quality_dataset_splits,
+    load=lambda store: store.read_table(EXAMPLES_PATH),
+    group_col="image_group",
+    name=OVERLAP_CHECK,
+    blocking=True,
+)
+
+clean_results_valid = expectations_check(
+    asset=clean_conversion_results,
+    load=lambda store: store.read_table(CLEAN_PATH),
+    name="clean_results_valid",
+    description="Great Expectations: SSIM in [-1, 1], MSE and PSNR >= 0, no missing metric, known logo type and method, unique result ids.",
+    blocking=True,
+    expectations=[
+        ("expect_column_values_to_be_between", {"column": "ssim", "min_value": -1.0, "max_value": 1.0}),
+        ("expect_column_values_to_be_between", {"column": "mse", "min_value": 0.0}),
+        ("expect_column_values_to_be_between", {"column": "psnr", "min_value": 0.0}),
+        *[("expect_column_values_to_not_be_null", {"column": c}) for c in ("ssim", "mse", "psnr", "image_id", "image_group")],
+        ("expect_column_values_to_be_in_set", {"column": "logo_type", "value_set": list(LOGO_TYPES)}),
+        ("expect_column_values_to_be_in_set", {"column": "method", "value_set": list(METHODS)}),
+        ("expect_column_values_to_be_unique", {"column": "result_id"}),
+    ],
+)
+
+
+@dg.asset_check(asset=clean_conversion_results, name=PASS_RATE_CHECK, description=f"At least {MIN_PASS_RATE:.0%} of the results pass cleaning (warns below).")
+def at_least_95pct_of_results_pass_cleaning(store: DatasetStore) -> dg.AssetCheckResult:
+    total, kept = len(store.read_table(RESULTS_PATH)), len(store.read_table(CLEAN_PATH))
+    rate = kept / max(total, 1)
+    reasons = store.read_rejects("clean_conversion_results").counts_by_reason()
+    return dg.AssetCheckResult(
+        passed=rate >= MIN_PASS_RATE,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"pass_rate": float(round(rate, 6)), "results": total, "clean": kept, "rejects_by_reason": dg.MetadataValue.json(reasons)},
+    )
+
+
+@dg.asset_check(asset=quality_dataset_splits, name=FOLDS_CHECK, blocking=True,
+                description="Every train row has a fold in [0, k), every other row -1, and each source image lies in exactly one fold.")
+def cv_folds_grouped_within_train(store: DatasetStore) -> dg.AssetCheckResult:
+    examples = store.read_table(EXAMPLES_PATH)
+    k = int(store.read_json(SPLIT_SUMMARY_PATH)["cv_folds"])
+    train = examples["split"] == "train"
+    problems = []
+    if k > 1:
+        bad = examples[train & ~examples["cv_fold"].between(0, k - 1)]
+        if len(bad):
+            problems.append(f"{len(bad)} train rows without a fold in [0, {k})")
+    bad_other = examples[~train & (examples["cv_fold"] != -1)]
+    if len(bad_other):
+        problems.append(f"{len(bad_other)} validation/test rows carry a fold")
+    spread = examples[train].groupby("image_group")["cv_fold"].nunique()
+    if (spread > 1).any():
+        problems.append(f"{int((spread > 1).sum())} source images span several folds, e.g. {spread[spread > 1].index[:3].tolist()}")
+    per_fold = examples[train].groupby("cv_fold").agg(rows=("result_id", "size"), source_images=("image_group", "nunique")).reset_index()
+    return dg.AssetCheckResult(
+        passed=not problems,
+        description="; ".join(problems) or None,
+        metadata={"folds": k, "per_fold": dg.MetadataValue.md(markdown_table(per_fold))},
+    )
+
+
+@dg.asset_check(asset=quality_dataset_splits, name=STRATA_CHECK,
+                description="In every stratum (logo type x SSIM bin), each split's share is within tolerance of its target (plus one source image's share).")
+def stratum_proportions_within_tolerance(store: DatasetStore) -> dg.AssetCheckResult:
+    summary = store.read_json(SPLIT_SUMMARY_PATH)
+    strata = pd.DataFrame(summary["strata"])
+    failing = strata[~strata["within_tolerance"].astype(bool)]
+    overall = pd.DataFrame(summary["per_split"]).T
+    overall_diff = float((overall["row_share"].astype(float) - overall["target"].astype(float)).abs().max())
+    return dg.AssetCheckResult(
+        passed=failing.empty and overall_diff <= 0.02,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=None if failing.empty else f"{len(failing)} of {len(strata)} strata outside tolerance",
+        metadata={
+            "strata": len(strata),
+            "strata_outside_tolerance": len(failing),
+            "overall_max_difference": overall_diff,
+            "worst": dg.MetadataValue.md(markdown_table(strata.sort_values("max_difference", ascending=False).head(10))),
+        },
+    )
+
+
+@dg.asset_check(asset=image_features, name=FEATURES_CHECK, blocking=True,
+                description=f"At least {MIN_FEATURISED_SHARE:.0%} of clean images have a vector, every other one is a reject, and every value is finite.")
+def feature_matrix_complete_and_finite(store: DatasetStore) -> dg.AssetCheckResult:
+    clean_ids = set(store.read_table(IMAGES_PATH)["image_id"])
+    rejected = {r.item for r in store.read_rejects("image_features")}
+    with FeatureFile(store.pull(features_file(store))) as ff:
+        ids = ff.image_ids
+        non_finite = sum(int((~np.isfinite(block)).any(axis=1).sum()) for _, block in ff.iter_blocks())
+        dim_ok = ff.dim == int(ff.attrs.get("feature_dim", -1))
+    featurised = set(ids)
+    unaccounted = sorted(clean_ids - featurised - rejected)
+    unknown = sorted(featurised - clean_ids)
+    share = len(featurised & clean_ids) / max(len(clean_ids), 1)
+    problems = []
+    if share < MIN_FEATURISED_SHARE:
+        problems.append(f"only {share:.1%} of clean images featurised")
+    if unaccounted:
+        problems.append(f"{len(unaccounted)} clean images neither featurised nor rejected, e.g. {unaccounted[:3]}")
+    if unknown:
+        problems.append(f"{len(unknown)} vectors for images that are not clean, e.g. {unknown[:3]}")
+    if non_finite:
+        problems.append(f"{non_finite} vectors hold NaN or inf")
+    if not dim_ok or ids != sorted(ids) or len(ids) != len(featurised):
+        problems.append("index broken: dimension attribute, sort order or uniqueness of image ids")
+    return dg.AssetCheckResult(
+        passed=not problems,
+        description="; ".join(problems) or None,
+        metadata={"clean_images": len(clean_ids), "featurised": len(featurised), "featurised_share": float(round(share, 6)),
+                  "rejected": len(rejected), "non_finite_vectors": non_finite},
+    )

@@ -1,0 +1,131 @@
+"""Launchpad configuration of the quality_prediction assets (every field has a description and a default)."""
+
+
+from typing import Literal
+
+import dagster as dg
+from pydantic import Field, model_validator
+
+from dataprep_assets.defs.quality_prediction.params import METRICS
+from dataprep_assets.lib.splits import validate_fractions
+
+DEFAULT_RESULTS = "raw/quality_prediction"
+
+
+class ConversionResultsConfig(dg.Config):
+    results_uri: str = Field(
+        default=DEFAULT_RESULTS,
+        description="Where the conversion results live: a directory relative to the dataset store's root, or `s3://bucket/prefix` "
+        "(mirrored incrementally into the store's `cache/quality_prediction/s3/`). Logs (.json, .jsonl, .csv) anywhere below it are read; "
+        "image paths in the logs are relative to it.",
+    )
+
+    @model_validator(mode="after")
+    def _check(self):
+        uri = self.results_uri.strip()
+        if not uri:
+            raise ValueError("results_uri must not be empty")
+        if uri.startswith("s3://") and not uri.removeprefix("s3://").split("/")[0]:
+            raise ValueError(f"results_uri {uri!r} has no bucket")
+        if not uri.startswith("s3://") and (uri.startswith("/") or ".." in uri.split("/")):
+            raise ValueError(f"results_uri {uri!r} must be relative to the dataset store's root (or an s3:// URI)")
+        return self
+
+
+class CleaningConfig(dg.Config):
+    allowed_formats: list[str] = Field(default=["PNG", "JPEG"], description="Image formats accepted (as Pillow names them); others are `image_format` rejects.")
+    min_image_size: int = Field(default=32, description="Smallest accepted width or height in pixels.")
+    outlier_rule: Literal["iqr", "robust_z", "none"] = Field(
+        default="iqr",
+        description="Extreme-outlier rule, applied per logo type: `iqr` rejects values outside [Q1 - k IQR, Q3 + k IQR], "
+        "`robust_z` rejects |x - median| / (1.4826 MAD) > k, `none` keeps everything.",
+    )
+    outlier_threshold: float = Field(default=5.0, description="k of the outlier rule (5 keeps the real low-quality tail; Tukey's far-out fence is 3).")
+    outlier_metrics: list[str] = Field(default=["ssim", "psnr"], description="Metrics the outlier rule is applied to (any of ssim, mse, psnr).")
+    psnr_tolerance_db: float = Field(default=0.5, description="Largest accepted gap in dB between the logged PSNR and 10 log10(255^2 / MSE).")
+    max_workers: int = Field(default=0, description="Worker processes for checking images (0 = all cores; one per 500 images at most).")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.min_image_size < 1:
+            raise ValueError(f"min_image_size must be >= 1, got {self.min_image_size}")
+        if self.outlier_threshold <= 0:
+            raise ValueError(f"outlier_threshold must be > 0, got {self.outlier_threshold}")
+        unknown = sorted(set(self.outlier_metrics) - set(METRICS))
+        if unknown:
+            raise ValueError(f"outlier_metrics: unknown metric(s) {unknown}; choose from {list(METRICS)}")
+        if self.psnr_tolerance_db <= 0:
+            raise ValueError(f"psnr_tolerance_db must be > 0, got {self.psnr_tolerance_db}")
+        if not self.allowed_formats:
+            raise ValueError("allowed_formats must name at least one format")
+        return self
+
+
+class SplitConfig(dg.Config):
+    train_fraction: float = Field(default=0.80, description="Target share of results in train.")
+    validation_fraction: float = Field(default=0.15, description="Target share of results in validation.")
+    test_fraction: float = Field(default=0.05, description="Target share of results in test.")
+    mode: Literal["stratified", "temporal"] = Field(
+        default="stratified",
+        description="`stratified`: by logo type and SSIM bin, grouped by source image. `temporal`: source images ordered by their first "
+        "result's time; the earliest go to train, the latest to test (no stratification; folds are time blocks).",
+    )
+    ssim_bins: int = Field(default=3, description="SSIM bins per logo type used as strata: quantiles of each source image's mean SSIM among the images of its type.")
+    cv_folds: int = Field(default=5, description="Cross-validation folds assigned within train, grouped by source image (0 or 1 = none).")
+    seed: int = Field(default=42, description="Seed of the within-stratum shuffle (fixed for reproducibility).")
+    stratum_tolerance: float = Field(default=0.05, description="Allowed |achieved - target| share per stratum and split, on top of one source image's share.")
+
+    @property
+    def fractions(self) -> dict[str, float]:
+        return {"train": self.train_fraction, "validation": self.validation_fraction, "test": self.test_fraction}
+
+    @model_validator(mode="after")
+    def _check(self):
+        validate_fractions(self.fractions, field="train_fraction + validation_fraction + test_fraction")
+        if self.ssim_bins < 1:
+            raise ValueError(f"ssim_bins must be >= 1, got {self.ssim_bins}")
+        if self.cv_folds < 0:
+            raise ValueError(f"cv_folds must be >= 0, got {self.cv_folds}")
+        if not 0 <= self.stratum_tolerance <= 1:
+            raise ValueError(f"stratum_tolerance must be in [0, 1], got {self.stratum_tolerance}")
+        return self
+
+
+class ImageFeaturesConfig(dg.Config):
+    extractor: Literal["image_stats", "resnet50"] = Field(
+        default="image_stats",
+        description="`image_stats`: fast offline colour/edge/texture statistics (128-d, no weights, the default). "
+        "`resnet50`: ResNet-50 global-average-pooled features (2048-d; needs torch and `weights_path`).",
+    )
+    weights_path: str = Field(
+        default="",
+        description="ResNet-50 only: a local file with torchvision's resnet50 state dict (e.g. ImageNet weights saved with torch.save). Never downloaded.",
+    )
+    batch_size: int = Field(default=32, description="Images per batch (the seed's CPU target is 16-32).")
+    max_workers: int = Field(default=0, description="Worker processes for image_stats (0 = all cores; one per 500 images to compute at most).")
+    torch_threads: int = Field(default=0, description="ResNet-50 only: torch intra-op threads (0 = torch's default).")
+    compression: Literal["gzip", "lzf", "none"] = Field(default="gzip", description="HDF5 compression of the feature matrix (gzip level 4 + shuffle, lzf, or none).")
+    use_cache: bool = Field(default=True, description="Reuse the previous file's vectors for images whose pixels did not change (same extractor and weights).")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.extractor == "resnet50" and not self.weights_path.strip():
+            raise ValueError("weights_path is required when extractor is resnet50 (a local torchvision resnet50 state-dict file)")
+        return self
+
+
+class FeatureReportConfig(dg.Config):
+    clusters: int = Field(default=4, description="k of the k-means clustering summary (default: one per logo type).")
+    probe_components: int = Field(default=16, description="Principal components of the image features used by the linear probe.")
+    min_groups_per_stratum: int = Field(default=5, description="Strata with fewer source images are reported as coverage gaps.")
+    seed: int = Field(default=0, description="Seed of the k-means initialisation.")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.clusters < 1:
+            raise ValueError(f"clusters must be >= 1, got {self.clusters}")
+        if self.probe_components < 0:
+            raise ValueError(f"probe_components must be >= 0, got {self.probe_components}")
+        return self

@@ -1,0 +1,214 @@
+"""Image features in HDF5: chunked, compressed, indexed by image id, with a content-hash cache.
+
+Layout of one file (one per extractor, e.g. `features/image_stats.h5`):
+- `features`: float32 (n, dim), chunked by rows (~256 KiB per chunk), gzip + shuffle (or lzf, or none);
+- `image_ids`: UTF-8 strings (n,), sorted, so `image_ids[row]` is the image of `features[row]` and a
+  binary search is the index from image id to row;
+- `content_hash`: UTF-8 strings (n,), hash of the decoded pixels (the cache key);
+- `feature_names`: UTF-8 strings (dim,), what each column means;
+- `stats/mean`, `stats/std`, `stats/min`, `stats/max`: per-dimension statistics over all rows;
+- attributes: `extractor`, `extractor_version`, `extractor_fingerprint`, `feature_dim`, `input_size`,
+  `format_version`.
+
+Writing is streaming (rows are appended batch by batch), so memory does not grow with the dataset;
+h5py's `track_times=False` keeps equal inputs byte-identical.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+FORMAT_VERSION = 1
+CHUNK_BYTES = 1 << 18
+_STR = h5py.string_dtype("utf-8")
+
+
+def chunk_rows(dim: int) -> int:
+    return max(1, CHUNK_BYTES // (4 * max(dim, 1)))
+
+
+def _compression(name: str) -> dict:
+    if name == "gzip":
+        return {"compression": "gzip", "compression_opts": 4, "shuffle": True}
+    if name == "lzf":
+        return {"compression": "lzf", "shuffle": True}
+    if name == "none":
+        return {}
+    raise ValueError(f"unknown compression {name!r}; choose gzip, lzf or none")
+
+
+@dataclass
+class _RunningStats:
+    dim: int
+    n: int = 0
+    total: np.ndarray = field(init=False)
+    total_sq: np.ndarray = field(init=False)
+    low: np.ndarray = field(init=False)
+    high: np.ndarray = field(init=False)
+
+    def __post_init__(self):
+        self.total = np.zeros(self.dim)
+        self.total_sq = np.zeros(self.dim)
+        self.low = np.full(self.dim, np.inf)
+        self.high = np.full(self.dim, -np.inf)
+
+    def add(self, rows: np.ndarray) -> None:
+        rows = rows.astype(np.float64)
+        self.n += len(rows)
+        self.total += rows.sum(axis=0)
+        self.total_sq += (rows * rows).sum(axis=0)
+        self.low = np.minimum(self.low, rows.min(axis=0))
+        self.high = np.maximum(self.high, rows.max(axis=0))
+
+    def finish(self) -> dict[str, np.ndarray]:
+        n = max(self.n, 1)
+        mean = self.total / n
+        std = np.sqrt(np.maximum(self.total_sq / n - mean**2, 0.0))
+        empty = self.n == 0
+        return {
+            "mean": mean.astype(np.float32),
+            "std": std.astype(np.float32),
+            "min": (np.zeros(self.dim) if empty else self.low).astype(np.float32),
+            "max": (np.zeros(self.dim) if empty else self.high).astype(np.float32),
+        }
+
+
+class FeatureWriter:
+    """Append rows in image-id order; `close()` writes the per-dimension statistics."""
+
+    def __init__(self, path: str | os.PathLike, *, dim: int, attrs: dict, compression: str = "gzip", feature_names: Sequence[str] = ()):
+        self.dim = dim
+        self._file = h5py.File(path, "w", libver=("earliest", "v110"), track_order=False)
+        opts = _compression(compression)
+        rows = chunk_rows(dim)
+        self._features = self._file.create_dataset(
+            "features", shape=(0, dim), maxshape=(None, dim), dtype="float32", chunks=(rows, dim), track_times=False, **opts
+        )
+        self._ids = self._file.create_dataset("image_ids", shape=(0,), maxshape=(None,), dtype=_STR, chunks=(4096,), track_times=False)
+        self._hashes = self._file.create_dataset("content_hash", shape=(0,), maxshape=(None,), dtype=_STR, chunks=(4096,), track_times=False)
+        names = list(feature_names) or [f"f{i}" for i in range(dim)]
+        if len(names) != dim:
+            raise ValueError(f"{len(names)} feature names for {dim} dimensions")
+        self._file.create_dataset("feature_names", data=np.array(names, dtype=object), dtype=_STR, track_times=False)
+        for key, value in {**attrs, "feature_dim": dim, "format_version": FORMAT_VERSION}.items():
+            self._file.attrs[key] = value
+        self._stats = _RunningStats(dim)
+        self._last_id: str | None = None
+
+    def append(self, image_ids: Sequence[str], hashes: Sequence[str], rows: np.ndarray) -> None:
+        if len(image_ids) == 0:
+            return
+        rows = np.asarray(rows, dtype=np.float32)
+        if rows.shape != (len(image_ids), self.dim):
+            raise ValueError(f"rows have shape {rows.shape}, expected ({len(image_ids)}, {self.dim})")
+        if self._last_id is not None and image_ids[0] <= self._last_id or list(image_ids) != sorted(image_ids):
+            raise ValueError("image ids must be appended in strictly increasing order")
+        n, m = self._features.shape[0], len(image_ids)
+        self._features.resize(n + m, axis=0)
+        self._features[n:] = rows
+        for ds, values in ((self._ids, image_ids), (self._hashes, hashes)):
+            ds.resize(n + m, axis=0)
+            ds[n:] = np.array(list(values), dtype=object)
+        self._stats.add(rows)
+        self._last_id = image_ids[-1]
+
+    def close(self) -> None:
+        group = self._file.create_group("stats", track_order=False)
+        for key, value in self._stats.finish().items():
+            group.create_dataset(key, data=value, track_times=False)
+        self._file.close()
+
+    def __enter__(self) -> FeatureWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._file.close()
+
+
+class FeatureFile:
+    """Read-only access: attributes, id -> row lookup, row reads in any order (sorted internally)."""
+
+    def __init__(self, path: str | os.PathLike, cache_bytes: int = 64 << 20):
+        self.path = Path(path)
+        self._file = h5py.File(self.path, "r", rdcc_nbytes=cache_bytes, rdcc_nslots=10007)
+        self.features = self._file["features"]
+        self.image_ids: list[str] = [s.decode() if isinstance(s, bytes) else s for s in self._file["image_ids"].asstr()[:]]
+        self.attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in self._file.attrs.items()}
+
+    @property
+    def dim(self) -> int:
+        return int(self.features.shape[1])
+
+    def __len__(self) -> int:
+        return int(self.features.shape[0])
+
+    def feature_names(self) -> list[str]:
+        return list(self._file["feature_names"].asstr()[:])
+
+    def content_hashes(self) -> list[str]:
+        return list(self._file["content_hash"].asstr()[:])
+
+    def stats(self) -> dict[str, np.ndarray]:
+        return {k: self._file["stats"][k][:] for k in self._file["stats"]}
+
+    def row_of(self, image_id: str) -> int:
+        i = bisect.bisect_left(self.image_ids, image_id)
+        if i == len(self.image_ids) or self.image_ids[i] != image_id:
+            raise KeyError(f"{image_id!r} has no features in {self.path}")
+        return i
+
+    def rows_of(self, image_ids: Sequence[str]) -> np.ndarray:
+        return np.array([self.row_of(i) for i in image_ids], dtype=np.int64)
+
+    def read_rows(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Rows in the order asked (duplicates allowed), read chunk by chunk so each chunk is decoded once."""
+        rows = np.asarray(rows, dtype=np.int64)
+        unique, inverse = np.unique(rows, return_inverse=True)
+        out = np.empty((unique.size, self.dim), dtype=np.float32)
+        step = self.features.chunks[0] if self.features.chunks else max(len(self), 1)
+        chunk_ids = unique // step
+        for c in np.unique(chunk_ids):
+            sel = chunk_ids == c
+            start = int(c) * step
+            slab = self.features[start : min(start + step, len(self))]
+            out[sel] = slab[unique[sel] - start]
+        return out[inverse]
+
+    def iter_blocks(self, block_rows: int | None = None):
+        """(start, rows) blocks of the feature matrix, one chunk-aligned slab at a time."""
+        step = block_rows or max(chunk_rows(self.dim) * 8, 1)
+        for start in range(0, len(self), step):
+            yield start, self.features[start : start + step]
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> FeatureFile:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_cache(path: Path, fingerprint: str, dim: int) -> tuple[FeatureFile | None, dict[str, int]]:
+    """The previous file and its content_hash -> row map, if it was made by the same extractor and weights."""
+    if not path.exists():
+        return None, {}
+    try:
+        old = FeatureFile(path)
+    except OSError:
+        return None, {}
+    if old.attrs.get("extractor_fingerprint") != fingerprint or old.dim != dim or old.attrs.get("format_version") != FORMAT_VERSION:
+        old.close()
+        return None, {}
+    return old, {h: i for i, h in enumerate(old.content_hashes())}

@@ -1,0 +1,162 @@
+"""Batch feature extraction into HDF5, reusing the rows of images whose pixels did not change.
+
+Images are taken in image-id order and cut into batches; for each batch the cached rows are copied from
+the previous file and only the rest are decoded and run through the extractor (in worker processes for
+the numpy extractor, in-process with torch threads for ResNet-50). Every vector is validated (dimension,
+finite values); an image that fails is a reject, never a silent gap.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dataprep_assets.defs.quality_prediction.extractors import FeatureExtractor, build_extractor
+from dataprep_assets.defs.quality_prediction.featurestore import FeatureWriter, open_cache
+from dataprep_assets.defs.quality_prediction.logos import load_rgb
+from dataprep_assets.defs.quality_prediction.monitor import PeakMemory
+from dataprep_assets.lib.parallel import ordered_map
+from dataprep_assets.lib.rejects import RejectLog
+
+STAGE = "extract_features"
+MIN_IMAGES_PER_WORKER = 500
+"""Worker processes cost seconds to spawn: one is started per 500 images still to compute, up to `workers`."""
+ProgressFn = Callable[[int, int, float], None]
+_WORKER_EXTRACTORS: dict[str, FeatureExtractor] = {}
+
+
+@dataclass
+class BatchResult:
+    rows: np.ndarray
+    """(m, dim) float32 for the images that succeeded, in input order."""
+    ok: list[int]
+    """Positions (in the batch's input) of the images with a row."""
+    errors: list[tuple[int, str, str]] = field(default_factory=list)
+    """(position, reason, detail) for the images that failed."""
+
+
+def compute_batch(extractor: FeatureExtractor, paths: list[str]) -> BatchResult:
+    """Decode, extract and validate one batch; failures are per image."""
+    images, ok, errors = [], [], []
+    for i, path in enumerate(paths):
+        try:
+            images.append(load_rgb(path, extractor.input_size))
+            ok.append(i)
+        except Exception as exc:  # noqa: BLE001 - any decoder error is this image's reject
+            errors.append((i, "extraction_failed", f"cannot decode: {type(exc).__name__}: {exc}"))
+    if not images:
+        return BatchResult(np.zeros((0, extractor.dim), np.float32), [], errors)
+    rows = np.asarray(extractor.extract(np.stack(images)), dtype=np.float32)
+    if rows.ndim != 2 or rows.shape != (len(images), extractor.dim):
+        detail = f"extractor returned shape {rows.shape}, expected ({len(images)}, {extractor.dim})"
+        return BatchResult(np.zeros((0, extractor.dim), np.float32), [], errors + [(i, "dimension_mismatch", detail) for i in ok])
+    finite = np.isfinite(rows).all(axis=1)
+    for j in np.flatnonzero(~finite):
+        bad = int((~np.isfinite(rows[j])).sum())
+        errors.append((ok[j], "non_finite_features", f"{bad} of {extractor.dim} values are NaN or infinite"))
+    return BatchResult(rows[finite], [p for p, f in zip(ok, finite) if f], sorted(errors))
+
+
+def _worker_batch(args: tuple[str, list[str]]) -> BatchResult:
+    """Process-pool task: the extractor is built once per worker process."""
+    name, paths = args
+    if name not in _WORKER_EXTRACTORS:
+        _WORKER_EXTRACTORS[name] = build_extractor(name)
+    return compute_batch(_WORKER_EXTRACTORS[name], paths) if paths else BatchResult(np.zeros((0, 0), np.float32), [])
+
+
+@dataclass
+class ExtractionReport:
+    images: int
+    featurised: int
+    cached: int
+    computed: int
+    seconds: float
+    peak_rss_mb: float
+    peak_workers_rss_mb: float
+    rejects: RejectLog
+
+    @property
+    def images_per_second(self) -> float:
+        return self.computed / self.seconds if self.seconds > 0 else 0.0
+
+
+def extract_to_hdf5(
+    images: pd.DataFrame,
+    out_path: Path,
+    *,
+    extractor: FeatureExtractor,
+    cache_path: Path | None,
+    batch_size: int = 32,
+    workers: int = 1,
+    compression: str = "gzip",
+    progress: ProgressFn | None = None,
+) -> ExtractionReport:
+    """Write features for `images` (columns image_id, content_hash, path) to `out_path` (sorted by image id)."""
+    images = images.sort_values("image_id", kind="stable").reset_index(drop=True)
+    old, cache = open_cache(cache_path, extractor.fingerprint(), extractor.dim) if cache_path else (None, {})
+    rejects = RejectLog()
+    batches = [images.iloc[i : i + batch_size] for i in range(0, len(images), batch_size)]
+    todo = [[p for p, h in zip(b["path"], b["content_hash"]) if h not in cache] for b in batches]
+    n_todo = sum(len(t) for t in todo)
+    attrs = {"extractor": extractor.name, "extractor_version": extractor.version, "extractor_fingerprint": extractor.fingerprint(), "input_size": extractor.input_size}
+    cached = computed = featurised = 0
+    started = time.perf_counter()
+    with PeakMemory() as peak:
+        try:
+            with FeatureWriter(out_path, dim=extractor.dim, attrs=attrs, compression=compression, feature_names=extractor.feature_names) as writer:
+                for batch, result in zip(batches, _results(extractor, todo, workers)):
+                    rows, ids, hashes = _merge(batch, result, old, cache, rejects, extractor.dim)
+                    writer.append(ids, hashes, rows)
+                    hits = int(batch["content_hash"].isin(cache.keys()).sum())
+                    cached += hits
+                    computed += len(batch) - hits
+                    featurised += len(ids)
+                    if progress:
+                        progress(computed, n_todo, time.perf_counter() - started)
+        finally:
+            if old is not None:
+                old.close()
+    return ExtractionReport(len(images), featurised, cached, computed, time.perf_counter() - started, peak.self_mb, peak.children_mb, rejects)
+
+
+def _results(extractor: FeatureExtractor, todo: list[list[str]], workers: int) -> Iterator[BatchResult | None]:
+    workers = min(workers, sum(len(t) for t in todo) // MIN_IMAGES_PER_WORKER)
+    if workers > 1 and extractor.name == "image_stats":
+        yield from ordered_map(_worker_batch, [(extractor.name, t) for t in todo], max_workers=workers, in_flight_per_worker=2)
+        return
+    for paths in todo:
+        yield compute_batch(extractor, paths) if paths else None
+
+
+def _merge(batch: pd.DataFrame, result: BatchResult | None, old, cache: dict[str, int], rejects: RejectLog, dim: int):
+    """Cached rows from the old file and computed rows, in the batch's (sorted) order, without rejects."""
+    computed_rows: dict[str, np.ndarray] = {}
+    failed: dict[str, tuple[str, str]] = {}
+    pending = [(i, h) for i, h in zip(batch["image_id"], batch["content_hash"]) if h not in cache]
+    if result is not None:
+        for pos, row in zip(result.ok, result.rows):
+            computed_rows[pending[pos][0]] = row
+        for pos, reason, detail in result.errors:
+            failed[pending[pos][0]] = (reason, detail)
+    hits = [cache[h] for h in batch["content_hash"] if h in cache]
+    old_rows = iter(old.read_rows(hits)) if hits else iter(())
+    rows, ids, hashes = [], [], []
+    for image_id, h in zip(batch["image_id"], batch["content_hash"]):
+        if h in cache:
+            rows.append(next(old_rows))
+        elif image_id in computed_rows:
+            rows.append(computed_rows[image_id])
+        else:
+            reason, detail = failed.get(image_id, ("extraction_failed", "no features returned"))
+            rejects.add(image_id, STAGE, reason, detail)
+            continue
+        ids.append(image_id)
+        hashes.append(h)
+    return (np.stack(rows) if rows else np.zeros((0, dim), np.float32)), ids, hashes
+

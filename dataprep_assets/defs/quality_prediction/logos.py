@@ -1,0 +1,85 @@
+"""Logo images: check that a referenced image exists, decodes, has an accepted format and size; load it as RGB.
+
+The content hash is taken over the decoded pixels (not the file bytes), so one logo saved twice, under two
+names or with different PNG compression, is recognised as the same source image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from dataprep_assets.lib.storage import UnsafePathError, safe_join
+
+EXTENSION_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".gif": "GIF", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP"}
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    image_path: str
+    status: str
+    """`ok`, or a reject reason: `image_missing`, `image_unreadable`, `image_format`, `unsafe_path`."""
+    detail: str = ""
+    content_hash: str = ""
+    width: int = 0
+    height: int = 0
+    format: str = ""
+    mode: str = ""
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Any mode -> RGB; transparency is composited on white (how a logo is shown)."""
+    if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        return Image.fromarray((arr / max(arr.max(), 1) * 255).astype(np.uint8)).convert("RGB")
+    return img.convert("RGB")
+
+
+def load_rgb(path: str | Path, size: int | None = None) -> np.ndarray:
+    """Decode to uint8 RGB (H, W, 3); resized to `size` x `size` (bilinear, with antialiasing) when given."""
+    with Image.open(path) as img:
+        rgb = to_rgb(img)
+    if size is not None and rgb.size != (size, size):
+        rgb = rgb.resize((size, size), Image.Resampling.BILINEAR)
+    return np.asarray(rgb, dtype=np.uint8)
+
+
+def inspect_image(root: str, image_path: str, allowed_formats: tuple[str, ...], min_size: int) -> ImageInfo:
+    """Everything cleaning needs to know about one referenced image (never raises)."""
+    try:
+        path = safe_join(root, image_path)
+    except UnsafePathError as exc:
+        return ImageInfo(image_path, "unsafe_path", str(exc))
+    if not path.is_file():
+        return ImageInfo(image_path, "image_missing", f"{image_path} does not exist under the results root")
+    try:
+        with Image.open(path) as img:
+            fmt, mode, (width, height) = img.format or "", img.mode, img.size
+            img.load()
+            pixels = np.asarray(to_rgb(img), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        return ImageInfo(image_path, "image_unreadable", f"{type(exc).__name__}: {exc}")
+    digest = hashlib.sha256(f"{pixels.shape}".encode() + pixels.tobytes()).hexdigest()
+    info = ImageInfo(image_path, "ok", "", digest, width, height, fmt, mode)
+    expected = EXTENSION_FORMATS.get(Path(image_path).suffix.lower())
+    if fmt not in allowed_formats:
+        return ImageInfo(**{**asdict(info), "status": "image_format", "detail": f"{fmt or 'unknown'} is not one of {', '.join(allowed_formats)}"})
+    if expected is not None and expected != fmt:
+        return ImageInfo(**{**asdict(info), "status": "image_format", "detail": f"file is {fmt} but its name says {expected}"})
+    if min(width, height) < min_size:
+        return ImageInfo(**{**asdict(info), "status": "image_format", "detail": f"{width}x{height} is smaller than {min_size}px"})
+    return info
+
+
+def inspect_batch(args: tuple) -> list[ImageInfo]:
+    """(root, [paths], formats, min_size) -> one ImageInfo per path (a unit of work for a process pool)."""
+    root, paths, formats, min_size = args
+    return [inspect_image(root, p, formats, min_size) for p in paths]

@@ -1,0 +1,170 @@
+"""The dataset analysis report (`reports/dataset_analysis_report.json`) and the split summary.
+
+Everything written is a function of the inputs and the config (no timings), so equal inputs give a
+byte-identical report; timings live in the assets' metadata only.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+
+from dataprep_assets.common.store import DatasetStore
+from dataprep_assets.defs.quality_prediction import analysis
+from dataprep_assets.defs.quality_prediction.featurestore import FeatureFile
+from dataprep_assets.defs.quality_prediction.params import LOGO_TYPES, PARAM_NAMES
+from dataprep_assets.defs.quality_prediction.paths import CLEAN_PATH, DATASETS_DIR
+from dataprep_assets.defs.quality_prediction.stratify import SPLITS
+from dataprep_assets.lib.rejects import RejectLog
+
+
+def _r(value: float, digits: int = 6) -> float:
+    return float(round(float(value), digits))
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    out = []
+    for row in frame.to_dict(orient="records"):
+        out.append({k: (_r(v) if isinstance(v, float) and np.isfinite(v) else None if isinstance(v, float) else v.item() if hasattr(v, "item") else v) for k, v in row.items()})
+    return out
+
+
+def split_summary(examples: pd.DataFrame, config, edges: dict[str, list[float]], strata: pd.DataFrame) -> dict:
+    total = max(len(examples), 1)
+    groups_total = max(int(examples["image_group"].nunique()), 1)
+    per_split = {}
+    for name in SPLITS:
+        part = examples[examples["split"] == name]
+        per_split[name] = {
+            "rows": int(len(part)), "source_images": int(part["image_group"].nunique()), "row_share": _r(len(part) / total),
+            "image_share": _r(part["image_group"].nunique() / groups_total), "target": _r(config.fractions[name]),
+            "mean_ssim": _r(part["ssim"].mean()) if len(part) else None,
+        }
+    folds = examples[examples["cv_fold"] >= 0].groupby("cv_fold").agg(rows=("result_id", "size"), source_images=("image_group", "nunique"))
+    return {
+        "mode": config.mode, "seed": config.seed, "target_fractions": config.fractions, "ssim_bin_edges": edges, "cv_folds": config.cv_folds,
+        "per_split": per_split, "folds": {str(k): {"rows": int(v.rows), "source_images": int(v.source_images)} for k, v in folds.iterrows()},
+        "strata": _records(strata),
+    }
+
+
+def dimension_stats(stats: dict[str, np.ndarray]) -> pd.DataFrame:
+    """A one-glance summary of the per-dimension statistics (not one row per dimension)."""
+    std, mean = stats["std"].astype(float), stats["mean"].astype(float)
+    return pd.DataFrame([
+        {"statistic": "dimensions", "value": float(len(std))},
+        {"statistic": "constant dimensions (std < 1e-6)", "value": float((std < 1e-6).sum())},
+        {"statistic": "mean of means", "value": float(mean.mean()) if len(mean) else 0.0},
+        {"statistic": "median std", "value": float(np.median(std)) if len(std) else 0.0},
+        {"statistic": "min value", "value": float(stats["min"].min()) if len(std) else 0.0},
+        {"statistic": "max value", "value": float(stats["max"].max()) if len(std) else 0.0},
+    ])
+
+
+def input_versions(store: DatasetStore, pointer: dict) -> dict[str, str]:
+    versions = {path: (m.dataset_hash if (m := store.manifest(path)) else "") for path in (CLEAN_PATH, DATASETS_DIR)}
+    versions[pointer["file"]] = pointer["h5_sha256"]
+    return versions
+
+
+def build_report(examples: pd.DataFrame, results: pd.DataFrame, clean_rejects: RejectLog, ff: FeatureFile, config, versions: dict) -> tuple[dict, bytes]:
+    """The report payload and a PNG of the feature charts."""
+    featured = examples[examples["image_id"].isin(set(ff.image_ids))]
+    per_image = featured.groupby("image_id").agg(ssim=("ssim", "mean"), logo_type=("logo_type", "first"), split=("split", "first")).sort_index()
+    rows = ff.rows_of(per_image.index.tolist())
+    train_rows = rows[(per_image["split"] == "train").to_numpy()]
+    m_all = analysis.moments(ff, rows, per_image["ssim"].to_numpy())
+    ratios, vectors, scale = analysis.pca(m_all["cov"])
+    k = min(10, ff.dim)
+    scores = ((ff.read_rows(rows) - m_all["mean"]) / scale) @ vectors[:, :k]
+    labels, inertia = analysis.kmeans(scores, config.clusters, config.seed)
+    clusters, purity = analysis.cluster_summary(labels, per_image["logo_type"].tolist(), per_image["ssim"].to_numpy())
+    corr = np.nan_to_num(m_all["corr"])
+    top = np.argsort(-np.abs(corr), kind="stable")[:10]
+    names = ff.feature_names()
+    probe = _linear_probe(ff, featured, train_rows, config.probe_components)
+    gaps, recs = analysis.coverage_gaps(examples, min_groups_per_stratum=config.min_groups_per_stratum)
+    split_counts = examples.groupby("split")["result_id"].size().reindex(list(SPLITS), fill_value=0)
+    if split_counts.get("train", 0) < 8000:
+        recs.append(f"Train holds {int(split_counts.get('train', 0))} examples; the seed asks for >= 8,000: run more conversions before training at scale.")
+    payload = {
+        "dataset": {
+            "examples": int(len(examples)), "source_images": int(examples["image_group"].nunique()), "images": int(examples["image_id"].nunique()),
+            "input_results": int(len(results)), "rejected_while_cleaning": len(clean_rejects),
+            "pass_rate": _r(len(examples) / max(len(results), 1)), "rejects_by_reason": clean_rejects.counts_by_reason(),
+            "results_per_split": {k: int(v) for k, v in split_counts.items()}, "versions": versions,
+        },
+        "quality_distribution": _records(analysis.quality_distribution(examples)),
+        "ssim_coverage": _records(analysis.ssim_coverage(examples)),
+        "logo_type_mix": _records(analysis.logo_type_mix(examples)),
+        "parameter_coverage": _records(analysis.parameter_coverage(examples)),
+        "per_method": _records(examples.groupby("method").agg(results=("result_id", "size"), mean_ssim=("ssim", "mean")).reset_index()),
+        "coverage": {"gaps": gaps},
+        "recommendations": recs,
+        "features": {
+            "extractor": f"{ff.attrs.get('extractor')} v{ff.attrs.get('extractor_version')}", "dim": ff.dim, "images": len(ff),
+            "featurised_examples": int(len(featured)),
+            "dimension_statistics": _records(dimension_stats(ff.stats())),
+            "pca": {"explained_variance_ratio": [_r(v) for v in ratios[:20]], "components_for_variance": analysis.components_for(ratios), "standardised": True},
+            "correlation_with_ssim": {
+                "target": "mean SSIM per image", "max_abs_r": _r(np.abs(corr).max()) if len(corr) else 0.0,
+                "dims_with_abs_r_over_0_3": int((np.abs(corr) > 0.3).sum()),
+                "top": [{"dimension": int(i), "feature": names[i], "pearson_r": _r(corr[i])} for i in top],
+            },
+            "clustering": {"k": int(config.clusters), "on": f"first {k} principal components", "inertia": _r(inertia, 3),
+                           "purity_vs_logo_type": _r(purity), "clusters": _records(clusters)},
+            "linear_probe": probe,
+        },
+    }
+    return payload, _charts(ratios, scores, per_image["logo_type"].tolist(), corr, top, names)
+
+
+def _linear_probe(ff: FeatureFile, examples: pd.DataFrame, train_rows: np.ndarray, components: int) -> dict:
+    """Validation R^2 of ridge regressions of SSIM on the parameters alone and on parameters + image PCs (fit on train)."""
+    train, val = examples[examples["split"] == "train"], examples[examples["split"] == "validation"]
+    if len(train) < 10 or len(val) < 2:
+        return {"note": "too few examples for a probe"}
+    p_mean = train[list(PARAM_NAMES)].to_numpy(float).mean(axis=0)
+    p_std = np.maximum(train[list(PARAM_NAMES)].to_numpy(float).std(axis=0), 1e-9)
+    base = {name: analysis.design_matrix(part, None, p_mean, p_std) for name, part in (("train", train), ("validation", val))}
+    out = {"params_only": _r(analysis.ridge_r2(base["train"], train["ssim"].to_numpy(), base["validation"], val["ssim"].to_numpy()))}
+    if components > 0 and len(train_rows) > 2:
+        m_train = analysis.moments(ff, train_rows)
+        _, vectors, scale = analysis.pca(m_train["cov"])
+        proj = vectors[:, : min(components, ff.dim)]
+
+        def image_part(part: pd.DataFrame) -> np.ndarray:
+            return ((ff.read_rows(ff.rows_of(part["image_id"].tolist())) - m_train["mean"]) / scale) @ proj
+
+        full = {name: analysis.design_matrix(part, image_part(part), p_mean, p_std) for name, part in (("train", train), ("validation", val))}
+        out["params_and_image_features"] = _r(analysis.ridge_r2(full["train"], train["ssim"].to_numpy(), full["validation"], val["ssim"].to_numpy()))
+        out["image_components"] = int(proj.shape[1])
+    return out
+
+
+def _charts(ratios: np.ndarray, scores: np.ndarray, logo_types: list[str], corr: np.ndarray, top: np.ndarray, names: list[str]) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), dpi=80)
+    n = min(len(ratios), 50)
+    axes[0].plot(np.arange(1, n + 1), np.cumsum(ratios)[:n], marker=".")
+    axes[0].set(title="PCA: cumulative explained variance", xlabel="components", ylim=(0, 1.02))
+    for logo_type in LOGO_TYPES:
+        sel = np.array([t == logo_type for t in logo_types])
+        if sel.any() and scores.shape[1] >= 2:
+            axes[1].scatter(scores[sel, 0], scores[sel, 1], s=10, label=logo_type)
+    axes[1].set(title="PC1 / PC2 by logo type", xlabel="PC1", ylabel="PC2")
+    axes[1].legend(fontsize=7)
+    axes[2].barh([names[i][:22] for i in top][::-1], corr[top][::-1], color=["tab:blue" if c >= 0 else "tab:red" for c in corr[top][::-1]])
+    axes[2].set(title="top |Pearson r| with mean SSIM", xlabel="r")
+    axes[2].tick_params(axis="y", labelsize=7)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()

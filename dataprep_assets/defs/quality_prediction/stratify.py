@@ -1,0 +1,158 @@
+"""Leak-free, stratified train/validation/test splits and cross-validation folds over source images.
+
+The unit of assignment is the source image group (identical pixels = one group), so the same logo is
+never in two splits or two folds. Each group has one stratum: its logo type and the quantile bin of its
+mean SSIM among the groups of that type. Groups are ordered by stratum, shuffled within it (seeded), and walked once: each goes to the
+split whose result count lags its target the most (a largest-deficit rule). Proportions are then near
+target within every stratum *and* exact overall, even for strata smaller than 1 / (smallest fraction)
+groups, where a per-stratum cut would give the 5 % test split nothing or far too much.
+
+Temporal mode orders groups by their first result's time instead: the earliest go to train, the latest
+to test (no stratification), and folds are contiguous blocks of time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+SPLITS = ("train", "validation", "test")
+
+
+def group_table(clean: pd.DataFrame) -> pd.DataFrame:
+    """One row per image group: its logo type (most frequent, then alphabetical), rows, mean SSIM, first time."""
+    type_counts = clean.groupby(["image_group", "logo_type"], observed=True).size().rename("n").reset_index()
+    top_type = (
+        type_counts.sort_values(["image_group", "n", "logo_type"], ascending=[True, False, True])
+        .drop_duplicates("image_group")
+        .set_index("image_group")["logo_type"]
+    )
+    grouped = clean.groupby("image_group", observed=True)
+    table = pd.DataFrame(
+        {
+            "logo_type": top_type,
+            "rows": grouped.size(),
+            "images": grouped["image_id"].nunique(),
+            "mean_ssim": grouped["ssim"].mean(),
+            "first_timestamp": grouped["timestamp"].min(),
+        }
+    )
+    return table.rename_axis("image_group").reset_index().sort_values("image_group", kind="stable").reset_index(drop=True)
+
+
+def quantile_edges(values: Sequence[float], bins: int) -> list[float]:
+    """Inner bin edges at the quantiles of `values` (duplicates dropped, so ties cannot make empty bins)."""
+    if bins <= 1 or len(values) == 0:
+        return []
+    qs = np.quantile(np.asarray(values, dtype=float), np.linspace(0, 1, bins + 1)[1:-1])
+    return sorted({round(float(q), 6) for q in qs})
+
+
+def _bin_name(i: int, lo: float, hi: float) -> str:
+    if lo == -np.inf and hi == np.inf:
+        return f"s{i} (all)"
+    if lo == -np.inf:
+        return f"s{i} (< {hi:.3f})"
+    if hi == np.inf:
+        return f"s{i} (>= {lo:.3f})"
+    return f"s{i} [{lo:.3f}, {hi:.3f})"
+
+
+def ssim_bin_labels(values: pd.Series, edges: Sequence[float]) -> pd.Series:
+    """`s0 (< 0.840)`, `s1 [0.840, 0.900)`, `s2 (>= 0.900)` from inner edges."""
+    bounds = [-np.inf, *edges, np.inf]
+    names = [_bin_name(i, bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]
+    idx = np.searchsorted(np.asarray(edges, dtype=float), values.to_numpy(dtype=float), side="right")
+    return pd.Series([names[i] for i in idx], index=values.index, dtype="string")
+
+
+def ssim_strata(groups: pd.DataFrame, bins: int) -> tuple[pd.Series, dict[str, list[float]]]:
+    """Stratum per group: its logo type and the quantile bin of its mean SSIM *within that type*.
+
+    Bins per type keep every stratum populated: logo types differ in typical quality (complex logos
+    vectorise worse), so global SSIM bins would leave e.g. "complex, high SSIM" nearly empty.
+    """
+    strata = pd.Series("", index=groups.index, dtype="string")
+    edges: dict[str, list[float]] = {}
+    for logo_type, part in groups.groupby("logo_type", sort=True, observed=True):
+        edges[str(logo_type)] = quantile_edges(part["mean_ssim"], bins)
+        strata.loc[part.index] = f"{logo_type} | " + ssim_bin_labels(part["mean_ssim"], edges[str(logo_type)])
+    return strata, edges
+
+
+def largest_deficit(weights: Sequence[float], fractions: Mapping[str, float]) -> list[str]:
+    """Walk items in order; each goes to the name whose assigned weight lags `fraction * seen` the most."""
+    names, targets = list(fractions), np.array([fractions[k] for k in fractions], dtype=float)
+    assigned, seen, out = np.zeros(len(names)), 0.0, []
+    for w in weights:
+        seen += float(w)
+        choice = int(np.argmax(targets * seen - assigned))
+        assigned[choice] += float(w)
+        out.append(names[choice])
+    return out
+
+
+def _stratified_order(groups: pd.DataFrame, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    order = groups.sort_values(["stratum", "image_group"], kind="stable").copy()
+    order["_shuffle"] = rng.permutation(len(order))
+    return order.sort_values(["stratum", "_shuffle"], kind="stable").drop(columns="_shuffle")
+
+
+def stratified_group_split(groups: pd.DataFrame, fractions: Mapping[str, float], seed: int) -> pd.Series:
+    """image_group -> split, stratified by `stratum`, weighted by `rows`."""
+    order = _stratified_order(groups, seed)
+    return pd.Series(largest_deficit(order["rows"], fractions), index=order["image_group"].to_numpy(), dtype="string")
+
+
+def temporal_group_split(groups: pd.DataFrame, fractions: Mapping[str, float]) -> pd.Series:
+    """image_group -> split by time: cumulative rows in order of first result, cut at the fractions."""
+    missing = groups.loc[groups["first_timestamp"].isna(), "image_group"].tolist()
+    if missing:
+        raise ValueError(f"temporal split: {len(missing)} image group(s) have no timestamp, e.g. {missing[:3]}")
+    order = groups.sort_values(["first_timestamp", "image_group"], kind="stable")
+    mid = (order["rows"].cumsum() - order["rows"] / 2) / order["rows"].sum()
+    cuts = np.cumsum([fractions[k] for k in fractions])
+    idx = np.minimum(np.searchsorted(cuts, mid.to_numpy(), side="right"), len(cuts) - 1)
+    return pd.Series(np.array(list(fractions))[idx], index=order["image_group"].to_numpy(), dtype="string")
+
+
+def assign_folds(train_groups: pd.DataFrame, k: int, seed: int, temporal: bool = False) -> pd.Series:
+    """image_group -> fold 0..k-1 for train groups (stratified largest-deficit, or contiguous time blocks)."""
+    if k <= 1 or train_groups.empty:
+        return pd.Series(0 if k == 1 else -1, index=train_groups["image_group"].to_numpy(), dtype="int64")
+    equal = {str(i): 1.0 / k for i in range(k)}
+    if temporal:
+        order = train_groups.sort_values(["first_timestamp", "image_group"], kind="stable")
+        mid = (order["rows"].cumsum() - order["rows"] / 2) / order["rows"].sum()
+        return pd.Series(np.minimum((mid.to_numpy() * k).astype(int), k - 1), index=order["image_group"].to_numpy(), dtype="int64")
+    order = _stratified_order(train_groups, seed + 1)
+    folds = [int(f) for f in largest_deficit(order["rows"], equal)]
+    return pd.Series(folds, index=order["image_group"].to_numpy(), dtype="int64")
+
+
+def stratum_proportions(examples: pd.DataFrame, fractions: Mapping[str, float], tolerance: float) -> pd.DataFrame:
+    """Per stratum: rows, groups, target and achieved row share per split, and whether it is within tolerance.
+
+    The allowance is `tolerance` plus the largest single group's share of the stratum: one group is the
+    finest step a grouped split can take.
+    """
+    rows = []
+    for stratum, part in examples.groupby("stratum", sort=True, observed=True):
+        n = len(part)
+        group_sizes = part.groupby("image_group", observed=True).size()
+        allowance = tolerance + float(group_sizes.max()) / n
+        row = {"stratum": stratum, "rows": n, "groups": int(len(group_sizes))}
+        worst = 0.0
+        for split, target in fractions.items():
+            achieved = float((part["split"] == split).sum()) / n
+            row[f"{split}_target"] = float(target)
+            row[f"{split}_achieved"] = achieved
+            worst = max(worst, abs(achieved - target))
+        row["max_difference"] = worst
+        row["allowed"] = allowance
+        row["within_tolerance"] = worst <= allowance
+        rows.append(row)
+    return pd.DataFrame(rows)
