@@ -1,0 +1,295 @@
+"""echo_quality assets: inference results -> training selection -> training data -> leak-free split -> release."""
+
+
+import time
+
+import dagster as dg
+import pandas as pd
+
+from dataprep_assets.common.metadata import (
+    counts_table,
+    dataset_metadata,
+    image_metadata,
+    markdown_table,
+    rejects_metadata,
+)
+from dataprep_assets.common.store import DatasetStore
+from dataprep_assets.defs.echo_quality.config import (
+    EchoSplitConfig,
+    InferenceResultsConfig,
+    SelectionConfig,
+    TrainingDataConfig,
+)
+from dataprep_assets.defs.echo_quality.dataset import (
+    ANNOTATION_COLUMNS,
+    STRING_COLUMNS,
+    VIDEOS_SUBDIR,
+    dataset_analysis,
+    training_plan,
+)
+from dataprep_assets.defs.echo_quality.dicoms import chunked, copy_and_verify, first_frame_gray
+from dataprep_assets.defs.echo_quality.grouping import group_strata, leak_groups, patient_keys, study_keys
+from dataprep_assets.defs.echo_quality.inventory import attach_dicoms
+from dataprep_assets.defs.echo_quality.location import RESULTS_PREFIX, results_source
+from dataprep_assets.defs.echo_quality.results import ResultFile, parse_result_files
+from dataprep_assets.defs.echo_quality.selection import CLASS_NAMES, HIGH, LOW, availability_table, select_training_rows
+from dataprep_assets.lib.changes import listing_fingerprint
+from dataprep_assets.lib.images import bar_chart, histogram_chart, montage, png_bytes
+from dataprep_assets.lib.parallel import ordered_map
+from dataprep_assets.lib.rejects import RejectLog
+from dataprep_assets.lib.splits import split_summary, stratified_split_keys
+from dataprep_assets.lib.storage import atomic_write_json, combine_hashes
+
+GROUP = "echo_quality"
+RESULTS_PATH = "echo_quality/inference_results.parquet"
+SELECTION_PATH = "echo_quality/training_selection.parquet"
+SELECTION_INFO_PATH = "echo_quality/training_selection.json"
+TRAINING_DIR = "training_data"
+ANNOTATIONS_PATH = f"{TRAINING_DIR}/echo_annotations.csv"
+ANALYSIS_PATH = f"{TRAINING_DIR}/dataset_analysis.json"
+SPLITS_PATH = "echo_quality/echo_annotations_splits.csv"
+RELEASE_PATH = "echo_quality/release.json"
+SPLIT_ORDER = ["train", "validation", "test"]
+COPY_INLINE_BELOW = 300
+
+echo_inference_output = dg.AssetSpec(
+    "echo_inference_output",
+    group_name=GROUP,
+    description=f"Inference result files (per-folder JSON, summary JSON, CSV summaries) under `{RESULTS_PREFIX}/` or "
+    "`$ECHO_RESULTS_URI` (local or S3). Written by the inference runs; watched by `echo_inference_results_sensor`.",
+    kinds={"json", "csv"},
+)
+echo_dicom_videos = dg.AssetSpec(
+    "echo_dicom_videos",
+    group_name=GROUP,
+    description="Multi-frame ultrasound DICOM videos under `raw/echo_quality/raw_data/<folder>/`, as the inference read them.",
+    kinds={"dicom"},
+)
+
+
+def _version(*hashes: str) -> dg.DataVersion:
+    return dg.DataVersion(combine_hashes(hashes)[:32])
+
+
+def read_annotations(store: DatasetStore, relpath: str = ANNOTATIONS_PATH) -> pd.DataFrame:
+    """The annotations CSV with text columns kept as text (a numeric-looking file id stays a string)."""
+    path = store.pull(relpath)
+    if not path.exists():
+        raise FileNotFoundError(f"{relpath} does not exist in the dataset store; materialize its asset first")
+    return pd.read_csv(path, dtype={c: str for c in STRING_COLUMNS}, keep_default_na=False)
+
+
+def _progress(context, what: str):
+    return lambda done, total, s: context.log.info(f"{what}: {done}/{total} chunks, {s:.1f}s")
+
+
+@dg.asset(group_name=GROUP, deps=[echo_inference_output, echo_dicom_videos], kinds={"parquet"})
+def echo_inference_results(context: dg.AssetExecutionContext, config: InferenceResultsConfig, store: DatasetStore) -> dg.MaterializeResult:
+    """Every inference result with its video: score, status, assessment, machine type, folder, file id, DICOM header fields."""
+    source = results_source(store, config.results_uri, config.s3_endpoint_url)
+    listing = sorted(source.list_objects(), key=lambda o: o.key)
+    if not listing:
+        raise dg.Failure(
+            f"no inference results (*.json, *.csv) under {source.describe()}: the directory/prefix is empty or missing. "
+            "Run the inference first or point `results_uri` / $ECHO_RESULTS_URI at its output; the previous results stay as they are."
+        )
+    files = [ResultFile(o.key, source.read_bytes(o.key)) for o in listing]
+    parsed, rejects = parse_result_files(files)
+    context.log.info(f"{len(files)} result file(s) from {source.describe()}: {len(parsed)} valid rows, {len(rejects)} rejects so far")
+    table = attach_dicoms(
+        parsed,
+        store.pull(config.dicom_dir),
+        store.local_root(),
+        rejects,
+        aliases=config.machine_aliases,
+        modalities=config.allowed_modalities,
+        min_frames=config.min_frames,
+        max_workers=config.max_workers,
+        progress=_progress(context, "DICOM headers"),
+    )
+    rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
+    if table.empty:
+        raise dg.Failure(
+            f"none of the {len(parsed)} parsed results under {source.describe()} has a usable DICOM video; see {rejects_path}",
+            metadata=rejects_metadata(store, rejects_path, rejects),
+        )
+    manifest = store.write_table(RESULTS_PATH, table)
+    by_machine = table.pivot_table(index="machine_type", columns="status", values="file_id", aggfunc="count", fill_value=0)
+    return dg.MaterializeResult(
+        data_version=_version(manifest.dataset_hash),
+        metadata={
+            "dagster/row_count": len(table),
+            "results_location": source.describe(),
+            "result_files": len(files),
+            "results_fingerprint": listing_fingerprint(listing),
+            "folders": int(table["folder"].nunique()),
+            "machine_types": dg.MetadataValue.json(sorted(table["machine_type"].unique().tolist())),
+            "results_per_machine_and_status": counts_table(by_machine, "machine_type"),
+            "score_histogram": image_metadata(png_bytes(histogram_chart(table["score"].to_numpy(), title="inference score")), "score histogram"),
+            **dataset_metadata(store, RESULTS_PATH, manifest),
+            **rejects_metadata(store, rejects_path, rejects),
+        },
+    )
+
+
+@dg.asset(group_name=GROUP, deps=[echo_inference_results], kinds={"parquet"})
+def echo_training_selection(context: dg.AssetExecutionContext, config: SelectionConfig, store: DatasetStore) -> dg.MaterializeResult:
+    """High/low quality candidates by the configured thresholds and phrases, capped per class across machine types."""
+    results = store.read_table(RESULTS_PATH)
+    selection = select_training_rows(
+        results, config.criteria, config.max_high_quality, config.max_low_quality, config.seed, config.machine_allocation
+    )
+    info = {
+        "criteria": config.criteria.as_dict(),
+        "max_high_quality": config.max_high_quality,
+        "max_low_quality": config.max_low_quality,
+        "machine_allocation": config.machine_allocation,
+        "seed": config.seed,
+        "machine_types_with_candidates": sorted(selection["machine_type"].unique().tolist()),
+    }
+    manifest = store.write_table(SELECTION_PATH, selection)
+    info_manifest = store.write_json(SELECTION_INFO_PATH, info)
+    chosen = selection[selection["selected"]]
+    counts = {CLASS_NAMES[c]: int((chosen["quality_label"] == c).sum()) for c in (HIGH, LOW)}
+    for cls, n in counts.items():
+        if n == 0:
+            context.log.warning(f"no {cls} candidates match the criteria {info['criteria']}; echo_training_data will refuse to build")
+    per_machine = {m: {CLASS_NAMES[c]: float(((g["quality_label"] == c)).sum()) for c in (HIGH, LOW)} for m, g in chosen.groupby("machine_type")}
+    return dg.MaterializeResult(
+        data_version=_version(manifest.dataset_hash, info_manifest.dataset_hash),
+        metadata={
+            "dagster/row_count": len(selection),
+            "selected": len(chosen),
+            **{f"selected_{k}": v for k, v in counts.items()},
+            "unused_results": len(results) - len(selection),
+            "criteria": dg.MetadataValue.json(info["criteria"]),
+            "candidates_and_selected_per_machine": dg.MetadataValue.md(markdown_table(availability_table(selection), max_rows=50)),
+            "selected_per_machine": image_metadata(png_bytes(bar_chart(per_machine, title="selected videos per machine")), "selected per machine"),
+            **dataset_metadata(store, SELECTION_PATH, manifest),
+        },
+    )
+
+
+def _montage(paths: list) -> bytes:
+    return png_bytes(montage([first_frame_gray(p) for p in paths], columns=6, scale=1))
+
+
+@dg.asset(group_name=GROUP, deps=[echo_training_selection], kinds={"dicom", "csv"})
+def echo_training_data(context: dg.AssetExecutionContext, config: TrainingDataConfig, store: DatasetStore) -> dg.MaterializeResult:
+    """`training_data/`: the selected videos as `echo_videos/hq_|lq_<machine>_<n>_<id>.dcm`, `echo_annotations.csv`
+    (the seed's columns) and `dataset_analysis.json`, swapped in whole only once complete."""
+    selection = store.read_table(SELECTION_PATH)
+    info = store.read_json(SELECTION_INFO_PATH)
+    plan = training_plan(selection[selection["selected"]])
+    missing = [CLASS_NAMES[c] for c in (HIGH, LOW) if not (plan["quality_label"] == c).any()]
+    if missing:
+        raise dg.Failure(
+            f"no {' and no '.join(missing)} videos were selected (criteria {info['criteria']}); the previous training_data/ is kept. "
+            "Loosen the thresholds/phrases in echo_training_selection's config or add inference results."
+        )
+    rejects, started = RejectLog(), time.perf_counter()
+    with store.write_dir(TRAINING_DIR) as staged:
+        videos = staged.path / VIDEOS_SUBDIR
+        videos.mkdir()
+        pairs = [(str(store.path(src)), str(videos / name), config.decode_first_frame) for src, name in zip(plan["dicom_path"], plan["filename"])]
+        workers = 1 if len(pairs) < COPY_INLINE_BELOW else config.max_workers
+        chunks = ordered_map(copy_and_verify, chunked(pairs, 16), max_workers=workers, progress=_progress(context, "copy + verify"))
+        errors = [e for chunk in chunks for e in chunk]
+        for row, error in zip(plan.itertuples(), errors):
+            if error:
+                rejects.add(f"{row.folder}/{row.file_id}", "copy_video", "unreadable_video", f"{row.dicom_path}: {error}")
+        kept = plan[[not e for e in errors]]
+        still_missing = [CLASS_NAMES[c] for c in (HIGH, LOW) if not (kept["quality_label"] == c).any()]
+        if still_missing:
+            raise dg.Failure(f"every selected {' and '.join(still_missing)} video failed to copy/verify; the previous training_data/ is kept")
+        annotations = kept[ANNOTATION_COLUMNS].reset_index(drop=True)
+        annotations.to_csv(staged.path / "echo_annotations.csv", index=False)
+        analysis = dataset_analysis(annotations, selection, info, len(rejects))
+        atomic_write_json(staged.path / "dataset_analysis.json", analysis)
+        preview = [videos / f for f in annotations.groupby("quality_score").head(6).sort_values("video_path")["filename"]]
+        picture = _montage(preview)
+    elapsed = time.perf_counter() - started
+    rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
+    per_machine = annotations.pivot_table(index="machine_type", columns="quality_score", values="filename", aggfunc="count", fill_value=0)
+    per_machine = per_machine.rename(columns={HIGH: "high_quality", LOW: "low_quality"})
+    return dg.MaterializeResult(
+        data_version=_version(staged.manifest.dataset_hash),
+        metadata={
+            "dagster/row_count": len(annotations),
+            "high_quality": analysis["high_quality_count"],
+            "low_quality": analysis["low_quality_count"],
+            "videos_per_second": round(len(annotations) / max(elapsed, 1e-9), 1),
+            "videos_per_machine": counts_table(per_machine, "machine_type"),
+            "first_frames": image_metadata(picture, "first frames: high quality, then low quality"),
+            "preview": dg.MetadataValue.md(markdown_table(annotations, 10)),
+            **dataset_metadata(store, TRAINING_DIR, staged.manifest),
+            **rejects_metadata(store, rejects_path, rejects),
+        },
+    )
+
+
+def annotations_with_groups(store: DatasetStore, config: EchoSplitConfig) -> pd.DataFrame:
+    """Annotations joined with the header ids of their videos, and the leak group of each."""
+    annotations = read_annotations(store)
+    ids = store.read_table(SELECTION_PATH)[["folder", "file_id", "patient_id", "study_uid"]]
+    frame = annotations.merge(ids, on=["folder", "file_id"], how="left", validate="one_to_one")
+    frame[["patient_id", "study_uid"]] = frame[["patient_id", "study_uid"]].fillna("")
+    frame["study_key"] = study_keys(frame).astype("string")
+    frame["patient_key"] = patient_keys(frame, config.placeholder_patient_ids).astype("string")
+    frame["group_id"] = leak_groups(frame, config.group_by, config.placeholder_patient_ids)
+    return frame
+
+
+@dg.asset(group_name=GROUP, deps=[echo_training_data], kinds={"csv"})
+def echo_training_splits(context: dg.AssetExecutionContext, config: EchoSplitConfig, store: DatasetStore) -> dg.MaterializeResult:
+    """`split` per annotation, assigned per leak group (patient/study/folder links), stratified by the classes a group holds."""
+    frame = annotations_with_groups(store, config)
+    assignment = stratified_split_keys(group_strata(frame, "group_id", "quality_score"), config.fractions, config.seed)
+    frame["split"] = frame["group_id"].map(assignment).astype("string")
+    manifest = store.write_table(SPLITS_PATH, frame)
+    per_class = frame.pivot_table(index="split", columns="quality_score", values="filename", aggfunc="count", fill_value=0)
+    per_class = per_class.rename(columns={HIGH: "high_quality", LOW: "low_quality"}).reindex(SPLIT_ORDER, fill_value=0)
+    return dg.MaterializeResult(
+        data_version=_version(manifest.dataset_hash),
+        metadata={
+            "dagster/row_count": len(frame),
+            "groups": int(frame["group_id"].nunique()),
+            "group_by": config.group_by,
+            "target_fractions": dg.MetadataValue.json(config.fractions),
+            "seed": config.seed,
+            "per_split": dg.MetadataValue.md(markdown_table(split_summary(frame, "group_id", order=SPLIT_ORDER))),
+            "videos_per_split_and_class": counts_table(per_class, "split"),
+            **dataset_metadata(store, SPLITS_PATH, manifest),
+        },
+    )
+
+
+@dg.asset(group_name=GROUP, deps=[echo_training_splits, echo_training_data], kinds={"json"})
+def echo_dataset_release(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
+    """The versioned echo dataset: content hashes of `training_data/` and the split table."""
+    data, splits = store.manifest(TRAINING_DIR), store.manifest(SPLITS_PATH)
+    if data is None or splits is None:
+        raise dg.Failure("echo_training_data and echo_training_splits must be materialized first")
+    table = store.read_table(SPLITS_PATH)
+    release = {
+        "dataset": "echo_quality",
+        "version": combine_hashes([data.dataset_hash, splits.dataset_hash])[:16],
+        "files": {
+            TRAINING_DIR: {"sha256": data.dataset_hash, "files": len(data.entries), "bytes": data.total_bytes},
+            SPLITS_PATH: {"sha256": splits.dataset_hash, "bytes": splits.total_bytes},
+        },
+        "videos_per_split": {k: int(v) for k, v in table["split"].value_counts().sort_index().items()},
+        "groups_per_split": {k: int(v) for k, v in table.groupby("split")["group_id"].nunique().sort_index().items()},
+    }
+    manifest = store.write_json(RELEASE_PATH, release)
+    return dg.MaterializeResult(
+        data_version=dg.DataVersion(release["version"]),
+        metadata={"version": release["version"], "release": dg.MetadataValue.json(release), **dataset_metadata(store, RELEASE_PATH, manifest)},
+    )
+
+
+echo_quality_job = dg.define_asset_job(
+    "echo_quality_job",
+    selection=dg.AssetSelection.groups(GROUP),
+    description="Build the echo dataset: inference results, selection, training data, split, release.",
+)

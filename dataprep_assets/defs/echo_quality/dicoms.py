@@ -1,0 +1,144 @@
+"""Find each result's DICOM video under the store, read its header, copy and verify selected videos.
+
+Inference runs elsewhere, so the `path` in a result is rarely valid here: the longest tail of it
+that exists under the DICOM directory wins, else `<dicom_dir>/<folder>/<file_id>`. Headers are read
+without pixel data (fast); copied files are read back and their first frame decoded. The worker
+functions take chunks of paths so a process pool pays its overhead per chunk, not per file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from dataprep_assets.lib.storage import UnsafePathError, safe_join
+
+HEADER_FIELDS = {
+    "patient_id": "PatientID",
+    "study_uid": "StudyInstanceUID",
+    "series_uid": "SeriesInstanceUID",
+    "sop_uid": "SOPInstanceUID",
+    "modality": "Modality",
+    "manufacturer": "Manufacturer",
+    "model": "ManufacturerModelName",
+}
+MAX_TAIL_PARTS = 4
+
+
+def resolve_dicom(dicom_root: Path, folder: str, file_id: str, path: str) -> Path | None:
+    """The DICOM file for a result under `dicom_root`, or None. Never leaves `dicom_root`."""
+    candidates = []
+    if path:
+        parts = [p for p in PurePosixPath(path.replace("\\", "/").split("://", 1)[-1]).parts if p not in ("/", "")]
+        for n in range(min(len(parts), MAX_TAIL_PARTS), 0, -1):
+            candidates.append(parts[-n:])
+    candidates.append([folder, file_id])
+    for parts in candidates:
+        if any(p in ("..", ".") for p in parts):
+            continue
+        try:
+            candidate = safe_join(dicom_root, *parts)
+        except UnsafePathError:
+            continue
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        return "\\".join(str(v) for v in value)
+    return str(value).strip()
+
+
+def read_header(path: str) -> dict:
+    """Header fields of one file, or `{"error": reason, "detail": ...}`."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+    except InvalidDicomError as exc:
+        return {"error": "not_dicom", "detail": f"not a DICOM file (no DICM preamble): {exc}"[:200]}
+    except Exception as exc:  # truncated or corrupt headers raise many types
+        return {"error": "unreadable_dicom", "detail": f"{type(exc).__name__}: {exc}"[:200]}
+    out = {name: _text(ds.get(keyword)) for name, keyword in HEADER_FIELDS.items()}
+    try:
+        out["frames"] = int(ds.get("NumberOfFrames", 1) or 1)
+        out["rows"], out["columns"] = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+    except (TypeError, ValueError) as exc:
+        return {"error": "unreadable_dicom", "detail": f"bad frame/size tags: {exc}"[:200]}
+    out["transfer_syntax"] = str(getattr(ds.file_meta, "TransferSyntaxUID", ""))
+    return out
+
+
+def read_headers(paths: list[str]) -> list[dict]:
+    """Worker: headers of a chunk of files."""
+    return [read_header(p) for p in paths]
+
+
+def verify_dicom(path: str | os.PathLike, decode: bool = True) -> str:
+    """'' if the file parses as DICOM with pixel data (and, with `decode`, its first frame decodes), else why not."""
+    import pydicom
+    from pydicom.pixels import pixel_array
+
+    try:
+        ds = pydicom.dcmread(path)
+        if "PixelData" not in ds:
+            return "no pixel data"
+        if decode:
+            frame = pixel_array(ds, index=0)
+            if frame.size == 0:
+                return "empty first frame"
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"[:200]
+    return ""
+
+
+def copy_and_verify(pairs: list[tuple[str, str, bool]]) -> list[str]:
+    """Worker: copy each (src, dst, decode) and read it back; '' per file on success, else the error."""
+    out = []
+    for src, dst, decode in pairs:
+        try:
+            shutil.copyfile(src, dst)
+        except OSError as exc:
+            out.append(f"copy failed: {exc}")
+            continue
+        error = verify_dicom(dst, decode)
+        if error:
+            Path(dst).unlink(missing_ok=True)
+        out.append(error)
+    return out
+
+
+def chunked(items: list, size: int) -> list[list]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def safe_file_token(file_id: str, length: int = 8) -> str:
+    """Letters and digits of the file id's stem (the seed's `<id[:8]>`), safe in a file name."""
+    token = re.sub(r"[^A-Za-z0-9]", "", PurePosixPath(file_id).stem)[:length]
+    return token or "file"
+
+
+def first_frame_gray(path: str | os.PathLike, size: int = 96) -> np.ndarray:
+    """The first frame as a uint8 gray thumbnail (size x size, letterboxed) for montages."""
+    from PIL import Image
+    from pydicom.pixels import pixel_array
+
+    frame = np.asarray(pixel_array(path, index=0))
+    if frame.ndim == 3:
+        frame = frame.mean(axis=2)
+    from dataprep_assets.lib.images import to_uint8
+
+    img = Image.fromarray(to_uint8(frame, 0.5, 99.5))
+    img.thumbnail((size, size))
+    canvas = Image.new("L", (size, size), 0)
+    canvas.paste(img, ((size - img.width) // 2, (size - img.height) // 2))
+    return np.asarray(canvas)

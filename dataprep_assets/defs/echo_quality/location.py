@@ -1,0 +1,27 @@
+"""Where inference results are read from: one rule for the asset, the sensor and the schedule.
+
+`results_uri` (asset config) > `$ECHO_RESULTS_URI` > `raw/echo_quality/inference_output` in the store.
+A location is a local directory or `s3://bucket/prefix` (endpoint: `$AWS_ENDPOINT_URL_S3` or config).
+"""
+
+from __future__ import annotations
+
+import os
+
+from dataprep_assets.common.sensors import ChangeSource, source_from_uri
+from dataprep_assets.common.store import DatasetStore
+
+RESULTS_ENV = "ECHO_RESULTS_URI"
+RESULTS_PREFIX = "raw/echo_quality/inference_output"
+RESULT_SUFFIXES = (".json", ".csv")
+
+
+def results_uri(store: DatasetStore, configured: str = "") -> str:
+    uri = configured or os.environ.get(RESULTS_ENV, "")
+    if uri:
+        return uri
+    return str(store.pull(RESULTS_PREFIX))
+
+
+def results_source(store: DatasetStore, configured: str = "", endpoint_url: str = "") -> ChangeSource:
+    return source_from_uri(results_uri(store, configured), suffixes=RESULT_SUFFIXES, endpoint_url=endpoint_url)
