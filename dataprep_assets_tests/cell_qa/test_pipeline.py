@@ -15,7 +15,7 @@ from dataprep_assets.defs.cell_qa.extract import load_crop
 from dataprep_assets.sample_data.cell_qa import DATASETS, generate
 
 ASSETS = [
-    cell_assets.cell_qa_source_images,
+
     cell_assets.cell_qa_inventory,
     cell_assets.cell_crops,
     cell_assets.cell_level_dataframe,

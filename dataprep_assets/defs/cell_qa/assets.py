@@ -15,9 +15,11 @@ from dataprep_assets.common.metadata import (
     rejects_metadata,
 )
 from dataprep_assets.common.store import DatasetStore
+from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
 from dataprep_assets.defs.cell_qa.config import CellCropsConfig, SplitConfig
 from dataprep_assets.defs.cell_qa.extract import CROPS_RELPATH, FrameTask, load_crop, process_frame_star
 from dataprep_assets.defs.cell_qa.inventory import RAW_PREFIX, build_inventory
+from dataprep_assets.defs.cell_qa.uploads import cell_qa_uploads
 from dataprep_assets.lib.images import bar_chart, histogram_chart, montage, overlay_mask, png_bytes, to_uint8
 from dataprep_assets.lib.parallel import ordered_map, resolve_workers
 from dataprep_assets.lib.rejects import RejectLog
@@ -34,20 +36,11 @@ SPLITS_PATH = "data/cell_level_dataframe_with_splits.parquet"
 RELEASE_PATH = "data/cell_qa_release.json"
 SPLIT_ORDER = ["train", "validation", "test"]
 
-cell_qa_source_images = dg.AssetSpec(
-    "cell_qa_source_images",
-    group_name=GROUP,
-    description=f"Raw microscopy frames, ground-truth label images and competitor segmentations under `{RAW_PREFIX}/` "
-    "(Cell Tracking Challenge layout). Uploaded by users; not built here.",
-    kinds={"tiff"},
-)
-
-
 def _version(*hashes: str) -> dg.DataVersion:
     return dg.DataVersion(combine_hashes(hashes)[:32])
 
 
-@dg.asset(group_name=GROUP, deps=[cell_qa_source_images], kinds={"parquet"})
+@dg.asset(group_name=GROUP, deps=[cell_qa_uploads], kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)
 def cell_qa_inventory(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
     """Every (frame, competitor) pair with its raw, ground-truth and mask file; unmatched files are rejects."""
     store.pull(RAW_PREFIX)
@@ -78,7 +71,7 @@ def _frame_tasks(inventory: pd.DataFrame) -> list[FrameTask]:
     return tasks
 
 
-@dg.asset(group_name=GROUP, deps=[cell_qa_inventory], kinds={"tiff", "numpy"})
+@dg.asset(group_name=GROUP, deps=[cell_qa_inventory], kinds={"tiff", "numpy"}, automation_condition=FOLLOW_UPSTREAM)
 def cell_crops(context: dg.AssetExecutionContext, config: CellCropsConfig, store: DatasetStore) -> dg.MaterializeResult:
     """A 2-channel crop (raw, cell mask) per cell of every competitor segmentation, with its Jaccard vs ground truth."""
     inventory = store.read_table(INVENTORY_PATH)
@@ -133,7 +126,7 @@ def _sample_montage(store: DatasetStore, cells: pd.DataFrame, per_competitor: in
     return png_bytes(montage(tiles, columns=per_competitor))
 
 
-@dg.asset(group_name=GROUP, deps=[cell_crops], kinds={"parquet"})
+@dg.asset(group_name=GROUP, deps=[cell_crops], kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)
 def cell_level_dataframe(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
     """One row per cell crop: `cell_id, stacked_crop_path, original_image_key, competitor, cell_jaccard`, bbox, area, matched GT."""
     cells = store.read_table(CELLS_INDEX)
@@ -153,7 +146,7 @@ def cell_level_dataframe(context: dg.AssetExecutionContext, store: DatasetStore)
     )
 
 
-@dg.asset(group_name=GROUP, deps=[cell_crops], kinds={"parquet"})
+@dg.asset(group_name=GROUP, deps=[cell_crops], kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)
 def competitor_seg_scores(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
     """Cell Tracking Challenge SEG per image and competitor (mean Jaccard over ground-truth cells)."""
     seg = store.read_table(SEG_INDEX)
@@ -171,7 +164,7 @@ def competitor_seg_scores(context: dg.AssetExecutionContext, store: DatasetStore
     )
 
 
-@dg.asset(group_name=GROUP, deps=[cell_level_dataframe], kinds={"parquet"})
+@dg.asset(group_name=GROUP, deps=[cell_level_dataframe], kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)
 def cell_level_dataframe_with_splits(context: dg.AssetExecutionContext, config: SplitConfig, store: DatasetStore) -> dg.MaterializeResult:
     """`split` per cell, assigned per `original_image_key` (seeded shuffle of the unique keys, 70/15/15)."""
     cells = store.read_table(DATAFRAME_PATH)
@@ -192,7 +185,7 @@ def cell_level_dataframe_with_splits(context: dg.AssetExecutionContext, config: 
     )
 
 
-@dg.asset(group_name=GROUP, deps=[cell_level_dataframe_with_splits, cell_crops], kinds={"json"})
+@dg.asset(group_name=GROUP, deps=[cell_level_dataframe_with_splits, cell_crops], kinds={"json"}, automation_condition=FOLLOW_UPSTREAM)
 def cell_qa_release(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
     """The versioned training dataset: content hashes of the crops and the split table (what `dvc add` would record)."""
     crops, splits = store.manifest(CROPS_RELPATH), store.manifest(SPLITS_PATH)

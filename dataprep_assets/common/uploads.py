@@ -1,0 +1,141 @@
+"""New uploads become work: a sensor per pipeline turns new files into an upload batch.
+
+Files land under a pipeline's raw prefix in the dataset store (`raw/<pipeline>/...`: a local
+directory, or `s3://bucket/prefix/raw/<pipeline>/...` when the store is on S3). The sensor lists that
+prefix with the change cursor of `common/sensors.py` (nothing missed, nothing twice, capped per tick,
+restart-safe), groups the new key+ETags into the day's upload batch (one dynamic partition per UTC
+day, never one per file), and requests a run of only `<pipeline>_uploads` for that partition. The
+pipeline's ingestion asset depends on `<pipeline>_uploads` and everything downstream follows through
+declarative automation (`FOLLOW_UPSTREAM`), which waits for upstream blocking checks to pass.
+"""
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+from dataprep_assets.common.metadata import markdown_table, rejects_metadata
+from dataprep_assets.common.sensors import ChangeSource, LocalDirectorySource, S3PrefixSource, evaluate_changes
+from dataprep_assets.common.store import DatasetStore
+from dataprep_assets.lib.changes import batch_key
+from dataprep_assets.lib.rejects import RejectLog
+from dataprep_assets.lib.storage import UnsafePathError, safe_join
+
+UPLOADS_GROUP = "uploads"
+BATCH_FORMAT = "%Y-%m-%d"
+
+FOLLOW_UPSTREAM = dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+"""Materialize when an upstream asset updates, once none is in progress or missing and every
+blocking check on the upstream assets has passed (leakage never propagates)."""
+
+
+@dataclass(frozen=True)
+class UploadWatch:
+    pipeline: str
+    prefix: str
+    """Store-relative prefix the pipeline reads its raw inputs from, e.g. `raw/cell_qa`."""
+    suffixes: tuple[str, ...] = ()
+    """File name endings that count as inputs (case-insensitive); empty = every file."""
+    max_files_per_tick: int = 1000
+    lookback_seconds: int = 120
+    minimum_interval_seconds: int = 60
+
+    @property
+    def asset_name(self) -> str:
+        return f"{self.pipeline}_uploads"
+
+    @property
+    def partitions(self) -> dg.DynamicPartitionsDefinition:
+        return dg.DynamicPartitionsDefinition(name=f"{self.pipeline}_upload_batches")
+
+
+class UploadBatchConfig(dg.Config):
+    keys: list[str] = Field(default_factory=list, description="Keys (relative to the watched prefix) that arrived in this tick.")
+    etags: list[str] = Field(default_factory=list, description="ETag of each key (S3) or size-mtime (local files).")
+    sizes: list[int] = Field(default_factory=list, description="Size in bytes of each key.")
+
+
+def change_source(store: DatasetStore, watch: UploadWatch) -> ChangeSource:
+    """Where the store keeps `watch.prefix`: an S3 prefix or a local directory."""
+    uri = store.uri(watch.prefix)
+    if uri.startswith("s3://"):
+        bucket, _, key_prefix = uri[len("s3://") :].partition("/")
+        return S3PrefixSource(bucket=bucket, prefix=key_prefix, suffixes=watch.suffixes, endpoint_url=getattr(store, "endpoint_url", "") or "")
+    return LocalDirectorySource(root=str(store.path(watch.prefix)), suffixes=watch.suffixes)
+
+
+def upload_batch_definitions(watch: UploadWatch) -> tuple[dg.AssetsDefinition, dg.SensorDefinition]:
+    """The `<pipeline>_uploads` asset (one partition per UTC day) and the sensor that feeds it."""
+    partitions = watch.partitions
+
+    @dg.asset(
+        name=watch.asset_name,
+        group_name=UPLOADS_GROUP,
+        partitions_def=partitions,
+        kinds={"json"},
+        description=f"Files uploaded under `{watch.prefix}/`, one partition per UTC day: keys, ETags, sizes. "
+        f"Written by the `{watch.pipeline}_upload_sensor`; the {watch.pipeline} pipeline follows it.",
+    )
+    def _uploads(context: dg.AssetExecutionContext, config: UploadBatchConfig, store: DatasetStore) -> dg.MaterializeResult:
+        relpath = f"uploads/{watch.pipeline}/{context.partition_key}.json"
+        previous = store.read_json(relpath) if store.exists(relpath) else {"files": {}}
+        files, rejects = dict(previous["files"]), RejectLog()
+        for key, etag, size in zip(config.keys, config.etags, config.sizes, strict=True):
+            try:
+                safe_join(store.local_root(), watch.prefix, key)
+            except UnsafePathError as exc:
+                rejects.add(f"{watch.prefix}/{key}", "upload_batch", "unsafe_key", str(exc))
+                continue
+            files[key] = {"etag": etag, "size": int(size)}
+        manifest = store.write_json(relpath, {"pipeline": watch.pipeline, "batch": context.partition_key, "prefix": watch.prefix, "files": dict(sorted(files.items()))})
+        rejects_path = store.write_rejects(f"{watch.asset_name}_{context.partition_key}", rejects)
+        frame = pd.DataFrame([(k, v["size"]) for k, v in files.items()], columns=["key", "size"])
+        by_folder = frame.assign(folder=frame["key"].str.rsplit("/", n=1).str[0]).groupby("folder")["size"].agg(["count", "sum"])
+        context.log.info(f"upload batch {context.partition_key}: {len(config.keys)} new/changed, {len(files)} files in the batch")
+        return dg.MaterializeResult(
+            data_version=dg.DataVersion(manifest.dataset_hash[:32]),
+            metadata={
+                "files_in_batch": len(files),
+                "new_or_changed_this_run": len(config.keys) - len(rejects),
+                "bytes_in_batch": int(frame["size"].sum()),
+                "by_folder": dg.MetadataValue.md(markdown_table(by_folder.reset_index(), max_rows=30)),
+                **rejects_metadata(store, rejects_path, rejects),
+            },
+        )
+
+    @dg.sensor(
+        name=f"{watch.pipeline}_upload_sensor",
+        target=[_uploads],
+        minimum_interval_seconds=watch.minimum_interval_seconds,
+        required_resource_keys={"store"},
+        default_status=dg.DefaultSensorStatus.STOPPED,
+        description=f"New or changed files under `{watch.prefix}/` in the dataset store become the day's upload batch "
+        f"(at most {watch.max_files_per_tick} per tick; the rest next tick).",
+    )
+    def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        source = change_source(context.resources.store, watch)
+        started = time.perf_counter()
+        batch = evaluate_changes(source, context.cursor, max_changes=watch.max_files_per_tick, lookback_seconds=watch.lookback_seconds)
+        context.log.info(f"{source.describe()}: {batch.listed} listed in {time.perf_counter() - started:.2f}s, {len(batch.changes)} new, {batch.pending} pending")
+        cursor = batch.cursor.to_json()
+        if not batch.changes:
+            return dg.SensorResult(skip_reason=f"no new uploads in {source.describe()}", cursor=cursor)
+        day = datetime.now(UTC).strftime(BATCH_FORMAT)
+        config = UploadBatchConfig(keys=[o.key for o in batch.changes], etags=[o.etag for o in batch.changes], sizes=[o.size for o in batch.changes])
+        request = dg.RunRequest(
+            run_key=f"{watch.asset_name}:{batch_key(batch.changes)}",
+            partition_key=day,
+            asset_selection=[_uploads.key],
+            run_config={"ops": {watch.asset_name: {"config": config.model_dump()}}},
+            tags={"dataprep/pipeline": watch.pipeline, "dataprep/new_files": str(len(batch.changes)), "dataprep/pending_files": str(batch.pending)},
+        )
+        return dg.SensorResult(
+            run_requests=[request],
+            dynamic_partitions_requests=[partitions.build_add_request([day])],
+            cursor=cursor,
+        )
+
+    return _uploads, _sensor
