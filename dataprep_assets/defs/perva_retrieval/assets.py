@@ -1,0 +1,323 @@
+"""perva_retrieval assets: catalog -> concept splits -> hard negatives per category (one partition
+each) -> combined records -> HuggingFace dataset. Thin wrappers over the domain modules."""
+
+
+import time
+
+import dagster as dg
+import pandas as pd
+
+from dataprep_assets.common.metadata import counts_table, dataset_metadata, image_metadata, markdown_table, rejects_metadata
+from dataprep_assets.common.store import DatasetStore
+from dataprep_assets.defs.perva_retrieval.catalog import CatalogOptions, build_catalog, inspect_chunk, scan
+from dataprep_assets.defs.perva_retrieval.concept_splits import concept_table, create_concept_splits, split_file_names
+from dataprep_assets.defs.perva_retrieval.config import (
+    CombineConfig,
+    ConceptSplitsConfig,
+    HFDatasetConfig,
+    ImageCatalogConfig,
+    RetrievalConfig,
+)
+from dataprep_assets.defs.perva_retrieval.embeddings import CACHE_PREFIX, PARALLEL_MIN_IMAGES, embed_images
+from dataprep_assets.defs.perva_retrieval.encoders import build_encoder
+from dataprep_assets.defs.perva_retrieval.export import build_hf_dataset, combine_records
+from dataprep_assets.defs.perva_retrieval.paths import (
+    GROUP,
+    PARTITIONS_NAME,
+    RAW_PREFIX,
+    combined_path,
+    hf_dataset_path,
+    images_table_path,
+    latest_metadata,
+    retrieval_path,
+)
+from dataprep_assets.defs.perva_retrieval.pictures import catalog_montage, retrieval_montage
+from dataprep_assets.defs.perva_retrieval.retrieval import build_records, category_images
+from dataprep_assets.defs.perva_retrieval.search import hard_negatives
+from dataprep_assets.lib.parallel import ordered_map
+from dataprep_assets.lib.rejects import RejectLog
+from dataprep_assets.lib.storage import UnsafePathError, combine_hashes
+
+perva_categories = dg.DynamicPartitionsDefinition(name=PARTITIONS_NAME)
+
+perva_source_images = dg.AssetSpec(
+    "perva_source_images",
+    group_name=GROUP,
+    description=f"PerVA-style image folders under `{RAW_PREFIX}/` (<category>/<concept>/ or train/ + test/). Uploaded by users; not built here.",
+    kinds={"jpeg"},
+)
+
+
+def _version(*hashes: str) -> dg.DataVersion:
+    return dg.DataVersion(combine_hashes(hashes)[:32])
+
+
+def _sync_partitions(instance: dg.DagsterInstance, wanted: list[str]) -> tuple[list[str], list[str]]:
+    """Make the category partitions exactly `wanted`: new categories appear, vanished ones go."""
+    existing = set(instance.get_dynamic_partitions(PARTITIONS_NAME))
+    added = sorted(set(wanted) - existing)
+    removed = sorted(existing - set(wanted))
+    if added:
+        instance.add_dynamic_partitions(PARTITIONS_NAME, added)
+    for key in removed:
+        instance.delete_dynamic_partition(PARTITIONS_NAME, key)
+    return added, removed
+
+
+@dg.asset(group_name=GROUP, deps=[perva_source_images], kinds={"json", "parquet"})
+def image_catalog(context: dg.AssetExecutionContext, config: ImageCatalogConfig, store: DatasetStore) -> dg.MaterializeResult:
+    """The seed's catalog JSON ({category: {concept: {train, test}}}); registers one partition per category."""
+    store.pull(config.data_root)
+    root = store.local_root()
+    opts = CatalogOptions(
+        data_root=config.data_root.strip("/"), relative=config.relative, train_fraction=config.train_fraction, num_train=config.num_train,
+        seed=config.seed, train_dirname=config.train_dirname, test_dirname=config.test_dirname, layout=config.layout,
+        negatives_dirname=config.negatives_dirname,
+    )
+    try:
+        found, rejects, layout = scan(root, opts)
+    except (FileNotFoundError, UnsafePathError) as exc:
+        raise dg.Failure(f"image_catalog: {exc}") from exc
+    paths = sorted(f.store_path for f in found)
+    chunks = [(str(root), paths[i : i + 64]) for i in range(0, len(paths), 64)]
+    progress = lambda done, total, s: context.log.info(f"decoded {done}/{total} chunks of images, {s:.1f}s")  # noqa: E731
+    workers = config.max_workers if len(paths) >= PARALLEL_MIN_IMAGES else 1
+    inspected = {row[0]: row for chunk in ordered_map(inspect_chunk, chunks, max_workers=workers, progress=progress) for row in chunk}
+    result = build_catalog(found, inspected, rejects, opts, layout)
+    rejects_path = store.write_rejects("image_catalog", result.rejects)
+    if not result.catalog:
+        raise dg.Failure(f"no usable image under {config.data_root}; see {rejects_path}", metadata=rejects_metadata(store, rejects_path, result.rejects))
+    manifest = store.write_json(config.out, result.catalog)
+    table_path = images_table_path(config.out)
+    table_manifest = store.write_table(table_path, result.images)
+    wanted = sorted(c for c, concepts in result.catalog.items() if len(concepts) >= 2)
+    added, removed = _sync_partitions(context.instance, wanted)
+    context.log.info(f"catalog: {len(result.images)} images, {len(result.catalog)} categories ({layout} layout); partitions +{added} -{removed}")
+    per_category = result.images.pivot_table(index="category", columns="split", values="store_path", aggfunc="count", fill_value=0)
+    per_category.insert(0, "concepts", result.images.groupby("category")["concept"].nunique())
+    return dg.MaterializeResult(
+        data_version=_version(manifest.dataset_hash, table_manifest.dataset_hash),
+        metadata={
+            "dagster/row_count": len(result.images),
+            "categories": len(result.catalog),
+            "concepts": int(sum(len(c) for c in result.catalog.values())),
+            "layout": layout,
+            "catalog_file": config.out,
+            "data_root": opts.data_root,
+            "images_table": table_path,
+            "path_prefix": opts.data_root + "/" if config.relative else "",
+            "partitions": dg.MetadataValue.json(wanted),
+            "partitions_added": dg.MetadataValue.json(added),
+            "partitions_removed": dg.MetadataValue.json(removed),
+            "images_per_category": counts_table(per_category, "category"),
+            "sample_concepts": image_metadata(catalog_montage(root, result.images), "first image of each concept, one row per category"),
+            **dataset_metadata(store, config.out, manifest),
+            **rejects_metadata(store, rejects_path, result.rejects),
+        },
+    )
+
+
+@dg.asset(group_name=GROUP, deps=[image_catalog], kinds={"json"})
+def concept_splits(context: dg.AssetExecutionContext, config: ConceptSplitsConfig, store: DatasetStore) -> dg.MaterializeResult:
+    """Concept-level train/validation: the seed's train combined subset, validation subset and metadata files."""
+    catalog_meta = latest_metadata(context.instance, image_catalog.key)
+    input_json = config.input_json or catalog_meta.get("catalog_file")
+    if not input_json:
+        raise dg.Failure("concept_splits: set input_json or materialize image_catalog first")
+    catalog = store.read_json(input_json)
+    train, validation, meta = create_concept_splits(
+        catalog, concept_frac=config.concept_frac, min_concepts_threshold=config.min_concepts_threshold,
+        test_sample_frac=config.test_sample_frac, max_test_images=config.max_test_images, seed=config.seed,
+    )
+    meta["catalog"] = input_json
+    names = split_file_names(config.concept_frac, config.seed)
+    files = [f"{config.out_dir.rstrip('/')}/{name}" for name in names]
+    manifests = [store.write_json(path, payload) for path, payload in zip(files, (train, validation, meta))]
+    table = concept_table(train, validation)
+    summary = table.pivot_table(index="category", columns="split", values="concept", aggfunc="count", fill_value=0)
+    images = table.pivot_table(index="category", columns="split", values="images", aggfunc="sum", fill_value=0).add_suffix("_images")
+    summary = summary.join(images).reindex(sorted(catalog)).fillna(0).astype(int)
+    return dg.MaterializeResult(
+        data_version=_version(*(m.dataset_hash for m in manifests)),
+        metadata={
+            "dagster/row_count": len(table),
+            "train_file": files[0],
+            "validation_file": files[1],
+            "metadata_file": files[2],
+            "catalog": input_json,
+            "seed": config.seed,
+            "train_concepts": int((table["split"] == "train").sum()),
+            "validation_concepts": int((table["split"] == "validation").sum()),
+            "concepts_per_category": counts_table(summary, "category"),
+            **dataset_metadata(store, files[0], manifests[0]),
+        },
+    )
+
+
+@dg.asset(group_name=GROUP, deps=[concept_splits, image_catalog], partitions_def=perva_categories, kinds={"json", "numpy"})
+def retrieval_per_category(context: dg.AssetExecutionContext, config: RetrievalConfig, store: DatasetStore) -> dg.MaterializeResult:
+    """For each query image of one category: its K hardest negatives (other concepts) and a positive, from embeddings."""
+    category = context.partition_key
+    source = config.catalog or latest_metadata(context.instance, concept_splits.key).get("train_file")
+    if not source:
+        raise dg.Failure("retrieval_per_category: set catalog or materialize concept_splits first")
+    prefix = latest_metadata(context.instance, image_catalog.key).get("path_prefix", "")
+    images, ambiguous = category_images(store.read_json(source), category, config.split, prefix)
+    rejects = RejectLog()
+    for path in ambiguous:
+        rejects.add(path, "retrieval_per_category", "ambiguous_concept", f"listed under several concepts of {category} in {source}")
+    exists = images["path"].map(lambda p: store.path(p).is_file())
+    for path in images.loc[~exists, "path"]:
+        rejects.add(path, "retrieval_per_category", "missing_image", f"listed in {source} but not in the store")
+    images = images[exists].reset_index(drop=True)
+    try:
+        encoder = build_encoder(config.encoder, config.encoder_options())
+    except ValueError as exc:
+        raise dg.Failure(f"retrieval_per_category config: {exc}") from exc
+    cache_rel = f"{CACHE_PREFIX}/{encoder.fingerprint()}"
+    store.pull(cache_rel)
+    started = time.perf_counter()
+    progress = lambda done, total, s: context.log.info(f"{category}: encoded {done}/{total} batches, {s:.1f}s")  # noqa: E731
+    embedded = embed_images(store.local_root(), images["path"].tolist(), encoder, cache_dir=store.path(cache_rel), max_workers=config.max_workers, progress=progress)
+    embed_s = time.perf_counter() - started
+    if embedded.misses:
+        store.push(cache_rel)
+    rejects.extend(embedded.rejects)
+    images = images[embedded.kept].reset_index(drop=True)
+    note = ""
+    started = time.perf_counter()
+    if images["concept"].nunique() >= 2:
+        result = hard_negatives(
+            embedded.vectors, images["concept"].to_numpy(), config.top_k, one_per_concept=config.one_per_concept,
+            positive=config.positive, query_block=config.query_block, candidate_block=config.candidate_block,
+        )
+        records = build_records(category, images, result, config.seed)
+    else:
+        records = []
+        note = f"{images['concept'].nunique()} concept(s) of {category} in {source} ({config.split}): no hard negatives possible"
+        context.log.warning(note)
+    search_s = time.perf_counter() - started
+    relpath = retrieval_path(config.out_dir, category, config.seed, config.top_k)
+    manifest = store.write_json(relpath, records)
+    images_rel = relpath.removesuffix(".json") + "_images.parquet"
+    store.write_table(images_rel, images)
+    rejects_path = store.write_rejects(f"retrieval_per_category/{category}", rejects)
+    closer = sum(1 for r in records if r["negatives"] and r["negatives"][0]["similarity"] > r["positive_similarity"])
+    metadata = {
+        "dagster/row_count": len(records),
+        "category": category,
+        "relpath": relpath,
+        "images_table": images_rel,
+        "source": source,
+        "split": config.split,
+        "path_prefix": prefix,
+        "top_k": config.top_k,
+        "seed": config.seed,
+        "out_dir": config.out_dir,
+        "one_per_concept": config.one_per_concept,
+        "images": len(images),
+        "concepts": int(images["concept"].nunique()),
+        "encoder": encoder.fingerprint(),
+        "embedding_cache_hits": embedded.hits,
+        "embedding_cache_misses": embedded.misses,
+        "embed_seconds": round(embed_s, 3),
+        "search_queries_per_second": round(len(records) / max(search_s, 1e-9), 1),
+        "queries_with_negative_closer_than_positive": closer,
+        **dataset_metadata(store, relpath, manifest),
+        **rejects_metadata(store, rejects_path, rejects),
+    }
+    if note:
+        metadata["note"] = note
+    if records:
+        metadata["query_positive_negatives"] = image_metadata(
+            retrieval_montage(store.local_root(), records, config.top_k), "per row: query, positive, hard negatives (most similar first)"
+        )
+    return dg.MaterializeResult(data_version=_version(manifest.dataset_hash), metadata=metadata)
+
+
+@dg.asset(group_name=GROUP, deps=[retrieval_per_category], kinds={"json"})
+def retrieval_combined(context: dg.AssetExecutionContext, config: CombineConfig, store: DatasetStore) -> dg.MaterializeResult:
+    """Every category's records in one file (the seed's step 4), optionally a seeded sample of `num_samples`."""
+    categories = config.categories or sorted(context.instance.get_dynamic_partitions(PARTITIONS_NAME))
+    if not categories:
+        raise dg.Failure("retrieval_combined: no categories; materialize image_catalog to register the category partitions")
+    metas = {c: latest_metadata(context.instance, retrieval_per_category.key, c) for c in categories}
+    missing = sorted(c for c, m in metas.items() if not m)
+    if missing:
+        raise dg.Failure(f"retrieval_per_category has no materialization for {missing}: backfill those partitions first")
+    settings = {(m["top_k"], m["seed"], m["out_dir"]) for m in metas.values()}
+    if len(settings) > 1:
+        detail = ", ".join(f"{c}: top_k={m['top_k']} seed={m['seed']} out_dir={m['out_dir']}" for c, m in sorted(metas.items()))
+        raise dg.Failure(f"categories were built with different retrieval settings ({detail}); re-run them with the same config")
+    top_k, retrieval_seed, out_dir = settings.pop()
+    per_category = {c: store.read_json(m["relpath"]) for c, m in metas.items()}
+    combined = combine_records(per_category, config.num_samples, config.seed)
+    relpath = combined_path(out_dir, config.seed, top_k, config.num_samples, config.output_dir, config.output_filename)
+    manifest = store.write_json(relpath, combined)
+    counts = pd.DataFrame({
+        "available": pd.Series({c: len(r) for c, r in per_category.items()}),
+        "kept": pd.Series([r["category"] for r in combined], dtype="string").value_counts(),
+    }).fillna(0).astype(int)
+    return dg.MaterializeResult(
+        data_version=_version(manifest.dataset_hash),
+        metadata={
+            "dagster/row_count": len(combined),
+            "relpath": relpath,
+            "top_k": top_k,
+            "retrieval_seed": retrieval_seed,
+            "seed": config.seed,
+            "num_samples": config.num_samples if config.num_samples is not None else "all",
+            "records_per_category": counts_table(counts, "category"),
+            **dataset_metadata(store, relpath, manifest),
+        },
+    )
+
+
+@dg.asset(group_name=GROUP, deps=[retrieval_combined], kinds={"huggingface"})
+def hf_retrieval_dataset(context: dg.AssetExecutionContext, config: HFDatasetConfig, store: DatasetStore) -> dg.MaterializeResult:
+    """The training-ready HuggingFace DatasetDict (`train` split), saved with `save_to_disk`."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    combined = latest_metadata(context.instance, retrieval_combined.key)
+    if not combined:
+        raise dg.Failure("hf_retrieval_dataset: materialize retrieval_combined first")
+    records = store.read_json(combined["relpath"])
+    dataset = build_hf_dataset(records, store.local_root(), absolute_paths=config.absolute_paths, embed_retrieved=config.embed_retrieved)
+    relpath = hf_dataset_path(config.root, config.dataset, config.category, config.seed, combined["top_k"])
+    with store.write_dir(relpath) as staged:
+        dataset.save_to_disk(str(staged.path))
+    train = dataset["train"]
+    preview = pd.DataFrame({c: train[c][:8] for c in ("query_path", "category", "concept", "names", "solution")})
+    return dg.MaterializeResult(
+        data_version=_version(staged.manifest.dataset_hash),
+        metadata={
+            "dagster/row_count": len(train),
+            "relpath": relpath,
+            "source": combined["relpath"],
+            "columns": dg.MetadataValue.json(train.column_names),
+            "rows_per_category": counts_table(pd.Series(train["category_key"]).value_counts().sort_index().to_frame("rows"), "category"),
+            "preview": dg.MetadataValue.md(markdown_table(preview.astype(str))),
+            **dataset_metadata(store, relpath, staged.manifest),
+        },
+    )
+
+
+perva_retrieval_catalog_job = dg.define_asset_job(
+    "perva_retrieval_catalog_job",
+    selection=dg.AssetSelection.assets(image_catalog, concept_splits),
+    description="Steps 1-2: scan the image tree into the catalog (registering one partition per category) and split concepts.",
+)
+
+perva_retrieval_per_category_job = dg.define_asset_job(
+    "perva_retrieval_per_category_job",
+    selection=dg.AssetSelection.assets(retrieval_per_category),
+    partitions_def=perva_categories,
+    description="Step 3, one run per category partition: launch it as a backfill of all partitions to run categories in parallel.",
+)
+
+perva_retrieval_export_job = dg.define_asset_job(
+    "perva_retrieval_export_job",
+    selection=dg.AssetSelection.assets(retrieval_combined, hf_retrieval_dataset),
+    description="Steps 4-5: combine every category's records and write the HuggingFace dataset.",
+)

@@ -1,0 +1,90 @@
+"""Step 2: concept-level train/validation split of the catalog (the seed's `02_create_concept_splits.py`).
+
+In every category with at least `min_concepts_threshold` concepts, `ceil(concept_frac * n)`
+concepts are selected for training; their sampled test images are merged into their train list.
+All other concepts (and every concept of smaller categories) go to validation unchanged, so no
+concept is ever in both. RNGs are seeded per category and per concept with a stable hash (the
+seed used Python's salted `hash()`, which changes between processes), and `max_test_images` is
+applied (the seed documented it but had the line commented out).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pandas as pd
+
+from dataprep_assets.defs.perva_retrieval.catalog import stable_seed
+
+
+def split_file_names(concept_frac: float, seed: int) -> tuple[str, str, str]:
+    """The seed's three file names; the subset tag is the percentage of concepts selected."""
+    tag = int(round(concept_frac * 100))
+    return (
+        f"train_combined_concepts_subset_{tag}_seed_{seed}.json",
+        f"validation_combined_concepts_subset_{tag}_seed_{seed}.json",
+        f"train_val_combined_metadata_seed_{seed}.json",
+    )
+
+
+def create_concept_splits(
+    catalog: dict,
+    *,
+    concept_frac: float,
+    min_concepts_threshold: int,
+    test_sample_frac: float,
+    max_test_images: int,
+    seed: int,
+) -> tuple[dict, dict, dict]:
+    """(train_combined, validation_combined, metadata) as the seed writes them."""
+    train: dict = {}
+    validation: dict = {}
+    meta = {
+        "seed": seed,
+        "concept_frac": concept_frac,
+        "min_concepts_threshold": min_concepts_threshold,
+        "test_sample_frac": test_sample_frac,
+        "max_test_images": max_test_images,
+        "categories": {},
+    }
+    for category in sorted(catalog):
+        concepts = catalog[category]
+        names = sorted(concepts)
+        selected: list[str] = []
+        if len(names) >= min_concepts_threshold:
+            shuffled = names[:]
+            random.Random(stable_seed(seed, category)).shuffle(shuffled)
+            selected = sorted(shuffled[: math.ceil(concept_frac * len(names))])
+        train[category], validation[category] = {}, {}
+        sampled_meta = {}
+        for name in selected:
+            lists = concepts[name]
+            test = list(lists.get("test", []))
+            n = min(math.floor(test_sample_frac * len(test)), max_test_images)
+            if test_sample_frac > 0 and n == 0 and test and max_test_images > 0:
+                n = 1
+            sampled = sorted(random.Random(stable_seed(seed, category, name)).sample(test, n)) if n else []
+            train[category][name] = {"train": list(lists.get("train", [])) + sampled, "test": []}
+            sampled_meta[name] = {"n_original_test": len(test), "n_sampled": len(sampled), "sampled": sampled}
+        for name in names:
+            if name not in selected:
+                validation[category][name] = {"train": list(concepts[name].get("train", [])), "test": list(concepts[name].get("test", []))}
+        meta["categories"][category] = {
+            "n_concepts": len(names),
+            "selected_count": len(selected),
+            "selected_concepts": selected,
+            "sampled_test_images_by_concept": sampled_meta,
+        }
+    return train, validation, meta
+
+
+def concept_table(train: dict, validation: dict) -> pd.DataFrame:
+    """One row per (split, category, concept) with its image count: what the leakage check reads."""
+    rows = []
+    for split, data in (("train", train), ("validation", validation)):
+        for category, concepts in data.items():
+            for concept, lists in concepts.items():
+                images = len(lists.get("train", [])) + len(lists.get("test", []))
+                rows.append((split, category, concept, f"{category}/{concept}", images))
+    return pd.DataFrame(rows, columns=["split", "category", "concept", "concept_key", "images"])

@@ -1,0 +1,132 @@
+"""Launchpad configuration of the perva_retrieval assets (every field has a description and a default).
+
+Field names and defaults follow the seed's command-line options (its README tables); fields the
+seed used only to find the previous step's file are optional here: empty means "the file the
+upstream asset wrote last".
+"""
+
+
+from typing import Literal
+
+import dagster as dg
+from pydantic import Field, model_validator
+
+from dataprep_assets.defs.perva_retrieval.encoders import ENCODERS
+
+
+class ImageCatalogConfig(dg.Config):
+    data_root: str = Field(default="raw/perva_retrieval/PerVA", description="Dataset root, relative to the dataset store (the seed's --data_root).")
+    out: str = Field(default="manifests/PerVA/catalog.json", description="Catalog JSON to write, relative to the store (the seed's --out).")
+    relative: bool = Field(default=False, description="Store image paths relative to data_root; otherwise relative to the store root (never machine-absolute).")
+    train_fraction: float = Field(default=0.2, description="Fraction of each concept's images for train when auto-splitting (0 < f <= 1).")
+    num_train: int | None = Field(default=None, description="Exact number of train images per concept (overrides train_fraction; also caps train in the explicit layout).")
+    seed: int = Field(default=42, description="Seed of the per-concept shuffles (each concept gets its own stable RNG).")
+    train_dirname: str = Field(default="train", description="Name of the train split folder in the explicit layout.")
+    test_dirname: str = Field(default="test", description="Name of the test split folder in the explicit layout.")
+    layout: Literal["detect", "explicit", "by_concept"] = Field(
+        default="detect", description="`explicit`: <train>/<category>/<concept>/ + <test>/...; `by_concept`: <category>/<concept>/ auto-split; `detect`: explicit if a train or test folder exists."
+    )
+    negatives_dirname: str = Field(default="laion", description="Explicit layout: sub-folder of a train concept holding external negatives (the catalog's `negative` list).")
+    max_workers: int = Field(default=0, description="Processes that decode every image to prove it is readable; 0 = all cores.")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if not 0 < self.train_fraction <= 1:
+            raise ValueError(f"train_fraction must be in (0, 1], got {self.train_fraction}")
+        if self.num_train is not None and self.num_train < 1:
+            raise ValueError(f"num_train must be >= 1 (or null), got {self.num_train}")
+        if not self.train_dirname or not self.test_dirname or self.train_dirname == self.test_dirname:
+            raise ValueError(f"train_dirname and test_dirname must be two different non-empty names, got {self.train_dirname!r} and {self.test_dirname!r}")
+        if not self.out.endswith(".json"):
+            raise ValueError(f"out must be a .json path, got {self.out!r}")
+        return self
+
+
+class ConceptSplitsConfig(dg.Config):
+    input_json: str = Field(default="", description="Catalog JSON to split, store-relative; empty = the catalog image_catalog wrote last (the seed's --input_json).")
+    out_dir: str = Field(default="manifests/PerVA", description="Folder of the three split files, store-relative.")
+    concept_frac: float = Field(default=0.65, description="Fraction of each category's concepts selected for training (ceil).")
+    min_concepts_threshold: int = Field(default=3, description="Only categories with at least this many concepts are split; smaller ones go to validation whole.")
+    test_sample_frac: float = Field(default=1.0, description="Fraction of each training concept's test images merged into its train list.")
+    max_test_images: int = Field(default=200, description="Cap on the test images merged per training concept.")
+    seed: int = Field(default=23, description="Seed of the concept selection and the test sampling.")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if not 0 <= self.concept_frac <= 1:
+            raise ValueError(f"concept_frac must be in [0, 1], got {self.concept_frac}")
+        if self.min_concepts_threshold < 1:
+            raise ValueError(f"min_concepts_threshold must be >= 1, got {self.min_concepts_threshold}")
+        if not 0 <= self.test_sample_frac <= 1:
+            raise ValueError(f"test_sample_frac must be in [0, 1], got {self.test_sample_frac}")
+        if self.max_test_images < 0:
+            raise ValueError(f"max_test_images must be >= 0, got {self.max_test_images}")
+        return self
+
+
+class RetrievalConfig(dg.Config):
+    catalog: str = Field(default="", description="Catalog-format JSON to mine, store-relative; empty = the train combined subset concept_splits wrote last (leak-free).")
+    split: Literal["train", "test", "train+test"] = Field(default="train", description="Which image list of each concept is searched (the seed's --split).")
+    out_dir: str = Field(default="outputs/PerVA", description="Output root: <out_dir>/<category>/seed_<seed>/retrieval_top<K>.json.")
+    seed: int = Field(default=23, description="Seed of the shuffle of each record's ret_paths (and the output folder name).")
+    top_k: int = Field(default=3, description="K: hard negatives per query image (images of other concepts of the same category).")
+    one_per_concept: bool = Field(default=True, description="At most one negative per other concept (its most similar image), as the seed; false = the K most similar images of any other concepts.")
+    positive: Literal["hardest", "easiest", "none"] = Field(default="hardest", description="Which other image of the query's concept joins ret_paths as the positive: the least similar (the seed's default), the most similar, or none (the query itself).")
+    encoder: str = Field(default="color_texture", description=f"Image encoder: one of {sorted(ENCODERS)} (register more with encoders.register_encoder).")
+    clip_model_dir: str = Field(default="", description="encoder=clip: local directory of a saved CLIPModel + CLIPImageProcessor (never downloaded).")
+    device: str = Field(default="cpu", description="encoder=clip: torch device (cpu, cuda, cuda:1...).")
+    batch_size: int = Field(default=32, description="Images per encoder batch.")
+    query_block: int = Field(default=512, description="Queries per block of the similarity search (memory ~ query_block x (candidate_block + concepts)).")
+    candidate_block: int = Field(default=2048, description="Candidates per block of the similarity search.")
+    max_workers: int = Field(default=0, description="Processes that decode and encode images for encoders that allow it; 0 = all cores.")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.top_k < 1:
+            raise ValueError(f"top_k must be >= 1, got {self.top_k}")
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"encoder must be one of {sorted(ENCODERS)}, got {self.encoder!r}")
+        if self.encoder == "clip" and not self.clip_model_dir:
+            raise ValueError("clip_model_dir is required when encoder is 'clip' (a local model directory; nothing is downloaded)")
+        for name in ("batch_size", "query_block", "candidate_block"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        return self
+
+    def encoder_options(self) -> dict:
+        if self.encoder == "clip":
+            return {"model_dir": self.clip_model_dir, "batch_size": self.batch_size, "device": self.device}
+        return {"batch_size": self.batch_size}
+
+
+class CombineConfig(dg.Config):
+    categories: list[str] = Field(default=[], description="Categories to combine; empty = every partition of retrieval_per_category.")
+    output_dir: str = Field(default="", description="Output folder, store-relative; empty = <retrieval out_dir>/all/seed_<seed>/.")
+    output_filename: str = Field(default="", description="Output file name; empty = retrieval_top<K>_combined_<num_samples or all>.json.")
+    seed: int = Field(default=42, description="Seed of the sampling (and of the default output folder).")
+    num_samples: int | None = Field(default=None, description="Randomly sample this many records (seeded); null = keep all.")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.num_samples is not None and self.num_samples < 1:
+            raise ValueError(f"num_samples must be >= 1 (or null), got {self.num_samples}")
+        if self.output_filename and not self.output_filename.endswith(".json"):
+            raise ValueError(f"output_filename must end with .json, got {self.output_filename!r}")
+        return self
+
+
+class HFDatasetConfig(dg.Config):
+    root: str = Field(default="share_data", description="Folder of the saved datasets, store-relative (the seed's fixed share_data/).")
+    dataset: str = Field(default="PerVA", description="Dataset name in the output folder name (the seed's --dataset; its default was YoLLaVA).")
+    category: str = Field(default="all", description="Category part of the output folder name.")
+    seed: int = Field(default=23, description="Seed part of the output folder name.")
+    absolute_paths: bool = Field(default=False, description="Write ret_paths/query_path as absolute local paths (machine-specific) instead of store-relative ones.")
+    embed_retrieved: bool = Field(default=False, description="Also embed the retrieved images (`ret_images` column), not only the query image.")
+
+    @model_validator(mode="after")
+    def _check(self):
+        for name in ("dataset", "category"):
+            value = getattr(self, name)
+            if not value or "/" in value or value.startswith("."):
+                raise ValueError(f"{name} must be a plain folder-name part, got {value!r}")
+        return self

@@ -1,0 +1,107 @@
+"""Steps 4 and 5: merge the categories' records, optionally sample, and build the HF dataset.
+
+The HuggingFace dataset follows the seed's `05_convert_to_hf_dataset.py`: a `DatasetDict` with a
+`train` split whose `image` column embeds the query image (original file bytes, no re-encoding),
+`ret_paths` references the candidates by path, `names` labels them A, B, C..., and `solution` is
+the positive's name. Listener columns of the seed (which need concept descriptions produced by a
+VLM) are not built here.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+from pathlib import Path
+
+import datasets
+
+from dataprep_assets.lib.storage import safe_join
+
+CATEGORY_NAMES = {"veg": "vegetable", "decoration": "decoration object", "retail": "retail object", "tro_bag": "trolley bag"}
+HF_COLUMNS = [
+    "image", "example_idx", "query_path", "category", "category_key", "concept", "ret_paths", "names",
+    "label", "solution", "ret_concepts", "ret_similarities", "speaker_problem",
+]
+
+
+def combine_records(per_category: dict[str, list[dict]], num_samples: int | None, seed: int) -> list[dict]:
+    """All records in category order; a seeded random sample of `num_samples` when set (as the seed)."""
+    merged = [rec for category in sorted(per_category) for rec in per_category[category]]
+    if num_samples is not None and num_samples < len(merged):
+        merged = random.Random(seed).sample(merged, num_samples)
+    return merged
+
+
+def speaker_problem(category: str) -> str:
+    return (
+        f"Describe the {category} in the image in four parts.\n"
+        f"<coarse>: five or six words starting with \"A photo of a {category}\".\n"
+        f"<detailed>: one sentence starting with \"The {category}\" naming three or four permanent identity features "
+        "(colour, pattern, markings, shape), nothing that could change between photos.\n"
+        f"<state>: the pose or state of the {category} (open, folded, lying, standing...).\n"
+        "<location>: where it is and what is around it.\n"
+        "Answer as <thinking>...</thinking><coarse>...</coarse><detailed>...</detailed><state>...</state><location>...</location>."
+    )
+
+
+def hf_features(embed_retrieved: bool) -> datasets.Features:
+    features = {
+        "image": datasets.Image(),
+        "example_idx": datasets.Value("int64"),
+        "query_path": datasets.Value("string"),
+        "category": datasets.Value("string"),
+        "category_key": datasets.Value("string"),
+        "concept": datasets.Value("string"),
+        "ret_paths": datasets.Sequence(datasets.Value("string")),
+        "names": datasets.Sequence(datasets.Value("string")),
+        "label": datasets.Value("int64"),
+        "solution": datasets.Value("string"),
+        "ret_concepts": datasets.Sequence(datasets.Value("string")),
+        "ret_similarities": datasets.Sequence(datasets.Value("float32")),
+        "speaker_problem": datasets.Value("string"),
+    }
+    if embed_retrieved:
+        features["ret_images"] = datasets.Sequence(datasets.Image())
+    return datasets.Features(features)
+
+
+def hf_rows(records: list[dict], store_root: Path, *, absolute_paths: bool, embed_retrieved: bool) -> dict[str, list]:
+    """Column-wise rows for `Dataset.from_dict`."""
+    columns: dict[str, list] = {name: [] for name in HF_COLUMNS + (["ret_images"] if embed_retrieved else [])}
+
+    def shown(rel: str) -> str:
+        return str(safe_join(store_root, rel).resolve()) if absolute_paths else rel
+
+    def image(rel: str) -> dict:
+        return {"bytes": safe_join(store_root, rel).read_bytes(), "path": rel}
+
+    for idx, rec in enumerate(records):
+        sims = {n["path"]: n["similarity"] for n in rec["negatives"]}
+        concepts = {n["path"]: n["concept"] for n in rec["negatives"]}
+        sims[rec["positive_path"]] = rec["positive_similarity"]
+        concepts[rec["positive_path"]] = rec["concept"]
+        names = list(string.ascii_uppercase[: len(rec["ret_paths"])])
+        label = int(rec["label"])
+        display = CATEGORY_NAMES.get(rec["category"], rec["category"])
+        columns["image"].append(image(rec["query_path"]))
+        columns["example_idx"].append(idx)
+        columns["query_path"].append(shown(rec["query_path"]))
+        columns["category"].append(display)
+        columns["category_key"].append(rec["category"])
+        columns["concept"].append(rec["concept"])
+        columns["ret_paths"].append([shown(p) for p in rec["ret_paths"]])
+        columns["names"].append(names)
+        columns["label"].append(label)
+        columns["solution"].append(names[label])
+        columns["ret_concepts"].append([concepts[p] for p in rec["ret_paths"]])
+        columns["ret_similarities"].append([float(sims[p]) for p in rec["ret_paths"]])
+        columns["speaker_problem"].append(speaker_problem(display))
+        if embed_retrieved:
+            columns["ret_images"].append([image(p) for p in rec["ret_paths"]])
+    return columns
+
+
+def build_hf_dataset(records: list[dict], store_root: Path, *, absolute_paths: bool = False, embed_retrieved: bool = False) -> datasets.DatasetDict:
+    columns = hf_rows(records, store_root, absolute_paths=absolute_paths, embed_retrieved=embed_retrieved)
+    dataset = datasets.Dataset.from_dict(columns, features=hf_features(embed_retrieved))
+    return datasets.DatasetDict({"train": dataset})

@@ -1,0 +1,157 @@
+"""End to end on a real Dagster instance: catalog -> splits -> one partition per category ->
+combined -> HF dataset, every check evaluated, outputs read back, reruns byte-identical, the
+partition set following the catalog, and bad data stopped by the blocking checks."""
+
+import json
+import shutil
+
+import dagster as dg
+import datasets
+import pytest
+from PIL import Image
+
+from dataprep_assets.defs.perva_retrieval import assets as A
+from dataprep_assets.defs.perva_retrieval import checks as C
+from dataprep_assets.defs.perva_retrieval.export import HF_COLUMNS
+from dataprep_assets.defs.perva_retrieval.paths import PARTITIONS_NAME
+
+ASSETS = [A.perva_source_images, A.image_catalog, A.concept_splits, A.retrieval_per_category, A.retrieval_combined, A.hf_retrieval_dataset]
+CHECKS = [C.no_concept_in_train_and_validation, C.catalog_paths_inside_data_root, C.negatives_from_other_concepts_of_same_category,
+          C.k_negatives_per_query, C.hf_dataset_round_trips]
+CATEGORIES = ["bag", "book", "cup", "plant", "toy", "veg"]
+CATALOG_CONFIG = {"image_catalog": {"config": {"num_train": 5}}}
+
+
+def run(instance, store, selection, partition=None, ops=None, raise_on_error=True):
+    return dg.materialize(
+        ASSETS + CHECKS, instance=instance, resources={"store": store}, selection=selection,
+        partition_key=partition, run_config={"ops": ops or {}}, raise_on_error=raise_on_error,
+    )
+
+
+def checks_of(result) -> dict[str, bool]:
+    return {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+
+
+def versions(result) -> dict[str, str]:
+    return {str(e.asset_key.to_user_string()): e.materialization.tags["dagster/data_version"] for e in result.get_asset_materialization_events()}
+
+
+def build_all(instance, store, retrieval_ops=None, export_ops=None):
+    out = {"catalog": run(instance, store, [A.image_catalog, A.concept_splits], ops=CATALOG_CONFIG)}
+    for category in sorted(instance.get_dynamic_partitions(PARTITIONS_NAME)):
+        out[category] = run(instance, store, [A.retrieval_per_category], partition=category, ops=retrieval_ops)
+    out["export"] = run(instance, store, [A.retrieval_combined, A.hf_retrieval_dataset], ops=export_ops)
+    return out
+
+
+def test_whole_pipeline_reads_back_and_reruns_identically(perva_store_root, store, instance):
+    results = build_all(instance, store, export_ops={"retrieval_combined": {"config": {"num_samples": 50, "seed": 23}}})
+    assert checks_of(results["catalog"]) == {C.CATALOG_PATHS_SAFE: True, C.NO_CONCEPT_OVERLAP: True}
+    assert sorted(instance.get_dynamic_partitions(PARTITIONS_NAME)) == CATEGORIES
+    for category in CATEGORIES:
+        assert checks_of(results[category]) == {C.NEGATIVES_VALID: True, C.K_PER_QUERY: True}
+    assert checks_of(results["export"]) == {C.HF_ROUND_TRIP: True}
+
+    catalog = json.loads((perva_store_root / "manifests/PerVA/catalog.json").read_text())
+    assert set(catalog) == set(CATEGORIES) | {"tumbler"}
+    rejects = (perva_store_root / "rejects/image_catalog.csv").read_text()
+    for reason in ("empty_concept", "not_an_image", "unreadable_image", "symlink_outside_root", "duplicate_content", "single_concept_category"):
+        assert reason in rejects
+    split_dir = perva_store_root / "manifests/PerVA"
+    train = json.loads((split_dir / "train_combined_concepts_subset_65_seed_23.json").read_text())
+    validation = json.loads((split_dir / "validation_combined_concepts_subset_65_seed_23.json").read_text())
+    assert (split_dir / "train_val_combined_metadata_seed_23.json").is_file()
+    for category in catalog:
+        assert not set(train[category]) & set(validation[category])
+
+    records = json.loads((perva_store_root / "outputs/PerVA/plant/seed_23/retrieval_top3.json").read_text())
+    n_plant = sum(len(v["train"]) for v in train["plant"].values())
+    assert len(records) == n_plant
+    for rec in records:
+        assert len(rec["negatives"]) == 3 and len(rec["ret_paths"]) == 4
+        assert rec["ret_paths"][rec["label"]] == rec["positive_path"] != rec["query_path"]
+        assert all(n["concept"] != rec["concept"] and "/plant/" in n["path"] for n in rec["negatives"])
+
+    combined_path = perva_store_root / "outputs/PerVA/all/seed_23/retrieval_top3_combined_50.json"
+    combined = json.loads(combined_path.read_text())
+    assert len(combined) == 50
+    loaded = datasets.load_from_disk(str(perva_store_root / "share_data/PerVA_all_test_subset_seed_23_K_3"))
+    train_ds = loaded["train"]
+    assert len(train_ds) == 50 and train_ds.column_names == HF_COLUMNS
+    row = train_ds[0]
+    assert row["query_path"] == combined[0]["query_path"] and row["names"][row["label"]] == row["solution"]
+    assert row["image"].size == Image.open(perva_store_root / row["query_path"]).size
+    assert all((perva_store_root / p).is_file() for p in row["ret_paths"])
+
+    again = build_all(instance, store, export_ops={"retrieval_combined": {"config": {"num_samples": 50, "seed": 23}}})
+    for key in results:
+        assert versions(again[key]) == versions(results[key]), key
+    meta = again["plant"].asset_materializations_for_node("retrieval_per_category")[0].metadata
+    assert meta["embedding_cache_misses"].value == 0 and meta["embedding_cache_hits"].value == n_plant
+
+
+def test_partitions_follow_the_catalog(perva_store_root, store, instance):
+    run(instance, store, [A.image_catalog], ops=CATALOG_CONFIG)
+    lamp = perva_store_root / "raw/perva_retrieval/PerVA/train/lamp"
+    for concept, colour in (("desk", (250, 200, 40)), ("floor", (40, 90, 200))):
+        (lamp / concept).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (32, 32), tuple(min(255, c + 20 * i) for c in colour)).save(lamp / concept / f"{i:03d}.png")
+    result = run(instance, store, [A.image_catalog], ops=CATALOG_CONFIG)
+    assert sorted(instance.get_dynamic_partitions(PARTITIONS_NAME)) == sorted(CATEGORIES + ["lamp"])
+    assert result.asset_materializations_for_node("image_catalog")[0].metadata["partitions_added"].value == ["lamp"]
+    shutil.rmtree(lamp)
+    run(instance, store, [A.image_catalog], ops=CATALOG_CONFIG)
+    assert sorted(instance.get_dynamic_partitions(PARTITIONS_NAME)) == CATEGORIES
+
+
+def test_clip_encoder_runs_inside_the_asset(perva_store_root, store, instance, tiny_clip_dir):
+    run(instance, store, [A.image_catalog, A.concept_splits], ops=CATALOG_CONFIG)
+    ops = {"retrieval_per_category": {"config": {"encoder": "clip", "clip_model_dir": str(tiny_clip_dir), "batch_size": 4}}}
+    result = run(instance, store, [A.retrieval_per_category], partition="cup", ops=ops)
+    meta = result.asset_materializations_for_node("retrieval_per_category")[0].metadata
+    assert meta["encoder"].value.startswith("clip-") and meta["embedding_cache_misses"].value == meta["images"].value > 0
+    assert checks_of(result) == {C.NEGATIVES_VALID: True, C.K_PER_QUERY: True}
+    assert list((perva_store_root / "cache/perva_retrieval/embeddings").glob("clip-*"))
+
+
+def test_mislabelled_source_fails_blocking_check_and_stops_downstream(perva_store_root, store, instance):
+    run(instance, store, [A.image_catalog, A.concept_splits], ops=CATALOG_CONFIG)
+    train_file = "manifests/PerVA/train_combined_concepts_subset_65_seed_23.json"
+    source = json.loads((perva_store_root / train_file).read_text())
+    intruder = next(iter(source["cup"].values()))["train"][0]
+    next(iter(source["bag"].values()))["train"].append(intruder)  # a cup photo filed under a bag
+    (perva_store_root / "manifests/bad_source.json").write_text(json.dumps(source))
+    ops = {"retrieval_per_category": {"config": {"catalog": "manifests/bad_source.json"}}, "retrieval_combined": {"config": {"categories": ["bag"]}}}
+    result = run(instance, store, [A.retrieval_per_category, A.retrieval_combined], partition="bag", ops=ops, raise_on_error=False)
+    assert checks_of(result)[C.NEGATIVES_VALID] is False
+    assert not result.success
+    assert [e.asset_key.to_user_string() for e in result.get_asset_materialization_events()] == ["retrieval_per_category"]
+    assert not (perva_store_root / "outputs/PerVA/all").exists()
+
+
+def test_tampered_split_files_fail_the_leak_check(perva_store_root, store, instance):
+    run(instance, store, [A.image_catalog, A.concept_splits], ops=CATALOG_CONFIG)
+    path = perva_store_root / "manifests/PerVA/train_combined_concepts_subset_65_seed_23.json"
+    validation = json.loads((perva_store_root / "manifests/PerVA/validation_combined_concepts_subset_65_seed_23.json").read_text())
+    train = json.loads(path.read_text())
+    concept, lists = next(iter(validation["bag"].items()))
+    train["bag"][concept] = lists
+    path.write_text(json.dumps(train))
+    result = run(instance, store, dg.AssetSelection.checks(C.no_concept_in_train_and_validation), raise_on_error=False)
+    evaluation = result.get_asset_check_evaluations()[0]
+    assert not evaluation.passed and evaluation.metadata["examples"].value == [f"bag/{concept}"]
+
+
+def test_bad_inputs_fail_loudly(store, instance, perva_store_root):
+    result = run(instance, store, [A.image_catalog], ops={"image_catalog": {"config": {"data_root": "raw/nowhere"}}}, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "raw/nowhere" in failure.event_specific_data.error.message
+    instance.add_dynamic_partitions(PARTITIONS_NAME, ["bag"])
+    with pytest.raises(Exception, match="top_k must be >= 1"):
+        run(instance, store, [A.retrieval_per_category], partition="bag", ops={"retrieval_per_category": {"config": {"top_k": 0}}})
+    with pytest.raises(Exception, match="clip_model_dir is required"):
+        run(instance, store, [A.retrieval_per_category], partition="bag", ops={"retrieval_per_category": {"config": {"encoder": "clip"}}})
+    assert instance.get_latest_materialization_event(A.retrieval_per_category.key) is None
