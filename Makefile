@@ -10,7 +10,7 @@ export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: setup torch demo test ui bench validate lock clean
+.PHONY: setup torch system-deps demo test ui bench validate lock clean
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,10 +30,25 @@ $(VENV)/.torch: $(VENV)/.installed
 
 torch: $(VENV)/.torch  ## optional PyTorch (ResNet-50 / CLIP extractors, the PyTorch Dataset); tests need it
 
+# Debian packages the deployment tests start for real: a PostgreSQL server (instance storage) and
+# headless Chromium (the UI test). Installed with apt-get only when missing (sudo unless root).
+SYSTEM_PACKAGES := postgresql chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+system-deps:  ## Debian packages the tests need (postgresql, chromium), installed when missing
+	@missing=""; for pkg in $(SYSTEM_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$pkg 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
 demo: setup  ## generate sample data, materialize every asset, evaluate every check, print a summary
 	$(PY) -m dataprep_assets.demo
 
-test: setup torch  ## the whole test suite
+test: setup torch system-deps  ## the whole test suite
 	$(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 ui: setup  ## the Dagster UI on http://127.0.0.1:3000 over the demo's data and instance

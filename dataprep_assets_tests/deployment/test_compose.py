@@ -72,13 +72,17 @@ def test_compose_has_every_service_with_health_gated_start_order(config):
         assert services[name]["depends_on"]["dataprep_assets_code"]["condition"] == "service_healthy", name
 
 
-def test_buckets_created_include_the_compute_log_bucket(config):
+def test_every_bucket_the_services_use_is_created(config):
     services = config["services"]
     script = " ".join(services["minio-buckets"]["entrypoint"])
     created = set(re.search(r"for bucket in ([^;]+);", script).group(1).split())
     assert "mc mb --ignore-existing" in script
-    assert services["daemon"]["environment"]["DAGSTER_COMPUTE_LOGS_BUCKET"] in created
-    assert {"dataprep-uploads", "dataprep-results"} <= created
+    environment = services["daemon"]["environment"]
+    used = {environment["DAGSTER_COMPUTE_LOGS_BUCKET"]}
+    for name in ("DATAPREP_STORE_URL", "ECHO_RESULTS_URI"):
+        assert environment[name].startswith("s3://"), name
+        used.add(environment[name][len("s3://") :].split("/")[0])
+    assert used == created
 
 
 def test_one_image_for_code_server_webserver_daemon_and_runs(config):
