@@ -134,3 +134,39 @@ def expectations_check(
         )
 
     return _check
+
+
+def share_in_range_check(
+    *,
+    asset: dg.AssetsDefinition | str,
+    load: FrameLoader,
+    flag_col: str,
+    low: float,
+    high: float,
+    name: str,
+    description: str,
+    split_col: str = "split",
+    blocking: bool = False,
+) -> dg.AssetChecksDefinition:
+    """Class balance: fails when, in any split, the share of rows whose `flag_col` is true is outside [low, high]."""
+
+    @dg.asset_check(asset=asset, name=name, blocking=blocking, description=description)
+    def _check(store: DatasetStore) -> dg.AssetCheckResult:
+        frame = load(store)
+        flags = frame[flag_col].astype(bool)
+        table = flags.groupby(frame[split_col], observed=True).agg(rows="size", flagged="sum").reset_index()
+        table["share"] = table["flagged"] / table["rows"].clip(lower=1)
+        table["in_range"] = table["share"].between(low, high)
+        outside = table[~table["in_range"]][split_col].tolist()
+        return dg.AssetCheckResult(
+            passed=not outside and not table.empty,
+            description=f"share of `{flag_col}` outside [{low:.0%}, {high:.0%}] in {outside}" if outside else None,
+            metadata={
+                "low": low,
+                "high": high,
+                "splits_outside": dg.MetadataValue.json(outside),
+                "shares": dg.MetadataValue.md(markdown_table(table)),
+            },
+        )
+
+    return _check

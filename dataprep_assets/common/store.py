@@ -18,13 +18,14 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.storage import (
     Manifest,
     atomic_path,
     atomic_write_json,
+    UnsafePathError,
     build_manifest,
     safe_join,
     staged_directory,
@@ -149,3 +150,169 @@ class LocalDatasetStore(DatasetStore):
         root = Path(self.root).expanduser()
         root.mkdir(parents=True, exist_ok=True)
         return root
+
+
+S3_PART_SIZE = 8 * 1024 * 1024
+DEFAULT_S3_CACHE = "var/s3_cache"
+
+
+def _s3_etag(path: Path, part_size: int = S3_PART_SIZE) -> str:
+    """The ETag S3 gives an object uploaded from `path` with `part_size` parts (MD5, or MD5 of part MD5s)."""
+    import hashlib
+
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        if size <= part_size:
+            return hashlib.md5(fh.read()).hexdigest()
+        digests = [hashlib.md5(chunk).digest() for chunk in iter(lambda: fh.read(part_size), b"")]
+    return f"{hashlib.md5(b''.join(digests)).hexdigest()}-{len(digests)}"
+
+
+class S3DatasetStore(DatasetStore):
+    """A dataset store in an S3 bucket (AWS, MinIO or any S3-compatible endpoint) via dagster-aws.
+
+    A local cache directory is the working copy: `pull(prefix)` makes the cached prefix equal to the
+    bucket's (downloads objects whose size or ETag differ, removes files the bucket no longer has),
+    `push(relpath)` uploads a file, or mirrors a directory (uploads what changed, deletes keys that are
+    gone). Credentials come only from the environment (`AWS_ACCESS_KEY_ID`, ..., or a profile/role),
+    never from config, so they never reach logs or metadata. Keys found in the bucket that would land
+    outside the cache (`..`, absolute) are skipped.
+    """
+
+    bucket: str = Field(description="Bucket name.")
+    prefix: str = Field(default="", description="Key prefix under which the store's root lives (no leading or trailing slash needed).")
+    endpoint_url: str = Field(default="", description="S3-compatible endpoint (e.g. MinIO); empty = `AWS_ENDPOINT_URL_S3` from the environment, else AWS.")
+    region_name: str = Field(default="", description="Region; empty = from the environment / profile.")
+    cache_dir: str = Field(default=DEFAULT_S3_CACHE, description="Local working copy of the bucket prefix.")
+    max_attempts: int = Field(default=5, description="botocore retry attempts per request.")
+    transfer_workers: int = Field(default=16, description="Concurrent uploads/downloads when mirroring a directory.")
+
+    @classmethod
+    def from_url(cls, url: str, cache_dir: str = DEFAULT_S3_CACHE, **kwargs) -> "S3DatasetStore":
+        """`s3://bucket/prefix` -> a store."""
+        if not url.startswith("s3://"):
+            raise ValueError(f"not an s3:// URL: {url!r}")
+        bucket, _, prefix = url[len("s3://") :].partition("/")
+        if not bucket:
+            raise ValueError(f"no bucket in {url!r}")
+        return cls(bucket=bucket, prefix=prefix.strip("/"), cache_dir=cache_dir, **kwargs)
+
+    # -- plumbing ------------------------------------------------------------------------------
+    _client: object = PrivateAttr(default=None)
+
+    def client(self):
+        """A boto3 S3 client from dagster-aws's `S3Resource` (credentials from the environment)."""
+        if self._client is None:
+            from dagster_aws.s3 import S3Resource
+
+            endpoint = self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or None
+            self._client = S3Resource(endpoint_url=endpoint, region_name=self.region_name or None, max_attempts=self.max_attempts).get_client()
+        return self._client
+
+    def local_root(self) -> Path:
+        root = Path(self.cache_dir).expanduser()
+        root.mkdir(parents=True, exist_ok=True)
+        return root
+
+    def _rel(self, relpath: str | os.PathLike) -> str:
+        """The normalised store-relative path ('' for the root); refuses escapes."""
+        rel = self.path(relpath).relative_to(self.local_root()).as_posix()
+        return "" if rel == "." else rel
+
+    def _key(self, rel: str) -> str:
+        return "/".join(p for p in (self.prefix.strip("/"), rel) if p)
+
+    def _remote(self, rel: str) -> dict[str, tuple[str, int]]:
+        """Objects at `rel` (the object itself, or everything under `rel/`): store-relative path -> (etag, size)."""
+        key = self._key(rel)
+        base = f"{self.prefix.strip('/')}/" if self.prefix.strip("/") else ""
+        found: dict[str, tuple[str, int]] = {}
+        paginator = self.client().get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=key):
+            for obj in page.get("Contents", []):
+                name = obj["Key"]
+                if key and name != key and not name.startswith(key.rstrip("/") + "/"):
+                    continue
+                found[name[len(base) :]] = (obj["ETag"].strip('"'), int(obj["Size"]))
+        return found
+
+    def _same(self, path: Path, etag: str, size: int) -> bool:
+        return path.is_file() and path.stat().st_size == size and _s3_etag(path) == etag
+
+    def _download(self, rel: str) -> None:
+        target = self.path(rel)
+        body = self.client().get_object(Bucket=self.bucket, Key=self._key(rel))["Body"]
+        with atomic_path(target) as tmp:
+            with open(tmp, "wb") as fh:
+                for chunk in iter(lambda: body.read(1 << 20), b""):
+                    fh.write(chunk)
+
+    def _upload(self, rel: str) -> None:
+        source = self.path(rel)
+        if source.stat().st_size > S3_PART_SIZE:
+            from boto3.s3.transfer import TransferConfig
+
+            config = TransferConfig(multipart_threshold=S3_PART_SIZE, multipart_chunksize=S3_PART_SIZE)
+            self.client().upload_file(str(source), self.bucket, self._key(rel), Config=config)
+        else:
+            with open(source, "rb") as fh:
+                self.client().put_object(Bucket=self.bucket, Key=self._key(rel), Body=fh.read())
+
+    def _each(self, fn, items) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        items = list(items)
+        if len(items) <= 1:
+            for item in items:
+                fn(item)
+            return
+        with ThreadPoolExecutor(max_workers=max(1, self.transfer_workers)) as pool:
+            list(pool.map(fn, items))
+
+    def _local_files(self, rel: str) -> list[str]:
+        from dataprep_assets.lib.storage import _iter_files
+
+        local = self.path(rel)
+        if local.is_file():
+            return [rel]
+        if not local.is_dir():
+            return []
+        root = self.local_root()
+        return [p.relative_to(root).as_posix() for p in _iter_files(local)]
+
+    # -- the DatasetStore protocol ---------------------------------------------------------------
+    def pull(self, relpath: str = "") -> Path:
+        import logging
+
+        rel = self._rel(relpath)
+        remote, safe = self._remote(rel), {}
+        for name, meta in remote.items():
+            try:
+                self.path(name)
+                safe[name] = meta
+            except UnsafePathError:
+                logging.getLogger(__name__).warning("skipping S3 key %r: it would land outside the cache", name)
+        self._each(self._download, [n for n, (etag, size) in sorted(safe.items()) if not self._same(self.path(n), etag, size)])
+        for stale in set(self._local_files(rel)) - set(safe):
+            self.path(stale).unlink(missing_ok=True)
+        return self.path(rel)
+
+    def push(self, relpath: str) -> None:
+        rel = self._rel(relpath)
+        local = self.path(rel)
+        if local.is_file():
+            self._upload(rel)
+            return
+        remote = self._remote(rel)
+        files = self._local_files(rel)
+        self._each(self._upload, [f for f in files if f not in remote or not self._same(self.path(f), *remote[f])])
+        gone = sorted(set(remote) - set(files))
+        for start in range(0, len(gone), 1000):
+            batch = [{"Key": self._key(name)} for name in gone[start : start + 1000]]
+            self.client().delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+
+    def uri(self, relpath: str = "") -> str:
+        return f"s3://{self.bucket}/{self._key(self._rel(relpath))}"
+
+    def exists(self, relpath: str) -> bool:
+        return bool(self._remote(self._rel(relpath)))

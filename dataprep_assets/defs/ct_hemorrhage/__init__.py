@@ -1,0 +1,1 @@
+"""ct_hemorrhage: the balanced, leak-free, augmented brain-CT COCO dataset (seed 001)."""

@@ -1,0 +1,363 @@
+"""ct_hemorrhage assets, part 1: labelled sources, no-hemorrhage pool (CSV -> S3 DICOM -> PNG -> COCO),
+patient-level splits and balancing. Part 2 (`publish.py`) builds the published datasets."""
+
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from dataprep_assets.common.metadata import counts_table, dataset_metadata, image_metadata, markdown_table, rejects_metadata
+from dataprep_assets.common.store import DatasetStore
+from dataprep_assets.defs.ct_hemorrhage import layout as L
+from dataprep_assets.defs.ct_hemorrhage.config import (
+    BalanceConfig,
+    CandidatesConfig,
+    FetchConfig,
+    LabelledCocoConfig,
+    PatientSplitConfig,
+    PngConfig,
+)
+from dataprep_assets.defs.ct_hemorrhage.convert import PngTask, convert_one, safe_token
+from dataprep_assets.defs.ct_hemorrhage.feedback import (
+    STAGE_FETCH,
+    FeedbackError,
+    FetchSettings,
+    fetch_slice,
+    fetch_summary,
+    read_feedback,
+    select_for_fetch,
+)
+from dataprep_assets.defs.ct_hemorrhage.labelled import Source, load_source, merge_sources
+from dataprep_assets.defs.ct_hemorrhage.patients import split_images
+from dataprep_assets.lib.balance import PoolItem, balance_table, fill_splits, shortfall
+from dataprep_assets.lib.coco import CocoError, categories_block, coco_from_frames, frames_from_coco
+from dataprep_assets.lib.images import bar_chart, montage, png_bytes
+from dataprep_assets.lib.parallel import ordered_map, resolve_workers
+from dataprep_assets.lib.rejects import RejectLog
+from dataprep_assets.lib.storage import atomic_write_json, combine_hashes
+
+GROUP = "ct_hemorrhage"
+FEEDBACK_NAMES = {0: "FP", 1: "TN"}
+
+ct_hemorrhage_raw = dg.AssetSpec(
+    "ct_hemorrhage_raw",
+    group_name=GROUP,
+    description=f"Inputs under `{L.RAW}/`: the feedback CSV, the no-hemorrhage DICOM slices it names (`dicom/`, the S3 "
+    "archive), the 4-class v3 COCO and the 8-category Roboflow COCO with their images. Uploaded by users; not built here.",
+    kinds={"s3", "dicom", "coco"},
+)
+
+
+def _version(*hashes: str) -> dg.DataVersion:
+    return dg.DataVersion(combine_hashes(hashes)[:32])
+
+
+MIN_TASKS_PER_WORKER = 256
+
+
+def _workers(requested: int, tasks: int) -> int:
+    """Worker processes: as asked, or (0) one per core but inline for small batches, since a spawned
+    worker spends seconds importing its libraries before it converts anything."""
+    if requested > 0:
+        return requested
+    return max(1, min(resolve_workers(0), tasks // MIN_TASKS_PER_WORKER))
+
+
+def _progress(context, what: str):
+    return lambda done, total, s: context.log.info(f"{what}: {done}/{total} in {s:.1f}s")
+
+
+# -- labelled sources -------------------------------------------------------------------------------
+@dg.asset(group_name=GROUP, deps=[ct_hemorrhage_raw], kinds={"coco", "json"})
+def labelled_coco(context: dg.AssetExecutionContext, config: LabelledCocoConfig, store: DatasetStore) -> dg.MaterializeResult:
+    """The 4-class v3 and 8-category Roboflow sources remapped to EDH, HC, IPH, IVH, SAH, SDH and merged:
+    boxes clipped first, degenerate ones removed, images missing on disk dropped; every refusal is a reject."""
+    sources = [
+        Source("v3", config.v3_annotations, dict(config.v3_category_map)),
+        Source("roboflow", config.roboflow_annotations, dict(config.roboflow_category_map)),
+    ]
+    rejects = RejectLog()
+    results = []
+    for source in sources:
+        store.pull(Path(source.annotations).parent.as_posix())
+        try:
+            results.append(load_source(store.local_root(), source, config.file_name_pattern, config.min_box_size, config.verify_image_size, rejects))
+        except CocoError as exc:
+            raise dg.Failure(f"labelled source {source.name!r} cannot be used: {exc}") from exc
+    images, boxes = merge_sources(results)
+    rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
+    if images.empty:
+        raise dg.Failure("no usable labelled images in any source", metadata=rejects_metadata(store, rejects_path, rejects))
+    coco = coco_from_frames(images, boxes, L.CLASSES_6, extra_image_fields=["patient_id", "source", "source_path", "key"], info={"description": "labelled sources, 6 classes"})
+    manifest = store.write_json(L.LABELLED, coco)
+    positive = images["id"].isin(boxes["image_id"])
+    per_source = pd.DataFrame([{"source": s.name, **r.stats} for s, r in zip(sources, results)]).fillna(0)
+    per_class = boxes.groupby("category_id").agg(boxes=("id", "size"), images=("image_id", "nunique")).reindex(range(len(L.CLASSES_6)), fill_value=0)
+    per_class.index = list(L.CLASSES_6)
+    return dg.MaterializeResult(
+        data_version=_version(manifest.dataset_hash),
+        metadata={
+            "dagster/row_count": len(images),
+            "images": len(images),
+            "annotations": len(boxes),
+            "patients": int(images["patient_id"].nunique()),
+            "with_hemorrhage": int(positive.sum()),
+            "no_hemorrhage": int((~positive).sum()),
+            "no_hem_needed_for_50pct": int(positive.sum() - (~positive).sum()),
+            "slices_in_both_sources": int(images.groupby("key")["source"].nunique().gt(1).sum()),
+            "per_source": dg.MetadataValue.md(markdown_table(per_source)),
+            "per_class": counts_table(per_class, "class"),
+            **dataset_metadata(store, L.LABELLED, manifest),
+            **rejects_metadata(store, rejects_path, rejects),
+        },
+    )
+
+
+# -- the no-hemorrhage pool -------------------------------------------------------------------------
+@dg.asset(group_name=GROUP, deps=[ct_hemorrhage_raw, labelled_coco], kinds={"parquet"})
+def no_hem_candidates(context: dg.AssetExecutionContext, config: CandidatesConfig, store: DatasetStore) -> dg.MaterializeResult:
+    """Feedback CSV rows (false positives and true negatives) minus slices already in the labelled sets."""
+    rejects = RejectLog()
+    try:
+        feedback = read_feedback(store.pull(config.feedback_csv), config.feedback_csv, rejects)
+    except FeedbackError as exc:
+        raise dg.Failure(str(exc)) from exc
+    labelled_keys = {im["key"] for im in store.read_json(L.LABELLED)["images"]}
+    already = feedback["key"].isin(labelled_keys)
+    candidates = feedback[~already].reset_index(drop=True)
+    manifest = store.write_table(L.CANDIDATES, candidates)
+    rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
+    table = pd.DataFrame(
+        {
+            "in_csv": feedback["feedback"].value_counts(),
+            "already_labelled": feedback[already]["feedback"].value_counts(),
+            "candidates": candidates["feedback"].value_counts(),
+        }
+    ).reindex(["FP", "TN"]).fillna(0).astype(int)
+    return dg.MaterializeResult(
+        data_version=_version(manifest.dataset_hash),
+        metadata={
+            "dagster/row_count": len(candidates),
+            "false_positives": int((candidates["tier"] == 0).sum()),
+            "true_negatives": int((candidates["tier"] == 1).sum()),
+            "already_labelled": int(already.sum()),
+            "by_feedback": counts_table(table, "feedback"),
+            **dataset_metadata(store, L.CANDIDATES, manifest),
+            **rejects_metadata(store, rejects_path, rejects),
+        },
+    )
+
+
+@dg.asset(group_name=GROUP, deps=[no_hem_candidates], kinds={"s3", "dicom", "parquet"})
+def no_hem_dicoms(context: dg.AssetExecutionContext, config: FetchConfig, store: DatasetStore) -> dg.MaterializeResult:
+    """DICOM slices fetched from the store (S3): every false positive first, then true negatives up to
+    `max_images`; header-only read keeps 5.0/5.5 mm slices. Failures are retried, then rejects."""
+    candidates = store.read_table(L.CANDIDATES)
+    chosen = select_for_fetch(candidates, config.max_images, config.fp_only, config.seed)
+    settings = FetchSettings(tuple(config.allowed_thickness_mm), config.thickness_tolerance_mm, config.attempts, config.retry_backoff_s)
+    prefix = config.dicom_prefix.strip("/")
+    context.log.info(f"fetching {len(chosen)} of {len(candidates)} candidates ({int((chosen['tier'] == 0).sum())} FP) with {config.fetch_workers} threads")
+    started = time.perf_counter()
+    rows = chosen.to_dict("records")
+    with ThreadPoolExecutor(max_workers=config.fetch_workers) as pool:
+        fetched = pd.DataFrame(list(pool.map(lambda r: fetch_slice(r, f"{prefix}/{r['s3_key']}", store.pull, settings), rows)))
+    elapsed = time.perf_counter() - started
+    if fetched.empty:
+        fetched = pd.DataFrame(columns=[*chosen.columns, "dicom_path", "status", "reason", "detail", "slice_thickness", "header_patient_id", "attempts"])
+    rejects = RejectLog()
+    for r in fetched[fetched["status"] != "ok"].itertuples(index=False):
+        rejects.add(r.dicom_path, STAGE_FETCH, r.reason, r.detail)
+    manifest = store.write_table(L.DICOMS, fetched)
+    rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
+    summary = fetch_summary(fetched)
+    by_tier = fetched.assign(feedback=fetched["tier"].map(FEEDBACK_NAMES)).pivot_table(index="feedback", columns="status", values="key", aggfunc="size", fill_value=0) if len(fetched) else pd.DataFrame()
+    meta = {
+        "dagster/row_count": summary["successful"],
+        **summary,
+        "download_summary": dg.MetadataValue.md(markdown_table(pd.DataFrame([summary]))),
+        "by_feedback_and_status": counts_table(by_tier, "feedback") if len(by_tier) else dg.MetadataValue.md("_(none)_"),
+        "thickness_mm": counts_table(fetched["slice_thickness"].fillna(-1).round(2).value_counts().sort_index().to_frame("slices"), "mm") if len(fetched) else dg.MetadataValue.md("_(none)_"),
+        "objects_per_second": round(len(fetched) / max(elapsed, 1e-9), 1),
+        **dataset_metadata(store, L.DICOMS, manifest),
+        **rejects_metadata(store, rejects_path, rejects),
+    }
+    if summary["attempted"] and not summary["successful"]:
+        top = fetched["reason"].value_counts().index[0]
+        raise dg.Failure(f"none of {summary['attempted']} DICOM objects could be used (most common reason: {top}); see {rejects_path}", metadata=meta)
+    return dg.MaterializeResult(data_version=_version(manifest.dataset_hash), metadata=meta)
+
+
+def _png_names(ok: pd.DataFrame) -> list[str]:
+    """`<patient>_<instance>.png` as the seed names them; a repeated name gets the SOP UID's tail."""
+    names, seen = [], set()
+    for r in ok.itertuples(index=False):
+        name = f"{safe_token(r.patient_id)}_{int(r.instance_number)}.png"
+        if name in seen:
+            name = f"{safe_token(r.patient_id)}_{int(r.instance_number)}_{safe_token(r.sop_instance_uid)[-12:]}.png"
+        seen.add(name)
+        names.append(name)
+    return names
+
+
+@dg.asset(group_name=GROUP, deps=[no_hem_dicoms], kinds={"png"})
+def no_hem_pngs(context: dg.AssetExecutionContext, config: PngConfig, store: DatasetStore) -> dg.MaterializeResult:
+    """Each kept slice rescaled (slope/intercept) and brain-windowed (PS3.3 C.11.2.1.2 linear function) to
+    an 8-bit PNG `<patient>_<slice>.png`, MONOCHROME1 inverted, in parallel across cores."""
+    fetched = store.read_table(L.DICOMS)
+    ok = fetched[fetched["status"] == "ok"].sort_values("sop_instance_uid").reset_index(drop=True)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        local = list(pool.map(store.pull, ok["dicom_path"]))
+    names = _png_names(ok)
+    workers = _workers(config.max_workers, len(ok))
+    rejects, rows = RejectLog(), []
+    started = time.perf_counter()
+    with store.write_dir(L.NO_HEM_DIR) as staged:
+        tasks = [
+            PngTask(str(src), str(staged.path / name), rel, config.window_center, config.window_width, config.use_header_window, config.header_window_index, config.png_compression)
+            for src, name, rel in zip(local, names, ok["dicom_path"])
+        ]
+        for row, name, result in zip(ok.itertuples(index=False), names, ordered_map(convert_one, tasks, max_workers=workers, progress=_progress(context, "DICOM->PNG"))):
+            if not result["ok"]:
+                rejects.add(row.dicom_path, "dicom_to_png", result["reason"], result["detail"])
+                continue
+            rows.append({"file_name": name, "patient_id": row.patient_id, "key": row.key, "feedback": row.feedback, "tier": int(row.tier),
+                         "sop_instance_uid": row.sop_instance_uid, "dicom_path": row.dicom_path,
+                         **{k: result[k] for k in ("width", "height", "window_center", "window_width", "window_source", "photometric", "transfer_syntax")}})
+    elapsed = time.perf_counter() - started
+    index = pd.DataFrame(rows, columns=["file_name", "patient_id", "key", "feedback", "tier", "sop_instance_uid", "dicom_path", "width", "height", "window_center", "window_width", "window_source", "photometric", "transfer_syntax"])
+    index_manifest = store.write_table(L.PNG_INDEX, index)
+    rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
+    sample = [np.asarray(Image.open(store.path(L.NO_HEM_DIR, n)).reduce(4)) for n in index["file_name"].head(12)]
+    return dg.MaterializeResult(
+        data_version=_version(staged.manifest.dataset_hash, index_manifest.dataset_hash),
+        metadata={
+            "dagster/row_count": len(index),
+            "converted": len(index),
+            "images_per_second": round(len(tasks) / max(elapsed, 1e-9), 1),
+            "workers": workers,
+            "window_sources": counts_table(index["window_source"].value_counts().to_frame("slices"), "window"),
+            "transfer_syntaxes": counts_table(index["transfer_syntax"].value_counts().to_frame("slices"), "transfer syntax"),
+            "sample_pngs": image_metadata(png_bytes(montage(sample, columns=6, scale=1)), "windowed slices") if sample else dg.MetadataValue.md("_(none)_"),
+            **dataset_metadata(store, L.NO_HEM_DIR, staged.manifest),
+            **rejects_metadata(store, rejects_path, rejects),
+        },
+    )
+
+
+@dg.asset(group_name=GROUP, deps=[no_hem_pngs], kinds={"coco", "json"})
+def no_hem_coco(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
+    """`_annotations.coco.json` beside the PNGs: every image, no annotations, the 6 categories."""
+    index = store.read_table(L.PNG_INDEX)
+    images = [
+        {"id": i, "file_name": r.file_name, "width": int(r.width), "height": int(r.height), "patient_id": str(r.patient_id), "feedback": r.feedback}
+        for i, r in enumerate(index.itertuples(index=False))
+    ]
+    coco = {"info": {"description": "no-hemorrhage downloads"}, "images": images, "annotations": [], "categories": categories_block(L.CLASSES_6)}
+    with store.write_file(L.NO_HEM_COCO) as tmp:
+        atomic_write_json(tmp, coco)
+    manifest = store.manifest(L.NO_HEM_COCO)
+    return dg.MaterializeResult(
+        data_version=_version(manifest.dataset_hash),
+        metadata={
+            "dagster/row_count": len(images),
+            "images": len(images),
+            "annotations": 0,
+            "categories": len(L.CLASSES_6),
+            "by_feedback": counts_table(index["feedback"].value_counts().to_frame("images"), "feedback"),
+            **dataset_metadata(store, L.NO_HEM_COCO, manifest),
+        },
+    )
+
+
+# -- splits and balance -----------------------------------------------------------------------------
+def labelled_image_table(coco: dict) -> pd.DataFrame:
+    images, boxes = frames_from_coco(coco)
+    names = {c["id"]: c["name"] for c in coco["categories"]}
+    classes = boxes.groupby("image_id")["category_id"].agg(lambda c: tuple(sorted({names[i] for i in c})))
+    out = images[["id", "file_name", "source", "source_path", "patient_id", "key"]].rename(columns={"id": "labelled_id"})
+    out["classes"] = out["labelled_id"].map(classes).apply(lambda v: v if isinstance(v, tuple) else ())
+    out["has_hemorrhage"] = out["classes"].apply(bool)
+    out["feedback"] = ""
+    return out
+
+
+@dg.asset(group_name=GROUP, deps=[labelled_coco], kinds={"parquet"})
+def patient_splits(context: dg.AssetExecutionContext, config: PatientSplitConfig, store: DatasetStore) -> dg.MaterializeResult:
+    """Patient-level 80/15/5 split of the labelled images with a fixed seed; every class reaches every split where the data allows."""
+    table = labelled_image_table(store.read_json(L.LABELLED))
+    split, uncovered = split_images(table, "classes", config.fractions, config.seed)
+    split["classes"] = split["classes"].apply(";".join)
+    manifest = store.write_table(L.PATIENT_SPLITS, split)
+    per_split = split.groupby("split").agg(patients=("patient_id", "nunique"), images=("file_name", "size"), with_hemorrhage=("has_hemorrhage", "sum")).reindex(list(L.SPLITS), fill_value=0)
+    classes = split.assign(cls=split["classes"].str.split(";")).explode("cls").query("cls != ''").pivot_table(index="cls", columns="split", values="file_name", aggfunc="size", fill_value=0)
+    return dg.MaterializeResult(
+        data_version=_version(manifest.dataset_hash),
+        metadata={
+            "dagster/row_count": len(split),
+            "target_fractions": dg.MetadataValue.json(config.fractions),
+            "seed": config.seed,
+            "per_split": counts_table(per_split, "split"),
+            "images_per_class_and_split": counts_table(classes.reindex(columns=list(L.SPLITS), fill_value=0), "class"),
+            "classes_missing_from_splits": dg.MetadataValue.json([f"{c} not in {s}" for c, s in uncovered]),
+            **dataset_metadata(store, L.PATIENT_SPLITS, manifest),
+        },
+    )
+
+
+@dg.asset(group_name=GROUP, deps=[patient_splits, no_hem_coco], kinds={"parquet"})
+def balanced_splits(context: dg.AssetExecutionContext, config: BalanceConfig, store: DatasetStore) -> dg.MaterializeResult:
+    """Each split's shortfall to the target no-hemorrhage share, the pool spread in proportion to the
+    shortfalls, false positives first; a pool patient already in a split can only join that split."""
+    labelled = store.read_table(L.PATIENT_SPLITS)
+    pool = pd.DataFrame(store.read_json(L.NO_HEM_COCO)["images"])
+    if pool.empty:
+        pool = pd.DataFrame(columns=["file_name", "patient_id", "feedback"])
+    pool["tier"] = pool["feedback"].map({"FP": 0, "TN": 1}).fillna(1).astype(int)
+    before = {s: (int((~g["has_hemorrhage"]).sum()), len(g)) for s, g in labelled.groupby("split")}
+    before = {s: before.get(s, (0, 0)) for s in L.SPLITS}
+    needs = {s: shortfall(neg, total, config.target_no_hem_share) for s, (neg, total) in before.items()}
+    fixed = dict(zip(labelled["patient_id"], labelled["split"]))
+    items = [PoolItem(r.file_name, str(r.patient_id), int(r.tier)) for r in pool.itertuples(index=False)]
+    assignment = fill_splits(items, needs, fixed, config.seed)
+    chosen = pool[pool["file_name"].isin(assignment)].copy()
+    added = pd.DataFrame(
+        {
+            "labelled_id": -1,
+            "file_name": "no_hem_" + chosen["file_name"],
+            "source": "no_hem",
+            "source_path": L.NO_HEM_DIR + "/" + chosen["file_name"],
+            "patient_id": chosen["patient_id"].astype(str),
+            "key": chosen["file_name"].str.removesuffix(".png"),
+            "classes": "",
+            "has_hemorrhage": False,
+            "feedback": chosen["feedback"],
+            "split": chosen["file_name"].map(assignment),
+        }
+    )
+    balanced = pd.concat([labelled, added], ignore_index=True).sort_values(["split", "file_name"]).reset_index(drop=True)
+    manifest = store.write_table(L.BALANCED, balanced)
+    tiers = dict(zip(pool["file_name"], pool["tier"]))
+    table = balance_table(before, assignment, tiers, needs, {0: "FP", 1: "TN"})
+    chart = bar_chart({r.split: {"before": r.share_before, "after": r.share_after} for r in table.itertuples()}, title="no-hemorrhage share per split")
+    return dg.MaterializeResult(
+        data_version=_version(manifest.dataset_hash),
+        metadata={
+            "dagster/row_count": len(balanced),
+            "target_no_hem_share": config.target_no_hem_share,
+            "total_shortfall": int(sum(needs.values())),
+            "pool_available": len(pool),
+            "pool_fp": int((pool["tier"] == 0).sum()),
+            "pool_tn": int((pool["tier"] == 1).sum()),
+            "pool_used": len(assignment),
+            "pool_unused": len(pool) - len(assignment),
+            "balance": dg.MetadataValue.md(markdown_table(table)),
+            "overall_no_hem_share": round(float((~balanced["has_hemorrhage"]).mean()), 4),
+            "share_chart": image_metadata(png_bytes(chart), "no-hemorrhage share before/after"),
+            **dataset_metadata(store, L.BALANCED, manifest),
+        },
+    )

@@ -1,0 +1,113 @@
+"""Per-image work of `augmented_coco_6class`, run in worker processes.
+
+Each image is copied byte for byte into its split; train images also get `copies` augmented JPEGs
+(`<stem>_aug<k>.jpg`). Albumentations transforms image and boxes together (`clip=True`, boxes that
+end up smaller than `min_box` or less visible than `min_visibility` dropped); labels come back as
+floats and are cast back. Each copy's seed derives from the run seed, the file name and the copy
+number, so results do not depend on which worker ran what.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from dataprep_assets.lib.coco import clip_box
+
+Box = tuple[int, float, float, float, float]
+"""(category_id, x, y, w, h)"""
+
+
+@dataclass(frozen=True)
+class AugTask:
+    src: str
+    out_dir: str
+    file_name: str
+    boxes: tuple[Box, ...]
+    copies: int
+    seed: int
+    jpeg_quality: int
+    min_box: float
+    min_visibility: float
+
+
+@dataclass(frozen=True)
+class AugImage:
+    file_name: str
+    width: int
+    height: int
+    original: str
+    aug_index: int
+    boxes: tuple[Box, ...]
+
+
+@lru_cache(maxsize=4)
+def build_transform(min_box: float, min_visibility: float):
+    """Geometric + intensity augmentation suited to axial head CT (no vertical flips)."""
+    import albumentations as A  # imported here: it takes seconds (it pulls in torch when installed)
+
+    return A.Compose(
+        [
+            A.HorizontalFlip(p=0.5),
+            A.Affine(scale=(0.9, 1.1), translate_percent=(-0.06, 0.06), rotate=(-12, 12), border_mode=cv2.BORDER_CONSTANT, fill=0, p=0.8),
+            A.RandomBrightnessContrast(brightness_limit=0.1, contrast_limit=0.1, p=0.5),
+        ],
+        bbox_params=A.BboxParams(
+            format="coco", label_fields=["labels"], clip=True, min_visibility=min_visibility, min_width=min_box, min_height=min_box,
+            filter_invalid_bboxes=True,
+        ),
+        seed=0,
+    )
+
+
+def copy_seed(seed: int, file_name: str, copy: int) -> int:
+    return int.from_bytes(hashlib.sha256(f"{seed}/{file_name}/{copy}".encode()).digest()[:4], "little")
+
+
+def augment_boxes(image: np.ndarray, boxes: tuple[Box, ...], seed: int, min_box: float, min_visibility: float) -> tuple[np.ndarray, tuple[Box, ...]]:
+    """One augmented copy of `image` and its boxes, clipped and filtered."""
+    transform = build_transform(min_box, min_visibility)
+    transform.set_random_seed(seed)
+    coords = np.array([b[1:] for b in boxes], dtype=np.float32).reshape(-1, 4)
+    labels = np.array([b[0] for b in boxes], dtype=np.int64)
+    out = transform(image=image, bboxes=coords, labels=labels)
+    h, w = out["image"].shape[:2]
+    kept = []
+    for (x, y, bw, bh), label in zip(np.asarray(out["bboxes"], dtype=np.float64).reshape(-1, 4), out["labels"]):
+        x, y, bw, bh = (round(float(v), 2) for v in clip_box(float(x), float(y), float(bw), float(bh), w, h))
+        if bw >= min_box and bh >= min_box:
+            kept.append((int(round(float(label))), x, y, bw, bh))
+    return out["image"], tuple(kept)
+
+
+def augment_one(task: AugTask) -> list[AugImage]:
+    """Copy the original into its split and write its augmented copies; return every image written."""
+    out_dir = Path(task.out_dir)
+    shutil.copyfile(task.src, out_dir / task.file_name)
+    if task.copies == 0:
+        with Image.open(task.src) as img:  # reads the header only
+            width, height = img.size
+        return [AugImage(task.file_name, width, height, task.file_name, 0, task.boxes)]
+    image = cv2.imread(task.src, cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise ValueError(f"{task.src}: unreadable image")
+    height, width = image.shape[:2]
+    written = [AugImage(task.file_name, width, height, task.file_name, 0, task.boxes)]
+    stem = Path(task.file_name).stem
+    for k in range(1, task.copies + 1):
+        augmented, boxes = augment_boxes(image, task.boxes, copy_seed(task.seed, task.file_name, k), task.min_box, task.min_visibility)
+        name = f"{stem}_aug{k}.jpg"
+        ok, buf = cv2.imencode(".jpg", augmented, [cv2.IMWRITE_JPEG_QUALITY, task.jpeg_quality])
+        if not ok:
+            raise ValueError(f"{task.src}: JPEG encoding of copy {k} failed")
+        (out_dir / name).write_bytes(buf.tobytes())
+        written.append(AugImage(name, augmented.shape[1], augmented.shape[0], task.file_name, k, boxes))
+    return written
+

@@ -1,0 +1,165 @@
+"""Launchpad configuration of the ct_hemorrhage assets (every field has a description and a default)."""
+
+
+import re
+from typing import Literal
+
+import dagster as dg
+from pydantic import Field, model_validator
+
+from dataprep_assets.defs.ct_hemorrhage.layout import CLASSES_6, DICOM_PREFIX, FEEDBACK_CSV, ROBOFLOW_COCO, V3_COCO
+from dataprep_assets.defs.ct_hemorrhage.patients import DEFAULT_NAME_PATTERN
+from dataprep_assets.lib.coco import DROP
+from dataprep_assets.lib.splits import validate_fractions
+
+V3_MAP = {"IPH": "IPH", "IVH": "IVH", "SAH": "SAH", "SDH": "SDH"}
+ROBOFLOW_MAP = {
+    "hemorrhage-ct": DROP,
+    "EDH": "EDH",
+    "Contusion": "HC",
+    "IPH": "IPH",
+    "IVH": "IVH",
+    "SAH": "SAH",
+    "SDH": "SDH",
+    "calcification": DROP,
+}
+
+
+def _check_map(field: str, mapping: dict[str, str]) -> None:
+    bad = sorted({v for v in mapping.values() if v != DROP and v not in CLASSES_6})
+    if bad:
+        raise ValueError(f"{field}: targets {bad} are not among {list(CLASSES_6)} or '{DROP}'")
+
+
+class LabelledCocoConfig(dg.Config):
+    v3_annotations: str = Field(default=V3_COCO, description="Store path of the 4-class COCO file (images beside it).")
+    v3_category_map: dict[str, str] = Field(
+        default=V3_MAP, description=f"Source category name -> one of {list(CLASSES_6)}, or '{DROP}' for noise. Every source category must be listed."
+    )
+    roboflow_annotations: str = Field(default=ROBOFLOW_COCO, description="Store path of the 8-category COCO export (images beside it).")
+    roboflow_category_map: dict[str, str] = Field(
+        default=ROBOFLOW_MAP, description=f"Source category name -> one of {list(CLASSES_6)}, or '{DROP}' for noise. Every source category must be listed."
+    )
+    file_name_pattern: str = Field(
+        default=DEFAULT_NAME_PATTERN,
+        description="Regex with groups `patient` and `slice`, matched at the start of each image file name (`<patient>_<slice>.png`).",
+    )
+    min_box_size: float = Field(default=2.0, description="Boxes narrower or shorter than this (pixels) after clipping are removed as degenerate.")
+    verify_image_size: bool = Field(default=True, description="Read each image's header and reject images whose real size differs from the COCO width/height.")
+
+    @model_validator(mode="after")
+    def _check(self):
+        _check_map("v3_category_map", self.v3_category_map)
+        _check_map("roboflow_category_map", self.roboflow_category_map)
+        try:
+            groups = re.compile(self.file_name_pattern).groupindex
+        except re.error as exc:
+            raise ValueError(f"file_name_pattern: invalid regex ({exc})") from exc
+        if not {"patient", "slice"} <= set(groups):
+            raise ValueError("file_name_pattern: needs named groups `patient` and `slice`")
+        if self.min_box_size < 0:
+            raise ValueError(f"min_box_size must be >= 0, got {self.min_box_size}")
+        return self
+
+
+class CandidatesConfig(dg.Config):
+    feedback_csv: str = Field(default=FEEDBACK_CSV, description="Store path of the feedback CSV (study/series/instance keys, patient_id, s3_key, feedback FP/TN).")
+
+
+class FetchConfig(dg.Config):
+    max_images: int = Field(default=3875, description="Images to attempt: all false positives first, then true negatives up to this total (0 = all candidates).")
+    fp_only: bool = Field(default=False, description="Fetch only the false positives (the seed's --fp-only).")
+    allowed_thickness_mm: list[float] = Field(default=[5.0, 5.5], description="Slice thicknesses kept (header-only read); other slices are skipped.")
+    thickness_tolerance_mm: float = Field(default=0.01, description="Tolerance when comparing SliceThickness with the allowed values.")
+    dicom_prefix: str = Field(default=DICOM_PREFIX, description="Store prefix under which the CSV's `s3_key`s live; keys can never escape it.")
+    attempts: int = Field(default=3, description="Download attempts per object before it is recorded as failed.")
+    retry_backoff_s: float = Field(default=0.5, description="Wait before the first retry; doubles on each further retry.")
+    fetch_workers: int = Field(default=8, description="Concurrent downloads (threads).")
+    seed: int = Field(default=42, description="Seed of the choice of true negatives when there are more than `max_images`.")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.max_images < 0:
+            raise ValueError(f"max_images must be >= 0 (0 = all), got {self.max_images}")
+        if not self.allowed_thickness_mm:
+            raise ValueError("allowed_thickness_mm: at least one thickness is required")
+        if self.attempts < 1 or self.fetch_workers < 1:
+            raise ValueError(f"attempts and fetch_workers must be >= 1, got {self.attempts} and {self.fetch_workers}")
+        return self
+
+
+class PngConfig(dg.Config):
+    window_center: float = Field(default=40.0, description="Brain window centre (HU), used when the header has none or `use_header_window` is off.")
+    window_width: float = Field(default=80.0, description="Brain window width (HU, >= 1), used when the header has none or `use_header_window` is off.")
+    use_header_window: bool = Field(default=True, description="Use the slice's own WindowCenter/WindowWidth when present.")
+    header_window_index: int = Field(default=0, description="Which value of multi-valued window tags to use (0 = first).")
+    png_compression: int = Field(default=1, description="PNG compression level 0-9 (lossless at every level; higher = smaller and slower).")
+    max_workers: int = Field(default=0, description="Worker processes for the conversion; 0 = one per core, inline for batches under 256 slices per core.")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.window_width < 1:
+            raise ValueError(f"window_width must be >= 1, got {self.window_width}")
+        if not 0 <= self.png_compression <= 9:
+            raise ValueError(f"png_compression must be 0-9, got {self.png_compression}")
+        if self.header_window_index < 0:
+            raise ValueError(f"header_window_index must be >= 0, got {self.header_window_index}")
+        return self
+
+
+class PatientSplitConfig(dg.Config):
+    train_fraction: float = Field(default=0.80, description="Share of patients in train.")
+    valid_fraction: float = Field(default=0.15, description="Share of patients in valid.")
+    test_fraction: float = Field(default=0.05, description="Share of patients in test.")
+    seed: int = Field(default=42, description="Seed of the patient order (fixed for reproducibility).")
+
+    @property
+    def fractions(self) -> dict[str, float]:
+        return {"train": self.train_fraction, "valid": self.valid_fraction, "test": self.test_fraction}
+
+    @model_validator(mode="after")
+    def _check(self):
+        validate_fractions(self.fractions, field="train_fraction + valid_fraction + test_fraction")
+        return self
+
+
+class BalanceConfig(dg.Config):
+    target_no_hem_share: float = Field(default=0.5, description="Share of no-hemorrhage images each split is filled towards.")
+    seed: int = Field(default=42, description="Seed of the order within each priority tier of the pool.")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if not 0.0 <= self.target_no_hem_share < 1.0:
+            raise ValueError(f"target_no_hem_share must be in [0, 1), got {self.target_no_hem_share}")
+        return self
+
+
+class AugmentConfig(dg.Config):
+    multiplier: int = Field(default=3, description="Train images per original: the original plus multiplier - 1 augmented copies. Valid and test are never augmented.")
+    seed: int = Field(default=42, description="Seed of the augmentations (each copy's seed derives from it and the file name).")
+    min_box_size: float = Field(default=2.0, description="Augmented boxes narrower or shorter than this (pixels) are dropped.")
+    min_visibility: float = Field(default=0.3, description="Augmented boxes keeping less than this share of their area inside the image are dropped.")
+    jpeg_quality: int = Field(default=95, description="JPEG quality of the augmented copies.")
+    max_workers: int = Field(default=0, description="Worker processes; 0 = one per core, inline for batches under 256 images per core.")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.multiplier < 1:
+            raise ValueError(f"multiplier must be >= 1, got {self.multiplier}")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ValueError(f"jpeg_quality must be 1-100, got {self.jpeg_quality}")
+        if not 0.0 <= self.min_visibility <= 1.0:
+            raise ValueError(f"min_visibility must be in [0, 1], got {self.min_visibility}")
+        return self
+
+
+class FourClassConfig(dg.Config):
+    drop_classes: list[str] = Field(default=["EDH", "HC"], description="Classes whose annotations are removed; the rest are renumbered 0..n-1.")
+    link: Literal["symlink", "hardlink"] = Field(default="symlink", description="How images point at the 6-class files: relative symbolic links (as the seed) or hard links.")
+
+    @model_validator(mode="after")
+    def _check(self):
+        bad = sorted(set(self.drop_classes) - set(CLASSES_6))
+        if bad:
+            raise ValueError(f"drop_classes: {bad} are not among {list(CLASSES_6)}")
+        return self

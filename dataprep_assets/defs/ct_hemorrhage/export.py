@@ -1,0 +1,93 @@
+"""The published datasets: per-split COCO files, the 4-class derivative, CSV rows and the analysis."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+
+from dataprep_assets.defs.ct_hemorrhage.augment import AugImage
+from dataprep_assets.defs.ct_hemorrhage.layout import CLASSES_6, SPLITS
+from dataprep_assets.lib.coco import categories_block
+
+IMAGE_EXTRAS = ("patient_id", "source", "original", "aug_index")
+
+
+def split_coco(images: Sequence[AugImage], extras: Mapping[str, Mapping], classes: Sequence[str] = CLASSES_6, info: Mapping | None = None) -> dict:
+    """COCO for one split: ids in the order given; `extras[original]` adds patient_id and source."""
+    img_records, ann_records = [], []
+    for image_id, im in enumerate(images):
+        extra = extras[im.original]
+        img_records.append(
+            {"id": image_id, "file_name": im.file_name, "width": int(im.width), "height": int(im.height),
+             "patient_id": str(extra["patient_id"]), "source": str(extra["source"]), "original": im.original, "aug_index": int(im.aug_index)}
+        )
+        for cat, x, y, w, h in im.boxes:
+            ann_records.append(
+                {"id": len(ann_records), "image_id": image_id, "category_id": int(cat), "bbox": [float(x), float(y), float(w), float(h)],
+                 "area": round(float(w) * float(h), 2), "iscrowd": 0, "segmentation": []}
+            )
+    return {"info": dict(info or {}), "images": img_records, "annotations": ann_records, "categories": categories_block(classes)}
+
+
+def four_class_coco(coco6: Mapping, drop: Sequence[str]) -> dict:
+    """The same images without the dropped classes' annotations; kept classes renumbered 0..n-1."""
+    names = [c["name"] for c in sorted(coco6["categories"], key=lambda c: c["id"])]
+    kept = [n for n in names if n not in set(drop)]
+    old_to_new = {c["id"]: kept.index(c["name"]) for c in coco6["categories"] if c["name"] in kept}
+    annotations = []
+    for ann in coco6["annotations"]:
+        if ann["category_id"] in old_to_new:
+            annotations.append(dict(ann, id=len(annotations), category_id=old_to_new[ann["category_id"]]))
+    return {"info": dict(coco6.get("info", {})), "images": list(coco6["images"]), "annotations": annotations, "categories": categories_block(kept)}
+
+
+def dataset_rows(coco: Mapping, split: str) -> pd.DataFrame:
+    """One CSV row per image: split, file, patient, source, augmentation, hemorrhage status, classes."""
+    names = {c["id"]: c["name"] for c in coco["categories"]}
+    per_image: dict[int, list[str]] = {}
+    for ann in coco["annotations"]:
+        per_image.setdefault(ann["image_id"], []).append(names[ann["category_id"]])
+    rows = []
+    for im in coco["images"]:
+        classes = per_image.get(im["id"], [])
+        rows.append(
+            {"split": split, "file_name": im["file_name"], "patient_id": im.get("patient_id", ""), "source": im.get("source", ""),
+             "original": im.get("original", im["file_name"]), "is_augmented": int(im.get("aug_index", 0)) > 0,
+             "width": im["width"], "height": im["height"], "has_hemorrhage": bool(classes), "annotations": len(classes),
+             "classes": ";".join(sorted(set(classes)))}
+        )
+    return pd.DataFrame(rows, columns=["split", "file_name", "patient_id", "source", "original", "is_augmented", "width", "height", "has_hemorrhage", "annotations", "classes"])
+
+
+def analysis(cocos: Mapping[str, Mapping]) -> dict:
+    """The seed's analysis: per split images (original/augmented), class distribution, hemorrhage status, patients, overlap."""
+    report: dict = {"splits": {}, "patient_overlap": {}}
+    patients: dict[str, set] = {}
+    for split in [s for s in SPLITS if s in cocos]:
+        coco = cocos[split]
+        rows = dataset_rows(coco, split)
+        names = {c["id"]: c["name"] for c in coco["categories"]}
+        ann_counts = pd.Series([names[a["category_id"]] for a in coco["annotations"]], dtype="object").value_counts()
+        exploded = rows.assign(cls=rows["classes"].str.split(";")).explode("cls")
+        img_counts = exploded[exploded["cls"] != ""]["cls"].value_counts()
+        patients[split] = set(rows["patient_id"])
+        no_hem = int((~rows["has_hemorrhage"]).sum())
+        report["splits"][split] = {
+            "images": len(rows),
+            "original_images": int((~rows["is_augmented"]).sum()),
+            "augmented_images": int(rows["is_augmented"].sum()),
+            "annotations": len(coco["annotations"]),
+            "annotations_per_class": {n: int(ann_counts.get(n, 0)) for n in names.values()},
+            "images_per_class": {n: int(img_counts.get(n, 0)) for n in names.values()},
+            "no_hemorrhage_images": no_hem,
+            "hemorrhage_images": len(rows) - no_hem,
+            "no_hemorrhage_share": round(no_hem / len(rows), 4) if len(rows) else 0.0,
+            "patients": len(patients[split]),
+        }
+    names = list(patients)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            report["patient_overlap"][f"{a}/{b}"] = sorted(patients[a] & patients[b])
+    report["total_patients"] = len(set().union(*patients.values())) if patients else 0
+    return report

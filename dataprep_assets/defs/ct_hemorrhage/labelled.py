@@ -1,0 +1,146 @@
+"""The labelled sources -> one 6-class table of images and boxes.
+
+Per source: the COCO file is loaded (malformed: `CocoError`), its categories mapped by name
+(unmapped names: `CocoError`), then images that cannot be used (duplicate id, missing on disk,
+unreadable, wrong size, no patient in the name) and annotations that cannot be used (orphan,
+undefined category, NaN / non-positive box, degenerate after clipping) become rejects with a reason.
+Boxes are clipped to their image before anything else looks at them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from PIL import Image
+
+from dataprep_assets.defs.ct_hemorrhage.layout import CLASSES_6
+from dataprep_assets.defs.ct_hemorrhage.patients import image_key, parse_name
+from dataprep_assets.lib.coco import box_problem, category_map, clip_box, load_coco
+from dataprep_assets.lib.rejects import RejectLog
+from dataprep_assets.lib.storage import UnsafePathError, safe_join
+
+STAGE = "labelled_coco"
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    annotations: str
+    """Store-relative path of the COCO file; images lie beside it."""
+    mapping: dict[str, str]
+
+
+@dataclass
+class SourceResult:
+    images: pd.DataFrame
+    boxes: pd.DataFrame
+    stats: dict[str, int] = field(default_factory=dict)
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    with Image.open(path) as img:
+        return img.size
+
+
+def load_source(root: Path, source: Source, pattern: str, min_box: float, verify_size: bool, rejects: RejectLog) -> SourceResult:
+    """One source's usable images (with patient ids) and clipped, remapped boxes."""
+    coco = load_coco(safe_join(root, source.annotations))
+    cat_map = category_map(coco["categories"], source.mapping, CLASSES_6, f"{source.name} ({source.annotations})")
+    image_dir = Path(source.annotations).parent.as_posix()
+    stats = Counter()
+    ids = Counter(im["id"] for im in coco["images"])
+    seen_names: set[str] = set()
+    images = []
+    for im in sorted(coco["images"], key=lambda i: str(i["file_name"])):
+        name = str(im["file_name"])
+        item = f"{image_dir}/{name}"
+        if ids[im["id"]] > 1:
+            rejects.add(item, STAGE, "duplicate_image_id", f"{source.name}: image id {im['id']} is used by {ids[im['id']]} images")
+            continue
+        if name in seen_names:
+            rejects.add(item, STAGE, "duplicate_file_name", f"{source.name}: file_name listed twice")
+            continue
+        seen_names.add(name)
+        parsed = parse_name(name, pattern)
+        if parsed is None:
+            rejects.add(item, STAGE, "no_patient_id", f"file name does not match {pattern!r}")
+            continue
+        try:
+            path = safe_join(root, image_dir, name)
+        except UnsafePathError as exc:
+            rejects.add(item, STAGE, "unsafe_path", str(exc))
+            continue
+        if not path.is_file():
+            rejects.add(item, STAGE, "missing_image", "listed in the COCO file but not on disk")
+            continue
+        width, height = im.get("width"), im.get("height")
+        if verify_size:
+            try:
+                real = _image_size(path)
+            except Exception as exc:
+                rejects.add(item, STAGE, "unreadable_image", f"{type(exc).__name__}: {exc}".replace(str(path), item))
+                continue
+            if (width, height) != real:
+                rejects.add(item, STAGE, "size_mismatch", f"COCO says {width}x{height}, file is {real[0]}x{real[1]}")
+                continue
+        if not isinstance(width, (int, float)) or not isinstance(height, (int, float)) or width <= 0 or height <= 0:
+            rejects.add(item, STAGE, "bad_image_size", f"width/height {width!r}x{height!r}")
+            continue
+        patient, slice_no = parsed
+        images.append(
+            {"source": source.name, "source_id": im["id"], "file_name": f"{source.name}_{name}", "source_path": f"{image_dir}/{name}",
+             "width": int(width), "height": int(height), "patient_id": patient, "slice": slice_no, "key": image_key(patient, slice_no)}
+        )
+    table = pd.DataFrame(images, columns=["source", "source_id", "file_name", "source_path", "width", "height", "patient_id", "slice", "key"])
+    sizes = {r.source_id: (r.width, r.height, r.source_path) for r in table.itertuples(index=False)}
+    all_ids = set(ids)
+    stats["duplicate_annotation_ids"] = sum(n - 1 for n in Counter(a["id"] for a in coco["annotations"]).values() if n > 1)
+    boxes = []
+    for ann in sorted(coco["annotations"], key=lambda a: (str(a["image_id"]), str(a["id"]))):
+        item = f"{source.annotations}#annotation={ann['id']}"
+        if ann["image_id"] not in all_ids:
+            rejects.add(item, STAGE, "orphan_annotation", f"image_id {ann['image_id']!r} is not in the file")
+            continue
+        if ann["image_id"] not in sizes:
+            stats["annotations_of_rejected_images"] += 1
+            continue
+        if ann["category_id"] not in cat_map:
+            rejects.add(item, STAGE, "undefined_category", f"category_id {ann['category_id']!r} is not defined in the file")
+            continue
+        target = cat_map[ann["category_id"]]
+        if target is None:
+            stats["dropped_by_mapping"] += 1
+            continue
+        issue = box_problem(ann["bbox"])
+        if issue:
+            rejects.add(item, STAGE, "invalid_box", issue)
+            continue
+        width, height, path = sizes[ann["image_id"]]
+        x, y, w, h = map(float, ann["bbox"])
+        cx, cy, cw, ch = clip_box(x, y, w, h, width, height)
+        clipped = (cx, cy, cw, ch) != (x, y, w, h)
+        if cw < min_box or ch < min_box:
+            rejects.add(item, STAGE, "degenerate_box", f"bbox {ann['bbox']} is {cw:.1f}x{ch:.1f} px inside {width}x{height} (min {min_box}) in {path}")
+            continue
+        stats["clipped_boxes"] += int(clipped)
+        boxes.append({"source": source.name, "source_image_id": ann["image_id"], "source_ann_id": ann["id"], "category_id": target,
+                      "x": cx, "y": cy, "w": cw, "h": ch, "iscrowd": int(ann.get("iscrowd", 0) or 0)})
+    box_table = pd.DataFrame(boxes, columns=["source", "source_image_id", "source_ann_id", "category_id", "x", "y", "w", "h", "iscrowd"])
+    stats |= {"images_in_file": len(coco["images"]), "images_kept": len(table), "annotations_in_file": len(coco["annotations"]), "annotations_kept": len(box_table)}
+    return SourceResult(table, box_table, dict(stats))
+
+
+def merge_sources(results: list[SourceResult]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One image table and one box table with fresh, dense ids (image order: source, file name)."""
+    images = pd.concat([r.images for r in results], ignore_index=True)
+    images["id"] = range(len(images))
+    id_map = {(r.source, r.source_id): r.id for r in images.itertuples(index=False)}
+    boxes = pd.concat([r.boxes for r in results], ignore_index=True)
+    boxes["image_id"] = [id_map[(s, i)] for s, i in zip(boxes["source"], boxes["source_image_id"])]
+    boxes = boxes.sort_values(["image_id", "source_ann_id"], key=lambda col: col.astype(str) if col.name == "source_ann_id" else col, kind="stable")
+    boxes["id"] = range(len(boxes))
+    boxes["area"] = boxes["w"] * boxes["h"]
+    return images, boxes.reset_index(drop=True)

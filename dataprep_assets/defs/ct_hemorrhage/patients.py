@@ -1,0 +1,76 @@
+"""Patient ids from file names, and a patient-level split in which every class reaches every split.
+
+File names follow `<patient>_<slice>...` (Roboflow appends `_png.rf.<hash>`); the pattern is
+configurable. `coverage_split` assigns whole patients: first, for each class from the rarest up, a
+split that lacks it (smallest split first) receives the unassigned patient who has it and brings
+the most classes that split still lacks, while the split has room; then the remaining patients, in a seeded order, fill the splits up to their
+targets. Same patients, labels, fractions and seed: same assignment, whatever the input order.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Hashable, Mapping
+
+import numpy as np
+
+from dataprep_assets.lib.splits import allocate_counts, validate_fractions
+
+DEFAULT_NAME_PATTERN = r"^(?P<patient>[A-Za-z0-9.\-]+)_(?P<slice>\d+)"
+
+
+def parse_name(file_name: str, pattern: str = DEFAULT_NAME_PATTERN) -> tuple[str, int] | None:
+    """(patient, slice) from a file name by the naming convention, or None when it does not match."""
+    match = re.match(pattern, file_name.rsplit("/", 1)[-1])
+    if not match:
+        return None
+    return match.group("patient"), int(match.group("slice"))
+
+
+def image_key(patient: str, slice_number: int) -> str:
+    """The key shared by the labelled images and the feedback CSV: `<patient>_<slice>`."""
+    return f"{patient}_{int(slice_number)}"
+
+
+def coverage_split(
+    patient_labels: Mapping[Hashable, frozenset], fractions: Mapping[str, float], seed: int
+) -> tuple[dict[Hashable, str], list[tuple[str, str]]]:
+    """Patient -> split, and the (label, split) pairs the data could not cover."""
+    validate_fractions(fractions, field="split fractions")
+    patients = sorted(patient_labels, key=str)
+    rank = {p: r for p, r in zip(patients, np.random.default_rng(seed).permutation(len(patients)))}
+    ordered = sorted(patients, key=lambda p: rank[p])
+    targets = allocate_counts(len(patients), fractions)
+    splits = [s for s in sorted(fractions, key=lambda s: (fractions[s], list(fractions).index(s))) if targets[s] > 0]
+    assignment: dict = {}
+    counts = {s: 0 for s in fractions}
+    present = {s: set() for s in fractions}
+
+    def place(patient, split):
+        assignment[patient] = split
+        counts[split] += 1
+        present[split] |= patient_labels[patient]
+
+    labels = sorted({lab for labs in patient_labels.values() for lab in labs}, key=lambda lab: (sum(lab in v for v in patient_labels.values()), str(lab)))
+    for label in labels:
+        for split in splits:
+            if label in present[split] or counts[split] >= targets[split]:
+                continue
+            # the patient who brings the most labels this split still lacks (earliest in the seeded order on ties)
+            pool = [p for p in ordered if p not in assignment and label in patient_labels[p]]
+            if pool:
+                place(max(pool, key=lambda p: (len(patient_labels[p] - present[split]), -rank[p])), split)
+    for patient in ordered:
+        if patient not in assignment:
+            place(patient, max(fractions, key=lambda s: (targets[s] - counts[s], -list(fractions).index(s))))
+    uncovered = [(str(label), split) for label in labels for split in splits if label not in present[split]]
+    return assignment, uncovered
+
+
+def split_images(images, classes_col: str, fractions: Mapping[str, float], seed: int):
+    """Each image's split from its patient's: `coverage_split` over patients and their class sets."""
+    labels = images.groupby("patient_id")[classes_col].agg(lambda col: frozenset(c for cls in col for c in cls))
+    assignment, uncovered = coverage_split(labels.to_dict(), fractions, seed)
+    out = images.copy()
+    out["split"] = out["patient_id"].map(assignment)
+    return out, uncovered

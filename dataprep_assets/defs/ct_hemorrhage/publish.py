@@ -1,0 +1,206 @@
+"""ct_hemorrhage assets, part 2: the published v4 datasets (6-class augmented, 4-class linked), the
+analysis report and the CSV exports, in the seed's layout so the training code reads them unchanged."""
+
+
+import json
+import os
+import time
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import yaml
+from PIL import Image, ImageDraw
+
+from dataprep_assets.common.metadata import counts_table, dataset_metadata, image_metadata, markdown_table
+from dataprep_assets.common.store import DatasetStore
+from dataprep_assets.defs.ct_hemorrhage import layout as L
+from dataprep_assets.defs.ct_hemorrhage.assets import GROUP, _progress, _version, _workers, balanced_splits
+from dataprep_assets.defs.ct_hemorrhage.augment import AugTask, augment_one
+from dataprep_assets.defs.ct_hemorrhage.config import AugmentConfig, FourClassConfig
+from dataprep_assets.defs.ct_hemorrhage.export import analysis, dataset_rows, four_class_coco, split_coco
+from dataprep_assets.lib.images import bar_chart, montage, png_bytes
+from dataprep_assets.lib.parallel import ordered_map
+from dataprep_assets.lib.storage import atomic_write_json, atomic_write_text
+
+
+def _write_yaml(path: Path, payload: dict) -> None:
+    atomic_write_text(path, yaml.safe_dump(payload, sort_keys=True, default_flow_style=False))
+
+
+def read_split_coco(store: DatasetStore, dataset: str, split: str) -> dict:
+    return json.loads(store.path(dataset, split, L.ANNOTATIONS).read_text())
+
+
+def _boxes_by_image(coco: dict) -> dict[int, tuple]:
+    out: dict[int, list] = {}
+    for a in sorted(coco["annotations"], key=lambda a: a["id"]):
+        out.setdefault(a["image_id"], []).append((int(a["category_id"]), *map(float, a["bbox"])))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def _montage_with_boxes(directory: Path, coco: dict, count: int = 12) -> bytes:
+    boxes = _boxes_by_image(coco)
+    tiles = []
+    for im in [i for i in coco["images"] if i["id"] in boxes][:count]:
+        with Image.open(directory / im["file_name"]) as img:
+            rgb = img.convert("RGB")
+        draw = ImageDraw.Draw(rgb)
+        for _, x, y, w, h in boxes[im["id"]]:
+            draw.rectangle((x, y, x + w, y + h), outline=(255, 60, 60), width=3)
+        tiles.append(np.asarray(rgb.reduce(4)))
+    return png_bytes(montage(tiles, columns=6, scale=1))
+
+
+@dg.asset(group_name=GROUP, deps=[balanced_splits], kinds={"coco", "jpeg"})
+def augmented_coco_6class(context: dg.AssetExecutionContext, config: AugmentConfig, store: DatasetStore) -> dg.MaterializeResult:
+    """`v4/6class_coco/{train,valid,test}/` with `_annotations.coco.json` and the images beside it; train
+    gets `multiplier - 1` albumentations copies per image (boxes transformed, clipped, tiny ones dropped)."""
+    balanced = store.read_table(L.BALANCED)
+    labelled = store.read_json(L.LABELLED)
+    boxes = _boxes_by_image(labelled)
+    for folder in sorted({Path(p).parent.as_posix() for p in balanced["source_path"]}):
+        store.pull(folder)
+    extras = {r.file_name: {"patient_id": r.patient_id, "source": r.source} for r in balanced.itertuples(index=False)}
+    workers = _workers(config.max_workers, len(balanced))
+    started = time.perf_counter()
+    per_split: dict[str, list] = {s: [] for s in L.SPLITS}
+    with store.write_dir(L.SIX_CLASS) as staged:
+        tasks = []
+        for split in L.SPLITS:
+            (staged.path / split).mkdir()
+            for r in balanced[balanced["split"] == split].itertuples(index=False):
+                tasks.append(
+                    (split, AugTask(str(store.path(r.source_path)), str(staged.path / split), r.file_name, boxes.get(int(r.labelled_id), ()),
+                                    config.multiplier - 1 if split == "train" else 0, config.seed, config.jpeg_quality, config.min_box_size, config.min_visibility))
+                )
+        context.log.info(f"writing {len(tasks)} originals, {sum(t.copies for _, t in tasks)} augmented copies with {workers} worker(s)")
+        for (split, _), written in zip(tasks, ordered_map(augment_one, [t for _, t in tasks], max_workers=workers, progress=_progress(context, "augment"))):
+            per_split[split].extend(written)
+        cocos = {}
+        for split, images in per_split.items():
+            cocos[split] = split_coco(images, extras, info={"description": f"v4 6-class {split}", "multiplier": config.multiplier if split == "train" else 1})
+            atomic_write_json(staged.path / split / L.ANNOTATIONS, cocos[split])
+        _write_yaml(staged.path / "metadata.yaml", {
+            "dataset": "ct_hemorrhage v4 6class_coco",
+            "classes": list(L.CLASSES_6),
+            "splits": {s: {"images": len(c["images"]), "annotations": len(c["annotations"])} for s, c in cocos.items()},
+            "augmentation": {"multiplier": config.multiplier, "seed": config.seed, "splits": ["train"], "min_box_size": config.min_box_size, "min_visibility": config.min_visibility},
+            "source_tables": {"balanced_splits": store.manifest(L.BALANCED).dataset_hash if store.manifest(L.BALANCED) else ""},
+        })
+        montage_png = _montage_with_boxes(staged.path / "train", {**cocos["train"], "images": [i for i in cocos["train"]["images"] if i["aug_index"] > 0]})
+    elapsed = time.perf_counter() - started
+    counts = pd.DataFrame(
+        {s: {"images": len(c["images"]), "originals": sum(i["aug_index"] == 0 for i in c["images"]), "augmented": sum(i["aug_index"] > 0 for i in c["images"]),
+             "annotations": len(c["annotations"]), "no_hemorrhage": len(c["images"]) - len({a["image_id"] for a in c["annotations"]})} for s, c in cocos.items()}
+    ).T
+    n_aug = int(counts["augmented"].sum())
+    return dg.MaterializeResult(
+        data_version=_version(staged.manifest.dataset_hash),
+        metadata={
+            "dagster/row_count": int(counts["images"].sum()),
+            "multiplier": config.multiplier,
+            "per_split": counts_table(counts, "split"),
+            "augmented_per_second": round(n_aug / max(elapsed, 1e-9), 1),
+            "workers": workers,
+            "augmented_samples": image_metadata(montage_png, "augmented train images with boxes"),
+            **dataset_metadata(store, L.SIX_CLASS, staged.manifest),
+        },
+    )
+
+
+@dg.asset(group_name=GROUP, deps=[augmented_coco_6class], kinds={"coco"})
+def coco_4class(context: dg.AssetExecutionContext, config: FourClassConfig, store: DatasetStore) -> dg.MaterializeResult:
+    """`v4/4class_coco/`: the same images without EDH and HC annotations (IPH, IVH, SAH, SDH renumbered
+    0-3), each image a link to the 6-class file, never a copy."""
+    store.pull(L.SIX_CLASS)
+    counts = {}
+    with store.write_dir(L.FOUR_CLASS) as staged:
+        final = store.path(L.FOUR_CLASS)
+        for split in L.SPLITS:
+            coco6 = read_split_coco(store, L.SIX_CLASS, split)
+            coco4 = four_class_coco(coco6, config.drop_classes)
+            (staged.path / split).mkdir()
+            for im in coco4["images"]:
+                # link targets are computed from the final location: the staging dir is its sibling
+                target = store.path(L.SIX_CLASS, split, im["file_name"])
+                link = staged.path / split / im["file_name"]
+                if config.link == "symlink":
+                    os.symlink(os.path.relpath(target, final / split), link)
+                else:
+                    os.link(target, link)
+            atomic_write_json(staged.path / split / L.ANNOTATIONS, coco4)
+            counts[split] = {"images": len(coco4["images"]), "annotations": len(coco4["annotations"]), "annotations_removed": len(coco6["annotations"]) - len(coco4["annotations"])}
+        kept = [c for c in L.CLASSES_6 if c not in config.drop_classes]
+        _write_yaml(staged.path / "metadata.yaml", {"dataset": "ct_hemorrhage v4 4class_coco", "classes": kept, "removed_classes": list(config.drop_classes),
+                                                   "images": f"{config.link}s to ../6class_coco", "splits": counts})
+    return dg.MaterializeResult(
+        data_version=_version(staged.manifest.dataset_hash),
+        metadata={
+            "dagster/row_count": sum(c["images"] for c in counts.values()),
+            "classes": dg.MetadataValue.json(kept),
+            "link": config.link,
+            "per_split": counts_table(pd.DataFrame(counts).T, "split"),
+            **dataset_metadata(store, L.FOUR_CLASS, staged.manifest),
+        },
+    )
+
+
+@dg.asset(group_name=GROUP, deps=[augmented_coco_6class, coco_4class], kinds={"json"})
+def v4_analysis(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
+    """The seed's analysis: class distribution (annotations and images) per split, hemorrhage status,
+    original vs augmented images, patients per split and their overlap, for both datasets."""
+    store.pull(L.SIX_CLASS)
+    report = {
+        "6class": analysis({s: read_split_coco(store, L.SIX_CLASS, s) for s in L.SPLITS}),
+        "4class": analysis({s: read_split_coco(store, L.FOUR_CLASS, s) for s in L.SPLITS}),
+    }
+    manifest = store.write_json(L.ANALYSIS, report)
+    six = report["6class"]["splits"]
+    status = pd.DataFrame({s: {k: v[k] for k in ("images", "original_images", "augmented_images", "annotations", "no_hemorrhage_images", "hemorrhage_images", "no_hemorrhage_share", "patients")} for s, v in six.items()}).T
+    per_class = pd.DataFrame({s: v["images_per_class"] for s, v in six.items()})
+    chart = bar_chart({c: {s: float(per_class.loc[c, s]) for s in per_class.columns} for c in per_class.index}, title="6-class: images with each class, per split")
+    overlap = {k: len(v) for k, v in report["6class"]["patient_overlap"].items()}
+    return dg.MaterializeResult(
+        data_version=_version(manifest.dataset_hash),
+        metadata={
+            "hemorrhage_status": dg.MetadataValue.md(markdown_table(status.rename_axis("split").reset_index())),
+            "annotations_per_class": counts_table(pd.DataFrame({s: v["annotations_per_class"] for s, v in six.items()}), "class"),
+            "images_per_class": counts_table(per_class, "class"),
+            "patient_overlap": dg.MetadataValue.json(overlap),
+            "total_patients": report["6class"]["total_patients"],
+            "class_chart": image_metadata(png_bytes(chart), "images per class and split"),
+            **dataset_metadata(store, L.ANALYSIS, manifest),
+        },
+    )
+
+
+def _export_csv(store: DatasetStore, dataset: str, relpath: str) -> dg.MaterializeResult:
+    store.pull(dataset)
+    frame = pd.concat([dataset_rows(read_split_coco(store, dataset, s), s) for s in L.SPLITS], ignore_index=True)
+    manifest = store.write_table(relpath, frame)
+    summary = frame.groupby("split").agg(images=("file_name", "size"), augmented=("is_augmented", "sum"), with_hemorrhage=("has_hemorrhage", "sum"), patients=("patient_id", "nunique")).reindex(list(L.SPLITS))
+    return dg.MaterializeResult(
+        data_version=_version(manifest.dataset_hash),
+        metadata={"dagster/row_count": len(frame), "per_split": counts_table(summary, "split"), "preview": dg.MetadataValue.md(markdown_table(frame, 8)), **dataset_metadata(store, relpath, manifest)},
+    )
+
+
+@dg.asset(group_name=GROUP, deps=[augmented_coco_6class], kinds={"csv"})
+def v4_dataset_6class_csv(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
+    """`data/metadata/v4_dataset_6class.csv`: one row per image of the 6-class dataset."""
+    return _export_csv(store, L.SIX_CLASS, L.CSV_6CLASS)
+
+
+@dg.asset(group_name=GROUP, deps=[coco_4class], kinds={"csv"})
+def v4_dataset_4class_csv(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
+    """`data/metadata/v4_dataset_4class.csv`: one row per image of the 4-class dataset."""
+    return _export_csv(store, L.FOUR_CLASS, L.CSV_4CLASS)
+
+
+ct_hemorrhage_job = dg.define_asset_job(
+    "ct_hemorrhage_job",
+    selection=dg.AssetSelection.groups(GROUP),
+    description="The whole v4 workflow: labelled sources, no-hemorrhage pool from S3, patient splits, balance, augmentation, 4-class, analysis, CSVs.",
+)

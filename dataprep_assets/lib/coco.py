@@ -1,0 +1,197 @@
+"""COCO detection files: load, validate, remap, clip, convert to and from tables, write.
+
+pycocotools loads broken files silently (duplicate image or annotation ids, undefined category ids,
+annotations of images that do not exist, boxes outside the image), so `validate_coco` checks each of
+those itself. Boxes are `[x, y, width, height]` in pixels, as COCO defines them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import os
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+DROP = "drop"
+IMAGE_COLUMNS = ["id", "file_name", "width", "height"]
+ANNOTATION_COLUMNS = ["id", "image_id", "category_id", "x", "y", "w", "h", "area", "iscrowd"]
+
+
+class CocoError(ValueError):
+    """A COCO file or mapping that cannot be used at all (the message names the file and the problem)."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    kind: str
+    item: str
+    detail: str
+
+
+def load_coco(path: str | os.PathLike) -> dict:
+    """Parse a COCO file and check its top-level shape; raise `CocoError` naming the file otherwise."""
+    path = Path(path)
+    try:
+        coco = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise CocoError(f"{path}: COCO file not found") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CocoError(f"{path}: malformed COCO JSON ({exc})") from exc
+    if not isinstance(coco, dict):
+        raise CocoError(f"{path}: COCO JSON must be an object, got {type(coco).__name__}")
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(coco.get(key), list):
+            raise CocoError(f"{path}: COCO JSON needs a list `{key}`, got {type(coco.get(key)).__name__}")
+    for key, required in (("images", ("id", "file_name")), ("annotations", ("id", "image_id", "category_id", "bbox")), ("categories", ("id", "name"))):
+        for i, item in enumerate(coco[key]):
+            missing = [k for k in required if not isinstance(item, dict) or k not in item]
+            if missing:
+                raise CocoError(f"{path}: {key}[{i}] lacks {', '.join(missing)}")
+    return coco
+
+
+def box_problem(bbox: object) -> str | None:
+    """Why a raw bbox value is unusable (not 4 finite numbers, negative or zero size), or None."""
+    if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
+        return f"bbox must be 4 numbers, got {bbox!r}"
+    try:
+        x, y, w, h = (float(v) for v in bbox)
+    except (TypeError, ValueError):
+        return f"bbox has non-numeric values {bbox!r}"
+    if not all(math.isfinite(v) for v in (x, y, w, h)):
+        return f"bbox has NaN/inf values {bbox!r}"
+    if w <= 0 or h <= 0:
+        return f"bbox has non-positive size {bbox!r}"
+    return None
+
+
+def clip_box(x: float, y: float, w: float, h: float, width: float, height: float) -> tuple[float, float, float, float]:
+    """Clip a box to the image `[0, width] x [0, height]` (the result may be empty)."""
+    x0, y0 = min(max(x, 0.0), width), min(max(y, 0.0), height)
+    x1, y1 = min(max(x + w, 0.0), width), min(max(y + h, 0.0), height)
+    return x0, y0, x1 - x0, y1 - y0
+
+
+def category_map(
+    categories: Sequence[Mapping], mapping: Mapping[str, str], targets: Sequence[str], source: str
+) -> dict[int, int | None]:
+    """Source category id -> target category index (None: dropped), by the declarative name mapping.
+
+    Raises `CocoError` naming every source category the mapping does not cover and every mapping
+    target that is not one of `targets` (or `drop`).
+    """
+    bad_targets = sorted({v for v in mapping.values() if v != DROP and v not in targets})
+    if bad_targets:
+        raise CocoError(f"{source}: category mapping targets {bad_targets} are not among {list(targets)} (or '{DROP}')")
+    unknown = sorted({str(c["name"]) for c in categories if str(c["name"]) not in mapping})
+    if unknown:
+        raise CocoError(f"{source}: categories {unknown} are not in the category mapping; map each to one of {list(targets)} or '{DROP}'")
+    index = {name: i for i, name in enumerate(targets)}
+    return {int(c["id"]): (None if mapping[str(c["name"])] == DROP else index[mapping[str(c["name"])]]) for c in categories}
+
+
+def categories_block(names: Sequence[str], supercategory: str = "hemorrhage") -> list[dict]:
+    return [{"id": i, "name": name, "supercategory": supercategory} for i, name in enumerate(names)]
+
+
+def coco_from_frames(images: pd.DataFrame, annotations: pd.DataFrame, categories: Sequence[str], extra_image_fields: Sequence[str] = (), info: Mapping | None = None) -> dict:
+    """A COCO dict from an image table (`id, file_name, width, height`, + extras) and a box table."""
+    img_records = []
+    for row in images[[*IMAGE_COLUMNS, *extra_image_fields]].itertuples(index=False):
+        record = {"id": int(row[0]), "file_name": str(row[1]), "width": int(row[2]), "height": int(row[3])}
+        for name, value in zip(extra_image_fields, row[4:]):
+            record[name] = value.item() if isinstance(value, np.generic) else value
+        img_records.append(record)
+    ann_records = [
+        {
+            "id": int(r.id),
+            "image_id": int(r.image_id),
+            "category_id": int(r.category_id),
+            "bbox": [round(float(r.x), 2), round(float(r.y), 2), round(float(r.w), 2), round(float(r.h), 2)],
+            "area": round(float(r.w) * float(r.h), 2),
+            "iscrowd": int(r.iscrowd),
+            "segmentation": [],
+        }
+        for r in annotations.itertuples(index=False)
+    ]
+    return {
+        "info": dict(info or {}),
+        "images": img_records,
+        "annotations": ann_records,
+        "categories": categories_block(categories),
+    }
+
+
+def frames_from_coco(coco: Mapping) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Image and annotation tables of a (validated) COCO dict; extra image fields become columns."""
+    images = pd.DataFrame(list(coco["images"]))
+    if images.empty:
+        images = pd.DataFrame(columns=IMAGE_COLUMNS)
+    rows = [
+        (a["id"], a["image_id"], a["category_id"], *map(float, a["bbox"]), a.get("iscrowd", 0))
+        for a in coco["annotations"]
+    ]
+    boxes = pd.DataFrame(rows, columns=["id", "image_id", "category_id", "x", "y", "w", "h", "iscrowd"])
+    boxes["area"] = boxes["w"] * boxes["h"]
+    return images, boxes[ANNOTATION_COLUMNS]
+
+
+def validate_coco(coco: Mapping, image_dir: str | os.PathLike | None = None, tolerance: float = 1e-6) -> list[Problem]:
+    """Everything pycocotools lets through: duplicate ids, undefined categories, orphan annotations,
+    boxes outside their image or of non-positive size, missing image files (when `image_dir` is given)."""
+    problems: list[Problem] = []
+    images = coco.get("images", [])
+    image_ids = Counter(im.get("id") for im in images)
+    problems += [Problem("duplicate_image_id", str(i), f"{n} images share id {i}") for i, n in image_ids.items() if n > 1]
+    names = Counter(im.get("file_name") for im in images)
+    problems += [Problem("duplicate_file_name", str(f), f"{n} images share file_name {f}") for f, n in names.items() if n > 1]
+    ann_ids = Counter(a.get("id") for a in coco.get("annotations", []))
+    problems += [Problem("duplicate_annotation_id", str(i), f"{n} annotations share id {i}") for i, n in ann_ids.items() if n > 1]
+    category_ids = {c.get("id") for c in coco.get("categories", [])}
+    sizes = {im.get("id"): (im.get("width"), im.get("height")) for im in images}
+    for im in images:
+        w, h = im.get("width"), im.get("height")
+        if not isinstance(w, (int, float)) or not isinstance(h, (int, float)) or w <= 0 or h <= 0:
+            problems.append(Problem("bad_image_size", str(im.get("file_name")), f"width/height {w!r}x{h!r}"))
+        if image_dir is not None and not (Path(image_dir) / str(im.get("file_name"))).is_file():
+            problems.append(Problem("missing_image_file", str(im.get("file_name")), f"not found in {image_dir}"))
+    for a in coco.get("annotations", []):
+        item = f"annotation {a.get('id')}"
+        if a.get("category_id") not in category_ids:
+            problems.append(Problem("undefined_category", item, f"category_id {a.get('category_id')!r} is not defined"))
+        if a.get("image_id") not in sizes:
+            problems.append(Problem("orphan_annotation", item, f"image_id {a.get('image_id')!r} does not exist"))
+            continue
+        issue = box_problem(a.get("bbox"))
+        if issue:
+            problems.append(Problem("invalid_box", item, issue))
+            continue
+        x, y, w, h = map(float, a["bbox"])
+        iw, ih = sizes[a["image_id"]]
+        if isinstance(iw, (int, float)) and isinstance(ih, (int, float)):
+            if x < -tolerance or y < -tolerance or x + w > iw + tolerance or y + h > ih + tolerance:
+                problems.append(Problem("box_outside_image", item, f"bbox {a['bbox']} outside {iw}x{ih}"))
+    return problems
+
+
+def pycocotools_load(coco: Mapping):
+    """Load a COCO dict with pycocotools (as training code will), its chatter silenced."""
+    from pycocotools.coco import COCO
+
+    api = COCO()
+    api.dataset = json.loads(json.dumps(coco))
+    with contextlib.redirect_stdout(io.StringIO()):
+        api.createIndex()
+    return api
+
+
+def problem_counts(problems: Iterable[Problem]) -> dict[str, int]:
+    return dict(sorted(Counter(p.kind for p in problems).items()))

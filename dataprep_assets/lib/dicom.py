@@ -1,0 +1,218 @@
+"""DICOM building blocks: header-only reads, slice thickness, rescale + VOI window to 8-bit.
+
+The window is the linear VOI LUT function of DICOM PS3.3 C.11.2.1.2.1, mapped to 0-255:
+
+    x <= c - 0.5 - (w - 1) / 2  ->  0
+    x >  c - 0.5 + (w - 1) / 2  ->  255
+    else                        ->  ((x - (c - 0.5)) / (w - 1) + 0.5) * 255
+
+applied to the modality values `x = stored * slope + intercept` (C.11.1). MONOCHROME1 is inverted
+after windowing. Window tags may hold several values (VM > 1): one index picks the pair.
+
+For 8/16-bit stored pixels the whole chain (rescale, window, inversion) is folded into one lookup
+table over every possible stored value, so converting a slice is a single gather.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+
+import numpy as np
+import pydicom
+from pydicom.errors import InvalidDicomError
+
+
+class DicomError(ValueError):
+    """A DICOM file that cannot be used, with a short stable `reason` code for the rejects table."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class DicomHeader:
+    patient_id: str
+    study_uid: str
+    series_uid: str
+    sop_uid: str
+    instance_number: int | None
+    modality: str
+    slice_thickness: float | None
+    rows: int
+    columns: int
+    photometric: str
+    slope: float
+    intercept: float
+    window_center: float | None
+    window_width: float | None
+    transfer_syntax: str
+    has_pixel_data: bool
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _first(value, index: int = 0) -> float | None:
+    """One value of a possibly multi-valued numeric tag (`index` clamped to the values present)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
+        if len(value) == 0:
+            return None
+        value = value[min(index, len(value) - 1)]
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _text(ds: pydicom.Dataset, keyword: str) -> str:
+    value = ds.get(keyword)
+    return "" if value is None else str(value).strip()
+
+
+def header_from_dataset(ds: pydicom.Dataset, window_index: int = 0, has_pixel_data: bool | None = None) -> DicomHeader:
+    meta = getattr(ds, "file_meta", None)
+    instance = _first(ds.get("InstanceNumber"))
+    return DicomHeader(
+        patient_id=_text(ds, "PatientID"),
+        study_uid=_text(ds, "StudyInstanceUID"),
+        series_uid=_text(ds, "SeriesInstanceUID"),
+        sop_uid=_text(ds, "SOPInstanceUID"),
+        instance_number=None if instance is None else int(instance),
+        modality=_text(ds, "Modality"),
+        slice_thickness=_first(ds.get("SliceThickness")),
+        rows=int(ds.get("Rows") or 0),
+        columns=int(ds.get("Columns") or 0),
+        photometric=_text(ds, "PhotometricInterpretation") or "MONOCHROME2",
+        slope=_first(ds.get("RescaleSlope")) or 1.0,
+        intercept=_first(ds.get("RescaleIntercept")) or 0.0,
+        window_center=_first(ds.get("WindowCenter"), window_index),
+        window_width=_first(ds.get("WindowWidth"), window_index),
+        transfer_syntax=str(getattr(meta, "TransferSyntaxUID", "")) if meta is not None else "",
+        has_pixel_data=("PixelData" in ds) if has_pixel_data is None else has_pixel_data,
+    )
+
+
+def _dcmread(source, name: str, **kwargs) -> pydicom.Dataset:
+    try:
+        return pydicom.dcmread(source, **kwargs)
+    except InvalidDicomError as exc:
+        raise DicomError("not_dicom", f"{name}: not a DICOM file ({exc})") from exc
+    except Exception as exc:  # truncated or malformed files raise many different errors
+        raise DicomError("corrupt_dicom", f"{name}: unreadable DICOM ({type(exc).__name__}: {exc})") from exc
+
+
+def read_header(path: str | os.PathLike, window_index: int = 0, name: str | None = None) -> DicomHeader:
+    """Read the header only (stops before the pixel data), so thickness filtering costs no decode.
+
+    `name` is how errors refer to the file (e.g. its store path), default the local path."""
+    with open(path, "rb") as fh:
+        ds = _dcmread(fh, name or os.fspath(path), stop_before_pixels=True)
+        header_end, size = fh.tell(), os.fstat(fh.fileno()).st_size
+    # Reading stopped at the pixel data element: bytes left over mean the file has pixel data.
+    return header_from_dataset(ds, window_index, has_pixel_data=size > header_end)
+
+
+def thickness_matches(thickness: float | None, allowed: tuple[float, ...], tolerance: float = 0.01) -> bool:
+    return thickness is not None and any(abs(thickness - a) <= tolerance for a in allowed)
+
+
+def window_params(header: DicomHeader, center: float, width: float, use_header: bool) -> tuple[float, float, str]:
+    """(center, width, where it came from): the header's window when asked and present, else the given one."""
+    if use_header and header.window_center is not None and header.window_width is not None and header.window_width >= 1:
+        return header.window_center, header.window_width, "header"
+    return center, width, "config"
+
+
+def linear_window(values: np.ndarray, center: float, width: float) -> np.ndarray:
+    """PS3.3 C.11.2.1.2.1 linear VOI function on modality values, to uint8 0-255."""
+    if width < 1:
+        raise ValueError(f"window width must be >= 1, got {width}")
+    x = np.asarray(values, dtype=np.float64)
+    if width == 1:  # the standard's formula divides by w - 1: a threshold at c - 0.5
+        return np.where(x <= center - 0.5, 0, 255).astype(np.uint8)
+    y = (x - (center - 0.5)) / (width - 1) + 0.5
+    return np.rint(np.clip(y, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+@lru_cache(maxsize=64)
+def _lut(dtype: str, slope: float, intercept: float, center: float, width: float, invert: bool) -> np.ndarray:
+    info = np.iinfo(np.dtype(dtype))
+    stored = np.arange(info.min, info.max + 1, dtype=np.int64)
+    lut = linear_window(stored * slope + intercept, center, width)
+    return 255 - lut if invert else lut
+
+
+def to_uint8(pixels: np.ndarray, slope: float, intercept: float, center: float, width: float, monochrome1: bool) -> np.ndarray:
+    """Rescale + window + (MONOCHROME1) inversion of stored pixels, as uint8."""
+    if pixels.dtype in (np.int16, np.uint16, np.int8, np.uint8):
+        lut = _lut(pixels.dtype.str, float(slope), float(intercept), float(center), float(width), bool(monochrome1))
+        offset = -int(np.iinfo(pixels.dtype).min)
+        index = pixels.astype(np.int32) + offset if offset else pixels
+        return lut[index]
+    out = linear_window(pixels.astype(np.float64) * slope + intercept, center, width)
+    return 255 - out if monochrome1 else out
+
+
+def _require_decoder(ds: pydicom.Dataset, name: str) -> None:
+    """Raise `DicomError("no_decoder")` naming the syntax and what to install when pixels cannot be decoded."""
+    from pydicom.pixels import get_decoder
+
+    syntax = ds.file_meta.TransferSyntaxUID
+    if not syntax.is_compressed:
+        return
+    try:
+        decoder = get_decoder(syntax)
+    except NotImplementedError:
+        raise DicomError("no_decoder", f"{name}: no pixel data decoder exists for {syntax.name} ({syntax})") from None
+    if not decoder.is_available:
+        missing = "; ".join(getattr(decoder, "missing_dependencies", [])) or "the pylibjpeg plugins"
+        raise DicomError("no_decoder", f"{name}: no installed decoder for {syntax.name} ({syntax}); install one of: {missing}")
+
+
+@dataclass(frozen=True)
+class Slice8:
+    image: np.ndarray
+    header: DicomHeader
+    center: float
+    width: float
+    window_source: str
+
+
+def load_slice_uint8(
+    path: str | os.PathLike,
+    center: float = 40.0,
+    width: float = 80.0,
+    use_header_window: bool = True,
+    window_index: int = 0,
+    name: str | None = None,
+) -> Slice8:
+    """Decode one single-frame grayscale slice and window it to uint8, or raise `DicomError` (`name`
+    is how errors refer to the file, default the local path)."""
+    name = name or os.fspath(path)
+    ds = _dcmread(path, name)
+    header = header_from_dataset(ds, window_index)
+    if "PixelData" not in ds:
+        raise DicomError("missing_pixel_data", f"{name}: no PixelData element")
+    if int(ds.get("SamplesPerPixel") or 1) != 1 or header.photometric not in ("MONOCHROME1", "MONOCHROME2"):
+        raise DicomError("not_grayscale", f"{name}: photometric {header.photometric!r} is not a grayscale CT slice")
+    _require_decoder(ds, name)
+    try:
+        pixels = ds.pixel_array
+    except Exception as exc:
+        text = str(exc).lower()
+        reason = "truncated_pixel_data" if "less than expected" in text else "bad_pixel_data"
+        raise DicomError(reason, f"{name}: pixel data of transfer syntax {header.transfer_syntax} cannot be decoded ({type(exc).__name__}: {exc})") from exc
+    if pixels.ndim == 3:  # a multi-frame object: the first frame is the slice
+        pixels = pixels[0]
+    if pixels.ndim != 2:
+        raise DicomError("bad_pixel_data", f"{name}: unexpected pixel array shape {pixels.shape}")
+    c, w, source = window_params(header, center, width, use_header_window)
+    image = to_uint8(pixels, header.slope, header.intercept, c, w, header.photometric == "MONOCHROME1")
+    return Slice8(image=image, header=header, center=c, width=w, window_source=source)

@@ -1,0 +1,146 @@
+"""The whole ct_hemorrhage graph on the sample inputs: every asset materialized, every check evaluated
+and passing, outputs read back in the seed's layout (so training code keeps working), every bad input
+recorded as a reject, byte-identical reruns whatever the worker count, and injected patient leakage
+caught by the blocking check before anything downstream is built."""
+
+import json
+import os
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image
+
+from dataprep_assets.common.store import LocalDatasetStore
+from dataprep_assets.defs.ct_hemorrhage import assets as A
+from dataprep_assets.defs.ct_hemorrhage import layout as L
+from dataprep_assets.defs.ct_hemorrhage.layout import RAW
+from dataprep_assets_tests.ct_hemorrhage.conftest import checks_by_name, materialize
+
+OUTPUTS = [L.LABELLED, L.CANDIDATES, L.DICOMS, L.NO_HEM_DIR, L.NO_HEM_COCO, L.PATIENT_SPLITS, L.BALANCED, L.SIX_CLASS, L.FOUR_CLASS, L.ANALYSIS, L.CSV_6CLASS, L.CSV_4CLASS]
+
+
+def _coco(store, dataset, split):
+    return json.loads(store.path(dataset, split, L.ANNOTATIONS).read_text())
+
+
+@pytest.fixture(scope="module")
+def built(sample_template, tmp_path_factory):
+    """The whole graph materialized once (inline workers) for the read-back tests of this module."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("built")
+    shutil.copytree(sample_template / RAW, root / RAW)
+    store = LocalDatasetStore(root=str(root))
+    with dg.instance_for_test() as instance:
+        config = {"ops": {"no_hem_pngs": {"config": {"max_workers": 1}}, "augmented_coco_6class": {"config": {"max_workers": 1}}}}
+        yield store, materialize(store, instance, run_config=config, raise_on_error=True)
+
+
+def test_whole_graph_builds_the_seeds_layout_with_every_check_passing(built):
+    sample_store, result = built
+    assert result.success
+    checks = checks_by_name(result)
+    assert len(checks) == 16
+    failed = {k: {m: v.value for m, v in e.metadata.items()} for k, e in checks.items() if not e.passed}
+    assert not failed
+
+    # the seed's layout: COCO per split with the images beside it, metadata.yaml, CSVs
+    for dataset in (L.SIX_CLASS, L.FOUR_CLASS):
+        assert yaml.safe_load(store_text(sample_store, f"{dataset}/metadata.yaml"))["dataset"].startswith("ct_hemorrhage v4")
+        for split in L.SPLITS:
+            coco = _coco(sample_store, dataset, split)
+            assert coco["images"] and all(sample_store.path(dataset, split, im["file_name"]).is_file() for im in coco["images"])
+    six = {s: _coco(sample_store, L.SIX_CLASS, s) for s in L.SPLITS}
+    assert [c["name"] for c in six["train"]["categories"]] == ["EDH", "HC", "IPH", "IVH", "SAH", "SDH"]
+    names = {s: {im["file_name"] for im in six[s]["images"]} for s in L.SPLITS}
+    assert any(n.startswith("v3_") for n in names["train"]) and any(n.startswith("roboflow_") for n in names["train"])
+    assert any(n.startswith("no_hem_") and n.endswith(".png") for n in names["train"]) and any("_aug2.jpg" in n for n in names["train"])
+    assert not any("_aug" in n for n in names["valid"] | names["test"])
+    originals = [im for im in six["train"]["images"] if im["aug_index"] == 0]
+    assert len(six["train"]["images"]) == 3 * len(originals)
+
+    # patients never cross splits; no-hemorrhage share ~50% per split
+    patients = {s: {im["patient_id"] for im in six[s]["images"]} for s in L.SPLITS}
+    assert not patients["train"] & patients["valid"] and not patients["train"] & patients["test"] and not patients["valid"] & patients["test"]
+    for split, coco in six.items():
+        positives = {a["image_id"] for a in coco["annotations"]}
+        assert 0.48 <= 1 - len(positives) / len(coco["images"]) <= 0.52, split
+
+    # 4-class: same images, linked, no EDH/HC
+    four_train = _coco(sample_store, L.FOUR_CLASS, "train")
+    assert [c["name"] for c in four_train["categories"]] == ["IPH", "IVH", "SAH", "SDH"]
+    first = sample_store.path(L.FOUR_CLASS, "train", four_train["images"][0]["file_name"])
+    assert first.is_symlink() and os.path.samefile(first, sample_store.path(L.SIX_CLASS, "train", first.name))
+
+    # the no-hemorrhage downloads, as the seed leaves them
+    no_hem = json.loads(sample_store.path(L.NO_HEM_COCO).read_text())
+    assert no_hem["annotations"] == [] and len(no_hem["categories"]) == 6
+    png = sample_store.path(L.NO_HEM_DIR, no_hem["images"][0]["file_name"])
+    assert Image.open(png).mode == "L" and Image.open(png).size == (512, 512)
+
+    # CSV exports and analysis
+    csv6 = pd.read_csv(sample_store.path(L.CSV_6CLASS))
+    assert len(csv6) == sum(len(c["images"]) for c in six.values()) and set(csv6["split"]) == set(L.SPLITS)
+    analysis = json.loads(sample_store.path(L.ANALYSIS).read_text())
+    assert all(v == [] for v in analysis["6class"]["patient_overlap"].values())
+    assert analysis["6class"]["splits"]["train"]["augmented_images"] == 2 * len(originals)
+
+    # every bad input of the sample is a reject with its reason
+    reasons = {name: set(sample_store.read_rejects(name).counts_by_reason()) for name in ("labelled_coco", "no_hem_candidates", "no_hem_dicoms", "no_hem_pngs")}
+    assert reasons["labelled_coco"] == {"degenerate_box", "duplicate_image_id", "invalid_box", "missing_image", "orphan_annotation", "undefined_category"}
+    assert reasons["no_hem_candidates"] == {"duplicate_row"}
+    assert reasons["no_hem_dicoms"] == {"missing_object", "missing_patient_id", "missing_pixel_data", "not_dicom", "slice_thickness"}
+    assert reasons["no_hem_pngs"] == {"truncated_pixel_data"}
+
+    # the seed's summaries are in the metadata
+    meta = {e.asset_key.to_user_string(): {k: v.value for k, v in e.materialization.metadata.items()} for e in result.get_asset_materialization_events()}
+    assert meta["no_hem_dicoms"]["attempted"] == meta["no_hem_dicoms"]["successful"] + meta["no_hem_dicoms"]["skipped_thickness"] + meta["no_hem_dicoms"]["failed"]
+    assert "shortfall" in meta["balanced_splits"]["balance"] and "added_FP" in meta["balanced_splits"]["balance"]
+    assert meta["labelled_coco"]["no_hem_needed_for_50pct"] > 0
+
+
+def store_text(store, rel):
+    return store.path(rel).read_text()
+
+
+def test_rerun_with_parallel_workers_is_byte_identical(built, sample_template, tmp_path, instance):
+    import shutil
+
+    reference, _ = built
+    shutil.copytree(sample_template / RAW, tmp_path / "parallel" / RAW)
+    store = LocalDatasetStore(root=str(tmp_path / "parallel"))
+    config = {"ops": {"no_hem_pngs": {"config": {"max_workers": 2}}, "augmented_coco_6class": {"config": {"max_workers": 2}}}}
+    assert materialize(store, instance, run_config=config).success
+    assert {rel: store.manifest(rel).dataset_hash for rel in OUTPUTS} == {rel: reference.manifest(rel).dataset_hash for rel in OUTPUTS}
+    for name in ("labelled_coco", "no_hem_dicoms", "no_hem_pngs"):
+        assert store.path("rejects", f"{name}.csv").read_bytes() == reference.path("rejects", f"{name}.csv").read_bytes()
+
+
+def test_injected_patient_leakage_fails_the_blocking_check_and_stops_downstream(sample_store, instance, monkeypatch):
+    def leaky_split(images, classes_col, fractions, seed):
+        out = images.copy()  # image-level split, as a hand-rolled script might do: a patient's slices scatter
+        out["split"] = np.random.default_rng(seed).choice(list(fractions), size=len(out), p=list(fractions.values()))
+        return out, []
+
+    monkeypatch.setattr(A, "split_images", leaky_split)
+    result = materialize(sample_store, instance)
+    assert not result.success
+    leak = checks_by_name(result)["patient_splits:no_patient_overlap"]
+    assert not leak.passed and leak.metadata["overlapping_groups"].value > 0
+    built = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert "patient_splits" in built and "no_hem_pngs" in built
+    assert not built & {"balanced_splits", "augmented_coco_6class", "coco_4class", "v4_analysis"}
+    assert not sample_store.path(L.SIX_CLASS).exists()
+
+
+def test_false_positives_first_then_true_negatives_up_to_the_limit(sample_store, instance):
+    assert materialize(sample_store, instance, selection=["labelled_coco", "no_hem_candidates"]).success
+    n_fp = int((sample_store.read_table(L.CANDIDATES)["tier"] == 0).sum())
+    for config, fp, tn in (({"max_images": n_fp + 10}, n_fp, 10), ({"fp_only": True}, n_fp, 0), ({"max_images": 5}, 5, 0)):
+        run = materialize(sample_store, instance, selection=["no_hem_dicoms"], run_config={"ops": {"no_hem_dicoms": {"config": config}}})
+        assert run.success
+        fetched = sample_store.read_table(L.DICOMS)
+        assert (int((fetched["tier"] == 0).sum()), int((fetched["tier"] == 1).sum())) == (fp, tn), config
