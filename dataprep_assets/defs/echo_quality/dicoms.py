@@ -29,8 +29,19 @@ HEADER_FIELDS = {
 MAX_TAIL_PARTS = 4
 
 
-def resolve_dicom(dicom_root: Path, folder: str, file_id: str, path: str) -> Path | None:
-    """The DICOM file for a result under `dicom_root`, or None. Never leaves `dicom_root`."""
+def index_files(root: Path) -> set[str]:
+    """Every file under `root` as a POSIX path relative to it (one directory walk instead of a stat per guess)."""
+    found = set()
+    for dirpath, _, filenames in os.walk(root):
+        rel = Path(dirpath).relative_to(root).as_posix()
+        found.update(name if rel == "." else f"{rel}/{name}" for name in filenames)
+    return found
+
+
+def resolve_dicom(dicom_root: Path, folder: str, file_id: str, path: str, existing: set[str] | None = None) -> Path | None:
+    """The DICOM file for a result under `dicom_root`, or None. Never leaves `dicom_root`.
+
+    `existing` (from `index_files`) answers "is there such a file" without touching the disk."""
     candidates = []
     if path:
         parts = [p for p in PurePosixPath(path.replace("\\", "/").split("://", 1)[-1]).parts if p not in ("/", "")]
@@ -38,10 +49,13 @@ def resolve_dicom(dicom_root: Path, folder: str, file_id: str, path: str) -> Pat
             candidates.append(parts[-n:])
     candidates.append([folder, file_id])
     for parts in candidates:
-        if any(p in ("..", ".") for p in parts):
+        rel = PurePosixPath(*parts)
+        if rel.is_absolute() or any(p in ("..", ".") for p in rel.parts) or "\x00" in str(rel):
+            continue
+        if existing is not None and rel.as_posix() not in existing:
             continue
         try:
-            candidate = safe_join(dicom_root, *parts)
+            candidate = safe_join(dicom_root, rel.as_posix())
         except UnsafePathError:
             continue
         if candidate.is_file():
@@ -93,7 +107,7 @@ def verify_dicom(path: str | os.PathLike, decode: bool = True) -> str:
         if "PixelData" not in ds:
             return "no pixel data"
         if decode:
-            frame = pixel_array(ds, index=0)
+            frame = pixel_array(ds, index=0, raw=True)  # decoded, no colour conversion: enough to prove it reads
             if frame.size == 0:
                 return "empty first frame"
     except Exception as exc:

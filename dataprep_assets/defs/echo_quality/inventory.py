@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from dataprep_assets.defs.echo_quality.dicoms import chunked, read_headers, resolve_dicom
+from dataprep_assets.defs.echo_quality.dicoms import chunked, index_files, read_headers, resolve_dicom
 from dataprep_assets.defs.echo_quality.machines import normalize_machine
 from dataprep_assets.lib.parallel import ordered_map
 from dataprep_assets.lib.rejects import RejectLog
@@ -44,9 +44,9 @@ def attach_dicoms(
 ) -> pd.DataFrame:
     """The inference-results table (`TABLE_COLUMNS`), one row per usable video."""
     item = lambda r: f"{r.folder}/{r.file_id}"  # noqa: E731
-    located, paths = [], []
+    located, paths, existing = [], [], index_files(dicom_root)
     for r in results.itertuples(index=False):
-        path = resolve_dicom(dicom_root, r.folder, r.file_id, r.path)
+        path = resolve_dicom(dicom_root, r.folder, r.file_id, r.path, existing)
         if path is None:
             tried = f"{r.path!r} or " if r.path else ""
             rejects.add(item(r), STAGE, "missing_dicom", f"no DICOM at {tried}{r.folder}/{r.file_id} under {store_rel(dicom_root, store_root)}")
