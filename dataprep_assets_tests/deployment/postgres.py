@@ -39,6 +39,7 @@ class PostgresCluster:
     database: str = "dagster"
     password: str = field(default_factory=lambda: secrets.token_hex(12))
     port: int = 0
+    """Chosen by `start()` (a free loopback port)."""
     root: Path | None = None
 
     @property
@@ -82,12 +83,18 @@ class PostgresCluster:
             str(bindir / "initdb"), "-D", str(self.datadir), "-U", self.user, f"--pwfile={pwfile}",
             "--auth-local=scram-sha-256", "--auth-host=scram-sha-256", "--encoding=UTF8", "--no-locale", "--no-sync",
         )
-        self.port = self.port or free_port()
-        options = (
-            f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories='' "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50"
-        )
-        self._run(str(bindir / "pg_ctl"), "-D", str(self.datadir), "-l", str(self.logfile), "-o", options, "-w", "-t", "60", "start")
+        for attempt in range(3):  # a free port can be taken between choosing it and binding it
+            self.port = free_port()
+            options = (
+                f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories='' "
+                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50"
+            )
+            try:
+                self._run(str(bindir / "pg_ctl"), "-D", str(self.datadir), "-l", str(self.logfile), "-o", options, "-w", "-t", "60", "start")
+                break
+            except RuntimeError as exc:
+                if attempt == 2 or "could not bind" not in str(exc):
+                    raise
         if self.database != "postgres":
             conn = self.connect("postgres")
             try:

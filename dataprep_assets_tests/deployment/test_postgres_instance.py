@@ -41,7 +41,7 @@ def test_prod_instance_config_builds_postgres_storage_queue_and_docker_launcher(
         assert isinstance(instance.run_launcher, DockerRunLauncher)
         assert isinstance(instance.compute_log_manager, S3ComputeLogManager)
         limits = {limit["key"]: limit["limit"] for limit in instance.get_concurrency_config().run_queue_config.tag_concurrency_limits}
-        assert limits["gpu"] == 1
+        assert limits["gpu"] == 1 and limits["dagster/backfill"] < instance.get_concurrency_config().run_queue_config.max_concurrent_runs
 
 
 def test_cell_qa_materializes_on_postgres_and_the_event_log_reads_back(prod_home, postgres, defs, tmp_path, s3_bucket):

@@ -43,8 +43,17 @@ class DagsterDev:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 240) -> DagsterDev:
-        self.port = self.port or free_port()
+    def start(self, timeout: float = 240, attempts: int = 3) -> DagsterDev:
+        for attempt in range(attempts):  # a free port can be taken between choosing it and binding it
+            try:
+                return self._start(timeout)
+            except RuntimeError:
+                if attempt == attempts - 1 or "address already in use" not in self.log_tail().lower():
+                    raise
+        raise AssertionError("unreachable")
+
+    def _start(self, timeout: float) -> DagsterDev:
+        self.port = free_port()
         dagster = Path(sys.executable).parent / "dagster"
         env = {**os.environ, **self.env, "DAGSTER_HOME": str(self.dagster_home)}
         cmd = [str(dagster), "dev", "-w", str(self.workspace), "-h", "127.0.0.1", "-p", str(self.port)]
@@ -55,9 +64,11 @@ class DagsterDev:
             )
         try:
             wait_for_http(f"{self.url}/server_info", timeout, alive=lambda: self.process.poll() is None)
-        except BaseException:
+        except BaseException as exc:
             self.stop(strict=False)
-            raise RuntimeError(f"dagster dev did not come up; its log:\n{self.log_tail()}") from None
+            if isinstance(exc, Exception):
+                raise RuntimeError(f"dagster dev did not come up ({exc}); its log:\n{self.log_tail()}") from None
+            raise
         self.startup_seconds = time.monotonic() - self.started_at
         return self
 
