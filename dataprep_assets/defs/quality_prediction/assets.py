@@ -42,15 +42,7 @@ from dataprep_assets.defs.quality_prediction.paths import (
     SOURCE_PATH,
 )
 from dataprep_assets.defs.quality_prediction.sources import parse_s3_uri, scan_results, sync_s3
-from dataprep_assets.defs.quality_prediction.stratify import (
-    SPLITS,
-    assign_folds,
-    group_table,
-    ssim_strata,
-    stratified_group_split,
-    stratum_proportions,
-    temporal_group_split,
-)
+from dataprep_assets.defs.quality_prediction.stratify import SPLITS, build_examples, stratum_proportions
 from dataprep_assets.lib.images import bar_chart, histogram_chart, montage, png_bytes
 from dataprep_assets.lib.parallel import ordered_map, resolve_workers
 from dataprep_assets.lib.storage import combine_hashes
@@ -177,23 +169,6 @@ def clean_conversion_results(context: dg.AssetExecutionContext, config: Cleaning
     )
 
 
-def build_examples(clean: pd.DataFrame, config: SplitConfig) -> tuple[pd.DataFrame, dict[str, list[float]]]:
-    """Clean results with `stratum`, `split` and `cv_fold` (-1 outside train); also the SSIM bin edges per logo type."""
-    groups = group_table(clean)
-    groups["stratum"], edges = ssim_strata(groups, config.ssim_bins)
-    if config.mode == "temporal":
-        split = temporal_group_split(groups, config.fractions)
-    else:
-        split = stratified_group_split(groups, config.fractions, config.seed)
-    groups["split"] = groups["image_group"].map(split)
-    folds = assign_folds(groups[groups["split"] == "train"], config.cv_folds, config.seed, temporal=config.mode == "temporal")
-    groups["cv_fold"] = groups["image_group"].map(folds).fillna(-1).astype("int64")
-    per_group = groups.set_index("image_group")[["stratum", "split", "cv_fold"]]
-    examples = clean.join(per_group, on="image_group")
-    examples["split"] = examples["split"].astype("string")
-    return examples.sort_values(["split", "image_id", "result_id"], kind="stable").reset_index(drop=True), edges
-
-
 @dg.asset(group_name=GROUP, deps=[clean_conversion_results], kinds={"parquet"})
 def quality_dataset_splits(context: dg.AssetExecutionContext, config: SplitConfig, store: DatasetStore) -> dg.MaterializeResult:
     """80/15/5 train/validation/test, stratified by logo type and SSIM bin, grouped by source image; CV folds within train."""
@@ -217,6 +192,7 @@ def quality_dataset_splits(context: dg.AssetExecutionContext, config: SplitConfi
         metadata={
             "dagster/row_count": len(examples),
             "mode": config.mode,
+            "group_by": config.group_by,
             "seed": config.seed,
             "target_fractions": dg.MetadataValue.json(config.fractions),
             "ssim_bin_edges": dg.MetadataValue.json(edges),

@@ -70,6 +70,11 @@ class SplitConfig(dg.Config):
         description="`stratified`: by logo type and SSIM bin, grouped by source image. `temporal`: source images ordered by their first "
         "result's time; the earliest go to train, the latest to test (no stratification; folds are time blocks).",
     )
+    group_by: Literal["content", "image_id"] = Field(
+        default="content",
+        description="Unit kept whole in one split: `content` (identical pixels = one source image, so a logo saved under two names "
+        "cannot leak) or `image_id` (the file path, as per-file scripts do; the leakage check still compares pixels).",
+    )
     ssim_bins: int = Field(default=3, description="SSIM bins per logo type used as strata: quantiles of each source image's mean SSIM among the images of its type.")
     cv_folds: int = Field(default=5, description="Cross-validation folds assigned within train, grouped by source image (0 or 1 = none).")
     seed: int = Field(default=42, description="Seed of the within-stratum shuffle (fixed for reproducibility).")

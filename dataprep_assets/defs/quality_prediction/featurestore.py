@@ -10,8 +10,8 @@ Layout of one file (one per extractor, e.g. `features/image_stats.h5`):
 - attributes: `extractor`, `extractor_version`, `extractor_fingerprint`, `feature_dim`, `input_size`,
   `format_version`.
 
-Writing is streaming (rows are appended batch by batch), so memory does not grow with the dataset;
-h5py's `track_times=False` keeps equal inputs byte-identical.
+Writing is streaming (rows go to disk a chunk at a time; only ids and hashes stay in memory), and
+h5py's `track_times=False` plus chunk-aligned writes keep equal rows byte-identical whatever the batching.
 """
 
 from __future__ import annotations
@@ -81,18 +81,19 @@ class _RunningStats:
 
 
 class FeatureWriter:
-    """Append rows in image-id order; `close()` writes the per-dimension statistics."""
+    """Append rows in image-id order; `close()` writes the ids, hashes and per-dimension statistics.
+
+    Rows are buffered and written one whole chunk at a time, so the file's bytes depend only on the
+    rows, never on how they were batched (a batch size change keeps the data version).
+    """
 
     def __init__(self, path: str | os.PathLike, *, dim: int, attrs: dict, compression: str = "gzip", feature_names: Sequence[str] = ()):
         self.dim = dim
         self._file = h5py.File(path, "w", libver=("earliest", "v110"), track_order=False)
-        opts = _compression(compression)
-        rows = chunk_rows(dim)
+        self._chunk = chunk_rows(dim)
         self._features = self._file.create_dataset(
-            "features", shape=(0, dim), maxshape=(None, dim), dtype="float32", chunks=(rows, dim), track_times=False, **opts
+            "features", shape=(0, dim), maxshape=(None, dim), dtype="float32", chunks=(self._chunk, dim), track_times=False, **_compression(compression)
         )
-        self._ids = self._file.create_dataset("image_ids", shape=(0,), maxshape=(None,), dtype=_STR, chunks=(4096,), track_times=False)
-        self._hashes = self._file.create_dataset("content_hash", shape=(0,), maxshape=(None,), dtype=_STR, chunks=(4096,), track_times=False)
         names = list(feature_names) or [f"f{i}" for i in range(dim)]
         if len(names) != dim:
             raise ValueError(f"{len(names)} feature names for {dim} dimensions")
@@ -100,7 +101,10 @@ class FeatureWriter:
         for key, value in {**attrs, "feature_dim": dim, "format_version": FORMAT_VERSION}.items():
             self._file.attrs[key] = value
         self._stats = _RunningStats(dim)
-        self._last_id: str | None = None
+        self._ids: list[str] = []
+        self._hashes: list[str] = []
+        self._pending: list[np.ndarray] = []
+        self._pending_rows = 0
 
     def append(self, image_ids: Sequence[str], hashes: Sequence[str], rows: np.ndarray) -> None:
         if len(image_ids) == 0:
@@ -108,18 +112,31 @@ class FeatureWriter:
         rows = np.asarray(rows, dtype=np.float32)
         if rows.shape != (len(image_ids), self.dim):
             raise ValueError(f"rows have shape {rows.shape}, expected ({len(image_ids)}, {self.dim})")
-        if self._last_id is not None and image_ids[0] <= self._last_id or list(image_ids) != sorted(image_ids):
+        if (self._ids and image_ids[0] <= self._ids[-1]) or list(image_ids) != sorted(set(image_ids)):
             raise ValueError("image ids must be appended in strictly increasing order")
-        n, m = self._features.shape[0], len(image_ids)
-        self._features.resize(n + m, axis=0)
-        self._features[n:] = rows
-        for ds, values in ((self._ids, image_ids), (self._hashes, hashes)):
-            ds.resize(n + m, axis=0)
-            ds[n:] = np.array(list(values), dtype=object)
+        self._ids.extend(image_ids)
+        self._hashes.extend(hashes)
         self._stats.add(rows)
-        self._last_id = image_ids[-1]
+        self._pending.append(rows)
+        self._pending_rows += len(rows)
+        if self._pending_rows >= self._chunk:
+            self._flush(final=False)
+
+    def _flush(self, final: bool) -> None:
+        if not self._pending_rows:
+            return
+        block = np.concatenate(self._pending)
+        cut = len(block) if final else len(block) - len(block) % self._chunk
+        n = self._features.shape[0]
+        self._features.resize(n + cut, axis=0)
+        self._features[n:] = block[:cut]
+        rest = block[cut:]
+        self._pending, self._pending_rows = ([rest] if len(rest) else []), len(rest)
 
     def close(self) -> None:
+        self._flush(final=True)
+        for name, values in (("image_ids", self._ids), ("content_hash", self._hashes)):
+            self._file.create_dataset(name, data=np.array(values, dtype=object), dtype=_STR, track_times=False)
         group = self._file.create_group("stats", track_order=False)
         for key, value in self._stats.finish().items():
             group.create_dataset(key, data=value, track_times=False)

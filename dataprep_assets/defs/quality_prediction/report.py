@@ -6,10 +6,9 @@ byte-identical report; timings live in the assets' metadata only.
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pandas as pd
+from PIL import Image, ImageDraw
 
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.quality_prediction import analysis
@@ -17,7 +16,13 @@ from dataprep_assets.defs.quality_prediction.featurestore import FeatureFile
 from dataprep_assets.defs.quality_prediction.params import LOGO_TYPES, PARAM_NAMES
 from dataprep_assets.defs.quality_prediction.paths import CLEAN_PATH, DATASETS_DIR
 from dataprep_assets.defs.quality_prediction.stratify import SPLITS
+from dataprep_assets.lib.images import bar_chart, png_bytes
 from dataprep_assets.lib.rejects import RejectLog
+
+
+CLIP = 5.0
+"""Standardised features are clipped to +-5 before projection: a dimension nearly constant in train (a rare
+colour bin) would otherwise throw a validation image hundreds of deviations out and wreck a linear fit."""
 
 
 def _r(value: float, digits: int = 6) -> float:
@@ -78,7 +83,7 @@ def build_report(examples: pd.DataFrame, results: pd.DataFrame, clean_rejects: R
     m_all = analysis.moments(ff, rows, per_image["ssim"].to_numpy())
     ratios, vectors, scale = analysis.pca(m_all["cov"])
     k = min(10, ff.dim)
-    scores = ((ff.read_rows(rows) - m_all["mean"]) / scale) @ vectors[:, :k]
+    scores = np.clip((ff.read_rows(rows) - m_all["mean"]) / scale, -CLIP, CLIP) @ vectors[:, :k]
     labels, inertia = analysis.kmeans(scores, config.clusters, config.seed)
     clusters, purity = analysis.cluster_summary(labels, per_image["logo_type"].tolist(), per_image["ssim"].to_numpy())
     corr = np.nan_to_num(m_all["corr"])
@@ -136,7 +141,8 @@ def _linear_probe(ff: FeatureFile, examples: pd.DataFrame, train_rows: np.ndarra
         proj = vectors[:, : min(components, ff.dim)]
 
         def image_part(part: pd.DataFrame) -> np.ndarray:
-            return ((ff.read_rows(ff.rows_of(part["image_id"].tolist())) - m_train["mean"]) / scale) @ proj
+            z = (ff.read_rows(ff.rows_of(part["image_id"].tolist())) - m_train["mean"]) / scale
+            return np.clip(z, -CLIP, CLIP) @ proj
 
         full = {name: analysis.design_matrix(part, image_part(part), p_mean, p_std) for name, part in (("train", train), ("validation", val))}
         out["params_and_image_features"] = _r(analysis.ridge_r2(full["train"], train["ssim"].to_numpy(), full["validation"], val["ssim"].to_numpy()))
@@ -144,27 +150,35 @@ def _linear_probe(ff: FeatureFile, examples: pd.DataFrame, train_rows: np.ndarra
     return out
 
 
+PALETTE = {"simple": (66, 133, 244), "text": (219, 68, 55), "gradient": (244, 180, 0), "complex": (15, 157, 88)}
+
+
+def _scatter(scores: np.ndarray, logo_types: list[str], size: int = 280) -> np.ndarray:
+    """PC1 / PC2 of every image, coloured by logo type (PIL, no plotting dependency)."""
+    img = Image.new("RGB", (size + 120, size), "white")
+    draw = ImageDraw.Draw(img)
+    draw.text((6, 4), "PC1 / PC2 by logo type", fill="black")
+    if scores.shape[1] >= 2 and len(scores):
+        xy = scores[:, :2]
+        lo, hi = xy.min(axis=0), xy.max(axis=0)
+        span = np.where(hi - lo > 0, hi - lo, 1.0)
+        pts = 20 + (xy - lo) / span * (size - 40)
+        for (x, y), t in zip(pts, logo_types):
+            draw.ellipse((x - 2, size - y - 2, x + 2, size - y + 2), fill=PALETTE.get(t, (90, 90, 90)))
+    for i, (t, colour) in enumerate(PALETTE.items()):
+        draw.rectangle((size + 10, 24 + i * 14, size + 18, 32 + i * 14), fill=colour)
+        draw.text((size + 22, 22 + i * 14), t, fill="black")
+    return np.asarray(img)
+
+
 def _charts(ratios: np.ndarray, scores: np.ndarray, logo_types: list[str], corr: np.ndarray, top: np.ndarray, names: list[str]) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), dpi=80)
-    n = min(len(ratios), 50)
-    axes[0].plot(np.arange(1, n + 1), np.cumsum(ratios)[:n], marker=".")
-    axes[0].set(title="PCA: cumulative explained variance", xlabel="components", ylim=(0, 1.02))
-    for logo_type in LOGO_TYPES:
-        sel = np.array([t == logo_type for t in logo_types])
-        if sel.any() and scores.shape[1] >= 2:
-            axes[1].scatter(scores[sel, 0], scores[sel, 1], s=10, label=logo_type)
-    axes[1].set(title="PC1 / PC2 by logo type", xlabel="PC1", ylabel="PC2")
-    axes[1].legend(fontsize=7)
-    axes[2].barh([names[i][:22] for i in top][::-1], corr[top][::-1], color=["tab:blue" if c >= 0 else "tab:red" for c in corr[top][::-1]])
-    axes[2].set(title="top |Pearson r| with mean SSIM", xlabel="r")
-    axes[2].tick_params(axis="y", labelsize=7)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+    """Cumulative explained variance, the PC1/PC2 scatter and the strongest correlations with SSIM, side by side."""
+    cumulative = np.cumsum(ratios)[:20]
+    panels = [
+        bar_chart({str(i + 1): float(v) for i, v in enumerate(cumulative)}, title="PCA: cumulative explained variance (first 20)", width=420, height=280),
+        _scatter(scores, logo_types),
+        bar_chart({f"{rank}.{names[i]}"[:14]: float(abs(corr[i])) for rank, i in enumerate(top[:8], 1)}, title="top |Pearson r| of a feature with mean SSIM", width=640, height=280),
+    ]
+    height = max(p.shape[0] for p in panels)
+    padded = [np.pad(p, ((0, height - p.shape[0]), (0, 4), (0, 0)), constant_values=255) for p in panels]
+    return png_bytes(np.concatenate(padded, axis=1))

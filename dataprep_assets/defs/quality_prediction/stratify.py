@@ -156,3 +156,24 @@ def stratum_proportions(examples: pd.DataFrame, fractions: Mapping[str, float], 
         row["within_tolerance"] = worst <= allowance
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def build_examples(clean: pd.DataFrame, config) -> tuple[pd.DataFrame, dict[str, list[float]]]:
+    """Clean results with `stratum`, `split` and `cv_fold` (-1 outside train); also the SSIM bin edges per logo type.
+
+    `config` has `fractions`, `mode`, `group_by`, `ssim_bins`, `cv_folds` and `seed` (a `SplitConfig`).
+    """
+    work = clean if config.group_by == "content" else clean.assign(image_group=clean["image_id"])
+    groups = group_table(work)
+    groups["stratum"], edges = ssim_strata(groups, config.ssim_bins)
+    if config.mode == "temporal":
+        split = temporal_group_split(groups, config.fractions)
+    else:
+        split = stratified_group_split(groups, config.fractions, config.seed)
+    groups["split"] = groups["image_group"].map(split)
+    folds = assign_folds(groups[groups["split"] == "train"], config.cv_folds, config.seed, temporal=config.mode == "temporal")
+    groups["cv_fold"] = groups["image_group"].map(folds).fillna(-1).astype("int64")
+    per_group = groups.set_index("image_group")[["stratum", "split", "cv_fold"]]
+    examples = work.join(per_group, on="image_group").assign(image_group=clean["image_group"])
+    examples["split"] = examples["split"].astype("string")
+    return examples.sort_values(["split", "image_id", "result_id"], kind="stable").reset_index(drop=True), edges
