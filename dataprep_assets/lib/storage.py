@@ -7,10 +7,12 @@ which refuses anything that would land outside the root.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -88,8 +90,9 @@ def canonical_json(payload: object) -> str:
 def staged_directory(path: str | os.PathLike) -> Iterator[Path]:
     """Build a directory in a staging sibling and swap it in whole when the block succeeds.
 
-    Readers see the old directory or the new one, never a mix; on failure the old one is untouched
-    and the staging directory is removed.
+    Readers see the old directory or the new one, never a mix and never neither: on Linux the two
+    are exchanged in one `renameat2(RENAME_EXCHANGE)`; elsewhere two renames leave a brief gap. On
+    failure the old one is untouched and the staging directory is removed.
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -100,11 +103,32 @@ def staged_directory(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    if final.exists() and _exchange(staging, final):
+        shutil.rmtree(staging, ignore_errors=True)  # now holds the old directory
+        return
     trash = _temp_sibling(final, "old")
     if final.exists():
         os.replace(final, trash)
     os.replace(staging, final)
     shutil.rmtree(trash, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux `renameat2(RENAME_EXCHANGE)`); False where unsupported."""
+    libc = _libc()
+    if libc is None or not hasattr(libc, "renameat2"):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return libc.renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+def _libc():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
 
 
 def sha256_file(path: str | os.PathLike) -> str:

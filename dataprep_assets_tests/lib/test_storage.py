@@ -69,3 +69,29 @@ def test_manifest_hash_depends_on_content_and_names_only(tmp_path):
     assert [e.path for e in a.entries] == ["g.txt", "sub/f.bin"]
     (tmp_path / "y" / "g.txt").write_text("hello!")
     assert build_manifest(tmp_path / "y").dataset_hash != a.dataset_hash
+
+
+def test_staged_directory_swap_never_leaves_the_path_missing(tmp_path):
+    """The old directory is exchanged with the new one in one step: a reader polling throughout always finds it."""
+    import threading
+
+    final = tmp_path / "dataset"
+    with staged_directory(final) as stage:
+        (stage / "v").write_text("0")
+    missing, stop = [], threading.Event()
+
+    def poll():
+        while not stop.is_set():
+            if not (final / "v").exists():
+                missing.append(1)
+
+    reader = threading.Thread(target=poll)
+    reader.start()
+    for version in range(1, 60):
+        with staged_directory(final) as stage:
+            (stage / "v").write_text(str(version))
+    stop.set()
+    reader.join()
+    assert (final / "v").read_text() == "59"
+    assert not missing
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dataset"]
