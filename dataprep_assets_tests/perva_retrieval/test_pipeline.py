@@ -155,3 +155,19 @@ def test_bad_inputs_fail_loudly(store, instance, perva_store_root):
     with pytest.raises(Exception, match="clip_model_dir is required"):
         run(instance, store, [A.retrieval_per_category], partition="bag", ops={"retrieval_per_category": {"config": {"encoder": "clip"}}})
     assert instance.get_latest_materialization_event(A.retrieval_per_category.key) is None
+
+
+def test_unsafe_and_missing_paths_in_a_source_are_rejects(perva_store_root, store, instance):
+    folder = "raw/perva_retrieval/PerVA/train/bag"
+    good = {c: sorted(f"{folder}/{c}/{p.name}" for p in (perva_store_root / folder / c).glob("00[0-2].jpg")) for c in ("ale", "cin")}
+    source = {"bag": {"ale": {"train": good["ale"] + ["../../etc/passwd"]}, "cin": {"train": good["cin"] + ["raw/perva_retrieval/gone.jpg"]}}}
+    (perva_store_root / "manifests").mkdir()
+    (perva_store_root / "manifests/hand_made.json").write_text(json.dumps(source))
+    instance.add_dynamic_partitions(PARTITIONS_NAME, ["bag"])
+    result = run(instance, store, [A.retrieval_per_category], partition="bag", ops={"retrieval_per_category": {"config": {"catalog": "manifests/hand_made.json"}}})
+    assert checks_of(result) == {C.NEGATIVES_VALID: True, C.K_PER_QUERY: True}
+    rejects = (perva_store_root / "rejects/retrieval_per_category/bag.csv").read_text()
+    assert "../../etc/passwd,retrieval_per_category,unsafe_path" in rejects
+    assert "raw/perva_retrieval/gone.jpg,retrieval_per_category,missing_image" in rejects
+    records = json.loads((perva_store_root / "outputs/PerVA/bag/seed_23/retrieval_top3.json").read_text())
+    assert len(records) == 6 and all(len(r["negatives"]) == 1 for r in records)

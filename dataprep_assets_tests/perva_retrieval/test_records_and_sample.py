@@ -2,9 +2,11 @@
 every kind of wrong negative, and the sample tree is deterministic and holds both layouts."""
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from dataprep_assets.defs.perva_retrieval.export import combine_records
 from dataprep_assets.defs.perva_retrieval.retrieval import build_records, category_images, expected_negatives, verify_records
@@ -78,3 +80,20 @@ def test_sample_data_is_deterministic_with_both_layouts(tmp_path):
     base = a / "raw/perva_retrieval"
     assert (base / "PerVA/train").is_dir() and (base / "PerVA/test").is_dir() and (base / "PerVA_by_concept/bag").is_dir()
     assert (base / "PerVA/train/bag/bo/077.jpg").is_symlink()
+
+
+def test_hf_dataset_can_embed_candidates_and_use_absolute_paths(perva_store_root, tmp_path):
+    import datasets
+
+    from dataprep_assets.defs.perva_retrieval.export import build_hf_dataset
+
+    folder = "raw/perva_retrieval/PerVA/train/cup"
+    paths = {c: sorted(f"{folder}/{c}/{p.name}" for p in (perva_store_root / folder / c).glob("00[0-2].jpg")) for c in ("mug_a", "mug_b")}
+    rec = {"query_path": paths["mug_a"][0], "category": "cup", "concept": "mug_a", "positive_path": paths["mug_a"][1],
+           "positive_similarity": 0.5, "negatives": [{"path": paths["mug_b"][0], "concept": "mug_b", "similarity": 0.7}],
+           "ret_paths": [paths["mug_b"][0], paths["mug_a"][1]], "label": 1}
+    build_hf_dataset([rec], perva_store_root, absolute_paths=True, embed_retrieved=True).save_to_disk(str(tmp_path / "ds"))
+    row = datasets.load_from_disk(str(tmp_path / "ds"))["train"][0]
+    assert row["solution"] == "B" and row["ret_concepts"] == ["mug_b", "mug_a"]
+    assert [im.size for im in row["ret_images"]] == [Image.open(perva_store_root / p).size for p in rec["ret_paths"]]
+    assert all(p.startswith("/") and Path(p).is_file() for p in row["ret_paths"] + [row["query_path"]])

@@ -154,6 +154,17 @@ def concept_splits(context: dg.AssetExecutionContext, config: ConceptSplitsConfi
     )
 
 
+def _listed_file(store: DatasetStore, path: str, source: str, rejects: RejectLog) -> bool:
+    """True if a path from the source JSON is a file inside the store; otherwise a reject."""
+    try:
+        if store.path(path).is_file():
+            return True
+        rejects.add(path, "retrieval_per_category", "missing_image", f"listed in {source} but not in the store")
+    except UnsafePathError as exc:
+        rejects.add(path, "retrieval_per_category", "unsafe_path", str(exc))
+    return False
+
+
 @dg.asset(group_name=GROUP, deps=[concept_splits, image_catalog], partitions_def=perva_categories, kinds={"json", "numpy"})
 def retrieval_per_category(context: dg.AssetExecutionContext, config: RetrievalConfig, store: DatasetStore) -> dg.MaterializeResult:
     """For each query image of one category: its K hardest negatives (other concepts) and a positive, from embeddings."""
@@ -166,9 +177,7 @@ def retrieval_per_category(context: dg.AssetExecutionContext, config: RetrievalC
     rejects = RejectLog()
     for path in ambiguous:
         rejects.add(path, "retrieval_per_category", "ambiguous_concept", f"listed under several concepts of {category} in {source}")
-    exists = images["path"].map(lambda p: store.path(p).is_file())
-    for path in images.loc[~exists, "path"]:
-        rejects.add(path, "retrieval_per_category", "missing_image", f"listed in {source} but not in the store")
+    exists = images["path"].map(lambda p: _listed_file(store, p, source, rejects))
     images = images[exists].reset_index(drop=True)
     try:
         encoder = build_encoder(config.encoder, config.encoder_options())
