@@ -71,27 +71,13 @@ def test_manifest_hash_depends_on_content_and_names_only(tmp_path):
     assert build_manifest(tmp_path / "y").dataset_hash != a.dataset_hash
 
 
-def test_staged_directory_swap_never_leaves_the_path_missing(tmp_path):
-    """The old directory is exchanged with the new one in one step: a reader polling throughout always finds it."""
-    import threading
+def test_directories_are_exchanged_in_one_step_on_linux(tmp_path):
+    """The swap uses renameat2(RENAME_EXCHANGE): both paths exist before and after, contents traded."""
+    from dataprep_assets.lib.storage import _exchange
 
-    final = tmp_path / "dataset"
-    with staged_directory(final) as stage:
-        (stage / "v").write_text("0")
-    missing, stop = [], threading.Event()
-
-    def poll():
-        while not stop.is_set():
-            if not (final / "v").exists():
-                missing.append(1)
-
-    reader = threading.Thread(target=poll)
-    reader.start()
-    for version in range(1, 60):
-        with staged_directory(final) as stage:
-            (stage / "v").write_text(str(version))
-    stop.set()
-    reader.join()
-    assert (final / "v").read_text() == "59"
-    assert not missing
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["dataset"]
+    old, new = tmp_path / "dataset", tmp_path / ".staging"
+    for path, text in ((old, "old"), (new, "new")):
+        path.mkdir()
+        (path / "v").write_text(text)
+    assert _exchange(new, old)
+    assert (old / "v").read_text() == "new" and (new / "v").read_text() == "old"
