@@ -156,11 +156,24 @@ S3_PART_SIZE = 8 * 1024 * 1024
 DEFAULT_S3_CACHE = "var/s3_cache"
 
 
+_ETAGS: dict[tuple, str] = {}
+"""Local ETags by (path, inode, size, mtime): files are replaced, never edited in place, so a match is current."""
+
+
 def _s3_etag(path: Path, part_size: int = S3_PART_SIZE) -> str:
     """The ETag S3 gives an object uploaded from `path` with `part_size` parts (MD5, or MD5 of part MD5s)."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    if key not in _ETAGS:
+        if len(_ETAGS) > 500_000:
+            _ETAGS.clear()
+        _ETAGS[key] = _compute_etag(path, stat.st_size, part_size)
+    return _ETAGS[key]
+
+
+def _compute_etag(path: Path, size: int, part_size: int) -> str:
     import hashlib
 
-    size = path.stat().st_size
     with open(path, "rb") as fh:
         if size <= part_size:
             return hashlib.md5(fh.read()).hexdigest()

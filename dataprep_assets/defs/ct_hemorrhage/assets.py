@@ -68,6 +68,12 @@ def _workers(requested: int, tasks: int) -> int:
     return max(1, min(resolve_workers(0), tasks // MIN_TASKS_PER_WORKER))
 
 
+def thumbnail(path: Path, size: int = 128) -> np.ndarray:
+    """A fixed-size RGB tile for montages (source images may differ in size)."""
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGB").resize((size, size), Image.Resampling.BILINEAR))
+
+
 def _progress(context, what: str):
     return lambda done, total, s: context.log.info(f"{what}: {done}/{total} in {s:.1f}s")
 
@@ -232,7 +238,7 @@ def no_hem_pngs(context: dg.AssetExecutionContext, config: PngConfig, store: Dat
     index = pd.DataFrame(rows, columns=["file_name", "patient_id", "key", "feedback", "tier", "sop_instance_uid", "dicom_path", "width", "height", "window_center", "window_width", "window_source", "photometric", "transfer_syntax"])
     index_manifest = store.write_table(L.PNG_INDEX, index)
     rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
-    sample = [np.asarray(Image.open(store.path(L.NO_HEM_DIR, n)).reduce(4)) for n in index["file_name"].head(12)]
+    sample = [thumbnail(store.path(L.NO_HEM_DIR, n)) for n in index["file_name"].head(12)]
     return dg.MaterializeResult(
         data_version=_version(staged.manifest.dataset_hash, index_manifest.dataset_hash),
         metadata={

@@ -49,7 +49,7 @@ def _montage_with_boxes(directory: Path, coco: dict, count: int = 12) -> bytes:
         draw = ImageDraw.Draw(rgb)
         for _, x, y, w, h in boxes[im["id"]]:
             draw.rectangle((x, y, x + w, y + h), outline=(255, 60, 60), width=3)
-        tiles.append(np.asarray(rgb.reduce(4)))
+        tiles.append(np.asarray(rgb.resize((128, 128), Image.Resampling.BILINEAR)))
     return png_bytes(montage(tiles, columns=6, scale=1))
 
 
@@ -165,6 +165,7 @@ def v4_analysis(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.Ma
     return dg.MaterializeResult(
         data_version=_version(manifest.dataset_hash),
         metadata={
+            "dagster/row_count": int(status["images"].sum()),
             "hemorrhage_status": dg.MetadataValue.md(markdown_table(status.rename_axis("split").reset_index())),
             "annotations_per_class": counts_table(pd.DataFrame({s: v["annotations_per_class"] for s, v in six.items()}), "class"),
             "images_per_class": counts_table(per_class, "class"),

@@ -1,0 +1,142 @@
+"""Bad input, each with a clear, named error or a reject with its reason, and nothing already written
+lost or half-written: malformed COCO, unmapped categories, a CSV without its columns, an archive where
+nothing can be fetched, bad config, unusable labelled images; plus real DICOM that no one here wrote
+(pydicom's and pydicom-data's CT slices, raw, JPEG 2000 and JPEG Lossless) through the conversion."""
+
+import json
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from dataprep_assets.defs.ct_hemorrhage import layout as L
+from dataprep_assets.defs.ct_hemorrhage.config import ROBOFLOW_MAP
+from dataprep_assets.defs.ct_hemorrhage.labelled import Source, load_source
+from dataprep_assets.defs.ct_hemorrhage.patients import DEFAULT_NAME_PATTERN
+from dataprep_assets.lib.dicom import load_slice_uint8
+from dataprep_assets.lib.rejects import RejectLog
+from dataprep_assets_tests.ct_hemorrhage.conftest import materialize, real_dicom
+
+
+def failure_text(result) -> str:
+    return " ".join(e.event_specific_data.error.message for e in result.get_step_failure_events())
+
+
+def test_malformed_coco_fails_naming_the_file_and_keeps_the_previous_output(sample_store, instance):
+    assert materialize(sample_store, instance, selection=["labelled_coco"]).success
+    before = sample_store.path(L.LABELLED).read_bytes()
+    manifest = sample_store.manifest(L.LABELLED).dataset_hash
+    sample_store.path(L.V3_COCO).write_text('{"images": [{"id": 1, "file_name": "a.jpg"}], "annotations": [')
+    result = materialize(sample_store, instance, selection=["labelled_coco"])
+    assert not result.success
+    assert "malformed COCO JSON" in failure_text(result) and "filtered_4class/coco/train/_annotations.coco.json" in failure_text(result)
+    assert sample_store.path(L.LABELLED).read_bytes() == before and sample_store.manifest(L.LABELLED).dataset_hash == manifest
+    assert not [p for p in sample_store.path(L.WORK).iterdir() if p.name.startswith(".")]  # no temp files left behind
+
+
+def test_a_category_missing_from_the_mapping_fails_naming_it(sample_store, instance):
+    mapping = {k: v for k, v in ROBOFLOW_MAP.items() if k != "calcification"}
+    result = materialize(sample_store, instance, selection=["labelled_coco"], run_config={"ops": {"labelled_coco": {"config": {"roboflow_category_map": mapping}}}})
+    assert not result.success and "['calcification'] are not in the category mapping" in failure_text(result)
+
+
+def test_feedback_csv_without_its_columns_fails_naming_them(sample_store, instance):
+    csv = sample_store.path(L.FEEDBACK_CSV)
+    pd.read_csv(csv).drop(columns=["feedback", "patient_id"]).to_csv(csv, index=False)
+    result = materialize(sample_store, instance, selection=["labelled_coco", "no_hem_candidates"])
+    assert not result.success and "missing columns ['patient_id', 'feedback']" in failure_text(result)
+
+
+def test_nothing_fetchable_fails_loudly_with_the_reason_and_the_rejects_table(sample_store, instance):
+    config = {"ops": {"no_hem_dicoms": {"config": {"dicom_prefix": "raw/ct_hemorrhage/wrong-prefix"}}}}
+    result = materialize(sample_store, instance, selection=["labelled_coco", "no_hem_candidates", "no_hem_dicoms"], run_config=config)
+    assert not result.success and "could be used (most common reason: missing_object)" in failure_text(result)
+    assert set(sample_store.read_rejects("no_hem_dicoms").counts_by_reason()) == {"missing_object"}
+
+
+@pytest.mark.parametrize(
+    "op, config, field",
+    [
+        ("no_hem_pngs", {"window_width": 0.5}, "window_width"),
+        ("patient_splits", {"train_fraction": 0.9, "valid_fraction": 0.15, "test_fraction": 0.05}, "train_fraction"),
+        ("labelled_coco", {"v3_category_map": {"IPH": "Bleed"}}, "v3_category_map"),
+        ("labelled_coco", {"file_name_pattern": "^(?P<patient>.+)"}, "file_name_pattern"),
+        ("augmented_coco_6class", {"multiplier": 0}, "multiplier"),
+        ("coco_4class", {"drop_classes": ["EDH", "XYZ"]}, "drop_classes"),
+        ("no_hem_dicoms", {"max_images": -1}, "max_images"),
+        ("balanced_splits", {"target_no_hem_share": 1.0}, "target_no_hem_share"),
+    ],
+)
+def test_bad_config_fails_at_once_naming_the_field(sample_store, instance, op, config, field):
+    with pytest.raises(Exception, match=field):
+        materialize(sample_store, instance, run_config={"ops": {op: {"config": config}}}, raise_on_error=True)
+    assert instance.get_latest_materialization_event(dg.AssetKey(op)) is None
+
+
+def test_unusable_labelled_images_and_boxes_are_rejects_with_reasons(tmp_path):
+    folder = tmp_path / "src"
+    folder.mkdir()
+    Image.fromarray(np.zeros((64, 64), np.uint8)).save(folder / "p1_1.jpg")
+    Image.fromarray(np.zeros((32, 64), np.uint8)).save(folder / "p1_2.jpg")
+    (folder / "p1_3.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    Image.fromarray(np.zeros((64, 64), np.uint8)).save(folder / "noname.jpg")
+    coco = {
+        "images": [{"id": i, "file_name": n, "width": 64, "height": 64} for i, n in enumerate(["p1_1.jpg", "p1_2.jpg", "p1_3.jpg", "noname.jpg", "p1_4.jpg", "../../p1_5.jpg"])],
+        "annotations": [
+            {"id": 0, "image_id": 0, "category_id": 1, "bbox": [-5, 10, 20, 20]},
+            {"id": 1, "image_id": 0, "category_id": 1, "bbox": [63, 10, 20, 20]},
+            {"id": 2, "image_id": 0, "category_id": 0, "bbox": [1, 1, 5, 5]},
+        ],
+        "categories": [{"id": 0, "name": "hemorrhage-ct"}, {"id": 1, "name": "SDH"}],
+    }
+    (folder / "_annotations.coco.json").write_text(json.dumps(coco))
+    rejects = RejectLog()
+    result = load_source(tmp_path, Source("roboflow", "src/_annotations.coco.json", ROBOFLOW_MAP), DEFAULT_NAME_PATTERN, 2.0, True, rejects)
+    assert result.images["file_name"].tolist() == ["roboflow_p1_1.jpg"]
+    assert result.boxes[["x", "y", "w", "h"]].values.tolist() == [[0.0, 10.0, 15.0, 20.0]]  # clipped before anything else
+    assert result.stats["clipped_boxes"] == 1 and result.stats["dropped_by_mapping"] == 1
+    assert {(Path(r.item).name, r.reason) for r in rejects} == {
+        ("p1_2.jpg", "size_mismatch"),
+        ("p1_3.jpg", "unreadable_image"),
+        ("noname.jpg", "no_patient_id"),
+        ("p1_4.jpg", "missing_image"),
+        ("p1_5.jpg", "unsafe_path"),
+        ("_annotations.coco.json#annotation=1", "degenerate_box"),
+    }
+
+
+def test_real_dicom_through_fetch_and_conversion(sample_store, instance):
+    """CQ500 head CT (raw and JPEG 2000), pydicom's CT_small, a JPEG Lossless slice with multi-valued windows."""
+    archive = sample_store.path(L.DICOM_PREFIX)
+    shutil.rmtree(archive)
+    files = {"693_UNCR.dcm": "FP", "693_J2KR.dcm": "TN", "CT_small.dcm": "TN", "bad_sequence.dcm": "TN", "SC_rgb.dcm": "TN"}
+    rows = []
+    for i, (name, feedback) in enumerate(files.items()):
+        target = archive / "real" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(real_dicom(name), target)
+        rows.append({"study_instance_uid": "1.2", "series_instance_uid": f"1.2.{i}", "sop_instance_uid": f"1.2.{i}.1", "instance_number": 100 + i,
+                     "patient_id": f"real{i}", "s3_key": f"real/{name}", "feedback": feedback})
+    pd.DataFrame(rows).to_csv(sample_store.path(L.FEEDBACK_CSV), index=False)
+    config = {"ops": {"no_hem_dicoms": {"config": {"allowed_thickness_mm": [1.0, 5.0]}}}}
+    result = materialize(sample_store, instance, selection=["labelled_coco", "no_hem_candidates", "no_hem_dicoms", "no_hem_pngs", "no_hem_coco"], run_config=config)
+    assert result.success
+    index = sample_store.read_table(L.PNG_INDEX).set_index("dicom_path")
+    raw, j2k = index.loc[f"{L.DICOM_PREFIX}/real/693_UNCR.dcm"], index.loc[f"{L.DICOM_PREFIX}/real/693_J2KR.dcm"]
+    assert raw["patient_id"] == j2k["patient_id"] == "CQ500-CT-310"  # the header's PatientID wins over the CSV's
+    assert raw["file_name"] != j2k["file_name"]  # same patient and slice number: the second name is made unique
+    assert (raw["window_center"], raw["window_width"], raw["window_source"]) == (40.0, 100.0, "header")
+    png = lambda name: np.asarray(Image.open(sample_store.path(L.NO_HEM_DIR, name)))  # noqa: E731
+    assert np.array_equal(png(raw["file_name"]), png(j2k["file_name"]))
+    assert np.array_equal(png(raw["file_name"]), load_slice_uint8(real_dicom("693_UNCR.dcm")).image)
+    multi = index.loc[f"{L.DICOM_PREFIX}/real/bad_sequence.dcm"]
+    assert (multi["window_center"], multi["window_width"]) == (40.0, 350.0)
+    small = index.loc[f"{L.DICOM_PREFIX}/real/CT_small.dcm"]
+    assert (small["width"], small["height"], small["window_source"]) == (128, 128, "config")
+    assert {(Path(r.item).name, r.reason) for r in sample_store.read_rejects("no_hem_dicoms")} == {("SC_rgb.dcm", "slice_thickness")}  # no SliceThickness
+    assert len(sample_store.read_rejects("no_hem_pngs")) == 0
+    assert len(json.loads(sample_store.path(L.NO_HEM_COCO).read_text())["images"]) == 4

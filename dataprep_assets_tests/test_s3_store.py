@@ -1,0 +1,143 @@
+"""`S3DatasetStore` against a real S3 protocol server (moto's, on loopback): writes land in the bucket
+under the prefix, a second working copy pulls them, only changed objects move (ETag and size, multipart
+included), directories are mirrored both ways, keys from data never escape the prefix or the cache,
+transport failures are retried then reported, and credentials never leave the environment."""
+
+import os
+import socket
+
+import boto3
+import dagster as dg
+import pytest
+
+from dataprep_assets.common.store import LocalDatasetStore, S3DatasetStore
+from dataprep_assets.defs.ct_hemorrhage.feedback import FetchSettings, fetch_slice
+from dataprep_assets.defs.resources import build_store
+from dataprep_assets.lib.storage import UnsafePathError
+
+
+def _keys(client, bucket):
+    return sorted(o["Key"] for o in client.list_objects_v2(Bucket=bucket).get("Contents", []))
+
+
+@pytest.fixture
+def client(s3_env):
+    return boto3.client("s3", endpoint_url=s3_env)
+
+
+def _store(bucket, cache, prefix="team/datasets"):
+    return S3DatasetStore(bucket=bucket, prefix=prefix, cache_dir=str(cache))
+
+
+def test_writes_land_under_the_prefix_and_a_fresh_cache_reads_them(s3_bucket, client, tmp_path):
+    writer = _store(s3_bucket, tmp_path / "a")
+    writer.write_json("data/x.json", {"a": 1})
+    with writer.write_dir("data/set") as staged:
+        (staged.path / "train").mkdir()
+        (staged.path / "train" / "img.png").write_bytes(b"png")
+        (staged.path / "metadata.yaml").write_text("k: v\n")
+    assert _keys(client, s3_bucket) == [
+        "team/datasets/_manifests/data/set.json",
+        "team/datasets/_manifests/data/x.json.json",
+        "team/datasets/data/set/metadata.yaml",
+        "team/datasets/data/set/train/img.png",
+        "team/datasets/data/x.json",
+    ]
+    reader = _store(s3_bucket, tmp_path / "b")
+    assert reader.read_json("data/x.json") == {"a": 1}
+    assert reader.pull("data/set") == tmp_path / "b" / "data" / "set"
+    assert (tmp_path / "b" / "data/set/train/img.png").read_bytes() == b"png"
+    assert reader.manifest("data/set") is None and reader.pull("_manifests") and reader.manifest("data/set").dataset_hash
+    assert reader.uri("data/set") == f"s3://{s3_bucket}/team/datasets/data/set"
+    assert reader.exists("data/set") and reader.exists("data/x.json") and not reader.exists("data/nothing")
+
+
+def test_pull_moves_only_changed_objects_and_mirrors_deletions(s3_bucket, client, tmp_path):
+    writer = _store(s3_bucket, tmp_path / "a")
+    with writer.write_dir("raw") as staged:
+        for name in ("one.bin", "two.bin", "three.bin"):
+            (staged.path / name).write_bytes(name.encode() * 100)
+        (staged.path / "big.bin").write_bytes(os.urandom(9 * 1024 * 1024))  # multipart upload: ETag "<md5>-2"
+    assert client.head_object(Bucket=s3_bucket, Key="team/datasets/raw/big.bin")["ETag"].strip('"').endswith("-2")
+    reader = _store(s3_bucket, tmp_path / "b")
+    reader.pull("raw")
+    inodes = {p.name: p.stat().st_ino for p in (tmp_path / "b/raw").iterdir()}
+    client.put_object(Bucket=s3_bucket, Key="team/datasets/raw/two.bin", Body=b"changed")
+    client.delete_object(Bucket=s3_bucket, Key="team/datasets/raw/three.bin")
+    reader.pull("raw")
+    after = {p.name: p.stat().st_ino for p in (tmp_path / "b/raw").iterdir()}
+    assert set(after) == {"one.bin", "two.bin", "big.bin"}
+    assert after["one.bin"] == inodes["one.bin"] and after["big.bin"] == inodes["big.bin"]  # unchanged: not downloaded again
+    assert (tmp_path / "b/raw/two.bin").read_bytes() == b"changed"
+
+
+def test_push_mirrors_a_directory_and_a_single_file_pull_is_exact(s3_bucket, client, tmp_path):
+    store = _store(s3_bucket, tmp_path / "a", prefix="")
+    folder = store.path("d")
+    folder.mkdir()
+    (folder / "keep.txt").write_text("1")
+    (folder / "drop.txt").write_text("2")
+    (folder / ".hidden").write_text("staging files are never published")
+    store.push("d")
+    (folder / "drop.txt").unlink()
+    store.push("d")
+    assert _keys(client, s3_bucket) == ["d/keep.txt"]
+    client.put_object(Bucket=s3_bucket, Key="d/keep.txt.bak", Body=b"a sibling sharing the name as a prefix")
+    other = _store(s3_bucket, tmp_path / "b", prefix="")
+    other.pull("d/keep.txt")
+    assert sorted(p.name for p in (tmp_path / "b/d").iterdir()) == ["keep.txt"]
+
+
+def test_keys_from_data_never_escape(s3_bucket, client, tmp_path):
+    store = _store(s3_bucket, tmp_path / "cache")
+    for bad in ("../outside", "/etc/passwd", "a/../../b"):
+        with pytest.raises(UnsafePathError):
+            store.pull(bad)
+        with pytest.raises(UnsafePathError):
+            store.uri(bad)
+    client.put_object(Bucket=s3_bucket, Key="team/datasets/raw/../../../escaped.txt", Body=b"x")
+    client.put_object(Bucket=s3_bucket, Key="team/datasets/raw/fine.txt", Body=b"y")
+    store.pull("raw")
+    assert (tmp_path / "cache/raw/fine.txt").read_bytes() == b"y"
+    assert not list(tmp_path.rglob("escaped.txt"))
+    client.put_object(Bucket=s3_bucket, Key="other-team/secret.txt", Body=b"z")
+    store.pull("")
+    assert not list(tmp_path.rglob("secret.txt"))  # outside the prefix: never seen
+
+
+def test_unreachable_endpoint_is_retried_then_a_named_failure(tmp_path, s3_env):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    store = S3DatasetStore(bucket="nowhere", cache_dir=str(tmp_path), endpoint_url=f"http://127.0.0.1:{port}", max_attempts=1)
+    out = fetch_slice({"patient_id": "p"}, "raw/x.dcm", store.pull, FetchSettings((5.0,), 0.01, attempts=2, backoff_s=0.0))
+    assert (out["status"], out["reason"], out["attempts"]) == ("failed", "download_failed", 2)
+    assert "EndpointConnectionError" in out["detail"] or "Could not connect" in out["detail"]
+
+
+def test_store_is_chosen_from_the_environment_and_holds_no_credentials(monkeypatch, tmp_path, s3_env):
+    monkeypatch.setenv("DATAPREP_STORE_URL", "s3://my-bucket/some/prefix")
+    monkeypatch.setenv("DATAPREP_STORE_ROOT", str(tmp_path / "cache"))
+    store = build_store()
+    assert isinstance(store, S3DatasetStore)
+    assert (store.bucket, store.prefix, store.cache_dir) == ("my-bucket", "some/prefix", str(tmp_path / "cache"))
+    dumped = repr(store.model_dump()) + repr(store)
+    assert os.environ["AWS_SECRET_ACCESS_KEY"] not in dumped and os.environ["AWS_ACCESS_KEY_ID"] not in dumped
+    monkeypatch.delenv("DATAPREP_STORE_URL")
+    assert isinstance(build_store(), LocalDatasetStore)
+    with pytest.raises(ValueError, match="s3://"):
+        S3DatasetStore.from_url("https://bucket/x")
+
+
+def test_an_asset_materializes_through_s3_and_its_metadata_has_no_secret(s3_bucket, client, tmp_path, instance):
+    @dg.asset
+    def tiny(store: S3DatasetStore) -> dg.MaterializeResult:
+        manifest = store.write_json("data/tiny.json", {"rows": 3})
+        return dg.MaterializeResult(data_version=dg.DataVersion(manifest.dataset_hash), metadata={"path": dg.MetadataValue.path(store.uri("data/tiny.json"))})
+
+    result = dg.materialize([tiny], instance=instance, resources={"store": _store(s3_bucket, tmp_path)})
+    assert result.success
+    assert "team/datasets/data/tiny.json" in _keys(client, s3_bucket)
+    text = repr([e.event_specific_data for e in result.all_events])
+    assert f"s3://{s3_bucket}/team/datasets/data/tiny.json" in text
+    assert os.environ["AWS_SECRET_ACCESS_KEY"] not in text and os.environ["AWS_ACCESS_KEY_ID"] not in text
