@@ -119,59 +119,57 @@ def hard_negatives(
 
 
 def _search_block(emb, gid, bounds, q0, q1, k, one_per_concept, positive, candidate_block):
-    """One block of queries against every candidate tile; similarities are laid out candidates x queries."""
+    """One block of queries against every candidate tile (similarities laid out queries x candidates)."""
     b, n = q1 - q0, len(emb)
     queries, qg = emb[q0:q1], gid[q0:q1]
-    cols = np.arange(b)
+    # candidates of the block's own concepts: a contiguous band (the input is sorted by concept)
+    band0, band1 = int(bounds[qg[0]]), int(bounds[qg[-1] + 1])
+    pos_idx, pos_sim = _positives(emb, gid, queries, qg, q0, band0, band1, positive)
     if one_per_concept:
-        best = np.full((len(bounds) - 1, b), -np.inf, dtype=np.float32)
+        best = np.full((b, len(bounds) - 1), -np.inf, dtype=np.float32)
     else:
         run_v = np.full((b, k), -np.inf, dtype=np.float32)
         run_i = np.full((b, k), -1, dtype=np.int64)
-    hardest = positive == "hardest"
-    p_sim = np.full(b, np.inf if hardest else -np.inf, dtype=np.float32)
-    p_idx = np.full(b, -1, dtype=np.int64)
     for c0 in range(0, n, candidate_block):
         c1 = min(c0 + candidate_block, n)
-        sims = emb[c0:c1] @ queries.T
+        sims = queries @ emb[c0:c1].T
+        lo, hi = max(c0, band0), min(c1, band1)
+        if lo < hi:  # hide the query's own concept (and the query itself)
+            own = gid[lo:hi][None, :] == qg[:, None]
+            sims[:, lo - c0 : hi - c0][own] = -np.inf
         tg = gid[c0:c1]
-        if tg[0] <= qg[-1] and qg[0] <= tg[-1]:
-            own = tg[:, None] == qg[None, :]
-            lo, hi = max(q0, c0), min(q1, c1)
-            if lo < hi:
-                diag = (np.arange(lo, hi) - c0, np.arange(lo, hi) - q0)
-                own[diag] = False
-                sims[diag] = -np.inf
-            if positive != "none":
-                masked = np.where(own, sims, np.inf if hardest else -np.inf)
-                j = masked.argmin(axis=0) if hardest else masked.argmax(axis=0)
-                val = masked[j, cols]
-                better = (val < p_sim) if hardest else (val > p_sim)
-                p_sim = np.where(better, val, p_sim)
-                p_idx = np.where(better, j + c0, p_idx)
-            sims[own] = -np.inf
         if one_per_concept:
             starts = np.flatnonzero(np.r_[True, tg[1:] != tg[:-1]])
-            seg = tg[starts]
-            best[seg] = np.maximum(best[seg], np.maximum.reduceat(sims, starts, axis=0))
+            window = best[:, tg[0] : tg[-1] + 1]  # concepts of a tile are a contiguous range
+            np.maximum(window, np.maximum.reduceat(sims, starts, axis=1), out=window)
         else:
-            merged_v = np.hstack([run_v, sims.T])
+            merged_v = np.hstack([run_v, sims])
             merged_i = np.hstack([run_i, np.broadcast_to(np.arange(c0, c1), (b, c1 - c0))])
             run_v, run_i = topk_rows(merged_v, merged_i, k)
     if one_per_concept:
         # rank concepts by their best similarity (ties: lower concept = lower indices), then find
         # which image of each chosen concept attains it
-        values, chosen = topk_rows(best.T, np.arange(len(bounds) - 1), k)
+        values, chosen = topk_rows(best, np.arange(len(bounds) - 1), k)
         idx = _argmax_in_concepts(emb, queries, chosen, bounds)
     else:
         values, idx = run_v, run_i
-    has_pos = np.isfinite(p_sim) & (p_idx >= 0)
-    return (
-        idx,
-        np.where(idx >= 0, values, np.nan).astype(np.float32),
-        np.where(has_pos, p_idx, -1),
-        np.where(has_pos, p_sim, np.nan).astype(np.float32),
-    )
+    return idx, np.where(idx >= 0, values, np.nan).astype(np.float32), pos_idx, pos_sim
+
+
+def _positives(emb, gid, queries, qg, q0, band0, band1, positive):
+    """For each query: the least (or most) similar other image of its own concept, -1 if none."""
+    b = len(queries)
+    if positive == "none":
+        return np.full(b, -1, dtype=np.int64), np.full(b, np.nan, dtype=np.float32)
+    hardest = positive == "hardest"
+    fill = np.inf if hardest else -np.inf
+    sims = queries @ emb[band0:band1].T
+    other = (gid[band0:band1][None, :] != qg[:, None]) | (np.arange(band0, band1)[None, :] == np.arange(q0, q0 + b)[:, None])
+    sims[other] = fill
+    j = sims.argmin(axis=1) if hardest else sims.argmax(axis=1)
+    val = sims[np.arange(b), j]
+    found = np.isfinite(val)
+    return np.where(found, j + band0, -1).astype(np.int64), np.where(found, val, np.nan).astype(np.float32)
 
 
 def _argmax_in_concepts(emb, queries, chosen, bounds) -> np.ndarray:
