@@ -24,4 +24,6 @@ def build_store(url: str | None = None, cache_dir: str | None = None) -> Dataset
 
 @dg.definitions
 def resources() -> dg.Definitions:
-    return dg.Definitions(resources={"store": build_store()})
+    # In-process by default: a step's heavy work already runs in parallel worker processes, and a
+    # process per step would re-import every pipeline (tens of seconds per run from the UI).
+    return dg.Definitions(resources={"store": build_store()}, executor=dg.in_process_executor)
