@@ -158,3 +158,23 @@ def test_failed_blocking_check_stops_automation_downstream(staged_sample, tmp_pa
     assert instance.get_latest_materialization_event(dg.AssetKey("cell_qa_release")) is None
     result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=automation.cursor)
     assert result.get_num_requested(dg.AssetKey("cell_qa_release")) == 0
+
+
+def test_s3_upload_flows_through_the_loopback_server(staged_sample, tmp_path, instance, s3_bucket, s3_endpoint):
+    from dataprep_assets.defs.resources import build_store
+
+    store = build_store(url=f"s3://{s3_bucket}/datasets", cache_dir=str(tmp_path / "cache"))
+    defs = _defs(store)
+    automation = Automation(defs, instance)
+    client = boto3.client("s3", endpoint_url=s3_endpoint)
+    for path in sorted((staged_sample / "raw").rglob("*.tif")):
+        client.upload_file(str(path), s3_bucket, f"datasets/{path.relative_to(staged_sample).as_posix()}")
+
+    tick = _tick(defs, instance, None)
+    assert len(tick.run_requests) == 1
+    assert _run_request(defs, instance, tick.run_requests[0]).success
+    built = automation.follow()
+    assert "cell_qa_release" in built
+    listed = client.list_objects_v2(Bucket=s3_bucket, Prefix="datasets/data/cell_level_dataframe_with_splits.parquet")
+    assert listed["KeyCount"] == 1
+    assert not _tick(defs, instance, tick.cursor).run_requests
