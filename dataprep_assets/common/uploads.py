@@ -10,6 +10,7 @@ declarative automation (`FOLLOW_UPSTREAM`), which waits for upstream blocking ch
 """
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -27,9 +28,17 @@ from dataprep_assets.lib.storage import UnsafePathError, safe_join
 UPLOADS_GROUP = "uploads"
 BATCH_FORMAT = "%Y-%m-%d"
 
-FOLLOW_UPSTREAM = dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
-"""Materialize when an upstream asset updates, once none is in progress or missing and every
-blocking check on the upstream assets has passed (leakage never propagates)."""
+def follow_upstream(ignore: Sequence[dg.AssetSpec | dg.AssetsDefinition] = ()) -> dg.AutomationCondition:
+    """Materialize when an upstream asset updates, once none is in progress or missing and every
+    blocking check on the upstream assets has passed (leakage never propagates). `ignore` names
+    external inputs that are never materialized here (so they never count as missing)."""
+    eager = dg.AutomationCondition.eager()
+    if ignore:
+        eager = eager.ignore(dg.AssetSelection.keys(*(a.key for a in ignore)))
+    return eager & dg.AutomationCondition.all_deps_blocking_checks_passed()
+
+
+FOLLOW_UPSTREAM = follow_upstream()
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from dataprep_assets.sample_data.echo_quality import generate
 
 ASSETS = [
     assets.echo_inference_output,
-    assets.echo_dicom_videos,
     assets.echo_inference_results,
     assets.echo_training_selection,
     assets.echo_training_data,

@@ -15,7 +15,7 @@ from dataprep_assets.defs.perva_retrieval import checks as C
 from dataprep_assets.defs.perva_retrieval.export import HF_COLUMNS
 from dataprep_assets.defs.perva_retrieval.paths import PARTITIONS_NAME
 
-ASSETS = [A.perva_source_images, A.image_catalog, A.concept_splits, A.retrieval_per_category, A.retrieval_combined, A.hf_retrieval_dataset]
+ASSETS = [A.image_catalog, A.concept_splits, A.retrieval_per_category, A.retrieval_combined, A.hf_retrieval_dataset]
 CHECKS = [C.no_concept_in_train_and_validation, C.catalog_paths_inside_data_root, C.negatives_from_other_concepts_of_same_category,
           C.k_negatives_per_query, C.hf_dataset_round_trips]
 CATEGORIES = ["bag", "book", "cup", "plant", "toy", "veg"]

@@ -14,6 +14,7 @@ from dataprep_assets.common.metadata import (
     rejects_metadata,
 )
 from dataprep_assets.common.store import DatasetStore
+from dataprep_assets.common.uploads import FOLLOW_UPSTREAM, follow_upstream
 from dataprep_assets.defs.echo_quality.config import (
     EchoSplitConfig,
     InferenceResultsConfig,
@@ -31,6 +32,7 @@ from dataprep_assets.defs.echo_quality.dicoms import chunked, copy_and_verify, f
 from dataprep_assets.defs.echo_quality.grouping import group_strata, leak_groups, patient_keys, study_keys
 from dataprep_assets.defs.echo_quality.inventory import attach_dicoms
 from dataprep_assets.defs.echo_quality.location import RESULTS_PREFIX, results_source
+from dataprep_assets.defs.echo_quality.uploads import echo_quality_uploads
 from dataprep_assets.defs.echo_quality.results import ResultFile, parse_result_files
 from dataprep_assets.defs.echo_quality.selection import CLASS_NAMES, HIGH, LOW, availability_table, select_training_rows
 from dataprep_assets.lib.changes import listing_fingerprint
@@ -59,12 +61,6 @@ echo_inference_output = dg.AssetSpec(
     "`$ECHO_RESULTS_URI` (local or S3). Written by the inference runs; watched by `echo_inference_results_sensor`.",
     kinds={"json", "csv"},
 )
-echo_dicom_videos = dg.AssetSpec(
-    "echo_dicom_videos",
-    group_name=GROUP,
-    description="Multi-frame ultrasound DICOM videos under `raw/echo_quality/raw_data/<folder>/`, as the inference read them.",
-    kinds={"dicom"},
-)
 
 
 def _version(*hashes: str) -> dg.DataVersion:
@@ -83,7 +79,12 @@ def _progress(context, what: str):
     return lambda done, total, s: context.log.info(f"{what}: {done}/{total} chunks, {s:.1f}s")
 
 
-@dg.asset(group_name=GROUP, deps=[echo_inference_output, echo_dicom_videos], kinds={"parquet"})
+@dg.asset(
+    group_name=GROUP,
+    deps=[echo_inference_output, echo_quality_uploads],
+    kinds={"parquet"},
+    automation_condition=follow_upstream(ignore=[echo_inference_output]),
+)
 def echo_inference_results(context: dg.AssetExecutionContext, config: InferenceResultsConfig, store: DatasetStore) -> dg.MaterializeResult:
     """Every inference result with its video: score, status, assessment, machine type, folder, file id, DICOM header fields."""
     source = results_source(store, config.results_uri, config.s3_endpoint_url)
@@ -132,7 +133,7 @@ def echo_inference_results(context: dg.AssetExecutionContext, config: InferenceR
     )
 
 
-@dg.asset(group_name=GROUP, deps=[echo_inference_results], kinds={"parquet"})
+@dg.asset(group_name=GROUP, deps=[echo_inference_results], kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)
 def echo_training_selection(context: dg.AssetExecutionContext, config: SelectionConfig, store: DatasetStore) -> dg.MaterializeResult:
     """High/low quality candidates by the configured thresholds and phrases, capped per class across machine types."""
     results = store.read_table(RESULTS_PATH)
@@ -174,7 +175,7 @@ def _montage(paths: list) -> bytes:
     return png_bytes(montage([first_frame_gray(p) for p in paths], columns=6, scale=1))
 
 
-@dg.asset(group_name=GROUP, deps=[echo_training_selection], kinds={"dicom", "csv"})
+@dg.asset(group_name=GROUP, deps=[echo_training_selection], kinds={"dicom", "csv"}, automation_condition=FOLLOW_UPSTREAM)
 def echo_training_data(context: dg.AssetExecutionContext, config: TrainingDataConfig, store: DatasetStore) -> dg.MaterializeResult:
     """`training_data/`: the selected videos as `echo_videos/hq_|lq_<machine>_<n>_<id>.dcm`, `echo_annotations.csv`
     (the seed's columns) and `dataset_analysis.json`, swapped in whole only once complete."""
@@ -240,7 +241,7 @@ def annotations_with_groups(store: DatasetStore, config: EchoSplitConfig) -> pd.
     return frame
 
 
-@dg.asset(group_name=GROUP, deps=[echo_training_data], kinds={"csv"})
+@dg.asset(group_name=GROUP, deps=[echo_training_data], kinds={"csv"}, automation_condition=FOLLOW_UPSTREAM)
 def echo_training_splits(context: dg.AssetExecutionContext, config: EchoSplitConfig, store: DatasetStore) -> dg.MaterializeResult:
     """`split` per annotation, assigned per leak group (patient/study/folder links), stratified by the classes a group holds."""
     frame = annotations_with_groups(store, config)
@@ -264,7 +265,7 @@ def echo_training_splits(context: dg.AssetExecutionContext, config: EchoSplitCon
     )
 
 
-@dg.asset(group_name=GROUP, deps=[echo_training_splits, echo_training_data], kinds={"json"})
+@dg.asset(group_name=GROUP, deps=[echo_training_splits, echo_training_data], kinds={"json"}, automation_condition=FOLLOW_UPSTREAM)
 def echo_dataset_release(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
     """The versioned echo dataset: content hashes of `training_data/` and the split table."""
     data, splits = store.manifest(TRAINING_DIR), store.manifest(SPLITS_PATH)

@@ -9,6 +9,7 @@ import pandas as pd
 
 from dataprep_assets.common.metadata import counts_table, dataset_metadata, image_metadata, markdown_table, rejects_metadata
 from dataprep_assets.common.store import DatasetStore
+from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
 from dataprep_assets.defs.perva_retrieval.catalog import CatalogOptions, build_catalog, inspect_chunk, scan
 from dataprep_assets.defs.perva_retrieval.concept_splits import concept_table, create_concept_splits, split_file_names
 from dataprep_assets.defs.perva_retrieval.config import (
@@ -34,18 +35,13 @@ from dataprep_assets.defs.perva_retrieval.paths import (
 from dataprep_assets.defs.perva_retrieval.pictures import catalog_montage, retrieval_montage
 from dataprep_assets.defs.perva_retrieval.retrieval import build_records, category_images
 from dataprep_assets.defs.perva_retrieval.search import hard_negatives
+from dataprep_assets.defs.perva_retrieval.uploads import perva_retrieval_uploads
 from dataprep_assets.lib.parallel import ordered_map
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.storage import UnsafePathError, combine_hashes
 
 perva_categories = dg.DynamicPartitionsDefinition(name=PARTITIONS_NAME)
 
-perva_source_images = dg.AssetSpec(
-    "perva_source_images",
-    group_name=GROUP,
-    description=f"PerVA-style image folders under `{RAW_PREFIX}/` (<category>/<concept>/ or train/ + test/). Uploaded by users; not built here.",
-    kinds={"jpeg"},
-)
 
 
 def _version(*hashes: str) -> dg.DataVersion:
@@ -64,7 +60,7 @@ def _sync_partitions(instance: dg.DagsterInstance, wanted: list[str]) -> tuple[l
     return added, removed
 
 
-@dg.asset(group_name=GROUP, deps=[perva_source_images], kinds={"json", "parquet"})
+@dg.asset(group_name=GROUP, deps=[perva_retrieval_uploads], kinds={"json", "parquet"}, automation_condition=FOLLOW_UPSTREAM)
 def image_catalog(context: dg.AssetExecutionContext, config: ImageCatalogConfig, store: DatasetStore) -> dg.MaterializeResult:
     """The seed's catalog JSON ({category: {concept: {train, test}}}); registers one partition per category."""
     store.pull(config.data_root)
@@ -117,7 +113,7 @@ def image_catalog(context: dg.AssetExecutionContext, config: ImageCatalogConfig,
     )
 
 
-@dg.asset(group_name=GROUP, deps=[image_catalog], kinds={"json"})
+@dg.asset(group_name=GROUP, deps=[image_catalog], kinds={"json"}, automation_condition=FOLLOW_UPSTREAM)
 def concept_splits(context: dg.AssetExecutionContext, config: ConceptSplitsConfig, store: DatasetStore) -> dg.MaterializeResult:
     """Concept-level train/validation: the seed's train combined subset, validation subset and metadata files."""
     catalog_meta = latest_metadata(context.instance, image_catalog.key)
@@ -165,7 +161,7 @@ def _listed_file(store: DatasetStore, path: str, source: str, rejects: RejectLog
     return False
 
 
-@dg.asset(group_name=GROUP, deps=[concept_splits, image_catalog], partitions_def=perva_categories, kinds={"json", "numpy"})
+@dg.asset(group_name=GROUP, deps=[concept_splits, image_catalog], partitions_def=perva_categories, kinds={"json", "numpy"}, automation_condition=FOLLOW_UPSTREAM)
 def retrieval_per_category(context: dg.AssetExecutionContext, config: RetrievalConfig, store: DatasetStore) -> dg.MaterializeResult:
     """For each query image of one category: its K hardest negatives (other concepts) and a positive, from embeddings."""
     category = context.partition_key
@@ -244,7 +240,7 @@ def retrieval_per_category(context: dg.AssetExecutionContext, config: RetrievalC
     return dg.MaterializeResult(data_version=_version(manifest.dataset_hash), metadata=metadata)
 
 
-@dg.asset(group_name=GROUP, deps=[retrieval_per_category], kinds={"json"})
+@dg.asset(group_name=GROUP, deps=[retrieval_per_category], kinds={"json"}, automation_condition=FOLLOW_UPSTREAM)
 def retrieval_combined(context: dg.AssetExecutionContext, config: CombineConfig, store: DatasetStore) -> dg.MaterializeResult:
     """Every category's records in one file (the seed's step 4), optionally a seeded sample of `num_samples`."""
     categories = config.categories or sorted(context.instance.get_dynamic_partitions(PARTITIONS_NAME))
@@ -282,7 +278,7 @@ def retrieval_combined(context: dg.AssetExecutionContext, config: CombineConfig,
     )
 
 
-@dg.asset(group_name=GROUP, deps=[retrieval_combined], kinds={"huggingface"})
+@dg.asset(group_name=GROUP, deps=[retrieval_combined], kinds={"huggingface"}, automation_condition=FOLLOW_UPSTREAM)
 def hf_retrieval_dataset(context: dg.AssetExecutionContext, config: HFDatasetConfig, store: DatasetStore) -> dg.MaterializeResult:
     """The training-ready HuggingFace DatasetDict (`train` split), saved with `save_to_disk`."""
     import datasets

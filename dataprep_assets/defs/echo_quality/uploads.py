@@ -1,0 +1,10 @@
+"""New echo DICOM videos uploaded under `raw/echo_quality/raw_data/` become an upload batch; echo_quality follows it.
+
+(New inference *results* have their own sensor, `echo_inference_results_sensor`, in automation.py.)
+"""
+
+from dataprep_assets.common.uploads import UploadWatch, upload_batch_definitions
+
+echo_quality_uploads, echo_quality_upload_sensor = upload_batch_definitions(
+    UploadWatch(pipeline="echo_quality", prefix="raw/echo_quality/raw_data", suffixes=(".dcm",))
+)
