@@ -200,6 +200,8 @@ class QualityDataLoaders:
     test: DataLoader
     normalisation: Normalisation
     input_dim: int
+    without_features: int = 0
+    """Examples left out because their image has no feature vector (an `image_features` reject)."""
 
 
 def _loader(ds: Dataset, batch_size: int, shuffle: bool, num_workers: int, seed: int, prefetch_factor: int) -> DataLoader:
@@ -210,8 +212,14 @@ def _loader(ds: Dataset, batch_size: int, shuffle: bool, num_workers: int, seed:
 def build_dataloaders(features_path: str | Path, examples: str | Path | pd.DataFrame, *, batch_size: int = 64, num_workers: int = 2,
                       target: str = "ssim", target_scaling: str = "minmax", include_params: bool = True, seed: int = 0,
                       prefetch_factor: int = 4, fold: int | None = None, feature_clip: float = 5.0) -> QualityDataLoaders:
-    """Train (shuffled), validation and test loaders; with `fold`, train = train minus that fold, validation = that fold."""
+    """Train (shuffled), validation and test loaders; with `fold`, train = train minus that fold, validation = that fold.
+
+    Examples whose image has no feature vector are left out and counted in `without_features`.
+    """
     frame = examples if isinstance(examples, pd.DataFrame) else read_examples(examples)
+    with FeatureFile(features_path) as ff:
+        featured = frame["image_id"].isin(set(ff.image_ids))
+    frame = frame[featured]  # results of images whose features were rejected (see the image_features rejects)
     if fold is None:
         parts = {name: frame[frame["split"] == name] for name in ("train", "validation", "test")}
     else:
@@ -224,7 +232,7 @@ def build_dataloaders(features_path: str | Path, examples: str | Path | pd.DataF
     norm = fit_normalisation(features_path, parts["train"], target, target_scaling, feature_clip)
     sets = {name: QualityPredictionDataset(features_path, part, norm, target=target, include_params=include_params) for name, part in parts.items()}
     loaders = {name: _loader(ds, batch_size, name == "train", num_workers, seed, prefetch_factor) for name, ds in sets.items()}
-    return QualityDataLoaders(loaders["train"], loaders["validation"], loaders["test"], norm, sets["train"].input_dim)
+    return QualityDataLoaders(loaders["train"], loaders["validation"], loaders["test"], norm, sets["train"].input_dim, int((~featured).sum()))
 
 
 def cross_validation_loaders(features_path: str | Path, examples: str | Path | pd.DataFrame, **kwargs) -> Iterator[tuple[int, QualityDataLoaders]]:

@@ -5,6 +5,7 @@ cross-validation folds are the asset's folds, and a tiny MLP actually learns SSI
 import pickle
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -68,11 +69,15 @@ def test_normalisation_comes_from_train_only(files):
     assert xs[:, :128].abs().max() <= 5.0, "standardised features are clipped"
 
 
-def test_missing_features_are_refused_up_front(files):
+def test_examples_without_features_are_refused_by_the_dataset_and_left_out_by_the_loaders(files):
     features, examples_path = files
-    examples = read_examples(examples_path).head(3).assign(image_id="images/none.png")
+    examples = read_examples(examples_path)
+    orphans = examples.head(3).assign(image_id="images/none.png", result_id=lambda f: f["result_id"] + "_orphan")
     with pytest.raises(KeyError, match="none.png"):
-        QualityPredictionDataset(features, examples, fit_normalisation(features, read_examples(examples_path).head(50)))
+        QualityPredictionDataset(features, orphans, fit_normalisation(features, examples.head(50)))
+    loaders = build_dataloaders(features, pd.concat([examples, orphans]), num_workers=0)
+    assert loaders.without_features == 3
+    assert sum(len(d.dataset) for d in (loaders.train, loaders.validation, loaders.test)) == len(examples)
 
 
 def test_dataloader_with_worker_processes_trains_a_tiny_mlp(files):

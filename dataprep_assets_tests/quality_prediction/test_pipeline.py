@@ -149,3 +149,19 @@ def test_bad_config_fails_at_once_naming_the_field(built, instance, op, config, 
     with pytest.raises(Exception, match=field):
         materialize(store, instance, run_config={"ops": {op: {"config": config}}}, selection=[op])
     assert instance.get_latest_materialization_event(dg.AssetKey(op)) is None
+
+
+def test_results_on_s3_read_like_local_ones(sample_root, store, instance, s3_bucket, s3_env, built):
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=s3_env)
+    base = sample_root / "raw" / "quality_prediction"
+    for path in sorted(p for p in base.rglob("*") if p.is_file()):
+        client.upload_file(str(path), s3_bucket, f"experiments/{path.relative_to(base).as_posix()}")
+    config = {"ops": {"conversion_results": {"config": {"results_uri": f"s3://{s3_bucket}/experiments"}}}}
+    result = materialize(store, instance, run_config=config, selection=["conversion_results", "clean_conversion_results"])
+    local_store, _, _ = built
+    for relpath in ("data/quality_prediction/conversion_results.parquet", "data/quality_prediction/clean_conversion_results.parquet"):
+        assert pd.read_parquet(store.path(relpath)).equals(pd.read_parquet(local_store.path(relpath)))
+    assert store.path(f"cache/quality_prediction/s3/{s3_bucket}/experiments/images/simple/simple_000.png").exists()
+    assert result.success

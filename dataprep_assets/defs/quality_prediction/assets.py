@@ -48,7 +48,7 @@ from dataprep_assets.lib.parallel import ordered_map, resolve_workers
 from dataprep_assets.lib.storage import combine_hashes
 
 GROUP = "quality_prediction"
-IMAGES_PER_WORKER = 500
+IMAGES_PER_WORKER = 2000
 
 quality_prediction_results_source = dg.AssetSpec(
     "quality_prediction_results_source",
@@ -116,7 +116,7 @@ def _inspect_images(root: str, paths: list[str], config: CleaningConfig, log) ->
     return pd.DataFrame([i.__dict__ for i in infos], columns=list(ImageInfo.__dataclass_fields__))
 
 
-def _logo_montage(store: DatasetStore, root: str, clean: pd.DataFrame, per_type: int = 8) -> bytes:
+def _logo_montage(root: str, clean: pd.DataFrame, per_type: int = 8) -> bytes:
     tiles = []
     for logo_type in ("simple", "text", "gradient", "complex"):
         ids = sorted(clean.loc[clean["logo_type"] == logo_type, "image_id"].unique())
@@ -161,7 +161,7 @@ def clean_conversion_results(context: dg.AssetExecutionContext, config: Cleaning
             "outlier_rule": f"{config.outlier_rule} k={config.outlier_threshold} on {', '.join(config.outlier_metrics)} per logo type",
             "quality_distribution": dg.MetadataValue.md(markdown_table(analysis.quality_distribution(clean))),
             "results_per_logo_type_and_method": counts_table(clean.pivot_table(index="logo_type", columns="method", values="result_id", aggfunc="count", fill_value=0), "logo_type"),
-            "sample_logos": image_metadata(_logo_montage(store, str(root), clean), "8 logos per row: simple, text, gradient, complex"),
+            "sample_logos": image_metadata(_logo_montage(str(root), clean), "8 logos per row: simple, text, gradient, complex"),
             "images_table": dg.MetadataValue.path(store.uri(IMAGES_PATH)),
             **dataset_metadata(store, CLEAN_PATH, manifest),
             **rejects_metadata(store, rejects_path, rejects),

@@ -43,7 +43,7 @@ class CleaningConfig(dg.Config):
     outlier_threshold: float = Field(default=5.0, description="k of the outlier rule (5 keeps the real low-quality tail; Tukey's far-out fence is 3).")
     outlier_metrics: list[str] = Field(default=["ssim", "psnr"], description="Metrics the outlier rule is applied to (any of ssim, mse, psnr).")
     psnr_tolerance_db: float = Field(default=0.5, description="Largest accepted gap in dB between the logged PSNR and 10 log10(255^2 / MSE).")
-    max_workers: int = Field(default=0, description="Worker processes for checking images (0 = all cores; one per 500 images at most).")
+    max_workers: int = Field(default=0, description="Worker processes for checking images (0 = all cores; one per 2,000 images at most).")
 
     @model_validator(mode="after")
     def _check(self):
@@ -107,7 +107,7 @@ class ImageFeaturesConfig(dg.Config):
         description="ResNet-50 only: a local file with torchvision's resnet50 state dict (e.g. ImageNet weights saved with torch.save). Never downloaded.",
     )
     batch_size: int = Field(default=32, description="Images per batch (the seed's CPU target is 16-32).")
-    max_workers: int = Field(default=0, description="Worker processes for image_stats (0 = all cores; one per 500 images to compute at most).")
+    max_workers: int = Field(default=0, description="Worker processes for image_stats (0 = all cores; one per 2,000 images to compute at most).")
     torch_threads: int = Field(default=0, description="ResNet-50 only: torch intra-op threads (0 = torch's default).")
     compression: Literal["gzip", "lzf", "none"] = Field(default="gzip", description="HDF5 compression of the feature matrix (gzip level 4 + shuffle, lzf, or none).")
     use_cache: bool = Field(default=True, description="Reuse the previous file's vectors for images whose pixels did not change (same extractor and weights).")

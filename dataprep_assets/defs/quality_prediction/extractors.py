@@ -83,46 +83,46 @@ class ImageStatsExtractor:
         return json.dumps({"name": self.name, "version": self.version, "input_size": self.input_size})
 
     def extract(self, batch: np.ndarray) -> np.ndarray:
-        x = np.asarray(batch, dtype=np.float32) / 255.0
-        b, h, w, _ = x.shape
-        flat = x.reshape(b, -1, 3)
-        gray = x @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-        parts = [self._colour(x, flat), self._palette(batch.reshape(b, -1, 3)), self._edges(gray), self._texture(gray),
-                 self._frequency(gray), self._detail(gray), self._layout(x)]
+        pixels = np.ascontiguousarray(batch, dtype=np.uint8)
+        b = pixels.shape[0]
+        flat_u8 = pixels.reshape(b, -1, 3)
+        flat = flat_u8.astype(np.float32) * np.float32(1 / 255)
+        gray = (flat @ np.array([0.299, 0.587, 0.114], dtype=np.float32)).reshape(pixels.shape[:3])
+        q4 = flat_u8 >> 6
+        hist64 = _hist_rows((q4[..., 0].astype(np.int64) << 4) | (q4[..., 1].astype(np.int64) << 2) | q4[..., 2], 64)
+        minimum = np.minimum(np.minimum(flat_u8[..., 0], flat_u8[..., 1]), flat_u8[..., 2])
+        parts = [self._colour(flat, hist64), self._palette(flat_u8, minimum, hist64), self._edges(gray), self._texture(gray),
+                 self._frequency(gray), self._detail(gray), self._layout(minimum.reshape(pixels.shape[:3]))]
         out = np.concatenate(parts, axis=1).astype(np.float32)
         if out.shape[1] != self.dim:
             raise AssertionError(f"image_stats produced {out.shape[1]} features, expected {self.dim}")
         return out
 
     @staticmethod
-    def _colour(x: np.ndarray, flat: np.ndarray) -> np.ndarray:
-        mx, mn = flat.max(axis=2), flat.min(axis=2)
-        sat = np.where(mx > 0, (mx - mn) / np.maximum(mx, 1e-6), 0)
-        r, g, bl = flat[..., 0], flat[..., 1], flat[..., 2]
-        hue = np.arctan2(np.sqrt(3) * (g - bl), 2 * r - g - bl)
+    def _colour(flat: np.ndarray, hist64: np.ndarray) -> np.ndarray:
+        r, g, bl = (np.ascontiguousarray(flat[..., c]) for c in range(3))
+        mx, mn = np.maximum(np.maximum(r, g), bl), np.minimum(np.minimum(r, g), bl)
+        sat = (mx - mn) / np.maximum(mx, np.float32(1e-6))
+        u, v = 2 * r - g - bl, np.float32(np.sqrt(3)) * (g - bl)
+        norm = np.sqrt(u * u + v * v) + np.float32(1e-6)
         hue_w = np.maximum(sat.sum(axis=1), 1e-6)
-        rg, yb = r - g, 0.5 * (r + g) - bl
+        rg, yb = r - g, np.float32(0.5) * (r + g) - bl
         colourfulness = np.sqrt(rg.std(axis=1) ** 2 + yb.std(axis=1) ** 2) + 0.3 * np.sqrt(rg.mean(axis=1) ** 2 + yb.mean(axis=1) ** 2)
-        q = (np.minimum(flat, 0.999) * 4).astype(np.int64)
-        hist64 = _hist_rows(q[..., 0] * 16 + q[..., 1] * 4 + q[..., 2], 64)
         return np.column_stack([
-            flat.mean(axis=1), flat.std(axis=1), sat.mean(axis=1), sat.std(axis=1), mx.mean(axis=1), mx.std(axis=1),
-            (sat * np.cos(hue)).sum(axis=1) / hue_w, (sat * np.sin(hue)).sum(axis=1) / hue_w, colourfulness, hist64,
+            *(c.mean(axis=1) for c in (r, g, bl)), *(c.std(axis=1) for c in (r, g, bl)), sat.mean(axis=1), sat.std(axis=1), mx.mean(axis=1), mx.std(axis=1),
+            (sat * u / norm).sum(axis=1) / hue_w, (sat * v / norm).sum(axis=1) / hue_w, colourfulness, hist64,
         ])  # 3 + 3 + 2 + 2 + 2 + 1 + 64 = 77
 
     @staticmethod
-    def _palette(pixels_u8: np.ndarray) -> np.ndarray:
-        q = (pixels_u8 >> 3).astype(np.int64)
-        codes = q[..., 0] * 1024 + q[..., 1] * 32 + q[..., 2]
-        n = codes.shape[1]
-        distinct, dominant, white = [], [], []
-        for row in codes:
-            _, counts = np.unique(row, return_counts=True)
-            distinct.append(np.log1p(len(counts)) / np.log1p(n))
-            dominant.append(counts.max() / n)
-        white = (pixels_u8.min(axis=2) >= 240).mean(axis=1)
-        hist = _hist_rows((pixels_u8 >> 6).astype(np.int64) @ np.array([16, 4, 1]), 64)
-        entropy = -(hist * np.log2(np.maximum(hist, 1e-12))).sum(axis=1) / 6.0
+    def _palette(flat_u8: np.ndarray, minimum: np.ndarray, hist64: np.ndarray) -> np.ndarray:
+        b, n = flat_u8.shape[:2]
+        q = (flat_u8 >> 3).astype(np.int64)
+        codes = (q[..., 0] << 10) | (q[..., 1] << 5) | q[..., 2]
+        counts = np.bincount((np.arange(b)[:, None] * 32768 + codes).ravel(), minlength=b * 32768).reshape(b, 32768)
+        distinct = np.log1p((counts > 0).sum(axis=1)) / np.log1p(n)
+        dominant = counts.max(axis=1) / n
+        white = (minimum >= 240).mean(axis=1)
+        entropy = -(hist64 * np.log2(np.maximum(hist64, 1e-12))).sum(axis=1) / 6.0
         return np.column_stack([distinct, dominant, white, entropy])  # 4
 
     @staticmethod
@@ -173,11 +173,10 @@ class ImageStatsExtractor:
         return np.column_stack(out + [gray.mean(axis=(1, 2)), gray.std(axis=(1, 2))])  # 4
 
     @staticmethod
-    def _layout(x: np.ndarray) -> np.ndarray:
-        fg = (x.min(axis=3) < 0.94).astype(np.float32)
+    def _layout(minimum: np.ndarray) -> np.ndarray:
+        fg = (minimum < 240).astype(np.float32)
         b, h, w = fg.shape
-        quads = fg.reshape(b, 2, h // 2, 2, w // 2).mean(axis=(2, 4)).reshape(b, 4)
-        return quads  # 4
+        return fg[:, : h - h % 2, : w - w % 2].reshape(b, 2, h // 2, 2, w // 2).mean(axis=(2, 4)).reshape(b, 4)  # 4
 
 
 def build_extractor(name: str, *, weights_path: str = "", threads: int = 0, device: str = "cpu") -> FeatureExtractor:

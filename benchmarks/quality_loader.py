@@ -1,0 +1,179 @@
+"""quality_prediction DataLoader: batch preparation from the HDF5 features, ours against the naive per-item read.
+
+Writes a synthetic training set at the seed's scale (10,000 conversion results over 2,000 logos,
+2048-d ResNet-50-sized features, gzip-compressed HDF5, 80/15/5 split), then iterates one epoch of
+the train loader (batch 64), each run in a fresh child process so peak memory is per run:
+
+- ours: `QualityPredictionDataset.__getitems__` reads a whole batch chunk by chunk, 0 and 2 workers;
+- naive: a `Dataset.__getitem__` that reads one HDF5 row per example (the usual h5py recipe), 2 workers;
+- reference: the whole feature matrix loaded into RAM (fast, but memory grows with the dataset).
+
+Prints ms per batch, examples per minute and peak RSS (main process, and the largest worker) beside
+the seed's targets (<= 100 ms per batch, >= 1,000 examples/minute, <= 2 GB peak).
+
+Usage: python -m benchmarks.quality_loader [--examples 10000] [--images 2000] [--dim 2048] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dataprep_assets.defs.quality_prediction.featurestore import FeatureWriter
+from dataprep_assets.defs.quality_prediction.params import MODES, NUMERIC_PARAMS
+
+BATCH = 64
+
+
+def build(root: Path, examples: int, images: int, dim: int) -> None:
+    rng = np.random.default_rng(0)
+    ids = [f"images/logo_{i:06d}.png" for i in range(images)]
+    with FeatureWriter(root / "features.h5", dim=dim, attrs={"extractor": "synthetic", "extractor_version": "1"}) as writer:
+        for start in range(0, images, 512):
+            block = np.maximum(rng.normal(0.5, 0.5, (min(512, images - start), dim)), 0).astype(np.float32)
+            writer.append(ids[start : start + len(block)], [f"h{i}" for i in range(start, start + len(block))], block)
+    image_of = rng.integers(0, images, examples)
+    split_of_image = rng.choice(["train", "validation", "test"], size=images, p=[0.8, 0.15, 0.05])
+    frame = pd.DataFrame({
+        "result_id": [f"r{i:07d}" for i in range(examples)], "image_id": [ids[i] for i in image_of],
+        "split": split_of_image[image_of], "mode": rng.choice(MODES, size=examples),
+        **{p.name: rng.uniform(p.low, p.high, examples).round(0 if p.integer else 2) for p in NUMERIC_PARAMS},
+        "ssim": rng.uniform(0.4, 1.0, examples), "mse": rng.uniform(5, 900, examples), "psnr": rng.uniform(18, 40, examples),
+    })
+    frame["cv_fold"] = np.where(frame["split"] == "train", rng.integers(0, 5, examples), -1)
+    frame.to_parquet(root / "examples.parquet", index=False)
+
+
+class NaiveDataset:
+    """One HDF5 row per `__getitem__` (opened once per worker), standardised per item."""
+
+    def __init__(self, features_path: str, rows: np.ndarray, params: np.ndarray, targets: np.ndarray, mean: np.ndarray, std: np.ndarray):
+        self.features_path, self.rows, self.params, self.targets, self.mean, self.std = features_path, rows, params, targets, mean, std
+        self._h5 = None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int):
+        import h5py
+        import torch
+
+        if self._h5 is None:
+            self._h5 = h5py.File(self.features_path, "r")
+        x = (self._h5["features"][int(self.rows[i])] - self.mean) / self.std
+        return torch.from_numpy(np.concatenate([x, self.params[i]]).astype(np.float32)), torch.tensor(self.targets[i], dtype=torch.float32)
+
+
+class InMemoryDataset(NaiveDataset):
+    def __init__(self, *args):
+        super().__init__(*args)
+        import h5py
+
+        with h5py.File(self.features_path, "r") as h5:
+            self.matrix = (h5["features"][:] - self.mean) / self.std
+
+    def __getitem__(self, i: int):
+        import torch
+
+        return torch.from_numpy(np.concatenate([self.matrix[self.rows[i]], self.params[i]]).astype(np.float32)), torch.tensor(self.targets[i], dtype=torch.float32)
+
+
+def _loader(mode: str, root: Path, workers: int):
+    from torch.utils.data import DataLoader
+
+    from dataprep_assets.ml.quality_prediction import build_dataloaders, read_examples
+
+    features, examples = root / "features.h5", root / "examples.parquet"
+    loaders = build_dataloaders(features, examples, batch_size=BATCH, num_workers=workers)
+    if mode == "ours":
+        return loaders.train
+    train = read_examples(examples).query("split == 'train'")
+    norm = loaders.normalisation
+    ds = loaders.train.dataset
+    cls = NaiveDataset if mode == "naive" else InMemoryDataset
+    plain = cls(str(features), ds.rows, ds.params, ds.targets, norm.features.mean, norm.features.std)
+    del loaders
+    assert len(plain) == len(train)
+    return DataLoader(plain, batch_size=BATCH, shuffle=True, num_workers=workers, persistent_workers=workers > 0)
+
+
+def child(args) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    root = Path(args.root)
+    loader = _loader(args.mode, root, args.workers)
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    times, examples = [], 0
+    start = last = time.perf_counter()
+    for x, _ in loader:
+        now = time.perf_counter()
+        times.append(now - last)
+        last = now
+        examples += len(x)
+    seconds = time.perf_counter() - start
+    del loader
+    gc.collect()
+    steady = times[1:] or times
+    print(json.dumps({
+        "batches": len(times), "examples": examples, "seconds": seconds, "ms_per_batch": 1000 * float(np.mean(steady)),
+        "p95_ms": 1000 * float(np.percentile(steady, 95)), "first_ms": 1000 * times[0], "baseline_mb": baseline,
+        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "worker_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    }))
+
+
+def measure(root: Path, mode: str, workers: int) -> dict:
+    cmd = [sys.executable, "-m", "benchmarks.quality_loader", "--child", "--root", str(root), "--mode", mode, "--workers", str(workers)]
+    return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--examples", type=int, default=10_000)
+    parser.add_argument("--images", type=int, default=2_000)
+    parser.add_argument("--dim", type=int, default=2048)
+    parser.add_argument("--quick", action="store_true", help="small smoke run (2,000 examples over 400 images)")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--root", help=argparse.SUPPRESS)
+    parser.add_argument("--mode", default="ours", help=argparse.SUPPRESS)
+    parser.add_argument("--workers", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return child(args)
+    examples, images = (2_000, 400) if args.quick else (args.examples, args.images)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        build(root, examples, images, args.dim)
+        size = (root / "features.h5").stat().st_size
+        print(f"quality_prediction loader benchmark: {examples:,} examples over {images:,} images, {args.dim}-d features "
+              f"({size / 2**20:.0f} MiB gzip HDF5, {images * args.dim * 4 / 2**20:.0f} MiB raw), batch {BATCH}, one train epoch")
+        rows = [
+            ("ours __getitems__, 0 workers", measure(root, "ours", 0)),
+            ("ours __getitems__, 2 workers", measure(root, "ours", 2)),
+            ("naive row-per-item, 2 workers", measure(root, "naive", 2)),
+            ("reference: matrix in RAM, 2 workers", measure(root, "memory", 2)),
+        ]
+        for name, r in rows:
+            per_min = r["examples"] / r["seconds"] * 60
+            print(f"{name:<38} {r['batches']:>4} batches {r['ms_per_batch']:7.1f} ms/batch (p95 {r['p95_ms']:6.1f}, first {r['first_ms']:6.0f})"
+                  f" {per_min:>10,.0f} examples/min  peak RSS {r['peak_mb']:5.0f} MB main, {r['worker_peak_mb']:5.0f} MB worker")
+        ours, naive = rows[1][1], rows[2][1]
+        print(f"speed-up of ours over naive (2 workers each): {naive['ms_per_batch'] / ours['ms_per_batch']:.1f}x per batch")
+        cost = rows[0][1]
+        print(f"seed targets: <= 100 ms per batch -> ours {cost['ms_per_batch']:.1f} ms (0 workers, the full preparation cost), "
+              f"{ours['ms_per_batch']:.1f} ms delivered with 2 workers; >= 1,000 examples/min -> ours {ours['examples'] / ours['seconds'] * 60:,.0f}; "
+              f"<= 2 GB peak -> ours {max(ours['peak_mb'], ours['worker_peak_mb']):.0f} MB per process")
+
+
+if __name__ == "__main__":
+    main()
