@@ -48,6 +48,10 @@ class UploadWatch:
     """Store-relative prefix the pipeline reads its raw inputs from, e.g. `raw/cell_qa`."""
     suffixes: tuple[str, ...] = ()
     """File name endings that count as inputs (case-insensitive); empty = every file."""
+    date_prefix_format: str = ""
+    """For date-prefixed layouts (e.g. `%Y/%m/%d/` under the prefix): list only the last
+    `date_prefix_days` days' sub-prefixes, so a tick's cost does not grow with the bucket."""
+    date_prefix_days: int = 2
     max_files_per_tick: int = 1000
     lookback_seconds: int = 120
     minimum_interval_seconds: int = 60
@@ -70,10 +74,11 @@ class UploadBatchConfig(dg.Config):
 def change_source(store: DatasetStore, watch: UploadWatch) -> ChangeSource:
     """Where the store keeps `watch.prefix`: an S3 prefix or a local directory."""
     uri = store.uri(watch.prefix)
+    listing = {"suffixes": watch.suffixes, "date_prefix_format": watch.date_prefix_format, "date_prefix_days": watch.date_prefix_days}
     if uri.startswith("s3://"):
         bucket, _, key_prefix = uri[len("s3://") :].partition("/")
-        return S3PrefixSource(bucket=bucket, prefix=key_prefix, suffixes=watch.suffixes, endpoint_url=getattr(store, "endpoint_url", "") or "")
-    return LocalDirectorySource(root=str(store.path(watch.prefix)), suffixes=watch.suffixes)
+        return S3PrefixSource(bucket=bucket, prefix=key_prefix, endpoint_url=getattr(store, "endpoint_url", "") or "", **listing)
+    return LocalDirectorySource(root=str(store.path(watch.prefix)), **listing)
 
 
 def upload_batch_definitions(watch: UploadWatch) -> tuple[dg.AssetsDefinition, dg.SensorDefinition]:
