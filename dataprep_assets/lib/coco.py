@@ -16,9 +16,12 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas is imported where tables are built: workers that only clip boxes start faster
+    import pandas as pd
 
 DROP = "drop"
 IMAGE_COLUMNS = ["id", "file_name", "width", "height"]
@@ -132,6 +135,8 @@ def coco_from_frames(images: pd.DataFrame, annotations: pd.DataFrame, categories
 
 def frames_from_coco(coco: Mapping) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Image and annotation tables of a (validated) COCO dict; extra image fields become columns."""
+    import pandas as pd
+
     images = pd.DataFrame(list(coco["images"]))
     if images.empty:
         images = pd.DataFrame(columns=IMAGE_COLUMNS)

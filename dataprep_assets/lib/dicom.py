@@ -141,23 +141,48 @@ def linear_window(values: np.ndarray, center: float, width: float) -> np.ndarray
     return np.rint(np.clip(y, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
+_UNSIGNED = {1: np.uint8, 2: np.uint16}
+
+
 @lru_cache(maxsize=64)
 def _lut(dtype: str, slope: float, intercept: float, center: float, width: float, invert: bool) -> np.ndarray:
-    info = np.iinfo(np.dtype(dtype))
-    stored = np.arange(info.min, info.max + 1, dtype=np.int64)
-    lut = linear_window(stored * slope + intercept, center, width)
+    """uint8 output for every bit pattern of `dtype`, indexed by the pattern read as unsigned."""
+    kind = np.dtype(dtype)
+    stored = np.arange(2 ** (8 * kind.itemsize), dtype=_UNSIGNED[kind.itemsize]).view(kind.newbyteorder("="))
+    lut = linear_window(stored.astype(np.float64) * slope + intercept, center, width)
     return 255 - lut if invert else lut
 
 
 def to_uint8(pixels: np.ndarray, slope: float, intercept: float, center: float, width: float, monochrome1: bool) -> np.ndarray:
     """Rescale + window + (MONOCHROME1) inversion of stored pixels, as uint8."""
-    if pixels.dtype in (np.int16, np.uint16, np.int8, np.uint8):
-        lut = _lut(pixels.dtype.str, float(slope), float(intercept), float(center), float(width), bool(monochrome1))
-        offset = -int(np.iinfo(pixels.dtype).min)
-        index = pixels.astype(np.int32) + offset if offset else pixels
-        return lut[index]
+    if pixels.dtype.kind in "iu" and pixels.dtype.itemsize in _UNSIGNED:
+        lut = _lut(pixels.dtype.newbyteorder("=").str, float(slope), float(intercept), float(center), float(width), bool(monochrome1))
+        native = pixels.astype(pixels.dtype.newbyteorder("="), copy=False)
+        return np.take(lut, native.view(_UNSIGNED[pixels.dtype.itemsize]))
     out = linear_window(pixels.astype(np.float64) * slope + intercept, center, width)
     return 255 - out if monochrome1 else out
+
+
+_NATIVE = {pydicom.uid.ExplicitVRLittleEndian, pydicom.uid.ImplicitVRLittleEndian}
+
+
+def stored_pixels(ds: pydicom.Dataset) -> np.ndarray:
+    """The stored values of a single-frame slice. Uncompressed little-endian 8/16-bit data is read
+    straight from the element (no copy) with BitsStored masking / sign extension as PS3.5 8.1.1
+    defines it; anything else goes through pydicom's decoders."""
+    rows, cols, alloc = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0), int(ds.get("BitsAllocated") or 0)
+    frames = int(ds.get("NumberOfFrames") or 1)
+    data = ds.get("PixelData")
+    if ds.file_meta.TransferSyntaxUID in _NATIVE and alloc in (8, 16) and frames == 1 and isinstance(data, bytes) and len(data) >= rows * cols * alloc // 8:
+        signed = int(ds.get("PixelRepresentation") or 0) == 1
+        kind = np.dtype(("<i" if signed else "<u") + str(alloc // 8))
+        pixels = np.frombuffer(data, dtype=kind, count=rows * cols).reshape(rows, cols)
+        bits = int(ds.get("BitsStored") or alloc)
+        if bits < alloc:
+            shift = alloc - bits
+            pixels = (pixels << shift) >> shift if signed else pixels & ((1 << bits) - 1)
+        return pixels
+    return ds.pixel_array
 
 
 def _require_decoder(ds: pydicom.Dataset, name: str) -> None:
@@ -204,7 +229,7 @@ def load_slice_uint8(
         raise DicomError("not_grayscale", f"{name}: photometric {header.photometric!r} is not a grayscale CT slice")
     _require_decoder(ds, name)
     try:
-        pixels = ds.pixel_array
+        pixels = stored_pixels(ds)
     except Exception as exc:
         text = str(exc).lower()
         reason = "truncated_pixel_data" if "less than expected" in text else "bad_pixel_data"

@@ -151,3 +151,22 @@ def test_header_read_sees_missing_pixel_data_without_decoding(tmp_path: Path):
     write_dicom(path, render_slice_hu(np.random.default_rng(3), 0.5), patient_id=None, study_uid="1.2.3", series_uid="1.2.4", sop_uid="1.2.5", instance=1, thickness=5.5, pixels=False)
     header = read_header(path)
     assert not header.has_pixel_data and header.patient_id == "" and header.slice_thickness == 5.5
+
+
+def test_direct_read_of_uncompressed_pixels_equals_pydicom(tmp_path: Path):
+    from dataprep_assets.lib.dicom import stored_pixels
+
+    for name in ("693_UNCR.dcm", "CT_small.dcm", "bad_sequence.dcm"):  # signed 14 of 16 bits, signed 16, JPEG Lossless
+        ds = pydicom.dcmread(real_dicom(name))
+        assert np.array_equal(stored_pixels(ds), ds.pixel_array), name
+    # 12 bits stored in 16 with garbage in the unused high bits, signed and unsigned
+    path = tmp_path / "twelve.dcm"
+    write_dicom(path, render_slice_hu(np.random.default_rng(4), 0.5), patient_id="p", study_uid="1.2", series_uid="1.2.3", sop_uid="1.2.3.4", instance=1, thickness=5.0)
+    raw = np.random.default_rng(5).integers(0, 65536, size=(512, 512), dtype=np.uint16)
+    for representation in (0, 1):
+        ds = pydicom.dcmread(path)
+        ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 12, 11, representation
+        ds.PixelData = raw.tobytes()
+        ds.save_as(path)
+        ds = pydicom.dcmread(path)
+        assert np.array_equal(stored_pixels(ds), ds.pixel_array), representation

@@ -22,7 +22,7 @@ from dataprep_assets.defs.ct_hemorrhage.config import (
     PatientSplitConfig,
     PngConfig,
 )
-from dataprep_assets.defs.ct_hemorrhage.convert import PngTask, convert_one, safe_token
+from dataprep_assets.defs.ct_hemorrhage.convert import BATCH, PngTask, batches, convert_batch, safe_token
 from dataprep_assets.defs.ct_hemorrhage.feedback import (
     STAGE_FETCH,
     FeedbackError,
@@ -227,7 +227,8 @@ def no_hem_pngs(context: dg.AssetExecutionContext, config: PngConfig, store: Dat
             PngTask(str(src), str(staged.path / name), rel, config.window_center, config.window_width, config.use_header_window, config.header_window_index, config.png_compression)
             for src, name, rel in zip(local, names, ok["dicom_path"])
         ]
-        for row, name, result in zip(ok.itertuples(index=False), names, ordered_map(convert_one, tasks, max_workers=workers, progress=_progress(context, "DICOM->PNG"))):
+        results = (r for batch in ordered_map(convert_batch, batches(tasks, BATCH), max_workers=workers, progress=_progress(context, "DICOM->PNG batches")) for r in batch)
+        for row, name, result in zip(ok.itertuples(index=False), names, results):
             if not result["ok"]:
                 rejects.add(row.dicom_path, "dicom_to_png", result["reason"], result["detail"])
                 continue

@@ -10,7 +10,10 @@ number, so results do not depend on which worker ran what.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import os
 import shutil
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -48,10 +51,27 @@ class AugImage:
     boxes: tuple[Box, ...]
 
 
+def _albumentations():
+    """Import albumentations lazily (seconds), without its network version check. In a worker process,
+    which only augments, its optional torch bridge is skipped: importing torch would cost each worker
+    several seconds more before it augments anything."""
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    if "albumentations" in sys.modules or "torch" in sys.modules or multiprocessing.parent_process() is None:
+        import albumentations
+
+        return albumentations
+    sys.modules["torch"] = None  # makes albumentations' `from .pytorch import *` a (suppressed) ImportError
+    try:
+        import albumentations
+    finally:
+        del sys.modules["torch"]
+    return albumentations
+
+
 @lru_cache(maxsize=4)
 def build_transform(min_box: float, min_visibility: float):
     """Geometric + intensity augmentation suited to axial head CT (no vertical flips)."""
-    import albumentations as A  # imported here: it takes seconds (it pulls in torch when installed)
+    A = _albumentations()
 
     return A.Compose(
         [
@@ -111,3 +131,8 @@ def augment_one(task: AugTask) -> list[AugImage]:
         written.append(AugImage(name, augmented.shape[1], augmented.shape[0], task.file_name, k, boxes))
     return written
 
+
+
+def augment_batch(tasks: list[AugTask]) -> list[list[AugImage]]:
+    """Several images per worker call (fewer process-pool round trips)."""
+    return [augment_one(task) for task in tasks]

@@ -17,12 +17,17 @@ from dataprep_assets.common.metadata import counts_table, dataset_metadata, imag
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.ct_hemorrhage import layout as L
 from dataprep_assets.defs.ct_hemorrhage.assets import GROUP, _progress, _version, _workers, balanced_splits
-from dataprep_assets.defs.ct_hemorrhage.augment import AugTask, augment_one
+from dataprep_assets.defs.ct_hemorrhage.augment import AugTask, augment_batch
+from dataprep_assets.defs.ct_hemorrhage.convert import batches
 from dataprep_assets.defs.ct_hemorrhage.config import AugmentConfig, FourClassConfig
 from dataprep_assets.defs.ct_hemorrhage.export import analysis, dataset_rows, four_class_coco, split_coco
 from dataprep_assets.lib.images import bar_chart, montage, png_bytes
 from dataprep_assets.lib.parallel import ordered_map
 from dataprep_assets.lib.storage import atomic_write_json, atomic_write_text
+
+
+AUG_BATCH = 8
+"""Images per worker call."""
 
 
 def _write_yaml(path: Path, payload: dict) -> None:
@@ -76,7 +81,8 @@ def augmented_coco_6class(context: dg.AssetExecutionContext, config: AugmentConf
                                     config.multiplier - 1 if split == "train" else 0, config.seed, config.jpeg_quality, config.min_box_size, config.min_visibility))
                 )
         context.log.info(f"writing {len(tasks)} originals, {sum(t.copies for _, t in tasks)} augmented copies with {workers} worker(s)")
-        for (split, _), written in zip(tasks, ordered_map(augment_one, [t for _, t in tasks], max_workers=workers, progress=_progress(context, "augment"))):
+        done = ordered_map(augment_batch, batches([t for _, t in tasks], AUG_BATCH), max_workers=workers, progress=_progress(context, "augment batches"))
+        for (split, _), written in zip(tasks, (w for batch in done for w in batch)):
             per_split[split].extend(written)
         cocos = {}
         for split, images in per_split.items():
