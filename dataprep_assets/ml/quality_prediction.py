@@ -56,7 +56,11 @@ class Standardiser:
 
 @dataclass(frozen=True)
 class TargetScaler:
-    """`minmax`: train min/max to [0, 1]; `standard`: train mean/std; `none`: unchanged. `inverse` undoes it."""
+    """`standard` (the loaders' default): train mean/std; `minmax`: train min/max to [0, 1]; `none`: unchanged.
+
+    `inverse` undoes it. Standardising trains better than min/max here: SSIM's long low tail squeezes the
+    min/max-scaled targets near 1, and a small MLP then fits train but not validation.
+    """
 
     mode: str
     a: float
@@ -113,7 +117,7 @@ def param_matrix(examples: pd.DataFrame) -> np.ndarray:
     return np.concatenate([numeric, modes], axis=1)
 
 
-def fit_normalisation(features_path: str | Path, train: pd.DataFrame, target: str = "ssim", target_scaling: str = "minmax",
+def fit_normalisation(features_path: str | Path, train: pd.DataFrame, target: str = "ssim", target_scaling: str = "standard",
                       feature_clip: float = 5.0) -> Normalisation:
     params = param_matrix(train)
     param_std = Standardiser.fit(params)
@@ -210,7 +214,7 @@ def _loader(ds: Dataset, batch_size: int, shuffle: bool, num_workers: int, seed:
 
 
 def build_dataloaders(features_path: str | Path, examples: str | Path | pd.DataFrame, *, batch_size: int = 64, num_workers: int = 2,
-                      target: str = "ssim", target_scaling: str = "minmax", include_params: bool = True, seed: int = 0,
+                      target: str = "ssim", target_scaling: str = "standard", include_params: bool = True, seed: int = 0,
                       prefetch_factor: int = 4, fold: int | None = None, feature_clip: float = 5.0) -> QualityDataLoaders:
     """Train (shuffled), validation and test loaders; with `fold`, train = train minus that fold, validation = that fold.
 

@@ -56,7 +56,7 @@ def test_normalisation_comes_from_train_only(files):
     features, examples_path = files
     examples = read_examples(examples_path)
     train = examples[examples["split"] == "train"]
-    norm = fit_normalisation(features, train)
+    norm = fit_normalisation(features, train, target_scaling="minmax")
     with FeatureFile(features) as ff:
         train_rows = ff.read_rows(ff.rows_of(sorted(set(train["image_id"])))).astype(np.float64)
         all_rows = ff.read_rows(np.arange(len(ff))).astype(np.float64)

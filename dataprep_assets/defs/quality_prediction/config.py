@@ -40,7 +40,11 @@ class CleaningConfig(dg.Config):
         description="Extreme-outlier rule, applied per logo type: `iqr` rejects values outside [Q1 - k IQR, Q3 + k IQR], "
         "`robust_z` rejects |x - median| / (1.4826 MAD) > k, `none` keeps everything.",
     )
-    outlier_threshold: float = Field(default=5.0, description="k of the outlier rule (5 keeps the real low-quality tail; Tukey's far-out fence is 3).")
+    outlier_threshold: float = Field(
+        default=15.0,
+        description="k of the outlier rule. 15 keeps SSIM's real low tail (poor settings on gradient logos land ~11 IQRs out) and removes "
+        "values no setting produces; Tukey's far-out fence, 3, would drop hundreds of genuine poor conversions.",
+    )
     outlier_metrics: list[str] = Field(default=["ssim", "psnr"], description="Metrics the outlier rule is applied to (any of ssim, mse, psnr).")
     psnr_tolerance_db: float = Field(default=0.5, description="Largest accepted gap in dB between the logged PSNR and 10 log10(255^2 / MSE).")
     max_workers: int = Field(default=0, description="Worker processes for checking images (0 = all cores; one per 2,000 images at most).")
