@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.quality_prediction import analysis
 from dataprep_assets.defs.quality_prediction.featurestore import FeatureFile
-from dataprep_assets.defs.quality_prediction.params import LOGO_TYPES, PARAM_NAMES
+from dataprep_assets.defs.quality_prediction.params import PARAM_NAMES
 from dataprep_assets.defs.quality_prediction.paths import CLEAN_PATH, DATASETS_DIR
 from dataprep_assets.defs.quality_prediction.stratify import SPLITS
 from dataprep_assets.lib.images import bar_chart, png_bytes
