@@ -12,7 +12,6 @@ from dataprep_assets.defs.quality_prediction import checks as qp_checks
 from dataprep_assets.sample_data.quality_prediction import generate
 
 ASSETS = [
-    qp_assets.quality_prediction_results_source,
     qp_assets.conversion_results,
     qp_assets.clean_conversion_results,
     qp_assets.quality_dataset_splits,

@@ -16,6 +16,7 @@ from dataprep_assets.common.metadata import (
     rejects_metadata,
 )
 from dataprep_assets.common.store import DatasetStore
+from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
 from dataprep_assets.defs.quality_prediction import analysis, report
 from dataprep_assets.defs.quality_prediction.cleaning import CleaningRules, clean_results
 from dataprep_assets.defs.quality_prediction.config import (
@@ -43,6 +44,7 @@ from dataprep_assets.defs.quality_prediction.paths import (
 )
 from dataprep_assets.defs.quality_prediction.sources import parse_s3_uri, scan_results, sync_s3
 from dataprep_assets.defs.quality_prediction.stratify import SPLITS, build_examples, stratum_proportions
+from dataprep_assets.defs.quality_prediction.uploads import quality_prediction_uploads
 from dataprep_assets.lib.images import bar_chart, histogram_chart, montage, png_bytes
 from dataprep_assets.lib.parallel import ordered_map, resolve_workers
 from dataprep_assets.lib.storage import combine_hashes
@@ -50,13 +52,6 @@ from dataprep_assets.lib.storage import combine_hashes
 GROUP = "quality_prediction"
 IMAGES_PER_WORKER = 2000
 
-quality_prediction_results_source = dg.AssetSpec(
-    "quality_prediction_results_source",
-    group_name=GROUP,
-    description="Conversion results left by the optimisation experiments (JSON logs, JSON lines, CSV tables) and the logo images they "
-    "reference, under `raw/quality_prediction/` in the store or an s3:// prefix. Written by the experiments; not built here.",
-    kinds={"json", "csv", "png"},
-)
 
 
 def _version(*hashes: str) -> dg.DataVersion:
@@ -68,7 +63,7 @@ def features_file(store: DatasetStore) -> str:
     return store.read_json(FEATURES_POINTER)["file"]
 
 
-@dg.asset(group_name=GROUP, deps=[quality_prediction_results_source], kinds={"parquet"})
+@dg.asset(group_name=GROUP, deps=[quality_prediction_uploads], kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)
 def conversion_results(context: dg.AssetExecutionContext, config: ConversionResultsConfig, store: DatasetStore) -> dg.MaterializeResult:
     """Every conversion result found under the results location: image, VTracer parameters, SSIM/MSE/PSNR, method, logo type, time."""
     uri = config.results_uri.strip().rstrip("/")
@@ -125,7 +120,7 @@ def _logo_montage(root: str, clean: pd.DataFrame, per_type: int = 8) -> bytes:
     return png_bytes(montage(tiles, columns=per_type, scale=1))
 
 
-@dg.asset(group_name=GROUP, deps=[conversion_results], kinds={"parquet"})
+@dg.asset(group_name=GROUP, deps=[conversion_results], kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)
 def clean_conversion_results(context: dg.AssetExecutionContext, config: CleaningConfig, store: DatasetStore) -> dg.MaterializeResult:
     """Results that pass every rule (complete, finite, in range, consistent, readable image, no duplicate, no extreme outlier)."""
     source = store.read_json(SOURCE_PATH)
@@ -169,7 +164,7 @@ def clean_conversion_results(context: dg.AssetExecutionContext, config: Cleaning
     )
 
 
-@dg.asset(group_name=GROUP, deps=[clean_conversion_results], kinds={"parquet"})
+@dg.asset(group_name=GROUP, deps=[clean_conversion_results], kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)
 def quality_dataset_splits(context: dg.AssetExecutionContext, config: SplitConfig, store: DatasetStore) -> dg.MaterializeResult:
     """80/15/5 train/validation/test, stratified by logo type and SSIM bin, grouped by source image; CV folds within train."""
     clean = store.read_table(CLEAN_PATH)
@@ -205,7 +200,7 @@ def quality_dataset_splits(context: dg.AssetExecutionContext, config: SplitConfi
     )
 
 
-@dg.asset(group_name=GROUP, deps=[clean_conversion_results], kinds={"hdf5"})
+@dg.asset(group_name=GROUP, deps=[clean_conversion_results], kinds={"hdf5"}, automation_condition=FOLLOW_UPSTREAM)
 def image_features(context: dg.AssetExecutionContext, config: ImageFeaturesConfig, store: DatasetStore) -> dg.MaterializeResult:
     """One feature vector per clean image in HDF5 (chunked, compressed, indexed by image id), cached by pixel hash."""
     source = store.read_json(SOURCE_PATH)
@@ -270,7 +265,7 @@ def image_features(context: dg.AssetExecutionContext, config: ImageFeaturesConfi
     )
 
 
-@dg.asset(group_name=GROUP, deps=[quality_dataset_splits, image_features], kinds={"json"})
+@dg.asset(group_name=GROUP, deps=[quality_dataset_splits, image_features], kinds={"json"}, automation_condition=FOLLOW_UPSTREAM)
 def feature_report(context: dg.AssetExecutionContext, config: FeatureReportConfig, store: DatasetStore) -> dg.MaterializeResult:
     """Dataset statistics and feature analysis: PCA, correlation with SSIM, clustering, a linear probe, coverage gaps."""
     examples = store.read_table(EXAMPLES_PATH)
