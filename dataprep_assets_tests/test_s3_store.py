@@ -1,6 +1,7 @@
 """`S3DatasetStore` against a real S3 protocol server (moto's, on loopback): writes land in the bucket
 under the prefix, a second working copy pulls them, only changed objects move (ETag and size, multipart
-included), directories are mirrored both ways, keys from data never escape the prefix or the cache,
+included), a rewritten dataset directory replaces the old one in the bucket while a plain push or pull
+never deletes anything, keys from data never escape the prefix or the cache,
 transport failures are retried then reported, and credentials never leave the environment."""
 
 import os
@@ -52,40 +53,42 @@ def test_writes_land_under_the_prefix_and_a_fresh_cache_reads_them(s3_bucket, cl
     assert reader.exists("data/set") and reader.exists("data/x.json") and not reader.exists("data/nothing")
 
 
-def test_pull_moves_only_changed_objects_and_mirrors_deletions(s3_bucket, client, tmp_path):
+def test_pull_moves_only_changed_objects_and_never_deletes_local_files(s3_bucket, client, tmp_path):
     writer = _store(s3_bucket, tmp_path / "a")
     with writer.write_dir("raw") as staged:
-        for name in ("one.bin", "two.bin", "three.bin"):
+        for name in ("one.bin", "two.bin"):
             (staged.path / name).write_bytes(name.encode() * 100)
         (staged.path / "big.bin").write_bytes(os.urandom(9 * 1024 * 1024))  # multipart upload: ETag "<md5>-2"
     assert client.head_object(Bucket=s3_bucket, Key="team/datasets/raw/big.bin")["ETag"].strip('"').endswith("-2")
     reader = _store(s3_bucket, tmp_path / "b")
     reader.pull("raw")
     inodes = {p.name: p.stat().st_ino for p in (tmp_path / "b/raw").iterdir()}
+    (tmp_path / "b/raw/local-only.txt").write_text("written here, not pushed yet")
     client.put_object(Bucket=s3_bucket, Key="team/datasets/raw/two.bin", Body=b"changed")
-    client.delete_object(Bucket=s3_bucket, Key="team/datasets/raw/three.bin")
     reader.pull("raw")
     after = {p.name: p.stat().st_ino for p in (tmp_path / "b/raw").iterdir()}
-    assert set(after) == {"one.bin", "two.bin", "big.bin"}
+    assert set(after) == {"one.bin", "two.bin", "big.bin", "local-only.txt"}
     assert after["one.bin"] == inodes["one.bin"] and after["big.bin"] == inodes["big.bin"]  # unchanged: not downloaded again
     assert (tmp_path / "b/raw/two.bin").read_bytes() == b"changed"
 
 
-def test_push_mirrors_a_directory_and_a_single_file_pull_is_exact(s3_bucket, client, tmp_path):
+def test_write_dir_replaces_the_directory_in_the_bucket_and_push_only_adds(s3_bucket, client, tmp_path):
     store = _store(s3_bucket, tmp_path / "a", prefix="")
-    folder = store.path("d")
-    folder.mkdir()
-    (folder / "keep.txt").write_text("1")
-    (folder / "drop.txt").write_text("2")
-    (folder / ".hidden").write_text("staging files are never published")
-    store.push("d")
-    (folder / "drop.txt").unlink()
-    store.push("d")
-    assert _keys(client, s3_bucket) == ["d/keep.txt"]
-    client.put_object(Bucket=s3_bucket, Key="d/keep.txt.bak", Body=b"a sibling sharing the name as a prefix")
+    for names in (("keep.txt", "drop.txt"), ("keep.txt",)):
+        with store.write_dir("d") as staged:
+            for name in names:
+                (staged.path / name).write_text(name)
+            (staged.path / ".hidden").write_text("staging files are never published")
+    assert [k for k in _keys(client, s3_bucket) if k.startswith("d/")] == ["d/keep.txt"]
     other = _store(s3_bucket, tmp_path / "b", prefix="")
-    other.pull("d/keep.txt")
-    assert sorted(p.name for p in (tmp_path / "b/d").iterdir()) == ["keep.txt"]
+    other.pull("d")
+    (tmp_path / "b/d/new.txt").write_text("added here")
+    other.push("d")  # a partial local copy never deletes what others wrote
+    assert [k for k in _keys(client, s3_bucket) if k.startswith("d/")] == ["d/keep.txt", "d/new.txt"]
+    client.put_object(Bucket=s3_bucket, Key="d/keep.txt.bak", Body=b"a sibling sharing the name as a prefix")
+    third = _store(s3_bucket, tmp_path / "c", prefix="")
+    third.pull("d/keep.txt")
+    assert sorted(p.name for p in (tmp_path / "c/d").iterdir()) == ["keep.txt"]
 
 
 def test_keys_from_data_never_escape(s3_bucket, client, tmp_path):

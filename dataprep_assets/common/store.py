@@ -184,12 +184,13 @@ def _compute_etag(path: Path, size: int, part_size: int) -> str:
 class S3DatasetStore(DatasetStore):
     """A dataset store in an S3 bucket (AWS, MinIO or any S3-compatible endpoint) via dagster-aws.
 
-    A local cache directory is the working copy: `pull(prefix)` makes the cached prefix equal to the
-    bucket's (downloads objects whose size or ETag differ, removes files the bucket no longer has),
-    `push(relpath)` uploads a file, or mirrors a directory (uploads what changed, deletes keys that are
-    gone). Credentials come only from the environment (`AWS_ACCESS_KEY_ID`, ..., or a profile/role),
-    never from config, so they never reach logs or metadata. Keys found in the bucket that would land
-    outside the cache (`..`, absolute) are skipped.
+    A local cache directory is the working copy: `pull(prefix)` downloads the objects under the prefix
+    whose size or ETag differ from the cached file (it never deletes a local file, so nothing written
+    but not yet pushed is lost); `push(relpath)` uploads a file or the changed files of a directory;
+    `write_dir` also deletes the keys its new version no longer has, so the bucket holds exactly the
+    dataset that was swapped in. Credentials come only from the environment (`AWS_ACCESS_KEY_ID`, ...,
+    or a profile/role), never from config, so they never reach logs or metadata. Keys found in the
+    bucket that would land outside the cache (`..`, absolute) are skipped.
     """
 
     bucket: str = Field(description="Bucket name.")
@@ -306,8 +307,6 @@ class S3DatasetStore(DatasetStore):
             except UnsafePathError:
                 logging.getLogger(__name__).warning("skipping S3 key %r: it would land outside the cache", name)
         self._each(self._download, [n for n, (etag, size) in sorted(safe.items()) if not self._same(self.path(n), etag, size)])
-        for stale in set(self._local_files(rel)) - set(safe):
-            self.path(stale).unlink(missing_ok=True)
         return self.path(rel)
 
     def push(self, relpath: str) -> None:
@@ -319,7 +318,14 @@ class S3DatasetStore(DatasetStore):
         remote = self._remote(rel)
         files = self._local_files(rel)
         self._each(self._upload, [f for f in files if f not in remote or not self._same(self.path(f), *remote[f])])
-        gone = sorted(set(remote) - set(files))
+
+    @contextmanager
+    def write_dir(self, relpath: str) -> Iterator[StagedDataset]:
+        """As `DatasetStore.write_dir`, then delete the keys the new version of the directory no longer has."""
+        with super().write_dir(relpath) as staged:
+            yield staged
+        rel = self._rel(relpath)
+        gone = sorted(set(self._remote(rel)) - set(self._local_files(rel)))
         for start in range(0, len(gone), 1000):
             batch = [{"Key": self._key(name)} for name in gone[start : start + 1000]]
             self.client().delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})

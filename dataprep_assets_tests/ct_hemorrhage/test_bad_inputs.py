@@ -51,11 +51,14 @@ def test_feedback_csv_without_its_columns_fails_naming_them(sample_store, instan
     assert not result.success and "missing columns ['patient_id', 'feedback']" in failure_text(result)
 
 
-def test_nothing_fetchable_fails_loudly_with_the_reason_and_the_rejects_table(sample_store, instance):
+def test_nothing_fetchable_fails_loudly_with_the_reason_and_keeps_the_last_good_table(sample_store, instance):
+    assert materialize(sample_store, instance, selection=["labelled_coco", "no_hem_candidates", "no_hem_dicoms"]).success
+    good = sample_store.path(L.DICOMS).read_bytes()
     config = {"ops": {"no_hem_dicoms": {"config": {"dicom_prefix": "raw/ct_hemorrhage/wrong-prefix"}}}}
-    result = materialize(sample_store, instance, selection=["labelled_coco", "no_hem_candidates", "no_hem_dicoms"], run_config=config)
+    result = materialize(sample_store, instance, selection=["no_hem_dicoms"], run_config=config)
     assert not result.success and "could be used (most common reason: missing_object)" in failure_text(result)
     assert set(sample_store.read_rejects("no_hem_dicoms").counts_by_reason()) == {"missing_object"}
+    assert sample_store.path(L.DICOMS).read_bytes() == good
 
 
 @pytest.mark.parametrize(
@@ -140,3 +143,35 @@ def test_real_dicom_through_fetch_and_conversion(sample_store, instance):
     assert {(Path(r.item).name, r.reason) for r in sample_store.read_rejects("no_hem_dicoms")} == {("SC_rgb.dcm", "slice_thickness")}  # no SliceThickness
     assert len(sample_store.read_rejects("no_hem_pngs")) == 0
     assert len(json.loads(sample_store.path(L.NO_HEM_COCO).read_text())["images"]) == 4
+
+
+def test_a_truncated_labelled_image_is_left_out_of_the_dataset_as_a_reject(sample_store, instance):
+    """Its header still reads (so the size check passes) but the data stops short: OpenCV would decode it
+    into a grey-filled image without complaint."""
+    assert materialize(sample_store, instance, selection=["labelled_coco", "patient_splits"]).success
+    splits = sample_store.read_table(L.PATIENT_SPLITS)
+    victim = splits[(splits["split"] == "train") & (splits["source"] == "v3")].iloc[0]
+    path = sample_store.path(victim["source_path"])
+    path.write_bytes(path.read_bytes()[:2000])
+    chain = ["no_hem_candidates", "no_hem_dicoms", "no_hem_pngs", "no_hem_coco", "balanced_splits", "augmented_coco_6class"]
+    result = materialize(sample_store, instance, selection=chain)
+    assert result.success
+    assert {(r.item, r.reason) for r in sample_store.read_rejects("augmented_coco_6class")} == {(victim["source_path"], "unreadable_image")}
+    train = json.loads(sample_store.path(L.SIX_CLASS, "train", L.ANNOTATIONS).read_text())
+    names = {im["file_name"] for im in train["images"]}
+    assert victim["file_name"] not in names and not any(n.startswith(Path(victim["file_name"]).stem + "_aug") for n in names)
+    assert all(e.passed for e in result.get_asset_check_evaluations() if e.check_name in ("every_image_readable", "coco_valid", "augmentation_multiplier_exact"))
+
+
+def test_the_readability_check_catches_truncated_files(tmp_path):
+    from dataprep_assets.defs.ct_hemorrhage.validation import unreadable_images
+
+    good = tmp_path / "good.jpg"
+    Image.fromarray(np.full((64, 64), 90, np.uint8)).save(good)
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(good.read_bytes()[:-40])
+    png = tmp_path / "a.png"
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(png)
+    cut_png = tmp_path / "b.png"
+    cut_png.write_bytes(png.read_bytes()[:-12])
+    assert unreadable_images([str(good), str(cut), str(png), str(cut_png)]) == [str(cut), str(cut_png)]

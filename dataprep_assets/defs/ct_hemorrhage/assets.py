@@ -170,17 +170,25 @@ def no_hem_dicoms(context: dg.AssetExecutionContext, config: FetchConfig, store:
     context.log.info(f"fetching {len(chosen)} of {len(candidates)} candidates ({int((chosen['tier'] == 0).sum())} FP) with {config.fetch_workers} threads")
     started = time.perf_counter()
     rows = chosen.to_dict("records")
+    results = []
     with ThreadPoolExecutor(max_workers=config.fetch_workers) as pool:
-        fetched = pd.DataFrame(list(pool.map(lambda r: fetch_slice(r, f"{prefix}/{r['s3_key']}", store.pull, settings), rows)))
+        for done, result in enumerate(pool.map(lambda r: fetch_slice(r, f"{prefix}/{r['s3_key']}", store.pull, settings), rows), 1):
+            results.append(result)
+            if done % 500 == 0:
+                context.log.info(f"fetched {done}/{len(rows)} in {time.perf_counter() - started:.1f}s")
     elapsed = time.perf_counter() - started
-    if fetched.empty:
-        fetched = pd.DataFrame(columns=[*chosen.columns, "dicom_path", "status", "reason", "detail", "slice_thickness", "header_patient_id", "attempts"])
+    columns = [*chosen.columns, "dicom_path", "status", "reason", "detail", "slice_thickness", "header_patient_id", "attempts"]
+    fetched = pd.DataFrame(results) if results else pd.DataFrame(columns=columns)
     rejects = RejectLog()
     for r in fetched[fetched["status"] != "ok"].itertuples(index=False):
         rejects.add(r.dicom_path, STAGE_FETCH, r.reason, r.detail)
-    manifest = store.write_table(L.DICOMS, fetched)
     rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
     summary = fetch_summary(fetched)
+    if summary["attempted"] and not summary["successful"]:  # credentials, endpoint or prefix wrong: keep the last good table
+        top = fetched["reason"].value_counts().index[0]
+        raise dg.Failure(f"none of {summary['attempted']} DICOM objects could be used (most common reason: {top}); see {rejects_path}",
+                         metadata={**summary, **rejects_metadata(store, rejects_path, rejects)})
+    manifest = store.write_table(L.DICOMS, fetched)
     by_tier = fetched.assign(feedback=fetched["tier"].map(FEEDBACK_NAMES)).pivot_table(index="feedback", columns="status", values="key", aggfunc="size", fill_value=0) if len(fetched) else pd.DataFrame()
     meta = {
         "dagster/row_count": summary["successful"],
@@ -192,9 +200,6 @@ def no_hem_dicoms(context: dg.AssetExecutionContext, config: FetchConfig, store:
         **dataset_metadata(store, L.DICOMS, manifest),
         **rejects_metadata(store, rejects_path, rejects),
     }
-    if summary["attempted"] and not summary["successful"]:
-        top = fetched["reason"].value_counts().index[0]
-        raise dg.Failure(f"none of {summary['attempted']} DICOM objects could be used (most common reason: {top}); see {rejects_path}", metadata=meta)
     return dg.MaterializeResult(data_version=_version(manifest.dataset_hash), metadata=meta)
 
 
@@ -235,6 +240,9 @@ def no_hem_pngs(context: dg.AssetExecutionContext, config: PngConfig, store: Dat
             rows.append({"file_name": name, "patient_id": row.patient_id, "key": row.key, "feedback": row.feedback, "tier": int(row.tier),
                          "sop_instance_uid": row.sop_instance_uid, "dicom_path": row.dicom_path,
                          **{k: result[k] for k in ("width", "height", "window_center", "window_width", "window_source", "photometric", "transfer_syntax")}})
+        if tasks and not rows:  # nothing converted: keep the previous PNGs, fail loudly
+            rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
+            raise dg.Failure(f"none of {len(tasks)} slices could be converted; see {rejects_path}", metadata=rejects_metadata(store, rejects_path, rejects))
     elapsed = time.perf_counter() - started
     index = pd.DataFrame(rows, columns=["file_name", "patient_id", "key", "feedback", "tier", "sop_instance_uid", "dicom_path", "width", "height", "window_center", "window_width", "window_source", "photometric", "transfer_syntax"])
     index_manifest = store.write_table(L.PNG_INDEX, index)

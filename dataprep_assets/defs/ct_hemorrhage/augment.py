@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
-import shutil
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
@@ -20,7 +19,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
 
 from dataprep_assets.lib.coco import clip_box
 
@@ -87,6 +85,17 @@ def build_transform(min_box: float, min_visibility: float):
     )
 
 
+def decode_complete(data: bytes) -> np.ndarray | None:
+    """Decode a JPEG or PNG, or None when it does not decode or is cut short (OpenCV decodes a
+    truncated JPEG into a grey-filled image without complaint, so the end marker is checked too)."""
+    if data[:2] == b"\xff\xd8" and not data.rstrip(b"\x00")[-2:] == b"\xff\xd9":
+        return None
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and not data.endswith(b"IEND\xaeB`\x82"):
+        return None
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    return None if image is None or image.size == 0 else image
+
+
 def copy_seed(seed: int, file_name: str, copy: int) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}/{file_name}/{copy}".encode()).digest()[:4], "little")
 
@@ -108,16 +117,14 @@ def augment_boxes(image: np.ndarray, boxes: tuple[Box, ...], seed: int, min_box:
 
 
 def augment_one(task: AugTask) -> list[AugImage]:
-    """Copy the original into its split and write its augmented copies; return every image written."""
+    """Copy the original into its split and write its augmented copies; return every image written
+    (nothing when the original does not decode: the caller records it as a reject)."""
     out_dir = Path(task.out_dir)
-    shutil.copyfile(task.src, out_dir / task.file_name)
-    if task.copies == 0:
-        with Image.open(task.src) as img:  # reads the header only
-            width, height = img.size
-        return [AugImage(task.file_name, width, height, task.file_name, 0, task.boxes)]
-    image = cv2.imread(task.src, cv2.IMREAD_UNCHANGED)
+    data = Path(task.src).read_bytes()
+    image = decode_complete(data)
     if image is None:
-        raise ValueError(f"{task.src}: unreadable image")
+        return []
+    (out_dir / task.file_name).write_bytes(data)
     height, width = image.shape[:2]
     written = [AugImage(task.file_name, width, height, task.file_name, 0, task.boxes)]
     stem = Path(task.file_name).stem

@@ -13,7 +13,7 @@ import pandas as pd
 import yaml
 from PIL import Image, ImageDraw
 
-from dataprep_assets.common.metadata import counts_table, dataset_metadata, image_metadata, markdown_table
+from dataprep_assets.common.metadata import counts_table, dataset_metadata, image_metadata, markdown_table, rejects_metadata
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.ct_hemorrhage import layout as L
 from dataprep_assets.defs.ct_hemorrhage.assets import GROUP, _progress, _version, _workers, balanced_splits
@@ -23,6 +23,7 @@ from dataprep_assets.defs.ct_hemorrhage.config import AugmentConfig, FourClassCo
 from dataprep_assets.defs.ct_hemorrhage.export import analysis, dataset_rows, four_class_coco, split_coco
 from dataprep_assets.lib.images import bar_chart, montage, png_bytes
 from dataprep_assets.lib.parallel import ordered_map
+from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.storage import atomic_write_json, atomic_write_text
 
 
@@ -71,6 +72,7 @@ def augmented_coco_6class(context: dg.AssetExecutionContext, config: AugmentConf
     workers = _workers(config.max_workers, len(balanced))
     started = time.perf_counter()
     per_split: dict[str, list] = {s: [] for s in L.SPLITS}
+    rejects = RejectLog()
     with store.write_dir(L.SIX_CLASS) as staged:
         tasks = []
         for split in L.SPLITS:
@@ -82,7 +84,9 @@ def augmented_coco_6class(context: dg.AssetExecutionContext, config: AugmentConf
                 )
         context.log.info(f"writing {len(tasks)} originals, {sum(t.copies for _, t in tasks)} augmented copies with {workers} worker(s)")
         done = ordered_map(augment_batch, batches([t for _, t in tasks], AUG_BATCH), max_workers=workers, progress=_progress(context, "augment batches"))
-        for (split, _), written in zip(tasks, (w for batch in done for w in batch)):
+        for (split, task), written in zip(tasks, (w for batch in done for w in batch)):
+            if not written:
+                rejects.add(store.relpath(task.src), "augment", "unreadable_image", f"{task.file_name} does not decode; left out of {split}")
             per_split[split].extend(written)
         cocos = {}
         for split, images in per_split.items():
@@ -97,6 +101,7 @@ def augmented_coco_6class(context: dg.AssetExecutionContext, config: AugmentConf
         })
         montage_png = _montage_with_boxes(staged.path / "train", {**cocos["train"], "images": [i for i in cocos["train"]["images"] if i["aug_index"] > 0]})
     elapsed = time.perf_counter() - started
+    rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
     counts = pd.DataFrame(
         {s: {"images": len(c["images"]), "originals": sum(i["aug_index"] == 0 for i in c["images"]), "augmented": sum(i["aug_index"] > 0 for i in c["images"]),
              "annotations": len(c["annotations"]), "no_hemorrhage": len(c["images"]) - len({a["image_id"] for a in c["annotations"]})} for s, c in cocos.items()}
@@ -112,6 +117,7 @@ def augmented_coco_6class(context: dg.AssetExecutionContext, config: AugmentConf
             "workers": workers,
             "augmented_samples": image_metadata(montage_png, "augmented train images with boxes"),
             **dataset_metadata(store, L.SIX_CLASS, staged.manifest),
+            **rejects_metadata(store, rejects_path, rejects),
         },
     )
 

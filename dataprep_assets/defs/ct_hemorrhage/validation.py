@@ -6,9 +6,9 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import cv2
 import pandas as pd
 
+from dataprep_assets.defs.ct_hemorrhage.augment import decode_complete
 from dataprep_assets.lib.coco import CocoError, load_coco, problem_counts, pycocotools_load, validate_coco
 from dataprep_assets.lib.parallel import ordered_map
 
@@ -74,10 +74,10 @@ def unreadable_chunk(paths: Sequence[str]) -> list[str]:
     bad = []
     for path in paths:
         try:
-            image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+            image = decode_complete(Path(path).read_bytes())
         except Exception:
             image = None
-        if image is None or image.size == 0:
+        if image is None:
             bad.append(path)
     return bad
 
