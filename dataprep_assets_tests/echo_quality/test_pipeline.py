@@ -62,7 +62,7 @@ def test_whole_graph_builds_the_seed_layout(store, instance, sample):
     assert set(splits["split"]) == {"train", "validation", "test"} and len(splits) == len(annotations)
     patient = splits[splits["folder"].isin(["EPIQ7-0002", "AFFINITI70G-0001"])]
     assert patient["split"].nunique() == 1, "one patient scanned on two machines stays in one split"
-    assert json.loads(store.path(RELEASE_PATH).read_text())["videos_per_split"]
+    assert json.loads(store.path(RELEASE_PATH).read_text())["rows_per_split"]
 
     again = materialize_echo(store, instance)
     assert _versions(again) == _versions(result), "same inputs + seed: same data versions"

@@ -14,6 +14,7 @@ from dataprep_assets.common.metadata import (
     markdown_table,
     rejects_metadata,
 )
+from dataprep_assets.common.release import write_release
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
 from dataprep_assets.defs.cell_qa.config import CellCropsConfig, SplitConfig
@@ -188,24 +189,8 @@ def cell_level_dataframe_with_splits(context: dg.AssetExecutionContext, config: 
 @dg.asset(group_name=GROUP, deps=[cell_level_dataframe_with_splits, cell_crops], kinds={"json"}, automation_condition=FOLLOW_UPSTREAM)
 def cell_qa_release(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
     """The versioned training dataset: content hashes of the crops and the split table (what `dvc add` would record)."""
-    crops, splits = store.manifest(CROPS_RELPATH), store.manifest(SPLITS_PATH)
-    if crops is None or splits is None:
-        raise dg.Failure("cell_crops and cell_level_dataframe_with_splits must be materialized first")
-    table = store.read_table(SPLITS_PATH)
-    release = {
-        "dataset": "cell_qa",
-        "version": combine_hashes([crops.dataset_hash, splits.dataset_hash])[:16],
-        "files": {
-            CROPS_RELPATH: {"sha256": crops.dataset_hash, "files": len(crops.entries), "bytes": crops.total_bytes},
-            SPLITS_PATH: {"sha256": splits.dataset_hash, "bytes": splits.total_bytes},
-        },
-        "rows_per_split": {k: int(v) for k, v in table["split"].value_counts().sort_index().items()},
-        "image_keys_per_split": {k: int(v) for k, v in table.groupby("split")["original_image_key"].nunique().sort_index().items()},
-    }
-    manifest = store.write_json(RELEASE_PATH, release)
-    return dg.MaterializeResult(
-        data_version=dg.DataVersion(release["version"]),
-        metadata={"version": release["version"], "release": dg.MetadataValue.json(release), **dataset_metadata(store, RELEASE_PATH, manifest)},
+    return write_release(
+        store, dataset="cell_qa", relpath=RELEASE_PATH, parts=[CROPS_RELPATH, SPLITS_PATH], split_table=SPLITS_PATH, group_col="original_image_key"
     )
 
 

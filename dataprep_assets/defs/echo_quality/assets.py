@@ -13,6 +13,7 @@ from dataprep_assets.common.metadata import (
     markdown_table,
     rejects_metadata,
 )
+from dataprep_assets.common.release import write_release
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.common.uploads import FOLLOW_UPSTREAM, follow_upstream
 from dataprep_assets.defs.echo_quality.config import (
@@ -268,24 +269,8 @@ def echo_training_splits(context: dg.AssetExecutionContext, config: EchoSplitCon
 @dg.asset(group_name=GROUP, deps=[echo_training_splits, echo_training_data], kinds={"json"}, automation_condition=FOLLOW_UPSTREAM)
 def echo_dataset_release(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
     """The versioned echo dataset: content hashes of `training_data/` and the split table."""
-    data, splits = store.manifest(TRAINING_DIR), store.manifest(SPLITS_PATH)
-    if data is None or splits is None:
-        raise dg.Failure("echo_training_data and echo_training_splits must be materialized first")
-    table = store.read_table(SPLITS_PATH)
-    release = {
-        "dataset": "echo_quality",
-        "version": combine_hashes([data.dataset_hash, splits.dataset_hash])[:16],
-        "files": {
-            TRAINING_DIR: {"sha256": data.dataset_hash, "files": len(data.entries), "bytes": data.total_bytes},
-            SPLITS_PATH: {"sha256": splits.dataset_hash, "bytes": splits.total_bytes},
-        },
-        "videos_per_split": {k: int(v) for k, v in table["split"].value_counts().sort_index().items()},
-        "groups_per_split": {k: int(v) for k, v in table.groupby("split")["group_id"].nunique().sort_index().items()},
-    }
-    manifest = store.write_json(RELEASE_PATH, release)
-    return dg.MaterializeResult(
-        data_version=dg.DataVersion(release["version"]),
-        metadata={"version": release["version"], "release": dg.MetadataValue.json(release), **dataset_metadata(store, RELEASE_PATH, manifest)},
+    return write_release(
+        store, dataset="echo_quality", relpath=RELEASE_PATH, parts=[TRAINING_DIR, SPLITS_PATH], split_table=SPLITS_PATH, group_col="group_id"
     )
 
 

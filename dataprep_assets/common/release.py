@@ -1,0 +1,37 @@
+"""A dataset release as an asset: the content hashes of its parts, i.e. what `dvc add` would record.
+
+The release's version changes if and only if a byte of one of its parts changes; it is the data
+version of the release asset, so downstream training jobs can pin it.
+"""
+
+from collections.abc import Sequence
+
+import dagster as dg
+
+from dataprep_assets.common.metadata import dataset_metadata
+from dataprep_assets.common.store import DatasetStore
+from dataprep_assets.lib.storage import combine_hashes
+
+
+def write_release(
+    store: DatasetStore, *, dataset: str, relpath: str, parts: Sequence[str], split_table: str, group_col: str
+) -> dg.MaterializeResult:
+    """Record the manifests of `parts` and the per-split counts of `split_table` in `relpath`."""
+    manifests = {part: store.manifest(part) for part in parts}
+    missing = [part for part, manifest in manifests.items() if manifest is None]
+    if missing:
+        raise dg.Failure(f"the {dataset} release needs {', '.join(missing)}: materialize the assets that write them first")
+    table = store.read_table(split_table)
+    release = {
+        "dataset": dataset,
+        "version": combine_hashes([m.dataset_hash for m in manifests.values()])[:16],
+        "files": {part: {"sha256": m.dataset_hash, "files": len(m.entries), "bytes": m.total_bytes} for part, m in manifests.items()},
+        "group_column": group_col,
+        "rows_per_split": {k: int(v) for k, v in table["split"].value_counts().sort_index().items()},
+        "groups_per_split": {k: int(v) for k, v in table.groupby("split")[group_col].nunique().sort_index().items()},
+    }
+    manifest = store.write_json(relpath, release)
+    return dg.MaterializeResult(
+        data_version=dg.DataVersion(release["version"]),
+        metadata={"version": release["version"], "release": dg.MetadataValue.json(release), **dataset_metadata(store, relpath, manifest)},
+    )
