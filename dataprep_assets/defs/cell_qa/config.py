@@ -6,7 +6,7 @@ from typing import Literal
 import dagster as dg
 from pydantic import Field, model_validator
 
-from dataprep_assets.lib.splits import validate_fractions
+from dataprep_assets.common.config import SplitFractionsConfig
 
 
 class CellCropsConfig(dg.Config):
@@ -25,17 +25,9 @@ class CellCropsConfig(dg.Config):
         return self
 
 
-class SplitConfig(dg.Config):
+class SplitConfig(SplitFractionsConfig):
     train_fraction: float = Field(default=0.70, description="Share of original_image_keys in train.")
     validation_fraction: float = Field(default=0.15, description="Share of original_image_keys in validation.")
     test_fraction: float = Field(default=0.15, description="Share of original_image_keys in test.")
     seed: int = Field(default=42, description="Seed of the shuffle of the sorted unique keys (fixed for reproducibility).")
 
-    @property
-    def fractions(self) -> dict[str, float]:
-        return {"train": self.train_fraction, "validation": self.validation_fraction, "test": self.test_fraction}
-
-    @model_validator(mode="after")
-    def _check(self):
-        validate_fractions(self.fractions, field="train_fraction + validation_fraction + test_fraction")
-        return self

@@ -6,9 +6,9 @@ from typing import Literal
 import dagster as dg
 from pydantic import Field, model_validator
 
+from dataprep_assets.common.config import SplitFractionsConfig
 from dataprep_assets.defs.echo_quality.grouping import DEFAULT_PLACEHOLDER_IDS
 from dataprep_assets.defs.echo_quality.selection import Criteria
-from dataprep_assets.lib.splits import validate_fractions
 
 STATUSES = ("PASS", "FAIL")
 
@@ -89,7 +89,7 @@ class TrainingDataConfig(dg.Config):
     max_workers: int = Field(default=0, description="Processes copying and verifying videos; 0 = all cores (small inputs are copied inline).")
 
 
-class EchoSplitConfig(dg.Config):
+class EchoSplitConfig(SplitFractionsConfig):
     train_fraction: float = Field(default=0.70, description="Share of groups (patients/studies) in train.")
     validation_fraction: float = Field(default=0.15, description="Share of groups in validation.")
     test_fraction: float = Field(default=0.15, description="Share of groups in test.")
@@ -102,11 +102,3 @@ class EchoSplitConfig(dg.Config):
     )
     seed: int = Field(default=42, description="Seed of the shuffle of the sorted group ids.")
 
-    @property
-    def fractions(self) -> dict[str, float]:
-        return {"train": self.train_fraction, "validation": self.validation_fraction, "test": self.test_fraction}
-
-    @model_validator(mode="after")
-    def _check(self):
-        validate_fractions(self.fractions, field="train_fraction + validation_fraction + test_fraction")
-        return self

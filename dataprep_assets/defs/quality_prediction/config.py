@@ -6,8 +6,8 @@ from typing import Literal
 import dagster as dg
 from pydantic import Field, model_validator
 
+from dataprep_assets.common.config import SplitFractionsConfig
 from dataprep_assets.defs.quality_prediction.params import METRICS
-from dataprep_assets.lib.splits import validate_fractions
 
 DEFAULT_RESULTS = "raw/quality_prediction"
 
@@ -65,7 +65,7 @@ class CleaningConfig(dg.Config):
         return self
 
 
-class SplitConfig(dg.Config):
+class SplitConfig(SplitFractionsConfig):
     train_fraction: float = Field(default=0.80, description="Target share of results in train.")
     validation_fraction: float = Field(default=0.15, description="Target share of results in validation.")
     test_fraction: float = Field(default=0.05, description="Target share of results in test.")
@@ -84,13 +84,8 @@ class SplitConfig(dg.Config):
     seed: int = Field(default=42, description="Seed of the within-stratum shuffle (fixed for reproducibility).")
     stratum_tolerance: float = Field(default=0.05, description="Allowed |achieved - target| share per stratum and split, on top of one source image's share.")
 
-    @property
-    def fractions(self) -> dict[str, float]:
-        return {"train": self.train_fraction, "validation": self.validation_fraction, "test": self.test_fraction}
-
     @model_validator(mode="after")
     def _check(self):
-        validate_fractions(self.fractions, field="train_fraction + validation_fraction + test_fraction")
         if self.ssim_bins < 1:
             raise ValueError(f"ssim_bins must be >= 1, got {self.ssim_bins}")
         if self.cv_folds < 0:
