@@ -24,7 +24,7 @@ from dataprep_assets.defs.ct_hemorrhage.export import analysis, dataset_rows, fo
 from dataprep_assets.lib.images import bar_chart, montage, png_bytes
 from dataprep_assets.lib.parallel import ordered_map
 from dataprep_assets.lib.rejects import RejectLog
-from dataprep_assets.lib.storage import atomic_write_json, atomic_write_text
+from dataprep_assets.lib.storage import atomic_write_json, atomic_write_text, sha256_file
 
 
 AUG_BATCH = 8
@@ -97,7 +97,7 @@ def augmented_coco_6class(context: dg.AssetExecutionContext, config: AugmentConf
             "classes": list(L.CLASSES_6),
             "splits": {s: {"images": len(c["images"]), "annotations": len(c["annotations"])} for s, c in cocos.items()},
             "augmentation": {"multiplier": config.multiplier, "seed": config.seed, "splits": ["train"], "min_box_size": config.min_box_size, "min_visibility": config.min_visibility},
-            "source_tables": {"balanced_splits": store.manifest(L.BALANCED).dataset_hash if store.manifest(L.BALANCED) else ""},
+            "source_tables": {L.BALANCED: sha256_file(store.path(L.BALANCED)), L.LABELLED: sha256_file(store.path(L.LABELLED))},
         })
         montage_png = _montage_with_boxes(staged.path / "train", {**cocos["train"], "images": [i for i in cocos["train"]["images"] if i["aug_index"] > 0]})
     elapsed = time.perf_counter() - started
