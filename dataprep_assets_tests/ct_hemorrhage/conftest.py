@@ -15,7 +15,6 @@ from dataprep_assets.defs.ct_hemorrhage.layout import RAW
 from dataprep_assets.sample_data.ct_hemorrhage import generate
 
 ASSETS = [
-    A.ct_hemorrhage_raw,
     A.labelled_coco,
     A.no_hem_candidates,
     A.no_hem_dicoms,

@@ -13,6 +13,7 @@ from PIL import Image
 
 from dataprep_assets.common.metadata import counts_table, dataset_metadata, image_metadata, markdown_table, rejects_metadata
 from dataprep_assets.common.store import DatasetStore
+from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
 from dataprep_assets.defs.ct_hemorrhage import layout as L
 from dataprep_assets.defs.ct_hemorrhage.config import (
     BalanceConfig,
@@ -34,6 +35,7 @@ from dataprep_assets.defs.ct_hemorrhage.feedback import (
 )
 from dataprep_assets.defs.ct_hemorrhage.labelled import Source, load_source, merge_sources
 from dataprep_assets.defs.ct_hemorrhage.patients import split_images
+from dataprep_assets.defs.ct_hemorrhage.uploads import ct_hemorrhage_uploads
 from dataprep_assets.lib.balance import PoolItem, balance_table, fill_splits, shortfall
 from dataprep_assets.lib.coco import CocoError, categories_block, coco_from_frames, frames_from_coco
 from dataprep_assets.lib.images import bar_chart, montage, png_bytes
@@ -44,13 +46,6 @@ from dataprep_assets.lib.storage import atomic_write_json, combine_hashes
 GROUP = "ct_hemorrhage"
 FEEDBACK_NAMES = {0: "FP", 1: "TN"}
 
-ct_hemorrhage_raw = dg.AssetSpec(
-    "ct_hemorrhage_raw",
-    group_name=GROUP,
-    description=f"Inputs under `{L.RAW}/`: the feedback CSV, the no-hemorrhage DICOM slices it names (`dicom/`, the S3 "
-    "archive), the 4-class v3 COCO and the 8-category Roboflow COCO with their images. Uploaded by users; not built here.",
-    kinds={"s3", "dicom", "coco"},
-)
 
 
 def _version(*hashes: str) -> dg.DataVersion:
@@ -79,7 +74,7 @@ def _progress(context, what: str):
 
 
 # -- labelled sources -------------------------------------------------------------------------------
-@dg.asset(group_name=GROUP, deps=[ct_hemorrhage_raw], kinds={"coco", "json"})
+@dg.asset(group_name=GROUP, deps=[ct_hemorrhage_uploads], kinds={"coco", "json"}, automation_condition=FOLLOW_UPSTREAM)
 def labelled_coco(context: dg.AssetExecutionContext, config: LabelledCocoConfig, store: DatasetStore) -> dg.MaterializeResult:
     """The 4-class v3 and 8-category Roboflow sources remapped to EDH, HC, IPH, IVH, SAH, SDH and merged:
     boxes clipped first, degenerate ones removed, images missing on disk dropped; every refusal is a reject."""
@@ -125,7 +120,7 @@ def labelled_coco(context: dg.AssetExecutionContext, config: LabelledCocoConfig,
 
 
 # -- the no-hemorrhage pool -------------------------------------------------------------------------
-@dg.asset(group_name=GROUP, deps=[ct_hemorrhage_raw, labelled_coco], kinds={"parquet"})
+@dg.asset(group_name=GROUP, deps=[ct_hemorrhage_uploads, labelled_coco], kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)
 def no_hem_candidates(context: dg.AssetExecutionContext, config: CandidatesConfig, store: DatasetStore) -> dg.MaterializeResult:
     """Feedback CSV rows (false positives and true negatives) minus slices already in the labelled sets."""
     rejects = RejectLog()
@@ -159,7 +154,7 @@ def no_hem_candidates(context: dg.AssetExecutionContext, config: CandidatesConfi
     )
 
 
-@dg.asset(group_name=GROUP, deps=[no_hem_candidates], kinds={"s3", "dicom", "parquet"})
+@dg.asset(group_name=GROUP, deps=[no_hem_candidates], kinds={"s3", "dicom", "parquet"}, automation_condition=FOLLOW_UPSTREAM)
 def no_hem_dicoms(context: dg.AssetExecutionContext, config: FetchConfig, store: DatasetStore) -> dg.MaterializeResult:
     """DICOM slices fetched from the store (S3): every false positive first, then true negatives up to
     `max_images`; header-only read keeps 5.0/5.5 mm slices. Failures are retried, then rejects."""
@@ -215,7 +210,7 @@ def _png_names(ok: pd.DataFrame) -> list[str]:
     return names
 
 
-@dg.asset(group_name=GROUP, deps=[no_hem_dicoms], kinds={"png"})
+@dg.asset(group_name=GROUP, deps=[no_hem_dicoms], kinds={"png"}, automation_condition=FOLLOW_UPSTREAM)
 def no_hem_pngs(context: dg.AssetExecutionContext, config: PngConfig, store: DatasetStore) -> dg.MaterializeResult:
     """Each kept slice rescaled (slope/intercept) and brain-windowed (PS3.3 C.11.2.1.2 linear function) to
     an 8-bit PNG `<patient>_<slice>.png`, MONOCHROME1 inverted, in parallel across cores."""
@@ -264,7 +259,7 @@ def no_hem_pngs(context: dg.AssetExecutionContext, config: PngConfig, store: Dat
     )
 
 
-@dg.asset(group_name=GROUP, deps=[no_hem_pngs], kinds={"coco", "json"})
+@dg.asset(group_name=GROUP, deps=[no_hem_pngs], kinds={"coco", "json"}, automation_condition=FOLLOW_UPSTREAM)
 def no_hem_coco(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
     """`_annotations.coco.json` beside the PNGs: every image, no annotations, the 6 categories."""
     index = store.read_table(L.PNG_INDEX)
@@ -301,7 +296,7 @@ def labelled_image_table(coco: dict) -> pd.DataFrame:
     return out
 
 
-@dg.asset(group_name=GROUP, deps=[labelled_coco], kinds={"parquet"})
+@dg.asset(group_name=GROUP, deps=[labelled_coco], kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)
 def patient_splits(context: dg.AssetExecutionContext, config: PatientSplitConfig, store: DatasetStore) -> dg.MaterializeResult:
     """Patient-level 80/15/5 split of the labelled images with a fixed seed; every class reaches every split where the data allows."""
     table = labelled_image_table(store.read_json(L.LABELLED))
@@ -324,7 +319,7 @@ def patient_splits(context: dg.AssetExecutionContext, config: PatientSplitConfig
     )
 
 
-@dg.asset(group_name=GROUP, deps=[patient_splits, no_hem_coco], kinds={"parquet"})
+@dg.asset(group_name=GROUP, deps=[patient_splits, no_hem_coco], kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)
 def balanced_splits(context: dg.AssetExecutionContext, config: BalanceConfig, store: DatasetStore) -> dg.MaterializeResult:
     """Each split's shortfall to the target no-hemorrhage share, the pool spread in proportion to the
     shortfalls, false positives first; a pool patient already in a split can only join that split."""

@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw
 
 from dataprep_assets.common.metadata import counts_table, dataset_metadata, image_metadata, markdown_table, rejects_metadata
 from dataprep_assets.common.store import DatasetStore
+from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
 from dataprep_assets.defs.ct_hemorrhage import layout as L
 from dataprep_assets.defs.ct_hemorrhage.assets import GROUP, _progress, _version, _workers, balanced_splits
 from dataprep_assets.defs.ct_hemorrhage.augment import AugTask, augment_batch
@@ -59,7 +60,7 @@ def _montage_with_boxes(directory: Path, coco: dict, count: int = 12) -> bytes:
     return png_bytes(montage(tiles, columns=6, scale=1))
 
 
-@dg.asset(group_name=GROUP, deps=[balanced_splits], kinds={"coco", "jpeg"})
+@dg.asset(group_name=GROUP, deps=[balanced_splits], kinds={"coco", "jpeg"}, automation_condition=FOLLOW_UPSTREAM)
 def augmented_coco_6class(context: dg.AssetExecutionContext, config: AugmentConfig, store: DatasetStore) -> dg.MaterializeResult:
     """`v4/6class_coco/{train,valid,test}/` with `_annotations.coco.json` and the images beside it; train
     gets `multiplier - 1` albumentations copies per image (boxes transformed, clipped, tiny ones dropped)."""
@@ -122,7 +123,7 @@ def augmented_coco_6class(context: dg.AssetExecutionContext, config: AugmentConf
     )
 
 
-@dg.asset(group_name=GROUP, deps=[augmented_coco_6class], kinds={"coco"})
+@dg.asset(group_name=GROUP, deps=[augmented_coco_6class], kinds={"coco"}, automation_condition=FOLLOW_UPSTREAM)
 def coco_4class(context: dg.AssetExecutionContext, config: FourClassConfig, store: DatasetStore) -> dg.MaterializeResult:
     """`v4/4class_coco/`: the same images without EDH and HC annotations (IPH, IVH, SAH, SDH renumbered
     0-3), each image a link to the 6-class file, never a copy."""
@@ -159,7 +160,7 @@ def coco_4class(context: dg.AssetExecutionContext, config: FourClassConfig, stor
     )
 
 
-@dg.asset(group_name=GROUP, deps=[augmented_coco_6class, coco_4class], kinds={"json"})
+@dg.asset(group_name=GROUP, deps=[augmented_coco_6class, coco_4class], kinds={"json"}, automation_condition=FOLLOW_UPSTREAM)
 def v4_analysis(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
     """The seed's analysis: class distribution (annotations and images) per split, hemorrhage status,
     original vs augmented images, patients per split and their overlap, for both datasets."""
@@ -200,13 +201,13 @@ def _export_csv(store: DatasetStore, dataset: str, relpath: str) -> dg.Materiali
     )
 
 
-@dg.asset(group_name=GROUP, deps=[augmented_coco_6class], kinds={"csv"})
+@dg.asset(group_name=GROUP, deps=[augmented_coco_6class], kinds={"csv"}, automation_condition=FOLLOW_UPSTREAM)
 def v4_dataset_6class_csv(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
     """`data/metadata/v4_dataset_6class.csv`: one row per image of the 6-class dataset."""
     return _export_csv(store, L.SIX_CLASS, L.CSV_6CLASS)
 
 
-@dg.asset(group_name=GROUP, deps=[coco_4class], kinds={"csv"})
+@dg.asset(group_name=GROUP, deps=[coco_4class], kinds={"csv"}, automation_condition=FOLLOW_UPSTREAM)
 def v4_dataset_4class_csv(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
     """`data/metadata/v4_dataset_4class.csv`: one row per image of the 4-class dataset."""
     return _export_csv(store, L.FOUR_CLASS, L.CSV_4CLASS)
