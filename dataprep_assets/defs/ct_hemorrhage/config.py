@@ -2,15 +2,15 @@
 
 
 import re
-from typing import Literal
+from typing import ClassVar, Literal
 
 import dagster as dg
 from pydantic import Field, model_validator
 
+from dataprep_assets.common.config import SplitFractionsConfig
 from dataprep_assets.defs.ct_hemorrhage.layout import CLASSES_6, DICOM_PREFIX, FEEDBACK_CSV, ROBOFLOW_COCO, V3_COCO
 from dataprep_assets.defs.ct_hemorrhage.patients import DEFAULT_NAME_PATTERN
 from dataprep_assets.lib.coco import DROP
-from dataprep_assets.lib.splits import validate_fractions
 
 V3_MAP = {"IPH": "IPH", "IVH": "IVH", "SAH": "SAH", "SDH": "SDH"}
 ROBOFLOW_MAP = {
@@ -107,20 +107,13 @@ class PngConfig(dg.Config):
         return self
 
 
-class PatientSplitConfig(dg.Config):
+class PatientSplitConfig(SplitFractionsConfig):
+    split_fields: ClassVar[dict[str, str]] = {"train": "train_fraction", "valid": "valid_fraction", "test": "test_fraction"}
+
     train_fraction: float = Field(default=0.80, description="Share of patients in train.")
     valid_fraction: float = Field(default=0.15, description="Share of patients in valid.")
     test_fraction: float = Field(default=0.05, description="Share of patients in test.")
     seed: int = Field(default=42, description="Seed of the patient order (fixed for reproducibility).")
-
-    @property
-    def fractions(self) -> dict[str, float]:
-        return {"train": self.train_fraction, "valid": self.valid_fraction, "test": self.test_fraction}
-
-    @model_validator(mode="after")
-    def _check(self):
-        validate_fractions(self.fractions, field="train_fraction + valid_fraction + test_fraction")
-        return self
 
 
 class BalanceConfig(dg.Config):
