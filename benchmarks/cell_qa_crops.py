@@ -75,7 +75,7 @@ def run_ours(root: Path, tasks, layout: str, workers: int) -> int:
 def run_naive(root: Path, tasks) -> int:
     """What the one-off scripts do: a boolean mask per cell and per ground-truth cell."""
     out = Path(tempfile.mkdtemp(dir=root))
-    cells = 0
+    cells, table = 0, []
     for task in tasks:
         raw = tifffile.imread(root / task.raw_path)
         gt = tifffile.imread(root / task.gt_path)
@@ -100,6 +100,7 @@ def run_naive(root: Path, tasks) -> int:
                 crop = padded[cy + 32 : cy + 96, cx + 32 : cx + 96]
                 mcrop = np.pad(mask, 64)[cy + 32 : cy + 96, cx + 32 : cx + 96]
                 tifffile.imwrite(out / f"{task.frame}_{name}_{cid}.tif", np.stack([crop, mcrop.astype(crop.dtype)]))
+                table.append((task.frame_key, name, int(cid), int(best), best_iou))
                 cells += 1
     return cells
 

@@ -25,7 +25,6 @@ from dataprep_assets.defs.perva_retrieval.export import build_hf_dataset, combin
 from dataprep_assets.defs.perva_retrieval.paths import (
     GROUP,
     PARTITIONS_NAME,
-    RAW_PREFIX,
     combined_path,
     hf_dataset_path,
     images_table_path,
