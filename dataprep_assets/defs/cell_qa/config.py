@@ -14,7 +14,8 @@ class CellCropsConfig(dg.Config):
     layout: Literal["tiff_per_cell", "stacked"] = Field(
         default="tiff_per_cell",
         description="`tiff_per_cell`: one 2-channel TIFF per cell under data/cell_crops/ (the seed's layout). "
-        "`stacked`: one (n, 2, S, S) .npy per frame and competitor, referenced as `<file>.npy#<row>` (much faster).",
+        "`stacked`: per frame and competitor, raw crops (n, S, S) in `<file>.npy` and the mask channel bit-packed in "
+        "`<file>.mask.npy`, referenced as `<file>.npy#<row>` (half the bytes, much faster).",
     )
     max_workers: int = Field(default=0, description="Worker processes for crop extraction; 0 = all cores.")
 

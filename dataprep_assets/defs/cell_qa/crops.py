@@ -35,15 +35,23 @@ def cell_boxes(cells: DenseLabels, crop_size: int) -> CellBoxes:
     return CellBoxes(bbox, origin, (extent > crop_size).any(axis=1))
 
 
-def stacked_crops(image: np.ndarray, cells: DenseLabels, origin: np.ndarray, crop_size: int) -> np.ndarray:
-    """(n, 2, S, S) array: channel 0 the raw crop, channel 1 the cell's binary mask (1 inside)."""
+def crop_windows(image: np.ndarray, cells: DenseLabels, origin: np.ndarray, crop_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n, S, S) raw crops and (n, S, S) boolean masks of each cell (True inside), zero-padded at borders."""
     n = len(origin)
-    out = np.zeros((n, 2, crop_size, crop_size), dtype=image.dtype)
     if n == 0:
-        return out
+        empty = np.zeros((0, crop_size, crop_size))
+        return empty.astype(image.dtype), empty.astype(bool)
     window = (crop_size, crop_size)
     y, x = origin[:, 0] + crop_size, origin[:, 1] + crop_size  # offsets into the padded arrays
-    out[:, 0] = sliding_window_view(np.pad(image, crop_size), window)[y, x]
+    raw = sliding_window_view(np.pad(image, crop_size), window)[y, x]
     labels = sliding_window_view(np.pad(cells.dense, crop_size), window)[y, x]
-    out[:, 1] = labels == np.arange(1, n + 1, dtype=labels.dtype)[:, None, None]
+    return raw, labels == np.arange(1, n + 1, dtype=labels.dtype)[:, None, None]
+
+
+def stacked_crops(image: np.ndarray, cells: DenseLabels, origin: np.ndarray, crop_size: int) -> np.ndarray:
+    """(n, 2, S, S) array: channel 0 the raw crop, channel 1 the cell's binary mask (1 inside)."""
+    raw, mask = crop_windows(image, cells, origin, crop_size)
+    out = np.empty((len(raw), 2, crop_size, crop_size), dtype=image.dtype)
+    out[:, 0] = raw
+    out[:, 1] = mask
     return out

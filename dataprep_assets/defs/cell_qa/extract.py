@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from dataprep_assets.defs.cell_qa.crops import cell_boxes, stacked_crops
+from dataprep_assets.defs.cell_qa.crops import cell_boxes, crop_windows, stacked_crops
 from dataprep_assets.defs.cell_qa.labels import LabelImageError, match_cells, overlap_triplets, relabel, seg_score
 from dataprep_assets.lib.rejects import Reject
 from dataprep_assets.lib.storage import safe_join
@@ -60,8 +60,15 @@ def load_crop(root: str | Path, ref: str) -> np.ndarray:
     path, _, index = ref.partition("#")
     target = safe_join(root, path)
     if index:
-        return np.load(target, mmap_mode="r")[int(index)]
+        raw = np.load(target, mmap_mode="r")[int(index)]
+        bits = np.load(mask_stack_path(target), mmap_mode="r")[int(index)]
+        return np.stack([raw, np.unpackbits(bits, axis=-1, count=raw.shape[-1]).astype(raw.dtype)])
     return tifffile.imread(target)
+
+
+def mask_stack_path(raw_stack: Path) -> Path:
+    """The stacked layout keeps the mask channel bit-packed beside the raw crops: `<stem>.mask.npy`."""
+    return raw_stack.with_name(raw_stack.name.removesuffix(".npy") + ".mask.npy")
 
 
 def _read_labels(root: Path, relpath: str, stage: str, rejects: list[Reject]):
@@ -118,14 +125,17 @@ def process_frame(task: FrameTask, root: str, staging: str, crop_size: int, layo
 
 def _crop_competitor(task, competitor, raw, pred, match, staging: Path, crop_size: int, layout: str) -> dict[str, np.ndarray]:
     boxes = cell_boxes(pred, crop_size)
-    crops = stacked_crops(raw, pred, boxes.origin, crop_size)
     stem = f"{safe_name(task.dataset)}_{safe_name(task.sequence)}_t{task.frame:03d}_{safe_name(competitor)}"
     cell_ids = np.array([f"{stem}_{label:05d}" for label in pred.ids.tolist()], dtype=object)
     if layout == "stacked":
         rel = f"{STACKS_DIR}/{stem}.npy"
-        np.save(safe_join(staging, rel), crops)
+        target = safe_join(staging, rel)
+        crops, masks = crop_windows(raw, pred, boxes.origin, crop_size)
+        np.save(target, crops)
+        np.save(mask_stack_path(target), np.packbits(masks, axis=-1))
         paths = np.array([crop_ref(f"{CROPS_RELPATH}/{rel}", i) for i in range(len(crops))], dtype=object)
     else:
+        crops = stacked_crops(raw, pred, boxes.origin, crop_size)
         paths = np.empty(len(crops), dtype=object)
         for i, (cell_id, crop) in enumerate(zip(cell_ids, crops)):
             tifffile.imwrite(safe_join(staging, f"{cell_id}.tif"), crop, photometric="minisblack")
