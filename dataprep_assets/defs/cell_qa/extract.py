@@ -9,6 +9,7 @@ cell keeps its id when other frames are added.
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,8 @@ CROPS_RELPATH = "data/cell_crops"
 STACKS_DIR = "stacks"
 LAYOUTS = ("tiff_per_cell", "stacked")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crop-writer")
+"""Writes a competitor's stack while the next one is computed (numpy releases the GIL while writing)."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,7 @@ def process_frame(task: FrameTask, root: str, staging: str, crop_size: int, layo
     if gt.count == 0:
         out.rejects.append(Reject(task.gt_path, "read_ground_truth", "empty_mask", "ground truth has no cells"))
         return out
-    tables = []
+    tables, writes = [], []
     for competitor, mask_path in task.competitors:
         pred = _read_labels(root_path, mask_path, "read_competitor_mask", out.rejects)
         if pred is None:
@@ -117,13 +120,15 @@ def process_frame(task: FrameTask, root: str, staging: str, crop_size: int, layo
         if pred.count == 0:
             out.rejects.append(Reject(mask_path, "read_competitor_mask", "empty_mask", f"{competitor} found no cells (SEG 0)"))
             continue
-        tables.append(_crop_competitor(task, competitor, raw, pred, match_cells(pred, gt, overlap), Path(staging), crop_size, layout))
+        tables.append(_crop_competitor(task, competitor, raw, pred, match_cells(pred, gt, overlap), Path(staging), crop_size, layout, writes))
+    for write in writes:
+        write.result()  # every crop of the frame is on disk (or its error raised) before the frame counts as done
     if tables:
         out.cells = {k: np.concatenate([t[k] for t in tables]) for k in tables[0]}
     return out
 
 
-def _crop_competitor(task, competitor, raw, pred, match, staging: Path, crop_size: int, layout: str) -> dict[str, np.ndarray]:
+def _crop_competitor(task, competitor, raw, pred, match, staging: Path, crop_size: int, layout: str, writes: list) -> dict[str, np.ndarray]:
     boxes = cell_boxes(pred, crop_size)
     stem = f"{safe_name(task.dataset)}_{safe_name(task.sequence)}_t{task.frame:03d}_{safe_name(competitor)}"
     cell_ids = np.array([f"{stem}_{label:05d}" for label in pred.ids.tolist()], dtype=object)
@@ -131,8 +136,7 @@ def _crop_competitor(task, competitor, raw, pred, match, staging: Path, crop_siz
         rel = f"{STACKS_DIR}/{stem}.npy"
         target = safe_join(staging, rel)
         crops, masks = crop_windows(raw, pred, boxes.origin, crop_size)
-        np.save(target, crops)
-        np.save(mask_stack_path(target), np.packbits(masks, axis=-1))
+        writes.append(_WRITER.submit(_save_stack, target, crops, np.packbits(masks, axis=-1)))
         paths = np.array([crop_ref(f"{CROPS_RELPATH}/{rel}", i) for i in range(len(crops))], dtype=object)
     else:
         crops = stacked_crops(raw, pred, boxes.origin, crop_size)
@@ -156,6 +160,11 @@ def _crop_competitor(task, competitor, raw, pred, match, staging: Path, crop_siz
         "crop_y0": boxes.origin[:, 0], "crop_x0": boxes.origin[:, 1],
         "crop_truncated": boxes.truncated,
     }
+
+
+def _save_stack(target: Path, crops: np.ndarray, mask_bits: np.ndarray) -> None:
+    np.save(target, crops)
+    np.save(mask_stack_path(target), mask_bits)
 
 
 def process_frame_star(args) -> FrameResult:
