@@ -10,7 +10,7 @@ import pandas as pd
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.lib.images import markdown_image
 from dataprep_assets.lib.rejects import RejectLog
-from dataprep_assets.lib.storage import Manifest
+from dataprep_assets.lib.storage import Manifest, combine_hashes
 
 
 def markdown_table(frame: pd.DataFrame, max_rows: int = 20, float_format: str = "{:.3f}") -> str:
@@ -29,6 +29,11 @@ def markdown_table(frame: pd.DataFrame, max_rows: int = 20, float_format: str = 
     if len(frame) > max_rows:
         lines.append(f"\n_{len(frame) - max_rows} more rows not shown_")
     return "\n".join(lines)
+
+
+def data_version(*hashes: str) -> dg.DataVersion:
+    """The asset's data version from the content hashes of what it wrote (same bytes, same version)."""
+    return dg.DataVersion(combine_hashes(hashes)[:32])
 
 
 def dataset_metadata(store: DatasetStore, relpath: str, manifest: Manifest | None) -> dict[str, object]:

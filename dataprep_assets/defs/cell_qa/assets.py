@@ -9,6 +9,7 @@ import pandas as pd
 
 from dataprep_assets.common.metadata import (
     counts_table,
+    data_version,
     dataset_metadata,
     image_metadata,
     markdown_table,
@@ -25,7 +26,6 @@ from dataprep_assets.lib.images import bar_chart, histogram_chart, montage, over
 from dataprep_assets.lib.parallel import ordered_map, resolve_workers
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.splits import assign_group_splits, split_summary
-from dataprep_assets.lib.storage import combine_hashes
 
 GROUP = "cell_qa"
 INVENTORY_PATH = "data/cell_qa_inventory.parquet"
@@ -37,10 +37,6 @@ SPLITS_PATH = "data/cell_level_dataframe_with_splits.parquet"
 RELEASE_PATH = "data/cell_qa_release.json"
 SPLIT_ORDER = ["train", "validation", "test"]
 
-def _version(*hashes: str) -> dg.DataVersion:
-    return dg.DataVersion(combine_hashes(hashes)[:32])
-
-
 @dg.asset(group_name=GROUP, deps=[cell_qa_uploads], kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)
 def cell_qa_inventory(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
     """Every (frame, competitor) pair with its raw, ground-truth and mask file; unmatched files are rejects."""
@@ -50,7 +46,7 @@ def cell_qa_inventory(context: dg.AssetExecutionContext, store: DatasetStore) ->
     rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
     context.log.info(f"inventory: {inventory['frame_key'].nunique()} frames, {len(inventory)} frame/competitor pairs, {len(rejects)} rejects")
     return dg.MaterializeResult(
-        data_version=_version(manifest.dataset_hash),
+        data_version=data_version(manifest.dataset_hash),
         metadata={
             "frames": int(inventory["frame_key"].nunique()),
             "original_image_keys": int(inventory["original_image_key"].nunique()),
@@ -101,7 +97,7 @@ def cell_crops(context: dg.AssetExecutionContext, config: CellCropsConfig, store
     if cells.empty:
         raise dg.Failure(f"no cells were extracted from {len(tasks)} frames; see {rejects_path}", metadata=rejects_metadata(store, rejects_path, rejects))
     return dg.MaterializeResult(
-        data_version=_version(staged.manifest.dataset_hash),
+        data_version=data_version(staged.manifest.dataset_hash),
         metadata={
             "cells": len(cells),
             "frames": len(tasks),
@@ -135,7 +131,7 @@ def cell_level_dataframe(context: dg.AssetExecutionContext, store: DatasetStore)
     by_competitor = cells.groupby("competitor")["cell_jaccard"].agg(["count", "mean", "median", "min", "max"]).reset_index()
     chart = histogram_chart(cells["cell_jaccard"].to_numpy(), title="cell_jaccard, all competitors")
     return dg.MaterializeResult(
-        data_version=_version(manifest.dataset_hash),
+        data_version=data_version(manifest.dataset_hash),
         metadata={
             "dagster/row_count": len(cells),
             "jaccard_by_competitor": dg.MetadataValue.md(markdown_table(by_competitor)),
@@ -155,7 +151,7 @@ def competitor_seg_scores(context: dg.AssetExecutionContext, store: DatasetStore
     summary = seg.groupby("competitor").agg(images=("seg", "size"), mean_seg=("seg", "mean"), min_seg=("seg", "min")).reset_index()
     chart = bar_chart(dict(zip(summary["competitor"], summary["mean_seg"])), title="mean SEG per competitor")
     return dg.MaterializeResult(
-        data_version=_version(manifest.dataset_hash),
+        data_version=data_version(manifest.dataset_hash),
         metadata={
             "dagster/row_count": len(seg),
             "seg_by_competitor": dg.MetadataValue.md(markdown_table(summary)),
@@ -174,7 +170,7 @@ def cell_level_dataframe_with_splits(context: dg.AssetExecutionContext, config: 
     summary = split_summary(split, "original_image_key", order=SPLIT_ORDER)
     per_comp = split.pivot_table(index="competitor", columns="split", values="cell_id", aggfunc="count", fill_value=0)
     return dg.MaterializeResult(
-        data_version=_version(manifest.dataset_hash),
+        data_version=data_version(manifest.dataset_hash),
         metadata={
             "dagster/row_count": len(split),
             "target_fractions": dg.MetadataValue.json(config.fractions),

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from dataprep_assets.common.metadata import counts_table, dataset_metadata, image_metadata, markdown_table, rejects_metadata
+from dataprep_assets.common.metadata import counts_table, data_version, dataset_metadata, image_metadata, markdown_table, rejects_metadata
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
 from dataprep_assets.defs.ct_hemorrhage import layout as L
@@ -41,15 +41,11 @@ from dataprep_assets.lib.coco import CocoError, categories_block, coco_from_fram
 from dataprep_assets.lib.images import bar_chart, montage, png_bytes
 from dataprep_assets.lib.parallel import ordered_map, resolve_workers
 from dataprep_assets.lib.rejects import RejectLog
-from dataprep_assets.lib.storage import atomic_write_json, combine_hashes
+from dataprep_assets.lib.storage import atomic_write_json
 
 GROUP = "ct_hemorrhage"
 FEEDBACK_NAMES = {0: "FP", 1: "TN"}
 
-
-
-def _version(*hashes: str) -> dg.DataVersion:
-    return dg.DataVersion(combine_hashes(hashes)[:32])
 
 
 MIN_TASKS_PER_WORKER = 256
@@ -101,7 +97,7 @@ def labelled_coco(context: dg.AssetExecutionContext, config: LabelledCocoConfig,
     per_class = boxes.groupby("category_id").agg(boxes=("id", "size"), images=("image_id", "nunique")).reindex(range(len(L.CLASSES_6)), fill_value=0)
     per_class.index = list(L.CLASSES_6)
     return dg.MaterializeResult(
-        data_version=_version(manifest.dataset_hash),
+        data_version=data_version(manifest.dataset_hash),
         metadata={
             "dagster/row_count": len(images),
             "images": len(images),
@@ -141,7 +137,7 @@ def no_hem_candidates(context: dg.AssetExecutionContext, config: CandidatesConfi
         }
     ).reindex(["FP", "TN"]).fillna(0).astype(int)
     return dg.MaterializeResult(
-        data_version=_version(manifest.dataset_hash),
+        data_version=data_version(manifest.dataset_hash),
         metadata={
             "dagster/row_count": len(candidates),
             "false_positives": int((candidates["tier"] == 0).sum()),
@@ -195,7 +191,7 @@ def no_hem_dicoms(context: dg.AssetExecutionContext, config: FetchConfig, store:
         **dataset_metadata(store, L.DICOMS, manifest),
         **rejects_metadata(store, rejects_path, rejects),
     }
-    return dg.MaterializeResult(data_version=_version(manifest.dataset_hash), metadata=meta)
+    return dg.MaterializeResult(data_version=data_version(manifest.dataset_hash), metadata=meta)
 
 
 def _png_names(ok: pd.DataFrame) -> list[str]:
@@ -244,7 +240,7 @@ def no_hem_pngs(context: dg.AssetExecutionContext, config: PngConfig, store: Dat
     rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
     sample = [thumbnail(store.path(L.NO_HEM_DIR, n)) for n in index["file_name"].head(12)]
     return dg.MaterializeResult(
-        data_version=_version(staged.manifest.dataset_hash, index_manifest.dataset_hash),
+        data_version=data_version(staged.manifest.dataset_hash, index_manifest.dataset_hash),
         metadata={
             "dagster/row_count": len(index),
             "converted": len(index),
@@ -272,7 +268,7 @@ def no_hem_coco(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.Ma
         atomic_write_json(tmp, coco)
     manifest = store.manifest(L.NO_HEM_COCO)
     return dg.MaterializeResult(
-        data_version=_version(manifest.dataset_hash),
+        data_version=data_version(manifest.dataset_hash),
         metadata={
             "dagster/row_count": len(images),
             "images": len(images),
@@ -306,7 +302,7 @@ def patient_splits(context: dg.AssetExecutionContext, config: PatientSplitConfig
     per_split = split.groupby("split").agg(patients=("patient_id", "nunique"), images=("file_name", "size"), with_hemorrhage=("has_hemorrhage", "sum")).reindex(list(L.SPLITS), fill_value=0)
     classes = split.assign(cls=split["classes"].str.split(";")).explode("cls").query("cls != ''").pivot_table(index="cls", columns="split", values="file_name", aggfunc="size", fill_value=0)
     return dg.MaterializeResult(
-        data_version=_version(manifest.dataset_hash),
+        data_version=data_version(manifest.dataset_hash),
         metadata={
             "dagster/row_count": len(split),
             "target_fractions": dg.MetadataValue.json(config.fractions),
@@ -355,7 +351,7 @@ def balanced_splits(context: dg.AssetExecutionContext, config: BalanceConfig, st
     table = balance_table(before, assignment, tiers, needs, {0: "FP", 1: "TN"})
     chart = bar_chart({r.split: {"before": r.share_before, "after": r.share_after} for r in table.itertuples()}, title="no-hemorrhage share per split")
     return dg.MaterializeResult(
-        data_version=_version(manifest.dataset_hash),
+        data_version=data_version(manifest.dataset_hash),
         metadata={
             "dagster/row_count": len(balanced),
             "target_no_hem_share": config.target_no_hem_share,

@@ -13,11 +13,11 @@ import pandas as pd
 import yaml
 from PIL import Image, ImageDraw
 
-from dataprep_assets.common.metadata import counts_table, dataset_metadata, image_metadata, markdown_table, rejects_metadata
+from dataprep_assets.common.metadata import counts_table, data_version, dataset_metadata, image_metadata, markdown_table, rejects_metadata
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
 from dataprep_assets.defs.ct_hemorrhage import layout as L
-from dataprep_assets.defs.ct_hemorrhage.assets import GROUP, _progress, _version, _workers, balanced_splits
+from dataprep_assets.defs.ct_hemorrhage.assets import GROUP, _progress, _workers, balanced_splits
 from dataprep_assets.defs.ct_hemorrhage.augment import AugTask, augment_batch
 from dataprep_assets.defs.ct_hemorrhage.convert import batches
 from dataprep_assets.defs.ct_hemorrhage.config import AugmentConfig, FourClassConfig
@@ -109,7 +109,7 @@ def augmented_coco_6class(context: dg.AssetExecutionContext, config: AugmentConf
     ).T
     n_aug = int(counts["augmented"].sum())
     return dg.MaterializeResult(
-        data_version=_version(staged.manifest.dataset_hash),
+        data_version=data_version(staged.manifest.dataset_hash),
         metadata={
             "dagster/row_count": int(counts["images"].sum()),
             "multiplier": config.multiplier,
@@ -149,7 +149,7 @@ def coco_4class(context: dg.AssetExecutionContext, config: FourClassConfig, stor
         _write_yaml(staged.path / "metadata.yaml", {"dataset": "ct_hemorrhage v4 4class_coco", "classes": kept, "removed_classes": list(config.drop_classes),
                                                    "images": f"{config.link}s to ../6class_coco", "splits": counts})
     return dg.MaterializeResult(
-        data_version=_version(staged.manifest.dataset_hash),
+        data_version=data_version(staged.manifest.dataset_hash),
         metadata={
             "dagster/row_count": sum(c["images"] for c in counts.values()),
             "classes": dg.MetadataValue.json(kept),
@@ -176,7 +176,7 @@ def v4_analysis(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.Ma
     chart = bar_chart({c: {s: float(per_class.loc[c, s]) for s in per_class.columns} for c in per_class.index}, title="6-class: images with each class, per split")
     overlap = {k: len(v) for k, v in report["6class"]["patient_overlap"].items()}
     return dg.MaterializeResult(
-        data_version=_version(manifest.dataset_hash),
+        data_version=data_version(manifest.dataset_hash),
         metadata={
             "dagster/row_count": int(status["images"].sum()),
             "hemorrhage_status": dg.MetadataValue.md(markdown_table(status.rename_axis("split").reset_index())),
@@ -196,7 +196,7 @@ def _export_csv(store: DatasetStore, dataset: str, relpath: str) -> dg.Materiali
     manifest = store.write_table(relpath, frame)
     summary = frame.groupby("split").agg(images=("file_name", "size"), augmented=("is_augmented", "sum"), with_hemorrhage=("has_hemorrhage", "sum"), patients=("patient_id", "nunique")).reindex(list(L.SPLITS))
     return dg.MaterializeResult(
-        data_version=_version(manifest.dataset_hash),
+        data_version=data_version(manifest.dataset_hash),
         metadata={"dagster/row_count": len(frame), "per_split": counts_table(summary, "split"), "preview": dg.MetadataValue.md(markdown_table(frame, 8)), **dataset_metadata(store, relpath, manifest)},
     )
 

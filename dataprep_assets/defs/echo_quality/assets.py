@@ -8,6 +8,7 @@ import pandas as pd
 
 from dataprep_assets.common.metadata import (
     counts_table,
+    data_version,
     dataset_metadata,
     image_metadata,
     markdown_table,
@@ -41,7 +42,7 @@ from dataprep_assets.lib.images import bar_chart, histogram_chart, montage, png_
 from dataprep_assets.lib.parallel import ordered_map
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.splits import split_summary, stratified_split_keys
-from dataprep_assets.lib.storage import atomic_write_json, combine_hashes
+from dataprep_assets.lib.storage import atomic_write_json
 
 GROUP = "echo_quality"
 RESULTS_PATH = "echo_quality/inference_results.parquet"
@@ -62,10 +63,6 @@ echo_inference_output = dg.AssetSpec(
     "`$ECHO_RESULTS_URI` (local or S3). Written by the inference runs; watched by `echo_inference_results_sensor`.",
     kinds={"json", "csv"},
 )
-
-
-def _version(*hashes: str) -> dg.DataVersion:
-    return dg.DataVersion(combine_hashes(hashes)[:32])
 
 
 def read_annotations(store: DatasetStore, relpath: str = ANNOTATIONS_PATH) -> pd.DataFrame:
@@ -118,7 +115,7 @@ def echo_inference_results(context: dg.AssetExecutionContext, config: InferenceR
     manifest = store.write_table(RESULTS_PATH, table)
     by_machine = table.pivot_table(index="machine_type", columns="status", values="file_id", aggfunc="count", fill_value=0)
     return dg.MaterializeResult(
-        data_version=_version(manifest.dataset_hash),
+        data_version=data_version(manifest.dataset_hash),
         metadata={
             "dagster/row_count": len(table),
             "results_location": source.describe(),
@@ -158,7 +155,7 @@ def echo_training_selection(context: dg.AssetExecutionContext, config: Selection
             context.log.warning(f"no {cls} candidates match the criteria {info['criteria']}; echo_training_data will refuse to build")
     per_machine = {m: {CLASS_NAMES[c]: float(((g["quality_label"] == c)).sum()) for c in (HIGH, LOW)} for m, g in chosen.groupby("machine_type")}
     return dg.MaterializeResult(
-        data_version=_version(manifest.dataset_hash, info_manifest.dataset_hash),
+        data_version=data_version(manifest.dataset_hash, info_manifest.dataset_hash),
         metadata={
             "dagster/row_count": len(selection),
             "selected": len(chosen),
@@ -215,7 +212,7 @@ def echo_training_data(context: dg.AssetExecutionContext, config: TrainingDataCo
     per_machine = annotations.pivot_table(index="machine_type", columns="quality_score", values="filename", aggfunc="count", fill_value=0)
     per_machine = per_machine.rename(columns={HIGH: "high_quality", LOW: "low_quality"})
     return dg.MaterializeResult(
-        data_version=_version(staged.manifest.dataset_hash),
+        data_version=data_version(staged.manifest.dataset_hash),
         metadata={
             "dagster/row_count": len(annotations),
             "high_quality": analysis["high_quality_count"],
@@ -252,7 +249,7 @@ def echo_training_splits(context: dg.AssetExecutionContext, config: EchoSplitCon
     per_class = frame.pivot_table(index="split", columns="quality_score", values="filename", aggfunc="count", fill_value=0)
     per_class = per_class.rename(columns={HIGH: "high_quality", LOW: "low_quality"}).reindex(SPLIT_ORDER, fill_value=0)
     return dg.MaterializeResult(
-        data_version=_version(manifest.dataset_hash),
+        data_version=data_version(manifest.dataset_hash),
         metadata={
             "dagster/row_count": len(frame),
             "groups": int(frame["group_id"].nunique()),

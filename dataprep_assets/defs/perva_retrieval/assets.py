@@ -7,7 +7,7 @@ import time
 import dagster as dg
 import pandas as pd
 
-from dataprep_assets.common.metadata import counts_table, dataset_metadata, image_metadata, markdown_table, rejects_metadata
+from dataprep_assets.common.metadata import counts_table, data_version, dataset_metadata, image_metadata, markdown_table, rejects_metadata
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
 from dataprep_assets.defs.perva_retrieval.catalog import CatalogOptions, build_catalog, inspect_chunk, scan
@@ -37,14 +37,10 @@ from dataprep_assets.defs.perva_retrieval.search import hard_negatives
 from dataprep_assets.defs.perva_retrieval.uploads import perva_retrieval_uploads
 from dataprep_assets.lib.parallel import ordered_map
 from dataprep_assets.lib.rejects import RejectLog
-from dataprep_assets.lib.storage import UnsafePathError, combine_hashes
+from dataprep_assets.lib.storage import UnsafePathError
 
 perva_categories = dg.DynamicPartitionsDefinition(name=PARTITIONS_NAME)
 
-
-
-def _version(*hashes: str) -> dg.DataVersion:
-    return dg.DataVersion(combine_hashes(hashes)[:32])
 
 
 def _sync_partitions(instance: dg.DagsterInstance, wanted: list[str]) -> tuple[list[str], list[str]]:
@@ -91,7 +87,7 @@ def image_catalog(context: dg.AssetExecutionContext, config: ImageCatalogConfig,
     per_category = result.images.pivot_table(index="category", columns="split", values="store_path", aggfunc="count", fill_value=0)
     per_category.insert(0, "concepts", result.images.groupby("category")["concept"].nunique())
     return dg.MaterializeResult(
-        data_version=_version(manifest.dataset_hash, table_manifest.dataset_hash),
+        data_version=data_version(manifest.dataset_hash, table_manifest.dataset_hash),
         metadata={
             "dagster/row_count": len(result.images),
             "categories": len(result.catalog),
@@ -133,7 +129,7 @@ def concept_splits(context: dg.AssetExecutionContext, config: ConceptSplitsConfi
     images = table.pivot_table(index="category", columns="split", values="images", aggfunc="sum", fill_value=0).add_suffix("_images")
     summary = summary.join(images).reindex(sorted(catalog)).fillna(0).astype(int)
     return dg.MaterializeResult(
-        data_version=_version(*(m.dataset_hash for m in manifests)),
+        data_version=data_version(*(m.dataset_hash for m in manifests)),
         metadata={
             "dagster/row_count": len(table),
             "train_file": files[0],
@@ -236,7 +232,7 @@ def retrieval_per_category(context: dg.AssetExecutionContext, config: RetrievalC
         metadata["query_positive_negatives"] = image_metadata(
             retrieval_montage(store.local_root(), records, config.top_k), "per row: query, positive, hard negatives (most similar first)"
         )
-    return dg.MaterializeResult(data_version=_version(manifest.dataset_hash), metadata=metadata)
+    return dg.MaterializeResult(data_version=data_version(manifest.dataset_hash), metadata=metadata)
 
 
 @dg.asset(group_name=GROUP, deps=[retrieval_per_category], kinds={"json"}, automation_condition=FOLLOW_UPSTREAM)
@@ -263,7 +259,7 @@ def retrieval_combined(context: dg.AssetExecutionContext, config: CombineConfig,
         "kept": pd.Series([r["category"] for r in combined], dtype="string").value_counts(),
     }).fillna(0).astype(int)
     return dg.MaterializeResult(
-        data_version=_version(manifest.dataset_hash),
+        data_version=data_version(manifest.dataset_hash),
         metadata={
             "dagster/row_count": len(combined),
             "relpath": relpath,
@@ -294,7 +290,7 @@ def hf_retrieval_dataset(context: dg.AssetExecutionContext, config: HFDatasetCon
     train = dataset["train"]
     preview = pd.DataFrame({c: train[c][:8] for c in ("query_path", "category", "concept", "names", "solution")})
     return dg.MaterializeResult(
-        data_version=_version(staged.manifest.dataset_hash),
+        data_version=data_version(staged.manifest.dataset_hash),
         metadata={
             "dagster/row_count": len(train),
             "relpath": relpath,

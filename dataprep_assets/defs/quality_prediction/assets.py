@@ -9,6 +9,7 @@ import pandas as pd
 
 from dataprep_assets.common.metadata import (
     counts_table,
+    data_version,
     dataset_metadata,
     image_metadata,
     latest_materialization_metadata,
@@ -47,15 +48,10 @@ from dataprep_assets.defs.quality_prediction.stratify import SPLITS, build_examp
 from dataprep_assets.defs.quality_prediction.uploads import quality_prediction_uploads
 from dataprep_assets.lib.images import bar_chart, histogram_chart, montage, png_bytes
 from dataprep_assets.lib.parallel import ordered_map, resolve_workers
-from dataprep_assets.lib.storage import combine_hashes
 
 GROUP = "quality_prediction"
 IMAGES_PER_WORKER = 2000
 
-
-
-def _version(*hashes: str) -> dg.DataVersion:
-    return dg.DataVersion(combine_hashes(hashes)[:32])
 
 
 def features_file(store: DatasetStore) -> str:
@@ -87,7 +83,7 @@ def conversion_results(context: dg.AssetExecutionContext, config: ConversionResu
     per_method = results.groupby(["method_raw", "source_format"], dropna=False).size().rename("results").reset_index()
     quality = analysis.quality_distribution(results[np.isfinite(results["ssim"]) & results["ssim"].between(-1, 1)])
     return dg.MaterializeResult(
-        data_version=_version(manifest.dataset_hash),
+        data_version=data_version(manifest.dataset_hash),
         metadata={
             "dagster/row_count": len(results),
             "log_files": dg.MetadataValue.json(files),
@@ -145,7 +141,7 @@ def clean_conversion_results(context: dg.AssetExecutionContext, config: Cleaning
     context.log.info(f"{len(clean)}/{len(results)} results pass ({pass_rate:.1%}); {used['image_id'].nunique()} images, {used['image_group'].nunique()} distinct")
     status = images["status"].value_counts().rename_axis("status").rename("images").reset_index()
     return dg.MaterializeResult(
-        data_version=_version(manifest.dataset_hash, images_manifest.dataset_hash),
+        data_version=data_version(manifest.dataset_hash, images_manifest.dataset_hash),
         metadata={
             "dagster/row_count": len(clean),
             "input_results": len(results),
@@ -183,7 +179,7 @@ def quality_dataset_splits(context: dg.AssetExecutionContext, config: SplitConfi
     folds = examples[examples["cv_fold"] >= 0].groupby("cv_fold").agg(rows=("result_id", "size"), source_images=("image_group", "nunique")).reset_index()
     chart = bar_chart({name: {"target": config.fractions[name], "achieved": summary["per_split"][name]["row_share"]} for name in SPLITS}, title="row share per split: target vs achieved")
     return dg.MaterializeResult(
-        data_version=_version(staged.manifest.dataset_hash),
+        data_version=data_version(staged.manifest.dataset_hash),
         metadata={
             "dagster/row_count": len(examples),
             "mode": config.mode,
@@ -241,7 +237,7 @@ def image_features(context: dg.AssetExecutionContext, config: ImageFeaturesConfi
                      f"{outcome.images_per_second:.1f} img/s, peak RSS {outcome.peak_rss_mb:.0f} MiB)")
     dim_stats = report.dimension_stats(stats)
     return dg.MaterializeResult(
-        data_version=_version(h5_manifest.dataset_hash, index_manifest.dataset_hash),
+        data_version=data_version(h5_manifest.dataset_hash, index_manifest.dataset_hash),
         metadata={
             "dagster/row_count": outcome.featurised,
             "extractor": f"{attrs['extractor']} v{attrs['extractor_version']}",
@@ -279,7 +275,7 @@ def feature_report(context: dg.AssetExecutionContext, config: FeatureReportConfi
     pca = payload["features"]["pca"]
     probe = payload["features"]["linear_probe"]
     return dg.MaterializeResult(
-        data_version=_version(manifest.dataset_hash),
+        data_version=data_version(manifest.dataset_hash),
         metadata={
             "dagster/row_count": payload["dataset"]["examples"],
             "extractor": payload["features"]["extractor"],
