@@ -151,7 +151,10 @@ def four_class_classes_removed(store: DatasetStore) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=not bad, metadata={"failing_splits": dg.MetadataValue.json(bad), "per_split": dg.MetadataValue.md(markdown_table(pd.DataFrame(rows)))})
 
 
-@dg.asset_check(asset=coco_4class, name=LINKS_VALID, description="Every 4-class image is a valid link (symbolic or hard) to the 6-class file, not a copy.")
+@dg.asset_check(asset=coco_4class, name=LINKS_VALID,
+                description="Every 4-class image is a valid link (symbolic or hard) to the stored object of its 6-class file, not a copy.")
 def four_class_links_valid(store: DatasetStore) -> dg.AssetCheckResult:
-    counts, bad = links_report(store.path(L.FOUR_CLASS), store.path(L.SIX_CLASS), L.SPLITS)
+    six = store.manifest(L.SIX_CLASS)
+    objects = {e.path: e.sha256 for e in six.entries} if six is not None else {}
+    counts, bad = links_report(store.path(L.FOUR_CLASS), objects, store.object_path, L.SPLITS)
     return dg.AssetCheckResult(passed=not bad and counts["images"] > 0, metadata={**counts, "examples": dg.MetadataValue.json(bad[:10])})
