@@ -203,6 +203,22 @@ def previous_assignment(frame: pd.DataFrame | None, group_col: str, split_col: s
     return dict(zip(pairs[group_col].tolist(), pairs[split_col].astype(str).tolist()))
 
 
+def inherit_group_splits(member_splits: Mapping, member_group: Mapping) -> dict:
+    """Group -> split from the previous splits of its members (e.g. study folders of a patient group).
+
+    Groups whose ids are derived from their members (and so change when a new member joins) keep the
+    split their known members had; a group whose members were in different splits (a link found
+    later) takes the split most of them were in (ties: the alphabetically first), and the others move.
+    """
+    votes: dict = {}
+    for member, group in member_group.items():
+        if member in member_splits and _is_split(member_splits[member]):
+            split = str(member_splits[member])
+            votes.setdefault(group, {}).setdefault(split, 0)
+            votes[group][split] += 1
+    return {g: min(v, key=lambda s: (-v[s], s)) for g, v in votes.items()}
+
+
 def moved_groups(previous: Mapping, current: Mapping) -> list[tuple]:
     """(group, previous split, current split) for every group present in both with a different split, sorted."""
     moved = [(k, previous[k], current[k]) for k in current if k in previous and str(previous[k]) != str(current[k])]

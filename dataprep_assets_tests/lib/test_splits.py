@@ -9,6 +9,7 @@ from dataprep_assets.lib.splits import (
     assign_group_splits,
     extend_assignment,
     group_overlap,
+    inherit_group_splits,
     moved_groups,
     previous_assignment,
     split_changes,
@@ -192,3 +193,11 @@ def test_split_changes_counts_kept_added_moved_removed():
     frame = pd.DataFrame({"key": ["a", "a", "b", None], "split": ["train", "train", None, "test"]})
     assert previous_assignment(frame, "key") == {"a": "train"}
     assert previous_assignment(None, "key") == {}
+
+
+def test_groups_inherit_the_split_of_their_known_members():
+    members = {"f1": "train", "f2": "test", "f3": "test", "f4": "validation"}
+    groups = {"f1": "g1", "f2": "g2", "f3": "g2", "f5": "g2", "f4": "g3", "f6": "g4"}
+    assert inherit_group_splits(members, groups) == {"g1": "train", "g2": "test", "g3": "validation"}
+    merged = {"f1": "g", "f4": "g"}  # a later link merges two groups: ties go to the alphabetically first split
+    assert inherit_group_splits(members, merged) == {"g": "train"}
