@@ -60,7 +60,7 @@ def group_overlap_check(
 def split_continuity_check(
     *,
     asset: dg.AssetsDefinition | str,
-    relpath: str,
+    relpath: str | Callable[[dg.AssetCheckExecutionContext], str],
     group_col: str,
     member: str | None = None,
     split_col: str = "split",
@@ -72,7 +72,8 @@ def split_continuity_check(
     """Fails (and, when blocking, stops downstream) if a `group_col` value changed split since the previous
     version of the split table, unless the latest version was written with `resplit: true` in its metadata.
 
-    `member` names the table file inside a directory dataset; `rows` selects the rows that are compared.
+    `relpath` is the split table's path (or a function of the check's context that finds it, e.g. from the
+    asset's metadata); `member` names the table file inside a directory dataset; `rows` selects the rows compared.
     """
     select = rows or (lambda frame: frame)
 
@@ -83,13 +84,16 @@ def split_continuity_check(
         description=f"Every `{group_col}` of the previous version keeps its split (new ones are added); "
         "a moved group would leak the previous version's test data into training. Passes on an explicit re-split.",
     )
-    def _check(store: DatasetStore) -> dg.AssetCheckResult:
-        versions = store.versions(relpath)
+    def _check(context: dg.AssetCheckExecutionContext, store: DatasetStore) -> dg.AssetCheckResult:
+        path = relpath(context) if callable(relpath) else relpath
+        if not path:
+            return dg.AssetCheckResult(passed=False, description="no split table recorded by the asset's latest materialization")
+        versions = store.versions(path)
         if len(versions) < 2:
             return dg.AssetCheckResult(passed=True, metadata={"versions": len(versions), "compared": "first version: nothing to compare"})
         before, latest = versions[-2], versions[-1]
-        previous = previous_assignment(select(table_at(store, relpath, before.version_id, member)), group_col, split_col)
-        current = previous_assignment(select(table_at(store, relpath, latest.version_id, member)), group_col, split_col)
+        previous = previous_assignment(select(table_at(store, path, before.version_id, member)), group_col, split_col)
+        current = previous_assignment(select(table_at(store, path, latest.version_id, member)), group_col, split_col)
         moved = moved_groups(previous, current)
         resplit = bool((latest.meta or {}).get(RESPLIT))
         description = None
