@@ -43,7 +43,7 @@ def test_whole_graph_builds_the_seeds_layout_with_every_check_passing(built):
     sample_store, result = built
     assert result.success
     checks = checks_by_name(result)
-    assert len(checks) == 16
+    assert len(checks) == 18  # 16 + patients_stay_put + images_stay_put
     failed = {k: {m: v.value for m, v in e.metadata.items()} for k, e in checks.items() if not e.passed}
     assert not failed
 
