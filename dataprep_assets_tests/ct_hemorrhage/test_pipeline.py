@@ -120,7 +120,7 @@ def test_rerun_with_parallel_workers_is_byte_identical(built, sample_template, t
 
 
 def test_injected_patient_leakage_fails_the_blocking_check_and_stops_downstream(sample_store, instance, monkeypatch):
-    def leaky_split(images, classes_col, fractions, seed):
+    def leaky_split(images, classes_col, fractions, seed, previous=None):
         out = images.copy()  # image-level split, as a hand-rolled script might do: a patient's slices scatter
         out["split"] = np.random.default_rng(seed).choice(list(fractions), size=len(out), p=list(fractions.values()))
         return out, []
