@@ -16,6 +16,7 @@ import pandas as pd
 from dataprep_assets.common.metadata import markdown_table
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.lib.splits import DEFAULT_SPLIT_NAMES, moved_groups, split_changes
+from dataprep_assets.lib.versions import verify_file
 
 RESPLIT = "resplit"
 RESPLIT_DESCRIPTION = (
@@ -36,13 +37,14 @@ def current_table(store: DatasetStore, relpath: str, member: str | None = None) 
 
 
 def table_at(store: DatasetStore, relpath: str, version_id: str, member: str | None = None) -> pd.DataFrame:
-    """A table as it was in one version of `relpath` (a file dataset, or `member` of a directory dataset)."""
+    """A table as it was in one version of `relpath` (a file dataset, or `member` of a directory dataset), hash-verified."""
     if member is None:
         return store.read_table_at(relpath, version_id)
     record = store.version(relpath, version_id)
     for entry in store.entries(record):
         if entry.path == member:
             path = store.object_path(entry.sha256)
+            verify_file(path, entry.sha256, f"{relpath}/{member}@{record.version_id}")
             return pd.read_csv(path) if member.endswith(".csv") else pd.read_parquet(path)
     raise FileNotFoundError(f"{member} is not a file of {relpath} version {version_id}")
 
