@@ -235,3 +235,15 @@ def test_cli_lists_checks_out_verifies_and_collects(store, store_root, tmp_path,
     assert cli(["gc", "--dry-run", "--keep-last", "1", "--keep-days", "0", "--grace-hours", "0"]) == 0
     assert "would free" in capsys.readouterr().out
     assert len(store.versions("data/t.parquet")) == 2
+
+
+def test_the_gc_job_applies_the_policy_from_the_launchpad(store, instance):
+    from dataprep_assets.defs.store_maintenance.gc import store_gc_job
+
+    for i in range(4):
+        _write_set(store, {"f": bytes([i]) * 100})
+    config = {"ops": {"collect_store_garbage": {"config": {"keep_last": 1, "keep_days": 0, "grace_hours": 0}}}}
+    result = store_gc_job.execute_in_process(instance=instance, resources={"store": store}, run_config=config)
+    meta = next(e for e in result.all_events if e.event_type_value == "STEP_OUTPUT").event_specific_data.metadata
+    assert meta["versions_dropped"].value == 3 and meta["objects_deleted"].value == 3
+    assert len(store.versions("data/set")) == 1
