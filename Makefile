@@ -10,7 +10,7 @@ export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: setup torch system-deps demo test ui bench validate lock clean
+.PHONY: setup torch system-deps demo test ui watch bench validate lock clean
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -51,8 +51,17 @@ demo: setup  ## generate sample data, materialize every asset, evaluate every ch
 test: setup torch system-deps  ## the whole test suite
 	$(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
-ui: setup  ## the Dagster UI on http://127.0.0.1:3000 over the demo's data and instance
-	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+# Default SIGINT/SIGTERM handlers before exec: a server started with SIGINT ignored (a background job of a
+# non-interactive shell) would ignore SIGTERM too, since Dagster maps SIGTERM to SIGINT's handler.
+WITH_DEFAULT_SIGNALS := $(PY) -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); \
+	signal.signal(signal.SIGTERM, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])'
+DEV_ARGS := -w workspace.yaml -h 127.0.0.1 -p 3000
+
+ui: setup  ## the Dagster UI on http://127.0.0.1:3000 over the demo's data and instance (automation on)
+	$(WITH_DEFAULT_SIGNALS) $(VENV)/bin/dagster dev $(DEV_ARGS)
+
+watch: setup  ## `make ui` with every upload sensor on: drop files under var/store/raw/<pipeline>/ and watch them flow
+	DATAPREP_UPLOAD_SENSORS=running $(WITH_DEFAULT_SIGNALS) $(VENV)/bin/dagster dev $(DEV_ARGS)
 
 validate: setup  ## dagster definitions validate
 	$(VENV)/bin/dagster definitions validate -w workspace.yaml

@@ -9,6 +9,7 @@ pipeline's ingestion asset depends on `<pipeline>_uploads` and everything downst
 declarative automation (`FOLLOW_UPSTREAM`), which waits for upstream blocking checks to pass.
 """
 
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +28,15 @@ from dataprep_assets.lib.storage import UnsafePathError, safe_join
 
 UPLOADS_GROUP = "uploads"
 BATCH_FORMAT = "%Y-%m-%d"
+UPLOAD_SENSORS_ENV = "DATAPREP_UPLOAD_SENSORS"
+
+
+def upload_sensor_default_status() -> dg.DefaultSensorStatus:
+    """STOPPED unless `$DATAPREP_UPLOAD_SENSORS=running` (`make watch`): on a fresh instance, upload
+    sensors start by themselves only where someone asked for it. Applies until toggled in the UI."""
+    running = os.environ.get(UPLOAD_SENSORS_ENV, "stopped").strip().lower() == "running"
+    return dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED
+
 
 def follow_upstream(ignore: Sequence[dg.AssetSpec | dg.AssetsDefinition] = ()) -> dg.AutomationCondition:
     """Materialize when an upstream asset updates, once none is in progress or missing and every
@@ -125,7 +135,7 @@ def upload_batch_definitions(watch: UploadWatch) -> tuple[dg.AssetsDefinition, d
         target=[_uploads],
         minimum_interval_seconds=watch.minimum_interval_seconds,
         required_resource_keys={"store"},
-        default_status=dg.DefaultSensorStatus.STOPPED,
+        default_status=upload_sensor_default_status(),
         description=f"New or changed files under `{watch.prefix}/` in the dataset store become the day's upload batch "
         f"(at most {watch.max_files_per_tick} per tick; the rest next tick).",
     )
