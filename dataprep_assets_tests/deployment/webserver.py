@@ -140,18 +140,17 @@ class DagsterDev:
         if _group_alive(pgid):
             os.killpg(pgid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self._running(pgid, tree):
-            time.sleep(0.2)
+        try:
+            while time.monotonic() < deadline and self._running(pgid, tree):
+                time.sleep(0.2)
+        except BaseException:  # interrupted (Ctrl-C twice): still leave nothing behind
+            self._kill_tree(pgid, tree)
+            raise
         self.stop_seconds = round(timeout - max(0.0, deadline - time.monotonic()), 1)
         leftover = self._running(pgid, tree)
         if leftover:
             tree |= process_tree(pgid)
-            for pid in tree:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, signal.SIGKILL)
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pgid, signal.SIGKILL)
-            self.process.wait(30)
+            self._kill_tree(pgid, tree)
             time.sleep(0.5)
         survivors = sorted(p for p in tree if _alive(p))
         reacted = "Shutting down Dagster services" in self.log_tail(200_000)
@@ -174,6 +173,14 @@ class DagsterDev:
         while time.monotonic() < deadline and any(_alive(p) for p in tree):
             time.sleep(0.1)
         self.process = None
+
+    def _kill_tree(self, pgid: int, tree: set[int]) -> None:
+        for pid in tree:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+        self.process.wait(30)
 
     def _running(self, pgid: int, tree: set[int]) -> bool:
         return self.process.poll() is None or _group_alive(pgid) or any(_alive(p) for p in tree)
