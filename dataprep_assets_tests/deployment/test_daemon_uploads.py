@@ -26,7 +26,8 @@ from dataprep_assets_tests.deployment.conftest import ROOT
 from dataprep_assets_tests.deployment.graphql_ui import DagsterGraphQL
 from dataprep_assets_tests.deployment.webserver import DagsterDev
 
-pytestmark = pytest.mark.slow
+# Two server starts and two propagations: on a loaded 2-core box this exceeds the suite-wide 900 s timeout.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 LOCATION = "dataprep_assets"
 RELEASE, UPLOADS = dg.AssetKey("cell_qa_release"), dg.AssetKey("cell_qa_uploads")
