@@ -103,7 +103,7 @@ def run(scale: float, tmp: Path) -> dict:
 
     root = tmp / f"scale-{scale}"
     start = time.perf_counter()
-    generate(root, seed=0, upload=False, **{k: max(int(v * scale), 12) for k, v in SEED.items()})
+    generate(root, seed=0, **{k: max(int(v * scale), 12) for k, v in SEED.items()})
     generated = time.perf_counter() - start
     env = {**os.environ, "DAGSTER_HOME": str(tmp / "home"), "PYTHONWARNINGS": "ignore"}
     (tmp / "home").mkdir(exist_ok=True)
