@@ -18,11 +18,11 @@ $(VENV)/.installed: pyproject.toml uv.lock
 	$(VENV)/bin/uv sync --frozen --inexact --quiet
 	touch $@
 
-# The local instance config lives in deploy/ (a dagster.yaml in the working directory would make Dagster warn
-# that it is ignored) and is copied where Dagster reads it: $DAGSTER_HOME/dagster.yaml.
-$(DAGSTER_HOME)/dagster.yaml: deploy/dagster.local.yaml
+# The local instance config is the top-level dagster.yaml (part of the project's layout); it is copied where
+# Dagster reads it, $DAGSTER_HOME/dagster.yaml (Dagster may note that the copy in the working folder is not read).
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
-	cp deploy/dagster.local.yaml $@
+	cp dagster.yaml $@
 
 setup: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml  ## create .venv from uv.lock and a local Dagster instance
 

@@ -30,7 +30,7 @@ def noop_job() -> None:
 def local_instance(tmp_path, monkeypatch):
     home = tmp_path / "home"
     home.mkdir()
-    shutil.copy(ROOT / "deploy/dagster.local.yaml", home / "dagster.yaml")
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     with dg.DagsterInstance.from_config(str(home)) as instance:
         yield instance

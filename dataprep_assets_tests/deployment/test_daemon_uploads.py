@@ -57,7 +57,7 @@ def _materializations(instance, key) -> int:
 def fresh_instance(tmp_path, s3_bucket, s3_env, monkeypatch):
     home = tmp_path / "dagster_home"
     home.mkdir()
-    shutil.copy(ROOT / "deploy/dagster.local.yaml", home / "dagster.yaml")
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     env = {
         "DATAPREP_STORE_URL": f"s3://{s3_bucket}/store",

@@ -38,7 +38,7 @@ def instance_home(tmp_path, monkeypatch) -> Path:
     home = tmp_path / "dagster_home"
     monkeypatch.setenv("DAGSTER_HOME", str(home))  # dagster.yaml reads it
     home.mkdir()
-    shutil.copy(ROOT / "deploy/dagster.local.yaml", home / "dagster.yaml")
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
     workspace = tmp_path / "workspace.yaml"
     location = Path(__file__).with_name("crash_location.py")
     workspace.write_text(f"load_from:\n  - python_file:\n      relative_path: {location}\n      location_name: {LOCATION}\n")

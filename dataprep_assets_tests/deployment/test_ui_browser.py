@@ -46,7 +46,7 @@ GRAPH_STATE_JS = """
 def ui(tmp_path):
     home = tmp_path / "dagster_home"
     home.mkdir()
-    shutil.copy(ROOT / "deploy/dagster.local.yaml", home / "dagster.yaml")
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
     store = tmp_path / "store"
     write_cell_qa_sample(store)
     OUT.mkdir(parents=True, exist_ok=True)
