@@ -23,8 +23,9 @@ from dataprep_assets.defs.ct_hemorrhage.config import (
     PatientSplitConfig,
     PngConfig,
 )
-from dataprep_assets.defs.ct_hemorrhage.convert import BATCH, PngTask, batches, convert_batch, safe_token
+from dataprep_assets.defs.ct_hemorrhage.convert import BATCH, PngTask, batches, convert_batch, png_names
 from dataprep_assets.defs.ct_hemorrhage.feedback import (
+    STAGE_CSV,
     STAGE_FETCH,
     FeedbackError,
     FetchSettings,
@@ -40,6 +41,7 @@ from dataprep_assets.lib.balance import PoolItem, balance_table, fill_splits, sh
 from dataprep_assets.lib.coco import CocoError, categories_block, coco_from_frames, frames_from_coco
 from dataprep_assets.lib.images import bar_chart, montage, png_bytes
 from dataprep_assets.lib.parallel import ordered_map, resolve_workers
+from dataprep_assets.lib.accounting import AccountingError, account, ledgers_metadata
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.storage import atomic_write_json
 
@@ -75,8 +77,8 @@ def labelled_coco(context: dg.AssetExecutionContext, config: LabelledCocoConfig,
     """The 4-class v3 and 8-category Roboflow sources remapped to EDH, HC, IPH, IVH, SAH, SDH and merged:
     boxes clipped first, degenerate ones removed, images missing on disk dropped; every refusal is a reject."""
     sources = [
-        Source("v3", config.v3_annotations, dict(config.v3_category_map)),
-        Source("roboflow", config.roboflow_annotations, dict(config.roboflow_category_map)),
+        Source("v3", config.v3_annotations, dict(config.v3_category_map), config.unknown_categories),
+        Source("roboflow", config.roboflow_annotations, dict(config.roboflow_category_map), config.unknown_categories),
     ]
     rejects = RejectLog()
     results = []
@@ -109,6 +111,7 @@ def labelled_coco(context: dg.AssetExecutionContext, config: LabelledCocoConfig,
             "slices_in_both_sources": int(images.groupby("key")["source"].nunique().gt(1).sum()),
             "per_source": dg.MetadataValue.md(markdown_table(per_source)),
             "per_class": counts_table(per_class, "class"),
+            **ledgers_metadata(*(ledger for r in results for ledger in r.ledgers)),
             **dataset_metadata(store, L.LABELLED, manifest),
             **rejects_metadata(store, rejects_path, rejects),
         },
@@ -126,7 +129,11 @@ def no_hem_candidates(context: dg.AssetExecutionContext, config: CandidatesConfi
         raise dg.Failure(str(exc)) from exc
     labelled_keys = {im["key"] for im in store.read_json(L.LABELLED)["images"]}
     already = feedback["key"].isin(labelled_keys)
+    for row in feedback[already].itertuples(index=False):
+        rejects.add(f"{config.feedback_csv}:{row.row}", STAGE_CSV, "already_labelled", f"slice {row.key} is already in the labelled sources")
     candidates = feedback[~already].reset_index(drop=True)
+    items = feedback.attrs["items"]
+    ledger = account("feedback rows", items, [f"{config.feedback_csv}:{r}" for r in candidates["row"]], [r.item for r in rejects])
     manifest = store.write_table(L.CANDIDATES, candidates)
     rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
     table = pd.DataFrame(
@@ -144,6 +151,7 @@ def no_hem_candidates(context: dg.AssetExecutionContext, config: CandidatesConfi
             "true_negatives": int((candidates["tier"] == 1).sum()),
             "already_labelled": int(already.sum()),
             "by_feedback": counts_table(table, "feedback"),
+            **ledgers_metadata(ledger),
             **dataset_metadata(store, L.CANDIDATES, manifest),
             **rejects_metadata(store, rejects_path, rejects),
         },
@@ -194,18 +202,6 @@ def no_hem_dicoms(context: dg.AssetExecutionContext, config: FetchConfig, store:
     return dg.MaterializeResult(data_version=data_version(manifest.dataset_hash), metadata=meta)
 
 
-def _png_names(ok: pd.DataFrame) -> list[str]:
-    """`<patient>_<instance>.png` as the seed names them; a repeated name gets the SOP UID's tail."""
-    names, seen = [], set()
-    for r in ok.itertuples(index=False):
-        name = f"{safe_token(r.patient_id)}_{int(r.instance_number)}.png"
-        if name in seen:
-            name = f"{safe_token(r.patient_id)}_{int(r.instance_number)}_{safe_token(r.sop_instance_uid)[-12:]}.png"
-        seen.add(name)
-        names.append(name)
-    return names
-
-
 @dg.asset(group_name=GROUP, deps=[no_hem_dicoms], kinds={"png"}, automation_condition=FOLLOW_UPSTREAM)
 def no_hem_pngs(context: dg.AssetExecutionContext, config: PngConfig, store: DatasetStore) -> dg.MaterializeResult:
     """Each kept slice rescaled (slope/intercept) and brain-windowed (PS3.3 C.11.2.1.2 linear function) to
@@ -214,7 +210,7 @@ def no_hem_pngs(context: dg.AssetExecutionContext, config: PngConfig, store: Dat
     ok = fetched[fetched["status"] == "ok"].sort_values("sop_instance_uid").reset_index(drop=True)
     with ThreadPoolExecutor(max_workers=8) as pool:
         local = list(pool.map(store.pull, ok["dicom_path"]))
-    names = _png_names(ok)
+    names = png_names(ok)
     workers = _workers(config.max_workers, len(ok))
     rejects, rows = RejectLog(), []
     started = time.perf_counter()
