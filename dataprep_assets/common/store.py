@@ -118,7 +118,7 @@ class DatasetStore(dg.ConfigurableResource, ABC):
     def write_rejects(self, asset_name: str, rejects: RejectLog) -> str:
         """Replace the asset's rejects table (written even when empty, so stale rejects never linger)."""
         relpath = f"{REJECTS_DIR}/{asset_name}.csv"
-        self.write_table(relpath, rejects.to_frame())
+        self.write_table(relpath, rejects.store_relative(self.local_root()).to_frame())  # no absolute store paths
         return relpath
 
     # -- reading -------------------------------------------------------------------------------

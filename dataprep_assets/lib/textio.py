@@ -31,12 +31,29 @@ def read_text(path: str | os.PathLike) -> str:
     return Path(path).read_text(encoding=ENCODING)
 
 
-def load_json(source: str | os.PathLike | bytes, *, reject_duplicate_keys: bool = False) -> object:
-    """Parse JSON from a path or bytes (BOM accepted). With `reject_duplicate_keys`, an object that names one key
-    twice raises `DuplicateKeyError` instead of the last value silently winning."""
+def load_json(source: str | os.PathLike | bytes, *, duplicate_keys: str = "last") -> object:
+    """Parse JSON from a path or bytes (BOM accepted). An object that names one key twice: `last` keeps the last
+    value (JSON's usual, silent rule), `error` raises `DuplicateKeyError`, `mark` keeps every value in a
+    `Duplicated` list in the key's place so the caller can reject each one naming the others."""
     text = decode(source) if isinstance(source, bytes) else read_text(source)
-    hook = _no_duplicate_keys if reject_duplicate_keys else None
-    return json.loads(text, object_pairs_hook=hook)
+    hooks = {"last": None, "error": _no_duplicate_keys, "mark": _mark_duplicate_keys}
+    return json.loads(text, object_pairs_hook=hooks[duplicate_keys])
+
+
+class Duplicated(list):
+    """Every value of a key that one JSON object names more than once, in file order."""
+
+
+def _mark_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
+    out: dict = {}
+    for key, value in pairs:
+        if key not in out:
+            out[key] = value
+        elif isinstance(out[key], Duplicated):
+            out[key].append(value)
+        else:
+            out[key] = Duplicated([out[key], value])
+    return out
 
 
 class DuplicateKeyError(ValueError):

@@ -8,7 +8,6 @@ cell keeps its id when other frames are added.
 
 from __future__ import annotations
 
-import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,14 +16,14 @@ import numpy as np
 import tifffile
 
 from dataprep_assets.defs.cell_qa.crops import cell_boxes, crop_windows, stacked_crops
+from dataprep_assets.defs.cell_qa.inventory import safe_name
 from dataprep_assets.defs.cell_qa.labels import LabelImageError, match_cells, overlap_triplets, relabel, seg_score
 from dataprep_assets.lib.rejects import Reject
-from dataprep_assets.lib.storage import safe_join
+from dataprep_assets.lib.storage import UnsafePathError, safe_join
 
 CROPS_RELPATH = "data/cell_crops"
 STACKS_DIR = "stacks"
 LAYOUTS = ("tiff_per_cell", "stacked")
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crop-writer")
 """Writes a competitor's stack while the next one is computed (numpy releases the GIL while writing)."""
 
@@ -40,6 +39,8 @@ class FrameTask:
     gt_path: str
     competitors: tuple[tuple[str, str], ...]
     """(competitor, mask path) pairs, store-relative."""
+    crop_stems: tuple[tuple[str, str], ...] = ()
+    """(competitor, crop file stem) pairs from the inventory (unique names); empty: derived from the names."""
 
 
 @dataclass
@@ -47,10 +48,6 @@ class FrameResult:
     cells: dict[str, np.ndarray] = field(default_factory=dict)
     seg: list[dict] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
-
-
-def safe_name(text: str) -> str:
-    return _UNSAFE.sub("_", text).strip("_") or "x"
 
 
 def crop_ref(relpath: str, index: int | None = None) -> str:
@@ -77,6 +74,8 @@ def mask_stack_path(raw_stack: Path) -> Path:
 def _read_labels(root: Path, relpath: str, stage: str, rejects: list[Reject]):
     try:
         return relabel(tifffile.imread(safe_join(root, relpath)))
+    except UnsafePathError as exc:
+        rejects.append(Reject(relpath, stage, "unsafe_path", str(exc).replace(str(root), "<store>")))
     except LabelImageError as exc:
         rejects.append(Reject(relpath, stage, "invalid_labels", str(exc)))
     except Exception as exc:  # unreadable/truncated TIFF: any decoder error is a reject
@@ -91,6 +90,9 @@ def process_frame(task: FrameTask, root: str, staging: str, crop_size: int, layo
         raw = tifffile.imread(safe_join(root_path, task.raw_path))
         if raw.ndim != 2:
             raise ValueError(f"raw frame must be 2-D, got shape {raw.shape}")
+    except UnsafePathError as exc:
+        out.rejects.append(Reject(task.raw_path, "read_raw", "unsafe_path", str(exc).replace(root, "<store>")))
+        return out
     except Exception as exc:
         out.rejects.append(Reject(task.raw_path, "read_raw", "unreadable_tiff", f"{type(exc).__name__}: {exc}"))
         return out
@@ -130,7 +132,7 @@ def process_frame(task: FrameTask, root: str, staging: str, crop_size: int, layo
 
 def _crop_competitor(task, competitor, raw, pred, match, staging: Path, crop_size: int, layout: str, writes: list) -> dict[str, np.ndarray]:
     boxes = cell_boxes(pred, crop_size)
-    stem = f"{safe_name(task.dataset)}_{safe_name(task.sequence)}_t{task.frame:03d}_{safe_name(competitor)}"
+    stem = dict(task.crop_stems).get(competitor) or f"{safe_name(task.dataset)}_{safe_name(task.sequence)}_t{task.frame:03d}_{safe_name(competitor)}"
     cell_ids = np.array([f"{stem}_{label:05d}" for label in pred.ids.tolist()], dtype=object)
     if layout == "stacked":
         rel = f"{STACKS_DIR}/{stem}.npy"
