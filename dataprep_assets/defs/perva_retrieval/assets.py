@@ -5,6 +5,7 @@ each) -> combined records -> HuggingFace dataset. Thin wrappers over the domain 
 import time
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 
 from dataprep_assets.common.metadata import counts_table, data_version, dataset_metadata, image_metadata, markdown_table, rejects_metadata
@@ -164,12 +165,13 @@ def retrieval_per_category(context: dg.AssetExecutionContext, config: RetrievalC
     if not source:
         raise dg.Failure("retrieval_per_category: set catalog or materialize concept_splits first")
     prefix = latest_metadata(context.instance, image_catalog.key).get("path_prefix", "")
-    images, ambiguous = category_images(store.read_json(source), category, config.split, prefix)
+    catalog = store.read_json(source)
+    images, ambiguous = category_images(catalog, category, config.split, prefix)
     rejects = RejectLog()
     for path in ambiguous:
         rejects.add(path, "retrieval_per_category", "ambiguous_concept", f"listed under several concepts of {category} in {source}")
-    exists = images["path"].map(lambda p: _listed_file(store, p, source, rejects))
-    images = images[exists].reset_index(drop=True)
+    exists = np.array([_listed_file(store, p, source, rejects) for p in images["path"]], dtype=bool)
+    images = images.loc[exists].reset_index(drop=True)  # a boolean array, never a (possibly empty) column list
     try:
         encoder = build_encoder(config.encoder, config.encoder_options())
     except ValueError as exc:
@@ -183,7 +185,7 @@ def retrieval_per_category(context: dg.AssetExecutionContext, config: RetrievalC
     if embedded.misses:
         store.push(cache_rel)
     rejects.extend(embedded.rejects)
-    images = images[embedded.kept].reset_index(drop=True)
+    images = images.loc[np.asarray(embedded.kept, dtype=bool)].reset_index(drop=True)
     note = ""
     started = time.perf_counter()
     if images["concept"].nunique() >= 2:
@@ -194,7 +196,8 @@ def retrieval_per_category(context: dg.AssetExecutionContext, config: RetrievalC
         records = build_records(category, images, result, config.seed)
     else:
         records = []
-        note = f"{images['concept'].nunique()} concept(s) of {category} in {source} ({config.split}): no hard negatives possible"
+        listed = "not in" if category not in catalog else f"{images['concept'].nunique()} concept(s) of {category} in"
+        note = f"{category}: {listed} {source} ({config.split}): no hard negatives possible; this partition has no records"
         context.log.warning(note)
     search_s = time.perf_counter() - started
     relpath = retrieval_path(config.out_dir, category, config.seed, config.top_k)
