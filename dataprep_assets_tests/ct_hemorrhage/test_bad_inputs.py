@@ -124,6 +124,7 @@ def test_unusable_labelled_images_and_boxes_are_rejects_with_reasons(tmp_path):
         ("p1_4.jpg", "missing_image"),
         ("p1_5.jpg", "unsafe_path"),
         ("_annotations.coco.json#annotation=1", "degenerate_box"),
+        ("_annotations.coco.json#annotation=2", "dropped_by_category_mapping"),
     }
 
 

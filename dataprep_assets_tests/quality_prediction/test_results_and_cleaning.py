@@ -188,3 +188,30 @@ def test_s3_results_are_mirrored_incrementally(tmp_path, s3_bucket, s3_env):
     assert sync_s3(f"s3://{s3_bucket}/exp", local) == {"objects": 1, "downloaded": 1, "unchanged": 0, "removed": 1}
     assert not (local / "images" / "a.png").exists()
     assert sync_s3(f"s3://{s3_bucket}/exp", local)["downloaded"] == 0
+
+
+def test_a_decompression_bomb_is_a_reject_not_a_crash(tmp_path):
+    from dataprep_assets_tests.lib.test_robustness_helpers import bomb_png
+
+    _logo(tmp_path, "ok.png")
+    (tmp_path / "bomb.png").write_bytes(bomb_png())
+    status = {p: inspect_image(str(tmp_path), p, ("PNG", "JPEG"), 32) for p in ("ok.png", "bomb.png")}
+    assert status["ok.png"].status == "ok"
+    assert status["bomb.png"].status == "decompression_bomb" and "900000000 pixels" in status["bomb.png"].detail
+
+
+def test_a_bom_in_a_csv_or_json_log_loses_nothing(tmp_path):
+    _logo(tmp_path, "images/a.png")
+    _write_logs(
+        tmp_path,
+        [{"image": "images/a.png", "logo_type": "simple_geometric", "parameters": PARAMS, "metrics": GOOD_METRICS}],
+        [],
+        [{"image_path": "images/a.png", "logo_type": "gradient", "method": "method3", **PARAMS, **GOOD_METRICS}],
+    )
+    for rel in ("results/method1/a.json", "results/method3/c.csv"):
+        path = tmp_path / rel
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    frame, rejects, files = scan_results(tmp_path)
+    assert len(rejects) == 0, rejects.to_frame()
+    assert files == {"json": 1, "jsonl": 1, "csv": 1} and len(frame) == 2
+    assert frame["image_path"].tolist() == ["images/a.png", "images/a.png"]

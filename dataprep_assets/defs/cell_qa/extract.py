@@ -19,6 +19,7 @@ from dataprep_assets.defs.cell_qa.crops import cell_boxes, crop_windows, stacked
 from dataprep_assets.defs.cell_qa.inventory import safe_name
 from dataprep_assets.defs.cell_qa.labels import LabelImageError, match_cells, overlap_triplets, relabel, seg_score
 from dataprep_assets.lib.rejects import Reject
+from dataprep_assets.lib.limits import ImageTooLargeError, check_pixels
 from dataprep_assets.lib.storage import UnsafePathError, safe_join
 
 CROPS_RELPATH = "data/cell_crops"
@@ -71,9 +72,19 @@ def mask_stack_path(raw_stack: Path) -> Path:
     return raw_stack.with_name(raw_stack.name.removesuffix(".npy") + ".mask.npy")
 
 
+def read_tiff(path: Path) -> np.ndarray:
+    """`tifffile.imread` that refuses a first series over `lib.limits.MAX_IMAGE_PIXELS` before decoding it."""
+    with tifffile.TiffFile(path) as tif:
+        shape = tif.series[0].shape
+        check_pixels(int(np.prod(shape[:-1])) if len(shape) > 1 else 1, int(shape[-1]), name=path.name)
+        return tif.asarray()
+
+
 def _read_labels(root: Path, relpath: str, stage: str, rejects: list[Reject]):
     try:
-        return relabel(tifffile.imread(safe_join(root, relpath)))
+        return relabel(read_tiff(safe_join(root, relpath)))
+    except ImageTooLargeError as exc:
+        rejects.append(Reject(relpath, stage, exc.reason, str(exc)))
     except UnsafePathError as exc:
         rejects.append(Reject(relpath, stage, "unsafe_path", str(exc).replace(str(root), "<store>")))
     except LabelImageError as exc:
@@ -87,9 +98,12 @@ def process_frame(task: FrameTask, root: str, staging: str, crop_size: int, layo
     """Crops, Jaccard and SEG for every competitor of one frame."""
     root_path, out = Path(root), FrameResult()
     try:
-        raw = tifffile.imread(safe_join(root_path, task.raw_path))
+        raw = read_tiff(safe_join(root_path, task.raw_path))
         if raw.ndim != 2:
             raise ValueError(f"raw frame must be 2-D, got shape {raw.shape}")
+    except ImageTooLargeError as exc:
+        out.rejects.append(Reject(task.raw_path, "read_raw", exc.reason, str(exc)))
+        return out
     except UnsafePathError as exc:
         out.rejects.append(Reject(task.raw_path, "read_raw", "unsafe_path", str(exc).replace(root, "<store>")))
         return out

@@ -23,7 +23,7 @@ from dataprep_assets.defs.ct_hemorrhage.layout import CLASSES_6
 from dataprep_assets.defs.ct_hemorrhage.patients import image_key, parse_name
 from dataprep_assets.lib.accounting import Ledger, account
 from dataprep_assets.lib.coco import DROP, CocoError, box_problem, category_map, clip_box, load_coco
-from dataprep_assets.lib.limits import box_limit_problem
+from dataprep_assets.lib.limits import ImageTooLargeError, box_limit_problem, open_image
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.storage import UnsafePathError, safe_join
 
@@ -69,7 +69,7 @@ def _source_categories(coco: dict, source: Source) -> tuple[dict[int, int | None
 
 
 def _image_size(path: Path) -> tuple[int, int]:
-    with Image.open(path) as img:
+    with open_image(path) as img:
         return img.size
 
 
@@ -110,6 +110,9 @@ def load_source(root: Path, source: Source, pattern: str, min_box: float, verify
         if verify_size:
             try:
                 real = _image_size(path)
+            except ImageTooLargeError as exc:
+                rejects.add(item, STAGE, exc.reason, str(exc).replace(str(path), item))
+                continue
             except Exception as exc:
                 rejects.add(item, STAGE, "unreadable_image", f"{type(exc).__name__}: {exc}".replace(str(path), item))
                 continue

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from PIL import Image
 
 from dataprep_assets.lib.rejects import RejectLog
+from dataprep_assets.lib.limits import DECOMPRESSION_BOMB, ImageTooLargeError, open_image
 from dataprep_assets.lib.storage import safe_join
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
@@ -202,7 +202,7 @@ def inspect_image(args: tuple[str, str]) -> tuple[str, str, int, int, int, str]:
     path = Path(store_root) / relpath
     try:
         data = path.read_bytes()
-        with Image.open(path) as img:
+        with open_image(path, name=relpath) as img:
             img.load()
             width, height = img.size
         if width < 1 or height < 1:
@@ -224,7 +224,8 @@ def build_catalog(found: list[FoundImage], inspected: dict[str, tuple], rejects:
     for image in sorted(found, key=lambda f: f.store_path):
         _, sha, w, h, size, error = inspected[image.store_path]
         if error:
-            rejects.add(image.store_path, STAGE, "unreadable_image", error)
+            reason = DECOMPRESSION_BOMB if error.startswith(ImageTooLargeError.__name__) else "unreadable_image"
+            rejects.add(image.store_path, STAGE, reason, error)
             continue
         if sha in first_by_hash:
             first = first_by_hash[sha]

@@ -19,7 +19,7 @@ from dataprep_assets.common.metadata import (
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
 from dataprep_assets.defs.quality_prediction import analysis, report
-from dataprep_assets.defs.quality_prediction.cleaning import CleaningRules, clean_results
+from dataprep_assets.defs.quality_prediction.cleaning import CleaningRules, clean_results, cleaning_ledger
 from dataprep_assets.defs.quality_prediction.config import (
     CleaningConfig,
     ConversionResultsConfig,
@@ -46,6 +46,7 @@ from dataprep_assets.defs.quality_prediction.paths import (
 from dataprep_assets.defs.quality_prediction.sources import parse_s3_uri, scan_results, sync_s3
 from dataprep_assets.defs.quality_prediction.stratify import SPLITS, build_examples, stratum_proportions
 from dataprep_assets.defs.quality_prediction.uploads import quality_prediction_uploads
+from dataprep_assets.lib.accounting import ledgers_metadata
 from dataprep_assets.lib.images import bar_chart, histogram_chart, montage, png_bytes
 from dataprep_assets.lib.parallel import ordered_map, resolve_workers
 
@@ -126,6 +127,7 @@ def clean_conversion_results(context: dg.AssetExecutionContext, config: Cleaning
     images = _inspect_images(str(root), paths, config, context.log)
     rules = CleaningRules(config.outlier_rule, config.outlier_threshold, tuple(config.outlier_metrics), config.psnr_tolerance_db)
     clean, rejects = clean_results(results, images, rules)
+    ledger = cleaning_ledger(results, clean, rejects)
     if clean.empty:
         rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
         raise dg.Failure(f"every one of {len(results)} results was rejected; see {rejects_path}", metadata=rejects_metadata(store, rejects_path, rejects))
@@ -155,6 +157,7 @@ def clean_conversion_results(context: dg.AssetExecutionContext, config: Cleaning
             "sample_logos": image_metadata(_logo_montage(str(root), clean), "8 logos per row: simple, text, gradient, complex"),
             "images_table": dg.MetadataValue.path(store.uri(IMAGES_PATH)),
             **dataset_metadata(store, CLEAN_PATH, manifest),
+            **ledgers_metadata(ledger),
             **rejects_metadata(store, rejects_path, rejects),
         },
     )

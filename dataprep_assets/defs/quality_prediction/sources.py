@@ -31,6 +31,7 @@ from dataprep_assets.defs.quality_prediction.params import (
     normalise_method,
 )
 from dataprep_assets.lib.rejects import RejectLog
+from dataprep_assets.lib.textio import ENCODING, load_json
 
 STAGE = "read_results"
 LOG_SUFFIXES = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
@@ -130,7 +131,7 @@ def _method_from_path(relpath: str):
 
 def _read_json(path: Path, rel: str, rejects: RejectLog) -> Iterator[tuple[int, dict, object]]:
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = load_json(path)  # a UTF-8 BOM is accepted
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         rejects.add(rel, STAGE, "unreadable_log", f"not valid JSON: {exc}")
         return
@@ -152,7 +153,7 @@ def _read_json(path: Path, rel: str, rejects: RejectLog) -> Iterator[tuple[int, 
 
 
 def _read_jsonl(path: Path, rel: str, rejects: RejectLog) -> Iterator[tuple[int, dict, object]]:
-    with open(path, encoding="utf-8", errors="replace") as fh:
+    with open(path, encoding=ENCODING, errors="replace") as fh:
         for line_no, line in enumerate(fh, 1):
             if not line.strip():
                 continue
@@ -168,7 +169,7 @@ def _read_jsonl(path: Path, rel: str, rejects: RejectLog) -> Iterator[tuple[int,
 
 
 def _read_csv(path: Path, rel: str, rejects: RejectLog) -> Iterator[tuple[int, dict, object]]:
-    with open(path, encoding="utf-8", errors="replace", newline="") as fh:
+    with open(path, encoding=ENCODING, errors="replace", newline="") as fh:  # BOM dropped: not glued to a column name
         reader = csv.DictReader(fh)
         if not reader.fieldnames:
             rejects.add(rel, STAGE, "unrecognised_log", "CSV has no header row")
