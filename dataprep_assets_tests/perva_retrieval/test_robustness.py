@@ -43,3 +43,22 @@ def test_two_concept_category_and_missing_partition_do_not_block_combined(store,
                               run_config={"ops": {"retrieval_combined": {"config": {"categories": ["bag", "duo", "trio"]}}}})
     assert combined.success
     assert combined.asset_materializations_for_node("retrieval_combined")[0].metadata["dagster/row_count"].value == 6
+
+
+def test_categories_differing_only_in_case_keep_one_and_reject_the_other_image_by_image(tmp_path):
+    from dataprep_assets.defs.perva_retrieval.catalog import CatalogOptions, build_catalog, catalog_ledger, inspect_chunk, scan
+
+    n = 0
+    for category in ("Bag", "bag"):
+        for c in ("a", "b"):
+            for i in range(2):
+                n += 1
+                _image(tmp_path, f"raw/perva/{category}/{c}/{i}.png", n)
+    opts = CatalogOptions(data_root="raw/perva", train_fraction=0.5)
+    found, rejects, layout = scan(tmp_path, opts)
+    assert {f.category for f in found} == {"Bag"}
+    lost = sorted(r.item for r in rejects if r.reason == "output_name_collision")
+    assert lost == [f"raw/perva/bag/{c}/{i}.png" for c in ("a", "b") for i in range(2)]
+    inspected = {row[0]: row for row in inspect_chunk((str(tmp_path), [f.store_path for f in found]))}
+    result = build_catalog(found, inspected, rejects, opts, layout)
+    assert catalog_ledger(found, result).metadata()["records_unaccounted"] == 0

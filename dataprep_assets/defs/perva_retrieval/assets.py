@@ -11,7 +11,7 @@ import pandas as pd
 from dataprep_assets.common.metadata import counts_table, data_version, dataset_metadata, image_metadata, markdown_table, rejects_metadata
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
-from dataprep_assets.defs.perva_retrieval.catalog import CatalogOptions, build_catalog, inspect_chunk, scan
+from dataprep_assets.defs.perva_retrieval.catalog import CatalogOptions, build_catalog, catalog_ledger, inspect_chunk, scan
 from dataprep_assets.defs.perva_retrieval.concept_splits import concept_table, create_concept_splits, split_file_names
 from dataprep_assets.defs.perva_retrieval.config import (
     CombineConfig,
@@ -36,6 +36,7 @@ from dataprep_assets.defs.perva_retrieval.pictures import catalog_montage, retri
 from dataprep_assets.defs.perva_retrieval.retrieval import build_records, category_images
 from dataprep_assets.defs.perva_retrieval.search import hard_negatives
 from dataprep_assets.defs.perva_retrieval.uploads import perva_retrieval_uploads
+from dataprep_assets.lib.accounting import ledgers_metadata
 from dataprep_assets.lib.parallel import ordered_map
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.storage import UnsafePathError
@@ -76,6 +77,7 @@ def image_catalog(context: dg.AssetExecutionContext, config: ImageCatalogConfig,
     workers = config.max_workers if len(paths) >= PARALLEL_MIN_IMAGES else 1
     inspected = {row[0]: row for chunk in ordered_map(inspect_chunk, chunks, max_workers=workers, progress=progress) for row in chunk}
     result = build_catalog(found, inspected, rejects, opts, layout)
+    ledger = catalog_ledger(found, result)
     rejects_path = store.write_rejects("image_catalog", result.rejects)
     if not result.catalog:
         raise dg.Failure(f"no usable image under {config.data_root}; see {rejects_path}", metadata=rejects_metadata(store, rejects_path, result.rejects))
@@ -98,6 +100,7 @@ def image_catalog(context: dg.AssetExecutionContext, config: ImageCatalogConfig,
             "data_root": opts.data_root,
             "images_table": table_path,
             "path_prefix": opts.data_root + "/" if config.relative else "",
+            **ledgers_metadata(ledger),
             "partitions": dg.MetadataValue.json(wanted),
             "partitions_added": dg.MetadataValue.json(added),
             "partitions_removed": dg.MetadataValue.json(removed),
