@@ -37,6 +37,7 @@ from dataprep_assets.defs.echo_quality.location import RESULTS_PREFIX, results_s
 from dataprep_assets.defs.echo_quality.uploads import echo_quality_uploads
 from dataprep_assets.defs.echo_quality.results import ResultFile, parse_result_files
 from dataprep_assets.defs.echo_quality.selection import CLASS_NAMES, HIGH, LOW, availability_table, select_training_rows
+from dataprep_assets.lib.accounting import account, ledgers_metadata
 from dataprep_assets.lib.changes import listing_fingerprint
 from dataprep_assets.lib.images import bar_chart, histogram_chart, montage, png_bytes
 from dataprep_assets.lib.parallel import ordered_map
@@ -198,6 +199,8 @@ def echo_training_data(context: dg.AssetExecutionContext, config: TrainingDataCo
             if error:
                 rejects.add(f"{row.folder}/{row.file_id}", "copy_video", "unreadable_video", f"{row.dicom_path}: {error}")
         kept = plan[[not e for e in errors]]
+        items = (plan["folder"] + "/" + plan["file_id"]).tolist()
+        ledger = account("selected videos", items, (kept["folder"] + "/" + kept["file_id"]).tolist(), [r.item for r in rejects])
         still_missing = [CLASS_NAMES[c] for c in (HIGH, LOW) if not (kept["quality_label"] == c).any()]
         if still_missing:
             raise dg.Failure(f"every selected {' and '.join(still_missing)} video failed to copy/verify; the previous training_data/ is kept")
@@ -219,6 +222,7 @@ def echo_training_data(context: dg.AssetExecutionContext, config: TrainingDataCo
             "low_quality": analysis["low_quality_count"],
             "videos_per_second": round(len(annotations) / max(elapsed, 1e-9), 1),
             "videos_per_machine": counts_table(per_machine, "machine_type"),
+            **ledgers_metadata(ledger),
             "first_frames": image_metadata(picture, "first frames: high quality, then low quality"),
             "preview": dg.MetadataValue.md(markdown_table(annotations, 10)),
             **dataset_metadata(store, TRAINING_DIR, staged.manifest),

@@ -67,14 +67,16 @@ def conversion_results(context: dg.AssetExecutionContext, config: ConversionResu
     if uri.startswith("s3://"):
         bucket, prefix = parse_s3_uri(uri)
         local_rel = "/".join(p for p in (S3_CACHE, bucket, prefix) if p)
-        stats = sync_s3(uri, store.path(local_rel))
+        mirror_rejects = RejectLog()
+        stats = sync_s3(uri, store.path(local_rel), rejects=mirror_rejects)
         context.log.info(f"mirrored {uri}: {stats}")
     else:
-        local_rel = uri
+        local_rel, mirror_rejects = uri, RejectLog()
     root = store.pull(local_rel)
     if not root.is_dir():
         raise dg.Failure(f"results_uri {uri!r}: no directory {root} in the dataset store; upload the experiments' results there first")
     results, rejects, files = scan_results(root)
+    rejects.extend(mirror_rejects)
     if results.empty:
         raise dg.Failure(f"no conversion results found under {uri!r} ({files}); see the rejects", metadata=rejects_metadata(store, store.write_rejects("conversion_results", rejects), rejects))
     store.write_json(SOURCE_PATH, {"results_uri": uri, "local_root": local_rel})
