@@ -41,7 +41,7 @@ from dataprep_assets.lib.balance import PoolItem, balance_table, fill_splits, sh
 from dataprep_assets.lib.coco import CocoError, categories_block, coco_from_frames, frames_from_coco
 from dataprep_assets.lib.images import bar_chart, montage, png_bytes
 from dataprep_assets.lib.parallel import ordered_map, resolve_workers
-from dataprep_assets.lib.accounting import AccountingError, account, ledgers_metadata
+from dataprep_assets.lib.accounting import account, ledgers_metadata
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.storage import atomic_write_json
 
@@ -183,6 +183,8 @@ def no_hem_dicoms(context: dg.AssetExecutionContext, config: FetchConfig, store:
         rejects.add(r.dicom_path, STAGE_FETCH, r.reason, r.detail)
     rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
     summary = fetch_summary(fetched)
+    ledger = account("chosen slices", [f"{prefix}/{k}" for k in chosen["s3_key"]],
+                     fetched.loc[fetched["status"] == "ok", "dicom_path"].tolist(), [r.item for r in rejects])
     if summary["attempted"] and not summary["successful"]:  # credentials, endpoint or prefix wrong: keep the last good table
         top = fetched["reason"].value_counts().index[0]
         raise dg.Failure(f"none of {summary['attempted']} DICOM objects could be used (most common reason: {top}); see {rejects_path}",
@@ -196,6 +198,7 @@ def no_hem_dicoms(context: dg.AssetExecutionContext, config: FetchConfig, store:
         "by_feedback_and_status": counts_table(by_tier, "feedback") if len(by_tier) else dg.MetadataValue.md("_(none)_"),
         "thickness_mm": counts_table(fetched["slice_thickness"].fillna(-1).round(2).value_counts().sort_index().to_frame("slices"), "mm") if len(fetched) else dg.MetadataValue.md("_(none)_"),
         "objects_per_second": round(len(fetched) / max(elapsed, 1e-9), 1),
+        **ledgers_metadata(ledger),
         **dataset_metadata(store, L.DICOMS, manifest),
         **rejects_metadata(store, rejects_path, rejects),
     }
@@ -232,6 +235,7 @@ def no_hem_pngs(context: dg.AssetExecutionContext, config: PngConfig, store: Dat
             raise dg.Failure(f"none of {len(tasks)} slices could be converted; see {rejects_path}", metadata=rejects_metadata(store, rejects_path, rejects))
     elapsed = time.perf_counter() - started
     index = pd.DataFrame(rows, columns=["file_name", "patient_id", "key", "feedback", "tier", "sop_instance_uid", "dicom_path", "width", "height", "window_center", "window_width", "window_source", "photometric", "transfer_syntax"])
+    ledger = account("slices", ok["dicom_path"].tolist(), index["dicom_path"].tolist(), [r.item for r in rejects])
     index_manifest = store.write_table(L.PNG_INDEX, index)
     rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
     sample = [thumbnail(store.path(L.NO_HEM_DIR, n)) for n in index["file_name"].head(12)]
@@ -241,6 +245,7 @@ def no_hem_pngs(context: dg.AssetExecutionContext, config: PngConfig, store: Dat
             "dagster/row_count": len(index),
             "converted": len(index),
             "images_per_second": round(len(tasks) / max(elapsed, 1e-9), 1),
+            **ledgers_metadata(ledger),
             "workers": workers,
             "window_sources": counts_table(index["window_source"].value_counts().to_frame("slices"), "window"),
             "transfer_syntaxes": counts_table(index["transfer_syntax"].value_counts().to_frame("slices"), "transfer syntax"),
