@@ -32,6 +32,7 @@ from dataprep_assets.defs.echo_quality.dataset import (
 )
 from dataprep_assets.defs.echo_quality.dicoms import chunked, copy_and_verify, first_frame_gray
 from dataprep_assets.defs.echo_quality.grouping import group_strata, leak_groups, patient_keys, study_keys
+from dataprep_assets.defs.echo_quality.inventory import STAGE as MATCH_STAGE
 from dataprep_assets.defs.echo_quality.inventory import attach_dicoms
 from dataprep_assets.defs.echo_quality.location import RESULTS_PREFIX, results_source
 from dataprep_assets.defs.echo_quality.uploads import echo_quality_uploads
@@ -107,6 +108,10 @@ def echo_inference_results(context: dg.AssetExecutionContext, config: InferenceR
         max_workers=config.max_workers,
         progress=_progress(context, "DICOM headers"),
     )
+    parsed_items = (parsed["folder"] + "/" + parsed["file_id"]).tolist()
+    wanted = set(parsed_items)
+    ledger = account("parsed results", parsed_items, (table["folder"] + "/" + table["file_id"]).tolist(),
+                     [r.item for r in rejects if r.item in wanted and r.stage == MATCH_STAGE])
     rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
     if table.empty:
         raise dg.Failure(
@@ -125,6 +130,7 @@ def echo_inference_results(context: dg.AssetExecutionContext, config: InferenceR
             "folders": int(table["folder"].nunique()),
             "machine_types": dg.MetadataValue.json(sorted(table["machine_type"].unique().tolist())),
             "results_per_machine_and_status": counts_table(by_machine, "machine_type"),
+            **ledgers_metadata(ledger),
             "score_histogram": image_metadata(png_bytes(histogram_chart(table["score"].to_numpy(), title="inference score")), "score histogram"),
             **dataset_metadata(store, RESULTS_PATH, manifest),
             **rejects_metadata(store, rejects_path, rejects),

@@ -36,7 +36,7 @@ from dataprep_assets.defs.perva_retrieval.pictures import catalog_montage, retri
 from dataprep_assets.defs.perva_retrieval.retrieval import build_records, category_images
 from dataprep_assets.defs.perva_retrieval.search import hard_negatives
 from dataprep_assets.defs.perva_retrieval.uploads import perva_retrieval_uploads
-from dataprep_assets.lib.accounting import ledgers_metadata
+from dataprep_assets.lib.accounting import account, ledgers_metadata
 from dataprep_assets.lib.parallel import ordered_map
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.storage import UnsafePathError
@@ -170,6 +170,7 @@ def retrieval_per_category(context: dg.AssetExecutionContext, config: RetrievalC
     prefix = latest_metadata(context.instance, image_catalog.key).get("path_prefix", "")
     catalog = store.read_json(source)
     images, ambiguous = category_images(catalog, category, config.split, prefix)
+    listed_images = images
     rejects = RejectLog()
     for path in ambiguous:
         rejects.add(path, "retrieval_per_category", "ambiguous_concept", f"listed under several concepts of {category} in {source}")
@@ -203,6 +204,8 @@ def retrieval_per_category(context: dg.AssetExecutionContext, config: RetrievalC
         note = f"{category}: {listed} {source} ({config.split}): no hard negatives possible; this partition has no records"
         context.log.warning(note)
     search_s = time.perf_counter() - started
+    listed = listed_images["path"].tolist() + ambiguous
+    ledger = account("images", listed, images["path"].tolist(), [r.item for r in rejects if r.item in set(listed)])
     relpath = retrieval_path(config.out_dir, category, config.seed, config.top_k)
     manifest = store.write_json(relpath, records)
     images_rel = relpath.removesuffix(".json") + "_images.parquet"
@@ -229,6 +232,7 @@ def retrieval_per_category(context: dg.AssetExecutionContext, config: RetrievalC
         "embed_seconds": round(embed_s, 3),
         "search_queries_per_second": round(len(records) / max(search_s, 1e-9), 1),
         "queries_with_negative_closer_than_positive": closer,
+        **ledgers_metadata(ledger),
         **dataset_metadata(store, relpath, manifest),
         **rejects_metadata(store, rejects_path, rejects),
     }

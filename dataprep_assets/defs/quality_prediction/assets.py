@@ -46,7 +46,7 @@ from dataprep_assets.defs.quality_prediction.paths import (
 from dataprep_assets.defs.quality_prediction.sources import parse_s3_uri, scan_results, sync_s3
 from dataprep_assets.defs.quality_prediction.stratify import SPLITS, build_examples, stratum_proportions
 from dataprep_assets.defs.quality_prediction.uploads import quality_prediction_uploads
-from dataprep_assets.lib.accounting import ledgers_metadata
+from dataprep_assets.lib.accounting import account, ledgers_metadata
 from dataprep_assets.lib.images import bar_chart, histogram_chart, montage, png_bytes
 from dataprep_assets.lib.parallel import ordered_map, resolve_workers
 
@@ -233,6 +233,7 @@ def image_features(context: dg.AssetExecutionContext, config: ImageFeaturesConfi
         index = pd.DataFrame({"image_id": ff.image_ids, "row": np.arange(len(ff), dtype=np.int64), "content_hash": ff.content_hashes()})
         stats = ff.stats()
         attrs = dict(ff.attrs)
+    ledger = account("images", images["image_id"].tolist(), index["image_id"].tolist(), [r.item for r in outcome.rejects])
     index_path = f"{FEATURES_DIR}/{extractor.name}_index.parquet"
     index_manifest = store.write_table(index_path, index)
     store.write_json(FEATURES_POINTER, {"extractor": extractor.name, "extractor_version": extractor.version, "file": relpath, "index": index_path,
@@ -248,6 +249,7 @@ def image_features(context: dg.AssetExecutionContext, config: ImageFeaturesConfi
             "extractor": f"{attrs['extractor']} v{attrs['extractor_version']}",
             "feature_dim": extractor.dim,
             "clean_images": outcome.images,
+            **ledgers_metadata(ledger),
             "featurised_share": float(round(outcome.featurised / max(outcome.images, 1), 6)),
             "from_cache": outcome.cached,
             "computed": outcome.computed,
