@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from PIL import Image
 
 from dataprep_assets.defs.ct_hemorrhage.layout import CLASSES_6
 from dataprep_assets.defs.ct_hemorrhage.patients import image_key, parse_name

@@ -49,6 +49,7 @@ from dataprep_assets.defs.quality_prediction.uploads import quality_prediction_u
 from dataprep_assets.lib.accounting import account, ledgers_metadata
 from dataprep_assets.lib.images import bar_chart, histogram_chart, montage, png_bytes
 from dataprep_assets.lib.parallel import ordered_map, resolve_workers
+from dataprep_assets.lib.rejects import RejectLog
 
 GROUP = "quality_prediction"
 IMAGES_PER_WORKER = 2000
