@@ -98,3 +98,17 @@ def test_competitor_folders_colliding_after_sanitising_keep_every_crop(store, st
     assert len(files) == len(cells)  # nothing overwritten
     meta = result.asset_materializations_for_node("cell_crops")[0].metadata["accounting/frame/competitor pairs"].value
     assert meta == {"records_in": 4, "records_out": 4, "records_rejected": 0, "records_unaccounted": 0}
+
+
+def test_a_sequence_folder_linking_out_of_the_store_makes_its_frames_unsafe_path_rejects(tmp_path):
+    root = tmp_path / "store"
+    _frame(root, number=0)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    tifffile.imwrite(elsewhere / "t000.tif", np.zeros((48, 48), np.uint16))
+    os.symlink(elsewhere, root / RAW_PREFIX / "DS" / "02")
+    _put(root, "DS/02_GT/SEG/man_seg000.tif", _labels(1))
+    inventory, rejects = build_inventory(root)
+    reasons = _reasons(rejects)
+    assert reasons["DS/02/t000.tif"] == "unsafe_path" and reasons["DS/02_GT/SEG/man_seg000.tif"] == "no_raw_frame"
+    assert len(inventory) == 1

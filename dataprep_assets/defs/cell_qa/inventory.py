@@ -71,20 +71,28 @@ class _Scan:
     def rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
 
+    def _unsafe(self, path: Path) -> str:
+        """Why `path` is not safely inside the store (it or a folder above it links out), or ""."""
+        try:
+            safe_join(self.root, self.rel(path))
+        except UnsafePathError as exc:
+            return str(exc).replace(str(self.root), "<store>")
+        return ""
+
     def frames(self, folder: Path | None, pattern: re.Pattern) -> dict[int, Path]:
         """Frame number -> file; two files of one frame are both rejects, a link out of the store is one."""
         if folder is None or not folder.is_dir():
             return {}
         by_frame: dict[int, list[Path]] = {}
+        folder_problem = self._unsafe(folder)  # the folder is resolved once; a file only when it is a link itself
         for path in sorted(folder.iterdir()):
             match = pattern.match(path.name)
             if not match or not (path.is_file() or path.is_symlink()):
                 continue
             self.seen.append(self.rel(path))
-            try:
-                safe_join(self.root, self.rel(path))
-            except UnsafePathError as exc:
-                self.rejects.add(self.rel(path), STAGE, "unsafe_path", str(exc).replace(str(self.root), "<store>"))
+            problem = folder_problem or (self._unsafe(path) if path.is_symlink() else "")
+            if problem:
+                self.rejects.add(self.rel(path), STAGE, "unsafe_path", problem)
                 continue
             by_frame.setdefault(int(match.group(1)), []).append(path)
         found = {}
