@@ -69,7 +69,7 @@ def _frame_tasks(inventory: pd.DataFrame) -> list[FrameTask]:
     ):
         pairs = tuple(sorted(zip(group["competitor"], group["mask_path"])))
         stems = tuple(sorted(zip(group["competitor"], group["crop_stem"]))) if "crop_stem" in group else ()
-        tasks.append(FrameTask(frame_key, image_key, dataset, seq, int(frame), raw, gt, pairs, stems))
+        tasks.append(FrameTask(frame_key, image_key, dataset, seq, int(frame), raw, gt, pairs, crop_stems=stems))
     return tasks
 
 
