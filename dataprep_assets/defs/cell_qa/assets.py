@@ -8,6 +8,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from dataprep_assets.common.continuity import continuity_metadata, current_table, version_meta
 from dataprep_assets.common.metadata import (
     counts_table,
     data_version,
@@ -28,7 +29,7 @@ from dataprep_assets.lib.images import bar_chart, histogram_chart, montage, over
 from dataprep_assets.lib.itemcache import InputHashes, ItemCache, fingerprint
 from dataprep_assets.lib.parallel import ordered_map, resolve_workers
 from dataprep_assets.lib.rejects import RejectLog
-from dataprep_assets.lib.splits import assign_group_splits, split_summary
+from dataprep_assets.lib.splits import assign_group_splits, previous_assignment, split_summary
 
 GROUP = "cell_qa"
 INVENTORY_PATH = "data/cell_qa_inventory.parquet"
@@ -230,10 +231,13 @@ def competitor_seg_scores(context: dg.AssetExecutionContext, store: DatasetStore
 
 @dg.asset(group_name=GROUP, deps=[cell_level_dataframe], kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)
 def cell_level_dataframe_with_splits(context: dg.AssetExecutionContext, config: SplitConfig, store: DatasetStore) -> dg.MaterializeResult:
-    """`split` per cell, assigned per `original_image_key` (seeded shuffle of the unique keys, 70/15/15)."""
+    """`split` per cell, assigned per `original_image_key` (seeded shuffle of the unique keys, 70/15/15 on the
+    first build; afterwards existing keys stay put and only new keys are assigned, unless `resplit`)."""
     cells = store.read_table(DATAFRAME_PATH)
-    split = assign_group_splits(cells, "original_image_key", config.fractions, config.seed)
-    manifest = store.write_table(SPLITS_PATH, split)
+    previous = previous_assignment(current_table(store, SPLITS_PATH), "original_image_key")
+    history = {} if config.resplit else previous
+    split = assign_group_splits(cells, "original_image_key", config.fractions, config.seed, previous=history)
+    manifest = store.write_table(SPLITS_PATH, split, meta=version_meta(config.resplit))
     summary = split_summary(split, "original_image_key", order=SPLIT_ORDER)
     per_comp = split.pivot_table(index="competitor", columns="split", values="cell_id", aggfunc="count", fill_value=0)
     return dg.MaterializeResult(
@@ -244,6 +248,7 @@ def cell_level_dataframe_with_splits(context: dg.AssetExecutionContext, config: 
             "seed": config.seed,
             "per_split": dg.MetadataValue.md(markdown_table(summary)),
             "cells_per_competitor_and_split": counts_table(per_comp.reindex(columns=SPLIT_ORDER, fill_value=0), "competitor"),
+            **continuity_metadata(previous, previous_assignment(split, "original_image_key"), config.resplit, SPLIT_ORDER),
             **dataset_metadata(store, SPLITS_PATH, manifest),
         },
     )

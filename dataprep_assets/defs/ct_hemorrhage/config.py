@@ -8,6 +8,7 @@ import dagster as dg
 from pydantic import Field, model_validator
 
 from dataprep_assets.common.config import SplitFractionsConfig
+from dataprep_assets.common.continuity import RESPLIT_DESCRIPTION
 from dataprep_assets.defs.ct_hemorrhage.layout import CLASSES_6, DICOM_PREFIX, FEEDBACK_CSV, ROBOFLOW_COCO, V3_COCO
 from dataprep_assets.defs.ct_hemorrhage.patients import DEFAULT_NAME_PATTERN
 from dataprep_assets.lib.coco import DROP
@@ -124,6 +125,7 @@ class PatientSplitConfig(SplitFractionsConfig):
 class BalanceConfig(dg.Config):
     target_no_hem_share: float = Field(default=0.5, description="Share of no-hemorrhage images each split is filled towards.")
     seed: int = Field(default=42, description="Seed of the order within each priority tier of the pool.")
+    resplit: bool = Field(default=False, description=RESPLIT_DESCRIPTION)
 
     @model_validator(mode="after")
     def _check(self):
