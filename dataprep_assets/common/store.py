@@ -298,7 +298,7 @@ class DatasetStore(dg.ConfigurableResource, ABC):
     def write_rejects(self, asset_name: str, rejects: RejectLog) -> str:
         """Replace the asset's rejects table (written even when empty, so stale rejects never linger)."""
         relpath = f"{REJECTS_DIR}/{asset_name}.csv"
-        self.write_table(relpath, rejects.to_frame())
+        self.write_table(relpath, rejects.store_relative(self.local_root()).to_frame())  # no absolute store paths
         return relpath
 
     # -- reading -------------------------------------------------------------------------------
@@ -312,7 +312,7 @@ class DatasetStore(dg.ConfigurableResource, ABC):
         path = self.pull(relpath)
         if not path.exists():
             raise FileNotFoundError(f"{relpath} does not exist in the dataset store ({self.uri()})")
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(encoding="utf-8-sig"))  # a BOM from a hand-edited file is accepted
 
     def read_rejects(self, asset_name: str) -> RejectLog:
         return RejectLog.from_frame(self.read_table(f"{REJECTS_DIR}/{asset_name}.csv").fillna(""))

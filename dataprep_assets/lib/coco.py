@@ -43,7 +43,7 @@ def load_coco(path: str | os.PathLike) -> dict:
     """Parse a COCO file and check its top-level shape; raise `CocoError` naming the file otherwise."""
     path = Path(path)
     try:
-        coco = json.loads(path.read_text(encoding="utf-8"))
+        coco = json.loads(path.read_text(encoding="utf-8-sig"))  # a UTF-8 BOM is accepted
     except FileNotFoundError as exc:
         raise CocoError(f"{path}: COCO file not found") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -79,6 +79,7 @@ def test_bad_inputs_become_named_rejects_and_the_run_goes_on(sample_store, store
     first, last = list(DATASETS)[0], list(DATASETS)[-1]
     assert reasons == {
         f"{first}/01/t001.tif": "no_ground_truth",
+        **{f"competitors/{c}/{first}/01_RES/mask001.tif": "no_ground_truth" for c in ("competitor_A", "competitor_B", "competitor_C", "competitor_D")},
         f"competitors/competitor_B/{first}/02_RES/mask001.tif": "missing_competitor_mask",
         f"competitors/competitor_C/{last}/01_RES/mask000.tif": "unreadable_tiff",
         f"competitors/competitor_A/{last}/02_RES/mask000.tif": "empty_mask",

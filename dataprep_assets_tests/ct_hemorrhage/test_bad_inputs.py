@@ -38,10 +38,25 @@ def test_malformed_coco_fails_naming_the_file_and_keeps_the_previous_output(samp
     assert not [p for p in sample_store.path(L.WORK).iterdir() if p.name.startswith(".")]  # no temp files left behind
 
 
-def test_a_category_missing_from_the_mapping_fails_naming_it(sample_store, instance):
+def test_a_category_missing_from_the_mapping_fails_naming_it_when_configured_to(sample_store, instance):
     mapping = {k: v for k, v in ROBOFLOW_MAP.items() if k != "calcification"}
-    result = materialize(sample_store, instance, selection=["labelled_coco"], run_config={"ops": {"labelled_coco": {"config": {"roboflow_category_map": mapping}}}})
+    config = {"roboflow_category_map": mapping, "unknown_categories": "fail"}
+    result = materialize(sample_store, instance, selection=["labelled_coco"], run_config={"ops": {"labelled_coco": {"config": config}}})
     assert not result.success and "['calcification'] are not in the category mapping" in failure_text(result)
+
+
+def test_a_category_missing_from_the_mapping_is_a_reject_row_per_annotation_by_default(sample_store, instance):
+    mapping = {k: v for k, v in ROBOFLOW_MAP.items() if k != "calcification"}
+    coco = json.loads(sample_store.path(L.ROBOFLOW_COCO).read_text())
+    calc = {c["id"] for c in coco["categories"] if c["name"] == "calcification"}
+    expected = {f"{L.ROBOFLOW_COCO}#annotation={a['id']}" for a in coco["annotations"] if a["category_id"] in calc}
+    assert expected
+    result = materialize(sample_store, instance, selection=["labelled_coco"], run_config={"ops": {"labelled_coco": {"config": {"roboflow_category_map": mapping}}}})
+    assert result.success
+    reasons = {r.item: r.reason for r in sample_store.read_rejects("labelled_coco")}
+    assert expected <= set(reasons)  # none silently dropped: on a usable image each is `unknown_category`
+    assert {reasons[i] for i in expected} <= {"unknown_category", "image_rejected", "orphan_annotation"}
+    assert sum(reasons[i] == "unknown_category" for i in expected) >= 1
 
 
 def test_feedback_csv_without_its_columns_fails_naming_them(sample_store, instance):
@@ -109,6 +124,7 @@ def test_unusable_labelled_images_and_boxes_are_rejects_with_reasons(tmp_path):
         ("p1_4.jpg", "missing_image"),
         ("p1_5.jpg", "unsafe_path"),
         ("_annotations.coco.json#annotation=1", "degenerate_box"),
+        ("_annotations.coco.json#annotation=2", "dropped_by_category_mapping"),
     }
 
 

@@ -91,8 +91,11 @@ def test_whole_graph_builds_the_seeds_layout_with_every_check_passing(built):
 
     # every bad input of the sample is a reject with its reason
     reasons = {name: set(sample_store.read_rejects(name).counts_by_reason()) for name in ("labelled_coco", "no_hem_candidates", "no_hem_dicoms", "no_hem_pngs")}
-    assert reasons["labelled_coco"] == {"degenerate_box", "duplicate_image_id", "invalid_box", "missing_image", "orphan_annotation", "undefined_category"}
-    assert reasons["no_hem_candidates"] == {"duplicate_row"}
+    assert reasons["labelled_coco"] == {"degenerate_box", "duplicate_image_id", "invalid_box", "missing_image", "orphan_annotation", "undefined_category",
+                                        "image_rejected", "dropped_by_category_mapping"}
+    accounting = [v for k, v in result.asset_materializations_for_node("labelled_coco")[0].metadata.items() if k.startswith("accounting/")]
+    assert len(accounting) == 4 and all(a.value["records_unaccounted"] == 0 and a.value["records_in"] > 0 for a in accounting)
+    assert reasons["no_hem_candidates"] == {"duplicate_row", "already_labelled"}
     assert reasons["no_hem_dicoms"] == {"missing_object", "missing_patient_id", "missing_pixel_data", "not_dicom", "slice_thickness"}
     assert reasons["no_hem_pngs"] == {"truncated_pixel_data"}
 

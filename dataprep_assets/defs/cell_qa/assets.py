@@ -22,10 +22,11 @@ from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
 from dataprep_assets.defs.cell_qa.config import CellCropsConfig, SplitConfig
 from dataprep_assets.defs.cell_qa.extract import CODE_VERSION, CROPS_RELPATH, CompetitorOutput, FrameTask, load_crop, process_frame_star
-from dataprep_assets.defs.cell_qa.inventory import RAW_PREFIX, build_inventory
+from dataprep_assets.defs.cell_qa.inventory import RAW_PREFIX, build_inventory_with_ledger
 from dataprep_assets.defs.cell_qa.uploads import cell_qa_uploads
-from dataprep_assets.lib.itemcache import InputHashes, ItemCache, fingerprint
+from dataprep_assets.lib.accounting import account, ledgers_metadata
 from dataprep_assets.lib.images import bar_chart, histogram_chart, montage, overlay_mask, png_bytes, to_uint8
+from dataprep_assets.lib.itemcache import InputHashes, ItemCache, fingerprint
 from dataprep_assets.lib.parallel import ordered_map, resolve_workers
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.splits import assign_group_splits, previous_assignment, split_summary
@@ -44,7 +45,7 @@ SPLIT_ORDER = ["train", "validation", "test"]
 def cell_qa_inventory(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
     """Every (frame, competitor) pair with its raw, ground-truth and mask file; unmatched files are rejects."""
     store.pull(RAW_PREFIX)
-    inventory, rejects = build_inventory(store.local_root())
+    inventory, rejects, ledger = build_inventory_with_ledger(store.local_root())
     manifest = store.write_table(INVENTORY_PATH, inventory)
     rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
     context.log.info(f"inventory: {inventory['frame_key'].nunique()} frames, {len(inventory)} frame/competitor pairs, {len(rejects)} rejects")
@@ -55,6 +56,7 @@ def cell_qa_inventory(context: dg.AssetExecutionContext, store: DatasetStore) ->
             "original_image_keys": int(inventory["original_image_key"].nunique()),
             "competitors": dg.MetadataValue.json(sorted(inventory["competitor"].unique().tolist())),
             "dagster/row_count": len(inventory),
+            **ledgers_metadata(ledger),
             **dataset_metadata(store, INVENTORY_PATH, manifest),
             **rejects_metadata(store, rejects_path, rejects),
         },
@@ -67,7 +69,8 @@ def _frame_tasks(inventory: pd.DataFrame) -> list[FrameTask]:
         ["frame_key", "original_image_key", "dataset", "sequence", "frame", "raw_path", "gt_path"], sort=True
     ):
         pairs = tuple(sorted(zip(group["competitor"], group["mask_path"])))
-        tasks.append(FrameTask(frame_key, image_key, dataset, seq, int(frame), raw, gt, pairs))
+        stems = tuple(sorted(zip(group["competitor"], group["crop_stem"]))) if "crop_stem" in group else ()
+        tasks.append(FrameTask(frame_key, image_key, dataset, seq, int(frame), raw, gt, pairs, crop_stems=stems))
     return tasks
 
 
@@ -78,8 +81,9 @@ def _plan(tasks: list[FrameTask], cache: ItemCache, hashes: InputHashes, staging
     for task in tasks:
         raw, gt = hashes(task.raw_path), hashes(task.gt_path)
         pending, keys = [], []
+        stems = dict(task.crop_stems)
         for competitor, mask in task.competitors:
-            key = cache.key(raw, gt, hashes(mask), competitor)
+            key = cache.key(raw, gt, hashes(mask), competitor, stems.get(competitor, ""))  # the stem names the output files
             item = cache.get(key) if raw and gt else None
             if item is None:
                 pending.append((competitor, mask))
@@ -142,6 +146,7 @@ def cell_crops(context: dg.AssetExecutionContext, config: CellCropsConfig, store
         cells.to_parquet(staged.path / "_cells.parquet", index=False)
         pd.DataFrame(seg_rows).to_parquet(staged.path / "_seg_scores.parquet", index=False)
     elapsed = time.perf_counter() - started
+    ledger = crops_ledger(inventory, cells, rejects)
     rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
     if cells.empty:
         raise dg.Failure(f"no cells were extracted from {len(tasks)} frames; see {rejects_path}", metadata=rejects_metadata(store, rejects_path, rejects))
@@ -157,10 +162,22 @@ def cell_crops(context: dg.AssetExecutionContext, config: CellCropsConfig, store
             "cells_per_second": round(len(cells) / max(elapsed, 1e-9), 1),
             "workers": workers,
             "cells_per_competitor": counts_table(cells["competitor"].value_counts().sort_index().to_frame("cells"), "competitor"),
+            **ledgers_metadata(ledger),
             **dataset_metadata(store, CROPS_RELPATH, staged.manifest),
             **rejects_metadata(store, rejects_path, rejects),
         },
     )
+
+
+def crops_ledger(inventory: pd.DataFrame, cells: pd.DataFrame, rejects: RejectLog):
+    """Each (frame, competitor) pair of the inventory gave cells or was refused (its mask, ground truth or raw frame)."""
+    refused = {r.item for r in rejects}
+    produced = set(zip(cells["frame_key"], cells["competitor"])) if len(cells) else set()
+    pairs = list(zip(inventory["frame_key"], inventory["competitor"], inventory["raw_path"], inventory["gt_path"], inventory["mask_path"]))
+    ids = [f"{f}|{c}" for f, c, *_ in pairs]
+    out = [f"{f}|{c}" for f, c, *_ in pairs if (f, c) in produced]
+    rejected = [f"{f}|{c}" for f, c, raw, gt, mask in pairs if (f, c) not in produced and {raw, gt, mask} & refused]
+    return account("frame/competitor pairs", ids, out, rejected)
 
 
 def _sample_montage(store: DatasetStore, cells: pd.DataFrame, per_competitor: int = 8) -> bytes:

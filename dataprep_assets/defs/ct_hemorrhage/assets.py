@@ -24,8 +24,9 @@ from dataprep_assets.defs.ct_hemorrhage.config import (
     PatientSplitConfig,
     PngConfig,
 )
-from dataprep_assets.defs.ct_hemorrhage.convert import BATCH, CACHED_NAME, CODE_VERSION, PngTask, batches, convert_batch_star, safe_token
+from dataprep_assets.defs.ct_hemorrhage.convert import BATCH, CACHED_NAME, CODE_VERSION, PngTask, batches, convert_batch_star, png_names
 from dataprep_assets.defs.ct_hemorrhage.feedback import (
+    STAGE_CSV,
     STAGE_FETCH,
     FeedbackError,
     FetchSettings,
@@ -37,6 +38,7 @@ from dataprep_assets.defs.ct_hemorrhage.feedback import (
 from dataprep_assets.defs.ct_hemorrhage.labelled import Source, load_source, merge_sources
 from dataprep_assets.defs.ct_hemorrhage.patients import split_images
 from dataprep_assets.defs.ct_hemorrhage.uploads import ct_hemorrhage_uploads
+from dataprep_assets.lib.accounting import account, ledgers_metadata
 from dataprep_assets.lib.balance import PoolItem, balance_table, fill_splits, shortfall
 from dataprep_assets.lib.coco import CocoError, categories_block, coco_from_frames, frames_from_coco
 from dataprep_assets.lib.images import bar_chart, montage, png_bytes
@@ -78,8 +80,8 @@ def labelled_coco(context: dg.AssetExecutionContext, config: LabelledCocoConfig,
     """The 4-class v3 and 8-category Roboflow sources remapped to EDH, HC, IPH, IVH, SAH, SDH and merged:
     boxes clipped first, degenerate ones removed, images missing on disk dropped; every refusal is a reject."""
     sources = [
-        Source("v3", config.v3_annotations, dict(config.v3_category_map)),
-        Source("roboflow", config.roboflow_annotations, dict(config.roboflow_category_map)),
+        Source("v3", config.v3_annotations, dict(config.v3_category_map), config.unknown_categories),
+        Source("roboflow", config.roboflow_annotations, dict(config.roboflow_category_map), config.unknown_categories),
     ]
     rejects = RejectLog()
     results = []
@@ -112,6 +114,7 @@ def labelled_coco(context: dg.AssetExecutionContext, config: LabelledCocoConfig,
             "slices_in_both_sources": int(images.groupby("key")["source"].nunique().gt(1).sum()),
             "per_source": dg.MetadataValue.md(markdown_table(per_source)),
             "per_class": counts_table(per_class, "class"),
+            **ledgers_metadata(*(ledger for r in results for ledger in r.ledgers)),
             **dataset_metadata(store, L.LABELLED, manifest),
             **rejects_metadata(store, rejects_path, rejects),
         },
@@ -129,7 +132,11 @@ def no_hem_candidates(context: dg.AssetExecutionContext, config: CandidatesConfi
         raise dg.Failure(str(exc)) from exc
     labelled_keys = {im["key"] for im in store.read_json(L.LABELLED)["images"]}
     already = feedback["key"].isin(labelled_keys)
+    for row in feedback[already].itertuples(index=False):
+        rejects.add(f"{config.feedback_csv}:{row.row}", STAGE_CSV, "already_labelled", f"slice {row.key} is already in the labelled sources")
     candidates = feedback[~already].reset_index(drop=True)
+    items = feedback.attrs["items"]
+    ledger = account("feedback rows", items, [f"{config.feedback_csv}:{r}" for r in candidates["row"]], [r.item for r in rejects])
     manifest = store.write_table(L.CANDIDATES, candidates)
     rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
     table = pd.DataFrame(
@@ -147,6 +154,7 @@ def no_hem_candidates(context: dg.AssetExecutionContext, config: CandidatesConfi
             "true_negatives": int((candidates["tier"] == 1).sum()),
             "already_labelled": int(already.sum()),
             "by_feedback": counts_table(table, "feedback"),
+            **ledgers_metadata(ledger),
             **dataset_metadata(store, L.CANDIDATES, manifest),
             **rejects_metadata(store, rejects_path, rejects),
         },
@@ -178,6 +186,8 @@ def no_hem_dicoms(context: dg.AssetExecutionContext, config: FetchConfig, store:
         rejects.add(r.dicom_path, STAGE_FETCH, r.reason, r.detail)
     rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
     summary = fetch_summary(fetched)
+    ledger = account("chosen slices", [f"{prefix}/{k}" for k in chosen["s3_key"]],
+                     fetched.loc[fetched["status"] == "ok", "dicom_path"].tolist(), [r.item for r in rejects])
     if summary["attempted"] and not summary["successful"]:  # credentials, endpoint or prefix wrong: keep the last good table
         top = fetched["reason"].value_counts().index[0]
         raise dg.Failure(f"none of {summary['attempted']} DICOM objects could be used (most common reason: {top}); see {rejects_path}",
@@ -191,22 +201,11 @@ def no_hem_dicoms(context: dg.AssetExecutionContext, config: FetchConfig, store:
         "by_feedback_and_status": counts_table(by_tier, "feedback") if len(by_tier) else dg.MetadataValue.md("_(none)_"),
         "thickness_mm": counts_table(fetched["slice_thickness"].fillna(-1).round(2).value_counts().sort_index().to_frame("slices"), "mm") if len(fetched) else dg.MetadataValue.md("_(none)_"),
         "objects_per_second": round(len(fetched) / max(elapsed, 1e-9), 1),
+        **ledgers_metadata(ledger),
         **dataset_metadata(store, L.DICOMS, manifest),
         **rejects_metadata(store, rejects_path, rejects),
     }
     return dg.MaterializeResult(data_version=data_version(manifest.dataset_hash), metadata=meta)
-
-
-def _png_names(ok: pd.DataFrame) -> list[str]:
-    """`<patient>_<instance>.png` as the seed names them; a repeated name gets the SOP UID's tail."""
-    names, seen = [], set()
-    for r in ok.itertuples(index=False):
-        name = f"{safe_token(r.patient_id)}_{int(r.instance_number)}.png"
-        if name in seen:
-            name = f"{safe_token(r.patient_id)}_{int(r.instance_number)}_{safe_token(r.sop_instance_uid)[-12:]}.png"
-        seen.add(name)
-        names.append(name)
-    return names
 
 
 @dg.asset(group_name=GROUP, deps=[no_hem_dicoms], kinds={"png"}, automation_condition=FOLLOW_UPSTREAM)
@@ -217,7 +216,7 @@ def no_hem_pngs(context: dg.AssetExecutionContext, config: PngConfig, store: Dat
     ok = fetched[fetched["status"] == "ok"].sort_values("sop_instance_uid").reset_index(drop=True)
     with ThreadPoolExecutor(max_workers=8) as pool:
         local = list(pool.map(store.pull, ok["dicom_path"]))
-    names = _png_names(ok)
+    names = png_names(ok)
     root = store.local_root()
     cache = ItemCache(root, "dicom_to_png", fingerprint(CODE_VERSION, config.window_center, config.window_width, config.use_header_window,
                                                          config.header_window_index, config.png_compression))
@@ -254,6 +253,7 @@ def no_hem_pngs(context: dg.AssetExecutionContext, config: PngConfig, store: Dat
             raise dg.Failure(f"none of {len(ok)} slices could be converted; see {rejects_path}", metadata=rejects_metadata(store, rejects_path, rejects))
     elapsed = time.perf_counter() - started
     index = pd.DataFrame(rows, columns=["file_name", "patient_id", "key", "feedback", "tier", "sop_instance_uid", "dicom_path", "width", "height", "window_center", "window_width", "window_source", "photometric", "transfer_syntax"])
+    ledger = account("slices", ok["dicom_path"].tolist(), index["dicom_path"].tolist(), [r.item for r in rejects])
     index_manifest = store.write_table(L.PNG_INDEX, index)
     rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
     sample = [thumbnail(store.path(L.NO_HEM_DIR, n)) for n in index["file_name"].head(12)]
@@ -265,6 +265,7 @@ def no_hem_pngs(context: dg.AssetExecutionContext, config: PngConfig, store: Dat
             "slices_computed": len(tasks),
             "slices_reused": len(ok) - len(tasks),
             "images_per_second": round(len(tasks) / max(elapsed, 1e-9), 1),
+            **ledgers_metadata(ledger),
             "workers": workers,
             "window_sources": counts_table(index["window_source"].value_counts().to_frame("slices"), "window"),
             "transfer_syntaxes": counts_table(index["transfer_syntax"].value_counts().to_frame("slices"), "transfer syntax"),

@@ -45,6 +45,11 @@ class LabelledCocoConfig(dg.Config):
         default=DEFAULT_NAME_PATTERN,
         description="Regex with groups `patient` and `slice`, matched at the start of each image file name (`<patient>_<slice>.png`).",
     )
+    unknown_categories: Literal["reject", "fail"] = Field(
+        default="reject",
+        description="A source category that its category map does not list: `reject` each of its annotations (a reject row "
+        "`unknown_category`) or `fail` the asset naming the categories.",
+    )
     min_box_size: float = Field(default=2.0, description="Boxes narrower or shorter than this (pixels) after clipping are removed as degenerate.")
     verify_image_size: bool = Field(default=True, description="Read each image's header and reject images whose real size differs from the COCO width/height.")
 

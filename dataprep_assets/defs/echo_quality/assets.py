@@ -33,11 +33,13 @@ from dataprep_assets.defs.echo_quality.dataset import (
 )
 from dataprep_assets.defs.echo_quality.dicoms import chunked, copy_and_verify, first_frame_gray
 from dataprep_assets.defs.echo_quality.grouping import group_strata, leak_groups, patient_keys, study_keys
+from dataprep_assets.defs.echo_quality.inventory import STAGE as MATCH_STAGE
 from dataprep_assets.defs.echo_quality.inventory import attach_dicoms
 from dataprep_assets.defs.echo_quality.location import RESULTS_PREFIX, results_source
 from dataprep_assets.defs.echo_quality.uploads import echo_quality_uploads
 from dataprep_assets.defs.echo_quality.results import ResultFile, parse_result_files
 from dataprep_assets.defs.echo_quality.selection import CLASS_NAMES, HIGH, LOW, availability_table, select_training_rows
+from dataprep_assets.lib.accounting import account, ledgers_metadata
 from dataprep_assets.lib.changes import listing_fingerprint
 from dataprep_assets.lib.images import bar_chart, histogram_chart, montage, png_bytes
 from dataprep_assets.lib.parallel import ordered_map
@@ -107,6 +109,10 @@ def echo_inference_results(context: dg.AssetExecutionContext, config: InferenceR
         max_workers=config.max_workers,
         progress=_progress(context, "DICOM headers"),
     )
+    parsed_items = (parsed["folder"] + "/" + parsed["file_id"]).tolist()
+    wanted = set(parsed_items)
+    ledger = account("parsed results", parsed_items, (table["folder"] + "/" + table["file_id"]).tolist(),
+                     [r.item for r in rejects if r.item in wanted and r.stage == MATCH_STAGE])
     rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
     if table.empty:
         raise dg.Failure(
@@ -125,6 +131,7 @@ def echo_inference_results(context: dg.AssetExecutionContext, config: InferenceR
             "folders": int(table["folder"].nunique()),
             "machine_types": dg.MetadataValue.json(sorted(table["machine_type"].unique().tolist())),
             "results_per_machine_and_status": counts_table(by_machine, "machine_type"),
+            **ledgers_metadata(ledger),
             "score_histogram": image_metadata(png_bytes(histogram_chart(table["score"].to_numpy(), title="inference score")), "score histogram"),
             **dataset_metadata(store, RESULTS_PATH, manifest),
             **rejects_metadata(store, rejects_path, rejects),
@@ -199,6 +206,8 @@ def echo_training_data(context: dg.AssetExecutionContext, config: TrainingDataCo
             if error:
                 rejects.add(f"{row.folder}/{row.file_id}", "copy_video", "unreadable_video", f"{row.dicom_path}: {error}")
         kept = plan[[not e for e in errors]]
+        items = (plan["folder"] + "/" + plan["file_id"]).tolist()
+        ledger = account("selected videos", items, (kept["folder"] + "/" + kept["file_id"]).tolist(), [r.item for r in rejects])
         still_missing = [CLASS_NAMES[c] for c in (HIGH, LOW) if not (kept["quality_label"] == c).any()]
         if still_missing:
             raise dg.Failure(f"every selected {' and '.join(still_missing)} video failed to copy/verify; the previous training_data/ is kept")
@@ -220,6 +229,7 @@ def echo_training_data(context: dg.AssetExecutionContext, config: TrainingDataCo
             "low_quality": analysis["low_quality_count"],
             "videos_per_second": round(len(annotations) / max(elapsed, 1e-9), 1),
             "videos_per_machine": counts_table(per_machine, "machine_type"),
+            **ledgers_metadata(ledger),
             "first_frames": image_metadata(picture, "first frames: high quality, then low quality"),
             "preview": dg.MetadataValue.md(markdown_table(annotations, 10)),
             **dataset_metadata(store, TRAINING_DIR, staged.manifest),

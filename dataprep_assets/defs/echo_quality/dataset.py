@@ -11,6 +11,7 @@ import pandas as pd
 
 from dataprep_assets.defs.echo_quality.dicoms import safe_file_token
 from dataprep_assets.defs.echo_quality.selection import CLASS_NAMES, HIGH, LOW
+from dataprep_assets.lib.naming import assert_unique_names
 
 VIDEOS_SUBDIR = "echo_videos"
 ANNOTATION_COLUMNS = ["video_path", "quality_score", "filename", "machine_type", "score", "status", "assessment", "folder", "file_id"]
@@ -25,6 +26,7 @@ def training_plan(selected: pd.DataFrame) -> pd.DataFrame:
     tokens = ordered["file_id"].map(safe_file_token)
     numbers = pd.Series(range(len(ordered)), index=ordered.index).map("{:04d}".format)
     ordered["filename"] = prefix + "_" + ordered["machine_type"] + "_" + numbers + "_" + tokens + ".dcm"
+    assert_unique_names(zip(ordered["folder"] + "/" + ordered["file_id"], ordered["filename"]), "echo training videos")
     ordered["video_path"] = VIDEOS_SUBDIR + "/" + ordered["filename"]
     ordered["quality_score"] = ordered["quality_label"].astype(int)
     return ordered

@@ -5,13 +5,14 @@ each) -> combined records -> HuggingFace dataset. Thin wrappers over the domain 
 import time
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 
 from dataprep_assets.common.continuity import continuity_metadata, current_table, version_meta
 from dataprep_assets.common.metadata import counts_table, data_version, dataset_metadata, image_metadata, markdown_table, rejects_metadata
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
-from dataprep_assets.defs.perva_retrieval.catalog import CatalogOptions, build_catalog, inspect_chunk, scan
+from dataprep_assets.defs.perva_retrieval.catalog import CatalogOptions, build_catalog, catalog_ledger, inspect_chunk, scan
 from dataprep_assets.defs.perva_retrieval.concept_splits import TABLE_NAME, concept_table, create_concept_splits, split_file_names
 from dataprep_assets.defs.perva_retrieval.config import (
     CombineConfig,
@@ -36,6 +37,7 @@ from dataprep_assets.defs.perva_retrieval.pictures import catalog_montage, retri
 from dataprep_assets.defs.perva_retrieval.retrieval import build_records, category_images
 from dataprep_assets.defs.perva_retrieval.search import hard_negatives
 from dataprep_assets.defs.perva_retrieval.uploads import perva_retrieval_uploads
+from dataprep_assets.lib.accounting import account, ledgers_metadata
 from dataprep_assets.lib.parallel import ordered_map
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.storage import UnsafePathError
@@ -77,6 +79,7 @@ def image_catalog(context: dg.AssetExecutionContext, config: ImageCatalogConfig,
     workers = config.max_workers if len(paths) >= PARALLEL_MIN_IMAGES else 1
     inspected = {row[0]: row for chunk in ordered_map(inspect_chunk, chunks, max_workers=workers, progress=progress) for row in chunk}
     result = build_catalog(found, inspected, rejects, opts, layout)
+    ledger = catalog_ledger(found, result)
     rejects_path = store.write_rejects("image_catalog", result.rejects)
     if not result.catalog:
         raise dg.Failure(f"no usable image under {config.data_root}; see {rejects_path}", metadata=rejects_metadata(store, rejects_path, result.rejects))
@@ -99,6 +102,7 @@ def image_catalog(context: dg.AssetExecutionContext, config: ImageCatalogConfig,
             "data_root": opts.data_root,
             "images_table": table_path,
             "path_prefix": opts.data_root + "/" if config.relative else "",
+            **ledgers_metadata(ledger),
             "partitions": dg.MetadataValue.json(wanted),
             "partitions_added": dg.MetadataValue.json(added),
             "partitions_removed": dg.MetadataValue.json(removed),
@@ -174,12 +178,14 @@ def retrieval_per_category(context: dg.AssetExecutionContext, config: RetrievalC
     if not source:
         raise dg.Failure("retrieval_per_category: set catalog or materialize concept_splits first")
     prefix = latest_metadata(context.instance, image_catalog.key).get("path_prefix", "")
-    images, ambiguous = category_images(store.read_json(source), category, config.split, prefix)
+    catalog = store.read_json(source)
+    images, ambiguous = category_images(catalog, category, config.split, prefix)
+    listed_images = images
     rejects = RejectLog()
     for path in ambiguous:
         rejects.add(path, "retrieval_per_category", "ambiguous_concept", f"listed under several concepts of {category} in {source}")
-    exists = images["path"].map(lambda p: _listed_file(store, p, source, rejects))
-    images = images[exists].reset_index(drop=True)
+    exists = np.array([_listed_file(store, p, source, rejects) for p in images["path"]], dtype=bool)
+    images = images.loc[exists].reset_index(drop=True)  # a boolean array, never a (possibly empty) column list
     try:
         encoder = build_encoder(config.encoder, config.encoder_options())
     except ValueError as exc:
@@ -193,7 +199,7 @@ def retrieval_per_category(context: dg.AssetExecutionContext, config: RetrievalC
     if embedded.misses:
         store.push(cache_rel)
     rejects.extend(embedded.rejects)
-    images = images[embedded.kept].reset_index(drop=True)
+    images = images.loc[np.asarray(embedded.kept, dtype=bool)].reset_index(drop=True)
     note = ""
     started = time.perf_counter()
     if images["concept"].nunique() >= 2:
@@ -204,9 +210,12 @@ def retrieval_per_category(context: dg.AssetExecutionContext, config: RetrievalC
         records = build_records(category, images, result, config.seed)
     else:
         records = []
-        note = f"{images['concept'].nunique()} concept(s) of {category} in {source} ({config.split}): no hard negatives possible"
+        listed = "not in" if category not in catalog else f"{images['concept'].nunique()} concept(s) of {category} in"
+        note = f"{category}: {listed} {source} ({config.split}): no hard negatives possible; this partition has no records"
         context.log.warning(note)
     search_s = time.perf_counter() - started
+    listed = listed_images["path"].tolist() + ambiguous
+    ledger = account("images", listed, images["path"].tolist(), [r.item for r in rejects if r.item in set(listed)])
     relpath = retrieval_path(config.out_dir, category, config.seed, config.top_k)
     manifest = store.write_json(relpath, records)
     images_rel = relpath.removesuffix(".json") + "_images.parquet"
@@ -233,6 +242,7 @@ def retrieval_per_category(context: dg.AssetExecutionContext, config: RetrievalC
         "embed_seconds": round(embed_s, 3),
         "search_queries_per_second": round(len(records) / max(search_s, 1e-9), 1),
         "queries_with_negative_closer_than_positive": closer,
+        **ledgers_metadata(ledger),
         **dataset_metadata(store, relpath, manifest),
         **rejects_metadata(store, rejects_path, rejects),
     }

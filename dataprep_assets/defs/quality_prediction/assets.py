@@ -20,7 +20,7 @@ from dataprep_assets.common.metadata import (
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
 from dataprep_assets.defs.quality_prediction import analysis, report
-from dataprep_assets.defs.quality_prediction.cleaning import CleaningRules, clean_results
+from dataprep_assets.defs.quality_prediction.cleaning import CleaningRules, clean_results, cleaning_ledger
 from dataprep_assets.defs.quality_prediction.config import (
     CleaningConfig,
     ConversionResultsConfig,
@@ -47,8 +47,10 @@ from dataprep_assets.defs.quality_prediction.paths import (
 from dataprep_assets.defs.quality_prediction.sources import parse_s3_uri, scan_results, sync_s3
 from dataprep_assets.defs.quality_prediction.stratify import SPLITS, build_examples, split_unit, stratum_proportions
 from dataprep_assets.defs.quality_prediction.uploads import quality_prediction_uploads
+from dataprep_assets.lib.accounting import account, ledgers_metadata
 from dataprep_assets.lib.images import bar_chart, histogram_chart, montage, png_bytes
 from dataprep_assets.lib.parallel import ordered_map, resolve_workers
+from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.splits import previous_assignment
 
 GROUP = "quality_prediction"
@@ -68,14 +70,16 @@ def conversion_results(context: dg.AssetExecutionContext, config: ConversionResu
     if uri.startswith("s3://"):
         bucket, prefix = parse_s3_uri(uri)
         local_rel = "/".join(p for p in (S3_CACHE, bucket, prefix) if p)
-        stats = sync_s3(uri, store.path(local_rel))
+        mirror_rejects = RejectLog()
+        stats = sync_s3(uri, store.path(local_rel), rejects=mirror_rejects)
         context.log.info(f"mirrored {uri}: {stats}")
     else:
-        local_rel = uri
+        local_rel, mirror_rejects = uri, RejectLog()
     root = store.pull(local_rel)
     if not root.is_dir():
         raise dg.Failure(f"results_uri {uri!r}: no directory {root} in the dataset store; upload the experiments' results there first")
     results, rejects, files = scan_results(root)
+    rejects.extend(mirror_rejects)
     if results.empty:
         raise dg.Failure(f"no conversion results found under {uri!r} ({files}); see the rejects", metadata=rejects_metadata(store, store.write_rejects("conversion_results", rejects), rejects))
     store.write_json(SOURCE_PATH, {"results_uri": uri, "local_root": local_rel})
@@ -128,6 +132,7 @@ def clean_conversion_results(context: dg.AssetExecutionContext, config: Cleaning
     images = _inspect_images(str(root), paths, config, context.log)
     rules = CleaningRules(config.outlier_rule, config.outlier_threshold, tuple(config.outlier_metrics), config.psnr_tolerance_db)
     clean, rejects = clean_results(results, images, rules)
+    ledger = cleaning_ledger(results, clean, rejects)
     if clean.empty:
         rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
         raise dg.Failure(f"every one of {len(results)} results was rejected; see {rejects_path}", metadata=rejects_metadata(store, rejects_path, rejects))
@@ -157,6 +162,7 @@ def clean_conversion_results(context: dg.AssetExecutionContext, config: Cleaning
             "sample_logos": image_metadata(_logo_montage(str(root), clean), "8 logos per row: simple, text, gradient, complex"),
             "images_table": dg.MetadataValue.path(store.uri(IMAGES_PATH)),
             **dataset_metadata(store, CLEAN_PATH, manifest),
+            **ledgers_metadata(ledger),
             **rejects_metadata(store, rejects_path, rejects),
         },
     )
@@ -237,6 +243,7 @@ def image_features(context: dg.AssetExecutionContext, config: ImageFeaturesConfi
         index = pd.DataFrame({"image_id": ff.image_ids, "row": np.arange(len(ff), dtype=np.int64), "content_hash": ff.content_hashes()})
         stats = ff.stats()
         attrs = dict(ff.attrs)
+    ledger = account("images", images["image_id"].tolist(), index["image_id"].tolist(), [r.item for r in outcome.rejects])
     index_path = f"{FEATURES_DIR}/{extractor.name}_index.parquet"
     index_manifest = store.write_table(index_path, index)
     store.write_json(FEATURES_POINTER, {"extractor": extractor.name, "extractor_version": extractor.version, "file": relpath, "index": index_path,
@@ -252,6 +259,7 @@ def image_features(context: dg.AssetExecutionContext, config: ImageFeaturesConfi
             "extractor": f"{attrs['extractor']} v{attrs['extractor_version']}",
             "feature_dim": extractor.dim,
             "clean_images": outcome.images,
+            **ledgers_metadata(ledger),
             "featurised_share": float(round(outcome.featurised / max(outcome.images, 1), 6)),
             "from_cache": outcome.cached,
             "computed": outcome.computed,

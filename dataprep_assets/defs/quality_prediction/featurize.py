@@ -19,6 +19,7 @@ import pandas as pd
 from dataprep_assets.defs.quality_prediction.extractors import FeatureExtractor, build_extractor
 from dataprep_assets.defs.quality_prediction.featurestore import FeatureWriter, open_cache
 from dataprep_assets.defs.quality_prediction.logos import load_rgb
+from dataprep_assets.lib.limits import ImageTooLargeError
 from dataprep_assets.defs.quality_prediction.monitor import PeakMemory
 from dataprep_assets.lib.parallel import ordered_map
 from dataprep_assets.lib.rejects import RejectLog
@@ -48,6 +49,8 @@ def compute_batch(extractor: FeatureExtractor, paths: list[str]) -> BatchResult:
         try:
             images.append(load_rgb(path, extractor.input_size))
             ok.append(i)
+        except ImageTooLargeError as exc:
+            errors.append((i, exc.reason, str(exc)))
         except Exception as exc:  # noqa: BLE001 - any decoder error is this image's reject
             errors.append((i, "extraction_failed", f"cannot decode: {type(exc).__name__}: {exc}"))
     if not images:
