@@ -141,7 +141,7 @@ def test_resnet50_without_a_weights_file_fails_naming_the_field(built, tmp_path)
     [
         ("quality_dataset_splits", {"train_fraction": 0.8, "validation_fraction": 0.15, "test_fraction": 0.15}, "train_fraction"),
         ("quality_dataset_splits", {"ssim_bins": 0}, "ssim_bins"),
-        ("image_features", {"extractor": "resnet50"}, "weights_path"),
+        ("image_features", {"storage_dtype": "float8"}, "storage_dtype"),
         ("image_features", {"batch_size": 0}, "batch_size"),
         ("clean_conversion_results", {"outlier_metrics": ["ssim", "lpips"]}, "outlier_metrics"),
         ("conversion_results", {"results_uri": "../outside"}, "results_uri"),

@@ -27,7 +27,7 @@ from dataprep_assets.defs.quality_prediction.config import (
     ImageFeaturesConfig,
     SplitConfig,
 )
-from dataprep_assets.defs.quality_prediction.extractors import build_extractor
+from dataprep_assets.defs.quality_prediction.extractors import build_extractor, resolve_extractor_name, torch_available
 from dataprep_assets.defs.quality_prediction.featurestore import FeatureFile
 from dataprep_assets.defs.quality_prediction.featurize import extract_to_hdf5
 from dataprep_assets.defs.quality_prediction.logos import ImageInfo, inspect_batch, load_rgb
@@ -38,6 +38,7 @@ from dataprep_assets.defs.quality_prediction.paths import (
     FEATURES_DIR,
     FEATURES_POINTER,
     IMAGES_PATH,
+    RANDOM_RESNET_WEIGHTS,
     REPORT_PATH,
     RESULTS_PATH,
     S3_CACHE,
@@ -203,8 +204,18 @@ def image_features(context: dg.AssetExecutionContext, config: ImageFeaturesConfi
     store.pull(source["local_root"])
     images = store.read_table(IMAGES_PATH)
     images["path"] = [str(store.path(source["local_root"], i)) for i in images["image_id"]]
+    name = resolve_extractor_name(config.extractor)
+    weights_path, weights_note = config.weights_path, "none (no weights)"
+    if name == "resnet50":
+        weights_note = config.weights_path
+        if not config.weights_path.strip():
+            from dataprep_assets.ml.resnet import save_random_weights
+
+            weights_path = str(save_random_weights(store.path(RANDOM_RESNET_WEIGHTS)))
+            weights_note = f"random (seed 0, {RANDOM_RESNET_WEIGHTS}): set weights_path to ImageNet weights for meaningful features"
+            context.log.warning(f"image_features: ResNet-50 with {weights_note}")
     try:
-        extractor = build_extractor(config.extractor, weights_path=config.weights_path, threads=config.torch_threads)
+        extractor = build_extractor(name, weights_path=weights_path, threads=config.torch_threads)
     except FileNotFoundError as exc:
         raise dg.Failure(f"weights_path: {exc}") from exc
     except ImportError as exc:
@@ -222,7 +233,8 @@ def image_features(context: dg.AssetExecutionContext, config: ImageFeaturesConfi
     workers = resolve_workers(config.max_workers)
     with store.write_file(relpath) as tmp:
         outcome = extract_to_hdf5(images, tmp, extractor=extractor, cache_path=final if config.use_cache else None,
-                                  batch_size=config.batch_size, workers=workers, compression=config.compression, progress=progress)
+                                  batch_size=config.batch_size, workers=workers, compression=config.compression,
+                                  storage_dtype=config.storage_dtype, progress=progress)
     h5_manifest = store.manifest(relpath)
     with FeatureFile(final) as ff:
         index = pd.DataFrame({"image_id": ff.image_ids, "row": np.arange(len(ff), dtype=np.int64), "content_hash": ff.content_hashes()})
@@ -236,6 +248,7 @@ def image_features(context: dg.AssetExecutionContext, config: ImageFeaturesConfi
     context.log.info(f"{outcome.featurised}/{outcome.images} images featurised ({outcome.cached} from cache, {outcome.computed} computed, "
                      f"{outcome.images_per_second:.1f} img/s, peak RSS {outcome.peak_rss_mb:.0f} MiB)")
     dim_stats = report.dimension_stats(stats)
+    storage = report.storage_overhead(h5_manifest.total_bytes, images.set_index("image_id")["path"].reindex(index["image_id"]).tolist())
     return dg.MaterializeResult(
         data_version=data_version(h5_manifest.dataset_hash, index_manifest.dataset_hash),
         metadata={
@@ -252,7 +265,16 @@ def image_features(context: dg.AssetExecutionContext, config: ImageFeaturesConfi
             "peak_worker_rss_mib": round(outcome.peak_workers_rss_mb, 1),
             "batch_size": config.batch_size,
             "compression": config.compression,
+            "weights": weights_note,
+            "storage_dtype": attrs["storage_dtype"],
+            "storage_max_abs_error_vs_float32": float(attrs["storage_max_abs_error"]),
+            "storage_max_abs_value": float(attrs["storage_max_abs_value"]),
+            "storage_clipped_values": int(attrs["storage_clipped_values"]),
             "hdf5_bytes": h5_manifest.total_bytes,
+            "raw_image_bytes": storage["raw_image_bytes"],
+            "feature_bytes_per_image": storage["feature_bytes_per_image"],
+            "feature_storage_overhead": storage["overhead"],
+            "feature_storage_overhead_within_50pct": storage["within_target"],
             "dimension_statistics": dg.MetadataValue.md(markdown_table(dim_stats)),
             "index": dg.MetadataValue.path(store.uri(index_path)),
             **dataset_metadata(store, relpath, h5_manifest),
@@ -272,6 +294,10 @@ def feature_report(context: dg.AssetExecutionContext, config: FeatureReportConfi
         payload, figures = report.build_report(examples, results, clean_rejects, ff, config, versions=report.input_versions(store, pointer))
     extraction = latest_materialization_metadata(context.instance, image_features.key)
     manifest = store.write_json(REPORT_PATH, payload)
+    estimate = analysis.processing_time_estimate(
+        extraction.get("extraction_seconds", 0.0) / max(extraction.get("computed", 0), 1) if extraction.get("computed") else float("nan"))
+    loader = _loader_figures(store, pointer)
+    importance = payload["features"]["linear_probe"].get("permutation_importance", {}).get("features", [])
     pca = payload["features"]["pca"]
     probe = payload["features"]["linear_probe"]
     return dg.MaterializeResult(
@@ -287,12 +313,26 @@ def feature_report(context: dg.AssetExecutionContext, config: FeatureReportConfi
             "probe_validation_r2": dg.MetadataValue.json(probe),
             "extraction_images_per_second": extraction.get("images_per_second", 0.0),
             "extraction_peak_rss_mib": extraction.get("peak_rss_mib", 0.0),
+            "permutation_importance": dg.MetadataValue.md(markdown_table(pd.DataFrame(importance), max_rows=20) if importance else "too few examples"),
+            "processing_time_estimate": dg.MetadataValue.md(
+                f"From the last extraction's measured cost ({extraction.get('extractor', '?')}, "
+                f"{extraction.get('images_per_second', 0.0)} images/s); linear in N.\n\n" + markdown_table(estimate)),
+            "loader_figures": dg.MetadataValue.json(loader),
             "coverage_gaps": dg.MetadataValue.md("\n".join(f"- {g}" for g in payload["coverage"]["gaps"]) or "none"),
             "recommendations": dg.MetadataValue.md("\n".join(f"- {r}" for r in payload["recommendations"]) or "none"),
             "feature_charts": image_metadata(figures, "PCA cumulative variance, PC1/PC2 by logo type, top |r| with SSIM"),
             **dataset_metadata(store, REPORT_PATH, manifest),
         },
     )
+
+
+def _loader_figures(store: DatasetStore, pointer: dict) -> dict:
+    """The seed's loader targets measured on the materialized dataset (PyTorch `Dataset`), or why not."""
+    if not torch_available():
+        return {"skipped": "PyTorch is not installed (`make torch`)"}
+    from dataprep_assets.ml.quality_prediction import LOADER_TARGETS, measure_loader
+
+    return {**measure_loader(store.path(pointer["file"]), store.path(EXAMPLES_PATH)), "targets": LOADER_TARGETS}
 
 
 quality_prediction_job = dg.define_asset_job(

@@ -96,14 +96,21 @@ class SplitConfig(SplitFractionsConfig):
 
 
 class ImageFeaturesConfig(dg.Config):
-    extractor: Literal["image_stats", "resnet50"] = Field(
-        default="image_stats",
-        description="`image_stats`: fast offline colour/edge/texture statistics (128-d, no weights, the default). "
-        "`resnet50`: ResNet-50 global-average-pooled features (2048-d; needs torch and `weights_path`).",
+    extractor: Literal["auto", "resnet50", "image_stats"] = Field(
+        default="auto",
+        description="`auto` (default): `resnet50` whenever PyTorch is importable, else `image_stats`. "
+        "`resnet50`: the seed's ResNet-50 global-average-pooled features (2048-d). "
+        "`image_stats`: the offline fallback, colour/edge/texture statistics (128-d, numpy only, no weights).",
     )
     weights_path: str = Field(
         default="",
-        description="ResNet-50 only: a local file with torchvision's resnet50 state dict (e.g. ImageNet weights saved with torch.save). Never downloaded.",
+        description="ResNet-50: a local file with torchvision's resnet50 state dict (e.g. ImageNet weights saved with torch.save). "
+        "Never downloaded. Empty = seeded random weights in the same layout (runs end to end; no ImageNet knowledge; said so in the metadata).",
+    )
+    storage_dtype: Literal["float16", "float32"] = Field(
+        default="float16",
+        description="HDF5 storage type of the feature matrix: float16 halves the bytes (max abs error vs float32 in the metadata); "
+        "always read back as float32.",
     )
     batch_size: int = Field(default=32, description="Images per batch (the seed's CPU target is 16-32).")
     max_workers: int = Field(default=0, description="Worker processes for image_stats (0 = all cores; one per 2,000 images to compute at most).")
@@ -115,8 +122,6 @@ class ImageFeaturesConfig(dg.Config):
     def _check(self):
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.extractor == "resnet50" and not self.weights_path.strip():
-            raise ValueError("weights_path is required when extractor is resnet50 (a local torchvision resnet50 state-dict file)")
         return self
 
 

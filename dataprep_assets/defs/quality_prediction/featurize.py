@@ -96,11 +96,12 @@ def extract_to_hdf5(
     batch_size: int = 32,
     workers: int = 1,
     compression: str = "gzip",
+    storage_dtype: str = "float32",
     progress: ProgressFn | None = None,
 ) -> ExtractionReport:
     """Write features for `images` (columns image_id, content_hash, path) to `out_path` (sorted by image id)."""
     images = images.sort_values("image_id", kind="stable").reset_index(drop=True)
-    old, cache = open_cache(cache_path, extractor.fingerprint(), extractor.dim) if cache_path else (None, {})
+    old, cache = open_cache(cache_path, extractor.fingerprint(), extractor.dim, storage_dtype) if cache_path else (None, {})
     rejects = RejectLog()
     batches = [images.iloc[i : i + batch_size] for i in range(0, len(images), batch_size)]
     todo = [[p for p, h in zip(b["path"], b["content_hash"]) if h not in cache] for b in batches]
@@ -110,7 +111,8 @@ def extract_to_hdf5(
     started = time.perf_counter()
     with PeakMemory() as peak:
         try:
-            with FeatureWriter(out_path, dim=extractor.dim, attrs=attrs, compression=compression, feature_names=extractor.feature_names) as writer:
+            with FeatureWriter(out_path, dim=extractor.dim, attrs=attrs, compression=compression, feature_names=extractor.feature_names,
+                             storage_dtype=storage_dtype) as writer:
                 for batch, result in zip(batches, _results(extractor, todo, workers)):
                     rows, ids, hashes = _merge(batch, result, old, cache, rejects, extractor.dim)
                     writer.append(ids, hashes, rows)
