@@ -17,6 +17,7 @@ ASSETS = [
     qp_assets.quality_dataset_splits,
     qp_assets.image_features,
     qp_assets.feature_report,
+    qp_assets.inspection_sample,
 ]
 CHECKS = [
     qp_checks.clean_results_valid,
@@ -36,7 +37,8 @@ default, ResNet-50, runs end to end through every asset in `test_resnet.py` on a
 def materialize(store, instance, run_config=None, selection=None, raise_on_error=True, features=None):
     run_config = dict(run_config or {})
     ops = dict(run_config.get("ops", {}))
-    ops.setdefault("image_features", {"config": dict(FAST_FEATURES if features is None else features)})
+    if selection is None or "image_features" in selection:
+        ops.setdefault("image_features", {"config": dict(FAST_FEATURES if features is None else features)})
     run_config["ops"] = ops
     return dg.materialize(
         ASSETS + CHECKS, instance=instance, resources={"store": store}, run_config=run_config,

@@ -18,13 +18,14 @@ from dataprep_assets.common.metadata import (
 )
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
-from dataprep_assets.defs.quality_prediction import analysis, report
+from dataprep_assets.defs.quality_prediction import analysis, inspection, report
 from dataprep_assets.defs.quality_prediction.cleaning import CleaningRules, clean_results
 from dataprep_assets.defs.quality_prediction.config import (
     CleaningConfig,
     ConversionResultsConfig,
     FeatureReportConfig,
     ImageFeaturesConfig,
+    InspectionConfig,
     SplitConfig,
 )
 from dataprep_assets.defs.quality_prediction.extractors import build_extractor, resolve_extractor_name, torch_available
@@ -38,12 +39,15 @@ from dataprep_assets.defs.quality_prediction.paths import (
     FEATURES_DIR,
     FEATURES_POINTER,
     IMAGES_PATH,
+    INSPECTION_CSV,
+    INSPECTION_GALLERY,
     RANDOM_RESNET_WEIGHTS,
     REPORT_PATH,
     RESULTS_PATH,
     S3_CACHE,
     SOURCE_PATH,
 )
+from dataprep_assets.defs.quality_prediction.rebalance import rebalance_train
 from dataprep_assets.defs.quality_prediction.sources import parse_s3_uri, scan_results, sync_s3
 from dataprep_assets.defs.quality_prediction.stratify import SPLITS, build_examples, stratum_proportions
 from dataprep_assets.defs.quality_prediction.uploads import quality_prediction_uploads
@@ -125,6 +129,13 @@ def clean_conversion_results(context: dg.AssetExecutionContext, config: Cleaning
     results = store.read_table(RESULTS_PATH)
     paths = sorted(results["image_path"].dropna().unique().tolist())
     images = _inspect_images(str(root), paths, config, context.log)
+    try:
+        marked_bad = inspection.bad_images(store.path(INSPECTION_CSV))
+    except ValueError as exc:
+        raise dg.Failure(f"{INSPECTION_CSV}: {exc}") from exc
+    flagged = images["image_path"].isin(marked_bad) & (images["status"] == "ok")
+    images.loc[flagged, "status"] = inspection.REJECT_REASON
+    images.loc[flagged, "detail"] = "marked bad in the visual inspection: " + images.loc[flagged, "image_path"].map(marked_bad).fillna("")
     rules = CleaningRules(config.outlier_rule, config.outlier_threshold, tuple(config.outlier_metrics), config.psnr_tolerance_db)
     clean, rejects = clean_results(results, images, rules)
     if clean.empty:
@@ -171,6 +182,10 @@ def quality_dataset_splits(context: dg.AssetExecutionContext, config: SplitConfi
         raise dg.Failure(f"quality_dataset_splits: {exc}") from exc
     strata = stratum_proportions(examples, config.fractions, config.stratum_tolerance)
     summary = report.split_summary(examples, config, edges, strata)
+    mix = None
+    if config.rebalance_logo_types:
+        examples, mix = rebalance_train(examples, config.target_logo_mix, config.seed)
+        summary["logo_type_rebalance"] = {"seed": config.seed, "per_type": mix.to_dict(orient="records"), "train_rows_after": int((examples["split"] == "train").sum())}
     with store.write_dir(DATASETS_DIR) as staged:
         examples.to_parquet(staged.path / "examples.parquet", index=False, compression="zstd")
         for name in SPLITS:
@@ -191,8 +206,48 @@ def quality_dataset_splits(context: dg.AssetExecutionContext, config: SplitConfi
             "per_split": dg.MetadataValue.md(markdown_table(per_split)),
             "strata_target_vs_achieved": dg.MetadataValue.md(markdown_table(strata, max_rows=60)),
             "cv_folds": dg.MetadataValue.md(markdown_table(folds)),
+            "logo_type_rebalance": dg.MetadataValue.md(markdown_table(mix) if mix is not None else "off (`rebalance_logo_types`)"),
+            "train_logo_mix": dg.MetadataValue.json(examples[examples["split"] == "train"]["logo_type"].value_counts(normalize=True).round(4).sort_index().to_dict()),
             "split_chart": image_metadata(png_bytes(chart), "row share per split"),
             **dataset_metadata(store, DATASETS_DIR, staged.manifest),
+        },
+    )
+
+
+@dg.asset(group_name=GROUP, deps=[quality_dataset_splits], kinds={"csv", "png"}, automation_condition=FOLLOW_UPSTREAM)
+def inspection_sample(context: dg.AssetExecutionContext, config: InspectionConfig, store: DatasetStore) -> dg.MaterializeResult:
+    """The seed's 10% visual inspection: a reproducible sample of source images per stratum as a gallery, and a CSV
+    (`verdict`: ok / bad, `note`) a person fills in; images marked bad are rejects at the next cleaning run."""
+    examples = store.read_table(EXAMPLES_PATH)
+    source = store.read_json(SOURCE_PATH)
+    root = store.pull(source["local_root"])
+    sample = inspection.sample_per_stratum(examples, config.share, config.seed)
+    try:
+        previous = inspection.read_verdicts(store.path(INSPECTION_CSV))
+    except ValueError as exc:
+        raise dg.Failure(f"{INSPECTION_CSV}: {exc}") from exc
+    sheet = inspection.merge_verdicts(sample, previous)
+    with store.write_file(INSPECTION_CSV) as tmp:
+        sheet.to_csv(tmp, index=False, lineterminator="\n")
+    tiles = [load_rgb(str(root / image_id), config.tile_size) for image_id in sample["image_id"]]
+    gallery = png_bytes(montage(tiles, columns=10, scale=1))
+    with store.write_file(INSPECTION_GALLERY) as tmp:
+        tmp.write_bytes(gallery)
+    manifest = store.manifest(INSPECTION_CSV)
+    per_stratum = sample.groupby("stratum").size().rename("sampled").to_frame().join(
+        examples.drop_duplicates("image_group").groupby("stratum").size().rename("source_images"))
+    verdicts = sheet["verdict"].replace("", "pending").value_counts()
+    return dg.MaterializeResult(
+        data_version=data_version(manifest.dataset_hash),
+        metadata={
+            "dagster/row_count": len(sample),
+            "share": config.share,
+            "seed": config.seed,
+            "sampled_per_stratum": counts_table(per_stratum, "stratum"),
+            "verdicts": dg.MetadataValue.json({k: int(v) for k, v in verdicts.items()}),
+            "fill_in": dg.MetadataValue.path(store.uri(INSPECTION_CSV)),
+            "gallery": image_metadata(gallery, "inspection sample, in the CSV's order (10 per row)"),
+            **dataset_metadata(store, INSPECTION_CSV, manifest),
         },
     )
 
