@@ -38,7 +38,7 @@ def test_whole_graph_builds_the_seed_layout_and_passes_every_check(built):
 
     with h5py.File(root / "data/quality_prediction/features/image_stats.h5") as h5:
         features = h5["features"]
-        assert features.dtype == np.float32 and features.shape == (examples["image_id"].nunique(), 128)
+        assert features.dtype == np.float16 and features.shape == (examples["image_id"].nunique(), 128)
         assert features.chunks is not None and features.compression == "gzip"
         ids = list(h5["image_ids"].asstr()[:])
         assert ids == sorted(ids) and set(ids) == set(examples["image_id"])

@@ -303,6 +303,12 @@ def image_features(context: dg.AssetExecutionContext, config: ImageFeaturesConfi
     context.log.info(f"{outcome.featurised}/{outcome.images} images featurised ({outcome.cached} from cache, {outcome.computed} computed, "
                      f"{outcome.images_per_second:.1f} img/s, peak RSS {outcome.peak_rss_mb:.0f} MiB)")
     dim_stats = report.dimension_stats(stats)
+    previous = latest_materialization_metadata(context.instance, context.asset_key) if outcome.cached else {}
+    storage_fidelity = {  # this run's conversions, and the earlier runs' for the rows served from the cache
+        "storage_max_abs_error_vs_float32": max(outcome.storage_max_abs_error, float(previous.get("storage_max_abs_error_vs_float32", 0.0))),
+        "storage_max_abs_value": max(outcome.storage_max_abs_value, float(previous.get("storage_max_abs_value", 0.0))),
+        "storage_clipped_values": outcome.storage_clipped_values + int(previous.get("storage_clipped_values", 0)) * bool(outcome.cached),
+    }
     storage = report.storage_overhead(h5_manifest.total_bytes, images.set_index("image_id")["path"].reindex(index["image_id"]).tolist())
     return dg.MaterializeResult(
         data_version=data_version(h5_manifest.dataset_hash, index_manifest.dataset_hash),
@@ -322,9 +328,7 @@ def image_features(context: dg.AssetExecutionContext, config: ImageFeaturesConfi
             "compression": config.compression,
             "weights": weights_note,
             "storage_dtype": attrs["storage_dtype"],
-            "storage_max_abs_error_vs_float32": float(attrs["storage_max_abs_error"]),
-            "storage_max_abs_value": float(attrs["storage_max_abs_value"]),
-            "storage_clipped_values": int(attrs["storage_clipped_values"]),
+            **storage_fidelity,
             "hdf5_bytes": h5_manifest.total_bytes,
             "raw_image_bytes": storage["raw_image_bytes"],
             "feature_bytes_per_image": storage["feature_bytes_per_image"],

@@ -1,15 +1,15 @@
 """Image features in HDF5: chunked, compressed, indexed by image id, with a content-hash cache.
 
 Layout of one file (one per extractor, e.g. `features/image_stats.h5`):
-- `features`: float16 (default: half the bytes, max abs error vs float32 in the `storage_max_abs_error`
-  attribute) or float32 (n, dim), chunked by rows, gzip + shuffle (or lzf, or none); always read as float32;
+- `features`: float16 (default: half the bytes; the writer reports the max abs error vs float32 of the rows it
+  converted) or float32 (n, dim), chunked by rows, gzip + shuffle (or lzf, or none); always read as float32;
 - `image_ids`: UTF-8 strings (n,), sorted, so `image_ids[row]` is the image of `features[row]` and a
   binary search is the index from image id to row;
 - `content_hash`: UTF-8 strings (n,), hash of the decoded pixels (the cache key);
 - `feature_names`: UTF-8 strings (dim,), what each column means;
 - `stats/mean`, `stats/std`, `stats/min`, `stats/max`: per-dimension statistics over all rows;
 - attributes: `extractor`, `extractor_version`, `extractor_fingerprint`, `feature_dim`, `input_size`,
-  `format_version`, `storage_dtype`, `storage_max_abs_error`, `storage_max_abs_value`, `storage_clipped_values`.
+  `format_version`, `storage_dtype` (the file depends only on the stored rows, so cached reruns are byte-identical).
 
 Writing is streaming (rows go to disk a chunk at a time; only ids and hashes stay in memory), and
 h5py's `track_times=False` plus chunk-aligned writes keep equal rows byte-identical whatever the batching.
@@ -126,8 +126,9 @@ class FeatureWriter:
             raise ValueError("image ids must be appended in strictly increasing order")
         self._ids.extend(image_ids)
         self._hashes.extend(hashes)
-        self._stats.add(rows)
-        self._pending.append(self._to_storage(rows))
+        stored = self._to_storage(rows)
+        self._stats.add(stored)  # statistics of what is stored, so a rerun from the cache writes the same bytes
+        self._pending.append(stored)
         self._pending_rows += len(rows)
         if self._pending_rows >= self._chunk:
             self._flush(final=False)
@@ -157,9 +158,7 @@ class FeatureWriter:
 
     def close(self) -> None:
         self._flush(final=True)
-        for key, value in (("storage_dtype", self.storage_dtype), ("storage_max_abs_error", self.max_abs_error),
-                           ("storage_max_abs_value", self.max_abs_value), ("storage_clipped_values", self.clipped_values)):
-            self._file.attrs[key] = value
+        self._file.attrs["storage_dtype"] = self.storage_dtype
         for name, values in (("image_ids", self._ids), ("content_hash", self._hashes)):
             self._file.create_dataset(name, data=np.array(values, dtype=object), dtype=_STR, track_times=False)
         group = self._file.create_group("stats", track_order=False)

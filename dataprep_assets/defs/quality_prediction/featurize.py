@@ -81,6 +81,10 @@ class ExtractionReport:
     peak_rss_mb: float
     peak_workers_rss_mb: float
     rejects: RejectLog
+    storage_max_abs_error: float = 0.0
+    """Largest |stored - float32| over the values converted in this run (cached rows were converted before)."""
+    storage_max_abs_value: float = 0.0
+    storage_clipped_values: int = 0
 
     @property
     def images_per_second(self) -> float:
@@ -122,10 +126,11 @@ def extract_to_hdf5(
                     featurised += len(ids)
                     if progress:
                         progress(computed, n_todo, time.perf_counter() - started)
+                storage = (writer.max_abs_error, writer.max_abs_value, writer.clipped_values)
         finally:
             if old is not None:
                 old.close()
-    return ExtractionReport(len(images), featurised, cached, computed, time.perf_counter() - started, peak.self_mb, peak.children_mb, rejects)
+    return ExtractionReport(len(images), featurised, cached, computed, time.perf_counter() - started, peak.self_mb, peak.children_mb, rejects, *storage)
 
 
 def _results(extractor: FeatureExtractor, todo: list[list[str]], workers: int) -> Iterator[BatchResult | None]:
