@@ -19,7 +19,7 @@ from dataprep_assets.common.release import write_release
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
 from dataprep_assets.defs.cell_qa.config import CellCropsConfig, SplitConfig
-from dataprep_assets.defs.cell_qa.extract import CROPS_RELPATH, FrameTask, load_crop, process_frame_star
+from dataprep_assets.defs.cell_qa.extract import CROPS_RELPATH, FrameTask, load_crop, process_frame_star, sequential_names
 from dataprep_assets.defs.cell_qa.inventory import RAW_PREFIX, build_inventory
 from dataprep_assets.defs.cell_qa.uploads import cell_qa_uploads
 from dataprep_assets.lib.images import bar_chart, histogram_chart, montage, overlay_mask, png_bytes, to_uint8
@@ -90,6 +90,8 @@ def cell_crops(context: dg.AssetExecutionContext, config: CellCropsConfig, store
             if result.cells:
                 tables.append(pd.DataFrame(result.cells))
         cells = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["cell_id", "cell_jaccard"])
+        if config.naming == "sequential" and not cells.empty:
+            cells = sequential_names(cells, staged.path, config.layout)
         cells.to_parquet(staged.path / "_cells.parquet", index=False)
         pd.DataFrame(seg_rows).to_parquet(staged.path / "_seg_scores.parquet", index=False)
     elapsed = time.perf_counter() - started
@@ -103,6 +105,7 @@ def cell_crops(context: dg.AssetExecutionContext, config: CellCropsConfig, store
             "frames": len(tasks),
             "crop_size": config.crop_size,
             "layout": config.layout,
+            "naming": config.naming,
             "cells_per_second": round(len(cells) / max(elapsed, 1e-9), 1),
             "workers": workers,
             "cells_per_competitor": counts_table(cells["competitor"].value_counts().sort_index().to_frame("cells"), "competitor"),
