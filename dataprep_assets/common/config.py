@@ -3,16 +3,21 @@
 from typing import ClassVar
 
 import dagster as dg
-from pydantic import model_validator
+from pydantic import Field, model_validator
+
+from dataprep_assets.common.continuity import RESPLIT_DESCRIPTION
 
 from dataprep_assets.lib.splits import validate_fractions
 
 
 class SplitFractionsConfig(dg.Config):
     """Base of a config with one `<split>_fraction` field per split (declared by the subclass, with its
-    own defaults and descriptions): gives `fractions` and refuses fractions that do not sum to 1."""
+    own defaults and descriptions): gives `fractions` and refuses fractions that do not sum to 1.
+    Existing groups keep their split across refreshes unless `resplit` is set."""
 
     split_fields: ClassVar[dict[str, str]] = {"train": "train_fraction", "validation": "validation_fraction", "test": "test_fraction"}
+
+    resplit: bool = Field(default=False, description=RESPLIT_DESCRIPTION)
 
     @property
     def fractions(self) -> dict[str, float]:

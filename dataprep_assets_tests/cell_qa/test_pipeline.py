@@ -121,7 +121,7 @@ def test_reruns_are_byte_identical_with_the_same_data_versions(tmp_path):
 def test_injected_leakage_fails_the_blocking_check_and_stops_downstream(sample_store, instance, monkeypatch):
     assert _run(sample_store, instance).success
 
-    def leaky_split(frame, group_col, fractions, seed, split_col="split"):
+    def leaky_split(frame, group_col, fractions, seed, split_col="split", previous=None):
         out = frame.copy()  # a row-level split, as the scripts did: cells of one image land in several splits
         out[split_col] = np.random.default_rng(seed).choice(list(fractions), size=len(out), p=list(fractions.values()))
         return out

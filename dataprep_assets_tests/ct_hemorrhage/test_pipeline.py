@@ -43,7 +43,7 @@ def test_whole_graph_builds_the_seeds_layout_with_every_check_passing(built):
     sample_store, result = built
     assert result.success
     checks = checks_by_name(result)
-    assert len(checks) == 16
+    assert len(checks) == 18  # 16 + patients_stay_put + images_stay_put
     failed = {k: {m: v.value for m, v in e.metadata.items()} for k, e in checks.items() if not e.passed}
     assert not failed
 
@@ -130,7 +130,7 @@ def test_rerun_with_parallel_workers_is_byte_identical(built, sample_template, t
 
 
 def test_injected_patient_leakage_fails_the_blocking_check_and_stops_downstream(sample_store, instance, monkeypatch):
-    def leaky_split(images, classes_col, fractions, seed):
+    def leaky_split(images, classes_col, fractions, seed, previous=None):
         out = images.copy()  # image-level split, as a hand-rolled script might do: a patient's slices scatter
         out["split"] = np.random.default_rng(seed).choice(list(fractions), size=len(out), p=list(fractions.values()))
         return out, []

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from dataprep_assets.common.continuity import continuity_metadata, current_table, upstream_resplit, version_meta
 from dataprep_assets.common.metadata import counts_table, data_version, dataset_metadata, image_metadata, markdown_table, rejects_metadata
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
@@ -23,7 +24,7 @@ from dataprep_assets.defs.ct_hemorrhage.config import (
     PatientSplitConfig,
     PngConfig,
 )
-from dataprep_assets.defs.ct_hemorrhage.convert import BATCH, PngTask, batches, convert_batch, safe_token
+from dataprep_assets.defs.ct_hemorrhage.convert import BATCH, CACHED_NAME, CODE_VERSION, PngTask, batches, convert_batch_star, safe_token
 from dataprep_assets.defs.ct_hemorrhage.feedback import (
     STAGE_FETCH,
     FeedbackError,
@@ -39,9 +40,11 @@ from dataprep_assets.defs.ct_hemorrhage.uploads import ct_hemorrhage_uploads
 from dataprep_assets.lib.balance import PoolItem, balance_table, fill_splits, shortfall
 from dataprep_assets.lib.coco import CocoError, categories_block, coco_from_frames, frames_from_coco
 from dataprep_assets.lib.images import bar_chart, montage, png_bytes
+from dataprep_assets.lib.itemcache import InputHashes, ItemCache, fingerprint
 from dataprep_assets.lib.parallel import ordered_map, resolve_workers
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.storage import atomic_write_json
+from dataprep_assets.lib.splits import previous_assignment
 
 GROUP = "ct_hemorrhage"
 FEEDBACK_NAMES = {0: "FP", 1: "TN"}
@@ -215,25 +218,40 @@ def no_hem_pngs(context: dg.AssetExecutionContext, config: PngConfig, store: Dat
     with ThreadPoolExecutor(max_workers=8) as pool:
         local = list(pool.map(store.pull, ok["dicom_path"]))
     names = _png_names(ok)
-    workers = _workers(config.max_workers, len(ok))
+    root = store.local_root()
+    cache = ItemCache(root, "dicom_to_png", fingerprint(CODE_VERSION, config.window_center, config.window_width, config.use_header_window,
+                                                         config.header_window_index, config.png_compression))
+    hashes = InputHashes(root, "dicom_to_png")
     rejects, rows = RejectLog(), []
     started = time.perf_counter()
     with store.write_dir(L.NO_HEM_DIR) as staged:
-        tasks = [
-            PngTask(str(src), str(staged.path / name), rel, config.window_center, config.window_width, config.use_header_window, config.header_window_index, config.png_compression)
-            for src, name, rel in zip(local, names, ok["dicom_path"])
-        ]
-        results = (r for batch in ordered_map(convert_batch, batches(tasks, BATCH), max_workers=workers, progress=_progress(context, "DICOM->PNG batches")) for r in batch)
-        for row, name, result in zip(ok.itertuples(index=False), names, results):
+        tasks, results = [], {}
+        for src, name, rel in zip(local, names, ok["dicom_path"]):
+            key = cache.key(hashes(rel))
+            hit = cache.get(key)
+            if hit is not None:  # the same DICOM bytes under the same settings: restore, don't recompute
+                cache.restore(hit, staged.path, rename={CACHED_NAME: name})
+                results[name] = hit.result
+                continue
+            tasks.append(PngTask(str(src), str(staged.path / name), rel, config.window_center, config.window_width, config.use_header_window,
+                                 config.header_window_index, config.png_compression, cache_key=key))
+        hashes.save()
+        workers = _workers(config.max_workers, len(tasks))
+        context.log.info(f"DICOM->PNG: {len(results)} of {len(ok)} slices reused, {len(tasks)} to convert with {workers} worker(s)")
+        fresh = (r for batch in ordered_map(convert_batch_star, [(b, cache) for b in batches(tasks, BATCH)], max_workers=workers,
+                                            progress=_progress(context, "DICOM->PNG batches")) for r in batch)
+        results |= {Path(task.dst).name: result for task, result in zip(tasks, fresh)}
+        for row, name in zip(ok.itertuples(index=False), names):
+            result = results[name]
             if not result["ok"]:
                 rejects.add(row.dicom_path, "dicom_to_png", result["reason"], result["detail"])
                 continue
             rows.append({"file_name": name, "patient_id": row.patient_id, "key": row.key, "feedback": row.feedback, "tier": int(row.tier),
                          "sop_instance_uid": row.sop_instance_uid, "dicom_path": row.dicom_path,
                          **{k: result[k] for k in ("width", "height", "window_center", "window_width", "window_source", "photometric", "transfer_syntax")}})
-        if tasks and not rows:  # nothing converted: keep the previous PNGs, fail loudly
+        if len(ok) and not rows:  # nothing converted: keep the previous PNGs, fail loudly
             rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
-            raise dg.Failure(f"none of {len(tasks)} slices could be converted; see {rejects_path}", metadata=rejects_metadata(store, rejects_path, rejects))
+            raise dg.Failure(f"none of {len(ok)} slices could be converted; see {rejects_path}", metadata=rejects_metadata(store, rejects_path, rejects))
     elapsed = time.perf_counter() - started
     index = pd.DataFrame(rows, columns=["file_name", "patient_id", "key", "feedback", "tier", "sop_instance_uid", "dicom_path", "width", "height", "window_center", "window_width", "window_source", "photometric", "transfer_syntax"])
     index_manifest = store.write_table(L.PNG_INDEX, index)
@@ -244,6 +262,8 @@ def no_hem_pngs(context: dg.AssetExecutionContext, config: PngConfig, store: Dat
         metadata={
             "dagster/row_count": len(index),
             "converted": len(index),
+            "slices_computed": len(tasks),
+            "slices_reused": len(ok) - len(tasks),
             "images_per_second": round(len(tasks) / max(elapsed, 1e-9), 1),
             "workers": workers,
             "window_sources": counts_table(index["window_source"].value_counts().to_frame("slices"), "window"),
@@ -296,9 +316,11 @@ def labelled_image_table(coco: dict) -> pd.DataFrame:
 def patient_splits(context: dg.AssetExecutionContext, config: PatientSplitConfig, store: DatasetStore) -> dg.MaterializeResult:
     """Patient-level 80/15/5 split of the labelled images with a fixed seed; every class reaches every split where the data allows."""
     table = labelled_image_table(store.read_json(L.LABELLED))
-    split, uncovered = split_images(table, "classes", config.fractions, config.seed)
+    previous = previous_assignment(current_table(store, L.PATIENT_SPLITS), "patient_id")
+    history = {} if config.resplit else previous
+    split, uncovered = split_images(table, "classes", config.fractions, config.seed, previous=history)
     split["classes"] = split["classes"].apply(";".join)
-    manifest = store.write_table(L.PATIENT_SPLITS, split)
+    manifest = store.write_table(L.PATIENT_SPLITS, split, meta=version_meta(config.resplit))
     per_split = split.groupby("split").agg(patients=("patient_id", "nunique"), images=("file_name", "size"), with_hemorrhage=("has_hemorrhage", "sum")).reindex(list(L.SPLITS), fill_value=0)
     classes = split.assign(cls=split["classes"].str.split(";")).explode("cls").query("cls != ''").pivot_table(index="cls", columns="split", values="file_name", aggfunc="size", fill_value=0)
     return dg.MaterializeResult(
@@ -310,15 +332,25 @@ def patient_splits(context: dg.AssetExecutionContext, config: PatientSplitConfig
             "per_split": counts_table(per_split, "split"),
             "images_per_class_and_split": counts_table(classes.reindex(columns=list(L.SPLITS), fill_value=0), "class"),
             "classes_missing_from_splits": dg.MetadataValue.json([f"{c} not in {s}" for c, s in uncovered]),
+            **continuity_metadata(previous, previous_assignment(split, "patient_id"), config.resplit, L.SPLITS),
             **dataset_metadata(store, L.PATIENT_SPLITS, manifest),
         },
     )
 
 
+def placed_pool_images(balanced: pd.DataFrame | None) -> dict[str, str]:
+    """Pool image (file name in the no-hemorrhage set) -> split, as a previous balanced table placed it."""
+    if balanced is None or balanced.empty:
+        return {}
+    pool_rows = balanced[balanced["source"] == "no_hem"]
+    return dict(zip(pool_rows["file_name"].str.removeprefix("no_hem_"), pool_rows["split"].astype(str)))
+
+
 @dg.asset(group_name=GROUP, deps=[patient_splits, no_hem_coco], kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)
 def balanced_splits(context: dg.AssetExecutionContext, config: BalanceConfig, store: DatasetStore) -> dg.MaterializeResult:
     """Each split's shortfall to the target no-hemorrhage share, the pool spread in proportion to the
-    shortfalls, false positives first; a pool patient already in a split can only join that split."""
+    shortfalls, false positives first; a pool patient already in a split can only join that split, and a pool
+    image placed by the previous version stays in its split (unless this run or `patient_splits` re-split)."""
     labelled = store.read_table(L.PATIENT_SPLITS)
     pool = pd.DataFrame(store.read_json(L.NO_HEM_COCO)["images"])
     if pool.empty:
@@ -329,7 +361,10 @@ def balanced_splits(context: dg.AssetExecutionContext, config: BalanceConfig, st
     needs = {s: shortfall(neg, total, config.target_no_hem_share) for s, (neg, total) in before.items()}
     fixed = dict(zip(labelled["patient_id"], labelled["split"]))
     items = [PoolItem(r.file_name, str(r.patient_id), int(r.tier)) for r in pool.itertuples(index=False)]
-    assignment = fill_splits(items, needs, fixed, config.seed)
+    resplit = config.resplit or upstream_resplit(store, L.PATIENT_SPLITS, L.BALANCED)
+    before_table = current_table(store, L.BALANCED)
+    placed = {} if resplit else placed_pool_images(before_table)
+    assignment = fill_splits(items, needs, fixed, config.seed, placed=placed)
     chosen = pool[pool["file_name"].isin(assignment)].copy()
     added = pd.DataFrame(
         {
@@ -346,7 +381,7 @@ def balanced_splits(context: dg.AssetExecutionContext, config: BalanceConfig, st
         }
     )
     balanced = pd.concat([labelled, added], ignore_index=True).sort_values(["split", "file_name"]).reset_index(drop=True)
-    manifest = store.write_table(L.BALANCED, balanced)
+    manifest = store.write_table(L.BALANCED, balanced, meta=version_meta(resplit))
     tiers = dict(zip(pool["file_name"], pool["tier"]))
     table = balance_table(before, assignment, tiers, needs, {0: "FP", 1: "TN"})
     chart = bar_chart({r.split: {"before": r.share_before, "after": r.share_after} for r in table.itertuples()}, title="no-hemorrhage share per split")
@@ -364,6 +399,9 @@ def balanced_splits(context: dg.AssetExecutionContext, config: BalanceConfig, st
             "balance": dg.MetadataValue.md(markdown_table(table)),
             "overall_no_hem_share": round(float((~balanced["has_hemorrhage"]).mean()), 4),
             "share_chart": image_metadata(png_bytes(chart), "no-hemorrhage share before/after"),
+            **continuity_metadata(
+                previous_assignment(before_table, "file_name"), previous_assignment(balanced, "file_name"), resplit, L.SPLITS
+            ),
             **dataset_metadata(store, L.BALANCED, manifest),
         },
     )

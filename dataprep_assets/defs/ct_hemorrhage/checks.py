@@ -3,8 +3,8 @@
 Blocking (downstream stops): every line the seed's validation script treats as pass/fail: zero patient
 overlap at every split stage, the 6-class COCO being valid, the 48-52% no-hemorrhage share per split (after
 balancing and on the published files), all 6 classes in every split, every image readable, every box inside
-its image and the exact augmentation multiplier. The 4-class and intermediate checks fail loudly (ERROR)
-without stopping the rest of the run.
+its image and the exact augmentation multiplier; and patients and placed pool images keeping their split
+across versions. The 4-class and intermediate checks fail loudly (ERROR) without stopping the rest of the run.
 """
 
 
@@ -13,7 +13,7 @@ import json
 import dagster as dg
 import pandas as pd
 
-from dataprep_assets.common.checks import group_overlap_check, share_in_range_check, split_fractions_check
+from dataprep_assets.common.checks import group_overlap_check, share_in_range_check, split_continuity_check, split_fractions_check
 from dataprep_assets.common.metadata import latest_materialization_metadata, markdown_table
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.ct_hemorrhage import layout as L
@@ -31,6 +31,8 @@ NO_HEM_SHARE = "no_hem_share_48_to_52_pct"
 CLASSES_REMOVED = "no_edh_hc_annotations"
 LINKS_VALID = "images_are_valid_links"
 NO_HEM_RANGE = (0.48, 0.52)
+PATIENTS_STAY_PUT = "patients_stay_put"
+IMAGES_STAY_PUT = "images_stay_put"
 
 
 def _coco_check(asset, dataset: str, splits, name: str, blocking: bool = False):
@@ -72,6 +74,8 @@ patient_splits_no_overlap = group_overlap_check(
 patient_split_fractions = split_fractions_check(
     asset=patient_splits, load=lambda store: store.read_table(L.PATIENT_SPLITS), group_col="patient_id", tolerance=0.1
 )
+patients_stay_put = split_continuity_check(asset=patient_splits, relpath=L.PATIENT_SPLITS, group_col="patient_id", name=PATIENTS_STAY_PUT)
+balanced_images_stay_put = split_continuity_check(asset=balanced_splits, relpath=L.BALANCED, group_col="file_name", name=IMAGES_STAY_PUT)
 balanced_no_overlap = group_overlap_check(
     asset=balanced_splits, load=lambda store: store.read_table(L.BALANCED), group_col="patient_id", name=NO_PATIENT_OVERLAP, blocking=True
 )
@@ -154,7 +158,10 @@ def four_class_classes_removed(store: DatasetStore) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=not bad, metadata={"failing_splits": dg.MetadataValue.json(bad), "per_split": dg.MetadataValue.md(markdown_table(pd.DataFrame(rows)))})
 
 
-@dg.asset_check(asset=coco_4class, name=LINKS_VALID, description="Every 4-class image is a valid link (symbolic or hard) to the 6-class file, not a copy.")
+@dg.asset_check(asset=coco_4class, name=LINKS_VALID,
+                description="Every 4-class image is a valid link (symbolic or hard) to the stored object of its 6-class file, not a copy.")
 def four_class_links_valid(store: DatasetStore) -> dg.AssetCheckResult:
-    counts, bad = links_report(store.path(L.FOUR_CLASS), store.path(L.SIX_CLASS), L.SPLITS)
+    six = store.manifest(L.SIX_CLASS)
+    objects = {e.path: e.sha256 for e in six.entries} if six is not None else {}
+    counts, bad = links_report(store.path(L.FOUR_CLASS), objects, store.object_path, L.SPLITS)
     return dg.AssetCheckResult(passed=not bad and counts["images"] > 0, metadata={**counts, "examples": dg.MetadataValue.json(bad[:10])})

@@ -8,6 +8,7 @@ import dagster as dg
 from pydantic import Field, model_validator
 
 from dataprep_assets.common.config import SplitFractionsConfig
+from dataprep_assets.common.continuity import RESPLIT_DESCRIPTION
 from dataprep_assets.defs.ct_hemorrhage.layout import CLASSES_6, DICOM_PREFIX, FEEDBACK_CSV, ROBOFLOW_COCO, V3_COCO
 from dataprep_assets.defs.ct_hemorrhage.patients import DEFAULT_NAME_PATTERN
 from dataprep_assets.lib.coco import DROP
@@ -119,6 +120,7 @@ class PatientSplitConfig(SplitFractionsConfig):
 class BalanceConfig(dg.Config):
     target_no_hem_share: float = Field(default=0.5, description="Share of no-hemorrhage images each split is filled towards.")
     seed: int = Field(default=42, description="Seed of the order within each priority tier of the pool.")
+    resplit: bool = Field(default=False, description=RESPLIT_DESCRIPTION)
 
     @model_validator(mode="after")
     def _check(self):
@@ -148,7 +150,7 @@ class AugmentConfig(dg.Config):
 
 class FourClassConfig(dg.Config):
     drop_classes: list[str] = Field(default=["EDH", "HC"], description="Classes whose annotations are removed; the rest are renumbered 0..n-1.")
-    link: Literal["symlink", "hardlink"] = Field(default="symlink", description="How images point at the 6-class files: relative symbolic links (as the seed) or hard links.")
+    link: Literal["symlink", "hardlink"] = Field(default="symlink", description="How images point at the 6-class files: relative symbolic links (as the seed) or hard links, both to the stored objects of the 6-class version (a later 6-class rebuild never changes them).")
 
     @model_validator(mode="after")
     def _check(self):

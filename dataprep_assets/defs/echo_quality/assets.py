@@ -6,6 +6,7 @@ import time
 import dagster as dg
 import pandas as pd
 
+from dataprep_assets.common.continuity import continuity_metadata, current_table, version_meta
 from dataprep_assets.common.metadata import (
     counts_table,
     data_version,
@@ -42,7 +43,7 @@ from dataprep_assets.lib.changes import listing_fingerprint
 from dataprep_assets.lib.images import bar_chart, histogram_chart, montage, png_bytes
 from dataprep_assets.lib.parallel import ordered_map
 from dataprep_assets.lib.rejects import RejectLog
-from dataprep_assets.lib.splits import split_summary, stratified_split_keys
+from dataprep_assets.lib.splits import inherit_group_splits, previous_assignment, split_summary, stratified_split_keys
 from dataprep_assets.lib.storage import atomic_write_json
 
 GROUP = "echo_quality"
@@ -244,13 +245,25 @@ def annotations_with_groups(store: DatasetStore, config: EchoSplitConfig) -> pd.
     return frame
 
 
+def folder_splits(splits: pd.DataFrame | None) -> dict[str, str]:
+    """Study folder -> split of a split table (the unit whose split must stay put across versions)."""
+    if splits is None:
+        return {}
+    return previous_assignment(splits.assign(folder=splits["folder"].astype(str)), "folder")
+
+
 @dg.asset(group_name=GROUP, deps=[echo_training_data], kinds={"csv"}, automation_condition=FOLLOW_UPSTREAM)
 def echo_training_splits(context: dg.AssetExecutionContext, config: EchoSplitConfig, store: DatasetStore) -> dg.MaterializeResult:
-    """`split` per annotation, assigned per leak group (patient/study/folder links), stratified by the classes a group holds."""
+    """`split` per annotation, assigned per leak group (patient/study/folder links), stratified by the classes a group holds.
+
+    Study folders of the previous version keep their split (a group inherits it from its known folders); only new
+    groups are assigned, unless `resplit`."""
     frame = annotations_with_groups(store, config)
-    assignment = stratified_split_keys(group_strata(frame, "group_id", "quality_score"), config.fractions, config.seed)
+    previous = folder_splits(current_table(store, SPLITS_PATH))
+    history = {} if config.resplit else inherit_group_splits(previous, dict(zip(frame["folder"].astype(str), frame["group_id"])))
+    assignment = stratified_split_keys(group_strata(frame, "group_id", "quality_score"), config.fractions, config.seed, previous=history)
     frame["split"] = frame["group_id"].map(assignment).astype("string")
-    manifest = store.write_table(SPLITS_PATH, frame)
+    manifest = store.write_table(SPLITS_PATH, frame, meta=version_meta(config.resplit))
     per_class = frame.pivot_table(index="split", columns="quality_score", values="filename", aggfunc="count", fill_value=0)
     per_class = per_class.rename(columns={HIGH: "high_quality", LOW: "low_quality"}).reindex(SPLIT_ORDER, fill_value=0)
     return dg.MaterializeResult(
@@ -263,6 +276,7 @@ def echo_training_splits(context: dg.AssetExecutionContext, config: EchoSplitCon
             "seed": config.seed,
             "per_split": dg.MetadataValue.md(markdown_table(split_summary(frame, "group_id", order=SPLIT_ORDER))),
             "videos_per_split_and_class": counts_table(per_class, "split"),
+            **continuity_metadata(previous, folder_splits(frame), config.resplit, SPLIT_ORDER),
             **dataset_metadata(store, SPLITS_PATH, manifest),
         },
     )

@@ -7,11 +7,12 @@ import time
 import dagster as dg
 import pandas as pd
 
+from dataprep_assets.common.continuity import continuity_metadata, current_table, version_meta
 from dataprep_assets.common.metadata import counts_table, data_version, dataset_metadata, image_metadata, markdown_table, rejects_metadata
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
 from dataprep_assets.defs.perva_retrieval.catalog import CatalogOptions, build_catalog, inspect_chunk, scan
-from dataprep_assets.defs.perva_retrieval.concept_splits import concept_table, create_concept_splits, split_file_names
+from dataprep_assets.defs.perva_retrieval.concept_splits import TABLE_NAME, concept_table, create_concept_splits, split_file_names
 from dataprep_assets.defs.perva_retrieval.config import (
     CombineConfig,
     ConceptSplitsConfig,
@@ -38,6 +39,7 @@ from dataprep_assets.defs.perva_retrieval.uploads import perva_retrieval_uploads
 from dataprep_assets.lib.parallel import ordered_map
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.storage import UnsafePathError
+from dataprep_assets.lib.splits import previous_assignment
 
 perva_categories = dg.DynamicPartitionsDefinition(name=PARTITIONS_NAME)
 
@@ -110,21 +112,27 @@ def image_catalog(context: dg.AssetExecutionContext, config: ImageCatalogConfig,
 
 @dg.asset(group_name=GROUP, deps=[image_catalog], kinds={"json"}, automation_condition=FOLLOW_UPSTREAM)
 def concept_splits(context: dg.AssetExecutionContext, config: ConceptSplitsConfig, store: DatasetStore) -> dg.MaterializeResult:
-    """Concept-level train/validation: the seed's train combined subset, validation subset and metadata files."""
+    """Concept-level train/validation: the seed's train combined subset, validation subset and metadata files, and
+    `concept_splits.parquet` (one row per concept). Concepts of the previous version stay put unless `resplit`."""
     catalog_meta = latest_metadata(context.instance, image_catalog.key)
     input_json = config.input_json or catalog_meta.get("catalog_file")
     if not input_json:
         raise dg.Failure("concept_splits: set input_json or materialize image_catalog first")
     catalog = store.read_json(input_json)
+    table_path = f"{config.out_dir.rstrip('/')}/{TABLE_NAME}"
+    previous = previous_assignment(current_table(store, table_path), "concept_key")
     train, validation, meta = create_concept_splits(
         catalog, concept_frac=config.concept_frac, min_concepts_threshold=config.min_concepts_threshold,
         test_sample_frac=config.test_sample_frac, max_test_images=config.max_test_images, seed=config.seed,
+        previous={} if config.resplit else previous,
     )
     meta["catalog"] = input_json
     names = split_file_names(config.concept_frac, config.seed)
     files = [f"{config.out_dir.rstrip('/')}/{name}" for name in names]
-    manifests = [store.write_json(path, payload) for path, payload in zip(files, (train, validation, meta))]
+    version = version_meta(config.resplit)
+    manifests = [store.write_json(path, payload, meta=version) for path, payload in zip(files, (train, validation, meta))]
     table = concept_table(train, validation)
+    store.write_table(table_path, table, meta=version)
     summary = table.pivot_table(index="category", columns="split", values="concept", aggfunc="count", fill_value=0)
     images = table.pivot_table(index="category", columns="split", values="images", aggfunc="sum", fill_value=0).add_suffix("_images")
     summary = summary.join(images).reindex(sorted(catalog)).fillna(0).astype(int)
@@ -140,6 +148,8 @@ def concept_splits(context: dg.AssetExecutionContext, config: ConceptSplitsConfi
             "train_concepts": int((table["split"] == "train").sum()),
             "validation_concepts": int((table["split"] == "validation").sum()),
             "concepts_per_category": counts_table(summary, "category"),
+            "concept_table": table_path,
+            **continuity_metadata(previous, previous_assignment(table, "concept_key"), config.resplit, ("train", "validation")),
             **dataset_metadata(store, files[0], manifests[0]),
         },
     )

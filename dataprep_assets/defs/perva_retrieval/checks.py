@@ -1,10 +1,11 @@
-"""perva_retrieval asset checks: no concept leak (blocking), catalog paths safe (blocking), negatives
+"""perva_retrieval asset checks: no concept leak and concepts staying put across versions (blocking), catalog paths safe (blocking), negatives
 valid (blocking, per category partition), K per query, the HF dataset round-trips (blocking)."""
 
 
 import dagster as dg
 import pandas as pd
 
+from dataprep_assets.common.checks import split_continuity_check
 from dataprep_assets.common.metadata import markdown_table
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.perva_retrieval.assets import (
@@ -130,3 +131,12 @@ def hf_dataset_round_trips(context: dg.AssetCheckExecutionContext, store: Datase
         passed=not problems,
         metadata={"rows": len(train) if train is not None else 0, "expected_rows": expected_rows, "problems": dg.MetadataValue.json(problems)},
     )
+
+
+concepts_stay_put = split_continuity_check(
+    asset=concept_splits,
+    relpath=lambda context: latest_metadata(context.instance, concept_splits.key).get("concept_table", ""),
+    group_col="concept_key",
+    order=("train", "validation"),
+    name="concepts_stay_put",
+)

@@ -11,6 +11,7 @@ from typing import Literal
 import dagster as dg
 from pydantic import Field, model_validator
 
+from dataprep_assets.common.continuity import RESPLIT_DESCRIPTION
 from dataprep_assets.defs.perva_retrieval.encoders import ENCODERS
 
 
@@ -50,6 +51,7 @@ class ConceptSplitsConfig(dg.Config):
     test_sample_frac: float = Field(default=1.0, description="Fraction of each training concept's test images merged into its train list.")
     max_test_images: int = Field(default=200, description="Cap on the test images merged per training concept.")
     seed: int = Field(default=23, description="Seed of the concept selection and the test sampling.")
+    resplit: bool = Field(default=False, description=RESPLIT_DESCRIPTION)
 
     @model_validator(mode="after")
     def _check(self):

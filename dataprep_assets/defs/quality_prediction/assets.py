@@ -7,6 +7,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from dataprep_assets.common.continuity import continuity_metadata, current_table, version_meta
 from dataprep_assets.common.metadata import (
     counts_table,
     data_version,
@@ -49,10 +50,11 @@ from dataprep_assets.defs.quality_prediction.paths import (
 )
 from dataprep_assets.defs.quality_prediction.rebalance import rebalance_train
 from dataprep_assets.defs.quality_prediction.sources import parse_s3_uri, scan_results, sync_s3
-from dataprep_assets.defs.quality_prediction.stratify import SPLITS, build_examples, stratum_proportions
+from dataprep_assets.defs.quality_prediction.stratify import SPLITS, build_examples, split_unit, stratum_proportions
 from dataprep_assets.defs.quality_prediction.uploads import quality_prediction_uploads
 from dataprep_assets.lib.images import bar_chart, histogram_chart, montage, png_bytes
 from dataprep_assets.lib.parallel import ordered_map, resolve_workers
+from dataprep_assets.lib.splits import previous_assignment
 
 GROUP = "quality_prediction"
 IMAGES_PER_WORKER = 2000
@@ -176,8 +178,13 @@ def clean_conversion_results(context: dg.AssetExecutionContext, config: Cleaning
 def quality_dataset_splits(context: dg.AssetExecutionContext, config: SplitConfig, store: DatasetStore) -> dg.MaterializeResult:
     """80/15/5 train/validation/test, stratified by logo type and SSIM bin, grouped by source image; CV folds within train."""
     clean = store.read_table(CLEAN_PATH)
+    before = current_table(store, DATASETS_DIR, "examples.parquet")
+    unit = split_unit(config)
+    previous = previous_assignment(before, unit)
+    history = {} if config.resplit else previous
+    folds = {} if config.resplit or before is None else dict(zip(before[unit], before["cv_fold"]))
     try:
-        examples, edges = build_examples(clean, config)
+        examples, edges = build_examples(clean, config, previous=history, previous_folds=folds)
     except ValueError as exc:
         raise dg.Failure(f"quality_dataset_splits: {exc}") from exc
     strata = stratum_proportions(examples, config.fractions, config.stratum_tolerance)
@@ -186,7 +193,7 @@ def quality_dataset_splits(context: dg.AssetExecutionContext, config: SplitConfi
     if config.rebalance_logo_types:
         examples, mix = rebalance_train(examples, config.target_logo_mix, config.seed)
         summary["logo_type_rebalance"] = {"seed": config.seed, "per_type": mix.to_dict(orient="records"), "train_rows_after": int((examples["split"] == "train").sum())}
-    with store.write_dir(DATASETS_DIR) as staged:
+    with store.write_dir(DATASETS_DIR, meta=version_meta(config.resplit)) as staged:
         examples.to_parquet(staged.path / "examples.parquet", index=False, compression="zstd")
         for name in SPLITS:
             examples[examples["split"] == name].to_parquet(staged.path / f"{name}.parquet", index=False, compression="zstd")
@@ -209,6 +216,8 @@ def quality_dataset_splits(context: dg.AssetExecutionContext, config: SplitConfi
             "logo_type_rebalance": dg.MetadataValue.md(markdown_table(mix) if mix is not None else "off (`rebalance_logo_types`)"),
             "train_logo_mix": dg.MetadataValue.json(examples[examples["split"] == "train"]["logo_type"].value_counts(normalize=True).round(4).sort_index().to_dict()),
             "split_chart": image_metadata(png_bytes(chart), "row share per split"),
+            "split_unit": unit,
+            **continuity_metadata(previous, previous_assignment(examples, unit), config.resplit, SPLITS),
             **dataset_metadata(store, DATASETS_DIR, staged.manifest),
         },
     )
