@@ -399,6 +399,9 @@ class S3DatasetStore(DatasetStore):
         if self._client is None:
             from dagster_aws.s3 import S3Resource
 
+            from dataprep_assets.lib.awsenv import apply_aliases
+
+            apply_aliases()  # the seed's AWS_ACCESS_KEY / AWS_SECRET_KEY names
             endpoint = self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or None
             self._client = S3Resource(endpoint_url=endpoint, region_name=self.region_name or None, max_attempts=self.max_attempts).get_client()
         return self._client

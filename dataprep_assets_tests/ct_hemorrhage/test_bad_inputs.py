@@ -19,7 +19,7 @@ from dataprep_assets.defs.ct_hemorrhage.labelled import Source, load_source
 from dataprep_assets.defs.ct_hemorrhage.patients import DEFAULT_NAME_PATTERN
 from dataprep_assets.lib.dicom import load_slice_uint8
 from dataprep_assets.lib.rejects import RejectLog
-from dataprep_assets_tests.ct_hemorrhage.conftest import materialize, real_dicom
+from dataprep_assets_tests.ct_hemorrhage.conftest import checks_by_name, materialize, real_dicom
 
 
 def failure_text(result) -> str:
@@ -191,3 +191,28 @@ def test_the_readability_check_catches_truncated_files(tmp_path):
     cut_png = tmp_path / "b.png"
     cut_png.write_bytes(png.read_bytes()[:-12])
     assert unreadable_images([str(good), str(cut), str(png), str(cut_png)]) == [str(cut), str(cut_png)]
+
+
+def test_header_only_feedback_csv_stops_at_the_blocking_balance_check(sample_store, instance):
+    """No negatives to add: the set would publish with ~0% no-hemorrhage images; the blocking 48-52% check
+    on `balanced_splits` fails and nothing is published."""
+    csv = sample_store.path(L.FEEDBACK_CSV)
+    csv.write_text(csv.read_text().splitlines()[0] + "\n")
+    result = materialize(sample_store, instance)
+    assert not result.success
+    check = checks_by_name(result)["balanced_splits:no_hem_share_48_to_52_pct"]
+    assert not check.passed and set(check.metadata["splits_outside"].value) == set(L.SPLITS)
+    built = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert {"no_hem_candidates", "no_hem_coco", "balanced_splits"} <= built
+    assert not built & {"augmented_coco_6class", "coco_4class", "v4_analysis", "v4_dataset_6class_csv"}
+    assert not sample_store.path(L.SIX_CLASS).exists()
+
+
+def test_the_seeds_pass_fail_checks_are_blocking():
+    from dataprep_assets.defs.ct_hemorrhage import checks as C
+
+    blocking = {(spec.asset_key.to_user_string(), spec.name): spec.blocking for check in (v for v in vars(C).values() if isinstance(v, dg.AssetChecksDefinition)) for spec in check.check_specs}
+    seed_lines = [("balanced_splits", C.NO_HEM_SHARE), ("augmented_coco_6class", C.NO_HEM_SHARE), ("augmented_coco_6class", C.ALL_CLASSES_PRESENT),
+                  ("augmented_coco_6class", C.IMAGES_READABLE), ("augmented_coco_6class", C.BOXES_INSIDE), ("augmented_coco_6class", C.AUGMENTATION_MULTIPLIER),
+                  ("augmented_coco_6class", C.COCO_VALID), ("augmented_coco_6class", C.NO_PATIENT_OVERLAP), ("patient_splits", C.NO_PATIENT_OVERLAP)]
+    assert all(blocking[line] for line in seed_lines), {line: blocking[line] for line in seed_lines}

@@ -88,6 +88,15 @@ def test_whole_graph_builds_the_seeds_layout_with_every_check_passing(built):
     analysis = json.loads(sample_store.path(L.ANALYSIS).read_text())
     assert all(v == [] for v in analysis["6class"]["patient_overlap"].values())
     assert analysis["6class"]["splits"]["train"]["augmented_images"] == 2 * len(originals)
+    # the ORIGINAL IMAGES SUMMARY counts originals only: augmented copies would triple train's class counts
+    summary = analysis["6class"]["original_images_summary"]["train"]
+    assert summary["original_images"] == len(originals)
+    positives = {a["image_id"] for a in six["train"]["annotations"]}
+    assert summary["hemorrhage_images"] == sum(im["id"] in positives for im in originals)
+    with_class = {c["id"]: {a["image_id"] for a in six["train"]["annotations"] if a["category_id"] == c["id"]} for c in six["train"]["categories"]}
+    original_ids = {im["id"] for im in originals}
+    assert summary["images_per_class"] == {c["name"]: len(with_class[c["id"]] & original_ids) for c in six["train"]["categories"]}
+    assert summary["images_per_class"] != analysis["6class"]["splits"]["train"]["images_per_class"]
 
     # every bad input of the sample is a reject with its reason
     reasons = {name: set(sample_store.read_rejects(name).counts_by_reason()) for name in ("labelled_coco", "no_hem_candidates", "no_hem_dicoms", "no_hem_pngs")}
@@ -104,6 +113,7 @@ def test_whole_graph_builds_the_seeds_layout_with_every_check_passing(built):
     assert meta["no_hem_dicoms"]["attempted"] == meta["no_hem_dicoms"]["successful"] + meta["no_hem_dicoms"]["skipped_thickness"] + meta["no_hem_dicoms"]["failed"]
     assert "shortfall" in meta["balanced_splits"]["balance"] and "added_FP" in meta["balanced_splits"]["balance"]
     assert meta["labelled_coco"]["no_hem_needed_for_50pct"] > 0
+    assert "original_images" in meta["v4_analysis"]["original_images_summary"]
 
 
 def store_text(store, rel):

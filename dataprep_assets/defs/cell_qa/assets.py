@@ -21,7 +21,15 @@ from dataprep_assets.common.release import write_release
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
 from dataprep_assets.defs.cell_qa.config import CellCropsConfig, SplitConfig
-from dataprep_assets.defs.cell_qa.extract import CODE_VERSION, CROPS_RELPATH, CompetitorOutput, FrameTask, load_crop, process_frame_star
+from dataprep_assets.defs.cell_qa.extract import (
+    CODE_VERSION,
+    CROPS_RELPATH,
+    CompetitorOutput,
+    FrameTask,
+    load_crop,
+    process_frame_star,
+    sequential_names,
+)
 from dataprep_assets.defs.cell_qa.inventory import RAW_PREFIX, build_inventory_with_ledger
 from dataprep_assets.defs.cell_qa.uploads import cell_qa_uploads
 from dataprep_assets.lib.accounting import account, ledgers_metadata
@@ -143,6 +151,8 @@ def cell_crops(context: dg.AssetExecutionContext, config: CellCropsConfig, store
                 tables.append(pd.DataFrame({k: np.concatenate([c[k] for c in frame_cells]) for k in frame_cells[0]}))
         hashes.save()
         cells = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["cell_id", "cell_jaccard"])
+        if config.naming == "sequential" and not cells.empty:
+            cells = sequential_names(cells, staged.path, config.layout)
         cells.to_parquet(staged.path / "_cells.parquet", index=False)
         pd.DataFrame(seg_rows).to_parquet(staged.path / "_seg_scores.parquet", index=False)
     elapsed = time.perf_counter() - started
@@ -159,6 +169,7 @@ def cell_crops(context: dg.AssetExecutionContext, config: CellCropsConfig, store
             "pairs_reused": len(reused),
             "crop_size": config.crop_size,
             "layout": config.layout,
+            "naming": config.naming,
             "cells_per_second": round(len(cells) / max(elapsed, 1e-9), 1),
             "workers": workers,
             "cells_per_competitor": counts_table(cells["competitor"].value_counts().sort_index().to_frame("cells"), "competitor"),

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import tifffile
 
 from dataprep_assets.defs.cell_qa.crops import cell_boxes, crop_windows, stacked_crops
@@ -226,3 +227,18 @@ def _save_stack(target: Path, crops: np.ndarray, mask_bits: np.ndarray) -> None:
 
 def process_frame_star(args) -> FrameResult:
     return process_frame(*args)
+
+
+def sequential_names(cells: pd.DataFrame, staging: Path, layout: str) -> pd.DataFrame:
+    """The seed's numbering: cells sorted by their descriptive id get `00001`, `00002`, ... (wider past 99,999);
+    in the per-cell TIFF layout the files are renamed to `<number>.tif` inside `staging`."""
+    out = cells.sort_values("cell_id", kind="stable").reset_index(drop=True)
+    width = max(5, len(str(len(out))))
+    numbers = [f"{i:0{width}d}" for i in range(1, len(out) + 1)]
+    out.insert(1, "descriptive_cell_id", out["cell_id"])
+    out["cell_id"] = numbers
+    if layout == "tiff_per_cell":
+        for old, new in zip(out["descriptive_cell_id"], numbers):
+            (staging / f"{old}.tif").rename(staging / f"{new}.tif")
+        out["stacked_crop_path"] = [crop_ref(f"{CROPS_RELPATH}/{n}.tif") for n in numbers]
+    return out

@@ -28,6 +28,7 @@ from dataprep_assets.defs.echo_quality.dataset import (
     ANNOTATION_COLUMNS,
     STRING_COLUMNS,
     VIDEOS_SUBDIR,
+    analyze_summary,
     dataset_analysis,
     training_plan,
 )
@@ -144,13 +145,14 @@ def echo_training_selection(context: dg.AssetExecutionContext, config: Selection
     """High/low quality candidates by the configured thresholds and phrases, capped per class across machine types."""
     results = store.read_table(RESULTS_PATH)
     selection = select_training_rows(
-        results, config.criteria, config.max_high_quality, config.max_low_quality, config.seed, config.machine_allocation
+        results, config.criteria, config.max_high_quality, config.max_low_quality, config.seed, config.machine_allocation, config.target_high_share
     )
     info = {
         "criteria": config.criteria.as_dict(),
         "max_high_quality": config.max_high_quality,
         "max_low_quality": config.max_low_quality,
         "machine_allocation": config.machine_allocation,
+        "target_high_share": config.target_high_share,
         "seed": config.seed,
         "machine_types_with_candidates": sorted(selection["machine_type"].unique().tolist()),
     }
@@ -168,6 +170,8 @@ def echo_training_selection(context: dg.AssetExecutionContext, config: Selection
             "dagster/row_count": len(selection),
             "selected": len(chosen),
             **{f"selected_{k}": v for k, v in counts.items()},
+            "target_high_share": config.target_high_share if config.target_high_share is not None else "off (caps only)",
+            "achieved_high_share": round(counts[CLASS_NAMES[HIGH]] / max(len(chosen), 1), 4),
             "unused_results": len(results) - len(selection),
             "criteria": dg.MetadataValue.json(info["criteria"]),
             "candidates_and_selected_per_machine": dg.MetadataValue.md(markdown_table(availability_table(selection), max_rows=50)),
@@ -230,6 +234,7 @@ def echo_training_data(context: dg.AssetExecutionContext, config: TrainingDataCo
             "videos_per_second": round(len(annotations) / max(elapsed, 1e-9), 1),
             "videos_per_machine": counts_table(per_machine, "machine_type"),
             **ledgers_metadata(ledger),
+            "analyze_data_summary": dg.MetadataValue.md(markdown_table(analyze_summary(annotations), max_rows=50)),
             "first_frames": image_metadata(picture, "first frames: high quality, then low quality"),
             "preview": dg.MetadataValue.md(markdown_table(annotations, 10)),
             **dataset_metadata(store, TRAINING_DIR, staged.manifest),

@@ -63,3 +63,15 @@ def dataset_analysis(annotations: pd.DataFrame, selection: pd.DataFrame, selecti
         "missing_files": int(copy_failures),
         "files_copied": int(len(annotations)),
     }
+
+
+def analyze_summary(annotations: pd.DataFrame) -> pd.DataFrame:
+    """The seed's `analyze_data` printout as one table: per machine type (and a `total` row) the videos, high and
+    low quality counts and shares, and the folders they come from."""
+    rows = []
+    for machine, part in [*sorted(annotations.groupby("machine_type")), ("total", annotations)]:
+        n, high = len(part), int((part["quality_score"] == HIGH).sum())
+        rows.append({"machine_type": machine, "videos": n, "high_quality": high, "low_quality": n - high,
+                     "hq_pct": round(100 * high / n, 1) if n else 0.0, "lq_pct": round(100 * (n - high) / n, 1) if n else 0.0,
+                     "folders": int(part["folder"].nunique())})
+    return pd.DataFrame(rows, columns=["machine_type", "videos", "high_quality", "low_quality", "hq_pct", "lq_pct", "folders"])

@@ -187,7 +187,8 @@ def retrieval_per_category(context: dg.AssetExecutionContext, config: RetrievalC
     exists = np.array([_listed_file(store, p, source, rejects) for p in images["path"]], dtype=bool)
     images = images.loc[exists].reset_index(drop=True)  # a boolean array, never a (possibly empty) column list
     try:
-        encoder = build_encoder(config.encoder, config.encoder_options())
+        encoder_name, encoder_options = config.encoder_choice(store.local_root())
+        encoder = build_encoder(encoder_name, encoder_options)
     except ValueError as exc:
         raise dg.Failure(f"retrieval_per_category config: {exc}") from exc
     cache_rel = f"{CACHE_PREFIX}/{encoder.fingerprint()}"
@@ -204,7 +205,7 @@ def retrieval_per_category(context: dg.AssetExecutionContext, config: RetrievalC
     started = time.perf_counter()
     if images["concept"].nunique() >= 2:
         result = hard_negatives(
-            embedded.vectors, images["concept"].to_numpy(), config.top_k, one_per_concept=config.one_per_concept,
+            embedded.vectors, images["concept"].to_numpy(), config.negatives_per_query(), one_per_concept=config.one_per_concept,
             positive=config.positive, query_block=config.query_block, candidate_block=config.candidate_block,
         )
         records = build_records(category, images, result, config.seed)
@@ -231,12 +232,15 @@ def retrieval_per_category(context: dg.AssetExecutionContext, config: RetrievalC
         "split": config.split,
         "path_prefix": prefix,
         "top_k": config.top_k,
+        "top_k_counts": config.top_k_counts,
+        "negatives_per_query": config.negatives_per_query(),
         "seed": config.seed,
         "out_dir": config.out_dir,
         "one_per_concept": config.one_per_concept,
         "images": len(images),
         "concepts": int(images["concept"].nunique()),
         "encoder": encoder.fingerprint(),
+        "encoder_choice": f"{encoder_name} (requested: {config.encoder})" + ("" if encoder_name == "clip" else ": the offline fallback"),
         "embedding_cache_hits": embedded.hits,
         "embedding_cache_misses": embedded.misses,
         "embed_seconds": round(embed_s, 3),
@@ -250,7 +254,7 @@ def retrieval_per_category(context: dg.AssetExecutionContext, config: RetrievalC
         metadata["note"] = note
     if records:
         metadata["query_positive_negatives"] = image_metadata(
-            retrieval_montage(store.local_root(), records, config.top_k), "per row: query, positive, hard negatives (most similar first)"
+            retrieval_montage(store.local_root(), records, config.negatives_per_query()), "per row: query, positive, hard negatives (most similar first)"
         )
     return dg.MaterializeResult(data_version=data_version(manifest.dataset_hash), metadata=metadata)
 
@@ -258,6 +262,8 @@ def retrieval_per_category(context: dg.AssetExecutionContext, config: RetrievalC
 @dg.asset(group_name=GROUP, deps=[retrieval_per_category], kinds={"json"}, automation_condition=FOLLOW_UPSTREAM)
 def retrieval_combined(context: dg.AssetExecutionContext, config: CombineConfig, store: DatasetStore) -> dg.MaterializeResult:
     """Every category's records in one file (the seed's step 4), optionally a seeded sample of `num_samples`."""
+    if config.input_dir:
+        return _combine_files(config, store)
     categories = config.categories or sorted(context.instance.get_dynamic_partitions(PARTITIONS_NAME))
     if not categories:
         raise dg.Failure("retrieval_combined: no categories; materialize image_catalog to register the category partitions")
@@ -271,6 +277,34 @@ def retrieval_combined(context: dg.AssetExecutionContext, config: CombineConfig,
         raise dg.Failure(f"categories were built with different retrieval settings ({detail}); re-run them with the same config")
     top_k, retrieval_seed, out_dir = settings.pop()
     per_category = {c: store.read_json(m["relpath"]) for c, m in metas.items()}
+    return _write_combined(config, store, per_category, out_dir, top_k, retrieval_seed)
+
+
+def _combine_files(config: CombineConfig, store: DatasetStore) -> dg.MaterializeResult:
+    """The seed's step 4 over files: <input_dir>/<category>/seed_<seed>/<input_filename> per category."""
+    import re
+
+    input_dir = config.input_dir.strip("/")
+    if config.categories:
+        categories = list(config.categories)
+    elif config.catalog:
+        categories = sorted(store.read_json(config.catalog))
+    else:
+        root = store.pull(input_dir)
+        categories = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name != "all") if root.is_dir() else []
+    if not categories:
+        raise dg.Failure(f"retrieval_combined: no categories under {input_dir!r} (set categories or catalog)")
+    per_category = {}
+    for category in categories:
+        rel = f"{input_dir}/{category}/seed_{config.seed}/{config.input_filename}"
+        if not store.exists(rel):
+            raise dg.Failure(f"retrieval_combined: {rel} not found (input_dir, input_filename and seed locate the per-category files)")
+        per_category[category] = store.read_json(rel)
+    k = re.search(r"top(\d+)", config.input_filename)
+    return _write_combined(config, store, per_category, input_dir, int(k[1]) if k else 0, config.seed)
+
+
+def _write_combined(config: CombineConfig, store: DatasetStore, per_category: dict, out_dir: str, top_k: int, retrieval_seed: int) -> dg.MaterializeResult:
     combined = combine_records(per_category, config.num_samples, config.seed)
     relpath = combined_path(out_dir, config.seed, top_k, config.num_samples, config.output_dir, config.output_filename)
     manifest = store.write_json(relpath, combined)
@@ -302,7 +336,16 @@ def hf_retrieval_dataset(context: dg.AssetExecutionContext, config: HFDatasetCon
     combined = latest_metadata(context.instance, retrieval_combined.key)
     if not combined:
         raise dg.Failure("hf_retrieval_dataset: materialize retrieval_combined first")
-    records = store.read_json(combined["relpath"])
+    source = combined["relpath"]
+    if config.ret_json:
+        source = config.ret_json if "/" in config.ret_json else f"{combined['relpath'].rsplit('/', 1)[0]}/{config.ret_json}"
+        if not store.exists(source):
+            raise dg.Failure(f"hf_retrieval_dataset: ret_json {config.ret_json!r} not found (looked for {source})")
+    records = store.read_json(source)
+    if config.category != "all":
+        records = [r for r in records if r["category"] == config.category]
+        if not records:
+            raise dg.Failure(f"hf_retrieval_dataset: no records of category {config.category!r} in {source}")
     dataset = build_hf_dataset(records, store.local_root(), absolute_paths=config.absolute_paths, embed_retrieved=config.embed_retrieved)
     relpath = hf_dataset_path(config.root, config.dataset, config.category, config.seed, combined["top_k"])
     with store.write_dir(relpath) as staged:
@@ -314,7 +357,8 @@ def hf_retrieval_dataset(context: dg.AssetExecutionContext, config: HFDatasetCon
         metadata={
             "dagster/row_count": len(train),
             "relpath": relpath,
-            "source": combined["relpath"],
+            "source": source,
+            "category": config.category,
             "columns": dg.MetadataValue.json(train.column_names),
             "rows_per_category": counts_table(pd.Series(train["category_key"]).value_counts().sort_index().to_frame("rows"), "category"),
             "preview": dg.MetadataValue.md(markdown_table(preview.astype(str))),

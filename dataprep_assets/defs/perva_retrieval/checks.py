@@ -66,7 +66,7 @@ def _problems(context: dg.AssetCheckExecutionContext, store: DatasetStore) -> tu
     records = store.read_json(meta["relpath"])
     catalog_table = latest_metadata(context.instance, image_catalog.key).get("images_table")
     truth = store.read_table(catalog_table) if catalog_table and store.exists(catalog_table) else None
-    problems = verify_records(records, store.read_table(meta["images_table"]), category, meta["top_k"], meta["one_per_concept"], truth)
+    problems = verify_records(records, store.read_table(meta["images_table"]), category, meta.get("negatives_per_query", meta["top_k"]), meta["one_per_concept"], truth)
     return meta, records, problems
 
 
@@ -107,7 +107,9 @@ def hf_dataset_round_trips(context: dg.AssetCheckExecutionContext, store: Datase
     import datasets
 
     meta = latest_metadata(context.instance, hf_retrieval_dataset.key)
-    expected_rows = len(store.read_json(latest_metadata(context.instance, retrieval_combined.key)["relpath"]))
+    source = meta.get("source") or latest_metadata(context.instance, retrieval_combined.key)["relpath"]
+    category = meta.get("category", "all")
+    expected_rows = sum(category in ("all", r["category"]) for r in store.read_json(source))
     loaded = datasets.load_from_disk(str(store.pull(meta["relpath"])))
     problems = []
     if list(loaded.keys()) != ["train"]:

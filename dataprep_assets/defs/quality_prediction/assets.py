@@ -19,16 +19,17 @@ from dataprep_assets.common.metadata import (
 )
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
-from dataprep_assets.defs.quality_prediction import analysis, report
+from dataprep_assets.defs.quality_prediction import analysis, inspection, report
 from dataprep_assets.defs.quality_prediction.cleaning import CleaningRules, clean_results, cleaning_ledger
 from dataprep_assets.defs.quality_prediction.config import (
     CleaningConfig,
     ConversionResultsConfig,
     FeatureReportConfig,
     ImageFeaturesConfig,
+    InspectionConfig,
     SplitConfig,
 )
-from dataprep_assets.defs.quality_prediction.extractors import build_extractor
+from dataprep_assets.defs.quality_prediction.extractors import build_extractor, resolve_extractor_name, torch_available
 from dataprep_assets.defs.quality_prediction.featurestore import FeatureFile
 from dataprep_assets.defs.quality_prediction.featurize import extract_to_hdf5
 from dataprep_assets.defs.quality_prediction.logos import ImageInfo, inspect_batch, load_rgb
@@ -39,11 +40,15 @@ from dataprep_assets.defs.quality_prediction.paths import (
     FEATURES_DIR,
     FEATURES_POINTER,
     IMAGES_PATH,
+    INSPECTION_CSV,
+    INSPECTION_GALLERY,
+    RANDOM_RESNET_WEIGHTS,
     REPORT_PATH,
     RESULTS_PATH,
     S3_CACHE,
     SOURCE_PATH,
 )
+from dataprep_assets.defs.quality_prediction.rebalance import rebalance_train
 from dataprep_assets.defs.quality_prediction.sources import parse_s3_uri, scan_results, sync_s3
 from dataprep_assets.defs.quality_prediction.stratify import SPLITS, build_examples, split_unit, stratum_proportions
 from dataprep_assets.defs.quality_prediction.uploads import quality_prediction_uploads
@@ -130,6 +135,13 @@ def clean_conversion_results(context: dg.AssetExecutionContext, config: Cleaning
     results = store.read_table(RESULTS_PATH)
     paths = sorted(results["image_path"].dropna().unique().tolist())
     images = _inspect_images(str(root), paths, config, context.log)
+    try:
+        marked_bad = inspection.bad_images(store.path(INSPECTION_CSV))
+    except ValueError as exc:
+        raise dg.Failure(f"{INSPECTION_CSV}: {exc}") from exc
+    flagged = images["image_path"].isin(marked_bad) & (images["status"] == "ok")
+    images.loc[flagged, "status"] = inspection.REJECT_REASON
+    images.loc[flagged, "detail"] = "marked bad in the visual inspection: " + images.loc[flagged, "image_path"].map(marked_bad).fillna("")
     rules = CleaningRules(config.outlier_rule, config.outlier_threshold, tuple(config.outlier_metrics), config.psnr_tolerance_db)
     clean, rejects = clean_results(results, images, rules)
     ledger = cleaning_ledger(results, clean, rejects)
@@ -183,6 +195,10 @@ def quality_dataset_splits(context: dg.AssetExecutionContext, config: SplitConfi
         raise dg.Failure(f"quality_dataset_splits: {exc}") from exc
     strata = stratum_proportions(examples, config.fractions, config.stratum_tolerance)
     summary = report.split_summary(examples, config, edges, strata)
+    mix = None
+    if config.rebalance_logo_types:
+        examples, mix = rebalance_train(examples, config.target_logo_mix, config.seed)
+        summary["logo_type_rebalance"] = {"seed": config.seed, "per_type": mix.to_dict(orient="records"), "train_rows_after": int((examples["split"] == "train").sum())}
     with store.write_dir(DATASETS_DIR, meta=version_meta(config.resplit)) as staged:
         examples.to_parquet(staged.path / "examples.parquet", index=False, compression="zstd")
         for name in SPLITS:
@@ -203,10 +219,50 @@ def quality_dataset_splits(context: dg.AssetExecutionContext, config: SplitConfi
             "per_split": dg.MetadataValue.md(markdown_table(per_split)),
             "strata_target_vs_achieved": dg.MetadataValue.md(markdown_table(strata, max_rows=60)),
             "cv_folds": dg.MetadataValue.md(markdown_table(folds)),
+            "logo_type_rebalance": dg.MetadataValue.md(markdown_table(mix) if mix is not None else "off (`rebalance_logo_types`)"),
+            "train_logo_mix": dg.MetadataValue.json(examples[examples["split"] == "train"]["logo_type"].value_counts(normalize=True).round(4).sort_index().to_dict()),
             "split_chart": image_metadata(png_bytes(chart), "row share per split"),
             "split_unit": unit,
             **continuity_metadata(previous, previous_assignment(examples, unit), config.resplit, SPLITS),
             **dataset_metadata(store, DATASETS_DIR, staged.manifest),
+        },
+    )
+
+
+@dg.asset(group_name=GROUP, deps=[quality_dataset_splits], kinds={"csv", "png"}, automation_condition=FOLLOW_UPSTREAM)
+def inspection_sample(context: dg.AssetExecutionContext, config: InspectionConfig, store: DatasetStore) -> dg.MaterializeResult:
+    """The seed's 10% visual inspection: a reproducible sample of source images per stratum as a gallery, and a CSV
+    (`verdict`: ok / bad, `note`) a person fills in; images marked bad are rejects at the next cleaning run."""
+    examples = store.read_table(EXAMPLES_PATH)
+    source = store.read_json(SOURCE_PATH)
+    root = store.pull(source["local_root"])
+    sample = inspection.sample_per_stratum(examples, config.share, config.seed)
+    try:
+        previous = inspection.read_verdicts(store.path(INSPECTION_CSV))
+    except ValueError as exc:
+        raise dg.Failure(f"{INSPECTION_CSV}: {exc}") from exc
+    sheet = inspection.merge_verdicts(sample, previous)
+    with store.write_file(INSPECTION_CSV) as tmp:
+        sheet.to_csv(tmp, index=False, lineterminator="\n")
+    tiles = [load_rgb(str(root / image_id), config.tile_size) for image_id in sample["image_id"]]
+    gallery = png_bytes(montage(tiles, columns=10, scale=1))
+    with store.write_file(INSPECTION_GALLERY) as tmp:
+        tmp.write_bytes(gallery)
+    manifest = store.manifest(INSPECTION_CSV)
+    per_stratum = sample.groupby("stratum").size().rename("sampled").to_frame().join(
+        examples.drop_duplicates("image_group").groupby("stratum").size().rename("source_images"))
+    verdicts = sheet["verdict"].replace("", "pending").value_counts()
+    return dg.MaterializeResult(
+        data_version=data_version(manifest.dataset_hash),
+        metadata={
+            "dagster/row_count": len(sample),
+            "share": config.share,
+            "seed": config.seed,
+            "sampled_per_stratum": counts_table(per_stratum, "stratum"),
+            "verdicts": dg.MetadataValue.json({k: int(v) for k, v in verdicts.items()}),
+            "fill_in": dg.MetadataValue.path(store.uri(INSPECTION_CSV)),
+            "gallery": image_metadata(gallery, "inspection sample, in the CSV's order (10 per row)"),
+            **dataset_metadata(store, INSPECTION_CSV, manifest),
         },
     )
 
@@ -218,8 +274,18 @@ def image_features(context: dg.AssetExecutionContext, config: ImageFeaturesConfi
     store.pull(source["local_root"])
     images = store.read_table(IMAGES_PATH)
     images["path"] = [str(store.path(source["local_root"], i)) for i in images["image_id"]]
+    name = resolve_extractor_name(config.extractor)
+    weights_path, weights_note = config.weights_path, "none (no weights)"
+    if name == "resnet50":
+        weights_note = config.weights_path
+        if not config.weights_path.strip():
+            from dataprep_assets.ml.resnet import save_random_weights
+
+            weights_path = str(save_random_weights(store.path(RANDOM_RESNET_WEIGHTS)))
+            weights_note = f"random (seed 0, {RANDOM_RESNET_WEIGHTS}): set weights_path to ImageNet weights for meaningful features"
+            context.log.warning(f"image_features: ResNet-50 with {weights_note}")
     try:
-        extractor = build_extractor(config.extractor, weights_path=config.weights_path, threads=config.torch_threads)
+        extractor = build_extractor(name, weights_path=weights_path, threads=config.torch_threads)
     except FileNotFoundError as exc:
         raise dg.Failure(f"weights_path: {exc}") from exc
     except ImportError as exc:
@@ -237,7 +303,8 @@ def image_features(context: dg.AssetExecutionContext, config: ImageFeaturesConfi
     workers = resolve_workers(config.max_workers)
     with store.write_file(relpath) as tmp:
         outcome = extract_to_hdf5(images, tmp, extractor=extractor, cache_path=final if config.use_cache else None,
-                                  batch_size=config.batch_size, workers=workers, compression=config.compression, progress=progress)
+                                  batch_size=config.batch_size, workers=workers, compression=config.compression,
+                                  storage_dtype=config.storage_dtype, progress=progress)
     h5_manifest = store.manifest(relpath)
     with FeatureFile(final) as ff:
         index = pd.DataFrame({"image_id": ff.image_ids, "row": np.arange(len(ff), dtype=np.int64), "content_hash": ff.content_hashes()})
@@ -252,6 +319,13 @@ def image_features(context: dg.AssetExecutionContext, config: ImageFeaturesConfi
     context.log.info(f"{outcome.featurised}/{outcome.images} images featurised ({outcome.cached} from cache, {outcome.computed} computed, "
                      f"{outcome.images_per_second:.1f} img/s, peak RSS {outcome.peak_rss_mb:.0f} MiB)")
     dim_stats = report.dimension_stats(stats)
+    previous = latest_materialization_metadata(context.instance, context.asset_key) if outcome.cached else {}
+    storage_fidelity = {  # this run's conversions, and the earlier runs' for the rows served from the cache
+        "storage_max_abs_error_vs_float32": max(outcome.storage_max_abs_error, float(previous.get("storage_max_abs_error_vs_float32", 0.0))),
+        "storage_max_abs_value": max(outcome.storage_max_abs_value, float(previous.get("storage_max_abs_value", 0.0))),
+        "storage_clipped_values": outcome.storage_clipped_values + int(previous.get("storage_clipped_values", 0)) * bool(outcome.cached),
+    }
+    storage = report.storage_overhead(h5_manifest.total_bytes, images.set_index("image_id")["path"].reindex(index["image_id"]).tolist())
     return dg.MaterializeResult(
         data_version=data_version(h5_manifest.dataset_hash, index_manifest.dataset_hash),
         metadata={
@@ -269,7 +343,14 @@ def image_features(context: dg.AssetExecutionContext, config: ImageFeaturesConfi
             "peak_worker_rss_mib": round(outcome.peak_workers_rss_mb, 1),
             "batch_size": config.batch_size,
             "compression": config.compression,
+            "weights": weights_note,
+            "storage_dtype": attrs["storage_dtype"],
+            **storage_fidelity,
             "hdf5_bytes": h5_manifest.total_bytes,
+            "raw_image_bytes": storage["raw_image_bytes"],
+            "feature_bytes_per_image": storage["feature_bytes_per_image"],
+            "feature_storage_overhead": storage["overhead"],
+            "feature_storage_overhead_within_50pct": storage["within_target"],
             "dimension_statistics": dg.MetadataValue.md(markdown_table(dim_stats)),
             "index": dg.MetadataValue.path(store.uri(index_path)),
             **dataset_metadata(store, relpath, h5_manifest),
@@ -289,6 +370,10 @@ def feature_report(context: dg.AssetExecutionContext, config: FeatureReportConfi
         payload, figures = report.build_report(examples, results, clean_rejects, ff, config, versions=report.input_versions(store, pointer))
     extraction = latest_materialization_metadata(context.instance, image_features.key)
     manifest = store.write_json(REPORT_PATH, payload)
+    estimate = analysis.processing_time_estimate(
+        extraction.get("extraction_seconds", 0.0) / max(extraction.get("computed", 0), 1) if extraction.get("computed") else float("nan"))
+    loader = _loader_figures(store, pointer)
+    importance = payload["features"]["linear_probe"].get("permutation_importance", {}).get("features", [])
     pca = payload["features"]["pca"]
     probe = payload["features"]["linear_probe"]
     return dg.MaterializeResult(
@@ -304,12 +389,26 @@ def feature_report(context: dg.AssetExecutionContext, config: FeatureReportConfi
             "probe_validation_r2": dg.MetadataValue.json(probe),
             "extraction_images_per_second": extraction.get("images_per_second", 0.0),
             "extraction_peak_rss_mib": extraction.get("peak_rss_mib", 0.0),
+            "permutation_importance": dg.MetadataValue.md(markdown_table(pd.DataFrame(importance), max_rows=20) if importance else "too few examples"),
+            "processing_time_estimate": dg.MetadataValue.md(
+                f"From the last extraction's measured cost ({extraction.get('extractor', '?')}, "
+                f"{extraction.get('images_per_second', 0.0)} images/s); linear in N.\n\n" + markdown_table(estimate)),
+            "loader_figures": dg.MetadataValue.json(loader),
             "coverage_gaps": dg.MetadataValue.md("\n".join(f"- {g}" for g in payload["coverage"]["gaps"]) or "none"),
             "recommendations": dg.MetadataValue.md("\n".join(f"- {r}" for r in payload["recommendations"]) or "none"),
             "feature_charts": image_metadata(figures, "PCA cumulative variance, PC1/PC2 by logo type, top |r| with SSIM"),
             **dataset_metadata(store, REPORT_PATH, manifest),
         },
     )
+
+
+def _loader_figures(store: DatasetStore, pointer: dict) -> dict:
+    """The seed's loader targets measured on the materialized dataset (PyTorch `Dataset`), or why not."""
+    if not torch_available():
+        return {"skipped": "PyTorch is not installed (`make torch`)"}
+    from dataprep_assets.ml.quality_prediction import LOADER_TARGETS, measure_loader
+
+    return {**measure_loader(store.path(pointer["file"]), store.path(EXAMPLES_PATH)), "targets": LOADER_TARGETS}
 
 
 quality_prediction_job = dg.define_asset_job(
