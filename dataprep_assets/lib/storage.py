@@ -204,3 +204,44 @@ def combine_hashes(hashes: Iterable[str]) -> str:
     for h in hashes:
         digest.update(h.encode() + b"\n")
     return digest.hexdigest()
+
+
+class SafeFiles:
+    """`safe_join` + "is it a file?" for many names under one root, with the costly part once per directory.
+
+    `file(*parts)` refuses exactly what `safe_join` refuses (absolute parts, `..`, NUL bytes: the same
+    `UnsafePathError`), then resolves and lists the name's directory once (a directory that is, or
+    passes through, a link leading outside the root is refused by `safe_join` on that directory) and
+    answers from the listing: the path of a regular file, or None when the name is absent or not a
+    file. A name that is itself a symbolic link still gets the full per-name `safe_join` check.
+    Listings are cached for the object's life: make one per pass over a source.
+    """
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+        self._listings: dict[PurePosixPath, dict[str, str]] = {}
+
+    def file(self, *parts: str | os.PathLike) -> Path | None:
+        rel = PurePosixPath(*[str(p).replace("\\", "/") for p in parts]) if parts else PurePosixPath(".")
+        text = str(rel)
+        if "\x00" in text or rel.is_absolute() or ".." in rel.parts:
+            safe_join(self.root, *parts)  # raises UnsafePathError with its message
+            raise UnsafePathError(f"path {text!r} escapes the root {str(self.root)!r}")
+        listing = self._listings.get(rel.parent)
+        if listing is None:
+            listing = self._listings[rel.parent] = self._list(rel.parent)
+        kind = listing.get(rel.name)
+        if kind is None:
+            return None
+        if kind == "link":
+            path = safe_join(self.root, *rel.parts)
+            return path if path.is_file() else None
+        return self.root.joinpath(*rel.parts) if kind == "file" else None
+
+    def _list(self, rel_dir: PurePosixPath) -> dict[str, str]:
+        directory = safe_join(self.root, *rel_dir.parts)
+        try:
+            with os.scandir(directory) as entries:
+                return {e.name: "link" if e.is_symlink() else "file" if e.is_file() else "other" for e in entries}
+        except (FileNotFoundError, NotADirectoryError):
+            return {}

@@ -20,7 +20,7 @@ from dataprep_assets.defs.ct_hemorrhage.layout import CLASSES_6
 from dataprep_assets.defs.ct_hemorrhage.patients import image_key, parse_name
 from dataprep_assets.lib.coco import box_problem, category_map, clip_box, load_coco
 from dataprep_assets.lib.rejects import RejectLog
-from dataprep_assets.lib.storage import UnsafePathError, safe_join
+from dataprep_assets.lib.storage import SafeFiles, UnsafePathError, safe_join
 
 STAGE = "labelled_coco"
 
@@ -53,6 +53,7 @@ def load_source(root: Path, source: Source, pattern: str, min_box: float, verify
     stats = Counter()
     ids = Counter(im["id"] for im in coco["images"])
     seen_names: set[str] = set()
+    files = SafeFiles(root)  # path checks and the existence check once per directory, not per image
     images = []
     for im in sorted(coco["images"], key=lambda i: str(i["file_name"])):
         name = str(im["file_name"])
@@ -69,11 +70,11 @@ def load_source(root: Path, source: Source, pattern: str, min_box: float, verify
             rejects.add(item, STAGE, "no_patient_id", f"file name does not match {pattern!r}")
             continue
         try:
-            path = safe_join(root, image_dir, name)
+            path = files.file(image_dir, name)
         except UnsafePathError as exc:
             rejects.add(item, STAGE, "unsafe_path", str(exc))
             continue
-        if not path.is_file():
+        if path is None:
             rejects.add(item, STAGE, "missing_image", "listed in the COCO file but not on disk")
             continue
         width, height = im.get("width"), im.get("height")

@@ -1,0 +1,210 @@
+"""The one benchmark harness: every run in a fresh child process, warm-up excluded, N runs, medians.
+
+A benchmark script registers its jobs as module-level functions `job(warmup: bool, **params) -> dict`
+(the dict has an `items` count and anything else worth printing). `measure` starts
+`python -m benchmarks._harness <module> <job> <params-json>` `runs` times; each child calls the job once
+with `warmup=True` (lazy imports, first-call costs, page cache: not counted), then once timed, and
+prints the wall seconds and the CPU seconds (its own + its waited-for workers') of the timed call.
+
+Memory is measured from the OS, never with tracemalloc or a profiler around timed code: the parent
+samples the proportional set size (PSS, `/proc/<pid>/smaps_rollup`) of the child and all its
+descendants every 50 ms and keeps the highest sum. PSS splits shared pages between the processes that
+map them, so the sum over a process tree is the tree's real footprint (summed RSS counts shared
+pages once per process). The peak includes the interpreter and imports (~baseline of the child).
+
+Ratios: `ratio` prints wall-clock (items/s over items/s) and per-core (items/s per busy process, i.e.
+divided by the number of processes each side ran) side by side.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+SAMPLE_S = 0.05
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+# ---- memory of a process tree, from /proc -------------------------------------------------------------
+
+def descendants(root_pid: int) -> set[int]:
+    """`root_pid` and every live process below it (from the parent ids in /proc/<pid>/stat)."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry))
+    members, frontier = {root_pid}, [root_pid]
+    while frontier:
+        for child in parents.get(frontier.pop(), ()):
+            if child not in members:
+                members.add(child)
+                frontier.append(child)
+    return members
+
+
+def pss_bytes(pid: int) -> int:
+    """Proportional set size of one process (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def tree_pss_mb(root_pid: int) -> float:
+    return sum(pss_bytes(pid) for pid in descendants(root_pid)) / 2**20
+
+
+def run_child(cmd: Sequence[str], env: dict | None = None, timeout: float | None = None) -> tuple[str, float]:
+    """Run `cmd`, sampling the PSS of its process tree every 50 ms: (stdout, peak MiB). Raises on failure."""
+    proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    peak = [0.0]
+
+    def sample() -> None:
+        while proc.poll() is None:
+            peak[0] = max(peak[0], tree_pss_mb(proc.pid))
+            time.sleep(SAMPLE_S)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = proc.communicate(timeout=timeout)
+    sampler.join()
+    if proc.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} exited with {proc.returncode}:\n{err[-4000:]}")
+    return out, peak[0]
+
+
+# ---- one measurement: N child runs --------------------------------------------------------------------
+
+@dataclass
+class Measurement:
+    label: str
+    items: int
+    seconds: list[float]
+    cpu_seconds: list[float]
+    peaks_mb: list[float]
+    processes: int = 1
+    """How many processes do the work (1, or the worker count): the divisor of the per-core rate."""
+    unit: str = "items"
+    extra: dict = field(default_factory=dict)
+    """The last run's job result (anything the script wants to print)."""
+
+    @property
+    def median_s(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def rate(self) -> float:
+        return self.items / self.median_s
+
+    @property
+    def rates(self) -> list[float]:
+        return [self.items / s for s in self.seconds]
+
+    @property
+    def per_core(self) -> float:
+        return self.rate / self.processes
+
+    @property
+    def cpu_per_item_ms(self) -> float:
+        return statistics.median(self.cpu_seconds) / max(self.items, 1) * 1000
+
+    @property
+    def peak_mb(self) -> float:
+        return max(self.peaks_mb)
+
+
+def measure(module: str, job: str, label: str, runs: int = 3, processes: int = 1, unit: str = "items",
+            env: dict | None = None, python: str | None = None, **params) -> Measurement:
+    """`runs` fresh children of `module.job(**params)`: warm-up call, then the timed call (see the module doc).
+    `python`: another interpreter (a peer library's own venv); the default is this one."""
+    cmd = [python or sys.executable, "-m", "benchmarks._harness", module, job, json.dumps(params)]
+    seconds, cpu, peaks, result = [], [], [], {}
+    for _ in range(runs):
+        out, peak = run_child(cmd, env=env)
+        result = json.loads(out.strip().splitlines()[-1])
+        seconds.append(result.pop("_seconds"))
+        cpu.append(result.pop("_cpu_seconds"))
+        peaks.append(peak)
+    m = Measurement(label, int(result.get("items", 0)), seconds, cpu, peaks, processes, unit, result)
+    print(row(m), flush=True)
+    return m
+
+
+def _child_main(module: str, job: str, params_json: str) -> None:
+    fn: Callable[..., dict] = getattr(importlib.import_module(module), job)
+    params = json.loads(params_json)
+    fn(warmup=True, **params)
+    cpu0, wall0 = _cpu(), time.perf_counter()
+    result = fn(warmup=False, **params)
+    wall, cpu = time.perf_counter() - wall0, _cpu() - cpu0
+    print(json.dumps({**result, "_seconds": wall, "_cpu_seconds": cpu}))
+
+
+def _cpu() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+# ---- printing -----------------------------------------------------------------------------------------
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    with open("/proc/meminfo") as fh:
+        mem_gb = int(fh.readline().split()[1]) / 2**20
+    return f"{cpu}, {os.cpu_count()} cores, {mem_gb:.0f} GiB, Python {platform.python_version()}"
+
+
+def header(title: str) -> None:
+    """Title, machine, UTC date and the load average at start: the context every number needs."""
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"== {title}\n   machine: {machine()}\n   date: {now}; load average at start (1/5/15 min): {load}", flush=True)
+    print(f"   {'':<52} {'runs':>4} {'n':>8} {'median s':>9} {'rate/s median (min-max)':>27} {'per core':>9} "
+          f"{'CPU ms/item':>11} {'peak PSS':>9}", flush=True)
+
+
+def row(m: Measurement) -> str:
+    lo, hi = min(m.rates), max(m.rates)
+    return (f"   {m.label:<52} {len(m.seconds):>4} {m.items:>8,} {m.median_s:>9.3f} "
+            f"{_num(m.rate):>10} {m.unit:<6} ({_num(lo)}-{_num(hi)}) {_num(m.per_core):>9} {m.cpu_per_item_ms:>11.3f} "
+            f"{m.peak_mb:>6.0f} MB")
+
+
+def _num(x: float) -> str:
+    return f"{x:,.0f}" if x >= 100 else f"{x:,.1f}" if x >= 10 else f"{x:,.2f}"
+
+
+def ratio(ours: Measurement, other: Measurement, what: str = "") -> tuple[float, float]:
+    """Print and return (wall-clock ratio, per-core ratio) of ours over `other`: median rates."""
+    wall, core = ours.rate / other.rate, ours.per_core / other.per_core
+    print(f"   ratio {ours.label} / {other.label}: {wall:.1f}x wall-clock, {core:.1f}x per core"
+          f" ({ours.processes} vs {other.processes} processes){'; ' + what if what else ''}", flush=True)
+    return wall, core
+
+
+if __name__ == "__main__":
+    _child_main(*sys.argv[1:4])
