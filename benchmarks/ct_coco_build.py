@@ -84,6 +84,14 @@ def _leaked(patients, splits) -> int:
     return sum(len(v) > 1 for v in seen.values())
 
 
+def _classes(images, boxes) -> list[tuple[str, ...]]:
+    """Each image's sorted class names (the patient split's input)."""
+    per_image: dict = {}
+    for image_id, category in zip(boxes["image_id"].tolist(), boxes["category_id"].tolist()):
+        per_image.setdefault(image_id, set()).add(CLASSES_6[category])
+    return [tuple(sorted(per_image.get(i, ()))) for i in images["id"].tolist()]
+
+
 # ---- ours ----------------------------------------------------------------------------------------------
 
 def ours(warmup: bool, root: str) -> dict:
@@ -97,9 +105,7 @@ def ours(warmup: bool, root: str) -> dict:
     results = [load_source(root_path, Source(name, f"{name}/train/_annotations.coco.json", spec[3]), PATTERN, 2.0, False, rejects)
                for name, spec in SOURCES.items()]
     images, boxes = merge_sources(results)
-    names = dict(enumerate(CLASSES_6))
-    classes = boxes.groupby("image_id")["category_id"].agg(lambda c: tuple(sorted({names[i] for i in c})))
-    images["classes"] = images["id"].map(classes).apply(lambda v: v if isinstance(v, tuple) else ())
+    images["classes"] = _classes(images, boxes)
     split, _ = split_images(images, "classes", FRACTIONS, seed=0)
     out = Path(tempfile.mkdtemp(dir=root, prefix="ours-"))
     for name in FRACTIONS:
@@ -217,9 +223,7 @@ def _split_table(root: str):
     results = [load_source(Path(root), Source(n, f"{n}/train/_annotations.coco.json", s[3]), PATTERN, 2.0, False, RejectLog())
                for n, s in SOURCES.items()]
     images, boxes = merge_sources(results)
-    names = dict(enumerate(CLASSES_6))
-    classes = boxes.groupby("image_id")["category_id"].agg(lambda c: tuple(sorted({names[i] for i in c})))
-    images["classes"] = images["id"].map(classes).apply(lambda v: v if isinstance(v, tuple) else ())
+    images["classes"] = _classes(images, boxes)
     return images
 
 

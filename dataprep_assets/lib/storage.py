@@ -219,24 +219,35 @@ class SafeFiles:
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
-        self._listings: dict[PurePosixPath, dict[str, str]] = {}
+        self._listings: dict[tuple[str, ...], dict[str, str]] = {}
 
     def file(self, *parts: str | os.PathLike) -> Path | None:
+        texts = [str(p) for p in parts]
+        joined = "/".join(texts)
+        names = [n for n in joined.split("/") if n and n != "."]
+        if "\\" in joined or "\x00" in joined or ".." in names or any(t.startswith("/") for t in texts):
+            return self._file_checked(*parts)  # the rare names that need safe_join's full parse
+        if not names:
+            return None
+        directory = tuple(names[:-1])
+        listing = self._listings.get(directory)
+        if listing is None:
+            listing = self._listings[directory] = self._list(PurePosixPath(*directory))
+        kind = listing.get(names[-1])
+        if kind is None:
+            return None
+        if kind == "link":
+            path = safe_join(self.root, *names)
+            return path if path.is_file() else None
+        return self.root.joinpath(joined) if kind == "file" else None
+
+    def _file_checked(self, *parts: str | os.PathLike) -> Path | None:
         rel = PurePosixPath(*[str(p).replace("\\", "/") for p in parts]) if parts else PurePosixPath(".")
         text = str(rel)
         if "\x00" in text or rel.is_absolute() or ".." in rel.parts:
             safe_join(self.root, *parts)  # raises UnsafePathError with its message
             raise UnsafePathError(f"path {text!r} escapes the root {str(self.root)!r}")
-        listing = self._listings.get(rel.parent)
-        if listing is None:
-            listing = self._listings[rel.parent] = self._list(rel.parent)
-        kind = listing.get(rel.name)
-        if kind is None:
-            return None
-        if kind == "link":
-            path = safe_join(self.root, *rel.parts)
-            return path if path.is_file() else None
-        return self.root.joinpath(*rel.parts) if kind == "file" else None
+        return self.file(*rel.parts)
 
     def _list(self, rel_dir: PurePosixPath) -> dict[str, str]:
         directory = safe_join(self.root, *rel_dir.parts)

@@ -96,7 +96,7 @@ def load_source(root: Path, source: Source, pattern: str, min_box: float, verify
              "width": int(width), "height": int(height), "patient_id": patient, "slice": slice_no, "key": image_key(patient, slice_no)}
         )
     table = pd.DataFrame(images, columns=["source", "source_id", "file_name", "source_path", "width", "height", "patient_id", "slice", "key"])
-    sizes = {r.source_id: (r.width, r.height, r.source_path) for r in table.itertuples(index=False)}
+    sizes = {im["source_id"]: (im["width"], im["height"], im["source_path"]) for im in images}
     all_ids = set(ids)
     stats["duplicate_annotation_ids"] = sum(n - 1 for n in Counter(a["id"] for a in coco["annotations"]).values() if n > 1)
     boxes = []
@@ -138,9 +138,9 @@ def merge_sources(results: list[SourceResult]) -> tuple[pd.DataFrame, pd.DataFra
     """One image table and one box table with fresh, dense ids (image order: source, file name)."""
     images = pd.concat([r.images for r in results], ignore_index=True)
     images["id"] = range(len(images))
-    id_map = {(r.source, r.source_id): r.id for r in images.itertuples(index=False)}
+    id_map = dict(zip(zip(images["source"].tolist(), images["source_id"].tolist()), images["id"].tolist()))
     boxes = pd.concat([r.boxes for r in results], ignore_index=True)
-    boxes["image_id"] = [id_map[(s, i)] for s, i in zip(boxes["source"], boxes["source_image_id"])]
+    boxes["image_id"] = [id_map[key] for key in zip(boxes["source"].tolist(), boxes["source_image_id"].tolist())]
     boxes = boxes.sort_values(["image_id", "source_ann_id"], key=lambda col: col.astype(str) if col.name == "source_ann_id" else col, kind="stable")
     boxes["id"] = range(len(boxes))
     boxes["area"] = boxes["w"] * boxes["h"]

@@ -70,8 +70,10 @@ def coverage_split(
 
 def split_images(images, classes_col: str, fractions: Mapping[str, float], seed: int):
     """Each image's split from its patient's: `coverage_split` over patients and their class sets."""
-    labels = images.groupby("patient_id")[classes_col].agg(lambda col: frozenset(c for cls in col for c in cls))
-    assignment, uncovered = coverage_split(labels.to_dict(), fractions, seed)
+    per_patient: dict = {}
+    for patient, classes in zip(images["patient_id"].tolist(), images[classes_col].tolist()):
+        per_patient.setdefault(patient, set()).update(classes)
+    assignment, uncovered = coverage_split({p: frozenset(c) for p, c in per_patient.items()}, fractions, seed)
     out = images.copy()
     out["split"] = out["patient_id"].map(assignment)
     return out, uncovered
