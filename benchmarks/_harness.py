@@ -12,8 +12,11 @@ descendants every 50 ms and keeps the highest sum. PSS splits shared pages betwe
 map them, so the sum over a process tree is the tree's real footprint (summed RSS counts shared
 pages once per process). The peak includes the interpreter and imports (~baseline of the child).
 
-Ratios: `ratio` prints wall-clock (items/s over items/s) and per-core (items/s per busy process, i.e.
-divided by the number of processes each side ran) side by side.
+Per core: items per CPU-second of the timed call (user + system time of the child and of the worker
+processes it started and joined inside the timed call, BLAS threads included). On a machine shared
+with other work, wall-clock time stretches with the load; CPU time much less, so both are printed.
+`ratio` prints ours over the other side for both: wall-clock (median items/s over median items/s)
+and per core (items per CPU-second over items per CPU-second).
 """
 
 from __future__ import annotations
@@ -102,7 +105,7 @@ class Measurement:
     cpu_seconds: list[float]
     peaks_mb: list[float]
     processes: int = 1
-    """How many processes do the work (1, or the worker count): the divisor of the per-core rate."""
+    """How many processes the side runs (1, or its worker count): printed beside the ratios."""
     unit: str = "items"
     extra: dict = field(default_factory=dict)
     """The last run's job result (anything the script wants to print)."""
@@ -121,11 +124,8 @@ class Measurement:
 
     @property
     def per_core(self) -> float:
-        return self.rate / self.processes
-
-    @property
-    def cpu_per_item_ms(self) -> float:
-        return statistics.median(self.cpu_seconds) / max(self.items, 1) * 1000
+        """Items per CPU-second (median CPU time of the runs)."""
+        return self.items / max(statistics.median(self.cpu_seconds), 1e-9)
 
     @property
     def peak_mb(self) -> float:
@@ -183,15 +183,15 @@ def header(title: str) -> None:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     print(f"== {title}\n   machine: {machine()}\n   date: {now}; load average at start (1/5/15 min): {load}", flush=True)
-    print(f"   {'':<52} {'runs':>4} {'n':>8} {'median s':>9} {'rate/s median (min-max)':>27} {'per core':>9} "
-          f"{'CPU ms/item':>11} {'peak PSS':>9}", flush=True)
+    print(f"   {'':<52} {'runs':>4} {'n':>8} {'median s':>9}  {'per second: median (min-max)':<34} "
+          f"{'per CPU-s':>10} {'peak PSS':>9}", flush=True)
 
 
 def row(m: Measurement) -> str:
     lo, hi = min(m.rates), max(m.rates)
-    return (f"   {m.label:<52} {len(m.seconds):>4} {m.items:>8,} {m.median_s:>9.3f} "
-            f"{_num(m.rate):>10} {m.unit:<6} ({_num(lo)}-{_num(hi)}) {_num(m.per_core):>9} {m.cpu_per_item_ms:>11.3f} "
-            f"{m.peak_mb:>6.0f} MB")
+    rate = f"{_num(m.rate)} {m.unit} ({_num(lo)}-{_num(hi)})"
+    return (f"   {m.label:<52} {len(m.seconds):>4} {m.items:>8,} {m.median_s:>9.3f}  {rate:<34} "
+            f"{_num(m.per_core):>10} {m.peak_mb:>6.0f} MB")
 
 
 def _num(x: float) -> str:
@@ -201,8 +201,8 @@ def _num(x: float) -> str:
 def ratio(ours: Measurement, other: Measurement, what: str = "") -> tuple[float, float]:
     """Print and return (wall-clock ratio, per-core ratio) of ours over `other`: median rates."""
     wall, core = ours.rate / other.rate, ours.per_core / other.per_core
-    print(f"   ratio {ours.label} / {other.label}: {wall:.1f}x wall-clock, {core:.1f}x per core"
-          f" ({ours.processes} vs {other.processes} processes){'; ' + what if what else ''}", flush=True)
+    print(f"   ratio {ours.label} / {other.label}: {wall:.2f}x wall-clock, {core:.2f}x per core (CPU time)"
+          f"; {ours.processes} vs {other.processes} processes{'; ' + what if what else ''}", flush=True)
     return wall, core
 
 
