@@ -76,14 +76,19 @@ def tree_pss_mb(root_pid: int) -> float:
     return sum(pss_bytes(pid) for pid in descendants(root_pid)) / 2**20
 
 
-def run_child(cmd: Sequence[str], env: dict | None = None, timeout: float | None = None) -> tuple[str, float]:
-    """Run `cmd`, sampling the PSS of its process tree every 50 ms: (stdout, peak MiB). Raises on failure."""
+def run_child(cmd: Sequence[str], env: dict | None = None, timeout: float | None = None,
+              timeline: list | None = None) -> tuple[str, float]:
+    """Run `cmd`, sampling the PSS of its process tree every 50 ms: (stdout, peak MiB). Raises on failure.
+    `timeline`, if given, receives every sample as (epoch seconds, MiB)."""
     proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     peak = [0.0]
 
     def sample() -> None:
         while proc.poll() is None:
-            peak[0] = max(peak[0], tree_pss_mb(proc.pid))
+            mb = tree_pss_mb(proc.pid)
+            peak[0] = max(peak[0], mb)
+            if timeline is not None:
+                timeline.append((time.time(), mb))
             time.sleep(SAMPLE_S)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -109,6 +114,8 @@ class Measurement:
     unit: str = "items"
     extra: dict = field(default_factory=dict)
     """The last run's job result (anything the script wants to print)."""
+    timeline: list = field(default_factory=list)
+    """The last run's PSS samples: (epoch seconds, MiB)."""
 
     @property
     def median_s(self) -> float:
@@ -137,14 +144,15 @@ def measure(module: str, job: str, label: str, runs: int = 3, processes: int = 1
     """`runs` fresh children of `module.job(**params)`: warm-up call, then the timed call (see the module doc).
     `python`: another interpreter (a peer library's own venv); the default is this one."""
     cmd = [python or sys.executable, "-m", "benchmarks._harness", module, job, json.dumps(params)]
-    seconds, cpu, peaks, result = [], [], [], {}
+    seconds, cpu, peaks, result, timeline = [], [], [], {}, []
     for _ in range(runs):
-        out, peak = run_child(cmd, env=env)
+        timeline = []
+        out, peak = run_child(cmd, env=env, timeline=timeline)
         result = json.loads(out.strip().splitlines()[-1])
         seconds.append(result.pop("_seconds"))
         cpu.append(result.pop("_cpu_seconds"))
         peaks.append(peak)
-    m = Measurement(label, int(result.get("items", 0)), seconds, cpu, peaks, processes, unit, result)
+    m = Measurement(label, int(result.get("items", 0)), seconds, cpu, peaks, processes, unit, result, timeline)
     print(row(m), flush=True)
     return m
 
