@@ -186,13 +186,15 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {mem_gb:.0f} GiB, Python {platform.python_version()}"
 
 
-def header(title: str) -> None:
-    """Title, machine, UTC date and the load average at start: the context every number needs."""
+def header(title: str, columns: bool = True) -> None:
+    """Title, machine, UTC date and the load average at start: the context every number needs;
+    then the column names of `row` (unless the script prints its own lines)."""
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     print(f"== {title}\n   machine: {machine()}\n   date: {now}; load average at start (1/5/15 min): {load}", flush=True)
-    print(f"   {'':<52} {'runs':>4} {'n':>8} {'median s':>9}  {'per second: median (min-max)':<34} "
-          f"{'per CPU-s':>10} {'peak PSS':>9}", flush=True)
+    if columns:
+        print(f"   {'':<52} {'runs':>4} {'n':>8} {'median s':>9}  {'per second: median (min-max)':<34} "
+              f"{'per CPU-s':>10} {'peak PSS':>9}", flush=True)
 
 
 def row(m: Measurement) -> str:
