@@ -9,14 +9,18 @@ from pathlib import Path
 import dataprep_assets
 
 PACKAGE = Path(dataprep_assets.__file__).parent
-DAGSTER_WRAPPERS = {"assets", "checks", "config", "automation", "publish", "uploads", "demo", "paths", "resources", "location", "report"}
+DAGSTER_WRAPPERS = {
+    "assets", "checks", "config", "automation", "publish", "uploads",
+    "demo", "paths", "resources", "location", "report",
+}
 """The thin Dagster layer (assets, checks, config, sensors, and what uses `common/`): allowed to import it.
 A new domain module is pure unless its name is added here."""
 
 
 def pure_modules() -> list[str]:
     files = sorted(PACKAGE.glob("lib/*.py")) + sorted(PACKAGE.glob("defs/*/*.py"))
-    return [".".join(f.relative_to(PACKAGE.parent).with_suffix("").parts) for f in files if f.stem not in DAGSTER_WRAPPERS]
+    return [".".join(f.relative_to(PACKAGE.parent).with_suffix("").parts)
+            for f in files if f.stem not in DAGSTER_WRAPPERS]
 
 
 def test_pure_modules_do_not_import_dagster():
