@@ -78,8 +78,15 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 def atomic_write_json(path: str | os.PathLike, payload: object) -> Path:
-    """Write canonical JSON (sorted keys, fixed separators) so equal payloads give equal bytes."""
-    return atomic_write_text(path, canonical_json(payload) + "\n")
+    """Write canonical JSON (sorted keys, fixed separators) so equal payloads give equal bytes.
+    Encoded straight into the file: no whole-document string (and its bytes) beside the payload in memory."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+            json.dump(payload, fh, sort_keys=True, indent=2, ensure_ascii=False, default=str)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+    return Path(path)
 
 
 def canonical_json(payload: object) -> str:
