@@ -46,8 +46,9 @@ def pipeline(warmup: bool, root: str) -> dict:
         meta = {e.asset_key.to_user_string(): {k: v.value for k, v in e.materialization.metadata.items()}
                 for e in result.get_asset_materialization_events()}
         steps: dict[str, list[float]] = {}
-        for entry in instance.all_logs(result.run_id):
-            if entry.step_key and entry.dagster_event is not None:
+        for entry in instance.all_logs(result.run_id):  # each step's window: from its start to its end
+            kind = entry.dagster_event.event_type_value if entry.dagster_event is not None else ""
+            if entry.step_key and kind in ("STEP_START", "STEP_SUCCESS", "STEP_FAILURE"):
                 window = steps.setdefault(entry.step_key, [entry.timestamp, entry.timestamp])
                 window[0], window[1] = min(window[0], entry.timestamp), max(window[1], entry.timestamp)
     return {
