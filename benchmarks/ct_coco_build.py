@@ -41,14 +41,14 @@ from benchmarks._harness import header, measure, ratio
 SOURCES = {
     "v3": (7000, 1550, ["IPH", "IVH", "SAH", "SDH"], {"IPH": "IPH", "IVH": "IVH", "SAH": "SAH", "SDH": "SDH"}),
     "roboflow": (3800, 840, ["hemorrhage-ct", "EDH", "Contusion", "IPH", "IVH", "SAH", "SDH", "calcification"],
-                 {"hemorrhage-ct": "drop", "EDH": "EDH", "Contusion": "HC", "IPH": "IPH", "IVH": "IVH", "SAH": "SAH",
-                  "SDH": "SDH", "calcification": "drop"}),
+                 {"hemorrhage-ct": "drop", "EDH": "EDH", "Contusion": "HC", "IPH": "IPH", "IVH": "IVH",
+                  "SAH": "SAH", "SDH": "SDH", "calcification": "drop"}),
 }
 CLASSES_6 = ("EDH", "HC", "IPH", "IVH", "SAH", "SDH")
 FRACTIONS = {"train": 0.8, "valid": 0.15, "test": 0.05}
 PATTERN = r"^(?P<patient>(?:ID_)?[A-Za-z0-9.\-]+)_(?P<slice>\d+)(?![0-9A-Za-z])"
 SIZE = 512
-ROOT_ENV = "BENCH_COCO_ROOT"
+ANN_COLUMNS = ("id", "new_id", "category_id", "x", "y", "w", "h", "area")
 
 
 def build(root: Path, scale: float = 1.0) -> dict:
@@ -68,20 +68,24 @@ def build(root: Path, scale: float = 1.0) -> dict:
             for _ in range(rnd.choice((0, 1, 2, 2, 3, 4))):
                 x, y = rnd.uniform(-20, SIZE - 10), rnd.uniform(-20, SIZE - 10)
                 w, h = rnd.uniform(4, 120), rnd.uniform(4, 120)
-                annotations.append({"id": len(annotations) + 1, "image_id": i + 1, "category_id": rnd.randrange(len(cats)),
-                                    "bbox": [round(x, 1), round(y, 1), round(w, 1), round(h, 1)], "area": w * h, "iscrowd": 0})
+                annotations.append({"id": len(annotations) + 1, "image_id": i + 1,
+                                    "category_id": rnd.randrange(len(cats)),
+                                    "bbox": [round(x, 1), round(y, 1), round(w, 1), round(h, 1)], "area": w * h,
+                                    "iscrowd": 0})
         categories = [{"id": j, "name": c, "supercategory": "hemorrhage"} for j, c in enumerate(cats)]
-        (directory / "_annotations.coco.json").write_text(json.dumps({"images": images, "annotations": annotations, "categories": categories}))
+        coco = {"images": images, "annotations": annotations, "categories": categories}
+        (directory / "_annotations.coco.json").write_text(json.dumps(coco))
         counts["images"] += n_images
         counts["boxes"] += len(annotations)
     return counts
 
 
-def _leaked(patients, splits) -> int:
+def _leaked(patients, splits) -> str:
+    """`<patients in more than one split> of <patients>`."""
     seen: dict = {}
     for p, s in zip(patients, splits):
         seen.setdefault(p, set()).add(s)
-    return sum(len(v) > 1 for v in seen.values())
+    return f"{sum(len(v) > 1 for v in seen.values())} of {len(seen)}"
 
 
 def _classes(images, boxes) -> list[tuple[str, ...]]:
@@ -102,15 +106,16 @@ def ours(warmup: bool, root: str) -> dict:
 
     root_path = Path(root)
     rejects = RejectLog()
-    results = [load_source(root_path, Source(name, f"{name}/train/_annotations.coco.json", spec[3]), PATTERN, 2.0, False, rejects)
-               for name, spec in SOURCES.items()]
+    sources = [Source(name, f"{name}/train/_annotations.coco.json", spec[3]) for name, spec in SOURCES.items()]
+    results = [load_source(root_path, source, PATTERN, 2.0, False, rejects) for source in sources]
     images, boxes = merge_sources(results)
     images["classes"] = _classes(images, boxes)
     split, _ = split_images(images, "classes", FRACTIONS, seed=0)
     out = Path(tempfile.mkdtemp(dir=root, prefix="ours-"))
     for name in FRACTIONS:
         part = split[split["split"] == name]
-        coco = coco_from_frames(part, boxes[boxes["image_id"].isin(part["id"])], CLASSES_6, extra_image_fields=["patient_id"])
+        part_boxes = boxes[boxes["image_id"].isin(part["id"])]
+        coco = coco_from_frames(part, part_boxes, CLASSES_6, extra_image_fields=["patient_id"])
         (out / f"{name}.json").write_text(json.dumps(coco))
     return {"items": len(images), "boxes": len(boxes), "leaked": _leaked(split["patient_id"], split["split"]),
             "rejects": len(rejects)}
@@ -131,21 +136,25 @@ def plain_pandas(warmup: bool, root: str) -> dict:
         imgs = pd.DataFrame(coco["images"])
         imgs = imgs[imgs["file_name"].isin(set(os.listdir(directory)))]
         parts = imgs["file_name"].str.extract(PATTERN)
-        imgs = imgs.assign(patient_id=parts["patient"], slice=parts["slice"].astype("Int64")).dropna(subset=["patient_id"])
+        imgs = imgs.assign(patient_id=parts["patient"], slice=parts["slice"].astype("Int64"))
+        imgs = imgs.dropna(subset=["patient_id"])
         imgs["source"] = name
         cat = {c["id"]: spec[3][c["name"]] for c in coco["categories"]}
         anns = pd.DataFrame(coco["annotations"])
         anns["cls"] = anns["category_id"].map(cat)
-        anns = anns[anns["cls"] != "drop"].merge(imgs[["id", "width", "height"]], left_on="image_id", right_on="id", suffixes=("", "_img"))
+        anns = anns[anns["cls"] != "drop"].merge(imgs[["id", "width", "height"]], left_on="image_id", right_on="id",
+                                                 suffixes=("", "_img"))
         xywh = np.array(anns["bbox"].tolist(), dtype=float)
-        x0 = np.clip(xywh[:, 0], 0, anns["width"]); y0 = np.clip(xywh[:, 1], 0, anns["height"])
-        x1 = np.clip(xywh[:, 0] + xywh[:, 2], 0, anns["width"]); y1 = np.clip(xywh[:, 1] + xywh[:, 3], 0, anns["height"])
+        x0, y0 = np.clip(xywh[:, 0], 0, anns["width"]), np.clip(xywh[:, 1], 0, anns["height"])
+        x1 = np.clip(xywh[:, 0] + xywh[:, 2], 0, anns["width"])
+        y1 = np.clip(xywh[:, 1] + xywh[:, 3], 0, anns["height"])
         anns = anns.assign(x=x0, y=y0, w=x1 - x0, h=y1 - y0, source=name)
         box_tables.append(anns[(anns["w"] >= 2) & (anns["h"] >= 2)])
         image_tables.append(imgs)
     imgs = pd.concat(image_tables, ignore_index=True)
     imgs["new_id"] = np.arange(len(imgs))
-    boxes = pd.concat(box_tables, ignore_index=True).merge(imgs[["source", "id", "new_id"]], left_on=["source", "image_id"], right_on=["source", "id"])
+    boxes = pd.concat(box_tables, ignore_index=True)
+    boxes = boxes.merge(imgs[["source", "id", "new_id"]], left_on=["source", "image_id"], right_on=["source", "id"])
     patients = imgs["patient_id"].unique()
     order = np.random.default_rng(0).permutation(len(patients))
     cuts = np.cumsum([int(round(f * len(patients))) for f in FRACTIONS.values()])[:-1]
@@ -161,11 +170,13 @@ def plain_pandas(warmup: bool, root: str) -> dict:
         part = imgs[imgs["split"] == split_name]
         b = boxes[boxes["new_id"].isin(part["new_id"])]
         coco = {
-            "images": part.rename(columns={"id": "source_id", "new_id": "id"})[["id", "file_name", "width", "height", "patient_id"]].to_dict("records"),
+            "images": part.rename(columns={"id": "source_id", "new_id": "id"})[
+                ["id", "file_name", "width", "height", "patient_id"]].to_dict("records"),
             "annotations": [
-                {"id": int(i), "image_id": int(im), "category_id": int(c), "bbox": [round(x, 2), round(y, 2), round(w, 2), round(h, 2)],
-                 "area": round(a, 2), "iscrowd": 0, "segmentation": []}
-                for i, im, c, x, y, w, h, a in zip(b["id"], b["new_id"], b["category_id"], b["x"], b["y"], b["w"], b["h"], b["area"])
+                {"id": int(i), "image_id": int(im), "category_id": int(c),
+                 "bbox": [round(x, 2), round(y, 2), round(w, 2), round(h, 2)], "area": round(a, 2), "iscrowd": 0,
+                 "segmentation": []}
+                for i, im, c, x, y, w, h, a in zip(*(b[col] for col in ANN_COLUMNS))
             ],
             "categories": [{"id": i, "name": c, "supercategory": "hemorrhage"} for i, c in enumerate(CLASSES_6)],
         }
@@ -220,8 +231,8 @@ def _split_table(root: str):
     from dataprep_assets.defs.ct_hemorrhage.labelled import Source, load_source, merge_sources
     from dataprep_assets.lib.rejects import RejectLog
 
-    results = [load_source(Path(root), Source(n, f"{n}/train/_annotations.coco.json", s[3]), PATTERN, 2.0, False, RejectLog())
-               for n, s in SOURCES.items()]
+    results = [load_source(Path(root), Source(n, f"{n}/train/_annotations.coco.json", s[3]), PATTERN, 2.0, False,
+                           RejectLog()) for n, s in SOURCES.items()]
     images, boxes = merge_sources(results)
     images["classes"] = _classes(images, boxes)
     return images
@@ -260,27 +271,30 @@ def datumaro_python(repo: Path) -> str | None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--peer-runs", type=int, default=0, help="runs of Datumaro (default: --runs; it is slow)")
     parser.add_argument("--quick", action="store_true", help="a tenth of the size, 1 run")
     args = parser.parse_args(argv)
     scale, runs = (0.1, 1) if args.quick else (1.0, args.runs)
     repo = Path(__file__).resolve().parent.parent
+    mod = "benchmarks.ct_coco_build"
     with tempfile.TemporaryDirectory() as tmp:
         counts = build(Path(tmp), scale)
         header(f"ct COCO build: {counts['images']:,} images, {counts['boxes']:,} boxes, 2 sources -> 6 classes, "
-               f"3 patient splits; {runs} runs each")
+               f"3 patient splits; images/s")
         rows = {
-            "ours": measure("benchmarks.ct_coco_build", "ours", "ours (load_source/merge/split_images/export)", runs, unit="img", root=tmp),
-            "pandas": measure("benchmarks.ct_coco_build", "plain_pandas", "plain pandas", runs, unit="img", root=tmp),
+            "ours": measure(mod, "ours", "ours (load_source, merge, split_images, export)", runs, unit="img", root=tmp),
+            "pandas": measure(mod, "plain_pandas", "plain pandas", runs, unit="img", root=tmp),
         }
         python = datumaro_python(repo)
         if python:
             env = {**os.environ, "PYTHONPATH": str(repo), "PYTHONWARNINGS": "ignore"}
-            rows["datumaro"] = measure("benchmarks.ct_coco_build", "datumaro", "Datumaro (own venv)", runs, unit="img", env=env,
-                                       python=python, root=tmp)
+            rows["datumaro"] = measure(mod, "datumaro", "Datumaro 1.13 (own venv)", args.peer_runs or runs, unit="img",
+                                       env=env, python=python, root=tmp)
         else:
-            print("   Datumaro: not installed (python -m venv var/bench-peers/datumaro && var/bench-peers/datumaro/bin/pip install datumaro)")
-        for key, m in rows.items():
-            print(f"   {m.label}: {m.extra.get('leaked')} of the patients leaked across splits")
+            print("   Datumaro: not installed (python -m venv var/bench-peers/datumaro && "
+                  "var/bench-peers/datumaro/bin/pip install datumaro)")
+        for m in rows.values():
+            print(f"   {m.label}: {m.extra.get('leaked')} patients leaked across splits")
         ratio(rows["ours"], rows["pandas"], "target >= 1.0x")
         if "datumaro" in rows:
             ratio(rows["ours"], rows["datumaro"], "target >= 5x")
@@ -289,8 +303,8 @@ def main(argv: list[str] | None = None) -> None:
         except ImportError:
             print("   group split: scikit-learn not installed, no peer to compare")
             return
-        ours_split = measure("benchmarks.ct_coco_build", "split_ours", "group split: ours split_images (coverage)", runs, unit="img", root=tmp)
-        sk = measure("benchmarks.ct_coco_build", "split_sklearn", "group split: sklearn GroupShuffleSplit x2", runs, unit="img", root=tmp)
+        ours_split = measure(mod, "split_ours", "group split: ours split_images (coverage)", runs, unit="img", root=tmp)
+        sk = measure(mod, "split_sklearn", "group split: sklearn GroupShuffleSplit x2", runs, unit="img", root=tmp)
         print(f"   leaked patients: ours {ours_split.extra['leaked']}, sklearn {sk.extra['leaked']}")
         ratio(ours_split, sk)
 
