@@ -85,7 +85,8 @@ def ours(warmup: bool, root: str, frames: int, layout: str = "tiff_per_cell", wo
     if layout == "stacked":
         (out / "stacks").mkdir()
     args = [(t, root, str(out), CROP, layout) for t in _tasks(warmup, root, frames)]
-    cells = sum(len(r.cells.get("cell_id", ())) for r in ordered_map(process_frame_star, args, max_workers=workers))
+    results = ordered_map(process_frame_star, args, max_workers=workers)
+    cells = sum(len(o.cells["cell_id"]) for r in results for o in r.outputs if o.cells is not None)
     return {"items": cells}
 
 
