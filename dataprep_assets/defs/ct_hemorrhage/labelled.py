@@ -24,7 +24,7 @@ from dataprep_assets.lib.accounting import Ledger, account
 from dataprep_assets.lib.coco import DROP, CocoError, box_problem, category_map, clip_box, load_coco
 from dataprep_assets.lib.limits import ImageTooLargeError, box_limit_problem, open_image
 from dataprep_assets.lib.rejects import RejectLog
-from dataprep_assets.lib.storage import UnsafePathError, safe_join
+from dataprep_assets.lib.storage import SafeFiles, UnsafePathError, safe_join
 
 STAGE = "labelled_coco"
 
@@ -81,6 +81,7 @@ def load_source(root: Path, source: Source, pattern: str, min_box: float, verify
     stats = Counter()
     ids = Counter(im["id"] for im in coco["images"])
     seen_names: set[str] = set()
+    files = SafeFiles(root)  # path checks and the existence check once per directory, not per image
     images, image_items, kept_items = [], [], []
     for im in sorted(coco["images"], key=lambda i: str(i["file_name"])):
         name = str(im["file_name"])
@@ -98,11 +99,11 @@ def load_source(root: Path, source: Source, pattern: str, min_box: float, verify
             rejects.add(item, STAGE, "no_patient_id", f"file name does not match {pattern!r}")
             continue
         try:
-            path = safe_join(root, image_dir, name)
+            path = files.file(image_dir, name)
         except UnsafePathError as exc:
             rejects.add(item, STAGE, "unsafe_path", str(exc))
             continue
-        if not path.is_file():
+        if path is None:
             rejects.add(item, STAGE, "missing_image", "listed in the COCO file but not on disk")
             continue
         width, height = im.get("width"), im.get("height")
@@ -128,7 +129,7 @@ def load_source(root: Path, source: Source, pattern: str, min_box: float, verify
              "width": int(width), "height": int(height), "patient_id": patient, "slice": slice_no, "key": image_key(patient, slice_no)}
         )
     table = pd.DataFrame(images, columns=["source", "source_id", "file_name", "source_path", "width", "height", "patient_id", "slice", "key"])
-    sizes = {r.source_id: (r.width, r.height, r.source_path) for r in table.itertuples(index=False)}
+    sizes = {im["source_id"]: (im["width"], im["height"], im["source_path"]) for im in images}
     all_ids = set(ids)
     stats["duplicate_annotation_ids"] = sum(n - 1 for n in Counter(a["id"] for a in coco["annotations"]).values() if n > 1)
     boxes, ann_items, box_items = [], [], []
@@ -192,9 +193,9 @@ def merge_sources(results: list[SourceResult]) -> tuple[pd.DataFrame, pd.DataFra
     """One image table and one box table with fresh, dense ids (image order: source, file name)."""
     images = pd.concat([r.images for r in results], ignore_index=True)
     images["id"] = range(len(images))
-    id_map = {(r.source, r.source_id): r.id for r in images.itertuples(index=False)}
+    id_map = dict(zip(zip(images["source"].tolist(), images["source_id"].tolist()), images["id"].tolist()))
     boxes = pd.concat([r.boxes for r in results], ignore_index=True)
-    boxes["image_id"] = [id_map[(s, i)] for s, i in zip(boxes["source"], boxes["source_image_id"])]
+    boxes["image_id"] = [id_map[key] for key in zip(boxes["source"].tolist(), boxes["source_image_id"].tolist())]
     boxes = boxes.sort_values(["image_id", "source_ann_id"], key=lambda col: col.astype(str) if col.name == "source_ann_id" else col, kind="stable")
     boxes["id"] = range(len(boxes))
     boxes["area"] = boxes["w"] * boxes["h"]

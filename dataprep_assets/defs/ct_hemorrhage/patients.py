@@ -1,7 +1,7 @@
 """Patient ids from file names, and a patient-level split in which every class reaches every split.
 
-File names follow `<patient>_<slice>...` (Roboflow appends `_png.rf.<hash>`); the pattern is
-configurable. `coverage_split` assigns whole patients: first, for each class from the rarest up, a
+File names follow `<patient>_<slice>...` (Roboflow appends `_png.rf.<hash>`; the RSNA intracranial
+hemorrhage set names slices `ID_<hex>_<slice>`, whose patient is `ID_<hex>`); the pattern is configurable. `coverage_split` assigns whole patients: first, for each class from the rarest up, a
 split that lacks it (smallest split first) receives the unassigned patient who has it and brings
 the most classes that split still lacks, while the split has room; then the remaining patients, in a seeded order, fill the splits up to their
 targets. Same patients, labels, fractions and seed: same assignment, whatever the input order.
@@ -18,7 +18,8 @@ import numpy as np
 
 from dataprep_assets.lib.splits import allocate_counts, extend_assignment, validate_fractions
 
-DEFAULT_NAME_PATTERN = r"^(?P<patient>[A-Za-z0-9.\-]+)_(?P<slice>\d+)"
+DEFAULT_NAME_PATTERN = r"^(?P<patient>(?:ID_)?[A-Za-z0-9.\-]+)_(?P<slice>\d+)(?![0-9A-Za-z])"
+"""`<patient>_<slice>` at the start of the name; the slice number must end there (`_`, `.` or the end follows)."""
 
 
 def parse_name(file_name: str, pattern: str = DEFAULT_NAME_PATTERN) -> tuple[str, int] | None:
@@ -81,8 +82,10 @@ def uncovered_labels(assignment: Mapping[Hashable, str], patient_labels: Mapping
 def split_images(images, classes_col: str, fractions: Mapping[str, float], seed: int, previous: Mapping | None = None):
     """Each image's split from its patient's: `coverage_split` over patients and their class sets on the
     first build; with a `previous` patient -> split assignment, existing patients stay put."""
-    labels = images.groupby("patient_id")[classes_col].agg(lambda col: frozenset(c for cls in col for c in cls))
-    patient_labels = labels.to_dict()
+    per_patient: dict = {}
+    for patient, classes in zip(images["patient_id"].tolist(), images[classes_col].tolist()):
+        per_patient.setdefault(patient, set()).update(classes)
+    patient_labels = {p: frozenset(c) for p, c in per_patient.items()}
     if previous and any(p in previous for p in patient_labels):
         assignment = extend_assignment(previous, patient_labels, fractions, seed)
         uncovered = uncovered_labels(assignment, patient_labels, fractions)
