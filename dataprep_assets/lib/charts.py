@@ -53,12 +53,14 @@ def grouped_bars(
     xlabel: str,
     ylabel: str,
     value_format: str = "{:,.0f}",
+    reference: tuple[float, str] | None = None,
     width: float = 7.5,
     height: float = 3.6,
 ) -> bytes:
     """Bars per group (x axis) and series (colour), each labelled with its value; legend right of the axes.
 
     `data` is {group: {series: value}} or {group: value}. A bar too small to see still shows its value.
+    `reference` draws a dashed horizontal line (a target) with its label in the legend.
     """
     groups = {str(g): (v if isinstance(v, Mapping) else {"": v}) for g, v in data.items()}
     series = list(dict.fromkeys(str(s) for v in groups.values() for s in v))
@@ -70,13 +72,15 @@ def grouped_bars(
         values = np.array([float(v.get(name, 0.0)) for v in groups.values()])
         bars = ax.bar(x + (i - (len(series) - 1) / 2) * bar_w, values, bar_w, label=name or None, color=colors[name])
         ax.bar_label(bars, labels=[_format(v, value_format) for v in values], fontsize=7, padding=1)
+    if reference is not None:
+        ax.axhline(reference[0], color="black", linestyle="--", linewidth=1, label=reference[1])
     ax.set_xticks(x, list(groups), rotation=0 if len(groups) <= 8 else 45, ha="center" if len(groups) <= 8 else "right")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.margins(y=0.15)
     ax.spines[["top", "right"]].set_visible(False)
-    if any(series):
+    if any(series) or reference is not None:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
     return _png(fig)
 
