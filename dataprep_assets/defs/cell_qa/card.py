@@ -29,11 +29,11 @@ from dataprep_assets.defs.cell_qa.assets import (
     jaccard_chart,
     sample_montage,
 )
+from dataprep_assets.defs.cell_qa.config import SplitConfig
 from dataprep_assets.lib.cards import Card, Figure, Section, Table
 from dataprep_assets.lib.charts import grouped_bars, histograms
 from dataprep_assets.lib.splits import split_summary
 
-DEFAULT_FRACTIONS = {"train": 0.70, "validation": 0.15, "test": 0.15}
 
 
 def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
@@ -86,5 +86,5 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
 @dg.asset(group_name=GROUP, deps=[cell_qa_release], kinds={"html"}, automation_condition=FOLLOW_UPSTREAM)
 def cell_qa_dataset_card(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
     """The dataset card (`cards/cell_qa/index.html` + `README.md`): counts, balance, leak evidence, samples, distributions."""
-    target = latest_materialization_metadata(context.instance, cell_level_dataframe_with_splits.key).get("target_fractions") or DEFAULT_FRACTIONS
+    target = latest_materialization_metadata(context.instance, cell_level_dataframe_with_splits.key).get("target_fractions") or SplitConfig().fractions
     return write_card(store, build_card(store, dict(target)), preview="sample_crops")

@@ -329,6 +329,6 @@ perva_retrieval_per_category_job = dg.define_asset_job(
 
 perva_retrieval_export_job = dg.define_asset_job(
     "perva_retrieval_export_job",
-    selection=dg.AssetSelection.assets(retrieval_combined, hf_retrieval_dataset),
-    description="Steps 4-5: combine every category's records and write the HuggingFace dataset.",
+    selection=dg.AssetSelection.assets(retrieval_combined, hf_retrieval_dataset, "perva_retrieval_dataset_card"),
+    description="Steps 4-5: combine every category's records and write the HuggingFace dataset (and its dataset card).",
 )
