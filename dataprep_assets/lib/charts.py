@@ -70,7 +70,9 @@ def grouped_bars(
     bar_w = 0.8 / max(len(series), 1)
     for i, name in enumerate(series):
         values = np.array([float(v.get(name, 0.0)) for v in groups.values()])
-        bars = ax.bar(x + (i - (len(series) - 1) / 2) * bar_w, values, bar_w, label=name or None, color=colors[name])
+        by_split = len(series) == 1 and all(g.lower() in SPLIT_COLORS for g in groups)
+        color = [SPLIT_COLORS[g.lower()] for g in groups] if by_split else colors[name]
+        bars = ax.bar(x + (i - (len(series) - 1) / 2) * bar_w, values, bar_w, label=None if by_split else (name or None), color=color)
         ax.bar_label(bars, labels=[_format(v, value_format) for v in values], fontsize=7, padding=1)
     if reference is not None:
         ax.axhline(reference[0], color="black", linestyle="--", linewidth=1, label=reference[1])
@@ -80,7 +82,7 @@ def grouped_bars(
     ax.set_title(title)
     ax.margins(y=0.15)
     ax.spines[["top", "right"]].set_visible(False)
-    if any(series) or reference is not None:
+    if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
     return _png(fig)
 
