@@ -91,6 +91,7 @@ def write_card(store: DatasetStore, card: Card, preview: str | None = None) -> d
     facts = {k: v for k, v in card.facts.items() if isinstance(v, (int, float, str))}
     meta: dict[str, object] = {
         "card": dg.MetadataValue.url(store.uri(f"{relpath}/index.html")),
+        "path": dg.MetadataValue.path(store.uri(relpath)),
         "card_markdown": dg.MetadataValue.path(store.uri(f"{relpath}/README.md")),
         "version": card.version,
         **facts,

@@ -43,7 +43,7 @@ def build_card(store: DatasetStore, catalog_meta: dict, splits_meta: dict, combi
         "records": int((rec["category"] == c).sum()),
     } for c in categories])
     train_share = per_category["train_concepts"].sum() / max(int(per_category[["train_concepts", "validation_concepts"]].sum().sum()), 1)
-    target = float(splits_meta.get("concept_frac", 0.65)) if isinstance(splits_meta.get("concept_frac"), (int, float)) else 0.65
+    target = float(store.read_json(splits_meta["metadata_file"])["concept_frac"])
     negatives_hist = rec["negatives"].value_counts().sort_index()
     rejects = rejects_frame(store, ["image_catalog", *[f"retrieval_per_category/{c}" for c in categories]])
     k = int(combined_meta.get("top_k", 3))
