@@ -15,6 +15,7 @@ from dataprep_assets.lib.cards import Card, Section, Table, card_files
 from dataprep_assets.lib.storage import combine_hashes
 
 CARDS_DIR = "cards"
+SPLIT_ORDER = ("train", "validation", "valid", "val", "test")
 
 
 def card_dir(pipeline: str) -> str:
@@ -75,8 +76,9 @@ def leak_section(frame: pd.DataFrame, group_col: str, split_col: str = "split", 
 
 
 def balance_table(achieved: Mapping[str, float], target: Mapping[str, float], what: str) -> Table:
-    rows = [{"split": s, "target": float(target.get(s, float("nan"))), "achieved": float(achieved.get(s, 0.0)),
-             "difference": float(achieved.get(s, 0.0)) - float(target.get(s, float("nan")))} for s in target]
+    order = [s for s in SPLIT_ORDER if s in target] + [s for s in target if s not in SPLIT_ORDER]
+    rows = [{"split": s, "target": float(target[s]), "achieved": float(achieved.get(s, 0.0)),
+             "difference": float(achieved.get(s, 0.0)) - float(target[s])} for s in order]
     return Table("balance", f"{what}: achieved against target", pd.DataFrame(rows))
 
 
