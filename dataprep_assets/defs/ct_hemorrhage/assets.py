@@ -196,8 +196,8 @@ def no_hem_dicoms(context: dg.AssetExecutionContext, config: FetchConfig, store:
     meta = {
         **summary,
         "dagster/row_count": summary["successful"],
-        "by_feedback_and_status": counts_table(by_tier, "feedback") if len(by_tier) else dg.MetadataValue.md("_(none)_"),
-        "thickness_mm": counts_table(fetched["slice_thickness"].fillna(-1).round(2).value_counts().sort_index().to_frame("slices"), "mm") if len(fetched) else dg.MetadataValue.md("_(none)_"),
+        "by_feedback_and_status": counts_table(by_tier, "feedback") if len(by_tier) else table(pd.DataFrame(columns=["feedback"])),
+        "thickness_mm": counts_table(fetched["slice_thickness"].fillna(-1).round(2).value_counts().sort_index().to_frame("slices"), "mm") if len(fetched) else table(pd.DataFrame(columns=["mm"])),
         **column_schema(fetched, COLUMNS),
         **dataset_metadata(store, L.DICOMS, manifest),
         **rejects_metadata(store, rejects_path, rejects),
