@@ -93,7 +93,8 @@ def child(root: str) -> None:
         "success": result.success, "seconds": seconds, "checks": len(checks), "checks_passed": sum(c.passed for c in checks),
         "failed_checks": [f"{c.asset_key.to_user_string()}:{c.check_name}" for c in checks if not c.passed],
         "published_images": meta.get("augmented_coco_6class", {}).get("dagster/row_count", 0),
-        "pngs_per_s": meta.get("no_hem_pngs", {}).get("images_per_second", 0), "augmented_per_s": meta.get("augmented_coco_6class", {}).get("augmented_per_second", 0),
+        "pngs_per_s": meta.get("no_hem_pngs", {}).get("run_info", {}).get("images_per_second", 0),
+        "augmented_per_s": meta.get("augmented_coco_6class", {}).get("run_info", {}).get("augmented_per_second", 0),
         "labelled": meta.get("labelled_coco", {}).get("images", 0), "dicoms": meta.get("no_hem_dicoms", {}).get("attempted", 0),
     }))
 
