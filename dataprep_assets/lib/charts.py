@@ -76,7 +76,8 @@ def grouped_bars(
         ax.bar_label(bars, labels=[_format(v, value_format) for v in values], fontsize=7, padding=1)
     if reference is not None:
         ax.axhline(reference[0], color="black", linestyle="--", linewidth=1, label=reference[1])
-    ax.set_xticks(x, list(groups), rotation=0 if len(groups) <= 8 else 45, ha="center" if len(groups) <= 8 else "right")
+    crowded = len(groups) > 8 or sum(len(g) for g in groups) > 60
+    ax.set_xticks(x, list(groups), rotation=30 if crowded else 0, ha="right" if crowded else "center")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
