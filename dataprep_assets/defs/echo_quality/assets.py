@@ -223,7 +223,7 @@ def echo_training_data(context: dg.AssetExecutionContext, config: TrainingDataCo
         analysis = dataset_analysis(annotations, selection, info, len(rejects))
         atomic_write_json(staged.path / "dataset_analysis.json", analysis)
         shown = annotations.groupby("quality_score").head(6).sort_values("video_path")
-        captions = [f"{'high' if q == HIGH else 'low'} quality\n{m[:18]}, score {sc:.2f}"
+        captions = [f"{'high' if q == HIGH else 'low'} quality\n{m[:14]}\nscore {sc:.2f}"
                     for q, m, sc in zip(shown["quality_score"], shown["machine_type"], shown["score"])]
         picture = first_frames_montage([videos / f for f in shown["filename"]], captions)
     elapsed = time.perf_counter() - started

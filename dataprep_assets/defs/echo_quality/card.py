@@ -54,8 +54,9 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
     class_balance = pd.DataFrame({"split": order, "high_quality_share": [float(high_share.get(s, 0.0)) for s in order],
                                   "overall_high_quality_share": float(frame["quality_score"].mean())})
     shown = frame.sort_values(["quality_score", "filename"], ascending=[False, True]).groupby("quality_score").head(6)
-    captions = [f"{c.replace('_', ' ')}\n{m[:18]}, score {sc:.2f}" for c, m, sc in zip(shown["class"], shown["machine_type"], shown["score"])]
+    captions = [f"{c.replace('_', ' ')}\n{m[:14]}\nscore {sc:.2f}" for c, m, sc in zip(shown["class"], shown["machine_type"], shown["score"])]
     videos = [store.path(TRAINING_DIR, VIDEOS_SUBDIR, f) for f in shown["filename"]]
+    scores = frame.groupby(["machine_type", "class"])["score"].agg(["count", "mean", "min", "max"]).reset_index()
     rejects = rejects_frame(store, ["echo_inference_results", "echo_training_data"])
     sections = [
         Section("Counts", "Videos per split and class; videos per machine type and split.", tables=[
@@ -71,10 +72,10 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
         leak_section(frame, "group_id", order=SPLIT_ORDER),
         Section("Samples", "First frame of each video: high quality first, then low quality.",
                 figures=[Figure("first_frames", first_frames_montage(videos, captions), "first frames with class, machine type and score")]),
-        Section("Distributions", figures=[Figure("scores", histograms(
-            {f"{c} / {m}": g["score"].to_numpy() for (c, m), g in frame.groupby(["class", "machine_type"], sort=True)},
-            title="quality score per class and machine type", xlabel="model quality score", ylabel="videos", value_range=(0.0, 1.0)),
-            "inference scores of the selected videos")]),
+        Section("Distributions", tables=[Table("scores-per-machine", "quality score per machine type and class", scores)],
+                figures=[Figure("scores", histograms({c: g["score"].to_numpy() for c, g in frame.groupby("class", sort=True)},
+                                title="quality score per class", xlabel="model quality score", ylabel="videos", value_range=(0.0, 1.0)),
+                                "inference scores of the selected videos")]),
         rejects_section(rejects),
     ]
     return Card(
