@@ -47,7 +47,9 @@ class CardBrowser(Browser):
     def open_card(self, index_html: Path) -> dict:
         """Load the page, wait until every image settled; return image states and every table's rows."""
         self.navigate(index_html.resolve().as_uri())
-        self.wait_for("document.readyState === 'complete' && Array.from(document.images).every(i => i.complete)", bool, timeout=60)
+        self.wait_for(
+            "document.readyState === 'complete' && Array.from(document.images).every(i => i.complete)", bool, timeout=60
+        )
         return self.evaluate("""(() => ({
             title: document.title,
             images: Array.from(document.images).map(i => ({src: i.getAttribute('src'), width: i.naturalWidth})),
@@ -59,7 +61,9 @@ class CardBrowser(Browser):
 
     def full_page_screenshot(self, path: Path, max_height: int = 2600) -> Path:
         height = min(int(self.evaluate("document.documentElement.scrollHeight")), max_height)
-        self.call("Emulation.setDeviceMetricsOverride", width=self.width, height=height, deviceScaleFactor=1, mobile=False)
+        self.call(
+            "Emulation.setDeviceMetricsOverride", width=self.width, height=height, deviceScaleFactor=1, mobile=False
+        )
         return self.screenshot(path)
 
 

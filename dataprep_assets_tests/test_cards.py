@@ -34,10 +34,16 @@ def demo(request, tmp_path_factory) -> tuple[str, Path, Path]:
     """(pipeline, store root, DAGSTER_HOME) after the pipeline's demo run."""
     name = request.param
     base = tmp_path_factory.mktemp(f"demo_{name}")
-    env = {**os.environ, "DATAPREP_STORE_ROOT": str(base / "store"), "DAGSTER_HOME": str(base / "dagster_home"),
-           "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "DATAPREP_STORE_ROOT": str(base / "store"),
+        "DAGSTER_HOME": str(base / "dagster_home"),
+        "PYTHONPATH": str(ROOT),
+    }
     (base / "dagster_home").mkdir()
-    done = subprocess.run([sys.executable, "-m", "dataprep_assets.demo", name], cwd=ROOT, env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "dataprep_assets.demo", name], cwd=ROOT, env=env, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     return name, base / "store", base / "dagster_home"
 
@@ -58,7 +64,9 @@ def column(page: dict, table: str, key: str, value: str) -> dict[str, float]:
 
 # -- independent recounts from the files -------------------------------------------------------------
 def recount_cell_qa(store: Path, page: dict) -> None:
-    table = pq.read_table(store / "data/cell_level_dataframe_with_splits.parquet", columns=["split", "original_image_key"]).to_pylist()
+    table = pq.read_table(
+        store / "data/cell_level_dataframe_with_splits.parquet", columns=["split", "original_image_key"]
+    ).to_pylist()
     cells = Counter(r["split"] for r in table)
     images = {s: len({r["original_image_key"] for r in table if r["split"] == s}) for s in cells}
     assert column(page, "counts-per-split", "split", "cells") == cells
@@ -79,7 +87,9 @@ def recount_ct_hemorrhage(store: Path, page: dict) -> None:
         assert number(row["annotations"]) == len(coco.getAnnIds())
         assert number(row["no_hemorrhage"]) == sum(1 for i in coco.getImgIds() if not coco.getAnnIds(imgIds=[i]))
         per_class.update((names[a["category_id"]], split) for a in coco.loadAnns(coco.getAnnIds()))
-    shown = {(r["class"], s): number(r[s]) for r in table_rows(page, "counts-per-class") for s in ("train", "valid", "test")}
+    shown = {
+        (r["class"], s): number(r[s]) for r in table_rows(page, "counts-per-class") for s in ("train", "valid", "test")
+    }
     assert {k: v for k, v in shown.items() if v} == dict(per_class)
 
 
@@ -91,13 +101,19 @@ def recount_echo_quality(store: Path, page: dict) -> None:
     shown = {r["split"]: r for r in table_rows(page, "counts-per-split")}
     for split, count in Counter(r["split"] for r in rows).items():
         assert number(shown[split]["videos"]) == count
-        assert number(shown[split]["high_quality"]) == sum(1 for r in rows if r["split"] == split and r["quality_score"] == "1")
+        assert number(shown[split]["high_quality"]) == sum(
+            1 for r in rows if r["split"] == split and r["quality_score"] == "1"
+        )
 
 
 def recount_quality_prediction(store: Path, page: dict) -> None:
     shown = {r["split"]: r for r in table_rows(page, "counts-per-split")}
     for split in ("train", "validation", "test"):
-        part = pq.read_table(store / f"data/quality_prediction/datasets/{split}.parquet", columns=["image_group"]).column(0).to_pylist()
+        part = (
+            pq.read_table(store / f"data/quality_prediction/datasets/{split}.parquet", columns=["image_group"])
+            .column(0)
+            .to_pylist()
+        )
         assert number(shown[split]["results"]) == len(part)
         assert number(shown[split]["source_images"]) == len(set(part))
 
@@ -110,8 +126,13 @@ def recount_perva_retrieval(store: Path, page: dict) -> None:
     assert len(hf_dirs) == 1
     train = datasets.load_from_disk(str(hf_dirs[0]))["train"]
     assert card["facts"]["records"] == len(train)
-    assert column(page, "counts-per-class", "category", "records") == {k: v for k, v in Counter(train["category_key"]).items()} | {
-        r["category"]: 0 for r in table_rows(page, "counts-per-class") if r["category"] not in set(train["category_key"])}
+    assert column(page, "counts-per-class", "category", "records") == {
+        k: v for k, v in Counter(train["category_key"]).items()
+    } | {
+        r["category"]: 0
+        for r in table_rows(page, "counts-per-class")
+        if r["category"] not in set(train["category_key"])
+    }
 
 
 RECOUNTS = {name: globals()[f"recount_{name}"] for name in PIPELINES}
@@ -138,23 +159,34 @@ def test_card_renders_loads_every_image_and_counts_match_the_files(demo):
 def test_metadata_is_typed_and_matches_the_files(demo, defs):
     """Tables are typed (counts are ints), table assets declare described columns, images are files."""
     name, store, home = demo
-    table_assets = {n.key.to_user_string() for n in defs.resolve_asset_graph().asset_nodes
-                    if n.is_executable and n.kinds & {"parquet", "csv"}}
+    table_assets = {
+        n.key.to_user_string()
+        for n in defs.resolve_asset_graph().asset_nodes
+        if n.is_executable and n.kinds & {"parquet", "csv"}
+    }
     card = latest_metadata(home, f"{name}_dataset_card")
     assert Path(card["card"].value.removeprefix("file://")).is_file()
     with dg.DagsterInstance.from_config(str(home)) as instance:
         keys = [k for k in instance.get_asset_keys() if instance.get_latest_materialization_event(k) is not None]
-        metas = {k.to_user_string(): dict(instance.get_latest_materialization_event(k).asset_materialization.metadata) for k in keys}
+        metas = {
+            k.to_user_string(): dict(instance.get_latest_materialization_event(k).asset_materialization.metadata)
+            for k in keys
+        }
     for asset, meta in metas.items():
         assert sum(isinstance(v, dg.MarkdownMetadataValue) and "base64" in v.value for v in meta.values()) <= 1, asset
         schema = meta.get("dagster/column_schema")
         assert schema is not None or asset not in table_assets, f"{asset} writes a table but declares no column schema"
         if schema is not None:
-            assert all(c.description for c in schema.schema.columns), (asset, [c.name for c in schema.schema.columns if not c.description])
+            assert all(c.description for c in schema.schema.columns), (
+                asset,
+                [c.name for c in schema.schema.columns if not c.description],
+            )
         for value in meta.values():
             if isinstance(value, dg.TableMetadataValue):
                 ints = [c.name for c in value.schema.columns if c.type == "int"]
-                assert all(isinstance(r.data[c], int) for r in value.records for c in ints if r.data[c] is not None), asset
+                assert all(isinstance(r.data[c], int) for r in value.records for c in ints if r.data[c] is not None), (
+                    asset
+                )
     if name == "cell_qa":
         cells = pq.read_table(store / "data/cell_crops/_cells.parquet", columns=["competitor"]).column(0).to_pylist()
         shown = {r.data["competitor"]: r.data["cells"] for r in metas["cell_crops"]["cells_per_competitor"].records}
@@ -183,7 +215,9 @@ def test_ct_coco_splits_open_in_datumaro(demo, tool):
         pytest.skip(f"no interop venv at {INTEROP_PYTHON}: see README 'Open the outputs in the tools you use'")
     root = store / "data/training_datasets/v4/6class_coco"
     splits = ["train", "valid", "test"]
-    done = subprocess.run([str(INTEROP_PYTHON), str(PROBE), tool, str(root), *splits], capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [str(INTEROP_PYTHON), str(PROBE), tool, str(root), *splits], capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     for split in splits:

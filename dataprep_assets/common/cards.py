@@ -39,33 +39,51 @@ def rejects_frame(store: DatasetStore, asset_names: Sequence[str]) -> pd.DataFra
         if path.exists():
             frame = pd.read_csv(path, dtype=str, keep_default_na=False)
             frames.append(frame.assign(asset=name)[["asset", "item", "stage", "reason", "detail"]])
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["asset", "item", "stage", "reason", "detail"])
-
-
-def rejects_section(rejects: pd.DataFrame, max_rows: int = 40) -> Section:
-    counts = rejects.groupby(["asset", "reason"]).size().rename("rejects").reset_index() if len(rejects) else (
-        pd.DataFrame(columns=["asset", "reason", "rejects"]))
-    return Section(
-        "Rejects",
-        f"{len(rejects)} inputs refused, each with the file and the reason; the full tables are rejects/<asset>.csv.",
-        tables=[Table("rejects-by-reason", "rejects per asset and reason", counts),
-                Table("rejects", f"the first {min(max_rows, len(rejects))} rejects", rejects, max_rows=max_rows)],
+    return (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=["asset", "item", "stage", "reason", "detail"])
     )
 
 
-def leak_tables(frame: pd.DataFrame, group_col: str, split_col: str = "split", order: Sequence[str] = ()) -> list[Table]:
+def rejects_section(rejects: pd.DataFrame, max_rows: int = 40) -> Section:
+    counts = (
+        rejects.groupby(["asset", "reason"]).size().rename("rejects").reset_index()
+        if len(rejects)
+        else (pd.DataFrame(columns=["asset", "reason", "rejects"]))
+    )
+    return Section(
+        "Rejects",
+        f"{len(rejects)} inputs refused, each with the file and the reason; the full tables are rejects/<asset>.csv.",
+        tables=[
+            Table("rejects-by-reason", "rejects per asset and reason", counts),
+            Table("rejects", f"the first {min(max_rows, len(rejects))} rejects", rejects, max_rows=max_rows),
+        ],
+    )
+
+
+def leak_tables(
+    frame: pd.DataFrame, group_col: str, split_col: str = "split", order: Sequence[str] = ()
+) -> list[Table]:
     """Groups per split, and for every pair of splits the groups they share (the leak check's evidence: 0)."""
     splits = [s for s in order if s in set(frame[split_col])] + sorted(set(frame[split_col]) - set(order))
     groups = {s: set(frame.loc[frame[split_col] == s, group_col]) for s in splits}
-    per_split = pd.DataFrame({"split": splits, f"{group_col} groups": [len(groups[s]) for s in splits],
-                              "rows": [int((frame[split_col] == s).sum()) for s in splits]})
+    per_split = pd.DataFrame(
+        {
+            "split": splits,
+            f"{group_col} groups": [len(groups[s]) for s in splits],
+            "rows": [int((frame[split_col] == s).sum()) for s in splits],
+        }
+    )
     pairs = []
     for a, b in itertools.combinations(splits, 2):
         shared = sorted(map(str, groups[a] & groups[b]))
         pairs.append({"splits": f"{a} / {b}", f"shared {group_col}": len(shared), "examples": ", ".join(shared[:5])})
     overlap = pd.DataFrame(pairs, columns=["splits", f"shared {group_col}", "examples"])
-    return [Table("leak-groups-per-split", f"{group_col} groups per split", per_split),
-            Table("leak-overlap", f"{group_col} shared between splits (must be 0)", overlap)]
+    return [
+        Table("leak-groups-per-split", f"{group_col} groups per split", per_split),
+        Table("leak-overlap", f"{group_col} shared between splits (must be 0)", overlap),
+    ]
 
 
 def leak_section(frame: pd.DataFrame, group_col: str, split_col: str = "split", order: Sequence[str] = ()) -> Section:
@@ -77,8 +95,15 @@ def leak_section(frame: pd.DataFrame, group_col: str, split_col: str = "split", 
 
 def balance_table(achieved: Mapping[str, float], target: Mapping[str, float], what: str) -> Table:
     order = [s for s in SPLIT_ORDER if s in target] + [s for s in target if s not in SPLIT_ORDER]
-    rows = [{"split": s, "target": float(target[s]), "achieved": float(achieved.get(s, 0.0)),
-             "difference": float(achieved.get(s, 0.0)) - float(target[s])} for s in order]
+    rows = [
+        {
+            "split": s,
+            "target": float(target[s]),
+            "achieved": float(achieved.get(s, 0.0)),
+            "difference": float(achieved.get(s, 0.0)) - float(target[s]),
+        }
+        for s in order
+    ]
     return Table("balance", f"{what}: achieved against target", pd.DataFrame(rows))
 
 

@@ -95,18 +95,26 @@ def _html_table(t: Table) -> str:
             text, numeric = _cell(v)
             cells.append(f'<td class="n">{html.escape(text)}</td>' if numeric else f"<td>{html.escape(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    more = f'<p class="note">{len(t.frame) - t.max_rows} more rows in card.json</p>' if len(t.frame) > t.max_rows else ""
-    return (f'<div><table id="{html.escape(t.id)}"><caption>{html.escape(t.caption)}</caption><thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table>{more}</div>")
+    more = (
+        f'<p class="note">{len(t.frame) - t.max_rows} more rows in card.json</p>' if len(t.frame) > t.max_rows else ""
+    )
+    return (
+        f'<div><table id="{html.escape(t.id)}"><caption>{html.escape(t.caption)}</caption><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>{more}</div>"
+    )
 
 
 def render_html(card: Card) -> str:
     facts = "".join(
-        f'<li class="fact"><b>{html.escape(_cell(v)[0])}</b><span>{html.escape(k)}</span></li>' for k, v in card.facts.items()
+        f'<li class="fact"><b>{html.escape(_cell(v)[0])}</b><span>{html.escape(k)}</span></li>'
+        for k, v in card.facts.items()
     )
-    inputs = "".join(f"<tr><td>{html.escape(k)}</td><td><code>{html.escape(v)}</code></td></tr>" for k, v in card.inputs.items())
+    inputs = "".join(
+        f"<tr><td>{html.escape(k)}</td><td><code>{html.escape(v)}</code></td></tr>" for k, v in card.inputs.items()
+    )
     parts = [
-        "<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{html.escape(card.title)}</title><style>{CSS}</style></head><body>",
         f"<header><h1>{html.escape(card.title)}</h1><p>pipeline <code>{html.escape(card.pipeline)}</code> · "
@@ -128,15 +136,22 @@ def render_html(card: Card) -> str:
             )
             parts.append(f'<div class="figures">{figs}</div>')
         parts.append("</section>")
-    parts.append(f'<section id="versions"><h2>Version and inputs</h2><table id="inputs"><caption>input datasets and their '
-                 f"content versions</caption><thead><tr><th>input</th><th>version</th></tr></thead><tbody>{inputs}</tbody>"
-                 "</table></section></main></body></html>")
+    parts.append(
+        f'<section id="versions"><h2>Version and inputs</h2><table id="inputs"><caption>input datasets and their '
+        f"content versions</caption><thead><tr><th>input</th><th>version</th></tr></thead><tbody>{inputs}</tbody>"
+        "</table></section></main></body></html>"
+    )
     return "\n".join(parts) + "\n"
 
 
 def _md_table(t: Table) -> str:
     frame = t.frame.head(t.max_rows)
-    lines = [f"**{t.caption}**", "", "| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    lines = [
+        f"**{t.caption}**",
+        "",
+        "| " + " | ".join(map(str, frame.columns)) + " |",
+        "|" + "---|" * len(frame.columns),
+    ]
     for row in frame.itertuples(index=False, name=None):
         lines.append("| " + " | ".join(_cell(v)[0].replace("|", "\\|") for v in row) + " |")
     if len(t.frame) > t.max_rows:
@@ -164,7 +179,10 @@ def render_markdown(card: Card) -> str:
 
 def card_json(card: Card) -> dict:
     return {
-        "pipeline": card.pipeline, "title": card.title, "version": card.version, "inputs": card.inputs,
+        "pipeline": card.pipeline,
+        "title": card.title,
+        "version": card.version,
+        "inputs": card.inputs,
         "facts": {k: plain(v) for k, v in card.facts.items()},
         "tables": {t.id: records(t.frame) for s in card.sections for t in s.tables},
     }

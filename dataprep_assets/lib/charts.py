@@ -72,7 +72,13 @@ def grouped_bars(
         values = np.array([float(v.get(name, 0.0)) for v in groups.values()])
         by_split = len(series) == 1 and all(g.lower() in SPLIT_COLORS for g in groups)
         color = [SPLIT_COLORS[g.lower()] for g in groups] if by_split else colors[name]
-        bars = ax.bar(x + (i - (len(series) - 1) / 2) * bar_w, values, bar_w, label=None if by_split else (name or None), color=color)
+        bars = ax.bar(
+            x + (i - (len(series) - 1) / 2) * bar_w,
+            values,
+            bar_w,
+            label=None if by_split else (name or None),
+            color=color,
+        )
         ax.bar_label(bars, labels=[_format(v, value_format) for v in values], fontsize=7, padding=1)
     if reference is not None:
         ax.axhline(reference[0], color="black", linestyle="--", linewidth=1, label=reference[1])

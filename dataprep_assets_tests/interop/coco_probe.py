@@ -26,8 +26,12 @@ def _datumaro(dataset) -> dict:
     for name, subset in sorted(dataset.subsets().items()):
         items = list(subset)
         per_label = Counter(labels[a.label].name if a.label is not None else None for i in items for a in i.annotations)
-        out[name] = {"images": len(items), "annotations": sum(per_label.values()), "categories": len(labels),
-                     "per_label": {str(k): v for k, v in per_label.items()}}
+        out[name] = {
+            "images": len(items),
+            "annotations": sum(per_label.values()),
+            "categories": len(labels),
+            "per_label": {str(k): v for k, v in per_label.items()},
+        }
     return out
 
 
@@ -54,12 +58,20 @@ def fiftyone(root: Path, splits: list[str]) -> dict:
 
     out = {}
     for split in splits:
-        dataset = fo.Dataset.from_dir(dataset_type=fo.types.COCODetectionDataset, data_path=str(root / split),
-                                      labels_path=str(root / split / ANNOTATIONS), label_types=["detections"])
+        dataset = fo.Dataset.from_dir(
+            dataset_type=fo.types.COCODetectionDataset,
+            data_path=str(root / split),
+            labels_path=str(root / split / ANNOTATIONS),
+            label_types=["detections"],
+        )
         try:
             labels = Counter(dataset.values("detections.detections.label", unwind=True))
-            out[split] = {"images": len(dataset), "annotations": sum(labels.values()), "categories": len(dataset.default_classes or []),
-                          "per_label": dict(labels)}
+            out[split] = {
+                "images": len(dataset),
+                "annotations": sum(labels.values()),
+                "categories": len(dataset.default_classes or []),
+                "per_label": dict(labels),
+            }
         finally:
             dataset.delete()
     return out
@@ -67,4 +79,8 @@ def fiftyone(root: Path, splits: list[str]) -> dict:
 
 if __name__ == "__main__":
     tool, root, splits = sys.argv[1], Path(sys.argv[2]).resolve(), sys.argv[3:]
-    print(json.dumps({"roboflow_coco": roboflow_coco, "coco_instances": coco_instances, "fiftyone": fiftyone}[tool](root, splits)))
+    print(
+        json.dumps(
+            {"roboflow_coco": roboflow_coco, "coco_instances": coco_instances, "fiftyone": fiftyone}[tool](root, splits)
+        )
+    )

@@ -22,8 +22,10 @@ CELLS = {
     "gt_label": "label of the best-matching ground-truth cell (0 if none)",
     "cell_jaccard": "Jaccard (IoU) of the cell with its matched ground-truth cell, 0-1",
     "area": "cell area in pixels",
-    "bbox_y0": "cell bounding box, first row", "bbox_x0": "cell bounding box, first column",
-    "bbox_y1": "cell bounding box, row after the last", "bbox_x1": "cell bounding box, column after the last",
+    "bbox_y0": "cell bounding box, first row",
+    "bbox_x0": "cell bounding box, first column",
+    "bbox_y1": "cell bounding box, row after the last",
+    "bbox_x1": "cell bounding box, column after the last",
     "crop_y0": "first row of the crop in the frame (may be negative: padded)",
     "crop_x0": "first column of the crop in the frame (may be negative: padded)",
     "crop_truncated": "the cell is larger than the crop and was cut",
@@ -32,7 +34,11 @@ CELLS = {
 SPLITS = {**CELLS, "split": "train, validation or test; assigned per original_image_key"}
 
 SEG = {
-    "frame_key": "the raw frame", "original_image_key": "the source image", "competitor": "the segmentation method",
-    "gt_cells": "ground-truth cells in the frame", "matched_gt_cells": "ground-truth cells matched with Jaccard > 0.5",
-    "predicted_cells": "cells the competitor predicted", "seg": "Cell Tracking Challenge SEG: mean Jaccard over ground-truth cells",
+    "frame_key": "the raw frame",
+    "original_image_key": "the source image",
+    "competitor": "the segmentation method",
+    "gt_cells": "ground-truth cells in the frame",
+    "matched_gt_cells": "ground-truth cells matched with Jaccard > 0.5",
+    "predicted_cells": "cells the competitor predicted",
+    "seg": "Cell Tracking Challenge SEG: mean Jaccard over ground-truth cells",
 }
