@@ -70,7 +70,7 @@ def run_ours(root: Path, tasks, layout: str, workers: int) -> int:
     if layout == "stacked":
         (out / "stacks").mkdir()
     args = [(t, str(root), str(out), 64, layout) for t in tasks]
-    return sum(len(r.cells.get("cell_id", ())) for r in ordered_map(_star, args, max_workers=workers))
+    return sum(len(o.cells["cell_id"]) for r in ordered_map(_star, args, max_workers=workers) for o in r.outputs if o.cells is not None)
 
 
 def run_naive(root: Path, tasks) -> int:

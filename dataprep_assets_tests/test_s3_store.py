@@ -37,13 +37,17 @@ def test_writes_land_under_the_prefix_and_a_fresh_cache_reads_them(s3_bucket, cl
         (staged.path / "train").mkdir()
         (staged.path / "train" / "img.png").write_bytes(b"png")
         (staged.path / "metadata.yaml").write_text("k: v\n")
-    assert _keys(client, s3_bucket) == [
+    keys = _keys(client, s3_bucket)
+    assert [k for k in keys if not k.startswith(("team/datasets/_objects/", "team/datasets/_versions/"))] == [
         "team/datasets/_manifests/data/set.json",
         "team/datasets/_manifests/data/x.json.json",
         "team/datasets/data/set/metadata.yaml",
         "team/datasets/data/set/train/img.png",
         "team/datasets/data/x.json",
     ]
+    # every distinct file once under its hash, and one record + file list per version
+    assert sum(k.startswith("team/datasets/_objects/") for k in keys) == 3
+    assert sum(k.startswith("team/datasets/_versions/") for k in keys) == 4
     reader = _store(s3_bucket, tmp_path / "b")
     assert reader.read_json("data/x.json") == {"a": 1}
     assert reader.pull("data/set") == tmp_path / "b" / "data" / "set"

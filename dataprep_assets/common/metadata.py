@@ -84,7 +84,16 @@ def dataset_metadata(store: DatasetStore, relpath: str, manifest: Manifest | Non
     meta: dict[str, object] = {"path": dg.MetadataValue.path(store.uri(relpath))}
     if manifest is not None:
         meta |= {"files": len(manifest.entries), "bytes": manifest.total_bytes, "content_hash": manifest.dataset_hash[:16]}
+        if manifest.version_id:
+            meta |= version_metadata(relpath, manifest.version_id)
     return meta
+
+
+def version_metadata(relpath: str, version_id: str) -> dict[str, object]:
+    """Which immutable version this materialization wrote, and the exact command that gets it back."""
+    name = relpath.rstrip("/").rsplit("/", 1)[-1]
+    command = f"python -m dataprep_assets checkout {relpath} --version {version_id} --to ./checkout-{name}"
+    return {"version": version_id, "checkout": dg.MetadataValue.md(f"```\n{command}\n```")}
 
 
 def rejects_metadata(store: DatasetStore, relpath: str, rejects: RejectLog) -> dict[str, object]:

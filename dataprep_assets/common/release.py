@@ -1,7 +1,9 @@
 """A dataset release as an asset: the content hashes of its parts, i.e. what `dvc add` would record.
 
 The release's version changes if and only if a byte of one of its parts changes; it is the data
-version of the release asset, so downstream training jobs can pin it.
+version of the release asset, so downstream training jobs can pin it. The release also pins the exact
+store versions of its parts: checking the release out restores all of them, and GC keeps them as long
+as the release version is kept.
 """
 
 from collections.abc import Sequence
@@ -30,7 +32,8 @@ def write_release(
         "rows_per_split": {k: int(v) for k, v in table["split"].value_counts().sort_index().items()},
         "groups_per_split": {k: int(v) for k, v in table.groupby("split")[group_col].nunique().sort_index().items()},
     }
-    manifest = store.write_json(relpath, release)
+    pins = {part: m.version_id for part, m in manifests.items() if m.version_id}
+    manifest = store.write_json(relpath, release, meta={"pins": pins})
     return dg.MaterializeResult(
         data_version=dg.DataVersion(release["version"]),
         metadata={"version": release["version"], "release": dg.MetadataValue.json(release), **dataset_metadata(store, relpath, manifest)},

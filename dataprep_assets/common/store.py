@@ -2,32 +2,43 @@
 
 Assets work on local paths (fast libraries want files); the store decides where those live and
 publishes what is written. `LocalDatasetStore` is a directory; an object-store backend stages in a
-local cache, pulls inputs on `pull` and uploads on `push`. Every dataset written gets a manifest
-(files, sizes, SHA-256, one dataset hash) under `_manifests/`, and that hash is the data version.
+local cache, pulls inputs on `pull` and uploads on `push`.
+
+Every dataset written becomes an immutable version (`lib.versions`): its files are stored once by
+SHA-256 under `_objects/`, its record under `_versions/<dataset>/`, and the seed-layout path is the
+*current view* of the latest version. Order of a write: build in staging -> store objects -> record
+the version (the commit point) -> swap the view in -> update the `_manifests/<dataset>.json` pointer.
+A write first repairs a view left behind by a crash and clears dead writers' staging debris.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 from pydantic import Field, PrivateAttr
 
+from dataprep_assets.lib import versions as V
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.storage import (
     Manifest,
+    ManifestEntry,
+    UnsafePathError,
     atomic_path,
     atomic_write_json,
-    UnsafePathError,
     build_manifest,
+    clean_debris,
     safe_join,
+    sha256_file,
     staged_directory,
 )
 
@@ -38,10 +49,26 @@ DEFAULT_STORE_ROOT = "var/store"
 
 @dataclass
 class StagedDataset:
-    """A directory being built; `manifest` is filled in when the block completes."""
+    """A directory being built; `manifest` and `version` are filled in when the block completes."""
 
     path: Path
     manifest: Manifest | None = None
+    version: V.VersionRecord | None = None
+
+
+def _execution_ids() -> tuple[str, str]:
+    """(run id, asset key) of the Dagster step writing, or ("", "") outside one."""
+    try:
+        context = dg.AssetExecutionContext.get()
+    except Exception:
+        return "", ""
+    if context is None:
+        return "", ""
+    try:
+        asset_key = context.asset_key.to_user_string()
+    except Exception:  # a multi-asset step has no single key
+        asset_key = ""
+    return context.run_id, asset_key
 
 
 class DatasetStore(dg.ConfigurableResource, ABC):
@@ -72,46 +99,199 @@ class DatasetStore(dg.ConfigurableResource, ABC):
     def exists(self, relpath: str) -> bool:
         return self.path(relpath).exists()
 
-    # -- manifests -----------------------------------------------------------------------------
-    def _record(self, relpath: str, manifest: Manifest) -> Manifest:
-        atomic_write_json(self.path(MANIFESTS_DIR, f"{relpath}.json"), manifest.to_dict())
-        self.push(f"{MANIFESTS_DIR}/{relpath}.json")
+    # -- manifests and versions -----------------------------------------------------------------
+    def manifest(self, relpath: str) -> Manifest | None:
+        """The manifest of the dataset's current view (None if it was never written)."""
+        pointer = self._pointer(relpath)
+        if pointer is None:
+            return None
+        manifest = Manifest.from_dict(pointer)
+        manifest.version_id = pointer.get("version_id", "")
         return manifest
 
-    def manifest(self, relpath: str) -> Manifest | None:
+    def _pointer(self, relpath: str) -> dict | None:
         path = self.path(MANIFESTS_DIR, f"{relpath}.json")
-        return Manifest.from_dict(json.loads(path.read_text())) if path.exists() else None
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def versions(self, relpath: str) -> list[V.VersionRecord]:
+        """Every version of a dataset still in the store, oldest first."""
+        self._sync_versions(relpath)
+        return V.list_versions(self.local_root(), relpath)
+
+    def datasets(self) -> list[str]:
+        """Every dataset with at least one version."""
+        self._sync_versions("")
+        return V.all_datasets(self.local_root())
+
+    def version(self, relpath: str, version: str | None = None, run_id: str | None = None) -> V.VersionRecord:
+        """One version by id / id prefix / content-hash prefix / run id (the latest when none is given)."""
+        return V.resolve(self.versions(relpath), relpath, version, run_id)
+
+    def entries(self, record: V.VersionRecord):
+        """The files of a version, streamed."""
+        return V.iter_entries(self.path(V.files_relpath(record.dataset, record.version_id)))
+
+    def object_path(self, sha256: str) -> Path:
+        """A local path holding the stored object (fetched first where the store is remote)."""
+        return self.path(V.object_relpath(sha256))
+
+    def checkout(self, record: V.VersionRecord, dest: str | os.PathLike, link: bool = False, progress=None) -> Path:
+        """Restore a version's files byte for byte at `dest/<dataset path>`, verifying every hash.
+
+        Built in a staging directory and renamed into place: an interrupted checkout leaves nothing
+        that looks complete. A release also restores every version it pins.
+        """
+        dest = Path(dest)
+        dest.mkdir(parents=True, exist_ok=True)
+        targets = [(record, dest)]
+        for dataset, version_id in sorted((record.meta.get("pins") or {}).items()):
+            targets.append((self.version(dataset, version_id), dest))
+        for rec, root in targets:
+            final = safe_join(root, rec.dataset)
+            label = f"{rec.dataset}@{rec.version_id}"
+            if rec.kind == "file":
+                entry = next(iter(self.entries(rec)))
+                final.parent.mkdir(parents=True, exist_ok=True)
+                V.checkout([ManifestEntry(final.name, entry.size, entry.sha256)], final.parent, self.object_path, label, link)
+                continue
+            with staged_directory(final) as staging:
+                V.checkout(self.entries(rec), staging, self.object_path, label, link, progress)
+        return safe_join(dest, record.dataset)
+
+    def read_table_at(self, relpath: str, version_id: str) -> pd.DataFrame:
+        """A table as it was in one version (hash-verified)."""
+        record = self.version(relpath, version_id)
+        entry = next(iter(self.entries(record)))
+        source = self.object_path(entry.sha256)
+        V.verify_file(source, entry.sha256, f"{relpath}@{record.version_id}")
+        return pd.read_csv(source) if relpath.endswith(".csv") else pd.read_parquet(source)
+
+    def gc(self, policy: V.RetentionPolicy, dry_run: bool = True) -> V.GcReport:
+        """Drop the versions `policy` lets go and the objects no kept version refers to."""
+        return V.collect_garbage(self.local_root(), policy, dry_run=dry_run)
+
+    def _sync_versions(self, relpath: str) -> None:
+        """Bring version records up to date locally (no-op for a local store)."""
+
+    def _commit(self, relpath: str, view: Path, manifest: Manifest, kind: str, meta: dict | None) -> V.VersionRecord:
+        """Store the objects of `manifest` (files under `view`) and record the version: the commit point."""
+        run_id, asset_key = _execution_ids()
+        root = self.local_root()
+        record = V.VersionRecord(
+            version_id=V.new_version_id(manifest.dataset_hash),
+            dataset=relpath,
+            dataset_hash=manifest.dataset_hash,
+            created_at=datetime.now(timezone.utc).isoformat(),
+            kind=kind,
+            file_count=len(manifest.entries),
+            total_bytes=manifest.total_bytes,
+            run_id=run_id,
+            asset_key=asset_key,
+            meta=dict(meta or {}),
+        )
+        with V.object_lock(root, exclusive=False):
+            for entry in manifest.entries:
+                # entry paths come from walking our own staging directory; links in it (the 4-class set) are followed
+                V.put_object(root, view if kind == "file" else Path(view, entry.path), entry.sha256)
+            V.write_version(root, record, manifest)
+        return record
+
+    def _point(self, relpath: str, manifest: Manifest, record: V.VersionRecord) -> None:
+        """Make `_manifests/<relpath>.json` describe the view (after the view is in place)."""
+        manifest.version_id = record.version_id
+        payload = manifest.to_dict() | {"version_id": record.version_id, "created_at": record.created_at}
+        atomic_write_json(self.path(MANIFESTS_DIR, f"{relpath}.json"), payload)
+
+    def _prepare(self, relpath: str) -> None:
+        """Before a write: clear dead writers' debris and repair a view a crash left behind."""
+        clean_debris(self.path(relpath))
+        clean_debris(self.path(MANIFESTS_DIR, f"{relpath}.json"))
+        latest = V.list_versions(self.local_root(), relpath)
+        pointer = self._pointer(relpath)
+        if latest and (pointer is None or pointer.get("version_id") != latest[-1].version_id):
+            self._restore_view(latest[-1])
+
+    def _restore_view(self, record: V.VersionRecord) -> None:
+        """Put the view of `record` back in place from its objects (after a crash mid-publish)."""
+        target = self.path(record.dataset)
+        nested = self._nested(record.dataset) if record.kind == "dir" else []
+        if record.kind == "file":
+            entry = next(iter(self.entries(record)))
+            V.checkout([ManifestEntry(target.name, entry.size, entry.sha256)], target.parent, self.object_path, record.dataset, link=True)
+        else:
+            with staged_directory(target) as staging:
+                V.checkout(self.entries(record), staging, self.object_path, record.dataset, link=True)
+                self._carry_nested(record.dataset, nested, staging)
+        self._point(record.dataset, V.manifest_of(self.path(V.files_relpath(record.dataset, record.version_id))), record)
+
+    def _nested(self, relpath: str) -> list[str]:
+        """Datasets of their own that live inside the directory `relpath` (e.g. a COCO file in a PNG folder)."""
+        folder = self.path(MANIFESTS_DIR, relpath)
+        if not folder.is_dir():
+            return []
+        return sorted(p.relative_to(self.path(MANIFESTS_DIR)).as_posix().removesuffix(".json") for p in folder.rglob("*.json"))
+
+    def _carry_nested(self, relpath: str, nested: list[str], staging: Path) -> None:
+        """Keep nested datasets across a swap of their parent: link their current files into the staging copy."""
+        for inner in nested:
+            current = self.path(inner)
+            if current.is_file():
+                target = safe_join(staging, Path(inner).relative_to(relpath).as_posix())
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if not target.exists():
+                    try:
+                        os.link(current, target)
+                    except OSError:
+                        shutil.copy2(current, target)
+
+    def _publish(self, relpath: str, record: V.VersionRecord) -> None:
+        """Make a committed version visible beyond this machine (no-op for a local store)."""
+        self.push(relpath)
 
     # -- writing -------------------------------------------------------------------------------
     @contextmanager
-    def write_file(self, relpath: str) -> Iterator[Path]:
-        """Yield a temp path; on success it becomes `relpath` atomically, with a manifest, and is pushed."""
+    def write_file(self, relpath: str, meta: dict | None = None) -> Iterator[Path]:
+        """Yield a temp path; on success it becomes a new version of `relpath` and its current view."""
         target = self.path(relpath)
+        self._prepare(relpath)
         with atomic_path(target) as tmp:
             yield tmp
-        self._record(relpath, build_manifest(target))
-        self.push(relpath)
+            if not tmp.exists():
+                raise FileNotFoundError(f"nothing was written to the temporary file for {relpath}")
+            manifest = Manifest([ManifestEntry(target.name, tmp.stat().st_size, sha256_file(tmp))])
+            record = self._commit(relpath, tmp, manifest, "file", meta)
+        self._point(relpath, manifest, record)
+        self._publish(relpath, record)
 
     @contextmanager
-    def write_dir(self, relpath: str) -> Iterator[StagedDataset]:
-        """Build a directory in staging; on success swap it in whole, record its manifest, push it."""
+    def write_dir(self, relpath: str, meta: dict | None = None) -> Iterator[StagedDataset]:
+        """Build a directory in staging; on success it becomes a new version and is swapped in whole.
+
+        Datasets nested inside the directory (their own versions) are carried over, not deleted.
+        """
+        self._prepare(relpath)
+        nested = self._nested(relpath)
         with staged_directory(self.path(relpath)) as staging:
             staged = StagedDataset(staging)
             yield staged
-            staged.manifest = build_manifest(staging)
-        self._record(relpath, staged.manifest)
-        self.push(relpath)
+            inner = {Path(n).relative_to(relpath).as_posix() for n in nested}
+            full = build_manifest(staging)
+            staged.manifest = Manifest([e for e in full.entries if e.path not in inner])
+            staged.version = self._commit(relpath, staging, staged.manifest, "dir", meta)
+            self._carry_nested(relpath, nested, staging)
+        self._point(relpath, staged.manifest, staged.version)
+        self._publish(relpath, staged.version)
 
-    def write_table(self, relpath: str, frame: pd.DataFrame) -> Manifest:
-        with self.write_file(relpath) as tmp:
+    def write_table(self, relpath: str, frame: pd.DataFrame, meta: dict | None = None) -> Manifest:
+        with self.write_file(relpath, meta={"rows": len(frame)} | (meta or {})) as tmp:
             if relpath.endswith(".csv"):
                 frame.to_csv(tmp, index=False)
             else:
                 frame.to_parquet(tmp, index=False, compression="zstd")
         return self.manifest(relpath)
 
-    def write_json(self, relpath: str, payload: object) -> Manifest:
-        with self.write_file(relpath) as tmp:
+    def write_json(self, relpath: str, payload: object, meta: dict | None = None) -> Manifest:
+        with self.write_file(relpath, meta=meta) as tmp:
             atomic_write_json(tmp, payload)
         return self.manifest(relpath)
 
@@ -319,15 +499,90 @@ class S3DatasetStore(DatasetStore):
         files = self._local_files(rel)
         self._each(self._upload, [f for f in files if f not in remote or not self._same(self.path(f), *remote[f])])
 
-    @contextmanager
-    def write_dir(self, relpath: str) -> Iterator[StagedDataset]:
-        """As `DatasetStore.write_dir`, then delete the keys the new version of the directory no longer has."""
-        with super().write_dir(relpath) as staged:
-            yield staged
+    # -- versions on S3 ------------------------------------------------------------------------
+    def _sync_versions(self, relpath: str) -> None:
+        self.pull(f"{V.VERSIONS_DIR}/{relpath}".rstrip("/"))
+
+    def _prepare(self, relpath: str) -> None:
+        self._sync_versions(relpath)
+        super()._prepare(relpath)
+
+    def object_path(self, sha256: str) -> Path:
+        local = self.path(V.object_relpath(sha256))
+        if not local.exists():
+            try:
+                self._download(V.object_relpath(sha256))
+            except self.client().exceptions.NoSuchKey:
+                pass  # reported by the caller as a missing object
+        return local
+
+    def _publish(self, relpath: str, record: V.VersionRecord) -> None:
+        """Upload the view, then the objects the bucket lacks (server-side copies), then the record, then
+        the pointer; a directory's keys that the new version no longer has are deleted last."""
         rel = self._rel(relpath)
-        gone = sorted(set(self._remote(rel)) - set(self._local_files(rel)))
-        for start in range(0, len(gone), 1000):
-            batch = [{"Key": self._key(name)} for name in gone[start : start + 1000]]
+        self.push(rel)
+        previous = [r for r in V.list_versions(self.local_root(), relpath) if r.version_id < record.version_id]
+        known = {e.sha256 for e in self.entries(previous[-1])} if previous else set()
+        first_path: dict[str, str] = {}
+        for entry in self.entries(record):
+            if entry.sha256 not in known:
+                first_path.setdefault(entry.sha256, rel if record.kind == "file" else f"{rel}/{entry.path}")
+
+        def copy(item: tuple[str, str]) -> None:
+            sha, source = item
+            self.client().copy_object(
+                Bucket=self.bucket, Key=self._key(V.object_relpath(sha)), CopySource={"Bucket": self.bucket, "Key": self._key(source)}
+            )
+
+        self._each(copy, sorted(first_path.items()))
+        self._upload(V.files_relpath(relpath, record.version_id))
+        self._upload(V.record_relpath(relpath, record.version_id))
+        self._upload(f"{MANIFESTS_DIR}/{relpath}.json")
+        if record.kind == "dir":
+            gone = sorted(set(self._remote(rel)) - set(self._local_files(rel)))
+            for start in range(0, len(gone), 1000):
+                batch = [{"Key": self._key(name)} for name in gone[start : start + 1000]]
+                self.client().delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+
+    def gc(self, policy: V.RetentionPolicy, dry_run: bool = True) -> V.GcReport:
+        """GC in the bucket: records first, then unreferenced objects older than the grace period."""
+        now = datetime.now(timezone.utc)
+        report = V.GcReport(dry_run=dry_run)
+        root = self.local_root()
+        with V.object_lock(root, exclusive=True):
+            self._sync_versions("")
+            versions = {d: V.list_versions(root, d) for d in V.all_datasets(root)}
+            kept, dropped = V.plan_retention(versions, policy, now)
+            referenced = {e.sha256 for r in kept for e in self.entries(r)}
+            report.versions_kept, report.versions_dropped = len(kept), [f"{r.dataset}@{r.version_id}" for r in dropped]
+            if not dry_run:
+                keys = [k for r in dropped for k in (V.record_relpath(r.dataset, r.version_id), V.files_relpath(r.dataset, r.version_id))]
+                self._delete([self._key(k) for k in keys])
+                for k in keys:
+                    self.path(k).unlink(missing_ok=True)
+            young_after = now.timestamp() - policy.grace_seconds
+            doomed = []
+            paginator = self.client().get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(V.OBJECTS_DIR) + "/"):
+                for obj in page.get("Contents", []):
+                    sha = obj["Key"].rsplit("/", 1)[-1]
+                    if sha in referenced:
+                        report.objects_kept += 1
+                    elif obj["LastModified"].timestamp() > young_after:
+                        report.objects_young += 1
+                    else:
+                        report.objects_deleted += 1
+                        report.bytes_freed += int(obj["Size"])
+                        doomed.append(obj["Key"])
+            if not dry_run:
+                self._delete(doomed)
+                for key in doomed:
+                    self.path(V.object_relpath(key.rsplit("/", 1)[-1])).unlink(missing_ok=True)
+        return report
+
+    def _delete(self, keys: list[str]) -> None:
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": key} for key in keys[start : start + 1000]]
             self.client().delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
 
     def uri(self, relpath: str = "") -> str:

@@ -152,6 +152,8 @@ class Manifest:
     """What a dataset consists of: its files, their sizes and hashes, and one hash over all of them."""
 
     entries: list[ManifestEntry] = field(default_factory=list)
+    version_id: str = ""
+    """The store version this manifest was recorded as (empty until recorded)."""
 
     @property
     def dataset_hash(self) -> str:
@@ -204,3 +206,38 @@ def combine_hashes(hashes: Iterable[str]) -> str:
     for h in hashes:
         digest.update(h.encode() + b"\n")
     return digest.hexdigest()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_debris(path: str | os.PathLike) -> list[Path]:
+    """Remove the temp/staging/old siblings of `path` left by processes that died (e.g. a SIGKILLed run).
+
+    Siblings of a live process (a concurrent writer) are left alone. Returns what was removed.
+    """
+    final = Path(path)
+    removed = []
+    if not final.parent.is_dir():
+        return removed
+    prefix = f".{final.name}."
+    for sibling in final.parent.iterdir():
+        if not sibling.name.startswith(prefix):
+            continue
+        tag, _, rest = sibling.name[len(prefix) :].partition("-")
+        pid_text = rest.split("-", 1)[0]
+        if tag not in ("tmp", "staging", "old") or not pid_text.isdigit() or _pid_alive(int(pid_text)):
+            continue
+        if sibling.is_dir() and not sibling.is_symlink():
+            shutil.rmtree(sibling, ignore_errors=True)
+        else:
+            sibling.unlink(missing_ok=True)
+        removed.append(sibling)
+    return removed

@@ -1,6 +1,7 @@
 """cell_qa assets: inventory -> crops + Jaccard -> cell-level dataframe -> leak-free splits -> release."""
 
 
+import dataclasses
 import time
 
 import dagster as dg
@@ -22,12 +23,13 @@ from dataprep_assets.common.release import write_release
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
 from dataprep_assets.defs.cell_qa.config import CellCropsConfig, SplitConfig
-from dataprep_assets.defs.cell_qa.extract import CROPS_RELPATH, FrameTask, load_crop, process_frame_star
+from dataprep_assets.defs.cell_qa.extract import CODE_VERSION, CROPS_RELPATH, CompetitorOutput, FrameTask, load_crop, process_frame_star
 from dataprep_assets.defs.cell_qa.inventory import RAW_PREFIX, build_inventory
 from dataprep_assets.defs.cell_qa.uploads import cell_qa_uploads
 from dataprep_assets.defs.cell_qa import columns
 from dataprep_assets.lib.charts import grouped_bars, histograms
 from dataprep_assets.lib.images import captioned_montage, overlay_mask, png_bytes, to_uint8
+from dataprep_assets.lib.itemcache import InputHashes, ItemCache, fingerprint
 from dataprep_assets.lib.parallel import ordered_map, resolve_workers
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.splits import assign_group_splits, split_summary
@@ -74,27 +76,73 @@ def _frame_tasks(inventory: pd.DataFrame) -> list[FrameTask]:
     return tasks
 
 
+def _plan(tasks: list[FrameTask], cache: ItemCache, hashes: InputHashes, staging) -> tuple[list[FrameTask], dict]:
+    """Restore cached (frame, competitor) results into staging; return the frames with work left
+    (only their uncached competitors) and the cached outputs by (frame_key, competitor)."""
+    todo, reused = [], {}
+    for task in tasks:
+        raw, gt = hashes(task.raw_path), hashes(task.gt_path)
+        pending, keys = [], []
+        for competitor, mask in task.competitors:
+            key = cache.key(raw, gt, hashes(mask), competitor)
+            item = cache.get(key) if raw and gt else None
+            if item is None:
+                pending.append((competitor, mask))
+                keys.append(key)
+            else:
+                cache.restore(item, staging)
+                reused[(task.frame_key, competitor)] = CompetitorOutput.from_cache(item.result)
+        if pending:
+            todo.append(dataclasses.replace(task, competitors=tuple(pending), cache_keys=tuple(keys)))
+    return todo, reused
+
+
 @dg.asset(group_name=GROUP, deps=[cell_qa_inventory], kinds={"tiff", "numpy"}, automation_condition=FOLLOW_UPSTREAM)
 def cell_crops(context: dg.AssetExecutionContext, config: CellCropsConfig, store: DatasetStore) -> dg.MaterializeResult:
-    """A 2-channel crop (raw, cell mask) per cell of every competitor segmentation, with its Jaccard vs ground truth."""
+    """A 2-channel crop (raw, cell mask) per cell of every competitor segmentation, with its Jaccard vs ground truth.
+
+    Incremental: a (frame, competitor) whose raw frame, ground truth and mask are unchanged (by content)
+    under the same crop settings is restored from the store, not recomputed; the output is identical.
+    """
     inventory = store.read_table(INVENTORY_PATH)
     tasks = _frame_tasks(inventory)
     store.pull(RAW_PREFIX)
     root = str(store.local_root())
     workers = resolve_workers(config.max_workers)
-    context.log.info(f"cutting {config.crop_size}px crops ({config.layout}) from {len(tasks)} frames with {workers} worker(s)")
+    cache = ItemCache(root, "cell_crops", fingerprint(CODE_VERSION, config.crop_size, config.layout))
+    hashes = InputHashes(root, "cell_crops")
     rejects, tables, seg_rows = RejectLog(), [], []
     started = time.perf_counter()
     with store.write_dir(CROPS_RELPATH) as staged:
         if config.layout == "stacked":
             (staged.path / "stacks").mkdir()
-        args = [(t, root, str(staged.path), config.crop_size, config.layout) for t in tasks]
+        todo, reused = _plan(tasks, cache, hashes, staged.path)
+        pairs = sum(len(t.competitors) for t in tasks)
+        context.log.info(
+            f"cutting {config.crop_size}px crops ({config.layout}): {len(reused)} of {pairs} frame/competitor pairs reused, "
+            f"{pairs - len(reused)} to compute in {len(todo)} frames with {workers} worker(s)"
+        )
+        args = [(t, root, str(staged.path), config.crop_size, config.layout, cache) for t in todo]
         progress = lambda done, total, s: context.log.info(f"crops: {done}/{total} frames, {s:.1f}s")  # noqa: E731
-        for result in ordered_map(process_frame_star, args, max_workers=workers, progress=progress):
-            rejects.extend(result.rejects)
-            seg_rows.extend(result.seg)
-            if result.cells:
-                tables.append(pd.DataFrame(result.cells))
+        computed = {t.frame_key: r for t, r in zip(todo, ordered_map(process_frame_star, args, max_workers=workers, progress=progress))}
+        for task in tasks:
+            result = computed.get(task.frame_key)
+            if result is not None:
+                rejects.extend(result.rejects)
+            fresh = {o.competitor: o for o in result.outputs} if result is not None else {}
+            outputs = [fresh.get(c) or reused.get((task.frame_key, c)) for c, _ in task.competitors]
+            frame_cells = []
+            for output in outputs:
+                if output is None:  # the frame failed before this competitor (raw or ground truth unusable)
+                    continue
+                rejects.extend(output.rejects)
+                if output.seg is not None:
+                    seg_rows.append(output.seg)
+                if output.cells is not None:
+                    frame_cells.append(output.cells)
+            if frame_cells:
+                tables.append(pd.DataFrame({k: np.concatenate([c[k] for c in frame_cells]) for k in frame_cells[0]}))
+        hashes.save()
         cells = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["cell_id", "cell_jaccard"])
         cells.to_parquet(staged.path / "_cells.parquet", index=False)
         pd.DataFrame(seg_rows).to_parquet(staged.path / "_seg_scores.parquet", index=False)
@@ -107,6 +155,8 @@ def cell_crops(context: dg.AssetExecutionContext, config: CellCropsConfig, store
         metadata={
             "cells": len(cells),
             "frames": len(tasks),
+            "pairs_computed": pairs - len(reused),
+            "pairs_reused": len(reused),
             "cells_per_competitor": counts_table(cells["competitor"].value_counts().sort_index().to_frame("cells"), "competitor"),
             "crop_size": config.crop_size,
             **dataset_metadata(store, CROPS_RELPATH, staged.manifest),

@@ -1,9 +1,13 @@
 """Per-frame work of `cell_crops`: read, validate, match cells, cut crops, write them.
 
 `process_frame` is a pure function of one frame's files, run in worker processes; it writes its
-crops straight into the staging directory and returns a small columnar table, the frame's SEG
-scores and its rejects. Cell ids are stable (`<dataset>_<seq>_t<frame>_<competitor>_<label>`), so a
+crops straight into the staging directory and returns, per competitor, a small columnar table, the
+SEG score and the rejects. Cell ids are stable (`<dataset>_<seq>_t<frame>_<competitor>_<label>`), so a
 cell keeps its id when other frames are added.
+
+Incremental: each (frame, competitor) result is keyed by the content of the raw frame, the ground
+truth and the competitor's mask, the crop settings and `CODE_VERSION` (`lib.itemcache`). The worker
+stores what it computed; the asset restores hits and sends only misses to the workers.
 """
 
 from __future__ import annotations
@@ -18,9 +22,12 @@ import tifffile
 
 from dataprep_assets.defs.cell_qa.crops import cell_boxes, crop_windows, stacked_crops
 from dataprep_assets.defs.cell_qa.labels import LabelImageError, match_cells, overlap_triplets, relabel, seg_score
+from dataprep_assets.lib.itemcache import ItemCache
 from dataprep_assets.lib.rejects import Reject
 from dataprep_assets.lib.storage import safe_join
 
+CODE_VERSION = "cell_crops/1"
+"""Bump when a change to this module changes its output bytes: every cached result is then recomputed."""
 CROPS_RELPATH = "data/cell_crops"
 STACKS_DIR = "stacks"
 LAYOUTS = ("tiff_per_cell", "stacked")
@@ -40,13 +47,42 @@ class FrameTask:
     gt_path: str
     competitors: tuple[tuple[str, str], ...]
     """(competitor, mask path) pairs, store-relative."""
+    cache_keys: tuple[str, ...] = ()
+    """Cache key per competitor (same order); empty: nothing is cached."""
+
+
+@dataclass
+class CompetitorOutput:
+    """One competitor's share of a frame: its cells (columns), SEG row, rejects and files written."""
+
+    competitor: str
+    cells: dict[str, np.ndarray] | None = None
+    seg: dict | None = None
+    rejects: list[Reject] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+    def to_cache(self) -> dict:
+        """JSON-able, keeping column order and dtypes (the cache's canonical JSON sorts dict keys)."""
+        cells = None
+        if self.cells is not None:
+            cells = [[k, "object" if v.dtype == object else v.dtype.str, v.tolist()] for k, v in self.cells.items()]
+        seg = None if self.seg is None else [[k, v] for k, v in self.seg.items()]
+        return {"competitor": self.competitor, "cells": cells, "seg": seg, "rejects": [r.__dict__ for r in self.rejects]}
+
+    @classmethod
+    def from_cache(cls, payload: dict) -> CompetitorOutput:
+        cells = None
+        if payload["cells"] is not None:
+            cells = {k: np.array(values, dtype=object if dtype == "object" else np.dtype(dtype)) for k, dtype, values in payload["cells"]}
+        seg = None if payload["seg"] is None else dict((k, v) for k, v in payload["seg"])
+        return cls(payload["competitor"], cells, seg, [Reject(**r) for r in payload["rejects"]])
 
 
 @dataclass
 class FrameResult:
-    cells: dict[str, np.ndarray] = field(default_factory=dict)
-    seg: list[dict] = field(default_factory=list)
+    outputs: list[CompetitorOutput] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
+    """Frame-level rejects (raw or ground truth unusable)."""
 
 
 def safe_name(text: str) -> str:
@@ -84,8 +120,8 @@ def _read_labels(root: Path, relpath: str, stage: str, rejects: list[Reject]):
     return None
 
 
-def process_frame(task: FrameTask, root: str, staging: str, crop_size: int, layout: str) -> FrameResult:
-    """Crops, Jaccard and SEG for every competitor of one frame."""
+def process_frame(task: FrameTask, root: str, staging: str, crop_size: int, layout: str, cache: ItemCache | None = None) -> FrameResult:
+    """Crops, Jaccard and SEG for every competitor of one frame (each stored in `cache` when given)."""
     root_path, out = Path(root), FrameResult()
     try:
         raw = tifffile.imread(safe_join(root_path, task.raw_path))
@@ -103,32 +139,35 @@ def process_frame(task: FrameTask, root: str, staging: str, crop_size: int, layo
     if gt.count == 0:
         out.rejects.append(Reject(task.gt_path, "read_ground_truth", "empty_mask", "ground truth has no cells"))
         return out
-    tables, writes = [], []
+    writes = []
     for competitor, mask_path in task.competitors:
-        pred = _read_labels(root_path, mask_path, "read_competitor_mask", out.rejects)
+        output = CompetitorOutput(competitor)
+        out.outputs.append(output)
+        pred = _read_labels(root_path, mask_path, "read_competitor_mask", output.rejects)
         if pred is None:
             continue
         if pred.dense.shape != raw.shape:
-            out.rejects.append(Reject(mask_path, "read_competitor_mask", "shape_mismatch", f"mask {pred.dense.shape} vs raw {raw.shape}"))
+            output.rejects.append(Reject(mask_path, "read_competitor_mask", "shape_mismatch", f"mask {pred.dense.shape} vs raw {raw.shape}"))
             continue
         overlap = overlap_triplets(pred, gt)
         score = seg_score(pred, gt, overlap)
-        out.seg.append({
+        output.seg = {
             "frame_key": task.frame_key, "original_image_key": task.original_image_key, "competitor": competitor,
             "gt_cells": score.gt_cells, "matched_gt_cells": score.matched, "predicted_cells": pred.count, "seg": score.seg,
-        })
+        }
         if pred.count == 0:
-            out.rejects.append(Reject(mask_path, "read_competitor_mask", "empty_mask", f"{competitor} found no cells (SEG 0)"))
+            output.rejects.append(Reject(mask_path, "read_competitor_mask", "empty_mask", f"{competitor} found no cells (SEG 0)"))
             continue
-        tables.append(_crop_competitor(task, competitor, raw, pred, match_cells(pred, gt, overlap), Path(staging), crop_size, layout, writes))
+        output.cells = _crop_competitor(task, competitor, raw, pred, match_cells(pred, gt, overlap), Path(staging), crop_size, layout, writes, output.files)
     for write in writes:
         write.result()  # every crop of the frame is on disk (or its error raised) before the frame counts as done
-    if tables:
-        out.cells = {k: np.concatenate([t[k] for t in tables]) for k in tables[0]}
+    if cache is not None and task.cache_keys:
+        for output, key in zip(out.outputs, task.cache_keys):
+            cache.put(key, {name: Path(staging) / name for name in output.files}, output.to_cache())
     return out
 
 
-def _crop_competitor(task, competitor, raw, pred, match, staging: Path, crop_size: int, layout: str, writes: list) -> dict[str, np.ndarray]:
+def _crop_competitor(task, competitor, raw, pred, match, staging: Path, crop_size: int, layout: str, writes: list, files: list[str]) -> dict[str, np.ndarray]:
     boxes = cell_boxes(pred, crop_size)
     stem = f"{safe_name(task.dataset)}_{safe_name(task.sequence)}_t{task.frame:03d}_{safe_name(competitor)}"
     cell_ids = np.array([f"{stem}_{label:05d}" for label in pred.ids.tolist()], dtype=object)
@@ -137,12 +176,14 @@ def _crop_competitor(task, competitor, raw, pred, match, staging: Path, crop_siz
         target = safe_join(staging, rel)
         crops, masks = crop_windows(raw, pred, boxes.origin, crop_size)
         writes.append(_WRITER.submit(_save_stack, target, crops, np.packbits(masks, axis=-1)))
+        files += [rel, mask_stack_path(Path(rel)).as_posix()]
         paths = np.array([crop_ref(f"{CROPS_RELPATH}/{rel}", i) for i in range(len(crops))], dtype=object)
     else:
         crops = stacked_crops(raw, pred, boxes.origin, crop_size)
         paths = np.empty(len(crops), dtype=object)
         for i, (cell_id, crop) in enumerate(zip(cell_ids, crops)):
             tifffile.imwrite(safe_join(staging, f"{cell_id}.tif"), crop, photometric="minisblack")
+            files.append(f"{cell_id}.tif")
             paths[i] = crop_ref(f"{CROPS_RELPATH}/{cell_id}.tif")
     n = pred.count
     repeat = lambda v: np.full(n, v, dtype=object)  # noqa: E731

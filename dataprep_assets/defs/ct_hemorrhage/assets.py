@@ -33,7 +33,7 @@ from dataprep_assets.defs.ct_hemorrhage.config import (
     PatientSplitConfig,
     PngConfig,
 )
-from dataprep_assets.defs.ct_hemorrhage.convert import BATCH, PngTask, batches, convert_batch, safe_token
+from dataprep_assets.defs.ct_hemorrhage.convert import BATCH, CACHED_NAME, CODE_VERSION, PngTask, batches, convert_batch_star, safe_token
 from dataprep_assets.defs.ct_hemorrhage.feedback import (
     STAGE_FETCH,
     FeedbackError,
@@ -50,6 +50,7 @@ from dataprep_assets.lib.balance import PoolItem, balance_table, fill_splits, sh
 from dataprep_assets.lib.coco import CocoError, categories_block, coco_from_frames, frames_from_coco
 from dataprep_assets.lib.charts import grouped_bars
 from dataprep_assets.lib.images import captioned_montage, png_bytes
+from dataprep_assets.lib.itemcache import InputHashes, ItemCache, fingerprint
 from dataprep_assets.lib.parallel import ordered_map, resolve_workers
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.storage import atomic_write_json
@@ -227,25 +228,40 @@ def no_hem_pngs(context: dg.AssetExecutionContext, config: PngConfig, store: Dat
     with ThreadPoolExecutor(max_workers=8) as pool:
         local = list(pool.map(store.pull, ok["dicom_path"]))
     names = _png_names(ok)
-    workers = _workers(config.max_workers, len(ok))
+    root = store.local_root()
+    cache = ItemCache(root, "dicom_to_png", fingerprint(CODE_VERSION, config.window_center, config.window_width, config.use_header_window,
+                                                         config.header_window_index, config.png_compression))
+    hashes = InputHashes(root, "dicom_to_png")
     rejects, rows = RejectLog(), []
     started = time.perf_counter()
     with store.write_dir(L.NO_HEM_DIR) as staged:
-        tasks = [
-            PngTask(str(src), str(staged.path / name), rel, config.window_center, config.window_width, config.use_header_window, config.header_window_index, config.png_compression)
-            for src, name, rel in zip(local, names, ok["dicom_path"])
-        ]
-        results = (r for batch in ordered_map(convert_batch, batches(tasks, BATCH), max_workers=workers, progress=_progress(context, "DICOM->PNG batches")) for r in batch)
-        for row, name, result in zip(ok.itertuples(index=False), names, results):
+        tasks, results = [], {}
+        for src, name, rel in zip(local, names, ok["dicom_path"]):
+            key = cache.key(hashes(rel))
+            hit = cache.get(key)
+            if hit is not None:  # the same DICOM bytes under the same settings: restore, don't recompute
+                cache.restore(hit, staged.path, rename={CACHED_NAME: name})
+                results[name] = hit.result
+                continue
+            tasks.append(PngTask(str(src), str(staged.path / name), rel, config.window_center, config.window_width, config.use_header_window,
+                                 config.header_window_index, config.png_compression, cache_key=key))
+        hashes.save()
+        workers = _workers(config.max_workers, len(tasks))
+        context.log.info(f"DICOM->PNG: {len(results)} of {len(ok)} slices reused, {len(tasks)} to convert with {workers} worker(s)")
+        fresh = (r for batch in ordered_map(convert_batch_star, [(b, cache) for b in batches(tasks, BATCH)], max_workers=workers,
+                                            progress=_progress(context, "DICOM->PNG batches")) for r in batch)
+        results |= {Path(task.dst).name: result for task, result in zip(tasks, fresh)}
+        for row, name in zip(ok.itertuples(index=False), names):
+            result = results[name]
             if not result["ok"]:
                 rejects.add(row.dicom_path, "dicom_to_png", result["reason"], result["detail"])
                 continue
             rows.append({"file_name": name, "patient_id": row.patient_id, "key": row.key, "feedback": row.feedback, "tier": int(row.tier),
                          "sop_instance_uid": row.sop_instance_uid, "dicom_path": row.dicom_path,
                          **{k: result[k] for k in ("width", "height", "window_center", "window_width", "window_source", "photometric", "transfer_syntax")}})
-        if tasks and not rows:  # nothing converted: keep the previous PNGs, fail loudly
+        if len(ok) and not rows:  # nothing converted: keep the previous PNGs, fail loudly
             rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
-            raise dg.Failure(f"none of {len(tasks)} slices could be converted; see {rejects_path}", metadata=rejects_metadata(store, rejects_path, rejects))
+            raise dg.Failure(f"none of {len(ok)} slices could be converted; see {rejects_path}", metadata=rejects_metadata(store, rejects_path, rejects))
     elapsed = time.perf_counter() - started
     index = pd.DataFrame(rows, columns=["file_name", "patient_id", "key", "feedback", "tier", "sop_instance_uid", "dicom_path", "width", "height", "window_center", "window_width", "window_source", "photometric", "transfer_syntax"])
     index_manifest = store.write_table(L.PNG_INDEX, index)
@@ -259,6 +275,8 @@ def no_hem_pngs(context: dg.AssetExecutionContext, config: PngConfig, store: Dat
         metadata={
             "converted": len(index),
             "dagster/row_count": len(index),
+            "slices_computed": len(tasks),
+            "slices_reused": len(ok) - len(tasks),
             "window_sources": counts_table(index["window_source"].value_counts().to_frame("slices"), "window"),
             "transfer_syntaxes": counts_table(index["transfer_syntax"].value_counts().to_frame("slices"), "transfer syntax"),
             **figures,

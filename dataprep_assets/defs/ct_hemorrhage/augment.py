@@ -5,6 +5,9 @@ Each image is copied byte for byte into its split; train images also get `copies
 end up smaller than `min_box` or less visible than `min_visibility` dropped); labels come back as
 floats and are cast back. Each copy's seed derives from the run seed, the file name and the copy
 number, so results do not depend on which worker ran what.
+
+Incremental: each image's outputs are keyed by its bytes, its boxes, its copy count and the settings
+(`lib.itemcache`); the asset restores unchanged images' outputs and sends only the rest to workers.
 """
 
 from __future__ import annotations
@@ -21,9 +24,12 @@ import cv2
 import numpy as np
 
 from dataprep_assets.lib.coco import clip_box
+from dataprep_assets.lib.itemcache import ItemCache
 
 Box = tuple[int, float, float, float, float]
 """(category_id, x, y, w, h)"""
+CODE_VERSION = "augment/1"
+"""Bump when a change here changes the written images or boxes: every cached image is then redone."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,8 @@ class AugTask:
     jpeg_quality: int
     min_box: float
     min_visibility: float
+    cache_key: str = ""
+    """Where the outputs are stored for reuse ('' = not cached)."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +148,24 @@ def augment_one(task: AugTask) -> list[AugImage]:
 
 
 
-def augment_batch(tasks: list[AugTask]) -> list[list[AugImage]]:
-    """Several images per worker call (fewer process-pool round trips)."""
-    return [augment_one(task) for task in tasks]
+def augment_batch(tasks: list[AugTask], cache: ItemCache | None = None) -> list[list[AugImage]]:
+    """Several images per worker call (fewer process-pool round trips); results stored in `cache` when given."""
+    results = [augment_one(task) for task in tasks]
+    if cache is not None:
+        for task, written in zip(tasks, results):
+            if task.cache_key:
+                files = {im.file_name: Path(task.out_dir) / im.file_name for im in written}
+                cache.put(task.cache_key, files, [images_to_json(written)])
+    return results
+
+
+def augment_batch_star(args: tuple) -> list[list[AugImage]]:
+    return augment_batch(*args)
+
+
+def images_to_json(images: list[AugImage]) -> list:
+    return [[im.file_name, im.width, im.height, im.original, im.aug_index, [list(b) for b in im.boxes]] for im in images]
+
+
+def images_from_json(payload: list) -> list[AugImage]:
+    return [AugImage(name, w, h, original, k, tuple(tuple(b) for b in boxes)) for name, w, h, original, k, boxes in payload]

@@ -148,7 +148,7 @@ class AugmentConfig(dg.Config):
 
 class FourClassConfig(dg.Config):
     drop_classes: list[str] = Field(default=["EDH", "HC"], description="Classes whose annotations are removed; the rest are renumbered 0..n-1.")
-    link: Literal["symlink", "hardlink"] = Field(default="symlink", description="How images point at the 6-class files: relative symbolic links (as the seed) or hard links.")
+    link: Literal["symlink", "hardlink"] = Field(default="symlink", description="How images point at the 6-class files: relative symbolic links (as the seed) or hard links, both to the stored objects of the 6-class version (a later 6-class rebuild never changes them).")
 
     @model_validator(mode="after")
     def _check(self):

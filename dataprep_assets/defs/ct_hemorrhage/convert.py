@@ -14,10 +14,15 @@ import cv2
 import numpy as np
 
 from dataprep_assets.lib.dicom import DicomError, load_slice_uint8
+from dataprep_assets.lib.itemcache import ItemCache
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9.\-]+")
 BATCH = 16
 """Slices per worker call."""
+CODE_VERSION = "dicom_to_png/1"
+"""Bump when a change here changes the PNG bytes or the row values: every cached slice is then redone."""
+CACHED_NAME = "slice.png"
+"""The name a slice's PNG is cached under (its published name can change when other slices collide)."""
 
 
 def safe_token(text: str) -> str:
@@ -36,6 +41,8 @@ class PngTask:
     use_header_window: bool
     window_index: int
     compression: int
+    cache_key: str = ""
+    """Where the result is stored for reuse ('' = not cached)."""
 
 
 def encode_png(image: np.ndarray, compression: int = 1) -> bytes:
@@ -71,9 +78,20 @@ def convert_one(task: PngTask) -> dict:
     }
 
 
-def convert_batch(tasks: list[PngTask]) -> list[dict]:
-    """Several slices per worker call: the process-pool round trip costs about as much as one slice."""
-    return [convert_one(task) for task in tasks]
+def convert_batch(tasks: list[PngTask], cache: ItemCache | None = None) -> list[dict]:
+    """Several slices per worker call: the process-pool round trip costs about as much as one slice.
+
+    With a cache, each result (the PNG and its row, or its reject reason) is stored for reuse."""
+    results = [convert_one(task) for task in tasks]
+    if cache is not None:
+        for task, result in zip(tasks, results):
+            if task.cache_key:
+                cache.put(task.cache_key, {CACHED_NAME: task.dst} if result["ok"] else {}, result)
+    return results
+
+
+def convert_batch_star(args: tuple) -> list[dict]:
+    return convert_batch(*args)
 
 
 def batches(items: list, size: int) -> list[list]:

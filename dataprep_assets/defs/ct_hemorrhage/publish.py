@@ -2,12 +2,14 @@
 analysis report and the CSV exports, in the seed's layout so the training code reads them unchanged."""
 
 
+import dataclasses
 import json
 import os
 import time
 from pathlib import Path
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 import yaml
 from PIL import Image
@@ -28,12 +30,14 @@ from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
 from dataprep_assets.defs.ct_hemorrhage import layout as L
 from dataprep_assets.defs.ct_hemorrhage.assets import GROUP, _progress, _workers, balanced_splits
-from dataprep_assets.defs.ct_hemorrhage.augment import AugTask, augment_batch
+from dataprep_assets.defs.ct_hemorrhage.augment import CODE_VERSION as AUG_CODE_VERSION
+from dataprep_assets.defs.ct_hemorrhage.augment import AugTask, augment_batch_star, images_from_json
 from dataprep_assets.defs.ct_hemorrhage.convert import batches
 from dataprep_assets.defs.ct_hemorrhage.config import AugmentConfig, FourClassConfig
 from dataprep_assets.defs.ct_hemorrhage.export import analysis, dataset_rows, four_class_coco, split_coco
 from dataprep_assets.lib.charts import grouped_bars
 from dataprep_assets.lib.images import captioned_montage, draw_boxes, png_bytes
+from dataprep_assets.lib.itemcache import InputHashes, ItemCache, fingerprint
 from dataprep_assets.lib.parallel import ordered_map
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.storage import atomic_write_json, atomic_write_text, sha256_file
@@ -41,6 +45,15 @@ from dataprep_assets.lib.storage import atomic_write_json, atomic_write_text, sh
 
 AUG_BATCH = 8
 """Images per worker call."""
+
+
+def _library_versions() -> list[str]:
+    """Versions of the libraries whose output bytes the cached augmentations depend on."""
+    from importlib.metadata import version
+
+    import cv2
+
+    return [version("albumentations"), cv2.__version__, np.__version__]
 
 
 def _write_yaml(path: Path, payload: dict) -> None:
@@ -84,20 +97,36 @@ def augmented_coco_6class(context: dg.AssetExecutionContext, config: AugmentConf
     started = time.perf_counter()
     per_split: dict[str, list] = {s: [] for s in L.SPLITS}
     rejects = RejectLog()
+    root = store.local_root()
+    cache = ItemCache(root, "augment", fingerprint(AUG_CODE_VERSION, _library_versions()))
+    hashes = InputHashes(root, "augment")
     with store.write_dir(L.SIX_CLASS) as staged:
-        tasks = []
+        tasks, reused = [], {}
         for split in L.SPLITS:
             (staged.path / split).mkdir()
             for r in balanced[balanced["split"] == split].itertuples(index=False):
-                tasks.append(
-                    (split, AugTask(str(store.path(r.source_path)), str(staged.path / split), r.file_name, boxes.get(int(r.labelled_id), ()),
-                                    config.multiplier - 1 if split == "train" else 0, config.seed, config.jpeg_quality, config.min_box_size, config.min_visibility))
-                )
-        context.log.info(f"writing {len(tasks)} originals, {sum(t.copies for _, t in tasks)} augmented copies with {workers} worker(s)")
-        done = ordered_map(augment_batch, batches([t for _, t in tasks], AUG_BATCH), max_workers=workers, progress=_progress(context, "augment batches"))
-        for (split, task), written in zip(tasks, (w for batch in done for w in batch)):
+                task = AugTask(str(store.path(r.source_path)), str(staged.path / split), r.file_name, boxes.get(int(r.labelled_id), ()),
+                               config.multiplier - 1 if split == "train" else 0, config.seed, config.jpeg_quality, config.min_box_size, config.min_visibility)
+                source_hash = hashes(r.source_path)
+                key = cache.key(source_hash, json.dumps([task.file_name, task.boxes, task.copies, task.seed, task.jpeg_quality, task.min_box, task.min_visibility]))
+                hit = cache.get(key) if source_hash else None
+                if hit is not None:  # same image bytes, boxes and settings: restore its outputs
+                    cache.restore(hit, staged.path / split)
+                    reused[len(tasks)] = images_from_json(hit.result[0])
+                    task = None
+                else:
+                    task = dataclasses.replace(task, cache_key=key)
+                tasks.append((split, task, r.source_path))
+        hashes.save()
+        todo = [t for _, t, _ in tasks if t is not None]
+        workers = _workers(config.max_workers, len(todo))
+        context.log.info(f"{len(reused)} of {len(tasks)} images reused; augmenting {len(todo)} ({sum(t.copies for t in todo)} copies) with {workers} worker(s)")
+        done = ordered_map(augment_batch_star, [(b, cache) for b in batches(todo, AUG_BATCH)], max_workers=workers, progress=_progress(context, "augment batches"))
+        fresh = (w for batch in done for w in batch)
+        for i, (split, task, source_path) in enumerate(tasks):
+            written = reused[i] if task is None else next(fresh)
             if not written:
-                rejects.add(store.relpath(task.src), "augment", "unreadable_image", f"{task.file_name} does not decode; left out of {split}")
+                rejects.add(source_path, "augment", "unreadable_image", f"{Path(source_path).name} does not decode; left out of {split}")
             per_split[split].extend(written)
         cocos = {}
         for split, images in per_split.items():
@@ -124,6 +153,8 @@ def augmented_coco_6class(context: dg.AssetExecutionContext, config: AugmentConf
             "per_split": counts_table(counts, "split"),
             "dagster/row_count": int(counts["images"].sum()),
             "multiplier": config.multiplier,
+            "images_computed": len(todo),
+            "images_reused": len(reused),
             **preview_metadata(montage_png, "augmented train images, boxes named by class"),
             **figure_metadata(store, context.asset_key.to_user_string(), "augmented_samples", montage_png),
             **dataset_metadata(store, L.SIX_CLASS, staged.manifest),
@@ -138,6 +169,10 @@ def coco_4class(context: dg.AssetExecutionContext, config: FourClassConfig, stor
     """`v4/4class_coco/`: the same images without EDH and HC annotations (IPH, IVH, SAH, SDH renumbered
     0-3), each image a link to the 6-class file, never a copy."""
     store.pull(L.SIX_CLASS)
+    six = store.manifest(L.SIX_CLASS)
+    if six is None:
+        raise dg.Failure(f"{L.SIX_CLASS} has no recorded version: materialize augmented_coco_6class first")
+    object_of = {e.path: e.sha256 for e in six.entries}
     counts = {}
     with store.write_dir(L.FOUR_CLASS) as staged:
         final = store.path(L.FOUR_CLASS)
@@ -146,8 +181,10 @@ def coco_4class(context: dg.AssetExecutionContext, config: FourClassConfig, stor
             coco4 = four_class_coco(coco6, config.drop_classes)
             (staged.path / split).mkdir()
             for im in coco4["images"]:
-                # link targets are computed from the final location: the staging dir is its sibling
-                target = store.path(L.SIX_CLASS, split, im["file_name"])
+                # Links go to the immutable stored object of the 6-class version, never to the live
+                # 6-class folder, which a later rebuild replaces. Symlink targets are computed from the
+                # final location (the staging dir is its sibling).
+                target = store.object_path(object_of[f"{split}/{im['file_name']}"])
                 link = staged.path / split / im["file_name"]
                 if config.link == "symlink":
                     os.symlink(os.path.relpath(target, final / split), link)
@@ -157,7 +194,7 @@ def coco_4class(context: dg.AssetExecutionContext, config: FourClassConfig, stor
             counts[split] = {"images": len(coco4["images"]), "annotations": len(coco4["annotations"]), "annotations_removed": len(coco6["annotations"]) - len(coco4["annotations"])}
         kept = [c for c in L.CLASSES_6 if c not in config.drop_classes]
         _write_yaml(staged.path / "metadata.yaml", {"dataset": "ct_hemorrhage v4 4class_coco", "classes": kept, "removed_classes": list(config.drop_classes),
-                                                   "images": f"{config.link}s to ../6class_coco", "splits": counts})
+                                                   "images": f"{config.link}s to the stored objects of 6class_coco (content hash {six.dataset_hash[:16]})", "splits": counts})
     return dg.MaterializeResult(
         data_version=data_version(staged.manifest.dataset_hash),
         metadata={

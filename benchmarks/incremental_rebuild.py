@@ -1,0 +1,119 @@
+"""Incremental rebuilds: the cost of a refresh after an upload batch, against a from-scratch build.
+
+ct_hemorrhage: the whole `ct_hemorrhage_job` at `--ct-scale` times the seed's size is built from scratch
+with the no-hemorrhage fetch capped at 99% of the candidates; then the cap is lifted (a batch adding 1%
+new no-hemorrhage slices arrives) and the job runs again, as the upload automation would. Printed: both
+wall times, their ratio (target <= 10%), and computed vs reused items of the heavy steps (DICOM -> PNG
+slices, augmented images).
+
+cell_qa: `cell_qa_job` over `--cell-frames` frames per sequence with 5% of the frames held back; then they
+arrive and the job runs again (target <= 15% of from scratch). Printed: both wall times, their ratio,
+and (frame, competitor) pairs computed vs reused.
+
+Both sides run in the same fresh child process per pipeline (in-process executor, workers = all cores),
+back to back, on the same inputs; the "from scratch" figure is the first build, which has nothing to
+reuse. The rebuild's output equals a from-scratch build of the final inputs (the tests check that bytes
+are identical).
+
+Usage: python -m benchmarks.incremental_rebuild [--ct-scale 1.0] [--cell-frames 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SEED = {"v3_patients": 1550, "roboflow_patients": 840, "pool_patients": 1200}
+
+
+def _run(job_name: str, root: str, run_config: dict, assets: list[str] | None = None) -> tuple[float, dict]:
+    import dagster as dg
+
+    from dataprep_assets.common.store import LocalDatasetStore
+    from dataprep_assets.definitions import defs
+
+    job = defs().resolve_job_def(job_name)
+    selection = [dg.AssetKey(a) for a in assets] if assets else None
+    with dg.instance_for_test() as instance:
+        start = time.perf_counter()
+        result = job.execute_in_process(instance=instance, resources={"store": LocalDatasetStore(root=root)}, run_config=run_config,
+                                        raise_on_error=False, asset_selection=selection)
+        seconds = time.perf_counter() - start
+    if not result.success:
+        raise SystemExit(f"{job_name} failed")
+    meta = {e.asset_key.to_user_string(): {k: v.value for k, v in e.materialization.metadata.items()} for e in result.get_asset_materialization_events()}
+    return seconds, meta
+
+
+def child_ct(root: str, scale: float) -> None:
+    from dataprep_assets.sample_data.ct_hemorrhage import generate
+
+    generate(root, seed=0, upload=False, **{k: max(4, round(v * scale)) for k, v in SEED.items()})
+    _, meta = _run("ct_hemorrhage_job", root, {}, assets=["labelled_coco", "no_hem_candidates"])
+    candidates = meta["no_hem_candidates"]["dagster/row_count"]
+    cap = max(1, int(candidates * 0.99))
+    scratch, m1 = _run("ct_hemorrhage_job", root, {"ops": {"no_hem_dicoms": {"config": {"max_images": cap}}}})
+    rebuild, m2 = _run("ct_hemorrhage_job", root, {"ops": {"no_hem_dicoms": {"config": {"max_images": 0}}}})
+    print(json.dumps({
+        "candidates": candidates, "cap": cap, "scratch_s": scratch, "rebuild_s": rebuild,
+        "published": m2["augmented_coco_6class"]["dagster/row_count"],
+        "slices": [m2["no_hem_pngs"]["slices_computed"], m2["no_hem_pngs"]["slices_reused"]],
+        "images": [m2["augmented_coco_6class"]["images_computed"], m2["augmented_coco_6class"]["images_reused"]],
+        "scratch_slices": m1["no_hem_pngs"]["slices_computed"],
+    }))
+
+
+def child_cell(root: str, frames: int) -> None:
+    from dataprep_assets.sample_data.cell_qa import generate
+
+    generate(root, seed=0, sequences=5, frames=frames, size=512)
+    raw = Path(root) / "raw" / "cell_qa"
+    held = sorted(p for p in raw.rglob("*.tif") if p.stem[-3:].isdigit() and int(p.stem[-3:]) >= frames - max(1, round(0.05 * frames * 5) // 5))
+    stash = Path(root).parent / "stash"
+    for path in held:
+        target = stash / path.relative_to(root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(path, target)
+    config = {"ops": {"cell_crops": {"config": {"layout": "stacked"}}}}
+    scratch, m1 = _run("cell_qa_job", root, config)
+    for path in stash.rglob("*.tif"):
+        shutil.move(path, Path(root) / path.relative_to(stash))
+    rebuild, m2 = _run("cell_qa_job", root, config)
+    crops = m2["cell_crops"]
+    print(json.dumps({"scratch_s": scratch, "rebuild_s": rebuild, "cells": crops["cells"], "pairs": [crops["pairs_computed"], crops["pairs_reused"]],
+                      "held_files": len(held)}))
+
+
+def _child(fn: str, *args) -> dict:
+    code = f"from benchmarks.incremental_rebuild import {fn}; {fn}(*{args!r})"
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ct-scale", type=float, default=1.0)
+    parser.add_argument("--cell-frames", type=int, default=20)
+    args = parser.parse_args()
+    print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    with tempfile.TemporaryDirectory() as tmp:
+        cell = _child("child_cell", str(Path(tmp) / "cell" / "store"), args.cell_frames)
+    print(f"cell_qa  from scratch {cell['scratch_s']:.1f}s, rebuild after +5% frames {cell['rebuild_s']:.1f}s "
+          f"= {cell['rebuild_s'] / cell['scratch_s']:.0%} (target <= 15%); pairs computed {cell['pairs'][0]}, reused {cell['pairs'][1]}")
+    with tempfile.TemporaryDirectory() as tmp:
+        ct = _child("child_ct", str(Path(tmp) / "ct"), args.ct_scale)
+    print(f"ct       from scratch {ct['scratch_s']:.1f}s ({ct['published']:,} published images), rebuild after +1% slices {ct['rebuild_s']:.1f}s "
+          f"= {ct['rebuild_s'] / ct['scratch_s']:.0%} (target <= 10%)")
+    print(f"         DICOM->PNG slices computed {ct['slices'][0]}, reused {ct['slices'][1]} (from scratch: {ct['scratch_slices']}); "
+          f"augmentation images computed {ct['images'][0]}, reused {ct['images'][1]}")
+
+
+if __name__ == "__main__":
+    main()
