@@ -10,7 +10,7 @@ export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: setup torch system-deps demo test ui bench validate lock clean
+.PHONY: setup torch clip system-deps demo test ui watch bench validate lock clean
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,8 @@ $(VENV)/.installed: pyproject.toml uv.lock
 	$(VENV)/bin/uv sync --frozen --inexact --quiet
 	touch $@
 
+# The local instance config is the top-level dagster.yaml (part of the project's layout); it is copied where
+# Dagster reads it, $DAGSTER_HOME/dagster.yaml (Dagster may note that the copy in the working folder is not read).
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
 	cp dagster.yaml $@
@@ -29,6 +31,12 @@ $(VENV)/.torch: $(VENV)/.installed
 	touch $@
 
 torch: $(VENV)/.torch  ## optional PyTorch (ResNet-50 / CLIP extractors, the PyTorch Dataset); tests need it
+
+$(VENV)/.clip: $(VENV)/.installed
+	$(VENV)/bin/uv sync --frozen --inexact --quiet --extra clip
+	touch $@
+
+clip: $(VENV)/.clip torch  ## optional CLIP encoder (transformers + torch) for perva_retrieval; tests need it
 
 # Debian packages the deployment tests start for real: a PostgreSQL server (instance storage) and
 # headless Chromium (the UI test). Installed with apt-get only when missing (sudo unless root).
@@ -48,14 +56,24 @@ system-deps:  ## Debian packages the tests need (postgresql, chromium), installe
 demo: setup  ## generate sample data, materialize every asset, evaluate every check, print a summary
 	$(PY) -m dataprep_assets.demo
 
-test: setup torch system-deps  ## the whole test suite
+test: setup torch clip system-deps  ## the whole test suite
 	$(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
-ui: setup  ## the Dagster UI on http://127.0.0.1:3000 over the demo's data and instance
-	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+# Default SIGINT/SIGTERM handlers before exec: a server started with SIGINT ignored (a background job of a
+# non-interactive shell) would ignore SIGTERM too, since Dagster maps SIGTERM to SIGINT's handler.
+WITH_DEFAULT_SIGNALS := $(PY) -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); \
+	signal.signal(signal.SIGTERM, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])'
+# `dg dev` loads the project from pyproject.toml's [tool.dg] (the same code location as workspace.yaml).
+DEV := $(WITH_DEFAULT_SIGNALS) $(VENV)/bin/dg dev --host 127.0.0.1 --port 3000
 
-validate: setup  ## dagster definitions validate
-	$(VENV)/bin/dagster definitions validate -w workspace.yaml
+ui: setup  ## the Dagster UI on http://127.0.0.1:3000 over the demo's data and instance (automation on)
+	$(DEV)
+
+watch: setup  ## `make ui` with every upload sensor on: drop files under var/store/raw/<pipeline>/ and watch them flow
+	DATAPREP_UPLOAD_SENSORS=running $(DEV)
+
+validate: setup  ## dg check defs: every definition loads
+	$(VENV)/bin/dg check defs
 
 bench: setup torch  ## every benchmark: throughput and peak memory, ours beside the naive approach
 	set -e; for f in benchmarks/[a-z]*.py; do $(PY) -m benchmarks.$$(basename $$f .py); done

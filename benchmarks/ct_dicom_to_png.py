@@ -1,31 +1,34 @@
-"""ct_hemorrhage DICOM -> windowed 8-bit PNG: our path against the naive loop, same files, same run.
+"""ct_hemorrhage DICOM -> windowed 8-bit PNG: our path against pydicom + PIL, same files, same PNG level.
+
+    .venv/bin/python -m benchmarks.ct_dicom_to_png [--n 4000] [--peer-n 1000] [--runs 3] [--quick]
 
 Writes N synthetic head-CT slices (512x512 int16, rescale -1024/1, brain window tags; copies of 40
-rendered templates, so writing them is fast), then, each in a fresh child process (peak memory: the summed RSS of it and its workers, sampled) so it is
-measured per run:
+rendered templates, so writing them is fast). Each side runs in fresh child processes
+(benchmarks/_harness.py: warm-up on 16 slices, then the timed call; peak memory is the sampled PSS of
+the process tree, workers included; per core = slices per CPU-second, workers included):
 
 - ours: `no_hem_pngs`'s worker (`convert_batch`: 16 slices per call; direct read of uncompressed
-  pixels, one lookup table for rescale + window, OpenCV PNG with the Up filter and zlib's RLE
-  strategy) over `ordered_map`, 2 worker processes;
-- ours, 1 worker (what one core does);
-- naive: the script way, one process: `dcmread` + `pixel_array` + float rescale + clip-window +
-  `PIL.Image.save(png)`; on a subset (it is slow) and reported per image.
-
-Usage: python -m benchmarks.ct_dicom_to_png [--n 4000] [--naive-n 600] [--quick]
+  pixels, one lookup table for rescale + window, OpenCV PNG with the Up filter and zlib's RLE strategy
+  at level 1) over `ordered_map`, 1 worker and 2 workers (pool start-up inside the timed call);
+- PEER (the fair baseline, 1 process, same PNG zlib level 1): pydicom's own `dcmread` ->
+  `pixel_array` -> `apply_modality_lut` -> `apply_windowing` -> scaled to 8 bits -> `PIL.Image.save(png,
+  compress_level=1)`: what a competent engineer writes with the library's documented functions; on
+  `--peer-n` slices. The same peer at PIL's default level 6 is printed for reference (not a ratio).
+The pixel agreement line compares the decoded PNGs of both sides on the first slices.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.ct_pipeline import run_sampled
+from benchmarks._harness import header, measure, ratio
+
+MODULE = "benchmarks.ct_dicom_to_png"
 
 TEMPLATES = 40
 
@@ -49,75 +52,73 @@ def build(root: Path, n: int) -> list[Path]:
     return files
 
 
-def naive(files: list[Path], out: Path) -> None:
+
+def _files(warmup: bool, root: str, n: int) -> list[Path]:
+    files = sorted(Path(root, "dicom").rglob("*.dcm"), key=lambda p: int(p.stem))
+    return files[:16] if warmup else files[:n]
+
+
+def peer(warmup: bool, root: str, n: int, level: int = 1) -> dict:
+    """pydicom + PIL (see the module docstring)."""
     import pydicom
     from PIL import Image
+    from pydicom.pixels import apply_modality_lut, apply_windowing
 
+    out = Path(tempfile.mkdtemp(dir=root, prefix=f"peer{level}-"))
+    files = _files(warmup, root, n)
     for i, path in enumerate(files):
         ds = pydicom.dcmread(path)
-        hu = ds.pixel_array.astype(np.float64) * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
-        center, width = float(ds.WindowCenter), float(ds.WindowWidth)
-        img = np.clip((hu - (center - width / 2)) / width, 0, 1) * 255
-        Image.fromarray(img.astype(np.uint8)).save(out / f"{i}.png")
+        hu = apply_modality_lut(ds.pixel_array, ds)
+        windowed = apply_windowing(hu, ds)  # the header's window, range of the stored bits
+        lo, hi = (-(2 ** (ds.BitsStored - 1)), 2 ** (ds.BitsStored - 1) - 1) if ds.PixelRepresentation else (0, 2**ds.BitsStored - 1)
+        img = np.clip((windowed - lo) / (hi - lo) * 255 + 0.5, 0, 255).astype(np.uint8)
+        Image.fromarray(img).save(out / f"{i}.png", compress_level=level)
+    return {"items": len(files), "out": str(out), "png_kb": _kb(out, len(files))}
 
 
-def ours(files: list[Path], out: Path, workers: int) -> None:
+def ours(warmup: bool, root: str, n: int, workers: int = 1) -> dict:
     from dataprep_assets.defs.ct_hemorrhage.convert import BATCH, PngTask, batches, convert_batch
     from dataprep_assets.lib.parallel import ordered_map
 
+    out = Path(tempfile.mkdtemp(dir=root, prefix="ours-"))
+    files = _files(warmup, root, n)
     tasks = [PngTask(str(p), str(out / f"{i}.png"), p.name, 40.0, 80.0, True, 0, 1) for i, p in enumerate(files)]
     for batch in ordered_map(convert_batch, batches(tasks, BATCH), max_workers=workers):
         for result in batch:
             if not result["ok"]:
                 raise RuntimeError(result["detail"])
+    return {"items": len(files), "out": str(out), "png_kb": _kb(out, len(files))}
 
 
-def child(args) -> None:
-    files = sorted(Path(args.root, "dicom").rglob("*.dcm"), key=lambda p: int(p.stem))[: args.n]
-    out = Path(tempfile.mkdtemp(dir=args.root))
-    start = time.perf_counter()
-    naive(files, out) if args.mode == "naive" else ours(files, out, args.workers)
-    seconds = time.perf_counter() - start
-    png_mb = sum(p.stat().st_size for p in out.iterdir()) / len(files) / 1024
-    print(json.dumps({"images": len(files), "seconds": seconds, "png_kb": png_mb}))
-
-
-def measure(root: Path, mode: str, n: int, workers: int = 2) -> dict:
-    cmd = [sys.executable, "-m", "benchmarks.ct_dicom_to_png", "--child", "--root", str(root), "--mode", mode, "--n", str(n), "--workers", str(workers)]
-    out, peak = run_sampled(cmd)
-    return json.loads(out.strip().splitlines()[-1]) | {"peak_mb": peak}
+def _kb(out: Path, n: int) -> float:
+    return sum(p.stat().st_size for p in out.iterdir()) / max(n, 1) / 1024
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=4000, help="slices converted by our path (the seed's scale is ~14,000)")
-    parser.add_argument("--naive-n", type=int, default=600, help="slices converted by the naive loop")
-    parser.add_argument("--quick", action="store_true", help="small smoke run (200 slices)")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--root", help=argparse.SUPPRESS)
-    parser.add_argument("--mode", default="ours", help=argparse.SUPPRESS)
-    parser.add_argument("--workers", type=int, default=2, help=argparse.SUPPRESS)
+    parser.add_argument("--peer-n", type=int, default=1000, help="slices converted by pydicom + PIL")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="small smoke run (200 slices, 1 run)")
     args = parser.parse_args()
-    if args.child:
-        return child(args)
-    n, naive_n = (200, 100) if args.quick else (args.n, min(args.naive_n, args.n))
+    n, peer_n, runs = (200, 100, 1) if args.quick else (args.n, min(args.peer_n, args.n), args.runs)
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
         start = time.perf_counter()
-        build(root, n)
-        print(f"ct DICOM->PNG benchmark: {n} slices 512x512 int16 (written in {time.perf_counter() - start:.0f}s)")
-        rows = [
-            ("ours, 2 workers", measure(root, "ours", n, 2)),
-            ("ours, 1 worker", measure(root, "ours", n, 1)),
-            ("naive dcmread+pixel_array+PIL, 1 process", measure(root, "naive", naive_n)),
-        ]
-        for name, r in rows:
-            rate = r["images"] / r["seconds"]
-            print(f"{name:<42} {r['images']:>6} images {r['seconds']:7.1f}s {rate:7.1f} images/s  14,000 slices in {14000 / rate / 60:5.1f} min"
-                  f"  peak RSS {r['peak_mb']:4.0f} MB (main + workers)  PNG {r['png_kb']:.0f} KB")
-        rate = {name: r["images"] / r["seconds"] for name, r in rows}
-        print(f"speed-up of ours (2 workers) over naive: {rate['ours, 2 workers'] / rate['naive dcmread+pixel_array+PIL, 1 process']:.1f}x"
-              f"  (1 worker: {rate['ours, 1 worker'] / rate['naive dcmread+pixel_array+PIL, 1 process']:.1f}x; target >= 3x with 2 workers)")
+        build(Path(tmp), n)
+        header(f"ct DICOM -> windowed PNG: {n} slices 512x512 int16 (written in {time.perf_counter() - start:.0f}s); slices/s")
+        one = measure(MODULE, "ours", "ours, 1 worker (PNG level 1)", runs, unit="img", root=tmp, n=n, workers=1)
+        two = measure(MODULE, "ours", "ours, 2 workers (PNG level 1)", runs, processes=2, unit="img", root=tmp, n=n, workers=2)
+        base = measure(MODULE, "peer", "pydicom LUTs + PIL, 1 process (PNG level 1)", runs, unit="img", root=tmp, n=peer_n)
+        ref = measure(MODULE, "peer", "pydicom LUTs + PIL, 1 process (PIL default 6)", 1, unit="img", root=tmp, n=peer_n, level=6)
+        ratio(one, base, "same PNG level, same process count; target >= 3x per core")
+        ratio(two, base, "2 worker processes against 1")
+        for m in (one, two, base, ref):
+            print(f"   {m.label}: {m.extra['png_kb']:.0f} KB per PNG")
+        import cv2
+
+        diffs = [int(np.abs(cv2.imread(f"{one.extra['out']}/{i}.png", cv2.IMREAD_UNCHANGED).astype(int)
+                            - cv2.imread(f"{base.extra['out']}/{i}.png", cv2.IMREAD_UNCHANGED).astype(int)).max()) for i in range(20)]
+        print(f"   pixels, ours vs pydicom + PIL on 20 slices: max abs difference {max(diffs)} (of 255)")
 
 
 if __name__ == "__main__":

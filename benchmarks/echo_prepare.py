@@ -3,33 +3,35 @@
 Builds 3,440 inference results over 101 exam folders and 7 machine types (the seed's numbers: 71.6%
 high quality, 15.3% low quality) and one real compressed ultrasound clip per result (pydicom's
 SonoSite `examples_ybr_color.dcm`, 30 JPEG frames, 225 kB, re-tagged with new UIDs, patient and
-machine), then runs, each in a fresh child process so peak memory is per run:
+machine), then runs each side in fresh child processes (benchmarks/_harness.py; peak memory: the
+sampled PSS of the process tree; per core: results per CPU-second). No warm-up call: each side's
+timed call is its first in the process, imports done (as a scheduled run); the parent reads every
+clip once before, so the page cache is warm for all sides alike:
 
 - ours: `echo_inference_results` -> `echo_training_selection` -> `echo_training_data` materialized
   by Dagster (results parsed and validated, every header read, machine-diverse caps 800/300, copies
   verified by decoding their first frame, staged directory swap, SHA-256 manifest);
 - naive: the seed's `prepare_training_data.py` logic (summary.json loop, `np.random.choice`,
-  `shutil.copy2`, no validation at all);
-- naive+validate: the seed's logic plus what a script does to be safe: `dcmread` every candidate
-  and decode every frame of every copy (`pixel_array`);
+  `shutil.copy2`, no validation at all): does less than ours, printed for scale only;
+- naive+validate (the fair baseline: the same guarantees as ours, checked the simplest way): the seed's
+  logic plus `dcmread` of every candidate and a decode of every frame of every copy (`pixel_array`);
 - ours-core: our functions called directly, without Dagster's run machinery (its overhead).
 
-Usage: python -m benchmarks.echo_prepare [--results 3440] [--quick]
+Usage: python -m benchmarks.echo_prepare [--results 3440] [--runs 3] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks._harness import header, measure, ratio
 
 MACHINES = {"VIVIDE95": 18, "VIVIDS60": 18, "VIVIDS70": 17, "EPIQ7": 17, "AFFINITI70G": 16, "AFFINITI50G": 15}  # + VIVIDIQ below
 MODELS = {
@@ -157,45 +159,35 @@ def run_naive(root: Path, validate: bool) -> dict:
     return {"videos": len(frame)}
 
 
-def child(args) -> None:
-    root = Path(args.root)
-    started = time.perf_counter()
+def job(warmup: bool, root: str, mode: str, n: int) -> dict:
+    if warmup:
+        import dataprep_assets.defs.echo_quality.assets  # noqa: F401  (imports are not the throughput)
+        return {}
     runs = {"ours": run_ours, "ours-core": run_core, "naive": lambda r: run_naive(r, False), "naive+validate": lambda r: run_naive(r, True)}
-    info = runs[args.mode](root)
-    seconds = time.perf_counter() - started
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"mode": args.mode, "seconds": seconds, "peak_mb": peak_mb, **info}))
+    info = runs[mode](Path(root))
+    return {"items": n, **info}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=int, default=3440)
-    parser.add_argument("--quick", action="store_true", help="344 results (a tenth of the seed's scale)")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--mode", default="ours", help=argparse.SUPPRESS)
-    parser.add_argument("--root", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="344 results (a tenth of the seed's scale), 1 run")
     args = parser.parse_args()
-    if args.child:
-        return child(args)
-    n = 344 if args.quick else args.results
+    n, runs = (344, 1) if args.quick else (args.results, args.runs)
     with tempfile.TemporaryDirectory(prefix="echo_bench_") as tmp:
         root = Path(tmp)
         started = time.perf_counter()
         build(root, n)
         size = sum(p.stat().st_size for p in (root / "raw").rglob("*.dcm"))
-        print(f"built {n} results + DICOM clips ({size / 1e6:.0f} MB) in {time.perf_counter() - started:.1f}s under {root}")
+        header(f"echo_quality preparation: {n} results + DICOM clips ({size / 1e6:.0f} MB, built in {time.perf_counter() - started:.0f}s); "
+               "results/s")
         for p in (root / "raw").rglob("*.dcm"):  # warm the page cache for every mode alike
             p.read_bytes()
-        rows = {}
-        for mode in ("naive", "naive+validate", "ours-core", "ours"):
-            out = subprocess.run([sys.executable, "-m", "benchmarks.echo_prepare", "--child", "--mode", mode, "--root", str(root)], capture_output=True, text=True)
-            if out.returncode:
-                raise SystemExit(out.stderr[-3000:])
-            rows[mode] = json.loads(out.stdout.strip().splitlines()[-1])
-            r = rows[mode]
-            print(f"{mode:<15} {n} results -> {r['videos']} videos in {r['seconds']:.2f}s = {n / r['seconds']:.0f} results/s, peak RSS {r['peak_mb']:.0f} MB")
-        for base in ("naive", "naive+validate"):
-            print(f"ours / {base}: {rows[base]['seconds'] / rows['ours']['seconds']:.2f}x speed, {rows['ours']['peak_mb'] / rows[base]['peak_mb']:.2f}x peak memory")
+        rows = {mode: measure("benchmarks.echo_prepare", "job", mode, runs, unit="res", root=tmp, mode=mode, n=n)
+                for mode in ("naive", "naive+validate", "ours-core", "ours")}
+        ratio(rows["ours"], rows["naive+validate"], "same guarantees, Dagster run included")
+        ratio(rows["ours-core"], rows["naive+validate"], "same guarantees, our functions without Dagster")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ process so peak memory is per run:
 - resnet50 (random weights written to a local file, as the tests do; CPU, torch threads = cores):
   ours batched (32) and naive batch-of-one, on fewer images (it is ~100x heavier).
 
-Prints images/s, peak RSS, the speed-up, the time the seed's 10,000-image dataset would take (target
+Prints images/s, peak PSS, the speed-up, the time the seed's 10,000-image dataset would take (target
 <= 4 h), and the HDF5 size against the PNGs (target: <= 50 % overhead).
 
 Usage: python -m benchmarks.quality_features [--images 4000] [--resnet-images 96] [--quick]
@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,8 +27,10 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+
 import pandas as pd
 
+from benchmarks._harness import header, run_child
 from dataprep_assets.defs.quality_prediction.extractors import build_extractor
 from dataprep_assets.defs.quality_prediction.featurize import extract_to_hdf5
 from dataprep_assets.defs.quality_prediction.logos import inspect_image, load_rgb
@@ -99,12 +100,13 @@ def child(args) -> None:
 def measure(root: Path, mode: str, extractor: str, n: int, workers: int = 1, weights: str = "", threads: int = 0) -> dict:
     cmd = [sys.executable, "-m", "benchmarks.quality_features", "--child", "--root", str(root), "--mode", mode, "--extractor", extractor,
            "--n", str(n), "--workers", str(workers), "--weights", weights, "--threads", str(threads)]
-    return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+    out, peak = run_child(cmd)  # peak: sampled PSS of the child and its workers (the harness)
+    return json.loads(out.strip().splitlines()[-1]) | {"peak_mb": peak}
 
 
 def line(name: str, r: dict) -> str:
     rate = r["images"] / r["seconds"] if r["seconds"] > 0 else float("inf")
-    return f"{name:<46} {r['images']:>6} images {r['seconds']:8.2f}s {rate:9.1f} img/s  peak RSS {r['peak_mb']:6.0f} MB"
+    return f"{name:<46} {r['images']:>6} images {r['seconds']:8.2f}s {rate:9.1f} img/s  peak PSS {r['peak_mb']:6.0f} MB"
 
 
 def main() -> None:
@@ -126,7 +128,7 @@ def main() -> None:
         start = time.perf_counter()
         draw_logos(root, n)
         png_bytes = sum(p.stat().st_size for p in (root / "images").glob("*.png"))
-        print(f"quality_prediction feature benchmark: {n} logos 128x128 ({png_bytes / 2**20:.1f} MiB of PNG), drawn in {time.perf_counter() - start:.0f}s")
+        header(f"quality_prediction feature benchmark: {n} logos 128x128 ({png_bytes / 2**20:.1f} MiB of PNG), drawn in {time.perf_counter() - start:.0f}s")
         stats = [
             ("ours image_stats, batch 32, 1 process", measure(root, "ours", "image_stats", n, workers=1)),
             ("ours image_stats, batch 32, 2 workers", measure(root, "ours", "image_stats", n, workers=2)),

@@ -8,7 +8,7 @@ the train loader (batch 64), each run in a fresh child process so peak memory is
 - naive: a `Dataset.__getitem__` that reads one HDF5 row per example (the usual h5py recipe), 2 workers;
 - reference: the whole feature matrix loaded into RAM (fast, but memory grows with the dataset).
 
-Prints ms per batch, examples per minute and peak RSS (main process, and the largest worker) beside
+Prints ms per batch, examples per minute and peak PSS (main process, and the largest worker) beside
 the seed's targets (<= 100 ms per batch, >= 1,000 examples/minute, <= 2 GB peak).
 
 Usage: python -m benchmarks.quality_loader [--examples 10000] [--images 2000] [--dim 2048] [--quick]
@@ -20,15 +20,16 @@ import argparse
 import gc
 import json
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
 import pandas as pd
 
+from benchmarks._harness import header, run_child
 from dataprep_assets.defs.quality_prediction.featurestore import FeatureWriter
 from dataprep_assets.defs.quality_prediction.params import MODES, NUMERIC_PARAMS
 
@@ -134,7 +135,8 @@ def child(args) -> None:
 
 def measure(root: Path, mode: str, workers: int) -> dict:
     cmd = [sys.executable, "-m", "benchmarks.quality_loader", "--child", "--root", str(root), "--mode", mode, "--workers", str(workers)]
-    return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+    out, peak = run_child(cmd)  # peak: sampled PSS of the child and its workers (the harness)
+    return json.loads(out.strip().splitlines()[-1]) | {"peak_mb": peak}
 
 
 def main() -> None:
@@ -155,7 +157,7 @@ def main() -> None:
         root = Path(tmp)
         build(root, examples, images, args.dim)
         size = (root / "features.h5").stat().st_size
-        print(f"quality_prediction loader benchmark: {examples:,} examples over {images:,} images, {args.dim}-d features "
+        header(f"quality_prediction loader benchmark: {examples:,} examples over {images:,} images, {args.dim}-d features "
               f"({size / 2**20:.0f} MiB gzip HDF5, {images * args.dim * 4 / 2**20:.0f} MiB raw), batch {BATCH}, one train epoch")
         rows = [
             ("ours __getitems__, 0 workers", measure(root, "ours", 0)),
@@ -166,7 +168,7 @@ def main() -> None:
         for name, r in rows:
             per_min = r["examples"] / r["seconds"] * 60
             print(f"{name:<38} {r['batches']:>4} batches {r['ms_per_batch']:7.1f} ms/batch (p95 {r['p95_ms']:6.1f}, first {r['first_ms']:6.0f})"
-                  f" {per_min:>10,.0f} examples/min  peak RSS {r['peak_mb']:5.0f} MB main, {r['worker_peak_mb']:5.0f} MB worker")
+                  f" {per_min:>10,.0f} examples/min  peak PSS {r['peak_mb']:5.0f} MB main, {r['worker_peak_mb']:5.0f} MB worker")
         ours, naive = rows[1][1], rows[2][1]
         print(f"speed-up of ours over naive (2 workers each): {naive['ms_per_batch'] / ours['ms_per_batch']:.1f}x per batch")
         cost = rows[0][1]

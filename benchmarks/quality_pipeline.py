@@ -21,13 +21,15 @@ import argparse
 import csv
 import json
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks._harness import header, run_child
+
 
 
 def generate_sample(root: Path, logos: int) -> None:
@@ -88,7 +90,8 @@ def child(args) -> None:
 
 def measure(root: Path, cache: bool) -> dict:
     cmd = [sys.executable, "-m", "benchmarks.quality_pipeline", "--child", "--root", str(root)] + ([] if cache else ["--no-cache"])
-    return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+    out, peak = run_child(cmd)  # peak: sampled PSS of the child and its workers (the harness)
+    return json.loads(out.strip().splitlines()[-1]) | {"peak_mb": peak}
 
 
 def main() -> None:
@@ -106,7 +109,7 @@ def main() -> None:
         root = Path(tmp)
         start = time.perf_counter()
         generate_sample(root, logos)
-        print(f"quality_prediction pipeline benchmark: {logos} logos, sample generated in {time.perf_counter() - start:.0f}s")
+        header(f"quality_prediction pipeline benchmark: {logos} logos, sample generated in {time.perf_counter() - start:.0f}s")
         cold = measure(root, cache=True)
         add_new_results(root, max(logos, 100))
         cached = measure(root, cache=True)
@@ -115,7 +118,7 @@ def main() -> None:
                         ("naive, same rerun, every feature recomputed", naive)):
             print(f"{name:<46} {r['results']:>6} results -> {r['examples']:>6} examples {r['seconds']:7.1f}s "
                   f"{r['examples'] / r['seconds'] * 60:>8,.0f} examples/min  features computed {r['computed']:>5}, cached {r['cached']:>5}"
-                  f"  peak RSS {r['peak_mb']:5.0f} MB  {'ok' if r['success'] else 'FAILED'}")
+                  f"  peak PSS {r['peak_mb']:5.0f} MB  {'ok' if r['success'] else 'FAILED'}")
         print(f"speed-up of the cached rerun over the naive rerun: {naive['seconds'] / cached['seconds']:.2f}x")
         print(f"seed target: >= 1,000 examples/minute for complete processing -> ours cold {cold['examples'] / cold['seconds'] * 60:,.0f}")
 

@@ -3,7 +3,9 @@
 Starts moto's S3 server on loopback, puts N existing objects under `raw/cell_qa/` of an S3 dataset
 store, then times real `cell_qa_upload_sensor` evaluations (Dagster sensor context, real instance):
 the first ticks that take the existing keys in (capped at 1,000 per tick), a quiet tick, and a tick
-with one new upload. Beside it, the naive tick that keeps every seen key in the cursor.
+with one new upload. Beside it, the naive tick that keeps every seen key in the cursor. Times are
+single in-process measurements (each tick is a different state of the cursor; the server shares the
+process): no ratio is claimed from them.
 
 Usage: python -m benchmarks.uploads_sensor_tick [--keys 10000] [--quick]
 """
@@ -20,6 +22,7 @@ import boto3
 import dagster as dg
 from moto.server import ThreadedMotoServer
 
+from benchmarks._harness import header
 from dataprep_assets.common.store import S3DatasetStore
 from dataprep_assets.defs.cell_qa.uploads import cell_qa_upload_sensor, cell_qa_uploads
 
@@ -89,7 +92,7 @@ def main() -> None:
         keys = [f"store/raw/cell_qa/DS-{i // 1000:02d}/{(i // 50) % 20:02d}/t{i % 50:03d}.tif" for i in range(n)]
         with ThreadPoolExecutor(16) as pool:
             list(pool.map(lambda k: client.put_object(Bucket="bench", Key=k, Body=b"x" * 64), keys))
-        print(f"upload sensor tick over {n} existing keys (moto S3 server on loopback, 1,000 keys per list page)")
+        header(f"upload sensor tick over {n} existing keys (moto S3 server on loopback, 1,000 keys per list page); one run, in-process", columns=False)
         with tempfile.TemporaryDirectory() as cache, dg.instance_for_test() as instance:
             store = S3DatasetStore(bucket="bench", prefix="store", cache_dir=cache)
             cursor, taken, ticks = None, 0, []

@@ -99,9 +99,15 @@ def main(argv: list[str] | None = None) -> int:
     Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     only = set(argv or [])
     print(f"dataset store: {store_root}\nDagster instance: {os.environ['DAGSTER_HOME']}")
+    store_url = os.environ.get("DATAPREP_STORE_URL", "")
     for name, generate in generators().items():
         if not only or name in only:
             print(f"sample data [{name}]: {generate(store_root)}")
+            if store_url.startswith("s3://"):  # generators write where told; the demo uploads what the pipelines read
+                from dataprep_assets.defs.resources import build_store
+
+                build_store(url=store_url, cache_dir=str(store_root)).push(f"raw/{name}")
+                print(f"  uploaded to {store_url.rstrip('/')}/raw/{name}")
 
     from dataprep_assets.definitions import defs as load_defs
 

@@ -1,4 +1,4 @@
-"""Asset-check factories shared by the pipelines: leakage, split fractions, expectations.
+"""Asset-check factories shared by the pipelines: leakage, split continuity, split fractions, expectations.
 
 Each factory takes a `load(store) -> DataFrame` so that a check reads exactly what its asset wrote.
 """
@@ -9,10 +9,11 @@ from collections.abc import Callable, Mapping, Sequence
 import dagster as dg
 import pandas as pd
 
+from dataprep_assets.common.continuity import RESPLIT, changes_summary, table_at
 from dataprep_assets.common.metadata import latest_materialization_metadata, markdown_table
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.lib.expectations import ExpectationSpec, validate_frame
-from dataprep_assets.lib.splits import group_overlap, split_summary
+from dataprep_assets.lib.splits import group_overlap, moved_groups, previous_assignment, split_changes, split_summary
 
 FrameLoader = Callable[[DatasetStore], pd.DataFrame]
 
@@ -50,6 +51,67 @@ def group_overlap_check(
                 "overlapping_groups": len(leaked),
                 "overlap": dg.MetadataValue.md(markdown_table(rows) if leaked else "none"),
                 "per_split": dg.MetadataValue.md(markdown_table(split_summary(frame, group_col, split_col))),
+            },
+        )
+
+    return _check
+
+
+def split_continuity_check(
+    *,
+    asset: dg.AssetsDefinition | str,
+    relpath: str | Callable[[dg.AssetCheckExecutionContext], str],
+    group_col: str,
+    member: str | None = None,
+    split_col: str = "split",
+    rows: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+    order: Sequence[str] = ("train", "validation", "valid", "test"),
+    name: str | None = None,
+    blocking: bool = True,
+) -> dg.AssetChecksDefinition:
+    """Fails (and, when blocking, stops downstream) if a `group_col` value changed split since the previous
+    version of the split table, unless the latest version was written with `resplit: true` in its metadata.
+
+    `relpath` is the split table's path (or a function of the check's context that finds it, e.g. from the
+    asset's metadata); `member` names the table file inside a directory dataset; `rows` selects the rows compared.
+    """
+    select = rows or (lambda frame: frame)
+
+    @dg.asset_check(
+        asset=asset,
+        name=name or f"{group_col}_splits_stay_put",
+        blocking=blocking,
+        description=f"Every `{group_col}` of the previous version keeps its split (new ones are added); "
+        "a moved group would leak the previous version's test data into training. Passes on an explicit re-split.",
+    )
+    def _check(context: dg.AssetCheckExecutionContext, store: DatasetStore) -> dg.AssetCheckResult:
+        path = relpath(context) if callable(relpath) else relpath
+        if not path:
+            return dg.AssetCheckResult(passed=False, description="no split table recorded by the asset's latest materialization")
+        versions = store.versions(path)
+        if len(versions) < 2:
+            return dg.AssetCheckResult(passed=True, metadata={"versions": len(versions), "compared": "first version: nothing to compare"})
+        before, latest = versions[-2], versions[-1]
+        previous = previous_assignment(select(table_at(store, path, before.version_id, member)), group_col, split_col)
+        current = previous_assignment(select(table_at(store, path, latest.version_id, member)), group_col, split_col)
+        moved = moved_groups(previous, current)
+        resplit = bool((latest.meta or {}).get(RESPLIT))
+        description = None
+        if moved:
+            description = f"{len(moved)} {group_col} value(s) changed split since version {before.version_id}" + (
+                " (accepted: this version is an explicit re-split)" if resplit else "; set resplit=True to re-split on purpose"
+            )
+        return dg.AssetCheckResult(
+            passed=not moved or resplit,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=description,
+            metadata={
+                "previous_version": before.version_id,
+                "version": latest.version_id,
+                RESPLIT: resplit,
+                **changes_summary(previous, current, order),
+                "per_split": dg.MetadataValue.md(markdown_table(split_changes(previous, current, order))),
+                "first_moved_groups": dg.MetadataValue.json([f"{g}: {a} -> {b}" for g, a, b in moved[:20]]),
             },
         )
 

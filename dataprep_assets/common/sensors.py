@@ -15,14 +15,14 @@ changes per tick (the rest come next tick).
 import os
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
 
-from dataprep_assets.lib.changes import ChangeBatch, ChangeCursor, ObjectInfo, batch_key, detect_changes
+from dataprep_assets.lib.changes import ChangeBatch, ChangeCursor, ObjectInfo, batch_key, detect_changes, listing_fingerprint
 
 S3_SCHEME = "s3://"
 
@@ -155,13 +155,73 @@ SourceFactory = Callable[[dg.SensorEvaluationContext], ChangeSource]
 RunConfigFn = Callable[[ChangeSource, ChangeBatch], Mapping]
 
 
+FINGERPRINT_TAG = "dataprep/listing_fingerprint"
+FINGERPRINT_CHARS = 16
+LEDGER_SLOTS = 3
+CATCH_UP_MAX_CHANGES = 200_000
+
+
+class ReportedLedger:
+    """Digests (8 bytes each) of every key + ETag a sensor has reported, kept in the dataset store
+    under `sensor_state/<sensor>/`; the sensor's cursor keeps only the ledger's generation.
+
+    Generation g lives in slot g % 3: a tick writes g + 1 next to the current file, and the cursor
+    pointing at it is stored by Dagster with the tick's run request. A tick that fails after writing
+    leaves the cursor on g, whose file is intact; the next tick rewrites slot g + 1. So the cursor
+    stays a few dozen bytes (not one digest per object), a same-content re-upload is never a change,
+    and nothing is ever marked reported without its run being requested."""
+
+    def __init__(self, store, sensor_name: str):
+        self.store, self.sensor_name = store, sensor_name
+
+    def relpath(self, generation: int) -> str:
+        return f"sensor_state/{self.sensor_name}/reported-{generation % LEDGER_SLOTS}.bin"
+
+    def load(self, generation: int | None) -> frozenset[str]:
+        if generation is None:
+            return frozenset()
+        path = self.store.pull(self.relpath(generation))
+        if not path.is_file():
+            raise FileNotFoundError(f"{self.store.uri(self.relpath(generation))}: the ledger of {self.sensor_name}'s cursor is missing")
+        data = path.read_bytes()
+        return frozenset(data[i : i + 8].hex() for i in range(0, len(data), 8))
+
+    def save(self, digests: Iterable[str], generation: int) -> None:
+        with self.store.write_file(self.relpath(generation)) as tmp:
+            tmp.write_bytes(b"".join(bytes.fromhex(d) for d in sorted(digests)))
+
+
 def evaluate_changes(
-    source: ChangeSource, cursor_text: str | None, *, max_changes: int, lookback_seconds: int
+    source: ChangeSource,
+    cursor_text: str | None,
+    *,
+    max_changes: int,
+    lookback_seconds: int,
+    ledger: ReportedLedger | None = None,
+    objects: Iterable[ObjectInfo] | None = None,
 ) -> ChangeBatch:
-    """List `source` once and compare with the stored cursor (pure apart from the listing)."""
-    return detect_changes(
-        source.list_objects(), ChangeCursor.from_json(cursor_text), max_changes=max_changes, lookback_seconds=lookback_seconds
+    """List `source` once and compare with the stored cursor. With a `ledger`, the digests of what is
+    reported are added to it (a new generation) and the returned cursor keeps no digests. A fresh
+    cursor (first tick, catch-up of what is already there) takes everything in one batch.
+    `objects`: the listing, when the caller already has it."""
+    cursor = ChangeCursor.from_json(cursor_text)
+    objects = source.list_objects() if objects is None else objects
+    if ledger is None:
+        return detect_changes(objects, cursor, max_changes=max_changes, lookback_seconds=lookback_seconds)
+    fresh = cursor.watermark is None and cursor.ledger is None
+    reported = ledger.load(cursor.ledger)
+    batch = detect_changes(
+        objects,
+        cursor,
+        max_changes=max(max_changes, CATCH_UP_MAX_CHANGES) if fresh else max_changes,
+        lookback_seconds=lookback_seconds,
+        reported=reported,
     )
+    generation = cursor.ledger
+    if batch.changes:
+        generation = 0 if generation is None else generation + 1
+        ledger.save(reported | {o.digest for o in batch.changes}, generation)
+    return ChangeBatch(batch.changes, ChangeCursor(batch.cursor.watermark, {}, generation), batch.pending, batch.listed)
 
 
 def new_files_sensor(
@@ -177,12 +237,18 @@ def new_files_sensor(
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
     description: str | None = None,
     tags: Mapping[str, str] | None = None,
+    ledger_in_store: bool = False,
+    skip_if_requested: Callable[[dg.SensorEvaluationContext, str], str | None] | None = None,
 ) -> dg.SensorDefinition:
     """A sensor requesting one run of `target` (job or asset selection) per tick with changes.
 
     `source` may be a callable of the evaluation context (to use resources or the environment at
     tick time). `run_config` may be a callable of (source, batch). `lookback_seconds` is how late an
     object may show up in a listing relative to newer ones (slow listings, multipart uploads).
+    `ledger_in_store`: keep the reported digests in the `store` resource (`ReportedLedger`), not the cursor.
+    Runs are tagged `dataprep/listing_fingerprint` (every key + ETag listed); `skip_if_requested(context,
+    fingerprint)` may return why that listing is already being handled (e.g. a schedule's run), and the
+    tick then skips with the cursor moved on: one change, one refresh.
     """
 
     @dg.sensor(
@@ -197,7 +263,11 @@ def new_files_sensor(
     def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         src = source(context) if callable(source) else source
         started = time.perf_counter()
-        batch = evaluate_changes(src, context.cursor, max_changes=max_changes_per_tick, lookback_seconds=lookback_seconds)
+        ledger = ReportedLedger(context.resources.store, name) if ledger_in_store else None
+        objects = list(src.list_objects())
+        batch = evaluate_changes(
+            src, context.cursor, max_changes=max_changes_per_tick, lookback_seconds=lookback_seconds, ledger=ledger, objects=objects
+        )
         elapsed = time.perf_counter() - started
         cursor = batch.cursor.to_json()
         context.log.info(
@@ -206,6 +276,10 @@ def new_files_sensor(
         )
         if not batch.changes:
             return dg.SensorResult(skip_reason=f"nothing new or changed in {src.describe()} ({batch.listed} files listed)", cursor=cursor)
+        fingerprint = listing_fingerprint(objects)[:FINGERPRINT_CHARS]
+        handled = skip_if_requested(context, fingerprint) if skip_if_requested else None
+        if handled:
+            return dg.SensorResult(skip_reason=handled, cursor=cursor)
         config = run_config(src, batch) if callable(run_config) else (run_config or {})
         request = dg.RunRequest(
             run_key=f"{name}:{batch_key(batch.changes)}",
@@ -216,6 +290,7 @@ def new_files_sensor(
                 "dataprep/changed_files": str(len(batch.changes)),
                 "dataprep/first_changed": batch.changes[0].key[:200],
                 "dataprep/pending_files": str(batch.pending),
+                FINGERPRINT_TAG: fingerprint,
             },
         )
         return dg.SensorResult(run_requests=[request], cursor=cursor)

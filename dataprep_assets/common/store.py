@@ -298,7 +298,7 @@ class DatasetStore(dg.ConfigurableResource, ABC):
     def write_rejects(self, asset_name: str, rejects: RejectLog) -> str:
         """Replace the asset's rejects table (written even when empty, so stale rejects never linger)."""
         relpath = f"{REJECTS_DIR}/{asset_name}.csv"
-        self.write_table(relpath, rejects.to_frame())
+        self.write_table(relpath, rejects.store_relative(self.local_root()).to_frame())  # no absolute store paths
         return relpath
 
     # -- reading -------------------------------------------------------------------------------
@@ -312,7 +312,7 @@ class DatasetStore(dg.ConfigurableResource, ABC):
         path = self.pull(relpath)
         if not path.exists():
             raise FileNotFoundError(f"{relpath} does not exist in the dataset store ({self.uri()})")
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(encoding="utf-8-sig"))  # a BOM from a hand-edited file is accepted
 
     def read_rejects(self, asset_name: str) -> RejectLog:
         return RejectLog.from_frame(self.read_table(f"{REJECTS_DIR}/{asset_name}.csv").fillna(""))
@@ -399,6 +399,9 @@ class S3DatasetStore(DatasetStore):
         if self._client is None:
             from dagster_aws.s3 import S3Resource
 
+            from dataprep_assets.lib.awsenv import apply_aliases
+
+            apply_aliases()  # the seed's AWS_ACCESS_KEY / AWS_SECRET_KEY names
             endpoint = self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or None
             self._client = S3Resource(endpoint_url=endpoint, region_name=self.region_name or None, max_attempts=self.max_attempts).get_client()
         return self._client

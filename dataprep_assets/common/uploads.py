@@ -9,9 +9,10 @@ pipeline's ingestion asset depends on `<pipeline>_uploads` and everything downst
 declarative automation (`FOLLOW_UPSTREAM`), which waits for upstream blocking checks to pass.
 """
 
+import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -19,7 +20,7 @@ import pandas as pd
 from pydantic import Field
 
 from dataprep_assets.common.metadata import rejects_metadata, table
-from dataprep_assets.common.sensors import ChangeSource, LocalDirectorySource, S3PrefixSource, evaluate_changes
+from dataprep_assets.common.sensors import ChangeSource, LocalDirectorySource, ReportedLedger, S3PrefixSource, evaluate_changes
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.lib.changes import batch_key
 from dataprep_assets.lib.rejects import RejectLog
@@ -27,6 +28,16 @@ from dataprep_assets.lib.storage import UnsafePathError, safe_join
 
 UPLOADS_GROUP = "uploads"
 BATCH_FORMAT = "%Y-%m-%d"
+UPLOAD_SENSORS_ENV = "DATAPREP_UPLOAD_SENSORS"
+INLINE_KEYS = 500
+
+
+def upload_sensor_default_status() -> dg.DefaultSensorStatus:
+    """STOPPED unless `$DATAPREP_UPLOAD_SENSORS=running` (`make watch`): on a fresh instance, upload
+    sensors start by themselves only where someone asked for it. Applies until toggled in the UI."""
+    running = os.environ.get(UPLOAD_SENSORS_ENV, "stopped").strip().lower() == "running"
+    return dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED
+
 
 def follow_upstream(ignore: Sequence[dg.AssetSpec | dg.AssetsDefinition] = ()) -> dg.AutomationCondition:
     """Materialize when an upstream asset updates, once none is in progress or missing and every
@@ -54,7 +65,7 @@ class UploadWatch:
     date_prefix_days: int = 2
     max_files_per_tick: int = 1000
     lookback_seconds: int = 120
-    minimum_interval_seconds: int = 60
+    minimum_interval_seconds: int = field(default_factory=lambda: int(os.environ.get("DATAPREP_UPLOAD_SENSOR_INTERVAL_SECONDS", "60")))
 
     @property
     def asset_name(self) -> str:
@@ -69,6 +80,19 @@ class UploadBatchConfig(dg.Config):
     keys: list[str] = Field(default_factory=list, description="Keys (relative to the watched prefix) that arrived in this tick.")
     etags: list[str] = Field(default_factory=list, description="ETag of each key (S3) or size-mtime (local files).")
     sizes: list[int] = Field(default_factory=list, description="Size in bytes of each key.")
+    listing: str = Field(
+        default="",
+        description=f"Store path of a JSON {{keys, etags, sizes}} with more changes (a catch-up batch of over {INLINE_KEYS} "
+        "files is passed this way, not in the run config).",
+    )
+
+    def changes(self, store: DatasetStore) -> list[tuple[str, str, int]]:
+        """(key, etag, size) of every change: the inline lists, then the listing file's."""
+        rows = list(zip(self.keys, self.etags, self.sizes, strict=True))
+        if self.listing:
+            more = store.read_json(self.listing)
+            rows += list(zip(more["keys"], more["etags"], more["sizes"], strict=True))
+        return rows
 
 
 def change_source(store: DatasetStore, watch: UploadWatch) -> ChangeSource:
@@ -97,7 +121,8 @@ def upload_batch_definitions(watch: UploadWatch) -> tuple[dg.AssetsDefinition, d
         relpath = f"uploads/{watch.pipeline}/{context.partition_key}.json"
         previous = store.read_json(relpath) if store.exists(relpath) else {"files": {}}
         files, rejects = dict(previous["files"]), RejectLog()
-        for key, etag, size in zip(config.keys, config.etags, config.sizes, strict=True):
+        changes = config.changes(store)
+        for key, etag, size in changes:
             try:
                 safe_join(store.local_root(), watch.prefix, key)
             except UnsafePathError as exc:
@@ -108,12 +133,12 @@ def upload_batch_definitions(watch: UploadWatch) -> tuple[dg.AssetsDefinition, d
         rejects_path = store.write_rejects(f"{watch.asset_name}_{context.partition_key}", rejects)
         frame = pd.DataFrame([(k, v["size"]) for k, v in files.items()], columns=["key", "size"])
         by_folder = frame.assign(folder=frame["key"].str.rsplit("/", n=1).str[0]).groupby("folder")["size"].agg(["count", "sum"])
-        context.log.info(f"upload batch {context.partition_key}: {len(config.keys)} new/changed, {len(files)} files in the batch")
+        context.log.info(f"upload batch {context.partition_key}: {len(changes)} new/changed, {len(files)} files in the batch")
         return dg.MaterializeResult(
             data_version=dg.DataVersion(manifest.dataset_hash[:32]),
             metadata={
                 "files_in_batch": len(files),
-                "new_or_changed_this_run": len(config.keys) - len(rejects),
+                "new_or_changed_this_run": len(changes) - len(rejects),
                 "bytes_in_batch": int(frame["size"].sum()),
                 "by_folder": table(by_folder.rename(columns={"count": "files", "sum": "bytes"}).reset_index(), max_rows=30),
                 **rejects_metadata(store, rejects_path, rejects),
@@ -125,22 +150,32 @@ def upload_batch_definitions(watch: UploadWatch) -> tuple[dg.AssetsDefinition, d
         target=[_uploads],
         minimum_interval_seconds=watch.minimum_interval_seconds,
         required_resource_keys={"store"},
-        default_status=dg.DefaultSensorStatus.STOPPED,
+        default_status=upload_sensor_default_status(),
         description=f"New or changed files under `{watch.prefix}/` in the dataset store become the day's upload batch "
         f"(at most {watch.max_files_per_tick} per tick; the rest next tick).",
     )
     def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         source = change_source(context.resources.store, watch)
         started = time.perf_counter()
-        batch = evaluate_changes(source, context.cursor, max_changes=watch.max_files_per_tick, lookback_seconds=watch.lookback_seconds)
+        ledger = ReportedLedger(context.resources.store, f"{watch.pipeline}_upload_sensor")
+        batch = evaluate_changes(
+            source, context.cursor, max_changes=watch.max_files_per_tick, lookback_seconds=watch.lookback_seconds, ledger=ledger
+        )
         context.log.info(f"{source.describe()}: {batch.listed} listed in {time.perf_counter() - started:.2f}s, {len(batch.changes)} new, {batch.pending} pending")
         cursor = batch.cursor.to_json()
         if not batch.changes:
             return dg.SensorResult(skip_reason=f"no new uploads in {source.describe()}", cursor=cursor)
         day = datetime.now(UTC).strftime(BATCH_FORMAT)
-        config = UploadBatchConfig(keys=[o.key for o in batch.changes], etags=[o.etag for o in batch.changes], sizes=[o.size for o in batch.changes])
+        run_key = f"{watch.asset_name}:{batch_key(batch.changes)}"
+        rows = {"keys": [o.key for o in batch.changes], "etags": [o.etag for o in batch.changes], "sizes": [o.size for o in batch.changes]}
+        if len(batch.changes) <= INLINE_KEYS:
+            config = UploadBatchConfig(**rows)
+        else:  # a catch-up: one batch, its listing in the store rather than in the run config
+            listing = f"uploads/{watch.pipeline}/incoming/{batch_key(batch.changes)}.json"
+            context.resources.store.write_json(listing, rows)
+            config = UploadBatchConfig(listing=listing)
         request = dg.RunRequest(
-            run_key=f"{watch.asset_name}:{batch_key(batch.changes)}",
+            run_key=run_key,
             partition_key=day,
             asset_selection=[_uploads.key],
             run_config={"ops": {watch.asset_name: {"config": config.model_dump()}}},

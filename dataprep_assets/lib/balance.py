@@ -7,6 +7,8 @@
    within a tier. A group (patient) that already lives in a split can only go there; a new group
    goes to the split with the largest unfilled share of its quota and stays there, so no group ever
    ends up in two splits. A second pass offers what is left to splits still short of their need.
+   Items `placed` by a previous version that are still in the pool stay in their split (and fix their
+   group there) even when the need has shrunk; only the remaining need is filled with new items.
 """
 
 from __future__ import annotations
@@ -77,13 +79,25 @@ def fill_splits(
     needs: Mapping[str, int],
     fixed_groups: Mapping[Hashable, str],
     seed: int,
+    placed: Mapping[Hashable, str] | None = None,
 ) -> dict[Hashable, str]:
-    """Assign pool items to splits (item -> split); items left out are simply not in the result."""
+    """Assign pool items to splits (item -> split); items left out are simply not in the result.
+
+    `placed` (item -> split, from the previous version) stay put when still in the pool, unless their
+    group is now fixed to another split (only after a re-split); they count against their split's need.
+    """
     ordered = _order(pool, seed)
     group_split = dict(fixed_groups)
     taken: dict = {}
-    _fill(ordered, distribute(len(ordered), needs), group_split, taken)
-    added = pd.Series(list(taken.values()), dtype="object").value_counts()
+    for entry in ordered:
+        split = (placed or {}).get(entry.item)
+        if split in needs and group_split.setdefault(entry.group, split) == split:
+            taken[entry.item] = split
+    kept = dict(taken)
+    kept_counts = pd.Series(list(kept.values()), dtype="object").value_counts()
+    needs = {s: max(0, needs[s] - int(kept_counts.get(s, 0))) for s in needs}
+    _fill([p for p in ordered if p.item not in kept], distribute(len(ordered) - len(kept), needs), group_split, taken)
+    added = pd.Series([s for i, s in taken.items() if i not in kept], dtype="object").value_counts()
     leftover = {s: max(0, needs[s] - int(added.get(s, 0))) for s in needs}
     if any(leftover.values()):
         _fill(ordered, leftover, group_split, taken)

@@ -10,7 +10,10 @@ objects share a second, and a listing is not a snapshot (objects land while it r
   `[watermark - lookback_seconds, watermark]`, grouped by second.
 
 An object is a change when its second is inside or after that window and its digest is not in `seen`
-(a same-content re-upload inside the window is not a change; one after the window has moved on is).
+nor in `reported`, the digests of every object ever reported (kept outside the cursor: see
+`ReportedLedger` in common/sensors.py). With `reported`, the same key + ETag is never a change, however
+late it is re-uploaded, and `seen` can stay empty: the cursor is then a few dozen bytes whatever the
+bucket holds (`ledger` names the generation of the ledger file that matches it).
 Candidates are taken oldest first (then by key) and capped per tick; the rest wait for the next tick,
 and the watermark never passes an object that was left over. Deleted objects simply stop appearing.
 The cursor is compact JSON (16 hex characters per object in the window), so it fits in a Dagster
@@ -22,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -61,6 +64,8 @@ def object_digest(key: str, etag: str) -> str:
 class ChangeCursor:
     watermark: int | None = None
     seen: dict[int, set[str]] = field(default_factory=dict)
+    ledger: int | None = None
+    """Generation of the reported-digests ledger this cursor goes with (None: no ledger)."""
 
     def digests(self) -> set[str]:
         """Every key + ETag digest in the window, whatever second it was seen at."""
@@ -76,6 +81,7 @@ class ChangeCursor:
             "watermark": self.watermark,
             "watermark_utc": None if self.watermark is None else datetime.fromtimestamp(self.watermark, UTC).isoformat(),
             "seen": {str(sec): sorted(digests) for sec, digests in sorted(self.seen.items())},
+            **({} if self.ledger is None else {"ledger": self.ledger}),
         }
         return json.dumps(payload, separators=(",", ":"), sort_keys=True)
 
@@ -90,11 +96,12 @@ class ChangeCursor:
                 raise CursorError(f"cursor version {payload.get('v')!r} is not {CURSOR_VERSION}")
             watermark = payload["watermark"]
             seen = {int(sec): set(digests) for sec, digests in payload["seen"].items()}
+            ledger = None if payload.get("ledger") is None else int(payload["ledger"])
         except CursorError:
             raise
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise CursorError(f"unreadable change cursor ({type(exc).__name__}: {exc}): {text[:120]!r}") from exc
-        return cls(None if watermark is None else int(watermark), seen)
+        return cls(None if watermark is None else int(watermark), seen, ledger)
 
 
 @dataclass(frozen=True)
@@ -113,8 +120,11 @@ def detect_changes(
     *,
     max_changes: int = 1000,
     lookback_seconds: int = 0,
+    reported: Container[str] = frozenset(),
 ) -> ChangeBatch:
-    """New/changed objects (at most `max_changes`) and the cursor to store after reporting them."""
+    """New/changed objects (at most `max_changes`) and the cursor to store after reporting them.
+
+    `reported`: digests of objects reported before (by any earlier tick); never changes again."""
     if max_changes < 1:
         raise ValueError(f"max_changes must be >= 1, got {max_changes}")
     if lookback_seconds < 0:
@@ -124,7 +134,7 @@ def detect_changes(
     listed, candidates, keys, known = 0, [], set(), cursor.digests()
     for obj in objects:
         listed += 1
-        if obj.second >= floor and obj.digest not in known and obj.key not in keys:
+        if obj.second >= floor and obj.digest not in known and obj.key not in keys and obj.digest not in reported:
             candidates.append(obj)
             keys.add(obj.key)
     candidates.sort(key=lambda o: (o.second, o.key))
@@ -136,7 +146,7 @@ def detect_changes(
         watermark = obj.second if watermark is None else max(watermark, obj.second)
     if watermark is not None:
         seen = {sec: d for sec, d in seen.items() if sec >= watermark - lookback_seconds}
-    return ChangeBatch(batch, ChangeCursor(watermark, seen), len(candidates) - len(batch), listed)
+    return ChangeBatch(batch, ChangeCursor(watermark, seen, cursor.ledger), len(candidates) - len(batch), listed)
 
 
 def listing_fingerprint(objects: Iterable[ObjectInfo]) -> str:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import pandas as pd
 
@@ -40,6 +42,18 @@ class RejectLog:
 
     def __iter__(self):
         return iter(self._rejects)
+
+    def store_relative(self, *roots: str | os.PathLike) -> RejectLog:
+        """The same rejects with every absolute form of `roots` removed from items and details (`<root>/a/b` ->
+        `a/b`), so that two runs over stores at different places write identical tables and no local path leaks."""
+        forms = sorted({str(f) for r in roots for f in (Path(r), Path(r).resolve())}, key=len, reverse=True)
+
+        def strip(text: str) -> str:
+            for form in forms:
+                text = text.replace(form + os.sep, "").replace(form + "/", "").replace(form, "<store>")
+            return text
+
+        return RejectLog(Reject(strip(r.item), r.stage, r.reason, strip(r.detail)) for r in self._rejects)
 
     def counts_by_reason(self) -> dict[str, int]:
         return dict(sorted(Counter(r.reason for r in self._rejects).items()))

@@ -78,8 +78,15 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 def atomic_write_json(path: str | os.PathLike, payload: object) -> Path:
-    """Write canonical JSON (sorted keys, fixed separators) so equal payloads give equal bytes."""
-    return atomic_write_text(path, canonical_json(payload) + "\n")
+    """Write canonical JSON (sorted keys, fixed separators) so equal payloads give equal bytes.
+    Encoded straight into the file: no whole-document string (and its bytes) beside the payload in memory."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+            json.dump(payload, fh, sort_keys=True, indent=2, ensure_ascii=False, default=str)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+    return Path(path)
 
 
 def canonical_json(payload: object) -> str:
@@ -206,6 +213,58 @@ def combine_hashes(hashes: Iterable[str]) -> str:
     for h in hashes:
         digest.update(h.encode() + b"\n")
     return digest.hexdigest()
+
+
+class SafeFiles:
+    """`safe_join` + "is it a file?" for many names under one root, with the costly part once per directory.
+
+    `file(*parts)` refuses exactly what `safe_join` refuses (absolute parts, `..`, NUL bytes: the same
+    `UnsafePathError`), then resolves and lists the name's directory once (a directory that is, or
+    passes through, a link leading outside the root is refused by `safe_join` on that directory) and
+    answers from the listing: the path of a regular file, or None when the name is absent or not a
+    file. A name that is itself a symbolic link still gets the full per-name `safe_join` check.
+    Listings are cached for the object's life: make one per pass over a source.
+    """
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+        self._listings: dict[tuple[str, ...], dict[str, str]] = {}
+
+    def file(self, *parts: str | os.PathLike) -> Path | None:
+        texts = [str(p) for p in parts]
+        joined = "/".join(texts)
+        names = [n for n in joined.split("/") if n and n != "."]
+        if "\\" in joined or "\x00" in joined or ".." in names or any(t.startswith("/") for t in texts):
+            return self._file_checked(*parts)  # the rare names that need safe_join's full parse
+        if not names:
+            return None
+        directory = tuple(names[:-1])
+        listing = self._listings.get(directory)
+        if listing is None:
+            listing = self._listings[directory] = self._list(PurePosixPath(*directory))
+        kind = listing.get(names[-1])
+        if kind is None:
+            return None
+        if kind == "link":
+            path = safe_join(self.root, *names)
+            return path if path.is_file() else None
+        return self.root.joinpath(joined) if kind == "file" else None
+
+    def _file_checked(self, *parts: str | os.PathLike) -> Path | None:
+        rel = PurePosixPath(*[str(p).replace("\\", "/") for p in parts]) if parts else PurePosixPath(".")
+        text = str(rel)
+        if "\x00" in text or rel.is_absolute() or ".." in rel.parts:
+            safe_join(self.root, *parts)  # raises UnsafePathError with its message
+            raise UnsafePathError(f"path {text!r} escapes the root {str(self.root)!r}")
+        return self.file(*rel.parts)
+
+    def _list(self, rel_dir: PurePosixPath) -> dict[str, str]:
+        directory = safe_join(self.root, *rel_dir.parts)
+        try:
+            with os.scandir(directory) as entries:
+                return {e.name: "link" if e.is_symlink() else "file" if e.is_file() else "other" for e in entries}
+        except (FileNotFoundError, NotADirectoryError):
+            return {}
 
 
 def _pid_alive(pid: int) -> bool:

@@ -244,3 +244,37 @@ def cross_validation_loaders(features_path: str | Path, examples: str | Path | p
     frame = examples if isinstance(examples, pd.DataFrame) else read_examples(examples)
     for fold in sorted(int(f) for f in frame.loc[frame["split"] == "train", "cv_fold"].unique() if f >= 0):
         yield fold, build_dataloaders(features_path, frame, fold=fold, **kwargs)
+
+
+LOADER_TARGETS = {"ms_per_batch": 100.0, "peak_rss_mib": 2048.0, "examples_per_minute": 1000.0}
+"""The seed's data-loader targets: <= 100 ms per batch, <= 2 GB peak memory, >= 1,000 examples per minute."""
+
+
+def measure_loader(features_path: str | Path, examples: str | Path | pd.DataFrame, *, batch_size: int = 64, num_workers: int = 0,
+                   max_batches: int = 200) -> dict:
+    """One pass of the train loader over the materialized dataset (at most `max_batches` batches): ms per batch
+    (mean and max), examples per minute and peak resident memory of this process, beside the seed's targets."""
+    import time
+
+    from dataprep_assets.defs.quality_prediction.monitor import PeakMemory
+
+    with PeakMemory() as peak:
+        loaders = build_dataloaders(features_path, examples, batch_size=batch_size, num_workers=num_workers)
+        times, seen = [], 0
+        started = time.perf_counter()
+        for i, (x, _) in enumerate(loaders.train):
+            now = time.perf_counter()
+            times.append(now - started)
+            seen += len(x)
+            started = now
+            if i + 1 >= max_batches:
+                break
+    total = sum(times)
+    figures = {
+        "batches": len(times), "batch_size": batch_size, "num_workers": num_workers, "examples": seen,
+        "ms_per_batch_mean": round(1000 * total / max(len(times), 1), 2), "ms_per_batch_max": round(1000 * max(times, default=0.0), 2),
+        "examples_per_minute": round(60 * seen / total, 1) if total > 0 else 0.0, "peak_rss_mib": round(peak.self_mb, 1),
+    }
+    figures["meets_targets"] = bool(figures["ms_per_batch_mean"] <= LOADER_TARGETS["ms_per_batch"] and figures["peak_rss_mib"] <= LOADER_TARGETS["peak_rss_mib"]
+                                    and figures["examples_per_minute"] >= LOADER_TARGETS["examples_per_minute"])
+    return figures

@@ -89,6 +89,26 @@ class ResNet50(nn.Module):
         return self.fc(self.features(x))
 
 
+def save_random_weights(path: str | Path, seed: int = 0) -> Path:
+    """Seeded random ResNet-50 weights in torchvision's state-dict layout (for tests and the offline demo:
+    the pipeline runs end to end, the features carry no ImageNet knowledge). Written once, atomically."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    from dataprep_assets.lib.storage import atomic_path
+
+    generator_state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(seed)
+        state = ResNet50().state_dict()
+    finally:
+        torch.random.set_rng_state(generator_state)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+    return path
+
+
 def load_resnet50(weights_path: str | Path) -> ResNet50:
     """Build ResNet-50 and load a local torchvision-format state dict (strict); eval mode."""
     path = Path(weights_path)

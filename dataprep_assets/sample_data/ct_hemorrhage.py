@@ -20,8 +20,8 @@ missing from the bucket, a duplicated CSV row, rows already in the labelled sets
 NaN and negative boxes, images missing on disk, a duplicate image id, an undefined category id and an
 annotation of an image that does not exist.
 
-When `DATAPREP_STORE_URL=s3://bucket/prefix` is set, the files are also uploaded there, so the demo
-runs the S3 path.
+`generate` writes only under `root`; with `upload_to="s3://bucket/prefix"` it also uploads
+`raw/ct_hemorrhage/` there (the demo does so for every pipeline when the store is on S3).
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ import csv
 import hashlib
 import io
 import json
-import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -238,9 +237,10 @@ def generate(
     roboflow_patients: int = 20,
     pool_patients: int = 34,
     defects: bool = True,
-    upload: bool = True,
+    upload_to: str | None = None,
 ) -> Path:
-    """Write the ct_hemorrhage inputs under `<root>/raw/ct_hemorrhage/` and return that directory."""
+    """Write the ct_hemorrhage inputs under `<root>/raw/ct_hemorrhage/` (and, with `upload_to`, under that S3
+    store URL too) and return the local directory. Nothing is written anywhere else, whatever the environment."""
     root = Path(root)
     base = root / RAW
     if base.exists():
@@ -283,8 +283,8 @@ def generate(
         writer = csv.DictWriter(fh, fieldnames=list(FEEDBACK_COLUMNS))
         writer.writeheader()
         writer.writerows(rows)
-    if upload:
-        upload_if_configured(root)
+    if upload_to:
+        upload(root, upload_to)
     return base
 
 
@@ -351,11 +351,10 @@ def _pool_defects(rng: np.random.Generator, root: Path) -> list[dict]:
     return out
 
 
-def upload_if_configured(root: str | Path) -> str | None:
-    """Push `raw/ct_hemorrhage/` to `DATAPREP_STORE_URL` when it is an s3:// URL; returns the URI."""
-    url = os.environ.get("DATAPREP_STORE_URL", "")
+def upload(root: str | Path, url: str) -> str:
+    """Push `<root>/raw/ct_hemorrhage/` to the S3 store at `url` (`s3://bucket/prefix`); returns its URI."""
     if not url.startswith("s3://"):
-        return None
+        raise ValueError(f"upload_to must be an s3:// store URL, got {url!r}")
     from dataprep_assets.defs.resources import build_store
 
     store = build_store(url=url, cache_dir=str(root))

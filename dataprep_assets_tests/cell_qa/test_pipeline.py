@@ -79,6 +79,7 @@ def test_bad_inputs_become_named_rejects_and_the_run_goes_on(sample_store, store
     first, last = list(DATASETS)[0], list(DATASETS)[-1]
     assert reasons == {
         f"{first}/01/t001.tif": "no_ground_truth",
+        **{f"competitors/{c}/{first}/01_RES/mask001.tif": "no_ground_truth" for c in ("competitor_A", "competitor_B", "competitor_C", "competitor_D")},
         f"competitors/competitor_B/{first}/02_RES/mask001.tif": "missing_competitor_mask",
         f"competitors/competitor_C/{last}/01_RES/mask000.tif": "unreadable_tiff",
         f"competitors/competitor_A/{last}/02_RES/mask000.tif": "empty_mask",
@@ -121,7 +122,7 @@ def test_reruns_are_byte_identical_with_the_same_data_versions(tmp_path):
 def test_injected_leakage_fails_the_blocking_check_and_stops_downstream(sample_store, instance, monkeypatch):
     assert _run(sample_store, instance).success
 
-    def leaky_split(frame, group_col, fractions, seed, split_col="split"):
+    def leaky_split(frame, group_col, fractions, seed, split_col="split", previous=None):
         out = frame.copy()  # a row-level split, as the scripts did: cells of one image land in several splits
         out[split_col] = np.random.default_rng(seed).choice(list(fractions), size=len(out), p=list(fractions.values()))
         return out
@@ -150,3 +151,22 @@ def test_bad_config_fails_at_once_naming_the_field(sample_store, instance, op, c
     with pytest.raises(Exception, match=field):
         dg.materialize(ASSETS + CHECKS, instance=instance, resources={"store": sample_store}, run_config={"ops": {op: {"config": config}}})
     assert instance.get_latest_materialization_event(dg.AssetKey(op)) is None
+
+
+def test_sequential_naming_gives_the_seeds_numbered_crops_stable_across_reruns(sample_store, store_root, instance, tmp_path):
+    assert _run(sample_store, instance, naming="sequential").success
+    cells = pd.read_parquet(store_root / "data" / "cell_level_dataframe.parquet").sort_values("cell_id").reset_index(drop=True)
+    assert cells["cell_id"].tolist() == [f"{i:05d}" for i in range(1, len(cells) + 1)]
+    assert cells["stacked_crop_path"].tolist() == [f"data/cell_crops/{i:05d}.tif" for i in range(1, len(cells) + 1)]
+    assert cells["descriptive_cell_id"].is_monotonic_increasing, "numbered in the order of the descriptive ids"
+    assert (store_root / "data/cell_crops/00001.tif").is_file()
+    crop = load_crop(store_root, cells.loc[0, "stacked_crop_path"])
+    assert crop.shape == (2, 64, 64)
+
+    other = LocalDatasetStore(root=str(tmp_path / "again"))
+    _small_sample(tmp_path / "again")
+    with dg.instance_for_test() as fresh:
+        assert _run(other, fresh, naming="sequential").success
+    again = pd.read_parquet(tmp_path / "again/data/cell_level_dataframe.parquet").sort_values("cell_id").reset_index(drop=True)
+    assert again[["cell_id", "descriptive_cell_id"]].equals(cells[["cell_id", "descriptive_cell_id"]])
+    assert (tmp_path / "again/data/cell_crops/00001.tif").read_bytes() == (store_root / "data/cell_crops/00001.tif").read_bytes()

@@ -44,7 +44,7 @@ def real_dicom(name: str) -> Path:
 @pytest.fixture(scope="session")
 def sample_template(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("ct_sample")
-    generate(root, seed=0, upload=False)
+    generate(root, seed=0)
     return root
 
 

@@ -19,7 +19,7 @@ from dataprep_assets.defs.ct_hemorrhage.labelled import Source, load_source
 from dataprep_assets.defs.ct_hemorrhage.patients import DEFAULT_NAME_PATTERN
 from dataprep_assets.lib.dicom import load_slice_uint8
 from dataprep_assets.lib.rejects import RejectLog
-from dataprep_assets_tests.ct_hemorrhage.conftest import materialize, real_dicom
+from dataprep_assets_tests.ct_hemorrhage.conftest import checks_by_name, materialize, real_dicom
 
 
 def failure_text(result) -> str:
@@ -38,10 +38,25 @@ def test_malformed_coco_fails_naming_the_file_and_keeps_the_previous_output(samp
     assert not [p for p in sample_store.path(L.WORK).iterdir() if p.name.startswith(".")]  # no temp files left behind
 
 
-def test_a_category_missing_from_the_mapping_fails_naming_it(sample_store, instance):
+def test_a_category_missing_from_the_mapping_fails_naming_it_when_configured_to(sample_store, instance):
     mapping = {k: v for k, v in ROBOFLOW_MAP.items() if k != "calcification"}
-    result = materialize(sample_store, instance, selection=["labelled_coco"], run_config={"ops": {"labelled_coco": {"config": {"roboflow_category_map": mapping}}}})
+    config = {"roboflow_category_map": mapping, "unknown_categories": "fail"}
+    result = materialize(sample_store, instance, selection=["labelled_coco"], run_config={"ops": {"labelled_coco": {"config": config}}})
     assert not result.success and "['calcification'] are not in the category mapping" in failure_text(result)
+
+
+def test_a_category_missing_from_the_mapping_is_a_reject_row_per_annotation_by_default(sample_store, instance):
+    mapping = {k: v for k, v in ROBOFLOW_MAP.items() if k != "calcification"}
+    coco = json.loads(sample_store.path(L.ROBOFLOW_COCO).read_text())
+    calc = {c["id"] for c in coco["categories"] if c["name"] == "calcification"}
+    expected = {f"{L.ROBOFLOW_COCO}#annotation={a['id']}" for a in coco["annotations"] if a["category_id"] in calc}
+    assert expected
+    result = materialize(sample_store, instance, selection=["labelled_coco"], run_config={"ops": {"labelled_coco": {"config": {"roboflow_category_map": mapping}}}})
+    assert result.success
+    reasons = {r.item: r.reason for r in sample_store.read_rejects("labelled_coco")}
+    assert expected <= set(reasons)  # none silently dropped: on a usable image each is `unknown_category`
+    assert {reasons[i] for i in expected} <= {"unknown_category", "image_rejected", "orphan_annotation"}
+    assert sum(reasons[i] == "unknown_category" for i in expected) >= 1
 
 
 def test_feedback_csv_without_its_columns_fails_naming_them(sample_store, instance):
@@ -109,6 +124,7 @@ def test_unusable_labelled_images_and_boxes_are_rejects_with_reasons(tmp_path):
         ("p1_4.jpg", "missing_image"),
         ("p1_5.jpg", "unsafe_path"),
         ("_annotations.coco.json#annotation=1", "degenerate_box"),
+        ("_annotations.coco.json#annotation=2", "dropped_by_category_mapping"),
     }
 
 
@@ -175,3 +191,28 @@ def test_the_readability_check_catches_truncated_files(tmp_path):
     cut_png = tmp_path / "b.png"
     cut_png.write_bytes(png.read_bytes()[:-12])
     assert unreadable_images([str(good), str(cut), str(png), str(cut_png)]) == [str(cut), str(cut_png)]
+
+
+def test_header_only_feedback_csv_stops_at_the_blocking_balance_check(sample_store, instance):
+    """No negatives to add: the set would publish with ~0% no-hemorrhage images; the blocking 48-52% check
+    on `balanced_splits` fails and nothing is published."""
+    csv = sample_store.path(L.FEEDBACK_CSV)
+    csv.write_text(csv.read_text().splitlines()[0] + "\n")
+    result = materialize(sample_store, instance)
+    assert not result.success
+    check = checks_by_name(result)["balanced_splits:no_hem_share_48_to_52_pct"]
+    assert not check.passed and set(check.metadata["splits_outside"].value) == set(L.SPLITS)
+    built = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert {"no_hem_candidates", "no_hem_coco", "balanced_splits"} <= built
+    assert not built & {"augmented_coco_6class", "coco_4class", "v4_analysis", "v4_dataset_6class_csv"}
+    assert not sample_store.path(L.SIX_CLASS).exists()
+
+
+def test_the_seeds_pass_fail_checks_are_blocking():
+    from dataprep_assets.defs.ct_hemorrhage import checks as C
+
+    blocking = {(spec.asset_key.to_user_string(), spec.name): spec.blocking for check in (v for v in vars(C).values() if isinstance(v, dg.AssetChecksDefinition)) for spec in check.check_specs}
+    seed_lines = [("balanced_splits", C.NO_HEM_SHARE), ("augmented_coco_6class", C.NO_HEM_SHARE), ("augmented_coco_6class", C.ALL_CLASSES_PRESENT),
+                  ("augmented_coco_6class", C.IMAGES_READABLE), ("augmented_coco_6class", C.BOXES_INSIDE), ("augmented_coco_6class", C.AUGMENTATION_MULTIPLIER),
+                  ("augmented_coco_6class", C.COCO_VALID), ("augmented_coco_6class", C.NO_PATIENT_OVERLAP), ("patient_splits", C.NO_PATIENT_OVERLAP)]
+    assert all(blocking[line] for line in seed_lines), {line: blocking[line] for line in seed_lines}

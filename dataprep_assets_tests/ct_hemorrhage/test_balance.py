@@ -68,3 +68,22 @@ def test_balance_table_reports_before_shortfall_added_and_after():
     table = balance_table({"train": (2, 10), "test": (1, 4)}, taken, {"a": 0, "b": 1, "c": 1}, {"train": 6, "test": 2}, {0: "FP", 1: "TN"})
     train = table.set_index("split").loc["train"]
     assert (train["added"], train["added_FP"], train["added_TN"], train["negatives_after"], train["total_after"]) == (2, 1, 1, 4, 12)
+
+
+def test_pool_items_placed_before_stay_put_and_only_the_remaining_need_is_filled():
+    pool = _pool(30, 300, 80)
+    needs = {"train": 60, "valid": 15, "test": 5}
+    first = fill_splits(pool, needs, {"p0": "test"}, seed=2)
+    assert fill_splits(pool, needs, {"p0": "test"}, seed=2, placed={}) == first
+    grown = pool + [PoolItem(f"new{i}", f"q{i}", 1) for i in range(40)]
+    bigger = {"train": 70, "valid": 18, "test": 6}
+    second = fill_splits(grown, bigger, {"p0": "test"}, seed=2, placed=first)
+    assert all(second[item] == split for item, split in first.items())
+    counts = {s: sum(v == s for v in second.values()) for s in bigger}
+    assert counts == bigger
+    # a smaller need never evicts an image already placed
+    third = fill_splits(grown, {"train": 10, "valid": 2, "test": 1}, {"p0": "test"}, seed=2, placed=second)
+    assert third == second
+    # an item whose pool image is gone is simply gone
+    fewer = [p for p in grown if p.item != next(iter(first))]
+    assert next(iter(first)) not in fill_splits(fewer, bigger, {"p0": "test"}, seed=2, placed=second)

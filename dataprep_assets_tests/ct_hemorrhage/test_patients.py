@@ -14,6 +14,13 @@ def test_file_name_convention():
     assert image_key("520892552", 14) == "520892552_14"
 
 
+def test_rsna_style_names_keep_the_hex_id_as_the_patient():
+    assert parse_name("ID_002f778d_000.png") == ("ID_002f778d", 0)
+    assert parse_name("stage_2_train/ID_0a1b2c3d_17_png.rf.ff00.jpg") == ("ID_0a1b2c3d", 17)
+    assert parse_name("ID_5.png") == ("ID", 5)  # a plain patient called "ID" still parses
+    assert parse_name("p7_12abc.png") is None  # the slice number must end where the name part ends
+
+
 def _patients():
     common = [{"IPH", "IVH", "SAH", "SDH"}, {"IPH", "SAH"}, {"IVH", "SDH"}, {"IPH", "SAH"}, {"IVH", "SDH"}]
     labels = {f"p{i:02d}": frozenset(common[i % 5]) for i in range(40)}

@@ -43,7 +43,7 @@ def test_whole_graph_builds_the_seeds_layout_with_every_check_passing(built):
     sample_store, result = built
     assert result.success
     checks = checks_by_name(result)
-    assert len(checks) == 16
+    assert len(checks) == 18  # 16 + patients_stay_put + images_stay_put
     failed = {k: {m: v.value for m, v in e.metadata.items()} for k, e in checks.items() if not e.passed}
     assert not failed
 
@@ -73,7 +73,8 @@ def test_whole_graph_builds_the_seeds_layout_with_every_check_passing(built):
     four_train = _coco(sample_store, L.FOUR_CLASS, "train")
     assert [c["name"] for c in four_train["categories"]] == ["IPH", "IVH", "SAH", "SDH"]
     first = sample_store.path(L.FOUR_CLASS, "train", four_train["images"][0]["file_name"])
-    assert first.is_symlink() and os.path.samefile(first, sample_store.path(L.SIX_CLASS, "train", first.name))
+    assert first.is_symlink() and first.read_bytes() == sample_store.path(L.SIX_CLASS, "train", first.name).read_bytes()
+    assert "_objects" in first.resolve().parts  # a link to the stored object, never into the live 6-class folder
 
     # the no-hemorrhage downloads, as the seed leaves them
     no_hem = json.loads(sample_store.path(L.NO_HEM_COCO).read_text())
@@ -87,11 +88,23 @@ def test_whole_graph_builds_the_seeds_layout_with_every_check_passing(built):
     analysis = json.loads(sample_store.path(L.ANALYSIS).read_text())
     assert all(v == [] for v in analysis["6class"]["patient_overlap"].values())
     assert analysis["6class"]["splits"]["train"]["augmented_images"] == 2 * len(originals)
+    # the ORIGINAL IMAGES SUMMARY counts originals only: augmented copies would triple train's class counts
+    summary = analysis["6class"]["original_images_summary"]["train"]
+    assert summary["original_images"] == len(originals)
+    positives = {a["image_id"] for a in six["train"]["annotations"]}
+    assert summary["hemorrhage_images"] == sum(im["id"] in positives for im in originals)
+    with_class = {c["id"]: {a["image_id"] for a in six["train"]["annotations"] if a["category_id"] == c["id"]} for c in six["train"]["categories"]}
+    original_ids = {im["id"] for im in originals}
+    assert summary["images_per_class"] == {c["name"]: len(with_class[c["id"]] & original_ids) for c in six["train"]["categories"]}
+    assert summary["images_per_class"] != analysis["6class"]["splits"]["train"]["images_per_class"]
 
     # every bad input of the sample is a reject with its reason
     reasons = {name: set(sample_store.read_rejects(name).counts_by_reason()) for name in ("labelled_coco", "no_hem_candidates", "no_hem_dicoms", "no_hem_pngs")}
-    assert reasons["labelled_coco"] == {"degenerate_box", "duplicate_image_id", "invalid_box", "missing_image", "orphan_annotation", "undefined_category"}
-    assert reasons["no_hem_candidates"] == {"duplicate_row"}
+    assert reasons["labelled_coco"] == {"degenerate_box", "duplicate_image_id", "invalid_box", "missing_image", "orphan_annotation", "undefined_category",
+                                        "image_rejected", "dropped_by_category_mapping"}
+    accounting = [v for k, v in result.asset_materializations_for_node("labelled_coco")[0].metadata.items() if k.startswith("accounting/")]
+    assert len(accounting) == 4 and all(a.value["records_unaccounted"] == 0 and a.value["records_in"] > 0 for a in accounting)
+    assert reasons["no_hem_candidates"] == {"duplicate_row", "already_labelled"}
     assert reasons["no_hem_dicoms"] == {"missing_object", "missing_patient_id", "missing_pixel_data", "not_dicom", "slice_thickness"}
     assert reasons["no_hem_pngs"] == {"truncated_pixel_data"}
 
@@ -100,6 +113,7 @@ def test_whole_graph_builds_the_seeds_layout_with_every_check_passing(built):
     assert meta["no_hem_dicoms"]["attempted"] == meta["no_hem_dicoms"]["successful"] + meta["no_hem_dicoms"]["skipped_thickness"] + meta["no_hem_dicoms"]["failed"]
     assert {"shortfall", "added_FP"} <= {c.name for c in meta["balanced_splits"]["balance"].schema.columns}
     assert meta["labelled_coco"]["no_hem_needed_for_50pct"] > 0
+    assert "original_images" in {c.name for c in meta["v4_analysis"]["original_images_summary"].schema.columns}
 
 
 def store_text(store, rel):
@@ -120,7 +134,7 @@ def test_rerun_with_parallel_workers_is_byte_identical(built, sample_template, t
 
 
 def test_injected_patient_leakage_fails_the_blocking_check_and_stops_downstream(sample_store, instance, monkeypatch):
-    def leaky_split(images, classes_col, fractions, seed):
+    def leaky_split(images, classes_col, fractions, seed, previous=None):
         out = images.copy()  # image-level split, as a hand-rolled script might do: a patient's slices scatter
         out["split"] = np.random.default_rng(seed).choice(list(fractions), size=len(out), p=list(fractions.values()))
         return out, []

@@ -14,10 +14,10 @@ from dataprep_assets.sample_data.ct_hemorrhage import generate
 from dataprep_assets_tests.ct_hemorrhage.conftest import checks_by_name, materialize
 
 
-def test_whole_graph_through_s3(s3_bucket, s3_env, tmp_path, instance, monkeypatch):
-    monkeypatch.setenv("DATAPREP_STORE_URL", f"s3://{s3_bucket}/brain-ct")
+def test_whole_graph_through_s3(s3_bucket, s3_env, tmp_path, instance):
     # a smaller sample than the local tests' (S3 round trips cost), hence wider valid/test shares
-    generate(tmp_path / "uploader", seed=0, v3_patients=18, roboflow_patients=12, pool_patients=14)  # writes locally, then pushes to the bucket
+    url = f"s3://{s3_bucket}/brain-ct"
+    generate(tmp_path / "uploader", seed=0, v3_patients=18, roboflow_patients=12, pool_patients=14, upload_to=url)  # local, then pushed
     client = boto3.client("s3", endpoint_url=s3_env)
     raw = [o["Key"] for page in client.get_paginator("list_objects_v2").paginate(Bucket=s3_bucket, Prefix="brain-ct/raw/ct_hemorrhage/") for o in page.get("Contents", [])]
     assert any(k.endswith(".dcm") for k in raw) and any(k.endswith("no_hemorrhage_positive_feedback.csv") for k in raw)

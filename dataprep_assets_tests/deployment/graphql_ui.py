@@ -132,6 +132,19 @@ class DagsterGraphQL:
             raise RuntimeError(f"launch failed: {launched}")
         return launched["run"]["runId"], params
 
+    def launch_job(self, job: str, location: str, repository: str = "__repository__", run_config: dict | None = None) -> str:
+        """Launch job `job` as the launchpad's "Launch run" does; return the run id."""
+        params = {
+            "mode": "default",
+            "executionMetadata": {"tags": []},
+            "runConfigData": json.dumps(run_config or {}),
+            "selector": {"repositoryLocationName": location, "repositoryName": repository, "pipelineName": job},
+        }
+        launched = self.query(LAUNCH_PIPELINE_EXECUTION, {"executionParams": params})["launchPipelineExecution"]
+        if launched["__typename"] != "LaunchRunSuccess":
+            raise RuntimeError(f"launch failed: {launched}")
+        return launched["run"]["runId"]
+
     def run_status(self, run_id: str) -> str:
         return self.query(RUN_STATUS, {"runId": run_id})["runOrError"]["status"]
 

@@ -104,3 +104,25 @@ def test_results_in_an_s3_bucket(store, instance, store_root, s3_results):
     assert set(read_annotations(store)["folder"]) == {"VIVIDS60-0001", "EPIQ7-0003", "VIVIDS70-0004"}
     assert sensor_tick(defs, instance, cursor, store)[0] == []
     assert schedule_tick(defs, instance, store).skip_message
+
+
+def test_one_change_one_refresh_whether_the_sensor_or_the_schedule_sees_it_first(store, instance, store_root, monkeypatch):
+    monkeypatch.delenv(RESULTS_ENV, raising=False)
+    write_exam(store_root, "EPIQ7-0001", [0.98, 0.96, 0.02, 0.05], seed=1)
+    defs = echo_definitions(store)
+    (request,), cursor = sensor_tick(defs, instance, None, store)
+    run(defs, instance, request)
+
+    write_exam(store_root, "VIVIDE95-0007", NEW_SCORES, seed=3)
+    (queued,), cursor = sensor_tick(defs, instance, cursor, store)  # requested, still in the queue
+    instance.create_run_for_job(defs.resolve_job_def("echo_quality_job"), run_config=queued.run_config, tags=queued.tags)
+    scheduled = schedule_tick(defs, instance, store)
+    assert not scheduled.run_requests and "already refreshes" in scheduled.skip_message
+
+    write_exam(store_root, "VIVIDIQ-0003", NEW_SCORES, seed=4)
+    (by_schedule,) = schedule_tick(defs, instance, store).run_requests
+    run(defs, instance, by_schedule)
+    requests, cursor = sensor_tick(defs, instance, cursor, store)
+    assert requests == [], "the schedule's run already covers the new file"
+    write_exam(store_root, "VIVIDIQ-0004", NEW_SCORES, seed=5)
+    assert len(sensor_tick(defs, instance, cursor, store)[0]) == 1, "a later change is still one refresh"

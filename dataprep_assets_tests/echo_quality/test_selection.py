@@ -121,3 +121,25 @@ def test_leak_groups_link_folders_studies_and_patients_but_not_placeholders():
 def test_bad_config_fails_naming_the_field(cls, kwargs, field):
     with pytest.raises(ValueError, match=field):
         cls(**kwargs)
+
+
+def test_target_ratio_lowers_the_caps_to_the_seeds_67_33_and_is_off_by_default():
+    from dataprep_assets.defs.echo_quality.selection import ratio_caps
+
+    frame = _candidates({"vivide95": 120, "epiq7": 40})
+    default = select_training_rows(frame, Criteria(), max_high=800, max_low=300, seed=7)
+    assert (default[default["selected"]]["quality_label"] == HIGH).sum() == 160 == (default[default["selected"]]["quality_label"] == LOW).sum()
+    ratio = select_training_rows(frame, Criteria(), max_high=800, max_low=300, seed=7, target_high_share=0.67)
+    chosen = ratio[ratio["selected"]]
+    high, low = int((chosen["quality_label"] == HIGH).sum()), int((chosen["quality_label"] == LOW).sum())
+    assert (high, low) == (160, 79) and abs(high / (high + low) - 0.67) < 0.005
+    assert set(chosen["machine_type"]) == {"vivide95", "epiq7"}, "the lowered cap is still shared across machines"
+    assert ratio_caps(500, 400, 0.67) == (500, 246) and ratio_caps(100, 10, 0.67) == (20, 10) and ratio_caps(0, 10, 0.67) == (0, 10)
+
+
+def test_analyze_summary_is_the_seeds_table():
+    from dataprep_assets.defs.echo_quality.dataset import analyze_summary
+
+    annotations = pd.DataFrame({"machine_type": ["a", "a", "a", "b"], "quality_score": [HIGH, HIGH, LOW, LOW], "folder": ["A-1", "A-2", "A-2", "B-1"]})
+    table = analyze_summary(annotations).set_index("machine_type")
+    assert table.loc["a"].tolist() == [3, 2, 1, 66.7, 33.3, 2] and table.loc["total"].tolist() == [4, 2, 2, 50.0, 50.0, 3]

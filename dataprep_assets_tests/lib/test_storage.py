@@ -81,3 +81,38 @@ def test_directories_are_exchanged_in_one_step_on_linux(tmp_path):
         (path / "v").write_text(text)
     assert _exchange(new, old)
     assert (old / "v").read_text() == "new" and (new / "v").read_text() == "old"
+
+
+@pytest.mark.parametrize("bad", ["../x", "a/../../x", "/etc/passwd", "a/\x00b", "..\\..\\x"])
+def test_safe_files_refuses_what_safe_join_refuses(tmp_path, bad):
+    from dataprep_assets.lib.storage import SafeFiles
+
+    with pytest.raises(UnsafePathError):
+        SafeFiles(tmp_path).file("images", bad)
+
+
+def test_safe_files_answers_from_one_listing_per_directory_and_keeps_the_link_checks(tmp_path):
+    from dataprep_assets.lib.storage import SafeFiles
+
+    outside = tmp_path / "outside"
+    (outside / "d").mkdir(parents=True)
+    (outside / "secret.png").write_bytes(b"x")
+    root = tmp_path / "root"
+    (root / "images" / "sub").mkdir(parents=True)
+    (root / "images" / "a.png").write_bytes(b"x")
+    (root / "images" / "inside.png").symlink_to(root / "images" / "a.png")
+    (root / "images" / "escape.png").symlink_to(outside / "secret.png")
+    (root / "linked_dir").symlink_to(outside / "d")
+    files = SafeFiles(root)
+    assert files.file("images", "a.png") == root / "images" / "a.png"
+    assert files.file("images/inside.png") == root / "images" / "inside.png"
+    assert files.file("images", "missing.png") is None
+    assert files.file("images", "sub") is None  # a directory is not a file
+    assert files.file("nowhere", "a.png") is None
+    with pytest.raises(UnsafePathError, match="via a link"):
+        files.file("images", "escape.png")
+    with pytest.raises(UnsafePathError, match="via a link"):
+        files.file("linked_dir", "x.png")
+    (root / "images" / "late.png").write_bytes(b"x")
+    assert files.file("images", "late.png") is None  # listed once: a new object sees it
+    assert SafeFiles(root).file("images", "late.png") == root / "images" / "late.png"

@@ -69,7 +69,7 @@ def test_whole_pipeline_reads_back_and_reruns_identically(perva_store_root, stor
     n_plant = sum(len(v["train"]) for v in train["plant"].values())
     assert len(records) == n_plant
     for rec in records:
-        assert len(rec["negatives"]) == 3 and len(rec["ret_paths"]) == 4
+        assert len(rec["negatives"]) == 2 and len(rec["ret_paths"]) == 3, "the seed's retrieval_top3.json: 3 candidates per query"
         assert rec["ret_paths"][rec["label"]] == rec["positive_path"] != rec["query_path"]
         assert all(n["concept"] != rec["concept"] and "/plant/" in n["path"] for n in rec["negatives"])
 
@@ -150,10 +150,13 @@ def test_bad_inputs_fail_loudly(store, instance, perva_store_root):
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert "raw/nowhere" in failure.event_specific_data.error.message
     instance.add_dynamic_partitions(PARTITIONS_NAME, ["bag"])
-    with pytest.raises(Exception, match="top_k must be >= 1"):
+    with pytest.raises(Exception, match="top_k must be >= 2"):
         run(instance, store, [A.retrieval_per_category], partition="bag", ops={"retrieval_per_category": {"config": {"top_k": 0}}})
-    with pytest.raises(Exception, match="clip_model_dir is required"):
-        run(instance, store, [A.retrieval_per_category], partition="bag", ops={"retrieval_per_category": {"config": {"encoder": "clip"}}})
+    (perva_store_root / "manifests").mkdir(exist_ok=True)
+    (perva_store_root / "manifests/one.json").write_text(json.dumps({"bag": {"ale": {"train": []}, "cin": {"train": []}}}))
+    with pytest.raises(Exception, match="clip_model_dir"):  # asked for CLIP, none saved where the pipeline looks
+        run(instance, store, [A.retrieval_per_category], partition="bag",
+            ops={"retrieval_per_category": {"config": {"encoder": "clip", "catalog": "manifests/one.json"}}})
     assert instance.get_latest_materialization_event(A.retrieval_per_category.key) is None
 
 
@@ -171,3 +174,41 @@ def test_unsafe_and_missing_paths_in_a_source_are_rejects(perva_store_root, stor
     assert "raw/perva_retrieval/gone.jpg,retrieval_per_category,missing_image" in rejects
     records = json.loads((perva_store_root / "outputs/PerVA/bag/seed_23/retrieval_top3.json").read_text())
     assert len(records) == 6 and all(len(r["negatives"]) == 1 for r in records)
+
+
+def test_clip_is_the_encoder_when_a_local_model_is_present_end_to_end(perva_store_root, store, instance, tiny_clip_dir):
+    """A tiny randomly initialised CLIP saved where the pipeline looks for it: the default config (encoder auto)
+    runs CLIP through every step, every blocking check passing; `top_k_counts: negatives` gives K negatives."""
+    shutil.copytree(tiny_clip_dir, perva_store_root / "models/perva_retrieval/clip")
+    results = build_all(instance, store)
+    for category in CATEGORIES:
+        meta = results[category].asset_materializations_for_node("retrieval_per_category")[0].metadata
+        assert meta["encoder"].value.startswith("clip-") and meta["encoder_choice"].value == "clip (requested: auto)"
+        assert checks_of(results[category]) == {C.NEGATIVES_VALID: True, C.K_PER_QUERY: True}
+    assert checks_of(results["export"]) == {C.HF_ROUND_TRIP: True}
+    records = json.loads((perva_store_root / "outputs/PerVA/cup/seed_23/retrieval_top3.json").read_text())
+    assert records and all(len(r["ret_paths"]) == 3 for r in records)
+    assert any(p.name.startswith("clip-") for p in (perva_store_root / "cache/perva_retrieval/embeddings").iterdir())
+
+    run(instance, store, [A.retrieval_per_category], partition="cup", ops={"retrieval_per_category": {"config": {"top_k_counts": "negatives"}}})
+    records = json.loads((perva_store_root / "outputs/PerVA/cup/seed_23/retrieval_top3.json").read_text())
+    assert all(len(r["ret_paths"]) == 1 + len(r["negatives"]) and len(r["negatives"]) <= 3 for r in records)
+    assert any(len(r["negatives"]) == 3 for r in records)
+
+    # the seed's step 4 and 5 options: combine per-category files found by input_dir / input_filename / seed, then
+    # export only one category of a chosen combined file
+    default_combined = json.loads((perva_store_root / "outputs/PerVA/all/seed_42/retrieval_top3_combined_all.json").read_text())
+    run(instance, store, [A.retrieval_per_category], partition="cup")
+    ops = {"retrieval_combined": {"config": {"input_dir": "outputs/PerVA", "input_filename": "retrieval_top3.json", "seed": 23,
+                                             "output_filename": "from_files.json"}},
+           "hf_retrieval_dataset": {"config": {"ret_json": "from_files.json", "category": "cup"}}}
+    exported = run(instance, store, [A.retrieval_combined, A.hf_retrieval_dataset], ops=ops)
+    from_files = json.loads((perva_store_root / "outputs/PerVA/all/seed_23/from_files.json").read_text())
+    assert from_files == default_combined
+    cup = datasets.load_from_disk(str(perva_store_root / "share_data/PerVA_cup_test_subset_seed_23_K_3"))["train"]
+    assert set(cup["category_key"]) == {"cup"} and len(cup) == sum(r["category"] == "cup" for r in from_files)
+    assert checks_of(exported) == {C.HF_ROUND_TRIP: True}
+
+    fallback = run(instance, store, [A.retrieval_per_category], partition="cup", ops={"retrieval_per_category": {"config": {"encoder": "color_texture"}}})
+    meta = fallback.asset_materializations_for_node("retrieval_per_category")[0].metadata
+    assert meta["encoder_choice"].value == "color_texture (requested: color_texture): the offline fallback"

@@ -17,6 +17,7 @@ ASSETS = [
     qp_assets.quality_dataset_splits,
     qp_assets.image_features,
     qp_assets.feature_report,
+    qp_assets.inspection_sample,
 ]
 CHECKS = [
     qp_checks.clean_results_valid,
@@ -28,9 +29,19 @@ CHECKS = [
 ]
 
 
-def materialize(store, instance, run_config=None, selection=None, raise_on_error=True):
+FAST_FEATURES = {"extractor": "image_stats"}
+"""The 120-logo tests run the offline fallback extractor (ResNet-50 on CPU costs ~0.1-1 s per logo); the
+default, ResNet-50, runs end to end through every asset in `test_resnet.py` on a handful of logos."""
+
+
+def materialize(store, instance, run_config=None, selection=None, raise_on_error=True, features=None):
+    run_config = dict(run_config or {})
+    ops = dict(run_config.get("ops", {}))
+    if selection is None or "image_features" in selection:
+        ops.setdefault("image_features", {"config": dict(FAST_FEATURES if features is None else features)})
+    run_config["ops"] = ops
     return dg.materialize(
-        ASSETS + CHECKS, instance=instance, resources={"store": store}, run_config=run_config or {},
+        ASSETS + CHECKS, instance=instance, resources={"store": store}, run_config=run_config,
         selection=selection, raise_on_error=raise_on_error,
     )
 

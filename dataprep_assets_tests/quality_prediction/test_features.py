@@ -119,3 +119,42 @@ def test_non_finite_vectors_are_rejects_and_a_new_extractor_version_skips_the_ca
     assert "non_finite_features" in reasons and report.featurised == 12 - sum(r.reason == "non_finite_features" for r in report.rejects)
     with FeatureFile(tmp_path / "b.h5") as ff:
         assert np.isfinite(ff.read_rows(np.arange(len(ff)))).all()
+
+
+def test_pca_through_the_gram_matrix_equals_the_covariance_pca_when_rows_are_few(tmp_path):
+    from dataprep_assets.defs.quality_prediction import analysis
+    from dataprep_assets.defs.quality_prediction.featurestore import FeatureFile, FeatureWriter
+
+    rng = np.random.default_rng(0)
+    x = np.abs(rng.normal(size=(40, 300))).astype(np.float32) @ rng.normal(size=(300, 300)).astype(np.float32)
+    with FeatureWriter(tmp_path / "f.h5", dim=300, attrs={}) as writer:
+        writer.append([f"i{k:03d}" for k in range(40)], ["h"] * 40, x)
+    with FeatureFile(tmp_path / "f.h5") as ff:
+        rows = np.arange(40)
+        m = analysis.moments(ff, rows)
+        ratios, vectors, _ = analysis.pca(m["cov"])
+        gram_ratios, gram_vectors, _ = analysis.pca_of_rows(ff, rows, m)
+    np.testing.assert_allclose(gram_ratios[:39], ratios[:39], atol=1e-9)
+    np.testing.assert_allclose(gram_vectors[:, :10], vectors[:, :10], atol=1e-8)
+
+
+def test_float16_storage_halves_the_matrix_and_reports_its_error(tmp_path):
+    from dataprep_assets.defs.quality_prediction.featurestore import FeatureFile, FeatureWriter
+
+    rows = np.random.default_rng(1).normal(0, 50, (64, 256)).astype(np.float32)
+    rows[0, 0] = 1e6  # beyond float16: clipped and counted
+    writers = {}
+    for dtype in ("float32", "float16"):
+        with FeatureWriter(tmp_path / f"{dtype}.h5", dim=256, attrs={}, compression="none", storage_dtype=dtype) as writer:
+            writer.append([f"i{k:03d}" for k in range(64)], ["h"] * 64, rows)
+        writers[dtype] = writer
+    with FeatureFile(tmp_path / "float16.h5") as half, FeatureFile(tmp_path / "float32.h5") as full:
+        assert half.features.dtype == np.float16 and full.features.dtype == np.float32
+        assert half.features.id.get_storage_size() * 2 == full.features.id.get_storage_size()
+        got, exact = half.read_rows(np.arange(64)), full.read_rows(np.arange(64))
+        assert got.dtype == np.float32
+        error = np.abs(got - exact)
+        error[0, 0] = 0
+        assert writers["float16"].clipped_values == 1 and got[0, 0] == np.finfo(np.float16).max
+        assert 0 < error.max() <= writers["float16"].max_abs_error and writers["float16"].max_abs_error >= 1e6 - 65504
+        assert writers["float32"].max_abs_error == 0 and full.attrs["storage_dtype"] == "float32" and half.attrs["storage_dtype"] == "float16"

@@ -38,7 +38,7 @@ def test_whole_graph_builds_the_seed_layout_and_passes_every_check(built):
 
     with h5py.File(root / "data/quality_prediction/features/image_stats.h5") as h5:
         features = h5["features"]
-        assert features.dtype == np.float32 and features.shape == (examples["image_id"].nunique(), 128)
+        assert features.dtype == np.float16 and features.shape == (examples["image_id"].nunique(), 128)
         assert features.chunks is not None and features.compression == "gzip"
         ids = list(h5["image_ids"].asstr()[:])
         assert ids == sorted(ids) and set(ids) == set(examples["image_id"])
@@ -141,7 +141,7 @@ def test_resnet50_without_a_weights_file_fails_naming_the_field(built, tmp_path)
     [
         ("quality_dataset_splits", {"train_fraction": 0.8, "validation_fraction": 0.15, "test_fraction": 0.15}, "train_fraction"),
         ("quality_dataset_splits", {"ssim_bins": 0}, "ssim_bins"),
-        ("image_features", {"extractor": "resnet50"}, "weights_path"),
+        ("image_features", {"storage_dtype": "float8"}, "storage_dtype"),
         ("image_features", {"batch_size": 0}, "batch_size"),
         ("clean_conversion_results", {"outlier_metrics": ["ssim", "lpips"]}, "outlier_metrics"),
         ("conversion_results", {"results_uri": "../outside"}, "results_uri"),

@@ -81,3 +81,42 @@ def test_image_features_asset_runs_resnet50_from_a_local_weights_file(weights_fi
     assert meta["from_cache"].value == 9 and meta["computed"].value == 0
     with FeatureFile(path) as ff:
         assert np.isfinite(ff.read_rows(np.arange(len(ff)))).all()
+
+
+def test_default_config_runs_resnet50_end_to_end_with_float16_storage(store_root, instance):
+    """With torch installed and no weights file, the defaults pick ResNet-50 with seeded random weights saved in
+    torchvision's layout; features are stored as float16 (error vs float32 and the storage overhead measured),
+    and the report carries permutation importance, the time estimate and the loader figures."""
+    generate(store_root, seed=3, type_counts={"simple": 4, "text": 4, "gradient": 4, "complex": 4}, settings_per_method=(2, 2, 2), defects=False)
+    store = LocalDatasetStore(root=str(store_root))
+    result = materialize(store, instance, features={"batch_size": 8, "torch_threads": 2})
+    assert result.success
+    meta = {e.asset_key.to_user_string(): {k: v.value for k, v in e.materialization.metadata.items()} for e in result.get_asset_materialization_events()}
+    features = meta["image_features"]
+    assert features["extractor"] == "resnet50 v1" and features["feature_dim"] == 2048 and features["weights"].startswith("random (seed 0")
+    weights = store.path("models/quality_prediction/resnet50_random_seed0.pth")
+    assert set(torch.load(weights, weights_only=True)) == set(ResNet50().state_dict())
+
+    path = store.path("data/quality_prediction/features/resnet50.h5")
+    with h5py.File(path) as h5:
+        assert h5["features"].dtype == np.float16 and h5["features"].shape == (16, 2048)
+        assert h5.attrs["storage_dtype"] == "float16"
+    # the float16 error is what the metadata says: recompute the float32 features of two logos and compare
+    ids = sorted(store.read_table("data/quality_prediction/images.parquet")["image_id"])[:2]
+    from dataprep_assets.defs.quality_prediction.logos import load_rgb
+
+    exact = ResNet50Extractor(weights).extract(np.stack([load_rgb(str(store.path("raw/quality_prediction", i)), 224) for i in ids]))
+    with FeatureFile(path) as ff:
+        stored = ff.read_rows(ff.rows_of(ids))
+    assert stored.dtype == np.float32
+    error = float(np.abs(stored - exact).max())
+    assert 0 < error <= features["storage_max_abs_error_vs_float32"] * 1.01 + 1e-4
+    assert features["storage_max_abs_error_vs_float32"] <= features["storage_max_abs_value"] / 1000  # float16: ~3 significant digits
+    raw = sum(store.path("raw/quality_prediction", i).stat().st_size for i in store.read_table("data/quality_prediction/images.parquet")["image_id"])
+    assert features["raw_image_bytes"] == raw and features["feature_storage_overhead"] == pytest.approx(path.stat().st_size / raw, rel=1e-3)
+
+    report = meta["feature_report"]
+    assert "r2_drop" in report["permutation_importance"] and "image_features (all PCs)" in report["permutation_importance"]
+    assert "10000" in report["processing_time_estimate"] and "100000" in report["processing_time_estimate"]
+    loader = report["loader_figures"]
+    assert loader["batches"] > 0 and loader["examples"] > 0 and loader["ms_per_batch_mean"] > 0 and loader["targets"]["ms_per_batch"] == 100.0

@@ -181,10 +181,53 @@ def test_s3_results_are_mirrored_incrementally(tmp_path, s3_bucket, s3_env):
     for key, body in {"exp/results/a.json": b'{"results": []}', "exp/images/a.png": b"png", "other/x.json": b"{}"}.items():
         client.put_object(Bucket=s3_bucket, Key=key, Body=body)
     local = tmp_path / "mirror"
-    assert sync_s3(f"s3://{s3_bucket}/exp", local) == {"objects": 2, "downloaded": 2, "unchanged": 0, "removed": 0}
+    assert sync_s3(f"s3://{s3_bucket}/exp", local) == {"objects": 2, "downloaded": 2, "unchanged": 0, "removed": 0, "name_collisions": 0}
     assert (local / "results" / "a.json").read_bytes() == b'{"results": []}' and not (local / "x.json").exists()
     client.put_object(Bucket=s3_bucket, Key="exp/results/a.json", Body=b'{"results": [1]}')
     client.delete_object(Bucket=s3_bucket, Key="exp/images/a.png")
-    assert sync_s3(f"s3://{s3_bucket}/exp", local) == {"objects": 1, "downloaded": 1, "unchanged": 0, "removed": 1}
+    assert sync_s3(f"s3://{s3_bucket}/exp", local) == {"objects": 1, "downloaded": 1, "unchanged": 0, "removed": 1, "name_collisions": 0}
     assert not (local / "images" / "a.png").exists()
     assert sync_s3(f"s3://{s3_bucket}/exp", local)["downloaded"] == 0
+
+
+def test_a_decompression_bomb_is_a_reject_not_a_crash(tmp_path):
+    from dataprep_assets_tests.lib.test_robustness_helpers import bomb_png
+
+    _logo(tmp_path, "ok.png")
+    (tmp_path / "bomb.png").write_bytes(bomb_png())
+    status = {p: inspect_image(str(tmp_path), p, ("PNG", "JPEG"), 32) for p in ("ok.png", "bomb.png")}
+    assert status["ok.png"].status == "ok"
+    assert status["bomb.png"].status == "decompression_bomb" and "900000000 pixels" in status["bomb.png"].detail
+
+
+def test_a_bom_in_a_csv_or_json_log_loses_nothing(tmp_path):
+    _logo(tmp_path, "images/a.png")
+    _write_logs(
+        tmp_path,
+        [{"image": "images/a.png", "logo_type": "simple_geometric", "parameters": PARAMS, "metrics": GOOD_METRICS}],
+        [],
+        [{"image_path": "images/a.png", "logo_type": "gradient", "method": "method3", **PARAMS, **GOOD_METRICS}],
+    )
+    for rel in ("results/method1/a.json", "results/method3/c.csv"):
+        path = tmp_path / rel
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    frame, rejects, files = scan_results(tmp_path)
+    assert len(rejects) == 0, rejects.to_frame()
+    assert files == {"json": 1, "jsonl": 1, "csv": 1} and len(frame) == 2
+    assert frame["image_path"].tolist() == ["images/a.png", "images/a.png"]
+
+
+def test_s3_keys_differing_only_in_case_are_one_local_name_and_a_reject(tmp_path, s3_bucket, s3_env):
+    import boto3
+
+    from dataprep_assets.lib.rejects import RejectLog
+
+    client = boto3.client("s3", endpoint_url=s3_env)
+    client.put_object(Bucket=s3_bucket, Key="exp/images/A.png", Body=b"upper")
+    client.put_object(Bucket=s3_bucket, Key="exp/images/a.png", Body=b"lower")
+    rejects = RejectLog()
+    stats = sync_s3(f"s3://{s3_bucket}/exp", tmp_path / "mirror", rejects=rejects)
+    assert stats["objects"] == 1 and stats["name_collisions"] == 1
+    assert [(r.item, r.reason) for r in rejects] == [("images/a.png", "output_name_collision")]
+    assert "images/A.png" in next(iter(rejects)).detail
+    assert (tmp_path / "mirror" / "images" / "A.png").read_bytes() == b"upper"

@@ -134,3 +134,25 @@ def test_stratified_split_of_a_single_group_per_stratum_is_still_total():
     assert set(split.index) == {"a", "b", "c"} and set(split) <= set(FRACTIONS)
     folds = assign_folds(groups.assign(first_timestamp=pd.Timestamp("2024-01-01", tz="UTC")), 2, seed=0)
     assert set(folds) <= {0, 1}
+
+
+@pytest.mark.parametrize("mode", ["stratified", "temporal"])
+def test_refresh_with_new_source_images_keeps_every_group_and_fold_in_place(mode):
+    config = SplitConfig(mode=mode)
+    everything = synthetic_clean(n_groups=404, seed=5)
+    old = everything[everything["image_group"] < "g0400"]
+    first, _ = build_examples(old, config)
+    groups = first.drop_duplicates("image_group").set_index("image_group")
+    refreshed, _ = build_examples(everything, config, previous=groups["split"].to_dict(), previous_folds=groups["cv_fold"].to_dict())
+    after = refreshed.drop_duplicates("image_group").set_index("image_group")
+    assert (after.loc[groups.index, "split"] == groups["split"]).all()
+    assert (after.loc[groups.index, "cv_fold"] == groups["cv_fold"]).all()
+    new = after.drop(groups.index)
+    assert len(new) == 4 and new["split"].notna().all()
+    assert ((new["split"] == "train") == (new["cv_fold"] >= 0)).all()
+    shares = refreshed["split"].value_counts(normalize=True)
+    for name, target in FRACTIONS.items():
+        assert abs(shares[name] - target) < 0.02
+    again, _ = build_examples(everything.sample(frac=1.0, random_state=1), config, previous=groups["split"].to_dict(),
+                              previous_folds=groups["cv_fold"].to_dict())
+    pd.testing.assert_frame_equal(again, refreshed)

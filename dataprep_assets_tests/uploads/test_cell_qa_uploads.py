@@ -147,7 +147,7 @@ def test_failed_blocking_check_stops_automation_downstream(staged_sample, tmp_pa
     tick = _tick(defs, instance, None)
     assert _run_request(defs, instance, tick.run_requests[0]).success
 
-    def leaky_split(frame, group_col, fractions, seed, split_col="split"):
+    def leaky_split(frame, group_col, fractions, seed, split_col="split", previous=None):
         out = frame.copy()
         out[split_col] = ["train", "validation", "test"] * (len(out) // 3) + ["train"] * (len(out) % 3)
         return out

@@ -8,6 +8,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from dataprep_assets.common.continuity import continuity_metadata, current_table, version_meta
 from dataprep_assets.common.metadata import (
     column_schema,
     counts_table,
@@ -23,16 +24,25 @@ from dataprep_assets.common.release import write_release
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
 from dataprep_assets.defs.cell_qa.config import CellCropsConfig, SplitConfig
-from dataprep_assets.defs.cell_qa.extract import CODE_VERSION, CROPS_RELPATH, CompetitorOutput, FrameTask, load_crop, process_frame_star
-from dataprep_assets.defs.cell_qa.inventory import RAW_PREFIX, build_inventory
+from dataprep_assets.defs.cell_qa.extract import (
+    CODE_VERSION,
+    CROPS_RELPATH,
+    CompetitorOutput,
+    FrameTask,
+    load_crop,
+    process_frame_star,
+    sequential_names,
+)
+from dataprep_assets.defs.cell_qa.inventory import RAW_PREFIX, build_inventory_with_ledger
 from dataprep_assets.defs.cell_qa.uploads import cell_qa_uploads
 from dataprep_assets.defs.cell_qa import columns
+from dataprep_assets.lib.accounting import account, ledgers_metadata
 from dataprep_assets.lib.charts import grouped_bars, histograms
 from dataprep_assets.lib.images import captioned_montage, overlay_mask, png_bytes, to_uint8
 from dataprep_assets.lib.itemcache import InputHashes, ItemCache, fingerprint
 from dataprep_assets.lib.parallel import ordered_map, resolve_workers
 from dataprep_assets.lib.rejects import RejectLog
-from dataprep_assets.lib.splits import assign_group_splits, split_summary
+from dataprep_assets.lib.splits import assign_group_splits, previous_assignment, split_summary
 
 GROUP = "cell_qa"
 INVENTORY_PATH = "data/cell_qa_inventory.parquet"
@@ -48,7 +58,7 @@ SPLIT_ORDER = ["train", "validation", "test"]
 def cell_qa_inventory(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
     """Every (frame, competitor) pair with its raw, ground-truth and mask file; unmatched files are rejects."""
     store.pull(RAW_PREFIX)
-    inventory, rejects = build_inventory(store.local_root())
+    inventory, rejects, ledger = build_inventory_with_ledger(store.local_root())
     manifest = store.write_table(INVENTORY_PATH, inventory)
     rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
     context.log.info(f"inventory: {inventory['frame_key'].nunique()} frames, {len(inventory)} frame/competitor pairs, {len(rejects)} rejects")
@@ -60,6 +70,7 @@ def cell_qa_inventory(context: dg.AssetExecutionContext, store: DatasetStore) ->
             "competitors": dg.MetadataValue.json(sorted(inventory["competitor"].unique().tolist())),
             "dagster/row_count": len(inventory),
             **column_schema(inventory, columns.INVENTORY),
+            **ledgers_metadata(ledger),
             **dataset_metadata(store, INVENTORY_PATH, manifest),
             **rejects_metadata(store, rejects_path, rejects),
         },
@@ -72,7 +83,8 @@ def _frame_tasks(inventory: pd.DataFrame) -> list[FrameTask]:
         ["frame_key", "original_image_key", "dataset", "sequence", "frame", "raw_path", "gt_path"], sort=True
     ):
         pairs = tuple(sorted(zip(group["competitor"], group["mask_path"])))
-        tasks.append(FrameTask(frame_key, image_key, dataset, seq, int(frame), raw, gt, pairs))
+        stems = tuple(sorted(zip(group["competitor"], group["crop_stem"]))) if "crop_stem" in group else ()
+        tasks.append(FrameTask(frame_key, image_key, dataset, seq, int(frame), raw, gt, pairs, crop_stems=stems))
     return tasks
 
 
@@ -83,8 +95,9 @@ def _plan(tasks: list[FrameTask], cache: ItemCache, hashes: InputHashes, staging
     for task in tasks:
         raw, gt = hashes(task.raw_path), hashes(task.gt_path)
         pending, keys = [], []
+        stems = dict(task.crop_stems)
         for competitor, mask in task.competitors:
-            key = cache.key(raw, gt, hashes(mask), competitor)
+            key = cache.key(raw, gt, hashes(mask), competitor, stems.get(competitor, ""))  # the stem names the output files
             item = cache.get(key) if raw and gt else None
             if item is None:
                 pending.append((competitor, mask))
@@ -144,9 +157,12 @@ def cell_crops(context: dg.AssetExecutionContext, config: CellCropsConfig, store
                 tables.append(pd.DataFrame({k: np.concatenate([c[k] for c in frame_cells]) for k in frame_cells[0]}))
         hashes.save()
         cells = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["cell_id", "cell_jaccard"])
+        if config.naming == "sequential" and not cells.empty:
+            cells = sequential_names(cells, staged.path, config.layout)
         cells.to_parquet(staged.path / "_cells.parquet", index=False)
         pd.DataFrame(seg_rows).to_parquet(staged.path / "_seg_scores.parquet", index=False)
     elapsed = time.perf_counter() - started
+    ledger = crops_ledger(inventory, cells, rejects)
     rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
     if cells.empty:
         raise dg.Failure(f"no cells were extracted from {len(tasks)} frames; see {rejects_path}", metadata=rejects_metadata(store, rejects_path, rejects))
@@ -159,11 +175,24 @@ def cell_crops(context: dg.AssetExecutionContext, config: CellCropsConfig, store
             "pairs_reused": len(reused),
             "cells_per_competitor": counts_table(cells["competitor"].value_counts().sort_index().to_frame("cells"), "competitor"),
             "crop_size": config.crop_size,
+            **ledgers_metadata(ledger),
             **dataset_metadata(store, CROPS_RELPATH, staged.manifest),
             **rejects_metadata(store, rejects_path, rejects),
-            **run_info(layout=config.layout, workers=workers, cells_per_second=round(len(cells) / max(elapsed, 1e-9), 1)),
+            **run_info(layout=config.layout, naming=config.naming, workers=workers,
+                       cells_per_second=round(len(cells) / max(elapsed, 1e-9), 1)),
         },
     )
+
+
+def crops_ledger(inventory: pd.DataFrame, cells: pd.DataFrame, rejects: RejectLog):
+    """Each (frame, competitor) pair of the inventory gave cells or was refused (its mask, ground truth or raw frame)."""
+    refused = {r.item for r in rejects}
+    produced = set(zip(cells["frame_key"], cells["competitor"])) if len(cells) else set()
+    pairs = list(zip(inventory["frame_key"], inventory["competitor"], inventory["raw_path"], inventory["gt_path"], inventory["mask_path"]))
+    ids = [f"{f}|{c}" for f, c, *_ in pairs]
+    out = [f"{f}|{c}" for f, c, *_ in pairs if (f, c) in produced]
+    rejected = [f"{f}|{c}" for f, c, raw, gt, mask in pairs if (f, c) not in produced and {raw, gt, mask} & refused]
+    return account("frame/competitor pairs", ids, out, rejected)
 
 
 def sample_montage(store: DatasetStore, cells: pd.DataFrame, per_competitor: int = 8, scale: int = 2) -> bytes:
@@ -235,10 +264,13 @@ def competitor_seg_scores(context: dg.AssetExecutionContext, store: DatasetStore
 
 @dg.asset(group_name=GROUP, deps=[cell_level_dataframe], kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)
 def cell_level_dataframe_with_splits(context: dg.AssetExecutionContext, config: SplitConfig, store: DatasetStore) -> dg.MaterializeResult:
-    """`split` per cell, assigned per `original_image_key` (seeded shuffle of the unique keys, 70/15/15)."""
+    """`split` per cell, assigned per `original_image_key` (seeded shuffle of the unique keys, 70/15/15 on the
+    first build; afterwards existing keys stay put and only new keys are assigned, unless `resplit`)."""
     cells = store.read_table(DATAFRAME_PATH)
-    split = assign_group_splits(cells, "original_image_key", config.fractions, config.seed)
-    manifest = store.write_table(SPLITS_PATH, split)
+    previous = previous_assignment(current_table(store, SPLITS_PATH), "original_image_key")
+    history = {} if config.resplit else previous
+    split = assign_group_splits(cells, "original_image_key", config.fractions, config.seed, previous=history)
+    manifest = store.write_table(SPLITS_PATH, split, meta=version_meta(config.resplit))
     summary = split_summary(split, "original_image_key", order=SPLIT_ORDER)
     per_comp = split.pivot_table(index="competitor", columns="split", values="cell_id", aggfunc="count", fill_value=0)
     return dg.MaterializeResult(
@@ -248,6 +280,7 @@ def cell_level_dataframe_with_splits(context: dg.AssetExecutionContext, config: 
             "dagster/row_count": len(split),
             "cells_per_competitor_and_split": counts_table(per_comp.reindex(columns=SPLIT_ORDER, fill_value=0), "competitor"),
             "target_fractions": dg.MetadataValue.json(config.fractions),
+            **continuity_metadata(previous, previous_assignment(split, "original_image_key"), config.resplit, SPLIT_ORDER),
             **column_schema(split, columns.SPLITS),
             **dataset_metadata(store, SPLITS_PATH, manifest),
             **run_info(seed=config.seed),

@@ -1,10 +1,15 @@
-"""cell_qa asset checks: leakage (blocking), split fractions, Jaccard validity, crop readability."""
+"""cell_qa asset checks: leakage and split continuity (blocking), split fractions, Jaccard validity, crop readability."""
 
 
 import dagster as dg
 import numpy as np
 
-from dataprep_assets.common.checks import expectations_check, group_overlap_check, split_fractions_check
+from dataprep_assets.common.checks import (
+    expectations_check,
+    group_overlap_check,
+    split_continuity_check,
+    split_fractions_check,
+)
 from dataprep_assets.common.metadata import latest_materialization_metadata
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.cell_qa.assets import (
@@ -23,6 +28,13 @@ no_image_key_overlap = group_overlap_check(
     group_col="original_image_key",
     name="no_original_image_key_overlap",
     blocking=True,
+)
+
+image_keys_stay_put = split_continuity_check(
+    asset=cell_level_dataframe_with_splits,
+    relpath=SPLITS_PATH,
+    group_col="original_image_key",
+    name="original_image_keys_stay_put",
 )
 
 split_fractions_near_target = split_fractions_check(

@@ -17,6 +17,12 @@ class CellCropsConfig(dg.Config):
         "`stacked`: per frame and competitor, raw crops (n, S, S) in `<file>.npy` and the mask channel bit-packed in "
         "`<file>.mask.npy`, referenced as `<file>.npy#<row>` (half the bytes, much faster).",
     )
+    naming: Literal["descriptive", "sequential"] = Field(
+        default="descriptive",
+        description="`descriptive`: cell_id `<dataset>_<seq>_t<frame>_<competitor>_<label>` (file `<cell_id>.tif`). `sequential`: the seed's "
+        "numeric `cell_id` and `data/cell_crops/00001.tif`, numbered in the order of the descriptive ids (stable across reruns of the same data); "
+        "the descriptive id stays in `descriptive_cell_id`.",
+    )
     max_workers: int = Field(default=0, description="Worker processes for crop extraction; 0 = all cores.")
 
     @model_validator(mode="after")

@@ -12,26 +12,27 @@ stores what it computed; the asset restores hits and sends only misses to the wo
 
 from __future__ import annotations
 
-import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import tifffile
 
 from dataprep_assets.defs.cell_qa.crops import cell_boxes, crop_windows, stacked_crops
+from dataprep_assets.defs.cell_qa.inventory import safe_name
 from dataprep_assets.defs.cell_qa.labels import LabelImageError, match_cells, overlap_triplets, relabel, seg_score
 from dataprep_assets.lib.itemcache import ItemCache
 from dataprep_assets.lib.rejects import Reject
-from dataprep_assets.lib.storage import safe_join
+from dataprep_assets.lib.limits import ImageTooLargeError, check_pixels
+from dataprep_assets.lib.storage import UnsafePathError, safe_join
 
 CODE_VERSION = "cell_crops/1"
 """Bump when a change to this module changes its output bytes: every cached result is then recomputed."""
 CROPS_RELPATH = "data/cell_crops"
 STACKS_DIR = "stacks"
 LAYOUTS = ("tiff_per_cell", "stacked")
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crop-writer")
 """Writes a competitor's stack while the next one is computed (numpy releases the GIL while writing)."""
 
@@ -49,6 +50,8 @@ class FrameTask:
     """(competitor, mask path) pairs, store-relative."""
     cache_keys: tuple[str, ...] = ()
     """Cache key per competitor (same order); empty: nothing is cached."""
+    crop_stems: tuple[tuple[str, str], ...] = ()
+    """(competitor, crop file stem) pairs from the inventory (unique names); empty: derived from the names."""
 
 
 @dataclass
@@ -85,10 +88,6 @@ class FrameResult:
     """Frame-level rejects (raw or ground truth unusable)."""
 
 
-def safe_name(text: str) -> str:
-    return _UNSAFE.sub("_", text).strip("_") or "x"
-
-
 def crop_ref(relpath: str, index: int | None = None) -> str:
     """The `stacked_crop_path` value: a file path, or `<stack>.npy#<row>` in the stacked layout."""
     return relpath if index is None else f"{relpath}#{index}"
@@ -110,9 +109,21 @@ def mask_stack_path(raw_stack: Path) -> Path:
     return raw_stack.with_name(raw_stack.name.removesuffix(".npy") + ".mask.npy")
 
 
+def read_tiff(path: Path) -> np.ndarray:
+    """`tifffile.imread` that refuses a first series over `lib.limits.MAX_IMAGE_PIXELS` before decoding it."""
+    with tifffile.TiffFile(path) as tif:
+        shape = tif.series[0].shape
+        check_pixels(int(np.prod(shape[:-1])) if len(shape) > 1 else 1, int(shape[-1]), name=path.name)
+        return tif.asarray()
+
+
 def _read_labels(root: Path, relpath: str, stage: str, rejects: list[Reject]):
     try:
-        return relabel(tifffile.imread(safe_join(root, relpath)))
+        return relabel(read_tiff(safe_join(root, relpath)))
+    except ImageTooLargeError as exc:
+        rejects.append(Reject(relpath, stage, exc.reason, str(exc)))
+    except UnsafePathError as exc:
+        rejects.append(Reject(relpath, stage, "unsafe_path", str(exc).replace(str(root), "<store>")))
     except LabelImageError as exc:
         rejects.append(Reject(relpath, stage, "invalid_labels", str(exc)))
     except Exception as exc:  # unreadable/truncated TIFF: any decoder error is a reject
@@ -124,9 +135,15 @@ def process_frame(task: FrameTask, root: str, staging: str, crop_size: int, layo
     """Crops, Jaccard and SEG for every competitor of one frame (each stored in `cache` when given)."""
     root_path, out = Path(root), FrameResult()
     try:
-        raw = tifffile.imread(safe_join(root_path, task.raw_path))
+        raw = read_tiff(safe_join(root_path, task.raw_path))
         if raw.ndim != 2:
             raise ValueError(f"raw frame must be 2-D, got shape {raw.shape}")
+    except ImageTooLargeError as exc:
+        out.rejects.append(Reject(task.raw_path, "read_raw", exc.reason, str(exc)))
+        return out
+    except UnsafePathError as exc:
+        out.rejects.append(Reject(task.raw_path, "read_raw", "unsafe_path", str(exc).replace(root, "<store>")))
+        return out
     except Exception as exc:
         out.rejects.append(Reject(task.raw_path, "read_raw", "unreadable_tiff", f"{type(exc).__name__}: {exc}"))
         return out
@@ -169,7 +186,7 @@ def process_frame(task: FrameTask, root: str, staging: str, crop_size: int, layo
 
 def _crop_competitor(task, competitor, raw, pred, match, staging: Path, crop_size: int, layout: str, writes: list, files: list[str]) -> dict[str, np.ndarray]:
     boxes = cell_boxes(pred, crop_size)
-    stem = f"{safe_name(task.dataset)}_{safe_name(task.sequence)}_t{task.frame:03d}_{safe_name(competitor)}"
+    stem = dict(task.crop_stems).get(competitor) or f"{safe_name(task.dataset)}_{safe_name(task.sequence)}_t{task.frame:03d}_{safe_name(competitor)}"
     cell_ids = np.array([f"{stem}_{label:05d}" for label in pred.ids.tolist()], dtype=object)
     if layout == "stacked":
         rel = f"{STACKS_DIR}/{stem}.npy"
@@ -210,3 +227,18 @@ def _save_stack(target: Path, crops: np.ndarray, mask_bits: np.ndarray) -> None:
 
 def process_frame_star(args) -> FrameResult:
     return process_frame(*args)
+
+
+def sequential_names(cells: pd.DataFrame, staging: Path, layout: str) -> pd.DataFrame:
+    """The seed's numbering: cells sorted by their descriptive id get `00001`, `00002`, ... (wider past 99,999);
+    in the per-cell TIFF layout the files are renamed to `<number>.tif` inside `staging`."""
+    out = cells.sort_values("cell_id", kind="stable").reset_index(drop=True)
+    width = max(5, len(str(len(out))))
+    numbers = [f"{i:0{width}d}" for i in range(1, len(out) + 1)]
+    out.insert(1, "descriptive_cell_id", out["cell_id"])
+    out["cell_id"] = numbers
+    if layout == "tiff_per_cell":
+        for old, new in zip(out["descriptive_cell_id"], numbers):
+            (staging / f"{old}.tif").rename(staging / f"{new}.tif")
+        out["stacked_crop_path"] = [crop_ref(f"{CROPS_RELPATH}/{n}.tif") for n in numbers]
+    return out

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from dataprep_assets.common.continuity import continuity_metadata, current_table, upstream_resplit, version_meta
 from dataprep_assets.common.metadata import (
     column_schema,
     counts_table,
@@ -33,8 +34,9 @@ from dataprep_assets.defs.ct_hemorrhage.config import (
     PatientSplitConfig,
     PngConfig,
 )
-from dataprep_assets.defs.ct_hemorrhage.convert import BATCH, CACHED_NAME, CODE_VERSION, PngTask, batches, convert_batch_star, safe_token
+from dataprep_assets.defs.ct_hemorrhage.convert import BATCH, CACHED_NAME, CODE_VERSION, PngTask, batches, convert_batch_star, png_names
 from dataprep_assets.defs.ct_hemorrhage.feedback import (
+    STAGE_CSV,
     STAGE_FETCH,
     FeedbackError,
     FetchSettings,
@@ -46,6 +48,7 @@ from dataprep_assets.defs.ct_hemorrhage.feedback import (
 from dataprep_assets.defs.ct_hemorrhage.labelled import Source, load_source, merge_sources
 from dataprep_assets.defs.ct_hemorrhage.patients import split_images
 from dataprep_assets.defs.ct_hemorrhage.uploads import ct_hemorrhage_uploads
+from dataprep_assets.lib.accounting import account, ledgers_metadata
 from dataprep_assets.lib.balance import PoolItem, balance_table, fill_splits, shortfall
 from dataprep_assets.lib.coco import CocoError, categories_block, coco_from_frames, frames_from_coco
 from dataprep_assets.lib.charts import grouped_bars
@@ -54,6 +57,7 @@ from dataprep_assets.lib.itemcache import InputHashes, ItemCache, fingerprint
 from dataprep_assets.lib.parallel import ordered_map, resolve_workers
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.storage import atomic_write_json
+from dataprep_assets.lib.splits import previous_assignment
 
 GROUP = "ct_hemorrhage"
 FEEDBACK_NAMES = {0: "FP", 1: "TN"}
@@ -87,8 +91,8 @@ def labelled_coco(context: dg.AssetExecutionContext, config: LabelledCocoConfig,
     """The 4-class v3 and 8-category Roboflow sources remapped to EDH, HC, IPH, IVH, SAH, SDH and merged:
     boxes clipped first, degenerate ones removed, images missing on disk dropped; every refusal is a reject."""
     sources = [
-        Source("v3", config.v3_annotations, dict(config.v3_category_map)),
-        Source("roboflow", config.roboflow_annotations, dict(config.roboflow_category_map)),
+        Source("v3", config.v3_annotations, dict(config.v3_category_map), config.unknown_categories),
+        Source("roboflow", config.roboflow_annotations, dict(config.roboflow_category_map), config.unknown_categories),
     ]
     rejects = RejectLog()
     results = []
@@ -121,6 +125,7 @@ def labelled_coco(context: dg.AssetExecutionContext, config: LabelledCocoConfig,
             "slices_in_both_sources": int(images.groupby("key")["source"].nunique().gt(1).sum()),
             "per_source": counts_table(per_source.set_index("source"), "source"),
             "per_class": counts_table(per_class, "class"),
+            **ledgers_metadata(*(ledger for r in results for ledger in r.ledgers)),
             **dataset_metadata(store, L.LABELLED, manifest),
             **rejects_metadata(store, rejects_path, rejects),
         },
@@ -138,7 +143,11 @@ def no_hem_candidates(context: dg.AssetExecutionContext, config: CandidatesConfi
         raise dg.Failure(str(exc)) from exc
     labelled_keys = {im["key"] for im in store.read_json(L.LABELLED)["images"]}
     already = feedback["key"].isin(labelled_keys)
+    for row in feedback[already].itertuples(index=False):
+        rejects.add(f"{config.feedback_csv}:{row.row}", STAGE_CSV, "already_labelled", f"slice {row.key} is already in the labelled sources")
     candidates = feedback[~already].reset_index(drop=True)
+    items = feedback.attrs["items"]
+    ledger = account("feedback rows", items, [f"{config.feedback_csv}:{r}" for r in candidates["row"]], [r.item for r in rejects])
     manifest = store.write_table(L.CANDIDATES, candidates)
     rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
     by_feedback = pd.DataFrame(
@@ -157,6 +166,7 @@ def no_hem_candidates(context: dg.AssetExecutionContext, config: CandidatesConfi
             "true_negatives": int((candidates["tier"] == 1).sum()),
             "already_labelled": int(already.sum()),
             "by_feedback": counts_table(by_feedback, "feedback"),
+            **ledgers_metadata(ledger),
             **dataset_metadata(store, L.CANDIDATES, manifest),
             **rejects_metadata(store, rejects_path, rejects),
         },
@@ -188,6 +198,8 @@ def no_hem_dicoms(context: dg.AssetExecutionContext, config: FetchConfig, store:
         rejects.add(r.dicom_path, STAGE_FETCH, r.reason, r.detail)
     rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
     summary = fetch_summary(fetched)
+    ledger = account("chosen slices", [f"{prefix}/{k}" for k in chosen["s3_key"]],
+                     fetched.loc[fetched["status"] == "ok", "dicom_path"].tolist(), [r.item for r in rejects])
     if summary["attempted"] and not summary["successful"]:  # credentials, endpoint or prefix wrong: keep the last good table
         top = fetched["reason"].value_counts().index[0]
         raise dg.Failure(f"none of {summary['attempted']} DICOM objects could be used (most common reason: {top}); see {rejects_path}",
@@ -197,26 +209,16 @@ def no_hem_dicoms(context: dg.AssetExecutionContext, config: FetchConfig, store:
     meta = {
         **summary,
         "dagster/row_count": summary["successful"],
+        "download_summary": table(pd.DataFrame([summary])),
         "by_feedback_and_status": counts_table(by_tier, "feedback") if len(by_tier) else table(pd.DataFrame(columns=["feedback"])),
         "thickness_mm": counts_table(fetched["slice_thickness"].fillna(-1).round(2).value_counts().sort_index().to_frame("slices"), "mm") if len(fetched) else table(pd.DataFrame(columns=["mm"])),
+        **ledgers_metadata(ledger),
         **column_schema(fetched, COLUMNS),
         **dataset_metadata(store, L.DICOMS, manifest),
         **rejects_metadata(store, rejects_path, rejects),
         **run_info(fetch_workers=config.fetch_workers, objects_per_second=round(len(fetched) / max(elapsed, 1e-9), 1)),
     }
     return dg.MaterializeResult(data_version=data_version(manifest.dataset_hash), metadata=meta)
-
-
-def _png_names(ok: pd.DataFrame) -> list[str]:
-    """`<patient>_<instance>.png` as the seed names them; a repeated name gets the SOP UID's tail."""
-    names, seen = [], set()
-    for r in ok.itertuples(index=False):
-        name = f"{safe_token(r.patient_id)}_{int(r.instance_number)}.png"
-        if name in seen:
-            name = f"{safe_token(r.patient_id)}_{int(r.instance_number)}_{safe_token(r.sop_instance_uid)[-12:]}.png"
-        seen.add(name)
-        names.append(name)
-    return names
 
 
 @dg.asset(group_name=GROUP, deps=[no_hem_dicoms], kinds={"png"}, automation_condition=FOLLOW_UPSTREAM)
@@ -227,7 +229,7 @@ def no_hem_pngs(context: dg.AssetExecutionContext, config: PngConfig, store: Dat
     ok = fetched[fetched["status"] == "ok"].sort_values("sop_instance_uid").reset_index(drop=True)
     with ThreadPoolExecutor(max_workers=8) as pool:
         local = list(pool.map(store.pull, ok["dicom_path"]))
-    names = _png_names(ok)
+    names = png_names(ok)
     root = store.local_root()
     cache = ItemCache(root, "dicom_to_png", fingerprint(CODE_VERSION, config.window_center, config.window_width, config.use_header_window,
                                                          config.header_window_index, config.png_compression))
@@ -264,6 +266,7 @@ def no_hem_pngs(context: dg.AssetExecutionContext, config: PngConfig, store: Dat
             raise dg.Failure(f"none of {len(ok)} slices could be converted; see {rejects_path}", metadata=rejects_metadata(store, rejects_path, rejects))
     elapsed = time.perf_counter() - started
     index = pd.DataFrame(rows, columns=["file_name", "patient_id", "key", "feedback", "tier", "sop_instance_uid", "dicom_path", "width", "height", "window_center", "window_width", "window_source", "photometric", "transfer_syntax"])
+    ledger = account("slices", ok["dicom_path"].tolist(), index["dicom_path"].tolist(), [r.item for r in rejects])
     index_manifest = store.write_table(L.PNG_INDEX, index)
     rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
     shown = index.head(12)
@@ -277,6 +280,7 @@ def no_hem_pngs(context: dg.AssetExecutionContext, config: PngConfig, store: Dat
             "dagster/row_count": len(index),
             "slices_computed": len(tasks),
             "slices_reused": len(ok) - len(tasks),
+            **ledgers_metadata(ledger),
             "window_sources": counts_table(index["window_source"].value_counts().to_frame("slices"), "window"),
             "transfer_syntaxes": counts_table(index["transfer_syntax"].value_counts().to_frame("slices"), "transfer syntax"),
             **figures,
@@ -353,9 +357,11 @@ def labelled_image_table(coco: dict) -> pd.DataFrame:
 def patient_splits(context: dg.AssetExecutionContext, config: PatientSplitConfig, store: DatasetStore) -> dg.MaterializeResult:
     """Patient-level 80/15/5 split of the labelled images with a fixed seed; every class reaches every split where the data allows."""
     table = labelled_image_table(store.read_json(L.LABELLED))
-    split, uncovered = split_images(table, "classes", config.fractions, config.seed)
+    previous = previous_assignment(current_table(store, L.PATIENT_SPLITS), "patient_id")
+    history = {} if config.resplit else previous
+    split, uncovered = split_images(table, "classes", config.fractions, config.seed, previous=history)
     split["classes"] = split["classes"].apply(";".join)
-    manifest = store.write_table(L.PATIENT_SPLITS, split)
+    manifest = store.write_table(L.PATIENT_SPLITS, split, meta=version_meta(config.resplit))
     per_split = split.groupby("split").agg(patients=("patient_id", "nunique"), images=("file_name", "size"), with_hemorrhage=("has_hemorrhage", "sum")).reindex(list(L.SPLITS), fill_value=0)
     classes = split.assign(cls=split["classes"].str.split(";")).explode("cls").query("cls != ''").pivot_table(index="cls", columns="split", values="file_name", aggfunc="size", fill_value=0)
     return dg.MaterializeResult(
@@ -366,6 +372,7 @@ def patient_splits(context: dg.AssetExecutionContext, config: PatientSplitConfig
             "images_per_class_and_split": counts_table(classes.reindex(columns=list(L.SPLITS), fill_value=0), "class"),
             "classes_missing_from_splits": dg.MetadataValue.json([f"{c} not in {s}" for c, s in uncovered]),
             "target_fractions": dg.MetadataValue.json(config.fractions),
+            **continuity_metadata(previous, previous_assignment(split, "patient_id"), config.resplit, L.SPLITS),
             **column_schema(split, COLUMNS),
             **dataset_metadata(store, L.PATIENT_SPLITS, manifest),
             **run_info(seed=config.seed),
@@ -373,10 +380,19 @@ def patient_splits(context: dg.AssetExecutionContext, config: PatientSplitConfig
     )
 
 
+def placed_pool_images(balanced: pd.DataFrame | None) -> dict[str, str]:
+    """Pool image (file name in the no-hemorrhage set) -> split, as a previous balanced table placed it."""
+    if balanced is None or balanced.empty:
+        return {}
+    pool_rows = balanced[balanced["source"] == "no_hem"]
+    return dict(zip(pool_rows["file_name"].str.removeprefix("no_hem_"), pool_rows["split"].astype(str)))
+
+
 @dg.asset(group_name=GROUP, deps=[patient_splits, no_hem_coco], kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)
 def balanced_splits(context: dg.AssetExecutionContext, config: BalanceConfig, store: DatasetStore) -> dg.MaterializeResult:
     """Each split's shortfall to the target no-hemorrhage share, the pool spread in proportion to the
-    shortfalls, false positives first; a pool patient already in a split can only join that split."""
+    shortfalls, false positives first; a pool patient already in a split can only join that split, and a pool
+    image placed by the previous version stays in its split (unless this run or `patient_splits` re-split)."""
     labelled = store.read_table(L.PATIENT_SPLITS)
     pool = pd.DataFrame(store.read_json(L.NO_HEM_COCO)["images"])
     if pool.empty:
@@ -387,7 +403,10 @@ def balanced_splits(context: dg.AssetExecutionContext, config: BalanceConfig, st
     needs = {s: shortfall(neg, total, config.target_no_hem_share) for s, (neg, total) in before.items()}
     fixed = dict(zip(labelled["patient_id"], labelled["split"]))
     items = [PoolItem(r.file_name, str(r.patient_id), int(r.tier)) for r in pool.itertuples(index=False)]
-    assignment = fill_splits(items, needs, fixed, config.seed)
+    resplit = config.resplit or upstream_resplit(store, L.PATIENT_SPLITS, L.BALANCED)
+    before_table = current_table(store, L.BALANCED)
+    placed = {} if resplit else placed_pool_images(before_table)
+    assignment = fill_splits(items, needs, fixed, config.seed, placed=placed)
     chosen = pool[pool["file_name"].isin(assignment)].copy()
     added = pd.DataFrame(
         {
@@ -404,7 +423,7 @@ def balanced_splits(context: dg.AssetExecutionContext, config: BalanceConfig, st
         }
     )
     balanced = pd.concat([labelled, added], ignore_index=True).sort_values(["split", "file_name"]).reset_index(drop=True)
-    manifest = store.write_table(L.BALANCED, balanced)
+    manifest = store.write_table(L.BALANCED, balanced, meta=version_meta(resplit))
     tiers = dict(zip(pool["file_name"], pool["tier"]))
     balance = balance_table(before, assignment, tiers, needs, {0: "FP", 1: "TN"})
     chart = share_chart(balance, config.target_no_hem_share)
@@ -423,6 +442,9 @@ def balanced_splits(context: dg.AssetExecutionContext, config: BalanceConfig, st
             "pool_used": len(assignment),
             "pool_unused": len(pool) - len(assignment),
             **figure_metadata(store, context.asset_key.to_user_string(), "share_chart", chart),
+            **continuity_metadata(
+                previous_assignment(before_table, "file_name"), previous_assignment(balanced, "file_name"), resplit, L.SPLITS
+            ),
             **column_schema(balanced, COLUMNS),
             **dataset_metadata(store, L.BALANCED, manifest),
         },

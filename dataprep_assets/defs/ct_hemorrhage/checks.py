@@ -1,7 +1,10 @@
 """ct_hemorrhage asset checks: the seed's validation report, one check per line of it.
 
-Blocking (downstream stops): zero patient overlap at every split stage, and the 6-class COCO being
-valid. The others fail loudly (ERROR) without stopping the rest of the run.
+Blocking (downstream stops): every line the seed's validation script treats as pass/fail: zero patient
+overlap at every split stage, the 6-class COCO being valid, the 48-52% no-hemorrhage share per split (after
+balancing and on the published files), all 6 classes in every split, every image readable, every box inside
+its image and the exact augmentation multiplier; and patients and placed pool images keeping their split
+across versions. The 4-class and intermediate checks fail loudly (ERROR) without stopping the rest of the run.
 """
 
 
@@ -10,7 +13,7 @@ import json
 import dagster as dg
 import pandas as pd
 
-from dataprep_assets.common.checks import group_overlap_check, share_in_range_check, split_fractions_check
+from dataprep_assets.common.checks import group_overlap_check, share_in_range_check, split_continuity_check, split_fractions_check
 from dataprep_assets.common.metadata import latest_materialization_metadata, markdown_table
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.ct_hemorrhage import layout as L
@@ -28,6 +31,8 @@ NO_HEM_SHARE = "no_hem_share_48_to_52_pct"
 CLASSES_REMOVED = "no_edh_hc_annotations"
 LINKS_VALID = "images_are_valid_links"
 NO_HEM_RANGE = (0.48, 0.52)
+PATIENTS_STAY_PUT = "patients_stay_put"
+IMAGES_STAY_PUT = "images_stay_put"
 
 
 def _coco_check(asset, dataset: str, splits, name: str, blocking: bool = False):
@@ -69,14 +74,16 @@ patient_splits_no_overlap = group_overlap_check(
 patient_split_fractions = split_fractions_check(
     asset=patient_splits, load=lambda store: store.read_table(L.PATIENT_SPLITS), group_col="patient_id", tolerance=0.1
 )
+patients_stay_put = split_continuity_check(asset=patient_splits, relpath=L.PATIENT_SPLITS, group_col="patient_id", name=PATIENTS_STAY_PUT)
+balanced_images_stay_put = split_continuity_check(asset=balanced_splits, relpath=L.BALANCED, group_col="file_name", name=IMAGES_STAY_PUT)
 balanced_no_overlap = group_overlap_check(
     asset=balanced_splits, load=lambda store: store.read_table(L.BALANCED), group_col="patient_id", name=NO_PATIENT_OVERLAP, blocking=True
 )
 balanced_no_hem_share = share_in_range_check(
     asset=balanced_splits,
     load=lambda store: store.read_table(L.BALANCED).assign(no_hemorrhage=lambda f: ~f["has_hemorrhage"].astype(bool)),
-    flag_col="no_hemorrhage", low=NO_HEM_RANGE[0], high=NO_HEM_RANGE[1], name=NO_HEM_SHARE,
-    description="The share of no-hemorrhage images is within 48-52% in every split.",
+    flag_col="no_hemorrhage", low=NO_HEM_RANGE[0], high=NO_HEM_RANGE[1], name=NO_HEM_SHARE, blocking=True,
+    description="The share of no-hemorrhage images is within 48-52% in every split (an empty or too small pool stops here).",
 )
 
 
@@ -93,11 +100,11 @@ def _six_class_rows(store: DatasetStore) -> pd.DataFrame:
 six_class_no_overlap = group_overlap_check(asset=augmented_coco_6class, load=_six_class_rows, group_col="patient_id", name=NO_PATIENT_OVERLAP, blocking=True)
 six_class_no_hem_share = share_in_range_check(
     asset=augmented_coco_6class, load=_six_class_rows, flag_col="no_hemorrhage", low=NO_HEM_RANGE[0], high=NO_HEM_RANGE[1], name=NO_HEM_SHARE,
-    description="The share of no-hemorrhage images is within 48-52% in every split of the published dataset.",
+    blocking=True, description="The share of no-hemorrhage images is within 48-52% in every split of the published dataset.",
 )
 
 
-@dg.asset_check(asset=augmented_coco_6class, name=ALL_CLASSES_PRESENT, description="Each of the 6 classes has at least one image in train, valid and test.")
+@dg.asset_check(asset=augmented_coco_6class, name=ALL_CLASSES_PRESENT, blocking=True, description="Each of the 6 classes has at least one image in train, valid and test.")
 def six_class_all_classes(store: DatasetStore) -> dg.AssetCheckResult:
     store.pull(L.SIX_CLASS)
     table = class_presence(store.path(L.SIX_CLASS), L.SPLITS)
@@ -105,7 +112,7 @@ def six_class_all_classes(store: DatasetStore) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=not missing, metadata={"missing": dg.MetadataValue.json(missing), "images_per_class": dg.MetadataValue.md(markdown_table(table.rename_axis("class").reset_index()))})
 
 
-@dg.asset_check(asset=augmented_coco_6class, name=IMAGES_READABLE, description="Every image file of every split decodes.")
+@dg.asset_check(asset=augmented_coco_6class, name=IMAGES_READABLE, blocking=True, description="Every image file of every split decodes.")
 def six_class_images_readable(store: DatasetStore) -> dg.AssetCheckResult:
     store.pull(L.SIX_CLASS)
     root = store.path(L.SIX_CLASS)
@@ -114,14 +121,14 @@ def six_class_images_readable(store: DatasetStore) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=not bad, metadata={"images_checked": len(paths), "unreadable": len(bad), "examples": dg.MetadataValue.json([str(p) for p in bad[:10]])})
 
 
-@dg.asset_check(asset=augmented_coco_6class, name=BOXES_INSIDE, description="100% of the boxes lie inside their images and have positive size.")
+@dg.asset_check(asset=augmented_coco_6class, name=BOXES_INSIDE, blocking=True, description="100% of the boxes lie inside their images and have positive size.")
 def six_class_boxes_inside(store: DatasetStore) -> dg.AssetCheckResult:
     store.pull(L.SIX_CLASS)
     table = box_report(store.path(L.SIX_CLASS), L.SPLITS)
     return dg.AssetCheckResult(passed=bool((table["valid"] == table["boxes"]).all()), metadata={"boxes": int(table["boxes"].sum()), "invalid": int((table["boxes"] - table["valid"]).sum()), "per_split": dg.MetadataValue.md(markdown_table(table))})
 
 
-@dg.asset_check(asset=augmented_coco_6class, name=AUGMENTATION_MULTIPLIER, description="Train holds exactly `multiplier` images per original (the configured multiplier); valid and test hold no augmented images.")
+@dg.asset_check(asset=augmented_coco_6class, name=AUGMENTATION_MULTIPLIER, blocking=True, description="Train holds exactly `multiplier` images per original (the configured multiplier); valid and test hold no augmented images.")
 def six_class_multiplier(context: dg.AssetCheckExecutionContext, store: DatasetStore) -> dg.AssetCheckResult:
     expected = int(latest_materialization_metadata(context.instance, augmented_coco_6class.key).get("multiplier", 3))
     rows = _six_class_rows(store)
@@ -151,7 +158,10 @@ def four_class_classes_removed(store: DatasetStore) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=not bad, metadata={"failing_splits": dg.MetadataValue.json(bad), "per_split": dg.MetadataValue.md(markdown_table(pd.DataFrame(rows)))})
 
 
-@dg.asset_check(asset=coco_4class, name=LINKS_VALID, description="Every 4-class image is a valid link (symbolic or hard) to the 6-class file, not a copy.")
+@dg.asset_check(asset=coco_4class, name=LINKS_VALID,
+                description="Every 4-class image is a valid link (symbolic or hard) to the stored object of its 6-class file, not a copy.")
 def four_class_links_valid(store: DatasetStore) -> dg.AssetCheckResult:
-    counts, bad = links_report(store.path(L.FOUR_CLASS), store.path(L.SIX_CLASS), L.SPLITS)
+    six = store.manifest(L.SIX_CLASS)
+    objects = {e.path: e.sha256 for e in six.entries} if six is not None else {}
+    counts, bad = links_report(store.path(L.FOUR_CLASS), objects, store.object_path, L.SPLITS)
     return dg.AssetCheckResult(passed=not bad and counts["images"] > 0, metadata={**counts, "examples": dg.MetadataValue.json(bad[:10])})

@@ -8,6 +8,7 @@ import dagster as dg
 from pydantic import Field, model_validator
 
 from dataprep_assets.common.config import SplitFractionsConfig
+from dataprep_assets.common.continuity import RESPLIT_DESCRIPTION
 from dataprep_assets.defs.ct_hemorrhage.layout import CLASSES_6, DICOM_PREFIX, FEEDBACK_CSV, ROBOFLOW_COCO, V3_COCO
 from dataprep_assets.defs.ct_hemorrhage.patients import DEFAULT_NAME_PATTERN
 from dataprep_assets.lib.coco import DROP
@@ -43,6 +44,11 @@ class LabelledCocoConfig(dg.Config):
     file_name_pattern: str = Field(
         default=DEFAULT_NAME_PATTERN,
         description="Regex with groups `patient` and `slice`, matched at the start of each image file name (`<patient>_<slice>.png`).",
+    )
+    unknown_categories: Literal["reject", "fail"] = Field(
+        default="reject",
+        description="A source category that its category map does not list: `reject` each of its annotations (a reject row "
+        "`unknown_category`) or `fail` the asset naming the categories.",
     )
     min_box_size: float = Field(default=2.0, description="Boxes narrower or shorter than this (pixels) after clipping are removed as degenerate.")
     verify_image_size: bool = Field(default=True, description="Read each image's header and reject images whose real size differs from the COCO width/height.")
@@ -119,6 +125,7 @@ class PatientSplitConfig(SplitFractionsConfig):
 class BalanceConfig(dg.Config):
     target_no_hem_share: float = Field(default=0.5, description="Share of no-hemorrhage images each split is filled towards.")
     seed: int = Field(default=42, description="Seed of the order within each priority tier of the pool.")
+    resplit: bool = Field(default=False, description=RESPLIT_DESCRIPTION)
 
     @model_validator(mode="after")
     def _check(self):

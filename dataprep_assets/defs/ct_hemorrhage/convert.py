@@ -15,6 +15,7 @@ import numpy as np
 
 from dataprep_assets.lib.dicom import DicomError, load_slice_uint8
 from dataprep_assets.lib.itemcache import ItemCache
+from dataprep_assets.lib.naming import unique_names
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9.\-]+")
 BATCH = 16
@@ -96,3 +97,17 @@ def convert_batch_star(args: tuple) -> list[dict]:
 
 def batches(items: list, size: int) -> list[list]:
     return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def png_names(slices) -> list[str]:
+    """`<patient>_<instance>.png` per slice (a table with `sop_instance_uid, patient_id, instance_number`), as the
+    seed names them; slices whose names coincide (same PatientID + InstanceNumber, ids equal after sanitising or
+    differing only in case) all get a suffix from their SOP Instance UID (`lib.naming.unique_names`)."""
+    claims = {
+        str(r.sop_instance_uid): f"{safe_token(r.patient_id)}_{int(r.instance_number)}.png"
+        for r in slices.itertuples(index=False)
+    }
+    if len(claims) != len(slices):
+        raise ValueError("png_names: sop_instance_uid must be unique")
+    names = unique_names(claims)
+    return [names[str(uid)] for uid in slices["sop_instance_uid"]]

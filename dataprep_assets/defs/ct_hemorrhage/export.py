@@ -60,9 +60,26 @@ def dataset_rows(coco: Mapping, split: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["split", "file_name", "patient_id", "source", "original", "is_augmented", "width", "height", "has_hemorrhage", "annotations", "classes"])
 
 
+def original_images_summary(rows: pd.DataFrame, classes: Sequence[str]) -> dict:
+    """The seed's ORIGINAL IMAGES SUMMARY (before augmentation) of one split: images, hemorrhage status and
+    images per class counted over original images only (augmented copies left out)."""
+    originals = rows[~rows["is_augmented"]]
+    exploded = originals.assign(cls=originals["classes"].str.split(";")).explode("cls")
+    per_class = exploded[exploded["cls"] != ""]["cls"].value_counts()
+    no_hem = int((~originals["has_hemorrhage"]).sum())
+    return {
+        "original_images": len(originals),
+        "hemorrhage_images": len(originals) - no_hem,
+        "no_hemorrhage_images": no_hem,
+        "no_hemorrhage_share": round(no_hem / len(originals), 4) if len(originals) else 0.0,
+        "images_per_class": {c: int(per_class.get(c, 0)) for c in classes},
+    }
+
+
 def analysis(cocos: Mapping[str, Mapping]) -> dict:
-    """The seed's analysis: per split images (original/augmented), class distribution, hemorrhage status, patients, overlap."""
-    report: dict = {"splits": {}, "patient_overlap": {}}
+    """The seed's analysis: per split images (original/augmented), class distribution, hemorrhage status, patients,
+    overlap, and the ORIGINAL IMAGES SUMMARY (before augmentation) over originals only."""
+    report: dict = {"splits": {}, "original_images_summary": {}, "patient_overlap": {}}
     patients: dict[str, set] = {}
     for split in [s for s in SPLITS if s in cocos]:
         coco = cocos[split]
@@ -85,6 +102,7 @@ def analysis(cocos: Mapping[str, Mapping]) -> dict:
             "no_hemorrhage_share": round(no_hem / len(rows), 4) if len(rows) else 0.0,
             "patients": len(patients[split]),
         }
+        report["original_images_summary"][split] = original_images_summary(rows, list(names.values()))
     names = list(patients)
     for i, a in enumerate(names):
         for b in names[i + 1:]:

@@ -20,6 +20,7 @@ from dataprep_assets.defs.ct_hemorrhage.patients import image_key
 from dataprep_assets.lib.dicom import DicomError, read_header, thickness_matches
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.storage import UnsafePathError
+from dataprep_assets.lib.textio import TextFormatError, read_csv_rows
 
 STAGE_CSV = "read_feedback_csv"
 STAGE_FETCH = "fetch_dicom"
@@ -34,15 +35,16 @@ def read_feedback(path: Path, name: str, rejects: RejectLog) -> pd.DataFrame:
     if not path.is_file():
         raise FeedbackError(f"{name}: feedback CSV not found")
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except Exception as exc:
-        raise FeedbackError(f"{name}: unreadable CSV ({type(exc).__name__}: {exc})") from exc
-    missing = [c for c in FEEDBACK_COLUMNS if c not in frame.columns]
+        csv_rows = read_csv_rows(path)
+    except TextFormatError as exc:
+        raise FeedbackError(f"{name}: unreadable CSV ({exc})") from exc
+    missing = [c for c in FEEDBACK_COLUMNS if c not in csv_rows.header]
     if missing:
         raise FeedbackError(f"{name}: missing columns {missing}; expected {list(FEEDBACK_COLUMNS)}")
-    frame = frame[list(FEEDBACK_COLUMNS)].apply(lambda col: col.str.strip())
+    frame = pd.DataFrame(csv_rows.rows, columns=csv_rows.header, dtype=str)
+    frame = frame.reindex(columns=list(FEEDBACK_COLUMNS)).fillna("").apply(lambda col: col.astype(str).str.strip())
     frame["feedback"] = frame["feedback"].str.upper()
-    frame["row"] = np.arange(2, len(frame) + 2)  # the line number a person sees in the file
+    frame["row"] = np.array(csv_rows.lines, dtype=np.int64)  # the line number a person sees in the file
     ok = pd.Series(True, index=frame.index)
     for idx, row in frame.iterrows():
         item = f"{name}:{row['row']}"
@@ -65,7 +67,14 @@ def read_feedback(path: Path, name: str, rejects: RejectLog) -> pd.DataFrame:
     frame["instance_number"] = frame["instance_number"].astype(int)
     frame["tier"] = frame["feedback"].map(FEEDBACK_TIERS).astype(int)
     frame["key"] = [image_key(p, i) if p else "" for p, i in zip(frame["patient_id"], frame["instance_number"])]
-    return frame.sort_values("sop_instance_uid", kind="stable").reset_index(drop=True)
+    frame = frame.sort_values("sop_instance_uid", kind="stable").reset_index(drop=True)
+    frame.attrs["items"] = feedback_items(name, csv_rows.lines)  # every data row of the file, for the accounting
+    return frame
+
+
+def feedback_items(name: str, lines) -> list[str]:
+    """The reject item of each feedback row: `<csv>:<line>`."""
+    return [f"{name}:{line}" for line in lines]
 
 
 def select_for_fetch(candidates: pd.DataFrame, max_images: int, fp_only: bool, seed: int) -> pd.DataFrame:

@@ -1,10 +1,12 @@
 """Patient ids from file names, and a patient-level split in which every class reaches every split.
 
-File names follow `<patient>_<slice>...` (Roboflow appends `_png.rf.<hash>`); the pattern is
-configurable. `coverage_split` assigns whole patients: first, for each class from the rarest up, a
+File names follow `<patient>_<slice>...` (Roboflow appends `_png.rf.<hash>`; the RSNA intracranial
+hemorrhage set names slices `ID_<hex>_<slice>`, whose patient is `ID_<hex>`); the pattern is configurable. `coverage_split` assigns whole patients: first, for each class from the rarest up, a
 split that lacks it (smallest split first) receives the unassigned patient who has it and brings
 the most classes that split still lacks, while the split has room; then the remaining patients, in a seeded order, fill the splits up to their
 targets. Same patients, labels, fractions and seed: same assignment, whatever the input order.
+With a previous assignment, existing patients stay in their split and only new patients are assigned
+(`lib.splits.extend_assignment`: largest-deficit fill towards the fractions of the new total).
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from collections.abc import Hashable, Mapping
 
 import numpy as np
 
-from dataprep_assets.lib.splits import allocate_counts, validate_fractions
+from dataprep_assets.lib.splits import allocate_counts, extend_assignment, validate_fractions
 
-DEFAULT_NAME_PATTERN = r"^(?P<patient>[A-Za-z0-9.\-]+)_(?P<slice>\d+)"
+DEFAULT_NAME_PATTERN = r"^(?P<patient>(?:ID_)?[A-Za-z0-9.\-]+)_(?P<slice>\d+)(?![0-9A-Za-z])"
+"""`<patient>_<slice>` at the start of the name; the slice number must end there (`_`, `.` or the end follows)."""
 
 
 def parse_name(file_name: str, pattern: str = DEFAULT_NAME_PATTERN) -> tuple[str, int] | None:
@@ -67,10 +70,27 @@ def coverage_split(
     return assignment, uncovered
 
 
-def split_images(images, classes_col: str, fractions: Mapping[str, float], seed: int):
-    """Each image's split from its patient's: `coverage_split` over patients and their class sets."""
-    labels = images.groupby("patient_id")[classes_col].agg(lambda col: frozenset(c for cls in col for c in cls))
-    assignment, uncovered = coverage_split(labels.to_dict(), fractions, seed)
+def uncovered_labels(assignment: Mapping[Hashable, str], patient_labels: Mapping[Hashable, frozenset], fractions) -> list:
+    """(label, split) pairs with no patient of that label in that split (among splits with a non-zero fraction)."""
+    present = {s: set() for s in fractions}
+    for patient, split in assignment.items():
+        present.setdefault(split, set()).update(patient_labels[patient])
+    labels = sorted({lab for labs in patient_labels.values() for lab in labs}, key=str)
+    return [(str(lab), s) for lab in labels for s in fractions if fractions[s] > 0 and lab not in present[s]]
+
+
+def split_images(images, classes_col: str, fractions: Mapping[str, float], seed: int, previous: Mapping | None = None):
+    """Each image's split from its patient's: `coverage_split` over patients and their class sets on the
+    first build; with a `previous` patient -> split assignment, existing patients stay put."""
+    per_patient: dict = {}
+    for patient, classes in zip(images["patient_id"].tolist(), images[classes_col].tolist()):
+        per_patient.setdefault(patient, set()).update(classes)
+    patient_labels = {p: frozenset(c) for p, c in per_patient.items()}
+    if previous and any(p in previous for p in patient_labels):
+        assignment = extend_assignment(previous, patient_labels, fractions, seed)
+        uncovered = uncovered_labels(assignment, patient_labels, fractions)
+    else:
+        assignment, uncovered = coverage_split(patient_labels, fractions, seed)
     out = images.copy()
     out["split"] = out["patient_id"].map(assignment)
     return out, uncovered

@@ -210,7 +210,8 @@ def coco_4class(context: dg.AssetExecutionContext, config: FourClassConfig, stor
 @dg.asset(group_name=GROUP, deps=[augmented_coco_6class, coco_4class], kinds={"json"}, automation_condition=FOLLOW_UPSTREAM)
 def v4_analysis(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
     """The seed's analysis: class distribution (annotations and images) per split, hemorrhage status,
-    original vs augmented images, patients per split and their overlap, for both datasets."""
+    original vs augmented images, patients per split and their overlap, for both datasets; the ORIGINAL
+    IMAGES SUMMARY (before augmentation) counts classes and hemorrhage status over originals only."""
     store.pull(L.SIX_CLASS)
     report = {
         "6class": analysis({s: read_split_coco(store, L.SIX_CLASS, s) for s in L.SPLITS}),
@@ -223,11 +224,14 @@ def v4_analysis(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.Ma
     chart = grouped_bars({c: {s: float(per_class.loc[c, s]) for s in per_class.columns} for c in per_class.index},
                          title="6-class: images with each class, per split", xlabel="class", ylabel="images")
     overlap = {k: len(v) for k, v in report["6class"]["patient_overlap"].items()}
+    originals = pd.DataFrame({s: {k: v[k] for k in ("original_images", "hemorrhage_images", "no_hemorrhage_images", "no_hemorrhage_share")}
+                              | v["images_per_class"] for s, v in report["6class"]["original_images_summary"].items()}).T
     return dg.MaterializeResult(
         data_version=data_version(manifest.dataset_hash),
         metadata={
             "hemorrhage_status": counts_table(status, "split"),
             "dagster/row_count": int(status["images"].sum()),
+            "original_images_summary": counts_table(originals, "split"),
             "annotations_per_class": counts_table(pd.DataFrame({s: v["annotations_per_class"] for s, v in six.items()}), "class"),
             "images_per_class": counts_table(per_class, "class"),
             "patient_overlap": dg.MetadataValue.json(overlap),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -89,23 +89,31 @@ def unreadable_images(paths: Sequence[str], max_workers: int = 0) -> list[str]:
     return [p for bad in ordered_map(unreadable_chunk, chunks, max_workers=workers) for p in bad]
 
 
-def links_report(four_dir: Path, six_dir: Path, splits: Sequence[str], annotations: str = "_annotations.coco.json") -> tuple[dict, list[str]]:
-    """Every 4-class image must be a link (symbolic or hard) resolving to the 6-class file of the same name."""
+def links_report(
+    four_dir: Path, six_objects: Mapping[str, str], object_path: Callable[[str], Path], splits: Sequence[str], annotations: str = "_annotations.coco.json"
+) -> tuple[dict, list[str]]:
+    """Every 4-class image must be a link (symbolic or hard) to the stored object of the 6-class file of the
+    same name (`six_objects`: 6-class path -> SHA-256), so a later 6-class rebuild can never change it."""
     counts = {"images": 0, "symlinks": 0, "hardlinks": 0, "copies_or_missing": 0, "broken": 0}
     bad = []
     for split in splits:
         for im in load_coco(four_dir / split / annotations)["images"]:
             counts["images"] += 1
-            link, target = four_dir / split / im["file_name"], six_dir / split / im["file_name"]
-            if link.is_symlink():
-                if link.exists() and target.exists() and os.path.samefile(link, target):
+            name = f"{split}/{im['file_name']}"
+            link, sha = four_dir / name, six_objects.get(name)
+            target = object_path(sha) if sha else None
+            if target is None or not target.exists():
+                counts["broken"] += 1
+                bad.append(f"{name}: no stored object of the 6-class file")
+            elif link.is_symlink():
+                if link.exists() and os.path.samefile(link, target):
                     counts["symlinks"] += 1
                 else:
                     counts["broken"] += 1
-                    bad.append(f"{split}/{im['file_name']}: broken link")
-            elif link.exists() and target.exists() and os.path.samefile(link, target):
+                    bad.append(f"{name}: broken link")
+            elif link.exists() and os.path.samefile(link, target):
                 counts["hardlinks"] += 1
             else:
                 counts["copies_or_missing"] += 1
-                bad.append(f"{split}/{im['file_name']}: not a link to ../6class_coco")
+                bad.append(f"{name}: not a link to the stored 6-class object")
     return counts, bad

@@ -6,6 +6,7 @@ import time
 import dagster as dg
 import pandas as pd
 
+from dataprep_assets.common.continuity import continuity_metadata, current_table, version_meta
 from dataprep_assets.common.metadata import (
     column_schema,
     counts_table,
@@ -31,22 +32,25 @@ from dataprep_assets.defs.echo_quality.dataset import (
     ANNOTATION_COLUMNS,
     STRING_COLUMNS,
     VIDEOS_SUBDIR,
+    analyze_summary,
     dataset_analysis,
     training_plan,
 )
 from dataprep_assets.defs.echo_quality.dicoms import chunked, copy_and_verify, first_frame_gray
 from dataprep_assets.defs.echo_quality.grouping import group_strata, leak_groups, patient_keys, study_keys
+from dataprep_assets.defs.echo_quality.inventory import STAGE as MATCH_STAGE
 from dataprep_assets.defs.echo_quality.inventory import attach_dicoms
 from dataprep_assets.defs.echo_quality.location import RESULTS_PREFIX, results_source
 from dataprep_assets.defs.echo_quality.uploads import echo_quality_uploads
 from dataprep_assets.defs.echo_quality.results import ResultFile, parse_result_files
 from dataprep_assets.defs.echo_quality.selection import CLASS_NAMES, HIGH, LOW, availability_table, select_training_rows
+from dataprep_assets.lib.accounting import account, ledgers_metadata
 from dataprep_assets.lib.changes import listing_fingerprint
 from dataprep_assets.lib.charts import grouped_bars, histograms
 from dataprep_assets.lib.images import captioned_montage, png_bytes
 from dataprep_assets.lib.parallel import ordered_map
 from dataprep_assets.lib.rejects import RejectLog
-from dataprep_assets.lib.splits import split_summary, stratified_split_keys
+from dataprep_assets.lib.splits import inherit_group_splits, previous_assignment, split_summary, stratified_split_keys
 from dataprep_assets.lib.storage import atomic_write_json
 
 GROUP = "echo_quality"
@@ -117,6 +121,10 @@ def echo_inference_results(context: dg.AssetExecutionContext, config: InferenceR
         max_workers=config.max_workers,
         progress=_progress(context, "DICOM headers"),
     )
+    parsed_items = (parsed["folder"] + "/" + parsed["file_id"]).tolist()
+    wanted = set(parsed_items)
+    ledger = account("parsed results", parsed_items, (table["folder"] + "/" + table["file_id"]).tolist(),
+                     [r.item for r in rejects if r.item in wanted and r.stage == MATCH_STAGE])
     rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
     if table.empty:
         raise dg.Failure(
@@ -135,6 +143,8 @@ def echo_inference_results(context: dg.AssetExecutionContext, config: InferenceR
             "results_fingerprint": listing_fingerprint(listing),
             "folders": int(table["folder"].nunique()),
             "machine_types": dg.MetadataValue.json(sorted(table["machine_type"].unique().tolist())),
+            "results_per_machine_and_status": counts_table(by_machine, "machine_type"),
+            **ledgers_metadata(ledger),
             **figure_metadata(store, context.asset_key.to_user_string(), "score_histogram", score_chart(table)),
             **column_schema(table, COLUMNS),
             **dataset_metadata(store, RESULTS_PATH, manifest),
@@ -148,13 +158,14 @@ def echo_training_selection(context: dg.AssetExecutionContext, config: Selection
     """High/low quality candidates by the configured thresholds and phrases, capped per class across machine types."""
     results = store.read_table(RESULTS_PATH)
     selection = select_training_rows(
-        results, config.criteria, config.max_high_quality, config.max_low_quality, config.seed, config.machine_allocation
+        results, config.criteria, config.max_high_quality, config.max_low_quality, config.seed, config.machine_allocation, config.target_high_share
     )
     info = {
         "criteria": config.criteria.as_dict(),
         "max_high_quality": config.max_high_quality,
         "max_low_quality": config.max_low_quality,
         "machine_allocation": config.machine_allocation,
+        "target_high_share": config.target_high_share,
         "seed": config.seed,
         "machine_types_with_candidates": sorted(selection["machine_type"].unique().tolist()),
     }
@@ -173,6 +184,8 @@ def echo_training_selection(context: dg.AssetExecutionContext, config: Selection
             "selected": len(chosen),
             "dagster/row_count": len(selection),
             **{f"selected_{k}": v for k, v in counts.items()},
+            "target_high_share": config.target_high_share if config.target_high_share is not None else "off (caps only)",
+            "achieved_high_share": round(counts[CLASS_NAMES[HIGH]] / max(len(chosen), 1), 4),
             "unused_results": len(results) - len(selection),
             "criteria": dg.MetadataValue.json(info["criteria"]),
             "candidates_and_selected_per_machine": table(availability_table(selection)),
@@ -215,6 +228,8 @@ def echo_training_data(context: dg.AssetExecutionContext, config: TrainingDataCo
             if error:
                 rejects.add(f"{row.folder}/{row.file_id}", "copy_video", "unreadable_video", f"{row.dicom_path}: {error}")
         kept = plan[[not e for e in errors]]
+        items = (plan["folder"] + "/" + plan["file_id"]).tolist()
+        ledger = account("selected videos", items, (kept["folder"] + "/" + kept["file_id"]).tolist(), [r.item for r in rejects])
         still_missing = [CLASS_NAMES[c] for c in (HIGH, LOW) if not (kept["quality_label"] == c).any()]
         if still_missing:
             raise dg.Failure(f"every selected {' and '.join(still_missing)} video failed to copy/verify; the previous training_data/ is kept")
@@ -237,6 +252,8 @@ def echo_training_data(context: dg.AssetExecutionContext, config: TrainingDataCo
             "low_quality": analysis["low_quality_count"],
             "dagster/row_count": len(annotations),
             "videos_per_machine": counts_table(per_machine, "machine_type"),
+            **ledgers_metadata(ledger),
+            "analyze_data_summary": table(analyze_summary(annotations)),
             **preview_metadata(picture, "first frames: high quality, then low quality"),
             **figure_metadata(store, context.asset_key.to_user_string(), "first_frames", picture),
             "sample_rows": table(annotations, 10),
@@ -260,13 +277,25 @@ def annotations_with_groups(store: DatasetStore, config: EchoSplitConfig) -> pd.
     return frame
 
 
+def folder_splits(splits: pd.DataFrame | None) -> dict[str, str]:
+    """Study folder -> split of a split table (the unit whose split must stay put across versions)."""
+    if splits is None:
+        return {}
+    return previous_assignment(splits.assign(folder=splits["folder"].astype(str)), "folder")
+
+
 @dg.asset(group_name=GROUP, deps=[echo_training_data], kinds={"csv"}, automation_condition=FOLLOW_UPSTREAM)
 def echo_training_splits(context: dg.AssetExecutionContext, config: EchoSplitConfig, store: DatasetStore) -> dg.MaterializeResult:
-    """`split` per annotation, assigned per leak group (patient/study/folder links), stratified by the classes a group holds."""
+    """`split` per annotation, assigned per leak group (patient/study/folder links), stratified by the classes a group holds.
+
+    Study folders of the previous version keep their split (a group inherits it from its known folders); only new
+    groups are assigned, unless `resplit`."""
     frame = annotations_with_groups(store, config)
-    assignment = stratified_split_keys(group_strata(frame, "group_id", "quality_score"), config.fractions, config.seed)
+    previous = folder_splits(current_table(store, SPLITS_PATH))
+    history = {} if config.resplit else inherit_group_splits(previous, dict(zip(frame["folder"].astype(str), frame["group_id"])))
+    assignment = stratified_split_keys(group_strata(frame, "group_id", "quality_score"), config.fractions, config.seed, previous=history)
     frame["split"] = frame["group_id"].map(assignment).astype("string")
-    manifest = store.write_table(SPLITS_PATH, frame)
+    manifest = store.write_table(SPLITS_PATH, frame, meta=version_meta(config.resplit))
     per_class = frame.pivot_table(index="split", columns="quality_score", values="filename", aggfunc="count", fill_value=0)
     per_class = per_class.rename(columns={HIGH: "high_quality", LOW: "low_quality"}).reindex(SPLIT_ORDER, fill_value=0)
     return dg.MaterializeResult(
@@ -277,6 +306,7 @@ def echo_training_splits(context: dg.AssetExecutionContext, config: EchoSplitCon
             "dagster/row_count": len(frame),
             "groups": int(frame["group_id"].nunique()),
             "target_fractions": dg.MetadataValue.json(config.fractions),
+            **continuity_metadata(previous, folder_splits(frame), config.resplit, SPLIT_ORDER),
             **column_schema(frame, COLUMNS),
             **dataset_metadata(store, SPLITS_PATH, manifest),
             **run_info(group_by=config.group_by, seed=config.seed),

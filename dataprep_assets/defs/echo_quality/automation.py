@@ -13,7 +13,7 @@ import os
 import dagster as dg
 
 from dataprep_assets.common.metadata import latest_materialization_metadata
-from dataprep_assets.common.sensors import ChangeSource, new_files_sensor
+from dataprep_assets.common.sensors import FINGERPRINT_CHARS, FINGERPRINT_TAG, ChangeSource, new_files_sensor
 from dataprep_assets.defs.echo_quality.assets import echo_inference_results, echo_quality_job
 from dataprep_assets.defs.echo_quality.location import results_source
 from dataprep_assets.lib.changes import listing_fingerprint
@@ -32,6 +32,23 @@ def _source(context) -> ChangeSource:
     return results_source(context.resources.store)
 
 
+IN_FLIGHT_OR_DONE = [
+    dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.SUCCESS,
+]  # fmt: skip
+
+
+def refresh_requested(instance: dg.DagsterInstance, fingerprint: str) -> str | None:
+    """Why the results listing `fingerprint` needs no new run (one already queued, running or done), or None."""
+    runs = instance.get_run_records(
+        dg.RunsFilter(job_name=echo_quality_job.name, tags={FINGERPRINT_TAG: fingerprint}, statuses=IN_FLIGHT_OR_DONE), limit=1
+    )
+    if runs:
+        run = runs[0].dagster_run
+        return f"run {run.run_id[:8]} ({run.status.value}) already refreshes these inference results (listing {fingerprint})"
+    return None
+
+
 echo_inference_results_sensor = new_files_sensor(
     name=SENSOR_NAME,
     source=_source,
@@ -44,6 +61,8 @@ echo_inference_results_sensor = new_files_sensor(
     description="New or changed inference result files (*.json, *.csv; key + ETag) under $ECHO_RESULTS_URI or the store's "
     "raw/echo_quality/inference_output request one refresh of the echo dataset.",
     tags={"dataprep/pipeline": "echo_quality"},
+    ledger_in_store=True,
+    skip_if_requested=lambda context, fingerprint: refresh_requested(context.instance, fingerprint),
 )
 
 
@@ -61,9 +80,12 @@ def echo_quality_daily_refresh(context: dg.ScheduleEvaluationContext):
     last = latest_materialization_metadata(context.instance, echo_inference_results.key).get("results_fingerprint")
     if last == fingerprint:
         return dg.SkipReason(f"inference results under {source.describe()} unchanged since the last materialization")
+    handled = refresh_requested(context.instance, fingerprint[:FINGERPRINT_CHARS])
+    if handled:
+        return dg.SkipReason(handled)
     day = context.scheduled_execution_time.strftime("%Y-%m-%d") if context.scheduled_execution_time else "manual"
     return dg.RunRequest(
         run_key=f"{SCHEDULE_NAME}:{day}:{fingerprint[:16]}",
         run_config=refresh_run_config(source.describe()),
-        tags={"dataprep/pipeline": "echo_quality", "dataprep/results_fingerprint": fingerprint[:16]},
+        tags={"dataprep/pipeline": "echo_quality", FINGERPRINT_TAG: fingerprint[:FINGERPRINT_CHARS]},
     )

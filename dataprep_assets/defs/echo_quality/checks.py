@@ -1,11 +1,11 @@
 """echo_quality asset checks: valid results, labels vs thresholds, duplicates, readable copies, classes,
-machine coverage, and no study or patient in two splits (blocking)."""
+machine coverage, no study or patient in two splits, and study folders keeping their split across versions (blocking)."""
 
 
 import dagster as dg
 import pandas as pd
 
-from dataprep_assets.common.checks import expectations_check, group_overlap_check, split_fractions_check
+from dataprep_assets.common.checks import expectations_check, group_overlap_check, split_continuity_check, split_fractions_check
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.echo_quality.assets import (
     RESULTS_PATH,
@@ -28,6 +28,7 @@ BOTH_CLASSES = "both_classes_present"
 ALL_MACHINES = "every_machine_type_present"
 NO_STUDY_OVERLAP = "no_study_in_two_splits"
 NO_PATIENT_OVERLAP = "no_patient_in_two_splits"
+FOLDERS_STAY_PUT = "study_folders_stay_put"
 
 
 def _read_splits(store: DatasetStore) -> pd.DataFrame:
@@ -124,3 +125,6 @@ def every_machine_type_present(store: DatasetStore) -> dg.AssetCheckResult:
 no_study_in_two_splits = group_overlap_check(asset=echo_training_splits, load=_read_splits, group_col="study_key", name=NO_STUDY_OVERLAP, blocking=True)
 no_patient_in_two_splits = group_overlap_check(asset=echo_training_splits, load=_read_splits, group_col="patient_key", name=NO_PATIENT_OVERLAP, blocking=True)
 echo_split_fractions = split_fractions_check(asset=echo_training_splits, load=_read_splits, group_col="group_id", tolerance=0.15)
+study_folders_stay_put = split_continuity_check(
+    asset=echo_training_splits, relpath=SPLITS_PATH, group_col="folder", rows=lambda f: f.astype({"folder": str}), name=FOLDERS_STAY_PUT
+)

@@ -52,6 +52,11 @@ class SelectionConfig(dg.Config):
         description="How a cap is shared across machine types: `equal` (max-min fair: small machines keep all their videos) or `proportional` (by share, at least one each).",
     )
     seed: int = Field(default=42, description="Seed of the sampling order when a class is capped (same seed + inputs = same selection).")
+    target_high_share: float | None = Field(
+        default=None,
+        description="Optional target share of high-quality videos, e.g. 0.67 for the seed's ~67/33: the class caps are lowered (never raised) "
+        "to the largest set with that ratio. Null (default) = the caps alone.",
+    )
 
     @property
     def criteria(self) -> Criteria:
@@ -78,6 +83,8 @@ class SelectionConfig(dg.Config):
         for name in ("high_quality_status", "low_quality_status"):
             if getattr(self, name) not in STATUSES:
                 raise ValueError(f"{name} must be one of {STATUSES}, got {getattr(self, name)!r}")
+        if self.target_high_share is not None and not 0 < self.target_high_share < 1:
+            raise ValueError(f"target_high_share must be in (0, 1) or null, got {self.target_high_share}")
         for name in ("max_high_quality", "max_low_quality"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

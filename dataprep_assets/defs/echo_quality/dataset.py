@@ -11,6 +11,7 @@ import pandas as pd
 
 from dataprep_assets.defs.echo_quality.dicoms import safe_file_token
 from dataprep_assets.defs.echo_quality.selection import CLASS_NAMES, HIGH, LOW
+from dataprep_assets.lib.naming import assert_unique_names
 
 VIDEOS_SUBDIR = "echo_videos"
 ANNOTATION_COLUMNS = ["video_path", "quality_score", "filename", "machine_type", "score", "status", "assessment", "folder", "file_id"]
@@ -25,6 +26,7 @@ def training_plan(selected: pd.DataFrame) -> pd.DataFrame:
     tokens = ordered["file_id"].map(safe_file_token)
     numbers = pd.Series(range(len(ordered)), index=ordered.index).map("{:04d}".format)
     ordered["filename"] = prefix + "_" + ordered["machine_type"] + "_" + numbers + "_" + tokens + ".dcm"
+    assert_unique_names(zip(ordered["folder"] + "/" + ordered["file_id"], ordered["filename"]), "echo training videos")
     ordered["video_path"] = VIDEOS_SUBDIR + "/" + ordered["filename"]
     ordered["quality_score"] = ordered["quality_label"].astype(int)
     return ordered
@@ -61,3 +63,15 @@ def dataset_analysis(annotations: pd.DataFrame, selection: pd.DataFrame, selecti
         "missing_files": int(copy_failures),
         "files_copied": int(len(annotations)),
     }
+
+
+def analyze_summary(annotations: pd.DataFrame) -> pd.DataFrame:
+    """The seed's `analyze_data` printout as one table: per machine type (and a `total` row) the videos, high and
+    low quality counts and shares, and the folders they come from."""
+    rows = []
+    for machine, part in [*sorted(annotations.groupby("machine_type")), ("total", annotations)]:
+        n, high = len(part), int((part["quality_score"] == HIGH).sum())
+        rows.append({"machine_type": machine, "videos": n, "high_quality": high, "low_quality": n - high,
+                     "hq_pct": round(100 * high / n, 1) if n else 0.0, "lq_pct": round(100 * (n - high) / n, 1) if n else 0.0,
+                     "folders": int(part["folder"].nunique())})
+    return pd.DataFrame(rows, columns=["machine_type", "videos", "high_quality", "low_quality", "hq_pct", "lq_pct", "folders"])

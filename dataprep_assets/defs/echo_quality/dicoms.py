@@ -29,20 +29,37 @@ HEADER_FIELDS = {
 MAX_TAIL_PARTS = 4
 
 
-def index_files(root: Path) -> set[str]:
+class FileIndex(set):
+    """Store-relative POSIX paths of the files under a root, with a case-insensitive lookup (`.DCM` vs `.dcm`)."""
+
+    def __init__(self, paths=()):
+        super().__init__(paths)
+        folded: dict[str, list[str]] = {}
+        for p in self:
+            folded.setdefault(p.casefold(), []).append(p)
+        self.folded = {k: v[0] for k, v in folded.items() if len(v) == 1}
+
+    def find(self, rel: str) -> str | None:
+        """`rel` itself if present, else the one file whose path differs from it only in case, else None."""
+        return rel if rel in self else self.folded.get(rel.casefold())
+
+
+def index_files(root: Path) -> FileIndex:
     """Every file under `root` as a POSIX path relative to it (one directory walk instead of a stat per guess)."""
     found = set()
     for dirpath, _, filenames in os.walk(root):
         rel = Path(dirpath).relative_to(root).as_posix()
         found.update(name if rel == "." else f"{rel}/{name}" for name in filenames)
-    return found
+    return FileIndex(found)
 
 
 def resolve_dicom(dicom_root: Path, folder: str, file_id: str, path: str, existing: set[str] | None = None) -> Path | None:
-    """The DICOM file for a result under `dicom_root`, or None. Never leaves `dicom_root`.
+    """The DICOM file for a result under `dicom_root`, or None. Never leaves `dicom_root`: a candidate that
+    exists only through a link out of it raises `UnsafePathError` (when no safe candidate exists).
 
-    `existing` (from `index_files`) answers "is there such a file" without touching the disk."""
-    candidates = []
+    `existing` (from `index_files`) answers "is there such a file" without touching the disk, also for names
+    that differ only in case (`.DCM`)."""
+    candidates, unsafe = [], None
     if path:
         parts = [p for p in PurePosixPath(path.replace("\\", "/").split("://", 1)[-1]).parts if p not in ("/", "")]
         for n in range(min(len(parts), MAX_TAIL_PARTS), 0, -1):
@@ -52,14 +69,20 @@ def resolve_dicom(dicom_root: Path, folder: str, file_id: str, path: str, existi
         rel = PurePosixPath(*parts)
         if rel.is_absolute() or any(p in ("..", ".") for p in rel.parts) or "\x00" in str(rel):
             continue
-        if existing is not None and rel.as_posix() not in existing:
-            continue
+        found = rel.as_posix()
+        if existing is not None:
+            found = existing.find(found) if isinstance(existing, FileIndex) else (found if found in existing else None)
+            if found is None:
+                continue
         try:
-            candidate = safe_join(dicom_root, rel.as_posix())
-        except UnsafePathError:
+            candidate = safe_join(dicom_root, found)
+        except UnsafePathError as exc:
+            unsafe = unsafe or exc
             continue
         if candidate.is_file():
             return candidate
+    if unsafe is not None:
+        raise unsafe
     return None
 
 

@@ -15,6 +15,7 @@ from dataprep_assets.defs.echo_quality.dicoms import chunked, index_files, read_
 from dataprep_assets.defs.echo_quality.machines import normalize_machine
 from dataprep_assets.lib.parallel import ordered_map
 from dataprep_assets.lib.rejects import RejectLog
+from dataprep_assets.lib.storage import UnsafePathError
 
 STAGE = "match_dicom"
 INLINE_BELOW = 1000
@@ -46,7 +47,11 @@ def attach_dicoms(
     item = lambda r: f"{r.folder}/{r.file_id}"  # noqa: E731
     located, paths, existing = [], [], index_files(dicom_root)
     for r in results.itertuples(index=False):
-        path = resolve_dicom(dicom_root, r.folder, r.file_id, r.path, existing)
+        try:
+            path = resolve_dicom(dicom_root, r.folder, r.file_id, r.path, existing)
+        except UnsafePathError as exc:
+            rejects.add(item(r), STAGE, "unsafe_path", str(exc).replace(str(store_root), "<store>"))
+            continue
         if path is None:
             tried = f"{r.path!r} or " if r.path else ""
             rejects.add(item(r), STAGE, "missing_dicom", f"no DICOM at {tried}{r.folder}/{r.file_id} under {store_rel(dicom_root, store_root)}")

@@ -2,6 +2,8 @@
 
 `results_uri` (asset config) > `$ECHO_RESULTS_URI` > `raw/echo_quality/inference_output` in the store.
 A location is a local directory or `s3://bucket/prefix` (endpoint: `$AWS_ENDPOINT_URL_S3` or config).
+With the store on S3, the default location is listed on S3 directly (never pulled into the local
+cache to be listed: a sensor tick costs one listing, whatever the results hold).
 """
 
 from __future__ import annotations
@@ -20,8 +22,11 @@ def results_uri(store: DatasetStore, configured: str = "") -> str:
     uri = configured or os.environ.get(RESULTS_ENV, "")
     if uri:
         return uri
-    return str(store.pull(RESULTS_PREFIX))
+    in_store = store.uri(RESULTS_PREFIX)
+    return in_store if in_store.startswith("s3://") else str(store.path(RESULTS_PREFIX))
 
 
 def results_source(store: DatasetStore, configured: str = "", endpoint_url: str = "") -> ChangeSource:
+    if not endpoint_url and not (configured or os.environ.get(RESULTS_ENV)):
+        endpoint_url = getattr(store, "endpoint_url", "") or ""  # the store's own bucket: the store's endpoint
     return source_from_uri(results_uri(store, configured), suffixes=RESULT_SUFFIXES, endpoint_url=endpoint_url)

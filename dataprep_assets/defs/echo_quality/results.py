@@ -8,7 +8,8 @@ Accepted formats (by content, not by name):
   `file_id` or `filename`, optionally `folder, path, machine_type`;
 - `<folder>_failed_files.json` (files the inference could not process): each becomes a reject.
 
-Every refused file or row is a reject with a reason; rows that repeat with identical values
+Every refused file or row is a reject with a reason; a key given twice in one JSON object (two results for
+one file id) is a `duplicate_key` reject per occurrence naming the others, never last-wins; rows that repeat with identical values
 (a folder JSON and the summary both list it) collapse into one, rows that disagree are rejected.
 """
 
@@ -24,6 +25,7 @@ from pathlib import PurePosixPath
 import pandas as pd
 
 from dataprep_assets.lib.rejects import RejectLog
+from dataprep_assets.lib.textio import Duplicated, load_json
 
 STAGE = "read_results"
 STATUSES = ("PASS", "FAIL")
@@ -47,11 +49,22 @@ def _records_from_mapping(results: object, folder: str, source: str, rejects: Re
         return []
     records = []
     for file_id, entry in results.items():
+        if isinstance(entry, Duplicated):
+            _reject_duplicates(f"{source}:{folder}/{file_id}", f"file id {file_id!r}", entry, rejects)
+            continue
         if not isinstance(entry, dict):
             rejects.add(f"{source}:{folder}/{file_id}", STAGE, "malformed_entry", f"entry is {type(entry).__name__}, not an object")
             continue
         records.append({"file_id": file_id, "folder": entry.get("folder", folder), **{k: v for k, v in entry.items() if k != "folder"}})
     return records
+
+
+def _reject_duplicates(item: str, what: str, values: list, rejects: RejectLog) -> None:
+    """Every occurrence of a key named twice in one JSON object is a reject naming the others (no last-wins)."""
+    shown = [json.dumps(v, sort_keys=True, default=str)[:80] for v in values]
+    for i, value in enumerate(shown):
+        others = "; ".join(f"#{j + 1}: {v}" for j, v in enumerate(shown) if j != i)
+        rejects.add(f"{item}#{i + 1}", STAGE, "duplicate_key", f"{what} appears {len(values)} times in one object: this one {value}, also {others}")
 
 
 def _json_records(key: str, payload: object, rejects: RejectLog) -> list[dict]:
@@ -121,6 +134,10 @@ def _validate(record: dict, key: str, rejects: RejectLog) -> dict | None:
     folder = str(record.get("folder") or "").strip() or (PurePosixPath(path).parent.name if path else "") or _folder_of(key)
     row_label = f"row {record.get('_row', '?')}"
     item = f"{key}:{folder}/{file_id or row_label}"
+    duplicated = sorted(k for k, v in record.items() if isinstance(v, Duplicated))
+    if duplicated:
+        rejects.add(item, STAGE, "duplicate_key", "; ".join(f"field {k!r} is given {len(record[k])} times: {list(record[k])}" for k in duplicated))
+        return None
     if "_malformed" in record:
         rejects.add(item, STAGE, "malformed_entry", f"entry is {type(record['_malformed']).__name__}, not an object")
         return None
@@ -156,7 +173,7 @@ def parse_result_files(files: Iterable[ResultFile]) -> tuple[pd.DataFrame, Rejec
             records = _csv_records(f.key, f.content, rejects)
         else:
             try:
-                payload = json.loads(f.content.decode("utf-8-sig"))
+                payload = load_json(f.content, duplicate_keys="mark")
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
                 rejects.add(f.key, STAGE, "malformed_json", str(exc)[:200])
                 continue

@@ -89,6 +89,17 @@ def select_capped(
     return chosen.reindex(candidates.index).fillna(False).astype(bool)
 
 
+def ratio_caps(high_available: int, low_available: int, target_high_share: float) -> tuple[int, int]:
+    """Class caps giving the largest set with high / (high + low) as close to `target_high_share` as the
+    available counts allow (both already capped by the configured maxima)."""
+    if high_available == 0 or low_available == 0:
+        return high_available, low_available
+    total = min(high_available / target_high_share, low_available / (1 - target_high_share))
+    high = min(high_available, max(1, round(total * target_high_share)))
+    low = min(low_available, max(1, round(total * (1 - target_high_share))))
+    return int(high), int(low)
+
+
 def select_training_rows(
     results: pd.DataFrame,
     criteria: Criteria,
@@ -96,12 +107,17 @@ def select_training_rows(
     max_low: int,
     seed: int,
     mode: Literal["equal", "proportional"] = "equal",
+    target_high_share: float | None = None,
 ) -> pd.DataFrame:
-    """Every high/low candidate with `quality_label`, `selected` and the machine quota it fell under."""
+    """Every high/low candidate with `quality_label`, `selected` and the machine quota it fell under; with
+    `target_high_share`, the class caps are lowered further to hit that high/(high+low) ratio (`ratio_caps`)."""
     labels = label_rows(results, criteria)
     out = results.assign(quality_label=labels)
     out = out[out["quality_label"] != UNUSED].copy()
     out["selected"] = False
+    if target_high_share is not None:
+        available = {c: min(cap, int((out["quality_label"] == c).sum())) for c, cap in ((HIGH, max_high), (LOW, max_low))}
+        max_high, max_low = ratio_caps(available[HIGH], available[LOW], target_high_share)
     for label, cap in ((HIGH, max_high), (LOW, max_low)):
         mask = out["quality_label"] == label
         if mask.any():

@@ -5,8 +5,10 @@ each) -> combined records -> HuggingFace dataset. Thin wrappers over the domain 
 import time
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 
+from dataprep_assets.common.continuity import continuity_metadata, current_table, version_meta
 from dataprep_assets.common.metadata import (
     column_schema,
     counts_table,
@@ -21,8 +23,8 @@ from dataprep_assets.common.metadata import (
 from dataprep_assets.defs.perva_retrieval import columns
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
-from dataprep_assets.defs.perva_retrieval.catalog import CatalogOptions, build_catalog, inspect_chunk, scan
-from dataprep_assets.defs.perva_retrieval.concept_splits import concept_table, create_concept_splits, split_file_names
+from dataprep_assets.defs.perva_retrieval.catalog import CatalogOptions, build_catalog, catalog_ledger, inspect_chunk, scan
+from dataprep_assets.defs.perva_retrieval.concept_splits import TABLE_NAME, concept_table, create_concept_splits, split_file_names
 from dataprep_assets.defs.perva_retrieval.config import (
     CombineConfig,
     ConceptSplitsConfig,
@@ -46,9 +48,11 @@ from dataprep_assets.defs.perva_retrieval.pictures import catalog_montage, retri
 from dataprep_assets.defs.perva_retrieval.retrieval import build_records, category_images
 from dataprep_assets.defs.perva_retrieval.search import hard_negatives
 from dataprep_assets.defs.perva_retrieval.uploads import perva_retrieval_uploads
+from dataprep_assets.lib.accounting import account, ledgers_metadata
 from dataprep_assets.lib.parallel import ordered_map
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.storage import UnsafePathError
+from dataprep_assets.lib.splits import previous_assignment
 
 perva_categories = dg.DynamicPartitionsDefinition(name=PARTITIONS_NAME)
 
@@ -86,6 +90,7 @@ def image_catalog(context: dg.AssetExecutionContext, config: ImageCatalogConfig,
     workers = config.max_workers if len(paths) >= PARALLEL_MIN_IMAGES else 1
     inspected = {row[0]: row for chunk in ordered_map(inspect_chunk, chunks, max_workers=workers, progress=progress) for row in chunk}
     result = build_catalog(found, inspected, rejects, opts, layout)
+    ledger = catalog_ledger(found, result)
     rejects_path = store.write_rejects("image_catalog", result.rejects)
     if not result.catalog:
         raise dg.Failure(f"no usable image under {config.data_root}; see {rejects_path}", metadata=rejects_metadata(store, rejects_path, result.rejects))
@@ -109,6 +114,7 @@ def image_catalog(context: dg.AssetExecutionContext, config: ImageCatalogConfig,
             "data_root": opts.data_root,
             "images_table": table_path,
             "path_prefix": opts.data_root + "/" if config.relative else "",
+            **ledgers_metadata(ledger),
             "partitions": dg.MetadataValue.json(wanted),
             "partitions_added": dg.MetadataValue.json(added),
             "partitions_removed": dg.MetadataValue.json(removed),
@@ -122,21 +128,27 @@ def image_catalog(context: dg.AssetExecutionContext, config: ImageCatalogConfig,
 
 @dg.asset(group_name=GROUP, deps=[image_catalog], kinds={"json"}, automation_condition=FOLLOW_UPSTREAM)
 def concept_splits(context: dg.AssetExecutionContext, config: ConceptSplitsConfig, store: DatasetStore) -> dg.MaterializeResult:
-    """Concept-level train/validation: the seed's train combined subset, validation subset and metadata files."""
+    """Concept-level train/validation: the seed's train combined subset, validation subset and metadata files, and
+    `concept_splits.parquet` (one row per concept). Concepts of the previous version stay put unless `resplit`."""
     catalog_meta = latest_metadata(context.instance, image_catalog.key)
     input_json = config.input_json or catalog_meta.get("catalog_file")
     if not input_json:
         raise dg.Failure("concept_splits: set input_json or materialize image_catalog first")
     catalog = store.read_json(input_json)
+    table_path = f"{config.out_dir.rstrip('/')}/{TABLE_NAME}"
+    previous = previous_assignment(current_table(store, table_path), "concept_key")
     train, validation, meta = create_concept_splits(
         catalog, concept_frac=config.concept_frac, min_concepts_threshold=config.min_concepts_threshold,
         test_sample_frac=config.test_sample_frac, max_test_images=config.max_test_images, seed=config.seed,
+        previous={} if config.resplit else previous,
     )
     meta["catalog"] = input_json
     names = split_file_names(config.concept_frac, config.seed)
     files = [f"{config.out_dir.rstrip('/')}/{name}" for name in names]
-    manifests = [store.write_json(path, payload) for path, payload in zip(files, (train, validation, meta))]
+    version = version_meta(config.resplit)
+    manifests = [store.write_json(path, payload, meta=version) for path, payload in zip(files, (train, validation, meta))]
     table = concept_table(train, validation)
+    store.write_table(table_path, table, meta=version)
     summary = table.pivot_table(index="category", columns="split", values="concept", aggfunc="count", fill_value=0)
     images = table.pivot_table(index="category", columns="split", values="images", aggfunc="sum", fill_value=0).add_suffix("_images")
     summary = summary.join(images).reindex(sorted(catalog)).fillna(0).astype(int)
@@ -152,6 +164,8 @@ def concept_splits(context: dg.AssetExecutionContext, config: ConceptSplitsConfi
             "seed": config.seed,
             "train_concepts": int((table["split"] == "train").sum()),
             "validation_concepts": int((table["split"] == "validation").sum()),
+            "concept_table": table_path,
+            **continuity_metadata(previous, previous_assignment(table, "concept_key"), config.resplit, ("train", "validation")),
             **dataset_metadata(store, files[0], manifests[0]),
         },
     )
@@ -176,14 +190,17 @@ def retrieval_per_category(context: dg.AssetExecutionContext, config: RetrievalC
     if not source:
         raise dg.Failure("retrieval_per_category: set catalog or materialize concept_splits first")
     prefix = latest_metadata(context.instance, image_catalog.key).get("path_prefix", "")
-    images, ambiguous = category_images(store.read_json(source), category, config.split, prefix)
+    catalog = store.read_json(source)
+    images, ambiguous = category_images(catalog, category, config.split, prefix)
+    listed_images = images
     rejects = RejectLog()
     for path in ambiguous:
         rejects.add(path, "retrieval_per_category", "ambiguous_concept", f"listed under several concepts of {category} in {source}")
-    exists = images["path"].map(lambda p: _listed_file(store, p, source, rejects))
-    images = images[exists].reset_index(drop=True)
+    exists = np.array([_listed_file(store, p, source, rejects) for p in images["path"]], dtype=bool)
+    images = images.loc[exists].reset_index(drop=True)  # a boolean array, never a (possibly empty) column list
     try:
-        encoder = build_encoder(config.encoder, config.encoder_options())
+        encoder_name, encoder_options = config.encoder_choice(store.local_root())
+        encoder = build_encoder(encoder_name, encoder_options)
     except ValueError as exc:
         raise dg.Failure(f"retrieval_per_category config: {exc}") from exc
     cache_rel = f"{CACHE_PREFIX}/{encoder.fingerprint()}"
@@ -195,20 +212,23 @@ def retrieval_per_category(context: dg.AssetExecutionContext, config: RetrievalC
     if embedded.misses:
         store.push(cache_rel)
     rejects.extend(embedded.rejects)
-    images = images[embedded.kept].reset_index(drop=True)
+    images = images.loc[np.asarray(embedded.kept, dtype=bool)].reset_index(drop=True)
     note = ""
     started = time.perf_counter()
     if images["concept"].nunique() >= 2:
         result = hard_negatives(
-            embedded.vectors, images["concept"].to_numpy(), config.top_k, one_per_concept=config.one_per_concept,
+            embedded.vectors, images["concept"].to_numpy(), config.negatives_per_query(), one_per_concept=config.one_per_concept,
             positive=config.positive, query_block=config.query_block, candidate_block=config.candidate_block,
         )
         records = build_records(category, images, result, config.seed)
     else:
         records = []
-        note = f"{images['concept'].nunique()} concept(s) of {category} in {source} ({config.split}): no hard negatives possible"
+        listed = "not in" if category not in catalog else f"{images['concept'].nunique()} concept(s) of {category} in"
+        note = f"{category}: {listed} {source} ({config.split}): no hard negatives possible; this partition has no records"
         context.log.warning(note)
     search_s = time.perf_counter() - started
+    listed = listed_images["path"].tolist() + ambiguous
+    ledger = account("images", listed, images["path"].tolist(), [r.item for r in rejects if r.item in set(listed)])
     relpath = retrieval_path(config.out_dir, category, config.seed, config.top_k)
     manifest = store.write_json(relpath, records)
     images_rel = relpath.removesuffix(".json") + "_images.parquet"
@@ -227,12 +247,16 @@ def retrieval_per_category(context: dg.AssetExecutionContext, config: RetrievalC
         "split": config.split,
         "path_prefix": prefix,
         "top_k": config.top_k,
+        "top_k_counts": config.top_k_counts,
+        "negatives_per_query": config.negatives_per_query(),
         "seed": config.seed,
         "out_dir": config.out_dir,
         "one_per_concept": config.one_per_concept,
         "encoder": encoder.fingerprint(),
+        "encoder_choice": f"{encoder_name} (requested: {config.encoder})" + ("" if encoder_name == "clip" else ": the offline fallback"),
         "embedding_cache_hits": embedded.hits,
         "embedding_cache_misses": embedded.misses,
+        **ledgers_metadata(ledger),
         **dataset_metadata(store, relpath, manifest),
         **rejects_metadata(store, rejects_path, rejects),
         **run_info(embed_seconds=round(embed_s, 3), search_queries_per_second=round(len(records) / max(search_s, 1e-9), 1)),
@@ -240,7 +264,7 @@ def retrieval_per_category(context: dg.AssetExecutionContext, config: RetrievalC
     if note:
         metadata["note"] = note
     if records:
-        picture = retrieval_montage(store.local_root(), records, config.top_k)
+        picture = retrieval_montage(store.local_root(), records, config.negatives_per_query())
         metadata |= preview_metadata(picture, "per row: query, positive, hard negatives (most similar first)")
         metadata |= figure_metadata(store, f"retrieval_per_category/{category}", "query_positive_negatives", picture)
     return dg.MaterializeResult(data_version=data_version(manifest.dataset_hash), metadata=metadata)
@@ -249,6 +273,8 @@ def retrieval_per_category(context: dg.AssetExecutionContext, config: RetrievalC
 @dg.asset(group_name=GROUP, deps=[retrieval_per_category], kinds={"json"}, automation_condition=FOLLOW_UPSTREAM)
 def retrieval_combined(context: dg.AssetExecutionContext, config: CombineConfig, store: DatasetStore) -> dg.MaterializeResult:
     """Every category's records in one file (the seed's step 4), optionally a seeded sample of `num_samples`."""
+    if config.input_dir:
+        return _combine_files(config, store)
     categories = config.categories or sorted(context.instance.get_dynamic_partitions(PARTITIONS_NAME))
     if not categories:
         raise dg.Failure("retrieval_combined: no categories; materialize image_catalog to register the category partitions")
@@ -262,6 +288,34 @@ def retrieval_combined(context: dg.AssetExecutionContext, config: CombineConfig,
         raise dg.Failure(f"categories were built with different retrieval settings ({detail}); re-run them with the same config")
     top_k, retrieval_seed, out_dir = settings.pop()
     per_category = {c: store.read_json(m["relpath"]) for c, m in metas.items()}
+    return _write_combined(config, store, per_category, out_dir, top_k, retrieval_seed)
+
+
+def _combine_files(config: CombineConfig, store: DatasetStore) -> dg.MaterializeResult:
+    """The seed's step 4 over files: <input_dir>/<category>/seed_<seed>/<input_filename> per category."""
+    import re
+
+    input_dir = config.input_dir.strip("/")
+    if config.categories:
+        categories = list(config.categories)
+    elif config.catalog:
+        categories = sorted(store.read_json(config.catalog))
+    else:
+        root = store.pull(input_dir)
+        categories = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name != "all") if root.is_dir() else []
+    if not categories:
+        raise dg.Failure(f"retrieval_combined: no categories under {input_dir!r} (set categories or catalog)")
+    per_category = {}
+    for category in categories:
+        rel = f"{input_dir}/{category}/seed_{config.seed}/{config.input_filename}"
+        if not store.exists(rel):
+            raise dg.Failure(f"retrieval_combined: {rel} not found (input_dir, input_filename and seed locate the per-category files)")
+        per_category[category] = store.read_json(rel)
+    k = re.search(r"top(\d+)", config.input_filename)
+    return _write_combined(config, store, per_category, input_dir, int(k[1]) if k else 0, config.seed)
+
+
+def _write_combined(config: CombineConfig, store: DatasetStore, per_category: dict, out_dir: str, top_k: int, retrieval_seed: int) -> dg.MaterializeResult:
     combined = combine_records(per_category, config.num_samples, config.seed)
     relpath = combined_path(out_dir, config.seed, top_k, config.num_samples, config.output_dir, config.output_filename)
     manifest = store.write_json(relpath, combined)
@@ -293,7 +347,16 @@ def hf_retrieval_dataset(context: dg.AssetExecutionContext, config: HFDatasetCon
     combined = latest_metadata(context.instance, retrieval_combined.key)
     if not combined:
         raise dg.Failure("hf_retrieval_dataset: materialize retrieval_combined first")
-    records = store.read_json(combined["relpath"])
+    source = combined["relpath"]
+    if config.ret_json:
+        source = config.ret_json if "/" in config.ret_json else f"{combined['relpath'].rsplit('/', 1)[0]}/{config.ret_json}"
+        if not store.exists(source):
+            raise dg.Failure(f"hf_retrieval_dataset: ret_json {config.ret_json!r} not found (looked for {source})")
+    records = store.read_json(source)
+    if config.category != "all":
+        records = [r for r in records if r["category"] == config.category]
+        if not records:
+            raise dg.Failure(f"hf_retrieval_dataset: no records of category {config.category!r} in {source}")
     dataset = build_hf_dataset(records, store.local_root(), absolute_paths=config.absolute_paths, embed_retrieved=config.embed_retrieved)
     relpath = hf_dataset_path(config.root, config.dataset, config.category, config.seed, combined["top_k"])
     with store.write_dir(relpath) as staged:
@@ -306,7 +369,8 @@ def hf_retrieval_dataset(context: dg.AssetExecutionContext, config: HFDatasetCon
             "rows_per_category": counts_table(pd.Series(train["category_key"]).value_counts().sort_index().to_frame("rows"), "category"),
             "dagster/row_count": len(train),
             "relpath": relpath,
-            "source": combined["relpath"],
+            "source": source,
+            "category": config.category,
             "columns": dg.MetadataValue.json(train.column_names),
             "sample_rows": table(preview.astype(str)),
             **dataset_metadata(store, relpath, staged.manifest),

@@ -24,9 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from PIL import Image
 
 from dataprep_assets.lib.rejects import RejectLog
+from dataprep_assets.lib.limits import DECOMPRESSION_BOMB, ImageTooLargeError, open_image
+from dataprep_assets.lib.accounting import Ledger, account
+from dataprep_assets.lib.naming import COLLISION_REASON, name_key, reject_collisions
 from dataprep_assets.lib.storage import safe_join
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
@@ -185,7 +187,22 @@ def scan(store_root: Path, opts: CatalogOptions) -> tuple[list[FoundImage], Reje
                 for path in sc.images(concept_dir):
                     sc.found.append(FoundImage(cat_dir.name, concept_dir.name, "pool", sc.rel(path)))
     _reject_empty_concepts(sc)
+    _reject_colliding_categories(sc)
     return sc.found, sc.rejects, layout
+
+
+def _reject_colliding_categories(sc: _Scanner) -> None:
+    """Categories name partitions and output folders: two that differ only in case (`Bag`, `bag`) would share
+    them on a case-insensitive file system, so the first (sorted) is kept and every image of the other is a reject."""
+    categories = {f.category: f.category for f in sc.found}
+    kept = reject_collisions(categories, RejectLog(), STAGE)
+    if len(kept) == len(categories):
+        return
+    owner = {name_key(c): c for c in kept}
+    for image in [f for f in sc.found if f.category not in kept]:
+        sc.rejects.add(image.store_path, STAGE, COLLISION_REASON,
+                       f"category {image.category!r} names the same partition and output folder as {owner[name_key(image.category)]!r}")
+    sc.found = [f for f in sc.found if f.category in kept]
 
 
 def _reject_empty_concepts(sc: _Scanner) -> None:
@@ -202,7 +219,7 @@ def inspect_image(args: tuple[str, str]) -> tuple[str, str, int, int, int, str]:
     path = Path(store_root) / relpath
     try:
         data = path.read_bytes()
-        with Image.open(path) as img:
+        with open_image(path, name=relpath) as img:
             img.load()
             width, height = img.size
         if width < 1 or height < 1:
@@ -224,7 +241,8 @@ def build_catalog(found: list[FoundImage], inspected: dict[str, tuple], rejects:
     for image in sorted(found, key=lambda f: f.store_path):
         _, sha, w, h, size, error = inspected[image.store_path]
         if error:
-            rejects.add(image.store_path, STAGE, "unreadable_image", error)
+            reason = DECOMPRESSION_BOMB if error.startswith(ImageTooLargeError.__name__) else "unreadable_image"
+            rejects.add(image.store_path, STAGE, reason, error)
             continue
         if sha in first_by_hash:
             first = first_by_hash[sha]
@@ -244,8 +262,12 @@ def build_catalog(found: list[FoundImage], inspected: dict[str, tuple], rejects:
     rows = []
     for (category, concept), images in sorted(by_concept.items()):
         entry = _split_concept(images, opts, layout, category, concept)
+        for p in entry.pop("unsampled", []):
+            rejects.add(p, STAGE, "not_sampled", f"explicit layout: {category}/{concept} keeps num_train={opts.num_train} of its train images")
         if not entry["train"] and not entry["test"]:
             rejects.add(f"{base}{category}/{concept}", STAGE, "empty_concept", "only negatives, no train or test images")
+            for p in entry.get("negative", []):
+                rejects.add(p, STAGE, "empty_concept", f"a negative of {category}/{concept}, which has no train or test images")
             continue
         catalog.setdefault(category, {})[concept] = {k: [catalog_path(p) for p in v] for k, v in entry.items()}
         for split, paths in entry.items():
@@ -261,13 +283,22 @@ def build_catalog(found: list[FoundImage], inspected: dict[str, tuple], rejects:
     return CatalogResult(catalog, frame, rejects, layout, single)
 
 
+def catalog_ledger(found: list[FoundImage], result: CatalogResult) -> Ledger:
+    """Every candidate image found is in the images table or a reject row, once."""
+    paths = [f.store_path for f in found]
+    wanted = set(paths)
+    return account("images", paths, result.images["store_path"].tolist(), [r.item for r in result.rejects if r.item in wanted])
+
+
 def _split_concept(images: list[FoundImage], opts: CatalogOptions, layout: str, category: str, concept: str) -> dict[str, list[str]]:
     rng = random.Random(stable_seed(opts.seed, category, concept))
     if layout == "explicit":
-        train = sorted(i.store_path for i in images if i.split == "train")
+        listed = sorted(i.store_path for i in images if i.split == "train")
+        train = listed
         if opts.num_train is not None and train:
             train = sorted(rng.sample(train, max(1, min(opts.num_train, len(train)))))
         return {
+            "unsampled": sorted(set(listed) - set(train)),
             "train": train,
             "test": sorted(i.store_path for i in images if i.split == "test"),
             "negative": sorted(i.store_path for i in images if i.split == "negative"),

@@ -1,10 +1,11 @@
-"""perva_retrieval asset checks: no concept leak (blocking), catalog paths safe (blocking), negatives
+"""perva_retrieval asset checks: no concept leak and concepts staying put across versions (blocking), catalog paths safe (blocking), negatives
 valid (blocking, per category partition), K per query, the HF dataset round-trips (blocking)."""
 
 
 import dagster as dg
 import pandas as pd
 
+from dataprep_assets.common.checks import split_continuity_check
 from dataprep_assets.common.metadata import markdown_table
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.perva_retrieval.assets import (
@@ -65,7 +66,7 @@ def _problems(context: dg.AssetCheckExecutionContext, store: DatasetStore) -> tu
     records = store.read_json(meta["relpath"])
     catalog_table = latest_metadata(context.instance, image_catalog.key).get("images_table")
     truth = store.read_table(catalog_table) if catalog_table and store.exists(catalog_table) else None
-    problems = verify_records(records, store.read_table(meta["images_table"]), category, meta["top_k"], meta["one_per_concept"], truth)
+    problems = verify_records(records, store.read_table(meta["images_table"]), category, meta.get("negatives_per_query", meta["top_k"]), meta["one_per_concept"], truth)
     return meta, records, problems
 
 
@@ -106,7 +107,9 @@ def hf_dataset_round_trips(context: dg.AssetCheckExecutionContext, store: Datase
     import datasets
 
     meta = latest_metadata(context.instance, hf_retrieval_dataset.key)
-    expected_rows = len(store.read_json(latest_metadata(context.instance, retrieval_combined.key)["relpath"]))
+    source = meta.get("source") or latest_metadata(context.instance, retrieval_combined.key)["relpath"]
+    category = meta.get("category", "all")
+    expected_rows = sum(category in ("all", r["category"]) for r in store.read_json(source))
     loaded = datasets.load_from_disk(str(store.pull(meta["relpath"])))
     problems = []
     if list(loaded.keys()) != ["train"]:
@@ -128,3 +131,12 @@ def hf_dataset_round_trips(context: dg.AssetCheckExecutionContext, store: Datase
         passed=not problems,
         metadata={"rows": len(train) if train is not None else 0, "expected_rows": expected_rows, "problems": dg.MetadataValue.json(problems)},
     )
+
+
+concepts_stay_put = split_continuity_check(
+    asset=concept_splits,
+    relpath=lambda context: latest_metadata(context.instance, concept_splits.key).get("concept_table", ""),
+    group_col="concept_key",
+    order=("train", "validation"),
+    name="concepts_stay_put",
+)

@@ -6,16 +6,24 @@ All other concepts (and every concept of smaller categories) go to validation un
 concept is ever in both. RNGs are seeded per category and per concept with a stable hash (the
 seed used Python's salted `hash()`, which changes between processes), and `max_test_images` is
 applied (the seed documented it but had the line commented out).
+
+Across refreshes, concepts of the previous version stay in their split: in a category that already has
+split concepts, only new concepts are assigned (towards `concept_frac` of the category in train when it
+meets the threshold, to validation otherwise); a category without history is split as above.
 """
 
 from __future__ import annotations
 
 import math
 import random
+from collections.abc import Mapping
 
 import pandas as pd
 
 from dataprep_assets.defs.perva_retrieval.catalog import stable_seed
+from dataprep_assets.lib.splits import extend_assignment
+
+TABLE_NAME = "concept_splits.parquet"
 
 
 def split_file_names(concept_frac: float, seed: int) -> tuple[str, str, str]:
@@ -36,8 +44,12 @@ def create_concept_splits(
     test_sample_frac: float,
     max_test_images: int,
     seed: int,
+    previous: Mapping[str, str] | None = None,
 ) -> tuple[dict, dict, dict]:
-    """(train_combined, validation_combined, metadata) as the seed writes them."""
+    """(train_combined, validation_combined, metadata) as the seed writes them.
+
+    `previous`: `<category>/<concept>` -> split of the previous version; those concepts keep their split.
+    """
     train: dict = {}
     validation: dict = {}
     meta = {
@@ -52,7 +64,14 @@ def create_concept_splits(
         concepts = catalog[category]
         names = sorted(concepts)
         selected: list[str] = []
-        if len(names) >= min_concepts_threshold:
+        kept = {n: (previous or {})[f"{category}/{n}"] for n in names if f"{category}/{n}" in (previous or {})}
+        if kept:
+            fractions = {"train": concept_frac, "validation": 1.0 - concept_frac}
+            if len(names) < min_concepts_threshold:
+                fractions = {"train": 0.0, "validation": 1.0}
+            assignment = extend_assignment(kept, names, fractions, stable_seed(seed, category))
+            selected = [n for n in names if assignment[n] == "train"]
+        elif len(names) >= min_concepts_threshold:
             shuffled = names[:]
             random.Random(stable_seed(seed, category)).shuffle(shuffled)
             selected = sorted(shuffled[: math.ceil(concept_frac * len(names))])

@@ -11,6 +11,7 @@ from typing import Literal
 import dagster as dg
 from pydantic import Field, model_validator
 
+from dataprep_assets.common.continuity import RESPLIT_DESCRIPTION
 from dataprep_assets.defs.perva_retrieval.encoders import ENCODERS
 
 
@@ -50,6 +51,7 @@ class ConceptSplitsConfig(dg.Config):
     test_sample_frac: float = Field(default=1.0, description="Fraction of each training concept's test images merged into its train list.")
     max_test_images: int = Field(default=200, description="Cap on the test images merged per training concept.")
     seed: int = Field(default=23, description="Seed of the concept selection and the test sampling.")
+    resplit: bool = Field(default=False, description=RESPLIT_DESCRIPTION)
 
     @model_validator(mode="after")
     def _check(self):
@@ -69,11 +71,22 @@ class RetrievalConfig(dg.Config):
     split: Literal["train", "test", "train+test"] = Field(default="train", description="Which image list of each concept is searched (the seed's --split).")
     out_dir: str = Field(default="outputs/PerVA", description="Output root: <out_dir>/<category>/seed_<seed>/retrieval_top<K>.json.")
     seed: int = Field(default=23, description="Seed of the shuffle of each record's ret_paths (and the output folder name).")
-    top_k: int = Field(default=3, description="K: hard negatives per query image (images of other concepts of the same category).")
+    top_k: int = Field(default=3, description="K, as in the seed's retrieval_top<K>.json: candidates per query in ret_paths (1 positive + K-1 hard "
+                       "negatives) when top_k_counts = candidates (default); K hard negatives (K+1 candidates) when top_k_counts = negatives.")
+    top_k_counts: Literal["candidates", "negatives"] = Field(
+        default="candidates", description="What top_k counts: `candidates` (the seed's meaning: retrieval_top3.json has 3 ret_paths) or `negatives`.")
     one_per_concept: bool = Field(default=True, description="At most one negative per other concept (its most similar image), as the seed; false = the K most similar images of any other concepts.")
     positive: Literal["hardest", "easiest", "none"] = Field(default="hardest", description="Which other image of the query's concept joins ret_paths as the positive: the least similar (the seed's default), the most similar, or none (the query itself).")
-    encoder: str = Field(default="color_texture", description=f"Image encoder: one of {sorted(ENCODERS)} (register more with encoders.register_encoder).")
-    clip_model_dir: str = Field(default="", description="encoder=clip: local directory of a saved CLIPModel + CLIPImageProcessor (never downloaded).")
+    encoder: str = Field(
+        default="auto",
+        description=f"Image encoder: `auto` = `clip` (the seed's) when PyTorch and a local CLIP model directory are present, else `color_texture`, "
+        f"the offline fallback (colour/layout/gradient histograms, no model); or one of {sorted(ENCODERS)} (register more with encoders.register_encoder).",
+    )
+    clip_model_dir: str = Field(
+        default="",
+        description="CLIP: local directory of a saved CLIPModel + CLIPImageProcessor (never downloaded), absolute or store-relative; "
+        "empty = $PERVA_CLIP_MODEL_DIR, else models/perva_retrieval/clip in the store.",
+    )
     device: str = Field(default="cpu", description="encoder=clip: torch device (cpu, cuda, cuda:1...).")
     batch_size: int = Field(default=32, description="Images per encoder batch.")
     query_block: int = Field(default=512, description="Queries per block of the similarity search (memory ~ query_block x (candidate_block + concepts)).")
@@ -82,25 +95,44 @@ class RetrievalConfig(dg.Config):
 
     @model_validator(mode="after")
     def _check(self):
-        if self.top_k < 1:
-            raise ValueError(f"top_k must be >= 1, got {self.top_k}")
-        if self.encoder not in ENCODERS:
-            raise ValueError(f"encoder must be one of {sorted(ENCODERS)}, got {self.encoder!r}")
-        if self.encoder == "clip" and not self.clip_model_dir:
-            raise ValueError("clip_model_dir is required when encoder is 'clip' (a local model directory; nothing is downloaded)")
+        minimum = 2 if self.top_k_counts == "candidates" else 1
+        if self.top_k < minimum:
+            raise ValueError(f"top_k must be >= {minimum} when top_k_counts is {self.top_k_counts} (1 positive + hard negatives), got {self.top_k}")
+        if self.encoder not in ENCODERS and self.encoder != "auto":
+            raise ValueError(f"encoder must be auto or one of {sorted(ENCODERS)}, got {self.encoder!r}")
         for name in ("batch_size", "query_block", "candidate_block"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         return self
 
-    def encoder_options(self) -> dict:
-        if self.encoder == "clip":
-            return {"model_dir": self.clip_model_dir, "batch_size": self.batch_size, "device": self.device}
-        return {"batch_size": self.batch_size}
+    def negatives_per_query(self) -> int:
+        """Hard negatives per query: K - 1 in the seed's meaning (K candidates incl. the positive), else K."""
+        return self.top_k - 1 if self.top_k_counts == "candidates" else self.top_k
+
+    def encoder_choice(self, store_root) -> tuple[str, dict]:
+        """(encoder name, options) after resolving `auto` and the CLIP model directory (store-relative or absolute)."""
+        import os
+        from pathlib import Path
+
+        from dataprep_assets.defs.perva_retrieval.encoders import CLIP_DIR_ENV, STORE_CLIP_DIR, choose_encoder
+
+        def resolve(d: str) -> str:
+            return "" if not d else str(Path(d).expanduser() if Path(d).expanduser().is_absolute() else Path(store_root) / d)
+
+        candidates = [resolve(self.clip_model_dir)] if self.clip_model_dir else [resolve(os.environ.get(CLIP_DIR_ENV, "")), resolve(STORE_CLIP_DIR)]
+        name, model_dir = choose_encoder(self.encoder, [c for c in candidates if c])
+        if name == "clip":
+            return name, {"model_dir": model_dir, "batch_size": self.batch_size, "device": self.device}
+        return name, {"batch_size": self.batch_size}
 
 
 class CombineConfig(dg.Config):
-    categories: list[str] = Field(default=[], description="Categories to combine; empty = every partition of retrieval_per_category.")
+    categories: list[str] = Field(default=[], description="Categories to combine; empty = every partition of retrieval_per_category "
+                                  "(or, with input_dir, the catalog's categories, else every sub-folder of input_dir).")
+    input_dir: str = Field(default="", description="The seed's --input_dir: read <input_dir>/<category>/seed_<seed>/<input_filename> files "
+                           "(store-relative) instead of the partitions' latest materializations. Empty = the latest materializations.")
+    input_filename: str = Field(default="retrieval_top3.json", description="The seed's --input_filename: the per-category file name under input_dir.")
+    catalog: str = Field(default="", description="The seed's --catalog: a catalog JSON (store-relative) whose top-level keys are the categories to combine.")
     output_dir: str = Field(default="", description="Output folder, store-relative; empty = <retrieval out_dir>/all/seed_<seed>/.")
     output_filename: str = Field(default="", description="Output file name; empty = retrieval_top<K>_combined_<num_samples or all>.json.")
     seed: int = Field(default=42, description="Seed of the sampling (and of the default output folder).")
@@ -118,7 +150,10 @@ class CombineConfig(dg.Config):
 class HFDatasetConfig(dg.Config):
     root: str = Field(default="share_data", description="Folder of the saved datasets, store-relative (the seed's fixed share_data/).")
     dataset: str = Field(default="PerVA", description="Dataset name in the output folder name (the seed's --dataset; its default was YoLLaVA).")
-    category: str = Field(default="all", description="Category part of the output folder name.")
+    category: str = Field(default="all", description="Category to export (the seed's --category): `all`, or one category whose records "
+                          "alone are kept; also the category part of the output folder name.")
+    ret_json: str = Field(default="", description="The seed's --ret_json: the combined retrieval file to convert, a file name in the folder "
+                          "retrieval_combined writes to or a store-relative path; empty = the file retrieval_combined wrote last.")
     seed: int = Field(default=23, description="Seed part of the output folder name.")
     absolute_paths: bool = Field(default=False, description="Write ret_paths/query_path as absolute local paths (machine-specific) instead of store-relative ones.")
     embed_retrieved: bool = Field(default=False, description="Also embed the retrieved images (`ret_images` column), not only the query image.")

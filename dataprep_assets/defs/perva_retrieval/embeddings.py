@@ -21,6 +21,7 @@ from PIL import Image
 from dataprep_assets.defs.perva_retrieval.encoders import ImageEncoder, build_encoder
 from dataprep_assets.lib.parallel import ordered_map
 from dataprep_assets.lib.rejects import Reject
+from dataprep_assets.lib.limits import open_image
 from dataprep_assets.lib.storage import atomic_write_bytes, safe_join
 
 CACHE_PREFIX = "cache/perva_retrieval/embeddings"
@@ -50,7 +51,7 @@ def _npy_bytes(vector: np.ndarray) -> bytes:
 
 
 def _decode(path: Path) -> Image.Image:
-    with Image.open(path) as img:
+    with open_image(path) as img:
         img.load()
         return img.convert("RGB")
 

@@ -1,4 +1,8 @@
-"""Pluggable image encoders: a fast offline default and CLIP from a local model directory.
+"""Pluggable image encoders: CLIP from a local model directory (the seed's) and an offline fallback.
+
+`auto` (the default) is CLIP whenever PyTorch is importable and a local CLIP model directory is present
+(`clip_model_dir`, else `$PERVA_CLIP_MODEL_DIR`, else `models/perva_retrieval/clip` in the store), and
+`color_texture`, the offline fallback, otherwise; `choose_encoder` makes that choice.
 
 An encoder turns a batch of PIL images into L2-normalised float32 rows. `fingerprint()` names
 the model and its preprocessing: it keys the per-image embedding cache, so a different model
@@ -38,7 +42,7 @@ def l2_normalise(rows: np.ndarray) -> np.ndarray:
 
 
 class ColorTextureEncoder:
-    """The offline default: colour histogram + coarse colour layout + gradient-orientation histogram.
+    """The offline fallback: colour histogram + coarse colour layout + gradient-orientation histogram.
 
     No model, no download, deterministic, ~1 ms per image. Good enough to mine visually similar
     negatives (same colours, same silhouette) on synthetic or small data; use CLIP for real data.
@@ -183,6 +187,30 @@ ENCODERS: dict[str, Callable[..., ImageEncoder]] = {
     "color_texture": lambda **kw: ColorTextureEncoder(batch_size=kw.get("batch_size", 64), size=kw.get("size", 64)),
     "clip": lambda **kw: ClipEncoder(kw.get("model_dir", ""), batch_size=kw.get("batch_size", 32), device=kw.get("device", "cpu")),
 }
+
+
+AUTO = "auto"
+CLIP_DIR_ENV = "PERVA_CLIP_MODEL_DIR"
+STORE_CLIP_DIR = "models/perva_retrieval/clip"
+
+
+def is_model_dir(path: str | os.PathLike) -> bool:
+    return bool(str(path)) and (Path(path).expanduser() / "config.json").is_file()
+
+
+def choose_encoder(requested: str, model_dirs: Sequence[str], torch_importable: bool | None = None) -> tuple[str, str]:
+    """(encoder name, CLIP model directory or '') for `requested`; `auto` picks CLIP when torch is importable
+    and one of `model_dirs` (in order) holds a saved model, else `color_texture`."""
+    found = next((d for d in model_dirs if is_model_dir(d)), "")
+    if requested == AUTO:
+        if torch_importable is None:
+            import importlib.util
+
+            torch_importable = importlib.util.find_spec("torch") is not None
+        return ("clip", found) if torch_importable and found else ("color_texture", "")
+    if requested == "clip":
+        return "clip", found or next((d for d in model_dirs if d), "")
+    return requested, ""
 
 
 def register_encoder(name: str, factory: Callable[..., ImageEncoder]) -> None:

@@ -130,6 +130,29 @@ def pca(cov: np.ndarray, standardise: bool = True) -> tuple[np.ndarray, np.ndarr
     return values / max(values.sum(), 1e-12), vectors, scale
 
 
+def pca_of_rows(ff: FeatureFile, rows: np.ndarray, m: dict[str, np.ndarray], min_components: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`pca(m["cov"])`, through the n x n Gram matrix when there are fewer rows than dimensions (2048-d ResNet
+    features of a small dataset): the same non-zero spectrum and components at O(n^2 d) instead of O(d^3)."""
+    d, n = ff.dim, len(rows)
+    if n >= d:
+        return pca(m["cov"])
+    sd = np.sqrt(np.maximum(np.diag(m["cov"]), 0))
+    scale = np.where(sd > 1e-12, sd, 1.0)
+    x = (ff.read_rows(np.sort(rows)).astype(np.float64) - m["mean"]) / scale
+    values, u = np.linalg.eigh(x @ x.T / max(n, 1))
+    order = np.argsort(values)[::-1]
+    values, u = np.maximum(values[order], 0), u[:, order]
+    keep = values > 1e-12 * max(values.max(initial=0.0), 1e-300)
+    vectors = np.zeros((d, max(min_components, int(keep.sum()))))
+    vectors[:, : int(keep.sum())] = x.T @ u[:, keep] / np.sqrt(max(n, 1) * values[keep])
+    signs = np.sign(vectors[np.argmax(np.abs(vectors), axis=0), np.arange(vectors.shape[1])])
+    vectors = vectors * np.where(signs == 0, 1, signs)
+    total = float((sd > 1e-12).sum())
+    ratios = np.zeros(vectors.shape[1])
+    ratios[: int(keep.sum())] = values[keep] / max(total, 1e-12)
+    return ratios, vectors, scale
+
+
 def components_for(ratios: np.ndarray, levels: Sequence[float] = (0.5, 0.8, 0.9, 0.95, 0.99)) -> dict[str, int]:
     cum = np.cumsum(ratios)
     return {f"{lvl:.0%}": int(min(np.searchsorted(cum, lvl) + 1, len(ratios))) for lvl in levels}
@@ -178,11 +201,60 @@ def design_matrix(examples: pd.DataFrame, image_part: np.ndarray | None, param_m
     return np.concatenate(parts, axis=1)
 
 
-def ridge_r2(x_train: np.ndarray, y_train: np.ndarray, x_eval: np.ndarray, y_eval: np.ndarray, alpha: float = 1.0) -> float:
-    """R^2 on the evaluation rows of a ridge regression fitted on the training rows."""
+def ridge_fit(x_train: np.ndarray, y_train: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    """Ridge weights (the first column, the intercept, unpenalised)."""
     reg = alpha * np.eye(x_train.shape[1])
     reg[0, 0] = 0.0
-    w = np.linalg.solve(x_train.T @ x_train + reg, x_train.T @ y_train)
-    resid = y_eval - x_eval @ w
-    total = ((y_eval - y_eval.mean()) ** 2).sum()
-    return float(1 - (resid**2).sum() / total) if total > 0 else 0.0
+    return np.linalg.solve(x_train.T @ x_train + reg, x_train.T @ y_train)
+
+
+def r2(y: np.ndarray, predicted: np.ndarray) -> float:
+    total = ((y - y.mean()) ** 2).sum()
+    return float(1 - ((y - predicted) ** 2).sum() / total) if total > 0 else 0.0
+
+
+def ridge_r2(x_train: np.ndarray, y_train: np.ndarray, x_eval: np.ndarray, y_eval: np.ndarray, alpha: float = 1.0) -> float:
+    """R^2 on the evaluation rows of a ridge regression fitted on the training rows."""
+    return r2(y_eval, x_eval @ ridge_fit(x_train, y_train, alpha))
+
+
+def design_columns(image_components: int = 0) -> list[tuple[str, list[int]]]:
+    """(name, column indices) of `design_matrix`'s inputs: each parameter, the mode one-hot, each image PC."""
+    groups = [(name, [1 + i]) for i, name in enumerate(PARAM_NAMES)]
+    start = 1 + len(PARAM_NAMES)
+    groups.append(("mode", list(range(start, start + len(MODES)))))
+    start += len(MODES)
+    groups += [(f"image_pc_{j + 1}", [start + j]) for j in range(image_components)]
+    if image_components:
+        groups.append(("image_features (all PCs)", list(range(start, start + image_components))))
+    return groups
+
+
+def permutation_importance(weights: np.ndarray, x_eval: np.ndarray, y_eval: np.ndarray, groups: Sequence[tuple[str, list[int]]],
+                           seed: int = 0, repeats: int = 5) -> pd.DataFrame:
+    """Drop in validation R^2 of a fitted linear model when a feature group's columns are shuffled together
+    (rows permuted, seeded; mean and std over `repeats`): the larger the drop, the more the model relies on it."""
+    rng = np.random.default_rng(seed)
+    base = r2(y_eval, x_eval @ weights)
+    rows = []
+    for name, cols in groups:
+        drops = []
+        for _ in range(repeats):
+            shuffled = x_eval.copy()
+            shuffled[:, cols] = x_eval[rng.permutation(len(x_eval))][:, cols]
+            drops.append(base - r2(y_eval, shuffled @ weights))
+        rows.append({"feature": name, "r2_drop": float(np.mean(drops)), "r2_drop_std": float(np.std(drops))})
+    out = pd.DataFrame(rows, columns=["feature", "r2_drop", "r2_drop_std"])
+    return out.sort_values(["r2_drop", "feature"], ascending=[False, True], kind="stable").reset_index(drop=True)
+
+
+def processing_time_estimate(seconds_per_image: float, seconds_per_result: float = 0.0, sizes: Sequence[int] = (10_000, 100_000),
+                             results_per_image: float = 10.0) -> pd.DataFrame:
+    """The seed's processing-time estimate: measured per-image (feature extraction) and per-result costs scaled
+    linearly to future dataset sizes of N images."""
+    rows = []
+    for n in sizes:
+        seconds = n * seconds_per_image + n * results_per_image * seconds_per_result
+        rows.append({"images": int(n), "results": int(n * results_per_image), "estimated_seconds": round(seconds, 1),
+                     "estimated_hours": round(seconds / 3600, 3)})
+    return pd.DataFrame(rows)

@@ -7,6 +7,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from dataprep_assets.common.continuity import continuity_metadata, current_table, version_meta
 from dataprep_assets.common.metadata import (
     column_schema,
     counts_table,
@@ -22,16 +23,17 @@ from dataprep_assets.common.metadata import (
 from dataprep_assets.defs.quality_prediction.columns import COLUMNS
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
-from dataprep_assets.defs.quality_prediction import analysis, report
-from dataprep_assets.defs.quality_prediction.cleaning import CleaningRules, clean_results
+from dataprep_assets.defs.quality_prediction import analysis, inspection, report
+from dataprep_assets.defs.quality_prediction.cleaning import CleaningRules, clean_results, cleaning_ledger
 from dataprep_assets.defs.quality_prediction.config import (
     CleaningConfig,
     ConversionResultsConfig,
     FeatureReportConfig,
     ImageFeaturesConfig,
+    InspectionConfig,
     SplitConfig,
 )
-from dataprep_assets.defs.quality_prediction.extractors import build_extractor
+from dataprep_assets.defs.quality_prediction.extractors import build_extractor, resolve_extractor_name, torch_available
 from dataprep_assets.defs.quality_prediction.featurestore import FeatureFile
 from dataprep_assets.defs.quality_prediction.featurize import extract_to_hdf5
 from dataprep_assets.defs.quality_prediction.logos import ImageInfo, inspect_batch, load_rgb
@@ -42,17 +44,24 @@ from dataprep_assets.defs.quality_prediction.paths import (
     FEATURES_DIR,
     FEATURES_POINTER,
     IMAGES_PATH,
+    INSPECTION_CSV,
+    INSPECTION_GALLERY,
+    RANDOM_RESNET_WEIGHTS,
     REPORT_PATH,
     RESULTS_PATH,
     S3_CACHE,
     SOURCE_PATH,
 )
+from dataprep_assets.defs.quality_prediction.rebalance import rebalance_train
 from dataprep_assets.defs.quality_prediction.sources import parse_s3_uri, scan_results, sync_s3
-from dataprep_assets.defs.quality_prediction.stratify import SPLITS, build_examples, stratum_proportions
+from dataprep_assets.defs.quality_prediction.stratify import SPLITS, build_examples, split_unit, stratum_proportions
 from dataprep_assets.defs.quality_prediction.uploads import quality_prediction_uploads
+from dataprep_assets.lib.accounting import account, ledgers_metadata
 from dataprep_assets.lib.charts import grouped_bars, histograms
-from dataprep_assets.lib.images import captioned_montage, png_bytes
+from dataprep_assets.lib.images import captioned_montage, montage, png_bytes
 from dataprep_assets.lib.parallel import ordered_map, resolve_workers
+from dataprep_assets.lib.rejects import RejectLog
+from dataprep_assets.lib.splits import previous_assignment
 
 GROUP = "quality_prediction"
 IMAGES_PER_WORKER = 2000
@@ -71,14 +80,16 @@ def conversion_results(context: dg.AssetExecutionContext, config: ConversionResu
     if uri.startswith("s3://"):
         bucket, prefix = parse_s3_uri(uri)
         local_rel = "/".join(p for p in (S3_CACHE, bucket, prefix) if p)
-        stats = sync_s3(uri, store.path(local_rel))
+        mirror_rejects = RejectLog()
+        stats = sync_s3(uri, store.path(local_rel), rejects=mirror_rejects)
         context.log.info(f"mirrored {uri}: {stats}")
     else:
-        local_rel = uri
+        local_rel, mirror_rejects = uri, RejectLog()
     root = store.pull(local_rel)
     if not root.is_dir():
         raise dg.Failure(f"results_uri {uri!r}: no directory {root} in the dataset store; upload the experiments' results there first")
     results, rejects, files = scan_results(root)
+    rejects.extend(mirror_rejects)
     if results.empty:
         raise dg.Failure(f"no conversion results found under {uri!r} ({files}); see the rejects", metadata=rejects_metadata(store, store.write_rejects("conversion_results", rejects), rejects))
     store.write_json(SOURCE_PATH, {"results_uri": uri, "local_root": local_rel})
@@ -140,8 +151,16 @@ def clean_conversion_results(context: dg.AssetExecutionContext, config: Cleaning
     results = store.read_table(RESULTS_PATH)
     paths = sorted(results["image_path"].dropna().unique().tolist())
     images = _inspect_images(str(root), paths, config, context.log)
+    try:
+        marked_bad = inspection.bad_images(store.path(INSPECTION_CSV))
+    except ValueError as exc:
+        raise dg.Failure(f"{INSPECTION_CSV}: {exc}") from exc
+    flagged = images["image_path"].isin(marked_bad) & (images["status"] == "ok")
+    images.loc[flagged, "status"] = inspection.REJECT_REASON
+    images.loc[flagged, "detail"] = "marked bad in the visual inspection: " + images.loc[flagged, "image_path"].map(marked_bad).fillna("")
     rules = CleaningRules(config.outlier_rule, config.outlier_threshold, tuple(config.outlier_metrics), config.psnr_tolerance_db)
     clean, rejects = clean_results(results, images, rules)
+    ledger = cleaning_ledger(results, clean, rejects)
     if clean.empty:
         rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
         raise dg.Failure(f"every one of {len(results)} results was rejected; see {rejects_path}", metadata=rejects_metadata(store, rejects_path, rejects))
@@ -173,6 +192,7 @@ def clean_conversion_results(context: dg.AssetExecutionContext, config: Cleaning
             "images_table": dg.MetadataValue.path(store.uri(IMAGES_PATH)),
             **column_schema(clean, COLUMNS),
             **dataset_metadata(store, CLEAN_PATH, manifest),
+            **ledgers_metadata(ledger),
             **rejects_metadata(store, rejects_path, rejects),
             **run_info(outlier_rule=f"{config.outlier_rule} k={config.outlier_threshold} on {', '.join(config.outlier_metrics)} per logo type"),
         },
@@ -183,13 +203,22 @@ def clean_conversion_results(context: dg.AssetExecutionContext, config: Cleaning
 def quality_dataset_splits(context: dg.AssetExecutionContext, config: SplitConfig, store: DatasetStore) -> dg.MaterializeResult:
     """80/15/5 train/validation/test, stratified by logo type and SSIM bin, grouped by source image; CV folds within train."""
     clean = store.read_table(CLEAN_PATH)
+    before = current_table(store, DATASETS_DIR, "examples.parquet")
+    unit = split_unit(config)
+    previous = previous_assignment(before, unit)
+    history = {} if config.resplit else previous
+    folds = {} if config.resplit or before is None else dict(zip(before[unit], before["cv_fold"]))
     try:
-        examples, edges = build_examples(clean, config)
+        examples, edges = build_examples(clean, config, previous=history, previous_folds=folds)
     except ValueError as exc:
         raise dg.Failure(f"quality_dataset_splits: {exc}") from exc
     strata = stratum_proportions(examples, config.fractions, config.stratum_tolerance)
     summary = report.split_summary(examples, config, edges, strata)
-    with store.write_dir(DATASETS_DIR) as staged:
+    mix = None
+    if config.rebalance_logo_types:
+        examples, mix = rebalance_train(examples, config.target_logo_mix, config.seed)
+        summary["logo_type_rebalance"] = {"seed": config.seed, "per_type": mix.to_dict(orient="records"), "train_rows_after": int((examples["split"] == "train").sum())}
+    with store.write_dir(DATASETS_DIR, meta=version_meta(config.resplit)) as staged:
         examples.to_parquet(staged.path / "examples.parquet", index=False, compression="zstd")
         for name in SPLITS:
             examples[examples["split"] == name].to_parquet(staged.path / f"{name}.parquet", index=False, compression="zstd")
@@ -207,10 +236,52 @@ def quality_dataset_splits(context: dg.AssetExecutionContext, config: SplitConfi
             "cv_folds": table(folds),
             "target_fractions": dg.MetadataValue.json(config.fractions),
             "ssim_bin_edges": dg.MetadataValue.json(edges),
+            "logo_type_rebalance": table(mix) if mix is not None else dg.MetadataValue.md("off (`rebalance_logo_types`)"),
+            "train_logo_mix": dg.MetadataValue.json(
+                examples[examples["split"] == "train"]["logo_type"].value_counts(normalize=True).round(4).sort_index().to_dict()
+            ),
+            **continuity_metadata(previous, previous_assignment(examples, unit), config.resplit, SPLITS),
             **figure_metadata(store, context.asset_key.to_user_string(), "split_chart", chart),
             **column_schema(examples, COLUMNS),
             **dataset_metadata(store, DATASETS_DIR, staged.manifest),
-            **run_info(mode=config.mode, group_by=config.group_by, seed=config.seed),
+            **run_info(mode=config.mode, group_by=config.group_by, seed=config.seed, split_unit=unit),
+        },
+    )
+
+
+@dg.asset(group_name=GROUP, deps=[quality_dataset_splits], kinds={"csv", "png"}, automation_condition=FOLLOW_UPSTREAM)
+def inspection_sample(context: dg.AssetExecutionContext, config: InspectionConfig, store: DatasetStore) -> dg.MaterializeResult:
+    """The seed's 10% visual inspection: a reproducible sample of source images per stratum as a gallery, and a CSV
+    (`verdict`: ok / bad, `note`) a person fills in; images marked bad are rejects at the next cleaning run."""
+    examples = store.read_table(EXAMPLES_PATH)
+    source = store.read_json(SOURCE_PATH)
+    root = store.pull(source["local_root"])
+    sample = inspection.sample_per_stratum(examples, config.share, config.seed)
+    try:
+        previous = inspection.read_verdicts(store.path(INSPECTION_CSV))
+    except ValueError as exc:
+        raise dg.Failure(f"{INSPECTION_CSV}: {exc}") from exc
+    sheet = inspection.merge_verdicts(sample, previous)
+    with store.write_file(INSPECTION_CSV) as tmp:
+        sheet.to_csv(tmp, index=False, lineterminator="\n")
+    tiles = [load_rgb(str(root / image_id), config.tile_size) for image_id in sample["image_id"]]
+    gallery = png_bytes(montage(tiles, columns=10, scale=1))
+    with store.write_file(INSPECTION_GALLERY) as tmp:
+        tmp.write_bytes(gallery)
+    manifest = store.manifest(INSPECTION_CSV)
+    per_stratum = sample.groupby("stratum").size().rename("sampled").to_frame().join(
+        examples.drop_duplicates("image_group").groupby("stratum").size().rename("source_images"))
+    verdicts = sheet["verdict"].replace("", "pending").value_counts()
+    return dg.MaterializeResult(
+        data_version=data_version(manifest.dataset_hash),
+        metadata={
+            "dagster/row_count": len(sample),
+            "sampled_per_stratum": counts_table(per_stratum, "stratum"),
+            "verdicts": dg.MetadataValue.json({k: int(v) for k, v in verdicts.items()}),
+            "fill_in": dg.MetadataValue.path(store.uri(INSPECTION_CSV)),
+            "gallery": dg.MetadataValue.path(store.uri(INSPECTION_GALLERY)),
+            **dataset_metadata(store, INSPECTION_CSV, manifest),
+            **run_info(share=config.share, seed=config.seed),
         },
     )
 
@@ -222,8 +293,18 @@ def image_features(context: dg.AssetExecutionContext, config: ImageFeaturesConfi
     store.pull(source["local_root"])
     images = store.read_table(IMAGES_PATH)
     images["path"] = [str(store.path(source["local_root"], i)) for i in images["image_id"]]
+    name = resolve_extractor_name(config.extractor)
+    weights_path, weights_note = config.weights_path, "none (no weights)"
+    if name == "resnet50":
+        weights_note = config.weights_path
+        if not config.weights_path.strip():
+            from dataprep_assets.ml.resnet import save_random_weights
+
+            weights_path = str(save_random_weights(store.path(RANDOM_RESNET_WEIGHTS)))
+            weights_note = f"random (seed 0, {RANDOM_RESNET_WEIGHTS}): set weights_path to ImageNet weights for meaningful features"
+            context.log.warning(f"image_features: ResNet-50 with {weights_note}")
     try:
-        extractor = build_extractor(config.extractor, weights_path=config.weights_path, threads=config.torch_threads)
+        extractor = build_extractor(name, weights_path=weights_path, threads=config.torch_threads)
     except FileNotFoundError as exc:
         raise dg.Failure(f"weights_path: {exc}") from exc
     except ImportError as exc:
@@ -241,12 +322,14 @@ def image_features(context: dg.AssetExecutionContext, config: ImageFeaturesConfi
     workers = resolve_workers(config.max_workers)
     with store.write_file(relpath) as tmp:
         outcome = extract_to_hdf5(images, tmp, extractor=extractor, cache_path=final if config.use_cache else None,
-                                  batch_size=config.batch_size, workers=workers, compression=config.compression, progress=progress)
+                                  batch_size=config.batch_size, workers=workers, compression=config.compression,
+                                  storage_dtype=config.storage_dtype, progress=progress)
     h5_manifest = store.manifest(relpath)
     with FeatureFile(final) as ff:
         index = pd.DataFrame({"image_id": ff.image_ids, "row": np.arange(len(ff), dtype=np.int64), "content_hash": ff.content_hashes()})
         stats = ff.stats()
         attrs = dict(ff.attrs)
+    ledger = account("images", images["image_id"].tolist(), index["image_id"].tolist(), [r.item for r in outcome.rejects])
     index_path = f"{FEATURES_DIR}/{extractor.name}_index.parquet"
     index_manifest = store.write_table(index_path, index)
     store.write_json(FEATURES_POINTER, {"extractor": extractor.name, "extractor_version": extractor.version, "file": relpath, "index": index_path,
@@ -255,6 +338,13 @@ def image_features(context: dg.AssetExecutionContext, config: ImageFeaturesConfi
     context.log.info(f"{outcome.featurised}/{outcome.images} images featurised ({outcome.cached} from cache, {outcome.computed} computed, "
                      f"{outcome.images_per_second:.1f} img/s, peak RSS {outcome.peak_rss_mb:.0f} MiB)")
     dim_stats = report.dimension_stats(stats)
+    previous = latest_materialization_metadata(context.instance, context.asset_key) if outcome.cached else {}
+    storage_fidelity = {  # this run's conversions, and the earlier runs' for the rows served from the cache
+        "storage_max_abs_error_vs_float32": max(outcome.storage_max_abs_error, float(previous.get("storage_max_abs_error_vs_float32", 0.0))),
+        "storage_max_abs_value": max(outcome.storage_max_abs_value, float(previous.get("storage_max_abs_value", 0.0))),
+        "storage_clipped_values": outcome.storage_clipped_values + int(previous.get("storage_clipped_values", 0)) * bool(outcome.cached),
+    }
+    storage = report.storage_overhead(h5_manifest.total_bytes, images.set_index("image_id")["path"].reindex(index["image_id"]).tolist())
     return dg.MaterializeResult(
         data_version=data_version(h5_manifest.dataset_hash, index_manifest.dataset_hash),
         metadata={
@@ -263,9 +353,17 @@ def image_features(context: dg.AssetExecutionContext, config: ImageFeaturesConfi
             "extractor": f"{attrs['extractor']} v{attrs['extractor_version']}",
             "feature_dim": extractor.dim,
             "clean_images": outcome.images,
+            **ledgers_metadata(ledger),
             "from_cache": outcome.cached,
             "computed": outcome.computed,
+            "weights": weights_note,
+            "storage_dtype": attrs["storage_dtype"],
+            **storage_fidelity,
             "hdf5_bytes": h5_manifest.total_bytes,
+            "raw_image_bytes": storage["raw_image_bytes"],
+            "feature_bytes_per_image": storage["feature_bytes_per_image"],
+            "feature_storage_overhead": storage["overhead"],
+            "feature_storage_overhead_within_50pct": storage["within_target"],
             "dimension_statistics": table(dim_stats),
             "index": dg.MetadataValue.path(store.uri(index_path)),
             **dataset_metadata(store, relpath, h5_manifest),
@@ -287,7 +385,12 @@ def feature_report(context: dg.AssetExecutionContext, config: FeatureReportConfi
     with FeatureFile(store.pull(pointer["file"])) as ff:
         payload, figures = report.build_report(examples, results, clean_rejects, ff, config, versions=report.input_versions(store, pointer))
     extraction = latest_materialization_metadata(context.instance, image_features.key)
+    speed = extraction.get("run_info", {})
     manifest = store.write_json(REPORT_PATH, payload)
+    estimate = analysis.processing_time_estimate(
+        speed.get("extraction_seconds", 0.0) / max(extraction.get("computed", 0), 1) if extraction.get("computed") else float("nan"))
+    loader = _loader_figures(store, pointer)
+    importance = payload["features"]["linear_probe"].get("permutation_importance", {}).get("features", [])
     pca = payload["features"]["pca"]
     probe = payload["features"]["linear_probe"]
     return dg.MaterializeResult(
@@ -301,14 +404,28 @@ def feature_report(context: dg.AssetExecutionContext, config: FeatureReportConfi
             "clusters": table(pd.DataFrame(payload["features"]["clustering"]["clusters"])),
             "cluster_purity": payload["features"]["clustering"]["purity_vs_logo_type"],
             "probe_validation_r2": dg.MetadataValue.json(probe),
+            "permutation_importance": dg.MetadataValue.md(markdown_table(pd.DataFrame(importance), max_rows=20) if importance else "too few examples"),
+            "processing_time_estimate": dg.MetadataValue.md(
+                f"From the last extraction's measured cost ({extraction.get('extractor', '?')}, "
+                f"{speed.get('images_per_second', 0.0)} images/s); linear in N.\n\n" + markdown_table(estimate)),
+            "loader_figures": dg.MetadataValue.json(loader),
             "coverage_gaps": dg.MetadataValue.md("\n".join(f"- {g}" for g in payload["coverage"]["gaps"]) or "none"),
             "recommendations": dg.MetadataValue.md("\n".join(f"- {r}" for r in payload["recommendations"]) or "none"),
             **figure_metadata(store, context.asset_key.to_user_string(), "feature_charts", figures),
             **dataset_metadata(store, REPORT_PATH, manifest),
-            **run_info(extraction_images_per_second=extraction.get("run_info", {}).get("images_per_second", 0.0),
-                       extraction_peak_rss_mib=extraction.get("run_info", {}).get("peak_rss_mib", 0.0)),
+            **run_info(extraction_images_per_second=speed.get("images_per_second", 0.0),
+                       extraction_peak_rss_mib=speed.get("peak_rss_mib", 0.0)),
         },
     )
+
+
+def _loader_figures(store: DatasetStore, pointer: dict) -> dict:
+    """The seed's loader targets measured on the materialized dataset (PyTorch `Dataset`), or why not."""
+    if not torch_available():
+        return {"skipped": "PyTorch is not installed (`make torch`)"}
+    from dataprep_assets.ml.quality_prediction import LOADER_TARGETS, measure_loader
+
+    return {**measure_loader(store.path(pointer["file"]), store.path(EXAMPLES_PATH)), "targets": LOADER_TARGETS}
 
 
 quality_prediction_job = dg.define_asset_job(

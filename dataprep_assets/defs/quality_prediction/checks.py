@@ -1,11 +1,11 @@
-"""quality_prediction asset checks: leakage (blocking), fold grouping, stratum proportions, feature completeness, pass rate."""
+"""quality_prediction asset checks: leakage and split continuity (blocking), fold grouping, stratum proportions, feature completeness, pass rate."""
 
 
 import dagster as dg
 import numpy as np
 import pandas as pd
 
-from dataprep_assets.common.checks import expectations_check, group_overlap_check
+from dataprep_assets.common.checks import expectations_check, group_overlap_check, split_continuity_check
 from dataprep_assets.common.metadata import markdown_table
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.quality_prediction.assets import (
@@ -16,7 +16,7 @@ from dataprep_assets.defs.quality_prediction.assets import (
 )
 from dataprep_assets.defs.quality_prediction.featurestore import FeatureFile
 from dataprep_assets.defs.quality_prediction.params import LOGO_TYPES, METHODS
-from dataprep_assets.defs.quality_prediction.paths import CLEAN_PATH, EXAMPLES_PATH, IMAGES_PATH, RESULTS_PATH, SPLIT_SUMMARY_PATH
+from dataprep_assets.defs.quality_prediction.paths import CLEAN_PATH, DATASETS_DIR, EXAMPLES_PATH, IMAGES_PATH, RESULTS_PATH, SPLIT_SUMMARY_PATH
 
 MIN_PASS_RATE = 0.95
 MIN_FEATURISED_SHARE = 0.98
@@ -25,6 +25,7 @@ OVERLAP_CHECK = "no_source_image_in_two_splits"
 FOLDS_CHECK = "cv_folds_grouped_within_train"
 STRATA_CHECK = "stratum_proportions_within_tolerance"
 FEATURES_CHECK = "feature_matrix_complete_and_finite"
+STAY_PUT_CHECK = "source_images_stay_put"
 
 no_source_image_in_two_splits = group_overlap_check(
     asset=quality_dataset_splits,
@@ -32,6 +33,10 @@ no_source_image_in_two_splits = group_overlap_check(
     group_col="image_group",
     name=OVERLAP_CHECK,
     blocking=True,
+)
+
+source_images_stay_put = split_continuity_check(
+    asset=quality_dataset_splits, relpath=DATASETS_DIR, member="examples.parquet", group_col="image_id", name=STAY_PUT_CHECK
 )
 
 clean_results_valid = expectations_check(

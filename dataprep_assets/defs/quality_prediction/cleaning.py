@@ -6,7 +6,7 @@ Rules, in order:
 3. `non_finite_metric` (NaN/inf) / `metric_out_of_range` (SSIM outside [-1, 1], MSE < 0, PSNR < 0);
 4. `parameter_out_of_range` (outside the ranges in `params.py`, a fraction for an integer, unknown mode);
 5. `metrics_inconsistent`: |PSNR - 10 log10(255^2 / MSE)| > `psnr_tolerance_db` (MSE > 0);
-6. the image: `image_missing`, `image_unreadable`, `image_format`, `unsafe_path`;
+6. the image: `image_missing`, `image_unreadable`, `image_format`, `unsafe_path`, `decompression_bomb`;
 7. `duplicate_result`: the same image, method, parameters and mode again (the earliest is kept);
 8. `extreme_outlier`, per logo type, on each metric in `outlier_metrics`:
    - `iqr` (default): outside [Q1 - k IQR, Q3 + k IQR], k = 15 by default. Far wider than Tukey's "far out"
@@ -26,6 +26,7 @@ import pandas as pd
 
 from dataprep_assets.defs.quality_prediction.metrics import PSNR_CAP
 from dataprep_assets.defs.quality_prediction.params import MODES, NUMERIC_PARAMS, PARAM_NAMES
+from dataprep_assets.lib.accounting import Ledger, account
 from dataprep_assets.lib.rejects import RejectLog
 
 STAGE = "clean_results"
@@ -151,3 +152,10 @@ def clean_results(results: pd.DataFrame, images: pd.DataFrame, rules: CleaningRu
 
 def _item(row: pd.Series) -> str:
     return f"{row['source_file']}#{row['record']}"
+
+
+def cleaning_ledger(results: pd.DataFrame, clean: pd.DataFrame, rejects: RejectLog) -> Ledger:
+    """Every result is a clean row or a reject row, once."""
+    items = results["source_file"].astype(str) + "#" + results["record"].astype(str)
+    out = items[results["result_id"].isin(set(clean["result_id"]))]
+    return account("results", items.tolist(), out.tolist(), [r.item for r in rejects])

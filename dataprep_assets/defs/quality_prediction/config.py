@@ -83,6 +83,15 @@ class SplitConfig(SplitFractionsConfig):
     cv_folds: int = Field(default=5, description="Cross-validation folds assigned within train, grouped by source image (0 or 1 = none).")
     seed: int = Field(default=42, description="Seed of the within-stratum shuffle (fixed for reproducibility).")
     stratum_tolerance: float = Field(default=0.05, description="Allowed |achieved - target| share per stratum and split, on top of one source image's share.")
+    rebalance_logo_types: bool = Field(
+        default=False,
+        description="Opt-in: down-sample over-represented logo types in train only (whole source images, seeded by `seed`) towards "
+        "`target_logo_mix`; validation and test are never touched. The achieved mix is in the metadata. Strata checks describe the split before it.",
+    )
+    target_logo_mix: dict[str, float] = Field(
+        default={"simple": 0.30, "text": 0.25, "gradient": 0.25, "complex": 0.20},
+        description="Target share of each logo type in train when `rebalance_logo_types` is on (the seed's 30/25/25/20).",
+    )
 
     @model_validator(mode="after")
     def _check(self):
@@ -92,18 +101,27 @@ class SplitConfig(SplitFractionsConfig):
             raise ValueError(f"cv_folds must be >= 0, got {self.cv_folds}")
         if not 0 <= self.stratum_tolerance <= 1:
             raise ValueError(f"stratum_tolerance must be in [0, 1], got {self.stratum_tolerance}")
+        if any(v < 0 for v in self.target_logo_mix.values()) or not sum(self.target_logo_mix.values()) > 0:
+            raise ValueError(f"target_logo_mix must have non-negative shares with a positive sum, got {self.target_logo_mix}")
         return self
 
 
 class ImageFeaturesConfig(dg.Config):
-    extractor: Literal["image_stats", "resnet50"] = Field(
-        default="image_stats",
-        description="`image_stats`: fast offline colour/edge/texture statistics (128-d, no weights, the default). "
-        "`resnet50`: ResNet-50 global-average-pooled features (2048-d; needs torch and `weights_path`).",
+    extractor: Literal["auto", "resnet50", "image_stats"] = Field(
+        default="auto",
+        description="`auto` (default): `resnet50` whenever PyTorch is importable, else `image_stats`. "
+        "`resnet50`: the seed's ResNet-50 global-average-pooled features (2048-d). "
+        "`image_stats`: the offline fallback, colour/edge/texture statistics (128-d, numpy only, no weights).",
     )
     weights_path: str = Field(
         default="",
-        description="ResNet-50 only: a local file with torchvision's resnet50 state dict (e.g. ImageNet weights saved with torch.save). Never downloaded.",
+        description="ResNet-50: a local file with torchvision's resnet50 state dict (e.g. ImageNet weights saved with torch.save). "
+        "Never downloaded. Empty = seeded random weights in the same layout (runs end to end; no ImageNet knowledge; said so in the metadata).",
+    )
+    storage_dtype: Literal["float16", "float32"] = Field(
+        default="float16",
+        description="HDF5 storage type of the feature matrix: float16 halves the bytes (max abs error vs float32 in the metadata); "
+        "always read back as float32.",
     )
     batch_size: int = Field(default=32, description="Images per batch (the seed's CPU target is 16-32).")
     max_workers: int = Field(default=0, description="Worker processes for image_stats (0 = all cores; one per 2,000 images to compute at most).")
@@ -115,8 +133,6 @@ class ImageFeaturesConfig(dg.Config):
     def _check(self):
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.extractor == "resnet50" and not self.weights_path.strip():
-            raise ValueError("weights_path is required when extractor is resnet50 (a local torchvision resnet50 state-dict file)")
         return self
 
 
@@ -132,4 +148,18 @@ class FeatureReportConfig(dg.Config):
             raise ValueError(f"clusters must be >= 1, got {self.clusters}")
         if self.probe_components < 0:
             raise ValueError(f"probe_components must be >= 0, got {self.probe_components}")
+        return self
+
+
+class InspectionConfig(dg.Config):
+    share: float = Field(default=0.10, description="Share of source images sampled per stratum for visual inspection (the seed's 10%), rounded up.")
+    seed: int = Field(default=42, description="Seed of the sample's order (same data + seed = same sample).")
+    tile_size: int = Field(default=96, description="Gallery tile size in pixels.")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if not 0 < self.share <= 1:
+            raise ValueError(f"share must be in (0, 1], got {self.share}")
+        if self.tile_size < 8:
+            raise ValueError(f"tile_size must be >= 8, got {self.tile_size}")
         return self

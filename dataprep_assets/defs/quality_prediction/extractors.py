@@ -1,12 +1,16 @@
-"""Pluggable image feature extractors: a fast offline default and ResNet-50 (torch, loaded lazily).
+"""Pluggable image feature extractors: ResNet-50 (the seed's, torch loaded lazily) and an offline fallback.
 
-- `image_stats` (default, v1, 128-d, numpy only, no weights, runs anywhere): colour statistics and a
+`auto` (the default) is `resnet50` whenever torch is importable, else `image_stats`.
+
+- `image_stats` (the offline fallback, v1, 128-d, numpy only, no weights, runs anywhere): colour statistics and a
   4x4x4 colour histogram, palette size and entropy, edge magnitude / orientation histograms and edge
   density (Sobel), rotation-invariant uniform LBP texture histogram, smooth-gradient share, radial
   FFT energy bands, multi-scale detail loss, and foreground layout by quadrant. These are the image
   properties that decide how well a raster logo vectorises (colour count, gradients, fine detail).
 - `resnet50` (v1, 2048-d): global-average-pooled ResNet-50 activations, weights from a local
-  torchvision-format state-dict file (`dataprep_assets/ml/resnet.py`); never downloaded.
+  torchvision-format state-dict file (`dataprep_assets/ml/resnet.py`); never downloaded. Without a weights
+  file, seeded random weights saved in the same layout are used (and said so in the metadata): the
+  pipeline runs end to end, but such features carry no ImageNet knowledge.
 
 An extractor has `name`, `version`, `dim`, `input_size` and `extract(batch) -> (B, dim) float32`, where
 `batch` is a (B, input_size, input_size, 3) uint8 array.
@@ -179,8 +183,23 @@ class ImageStatsExtractor:
         return fg[:, : h - h % 2, : w - w % 2].reshape(b, 2, h // 2, 2, w // 2).mean(axis=(2, 4)).reshape(b, 4)  # 4
 
 
+def torch_available() -> bool:
+    """Whether PyTorch can be imported (checked without importing it)."""
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
+
+
+def resolve_extractor_name(name: str) -> str:
+    """`auto` -> `resnet50` when torch is importable, else `image_stats`; other names unchanged."""
+    if name == "auto":
+        return "resnet50" if torch_available() else "image_stats"
+    return name
+
+
 def build_extractor(name: str, *, weights_path: str = "", threads: int = 0, device: str = "cpu") -> FeatureExtractor:
     """An extractor by name; `resnet50` imports torch here, never at definition load."""
+    name = resolve_extractor_name(name)
     if name == "image_stats":
         return ImageStatsExtractor()
     if name == "resnet50":
@@ -190,4 +209,4 @@ def build_extractor(name: str, *, weights_path: str = "", threads: int = 0, devi
     raise ValueError(f"unknown feature extractor {name!r}; choose image_stats or resnet50")
 
 
-EXTRACTOR_NAMES = ("image_stats", "resnet50")
+EXTRACTOR_NAMES = ("auto", "image_stats", "resnet50")

@@ -1,14 +1,15 @@
 """Image features in HDF5: chunked, compressed, indexed by image id, with a content-hash cache.
 
 Layout of one file (one per extractor, e.g. `features/image_stats.h5`):
-- `features`: float32 (n, dim), chunked by rows (~256 KiB per chunk), gzip + shuffle (or lzf, or none);
+- `features`: float16 (default: half the bytes; the writer reports the max abs error vs float32 of the rows it
+  converted) or float32 (n, dim), chunked by rows, gzip + shuffle (or lzf, or none); always read as float32;
 - `image_ids`: UTF-8 strings (n,), sorted, so `image_ids[row]` is the image of `features[row]` and a
   binary search is the index from image id to row;
 - `content_hash`: UTF-8 strings (n,), hash of the decoded pixels (the cache key);
 - `feature_names`: UTF-8 strings (dim,), what each column means;
 - `stats/mean`, `stats/std`, `stats/min`, `stats/max`: per-dimension statistics over all rows;
 - attributes: `extractor`, `extractor_version`, `extractor_fingerprint`, `feature_dim`, `input_size`,
-  `format_version`.
+  `format_version`, `storage_dtype` (the file depends only on the stored rows, so cached reruns are byte-identical).
 
 Writing is streaming (rows go to disk a chunk at a time; only ids and hashes stay in memory), and
 h5py's `track_times=False` plus chunk-aligned writes keep equal rows byte-identical whatever the batching.
@@ -28,6 +29,8 @@ import numpy as np
 FORMAT_VERSION = 1
 CHUNK_BYTES = 1 << 18
 _STR = h5py.string_dtype("utf-8")
+STORAGE_DTYPES = ("float16", "float32")
+FLOAT16_MAX = float(np.finfo(np.float16).max)
 
 
 def chunk_rows(dim: int) -> int:
@@ -87,12 +90,19 @@ class FeatureWriter:
     rows, never on how they were batched (a batch size change keeps the data version).
     """
 
-    def __init__(self, path: str | os.PathLike, *, dim: int, attrs: dict, compression: str = "gzip", feature_names: Sequence[str] = ()):
+    def __init__(self, path: str | os.PathLike, *, dim: int, attrs: dict, compression: str = "gzip", feature_names: Sequence[str] = (),
+                 storage_dtype: str = "float32"):
+        if storage_dtype not in STORAGE_DTYPES:
+            raise ValueError(f"unknown storage_dtype {storage_dtype!r}; choose one of {STORAGE_DTYPES}")
         self.dim = dim
+        self.storage_dtype = storage_dtype
+        self.max_abs_error = 0.0
+        self.max_abs_value = 0.0
+        self.clipped_values = 0
         self._file = h5py.File(path, "w", libver=("earliest", "v110"), track_order=False)
         self._chunk = chunk_rows(dim)
         self._features = self._file.create_dataset(
-            "features", shape=(0, dim), maxshape=(None, dim), dtype="float32", chunks=(self._chunk, dim), track_times=False, **_compression(compression)
+            "features", shape=(0, dim), maxshape=(None, dim), dtype=storage_dtype, chunks=(self._chunk, dim), track_times=False, **_compression(compression)
         )
         names = list(feature_names) or [f"f{i}" for i in range(dim)]
         if len(names) != dim:
@@ -116,11 +126,24 @@ class FeatureWriter:
             raise ValueError("image ids must be appended in strictly increasing order")
         self._ids.extend(image_ids)
         self._hashes.extend(hashes)
-        self._stats.add(rows)
-        self._pending.append(rows)
+        stored = self._to_storage(rows)
+        self._stats.add(stored)  # statistics of what is stored, so a rerun from the cache writes the same bytes
+        self._pending.append(stored)
         self._pending_rows += len(rows)
         if self._pending_rows >= self._chunk:
             self._flush(final=False)
+
+    def _to_storage(self, rows: np.ndarray) -> np.ndarray:
+        """Rows in the storage dtype; float16 clips at +-65504 (counted) and tracks the rounding error."""
+        if len(rows):
+            self.max_abs_value = max(self.max_abs_value, float(np.abs(rows).max()))
+        if self.storage_dtype == "float32":
+            return rows
+        self.clipped_values += int((np.abs(rows) > FLOAT16_MAX).sum())
+        stored = np.clip(rows, -FLOAT16_MAX, FLOAT16_MAX).astype(np.float16)
+        if len(rows):
+            self.max_abs_error = max(self.max_abs_error, float(np.abs(stored.astype(np.float32) - rows).max()))
+        return stored
 
     def _flush(self, final: bool) -> None:
         if not self._pending_rows:
@@ -135,6 +158,7 @@ class FeatureWriter:
 
     def close(self) -> None:
         self._flush(final=True)
+        self._file.attrs["storage_dtype"] = self.storage_dtype
         for name, values in (("image_ids", self._ids), ("content_hash", self._hashes)):
             self._file.create_dataset(name, data=np.array(values, dtype=object), dtype=_STR, track_times=False)
         group = self._file.create_group("stats", track_order=False)
@@ -205,7 +229,7 @@ class FeatureFile:
         """(start, rows) blocks of the feature matrix, one chunk-aligned slab at a time."""
         step = block_rows or max(chunk_rows(self.dim) * 8, 1)
         for start in range(0, len(self), step):
-            yield start, self.features[start : start + step]
+            yield start, self.features[start : start + step].astype(np.float32, copy=False)
 
     def close(self) -> None:
         self._file.close()
@@ -217,15 +241,16 @@ class FeatureFile:
         self.close()
 
 
-def open_cache(path: Path, fingerprint: str, dim: int) -> tuple[FeatureFile | None, dict[str, int]]:
-    """The previous file and its content_hash -> row map, if it was made by the same extractor and weights."""
+def open_cache(path: Path, fingerprint: str, dim: int, storage_dtype: str = "float32") -> tuple[FeatureFile | None, dict[str, int]]:
+    """The previous file and its content_hash -> row map, if it was made by the same extractor, weights and storage dtype."""
     if not path.exists():
         return None, {}
     try:
         old = FeatureFile(path)
     except OSError:
         return None, {}
-    if old.attrs.get("extractor_fingerprint") != fingerprint or old.dim != dim or old.attrs.get("format_version") != FORMAT_VERSION:
+    if old.attrs.get("extractor_fingerprint") != fingerprint or old.dim != dim or old.attrs.get("format_version") != FORMAT_VERSION \
+            or old.attrs.get("storage_dtype", "float32") != storage_dtype:
         old.close()
         return None, {}
     return old, {h: i for i, h in enumerate(old.content_hashes())}

@@ -19,6 +19,7 @@ import pandas as pd
 from dataprep_assets.defs.quality_prediction.extractors import FeatureExtractor, build_extractor
 from dataprep_assets.defs.quality_prediction.featurestore import FeatureWriter, open_cache
 from dataprep_assets.defs.quality_prediction.logos import load_rgb
+from dataprep_assets.lib.limits import ImageTooLargeError
 from dataprep_assets.defs.quality_prediction.monitor import PeakMemory
 from dataprep_assets.lib.parallel import ordered_map
 from dataprep_assets.lib.rejects import RejectLog
@@ -48,6 +49,8 @@ def compute_batch(extractor: FeatureExtractor, paths: list[str]) -> BatchResult:
         try:
             images.append(load_rgb(path, extractor.input_size))
             ok.append(i)
+        except ImageTooLargeError as exc:
+            errors.append((i, exc.reason, str(exc)))
         except Exception as exc:  # noqa: BLE001 - any decoder error is this image's reject
             errors.append((i, "extraction_failed", f"cannot decode: {type(exc).__name__}: {exc}"))
     if not images:
@@ -81,6 +84,10 @@ class ExtractionReport:
     peak_rss_mb: float
     peak_workers_rss_mb: float
     rejects: RejectLog
+    storage_max_abs_error: float = 0.0
+    """Largest |stored - float32| over the values converted in this run (cached rows were converted before)."""
+    storage_max_abs_value: float = 0.0
+    storage_clipped_values: int = 0
 
     @property
     def images_per_second(self) -> float:
@@ -96,11 +103,12 @@ def extract_to_hdf5(
     batch_size: int = 32,
     workers: int = 1,
     compression: str = "gzip",
+    storage_dtype: str = "float32",
     progress: ProgressFn | None = None,
 ) -> ExtractionReport:
     """Write features for `images` (columns image_id, content_hash, path) to `out_path` (sorted by image id)."""
     images = images.sort_values("image_id", kind="stable").reset_index(drop=True)
-    old, cache = open_cache(cache_path, extractor.fingerprint(), extractor.dim) if cache_path else (None, {})
+    old, cache = open_cache(cache_path, extractor.fingerprint(), extractor.dim, storage_dtype) if cache_path else (None, {})
     rejects = RejectLog()
     batches = [images.iloc[i : i + batch_size] for i in range(0, len(images), batch_size)]
     todo = [[p for p, h in zip(b["path"], b["content_hash"]) if h not in cache] for b in batches]
@@ -110,7 +118,8 @@ def extract_to_hdf5(
     started = time.perf_counter()
     with PeakMemory() as peak:
         try:
-            with FeatureWriter(out_path, dim=extractor.dim, attrs=attrs, compression=compression, feature_names=extractor.feature_names) as writer:
+            with FeatureWriter(out_path, dim=extractor.dim, attrs=attrs, compression=compression, feature_names=extractor.feature_names,
+                             storage_dtype=storage_dtype) as writer:
                 for batch, result in zip(batches, _results(extractor, todo, workers)):
                     rows, ids, hashes = _merge(batch, result, old, cache, rejects, extractor.dim)
                     writer.append(ids, hashes, rows)
@@ -120,10 +129,11 @@ def extract_to_hdf5(
                     featurised += len(ids)
                     if progress:
                         progress(computed, n_todo, time.perf_counter() - started)
+                storage = (writer.max_abs_error, writer.max_abs_value, writer.clipped_values)
         finally:
             if old is not None:
                 old.close()
-    return ExtractionReport(len(images), featurised, cached, computed, time.perf_counter() - started, peak.self_mb, peak.children_mb, rejects)
+    return ExtractionReport(len(images), featurised, cached, computed, time.perf_counter() - started, peak.self_mb, peak.children_mb, rejects, *storage)
 
 
 def _results(extractor: FeatureExtractor, todo: list[list[str]], workers: int) -> Iterator[BatchResult | None]:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from dataprep_assets.lib.limits import ImageTooLargeError, open_image
 from dataprep_assets.lib.storage import UnsafePathError, safe_join
 
 EXTENSION_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".gif": "GIF", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP"}
@@ -22,7 +23,8 @@ EXTENSION_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BM
 class ImageInfo:
     image_path: str
     status: str
-    """`ok`, or a reject reason: `image_missing`, `image_unreadable`, `image_format`, `unsafe_path`."""
+    """`ok`, or a reject reason: `image_missing`, `image_unreadable`, `image_format`, `unsafe_path`,
+    `decompression_bomb` (more pixels than `lib.limits.MAX_IMAGE_PIXELS`)."""
     detail: str = ""
     content_hash: str = ""
     width: int = 0
@@ -45,7 +47,7 @@ def to_rgb(img: Image.Image) -> Image.Image:
 
 def load_rgb(path: str | Path, size: int | None = None) -> np.ndarray:
     """Decode to uint8 RGB (H, W, 3); resized to `size` x `size` (bilinear, with antialiasing) when given."""
-    with Image.open(path) as img:
+    with open_image(path) as img:
         rgb = to_rgb(img)
     if size is not None and rgb.size != (size, size):
         rgb = rgb.resize((size, size), Image.Resampling.BILINEAR)
@@ -61,10 +63,12 @@ def inspect_image(root: str, image_path: str, allowed_formats: tuple[str, ...], 
     if not path.is_file():
         return ImageInfo(image_path, "image_missing", f"{image_path} does not exist under the results root")
     try:
-        with Image.open(path) as img:
+        with open_image(path, name=image_path) as img:
             fmt, mode, (width, height) = img.format or "", img.mode, img.size
             img.load()
             pixels = np.asarray(to_rgb(img), dtype=np.uint8)
+    except ImageTooLargeError as exc:
+        return ImageInfo(image_path, exc.reason, str(exc))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         return ImageInfo(image_path, "image_unreadable", f"{type(exc).__name__}: {exc}")
     digest = hashlib.sha256(f"{pixels.shape}".encode() + pixels.tobytes()).hexdigest()

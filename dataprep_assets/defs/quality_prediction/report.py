@@ -71,6 +71,20 @@ def dimension_stats(stats: dict[str, np.ndarray]) -> pd.DataFrame:
     ])
 
 
+STORAGE_OVERHEAD_TARGET = 0.5
+"""The seed's storage efficiency: feature storage at most 50% of the raw images' bytes."""
+
+
+def storage_overhead(feature_bytes: int, image_paths: list[str], target: float = STORAGE_OVERHEAD_TARGET) -> dict:
+    """Feature-file bytes against the bytes of the raw images they describe (the seed's <= 50% overhead)."""
+    from pathlib import Path
+
+    raw = sum(Path(p).stat().st_size for p in image_paths if isinstance(p, str) and Path(p).is_file())
+    overhead = feature_bytes / raw if raw else float("inf")
+    return {"raw_image_bytes": int(raw), "feature_bytes_per_image": round(feature_bytes / max(len(image_paths), 1), 1),
+            "overhead": round(overhead, 4), "within_target": bool(overhead <= target)}
+
+
 def input_versions(store: DatasetStore, pointer: dict) -> dict[str, str]:
     versions = {path: (m.dataset_hash if (m := store.manifest(path)) else "") for path in (CLEAN_PATH, DATASETS_DIR)}
     versions[pointer["file"]] = pointer["h5_sha256"]
@@ -84,7 +98,7 @@ def build_report(examples: pd.DataFrame, results: pd.DataFrame, clean_rejects: R
     rows = ff.rows_of(per_image.index.tolist())
     train_rows = rows[(per_image["split"] == "train").to_numpy()]
     m_all = analysis.moments(ff, rows, per_image["ssim"].to_numpy())
-    ratios, vectors, scale = analysis.pca(m_all["cov"])
+    ratios, vectors, scale = analysis.pca_of_rows(ff, rows, m_all)
     k = min(10, ff.dim)
     scores = np.clip((ff.read_rows(rows) - m_all["mean"]) / scale, -CLIP, CLIP) @ vectors[:, :k]
     labels, inertia = analysis.kmeans(scores, config.clusters, config.seed)
@@ -92,7 +106,7 @@ def build_report(examples: pd.DataFrame, results: pd.DataFrame, clean_rejects: R
     corr = np.nan_to_num(m_all["corr"])
     top = np.argsort(-np.abs(corr), kind="stable")[:10]
     names = ff.feature_names()
-    probe = _linear_probe(ff, featured, train_rows, config.probe_components)
+    probe = _linear_probe(ff, featured, train_rows, config.probe_components, config.seed)
     gaps, recs = analysis.coverage_gaps(examples, min_groups_per_stratum=config.min_groups_per_stratum)
     split_counts = examples.groupby("split")["result_id"].size().reindex(list(SPLITS), fill_value=0)
     if split_counts.get("train", 0) < 8000:
@@ -129,8 +143,9 @@ def build_report(examples: pd.DataFrame, results: pd.DataFrame, clean_rejects: R
     return payload, _charts(ratios, scores, per_image["logo_type"].tolist(), corr, top, names)
 
 
-def _linear_probe(ff: FeatureFile, examples: pd.DataFrame, train_rows: np.ndarray, components: int) -> dict:
-    """Validation R^2 of ridge regressions of SSIM on the parameters alone and on parameters + image PCs (fit on train)."""
+def _linear_probe(ff: FeatureFile, examples: pd.DataFrame, train_rows: np.ndarray, components: int, seed: int = 0) -> dict:
+    """Validation R^2 of ridge regressions of SSIM on the parameters alone and on parameters + image PCs (fit on train),
+    and the permutation importance of each input of the fuller model on validation (`permutation_importance`)."""
     train, val = examples[examples["split"] == "train"], examples[examples["split"] == "validation"]
     if len(train) < 10 or len(val) < 2:
         return {"note": "too few examples for a probe"}
@@ -138,9 +153,10 @@ def _linear_probe(ff: FeatureFile, examples: pd.DataFrame, train_rows: np.ndarra
     p_std = np.maximum(train[list(PARAM_NAMES)].to_numpy(float).std(axis=0), 1e-9)
     base = {name: analysis.design_matrix(part, None, p_mean, p_std) for name, part in (("train", train), ("validation", val))}
     out = {"params_only": _r(analysis.ridge_r2(base["train"], train["ssim"].to_numpy(), base["validation"], val["ssim"].to_numpy()))}
+    model_x, n_components = base, 0
     if components > 0 and len(train_rows) > 2:
         m_train = analysis.moments(ff, train_rows)
-        _, vectors, scale = analysis.pca(m_train["cov"])
+        _, vectors, scale = analysis.pca_of_rows(ff, train_rows, m_train, min_components=components)
         proj = vectors[:, : min(components, ff.dim)]
 
         def image_part(part: pd.DataFrame) -> np.ndarray:
@@ -150,6 +166,11 @@ def _linear_probe(ff: FeatureFile, examples: pd.DataFrame, train_rows: np.ndarra
         full = {name: analysis.design_matrix(part, image_part(part), p_mean, p_std) for name, part in (("train", train), ("validation", val))}
         out["params_and_image_features"] = _r(analysis.ridge_r2(full["train"], train["ssim"].to_numpy(), full["validation"], val["ssim"].to_numpy()))
         out["image_components"] = int(proj.shape[1])
+        model_x, n_components = full, int(proj.shape[1])
+    weights = analysis.ridge_fit(model_x["train"], train["ssim"].to_numpy())
+    importance = analysis.permutation_importance(weights, model_x["validation"], val["ssim"].to_numpy(), analysis.design_columns(n_components), seed=seed)
+    out["permutation_importance"] = {"on": "validation", "model": "ridge (alpha 1) of SSIM", "repeats": 5, "metric": "drop in R^2",
+                                     "features": _records(importance)}
     return out
 
 

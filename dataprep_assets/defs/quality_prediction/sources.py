@@ -30,7 +30,9 @@ from dataprep_assets.defs.quality_prediction.params import (
     normalise_logo_type,
     normalise_method,
 )
+from dataprep_assets.lib.naming import name_key, reject_collisions
 from dataprep_assets.lib.rejects import RejectLog
+from dataprep_assets.lib.textio import ENCODING, load_json
 
 STAGE = "read_results"
 LOG_SUFFIXES = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
@@ -130,7 +132,7 @@ def _method_from_path(relpath: str):
 
 def _read_json(path: Path, rel: str, rejects: RejectLog) -> Iterator[tuple[int, dict, object]]:
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = load_json(path)  # a UTF-8 BOM is accepted
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         rejects.add(rel, STAGE, "unreadable_log", f"not valid JSON: {exc}")
         return
@@ -152,7 +154,7 @@ def _read_json(path: Path, rel: str, rejects: RejectLog) -> Iterator[tuple[int, 
 
 
 def _read_jsonl(path: Path, rel: str, rejects: RejectLog) -> Iterator[tuple[int, dict, object]]:
-    with open(path, encoding="utf-8", errors="replace") as fh:
+    with open(path, encoding=ENCODING, errors="replace") as fh:
         for line_no, line in enumerate(fh, 1):
             if not line.strip():
                 continue
@@ -168,7 +170,7 @@ def _read_jsonl(path: Path, rel: str, rejects: RejectLog) -> Iterator[tuple[int,
 
 
 def _read_csv(path: Path, rel: str, rejects: RejectLog) -> Iterator[tuple[int, dict, object]]:
-    with open(path, encoding="utf-8", errors="replace", newline="") as fh:
+    with open(path, encoding=ENCODING, errors="replace", newline="") as fh:  # BOM dropped: not glued to a column name
         reader = csv.DictReader(fh)
         if not reader.fieldnames:
             rejects.add(rel, STAGE, "unrecognised_log", "CSV has no header row")
@@ -230,8 +232,11 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, prefix.strip("/")
 
 
-def sync_s3(uri: str, local_dir: Path, client=None) -> dict[str, int]:
+def sync_s3(uri: str, local_dir: Path, client=None, rejects: RejectLog | None = None) -> dict[str, int]:
     """Mirror `s3://bucket/prefix` into `local_dir`, downloading only objects whose ETag changed.
+
+    Keys that differ only in case (`A.png`, `a.png`: one file on a case-insensitive disk) are one local name:
+    the first (sorted) is mirrored, every other is an `output_name_collision` reject in `rejects`.
 
     Objects deleted from the bucket are removed locally. An index of ETags lives in `local_dir/.s3_index.json`.
     """
@@ -243,27 +248,35 @@ def sync_s3(uri: str, local_dir: Path, client=None) -> dict[str, int]:
     client = client or boto3.client("s3")
     index_path = local_dir / ".s3_index.json"
     known = json.loads(index_path.read_text()) if index_path.exists() else {}
-    seen, downloaded = {}, 0
+    seen, downloaded, listed = {}, 0, {}
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}/" if prefix else ""):
         for obj in page.get("Contents", []):
             rel = obj["Key"][len(prefix) + 1 :] if prefix else obj["Key"]
-            if not rel or rel.endswith("/"):
-                continue
-            target = safe_join(local_dir, rel)
-            seen[rel] = obj["ETag"]
-            if known.get(rel) == obj["ETag"] and target.exists():
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.part")
-            client.download_file(bucket, obj["Key"], str(tmp))
-            tmp.replace(target)
-            downloaded += 1
+            if rel and not rel.endswith("/"):
+                listed[rel] = obj
+    kept = reject_collisions({rel: rel for rel in listed}, rejects if rejects is not None else RejectLog(), "mirror_s3")
+    for rel, obj in sorted(listed.items()):
+        if rel not in kept:
+            continue
+        target = safe_join(local_dir, rel)
+        seen[rel] = obj["ETag"]
+        if known.get(rel) == obj["ETag"] and target.exists():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.part")
+        client.download_file(bucket, obj["Key"], str(tmp))
+        tmp.replace(target)
+        downloaded += 1
     removed = 0
+    mirrored = {name_key(rel) for rel in seen}
     for rel in sorted(set(known) - set(seen)):
+        if name_key(rel) in mirrored:  # on a case-insensitive disk that is the file just mirrored
+            continue
         stale = safe_join(local_dir, rel)
         if stale.exists():
             stale.unlink()
             removed += 1
     local_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(index_path, dict(sorted(seen.items())))
-    return {"objects": len(seen), "downloaded": downloaded, "unchanged": len(seen) - downloaded, "removed": removed}
+    return {"objects": len(seen), "downloaded": downloaded, "unchanged": len(seen) - downloaded, "removed": removed,
+            "name_collisions": len(listed) - len(kept)}

@@ -9,6 +9,10 @@ groups, where a per-stratum cut would give the 5 % test split nothing or far too
 
 Temporal mode orders groups by their first result's time instead: the earliest go to train, the latest
 to test (no stratification), and folds are contiguous blocks of time.
+
+Across refreshes, groups (and train groups' folds) of the previous version stay put: only new groups are
+assigned, by the same largest-deficit rule (weighted by rows, strata walked in order), from where the kept
+groups leave each split (`lib.splits.keep_or_split`). Without history, the first-build rules above run.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+
+from dataprep_assets.lib.splits import keep_or_split
 
 SPLITS = ("train", "validation", "test")
 
@@ -158,20 +164,51 @@ def stratum_proportions(examples: pd.DataFrame, fractions: Mapping[str, float], 
     return pd.DataFrame(rows)
 
 
-def build_examples(clean: pd.DataFrame, config) -> tuple[pd.DataFrame, dict[str, list[float]]]:
+def split_unit(config) -> str:
+    """The column of the examples table that is kept whole in one split (what `previous` is keyed by)."""
+    return "image_group" if config.group_by == "content" else "image_id"
+
+
+def _keep_or_split(groups: pd.DataFrame, previous: Mapping | None, first_build, fractions, seed: int, stratified: bool) -> pd.Series:
+    keys = groups["image_group"].tolist()
+    strata = dict(zip(keys, groups["stratum"])) if stratified else None
+    assignment = keep_or_split(
+        keys, previous, lambda: first_build().to_dict(), fractions, seed, strata=strata, weights=dict(zip(keys, groups["rows"]))
+    )
+    return pd.Series([assignment[k] for k in keys], index=keys, dtype="string")
+
+
+def _previous_folds(previous_folds: Mapping | None, k: int) -> dict:
+    """Fold history as fold names; none when the number of folds changed (a fold outside 0..k-1)."""
+    folds = {g: str(int(f)) for g, f in (previous_folds or {}).items() if int(f) >= 0}
+    return folds if all(0 <= int(f) < k for f in folds.values()) else {}
+
+
+def build_examples(
+    clean: pd.DataFrame, config, previous: Mapping | None = None, previous_folds: Mapping | None = None
+) -> tuple[pd.DataFrame, dict[str, list[float]]]:
     """Clean results with `stratum`, `split` and `cv_fold` (-1 outside train); also the SSIM bin edges per logo type.
 
     `config` has `fractions`, `mode`, `group_by`, `ssim_bins`, `cv_folds` and `seed` (a `SplitConfig`).
+    `previous` / `previous_folds`: split unit (see `split_unit`) -> split / fold of the previous version, kept.
     """
     work = clean if config.group_by == "content" else clean.assign(image_group=clean["image_id"])
     groups = group_table(work)
     groups["stratum"], edges = ssim_strata(groups, config.ssim_bins)
-    if config.mode == "temporal":
-        split = temporal_group_split(groups, config.fractions)
+    temporal = config.mode == "temporal"
+    if temporal:
+        first = lambda: temporal_group_split(groups, config.fractions)  # noqa: E731
     else:
-        split = stratified_group_split(groups, config.fractions, config.seed)
+        first = lambda: stratified_group_split(groups, config.fractions, config.seed)  # noqa: E731
+    split = _keep_or_split(groups, previous, first, config.fractions, config.seed, stratified=not temporal)
     groups["split"] = groups["image_group"].map(split)
-    folds = assign_folds(groups[groups["split"] == "train"], config.cv_folds, config.seed, temporal=config.mode == "temporal")
+    train = groups[groups["split"] == "train"]
+    fold_history = _previous_folds(previous_folds, config.cv_folds) if config.cv_folds > 1 else {}
+    equal = {str(i): 1.0 / config.cv_folds for i in range(config.cv_folds)} if config.cv_folds > 1 else {}
+    folds = _keep_or_split(
+        train, fold_history, lambda: assign_folds(train, config.cv_folds, config.seed, temporal=temporal).astype(str),
+        equal, config.seed + 1, stratified=not temporal,
+    ).astype("int64")
     groups["cv_fold"] = groups["image_group"].map(folds).fillna(-1).astype("int64")
     per_group = groups.set_index("image_group")[["stratum", "split", "cv_fold"]]
     examples = work.join(per_group, on="image_group").assign(image_group=clean["image_group"])
