@@ -15,6 +15,7 @@ from dataprep_assets.common.metadata import (
     dataset_metadata,
     figure_metadata,
     latest_materialization_metadata,
+    markdown_table,
     preview_metadata,
     rejects_metadata,
     run_info,
