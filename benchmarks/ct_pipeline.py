@@ -55,6 +55,8 @@ def pipeline(warmup: bool, root: str) -> dict:
         "items": meta.get("augmented_coco_6class", {}).get("dagster/row_count", 0),
         "success": result.success, "checks": len(checks), "checks_passed": sum(c.passed for c in checks),
         "failed_checks": [f"{c.asset_key.to_user_string()}:{c.check_name}" for c in checks if not c.passed],
+        "pngs_per_s": meta.get("no_hem_pngs", {}).get("run_info", {}).get("images_per_second", 0),
+        "augmented_per_s": meta.get("augmented_coco_6class", {}).get("run_info", {}).get("augmented_per_second", 0),
         "labelled": meta.get("labelled_coco", {}).get("images", 0), "dicoms": meta.get("no_hem_dicoms", {}).get("attempted", 0),
         "steps": steps,
     }

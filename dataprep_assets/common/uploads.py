@@ -19,7 +19,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from dataprep_assets.common.metadata import markdown_table, rejects_metadata
+from dataprep_assets.common.metadata import rejects_metadata, table
 from dataprep_assets.common.sensors import ChangeSource, LocalDirectorySource, ReportedLedger, S3PrefixSource, evaluate_changes
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.lib.changes import batch_key
@@ -140,7 +140,7 @@ def upload_batch_definitions(watch: UploadWatch) -> tuple[dg.AssetsDefinition, d
                 "files_in_batch": len(files),
                 "new_or_changed_this_run": len(changes) - len(rejects),
                 "bytes_in_batch": int(frame["size"].sum()),
-                "by_folder": dg.MetadataValue.md(markdown_table(by_folder.reset_index(), max_rows=30)),
+                "by_folder": table(by_folder.rename(columns={"count": "files", "sum": "bytes"}).reset_index(), max_rows=30),
                 **rejects_metadata(store, rejects_path, rejects),
             },
         )

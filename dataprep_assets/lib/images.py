@@ -1,13 +1,14 @@
-"""Pictures for people: crop montages and small charts embedded in asset metadata."""
+"""Pictures for people: contrast stretching, PNG encoding, tile montages with captions, boxes with class names.
+
+Charts are drawn with matplotlib in `lib/charts.py`."""
 
 from __future__ import annotations
 
-import base64
 import io
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 
 def to_uint8(image: np.ndarray, low_pct: float = 1.0, high_pct: float = 99.0) -> np.ndarray:
@@ -49,44 +50,75 @@ def overlay_mask(gray: np.ndarray, mask: np.ndarray, color=(255, 64, 64), alpha:
     return rgb.astype(np.uint8)
 
 
-def bar_chart(
-    series: Mapping[str, Mapping[str, float]] | Mapping[str, float],
-    title: str = "",
-    width: int = 640,
-    height: int = 280,
+def _font(size: int) -> ImageFont.ImageFont:
+    return ImageFont.load_default(size=size)
+
+
+def _rgb(tile: np.ndarray) -> np.ndarray:
+    return np.repeat(tile[..., None], 3, axis=2) if tile.ndim == 2 else tile
+
+
+def captioned_montage(
+    tiles: Sequence[np.ndarray | None],
+    captions: Sequence[str],
+    columns: int,
+    *,
+    row_labels: Sequence[str] = (),
+    column_labels: Sequence[str] = (),
+    font_size: int = 11,
+    gap: int = 6,
 ) -> np.ndarray:
-    """A small grouped bar chart with PIL (no plotting dependency); `series` is {group: {bar: value}}."""
-    groups = {k: (v if isinstance(v, Mapping) else {"": v}) for k, v in series.items()}
-    bars = sorted({b for v in groups.values() for b in v})
-    palette = [(66, 133, 244), (219, 68, 55), (244, 180, 0), (15, 157, 88), (171, 71, 188), (0, 172, 193)]
-    img = Image.new("RGB", (width, height), "white")
-    draw = ImageDraw.Draw(img)
-    draw.text((8, 4), title, fill="black")
-    top, bottom, left = 22, height - 34, 40
-    vmax = max([v for g in groups.values() for v in g.values()] + [1e-9])
-    slot = (width - left - 8) / max(len(groups), 1)
-    bar_w = max(2, int(slot * 0.8 / max(len(bars), 1)))
-    draw.line((left, bottom, width - 4, bottom), fill="black")
-    draw.text((2, top), f"{vmax:.3g}", fill="black")
-    for gi, (gname, values) in enumerate(groups.items()):
-        x0 = left + gi * slot + slot * 0.1
-        for bi, bname in enumerate(bars):
-            value = values.get(bname, 0.0)
-            y = bottom - (bottom - top) * (value / vmax)
-            draw.rectangle((x0 + bi * bar_w, y, x0 + (bi + 1) * bar_w - 1, bottom), fill=palette[bi % len(palette)])
-        draw.text((x0, bottom + 4), str(gname)[:14], fill="black")
-    for bi, bname in enumerate(bars):
-        if bname:
-            draw.rectangle((width - 150, top + bi * 12, width - 142, top + bi * 12 + 8), fill=palette[bi % len(palette)])
-            draw.text((width - 138, top + bi * 12 - 2), str(bname)[:20], fill="black")
-    return np.asarray(img)
+    """A grid of equally sized tiles with a caption under each, optional labels left of rows and above columns.
+
+    A `None` tile leaves its cell empty (a row shorter than the grid); captions may hold several lines.
+    """
+    if not tiles:
+        return np.full((1, 1, 3), 255, dtype=np.uint8)
+    first = next(_rgb(t) for t in tiles if t is not None)
+    h, w = first.shape[:2]
+    font = _font(font_size)
+    line_h = font_size + 3
+    caption_lines = max((len(str(c).splitlines()) for c in captions), default=0)
+    cell_h = h + caption_lines * line_h + gap
+    rows = -(-len(tiles) // columns)
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    left = (max(probe.textlength(str(r), font=font) for r in row_labels) + 2 * gap) if row_labels else gap
+    top = (line_h + gap) if column_labels else gap
+    canvas = Image.new("RGB", (int(left) + columns * (w + gap), top + rows * cell_h), "white")
+    draw = ImageDraw.Draw(canvas)
+    for c, label in enumerate(column_labels[:columns]):
+        draw.text((int(left) + c * (w + gap), gap // 2), str(label), fill="black", font=font)
+    for r, label in enumerate(row_labels[:rows]):
+        draw.text((gap, top + r * cell_h + h // 2 - line_h // 2), str(label), fill="black", font=font)
+    for i, tile in enumerate(tiles):
+        r, c = divmod(i, columns)
+        x, y = int(left) + c * (w + gap), top + r * cell_h
+        if tile is None:
+            continue
+        canvas.paste(Image.fromarray(_rgb(tile)), (x, y))
+        for k, line in enumerate(str(captions[i] if i < len(captions) else "").splitlines()):
+            draw.text((x, y + h + 1 + k * line_h), line, fill="black", font=font)
+    return np.asarray(canvas)
 
 
-def histogram_chart(values: np.ndarray, bins: int = 20, value_range=(0.0, 1.0), title: str = "") -> np.ndarray:
-    counts, edges = np.histogram(np.asarray(values, dtype=float), bins=bins, range=value_range)
-    return bar_chart({f"{edges[i]:.2f}": float(c) for i, c in enumerate(counts)}, title=title)
+BOX_COLORS = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240)]
+"""One outline colour per class index (distinct on gray CT slices)."""
 
 
-def markdown_image(png: bytes, alt: str = "image") -> str:
-    """Inline a PNG in markdown metadata so the Dagster UI shows it."""
-    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})"
+def draw_boxes(image: Image.Image, boxes: Sequence[tuple[int, float, float, float, float]], names: Sequence[str],
+               size: int, font_size: int = 12) -> np.ndarray:
+    """Resize to `size` x `size` and outline each `(class_index, x, y, w, h)` box with its class name above it."""
+    sx, sy = size / image.width, size / image.height
+    rgb = image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
+    draw = ImageDraw.Draw(rgb)
+    font = _font(font_size)
+    for cls, x, y, w, h in boxes:
+        color = BOX_COLORS[int(cls) % len(BOX_COLORS)]
+        x0, y0, x1, y1 = x * sx, y * sy, (x + w) * sx, (y + h) * sy
+        draw.rectangle((x0, y0, x1, y1), outline=color, width=2)
+        label = str(names[int(cls)]) if 0 <= int(cls) < len(names) else str(cls)
+        ty = y0 - font_size - 3 if y0 >= font_size + 3 else y1 + 1
+        tw = draw.textlength(label, font=font)
+        draw.rectangle((x0, ty, x0 + tw + 4, ty + font_size + 2), fill=color)
+        draw.text((x0 + 2, ty), label, fill="black", font=font)
+    return np.asarray(rgb)

@@ -10,12 +10,15 @@ import pandas as pd
 
 from dataprep_assets.common.continuity import continuity_metadata, current_table, version_meta
 from dataprep_assets.common.metadata import (
+    column_schema,
     counts_table,
     data_version,
     dataset_metadata,
-    image_metadata,
-    markdown_table,
+    figure_metadata,
+    preview_metadata,
     rejects_metadata,
+    run_info,
+    table,
 )
 from dataprep_assets.common.release import write_release
 from dataprep_assets.common.store import DatasetStore
@@ -32,8 +35,10 @@ from dataprep_assets.defs.cell_qa.extract import (
 )
 from dataprep_assets.defs.cell_qa.inventory import RAW_PREFIX, build_inventory_with_ledger
 from dataprep_assets.defs.cell_qa.uploads import cell_qa_uploads
+from dataprep_assets.defs.cell_qa import columns
 from dataprep_assets.lib.accounting import account, ledgers_metadata
-from dataprep_assets.lib.images import bar_chart, histogram_chart, montage, overlay_mask, png_bytes, to_uint8
+from dataprep_assets.lib.charts import grouped_bars, histograms
+from dataprep_assets.lib.images import captioned_montage, overlay_mask, png_bytes, to_uint8
 from dataprep_assets.lib.itemcache import InputHashes, ItemCache, fingerprint
 from dataprep_assets.lib.parallel import ordered_map, resolve_workers
 from dataprep_assets.lib.rejects import RejectLog
@@ -64,6 +69,7 @@ def cell_qa_inventory(context: dg.AssetExecutionContext, store: DatasetStore) ->
             "original_image_keys": int(inventory["original_image_key"].nunique()),
             "competitors": dg.MetadataValue.json(sorted(inventory["competitor"].unique().tolist())),
             "dagster/row_count": len(inventory),
+            **column_schema(inventory, columns.INVENTORY),
             **ledgers_metadata(ledger),
             **dataset_metadata(store, INVENTORY_PATH, manifest),
             **rejects_metadata(store, rejects_path, rejects),
@@ -167,15 +173,13 @@ def cell_crops(context: dg.AssetExecutionContext, config: CellCropsConfig, store
             "frames": len(tasks),
             "pairs_computed": pairs - len(reused),
             "pairs_reused": len(reused),
-            "crop_size": config.crop_size,
-            "layout": config.layout,
-            "naming": config.naming,
-            "cells_per_second": round(len(cells) / max(elapsed, 1e-9), 1),
-            "workers": workers,
             "cells_per_competitor": counts_table(cells["competitor"].value_counts().sort_index().to_frame("cells"), "competitor"),
+            "crop_size": config.crop_size,
             **ledgers_metadata(ledger),
             **dataset_metadata(store, CROPS_RELPATH, staged.manifest),
             **rejects_metadata(store, rejects_path, rejects),
+            **run_info(layout=config.layout, naming=config.naming, workers=workers,
+                       cells_per_second=round(len(cells) / max(elapsed, 1e-9), 1)),
         },
     )
 
@@ -191,15 +195,28 @@ def crops_ledger(inventory: pd.DataFrame, cells: pd.DataFrame, rejects: RejectLo
     return account("frame/competitor pairs", ids, out, rejected)
 
 
-def _sample_montage(store: DatasetStore, cells: pd.DataFrame, per_competitor: int = 8) -> bytes:
-    """Crops spread over the Jaccard range of each competitor: raw in gray, the cell's mask tinted."""
-    tiles, root = [], store.local_root()
-    for _, group in cells.sort_values(["competitor", "cell_jaccard", "cell_id"]).groupby("competitor", sort=True):
+def sample_montage(store: DatasetStore, cells: pd.DataFrame, per_competitor: int = 8, scale: int = 2) -> bytes:
+    """One row per competitor (named on the left), crops spread over its Jaccard range, low to high, each
+    captioned with its Jaccard: raw in gray, the cell's mask tinted."""
+    tiles, captions, names, root = [], [], [], store.local_root()
+    for competitor, group in cells.sort_values(["competitor", "cell_jaccard", "cell_id"]).groupby("competitor", sort=True):
         picks = np.unique(np.linspace(0, len(group) - 1, min(per_competitor, len(group))).round().astype(int))
-        for ref in group["stacked_crop_path"].iloc[picks]:
+        row = group.iloc[picks]
+        for ref, jaccard in zip(row["stacked_crop_path"], row["cell_jaccard"]):
             crop = np.asarray(load_crop(root, ref))
-            tiles.append(overlay_mask(to_uint8(crop[0]), crop[1] > 0))
-    return png_bytes(montage(tiles, columns=per_competitor))
+            tile = overlay_mask(to_uint8(crop[0]), crop[1] > 0)
+            tiles.append(np.kron(tile, np.ones((scale, scale, 1), dtype=np.uint8)))
+            captions.append(f"Jaccard {jaccard:.2f}")
+        tiles += [None] * (per_competitor - len(row))
+        captions += [""] * (per_competitor - len(row))
+        names.append(str(competitor))
+    return png_bytes(captioned_montage(tiles, captions, per_competitor, row_labels=names))
+
+
+def jaccard_chart(cells: pd.DataFrame) -> bytes:
+    per = {c: g["cell_jaccard"].to_numpy() for c, g in cells.groupby("competitor", sort=True)}
+    return histograms(per, title="cell Jaccard per competitor", xlabel="Jaccard with the matched ground-truth cell",
+                      ylabel="cells", value_range=(0.0, 1.0))
 
 
 @dg.asset(group_name=GROUP, deps=[cell_crops], kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)
@@ -208,15 +225,18 @@ def cell_level_dataframe(context: dg.AssetExecutionContext, store: DatasetStore)
     cells = store.read_table(CELLS_INDEX)
     manifest = store.write_table(DATAFRAME_PATH, cells)
     by_competitor = cells.groupby("competitor")["cell_jaccard"].agg(["count", "mean", "median", "min", "max"]).reset_index()
-    chart = histogram_chart(cells["cell_jaccard"].to_numpy(), title="cell_jaccard, all competitors")
+    asset = context.asset_key.to_user_string()
+    crops_png = sample_montage(store, cells)
     return dg.MaterializeResult(
         data_version=data_version(manifest.dataset_hash),
         metadata={
             "dagster/row_count": len(cells),
-            "jaccard_by_competitor": dg.MetadataValue.md(markdown_table(by_competitor)),
-            "jaccard_histogram": image_metadata(png_bytes(chart), "Jaccard histogram"),
-            "sample_crops": image_metadata(_sample_montage(store, cells), "sample crops per competitor, low to high Jaccard"),
-            "preview": dg.MetadataValue.md(markdown_table(cells[["cell_id", "stacked_crop_path", "original_image_key", "competitor", "cell_jaccard"]], 10)),
+            "jaccard_by_competitor": table(by_competitor),
+            **preview_metadata(crops_png, "crops per competitor (rows), low to high Jaccard"),
+            **figure_metadata(store, asset, "jaccard_histogram", jaccard_chart(cells)),
+            **figure_metadata(store, asset, "sample_crops", crops_png),
+            "sample_rows": table(cells[["cell_id", "stacked_crop_path", "original_image_key", "competitor", "cell_jaccard"]], 10),
+            **column_schema(cells, columns.CELLS),
             **dataset_metadata(store, DATAFRAME_PATH, manifest),
         },
     )
@@ -228,13 +248,15 @@ def competitor_seg_scores(context: dg.AssetExecutionContext, store: DatasetStore
     seg = store.read_table(SEG_INDEX)
     manifest = store.write_table(SEG_SCORES_PATH, seg)
     summary = seg.groupby("competitor").agg(images=("seg", "size"), mean_seg=("seg", "mean"), min_seg=("seg", "min")).reset_index()
-    chart = bar_chart(dict(zip(summary["competitor"], summary["mean_seg"])), title="mean SEG per competitor")
+    chart = grouped_bars(dict(zip(summary["competitor"], summary["mean_seg"])), title="mean SEG per competitor",
+                         xlabel="competitor", ylabel="mean SEG (0-1)", value_format="{:.3f}")
     return dg.MaterializeResult(
         data_version=data_version(manifest.dataset_hash),
         metadata={
+            "seg_by_competitor": table(summary),
             "dagster/row_count": len(seg),
-            "seg_by_competitor": dg.MetadataValue.md(markdown_table(summary)),
-            "seg_chart": image_metadata(png_bytes(chart), "mean SEG per competitor"),
+            **figure_metadata(store, context.asset_key.to_user_string(), "seg_chart", chart),
+            **column_schema(seg, columns.SEG),
             **dataset_metadata(store, SEG_SCORES_PATH, manifest),
         },
     )
@@ -254,13 +276,14 @@ def cell_level_dataframe_with_splits(context: dg.AssetExecutionContext, config: 
     return dg.MaterializeResult(
         data_version=data_version(manifest.dataset_hash),
         metadata={
+            "per_split": table(summary),
             "dagster/row_count": len(split),
-            "target_fractions": dg.MetadataValue.json(config.fractions),
-            "seed": config.seed,
-            "per_split": dg.MetadataValue.md(markdown_table(summary)),
             "cells_per_competitor_and_split": counts_table(per_comp.reindex(columns=SPLIT_ORDER, fill_value=0), "competitor"),
+            "target_fractions": dg.MetadataValue.json(config.fractions),
             **continuity_metadata(previous, previous_assignment(split, "original_image_key"), config.resplit, SPLIT_ORDER),
+            **column_schema(split, columns.SPLITS),
             **dataset_metadata(store, SPLITS_PATH, manifest),
+            **run_info(seed=config.seed),
         },
     )
 

@@ -12,7 +12,17 @@ import pandas as pd
 from PIL import Image
 
 from dataprep_assets.common.continuity import continuity_metadata, current_table, upstream_resplit, version_meta
-from dataprep_assets.common.metadata import counts_table, data_version, dataset_metadata, image_metadata, markdown_table, rejects_metadata
+from dataprep_assets.common.metadata import (
+    column_schema,
+    counts_table,
+    data_version,
+    dataset_metadata,
+    figure_metadata,
+    rejects_metadata,
+    run_info,
+    table,
+)
+from dataprep_assets.defs.ct_hemorrhage.columns import COLUMNS
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
 from dataprep_assets.defs.ct_hemorrhage import layout as L
@@ -41,7 +51,8 @@ from dataprep_assets.defs.ct_hemorrhage.uploads import ct_hemorrhage_uploads
 from dataprep_assets.lib.accounting import account, ledgers_metadata
 from dataprep_assets.lib.balance import PoolItem, balance_table, fill_splits, shortfall
 from dataprep_assets.lib.coco import CocoError, categories_block, coco_from_frames, frames_from_coco
-from dataprep_assets.lib.images import bar_chart, montage, png_bytes
+from dataprep_assets.lib.charts import grouped_bars
+from dataprep_assets.lib.images import captioned_montage, png_bytes
 from dataprep_assets.lib.itemcache import InputHashes, ItemCache, fingerprint
 from dataprep_assets.lib.parallel import ordered_map, resolve_workers
 from dataprep_assets.lib.rejects import RejectLog
@@ -104,15 +115,15 @@ def labelled_coco(context: dg.AssetExecutionContext, config: LabelledCocoConfig,
     return dg.MaterializeResult(
         data_version=data_version(manifest.dataset_hash),
         metadata={
-            "dagster/row_count": len(images),
             "images": len(images),
             "annotations": len(boxes),
+            "dagster/row_count": len(images),
             "patients": int(images["patient_id"].nunique()),
             "with_hemorrhage": int(positive.sum()),
             "no_hemorrhage": int((~positive).sum()),
             "no_hem_needed_for_50pct": int(positive.sum() - (~positive).sum()),
             "slices_in_both_sources": int(images.groupby("key")["source"].nunique().gt(1).sum()),
-            "per_source": dg.MetadataValue.md(markdown_table(per_source)),
+            "per_source": counts_table(per_source.set_index("source"), "source"),
             "per_class": counts_table(per_class, "class"),
             **ledgers_metadata(*(ledger for r in results for ledger in r.ledgers)),
             **dataset_metadata(store, L.LABELLED, manifest),
@@ -139,7 +150,7 @@ def no_hem_candidates(context: dg.AssetExecutionContext, config: CandidatesConfi
     ledger = account("feedback rows", items, [f"{config.feedback_csv}:{r}" for r in candidates["row"]], [r.item for r in rejects])
     manifest = store.write_table(L.CANDIDATES, candidates)
     rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
-    table = pd.DataFrame(
+    by_feedback = pd.DataFrame(
         {
             "in_csv": feedback["feedback"].value_counts(),
             "already_labelled": feedback[already]["feedback"].value_counts(),
@@ -150,10 +161,11 @@ def no_hem_candidates(context: dg.AssetExecutionContext, config: CandidatesConfi
         data_version=data_version(manifest.dataset_hash),
         metadata={
             "dagster/row_count": len(candidates),
+            **column_schema(candidates, COLUMNS),
             "false_positives": int((candidates["tier"] == 0).sum()),
             "true_negatives": int((candidates["tier"] == 1).sum()),
             "already_labelled": int(already.sum()),
-            "by_feedback": counts_table(table, "feedback"),
+            "by_feedback": counts_table(by_feedback, "feedback"),
             **ledgers_metadata(ledger),
             **dataset_metadata(store, L.CANDIDATES, manifest),
             **rejects_metadata(store, rejects_path, rejects),
@@ -195,15 +207,16 @@ def no_hem_dicoms(context: dg.AssetExecutionContext, config: FetchConfig, store:
     manifest = store.write_table(L.DICOMS, fetched)
     by_tier = fetched.assign(feedback=fetched["tier"].map(FEEDBACK_NAMES)).pivot_table(index="feedback", columns="status", values="key", aggfunc="size", fill_value=0) if len(fetched) else pd.DataFrame()
     meta = {
-        "dagster/row_count": summary["successful"],
         **summary,
-        "download_summary": dg.MetadataValue.md(markdown_table(pd.DataFrame([summary]))),
-        "by_feedback_and_status": counts_table(by_tier, "feedback") if len(by_tier) else dg.MetadataValue.md("_(none)_"),
-        "thickness_mm": counts_table(fetched["slice_thickness"].fillna(-1).round(2).value_counts().sort_index().to_frame("slices"), "mm") if len(fetched) else dg.MetadataValue.md("_(none)_"),
-        "objects_per_second": round(len(fetched) / max(elapsed, 1e-9), 1),
+        "dagster/row_count": summary["successful"],
+        "download_summary": table(pd.DataFrame([summary])),
+        "by_feedback_and_status": counts_table(by_tier, "feedback") if len(by_tier) else table(pd.DataFrame(columns=["feedback"])),
+        "thickness_mm": counts_table(fetched["slice_thickness"].fillna(-1).round(2).value_counts().sort_index().to_frame("slices"), "mm") if len(fetched) else table(pd.DataFrame(columns=["mm"])),
         **ledgers_metadata(ledger),
+        **column_schema(fetched, COLUMNS),
         **dataset_metadata(store, L.DICOMS, manifest),
         **rejects_metadata(store, rejects_path, rejects),
+        **run_info(fetch_workers=config.fetch_workers, objects_per_second=round(len(fetched) / max(elapsed, 1e-9), 1)),
     }
     return dg.MaterializeResult(data_version=data_version(manifest.dataset_hash), metadata=meta)
 
@@ -256,22 +269,25 @@ def no_hem_pngs(context: dg.AssetExecutionContext, config: PngConfig, store: Dat
     ledger = account("slices", ok["dicom_path"].tolist(), index["dicom_path"].tolist(), [r.item for r in rejects])
     index_manifest = store.write_table(L.PNG_INDEX, index)
     rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
-    sample = [thumbnail(store.path(L.NO_HEM_DIR, n)) for n in index["file_name"].head(12)]
+    shown = index.head(12)
+    sample = [thumbnail(store.path(L.NO_HEM_DIR, n)) for n in shown["file_name"]]
+    captions = [f"{n.removesuffix('.png')[:20]}\n{fb}" for n, fb in zip(shown["file_name"], shown["feedback"])]
+    figures = figure_metadata(store, context.asset_key.to_user_string(), "sample_pngs", png_bytes(captioned_montage(sample, captions, 6))) if sample else {}
     return dg.MaterializeResult(
         data_version=data_version(staged.manifest.dataset_hash, index_manifest.dataset_hash),
         metadata={
-            "dagster/row_count": len(index),
             "converted": len(index),
+            "dagster/row_count": len(index),
             "slices_computed": len(tasks),
             "slices_reused": len(ok) - len(tasks),
-            "images_per_second": round(len(tasks) / max(elapsed, 1e-9), 1),
             **ledgers_metadata(ledger),
-            "workers": workers,
             "window_sources": counts_table(index["window_source"].value_counts().to_frame("slices"), "window"),
             "transfer_syntaxes": counts_table(index["transfer_syntax"].value_counts().to_frame("slices"), "transfer syntax"),
-            "sample_pngs": image_metadata(png_bytes(montage(sample, columns=6, scale=1)), "windowed slices") if sample else dg.MetadataValue.md("_(none)_"),
+            **figures,
+            **column_schema(index, COLUMNS),
             **dataset_metadata(store, L.NO_HEM_DIR, staged.manifest),
             **rejects_metadata(store, rejects_path, rejects),
+            **run_info(workers=workers, images_per_second=round(len(tasks) / max(elapsed, 1e-9), 1)),
         },
     )
 
@@ -301,6 +317,30 @@ def no_hem_coco(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.Ma
     )
 
 
+BALANCE_COLUMNS = {
+    "split": "train, valid or test",
+    "negatives_before": "no-hemorrhage images from the labelled sources",
+    "total_before": "images from the labelled sources",
+    "share_before": "no-hemorrhage share before balancing",
+    "shortfall": "no-hemorrhage images needed to reach the target share",
+    "added": "pool images added",
+    "added_FP": "of which model false positives",
+    "added_TN": "of which true negatives",
+    "negatives_after": "no-hemorrhage images after balancing",
+    "total_after": "images after balancing",
+    "share_after": "no-hemorrhage share after balancing (the target is in target_no_hem_share)",
+}
+
+
+def share_chart(balance: pd.DataFrame, target: float) -> bytes:
+    """No-hemorrhage share per split before and after balancing, with the target as a line."""
+    return grouped_bars(
+        {r.split: {"before balancing": r.share_before, "after balancing": r.share_after} for r in balance.itertuples()},
+        title=f"no-hemorrhage share per split (target {target:.0%})", xlabel="split", ylabel="share of images",
+        value_format="{:.1%}", reference=(target, f"target {target:.0%}"),
+    )
+
+
 # -- splits and balance -----------------------------------------------------------------------------
 def labelled_image_table(coco: dict) -> pd.DataFrame:
     images, boxes = frames_from_coco(coco)
@@ -327,14 +367,15 @@ def patient_splits(context: dg.AssetExecutionContext, config: PatientSplitConfig
     return dg.MaterializeResult(
         data_version=data_version(manifest.dataset_hash),
         metadata={
-            "dagster/row_count": len(split),
-            "target_fractions": dg.MetadataValue.json(config.fractions),
-            "seed": config.seed,
             "per_split": counts_table(per_split, "split"),
+            "dagster/row_count": len(split),
             "images_per_class_and_split": counts_table(classes.reindex(columns=list(L.SPLITS), fill_value=0), "class"),
             "classes_missing_from_splits": dg.MetadataValue.json([f"{c} not in {s}" for c, s in uncovered]),
+            "target_fractions": dg.MetadataValue.json(config.fractions),
             **continuity_metadata(previous, previous_assignment(split, "patient_id"), config.resplit, L.SPLITS),
+            **column_schema(split, COLUMNS),
             **dataset_metadata(store, L.PATIENT_SPLITS, manifest),
+            **run_info(seed=config.seed),
         },
     )
 
@@ -384,25 +425,27 @@ def balanced_splits(context: dg.AssetExecutionContext, config: BalanceConfig, st
     balanced = pd.concat([labelled, added], ignore_index=True).sort_values(["split", "file_name"]).reset_index(drop=True)
     manifest = store.write_table(L.BALANCED, balanced, meta=version_meta(resplit))
     tiers = dict(zip(pool["file_name"], pool["tier"]))
-    table = balance_table(before, assignment, tiers, needs, {0: "FP", 1: "TN"})
-    chart = bar_chart({r.split: {"before": r.share_before, "after": r.share_after} for r in table.itertuples()}, title="no-hemorrhage share per split")
+    balance = balance_table(before, assignment, tiers, needs, {0: "FP", 1: "TN"})
+    chart = share_chart(balance, config.target_no_hem_share)
     return dg.MaterializeResult(
         data_version=data_version(manifest.dataset_hash),
         metadata={
-            "dagster/row_count": len(balanced),
+            "share_after": dg.MetadataValue.json({r.split: round(float(r.share_after), 4) for r in balance.itertuples()}),
             "target_no_hem_share": config.target_no_hem_share,
+            "balance": table(balance, descriptions=BALANCE_COLUMNS),
+            "dagster/row_count": len(balanced),
+            "overall_no_hem_share": round(float((~balanced["has_hemorrhage"]).mean()), 4),
             "total_shortfall": int(sum(needs.values())),
             "pool_available": len(pool),
             "pool_fp": int((pool["tier"] == 0).sum()),
             "pool_tn": int((pool["tier"] == 1).sum()),
             "pool_used": len(assignment),
             "pool_unused": len(pool) - len(assignment),
-            "balance": dg.MetadataValue.md(markdown_table(table)),
-            "overall_no_hem_share": round(float((~balanced["has_hemorrhage"]).mean()), 4),
-            "share_chart": image_metadata(png_bytes(chart), "no-hemorrhage share before/after"),
+            **figure_metadata(store, context.asset_key.to_user_string(), "share_chart", chart),
             **continuity_metadata(
                 previous_assignment(before_table, "file_name"), previous_assignment(balanced, "file_name"), resplit, L.SPLITS
             ),
+            **column_schema(balanced, COLUMNS),
             **dataset_metadata(store, L.BALANCED, manifest),
         },
     )

@@ -12,9 +12,20 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 import yaml
-from PIL import Image, ImageDraw
+from PIL import Image
 
-from dataprep_assets.common.metadata import counts_table, data_version, dataset_metadata, image_metadata, markdown_table, rejects_metadata
+from dataprep_assets.common.metadata import (
+    column_schema,
+    counts_table,
+    data_version,
+    dataset_metadata,
+    figure_metadata,
+    preview_metadata,
+    rejects_metadata,
+    run_info,
+    table,
+)
+from dataprep_assets.defs.ct_hemorrhage.columns import COLUMNS
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
 from dataprep_assets.defs.ct_hemorrhage import layout as L
@@ -24,7 +35,8 @@ from dataprep_assets.defs.ct_hemorrhage.augment import AugTask, augment_batch_st
 from dataprep_assets.defs.ct_hemorrhage.convert import batches
 from dataprep_assets.defs.ct_hemorrhage.config import AugmentConfig, FourClassConfig
 from dataprep_assets.defs.ct_hemorrhage.export import analysis, dataset_rows, four_class_coco, split_coco
-from dataprep_assets.lib.images import bar_chart, montage, png_bytes
+from dataprep_assets.lib.charts import grouped_bars
+from dataprep_assets.lib.images import captioned_montage, draw_boxes, png_bytes
 from dataprep_assets.lib.itemcache import InputHashes, ItemCache, fingerprint
 from dataprep_assets.lib.parallel import ordered_map
 from dataprep_assets.lib.rejects import RejectLog
@@ -59,17 +71,16 @@ def _boxes_by_image(coco: dict) -> dict[int, tuple]:
     return {k: tuple(v) for k, v in out.items()}
 
 
-def _montage_with_boxes(directory: Path, coco: dict, count: int = 12) -> bytes:
+def montage_with_boxes(directory: Path, coco: dict, count: int = 12, size: int = 192) -> bytes:
+    """Images with boxes, each box outlined in its class colour and named; the file name under each image."""
     boxes = _boxes_by_image(coco)
-    tiles = []
+    names = [c["name"] for c in sorted(coco["categories"], key=lambda c: c["id"])]
+    tiles, captions = [], []
     for im in [i for i in coco["images"] if i["id"] in boxes][:count]:
         with Image.open(directory / im["file_name"]) as img:
-            rgb = img.convert("RGB")
-        draw = ImageDraw.Draw(rgb)
-        for _, x, y, w, h in boxes[im["id"]]:
-            draw.rectangle((x, y, x + w, y + h), outline=(255, 60, 60), width=3)
-        tiles.append(np.asarray(rgb.resize((128, 128), Image.Resampling.BILINEAR)))
-    return png_bytes(montage(tiles, columns=6, scale=1))
+            tiles.append(draw_boxes(img, boxes[im["id"]], names, size))
+        captions.append(str(im["file_name"])[:30])
+    return png_bytes(captioned_montage(tiles, captions, 6))
 
 
 @dg.asset(group_name=GROUP, deps=[balanced_splits], kinds={"coco", "jpeg"}, automation_condition=FOLLOW_UPSTREAM)
@@ -128,7 +139,7 @@ def augmented_coco_6class(context: dg.AssetExecutionContext, config: AugmentConf
             "augmentation": {"multiplier": config.multiplier, "seed": config.seed, "splits": ["train"], "min_box_size": config.min_box_size, "min_visibility": config.min_visibility},
             "source_tables": {L.BALANCED: sha256_file(store.path(L.BALANCED)), L.LABELLED: sha256_file(store.path(L.LABELLED))},
         })
-        montage_png = _montage_with_boxes(staged.path / "train", {**cocos["train"], "images": [i for i in cocos["train"]["images"] if i["aug_index"] > 0]})
+        montage_png = montage_with_boxes(staged.path / "train", {**cocos["train"], "images": [i for i in cocos["train"]["images"] if i["aug_index"] > 0]})
     elapsed = time.perf_counter() - started
     rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
     counts = pd.DataFrame(
@@ -139,16 +150,16 @@ def augmented_coco_6class(context: dg.AssetExecutionContext, config: AugmentConf
     return dg.MaterializeResult(
         data_version=data_version(staged.manifest.dataset_hash),
         metadata={
+            "per_split": counts_table(counts, "split"),
             "dagster/row_count": int(counts["images"].sum()),
             "multiplier": config.multiplier,
-            "per_split": counts_table(counts, "split"),
-            "augmented_per_second": round(n_aug / max(elapsed, 1e-9), 1),
             "images_computed": len(todo),
             "images_reused": len(reused),
-            "workers": workers,
-            "augmented_samples": image_metadata(montage_png, "augmented train images with boxes"),
+            **preview_metadata(montage_png, "augmented train images, boxes named by class"),
+            **figure_metadata(store, context.asset_key.to_user_string(), "augmented_samples", montage_png),
             **dataset_metadata(store, L.SIX_CLASS, staged.manifest),
             **rejects_metadata(store, rejects_path, rejects),
+            **run_info(workers=workers, augmented_per_second=round(n_aug / max(elapsed, 1e-9), 1), seed=config.seed),
         },
     )
 
@@ -187,11 +198,11 @@ def coco_4class(context: dg.AssetExecutionContext, config: FourClassConfig, stor
     return dg.MaterializeResult(
         data_version=data_version(staged.manifest.dataset_hash),
         metadata={
+            "per_split": counts_table(pd.DataFrame(counts).T, "split"),
             "dagster/row_count": sum(c["images"] for c in counts.values()),
             "classes": dg.MetadataValue.json(kept),
-            "link": config.link,
-            "per_split": counts_table(pd.DataFrame(counts).T, "split"),
             **dataset_metadata(store, L.FOUR_CLASS, staged.manifest),
+            **run_info(link=config.link),
         },
     )
 
@@ -210,21 +221,22 @@ def v4_analysis(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.Ma
     six = report["6class"]["splits"]
     status = pd.DataFrame({s: {k: v[k] for k in ("images", "original_images", "augmented_images", "annotations", "no_hemorrhage_images", "hemorrhage_images", "no_hemorrhage_share", "patients")} for s, v in six.items()}).T
     per_class = pd.DataFrame({s: v["images_per_class"] for s, v in six.items()})
-    chart = bar_chart({c: {s: float(per_class.loc[c, s]) for s in per_class.columns} for c in per_class.index}, title="6-class: images with each class, per split")
+    chart = grouped_bars({c: {s: float(per_class.loc[c, s]) for s in per_class.columns} for c in per_class.index},
+                         title="6-class: images with each class, per split", xlabel="class", ylabel="images")
     overlap = {k: len(v) for k, v in report["6class"]["patient_overlap"].items()}
     originals = pd.DataFrame({s: {k: v[k] for k in ("original_images", "hemorrhage_images", "no_hemorrhage_images", "no_hemorrhage_share")}
                               | v["images_per_class"] for s, v in report["6class"]["original_images_summary"].items()}).T
     return dg.MaterializeResult(
         data_version=data_version(manifest.dataset_hash),
         metadata={
+            "hemorrhage_status": counts_table(status, "split"),
             "dagster/row_count": int(status["images"].sum()),
-            "hemorrhage_status": dg.MetadataValue.md(markdown_table(status.rename_axis("split").reset_index())),
-            "original_images_summary": dg.MetadataValue.md(markdown_table(originals.rename_axis("split").reset_index())),
+            "original_images_summary": counts_table(originals, "split"),
             "annotations_per_class": counts_table(pd.DataFrame({s: v["annotations_per_class"] for s, v in six.items()}), "class"),
             "images_per_class": counts_table(per_class, "class"),
             "patient_overlap": dg.MetadataValue.json(overlap),
             "total_patients": report["6class"]["total_patients"],
-            "class_chart": image_metadata(png_bytes(chart), "images per class and split"),
+            **figure_metadata(store, context.asset_key.to_user_string(), "class_chart", chart),
             **dataset_metadata(store, L.ANALYSIS, manifest),
         },
     )
@@ -237,7 +249,8 @@ def _export_csv(store: DatasetStore, dataset: str, relpath: str) -> dg.Materiali
     summary = frame.groupby("split").agg(images=("file_name", "size"), augmented=("is_augmented", "sum"), with_hemorrhage=("has_hemorrhage", "sum"), patients=("patient_id", "nunique")).reindex(list(L.SPLITS))
     return dg.MaterializeResult(
         data_version=data_version(manifest.dataset_hash),
-        metadata={"dagster/row_count": len(frame), "per_split": counts_table(summary, "split"), "preview": dg.MetadataValue.md(markdown_table(frame, 8)), **dataset_metadata(store, relpath, manifest)},
+        metadata={"per_split": counts_table(summary, "split"), "dagster/row_count": len(frame), "sample_rows": table(frame, 8),
+                  **column_schema(frame, COLUMNS), **dataset_metadata(store, relpath, manifest)},
     )
 
 

@@ -8,13 +8,17 @@ import pandas as pd
 
 from dataprep_assets.common.continuity import continuity_metadata, current_table, version_meta
 from dataprep_assets.common.metadata import (
+    column_schema,
     counts_table,
     data_version,
     dataset_metadata,
-    image_metadata,
-    markdown_table,
+    figure_metadata,
+    preview_metadata,
     rejects_metadata,
+    run_info,
+    table,
 )
+from dataprep_assets.defs.echo_quality.columns import COLUMNS
 from dataprep_assets.common.release import write_release
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.common.uploads import FOLLOW_UPSTREAM, follow_upstream
@@ -42,7 +46,8 @@ from dataprep_assets.defs.echo_quality.results import ResultFile, parse_result_f
 from dataprep_assets.defs.echo_quality.selection import CLASS_NAMES, HIGH, LOW, availability_table, select_training_rows
 from dataprep_assets.lib.accounting import account, ledgers_metadata
 from dataprep_assets.lib.changes import listing_fingerprint
-from dataprep_assets.lib.images import bar_chart, histogram_chart, montage, png_bytes
+from dataprep_assets.lib.charts import grouped_bars, histograms
+from dataprep_assets.lib.images import captioned_montage, png_bytes
 from dataprep_assets.lib.parallel import ordered_map
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.splits import inherit_group_splits, previous_assignment, split_summary, stratified_split_keys
@@ -67,6 +72,12 @@ echo_inference_output = dg.AssetSpec(
     "`$ECHO_RESULTS_URI` (local or S3). Written by the inference runs; watched by `echo_inference_results_sensor`.",
     kinds={"json", "csv"},
 )
+
+
+def score_chart(results: pd.DataFrame) -> bytes:
+    per_machine = {m: g["score"].to_numpy() for m, g in results.groupby("machine_type", sort=True)}
+    return histograms(per_machine, title="inference quality score per machine type", xlabel="quality score",
+                      ylabel="videos", value_range=(0.0, 1.0))
 
 
 def read_annotations(store: DatasetStore, relpath: str = ANNOTATIONS_PATH) -> pd.DataFrame:
@@ -125,6 +136,7 @@ def echo_inference_results(context: dg.AssetExecutionContext, config: InferenceR
     return dg.MaterializeResult(
         data_version=data_version(manifest.dataset_hash),
         metadata={
+            "results_per_machine_and_status": counts_table(by_machine, "machine_type"),
             "dagster/row_count": len(table),
             "results_location": source.describe(),
             "result_files": len(files),
@@ -133,7 +145,8 @@ def echo_inference_results(context: dg.AssetExecutionContext, config: InferenceR
             "machine_types": dg.MetadataValue.json(sorted(table["machine_type"].unique().tolist())),
             "results_per_machine_and_status": counts_table(by_machine, "machine_type"),
             **ledgers_metadata(ledger),
-            "score_histogram": image_metadata(png_bytes(histogram_chart(table["score"].to_numpy(), title="inference score")), "score histogram"),
+            **figure_metadata(store, context.asset_key.to_user_string(), "score_histogram", score_chart(table)),
+            **column_schema(table, COLUMNS),
             **dataset_metadata(store, RESULTS_PATH, manifest),
             **rejects_metadata(store, rejects_path, rejects),
         },
@@ -164,25 +177,30 @@ def echo_training_selection(context: dg.AssetExecutionContext, config: Selection
         if n == 0:
             context.log.warning(f"no {cls} candidates match the criteria {info['criteria']}; echo_training_data will refuse to build")
     per_machine = {m: {CLASS_NAMES[c]: float(((g["quality_label"] == c)).sum()) for c in (HIGH, LOW)} for m, g in chosen.groupby("machine_type")}
+    chart = grouped_bars(per_machine, title="selected videos per machine type", xlabel="machine type", ylabel="videos")
     return dg.MaterializeResult(
         data_version=data_version(manifest.dataset_hash, info_manifest.dataset_hash),
         metadata={
-            "dagster/row_count": len(selection),
             "selected": len(chosen),
+            "dagster/row_count": len(selection),
             **{f"selected_{k}": v for k, v in counts.items()},
             "target_high_share": config.target_high_share if config.target_high_share is not None else "off (caps only)",
             "achieved_high_share": round(counts[CLASS_NAMES[HIGH]] / max(len(chosen), 1), 4),
             "unused_results": len(results) - len(selection),
             "criteria": dg.MetadataValue.json(info["criteria"]),
-            "candidates_and_selected_per_machine": dg.MetadataValue.md(markdown_table(availability_table(selection), max_rows=50)),
-            "selected_per_machine": image_metadata(png_bytes(bar_chart(per_machine, title="selected videos per machine")), "selected per machine"),
+            "candidates_and_selected_per_machine": table(availability_table(selection)),
+            **figure_metadata(store, context.asset_key.to_user_string(), "selected_per_machine", chart),
+            **column_schema(selection, COLUMNS),
             **dataset_metadata(store, SELECTION_PATH, manifest),
+            **run_info(seed=config.seed, max_high_quality=config.max_high_quality, max_low_quality=config.max_low_quality,
+                       machine_allocation=config.machine_allocation),
         },
     )
 
 
-def _montage(paths: list) -> bytes:
-    return png_bytes(montage([first_frame_gray(p) for p in paths], columns=6, scale=1))
+def first_frames_montage(paths: list, captions: list[str]) -> bytes:
+    """First frames of the videos, each captioned (class, machine type, score)."""
+    return png_bytes(captioned_montage([first_frame_gray(p) for p in paths], captions, 6))
 
 
 @dg.asset(group_name=GROUP, deps=[echo_training_selection], kinds={"dicom", "csv"}, automation_condition=FOLLOW_UPSTREAM)
@@ -219,8 +237,10 @@ def echo_training_data(context: dg.AssetExecutionContext, config: TrainingDataCo
         annotations.to_csv(staged.path / "echo_annotations.csv", index=False)
         analysis = dataset_analysis(annotations, selection, info, len(rejects))
         atomic_write_json(staged.path / "dataset_analysis.json", analysis)
-        preview = [videos / f for f in annotations.groupby("quality_score").head(6).sort_values("video_path")["filename"]]
-        picture = _montage(preview)
+        shown = annotations.groupby("quality_score").head(6).sort_values("video_path")
+        captions = [f"{'high' if q == HIGH else 'low'} quality\n{m[:14]}\nscore {sc:.2f}"
+                    for q, m, sc in zip(shown["quality_score"], shown["machine_type"], shown["score"])]
+        picture = first_frames_montage([videos / f for f in shown["filename"]], captions)
     elapsed = time.perf_counter() - started
     rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
     per_machine = annotations.pivot_table(index="machine_type", columns="quality_score", values="filename", aggfunc="count", fill_value=0)
@@ -228,17 +248,19 @@ def echo_training_data(context: dg.AssetExecutionContext, config: TrainingDataCo
     return dg.MaterializeResult(
         data_version=data_version(staged.manifest.dataset_hash),
         metadata={
-            "dagster/row_count": len(annotations),
             "high_quality": analysis["high_quality_count"],
             "low_quality": analysis["low_quality_count"],
-            "videos_per_second": round(len(annotations) / max(elapsed, 1e-9), 1),
+            "dagster/row_count": len(annotations),
             "videos_per_machine": counts_table(per_machine, "machine_type"),
             **ledgers_metadata(ledger),
-            "analyze_data_summary": dg.MetadataValue.md(markdown_table(analyze_summary(annotations), max_rows=50)),
-            "first_frames": image_metadata(picture, "first frames: high quality, then low quality"),
-            "preview": dg.MetadataValue.md(markdown_table(annotations, 10)),
+            "analyze_data_summary": table(analyze_summary(annotations)),
+            **preview_metadata(picture, "first frames: high quality, then low quality"),
+            **figure_metadata(store, context.asset_key.to_user_string(), "first_frames", picture),
+            "sample_rows": table(annotations, 10),
+            **column_schema(annotations, COLUMNS),
             **dataset_metadata(store, TRAINING_DIR, staged.manifest),
             **rejects_metadata(store, rejects_path, rejects),
+            **run_info(videos_per_second=round(len(annotations) / max(elapsed, 1e-9), 1)),
         },
     )
 
@@ -279,15 +301,15 @@ def echo_training_splits(context: dg.AssetExecutionContext, config: EchoSplitCon
     return dg.MaterializeResult(
         data_version=data_version(manifest.dataset_hash),
         metadata={
+            "per_split": table(split_summary(frame, "group_id", order=SPLIT_ORDER)),
+            "videos_per_split_and_class": counts_table(per_class, "split"),
             "dagster/row_count": len(frame),
             "groups": int(frame["group_id"].nunique()),
-            "group_by": config.group_by,
             "target_fractions": dg.MetadataValue.json(config.fractions),
-            "seed": config.seed,
-            "per_split": dg.MetadataValue.md(markdown_table(split_summary(frame, "group_id", order=SPLIT_ORDER))),
-            "videos_per_split_and_class": counts_table(per_class, "split"),
             **continuity_metadata(previous, folder_splits(frame), config.resplit, SPLIT_ORDER),
+            **column_schema(frame, COLUMNS),
             **dataset_metadata(store, SPLITS_PATH, manifest),
+            **run_info(group_by=config.group_by, seed=config.seed),
         },
     )
 

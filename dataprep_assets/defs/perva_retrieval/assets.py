@@ -9,7 +9,18 @@ import numpy as np
 import pandas as pd
 
 from dataprep_assets.common.continuity import continuity_metadata, current_table, version_meta
-from dataprep_assets.common.metadata import counts_table, data_version, dataset_metadata, image_metadata, markdown_table, rejects_metadata
+from dataprep_assets.common.metadata import (
+    column_schema,
+    counts_table,
+    data_version,
+    dataset_metadata,
+    figure_metadata,
+    preview_metadata,
+    rejects_metadata,
+    run_info,
+    table,
+)
+from dataprep_assets.defs.perva_retrieval import columns
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
 from dataprep_assets.defs.perva_retrieval.catalog import CatalogOptions, build_catalog, catalog_ledger, inspect_chunk, scan
@@ -94,6 +105,7 @@ def image_catalog(context: dg.AssetExecutionContext, config: ImageCatalogConfig,
     return dg.MaterializeResult(
         data_version=data_version(manifest.dataset_hash, table_manifest.dataset_hash),
         metadata={
+            "images_per_category": counts_table(per_category, "category"),
             "dagster/row_count": len(result.images),
             "categories": len(result.catalog),
             "concepts": int(sum(len(c) for c in result.catalog.values())),
@@ -106,8 +118,8 @@ def image_catalog(context: dg.AssetExecutionContext, config: ImageCatalogConfig,
             "partitions": dg.MetadataValue.json(wanted),
             "partitions_added": dg.MetadataValue.json(added),
             "partitions_removed": dg.MetadataValue.json(removed),
-            "images_per_category": counts_table(per_category, "category"),
-            "sample_concepts": image_metadata(catalog_montage(root, result.images), "first image of each concept, one row per category"),
+            **figure_metadata(store, "image_catalog", "sample_concepts", catalog_montage(root, result.images)),
+            **column_schema(result.images, columns.IMAGES),
             **dataset_metadata(store, config.out, manifest),
             **rejects_metadata(store, rejects_path, result.rejects),
         },
@@ -143,6 +155,7 @@ def concept_splits(context: dg.AssetExecutionContext, config: ConceptSplitsConfi
     return dg.MaterializeResult(
         data_version=data_version(*(m.dataset_hash for m in manifests)),
         metadata={
+            "concepts_per_category": counts_table(summary, "category"),
             "dagster/row_count": len(table),
             "train_file": files[0],
             "validation_file": files[1],
@@ -151,7 +164,6 @@ def concept_splits(context: dg.AssetExecutionContext, config: ConceptSplitsConfi
             "seed": config.seed,
             "train_concepts": int((table["split"] == "train").sum()),
             "validation_concepts": int((table["split"] == "validation").sum()),
-            "concepts_per_category": counts_table(summary, "category"),
             "concept_table": table_path,
             **continuity_metadata(previous, previous_assignment(table, "concept_key"), config.resplit, ("train", "validation")),
             **dataset_metadata(store, files[0], manifests[0]),
@@ -224,7 +236,10 @@ def retrieval_per_category(context: dg.AssetExecutionContext, config: RetrievalC
     rejects_path = store.write_rejects(f"retrieval_per_category/{category}", rejects)
     closer = sum(1 for r in records if r["negatives"] and r["negatives"][0]["similarity"] > r["positive_similarity"])
     metadata = {
+        "queries_with_negative_closer_than_positive": closer,
         "dagster/row_count": len(records),
+        "images": len(images),
+        "concepts": int(images["concept"].nunique()),
         "category": category,
         "relpath": relpath,
         "images_table": images_rel,
@@ -237,25 +252,21 @@ def retrieval_per_category(context: dg.AssetExecutionContext, config: RetrievalC
         "seed": config.seed,
         "out_dir": config.out_dir,
         "one_per_concept": config.one_per_concept,
-        "images": len(images),
-        "concepts": int(images["concept"].nunique()),
         "encoder": encoder.fingerprint(),
         "encoder_choice": f"{encoder_name} (requested: {config.encoder})" + ("" if encoder_name == "clip" else ": the offline fallback"),
         "embedding_cache_hits": embedded.hits,
         "embedding_cache_misses": embedded.misses,
-        "embed_seconds": round(embed_s, 3),
-        "search_queries_per_second": round(len(records) / max(search_s, 1e-9), 1),
-        "queries_with_negative_closer_than_positive": closer,
         **ledgers_metadata(ledger),
         **dataset_metadata(store, relpath, manifest),
         **rejects_metadata(store, rejects_path, rejects),
+        **run_info(embed_seconds=round(embed_s, 3), search_queries_per_second=round(len(records) / max(search_s, 1e-9), 1)),
     }
     if note:
         metadata["note"] = note
     if records:
-        metadata["query_positive_negatives"] = image_metadata(
-            retrieval_montage(store.local_root(), records, config.negatives_per_query()), "per row: query, positive, hard negatives (most similar first)"
-        )
+        picture = retrieval_montage(store.local_root(), records, config.negatives_per_query())
+        metadata |= preview_metadata(picture, "per row: query, positive, hard negatives (most similar first)")
+        metadata |= figure_metadata(store, f"retrieval_per_category/{category}", "query_positive_negatives", picture)
     return dg.MaterializeResult(data_version=data_version(manifest.dataset_hash), metadata=metadata)
 
 
@@ -315,13 +326,13 @@ def _write_combined(config: CombineConfig, store: DatasetStore, per_category: di
     return dg.MaterializeResult(
         data_version=data_version(manifest.dataset_hash),
         metadata={
+            "records_per_category": counts_table(counts, "category"),
             "dagster/row_count": len(combined),
             "relpath": relpath,
             "top_k": top_k,
             "retrieval_seed": retrieval_seed,
             "seed": config.seed,
             "num_samples": config.num_samples if config.num_samples is not None else "all",
-            "records_per_category": counts_table(counts, "category"),
             **dataset_metadata(store, relpath, manifest),
         },
     )
@@ -355,13 +366,13 @@ def hf_retrieval_dataset(context: dg.AssetExecutionContext, config: HFDatasetCon
     return dg.MaterializeResult(
         data_version=data_version(staged.manifest.dataset_hash),
         metadata={
+            "rows_per_category": counts_table(pd.Series(train["category_key"]).value_counts().sort_index().to_frame("rows"), "category"),
             "dagster/row_count": len(train),
             "relpath": relpath,
             "source": source,
             "category": config.category,
             "columns": dg.MetadataValue.json(train.column_names),
-            "rows_per_category": counts_table(pd.Series(train["category_key"]).value_counts().sort_index().to_frame("rows"), "category"),
-            "preview": dg.MetadataValue.md(markdown_table(preview.astype(str))),
+            "sample_rows": table(preview.astype(str)),
             **dataset_metadata(store, relpath, staged.manifest),
         },
     )
@@ -382,6 +393,6 @@ perva_retrieval_per_category_job = dg.define_asset_job(
 
 perva_retrieval_export_job = dg.define_asset_job(
     "perva_retrieval_export_job",
-    selection=dg.AssetSelection.assets(retrieval_combined, hf_retrieval_dataset),
-    description="Steps 4-5: combine every category's records and write the HuggingFace dataset.",
+    selection=dg.AssetSelection.assets(retrieval_combined, hf_retrieval_dataset, "perva_retrieval_dataset_card"),
+    description="Steps 4-5: combine every category's records and write the HuggingFace dataset (and its dataset card).",
 )

@@ -9,14 +9,19 @@ import pandas as pd
 
 from dataprep_assets.common.continuity import continuity_metadata, current_table, version_meta
 from dataprep_assets.common.metadata import (
+    column_schema,
     counts_table,
     data_version,
     dataset_metadata,
-    image_metadata,
+    figure_metadata,
     latest_materialization_metadata,
     markdown_table,
+    preview_metadata,
     rejects_metadata,
+    run_info,
+    table,
 )
+from dataprep_assets.defs.quality_prediction.columns import COLUMNS
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
 from dataprep_assets.defs.quality_prediction import analysis, inspection, report
@@ -53,7 +58,8 @@ from dataprep_assets.defs.quality_prediction.sources import parse_s3_uri, scan_r
 from dataprep_assets.defs.quality_prediction.stratify import SPLITS, build_examples, split_unit, stratum_proportions
 from dataprep_assets.defs.quality_prediction.uploads import quality_prediction_uploads
 from dataprep_assets.lib.accounting import account, ledgers_metadata
-from dataprep_assets.lib.images import bar_chart, histogram_chart, montage, png_bytes
+from dataprep_assets.lib.charts import grouped_bars, histograms
+from dataprep_assets.lib.images import captioned_montage, montage, png_bytes
 from dataprep_assets.lib.parallel import ordered_map, resolve_workers
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.splits import previous_assignment
@@ -96,14 +102,15 @@ def conversion_results(context: dg.AssetExecutionContext, config: ConversionResu
     return dg.MaterializeResult(
         data_version=data_version(manifest.dataset_hash),
         metadata={
-            "dagster/row_count": len(results),
-            "log_files": dg.MetadataValue.json(files),
             "source_images": int(results["image_path"].nunique()),
-            "results_per_method_and_format": dg.MetadataValue.md(markdown_table(per_method)),
-            "quality_distribution": dg.MetadataValue.md(markdown_table(quality)),
-            "parameter_coverage": dg.MetadataValue.md(markdown_table(analysis.parameter_coverage(results))),
-            "logo_type_distribution": dg.MetadataValue.md(markdown_table(analysis.logo_type_mix(results))),
-            "ssim_histogram": image_metadata(png_bytes(histogram_chart(results["ssim"].dropna().clip(-1, 1).to_numpy(), value_range=(0.0, 1.0), title="SSIM, all results")), "SSIM histogram"),
+            "dagster/row_count": len(results),
+            "quality_distribution": table(quality),
+            "logo_type_distribution": table(analysis.logo_type_mix(results)),
+            "results_per_method_and_format": table(per_method),
+            "parameter_coverage": table(analysis.parameter_coverage(results)),
+            "log_files": dg.MetadataValue.json(files),
+            **figure_metadata(store, context.asset_key.to_user_string(), "ssim_histogram", ssim_chart(results)),
+            **column_schema(results, COLUMNS),
             **dataset_metadata(store, RESULTS_PATH, manifest),
             **rejects_metadata(store, rejects_path, rejects),
         },
@@ -118,13 +125,23 @@ def _inspect_images(root: str, paths: list[str], config: CleaningConfig, log) ->
     return pd.DataFrame([i.__dict__ for i in infos], columns=list(ImageInfo.__dataclass_fields__))
 
 
-def _logo_montage(root: str, clean: pd.DataFrame, per_type: int = 8) -> bytes:
-    tiles = []
+def ssim_chart(results: pd.DataFrame) -> bytes:
+    valid = results[np.isfinite(results["ssim"])]
+    per_type = {t: g["ssim"].clip(0, 1).to_numpy() for t, g in valid.groupby("logo_type", sort=True)}
+    return histograms(per_type, title="SSIM per logo type", xlabel="SSIM of the SVG render", ylabel="results", value_range=(0.0, 1.0))
+
+
+def logo_montage(root: str, clean: pd.DataFrame, per_type: int = 8) -> bytes:
+    """One row per logo type (named on the left), logos spread over the type's mean SSIM, captioned with it."""
+    tiles, captions, rows = [], [], []
+    mean_ssim = clean.groupby("image_id")["ssim"].mean()
     for logo_type in ("simple", "text", "gradient", "complex"):
-        ids = sorted(clean.loc[clean["logo_type"] == logo_type, "image_id"].unique())
+        ids = sorted(clean.loc[clean["logo_type"] == logo_type, "image_id"].unique(), key=lambda i: (mean_ssim[i], i))
         picks = [ids[i] for i in np.unique(np.linspace(0, len(ids) - 1, min(per_type, len(ids))).round().astype(int))] if ids else []
-        tiles += [load_rgb(f"{root}/{image_id}", 64) for image_id in picks]
-    return png_bytes(montage(tiles, columns=per_type, scale=1))
+        tiles += [load_rgb(f"{root}/{image_id}", 96) for image_id in picks] + [None] * (per_type - len(picks))
+        captions += [f"SSIM {mean_ssim[i]:.2f}" for i in picks] + [""] * (per_type - len(picks))
+        rows.append(logo_type)
+    return png_bytes(captioned_montage(tiles, captions, per_type, row_labels=rows))
 
 
 @dg.asset(group_name=GROUP, deps=[conversion_results], kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)
@@ -159,23 +176,26 @@ def clean_conversion_results(context: dg.AssetExecutionContext, config: Cleaning
     pass_rate = len(clean) / max(len(results), 1)
     context.log.info(f"{len(clean)}/{len(results)} results pass ({pass_rate:.1%}); {used['image_id'].nunique()} images, {used['image_group'].nunique()} distinct")
     status = images["status"].value_counts().rename_axis("status").rename("images").reset_index()
+    logos_png = logo_montage(str(root), clean)
     return dg.MaterializeResult(
         data_version=data_version(manifest.dataset_hash, images_manifest.dataset_hash),
         metadata={
+            "pass_rate": float(round(pass_rate, 6)),
             "dagster/row_count": len(clean),
             "input_results": len(results),
-            "pass_rate": float(round(pass_rate, 6)),
             "images": int(used["image_id"].nunique()),
             "source_image_groups": int(used["image_group"].nunique()),
-            "image_status": dg.MetadataValue.md(markdown_table(status)),
-            "outlier_rule": f"{config.outlier_rule} k={config.outlier_threshold} on {', '.join(config.outlier_metrics)} per logo type",
-            "quality_distribution": dg.MetadataValue.md(markdown_table(analysis.quality_distribution(clean))),
+            "quality_distribution": table(analysis.quality_distribution(clean)),
             "results_per_logo_type_and_method": counts_table(clean.pivot_table(index="logo_type", columns="method", values="result_id", aggfunc="count", fill_value=0), "logo_type"),
-            "sample_logos": image_metadata(_logo_montage(str(root), clean), "8 logos per row: simple, text, gradient, complex"),
+            "image_status": table(status),
+            **preview_metadata(logos_png, "logos per type (rows), low to high SSIM"),
+            **figure_metadata(store, context.asset_key.to_user_string(), "sample_logos", logos_png),
             "images_table": dg.MetadataValue.path(store.uri(IMAGES_PATH)),
+            **column_schema(clean, COLUMNS),
             **dataset_metadata(store, CLEAN_PATH, manifest),
             **ledgers_metadata(ledger),
             **rejects_metadata(store, rejects_path, rejects),
+            **run_info(outlier_rule=f"{config.outlier_rule} k={config.outlier_threshold} on {', '.join(config.outlier_metrics)} per logo type"),
         },
     )
 
@@ -206,25 +226,26 @@ def quality_dataset_splits(context: dg.AssetExecutionContext, config: SplitConfi
         (staged.path / "split_summary.json").write_text(json.dumps(summary, sort_keys=True, indent=2) + "\n")
     per_split = pd.DataFrame(summary["per_split"]).T.reindex(list(SPLITS)).rename_axis("split").reset_index()
     folds = examples[examples["cv_fold"] >= 0].groupby("cv_fold").agg(rows=("result_id", "size"), source_images=("image_group", "nunique")).reset_index()
-    chart = bar_chart({name: {"target": config.fractions[name], "achieved": summary["per_split"][name]["row_share"]} for name in SPLITS}, title="row share per split: target vs achieved")
+    chart = grouped_bars({name: {"target": config.fractions[name], "achieved": summary["per_split"][name]["row_share"]} for name in SPLITS},
+                         title="row share per split: target vs achieved", xlabel="split", ylabel="share of rows", value_format="{:.1%}")
     return dg.MaterializeResult(
         data_version=data_version(staged.manifest.dataset_hash),
         metadata={
+            "per_split": table(per_split),
             "dagster/row_count": len(examples),
-            "mode": config.mode,
-            "group_by": config.group_by,
-            "seed": config.seed,
+            "strata_target_vs_achieved": table(strata, max_rows=60),
+            "cv_folds": table(folds),
             "target_fractions": dg.MetadataValue.json(config.fractions),
             "ssim_bin_edges": dg.MetadataValue.json(edges),
-            "per_split": dg.MetadataValue.md(markdown_table(per_split)),
-            "strata_target_vs_achieved": dg.MetadataValue.md(markdown_table(strata, max_rows=60)),
-            "cv_folds": dg.MetadataValue.md(markdown_table(folds)),
-            "logo_type_rebalance": dg.MetadataValue.md(markdown_table(mix) if mix is not None else "off (`rebalance_logo_types`)"),
-            "train_logo_mix": dg.MetadataValue.json(examples[examples["split"] == "train"]["logo_type"].value_counts(normalize=True).round(4).sort_index().to_dict()),
-            "split_chart": image_metadata(png_bytes(chart), "row share per split"),
-            "split_unit": unit,
+            "logo_type_rebalance": table(mix) if mix is not None else dg.MetadataValue.md("off (`rebalance_logo_types`)"),
+            "train_logo_mix": dg.MetadataValue.json(
+                examples[examples["split"] == "train"]["logo_type"].value_counts(normalize=True).round(4).sort_index().to_dict()
+            ),
             **continuity_metadata(previous, previous_assignment(examples, unit), config.resplit, SPLITS),
+            **figure_metadata(store, context.asset_key.to_user_string(), "split_chart", chart),
+            **column_schema(examples, COLUMNS),
             **dataset_metadata(store, DATASETS_DIR, staged.manifest),
+            **run_info(mode=config.mode, group_by=config.group_by, seed=config.seed, split_unit=unit),
         },
     )
 
@@ -256,13 +277,12 @@ def inspection_sample(context: dg.AssetExecutionContext, config: InspectionConfi
         data_version=data_version(manifest.dataset_hash),
         metadata={
             "dagster/row_count": len(sample),
-            "share": config.share,
-            "seed": config.seed,
             "sampled_per_stratum": counts_table(per_stratum, "stratum"),
             "verdicts": dg.MetadataValue.json({k: int(v) for k, v in verdicts.items()}),
             "fill_in": dg.MetadataValue.path(store.uri(INSPECTION_CSV)),
-            "gallery": image_metadata(gallery, "inspection sample, in the CSV's order (10 per row)"),
+            "gallery": dg.MetadataValue.path(store.uri(INSPECTION_GALLERY)),
             **dataset_metadata(store, INSPECTION_CSV, manifest),
+            **run_info(share=config.share, seed=config.seed),
         },
     )
 
@@ -329,20 +349,14 @@ def image_features(context: dg.AssetExecutionContext, config: ImageFeaturesConfi
     return dg.MaterializeResult(
         data_version=data_version(h5_manifest.dataset_hash, index_manifest.dataset_hash),
         metadata={
+            "featurised_share": float(round(outcome.featurised / max(outcome.images, 1), 6)),
             "dagster/row_count": outcome.featurised,
             "extractor": f"{attrs['extractor']} v{attrs['extractor_version']}",
             "feature_dim": extractor.dim,
             "clean_images": outcome.images,
             **ledgers_metadata(ledger),
-            "featurised_share": float(round(outcome.featurised / max(outcome.images, 1), 6)),
             "from_cache": outcome.cached,
             "computed": outcome.computed,
-            "images_per_second": round(outcome.images_per_second, 1),
-            "extraction_seconds": round(outcome.seconds, 2),
-            "peak_rss_mib": round(outcome.peak_rss_mb, 1),
-            "peak_worker_rss_mib": round(outcome.peak_workers_rss_mb, 1),
-            "batch_size": config.batch_size,
-            "compression": config.compression,
             "weights": weights_note,
             "storage_dtype": attrs["storage_dtype"],
             **storage_fidelity,
@@ -351,10 +365,13 @@ def image_features(context: dg.AssetExecutionContext, config: ImageFeaturesConfi
             "feature_bytes_per_image": storage["feature_bytes_per_image"],
             "feature_storage_overhead": storage["overhead"],
             "feature_storage_overhead_within_50pct": storage["within_target"],
-            "dimension_statistics": dg.MetadataValue.md(markdown_table(dim_stats)),
+            "dimension_statistics": table(dim_stats),
             "index": dg.MetadataValue.path(store.uri(index_path)),
             **dataset_metadata(store, relpath, h5_manifest),
             **rejects_metadata(store, rejects_path, outcome.rejects),
+            **run_info(images_per_second=round(outcome.images_per_second, 1), extraction_seconds=round(outcome.seconds, 2),
+                       peak_rss_mib=round(outcome.peak_rss_mb, 1), peak_worker_rss_mib=round(outcome.peak_workers_rss_mb, 1),
+                       batch_size=config.batch_size, compression=config.compression, workers=workers),
         },
     )
 
@@ -369,9 +386,10 @@ def feature_report(context: dg.AssetExecutionContext, config: FeatureReportConfi
     with FeatureFile(store.pull(pointer["file"])) as ff:
         payload, figures = report.build_report(examples, results, clean_rejects, ff, config, versions=report.input_versions(store, pointer))
     extraction = latest_materialization_metadata(context.instance, image_features.key)
+    speed = extraction.get("run_info", {})
     manifest = store.write_json(REPORT_PATH, payload)
     estimate = analysis.processing_time_estimate(
-        extraction.get("extraction_seconds", 0.0) / max(extraction.get("computed", 0), 1) if extraction.get("computed") else float("nan"))
+        speed.get("extraction_seconds", 0.0) / max(extraction.get("computed", 0), 1) if extraction.get("computed") else float("nan"))
     loader = _loader_figures(store, pointer)
     importance = payload["features"]["linear_probe"].get("permutation_importance", {}).get("features", [])
     pca = payload["features"]["pca"]
@@ -383,21 +401,21 @@ def feature_report(context: dg.AssetExecutionContext, config: FeatureReportConfi
             "extractor": payload["features"]["extractor"],
             "pca_components_for_variance": dg.MetadataValue.json(pca["components_for_variance"]),
             "pca_first_ratios": dg.MetadataValue.json(pca["explained_variance_ratio"][:10]),
-            "top_correlations_with_ssim": dg.MetadataValue.md(markdown_table(pd.DataFrame(payload["features"]["correlation_with_ssim"]["top"]))),
-            "clusters": dg.MetadataValue.md(markdown_table(pd.DataFrame(payload["features"]["clustering"]["clusters"]))),
+            "top_correlations_with_ssim": table(pd.DataFrame(payload["features"]["correlation_with_ssim"]["top"])),
+            "clusters": table(pd.DataFrame(payload["features"]["clustering"]["clusters"])),
             "cluster_purity": payload["features"]["clustering"]["purity_vs_logo_type"],
             "probe_validation_r2": dg.MetadataValue.json(probe),
-            "extraction_images_per_second": extraction.get("images_per_second", 0.0),
-            "extraction_peak_rss_mib": extraction.get("peak_rss_mib", 0.0),
             "permutation_importance": dg.MetadataValue.md(markdown_table(pd.DataFrame(importance), max_rows=20) if importance else "too few examples"),
             "processing_time_estimate": dg.MetadataValue.md(
                 f"From the last extraction's measured cost ({extraction.get('extractor', '?')}, "
-                f"{extraction.get('images_per_second', 0.0)} images/s); linear in N.\n\n" + markdown_table(estimate)),
+                f"{speed.get('images_per_second', 0.0)} images/s); linear in N.\n\n" + markdown_table(estimate)),
             "loader_figures": dg.MetadataValue.json(loader),
             "coverage_gaps": dg.MetadataValue.md("\n".join(f"- {g}" for g in payload["coverage"]["gaps"]) or "none"),
             "recommendations": dg.MetadataValue.md("\n".join(f"- {r}" for r in payload["recommendations"]) or "none"),
-            "feature_charts": image_metadata(figures, "PCA cumulative variance, PC1/PC2 by logo type, top |r| with SSIM"),
+            **figure_metadata(store, context.asset_key.to_user_string(), "feature_charts", figures),
             **dataset_metadata(store, REPORT_PATH, manifest),
+            **run_info(extraction_images_per_second=speed.get("images_per_second", 0.0),
+                       extraction_peak_rss_mib=speed.get("peak_rss_mib", 0.0)),
         },
     )
 

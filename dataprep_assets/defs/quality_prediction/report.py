@@ -6,9 +6,11 @@ byte-identical report; timings live in the assets' metadata only.
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pandas as pd
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.quality_prediction import analysis
@@ -16,7 +18,8 @@ from dataprep_assets.defs.quality_prediction.featurestore import FeatureFile
 from dataprep_assets.defs.quality_prediction.params import PARAM_NAMES
 from dataprep_assets.defs.quality_prediction.paths import CLEAN_PATH, DATASETS_DIR
 from dataprep_assets.defs.quality_prediction.stratify import SPLITS
-from dataprep_assets.lib.images import bar_chart, png_bytes
+from dataprep_assets.lib import charts
+from dataprep_assets.lib.images import png_bytes
 from dataprep_assets.lib.rejects import RejectLog
 
 
@@ -171,35 +174,20 @@ def _linear_probe(ff: FeatureFile, examples: pd.DataFrame, train_rows: np.ndarra
     return out
 
 
-PALETTE = {"simple": (66, 133, 244), "text": (219, 68, 55), "gradient": (244, 180, 0), "complex": (15, 157, 88)}
-
-
-def _scatter(scores: np.ndarray, logo_types: list[str], size: int = 280) -> np.ndarray:
-    """PC1 / PC2 of every image, coloured by logo type (PIL, no plotting dependency)."""
-    img = Image.new("RGB", (size + 120, size), "white")
-    draw = ImageDraw.Draw(img)
-    draw.text((6, 4), "PC1 / PC2 by logo type", fill="black")
-    if scores.shape[1] >= 2 and len(scores):
-        xy = scores[:, :2]
-        lo, hi = xy.min(axis=0), xy.max(axis=0)
-        span = np.where(hi - lo > 0, hi - lo, 1.0)
-        pts = 20 + (xy - lo) / span * (size - 40)
-        for (x, y), t in zip(pts, logo_types):
-            draw.ellipse((x - 2, size - y - 2, x + 2, size - y + 2), fill=PALETTE.get(t, (90, 90, 90)))
-    for i, (t, colour) in enumerate(PALETTE.items()):
-        draw.rectangle((size + 10, 24 + i * 14, size + 18, 32 + i * 14), fill=colour)
-        draw.text((size + 22, 22 + i * 14), t, fill="black")
-    return np.asarray(img)
-
-
 def _charts(ratios: np.ndarray, scores: np.ndarray, logo_types: list[str], corr: np.ndarray, top: np.ndarray, names: list[str]) -> bytes:
     """Cumulative explained variance, the PC1/PC2 scatter and the strongest correlations with SSIM, side by side."""
     cumulative = np.cumsum(ratios)[:20]
-    panels = [
-        bar_chart({str(i + 1): float(v) for i, v in enumerate(cumulative)}, title="PCA: cumulative explained variance (first 20)", width=420, height=280),
-        _scatter(scores, logo_types),
-        bar_chart({f"{rank}.{names[i]}"[:14]: float(abs(corr[i])) for rank, i in enumerate(top[:8], 1)}, title="top |Pearson r| of a feature with mean SSIM", width=640, height=280),
+    types = np.asarray(logo_types)
+    xy = scores[:, :2] if scores.ndim == 2 and scores.shape[1] >= 2 else np.zeros((0, 2))
+    pngs = [
+        charts.grouped_bars({str(i + 1): float(v) for i, v in enumerate(cumulative)}, title="PCA: cumulative explained variance",
+                            xlabel="principal components", ylabel="explained variance", value_format="{:.2f}", width=6.0),
+        charts.scatter({t: xy[types == t] for t in sorted(set(logo_types))} if len(xy) else {}, title="PC1 / PC2 by logo type",
+                       xlabel="PC1", ylabel="PC2"),
+        charts.grouped_bars({f"{rank}. {names[i]}": float(abs(corr[i])) for rank, i in enumerate(top[:8], 1)},
+                            title="top |Pearson r| of a feature with mean SSIM", xlabel="feature", ylabel="|r|", value_format="{:.2f}"),
     ]
+    panels = [np.asarray(Image.open(io.BytesIO(p)).convert("RGB")) for p in pngs]
     height = max(p.shape[0] for p in panels)
     padded = [np.pad(p, ((0, height - p.shape[0]), (0, 4), (0, 0)), constant_values=255) for p in panels]
     return png_bytes(np.concatenate(padded, axis=1))

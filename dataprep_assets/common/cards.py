@@ -1,0 +1,129 @@
+"""Writing a dataset card into the store (`cards/<pipeline>/`, swapped in whole) and the parts every card shares:
+input versions from manifests, rejects with reasons, leak-check evidence and split balance against its target."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+
+import dagster as dg
+import pandas as pd
+
+from dataprep_assets.common.metadata import data_version, preview_metadata
+from dataprep_assets.common.store import REJECTS_DIR, DatasetStore
+from dataprep_assets.lib.cards import Card, Section, Table, card_files
+from dataprep_assets.lib.storage import combine_hashes
+
+CARDS_DIR = "cards"
+SPLIT_ORDER = ("train", "validation", "valid", "val", "test")
+
+
+def card_dir(pipeline: str) -> str:
+    return f"{CARDS_DIR}/{pipeline}"
+
+
+def input_versions(store: DatasetStore, relpaths: Sequence[str]) -> dict[str, str]:
+    """{dataset: content hash} from the manifests of the card's inputs (missing ones say so)."""
+    return {p: (m.dataset_hash[:16] if (m := store.manifest(p)) else "not materialized") for p in relpaths}
+
+
+def card_version(versions: Mapping[str, str]) -> str:
+    return combine_hashes(list(versions.values()))[:16]
+
+
+def rejects_frame(store: DatasetStore, asset_names: Sequence[str]) -> pd.DataFrame:
+    """Every reject of the named assets, with the asset that refused it."""
+    frames = []
+    for name in asset_names:
+        path = store.pull(f"{REJECTS_DIR}/{name}.csv")
+        if path.exists():
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+            frames.append(frame.assign(asset=name)[["asset", "item", "stage", "reason", "detail"]])
+    return (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=["asset", "item", "stage", "reason", "detail"])
+    )
+
+
+def rejects_section(rejects: pd.DataFrame, max_rows: int = 40) -> Section:
+    counts = (
+        rejects.groupby(["asset", "reason"]).size().rename("rejects").reset_index()
+        if len(rejects)
+        else (pd.DataFrame(columns=["asset", "reason", "rejects"]))
+    )
+    return Section(
+        "Rejects",
+        f"{len(rejects)} inputs refused, each with the file and the reason; the full tables are rejects/<asset>.csv.",
+        tables=[
+            Table("rejects-by-reason", "rejects per asset and reason", counts),
+            Table("rejects", f"the first {min(max_rows, len(rejects))} rejects", rejects, max_rows=max_rows),
+        ],
+    )
+
+
+def leak_tables(
+    frame: pd.DataFrame, group_col: str, split_col: str = "split", order: Sequence[str] = ()
+) -> list[Table]:
+    """Groups per split, and for every pair of splits the groups they share (the leak check's evidence: 0)."""
+    splits = [s for s in order if s in set(frame[split_col])] + sorted(set(frame[split_col]) - set(order))
+    groups = {s: set(frame.loc[frame[split_col] == s, group_col]) for s in splits}
+    per_split = pd.DataFrame(
+        {
+            "split": splits,
+            f"{group_col} groups": [len(groups[s]) for s in splits],
+            "rows": [int((frame[split_col] == s).sum()) for s in splits],
+        }
+    )
+    pairs = []
+    for a, b in itertools.combinations(splits, 2):
+        shared = sorted(map(str, groups[a] & groups[b]))
+        pairs.append({"splits": f"{a} / {b}", f"shared {group_col}": len(shared), "examples": ", ".join(shared[:5])})
+    overlap = pd.DataFrame(pairs, columns=["splits", f"shared {group_col}", "examples"])
+    return [
+        Table("leak-groups-per-split", f"{group_col} groups per split", per_split),
+        Table("leak-overlap", f"{group_col} shared between splits (must be 0)", overlap),
+    ]
+
+
+def leak_section(frame: pd.DataFrame, group_col: str, split_col: str = "split", order: Sequence[str] = ()) -> Section:
+    tables = leak_tables(frame, group_col, split_col, order)
+    shared = int(tables[1].frame.iloc[:, 1].sum()) if len(tables[1].frame) else 0
+    verdict = "no group is in more than one split" if shared == 0 else f"LEAK: {shared} groups are in several splits"
+    return Section("Leak check", f"Whole `{group_col}` groups go to one split; {verdict}.", tables=tables)
+
+
+def balance_table(achieved: Mapping[str, float], target: Mapping[str, float], what: str) -> Table:
+    order = [s for s in SPLIT_ORDER if s in target] + [s for s in target if s not in SPLIT_ORDER]
+    rows = [
+        {
+            "split": s,
+            "target": float(target[s]),
+            "achieved": float(achieved.get(s, 0.0)),
+            "difference": float(achieved.get(s, 0.0)) - float(target[s]),
+        }
+        for s in order
+    ]
+    return Table("balance", f"{what}: achieved against target", pd.DataFrame(rows))
+
+
+def write_card(store: DatasetStore, card: Card, preview: str | None = None) -> dg.MaterializeResult:
+    """Write `cards/<pipeline>/` in one swap and return the card asset's result, linking the page."""
+    relpath = card_dir(card.pipeline)
+    files = card_files(card)
+    with store.write_dir(relpath) as staged:
+        (staged.path / "figures").mkdir()
+        for name, data in sorted(files.items()):
+            (staged.path / name).write_bytes(data)
+    facts = {k: v for k, v in card.facts.items() if isinstance(v, (int, float, str))}
+    meta: dict[str, object] = {
+        "card": dg.MetadataValue.url(store.uri(f"{relpath}/index.html")),
+        "path": dg.MetadataValue.path(store.uri(relpath)),
+        "card_markdown": dg.MetadataValue.path(store.uri(f"{relpath}/README.md")),
+        "version": card.version,
+        **facts,
+        "inputs": dg.MetadataValue.json(card.inputs),
+    }
+    if preview is not None and f"figures/{preview}.png" in files:
+        meta |= preview_metadata(files[f"figures/{preview}.png"], preview)
+    return dg.MaterializeResult(data_version=data_version(staged.manifest.dataset_hash), metadata=meta)

@@ -1,0 +1,149 @@
+"""The cell_qa dataset card: cells per split and competitor, split balance, leak evidence, captioned crops,
+Jaccard and cell-area distributions, versions and rejects, recomputed from the files of the release."""
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from dataprep_assets.common.cards import (
+    balance_table,
+    card_version,
+    input_versions,
+    leak_section,
+    rejects_frame,
+    rejects_section,
+    write_card,
+)
+from dataprep_assets.common.metadata import latest_materialization_metadata
+from dataprep_assets.common.store import DatasetStore
+from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
+from dataprep_assets.defs.cell_qa.assets import (
+    CROPS_RELPATH,
+    GROUP,
+    INVENTORY_PATH,
+    RELEASE_PATH,
+    SPLIT_ORDER,
+    SPLITS_PATH,
+    cell_level_dataframe_with_splits,
+    cell_qa_release,
+    jaccard_chart,
+    sample_montage,
+)
+from dataprep_assets.defs.cell_qa.config import SplitConfig
+from dataprep_assets.lib.cards import Card, Figure, Section, Table
+from dataprep_assets.lib.charts import grouped_bars, histograms
+from dataprep_assets.lib.splits import split_summary
+
+
+def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
+    cells = store.read_table(SPLITS_PATH)
+    release = store.read_json(RELEASE_PATH) if store.exists(RELEASE_PATH) else {}
+    versions = input_versions(store, [INVENTORY_PATH, CROPS_RELPATH, SPLITS_PATH])
+    summary = split_summary(cells, "original_image_key", order=SPLIT_ORDER)
+    per_split = pd.DataFrame(
+        {
+            "split": summary["split"],
+            "cells": summary["rows"],
+            "original_images": summary["groups"],
+            "frames": [int(cells.loc[cells["split"] == s, "frame_key"].nunique()) for s in summary["split"]],
+        }
+    )
+    per_comp = cells.pivot_table(index="competitor", columns="split", values="cell_id", aggfunc="count", fill_value=0)
+    per_comp = per_comp.reindex(columns=[s for s in SPLIT_ORDER if s in per_comp.columns]).astype("int64")
+    per_comp_frame = per_comp.rename_axis("competitor").reset_index()
+    jaccard = cells.groupby("competitor")["cell_jaccard"].describe()[["count", "mean", "50%", "min", "max"]]
+    jaccard = (
+        jaccard.rename(columns={"50%": "median"}).astype({"count": "int64"}).rename_axis("competitor").reset_index()
+    )
+    achieved = dict(zip(summary["split"], summary["group_fraction"]))
+    rejects = rejects_frame(store, ["cell_qa_inventory", "cell_crops"])
+    areas = {c: g["area"].to_numpy() for c, g in cells.groupby("competitor", sort=True)}
+    sections = [
+        Section(
+            "Counts",
+            "Cells, source images and frames per split; cells per competitor and split.",
+            tables=[
+                Table("counts-per-split", "per split", per_split),
+                Table("counts-per-class", "cells per competitor and split", per_comp_frame),
+            ],
+            figures=[
+                Figure(
+                    "cells_per_split",
+                    grouped_bars(
+                        {c: {s: float(per_comp.loc[c, s]) for s in per_comp.columns} for c in per_comp.index},
+                        title="cells per competitor and split",
+                        xlabel="competitor",
+                        ylabel="cells",
+                    ),
+                    "cells per competitor, one colour per split",
+                )
+            ],
+        ),
+        Section(
+            "Balance",
+            "Share of source images (the split unit) per split against the configured fractions.",
+            tables=[balance_table(achieved, target, "share of original_image_key groups")],
+        ),
+        leak_section(cells, "original_image_key", order=SPLIT_ORDER),
+        Section(
+            "Samples",
+            "One row per competitor, crops from its lowest to its highest Jaccard; raw in gray, the cell's mask tinted.",
+            figures=[
+                Figure(
+                    "sample_crops",
+                    sample_montage(store, cells),
+                    "crops per competitor, captioned with the cell's Jaccard",
+                )
+            ],
+        ),
+        Section(
+            "Distributions",
+            tables=[Table("jaccard-per-competitor", "cell Jaccard per competitor", jaccard)],
+            figures=[
+                Figure(
+                    "jaccard_per_competitor",
+                    jaccard_chart(cells),
+                    "cell Jaccard with the matched ground-truth cell, per competitor",
+                ),
+                Figure(
+                    "cell_area",
+                    histograms(
+                        areas,
+                        title="cell area per competitor",
+                        xlabel="area (pixels, log scale)",
+                        ylabel="cells",
+                        log_x=True,
+                    ),
+                    "cell areas per competitor",
+                ),
+            ],
+        ),
+        rejects_section(rejects),
+    ]
+    return Card(
+        pipeline="cell_qa",
+        title="cell_qa: per-cell crops and Jaccard, split by source image",
+        version=release.get("version") or card_version(versions),
+        inputs=versions,
+        sections=sections,
+        facts={
+            "cells": len(cells),
+            "original images": int(cells["original_image_key"].nunique()),
+            "frames": int(cells["frame_key"].nunique()),
+            "competitors": int(cells["competitor"].nunique()),
+            "mean Jaccard": float(np.round(cells["cell_jaccard"].mean(), 4)),
+            "rejects": len(rejects),
+        },
+        summary="2-channel crops (raw, cell mask) of every competitor's cells with their Jaccard against the ground truth; "
+        "the split table is data/cell_level_dataframe_with_splits.parquet.",
+    )
+
+
+@dg.asset(group_name=GROUP, deps=[cell_qa_release], kinds={"html"}, automation_condition=FOLLOW_UPSTREAM)
+def cell_qa_dataset_card(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
+    """The dataset card (`cards/cell_qa/index.html` + `README.md`): counts, balance, leak evidence, samples, distributions."""
+    target = (
+        latest_materialization_metadata(context.instance, cell_level_dataframe_with_splits.key).get("target_fractions")
+        or SplitConfig().fractions
+    )
+    return write_card(store, build_card(store, dict(target)), preview="sample_crops")

@@ -1,0 +1,332 @@
+"""The ct_hemorrhage dataset card (v4 6-class COCO): images and boxes per split and class, the no-hemorrhage share
+against its target, patient leak evidence, slices with named boxes, box/image distributions and the statistics
+`datum stats` reports, all recounted from the published COCO files."""
+
+import hashlib
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from dataprep_assets.common.cards import (
+    card_version,
+    input_versions,
+    leak_section,
+    rejects_frame,
+    rejects_section,
+    write_card,
+)
+from dataprep_assets.common.metadata import latest_materialization_metadata
+from dataprep_assets.common.store import DatasetStore
+from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
+from dataprep_assets.defs.ct_hemorrhage import layout as L
+from dataprep_assets.defs.ct_hemorrhage.assets import GROUP, balanced_splits
+from dataprep_assets.defs.ct_hemorrhage.publish import (
+    augmented_coco_6class,
+    coco_4class,
+    montage_with_boxes,
+    read_split_coco,
+    v4_analysis,
+)
+from dataprep_assets.lib.cards import Card, Figure, Section, Table
+from dataprep_assets.lib.charts import grouped_bars, histograms
+
+PIXEL_SAMPLE = 400
+"""Images per split whose pixels are read for intensity statistics and repeats (first by file name)."""
+REJECTING_ASSETS = ["labelled_coco", "no_hem_candidates", "no_hem_dicoms", "no_hem_pngs", "augmented_coco_6class"]
+
+
+def coco_frames(coco: dict, split: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(images, boxes) of one split's COCO file as tables; boxes carry class names and their image's size."""
+    names = {c["id"]: c["name"] for c in coco["categories"]}
+    images = pd.DataFrame(
+        [
+            {
+                "id": i["id"],
+                "file_name": i["file_name"],
+                "width": i["width"],
+                "height": i["height"],
+                "patient_id": str(i.get("patient_id", "")),
+                "augmented": int(i.get("aug_index", 0)) > 0,
+                "split": split,
+            }
+            for i in coco["images"]
+        ],
+        columns=["id", "file_name", "width", "height", "patient_id", "augmented", "split"],
+    )
+    boxes = pd.DataFrame(
+        [
+            {
+                "image_id": a["image_id"],
+                "class": names[a["category_id"]],
+                "w": float(a["bbox"][2]),
+                "h": float(a["bbox"][3]),
+                "split": split,
+            }
+            for a in coco["annotations"]
+        ],
+        columns=["image_id", "class", "w", "h", "split"],
+    )
+    return images, boxes
+
+
+def pixel_stats(store: DatasetStore, split: str, images: pd.DataFrame) -> pd.DataFrame:
+    """Mean and std of pixel intensity and a content hash for up to PIXEL_SAMPLE images of the split."""
+    rows = []
+    for name in sorted(images["file_name"])[:PIXEL_SAMPLE]:
+        path = store.path(L.SIX_CLASS, split, name)
+        with Image.open(path) as img:
+            arr = np.asarray(img.convert("L"), dtype=np.float64)
+        rows.append(
+            {
+                "split": split,
+                "file_name": name,
+                "mean": arr.mean(),
+                "std": arr.std(),
+                "sha": hashlib.sha256(path.read_bytes()).hexdigest(),
+            }
+        )
+    return pd.DataFrame(rows, columns=["split", "file_name", "mean", "std", "sha"])
+
+
+def datum_stats(
+    images: pd.DataFrame, boxes: pd.DataFrame, pixels: pd.DataFrame, classes: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What `datum stats` prints, per split and in total: counts, unannotated and repeated images, box areas,
+    image mean/std; and the label distribution (count and share of annotations)."""
+    rows = []
+    for split in [*L.SPLITS, "total"]:
+        im = images if split == "total" else images[images["split"] == split]
+        bx = boxes if split == "total" else boxes[boxes["split"] == split]
+        px = pixels if split == "total" else pixels[pixels["split"] == split]
+        annotated = set(zip(bx["split"], bx["image_id"]))
+        area = (bx["w"] * bx["h"]).to_numpy()
+        rows.append(
+            {
+                "split": split,
+                "images": len(im),
+                "annotations": len(bx),
+                "annotations (bbox)": len(bx),
+                "unannotated images": int(sum((s, i) not in annotated for s, i in zip(im["split"], im["id"]))),
+                "repeated images (of sampled)": int(len(px) - px["sha"].nunique()) if len(px) else 0,
+                "bbox area mean": float(area.mean()) if len(area) else 0.0,
+                "bbox area std": float(area.std()) if len(area) else 0.0,
+                "bbox area min": float(area.min()) if len(area) else 0.0,
+                "bbox area max": float(area.max()) if len(area) else 0.0,
+                "image mean (sampled)": float(px["mean"].mean()) if len(px) else 0.0,
+                "image std (sampled)": float(px["std"].mean()) if len(px) else 0.0,
+            }
+        )
+    counts = boxes["class"].value_counts().reindex(classes, fill_value=0)
+    labels = pd.DataFrame(
+        {
+            "label": classes,
+            "annotations": counts.to_numpy().astype("int64"),
+            "share": (counts / max(len(boxes), 1)).to_numpy(),
+        }
+    )
+    return pd.DataFrame(rows), labels
+
+
+def build_card(store: DatasetStore, target_share: float) -> Card:
+    store.pull(L.SIX_CLASS)
+    cocos = {s: read_split_coco(store, L.SIX_CLASS, s) for s in L.SPLITS}
+    classes = [c["name"] for c in sorted(cocos["train"]["categories"], key=lambda c: c["id"])]
+    parts = [coco_frames(c, s) for s, c in cocos.items()]
+    images = pd.concat([p[0] for p in parts], ignore_index=True)
+    boxes = pd.concat([p[1] for p in parts], ignore_index=True)
+    versions = input_versions(store, [L.LABELLED, L.NO_HEM_DIR, L.BALANCED, L.SIX_CLASS, L.FOUR_CLASS])
+    hem = {s: set(boxes.loc[boxes["split"] == s, "image_id"]) for s in L.SPLITS}
+    per_split = pd.DataFrame(
+        [
+            {
+                "split": s,
+                "images": int((images["split"] == s).sum()),
+                "originals": int(((images["split"] == s) & ~images["augmented"]).sum()),
+                "augmented": int(((images["split"] == s) & images["augmented"]).sum()),
+                "annotations": int((boxes["split"] == s).sum()),
+                "with_hemorrhage": len(hem[s]),
+                "no_hemorrhage": int((images["split"] == s).sum()) - len(hem[s]),
+                "patients": int(images.loc[images["split"] == s, "patient_id"].nunique()),
+            }
+            for s in L.SPLITS
+        ]
+    )
+    ann_per_class = boxes.pivot_table(index="class", columns="split", values="w", aggfunc="size", fill_value=0)
+    ann_per_class = ann_per_class.reindex(index=classes, columns=list(L.SPLITS), fill_value=0).astype("int64")
+    img_per_class = (
+        boxes.drop_duplicates(["split", "image_id", "class"])
+        .pivot_table(index="class", columns="split", values="w", aggfunc="size", fill_value=0)
+        .reindex(index=classes, columns=list(L.SPLITS), fill_value=0)
+    )
+    shares = {r.split: r.no_hemorrhage / max(r.images, 1) for r in per_split.itertuples()}
+    balance = pd.DataFrame(
+        [
+            {"split": s, "target": target_share, "achieved": shares[s], "difference": shares[s] - target_share}
+            for s in L.SPLITS
+        ]
+    )
+    boxes = boxes.assign(size=np.sqrt(boxes["w"] * boxes["h"]), aspect=boxes["w"] / boxes["h"].where(boxes["h"] > 0))
+    pixels = pd.concat([pixel_stats(store, s, images[images["split"] == s]) for s in L.SPLITS], ignore_index=True)
+    stats, labels = datum_stats(images, boxes, pixels, classes)
+    sizes = images.groupby(["width", "height"]).size().rename("images").reset_index()
+    per_image = images.assign(annotations=[0] * len(images)).set_index(["split", "id"])["annotations"]
+    per_image = per_image.add(
+        boxes.groupby(["split", "image_id"]).size().rename_axis(["split", "id"]), fill_value=0
+    ).astype(int)
+    ann_hist = {s: per_image.loc[s].value_counts().sort_index() for s in L.SPLITS}
+    ann_chart = {
+        str(n): {s: float(ann_hist[s].get(n, 0)) for s in L.SPLITS}
+        for n in sorted({n for h in ann_hist.values() for n in h.index})
+    }
+    samples = [
+        Figure(
+            f"samples_{s}",
+            montage_with_boxes(store.path(L.SIX_CLASS, s), cocos[s], count=12),
+            f"{s}: slices with boxes, each named by its class",
+        )
+        for s in ("train", "valid")
+    ]
+    rejects = rejects_frame(store, REJECTING_ASSETS)
+    sections = [
+        Section(
+            "Counts",
+            "Images and boxes per split; boxes and images per class and split (6-class dataset).",
+            tables=[
+                Table("counts-per-split", "per split", per_split),
+                Table(
+                    "counts-per-class",
+                    "annotations per class and split",
+                    ann_per_class.rename_axis("class").reset_index(),
+                ),
+                Table(
+                    "images-per-class",
+                    "images with each class, per split",
+                    img_per_class.astype("int64").rename_axis("class").reset_index(),
+                ),
+            ],
+            figures=[
+                Figure(
+                    "annotations_per_class",
+                    grouped_bars(
+                        {c: {s: float(ann_per_class.loc[c, s]) for s in L.SPLITS} for c in classes},
+                        title="annotations per class and split",
+                        xlabel="class",
+                        ylabel="boxes",
+                    ),
+                    "boxes per class, one colour per split",
+                )
+            ],
+        ),
+        Section(
+            "Balance",
+            "Each split is filled with no-hemorrhage slices (false positives first) towards the target share.",
+            tables=[Table("balance", "no-hemorrhage share: achieved against target", balance)],
+            figures=[
+                Figure(
+                    "no_hem_share",
+                    grouped_bars(
+                        {s: {"no-hemorrhage share": shares[s]} for s in L.SPLITS},
+                        title=f"no-hemorrhage share per split (target {target_share:.0%})",
+                        xlabel="split",
+                        ylabel="share of images",
+                        value_format="{:.1%}",
+                        reference=(target_share, "target"),
+                    ),
+                    "no-hemorrhage share per split against the target",
+                )
+            ],
+        ),
+        leak_section(images, "patient_id", order=L.SPLITS),
+        Section(
+            "Samples", "Boxes are outlined in their class colour and labelled with the class name.", figures=samples
+        ),
+        Section(
+            "Distributions",
+            f"Box size is sqrt(w*h) in pixels; intensities from up to {PIXEL_SAMPLE} images per split.",
+            tables=[Table("image-sizes", "image sizes", sizes)],
+            figures=[
+                Figure(
+                    "box_sizes",
+                    histograms(
+                        {c: g["size"].to_numpy() for c, g in boxes.groupby("class", sort=True)},
+                        title="box size per class",
+                        xlabel="sqrt(w*h), pixels",
+                        ylabel="boxes",
+                    ),
+                    "box sizes per class",
+                ),
+                Figure(
+                    "box_aspect",
+                    histograms(
+                        {c: g["aspect"].dropna().to_numpy() for c, g in boxes.groupby("class", sort=True)},
+                        title="box aspect ratio per class",
+                        xlabel="w / h (log scale)",
+                        ylabel="boxes",
+                        log_x=True,
+                    ),
+                    "box aspect ratios per class",
+                ),
+                Figure(
+                    "intensity",
+                    histograms(
+                        {s: pixels.loc[pixels["split"] == s, "mean"].to_numpy() for s in L.SPLITS},
+                        title="mean pixel intensity per image",
+                        xlabel="mean intensity (0-255)",
+                        ylabel="images",
+                        value_range=(0.0, 255.0),
+                    ),
+                    "image intensities per split",
+                ),
+                Figure(
+                    "annotations_per_image",
+                    grouped_bars(
+                        ann_chart, title="annotations per image", xlabel="boxes on the image", ylabel="images"
+                    ),
+                    "images by number of boxes, per split",
+                ),
+            ],
+        ),
+        Section(
+            "Datumaro statistics",
+            "The figures `datum stats` reports for a COCO dataset, computed from the published files.",
+            tables=[
+                Table("datum-stats", "per split and in total", stats),
+                Table("label-distribution", "label distribution", labels),
+            ],
+        ),
+        rejects_section(rejects),
+    ]
+    total_no_hem = int(per_split["no_hemorrhage"].sum())
+    return Card(
+        pipeline="ct_hemorrhage",
+        title="ct_hemorrhage v4: 6-class head-CT hemorrhage detection (COCO)",
+        version=card_version(versions),
+        inputs=versions,
+        sections=sections,
+        facts={
+            "images": len(images),
+            "annotations": len(boxes),
+            "patients": int(images["patient_id"].nunique()),
+            "classes": len(classes),
+            "no-hemorrhage share": round(total_no_hem / max(len(images), 1), 4),
+            "augmented images": int(images["augmented"].sum()),
+            "rejects": len(rejects),
+        },
+        summary="data/training_datasets/v4/6class_coco/{train,valid,test}/_annotations.coco.json with the images beside it; "
+        "the 4-class set links the same images without EDH and HC.",
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    deps=[augmented_coco_6class, coco_4class, v4_analysis],
+    kinds={"html"},
+    automation_condition=FOLLOW_UPSTREAM,
+)
+def ct_hemorrhage_dataset_card(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
+    """The dataset card (`cards/ct_hemorrhage/index.html` + `README.md`): counts, balance, leak evidence, samples,
+    distributions and Datumaro-style statistics of the v4 6-class COCO dataset."""
+    target = latest_materialization_metadata(context.instance, balanced_splits.key).get("target_no_hem_share", 0.5)
+    return write_card(store, build_card(store, float(target)), preview="samples_train")

@@ -1,0 +1,162 @@
+"""The echo_quality dataset card: videos per split, class and machine type, split balance against the configured
+fractions, leak-group evidence, captioned first frames, score distributions, versions and rejects."""
+
+import dagster as dg
+import pandas as pd
+
+from dataprep_assets.common.cards import (
+    balance_table,
+    card_version,
+    input_versions,
+    leak_section,
+    rejects_frame,
+    rejects_section,
+    write_card,
+)
+from dataprep_assets.common.metadata import latest_materialization_metadata
+from dataprep_assets.common.store import DatasetStore
+from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
+from dataprep_assets.defs.echo_quality.assets import (
+    GROUP,
+    RELEASE_PATH,
+    RESULTS_PATH,
+    SPLIT_ORDER,
+    SPLITS_PATH,
+    TRAINING_DIR,
+    echo_dataset_release,
+    echo_training_splits,
+    first_frames_montage,
+    read_annotations,
+)
+from dataprep_assets.defs.echo_quality.config import EchoSplitConfig
+from dataprep_assets.defs.echo_quality.dataset import VIDEOS_SUBDIR
+from dataprep_assets.lib.cards import Card, Figure, Section, Table
+from dataprep_assets.lib.charts import grouped_bars, histograms
+
+CLASS_NAMES = {1: "high_quality", 0: "low_quality"}
+
+
+def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
+    frame = read_annotations(store, SPLITS_PATH)
+    frame["class"] = frame["quality_score"].astype(int).map(CLASS_NAMES)
+    release = store.read_json(RELEASE_PATH) if store.exists(RELEASE_PATH) else {}
+    versions = input_versions(store, [RESULTS_PATH, TRAINING_DIR, SPLITS_PATH])
+    order = [s for s in SPLIT_ORDER if s in set(frame["split"])]
+    per_split = frame.pivot_table(index="split", columns="class", values="filename", aggfunc="count", fill_value=0)
+    per_split = per_split.reindex(index=order, columns=list(CLASS_NAMES.values()), fill_value=0).astype("int64")
+    per_split.insert(0, "videos", per_split.sum(axis=1))
+    per_split["leak_groups"] = [int(frame.loc[frame["split"] == s, "group_id"].nunique()) for s in order]
+    per_machine = frame.pivot_table(
+        index="machine_type", columns="split", values="filename", aggfunc="count", fill_value=0
+    )
+    per_machine = per_machine.reindex(columns=order, fill_value=0).astype("int64")
+    groups = frame.groupby("split")["group_id"].nunique()
+    achieved = {s: float(groups.get(s, 0)) / max(int(groups.sum()), 1) for s in order}
+    high_share = frame.groupby("split")["quality_score"].mean()
+    class_balance = pd.DataFrame(
+        {
+            "split": order,
+            "high_quality_share": [float(high_share.get(s, 0.0)) for s in order],
+            "overall_high_quality_share": float(frame["quality_score"].mean()),
+        }
+    )
+    shown = frame.sort_values(["quality_score", "filename"], ascending=[False, True]).groupby("quality_score").head(6)
+    captions = [
+        f"{c.replace('_', ' ')}\n{m[:14]}\nscore {sc:.2f}"
+        for c, m, sc in zip(shown["class"], shown["machine_type"], shown["score"])
+    ]
+    videos = [store.path(TRAINING_DIR, VIDEOS_SUBDIR, f) for f in shown["filename"]]
+    scores = frame.groupby(["machine_type", "class"])["score"].agg(["count", "mean", "min", "max"]).reset_index()
+    rejects = rejects_frame(store, ["echo_inference_results", "echo_training_data"])
+    sections = [
+        Section(
+            "Counts",
+            "Videos per split and class; videos per machine type and split.",
+            tables=[
+                Table("counts-per-split", "per split", per_split.rename_axis("split").reset_index()),
+                Table(
+                    "counts-per-class",
+                    "videos per machine type and split",
+                    per_machine.rename_axis("machine_type").reset_index(),
+                ),
+            ],
+            figures=[
+                Figure(
+                    "videos_per_split",
+                    grouped_bars(
+                        {c: {s: float(per_split.loc[s, c]) for s in order} for c in CLASS_NAMES.values()},
+                        title="videos per class and split",
+                        xlabel="class",
+                        ylabel="videos",
+                    ),
+                    "videos per class, one colour per split",
+                )
+            ],
+        ),
+        Section(
+            "Balance",
+            "Share of leak groups per split against the configured fractions; the split is stratified by "
+            "class, so each split's high-quality share stays near the overall share.",
+            tables=[
+                balance_table(achieved, target, "share of leak groups"),
+                Table("class-balance", "high-quality share per split", class_balance),
+            ],
+        ),
+        leak_section(frame, "group_id", order=SPLIT_ORDER),
+        Section(
+            "Samples",
+            "First frame of each video: high quality first, then low quality.",
+            figures=[
+                Figure(
+                    "first_frames",
+                    first_frames_montage(videos, captions),
+                    "first frames with class, machine type and score",
+                )
+            ],
+        ),
+        Section(
+            "Distributions",
+            tables=[Table("scores-per-machine", "quality score per machine type and class", scores)],
+            figures=[
+                Figure(
+                    "scores",
+                    histograms(
+                        {c: g["score"].to_numpy() for c, g in frame.groupby("class", sort=True)},
+                        title="quality score per class",
+                        xlabel="model quality score",
+                        ylabel="videos",
+                        value_range=(0.0, 1.0),
+                    ),
+                    "inference scores of the selected videos",
+                )
+            ],
+        ),
+        rejects_section(rejects),
+    ]
+    return Card(
+        pipeline="echo_quality",
+        title="echo_quality: high/low quality echocardiography videos",
+        version=release.get("version") or card_version(versions),
+        inputs=versions,
+        sections=sections,
+        facts={
+            "videos": len(frame),
+            "high quality": int((frame["quality_score"] == 1).sum()),
+            "low quality": int((frame["quality_score"] == 0).sum()),
+            "machine types": int(frame["machine_type"].nunique()),
+            "leak groups": int(frame["group_id"].nunique()),
+            "rejects": len(rejects),
+        },
+        summary="training_data/echo_videos/*.dcm with training_data/echo_annotations.csv; "
+        "splits in echo_quality/echo_annotations_splits.csv.",
+    )
+
+
+@dg.asset(group_name=GROUP, deps=[echo_dataset_release], kinds={"html"}, automation_condition=FOLLOW_UPSTREAM)
+def echo_quality_dataset_card(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
+    """The dataset card (`cards/echo_quality/index.html` + `README.md`): counts, balance, leak evidence, samples, scores."""
+    target = (
+        latest_materialization_metadata(context.instance, echo_training_splits.key).get("target_fractions")
+        or EchoSplitConfig().fractions
+    )
+    return write_card(store, build_card(store, dict(target)), preview="first_frames")

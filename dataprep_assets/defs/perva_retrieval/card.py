@@ -1,0 +1,196 @@
+"""The perva_retrieval dataset card: concepts, images and training records per category, the concept split against
+its target, concept leak evidence, labelled query/positive/negative rows, similarity distributions, rejects."""
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from dataprep_assets.common.cards import (
+    balance_table,
+    card_version,
+    input_versions,
+    leak_section,
+    rejects_frame,
+    rejects_section,
+    write_card,
+)
+from dataprep_assets.common.store import DatasetStore
+from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
+from dataprep_assets.defs.perva_retrieval.assets import (
+    concept_splits,
+    hf_retrieval_dataset,
+    image_catalog,
+    retrieval_combined,
+)
+from dataprep_assets.defs.perva_retrieval.concept_splits import concept_table
+from dataprep_assets.defs.perva_retrieval.paths import GROUP, latest_metadata
+from dataprep_assets.defs.perva_retrieval.pictures import retrieval_montage
+from dataprep_assets.lib.cards import Card, Figure, Section, Table
+from dataprep_assets.lib.charts import grouped_bars, histograms
+
+
+def build_card(store: DatasetStore, catalog_meta: dict, splits_meta: dict, combined_meta: dict, hf_meta: dict) -> Card:
+    records = store.read_json(combined_meta["relpath"])
+    images = store.read_table(catalog_meta["images_table"])
+    concepts = concept_table(
+        store.read_json(splits_meta["train_file"]), store.read_json(splits_meta["validation_file"])
+    )
+    versions = input_versions(
+        store,
+        [
+            catalog_meta["catalog_file"],
+            splits_meta["train_file"],
+            combined_meta["relpath"],
+            *([hf_meta["relpath"]] if hf_meta else []),
+        ],
+    )
+    rec = pd.DataFrame(
+        [
+            {
+                "category": r["category"],
+                "concept": r["concept"],
+                "negatives": len(r["negatives"]),
+                "positive_similarity": r["positive_similarity"],
+                "hardest_negative_similarity": r["negatives"][0]["similarity"] if r["negatives"] else np.nan,
+            }
+            for r in records
+        ],
+        columns=["category", "concept", "negatives", "positive_similarity", "hardest_negative_similarity"],
+    )
+    categories = sorted(set(images["category"]))
+    per_category = pd.DataFrame(
+        [
+            {
+                "category": c,
+                "train_concepts": int(((concepts["category"] == c) & (concepts["split"] == "train")).sum()),
+                "validation_concepts": int(((concepts["category"] == c) & (concepts["split"] == "validation")).sum()),
+                "images": int((images["category"] == c).sum()),
+                "records": int((rec["category"] == c).sum()),
+            }
+            for c in categories
+        ]
+    )
+    train_share = per_category["train_concepts"].sum() / max(
+        int(per_category[["train_concepts", "validation_concepts"]].sum().sum()), 1
+    )
+    target = float(store.read_json(splits_meta["metadata_file"])["concept_frac"])
+    negatives_hist = rec["negatives"].value_counts().sort_index()
+    rejects = rejects_frame(store, ["image_catalog", *[f"retrieval_per_category/{c}" for c in categories]])
+    k = int(combined_meta.get("top_k", 3))
+    sections = [
+        Section(
+            "Counts",
+            "Concepts per concept split, images in the catalog and training records (queries) per category.",
+            tables=[
+                Table("counts-per-class", "per category", per_category),
+                Table(
+                    "counts-per-split",
+                    "concepts per concept split",
+                    concepts.groupby("split")
+                    .agg(concepts=("concept_key", "size"), images=("images", "sum"))
+                    .reset_index(),
+                ),
+            ],
+            figures=[
+                Figure(
+                    "records_per_category",
+                    grouped_bars(
+                        {
+                            r.category: {"train": float(r.train_concepts), "validation": float(r.validation_concepts)}
+                            for r in per_category.itertuples()
+                        },
+                        title="concepts per category and concept split",
+                        xlabel="category",
+                        ylabel="concepts",
+                    ),
+                    "concepts per category, one colour per split",
+                )
+            ],
+        ),
+        Section(
+            "Balance",
+            "Share of concepts selected for training (per category, ceil) against concept_frac.",
+            tables=[
+                balance_table(
+                    {"train": float(train_share), "validation": 1 - float(train_share)},
+                    {"train": target, "validation": 1 - target},
+                    "share of concepts",
+                )
+            ],
+        ),
+        leak_section(concepts, "concept_key", order=["train", "validation"]),
+        Section(
+            "Samples",
+            "Per row: a query, its positive (same concept) and its hard negatives (other concepts, most similar "
+            "first), captioned with concept and cosine similarity to the query.",
+            figures=[
+                Figure(
+                    "query_positive_negatives",
+                    retrieval_montage(store.local_root(), records, k),
+                    "query / positive / negatives",
+                )
+            ],
+        ),
+        Section(
+            "Distributions",
+            tables=[
+                Table(
+                    "negatives-per-query",
+                    "hard negatives per query",
+                    negatives_hist.rename_axis("negatives").rename("queries").reset_index(),
+                )
+            ],
+            figures=[
+                Figure(
+                    "similarities",
+                    histograms(
+                        {
+                            "positive": rec["positive_similarity"].to_numpy(),
+                            "hardest negative": rec["hardest_negative_similarity"].dropna().to_numpy(),
+                        },
+                        title="similarity to the query",
+                        xlabel="cosine similarity",
+                        ylabel="queries",
+                    ),
+                    "positive vs hardest-negative similarity: hard negatives sit close to the positives",
+                )
+            ],
+        ),
+        rejects_section(rejects),
+    ]
+    return Card(
+        pipeline="perva_retrieval",
+        title="perva_retrieval: personalised retrieval with hard negatives (HuggingFace)",
+        version=card_version(versions),
+        inputs=versions,
+        sections=sections,
+        facts={
+            "records": len(records),
+            "categories": len(categories),
+            "concepts": int(concepts["concept_key"].nunique()),
+            "catalog images": len(images),
+            "negatives per query (K)": k,
+            "rejects": len(rejects),
+        },
+        summary=f"{hf_meta.get('relpath', 'the HuggingFace dataset')} (datasets.load_from_disk); "
+        f"records in {combined_meta['relpath']}.",
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    deps=[hf_retrieval_dataset, retrieval_combined],
+    kinds={"html"},
+    automation_condition=FOLLOW_UPSTREAM,
+)
+def perva_retrieval_dataset_card(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
+    """The dataset card (`cards/perva_retrieval/index.html` + `README.md`): counts, balance, leak evidence, samples."""
+    metas = [
+        latest_metadata(context.instance, a.key)
+        for a in (image_catalog, concept_splits, retrieval_combined, hf_retrieval_dataset)
+    ]
+    if not all(metas[:3]):
+        raise dg.Failure(
+            "perva_retrieval_dataset_card: materialize image_catalog, concept_splits and retrieval_combined first"
+        )
+    return write_card(store, build_card(store, *metas), preview="query_positive_negatives")

@@ -1,0 +1,171 @@
+"""The quality_prediction dataset card: results and source images per split and logo type, split and logo-type
+balance against their targets, image-group leak evidence, captioned logos, SSIM distributions, versions, rejects."""
+
+import dagster as dg
+import pandas as pd
+
+from dataprep_assets.common.cards import (
+    balance_table,
+    card_version,
+    input_versions,
+    leak_section,
+    rejects_frame,
+    rejects_section,
+    write_card,
+)
+from dataprep_assets.common.metadata import latest_materialization_metadata
+from dataprep_assets.common.store import DatasetStore
+from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
+from dataprep_assets.defs.quality_prediction.assets import GROUP, feature_report, logo_montage, quality_dataset_splits
+from dataprep_assets.defs.quality_prediction.config import SplitConfig
+from dataprep_assets.defs.quality_prediction.params import LOGO_TYPES, TARGET_LOGO_MIX
+from dataprep_assets.defs.quality_prediction.paths import (
+    CLEAN_PATH,
+    DATASETS_DIR,
+    EXAMPLES_PATH,
+    RESULTS_PATH,
+    SOURCE_PATH,
+)
+from dataprep_assets.defs.quality_prediction.stratify import SPLITS
+from dataprep_assets.lib.cards import Card, Figure, Section, Table
+from dataprep_assets.lib.charts import grouped_bars, histograms
+
+
+def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
+    examples = store.read_table(EXAMPLES_PATH)
+    source = store.read_json(SOURCE_PATH)
+    root = store.pull(source["local_root"])
+    versions = input_versions(store, [RESULTS_PATH, CLEAN_PATH, DATASETS_DIR])
+    order = [s for s in SPLITS if s in set(examples["split"])]
+    per_split = pd.DataFrame(
+        [
+            {
+                "split": s,
+                "results": int((examples["split"] == s).sum()),
+                "source_images": int(examples.loc[examples["split"] == s, "image_group"].nunique()),
+                "mean_ssim": float(examples.loc[examples["split"] == s, "ssim"].mean()),
+            }
+            for s in order
+        ]
+    )
+    per_type = examples.pivot_table(
+        index="logo_type", columns="split", values="result_id", aggfunc="count", fill_value=0
+    )
+    per_type = per_type.reindex(
+        index=[t for t in LOGO_TYPES if t in per_type.index], columns=order, fill_value=0
+    ).astype("int64")
+    achieved = {s: float((examples["split"] == s).mean()) for s in order}
+    mix = examples.groupby("image_id")["logo_type"].first().value_counts(normalize=True)
+    logo_mix = pd.DataFrame(
+        [{"logo_type": t, "target": TARGET_LOGO_MIX[t], "achieved": float(mix.get(t, 0.0))} for t in LOGO_TYPES]
+    )
+    quality = examples.groupby("logo_type")["ssim"].describe()[["count", "mean", "50%", "min", "max"]]
+    quality = (
+        quality.rename(columns={"50%": "median"}).astype({"count": "int64"}).rename_axis("logo_type").reset_index()
+    )
+    rejects = rejects_frame(store, ["conversion_results", "clean_conversion_results", "image_features"])
+    sections = [
+        Section(
+            "Counts",
+            "Conversion results and distinct source images per split; results per logo type and split.",
+            tables=[
+                Table("counts-per-split", "per split", per_split),
+                Table(
+                    "counts-per-class",
+                    "results per logo type and split",
+                    per_type.rename_axis("logo_type").reset_index(),
+                ),
+            ],
+            figures=[
+                Figure(
+                    "results_per_split",
+                    grouped_bars(
+                        {t: {s: float(per_type.loc[t, s]) for s in order} for t in per_type.index},
+                        title="results per logo type and split",
+                        xlabel="logo type",
+                        ylabel="results",
+                    ),
+                    "results per logo type, one colour per split",
+                )
+            ],
+        ),
+        Section(
+            "Balance",
+            "Row share per split against the configured fractions (stratified by logo type and SSIM bin); "
+            "the logo-type mix of the images against the seed's intended mix.",
+            tables=[
+                balance_table(achieved, target, "share of results"),
+                Table("logo-mix", "logo-type mix of the images: achieved against target", logo_mix),
+            ],
+        ),
+        leak_section(examples, "image_group", order=SPLITS),
+        Section(
+            "Samples",
+            "One row per logo type, logos from its lowest to its highest mean SSIM.",
+            figures=[
+                Figure(
+                    "sample_logos", logo_montage(str(root), examples), "logos per type, captioned with their mean SSIM"
+                )
+            ],
+        ),
+        Section(
+            "Distributions",
+            tables=[Table("ssim-per-logo-type", "SSIM per logo type", quality)],
+            figures=[
+                Figure(
+                    "ssim_per_logo_type",
+                    histograms(
+                        {t: g["ssim"].to_numpy() for t, g in examples.groupby("logo_type", sort=True)},
+                        title="SSIM per logo type",
+                        xlabel="SSIM",
+                        ylabel="results",
+                        value_range=(0.0, 1.0),
+                    ),
+                    "quality scores (SSIM) per logo type",
+                ),
+                Figure(
+                    "ssim_per_split",
+                    histograms(
+                        {s: examples.loc[examples["split"] == s, "ssim"].to_numpy() for s in order},
+                        title="SSIM per split",
+                        xlabel="SSIM",
+                        ylabel="results",
+                        value_range=(0.0, 1.0),
+                    ),
+                    "SSIM per split (stratification keeps them alike)",
+                ),
+            ],
+        ),
+        rejects_section(rejects),
+    ]
+    return Card(
+        pipeline="quality_prediction",
+        title="quality_prediction: SVG conversion quality, split by source image",
+        version=card_version(versions),
+        inputs=versions,
+        sections=sections,
+        facts={
+            "results": len(examples),
+            "source images": int(examples["image_group"].nunique()),
+            "logo types": int(examples["logo_type"].nunique()),
+            "mean SSIM": round(float(examples["ssim"].mean()), 4),
+            "rejects": len(rejects),
+        },
+        summary="datasets/{train,validation,test}.parquet (and examples.parquet with CV folds) plus HDF5 image features; "
+        "load them with the PyTorch Dataset in dataprep_assets.ml.quality_prediction.",
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    deps=[quality_dataset_splits, feature_report],
+    kinds={"html"},
+    automation_condition=FOLLOW_UPSTREAM,
+)
+def quality_prediction_dataset_card(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
+    """The dataset card (`cards/quality_prediction/index.html` + `README.md`): counts, balance, leak evidence, logos, SSIM."""
+    target = (
+        latest_materialization_metadata(context.instance, quality_dataset_splits.key).get("target_fractions")
+        or SplitConfig().fractions
+    )
+    return write_card(store, build_card(store, dict(target)), preview="sample_logos")
