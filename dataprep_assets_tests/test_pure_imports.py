@@ -11,7 +11,7 @@ import dataprep_assets
 PACKAGE = Path(dataprep_assets.__file__).parent
 DAGSTER_WRAPPERS = {
     "assets", "checks", "config", "automation", "publish", "uploads",
-    "demo", "paths", "resources", "location", "report", "gc",
+    "demo", "paths", "resources", "location", "report", "gc", "card",
 }
 """The thin Dagster layer (assets, checks, config, sensors, and what uses `common/`): allowed to import it.
 A new domain module is pure unless its name is added here."""

@@ -21,7 +21,7 @@ from dataprep_assets.common.metadata import (
     run_info,
     table,
 )
-from dataprep_assets.defs.quality_prediction.columns import COLUMNS
+from dataprep_assets.defs.quality_prediction.columns import COLUMNS, INSPECTION_COLUMNS
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
 from dataprep_assets.defs.quality_prediction import analysis, inspection, report
@@ -281,6 +281,7 @@ def inspection_sample(context: dg.AssetExecutionContext, config: InspectionConfi
             "verdicts": dg.MetadataValue.json({k: int(v) for k, v in verdicts.items()}),
             "fill_in": dg.MetadataValue.path(store.uri(INSPECTION_CSV)),
             "gallery": dg.MetadataValue.path(store.uri(INSPECTION_GALLERY)),
+            **column_schema(sheet, INSPECTION_COLUMNS),
             **dataset_metadata(store, INSPECTION_CSV, manifest),
             **run_info(share=config.share, seed=config.seed),
         },

@@ -36,3 +36,13 @@ COLUMNS = {
     "cv_fold": "cross-validation fold within train (-1 outside train)",
     "row": "row of the image's vector in the HDF5 feature matrix",
 }
+
+
+INSPECTION_COLUMNS = {
+    "image_id": "the source image to look at (store-relative under the results' image root)",
+    "image_group": "the source-image group (all conversions of one logo)",
+    "stratum": "the logo type x quality bin stratum it was sampled from (10% of each)",
+    "split": "the split the image is in",
+    "verdict": "filled in by a person: ok / bad (bad = a reject at the next cleaning run); empty = pending",
+    "note": "free text from the person inspecting",
+}
