@@ -69,9 +69,9 @@ def select(name: str, version: str | None = None, run_id: str | None = None, sto
     datasets = store.datasets()
     if name in datasets:
         return Selection(name, (store.version(name, version, run_id),))
-    owned = {d: recs for d in datasets if (recs := [r for r in store.versions(d) if r.asset_key == name])}
+    owned = {d: recs for d in datasets if (recs := [r for r in store.versions(d, sync=False) if r.asset_key == name])}
     if not owned:
-        known = sorted({r.asset_key for d in datasets for r in store.versions(d) if r.asset_key})
+        known = sorted({r.asset_key for d in datasets for r in store.versions(d, sync=False) if r.asset_key})
         raise VersionError(f"{name!r} is neither a dataset nor an asset with versions in this store. Assets: {', '.join(known) or '(none)'}")
     records = sorted((r for recs in owned.values() for r in recs), key=lambda r: r.version_id)
     if run_id:
@@ -103,11 +103,11 @@ def list_versions(name: str | None = None, store: DatasetStore | None = None) ->
     if name is None:
         rows = []
         for dataset in store.datasets():
-            recs = store.versions(dataset)
+            recs = store.versions(dataset, sync=False)
             rows.append(_row(recs[-1]) | {"versions": len(recs)})
         return pd.DataFrame(rows)
     datasets = store.datasets()
-    records = store.versions(name) if name in datasets else [r for d in datasets for r in store.versions(d) if r.asset_key == name]
+    records = store.versions(name, sync=False) if name in datasets else [r for d in datasets for r in store.versions(d, sync=False) if r.asset_key == name]
     if not records:
         select(name, store=store)  # raises with the list of what exists
     return pd.DataFrame([_row(r) for r in sorted(records, key=lambda r: r.version_id)])

@@ -113,9 +113,11 @@ class DatasetStore(dg.ConfigurableResource, ABC):
         path = self.path(MANIFESTS_DIR, f"{relpath}.json")
         return json.loads(path.read_text()) if path.exists() else None
 
-    def versions(self, relpath: str) -> list[V.VersionRecord]:
-        """Every version of a dataset still in the store, oldest first."""
-        self._sync_versions(relpath)
+    def versions(self, relpath: str, sync: bool = True) -> list[V.VersionRecord]:
+        """Every version of a dataset still in the store, oldest first (`sync=False`: records already
+        brought up to date, e.g. by `datasets()`)."""
+        if sync:
+            self._sync_versions(relpath)
         return V.list_versions(self.local_root(), relpath)
 
     def datasets(self) -> list[str]:
