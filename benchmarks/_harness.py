@@ -40,6 +40,7 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 
 # ---- memory of a process tree, from /proc -------------------------------------------------------------
 
+
 def descendants(root_pid: int) -> set[int]:
     """`root_pid` and every live process below it (from the parent ids in /proc/<pid>/stat)."""
     parents: dict[int, list[int]] = {}
@@ -76,8 +77,9 @@ def tree_pss_mb(root_pid: int) -> float:
     return sum(pss_bytes(pid) for pid in descendants(root_pid)) / 2**20
 
 
-def run_child(cmd: Sequence[str], env: dict | None = None, timeout: float | None = None,
-              timeline: list | None = None) -> tuple[str, float]:
+def run_child(
+    cmd: Sequence[str], env: dict | None = None, timeout: float | None = None, timeline: list | None = None
+) -> tuple[str, float]:
     """Run `cmd`, sampling the PSS of its process tree every 50 ms: (stdout, peak MiB). Raises on failure.
     `timeline`, if given, receives every sample as (epoch seconds, MiB)."""
     proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -101,6 +103,7 @@ def run_child(cmd: Sequence[str], env: dict | None = None, timeout: float | None
 
 
 # ---- one measurement: N child runs --------------------------------------------------------------------
+
 
 @dataclass
 class Measurement:
@@ -139,8 +142,17 @@ class Measurement:
         return max(self.peaks_mb)
 
 
-def measure(module: str, job: str, label: str, runs: int = 3, processes: int = 1, unit: str = "items",
-            env: dict | None = None, python: str | None = None, **params) -> Measurement:
+def measure(
+    module: str,
+    job: str,
+    label: str,
+    runs: int = 3,
+    processes: int = 1,
+    unit: str = "items",
+    env: dict | None = None,
+    python: str | None = None,
+    **params,
+) -> Measurement:
     """`runs` fresh children of `module.job(**params)`: warm-up call, then the timed call (see the module doc).
     `python`: another interpreter (a peer library's own venv); the default is this one."""
     cmd = [python or sys.executable, "-m", "benchmarks._harness", module, job, json.dumps(params)]
@@ -174,6 +186,7 @@ def _cpu() -> float:
 
 # ---- printing -----------------------------------------------------------------------------------------
 
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -190,18 +203,25 @@ def header(title: str, columns: bool = True) -> None:
     """Title, machine, UTC date and the load average at start: the context every number needs;
     then the column names of `row` (unless the script prints its own lines)."""
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    print(f"== {title}\n   machine: {machine()}\n   date: {now}; load average at start (1/5/15 min): {load}", flush=True)
+    now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    print(
+        f"== {title}\n   machine: {machine()}\n   date: {now}; load average at start (1/5/15 min): {load}", flush=True
+    )
     if columns:
-        print(f"   {'':<52} {'runs':>4} {'n':>8} {'median s':>9}  {'per second: median (min-max)':<34} "
-              f"{'per CPU-s':>10} {'peak PSS':>9}", flush=True)
+        print(
+            f"   {'':<52} {'runs':>4} {'n':>8} {'median s':>9}  {'per second: median (min-max)':<34} "
+            f"{'per CPU-s':>10} {'peak PSS':>9}",
+            flush=True,
+        )
 
 
 def row(m: Measurement) -> str:
     lo, hi = min(m.rates), max(m.rates)
     rate = f"{_num(m.rate)} {m.unit} ({_num(lo)}-{_num(hi)})"
-    return (f"   {m.label:<52} {len(m.seconds):>4} {m.items:>8,} {m.median_s:>9.3f}  {rate:<34} "
-            f"{_num(m.per_core):>10} {m.peak_mb:>6.0f} MB")
+    return (
+        f"   {m.label:<52} {len(m.seconds):>4} {m.items:>8,} {m.median_s:>9.3f}  {rate:<34} "
+        f"{_num(m.per_core):>10} {m.peak_mb:>6.0f} MB"
+    )
 
 
 def _num(x: float) -> str:
@@ -211,8 +231,11 @@ def _num(x: float) -> str:
 def ratio(ours: Measurement, other: Measurement, what: str = "") -> tuple[float, float]:
     """Print and return (wall-clock ratio, per-core ratio) of ours over `other`: median rates."""
     wall, core = ours.rate / other.rate, ours.per_core / other.per_core
-    print(f"   ratio {ours.label} / {other.label}: {wall:.2f}x wall-clock, {core:.2f}x per core (CPU time)"
-          f"; {ours.processes} vs {other.processes} processes{'; ' + what if what else ''}", flush=True)
+    print(
+        f"   ratio {ours.label} / {other.label}: {wall:.2f}x wall-clock, {core:.2f}x per core (CPU time)"
+        f"; {ours.processes} vs {other.processes} processes{'; ' + what if what else ''}",
+        flush=True,
+    )
     return wall, core
 
 

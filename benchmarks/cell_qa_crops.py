@@ -42,8 +42,20 @@ def build_tree(root: Path, frames: int) -> list[FrameTask]:
     rng = np.random.default_rng(0)
     uniques = []
     for _ in range(UNIQUE):
-        gt = _ellipse_labels(rng, (SIZE, SIZE), rng.uniform(12, SIZE - 12, (CELLS, 2)), rng.uniform(6, 14, (CELLS, 2)), rng.uniform(0, np.pi, CELLS))
-        uniques.append((_raw_frame(rng, gt), gt.astype(np.uint16), {"A": gt.astype(np.uint16), "B": _erode(gt).astype(np.int32), "C": _dilate(gt).astype(np.uint16)}))
+        gt = _ellipse_labels(
+            rng,
+            (SIZE, SIZE),
+            rng.uniform(12, SIZE - 12, (CELLS, 2)),
+            rng.uniform(6, 14, (CELLS, 2)),
+            rng.uniform(0, np.pi, CELLS),
+        )
+        uniques.append(
+            (
+                _raw_frame(rng, gt),
+                gt.astype(np.uint16),
+                {"A": gt.astype(np.uint16), "B": _erode(gt).astype(np.int32), "C": _dilate(gt).astype(np.uint16)},
+            )
+        )
     tasks = []
     for i in range(frames):
         raw, gt, masks = uniques[i % UNIQUE]
@@ -59,7 +71,9 @@ def build_tree(root: Path, frames: int) -> list[FrameTask]:
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             tifffile.imwrite(root / rel, masks[name])
             comps.append((name, rel))
-        tasks.append(FrameTask(f"ds/{seq}/t{t:03d}", f"ds/{seq}", "ds", seq, t, paths["raw"], paths["gt"], tuple(comps)))
+        tasks.append(
+            FrameTask(f"ds/{seq}/t{t:03d}", f"ds/{seq}", "ds", seq, t, paths["raw"], paths["gt"], tuple(comps))
+        )
     return tasks
 
 
@@ -68,7 +82,18 @@ def build_tasks_from_disk(root: Path, frames: int) -> list[FrameTask]:
     for i in range(frames):
         seq, t = f"{i // 100:02d}", i % 100
         comps = tuple((n, f"raw/competitors/{n}/ds/{seq}_RES/mask{t:03d}.tif") for n in COMPETITORS)
-        tasks.append(FrameTask(f"ds/{seq}/t{t:03d}", f"ds/{seq}", "ds", seq, t, f"raw/ds/{seq}/t{t:03d}.tif", f"raw/ds/{seq}_GT/SEG/man_seg{t:03d}.tif", comps))
+        tasks.append(
+            FrameTask(
+                f"ds/{seq}/t{t:03d}",
+                f"ds/{seq}",
+                "ds",
+                seq,
+                t,
+                f"raw/ds/{seq}/t{t:03d}.tif",
+                f"raw/ds/{seq}_GT/SEG/man_seg{t:03d}.tif",
+                comps,
+            )
+        )
     return tasks
 
 
@@ -149,8 +174,15 @@ def skimage_peer(warmup: bool, root: str, frames: int) -> dict:
                 best = int(np.argmax(iou)) if len(iou) else -1
                 cy, cx = (y0 + y1) // 2, (x0 + x1) // 2
                 _write_cell(out, f"{task.frame}_{name}_{region.label}", padded, padded_labels == region.label, cy, cx)
-                table.append((task.frame_key, name, region.label, int(ids[best]) if best >= 0 else 0,
-                              float(iou[best]) if best >= 0 else 0.0))
+                table.append(
+                    (
+                        task.frame_key,
+                        name,
+                        region.label,
+                        int(ids[best]) if best >= 0 else 0,
+                        float(iou[best]) if best >= 0 else 0.0,
+                    )
+                )
                 cells += 1
     return {"items": cells}
 
@@ -167,25 +199,60 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         build_tree(Path(tmp), frames)
-        header(f"cell_qa crops + Jaccard + write: {frames} frames of {SIZE}x{SIZE}, {len(COMPETITORS)} competitors "
-               f"(tree built in {time.perf_counter() - start:.0f}s); cells/s")
+        header(
+            f"cell_qa crops + Jaccard + write: {frames} frames of {SIZE}x{SIZE}, {len(COMPETITORS)} competitors "
+            f"(tree built in {time.perf_counter() - start:.0f}s); cells/s"
+        )
         tiff = measure(MODULE, "ours", "ours per-cell TIFF, 1 worker", runs, unit="cells", root=tmp, frames=frames)
-        stacked = measure(MODULE, "ours", "ours stacked .npy, 1 worker", runs, unit="cells", root=tmp, frames=frames,
-                          layout="stacked")
-        measure(MODULE, "ours", "ours stacked .npy, 1 worker, 1/4 of the frames", 1, unit="cells", root=tmp,
-                frames=max(frames // 4, 1), layout="stacked")
-        measure(MODULE, "ours", "ours stacked .npy, 2 workers", runs, processes=2, unit="cells", root=tmp, frames=frames,
-                layout="stacked", workers=2)
-        naive_m = measure(MODULE, "naive", f"naive overlap-only, per-cell TIFF ({naive_frames} frames)", runs, unit="cells",
-                          root=tmp, frames=naive_frames)
+        stacked = measure(
+            MODULE, "ours", "ours stacked .npy, 1 worker", runs, unit="cells", root=tmp, frames=frames, layout="stacked"
+        )
+        measure(
+            MODULE,
+            "ours",
+            "ours stacked .npy, 1 worker, 1/4 of the frames",
+            1,
+            unit="cells",
+            root=tmp,
+            frames=max(frames // 4, 1),
+            layout="stacked",
+        )
+        measure(
+            MODULE,
+            "ours",
+            "ours stacked .npy, 2 workers",
+            runs,
+            processes=2,
+            unit="cells",
+            root=tmp,
+            frames=frames,
+            layout="stacked",
+            workers=2,
+        )
+        naive_m = measure(
+            MODULE,
+            "naive",
+            f"naive overlap-only, per-cell TIFF ({naive_frames} frames)",
+            runs,
+            unit="cells",
+            root=tmp,
+            frames=naive_frames,
+        )
         ratio(tiff, naive_m, "same output; target >= 10x")
         try:
             import skimage  # noqa: F401
         except ImportError:
             print("   scikit-image not installed: no regionprops peer")
         else:
-            peer = measure(MODULE, "skimage_peer", f"skimage regionprops, per-cell TIFF ({naive_frames} frames)", runs,
-                           unit="cells", root=tmp, frames=naive_frames)
+            peer = measure(
+                MODULE,
+                "skimage_peer",
+                f"skimage regionprops, per-cell TIFF ({naive_frames} frames)",
+                runs,
+                unit="cells",
+                root=tmp,
+                frames=naive_frames,
+            )
             ratio(tiff, peer, "same output")
         print(f"   stacked layout, 1 worker: {stacked.rate:,.0f} cells/s (target >= 20,000)")
 

@@ -42,7 +42,10 @@ def build(root: Path, n: int) -> None:
     rng = np.random.default_rng(0)
     blobs, boxes = [], []
     for i in range(TEMPLATES):
-        lesions = [(rng.uniform(150, 360), rng.uniform(150, 360), rng.uniform(8, 40), rng.uniform(8, 40)) for _ in range(1 + i % 2)]
+        lesions = [
+            (rng.uniform(150, 360), rng.uniform(150, 360), rng.uniform(8, 40), rng.uniform(8, 40))
+            for _ in range(1 + i % 2)
+        ]
         gray = brain_window_uint8(render_slice_hu(rng, (i % 20) / 20, lesions))
         path = root / "templates" / f"{i}.jpg"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -69,7 +72,13 @@ def ours(warmup: bool, root: str, n: int, workers: int, batch: int) -> dict:
 
     out = tempfile.mkdtemp(dir=root)
     tasks = [AugTask(str(p), out, p.name, b, 2, 42, 95, 2.0, 0.3) for p, b in _inputs(Path(root), 4 if warmup else n)]
-    return {"items": sum(len(w) - 1 for chunk in ordered_map(augment_batch, batches(tasks, batch), max_workers=workers) for w in chunk)}
+    return {
+        "items": sum(
+            len(w) - 1
+            for chunk in ordered_map(augment_batch, batches(tasks, batch), max_workers=workers)
+            for w in chunk
+        )
+    }
 
 
 def naive(warmup: bool, root: str, n: int) -> dict:
@@ -85,7 +94,9 @@ def naive(warmup: bool, root: str, n: int) -> dict:
         image = np.array(Image.open(path))
         Image.fromarray(image).save(out / path.name, quality=95)
         for k in (1, 2):
-            result = transform(image=image, bboxes=np.array([b[1:] for b in boxes], dtype=np.float32), labels=[b[0] for b in boxes])
+            result = transform(
+                image=image, bboxes=np.array([b[1:] for b in boxes], dtype=np.float32), labels=[b[0] for b in boxes]
+            )
             Image.fromarray(result["image"]).save(out / f"{path.stem}_aug{k}.jpg", quality=95)
             written += 1
     return {"items": written}
@@ -99,21 +110,41 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small smoke run (300 originals, 1 run)")
     args = parser.parse_args()
     n, naive_n, runs = (300, 60, 1) if args.quick else (args.n, min(args.naive_n, args.n), args.runs)
-    from dataprep_assets.defs.ct_hemorrhage.publish import AUG_BATCH  # (imports Dagster: read here, not in the children)
+    from dataprep_assets.defs.ct_hemorrhage.publish import (
+        AUG_BATCH,
+    )  # (imports Dagster: read here, not in the children)
 
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         build(Path(tmp), n)
-        header(f"ct 3x train augmentation: {n} originals 512x512 (written in {time.perf_counter() - start:.0f}s); augmented images/s")
-        two = measure(MODULE, "ours", "ours, 2 workers", runs, processes=2, unit="img", root=tmp, n=n, workers=2, batch=AUG_BATCH)
+        header(
+            f"ct 3x train augmentation: {n} originals 512x512 (written in {time.perf_counter() - start:.0f}s); augmented images/s"
+        )
+        two = measure(
+            MODULE, "ours", "ours, 2 workers", runs, processes=2, unit="img", root=tmp, n=n, workers=2, batch=AUG_BATCH
+        )
         one = measure(MODULE, "ours", "ours, 1 worker", runs, unit="img", root=tmp, n=n, workers=1, batch=AUG_BATCH)
-        measure(MODULE, "ours", "ours, 2 workers, 1/4 of the images", 1, processes=2, unit="img", root=tmp, n=max(n // 4, 1),
-                workers=2, batch=AUG_BATCH)
-        base = measure(MODULE, "naive", f"naive PIL + albumentations, 1 process ({naive_n})", runs, unit="img", root=tmp, n=naive_n)
+        measure(
+            MODULE,
+            "ours",
+            "ours, 2 workers, 1/4 of the images",
+            1,
+            processes=2,
+            unit="img",
+            root=tmp,
+            n=max(n // 4, 1),
+            workers=2,
+            batch=AUG_BATCH,
+        )
+        base = measure(
+            MODULE, "naive", f"naive PIL + albumentations, 1 process ({naive_n})", runs, unit="img", root=tmp, n=naive_n
+        )
         ratio(one, base, "same transform, same JPEG quality, same process count")
         ratio(two, base, "2 worker processes against 1")
-        print(f"   3x of the seed's ~11,500 originals (23,000 augmented) at the 2-worker rate: {23000 / two.rate / 60:.1f} min "
-              "(target < 2 min; seed 30-60 min)")
+        print(
+            f"   3x of the seed's ~11,500 originals (23,000 augmented) at the 2-worker rate: {23000 / two.rate / 60:.1f} min "
+            "(target < 2 min; seed 30-60 min)"
+        )
 
 
 if __name__ == "__main__":

@@ -40,9 +40,21 @@ from benchmarks._harness import header, measure, ratio
 
 SOURCES = {
     "v3": (7000, 1550, ["IPH", "IVH", "SAH", "SDH"], {"IPH": "IPH", "IVH": "IVH", "SAH": "SAH", "SDH": "SDH"}),
-    "roboflow": (3800, 840, ["hemorrhage-ct", "EDH", "Contusion", "IPH", "IVH", "SAH", "SDH", "calcification"],
-                 {"hemorrhage-ct": "drop", "EDH": "EDH", "Contusion": "HC", "IPH": "IPH", "IVH": "IVH",
-                  "SAH": "SAH", "SDH": "SDH", "calcification": "drop"}),
+    "roboflow": (
+        3800,
+        840,
+        ["hemorrhage-ct", "EDH", "Contusion", "IPH", "IVH", "SAH", "SDH", "calcification"],
+        {
+            "hemorrhage-ct": "drop",
+            "EDH": "EDH",
+            "Contusion": "HC",
+            "IPH": "IPH",
+            "IVH": "IVH",
+            "SAH": "SAH",
+            "SDH": "SDH",
+            "calcification": "drop",
+        },
+    ),
 }
 CLASSES_6 = ("EDH", "HC", "IPH", "IVH", "SAH", "SDH")
 FRACTIONS = {"train": 0.8, "valid": 0.15, "test": 0.05}
@@ -68,10 +80,16 @@ def build(root: Path, scale: float = 1.0) -> dict:
             for _ in range(rnd.choice((0, 1, 2, 2, 3, 4))):
                 x, y = rnd.uniform(-20, SIZE - 10), rnd.uniform(-20, SIZE - 10)
                 w, h = rnd.uniform(4, 120), rnd.uniform(4, 120)
-                annotations.append({"id": len(annotations) + 1, "image_id": i + 1,
-                                    "category_id": rnd.randrange(len(cats)),
-                                    "bbox": [round(x, 1), round(y, 1), round(w, 1), round(h, 1)], "area": w * h,
-                                    "iscrowd": 0})
+                annotations.append(
+                    {
+                        "id": len(annotations) + 1,
+                        "image_id": i + 1,
+                        "category_id": rnd.randrange(len(cats)),
+                        "bbox": [round(x, 1), round(y, 1), round(w, 1), round(h, 1)],
+                        "area": w * h,
+                        "iscrowd": 0,
+                    }
+                )
         categories = [{"id": j, "name": c, "supercategory": "hemorrhage"} for j, c in enumerate(cats)]
         coco = {"images": images, "annotations": annotations, "categories": categories}
         (directory / "_annotations.coco.json").write_text(json.dumps(coco))
@@ -98,6 +116,7 @@ def _classes(images, boxes) -> list[tuple[str, ...]]:
 
 # ---- ours ----------------------------------------------------------------------------------------------
 
+
 def ours(warmup: bool, root: str) -> dict:
     from dataprep_assets.defs.ct_hemorrhage.labelled import Source, load_source, merge_sources
     from dataprep_assets.defs.ct_hemorrhage.patients import split_images
@@ -117,11 +136,16 @@ def ours(warmup: bool, root: str) -> dict:
         part_boxes = boxes[boxes["image_id"].isin(part["id"])]
         coco = coco_from_frames(part, part_boxes, CLASSES_6, extra_image_fields=["patient_id"])
         (out / f"{name}.json").write_text(json.dumps(coco))
-    return {"items": len(images), "boxes": len(boxes), "leaked": _leaked(split["patient_id"], split["split"]),
-            "rejects": len(rejects)}
+    return {
+        "items": len(images),
+        "boxes": len(boxes),
+        "leaked": _leaked(split["patient_id"], split["split"]),
+        "rejects": len(rejects),
+    }
 
 
 # ---- plain pandas ------------------------------------------------------------------------------------
+
 
 def plain_pandas(warmup: bool, root: str) -> dict:
     """The fair baseline (see the module docstring)."""
@@ -142,8 +166,9 @@ def plain_pandas(warmup: bool, root: str) -> dict:
         cat = {c["id"]: spec[3][c["name"]] for c in coco["categories"]}
         anns = pd.DataFrame(coco["annotations"])
         anns["cls"] = anns["category_id"].map(cat)
-        anns = anns[anns["cls"] != "drop"].merge(imgs[["id", "width", "height"]], left_on="image_id", right_on="id",
-                                                 suffixes=("", "_img"))
+        anns = anns[anns["cls"] != "drop"].merge(
+            imgs[["id", "width", "height"]], left_on="image_id", right_on="id", suffixes=("", "_img")
+        )
         xywh = np.array(anns["bbox"].tolist(), dtype=float)
         x0, y0 = np.clip(xywh[:, 0], 0, anns["width"]), np.clip(xywh[:, 1], 0, anns["height"])
         x1 = np.clip(xywh[:, 0] + xywh[:, 2], 0, anns["width"])
@@ -171,11 +196,18 @@ def plain_pandas(warmup: bool, root: str) -> dict:
         b = boxes[boxes["new_id"].isin(part["new_id"])]
         coco = {
             "images": part.rename(columns={"id": "source_id", "new_id": "id"})[
-                ["id", "file_name", "width", "height", "patient_id"]].to_dict("records"),
+                ["id", "file_name", "width", "height", "patient_id"]
+            ].to_dict("records"),
             "annotations": [
-                {"id": int(i), "image_id": int(im), "category_id": int(c),
-                 "bbox": [round(x, 2), round(y, 2), round(w, 2), round(h, 2)], "area": round(a, 2), "iscrowd": 0,
-                 "segmentation": []}
+                {
+                    "id": int(i),
+                    "image_id": int(im),
+                    "category_id": int(c),
+                    "bbox": [round(x, 2), round(y, 2), round(w, 2), round(h, 2)],
+                    "area": round(a, 2),
+                    "iscrowd": 0,
+                    "segmentation": [],
+                }
                 for i, im, c, x, y, w, h, a in zip(*(b[col] for col in ANN_COLUMNS))
             ],
             "categories": [{"id": i, "name": c, "supercategory": "hemorrhage"} for i, c in enumerate(CLASSES_6)],
@@ -185,6 +217,7 @@ def plain_pandas(warmup: bool, root: str) -> dict:
 
 
 # ---- datumaro ----------------------------------------------------------------------------------------
+
 
 def datumaro(warmup: bool, root: str) -> dict:
     """The peer library's way (see the module docstring)."""
@@ -227,12 +260,15 @@ def datumaro(warmup: bool, root: str) -> dict:
 
 # ---- group split alone ---------------------------------------------------------------------------------
 
+
 def _split_table(root: str):
     from dataprep_assets.defs.ct_hemorrhage.labelled import Source, load_source, merge_sources
     from dataprep_assets.lib.rejects import RejectLog
 
-    results = [load_source(Path(root), Source(n, f"{n}/train/_annotations.coco.json", s[3]), PATTERN, 2.0, False,
-                           RejectLog()) for n, s in SOURCES.items()]
+    results = [
+        load_source(Path(root), Source(n, f"{n}/train/_annotations.coco.json", s[3]), PATTERN, 2.0, False, RejectLog())
+        for n, s in SOURCES.items()
+    ]
     images, boxes = merge_sources(results)
     images["classes"] = _classes(images, boxes)
     return images
@@ -279,8 +315,10 @@ def main(argv: list[str] | None = None) -> None:
     mod = "benchmarks.ct_coco_build"
     with tempfile.TemporaryDirectory() as tmp:
         counts = build(Path(tmp), scale)
-        header(f"ct COCO build: {counts['images']:,} images, {counts['boxes']:,} boxes, 2 sources -> 6 classes, "
-               f"3 patient splits; images/s")
+        header(
+            f"ct COCO build: {counts['images']:,} images, {counts['boxes']:,} boxes, 2 sources -> 6 classes, "
+            f"3 patient splits; images/s"
+        )
         rows = {
             "ours": measure(mod, "ours", "ours (load_source, merge, split_images, export)", runs, unit="img", root=tmp),
             "pandas": measure(mod, "plain_pandas", "plain pandas", runs, unit="img", root=tmp),
@@ -288,11 +326,21 @@ def main(argv: list[str] | None = None) -> None:
         python = datumaro_python(repo)
         if python:
             env = {**os.environ, "PYTHONPATH": str(repo), "PYTHONWARNINGS": "ignore"}
-            rows["datumaro"] = measure(mod, "datumaro", "Datumaro 1.13 (own venv)", args.peer_runs or runs, unit="img",
-                                       env=env, python=python, root=tmp)
+            rows["datumaro"] = measure(
+                mod,
+                "datumaro",
+                "Datumaro 1.13 (own venv)",
+                args.peer_runs or runs,
+                unit="img",
+                env=env,
+                python=python,
+                root=tmp,
+            )
         else:
-            print("   Datumaro: not installed (python -m venv var/bench-peers/datumaro && "
-                  "var/bench-peers/datumaro/bin/pip install datumaro)")
+            print(
+                "   Datumaro: not installed (python -m venv var/bench-peers/datumaro && "
+                "var/bench-peers/datumaro/bin/pip install datumaro)"
+            )
         for m in rows.values():
             print(f"   {m.label}: {m.extra.get('leaked')} patients leaked across splits")
         ratio(rows["ours"], rows["pandas"], "target >= 1.0x")

@@ -40,8 +40,17 @@ def build(root: Path, n: int) -> list[Path]:
     blobs = []
     for i in range(TEMPLATES):
         path = root / "templates" / f"{i}.dcm"
-        write_dicom(path, render_slice_hu(rng, (i % 20) / 20), patient_id=f"p{i}", study_uid=f"1.2.{i}", series_uid=f"1.2.{i}.1",
-                    sop_uid=f"1.2.{i}.1.1", instance=i, thickness=5.0, windows=([40.0], [80.0]))
+        write_dicom(
+            path,
+            render_slice_hu(rng, (i % 20) / 20),
+            patient_id=f"p{i}",
+            study_uid=f"1.2.{i}",
+            series_uid=f"1.2.{i}.1",
+            sop_uid=f"1.2.{i}.1.1",
+            instance=i,
+            thickness=5.0,
+            windows=([40.0], [80.0]),
+        )
         blobs.append(path.read_bytes())
     files = []
     for i in range(n):
@@ -50,7 +59,6 @@ def build(root: Path, n: int) -> list[Path]:
         path.write_bytes(blobs[i % TEMPLATES])
         files.append(path)
     return files
-
 
 
 def _files(warmup: bool, root: str, n: int) -> list[Path]:
@@ -70,7 +78,11 @@ def peer(warmup: bool, root: str, n: int, level: int = 1) -> dict:
         ds = pydicom.dcmread(path)
         hu = apply_modality_lut(ds.pixel_array, ds)
         windowed = apply_windowing(hu, ds)  # the header's window, range of the stored bits
-        lo, hi = (-(2 ** (ds.BitsStored - 1)), 2 ** (ds.BitsStored - 1) - 1) if ds.PixelRepresentation else (0, 2**ds.BitsStored - 1)
+        lo, hi = (
+            (-(2 ** (ds.BitsStored - 1)), 2 ** (ds.BitsStored - 1) - 1)
+            if ds.PixelRepresentation
+            else (0, 2**ds.BitsStored - 1)
+        )
         img = np.clip((windowed - lo) / (hi - lo) * 255 + 0.5, 0, 255).astype(np.uint8)
         Image.fromarray(img).save(out / f"{i}.png", compress_level=level)
     return {"items": len(files), "out": str(out), "png_kb": _kb(out, len(files))}
@@ -96,7 +108,9 @@ def _kb(out: Path, n: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n", type=int, default=4000, help="slices converted by our path (the seed's scale is ~14,000)")
+    parser.add_argument(
+        "--n", type=int, default=4000, help="slices converted by our path (the seed's scale is ~14,000)"
+    )
     parser.add_argument("--peer-n", type=int, default=1000, help="slices converted by pydicom + PIL")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="small smoke run (200 slices, 1 run)")
@@ -105,19 +119,34 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         build(Path(tmp), n)
-        header(f"ct DICOM -> windowed PNG: {n} slices 512x512 int16 (written in {time.perf_counter() - start:.0f}s); slices/s")
+        header(
+            f"ct DICOM -> windowed PNG: {n} slices 512x512 int16 (written in {time.perf_counter() - start:.0f}s); slices/s"
+        )
         one = measure(MODULE, "ours", "ours, 1 worker (PNG level 1)", runs, unit="img", root=tmp, n=n, workers=1)
-        two = measure(MODULE, "ours", "ours, 2 workers (PNG level 1)", runs, processes=2, unit="img", root=tmp, n=n, workers=2)
-        base = measure(MODULE, "peer", "pydicom LUTs + PIL, 1 process (PNG level 1)", runs, unit="img", root=tmp, n=peer_n)
-        ref = measure(MODULE, "peer", "pydicom LUTs + PIL, 1 process (PIL default 6)", 1, unit="img", root=tmp, n=peer_n, level=6)
+        two = measure(
+            MODULE, "ours", "ours, 2 workers (PNG level 1)", runs, processes=2, unit="img", root=tmp, n=n, workers=2
+        )
+        base = measure(
+            MODULE, "peer", "pydicom LUTs + PIL, 1 process (PNG level 1)", runs, unit="img", root=tmp, n=peer_n
+        )
+        ref = measure(
+            MODULE, "peer", "pydicom LUTs + PIL, 1 process (PIL default 6)", 1, unit="img", root=tmp, n=peer_n, level=6
+        )
         ratio(one, base, "same PNG level, same process count; target >= 3x per core")
         ratio(two, base, "2 worker processes against 1")
         for m in (one, two, base, ref):
             print(f"   {m.label}: {m.extra['png_kb']:.0f} KB per PNG")
         import cv2
 
-        diffs = [int(np.abs(cv2.imread(f"{one.extra['out']}/{i}.png", cv2.IMREAD_UNCHANGED).astype(int)
-                            - cv2.imread(f"{base.extra['out']}/{i}.png", cv2.IMREAD_UNCHANGED).astype(int)).max()) for i in range(20)]
+        diffs = [
+            int(
+                np.abs(
+                    cv2.imread(f"{one.extra['out']}/{i}.png", cv2.IMREAD_UNCHANGED).astype(int)
+                    - cv2.imread(f"{base.extra['out']}/{i}.png", cv2.IMREAD_UNCHANGED).astype(int)
+                ).max()
+            )
+            for i in range(20)
+        ]
         print(f"   pixels, ours vs pydicom + PIL on 20 slices: max abs difference {max(diffs)} (of 255)")
 
 

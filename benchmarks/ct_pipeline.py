@@ -40,11 +40,17 @@ def pipeline(warmup: bool, root: str) -> dict:
     with dg.instance_for_test() as instance:
         # every candidate is fetched (the seed's default of 3,875 is below this synthetic set's shortfall)
         run_config = {"ops": {"no_hem_dicoms": {"config": {"max_images": 0}}}}
-        result = job.execute_in_process(instance=instance, resources={"store": LocalDatasetStore(root=root)}, run_config=run_config,
-                                        raise_on_error=False)
+        result = job.execute_in_process(
+            instance=instance,
+            resources={"store": LocalDatasetStore(root=root)},
+            run_config=run_config,
+            raise_on_error=False,
+        )
         checks = list(result.get_asset_check_evaluations())
-        meta = {e.asset_key.to_user_string(): {k: v.value for k, v in e.materialization.metadata.items()}
-                for e in result.get_asset_materialization_events()}
+        meta = {
+            e.asset_key.to_user_string(): {k: v.value for k, v in e.materialization.metadata.items()}
+            for e in result.get_asset_materialization_events()
+        }
         steps: dict[str, list[float]] = {}
         for entry in instance.all_logs(result.run_id):  # each step's window: from its start to its end
             kind = entry.dagster_event.event_type_value if entry.dagster_event is not None else ""
@@ -53,11 +59,14 @@ def pipeline(warmup: bool, root: str) -> dict:
                 window[0], window[1] = min(window[0], entry.timestamp), max(window[1], entry.timestamp)
     return {
         "items": meta.get("augmented_coco_6class", {}).get("dagster/row_count", 0),
-        "success": result.success, "checks": len(checks), "checks_passed": sum(c.passed for c in checks),
+        "success": result.success,
+        "checks": len(checks),
+        "checks_passed": sum(c.passed for c in checks),
         "failed_checks": [f"{c.asset_key.to_user_string()}:{c.check_name}" for c in checks if not c.passed],
         "pngs_per_s": meta.get("no_hem_pngs", {}).get("run_info", {}).get("images_per_second", 0),
         "augmented_per_s": meta.get("augmented_coco_6class", {}).get("run_info", {}).get("augmented_per_second", 0),
-        "labelled": meta.get("labelled_coco", {}).get("images", 0), "dicoms": meta.get("no_hem_dicoms", {}).get("attempted", 0),
+        "labelled": meta.get("labelled_coco", {}).get("images", 0),
+        "dicoms": meta.get("no_hem_dicoms", {}).get("attempted", 0),
         "steps": steps,
     }
 
@@ -71,18 +80,32 @@ def run(scale: float, tmp: Path, runs: int):
     generated = time.perf_counter() - start
     (tmp / "home").mkdir(exist_ok=True)
     env = {**os.environ, "DAGSTER_HOME": str(tmp / "home"), "PYTHONWARNINGS": "ignore"}
-    m = measure("benchmarks.ct_pipeline", "pipeline", f"scale {scale} (inputs generated in {generated:.0f}s)", runs,
-                processes=os.cpu_count() or 1, unit="img", env=env, root=str(root))
+    m = measure(
+        "benchmarks.ct_pipeline",
+        "pipeline",
+        f"scale {scale} (inputs generated in {generated:.0f}s)",
+        runs,
+        processes=os.cpu_count() or 1,
+        unit="img",
+        env=env,
+        root=str(root),
+    )
     r = m.extra
-    print(f"   scale {scale}: {r['labelled']:,} labelled + {r['dicoms']:,} DICOM -> {m.items:,} published images; "
-          f"checks {r['checks_passed']}/{r['checks']} passed" + (f"; failed: {', '.join(r['failed_checks'])}" if r["failed_checks"] else ""))
+    print(
+        f"   scale {scale}: {r['labelled']:,} labelled + {r['dicoms']:,} DICOM -> {m.items:,} published images; "
+        f"checks {r['checks_passed']}/{r['checks']} passed"
+        + (f"; failed: {', '.join(r['failed_checks'])}" if r["failed_checks"] else "")
+    )
     raised = []  # how far each step pushed the high-water mark above everything before it
     for step, (t0, t1) in r["steps"].items():
         before = max((mb for t, mb in m.timeline if t < t0), default=0.0)
         inside = max((mb for t, mb in m.timeline if t0 <= t <= t1 + 0.05), default=0.0)
         if inside > before:
             raised.append((inside - before, inside, step))
-    print("   steps that raised the peak PSS: " + ", ".join(f"{step} +{up:.0f} MB (to {mb:.0f})" for up, mb, step in sorted(raised, reverse=True)[:6]))
+    print(
+        "   steps that raised the peak PSS: "
+        + ", ".join(f"{step} +{up:.0f} MB (to {mb:.0f})" for up, mb, step in sorted(raised, reverse=True)[:6])
+    )
     return m
 
 
@@ -97,9 +120,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         rows = [run(s, Path(tmp), args.runs) for s in scales]
     small, big = rows[0], rows[-1]
-    print(f"   peak PSS {small.peak_mb:.0f} MB at {small.items:,} images vs {big.peak_mb:.0f} MB at {big.items:,}: "
-          f"{(big.peak_mb - small.peak_mb) / max(big.items - small.items, 1) * 1024:.2f} KB per extra published image "
-          f"(targets: < 1,500 MB; flat within 10%)")
+    print(
+        f"   peak PSS {small.peak_mb:.0f} MB at {small.items:,} images vs {big.peak_mb:.0f} MB at {big.items:,}: "
+        f"{(big.peak_mb - small.peak_mb) / max(big.items - small.items, 1) * 1024:.2f} KB per extra published image "
+        f"(targets: < 1,500 MB; flat within 10%)"
+    )
 
 
 if __name__ == "__main__":

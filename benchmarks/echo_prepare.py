@@ -33,7 +33,14 @@ import numpy as np
 
 from benchmarks._harness import header, measure, ratio
 
-MACHINES = {"VIVIDE95": 18, "VIVIDS60": 18, "VIVIDS70": 17, "EPIQ7": 17, "AFFINITI70G": 16, "AFFINITI50G": 15}  # + VIVIDIQ below
+MACHINES = {
+    "VIVIDE95": 18,
+    "VIVIDS60": 18,
+    "VIVIDS70": 17,
+    "EPIQ7": 17,
+    "AFFINITI70G": 16,
+    "AFFINITI50G": 15,
+}  # + VIVIDIQ below
 MODELS = {
     "VIVIDE95": ("GE Vingmed Ultrasound", "Vivid E95"), "VIVIDS60": ("GE Vingmed Ultrasound", "Vivid S60"),
     "VIVIDS70": ("GE Vingmed Ultrasound", "Vivid S70"), "VIVIDIQ": ("GE Healthcare", "Vivid iq"),
@@ -53,7 +60,9 @@ def build(root: Path, n_results: int) -> None:
 
     rng = np.random.default_rng(0)
     template = pydicom.dcmread(examples.get_path("ybr_color"))
-    folders = [f"{m}-{i:04d}" for m, n in {**MACHINES, "VIVIDIQ": 0}.items() for i in range(1, n + 1)] + ["VIVIDIQ-0001"]
+    folders = [f"{m}-{i:04d}" for m, n in {**MACHINES, "VIVIDIQ": 0}.items() for i in range(1, n + 1)] + [
+        "VIVIDIQ-0001"
+    ]
     per_folder = {f: {} for f in folders}
     raw = root / "raw/echo_quality/raw_data"
     for i in range(n_results):
@@ -61,7 +70,9 @@ def build(root: Path, n_results: int) -> None:
         name = f"IM_{i:05d}.dcm"
         kind = rng.choice(3, p=[0.716, 0.153, 0.131])
         score = [rng.uniform(0.95, 1.0), rng.uniform(0.0, 0.1), rng.uniform(0.1, 0.95)][kind]
-        template.SOPInstanceUID = template.file_meta.MediaStorageSOPInstanceUID = generate_uid(entropy_srcs=[folder, name])
+        template.SOPInstanceUID = template.file_meta.MediaStorageSOPInstanceUID = generate_uid(
+            entropy_srcs=[folder, name]
+        )
         template.StudyInstanceUID = generate_uid(entropy_srcs=[folder])
         template.PatientID = f"PAT-{folder}"
         template.Manufacturer, template.ManufacturerModelName = MODELS[folder.split("-")[0]]
@@ -85,7 +96,9 @@ def run_ours(root: Path) -> dict:
     store = LocalDatasetStore(root=str(root))
     with dg.instance_for_test() as instance:
         result = dg.materialize(
-            [assets.echo_inference_results, assets.echo_training_selection, assets.echo_training_data], instance=instance, resources={"store": store}
+            [assets.echo_inference_results, assets.echo_training_selection, assets.echo_training_data],
+            instance=instance,
+            resources={"store": store},
         )
     meta = result.asset_materializations_for_node("echo_training_data")[0].metadata
     return {"videos": meta["dagster/row_count"].value}
@@ -105,13 +118,24 @@ def run_core(root: Path) -> dict:
 
     store = LocalDatasetStore(root=str(root))
     source = results_source(store)
-    parsed, rejects = parse_result_files([ResultFile(o.key, source.read_bytes(o.key)) for o in sorted(source.list_objects(), key=lambda o: o.key)])
+    parsed, rejects = parse_result_files(
+        [ResultFile(o.key, source.read_bytes(o.key)) for o in sorted(source.list_objects(), key=lambda o: o.key)]
+    )
     table = attach_dicoms(parsed, store.path("raw/echo_quality/raw_data"), store.local_root(), rejects)
     plan = training_plan(select_training_rows(table, Criteria(), MAX_HIGH, MAX_LOW, seed=42).query("selected"))
     with store.write_dir("core_training_data") as staged:
         (staged.path / "echo_videos").mkdir()
-        pairs = [(str(store.path(p)), str(staged.path / "echo_videos" / f), True) for p, f in zip(plan["dicom_path"], plan["filename"])]
-        errors = [e for c in ordered_map(copy_and_verify, chunked(pairs, 16), max_workers=1 if len(pairs) < COPY_INLINE_BELOW else 0) for e in c]
+        pairs = [
+            (str(store.path(p)), str(staged.path / "echo_videos" / f), True)
+            for p, f in zip(plan["dicom_path"], plan["filename"])
+        ]
+        errors = [
+            e
+            for c in ordered_map(
+                copy_and_verify, chunked(pairs, 16), max_workers=1 if len(pairs) < COPY_INLINE_BELOW else 0
+            )
+            for e in c
+        ]
         plan[[not e for e in errors]].to_csv(staged.path / "echo_annotations.csv", index=False)
     return {"videos": len(plan) - sum(map(bool, errors))}
 
@@ -153,7 +177,17 @@ def run_naive(root: Path, validate: bool) -> dict:
             pydicom.dcmread(out / "echo_videos" / name).pixel_array
         copied.append({**s, "video_path": f"echo_videos/{name}", "filename": name, "quality_score": s["quality_label"]})
     frame = pd.DataFrame(copied)
-    cols = ["video_path", "quality_score", "filename", "machine_type", "score", "status", "assessment", "folder", "file_id"]
+    cols = [
+        "video_path",
+        "quality_score",
+        "filename",
+        "machine_type",
+        "score",
+        "status",
+        "assessment",
+        "folder",
+        "file_id",
+    ]
     frame[cols].to_csv(out / "echo_annotations.csv", index=False)
     (out / "dataset_analysis.json").write_text(json.dumps({"total_samples": len(frame)}))
     return {"videos": len(frame)}
@@ -162,8 +196,14 @@ def run_naive(root: Path, validate: bool) -> dict:
 def job(warmup: bool, root: str, mode: str, n: int) -> dict:
     if warmup:
         import dataprep_assets.defs.echo_quality.assets  # noqa: F401  (imports are not the throughput)
+
         return {}
-    runs = {"ours": run_ours, "ours-core": run_core, "naive": lambda r: run_naive(r, False), "naive+validate": lambda r: run_naive(r, True)}
+    runs = {
+        "ours": run_ours,
+        "ours-core": run_core,
+        "naive": lambda r: run_naive(r, False),
+        "naive+validate": lambda r: run_naive(r, True),
+    }
     info = runs[mode](Path(root))
     return {"items": n, **info}
 
@@ -180,12 +220,16 @@ def main() -> None:
         started = time.perf_counter()
         build(root, n)
         size = sum(p.stat().st_size for p in (root / "raw").rglob("*.dcm"))
-        header(f"echo_quality preparation: {n} results + DICOM clips ({size / 1e6:.0f} MB, built in {time.perf_counter() - started:.0f}s); "
-               "results/s")
+        header(
+            f"echo_quality preparation: {n} results + DICOM clips ({size / 1e6:.0f} MB, built in {time.perf_counter() - started:.0f}s); "
+            "results/s"
+        )
         for p in (root / "raw").rglob("*.dcm"):  # warm the page cache for every mode alike
             p.read_bytes()
-        rows = {mode: measure("benchmarks.echo_prepare", "job", mode, runs, unit="res", root=tmp, mode=mode, n=n)
-                for mode in ("naive", "naive+validate", "ours-core", "ours")}
+        rows = {
+            mode: measure("benchmarks.echo_prepare", "job", mode, runs, unit="res", root=tmp, mode=mode, n=n)
+            for mode in ("naive", "naive+validate", "ours-core", "ours")
+        }
         ratio(rows["ours"], rows["naive+validate"], "same guarantees, Dagster run included")
         ratio(rows["ours-core"], rows["naive+validate"], "same guarantees, our functions without Dagster")
 

@@ -36,7 +36,12 @@ def main() -> None:
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
-    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL_S3=endpoint)
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_ENDPOINT_URL_S3=endpoint,
+    )
     client = boto3.client("s3", endpoint_url=endpoint)
     client.create_bucket(Bucket="bench")
     keys = [f"store/{RESULTS_PREFIX}/FOLDER-{i // 100:04d}/result_{i:06d}.json" for i in range(args.objects)]
@@ -54,7 +59,9 @@ def main() -> None:
             started = time.perf_counter()
             local = naive_store.pull(RESULTS_PREFIX)
             listed = sum(1 for _ in source_from_uri(str(local), suffixes=RESULT_SUFFIXES).list_objects())
-            print(f"naive ({tick}): {time.perf_counter() - started:6.2f} s per tick, {listed} listed (pull + local listing)")
+            print(
+                f"naive ({tick}): {time.perf_counter() - started:6.2f} s per tick, {listed} listed (pull + local listing)"
+            )
     server.stop()
 
 

@@ -39,7 +39,10 @@ class Bucket:
     """A bucket's listing per tick, with the truth of which (key, etag) versions ever existed."""
 
     def __init__(self, initial: int, ticks: int, seed_second: int = T0):
-        self.objects = {f"base/{i:07d}.json": ObjectInfo(f"base/{i:07d}.json", f"e{i}", seed_second + i // 500) for i in range(initial)}
+        self.objects = {
+            f"base/{i:07d}.json": ObjectInfo(f"base/{i:07d}.json", f"e{i}", seed_second + i // 500)
+            for i in range(initial)
+        }
         self.clock = seed_second + initial // 500 + 10
         self.ticks, self.delayed, self.tick_no = ticks, [], 0
         self.initial = {(o.key, o.etag) for o in self.objects.values()}
@@ -60,7 +63,9 @@ class Bucket:
         if self.tick_no <= self.ticks:
             t = self.tick_no
             burst = [ObjectInfo(f"new/{t:03d}/{i:05d}.json", f"n{t}-{i}", self.clock) for i in range(1000)]
-            spread = [ObjectInfo(f"new/{t:03d}/s{i:05d}.json", f"s{t}-{i}", self.clock - 30 + i % 30) for i in range(200)]
+            spread = [
+                ObjectInfo(f"new/{t:03d}/s{i:05d}.json", f"s{t}-{i}", self.clock - 30 + i % 30) for i in range(200)
+            ]
             base = sorted(k for k in self.objects if k.startswith("base/"))
             reuploads = [ObjectInfo(k, f"r{t}", self.clock) for k in base[t * 37 : t * 37 + 20]]
             for k in base[-50:]:  # old objects go away
@@ -143,7 +148,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="10,000 objects, 5 ticks, 1 run")
     args = parser.parse_args()
     objects, ticks, runs = (10_000, 5, 1) if args.quick else (args.objects, args.ticks, args.runs)
-    header(f"change-detection cursor: {objects:,} objects, {ticks} ticks of uploads; {runs} untraced runs + 1 traced run each", columns=False)
+    header(
+        f"change-detection cursor: {objects:,} objects, {ticks} ticks of uploads; {runs} untraced runs + 1 traced run each",
+        columns=False,
+    )
     approaches = {"ours": ours, "naive seen-set": naive_seen_set, "naive strict watermark": naive_strict_watermark}
     rows = {}
     for name, fn in approaches.items():

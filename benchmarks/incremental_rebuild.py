@@ -43,12 +43,20 @@ def _run(job_name: str, root: str, run_config: dict, assets: list[str] | None = 
     selection = [dg.AssetKey(a) for a in assets] if assets else None
     with dg.instance_for_test() as instance:
         start = time.perf_counter()
-        result = job.execute_in_process(instance=instance, resources={"store": LocalDatasetStore(root=root)}, run_config=run_config,
-                                        raise_on_error=False, asset_selection=selection)
+        result = job.execute_in_process(
+            instance=instance,
+            resources={"store": LocalDatasetStore(root=root)},
+            run_config=run_config,
+            raise_on_error=False,
+            asset_selection=selection,
+        )
         seconds = time.perf_counter() - start
     if not result.success:
         raise SystemExit(f"{job_name} failed")
-    meta = {e.asset_key.to_user_string(): {k: v.value for k, v in e.materialization.metadata.items()} for e in result.get_asset_materialization_events()}
+    meta = {
+        e.asset_key.to_user_string(): {k: v.value for k, v in e.materialization.metadata.items()}
+        for e in result.get_asset_materialization_events()
+    }
     return seconds, meta
 
 
@@ -61,13 +69,23 @@ def child_ct(root: str, scale: float) -> None:
     cap = max(1, int(candidates * 0.99))
     scratch, m1 = _run("ct_hemorrhage_job", root, {"ops": {"no_hem_dicoms": {"config": {"max_images": cap}}}})
     rebuild, m2 = _run("ct_hemorrhage_job", root, {"ops": {"no_hem_dicoms": {"config": {"max_images": 0}}}})
-    print(json.dumps({
-        "candidates": candidates, "cap": cap, "scratch_s": scratch, "rebuild_s": rebuild,
-        "published": m2["augmented_coco_6class"]["dagster/row_count"],
-        "slices": [m2["no_hem_pngs"]["slices_computed"], m2["no_hem_pngs"]["slices_reused"]],
-        "images": [m2["augmented_coco_6class"]["images_computed"], m2["augmented_coco_6class"]["images_reused"]],
-        "scratch_slices": m1["no_hem_pngs"]["slices_computed"],
-    }))
+    print(
+        json.dumps(
+            {
+                "candidates": candidates,
+                "cap": cap,
+                "scratch_s": scratch,
+                "rebuild_s": rebuild,
+                "published": m2["augmented_coco_6class"]["dagster/row_count"],
+                "slices": [m2["no_hem_pngs"]["slices_computed"], m2["no_hem_pngs"]["slices_reused"]],
+                "images": [
+                    m2["augmented_coco_6class"]["images_computed"],
+                    m2["augmented_coco_6class"]["images_reused"],
+                ],
+                "scratch_slices": m1["no_hem_pngs"]["slices_computed"],
+            }
+        )
+    )
 
 
 def child_cell(root: str, frames: int) -> None:
@@ -75,7 +93,11 @@ def child_cell(root: str, frames: int) -> None:
 
     generate(root, seed=0, sequences=5, frames=frames, size=512)
     raw = Path(root) / "raw" / "cell_qa"
-    held = sorted(p for p in raw.rglob("*.tif") if p.stem[-3:].isdigit() and int(p.stem[-3:]) >= frames - max(1, round(0.05 * frames * 5) // 5))
+    held = sorted(
+        p
+        for p in raw.rglob("*.tif")
+        if p.stem[-3:].isdigit() and int(p.stem[-3:]) >= frames - max(1, round(0.05 * frames * 5) // 5)
+    )
     stash = Path(root).parent / "stash"
     for path in held:
         target = stash / path.relative_to(root)
@@ -87,8 +109,17 @@ def child_cell(root: str, frames: int) -> None:
         shutil.move(path, Path(root) / path.relative_to(stash))
     rebuild, m2 = _run("cell_qa_job", root, config)
     crops = m2["cell_crops"]
-    print(json.dumps({"scratch_s": scratch, "rebuild_s": rebuild, "cells": crops["cells"], "pairs": [crops["pairs_computed"], crops["pairs_reused"]],
-                      "held_files": len(held)}))
+    print(
+        json.dumps(
+            {
+                "scratch_s": scratch,
+                "rebuild_s": rebuild,
+                "cells": crops["cells"],
+                "pairs": [crops["pairs_computed"], crops["pairs_reused"]],
+                "held_files": len(held),
+            }
+        )
+    )
 
 
 def _child(fn: str, *args) -> dict:
@@ -105,14 +136,20 @@ def main() -> None:
     print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as tmp:
         cell = _child("child_cell", str(Path(tmp) / "cell" / "store"), args.cell_frames)
-    print(f"cell_qa  from scratch {cell['scratch_s']:.1f}s, rebuild after +5% frames {cell['rebuild_s']:.1f}s "
-          f"= {cell['rebuild_s'] / cell['scratch_s']:.0%} (target <= 15%); pairs computed {cell['pairs'][0]}, reused {cell['pairs'][1]}")
+    print(
+        f"cell_qa  from scratch {cell['scratch_s']:.1f}s, rebuild after +5% frames {cell['rebuild_s']:.1f}s "
+        f"= {cell['rebuild_s'] / cell['scratch_s']:.0%} (target <= 15%); pairs computed {cell['pairs'][0]}, reused {cell['pairs'][1]}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         ct = _child("child_ct", str(Path(tmp) / "ct"), args.ct_scale)
-    print(f"ct       from scratch {ct['scratch_s']:.1f}s ({ct['published']:,} published images), rebuild after +1% slices {ct['rebuild_s']:.1f}s "
-          f"= {ct['rebuild_s'] / ct['scratch_s']:.0%} (target <= 10%)")
-    print(f"         DICOM->PNG slices computed {ct['slices'][0]}, reused {ct['slices'][1]} (from scratch: {ct['scratch_slices']}); "
-          f"augmentation images computed {ct['images'][0]}, reused {ct['images'][1]}")
+    print(
+        f"ct       from scratch {ct['scratch_s']:.1f}s ({ct['published']:,} published images), rebuild after +1% slices {ct['rebuild_s']:.1f}s "
+        f"= {ct['rebuild_s'] / ct['scratch_s']:.0%} (target <= 10%)"
+    )
+    print(
+        f"         DICOM->PNG slices computed {ct['slices'][0]}, reused {ct['slices'][1]} (from scratch: {ct['scratch_slices']}); "
+        f"augmentation images computed {ct['images'][0]}, reused {ct['images'][1]}"
+    )
 
 
 if __name__ == "__main__":

@@ -51,7 +51,10 @@ def per_query_numpy(emb: np.ndarray, groups: np.ndarray, k: int, queries: np.nda
         sims[groups == groups[q]] = -np.inf
         best = np.maximum.reduceat(sims, starts)
         top = np.argsort(-best, kind="stable")[:k]
-        out[row] = [starts[c] + int(np.argmax(sims[starts[c] : (starts[c + 1] if c + 1 < len(starts) else len(sims))])) for c in top]
+        out[row] = [
+            starts[c] + int(np.argmax(sims[starts[c] : (starts[c + 1] if c + 1 < len(starts) else len(sims))]))
+            for c in top
+        ]
     return out
 
 
@@ -63,7 +66,9 @@ def full_matrix(emb: np.ndarray, groups: np.ndarray, k: int, per_concept: int) -
     by_concept = sims.reshape(n, -1, per_concept)
     _, concepts = topk_rows(by_concept.max(axis=2), np.arange(by_concept.shape[1]), k)
     best_in_concept = by_concept.argmax(axis=2)
-    return np.where(concepts >= 0, concepts * per_concept + np.take_along_axis(best_in_concept, np.maximum(concepts, 0), axis=1), -1)
+    return np.where(
+        concepts >= 0, concepts * per_concept + np.take_along_axis(best_in_concept, np.maximum(concepts, 0), axis=1), -1
+    )
 
 
 def _seed_loop(emb: np.ndarray, groups: np.ndarray, k: int, queries: np.ndarray) -> np.ndarray:
@@ -144,13 +149,17 @@ def main(argv: list[str] | None = None) -> None:
     n = (2_000 if args.quick else args.images) // PER_CONCEPT * PER_CONCEPT
     runs = 1 if args.quick else args.runs
     common = {"n": n, "dim": args.dim, "k": args.k}
-    header(f"perva_retrieval hard negatives: one category of {n:,} images, {n // PER_CONCEPT} concepts, dim {args.dim}, "
-           f"K={args.k}; queries/s")
+    header(
+        f"perva_retrieval hard negatives: one category of {n:,} images, {n // PER_CONCEPT} concepts, dim {args.dim}, "
+        f"K={args.k}; queries/s"
+    )
     rows = {
         "ours": measure(MODULE, "ours", "ours blocked 512x2048", runs, unit="q", **common),
         "full": measure(MODULE, "numpy_full", "numpy full n x n matrix", runs, unit="q", **common),
         "seed": measure(MODULE, "seed_loop", "seed loop, np.dot per pair (150 queries)", runs, unit="q", **common),
-        "per_query": measure(MODULE, "numpy_per_query", "numpy matvec per query (150 queries)", runs, unit="q", **common),
+        "per_query": measure(
+            MODULE, "numpy_per_query", "numpy matvec per query (150 queries)", runs, unit="q", **common
+        ),
     }
     try:
         import faiss  # noqa: F401
@@ -160,7 +169,9 @@ def main(argv: list[str] | None = None) -> None:
         print("   FAISS: faiss-cpu not installed")
     for key, m in rows.items():
         if key != "ours" and m.extra["sample"]:
-            print(f"   exact: {m.label} == ours on the 150 sampled queries: {m.extra['sample'] == rows['ours'].extra['sample']}")
+            print(
+                f"   exact: {m.label} == ours on the 150 sampled queries: {m.extra['sample'] == rows['ours'].extra['sample']}"
+            )
     ratio(rows["ours"], rows["full"], "target >= 0.9x")
     ratio(rows["ours"], rows["seed"])
     ratio(rows["ours"], rows["per_query"])
@@ -170,7 +181,16 @@ def main(argv: list[str] | None = None) -> None:
     for size in (n // 2, n * 2):
         measure(MODULE, "ours", f"ours blocked 512x2048, {size:,} images", 1, unit="q", n=size, dim=args.dim, k=args.k)
     for q, c in ((128, 1024), (2048, 4096)):
-        measure(MODULE, "ours", f"ours blocked {q}x{c}, {n:,} images", 1, unit="q", query_block=q, candidate_block=c, **common)
+        measure(
+            MODULE,
+            "ours",
+            f"ours blocked {q}x{c}, {n:,} images",
+            1,
+            unit="q",
+            query_block=q,
+            candidate_block=c,
+            **common,
+        )
 
 
 if __name__ == "__main__":

@@ -42,15 +42,26 @@ def main() -> None:
 
     rng = np.random.default_rng(0)
     logos = [DRAW[list(DRAW)[i % 4]](rng).convert("RGB") for i in range(n)]
-    raw = {"128x128": sum(png_size(im) for im in logos), "512x512": sum(png_size(im.resize((512, 512), Image.Resampling.LANCZOS)) for im in logos)}
+    raw = {
+        "128x128": sum(png_size(im) for im in logos),
+        "512x512": sum(png_size(im.resize((512, 512), Image.Resampling.LANCZOS)) for im in logos),
+    }
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         extractor = ResNet50Extractor(save_random_weights(root / "resnet50_random.pth"))
         started = time.perf_counter()
-        features = np.concatenate([extractor.extract(np.stack([np.asarray(im.resize((224, 224), Image.Resampling.BILINEAR)) for im in logos[i : i + 16]]))
-                                   for i in range(0, n, 16)])
-        print(f"quality_prediction feature storage: {n} logos, ResNet-50 2048-d features in {time.perf_counter() - started:.1f}s; "
-              f"PNG bytes per logo: 128x128 {raw['128x128'] / n:,.0f}, 512x512 {raw['512x512'] / n:,.0f}")
+        features = np.concatenate(
+            [
+                extractor.extract(
+                    np.stack([np.asarray(im.resize((224, 224), Image.Resampling.BILINEAR)) for im in logos[i : i + 16]])
+                )
+                for i in range(0, n, 16)
+            ]
+        )
+        print(
+            f"quality_prediction feature storage: {n} logos, ResNet-50 2048-d features in {time.perf_counter() - started:.1f}s; "
+            f"PNG bytes per logo: 128x128 {raw['128x128'] / n:,.0f}, 512x512 {raw['512x512'] / n:,.0f}"
+        )
         ids = [f"logo_{i:05d}" for i in range(n)]
         for dtype in ("float32", "float16"):
             for compression in ("none", "gzip"):
@@ -61,9 +72,13 @@ def main() -> None:
                     error = float(np.abs(ff.read_rows(np.arange(n)) - features).max())
                     matrix = ff.features.id.get_storage_size()  # the part that grows with the dataset
                 size = path.stat().st_size
-                overheads = ", ".join(f"{size / b:.0%} ({matrix / b:.0%} matrix only) of {name} PNGs" for name, b in raw.items())
-                print(f"{dtype:8s} {compression:5s} file {size / n:7,.0f} B/image, matrix {matrix / n:7,.0f} B/image  overhead {overheads}  "
-                      f"max abs error vs float32 {error:.4g} ({error / float(np.abs(features).max()):.1e} of the largest value)")
+                overheads = ", ".join(
+                    f"{size / b:.0%} ({matrix / b:.0%} matrix only) of {name} PNGs" for name, b in raw.items()
+                )
+                print(
+                    f"{dtype:8s} {compression:5s} file {size / n:7,.0f} B/image, matrix {matrix / n:7,.0f} B/image  overhead {overheads}  "
+                    f"max abs error vs float32 {error:.4g} ({error / float(np.abs(features).max()):.1e} of the largest value)"
+                )
     print("seed target: feature storage <= 50% of the raw image bytes")
 
 

@@ -27,7 +27,6 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-
 import pandas as pd
 
 from benchmarks._harness import header, run_child
@@ -51,7 +50,13 @@ def images_table(root: Path, n: int) -> pd.DataFrame:
     rows = []
     for i in range(n):
         rel = f"images/logo_{i:05d}.png"
-        rows.append({"image_id": rel, "content_hash": inspect_image(str(root), rel, ("PNG",), 32).content_hash, "path": str(root / rel)})
+        rows.append(
+            {
+                "image_id": rel,
+                "content_hash": inspect_image(str(root), rel, ("PNG",), 32).content_hash,
+                "path": str(root / rel),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -63,7 +68,12 @@ def run_ours(root: Path, images: pd.DataFrame, extractor, workers: int, cache: b
     if not cache:
         target.replace(out)
         target = out
-    return {"images": report.featurised, "seconds": report.seconds, "h5_bytes": target.stat().st_size, "cached": report.cached}
+    return {
+        "images": report.featurised,
+        "seconds": report.seconds,
+        "h5_bytes": target.stat().st_size,
+        "cached": report.cached,
+    }
 
 
 def run_naive(root: Path, images: pd.DataFrame, extractor) -> dict:
@@ -71,7 +81,9 @@ def run_naive(root: Path, images: pd.DataFrame, extractor) -> dict:
     start = time.perf_counter()
     path = root / f"naive_{extractor.name}.h5"
     with h5py.File(path, "w") as h5:
-        ds = h5.create_dataset("features", shape=(0, extractor.dim), maxshape=(None, extractor.dim), dtype="float32", compression="gzip")
+        ds = h5.create_dataset(
+            "features", shape=(0, extractor.dim), maxshape=(None, extractor.dim), dtype="float32", compression="gzip"
+        )
         ids = []
         for image_id, file in zip(images["image_id"], images["path"]):
             row = extractor.extract(load_rgb(file, extractor.input_size)[None])
@@ -97,9 +109,29 @@ def child(args) -> None:
     print(json.dumps({**result, "peak_mb": peak, "baseline_mb": baseline}))
 
 
-def measure(root: Path, mode: str, extractor: str, n: int, workers: int = 1, weights: str = "", threads: int = 0) -> dict:
-    cmd = [sys.executable, "-m", "benchmarks.quality_features", "--child", "--root", str(root), "--mode", mode, "--extractor", extractor,
-           "--n", str(n), "--workers", str(workers), "--weights", weights, "--threads", str(threads)]
+def measure(
+    root: Path, mode: str, extractor: str, n: int, workers: int = 1, weights: str = "", threads: int = 0
+) -> dict:
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.quality_features",
+        "--child",
+        "--root",
+        str(root),
+        "--mode",
+        mode,
+        "--extractor",
+        extractor,
+        "--n",
+        str(n),
+        "--workers",
+        str(workers),
+        "--weights",
+        weights,
+        "--threads",
+        str(threads),
+    ]
     out, peak = run_child(cmd)  # peak: sampled PSS of the child and its workers (the harness)
     return json.loads(out.strip().splitlines()[-1]) | {"peak_mb": peak}
 
@@ -128,7 +160,9 @@ def main() -> None:
         start = time.perf_counter()
         draw_logos(root, n)
         png_bytes = sum(p.stat().st_size for p in (root / "images").glob("*.png"))
-        header(f"quality_prediction feature benchmark: {n} logos 128x128 ({png_bytes / 2**20:.1f} MiB of PNG), drawn in {time.perf_counter() - start:.0f}s")
+        header(
+            f"quality_prediction feature benchmark: {n} logos 128x128 ({png_bytes / 2**20:.1f} MiB of PNG), drawn in {time.perf_counter() - start:.0f}s"
+        )
         stats = [
             ("ours image_stats, batch 32, 1 process", measure(root, "ours", "image_stats", n, workers=1)),
             ("ours image_stats, batch 32, 2 workers", measure(root, "ours", "image_stats", n, workers=2)),
@@ -144,23 +178,32 @@ def main() -> None:
         torch.save(ResNet50().state_dict(), weights)
         resnet = [
             ("ours resnet50, batch 32, CPU", measure(root, "ours", "resnet50", n_resnet, weights=str(weights))),
-            ("naive resnet50, batch 1, CPU", measure(root, "naive", "resnet50", max(n_resnet // 4, 4), weights=str(weights))),
+            (
+                "naive resnet50, batch 1, CPU",
+                measure(root, "naive", "resnet50", max(n_resnet // 4, 4), weights=str(weights)),
+            ),
         ]
         for name, r in stats + resnet:
             print(line(name, r))
         rate = lambda r: r["images"] / r["seconds"]  # noqa: E731
         ours_stats, naive_stats, ours_resnet, naive_resnet = stats[1][1], stats[3][1], resnet[0][1], resnet[1][1]
-        print(f"speed-up image_stats over naive: ours 1 process {rate(stats[0][1]) / rate(naive_stats):.1f}x, ours 2 workers "
-              f"{rate(ours_stats) / rate(naive_stats):.1f}x, ours cached rerun {rate(stats[2][1]) / rate(naive_stats):.0f}x")
+        print(
+            f"speed-up image_stats over naive: ours 1 process {rate(stats[0][1]) / rate(naive_stats):.1f}x, ours 2 workers "
+            f"{rate(ours_stats) / rate(naive_stats):.1f}x, ours cached rerun {rate(stats[2][1]) / rate(naive_stats):.0f}x"
+        )
         print(f"speed-up resnet50 (batch 32) over naive batch 1: {rate(ours_resnet) / rate(naive_resnet):.2f}x")
         for name, r in (("image_stats", ours_stats), ("resnet50", ours_resnet)):
             hours = SEED_IMAGES / rate(r) / 3600
-            print(f"seed target: {SEED_IMAGES:,} images in <= {SEED_HOURS:.0f} h -> ours {name}: {hours:.2f} h "
-                  f"({'meets' if hours <= SEED_HOURS else 'misses'} it on this 2-core machine)")
+            print(
+                f"seed target: {SEED_IMAGES:,} images in <= {SEED_HOURS:.0f} h -> ours {name}: {hours:.2f} h "
+                f"({'meets' if hours <= SEED_HOURS else 'misses'} it on this 2-core machine)"
+            )
         h5 = stats[0][1]["h5_bytes"]
-        print(f"storage: image_stats HDF5 {h5 / 2**20:.2f} MiB = {h5 / png_bytes:.1%} of the PNGs (seed: <= 50 % overhead); "
-              f"resnet50 would be {ours_resnet['h5_bytes'] / ours_resnet['images'] * n / 2**20:.1f} MiB = "
-              f"{ours_resnet['h5_bytes'] / ours_resnet['images'] * n / png_bytes:.0%} of the PNGs")
+        print(
+            f"storage: image_stats HDF5 {h5 / 2**20:.2f} MiB = {h5 / png_bytes:.1%} of the PNGs (seed: <= 50 % overhead); "
+            f"resnet50 would be {ours_resnet['h5_bytes'] / ours_resnet['images'] * n / 2**20:.1f} MiB = "
+            f"{ours_resnet['h5_bytes'] / ours_resnet['images'] * n / png_bytes:.0%} of the PNGs"
+        )
 
 
 if __name__ == "__main__":

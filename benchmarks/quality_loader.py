@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 import pandas as pd
 
 from benchmarks._harness import header, run_child
@@ -39,18 +38,26 @@ BATCH = 64
 def build(root: Path, examples: int, images: int, dim: int) -> None:
     rng = np.random.default_rng(0)
     ids = [f"images/logo_{i:06d}.png" for i in range(images)]
-    with FeatureWriter(root / "features.h5", dim=dim, attrs={"extractor": "synthetic", "extractor_version": "1"}) as writer:
+    with FeatureWriter(
+        root / "features.h5", dim=dim, attrs={"extractor": "synthetic", "extractor_version": "1"}
+    ) as writer:
         for start in range(0, images, 512):
             block = np.maximum(rng.normal(0.5, 0.5, (min(512, images - start), dim)), 0).astype(np.float32)
             writer.append(ids[start : start + len(block)], [f"h{i}" for i in range(start, start + len(block))], block)
     image_of = rng.integers(0, images, examples)
     split_of_image = rng.choice(["train", "validation", "test"], size=images, p=[0.8, 0.15, 0.05])
-    frame = pd.DataFrame({
-        "result_id": [f"r{i:07d}" for i in range(examples)], "image_id": [ids[i] for i in image_of],
-        "split": split_of_image[image_of], "mode": rng.choice(MODES, size=examples),
-        **{p.name: rng.uniform(p.low, p.high, examples).round(0 if p.integer else 2) for p in NUMERIC_PARAMS},
-        "ssim": rng.uniform(0.4, 1.0, examples), "mse": rng.uniform(5, 900, examples), "psnr": rng.uniform(18, 40, examples),
-    })
+    frame = pd.DataFrame(
+        {
+            "result_id": [f"r{i:07d}" for i in range(examples)],
+            "image_id": [ids[i] for i in image_of],
+            "split": split_of_image[image_of],
+            "mode": rng.choice(MODES, size=examples),
+            **{p.name: rng.uniform(p.low, p.high, examples).round(0 if p.integer else 2) for p in NUMERIC_PARAMS},
+            "ssim": rng.uniform(0.4, 1.0, examples),
+            "mse": rng.uniform(5, 900, examples),
+            "psnr": rng.uniform(18, 40, examples),
+        }
+    )
     frame["cv_fold"] = np.where(frame["split"] == "train", rng.integers(0, 5, examples), -1)
     frame.to_parquet(root / "examples.parquet", index=False)
 
@@ -58,8 +65,23 @@ def build(root: Path, examples: int, images: int, dim: int) -> None:
 class NaiveDataset:
     """One HDF5 row per `__getitem__` (opened once per worker), standardised per item."""
 
-    def __init__(self, features_path: str, rows: np.ndarray, params: np.ndarray, targets: np.ndarray, mean: np.ndarray, std: np.ndarray):
-        self.features_path, self.rows, self.params, self.targets, self.mean, self.std = features_path, rows, params, targets, mean, std
+    def __init__(
+        self,
+        features_path: str,
+        rows: np.ndarray,
+        params: np.ndarray,
+        targets: np.ndarray,
+        mean: np.ndarray,
+        std: np.ndarray,
+    ):
+        self.features_path, self.rows, self.params, self.targets, self.mean, self.std = (
+            features_path,
+            rows,
+            params,
+            targets,
+            mean,
+            std,
+        )
         self._h5 = None
 
     def __len__(self) -> int:
@@ -72,7 +94,9 @@ class NaiveDataset:
         if self._h5 is None:
             self._h5 = h5py.File(self.features_path, "r")
         x = (self._h5["features"][int(self.rows[i])] - self.mean) / self.std
-        return torch.from_numpy(np.concatenate([x, self.params[i]]).astype(np.float32)), torch.tensor(self.targets[i], dtype=torch.float32)
+        return torch.from_numpy(np.concatenate([x, self.params[i]]).astype(np.float32)), torch.tensor(
+            self.targets[i], dtype=torch.float32
+        )
 
 
 class InMemoryDataset(NaiveDataset):
@@ -86,7 +110,9 @@ class InMemoryDataset(NaiveDataset):
     def __getitem__(self, i: int):
         import torch
 
-        return torch.from_numpy(np.concatenate([self.matrix[self.rows[i]], self.params[i]]).astype(np.float32)), torch.tensor(self.targets[i], dtype=torch.float32)
+        return torch.from_numpy(
+            np.concatenate([self.matrix[self.rows[i]], self.params[i]]).astype(np.float32)
+        ), torch.tensor(self.targets[i], dtype=torch.float32)
 
 
 def _loader(mode: str, root: Path, workers: int):
@@ -126,15 +152,36 @@ def child(args) -> None:
     del loader
     gc.collect()
     steady = times[1:] or times
-    print(json.dumps({
-        "batches": len(times), "examples": examples, "seconds": seconds, "ms_per_batch": 1000 * float(np.mean(steady)),
-        "p95_ms": 1000 * float(np.percentile(steady, 95)), "first_ms": 1000 * times[0], "baseline_mb": baseline,
-        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "worker_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
-    }))
+    print(
+        json.dumps(
+            {
+                "batches": len(times),
+                "examples": examples,
+                "seconds": seconds,
+                "ms_per_batch": 1000 * float(np.mean(steady)),
+                "p95_ms": 1000 * float(np.percentile(steady, 95)),
+                "first_ms": 1000 * times[0],
+                "baseline_mb": baseline,
+                "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "worker_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+            }
+        )
+    )
 
 
 def measure(root: Path, mode: str, workers: int) -> dict:
-    cmd = [sys.executable, "-m", "benchmarks.quality_loader", "--child", "--root", str(root), "--mode", mode, "--workers", str(workers)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.quality_loader",
+        "--child",
+        "--root",
+        str(root),
+        "--mode",
+        mode,
+        "--workers",
+        str(workers),
+    ]
     out, peak = run_child(cmd)  # peak: sampled PSS of the child and its workers (the harness)
     return json.loads(out.strip().splitlines()[-1]) | {"peak_mb": peak}
 
@@ -157,8 +204,10 @@ def main() -> None:
         root = Path(tmp)
         build(root, examples, images, args.dim)
         size = (root / "features.h5").stat().st_size
-        header(f"quality_prediction loader benchmark: {examples:,} examples over {images:,} images, {args.dim}-d features "
-              f"({size / 2**20:.0f} MiB gzip HDF5, {images * args.dim * 4 / 2**20:.0f} MiB raw), batch {BATCH}, one train epoch")
+        header(
+            f"quality_prediction loader benchmark: {examples:,} examples over {images:,} images, {args.dim}-d features "
+            f"({size / 2**20:.0f} MiB gzip HDF5, {images * args.dim * 4 / 2**20:.0f} MiB raw), batch {BATCH}, one train epoch"
+        )
         rows = [
             ("ours __getitems__, 0 workers", measure(root, "ours", 0)),
             ("ours __getitems__, 2 workers", measure(root, "ours", 2)),
@@ -167,14 +216,20 @@ def main() -> None:
         ]
         for name, r in rows:
             per_min = r["examples"] / r["seconds"] * 60
-            print(f"{name:<38} {r['batches']:>4} batches {r['ms_per_batch']:7.1f} ms/batch (p95 {r['p95_ms']:6.1f}, first {r['first_ms']:6.0f})"
-                  f" {per_min:>10,.0f} examples/min  peak PSS {r['peak_mb']:5.0f} MB main, {r['worker_peak_mb']:5.0f} MB worker")
+            print(
+                f"{name:<38} {r['batches']:>4} batches {r['ms_per_batch']:7.1f} ms/batch (p95 {r['p95_ms']:6.1f}, first {r['first_ms']:6.0f})"
+                f" {per_min:>10,.0f} examples/min  peak PSS {r['peak_mb']:5.0f} MB main, {r['worker_peak_mb']:5.0f} MB worker"
+            )
         ours, naive = rows[1][1], rows[2][1]
-        print(f"speed-up of ours over naive (2 workers each): {naive['ms_per_batch'] / ours['ms_per_batch']:.1f}x per batch")
+        print(
+            f"speed-up of ours over naive (2 workers each): {naive['ms_per_batch'] / ours['ms_per_batch']:.1f}x per batch"
+        )
         cost = rows[0][1]
-        print(f"seed targets: <= 100 ms per batch -> ours {cost['ms_per_batch']:.1f} ms (0 workers, the full preparation cost), "
-              f"{ours['ms_per_batch']:.1f} ms delivered with 2 workers; >= 1,000 examples/min -> ours {ours['examples'] / ours['seconds'] * 60:,.0f}; "
-              f"<= 2 GB peak -> ours {max(ours['peak_mb'], ours['worker_peak_mb']):.0f} MB per process")
+        print(
+            f"seed targets: <= 100 ms per batch -> ours {cost['ms_per_batch']:.1f} ms (0 workers, the full preparation cost), "
+            f"{ours['ms_per_batch']:.1f} ms delivered with 2 workers; >= 1,000 examples/min -> ours {ours['examples'] / ours['seconds'] * 60:,.0f}; "
+            f"<= 2 GB peak -> ours {max(ours['peak_mb'], ours['worker_peak_mb']):.0f} MB per process"
+        )
 
 
 if __name__ == "__main__":

@@ -31,7 +31,6 @@ import numpy as np
 from benchmarks._harness import header, run_child
 
 
-
 def generate_sample(root: Path, logos: int) -> None:
     from dataprep_assets.sample_data.quality_prediction import TYPE_COUNTS, generate
 
@@ -44,7 +43,12 @@ def add_new_results(root: Path, count: int) -> None:
     from PIL import Image
 
     from dataprep_assets.defs.quality_prediction.metrics import quality_metrics
-    from dataprep_assets.sample_data.quality_prediction import CSV_COLUMNS, LOG_TYPE_NAMES, sample_params, simulate_vectorization
+    from dataprep_assets.sample_data.quality_prediction import (
+        CSV_COLUMNS,
+        LOG_TYPE_NAMES,
+        sample_params,
+        simulate_vectorization,
+    )
 
     base = root / "raw" / "quality_prediction"
     images = sorted(p for p in (base / "images").glob("*/*.png") if not p.stem.endswith("copy"))
@@ -60,8 +64,18 @@ def add_new_results(root: Path, count: int) -> None:
                 continue
             params = sample_params(rng, 3)
             m = quality_metrics(np.asarray(image), simulate_vectorization(image, params))
-            writer.writerow([path.relative_to(base).as_posix(), LOG_TYPE_NAMES[path.parent.name], "method3", *[params[c] for c in CSV_COLUMNS[3:12]],
-                             round(m["ssim"], 6), round(m["mse"], 4), round(m["psnr"], 4), f"2024-06-{1 + i % 28:02d}T12:00:00Z"])
+            writer.writerow(
+                [
+                    path.relative_to(base).as_posix(),
+                    LOG_TYPE_NAMES[path.parent.name],
+                    "method3",
+                    *[params[c] for c in CSV_COLUMNS[3:12]],
+                    round(m["ssim"], 6),
+                    round(m["mse"], 4),
+                    round(m["psnr"], 4),
+                    f"2024-06-{1 + i % 28:02d}T12:00:00Z",
+                ]
+            )
 
 
 def child(args) -> None:
@@ -71,25 +85,49 @@ def child(args) -> None:
     from dataprep_assets.defs.quality_prediction import assets, checks
     from dataprep_assets.defs.quality_prediction.paths import EXAMPLES_PATH
 
-    graph = list({id(v): v for m in (assets, checks) for v in vars(m).values() if isinstance(v, (dg.AssetsDefinition, dg.AssetSpec))}.values())
+    graph = list(
+        {
+            id(v): v
+            for m in (assets, checks)
+            for v in vars(m).values()
+            if isinstance(v, (dg.AssetsDefinition, dg.AssetSpec))
+        }.values()
+    )
     store = LocalDatasetStore(root=args.root)
     config = {"ops": {"image_features": {"config": {"use_cache": args.cache}}}}
     with dg.instance_for_test() as instance:
         start = time.perf_counter()
-        result = dg.materialize(graph, instance=instance, resources={"store": store}, run_config=config, raise_on_error=False)
+        result = dg.materialize(
+            graph, instance=instance, resources={"store": store}, run_config=config, raise_on_error=False
+        )
         seconds = time.perf_counter() - start
-        meta = {e.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()}
+        meta = {
+            e.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()
+        }
     import pandas as pd
 
-    print(json.dumps({
-        "success": result.success, "seconds": seconds, "examples": len(pd.read_parquet(store.path(EXAMPLES_PATH), columns=["result_id"])),
-        "results": meta["conversion_results"]["dagster/row_count"].value, "computed": meta["image_features"]["computed"].value,
-        "cached": meta["image_features"]["from_cache"].value, "peak_mb": max(resource.getrusage(w).ru_maxrss for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024,
-    }))
+    print(
+        json.dumps(
+            {
+                "success": result.success,
+                "seconds": seconds,
+                "examples": len(pd.read_parquet(store.path(EXAMPLES_PATH), columns=["result_id"])),
+                "results": meta["conversion_results"]["dagster/row_count"].value,
+                "computed": meta["image_features"]["computed"].value,
+                "cached": meta["image_features"]["from_cache"].value,
+                "peak_mb": max(
+                    resource.getrusage(w).ru_maxrss for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+                )
+                / 1024,
+            }
+        )
+    )
 
 
 def measure(root: Path, cache: bool) -> dict:
-    cmd = [sys.executable, "-m", "benchmarks.quality_pipeline", "--child", "--root", str(root)] + ([] if cache else ["--no-cache"])
+    cmd = [sys.executable, "-m", "benchmarks.quality_pipeline", "--child", "--root", str(root)] + (
+        [] if cache else ["--no-cache"]
+    )
     out, peak = run_child(cmd)  # peak: sampled PSS of the child and its workers (the harness)
     return json.loads(out.strip().splitlines()[-1]) | {"peak_mb": peak}
 
@@ -109,18 +147,27 @@ def main() -> None:
         root = Path(tmp)
         start = time.perf_counter()
         generate_sample(root, logos)
-        header(f"quality_prediction pipeline benchmark: {logos} logos, sample generated in {time.perf_counter() - start:.0f}s")
+        header(
+            f"quality_prediction pipeline benchmark: {logos} logos, sample generated in {time.perf_counter() - start:.0f}s"
+        )
         cold = measure(root, cache=True)
         add_new_results(root, max(logos, 100))
         cached = measure(root, cache=True)
         naive = measure(root, cache=False)
-        for name, r in (("ours, cold (every asset and check)", cold), ("ours, rerun after a new run, feature cache", cached),
-                        ("naive, same rerun, every feature recomputed", naive)):
-            print(f"{name:<46} {r['results']:>6} results -> {r['examples']:>6} examples {r['seconds']:7.1f}s "
-                  f"{r['examples'] / r['seconds'] * 60:>8,.0f} examples/min  features computed {r['computed']:>5}, cached {r['cached']:>5}"
-                  f"  peak PSS {r['peak_mb']:5.0f} MB  {'ok' if r['success'] else 'FAILED'}")
+        for name, r in (
+            ("ours, cold (every asset and check)", cold),
+            ("ours, rerun after a new run, feature cache", cached),
+            ("naive, same rerun, every feature recomputed", naive),
+        ):
+            print(
+                f"{name:<46} {r['results']:>6} results -> {r['examples']:>6} examples {r['seconds']:7.1f}s "
+                f"{r['examples'] / r['seconds'] * 60:>8,.0f} examples/min  features computed {r['computed']:>5}, cached {r['cached']:>5}"
+                f"  peak PSS {r['peak_mb']:5.0f} MB  {'ok' if r['success'] else 'FAILED'}"
+            )
         print(f"speed-up of the cached rerun over the naive rerun: {naive['seconds'] / cached['seconds']:.2f}x")
-        print(f"seed target: >= 1,000 examples/minute for complete processing -> ours cold {cold['examples'] / cold['seconds'] * 60:,.0f}")
+        print(
+            f"seed target: >= 1,000 examples/minute for complete processing -> ours cold {cold['examples'] / cold['seconds'] * 60:,.0f}"
+        )
 
 
 if __name__ == "__main__":

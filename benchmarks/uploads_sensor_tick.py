@@ -29,7 +29,9 @@ from dataprep_assets.defs.cell_qa.uploads import cell_qa_upload_sensor, cell_qa_
 
 def tick(instance, store, cursor):
     defs = dg.Definitions(assets=[cell_qa_uploads], sensors=[cell_qa_upload_sensor], resources={"store": store})
-    with dg.build_sensor_context(instance=instance, instance_ref=instance.get_ref(), cursor=cursor, resources={"store": store}, definitions=defs) as ctx:
+    with dg.build_sensor_context(
+        instance=instance, instance_ref=instance.get_ref(), cursor=cursor, resources={"store": store}, definitions=defs
+    ) as ctx:
         started = time.perf_counter()
         result = cell_qa_upload_sensor.evaluate_tick(ctx)
         seconds = time.perf_counter() - started
@@ -63,11 +65,15 @@ def dated_tick(client, n: int) -> None:
     keys = [f"store/raw/dated/{days[i % 100]}/img_{i:06d}.tif" for i in range(n)]
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(lambda k: client.put_object(Bucket="bench", Key=k, Body=b"x" * 64), keys))
-    asset, sensor = upload_batch_definitions(UploadWatch(pipeline="dated", prefix="raw/dated", date_prefix_format="%Y/%m/%d/"))
+    asset, sensor = upload_batch_definitions(
+        UploadWatch(pipeline="dated", prefix="raw/dated", date_prefix_format="%Y/%m/%d/")
+    )
     with tempfile.TemporaryDirectory() as cache, dg.instance_for_test() as instance:
         store = S3DatasetStore(bucket="bench", prefix="store", cache_dir=cache)
         defs = dg.Definitions(assets=[asset], sensors=[sensor], resources={"store": store})
-        with dg.build_sensor_context(instance=instance, instance_ref=instance.get_ref(), resources={"store": store}, definitions=defs) as ctx:
+        with dg.build_sensor_context(
+            instance=instance, instance_ref=instance.get_ref(), resources={"store": store}, definitions=defs
+        ) as ctx:
             started = time.perf_counter()
             result = sensor.evaluate_tick(ctx)
             seconds = time.perf_counter() - started
@@ -85,14 +91,22 @@ def main() -> None:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL_S3=f"http://{host}:{port}")
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_ENDPOINT_URL_S3=f"http://{host}:{port}",
+    )
     try:
         client = boto3.client("s3")
         client.create_bucket(Bucket="bench")
         keys = [f"store/raw/cell_qa/DS-{i // 1000:02d}/{(i // 50) % 20:02d}/t{i % 50:03d}.tif" for i in range(n)]
         with ThreadPoolExecutor(16) as pool:
             list(pool.map(lambda k: client.put_object(Bucket="bench", Key=k, Body=b"x" * 64), keys))
-        header(f"upload sensor tick over {n} existing keys (moto S3 server on loopback, 1,000 keys per list page); one run, in-process", columns=False)
+        header(
+            f"upload sensor tick over {n} existing keys (moto S3 server on loopback, 1,000 keys per list page); one run, in-process",
+            columns=False,
+        )
         with tempfile.TemporaryDirectory() as cache, dg.instance_for_test() as instance:
             store = S3DatasetStore(bucket="bench", prefix="store", cache_dir=cache)
             cursor, taken, ticks = None, 0, []
@@ -100,7 +114,9 @@ def main() -> None:
                 cursor, seconds, new = tick(instance, store, cursor)
                 taken += new
                 ticks.append(seconds)
-            print(f"ours  catch-up: {len(ticks)} ticks of <= 1,000 new keys, {sum(ticks) / len(ticks):.2f} s/tick, cursor {len(cursor) / 1024:.1f} kB")
+            print(
+                f"ours  catch-up: {len(ticks)} ticks of <= 1,000 new keys, {sum(ticks) / len(ticks):.2f} s/tick, cursor {len(cursor) / 1024:.1f} kB"
+            )
             cursor, quiet, new = tick(instance, store, cursor)
             print(f"ours  quiet tick (nothing new):     {quiet:.2f} s, {new} new, cursor {len(cursor) / 1024:.1f} kB")
             client.put_object(Bucket="bench", Key="store/raw/cell_qa/DS-new/01/t000.tif", Body=b"y" * 64)

@@ -47,9 +47,13 @@ def storage(files: int, size: int) -> None:
         objects = sum(p.stat().st_size for p in Path(tmp, OBJECTS_DIR).glob("??/*"))
         records = sum(p.stat().st_size for p in Path(tmp, "_versions").rglob("*") if p.is_file())
         naive = sum(v.total_bytes for v in store.versions("training_datasets/set"))
-        print(f"storage  {len(store.versions('training_datasets/set'))} versions, {files:,} -> {len(names):,} files of {size:,} B")
+        print(
+            f"storage  {len(store.versions('training_datasets/set'))} versions, {files:,} -> {len(names):,} files of {size:,} B"
+        )
         print(f"  one version (objects)          {one / 1e6:10.1f} MB")
-        print(f"  10 versions (objects + records) {(objects + records) / 1e6:9.1f} MB  = {(objects + records) / one:.3f}x one version (target <= 1.2x)")
+        print(
+            f"  10 versions (objects + records) {(objects + records) / 1e6:9.1f} MB  = {(objects + records) / one:.3f}x one version (target <= 1.2x)"
+        )
         print(f"  naive folder copy per version  {naive / 1e6:10.1f} MB  = {naive / one:.2f}x")
 
 
@@ -70,21 +74,35 @@ def checkout(files: int, size: int) -> None:
             store = LocalDatasetStore(root=tmp)
             _write(store, [f"{i:07d}.png" for i in range(count)], size)
             for run in range(3):
-                out = subprocess.run(
-                    [sys.executable, "-c", f"from benchmarks.versions_store import _child_checkout; _child_checkout({tmp!r}, {tmp + f'/co{run}'!r})"],
-                    check=True, capture_output=True, text=True,
-                ).stdout.strip().split("\t")
+                out = (
+                    subprocess.run(
+                        [
+                            sys.executable,
+                            "-c",
+                            f"from benchmarks.versions_store import _child_checkout; _child_checkout({tmp!r}, {tmp + f'/co{run}'!r})",
+                        ],
+                        check=True,
+                        capture_output=True,
+                        text=True,
+                    )
+                    .stdout.strip()
+                    .split("\t")
+                )
                 times.append(float(out[1]))
                 peaks.append(float(out[2]))
         times.sort()
-        print(f"checkout {count:6,} files: median {times[1]:.2f}s (min {times[0]:.2f}, max {times[2]:.2f}; 3 runs), "
-              f"{count / times[1]:,.0f} files/s, peak RSS {max(peaks):.0f} MB")
+        print(
+            f"checkout {count:6,} files: median {times[1]:.2f}s (min {times[0]:.2f}, max {times[2]:.2f}; 3 runs), "
+            f"{count / times[1]:,.0f} files/s, peak RSS {max(peaks):.0f} MB"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--files", type=int, default=15_000)
-    parser.add_argument("--size", type=int, default=20_000, help="bytes per file (a windowed 512x512 CT PNG is ~60-120 kB)")
+    parser.add_argument(
+        "--size", type=int, default=20_000, help="bytes per file (a windowed 512x512 CT PNG is ~60-120 kB)"
+    )
     args = parser.parse_args()
     print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     storage(args.files, args.size)

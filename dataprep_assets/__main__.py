@@ -16,7 +16,10 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     listing = sub.add_parser("list", help="versions of a dataset or asset (every dataset's latest without a name)")
     listing.add_argument("name", nargs="?", help="dataset path (data/cell_crops) or asset key (cell_crops)")
-    for command, text in (("checkout", "restore a version byte for byte"), ("verify", "hash every object of a version")):
+    for command, text in (
+        ("checkout", "restore a version byte for byte"),
+        ("verify", "hash every object of a version"),
+    ):
         p = sub.add_parser(command, help=text)
         p.add_argument("name", help="dataset path or asset key (a release restores every version it pins)")
         which = p.add_mutually_exclusive_group()
@@ -24,10 +27,16 @@ def _parser() -> argparse.ArgumentParser:
         which.add_argument("--run", dest="run_id", help="the Dagster run id (or prefix) that wrote it")
         if command == "checkout":
             p.add_argument("--to", required=True, help="directory to restore into (the store's layout below it)")
-            p.add_argument("--link", action="store_true", help="hard-link verified objects instead of copying (same file system)")
+            p.add_argument(
+                "--link", action="store_true", help="hard-link verified objects instead of copying (same file system)"
+            )
     gc = sub.add_parser("gc", help="drop versions the retention policy lets go, then unreferenced objects")
-    gc.add_argument("--keep-last", type=int, help="newest versions kept per dataset (env DATAPREP_KEEP_LAST, default 10)")
-    gc.add_argument("--keep-days", type=float, help="keep every version younger than this (env DATAPREP_KEEP_DAYS, default 30)")
+    gc.add_argument(
+        "--keep-last", type=int, help="newest versions kept per dataset (env DATAPREP_KEEP_LAST, default 10)"
+    )
+    gc.add_argument(
+        "--keep-days", type=float, help="keep every version younger than this (env DATAPREP_KEEP_DAYS, default 30)"
+    )
     gc.add_argument("--grace-hours", type=float, help="keep unreferenced objects younger than this (default 1)")
     gc.add_argument("--dry-run", action="store_true", help="report what would be freed, delete nothing")
     return parser

@@ -70,7 +70,9 @@ def _describe(result: dg.ExecuteInProcessResult, summary: RunSummary, store_root
         extra = f"  rejects={rejects}" if rejects else ""
         summary.lines.append(f"  asset {event.asset_key.to_user_string():<40} rows={rows!s:<8}{extra}  {path}")
     for evaluation in result.get_asset_check_evaluations():
-        status = "PASS" if evaluation.passed else ("FAIL" if evaluation.severity == dg.AssetCheckSeverity.ERROR else "WARN")
+        status = (
+            "PASS" if evaluation.passed else ("FAIL" if evaluation.severity == dg.AssetCheckSeverity.ERROR else "WARN")
+        )
         key = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
         blocking = graph.get_check_spec(evaluation.asset_check_key).blocking
         summary.lines.append(f"  check {key:<70} {status}{' (blocking)' if blocking else ''}")
@@ -78,13 +80,17 @@ def _describe(result: dg.ExecuteInProcessResult, summary: RunSummary, store_root
             summary.failed_blocking_checks.append(key)
 
 
-def run_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance, pipeline: DemoPipeline, store_root: Path) -> RunSummary:
+def run_pipeline(
+    defs: dg.Definitions, instance: dg.DagsterInstance, pipeline: DemoPipeline, store_root: Path
+) -> RunSummary:
     job = defs.resolve_job_def(pipeline.job)
     keys = pipeline.partitions(defs, instance) if pipeline.partitions else [None]
     started, summary = time.perf_counter(), RunSummary(pipeline.name, True, 0.0)
     for key in keys:
         run_config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}, **pipeline.run_config}
-        result = job.execute_in_process(instance=instance, partition_key=key, run_config=run_config, raise_on_error=False)
+        result = job.execute_in_process(
+            instance=instance, partition_key=key, run_config=run_config, raise_on_error=False
+        )
         summary.success &= result.success
         if key is not None:
             summary.lines.append(f"  partition {key}: {'ok' if result.success else 'FAILED'}")

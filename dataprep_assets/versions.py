@@ -36,7 +36,9 @@ def default_store() -> DatasetStore:
     return build_store()
 
 
-def retention_policy(keep_last: int | None = None, keep_days: float | None = None, grace_hours: float | None = None) -> RetentionPolicy:
+def retention_policy(
+    keep_last: int | None = None, keep_days: float | None = None, grace_hours: float | None = None
+) -> RetentionPolicy:
     """The retention policy: arguments, else `DATAPREP_KEEP_LAST` / `DATAPREP_KEEP_DAYS` / `DATAPREP_GC_GRACE_HOURS`, else 10 / 30 / 1."""
 
     def pick(value, env, default, cast):
@@ -63,7 +65,9 @@ class Selection:
     records: tuple[VersionRecord, ...]
 
 
-def select(name: str, version: str | None = None, run_id: str | None = None, store: DatasetStore | None = None) -> Selection:
+def select(
+    name: str, version: str | None = None, run_id: str | None = None, store: DatasetStore | None = None
+) -> Selection:
     """Resolve a dataset path or asset key to concrete versions (the latest when neither is given)."""
     store = store or default_store()
     datasets = store.datasets()
@@ -72,7 +76,9 @@ def select(name: str, version: str | None = None, run_id: str | None = None, sto
     owned = {d: recs for d in datasets if (recs := [r for r in store.versions(d, sync=False) if r.asset_key == name])}
     if not owned:
         known = sorted({r.asset_key for d in datasets for r in store.versions(d, sync=False) if r.asset_key})
-        raise VersionError(f"{name!r} is neither a dataset nor an asset with versions in this store. Assets: {', '.join(known) or '(none)'}")
+        raise VersionError(
+            f"{name!r} is neither a dataset nor an asset with versions in this store. Assets: {', '.join(known) or '(none)'}"
+        )
     records = sorted((r for recs in owned.values() for r in recs), key=lambda r: r.version_id)
     if run_id:
         chosen_run = _resolve_run(records, name, run_id)
@@ -80,11 +86,16 @@ def select(name: str, version: str | None = None, run_id: str | None = None, sto
         matches = [r for r in records if r.version_id.startswith(version) or r.dataset_hash.startswith(version)]
         if not matches:
             listing = ", ".join(f"{r.version_id} ({r.dataset})" for r in records[-10:])
-            raise VersionError(f"asset {name} has no version {version!r}; it may have been removed by GC. Versions (newest last): {listing}")
+            raise VersionError(
+                f"asset {name} has no version {version!r}; it may have been removed by GC. Versions (newest last): {listing}"
+            )
         chosen_run = matches[-1].run_id
     else:
         chosen_run = records[-1].run_id
-    picked = [max((r for r in recs if r.run_id == chosen_run), key=lambda r: r.version_id, default=None) for recs in owned.values()]
+    picked = [
+        max((r for r in recs if r.run_id == chosen_run), key=lambda r: r.version_id, default=None)
+        for recs in owned.values()
+    ]
     return Selection(name, tuple(r for r in picked if r is not None))
 
 
@@ -107,7 +118,11 @@ def list_versions(name: str | None = None, store: DatasetStore | None = None) ->
             rows.append(_row(recs[-1]) | {"versions": len(recs)})
         return pd.DataFrame(rows)
     datasets = store.datasets()
-    records = store.versions(name, sync=False) if name in datasets else [r for d in datasets for r in store.versions(d, sync=False) if r.asset_key == name]
+    records = (
+        store.versions(name, sync=False)
+        if name in datasets
+        else [r for d in datasets for r in store.versions(d, sync=False) if r.asset_key == name]
+    )
     if not records:
         select(name, store=store)  # raises with the list of what exists
     return pd.DataFrame([_row(r) for r in sorted(records, key=lambda r: r.version_id)])
@@ -141,7 +156,9 @@ def checkout(
     return [store.checkout(record, to, link=link) for record in select(name, version, run_id, store).records]
 
 
-def read_table(name: str, version: str | None = None, run_id: str | None = None, store: DatasetStore | None = None) -> pd.DataFrame:
+def read_table(
+    name: str, version: str | None = None, run_id: str | None = None, store: DatasetStore | None = None
+) -> pd.DataFrame:
     """A parquet/CSV dataset as it was in one version, hash-verified, without touching the current view."""
     store = store or default_store()
     records = select(name, version, run_id, store).records
@@ -159,7 +176,9 @@ def verify(name: str, version: str | None = None, run_id: str | None = None, sto
         for entry in store.entries(record):
             path = store.object_path(entry.sha256)
             if not path.exists():
-                raise CorruptObjectError(f"{record.dataset}@{record.version_id}: {entry.path}: stored object is missing")
+                raise CorruptObjectError(
+                    f"{record.dataset}@{record.version_id}: {entry.path}: stored object is missing"
+                )
             verify_file(path, entry.sha256, f"{record.dataset}@{record.version_id}: {entry.path}")
             count += 1
     return count

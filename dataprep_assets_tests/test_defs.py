@@ -23,7 +23,11 @@ def test_dagster_definitions_validate_passes():
     Path(env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     dagster = Path(sys.executable).parent / "dagster"
     result = subprocess.run(
-        [str(dagster), "definitions", "validate", "-w", "workspace.yaml"], cwd=ROOT, env=env, capture_output=True, text=True
+        [str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -47,8 +51,20 @@ def test_requirements_txt_matches_the_lock_file():
     """pip users install from requirements.txt; it must pin exactly what uv.lock pins."""
     uv = Path(sys.executable).parent / "uv"
     result = subprocess.run(
-        [str(uv), "export", "--frozen", "--format", "requirements-txt", "--all-groups", "--no-emit-project", "--no-hashes"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
+        [
+            str(uv),
+            "export",
+            "--frozen",
+            "--format",
+            "requirements-txt",
+            "--all-groups",
+            "--no-emit-project",
+            "--no-hashes",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     pins = lambda text: sorted(line for line in text.splitlines() if "==" in line and not line.startswith("#"))  # noqa: E731
     assert pins(result.stdout) == pins((ROOT / "requirements.txt").read_text()), "run `make lock`"

@@ -53,7 +53,11 @@ def _config_items(text: str):
 def _agrees(quoted: str, default) -> bool | None:
     """Whether a quoted value equals the default; None when the quote is not a single value (choices, prose)."""
     quoted = quoted.strip().strip("`")
-    value = quoted.split(";")[0].split(" = ")[0].split(", ")[0].strip().strip("`") if not quoted.startswith("[") else quoted.split("]")[0] + "]"
+    value = (
+        quoted.split(";")[0].split(" = ")[0].split(", ")[0].strip().strip("`")
+        if not quoted.startswith("[")
+        else quoted.split("]")[0] + "]"
+    )
     if isinstance(default, (list, tuple)):
         if not value.startswith("["):
             return None
@@ -63,7 +67,9 @@ def _agrees(quoted: str, default) -> bool | None:
     if isinstance(default, bool):
         return value.lower() == str(default).lower() if value.lower() in ("true", "false") else None
     if default is None:
-        return value in ("null", "none", "None") if value in ("null", "none", "None", "") or value[:1].isdigit() else None
+        return (
+            value in ("null", "none", "None") if value in ("null", "none", "None", "") or value[:1].isdigit() else None
+        )
     if isinstance(default, (int, float)):
         try:
             return float(value) == float(default)

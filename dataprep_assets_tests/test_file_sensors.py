@@ -21,7 +21,14 @@ from dataprep_assets.common.sensors import (
     new_files_sensor,
     source_from_uri,
 )
-from dataprep_assets.lib.changes import ChangeCursor, CursorError, ObjectInfo, batch_key, detect_changes, listing_fingerprint
+from dataprep_assets.lib.changes import (
+    ChangeCursor,
+    CursorError,
+    ObjectInfo,
+    batch_key,
+    detect_changes,
+    listing_fingerprint,
+)
 
 T0 = 1_760_000_000
 
@@ -65,7 +72,9 @@ def test_late_arrival_older_than_the_watermark_within_lookback():
     first = detect_changes([obj("new", T0 + 30)], None, lookback_seconds=60)
     late = detect_changes([obj("new", T0 + 30), obj("slow-upload", T0 + 1)], first.cursor, lookback_seconds=60)
     assert [o.key for o in late.changes] == ["slow-upload"]
-    strict = detect_changes([obj("new", T0 + 30), obj("slow-upload", T0 + 1)], detect_changes([obj("new", T0 + 30)]).cursor)
+    strict = detect_changes(
+        [obj("new", T0 + 30), obj("slow-upload", T0 + 1)], detect_changes([obj("new", T0 + 30)]).cursor
+    )
     assert strict.changes == [], "without lookback an object older than the watermark second is out of the window"
 
 
@@ -147,7 +156,13 @@ def test_sensor_reports_files_that_land_while_a_tick_lists(instance):
         yield obj("b.json", T0 + 10)
         arrived.append(obj("a.json", T0 + 10))  # sorts before b: this listing already passed it
 
-    source = ScriptedSource(ticks=[listing_during_which_a_file_lands, lambda: [arrived[0], obj("b.json", T0 + 10)], [obj("b.json", T0 + 10)]])
+    source = ScriptedSource(
+        ticks=[
+            listing_during_which_a_file_lands,
+            lambda: [arrived[0], obj("b.json", T0 + 10)],
+            [obj("b.json", T0 + 10)],
+        ]
+    )
     sensor = new_files_sensor(name="scripted_sensor", source=source, target=[landed_files], lookback_seconds=0)
     requests, cursor, _ = tick(sensor, instance, None)
     assert [r.tags["dataprep/first_changed"] for r in requests] == ["b.json"]
@@ -190,7 +205,9 @@ def test_local_directory_sensor(tmp_path, instance):
 
 
 def test_unreadable_cursor_fails_the_tick_loudly(instance, tmp_path):
-    sensor = new_files_sensor(name="local_sensor_bad_cursor", source=LocalDirectorySource(root=str(tmp_path)), target=[landed_files])
+    sensor = new_files_sensor(
+        name="local_sensor_bad_cursor", source=LocalDirectorySource(root=str(tmp_path)), target=[landed_files]
+    )
     with pytest.raises(Exception, match="unreadable change cursor"):
         tick(sensor, instance, "garbage")
 
@@ -215,9 +232,17 @@ def test_s3_sensor_paginates_caps_and_resumes(s3_bucket, instance):
         max_changes_per_tick=1000,
     )
     requests, cursor, _ = tick(sensor, instance, None)
-    assert len(requests) == 1 and requests[0].tags["dataprep/changed_files"] == "1000" and requests[0].tags["dataprep/pending_files"] == "50"
+    assert (
+        len(requests) == 1
+        and requests[0].tags["dataprep/changed_files"] == "1000"
+        and requests[0].tags["dataprep/pending_files"] == "50"
+    )
     requests, cursor, _ = tick(sensor, instance, cursor)
-    assert len(requests) == 1 and requests[0].tags["dataprep/changed_files"] == "50" and requests[0].tags["dataprep/pending_files"] == "0"
+    assert (
+        len(requests) == 1
+        and requests[0].tags["dataprep/changed_files"] == "50"
+        and requests[0].tags["dataprep/pending_files"] == "0"
+    )
     requests, cursor, skip = tick(sensor, instance, cursor)
     assert requests == [] and "1050 files listed" in skip
     assert len(cursor) < 60_000, "the cursor stays compact (16 hex characters per object in the window)"

@@ -10,8 +10,19 @@ import dataprep_assets
 
 PACKAGE = Path(dataprep_assets.__file__).parent
 DAGSTER_WRAPPERS = {
-    "assets", "checks", "config", "automation", "publish", "uploads",
-    "demo", "paths", "resources", "location", "report", "gc", "card",
+    "assets",
+    "checks",
+    "config",
+    "automation",
+    "publish",
+    "uploads",
+    "demo",
+    "paths",
+    "resources",
+    "location",
+    "report",
+    "gc",
+    "card",
 }
 """The thin Dagster layer (assets, checks, config, sensors, and what uses `common/`): allowed to import it.
 A new domain module is pure unless its name is added here."""
@@ -19,14 +30,20 @@ A new domain module is pure unless its name is added here."""
 
 def pure_modules() -> list[str]:
     files = sorted(PACKAGE.glob("lib/*.py")) + sorted(PACKAGE.glob("defs/*/*.py"))
-    return [".".join(f.relative_to(PACKAGE.parent).with_suffix("").parts)
-            for f in files if f.stem not in DAGSTER_WRAPPERS]
+    return [
+        ".".join(f.relative_to(PACKAGE.parent).with_suffix("").parts) for f in files if f.stem not in DAGSTER_WRAPPERS
+    ]
 
 
 def test_pure_modules_do_not_import_dagster():
     modules = pure_modules()
-    assert {"dataprep_assets.lib.coco", "dataprep_assets.lib.dicom", "dataprep_assets.defs.cell_qa.extract",
-            "dataprep_assets.defs.ct_hemorrhage.labelled", "dataprep_assets.defs.ct_hemorrhage.convert"} <= set(modules)
+    assert {
+        "dataprep_assets.lib.coco",
+        "dataprep_assets.lib.dicom",
+        "dataprep_assets.defs.cell_qa.extract",
+        "dataprep_assets.defs.ct_hemorrhage.labelled",
+        "dataprep_assets.defs.ct_hemorrhage.convert",
+    } <= set(modules)
     # one fresh interpreter imports them in turn and names the first one after which dagster is loaded
     script = (
         "import importlib, json, sys\n"

@@ -52,7 +52,9 @@ def test_writes_land_under_the_prefix_and_a_fresh_cache_reads_them(s3_bucket, cl
     assert reader.read_json("data/x.json") == {"a": 1}
     assert reader.pull("data/set") == tmp_path / "b" / "data" / "set"
     assert (tmp_path / "b" / "data/set/train/img.png").read_bytes() == b"png"
-    assert reader.manifest("data/set") is None and reader.pull("_manifests") and reader.manifest("data/set").dataset_hash
+    assert (
+        reader.manifest("data/set") is None and reader.pull("_manifests") and reader.manifest("data/set").dataset_hash
+    )
     assert reader.uri("data/set") == f"s3://{s3_bucket}/team/datasets/data/set"
     assert reader.exists("data/set") and reader.exists("data/x.json") and not reader.exists("data/nothing")
 
@@ -72,7 +74,9 @@ def test_pull_moves_only_changed_objects_and_never_deletes_local_files(s3_bucket
     reader.pull("raw")
     after = {p.name: p.stat().st_ino for p in (tmp_path / "b/raw").iterdir()}
     assert set(after) == {"one.bin", "two.bin", "big.bin", "local-only.txt"}
-    assert after["one.bin"] == inodes["one.bin"] and after["big.bin"] == inodes["big.bin"]  # unchanged: not downloaded again
+    assert (
+        after["one.bin"] == inodes["one.bin"] and after["big.bin"] == inodes["big.bin"]
+    )  # unchanged: not downloaded again
     assert (tmp_path / "b/raw/two.bin").read_bytes() == b"changed"
 
 
@@ -116,8 +120,12 @@ def test_unreachable_endpoint_is_retried_then_a_named_failure(tmp_path, s3_env):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    store = S3DatasetStore(bucket="nowhere", cache_dir=str(tmp_path), endpoint_url=f"http://127.0.0.1:{port}", max_attempts=1)
-    out = fetch_slice({"patient_id": "p"}, "raw/x.dcm", store.pull, FetchSettings((5.0,), 0.01, attempts=2, backoff_s=0.0))
+    store = S3DatasetStore(
+        bucket="nowhere", cache_dir=str(tmp_path), endpoint_url=f"http://127.0.0.1:{port}", max_attempts=1
+    )
+    out = fetch_slice(
+        {"patient_id": "p"}, "raw/x.dcm", store.pull, FetchSettings((5.0,), 0.01, attempts=2, backoff_s=0.0)
+    )
     assert (out["status"], out["reason"], out["attempts"]) == ("failed", "download_failed", 2)
     assert "EndpointConnectionError" in out["detail"] or "Could not connect" in out["detail"]
 
@@ -140,7 +148,10 @@ def test_an_asset_materializes_through_s3_and_its_metadata_has_no_secret(s3_buck
     @dg.asset
     def tiny(store: S3DatasetStore) -> dg.MaterializeResult:
         manifest = store.write_json("data/tiny.json", {"rows": 3})
-        return dg.MaterializeResult(data_version=dg.DataVersion(manifest.dataset_hash), metadata={"path": dg.MetadataValue.path(store.uri("data/tiny.json"))})
+        return dg.MaterializeResult(
+            data_version=dg.DataVersion(manifest.dataset_hash),
+            metadata={"path": dg.MetadataValue.path(store.uri("data/tiny.json"))},
+        )
 
     result = dg.materialize([tiny], instance=instance, resources={"store": _store(s3_bucket, tmp_path)})
     assert result.success

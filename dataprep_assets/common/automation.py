@@ -10,7 +10,9 @@ def automation_sensor_name(pipeline: str) -> str:
     return f"{pipeline}_automation"
 
 
-def pipeline_automation_sensor(pipeline: str, *, running: bool = True, interval_seconds: int = 30) -> dg.AutomationConditionSensorDefinition:
+def pipeline_automation_sensor(
+    pipeline: str, *, running: bool = True, interval_seconds: int = 30
+) -> dg.AutomationConditionSensorDefinition:
     """Evaluates the automation conditions of the `pipeline` asset group only; its runs are tagged with the pipeline."""
     return dg.AutomationConditionSensorDefinition(
         automation_sensor_name(pipeline),

@@ -3,7 +3,6 @@
 Each factory takes a `load(store) -> DataFrame` so that a check reads exactly what its asset wrote.
 """
 
-
 from collections.abc import Callable, Mapping, Sequence
 
 import dagster as dg
@@ -87,10 +86,14 @@ def split_continuity_check(
     def _check(context: dg.AssetCheckExecutionContext, store: DatasetStore) -> dg.AssetCheckResult:
         path = relpath(context) if callable(relpath) else relpath
         if not path:
-            return dg.AssetCheckResult(passed=False, description="no split table recorded by the asset's latest materialization")
+            return dg.AssetCheckResult(
+                passed=False, description="no split table recorded by the asset's latest materialization"
+            )
         versions = store.versions(path)
         if len(versions) < 2:
-            return dg.AssetCheckResult(passed=True, metadata={"versions": len(versions), "compared": "first version: nothing to compare"})
+            return dg.AssetCheckResult(
+                passed=True, metadata={"versions": len(versions), "compared": "first version: nothing to compare"}
+            )
         before, latest = versions[-2], versions[-1]
         previous = previous_assignment(select(table_at(store, path, before.version_id, member)), group_col, split_col)
         current = previous_assignment(select(table_at(store, path, latest.version_id, member)), group_col, split_col)
@@ -99,7 +102,9 @@ def split_continuity_check(
         description = None
         if moved:
             description = f"{len(moved)} {group_col} value(s) changed split since version {before.version_id}" + (
-                " (accepted: this version is an explicit re-split)" if resplit else "; set resplit=True to re-split on purpose"
+                " (accepted: this version is an explicit re-split)"
+                if resplit
+                else "; set resplit=True to re-split on purpose"
             )
         return dg.AssetCheckResult(
             passed=not moved or resplit,
@@ -145,7 +150,9 @@ def split_fractions_check(
             targets_metadata_key, {}
         )
         if not targets:
-            return dg.AssetCheckResult(passed=False, description=f"no `{targets_metadata_key}` in the latest materialization")
+            return dg.AssetCheckResult(
+                passed=False, description=f"no `{targets_metadata_key}` in the latest materialization"
+            )
         summary = split_summary(load(store), group_col, split_col).set_index(split_col)
         table = pd.DataFrame(
             {
@@ -183,7 +190,10 @@ def expectations_check(
     def _check(store: DatasetStore) -> dg.AssetCheckResult:
         outcomes = validate_frame(load(store), expectations)
         table = pd.DataFrame(
-            [(o.expectation, o.column, o.success, o.unexpected_count, str(o.unexpected_examples[:5])) for o in outcomes],
+            [
+                (o.expectation, o.column, o.success, o.unexpected_count, str(o.unexpected_examples[:5]))
+                for o in outcomes
+            ],
             columns=["expectation", "column", "success", "unexpected", "examples"],
         )
         return dg.AssetCheckResult(

@@ -7,7 +7,6 @@ import pydantic
 from pydantic import Field, model_validator
 
 from dataprep_assets.common.continuity import RESPLIT_DESCRIPTION
-
 from dataprep_assets.lib.splits import validate_fractions
 
 
@@ -38,7 +37,11 @@ class SplitFractionsConfig(LaunchpadConfig):
     own defaults and descriptions): gives `fractions` and refuses fractions that do not sum to 1.
     Existing groups keep their split across refreshes unless `resplit` is set."""
 
-    split_fields: ClassVar[dict[str, str]] = {"train": "train_fraction", "validation": "validation_fraction", "test": "test_fraction"}
+    split_fields: ClassVar[dict[str, str]] = {
+        "train": "train_fraction",
+        "validation": "validation_fraction",
+        "test": "test_fraction",
+    }
 
     resplit: bool = Field(default=False, description=RESPLIT_DESCRIPTION)
 

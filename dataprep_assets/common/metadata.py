@@ -47,7 +47,9 @@ def table_schema(frame: pd.DataFrame, descriptions: Mapping[str, str] | None = N
     """Column names and types from the frame's dtypes, with the one-line descriptions that are declared."""
     described = descriptions or {}
     return dg.TableSchema(
-        columns=[dg.TableColumn(name, kind, description=described.get(name)) for name, kind in column_types(frame).items()]
+        columns=[
+            dg.TableColumn(name, kind, description=described.get(name)) for name, kind in column_types(frame).items()
+        ]
     )
 
 
@@ -70,7 +72,9 @@ def counts_table(counts: Mapping[str, Mapping[str, int]] | pd.DataFrame, index_n
 
 def run_info(**values: object) -> dict[str, object]:
     """Echoed config, speeds and worker counts, grouped in one JSON entry apart from the dataset facts."""
-    plain = {k: (v if isinstance(v, (str, int, float, bool, list, dict)) or v is None else str(v)) for k, v in values.items()}
+    plain = {
+        k: (v if isinstance(v, (str, int, float, bool, list, dict)) or v is None else str(v)) for k, v in values.items()
+    }
     return {"run_info": dg.MetadataValue.json(plain)}
 
 
@@ -83,7 +87,11 @@ def dataset_metadata(store: DatasetStore, relpath: str, manifest: Manifest | Non
     """Where a dataset is, how big, and its content hash."""
     meta: dict[str, object] = {"path": dg.MetadataValue.path(store.uri(relpath))}
     if manifest is not None:
-        meta |= {"files": len(manifest.entries), "bytes": manifest.total_bytes, "content_hash": manifest.dataset_hash[:16]}
+        meta |= {
+            "files": len(manifest.entries),
+            "bytes": manifest.total_bytes,
+            "content_hash": manifest.dataset_hash[:16],
+        }
         if manifest.version_id:
             meta |= version_metadata(relpath, manifest.version_id)
     return meta

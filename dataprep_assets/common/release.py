@@ -22,12 +22,17 @@ def write_release(
     manifests = {part: store.manifest(part) for part in parts}
     missing = [part for part, manifest in manifests.items() if manifest is None]
     if missing:
-        raise dg.Failure(f"the {dataset} release needs {', '.join(missing)}: materialize the assets that write them first")
+        raise dg.Failure(
+            f"the {dataset} release needs {', '.join(missing)}: materialize the assets that write them first"
+        )
     table = store.read_table(split_table)
     release = {
         "dataset": dataset,
         "version": combine_hashes([m.dataset_hash for m in manifests.values()])[:16],
-        "files": {part: {"sha256": m.dataset_hash, "files": len(m.entries), "bytes": m.total_bytes} for part, m in manifests.items()},
+        "files": {
+            part: {"sha256": m.dataset_hash, "files": len(m.entries), "bytes": m.total_bytes}
+            for part, m in manifests.items()
+        },
         "group_column": group_col,
         "rows_per_split": {k: int(v) for k, v in table["split"].value_counts().sort_index().items()},
         "groups_per_split": {k: int(v) for k, v in table.groupby("split")[group_col].nunique().sort_index().items()},
@@ -36,5 +41,9 @@ def write_release(
     manifest = store.write_json(relpath, release, meta={"pins": pins})
     return dg.MaterializeResult(
         data_version=dg.DataVersion(release["version"]),
-        metadata={"version": release["version"], "release": dg.MetadataValue.json(release), **dataset_metadata(store, relpath, manifest)},
+        metadata={
+            "version": release["version"],
+            "release": dg.MetadataValue.json(release),
+            **dataset_metadata(store, relpath, manifest),
+        },
     )

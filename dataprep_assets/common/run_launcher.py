@@ -25,7 +25,9 @@ def process_start_time(pid: int) -> float | None:
     """When `pid` started (seconds since the epoch), from /proc; None where /proc is unavailable."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime "))
+        boot = next(
+            float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime ")
+        )
     except (OSError, IndexError, StopIteration, ValueError):
         return None
     return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
@@ -73,7 +75,9 @@ class MonitoredLocalRunLauncher(DefaultRunLauncher):
     def _worker_pid(self, run: DagsterRun) -> tuple[int, float] | None:
         """The pid of the run's first engine event that carries one ("Started process for run (pid: N)",
         emitted by the run worker itself) and when it was emitted."""
-        records = self._instance.get_records_for_run(run.run_id, of_type=DagsterEventType.ENGINE_EVENT, limit=20).records
+        records = self._instance.get_records_for_run(
+            run.run_id, of_type=DagsterEventType.ENGINE_EVENT, limit=20
+        ).records
         for record in records:
             event = record.event_log_entry.dagster_event
             metadata = (event.engine_event_data.metadata or {}) if event is not None else {}

@@ -11,7 +11,6 @@ changed, with a run key made from the changed keys + ETags, and at most `max_cha
 changes per tick (the rest come next tick).
 """
 
-
 import os
 import time
 from abc import ABC, abstractmethod
@@ -22,7 +21,14 @@ from pathlib import Path
 
 import dagster as dg
 
-from dataprep_assets.lib.changes import ChangeBatch, ChangeCursor, ObjectInfo, batch_key, detect_changes, listing_fingerprint
+from dataprep_assets.lib.changes import (
+    ChangeBatch,
+    ChangeCursor,
+    ObjectInfo,
+    batch_key,
+    detect_changes,
+    listing_fingerprint,
+)
 
 S3_SCHEME = "s3://"
 
@@ -126,7 +132,9 @@ class S3PrefixSource(ChangeSource):
     def _list(self, prefix: str) -> Iterator[ObjectInfo]:
         root = self._root()
         paginator = self.client().get_paginator("list_objects_v2")
-        pages = paginator.paginate(Bucket=self.bucket, Prefix=root + prefix, PaginationConfig={"PageSize": self.page_size})
+        pages = paginator.paginate(
+            Bucket=self.bucket, Prefix=root + prefix, PaginationConfig={"PageSize": self.page_size}
+        )
         for page in pages:
             for item in page.get("Contents", ()):
                 key = item["Key"][len(root) :]
@@ -182,7 +190,9 @@ class ReportedLedger:
             return frozenset()
         path = self.store.pull(self.relpath(generation))
         if not path.is_file():
-            raise FileNotFoundError(f"{self.store.uri(self.relpath(generation))}: the ledger of {self.sensor_name}'s cursor is missing")
+            raise FileNotFoundError(
+                f"{self.store.uri(self.relpath(generation))}: the ledger of {self.sensor_name}'s cursor is missing"
+            )
         data = path.read_bytes()
         return frozenset(data[i : i + 8].hex() for i in range(0, len(data), 8))
 
@@ -266,7 +276,12 @@ def new_files_sensor(
         ledger = ReportedLedger(context.resources.store, name) if ledger_in_store else None
         objects = list(src.list_objects())
         batch = evaluate_changes(
-            src, context.cursor, max_changes=max_changes_per_tick, lookback_seconds=lookback_seconds, ledger=ledger, objects=objects
+            src,
+            context.cursor,
+            max_changes=max_changes_per_tick,
+            lookback_seconds=lookback_seconds,
+            ledger=ledger,
+            objects=objects,
         )
         elapsed = time.perf_counter() - started
         cursor = batch.cursor.to_json()
@@ -275,7 +290,9 @@ def new_files_sensor(
             f"{batch.pending} left for the next tick; watermark {batch.cursor.watermark}"
         )
         if not batch.changes:
-            return dg.SensorResult(skip_reason=f"nothing new or changed in {src.describe()} ({batch.listed} files listed)", cursor=cursor)
+            return dg.SensorResult(
+                skip_reason=f"nothing new or changed in {src.describe()} ({batch.listed} files listed)", cursor=cursor
+            )
         fingerprint = listing_fingerprint(objects)[:FINGERPRINT_CHARS]
         handled = skip_if_requested(context, fingerprint) if skip_if_requested else None
         if handled:

@@ -20,7 +20,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -154,7 +154,9 @@ class DatasetStore(dg.ConfigurableResource, ABC):
             if rec.kind == "file":
                 entry = next(iter(self.entries(rec)))
                 final.parent.mkdir(parents=True, exist_ok=True)
-                V.checkout([ManifestEntry(final.name, entry.size, entry.sha256)], final.parent, self.object_path, label, link)
+                V.checkout(
+                    [ManifestEntry(final.name, entry.size, entry.sha256)], final.parent, self.object_path, label, link
+                )
                 continue
             with staged_directory(final) as staging:
                 V.checkout(self.entries(rec), staging, self.object_path, label, link, progress)
@@ -183,7 +185,7 @@ class DatasetStore(dg.ConfigurableResource, ABC):
             version_id=V.new_version_id(manifest.dataset_hash),
             dataset=relpath,
             dataset_hash=manifest.dataset_hash,
-            created_at=datetime.now(timezone.utc).isoformat(),
+            created_at=datetime.now(UTC).isoformat(),
             kind=kind,
             file_count=len(manifest.entries),
             total_bytes=manifest.total_bytes,
@@ -219,19 +221,29 @@ class DatasetStore(dg.ConfigurableResource, ABC):
         nested = self._nested(record.dataset) if record.kind == "dir" else []
         if record.kind == "file":
             entry = next(iter(self.entries(record)))
-            V.checkout([ManifestEntry(target.name, entry.size, entry.sha256)], target.parent, self.object_path, record.dataset, link=True)
+            V.checkout(
+                [ManifestEntry(target.name, entry.size, entry.sha256)],
+                target.parent,
+                self.object_path,
+                record.dataset,
+                link=True,
+            )
         else:
             with staged_directory(target) as staging:
                 V.checkout(self.entries(record), staging, self.object_path, record.dataset, link=True)
                 self._carry_nested(record.dataset, nested, staging)
-        self._point(record.dataset, V.manifest_of(self.path(V.files_relpath(record.dataset, record.version_id))), record)
+        self._point(
+            record.dataset, V.manifest_of(self.path(V.files_relpath(record.dataset, record.version_id))), record
+        )
 
     def _nested(self, relpath: str) -> list[str]:
         """Datasets of their own that live inside the directory `relpath` (e.g. a COCO file in a PNG folder)."""
         folder = self.path(MANIFESTS_DIR, relpath)
         if not folder.is_dir():
             return []
-        return sorted(p.relative_to(self.path(MANIFESTS_DIR)).as_posix().removesuffix(".json") for p in folder.rglob("*.json"))
+        return sorted(
+            p.relative_to(self.path(MANIFESTS_DIR)).as_posix().removesuffix(".json") for p in folder.rglob("*.json")
+        )
 
     def _carry_nested(self, relpath: str, nested: list[str], staging: Path) -> None:
         """Keep nested datasets across a swap of their parent: link their current files into the staging copy."""
@@ -307,7 +319,9 @@ class DatasetStore(dg.ConfigurableResource, ABC):
     def read_table(self, relpath: str) -> pd.DataFrame:
         path = self.pull(relpath)
         if not path.exists():
-            raise FileNotFoundError(f"{relpath} does not exist in the dataset store ({self.uri()}); materialize its asset first")
+            raise FileNotFoundError(
+                f"{relpath} does not exist in the dataset store ({self.uri()}); materialize its asset first"
+            )
         return pd.read_csv(path) if relpath.endswith(".csv") else pd.read_parquet(path)
 
     def read_json(self, relpath: str) -> object:
@@ -376,15 +390,20 @@ class S3DatasetStore(DatasetStore):
     """
 
     bucket: str = Field(description="Bucket name.")
-    prefix: str = Field(default="", description="Key prefix under which the store's root lives (no leading or trailing slash needed).")
-    endpoint_url: str = Field(default="", description="S3-compatible endpoint (e.g. MinIO); empty = `AWS_ENDPOINT_URL_S3` from the environment, else AWS.")
+    prefix: str = Field(
+        default="", description="Key prefix under which the store's root lives (no leading or trailing slash needed)."
+    )
+    endpoint_url: str = Field(
+        default="",
+        description="S3-compatible endpoint (e.g. MinIO); empty = `AWS_ENDPOINT_URL_S3` from the environment, else AWS.",
+    )
     region_name: str = Field(default="", description="Region; empty = from the environment / profile.")
     cache_dir: str = Field(default=DEFAULT_S3_CACHE, description="Local working copy of the bucket prefix.")
     max_attempts: int = Field(default=5, description="botocore retry attempts per request.")
     transfer_workers: int = Field(default=16, description="Concurrent uploads/downloads when mirroring a directory.")
 
     @classmethod
-    def from_url(cls, url: str, cache_dir: str = DEFAULT_S3_CACHE, **kwargs) -> "S3DatasetStore":
+    def from_url(cls, url: str, cache_dir: str = DEFAULT_S3_CACHE, **kwargs) -> S3DatasetStore:
         """`s3://bucket/prefix` -> a store."""
         if not url.startswith("s3://"):
             raise ValueError(f"not an s3:// URL: {url!r}")
@@ -405,7 +424,9 @@ class S3DatasetStore(DatasetStore):
 
             apply_aliases()  # the seed's AWS_ACCESS_KEY / AWS_SECRET_KEY names
             endpoint = self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or None
-            self._client = S3Resource(endpoint_url=endpoint, region_name=self.region_name or None, max_attempts=self.max_attempts).get_client()
+            self._client = S3Resource(
+                endpoint_url=endpoint, region_name=self.region_name or None, max_attempts=self.max_attempts
+            ).get_client()
         return self._client
 
     def local_root(self) -> Path:
@@ -441,10 +462,9 @@ class S3DatasetStore(DatasetStore):
     def _download(self, rel: str) -> None:
         target = self.path(rel)
         body = self.client().get_object(Bucket=self.bucket, Key=self._key(rel))["Body"]
-        with atomic_path(target) as tmp:
-            with open(tmp, "wb") as fh:
-                for chunk in iter(lambda: body.read(1 << 20), b""):
-                    fh.write(chunk)
+        with atomic_path(target) as tmp, open(tmp, "wb") as fh:
+            for chunk in iter(lambda: body.read(1 << 20), b""):
+                fh.write(chunk)
 
     def _upload(self, rel: str) -> None:
         source = self.path(rel)
@@ -491,7 +511,9 @@ class S3DatasetStore(DatasetStore):
                 safe[name] = meta
             except UnsafePathError:
                 logging.getLogger(__name__).warning("skipping S3 key %r: it would land outside the cache", name)
-        self._each(self._download, [n for n, (etag, size) in sorted(safe.items()) if not self._same(self.path(n), etag, size)])
+        self._each(
+            self._download, [n for n, (etag, size) in sorted(safe.items()) if not self._same(self.path(n), etag, size)]
+        )
         return self.path(rel)
 
     def push(self, relpath: str) -> None:
@@ -536,7 +558,9 @@ class S3DatasetStore(DatasetStore):
         def copy(item: tuple[str, str]) -> None:
             sha, source = item
             self.client().copy_object(
-                Bucket=self.bucket, Key=self._key(V.object_relpath(sha)), CopySource={"Bucket": self.bucket, "Key": self._key(source)}
+                Bucket=self.bucket,
+                Key=self._key(V.object_relpath(sha)),
+                CopySource={"Bucket": self.bucket, "Key": self._key(source)},
             )
 
         self._each(copy, sorted(first_path.items()))
@@ -551,7 +575,7 @@ class S3DatasetStore(DatasetStore):
 
     def gc(self, policy: V.RetentionPolicy, dry_run: bool = True) -> V.GcReport:
         """GC in the bucket: records first, then unreferenced objects older than the grace period."""
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         report = V.GcReport(dry_run=dry_run)
         root = self.local_root()
         with V.object_lock(root, exclusive=True):
@@ -561,7 +585,11 @@ class S3DatasetStore(DatasetStore):
             referenced = {e.sha256 for r in kept for e in self.entries(r)}
             report.versions_kept, report.versions_dropped = len(kept), [f"{r.dataset}@{r.version_id}" for r in dropped]
             if not dry_run:
-                keys = [k for r in dropped for k in (V.record_relpath(r.dataset, r.version_id), V.files_relpath(r.dataset, r.version_id))]
+                keys = [
+                    k
+                    for r in dropped
+                    for k in (V.record_relpath(r.dataset, r.version_id), V.files_relpath(r.dataset, r.version_id))
+                ]
                 self._delete([self._key(k) for k in keys])
                 for k in keys:
                     self.path(k).unlink(missing_ok=True)

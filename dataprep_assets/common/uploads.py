@@ -20,7 +20,13 @@ import pandas as pd
 from pydantic import Field
 
 from dataprep_assets.common.metadata import rejects_metadata, table
-from dataprep_assets.common.sensors import ChangeSource, LocalDirectorySource, ReportedLedger, S3PrefixSource, evaluate_changes
+from dataprep_assets.common.sensors import (
+    ChangeSource,
+    LocalDirectorySource,
+    ReportedLedger,
+    S3PrefixSource,
+    evaluate_changes,
+)
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.lib.changes import batch_key
 from dataprep_assets.lib.rejects import RejectLog
@@ -65,7 +71,9 @@ class UploadWatch:
     date_prefix_days: int = 2
     max_files_per_tick: int = 1000
     lookback_seconds: int = 120
-    minimum_interval_seconds: int = field(default_factory=lambda: int(os.environ.get("DATAPREP_UPLOAD_SENSOR_INTERVAL_SECONDS", "60")))
+    minimum_interval_seconds: int = field(
+        default_factory=lambda: int(os.environ.get("DATAPREP_UPLOAD_SENSOR_INTERVAL_SECONDS", "60"))
+    )
 
     @property
     def asset_name(self) -> str:
@@ -77,7 +85,9 @@ class UploadWatch:
 
 
 class UploadBatchConfig(dg.Config):
-    keys: list[str] = Field(default_factory=list, description="Keys (relative to the watched prefix) that arrived in this tick.")
+    keys: list[str] = Field(
+        default_factory=list, description="Keys (relative to the watched prefix) that arrived in this tick."
+    )
     etags: list[str] = Field(default_factory=list, description="ETag of each key (S3) or size-mtime (local files).")
     sizes: list[int] = Field(default_factory=list, description="Size in bytes of each key.")
     listing: str = Field(
@@ -98,10 +108,16 @@ class UploadBatchConfig(dg.Config):
 def change_source(store: DatasetStore, watch: UploadWatch) -> ChangeSource:
     """Where the store keeps `watch.prefix`: an S3 prefix or a local directory."""
     uri = store.uri(watch.prefix)
-    listing = {"suffixes": watch.suffixes, "date_prefix_format": watch.date_prefix_format, "date_prefix_days": watch.date_prefix_days}
+    listing = {
+        "suffixes": watch.suffixes,
+        "date_prefix_format": watch.date_prefix_format,
+        "date_prefix_days": watch.date_prefix_days,
+    }
     if uri.startswith("s3://"):
         bucket, _, key_prefix = uri[len("s3://") :].partition("/")
-        return S3PrefixSource(bucket=bucket, prefix=key_prefix, endpoint_url=getattr(store, "endpoint_url", "") or "", **listing)
+        return S3PrefixSource(
+            bucket=bucket, prefix=key_prefix, endpoint_url=getattr(store, "endpoint_url", "") or "", **listing
+        )
     return LocalDirectorySource(root=str(store.path(watch.prefix)), **listing)
 
 
@@ -117,7 +133,9 @@ def upload_batch_definitions(watch: UploadWatch) -> tuple[dg.AssetsDefinition, d
         description=f"Files uploaded under `{watch.prefix}/`, one partition per UTC day: keys, ETags, sizes. "
         f"Written by the `{watch.pipeline}_upload_sensor`; the {watch.pipeline} pipeline follows it.",
     )
-    def _uploads(context: dg.AssetExecutionContext, config: UploadBatchConfig, store: DatasetStore) -> dg.MaterializeResult:
+    def _uploads(
+        context: dg.AssetExecutionContext, config: UploadBatchConfig, store: DatasetStore
+    ) -> dg.MaterializeResult:
         relpath = f"uploads/{watch.pipeline}/{context.partition_key}.json"
         previous = store.read_json(relpath) if store.exists(relpath) else {"files": {}}
         files, rejects = dict(previous["files"]), RejectLog()
@@ -129,18 +147,34 @@ def upload_batch_definitions(watch: UploadWatch) -> tuple[dg.AssetsDefinition, d
                 rejects.add(f"{watch.prefix}/{key}", "upload_batch", "unsafe_key", str(exc))
                 continue
             files[key] = {"etag": etag, "size": int(size)}
-        manifest = store.write_json(relpath, {"pipeline": watch.pipeline, "batch": context.partition_key, "prefix": watch.prefix, "files": dict(sorted(files.items()))})
+        manifest = store.write_json(
+            relpath,
+            {
+                "pipeline": watch.pipeline,
+                "batch": context.partition_key,
+                "prefix": watch.prefix,
+                "files": dict(sorted(files.items())),
+            },
+        )
         rejects_path = store.write_rejects(f"{watch.asset_name}_{context.partition_key}", rejects)
         frame = pd.DataFrame([(k, v["size"]) for k, v in files.items()], columns=["key", "size"])
-        by_folder = frame.assign(folder=frame["key"].str.rsplit("/", n=1).str[0]).groupby("folder")["size"].agg(["count", "sum"])
-        context.log.info(f"upload batch {context.partition_key}: {len(changes)} new/changed, {len(files)} files in the batch")
+        by_folder = (
+            frame.assign(folder=frame["key"].str.rsplit("/", n=1).str[0])
+            .groupby("folder")["size"]
+            .agg(["count", "sum"])
+        )
+        context.log.info(
+            f"upload batch {context.partition_key}: {len(changes)} new/changed, {len(files)} files in the batch"
+        )
         return dg.MaterializeResult(
             data_version=dg.DataVersion(manifest.dataset_hash[:32]),
             metadata={
                 "files_in_batch": len(files),
                 "new_or_changed_this_run": len(changes) - len(rejects),
                 "bytes_in_batch": int(frame["size"].sum()),
-                "by_folder": table(by_folder.rename(columns={"count": "files", "sum": "bytes"}).reset_index(), max_rows=30),
+                "by_folder": table(
+                    by_folder.rename(columns={"count": "files", "sum": "bytes"}).reset_index(), max_rows=30
+                ),
                 **rejects_metadata(store, rejects_path, rejects),
             },
         )
@@ -159,15 +193,25 @@ def upload_batch_definitions(watch: UploadWatch) -> tuple[dg.AssetsDefinition, d
         started = time.perf_counter()
         ledger = ReportedLedger(context.resources.store, f"{watch.pipeline}_upload_sensor")
         batch = evaluate_changes(
-            source, context.cursor, max_changes=watch.max_files_per_tick, lookback_seconds=watch.lookback_seconds, ledger=ledger
+            source,
+            context.cursor,
+            max_changes=watch.max_files_per_tick,
+            lookback_seconds=watch.lookback_seconds,
+            ledger=ledger,
         )
-        context.log.info(f"{source.describe()}: {batch.listed} listed in {time.perf_counter() - started:.2f}s, {len(batch.changes)} new, {batch.pending} pending")
+        context.log.info(
+            f"{source.describe()}: {batch.listed} listed in {time.perf_counter() - started:.2f}s, {len(batch.changes)} new, {batch.pending} pending"
+        )
         cursor = batch.cursor.to_json()
         if not batch.changes:
             return dg.SensorResult(skip_reason=f"no new uploads in {source.describe()}", cursor=cursor)
         day = datetime.now(UTC).strftime(BATCH_FORMAT)
         run_key = f"{watch.asset_name}:{batch_key(batch.changes)}"
-        rows = {"keys": [o.key for o in batch.changes], "etags": [o.etag for o in batch.changes], "sizes": [o.size for o in batch.changes]}
+        rows = {
+            "keys": [o.key for o in batch.changes],
+            "etags": [o.etag for o in batch.changes],
+            "sizes": [o.size for o in batch.changes],
+        }
         if len(batch.changes) <= INLINE_KEYS:
             config = UploadBatchConfig(**rows)
         else:  # a catch-up: one batch, its listing in the store rather than in the run config
@@ -179,7 +223,11 @@ def upload_batch_definitions(watch: UploadWatch) -> tuple[dg.AssetsDefinition, d
             partition_key=day,
             asset_selection=[_uploads.key],
             run_config={"ops": {watch.asset_name: {"config": config.model_dump()}}},
-            tags={"dataprep/pipeline": watch.pipeline, "dataprep/new_files": str(len(batch.changes)), "dataprep/pending_files": str(batch.pending)},
+            tags={
+                "dataprep/pipeline": watch.pipeline,
+                "dataprep/new_files": str(len(batch.changes)),
+                "dataprep/pending_files": str(batch.pending),
+            },
         )
         return dg.SensorResult(
             run_requests=[request],

@@ -26,4 +26,6 @@ from dataprep_assets.common.automation import PIPELINES, pipeline_automation_sen
 def automation() -> dg.Definitions:
     running = os.environ.get("DATAPREP_AUTOMATION_SENSORS", "running").strip().lower() != "stopped"
     interval = int(os.environ.get("DATAPREP_AUTOMATION_INTERVAL_SECONDS", "30"))
-    return dg.Definitions(sensors=[pipeline_automation_sensor(p, running=running, interval_seconds=interval) for p in PIPELINES])
+    return dg.Definitions(
+        sensors=[pipeline_automation_sensor(p, running=running, interval_seconds=interval) for p in PIPELINES]
+    )

@@ -7,12 +7,17 @@ variables, or the brain-CT seed's `AWS_ACCESS_KEY` / `AWS_SECRET_KEY` aliases); 
 its local working copy.
 """
 
-
 import os
 
 import dagster as dg
 
-from dataprep_assets.common.store import DEFAULT_S3_CACHE, DEFAULT_STORE_ROOT, DatasetStore, LocalDatasetStore, S3DatasetStore
+from dataprep_assets.common.store import (
+    DEFAULT_S3_CACHE,
+    DEFAULT_STORE_ROOT,
+    DatasetStore,
+    LocalDatasetStore,
+    S3DatasetStore,
+)
 from dataprep_assets.lib.awsenv import apply_aliases
 
 
@@ -21,7 +26,9 @@ def build_store(url: str | None = None, cache_dir: str | None = None) -> Dataset
     apply_aliases()
     url = url if url is not None else os.environ.get("DATAPREP_STORE_URL", "")
     if url.startswith("s3://"):
-        return S3DatasetStore.from_url(url, cache_dir=cache_dir or os.environ.get("DATAPREP_STORE_ROOT", DEFAULT_S3_CACHE))
+        return S3DatasetStore.from_url(
+            url, cache_dir=cache_dir or os.environ.get("DATAPREP_STORE_ROOT", DEFAULT_S3_CACHE)
+        )
     return LocalDatasetStore(root=cache_dir or os.environ.get("DATAPREP_STORE_ROOT", DEFAULT_STORE_ROOT))
 
 

@@ -27,13 +27,21 @@ class Ledger:
     rejected: int
 
     def metadata(self) -> dict[str, int]:
-        return {"records_in": self.records_in, "records_out": self.records_out, "records_rejected": self.rejected,
-                "records_unaccounted": self.records_in - self.records_out - self.rejected}
+        return {
+            "records_in": self.records_in,
+            "records_out": self.records_out,
+            "records_rejected": self.rejected,
+            "records_unaccounted": self.records_in - self.records_out - self.rejected,
+        }
 
 
 def account(what: str, records_in: Iterable[str], records_out: Iterable[str], rejected: Iterable[str]) -> Ledger:
     """Check `records in = records out + rejects` for `what` (e.g. "annotations"); raise naming the difference."""
-    inputs, outputs, refused = Counter(map(str, records_in)), Counter(map(str, records_out)), Counter(map(str, rejected))
+    inputs, outputs, refused = (
+        Counter(map(str, records_in)),
+        Counter(map(str, records_out)),
+        Counter(map(str, rejected)),
+    )
     accounted = outputs + refused
     missing, extra = inputs - accounted, accounted - inputs
     if missing or extra:
@@ -41,9 +49,13 @@ def account(what: str, records_in: Iterable[str], records_out: Iterable[str], re
         if missing:
             parts.append(f"{sum(missing.values())} neither written nor rejected: {sorted(missing)[:SHOWN]}")
         if extra:
-            parts.append(f"{sum(extra.values())} written or rejected but never read (or twice): {sorted(extra)[:SHOWN]}")
-        raise AccountingError(f"{what}: records in ({sum(inputs.values())}) != out ({sum(outputs.values())}) + "
-                              f"rejected ({sum(refused.values())}); " + "; ".join(parts))
+            parts.append(
+                f"{sum(extra.values())} written or rejected but never read (or twice): {sorted(extra)[:SHOWN]}"
+            )
+        raise AccountingError(
+            f"{what}: records in ({sum(inputs.values())}) != out ({sum(outputs.values())}) + "
+            f"rejected ({sum(refused.values())}); " + "; ".join(parts)
+        )
     return Ledger(what, sum(inputs.values()), sum(outputs.values()), sum(refused.values()))
 
 

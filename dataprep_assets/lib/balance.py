@@ -35,7 +35,7 @@ def distribute(pool_size: int, shortfalls: Mapping[str, int]) -> dict[str, int]:
     """Split `pool_size` items over splits in proportion to their shortfalls, capped at each shortfall."""
     total = sum(shortfalls.values())
     if total <= 0 or pool_size <= 0:
-        return {name: 0 for name in shortfalls}
+        return dict.fromkeys(shortfalls, 0)
     if pool_size >= total:
         return dict(shortfalls)
     fractions = {name: need / total for name, need in shortfalls.items()}

@@ -79,7 +79,9 @@ class ChangeCursor:
         payload = {
             "v": CURSOR_VERSION,
             "watermark": self.watermark,
-            "watermark_utc": None if self.watermark is None else datetime.fromtimestamp(self.watermark, UTC).isoformat(),
+            "watermark_utc": None
+            if self.watermark is None
+            else datetime.fromtimestamp(self.watermark, UTC).isoformat(),
             "seen": {str(sec): sorted(digests) for sec, digests in sorted(self.seen.items())},
             **({} if self.ledger is None else {"ledger": self.ledger}),
         }

@@ -53,7 +53,11 @@ def load_coco(path: str | os.PathLike) -> dict:
     for key in ("images", "annotations", "categories"):
         if not isinstance(coco.get(key), list):
             raise CocoError(f"{path}: COCO JSON needs a list `{key}`, got {type(coco.get(key)).__name__}")
-    for key, required in (("images", ("id", "file_name")), ("annotations", ("id", "image_id", "category_id", "bbox")), ("categories", ("id", "name"))):
+    for key, required in (
+        ("images", ("id", "file_name")),
+        ("annotations", ("id", "image_id", "category_id", "bbox")),
+        ("categories", ("id", "name")),
+    ):
         needed = set(required)
         for i, item in enumerate(coco[key]):
             if isinstance(item, dict) and item.keys() >= needed:
@@ -99,16 +103,26 @@ def category_map(
         raise CocoError(f"{source}: category mapping targets {bad_targets} are not among {list(targets)} (or '{DROP}')")
     unknown = sorted({str(c["name"]) for c in categories if str(c["name"]) not in mapping})
     if unknown:
-        raise CocoError(f"{source}: categories {unknown} are not in the category mapping; map each to one of {list(targets)} or '{DROP}'")
+        raise CocoError(
+            f"{source}: categories {unknown} are not in the category mapping; map each to one of {list(targets)} or '{DROP}'"
+        )
     index = {name: i for i, name in enumerate(targets)}
-    return {int(c["id"]): (None if mapping[str(c["name"])] == DROP else index[mapping[str(c["name"])]]) for c in categories}
+    return {
+        int(c["id"]): (None if mapping[str(c["name"])] == DROP else index[mapping[str(c["name"])]]) for c in categories
+    }
 
 
 def categories_block(names: Sequence[str], supercategory: str = "hemorrhage") -> list[dict]:
     return [{"id": i, "name": name, "supercategory": supercategory} for i, name in enumerate(names)]
 
 
-def coco_from_frames(images: pd.DataFrame, annotations: pd.DataFrame, categories: Sequence[str], extra_image_fields: Sequence[str] = (), info: Mapping | None = None) -> dict:
+def coco_from_frames(
+    images: pd.DataFrame,
+    annotations: pd.DataFrame,
+    categories: Sequence[str],
+    extra_image_fields: Sequence[str] = (),
+    info: Mapping | None = None,
+) -> dict:
     """A COCO dict from an image table (`id, file_name, width, height`, + extras) and a box table."""
     fields = [*IMAGE_COLUMNS, *extra_image_fields]
     columns = [images[c].tolist() for c in fields]  # column lists: far faster than itertuples over Arrow strings
@@ -161,11 +175,17 @@ def validate_coco(coco: Mapping, image_dir: str | os.PathLike | None = None, tol
     problems: list[Problem] = []
     images = coco.get("images", [])
     image_ids = Counter(im.get("id") for im in images)
-    problems += [Problem("duplicate_image_id", str(i), f"{n} images share id {i}") for i, n in image_ids.items() if n > 1]
+    problems += [
+        Problem("duplicate_image_id", str(i), f"{n} images share id {i}") for i, n in image_ids.items() if n > 1
+    ]
     names = Counter(im.get("file_name") for im in images)
-    problems += [Problem("duplicate_file_name", str(f), f"{n} images share file_name {f}") for f, n in names.items() if n > 1]
+    problems += [
+        Problem("duplicate_file_name", str(f), f"{n} images share file_name {f}") for f, n in names.items() if n > 1
+    ]
     ann_ids = Counter(a.get("id") for a in coco.get("annotations", []))
-    problems += [Problem("duplicate_annotation_id", str(i), f"{n} annotations share id {i}") for i, n in ann_ids.items() if n > 1]
+    problems += [
+        Problem("duplicate_annotation_id", str(i), f"{n} annotations share id {i}") for i, n in ann_ids.items() if n > 1
+    ]
     category_ids = {c.get("id") for c in coco.get("categories", [])}
     sizes = {im.get("id"): (im.get("width"), im.get("height")) for im in images}
     for im in images:

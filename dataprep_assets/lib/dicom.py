@@ -153,10 +153,19 @@ def _lut(dtype: str, slope: float, intercept: float, center: float, width: float
     return 255 - lut if invert else lut
 
 
-def to_uint8(pixels: np.ndarray, slope: float, intercept: float, center: float, width: float, monochrome1: bool) -> np.ndarray:
+def to_uint8(
+    pixels: np.ndarray, slope: float, intercept: float, center: float, width: float, monochrome1: bool
+) -> np.ndarray:
     """Rescale + window + (MONOCHROME1) inversion of stored pixels, as uint8."""
     if pixels.dtype.kind in "iu" and pixels.dtype.itemsize in _UNSIGNED:
-        lut = _lut(pixels.dtype.newbyteorder("=").str, float(slope), float(intercept), float(center), float(width), bool(monochrome1))
+        lut = _lut(
+            pixels.dtype.newbyteorder("=").str,
+            float(slope),
+            float(intercept),
+            float(center),
+            float(width),
+            bool(monochrome1),
+        )
         native = pixels.astype(pixels.dtype.newbyteorder("="), copy=False)
         return np.take(lut, native.view(_UNSIGNED[pixels.dtype.itemsize]))
     out = linear_window(pixels.astype(np.float64) * slope + intercept, center, width)
@@ -173,7 +182,13 @@ def stored_pixels(ds: pydicom.Dataset) -> np.ndarray:
     rows, cols, alloc = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0), int(ds.get("BitsAllocated") or 0)
     frames = int(ds.get("NumberOfFrames") or 1)
     data = ds.get("PixelData")
-    if ds.file_meta.TransferSyntaxUID in _NATIVE and alloc in (8, 16) and frames == 1 and isinstance(data, bytes) and len(data) >= rows * cols * alloc // 8:
+    if (
+        ds.file_meta.TransferSyntaxUID in _NATIVE
+        and alloc in (8, 16)
+        and frames == 1
+        and isinstance(data, bytes)
+        and len(data) >= rows * cols * alloc // 8
+    ):
         signed = int(ds.get("PixelRepresentation") or 0) == 1
         kind = np.dtype(("<i" if signed else "<u") + str(alloc // 8))
         pixels = np.frombuffer(data, dtype=kind, count=rows * cols).reshape(rows, cols)
@@ -198,7 +213,9 @@ def _require_decoder(ds: pydicom.Dataset, name: str) -> None:
         raise DicomError("no_decoder", f"{name}: no pixel data decoder exists for {syntax.name} ({syntax})") from None
     if not decoder.is_available:
         missing = "; ".join(getattr(decoder, "missing_dependencies", [])) or "the pylibjpeg plugins"
-        raise DicomError("no_decoder", f"{name}: no installed decoder for {syntax.name} ({syntax}); install one of: {missing}")
+        raise DicomError(
+            "no_decoder", f"{name}: no installed decoder for {syntax.name} ({syntax}); install one of: {missing}"
+        )
 
 
 @dataclass(frozen=True)
@@ -233,7 +250,10 @@ def load_slice_uint8(
     except Exception as exc:
         text = str(exc).lower()
         reason = "truncated_pixel_data" if "less than expected" in text else "bad_pixel_data"
-        raise DicomError(reason, f"{name}: pixel data of transfer syntax {header.transfer_syntax} cannot be decoded ({type(exc).__name__}: {exc})") from exc
+        raise DicomError(
+            reason,
+            f"{name}: pixel data of transfer syntax {header.transfer_syntax} cannot be decoded ({type(exc).__name__}: {exc})",
+        ) from exc
     if pixels.ndim == 3:  # a multi-frame object: the first frame is the slice
         pixels = pixels[0]
     if pixels.ndim != 2:

@@ -52,7 +52,8 @@ def validate_frame(frame: pd.DataFrame, expectations: Sequence[ExpectationSpec])
                 expectation=name,
                 column=str(kwargs.get("column", "")),
                 success=bool(result.success),
-                unexpected_count=int(details.get("unexpected_count", 0) or 0) + int(details.get("missing_count", 0) or 0)
+                unexpected_count=int(details.get("unexpected_count", 0) or 0)
+                + int(details.get("missing_count", 0) or 0)
                 if not result.success
                 else 0,
                 unexpected_examples=list(details.get("partial_unexpected_list", []) or [])[:10],

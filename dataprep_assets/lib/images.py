@@ -5,7 +5,7 @@ Charts are drawn with matplotlib in `lib/charts.py`."""
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -101,12 +101,25 @@ def captioned_montage(
     return np.asarray(canvas)
 
 
-BOX_COLORS = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240)]
+BOX_COLORS = [
+    (230, 25, 75),
+    (60, 180, 75),
+    (255, 225, 25),
+    (0, 130, 200),
+    (245, 130, 48),
+    (145, 30, 180),
+    (70, 240, 240),
+]
 """One outline colour per class index (distinct on gray CT slices)."""
 
 
-def draw_boxes(image: Image.Image, boxes: Sequence[tuple[int, float, float, float, float]], names: Sequence[str],
-               size: int, font_size: int = 12) -> np.ndarray:
+def draw_boxes(
+    image: Image.Image,
+    boxes: Sequence[tuple[int, float, float, float, float]],
+    names: Sequence[str],
+    size: int,
+    font_size: int = 12,
+) -> np.ndarray:
     """Resize to `size` x `size` and outline each `(class_index, x, y, w, h)` box with its class name above it."""
     sx, sy = size / image.width, size / image.height
     rgb = image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)

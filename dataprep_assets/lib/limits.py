@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 from PIL import Image
 
@@ -34,12 +34,16 @@ class ImageTooLargeError(ValueError):
 
 def check_pixels(width: int, height: int, name: str = "image", limit: int = MAX_IMAGE_PIXELS) -> None:
     if int(width) * int(height) > limit:
-        raise ImageTooLargeError(f"{name} declares {width}x{height} = {int(width) * int(height):,} pixels, "
-                                 f"more than the limit of {limit:,} (a possible decompression bomb)")
+        raise ImageTooLargeError(
+            f"{name} declares {width}x{height} = {int(width) * int(height):,} pixels, "
+            f"more than the limit of {limit:,} (a possible decompression bomb)"
+        )
 
 
 @contextmanager
-def open_image(path: str | os.PathLike, name: str | None = None, limit: int = MAX_IMAGE_PIXELS) -> Iterator[Image.Image]:
+def open_image(
+    path: str | os.PathLike, name: str | None = None, limit: int = MAX_IMAGE_PIXELS
+) -> Iterator[Image.Image]:
     """`PIL.Image.open` that refuses images over `limit` pixels from the header, before any pixel is decoded."""
     label = name or os.fspath(path)
     with warnings.catch_warnings():

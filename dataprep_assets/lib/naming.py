@@ -78,7 +78,9 @@ def reject_collisions(claims: Mapping[str, str], rejects: RejectLog, stage: str)
     for collision in find_collisions(kept.items()):
         winner, *losers = collision.inputs
         for loser in losers:
-            rejects.add(loser, stage, COLLISION_REASON, f"would be written as {kept[loser]!r}, which {winner!r} already claims")
+            rejects.add(
+                loser, stage, COLLISION_REASON, f"would be written as {kept[loser]!r}, which {winner!r} already claims"
+            )
             del kept[loser]
     return kept
 

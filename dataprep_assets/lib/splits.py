@@ -98,8 +98,12 @@ def stratified_split_keys(
     validate_fractions(fractions)
     if previous:
         return keep_or_split(
-            list(key_strata), previous, lambda: stratified_split_keys(key_strata, fractions, seed),
-            fractions, seed, strata=key_strata,
+            list(key_strata),
+            previous,
+            lambda: stratified_split_keys(key_strata, fractions, seed),
+            fractions,
+            seed,
+            strata=key_strata,
         )
     by_stratum: dict = {}
     for key, stratum in key_strata.items():
@@ -243,9 +247,10 @@ def split_changes(previous: Mapping, current: Mapping, order: Sequence[str] = DE
     for key, split in previous.items():
         if key not in current:
             rows[str(split)]["removed"] += 1
-    return pd.DataFrame([{"split": s, **r} for s, r in rows.items()], columns=[
-        "split", "groups", "kept", "added", "moved_in", "moved_out", "removed"
-    ])
+    return pd.DataFrame(
+        [{"split": s, **r} for s, r in rows.items()],
+        columns=["split", "groups", "kept", "added", "moved_in", "moved_out", "removed"],
+    )
 
 
 def group_overlap(frame: pd.DataFrame, group_col: str, split_col: str = "split") -> dict[tuple[str, str], list]:

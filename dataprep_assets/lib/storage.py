@@ -65,11 +65,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
     return Path(path)
 
 
@@ -80,12 +79,11 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 def atomic_write_json(path: str | os.PathLike, payload: object) -> Path:
     """Write canonical JSON (sorted keys, fixed separators) so equal payloads give equal bytes.
     Encoded straight into the file: no whole-document string (and its bytes) beside the payload in memory."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-            json.dump(payload, fh, sort_keys=True, indent=2, ensure_ascii=False, default=str)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+        json.dump(payload, fh, sort_keys=True, indent=2, ensure_ascii=False, default=str)
+        fh.write("\n")
+        fh.flush()
+        os.fsync(fh.fileno())
     return Path(path)
 
 
@@ -201,8 +199,7 @@ def build_manifest(target: str | os.PathLike, relative_to: str | os.PathLike | N
     base = Path(relative_to) if relative_to is not None else (target if target.is_dir() else target.parent)
     files = _iter_files(target) if target.is_dir() else [target]
     entries = [
-        ManifestEntry(path=p.relative_to(base).as_posix(), size=p.stat().st_size, sha256=sha256_file(p))
-        for p in files
+        ManifestEntry(path=p.relative_to(base).as_posix(), size=p.stat().st_size, sha256=sha256_file(p)) for p in files
     ]
     return Manifest(entries)
 

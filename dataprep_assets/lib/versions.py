@@ -23,7 +23,7 @@ import shutil
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from dataprep_assets.lib.storage import Manifest, ManifestEntry, atomic_path, canonical_json, safe_join
@@ -77,7 +77,7 @@ class VersionRecord:
 
 
 def new_version_id(dataset_hash: str, now: datetime | None = None) -> str:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return f"{now.strftime('%Y%m%dT%H%M%S%fZ')}-{dataset_hash[:12]}"
 
 
@@ -121,14 +121,18 @@ def copy_verified(source: Path, target: Path, sha256: str, label: str) -> None:
                 digest.update(chunk)
                 dst.write(chunk)
         if digest.hexdigest() != sha256:
-            raise CorruptObjectError(f"{label}: stored object {sha256[:16]}... is corrupt (its bytes hash to {digest.hexdigest()[:16]}...)")
+            raise CorruptObjectError(
+                f"{label}: stored object {sha256[:16]}... is corrupt (its bytes hash to {digest.hexdigest()[:16]}...)"
+            )
 
 
 def verify_file(path: Path, sha256: str, label: str) -> None:
     with open(path, "rb") as fh:
         got = hashlib.file_digest(fh, "sha256").hexdigest()
     if got != sha256:
-        raise CorruptObjectError(f"{label}: stored object {sha256[:16]}... is corrupt (its bytes hash to {got[:16]}...)")
+        raise CorruptObjectError(
+            f"{label}: stored object {sha256[:16]}... is corrupt (its bytes hash to {got[:16]}...)"
+        )
 
 
 # -- records --------------------------------------------------------------------------------------
@@ -159,7 +163,11 @@ def all_datasets(root: Path) -> list[str]:
     base = Path(root) / VERSIONS_DIR
     if not base.is_dir():
         return []
-    found = {p.parent.relative_to(base).as_posix() for p in base.rglob("*.json") if p.is_file() and not p.name.startswith(".")}
+    found = {
+        p.parent.relative_to(base).as_posix()
+        for p in base.rglob("*.json")
+        if p.is_file() and not p.name.startswith(".")
+    }
     return sorted(found)
 
 
@@ -175,7 +183,9 @@ def manifest_of(files_list: Path) -> Manifest:
     return Manifest(list(iter_entries(files_list)))
 
 
-def resolve(records: list[VersionRecord], dataset: str, version: str | None = None, run_id: str | None = None) -> VersionRecord:
+def resolve(
+    records: list[VersionRecord], dataset: str, version: str | None = None, run_id: str | None = None
+) -> VersionRecord:
     """The version named by id, id prefix, dataset-hash prefix or run id (latest when none is given)."""
     if not records:
         raise VersionError(f"{dataset} has no versions in this store")
@@ -189,7 +199,9 @@ def resolve(records: list[VersionRecord], dataset: str, version: str | None = No
         return records[-1]
     if not matches:
         listing = ", ".join(f"{r.version_id} (run {r.run_id[:8] or '-'})" for r in records[-10:])
-        raise VersionError(f"{dataset} has no {what}; it may never have existed or been removed by GC. Versions that exist (newest last): {listing}")
+        raise VersionError(
+            f"{dataset} has no {what}; it may never have existed or been removed by GC. Versions that exist (newest last): {listing}"
+        )
     return matches[-1]
 
 
@@ -269,7 +281,7 @@ def plan_retention(
     versions: dict[str, list[VersionRecord]], policy: RetentionPolicy, now: datetime | None = None
 ) -> tuple[list[VersionRecord], list[VersionRecord]]:
     """(kept, dropped) versions under `policy`; releases' `meta["pins"]` keep what they pin."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     cutoff = now - timedelta(days=policy.keep_days)
     kept: dict[tuple[str, str], VersionRecord] = {}
     for dataset, records in versions.items():
@@ -307,14 +319,16 @@ class GcReport:
 def collect_garbage(root: Path, policy: RetentionPolicy, dry_run: bool = True, now: datetime | None = None) -> GcReport:
     """Drop versions the policy lets go, then objects no kept version refers to (local store)."""
     root = Path(root)
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     report = GcReport(dry_run=dry_run)
     with object_lock(root, exclusive=True):
         versions = {d: list_versions(root, d) for d in all_datasets(root)}
         kept, dropped = plan_retention(versions, policy, now)
         referenced: set[str] = set()
         for record in kept:
-            referenced.update(e.sha256 for e in iter_entries(safe_join(root, files_relpath(record.dataset, record.version_id))))
+            referenced.update(
+                e.sha256 for e in iter_entries(safe_join(root, files_relpath(record.dataset, record.version_id)))
+            )
         report.versions_kept = len(kept)
         report.versions_dropped = [f"{r.dataset}@{r.version_id}" for r in dropped]
         if not dry_run:  # records first: a crash mid-GC leaves orphaned objects, never a listed version with holes
@@ -346,4 +360,3 @@ def _unlink(path: Path) -> None:
     except OSError as exc:
         if exc.errno != errno.ENOENT:
             raise
-

@@ -51,7 +51,10 @@ class Standardiser:
     def fit(cls, x: np.ndarray) -> Standardiser:
         x = np.asarray(x, dtype=np.float64)
         std = x.std(axis=0) if len(x) else np.ones(x.shape[1])
-        return cls(x.mean(axis=0).astype(np.float32) if len(x) else np.zeros(x.shape[1], np.float32), np.where(std < 1e-6, 1.0, std).astype(np.float32))
+        return cls(
+            x.mean(axis=0).astype(np.float32) if len(x) else np.zeros(x.shape[1], np.float32),
+            np.where(std < 1e-6, 1.0, std).astype(np.float32),
+        )
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,9 @@ class Normalisation:
     target: TargetScaler
 
 
-def image_feature_stats(features_path: str | Path, image_ids: Sequence[str], block: int = 1024, clip: float = 5.0) -> Standardiser:
+def image_feature_stats(
+    features_path: str | Path, image_ids: Sequence[str], block: int = 1024, clip: float = 5.0
+) -> Standardiser:
     """Mean/std of the features of `image_ids` (each image once), streamed from the HDF5 file in blocks."""
     with FeatureFile(features_path) as ff:
         rows = np.unique(ff.rows_of(sorted(set(image_ids))))
@@ -117,8 +122,13 @@ def param_matrix(examples: pd.DataFrame) -> np.ndarray:
     return np.concatenate([numeric, modes], axis=1)
 
 
-def fit_normalisation(features_path: str | Path, train: pd.DataFrame, target: str = "ssim", target_scaling: str = "standard",
-                      feature_clip: float = 5.0) -> Normalisation:
+def fit_normalisation(
+    features_path: str | Path,
+    train: pd.DataFrame,
+    target: str = "ssim",
+    target_scaling: str = "standard",
+    feature_clip: float = 5.0,
+) -> Normalisation:
     params = param_matrix(train)
     param_std = Standardiser.fit(params)
     n_numeric = len(PARAM_NAMES)  # one-hot mode columns stay 0/1
@@ -133,8 +143,16 @@ def fit_normalisation(features_path: str | Path, train: pd.DataFrame, target: st
 class QualityPredictionDataset(Dataset):
     """Conversion results as (input vector, scaled target) pairs, image features read lazily from HDF5."""
 
-    def __init__(self, features_path: str | Path, examples: pd.DataFrame, normalisation: Normalisation, *, target: str = "ssim",
-                 include_params: bool = True, cache_bytes: int = 32 << 20):
+    def __init__(
+        self,
+        features_path: str | Path,
+        examples: pd.DataFrame,
+        normalisation: Normalisation,
+        *,
+        target: str = "ssim",
+        include_params: bool = True,
+        cache_bytes: int = 32 << 20,
+    ):
         self.features_path = str(features_path)
         self.normalisation = normalisation
         self.include_params = include_params
@@ -143,11 +161,15 @@ class QualityPredictionDataset(Dataset):
             known = set(ff.image_ids)
             missing = sorted(set(examples["image_id"]) - known)
             if missing:
-                raise KeyError(f"{len(missing)} example image(s) have no features in {self.features_path}, e.g. {missing[:3]}")
+                raise KeyError(
+                    f"{len(missing)} example image(s) have no features in {self.features_path}, e.g. {missing[:3]}"
+                )
             self.rows = ff.rows_of(examples["image_id"].tolist())
             self.feature_dim = ff.dim
         self.result_ids = examples["result_id"].astype(str).tolist()
-        self.params = normalisation.params(param_matrix(examples)) if include_params else np.zeros((len(examples), 0), np.float32)
+        self.params = (
+            normalisation.params(param_matrix(examples)) if include_params else np.zeros((len(examples), 0), np.float32)
+        )
         self.targets = normalisation.target(examples[target].to_numpy())
         self._file: FeatureFile | None = None
 
@@ -208,14 +230,38 @@ class QualityDataLoaders:
     """Examples left out because their image has no feature vector (an `image_features` reject)."""
 
 
-def _loader(ds: Dataset, batch_size: int, shuffle: bool, num_workers: int, seed: int, prefetch_factor: int) -> DataLoader:
-    extra = {"prefetch_factor": prefetch_factor, "worker_init_fn": _worker_init, "persistent_workers": True} if num_workers > 0 else {}
-    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers, generator=torch.Generator().manual_seed(seed), **extra)
+def _loader(
+    ds: Dataset, batch_size: int, shuffle: bool, num_workers: int, seed: int, prefetch_factor: int
+) -> DataLoader:
+    extra = (
+        {"prefetch_factor": prefetch_factor, "worker_init_fn": _worker_init, "persistent_workers": True}
+        if num_workers > 0
+        else {}
+    )
+    return DataLoader(
+        ds,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=num_workers,
+        generator=torch.Generator().manual_seed(seed),
+        **extra,
+    )
 
 
-def build_dataloaders(features_path: str | Path, examples: str | Path | pd.DataFrame, *, batch_size: int = 64, num_workers: int = 2,
-                      target: str = "ssim", target_scaling: str = "standard", include_params: bool = True, seed: int = 0,
-                      prefetch_factor: int = 4, fold: int | None = None, feature_clip: float = 5.0) -> QualityDataLoaders:
+def build_dataloaders(
+    features_path: str | Path,
+    examples: str | Path | pd.DataFrame,
+    *,
+    batch_size: int = 64,
+    num_workers: int = 2,
+    target: str = "ssim",
+    target_scaling: str = "standard",
+    include_params: bool = True,
+    seed: int = 0,
+    prefetch_factor: int = 4,
+    fold: int | None = None,
+    feature_clip: float = 5.0,
+) -> QualityDataLoaders:
     """Train (shuffled), validation and test loaders; with `fold`, train = train minus that fold, validation = that fold.
 
     Examples whose image has no feature vector are left out and counted in `without_features`.
@@ -230,16 +276,29 @@ def build_dataloaders(features_path: str | Path, examples: str | Path | pd.DataF
         train = frame[frame["split"] == "train"]
         if fold not in set(train["cv_fold"]):
             raise ValueError(f"fold {fold} not found; folds are {sorted(set(train['cv_fold']))}")
-        parts = {"train": train[train["cv_fold"] != fold], "validation": train[train["cv_fold"] == fold], "test": frame[frame["split"] == "test"]}
+        parts = {
+            "train": train[train["cv_fold"] != fold],
+            "validation": train[train["cv_fold"] == fold],
+            "test": frame[frame["split"] == "test"],
+        }
     if parts["train"].empty:
         raise ValueError("no training examples")
     norm = fit_normalisation(features_path, parts["train"], target, target_scaling, feature_clip)
-    sets = {name: QualityPredictionDataset(features_path, part, norm, target=target, include_params=include_params) for name, part in parts.items()}
-    loaders = {name: _loader(ds, batch_size, name == "train", num_workers, seed, prefetch_factor) for name, ds in sets.items()}
-    return QualityDataLoaders(loaders["train"], loaders["validation"], loaders["test"], norm, sets["train"].input_dim, int((~featured).sum()))
+    sets = {
+        name: QualityPredictionDataset(features_path, part, norm, target=target, include_params=include_params)
+        for name, part in parts.items()
+    }
+    loaders = {
+        name: _loader(ds, batch_size, name == "train", num_workers, seed, prefetch_factor) for name, ds in sets.items()
+    }
+    return QualityDataLoaders(
+        loaders["train"], loaders["validation"], loaders["test"], norm, sets["train"].input_dim, int((~featured).sum())
+    )
 
 
-def cross_validation_loaders(features_path: str | Path, examples: str | Path | pd.DataFrame, **kwargs) -> Iterator[tuple[int, QualityDataLoaders]]:
+def cross_validation_loaders(
+    features_path: str | Path, examples: str | Path | pd.DataFrame, **kwargs
+) -> Iterator[tuple[int, QualityDataLoaders]]:
     """One `QualityDataLoaders` per fold (statistics refitted on each fold's training part)."""
     frame = examples if isinstance(examples, pd.DataFrame) else read_examples(examples)
     for fold in sorted(int(f) for f in frame.loc[frame["split"] == "train", "cv_fold"].unique() if f >= 0):
@@ -250,8 +309,14 @@ LOADER_TARGETS = {"ms_per_batch": 100.0, "peak_rss_mib": 2048.0, "examples_per_m
 """The seed's data-loader targets: <= 100 ms per batch, <= 2 GB peak memory, >= 1,000 examples per minute."""
 
 
-def measure_loader(features_path: str | Path, examples: str | Path | pd.DataFrame, *, batch_size: int = 64, num_workers: int = 0,
-                   max_batches: int = 200) -> dict:
+def measure_loader(
+    features_path: str | Path,
+    examples: str | Path | pd.DataFrame,
+    *,
+    batch_size: int = 64,
+    num_workers: int = 0,
+    max_batches: int = 200,
+) -> dict:
     """One pass of the train loader over the materialized dataset (at most `max_batches` batches): ms per batch
     (mean and max), examples per minute and peak resident memory of this process, beside the seed's targets."""
     import time
@@ -271,10 +336,18 @@ def measure_loader(features_path: str | Path, examples: str | Path | pd.DataFram
                 break
     total = sum(times)
     figures = {
-        "batches": len(times), "batch_size": batch_size, "num_workers": num_workers, "examples": seen,
-        "ms_per_batch_mean": round(1000 * total / max(len(times), 1), 2), "ms_per_batch_max": round(1000 * max(times, default=0.0), 2),
-        "examples_per_minute": round(60 * seen / total, 1) if total > 0 else 0.0, "peak_rss_mib": round(peak.self_mb, 1),
+        "batches": len(times),
+        "batch_size": batch_size,
+        "num_workers": num_workers,
+        "examples": seen,
+        "ms_per_batch_mean": round(1000 * total / max(len(times), 1), 2),
+        "ms_per_batch_max": round(1000 * max(times, default=0.0), 2),
+        "examples_per_minute": round(60 * seen / total, 1) if total > 0 else 0.0,
+        "peak_rss_mib": round(peak.self_mb, 1),
     }
-    figures["meets_targets"] = bool(figures["ms_per_batch_mean"] <= LOADER_TARGETS["ms_per_batch"] and figures["peak_rss_mib"] <= LOADER_TARGETS["peak_rss_mib"]
-                                    and figures["examples_per_minute"] >= LOADER_TARGETS["examples_per_minute"])
+    figures["meets_targets"] = bool(
+        figures["ms_per_batch_mean"] <= LOADER_TARGETS["ms_per_batch"]
+        and figures["peak_rss_mib"] <= LOADER_TARGETS["peak_rss_mib"]
+        and figures["examples_per_minute"] >= LOADER_TARGETS["examples_per_minute"]
+    )
     return figures

@@ -144,7 +144,9 @@ class ResNet50Extractor:
         self._weights_sha = _weights_digest(self.model)
 
     def fingerprint(self) -> str:
-        return json.dumps({"name": self.name, "version": self.version, "input_size": self.input_size, "weights": self._weights_sha})
+        return json.dumps(
+            {"name": self.name, "version": self.version, "input_size": self.input_size, "weights": self._weights_sha}
+        )
 
     @torch.inference_mode()
     def extract(self, batch: np.ndarray) -> np.ndarray:

@@ -165,5 +165,9 @@ def _add_defects(base: Path, datasets: dict, frames: int, size: int) -> None:
     (base / "competitors" / "competitor_B" / first / "02_RES" / f"mask{t:03d}.tif").unlink()  # missing frame
     truncated = base / "competitors" / "competitor_C" / last / "01_RES" / "mask000.tif"
     truncated.write_bytes(truncated.read_bytes()[:300])  # cut off mid-file
-    _write(base / "competitors" / "competitor_A" / last / "02_RES" / "mask000.tif", np.zeros((size, size), np.uint16))  # empty
-    _write(base / "competitors" / "competitor_D" / last / "03_RES" / "mask000.tif", np.ones((size // 2, size), np.int32))  # wrong shape
+    _write(
+        base / "competitors" / "competitor_A" / last / "02_RES" / "mask000.tif", np.zeros((size, size), np.uint16)
+    )  # empty
+    _write(
+        base / "competitors" / "competitor_D" / last / "03_RES" / "mask000.tif", np.ones((size // 2, size), np.int32)
+    )  # wrong shape

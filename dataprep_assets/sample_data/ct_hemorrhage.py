@@ -63,7 +63,9 @@ def _uid(*parts: object) -> str:
 _GRID = np.mgrid[:SIZE, :SIZE].astype(np.float32)
 
 
-def render_slice_hu(rng: np.random.Generator, position: float, lesions: list[tuple[float, float, float, float]] = ()) -> np.ndarray:
+def render_slice_hu(
+    rng: np.random.Generator, position: float, lesions: list[tuple[float, float, float, float]] = ()
+) -> np.ndarray:
     """One axial slice in HU; `position` in [0, 1] scales the skull; lesions are (cy, cx, ry, rx) ellipses."""
     yy, xx = _GRID
     cy, cx = SIZE / 2 + rng.normal(0, 6), SIZE / 2 + rng.normal(0, 6)
@@ -185,8 +187,15 @@ def _labelled_source(
                 cls = classes[int(rng.integers(len(classes)))]
                 bbox = _box(rng, lesion)
                 out.annotations.append(
-                    {"id": len(out.annotations), "image_id": image_id, "category_id": class_ids[cls], "bbox": bbox,
-                     "area": round(bbox[2] * bbox[3], 1), "iscrowd": 0, "segmentation": []}
+                    {
+                        "id": len(out.annotations),
+                        "image_id": image_id,
+                        "category_id": class_ids[cls],
+                        "bbox": bbox,
+                        "area": round(bbox[2] * bbox[3], 1),
+                        "iscrowd": 0,
+                        "segmentation": [],
+                    }
                 )
     return out
 
@@ -202,18 +211,66 @@ def _add_label_defects(rng: np.random.Generator, src: Labelled, directory: Path,
         ([100.0, 100.0, -15.0, 20.0], "negative width"),
     ]
     for i, (bbox, _) in enumerate(extra):
-        anns.append({"id": next_id + i, "image_id": images[3 + i]["id"], "category_id": anns[0]["category_id"], "bbox": bbox, "area": 0, "iscrowd": 0})
-    anns.append({"id": next_id + 3, "image_id": 99999, "category_id": anns[0]["category_id"], "bbox": [1, 1, 5, 5], "area": 25, "iscrowd": 0})
-    anns.append({"id": next_id + 4, "image_id": images[6]["id"], "category_id": 77, "bbox": [200, 200, 20, 20], "area": 400, "iscrowd": 0})
+        anns.append(
+            {
+                "id": next_id + i,
+                "image_id": images[3 + i]["id"],
+                "category_id": anns[0]["category_id"],
+                "bbox": bbox,
+                "area": 0,
+                "iscrowd": 0,
+            }
+        )
+    anns.append(
+        {
+            "id": next_id + 3,
+            "image_id": 99999,
+            "category_id": anns[0]["category_id"],
+            "bbox": [1, 1, 5, 5],
+            "area": 25,
+            "iscrowd": 0,
+        }
+    )
+    anns.append(
+        {
+            "id": next_id + 4,
+            "image_id": images[6]["id"],
+            "category_id": 77,
+            "bbox": [200, 200, 20, 20],
+            "area": 400,
+            "iscrowd": 0,
+        }
+    )
     if noise_category is not None:
-        anns.append({"id": next_id + 5, "image_id": images[7]["id"], "category_id": noise_category, "bbox": [250, 90, 12, 12], "area": 144, "iscrowd": 0})
+        anns.append(
+            {
+                "id": next_id + 5,
+                "image_id": images[7]["id"],
+                "category_id": noise_category,
+                "bbox": [250, 90, 12, 12],
+                "area": 144,
+                "iscrowd": 0,
+            }
+        )
     for victim in images[-2:]:  # listed, never exported
         (directory / victim["file_name"]).unlink()
 
 
 def _coco_file(path: Path, src: Labelled, names: tuple[str, ...], superclass: str | None = None) -> None:
-    categories = [{"id": i, "name": n, "supercategory": "none" if (superclass and n == superclass) else (superclass or "hemorrhage")} for i, n in enumerate(names)]
-    payload = {"info": {"description": path.parent.parent.name}, "images": src.images, "annotations": src.annotations, "categories": categories}
+    categories = [
+        {
+            "id": i,
+            "name": n,
+            "supercategory": "none" if (superclass and n == superclass) else (superclass or "hemorrhage"),
+        }
+        for i, n in enumerate(names)
+    ]
+    payload = {
+        "info": {"description": path.parent.parent.name},
+        "images": src.images,
+        "annotations": src.annotations,
+        "categories": categories,
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=1, allow_nan=True))
 
@@ -253,16 +310,26 @@ def generate(
 
     v3_dir = (root / V3_COCO).parent
     v3 = _labelled_source(
-        rng, v3_dir, v3_ids, {c: i for i, c in enumerate(V3_CLASSES)},
+        rng,
+        v3_dir,
+        v3_ids,
+        {c: i for i, c in enumerate(V3_CLASSES)},
         lambda p: list(rng.choice(V3_CLASSES, size=int(rng.integers(2, 4)), replace=False)),
-        lambda p, s: f"{p}_{s}.jpg", rgb=False, no_hem_share=0.3,
+        lambda p, s: f"{p}_{s}.jpg",
+        rgb=False,
+        no_hem_share=0.3,
     )
     rf_dir = (root / ROBOFLOW_COCO).parent
     rare = {p: ("EDH" if i % 2 == 0 else "Contusion") for i, p in enumerate(rf_only)}
     rf = _labelled_source(
-        rng, rf_dir, rf_ids, {c: i for i, c in enumerate(ROBOFLOW_CATEGORIES)},
+        rng,
+        rf_dir,
+        rf_ids,
+        {c: i for i, c in enumerate(ROBOFLOW_CATEGORIES)},
         lambda p: [rare.get(p, "SAH"), *rng.choice(["IPH", "IVH", "SAH", "SDH"], size=2, replace=False).tolist()],
-        lambda p, s: f"{p}_{s}_png.rf.{hashlib.md5(f'{p}/{s}'.encode()).hexdigest()}.jpg", rgb=True, no_hem_share=0.3,
+        lambda p, s: f"{p}_{s}_png.rf.{hashlib.md5(f'{p}/{s}'.encode()).hexdigest()}.jpg",
+        rgb=True,
+        no_hem_share=0.3,
     )
     if defects:
         _add_label_defects(rng, v3, v3_dir, None)
@@ -301,7 +368,9 @@ def _row(pid: str, slice_no: int, feedback: str, key: str) -> dict:
     }
 
 
-def _write_pool(rng: np.random.Generator, root: Path, new_patients: list[str], labelled_patients: list[str], defects: bool) -> list[dict]:
+def _write_pool(
+    rng: np.random.Generator, root: Path, new_patients: list[str], labelled_patients: list[str], defects: bool
+) -> list[dict]:
     """No-hemorrhage DICOM slices and their CSV rows: new patients plus other slices of labelled ones."""
     rows, n = [], 0
     for pid in new_patients + labelled_patients:
@@ -313,9 +382,16 @@ def _write_pool(rng: np.random.Generator, root: Path, new_patients: list[str], l
             windows = ([40.0, 400.0], [80.0, 2000.0]) if n % 3 == 0 else ([40.0], [80.0]) if n % 7 else None
             row = _row(pid, slice_no, "FP" if fp_patient or n % 9 == 0 else "TN", f"{pid}/{_uid(pid)}/{slice_no}.dcm")
             write_dicom(
-                root / DICOM_PREFIX / row["s3_key"], render_slice_hu(rng, (slice_no - 30) / 40),
-                patient_id=pid, study_uid=row["study_instance_uid"], series_uid=row["series_instance_uid"],
-                sop_uid=row["sop_instance_uid"], instance=slice_no, thickness=thickness, windows=windows, syntax=syntax,
+                root / DICOM_PREFIX / row["s3_key"],
+                render_slice_hu(rng, (slice_no - 30) / 40),
+                patient_id=pid,
+                study_uid=row["study_instance_uid"],
+                series_uid=row["series_instance_uid"],
+                sop_uid=row["sop_instance_uid"],
+                instance=slice_no,
+                thickness=thickness,
+                windows=windows,
+                syntax=syntax,
             )
             rows.append(row)
     if defects:
@@ -326,10 +402,18 @@ def _write_pool(rng: np.random.Generator, root: Path, new_patients: list[str], l
 def _pool_defects(rng: np.random.Generator, root: Path) -> list[dict]:
     out = []
     pid = "900000001"
-    for slice_no, kind in enumerate(["truncated", "not_dicom", "no_pixels", "no_patient_id", "no_patient_anywhere", "missing_object"], start=40):
+    for slice_no, kind in enumerate(
+        ["truncated", "not_dicom", "no_pixels", "no_patient_id", "no_patient_anywhere", "missing_object"], start=40
+    ):
         row = _row(pid, slice_no, "TN" if slice_no % 2 else "FP", f"{pid}/{_uid(pid)}/{slice_no}.dcm")
         path = root / DICOM_PREFIX / row["s3_key"]
-        common = dict(study_uid=row["study_instance_uid"], series_uid=row["series_instance_uid"], sop_uid=row["sop_instance_uid"], instance=slice_no, thickness=5.0)
+        common = dict(
+            study_uid=row["study_instance_uid"],
+            series_uid=row["series_instance_uid"],
+            sop_uid=row["sop_instance_uid"],
+            instance=slice_no,
+            thickness=5.0,
+        )
         hu = render_slice_hu(rng, 0.5)
         if kind == "truncated":
             write_dicom(path, hu, patient_id=pid, **common)

@@ -59,7 +59,12 @@ def assessment(score: float) -> str:
 
 
 def result_entry(score: float, path: str) -> dict:
-    return {"score": score, "status": "PASS" if score >= INFERENCE_THRESHOLD else "FAIL", "assessment": assessment(score), "path": path}
+    return {
+        "score": score,
+        "status": "PASS" if score >= INFERENCE_THRESHOLD else "FAIL",
+        "assessment": assessment(score),
+        "path": path,
+    }
 
 
 def echo_video(rng: np.random.Generator, frames: int, rows: int, cols: int, quality: float, rgb: bool) -> np.ndarray:
@@ -90,7 +95,9 @@ def echo_video(rng: np.random.Generator, frames: int, rows: int, cols: int, qual
     return clip
 
 
-def write_echo_dicom(path: Path, pixels: np.ndarray, *, manufacturer: str, model: str, patient_id: str, study_uid: str, sop_uid: str) -> Path:
+def write_echo_dicom(
+    path: Path, pixels: np.ndarray, *, manufacturer: str, model: str, patient_id: str, study_uid: str, sop_uid: str
+) -> Path:
     """A multi-frame US DICOM (explicit VR little endian) with the tags a scanner fills."""
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, UltrasoundMultiFrameImageStorage, generate_uid
@@ -130,7 +137,15 @@ def write_results_json(root: str | Path, folder: str, results: dict, name: str =
 
 
 def write_exam(
-    root: str | Path, folder: str, scores: list[float], *, seed: int = 0, frames: int = 4, patient_id: str = "", study_uid: str = "", results: bool = True
+    root: str | Path,
+    folder: str,
+    scores: list[float],
+    *,
+    seed: int = 0,
+    frames: int = 4,
+    patient_id: str = "",
+    study_uid: str = "",
+    results: bool = True,
 ) -> dict:
     """One more exam: DICOM videos under raw_data/<folder>/ and (with `results`) its inference_results.json.
 
@@ -183,7 +198,9 @@ def _exams(seed: int) -> list[tuple[str, str, str, str]]:
     for m, prefix in enumerate(MACHINES):
         for e in range(1, 3):
             folder = f"{prefix}-{e:04d}"
-            exams.append((prefix, folder, f"PAT-{m * 2 + e:03d}", generate_uid(entropy_srcs=[str(seed), folder, "study"])))
+            exams.append(
+                (prefix, folder, f"PAT-{m * 2 + e:03d}", generate_uid(entropy_srcs=[str(seed), folder, "study"]))
+            )
     fix = {f: i for i, (_, f, _, _) in enumerate(exams)}
     p, f, _, s = exams[fix["AFFINITI70G-0001"]]
     exams[fix["AFFINITI70G-0001"]] = (p, f, exams[fix["EPIQ7-0002"]][2], s)  # same patient on two machines
@@ -195,7 +212,14 @@ def _exams(seed: int) -> list[tuple[str, str, str, str]]:
     return exams
 
 
-def generate(root: str | Path, *, seed: int = 0, videos_per_exam: tuple[int, int] = (5, 8), frames: tuple[int, int] = (6, 10), defects: bool = True) -> Path:
+def generate(
+    root: str | Path,
+    *,
+    seed: int = 0,
+    videos_per_exam: tuple[int, int] = (5, 8),
+    frames: tuple[int, int] = (6, 10),
+    defects: bool = True,
+) -> Path:
     """Write `<root>/raw/echo_quality/` (replacing a previous sample) and return it."""
     from pydicom.uid import generate_uid
 
@@ -211,7 +235,15 @@ def generate(root: str | Path, *, seed: int = 0, videos_per_exam: tuple[int, int
         for name, score in zip(names, scores):
             pixels = echo_video(rng, int(rng.integers(frames[0], frames[1] + 1)), rows, cols, score, rgb)
             sop = generate_uid(entropy_srcs=[str(seed), folder, name])
-            write_echo_dicom(base / "raw_data" / folder / name, pixels, manufacturer=manufacturer, model=model, patient_id=patient, study_uid=study, sop_uid=sop)
+            write_echo_dicom(
+                base / "raw_data" / folder / name,
+                pixels,
+                manufacturer=manufacturer,
+                model=model,
+                patient_id=patient,
+                study_uid=study,
+                sop_uid=sop,
+            )
             results[name] = result_entry(score, f"raw_data/{folder}/{name}")
         per_folder[folder] = results
     _add_example_clip(base, per_folder)
@@ -219,14 +251,24 @@ def generate(root: str | Path, *, seed: int = 0, videos_per_exam: tuple[int, int
     for folder in ("VIVIDE95-0002", "VIVIDS60-0001"):  # another batch wrote a CSV summary instead
         for name, entry in per_folder.pop(folder).items():
             machine = CSV_MACHINE_SPELLING[folder.split("-")[0]]
-            csv_rows.append({"folder": folder, "filename": name, "machine_type": machine, **entry, "path": f"/mnt/echo-share/raw_data/{folder}/{name}"})
+            csv_rows.append(
+                {
+                    "folder": folder,
+                    "filename": name,
+                    "machine_type": machine,
+                    **entry,
+                    "path": f"/mnt/echo-share/raw_data/{folder}/{name}",
+                }
+            )
     for folder, results in sorted(per_folder.items()):
         write_results_json(root, folder, results)
         summary.append({"folder": folder, "status": "success", "num_files": len(results), "results": results})
     if defects:
         _add_defects(root, base, rng, per_folder, csv_rows, summary)
     _write_csv(base / "inference_output" / "batch_2024-05_vivid_summary.csv", csv_rows)
-    (base / "inference_output" / "summary.json").write_text(json.dumps({"total_folders": len(summary), "folder_results": summary}, indent=2))
+    (base / "inference_output" / "summary.json").write_text(
+        json.dumps({"total_folders": len(summary), "folder_results": summary}, indent=2)
+    )
     return base
 
 
@@ -241,7 +283,12 @@ def _add_example_clip(base: Path, per_folder: dict) -> None:
 
 def _add_borderline(per_folder: dict) -> None:
     """Scores right on the thresholds: 0.95 and 0.1 (which the real model calls 'Very poor', not 'Critical')."""
-    for folder, score in (("EPIQ7-0001", 0.95), ("EPIQ7-0002", 0.1), ("AFFINITI70G-0002", 0.9499), ("VIVIDIQ-0001", 0.0999)):
+    for folder, score in (
+        ("EPIQ7-0001", 0.95),
+        ("EPIQ7-0002", 0.1),
+        ("AFFINITI70G-0002", 0.9499),
+        ("VIVIDIQ-0001", 0.0999),
+    ):
         name = sorted(per_folder[folder])[0]
         per_folder[folder][name] = result_entry(score, per_folder[folder][name]["path"])
 
@@ -253,7 +300,9 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
     pd.DataFrame(rows, columns=cols).to_csv(path, index=False)
 
 
-def _add_defects(root: str | Path, base: Path, rng: np.random.Generator, per_folder: dict, csv_rows: list, summary: list) -> None:
+def _add_defects(
+    root: str | Path, base: Path, rng: np.random.Generator, per_folder: dict, csv_rows: list, summary: list
+) -> None:
     raw, out = base / "raw_data", base / "inference_output"
     bad = {
         "IM_9001.dcm": {"score": "high", "status": "PASS", "assessment": "Excellent quality"},
@@ -284,10 +333,25 @@ def _add_defects(root: str | Path, base: Path, rng: np.random.Generator, per_fol
     # A CSV row that contradicts the per-folder JSON of the same file.
     name, entry = sorted(per_folder["AFFINITI50G-0002"].items())[0]
     flipped = 0.02 if entry["score"] >= 0.5 else 0.99
-    csv_rows.append({"folder": "AFFINITI50G-0002", "filename": name, "machine_type": "Affiniti 50G", **result_entry(flipped, entry["path"])})
+    csv_rows.append(
+        {
+            "folder": "AFFINITI50G-0002",
+            "filename": name,
+            "machine_type": "Affiniti 50G",
+            **result_entry(flipped, entry["path"]),
+        }
+    )
     # A result file cut off mid-write, a CSV without scores, and a failed-files report.
     (out / "VIVIDIQ-0002" / "inference_results_rerun.json").write_text('{"IM_0001.dcm": {"score": 0.97, "status": "PA')
     (out / "reviewer_notes.csv").write_text("folder,filename,comment\nEPIQ7-0001,ABC,looks fine\n")
-    failed = {"folder": "VIVIDS60-0002", "total_failed_files": 1, "failed_files": [{"filename": "IM_0099.dcm", "path": "raw_data/VIVIDS60-0002/IM_0099.dcm", "reasons": ["not_dicom"]}]}
+    failed = {
+        "folder": "VIVIDS60-0002",
+        "total_failed_files": 1,
+        "failed_files": [
+            {"filename": "IM_0099.dcm", "path": "raw_data/VIVIDS60-0002/IM_0099.dcm", "reasons": ["not_dicom"]}
+        ],
+    }
     (out / "VIVIDS60-0002" / "failed_files").mkdir(parents=True, exist_ok=True)
-    (out / "VIVIDS60-0002" / "failed_files" / "VIVIDS60-0002_failed_files.json").write_text(json.dumps(failed, indent=2))
+    (out / "VIVIDS60-0002" / "failed_files" / "VIVIDS60-0002_failed_files.json").write_text(
+        json.dumps(failed, indent=2)
+    )

@@ -41,9 +41,19 @@ BACKGROUNDS = [(235, 230, 220), (200, 215, 230), (120, 110, 100), (60, 70, 80), 
 def _concept_style(rng: np.random.Generator) -> dict:
     hue = rng.uniform(0, 1)
     primary = tuple(int(c) for c in (np.array(_hsv(hue, rng.uniform(0.5, 0.95), rng.uniform(0.45, 0.95))) * 255))
-    secondary = tuple(int(c) for c in (np.array(_hsv((hue + rng.uniform(0.25, 0.75)) % 1, rng.uniform(0.3, 0.9), rng.uniform(0.3, 1.0))) * 255))
-    return {"primary": primary, "secondary": secondary, "pattern": rng.choice(["plain", "stripes", "dots", "band"]),
-            "aspect": rng.uniform(0.75, 1.3), "detail": rng.uniform(0.2, 0.8)}
+    secondary = tuple(
+        int(c)
+        for c in (
+            np.array(_hsv((hue + rng.uniform(0.25, 0.75)) % 1, rng.uniform(0.3, 0.9), rng.uniform(0.3, 1.0))) * 255
+        )
+    )
+    return {
+        "primary": primary,
+        "secondary": secondary,
+        "pattern": rng.choice(["plain", "stripes", "dots", "band"]),
+        "aspect": rng.uniform(0.75, 1.3),
+        "detail": rng.uniform(0.2, 0.8),
+    }
 
 
 def _hsv(h: float, s: float, v: float) -> tuple[float, float, float]:
@@ -118,7 +128,9 @@ def _view(obj: Image.Image, rng: np.random.Generator, background) -> Image.Image
     bg[:] = np.asarray(background, dtype=np.float32) * grad
     canvas = Image.fromarray(np.clip(bg + rng.normal(0, 6, bg.shape), 0, 255).astype(np.uint8))
     scale = rng.uniform(0.95, 1.3)
-    piece = obj.resize((int(64 * scale), int(64 * scale)), Image.Resampling.BILINEAR).rotate(float(rng.uniform(-20, 20)), expand=True, resample=Image.Resampling.BILINEAR)
+    piece = obj.resize((int(64 * scale), int(64 * scale)), Image.Resampling.BILINEAR).rotate(
+        float(rng.uniform(-20, 20)), expand=True, resample=Image.Resampling.BILINEAR
+    )
     if rng.random() < 0.5:
         piece = piece.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     x = int(rng.integers(0, max(1, SIZE - piece.width)))
@@ -147,7 +159,9 @@ def _bad_inputs(base: Path, rng: np.random.Generator, outside: Path) -> None:
     good = (test / "cup" / "mug_b" / "000.jpg").read_bytes()
     (test / "cup" / "mug_b" / "099.jpg").write_bytes(good[: len(good) // 3])  # truncated JPEG
     (test / "plant" / "fern" / "098.png").write_bytes(rng.integers(0, 256, 500, dtype=np.uint8).tobytes())
-    shutil.copyfile(test / "book" / "diary" / "001.jpg", test / "book" / "cookbook" / "050.jpg")  # same bytes, other concept
+    shutil.copyfile(
+        test / "book" / "diary" / "001.jpg", test / "book" / "cookbook" / "050.jpg"
+    )  # same bytes, other concept
     outside.mkdir(parents=True, exist_ok=True)
     Image.new("RGB", (SIZE, SIZE), (200, 30, 30)).save(outside / "stray.jpg", quality=90)
     os.symlink(os.path.relpath(outside / "stray.jpg", train / "bag" / "bo"), train / "bag" / "bo" / "077.jpg")

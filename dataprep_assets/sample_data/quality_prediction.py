@@ -37,7 +37,16 @@ SIZE = 128
 TYPE_COUNTS = {"simple": 36, "text": 30, "gradient": 30, "complex": 24}
 LOG_TYPE_NAMES = {"simple": "simple_geometric", "text": "text_based", "gradient": "gradient", "complex": "complex"}
 START = datetime(2024, 5, 6, 9, 0, tzinfo=UTC)
-PALETTE = [(220, 38, 38), (37, 99, 235), (22, 163, 74), (234, 179, 8), (147, 51, 234), (15, 23, 42), (249, 115, 22), (8, 145, 178)]
+PALETTE = [
+    (220, 38, 38),
+    (37, 99, 235),
+    (22, 163, 74),
+    (234, 179, 8),
+    (147, 51, 234),
+    (15, 23, 42),
+    (249, 115, 22),
+    (8, 145, 178),
+]
 
 
 # -- logos ---------------------------------------------------------------------------------------
@@ -116,7 +125,12 @@ def complex_logo(rng: np.random.Generator) -> Image.Image:
         x0, y0, x1, y1 = (int(v) for v in rng.integers(0, SIZE, 4))
         draw.line((x0, y0, x1, y1), fill=_colour(rng), width=int(rng.integers(1, 4)))
     if rng.random() < 0.5:
-        draw.text((8, SIZE - 22), "".join(chr(c) for c in rng.integers(97, 123, 6)), fill="black", font=ImageFont.load_default(size=14))
+        draw.text(
+            (8, SIZE - 22),
+            "".join(chr(c) for c in rng.integers(97, 123, 6)),
+            fill="black",
+            font=ImageFont.load_default(size=14),
+        )
     return img
 
 
@@ -131,7 +145,9 @@ def simulate_vectorization(image: Image.Image, params: dict) -> np.ndarray:
     img = Image.fromarray(np.clip(np.round(arr / step) * step, 0, 255).astype(np.uint8))
     speckle = int(params["filter_speckle"])
     if speckle >= 4:
-        img = img.filter(ImageFilter.MedianFilter(3 if speckle < 8 else 5 if speckle < 16 else 7 if speckle < 32 else 9))
+        img = img.filter(
+            ImageFilter.MedianFilter(3 if speckle < 8 else 5 if speckle < 16 else 7 if speckle < 32 else 9)
+        )
     detail = 1.0 - 0.08 * float(params["length_threshold"]) + 0.04 * min(int(params["path_precision"]), 8)
     detail *= 0.7 + 0.3 * min(int(params["max_iterations"]), 20) / 20
     scale = float(np.clip(detail, 0.15, 1.0))
@@ -195,7 +211,13 @@ def _write_method1(base: Path, records: list[dict]) -> None:
             "method": "method1_correlation_mapping",
             "created": chunk[0]["timestamp"],
             "results": [
-                {"image": r["image"], "logo_type": r["log_type"], "parameters": r["params"], "metrics": r["metrics"], "timestamp": r["timestamp"]}
+                {
+                    "image": r["image"],
+                    "logo_type": r["log_type"],
+                    "parameters": r["params"],
+                    "metrics": r["metrics"],
+                    "timestamp": r["timestamp"],
+                }
                 for r in chunk
             ],
         }
@@ -209,13 +231,37 @@ def _write_method2(base: Path, records: list[dict]) -> None:
         lines = []
         for i, r in enumerate(records[b : b + 100]):
             epoch = datetime.strptime(r["timestamp"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
-            row = {"episode": b + i, "image_path": r["image"], "category": r["log_type"], "params": r["params"], "quality": r["metrics"], "time": epoch, "method": 2}
+            row = {
+                "episode": b + i,
+                "image_path": r["image"],
+                "category": r["log_type"],
+                "params": r["params"],
+                "quality": r["metrics"],
+                "time": epoch,
+                "method": 2,
+            }
             lines.append(json.dumps(row, default=_json_default))
         (out / f"episodes_{b // 100:02d}.jsonl").write_text("\n".join(lines) + "\n")
 
 
-CSV_COLUMNS = ["image_path", "logo_type", "method", "color_precision", "layer_difference", "filter_speckle", "corner_threshold",
-               "length_threshold", "max_iterations", "splice_threshold", "path_precision", "mode", "ssim", "mse", "psnr", "timestamp"]
+CSV_COLUMNS = [
+    "image_path",
+    "logo_type",
+    "method",
+    "color_precision",
+    "layer_difference",
+    "filter_speckle",
+    "corner_threshold",
+    "length_threshold",
+    "max_iterations",
+    "splice_threshold",
+    "path_precision",
+    "mode",
+    "ssim",
+    "mse",
+    "psnr",
+    "timestamp",
+]
 
 
 def _write_method3(base: Path, records: list[dict]) -> None:
@@ -227,8 +273,16 @@ def _write_method3(base: Path, records: list[dict]) -> None:
             writer.writerow(CSV_COLUMNS)
             for r in records[b : b + 150]:
                 m = r["metrics"]
-                writer.writerow([r["image"], r["log_type"], "method3", *[r["params"][c] for c in CSV_COLUMNS[3:12]],
-                                 *[m.get(k, "") for k in ("ssim", "mse", "psnr")], r["timestamp"]])
+                writer.writerow(
+                    [
+                        r["image"],
+                        r["log_type"],
+                        "method3",
+                        *[r["params"][c] for c in CSV_COLUMNS[3:12]],
+                        *[m.get(k, "") for k in ("ssim", "mse", "psnr")],
+                        r["timestamp"],
+                    ]
+                )
 
 
 def _round_metrics(metrics: dict) -> dict:
@@ -260,14 +314,30 @@ def generate(
                     params = sample_params(rng, method)
                     ts = START + timedelta(days=7 * (method - 1) + float(rng.uniform(0, 6)))
                     metrics = _round_metrics(quality_metrics(original, simulate_vectorization(image, params)))
-                    by_method[method].append({"image": rel, "log_type": LOG_TYPE_NAMES[logo_type], "params": params, "metrics": metrics, "timestamp": _iso(ts)})
+                    by_method[method].append(
+                        {
+                            "image": rel,
+                            "log_type": LOG_TYPE_NAMES[logo_type],
+                            "params": params,
+                            "metrics": metrics,
+                            "timestamp": _iso(ts),
+                        }
+                    )
             if defects and rel == "images/simple/simple_000.png":  # the same logo under a second name
                 (base / "images/simple/simple_000_copy.png").write_bytes((base / rel).read_bytes())
                 for _ in range(2):
                     params = sample_params(rng, 3)
                     metrics = _round_metrics(quality_metrics(original, simulate_vectorization(image, params)))
                     ts = _iso(START + timedelta(days=14 + float(rng.uniform(0, 6))))
-                    by_method[3].append({"image": "images/simple/simple_000_copy.png", "log_type": "simple_geometric", "params": params, "metrics": metrics, "timestamp": ts})
+                    by_method[3].append(
+                        {
+                            "image": "images/simple/simple_000_copy.png",
+                            "log_type": "simple_geometric",
+                            "params": params,
+                            "metrics": metrics,
+                            "timestamp": ts,
+                        }
+                    )
     for records in by_method.values():
         records.sort(key=lambda r: (r["timestamp"], r["image"]))
     if defects:
@@ -297,12 +367,22 @@ def _add_record_defects(base: Path, by_method: dict[int, list[dict]], rng: np.ra
     for method, records in by_method.items():  # results whose image was deleted afterwards
         params = sample_params(rng, method)
         metrics = {"ssim": 0.91, "mse": 40.0, "psnr": round(10 * math.log10(255**2 / 40.0), 4)}
-        records.append({"image": "images/text/text_deleted.png", "log_type": "text_based", "params": params, "metrics": metrics, "timestamp": _iso(START + timedelta(days=7 * (method - 1) + 3))})
+        records.append(
+            {
+                "image": "images/text/text_deleted.png",
+                "log_type": "text_based",
+                "params": params,
+                "metrics": metrics,
+                "timestamp": _iso(START + timedelta(days=7 * (method - 1) + 3)),
+            }
+        )
 
 
 def _add_file_defects(base: Path, type_counts: dict[str, int]) -> None:
     results = base / "results"
-    (results / "method1" / "batch_99.json").write_text('{"method": "method1_correlation_mapping", "results": [{"image": "images/simple/simple_000.png", "parame')
+    (results / "method1" / "batch_99.json").write_text(
+        '{"method": "method1_correlation_mapping", "results": [{"image": "images/simple/simple_000.png", "parame'
+    )
     with open(results / "method2" / "episodes_00.jsonl", "a") as fh:
         fh.write('{"episode": 9999, "image_path": "images/simple/simple_001.png", "params": {"color_pre\n')
     n_complex = type_counts.get("complex", 0)

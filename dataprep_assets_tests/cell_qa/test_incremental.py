@@ -30,7 +30,9 @@ def _held_back_files(raw: Path) -> list[Path]:
 
 def _materialize(store, instance, layout):
     config = {"ops": {"cell_crops": {"config": {"max_workers": 1, "layout": layout}}}}
-    result = dg.materialize(ASSETS + CHECKS, instance=instance, resources={"store": store}, run_config=config, raise_on_error=False)
+    result = dg.materialize(
+        ASSETS + CHECKS, instance=instance, resources={"store": store}, run_config=config, raise_on_error=False
+    )
     assert result.success
     return instance.get_latest_materialization_event(dg.AssetKey("cell_crops")).asset_materialization.metadata
 

@@ -15,7 +15,6 @@ from dataprep_assets.defs.cell_qa.extract import load_crop
 from dataprep_assets.sample_data.cell_qa import DATASETS, generate
 
 ASSETS = [
-
     cell_assets.cell_qa_inventory,
     cell_assets.cell_crops,
     cell_assets.cell_level_dataframe,
@@ -37,7 +36,9 @@ def _small_sample(root):
 
 def _run(store, instance, **crop_config):
     config = {"ops": {"cell_crops": {"config": {"max_workers": 1, **crop_config}}}}
-    return dg.materialize(ASSETS + CHECKS, instance=instance, resources={"store": store}, run_config=config, raise_on_error=False)
+    return dg.materialize(
+        ASSETS + CHECKS, instance=instance, resources={"store": store}, run_config=config, raise_on_error=False
+    )
 
 
 @pytest.fixture
@@ -50,10 +51,20 @@ def test_whole_graph_builds_the_seed_layout_and_passes_every_check(sample_store,
     result = _run(sample_store, instance)
     assert result.success
     evaluations = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert evaluations == {name: True for name in ("no_original_image_key_overlap", "split_fractions_near_target", "cell_jaccard_valid", "crops_readable")}
+    assert evaluations == dict.fromkeys(("no_original_image_key_overlap", "split_fractions_near_target", "cell_jaccard_valid", "crops_readable"), True)
 
     cells = pd.read_parquet(store_root / "data" / "cell_level_dataframe_with_splits.parquet")
-    assert {"cell_id", "stacked_crop_path", "original_image_key", "competitor", "cell_jaccard", "gt_label", "area", "bbox_y0", "split"} <= set(cells.columns)
+    assert {
+        "cell_id",
+        "stacked_crop_path",
+        "original_image_key",
+        "competitor",
+        "cell_jaccard",
+        "gt_label",
+        "area",
+        "bbox_y0",
+        "split",
+    } <= set(cells.columns)
     assert cells["cell_jaccard"].between(0, 1).all() and cells["cell_id"].is_unique
     assert set(cells["competitor"]) == {"competitor_A", "competitor_B", "competitor_C", "competitor_D"}
     assert set(cells["split"]) == {"train", "validation", "test"}
@@ -79,7 +90,10 @@ def test_bad_inputs_become_named_rejects_and_the_run_goes_on(sample_store, store
     first, last = list(DATASETS)[0], list(DATASETS)[-1]
     assert reasons == {
         f"{first}/01/t001.tif": "no_ground_truth",
-        **{f"competitors/{c}/{first}/01_RES/mask001.tif": "no_ground_truth" for c in ("competitor_A", "competitor_B", "competitor_C", "competitor_D")},
+        **{
+            f"competitors/{c}/{first}/01_RES/mask001.tif": "no_ground_truth"
+            for c in ("competitor_A", "competitor_B", "competitor_C", "competitor_D")
+        },
         f"competitors/competitor_B/{first}/02_RES/mask001.tif": "missing_competitor_mask",
         f"competitors/competitor_C/{last}/01_RES/mask000.tif": "unreadable_tiff",
         f"competitors/competitor_A/{last}/02_RES/mask000.tif": "empty_mask",
@@ -96,7 +110,9 @@ def test_stacked_layout_gives_the_same_crops_as_tiff_per_cell(sample_store, stor
     assert _run(sample_store, instance, layout="stacked").success
     stacked = pd.read_parquet(store_root / "data" / "cell_level_dataframe.parquet").set_index("cell_id")
     assert stacked.index.equals(per_cell.index)
-    assert not any(p.suffix == ".tif" for p in (store_root / "data" / "cell_crops").iterdir())  # old layout swapped out whole
+    assert not any(
+        p.suffix == ".tif" for p in (store_root / "data" / "cell_crops").iterdir()
+    )  # old layout swapped out whole
     for cell_id, expected in tiff_crops.items():
         ref = stacked.loc[cell_id, "stacked_crop_path"]
         assert ref.startswith("data/cell_crops/stacks/") and "#" in ref
@@ -110,11 +126,24 @@ def test_reruns_are_byte_identical_with_the_same_data_versions(tmp_path):
         _small_sample(root)
         with dg.instance_for_test() as instance:
             assert _run(LocalDatasetStore(root=str(root)), instance, max_workers=2 if name == "b" else 1).success
-            versions.append({
-                key: instance.get_latest_materialization_event(dg.AssetKey(key)).asset_materialization.tags["dagster/data_version"]
-                for key in ("cell_crops", "cell_level_dataframe", "cell_level_dataframe_with_splits", "cell_qa_release")
-            })
-        hashes.append(json.loads((root / "_manifests/data/cell_level_dataframe_with_splits.parquet.json").read_text())["dataset_hash"])
+            versions.append(
+                {
+                    key: instance.get_latest_materialization_event(dg.AssetKey(key)).asset_materialization.tags[
+                        "dagster/data_version"
+                    ]
+                    for key in (
+                        "cell_crops",
+                        "cell_level_dataframe",
+                        "cell_level_dataframe_with_splits",
+                        "cell_qa_release",
+                    )
+                }
+            )
+        hashes.append(
+            json.loads((root / "_manifests/data/cell_level_dataframe_with_splits.parquet.json").read_text())[
+                "dataset_hash"
+            ]
+        )
     assert versions[0] == versions[1]
     assert hashes[0] == hashes[1]
 
@@ -130,8 +159,11 @@ def test_injected_leakage_fails_the_blocking_check_and_stops_downstream(sample_s
     monkeypatch.setattr(cell_assets, "assign_group_splits", leaky_split)
     before = instance.get_latest_materialization_event(dg.AssetKey("cell_qa_release")).run_id
     result = dg.materialize(
-        ASSETS + CHECKS, instance=instance, resources={"store": sample_store},
-        selection=["cell_level_dataframe_with_splits", "cell_qa_release"], raise_on_error=False,
+        ASSETS + CHECKS,
+        instance=instance,
+        resources={"store": sample_store},
+        selection=["cell_level_dataframe_with_splits", "cell_qa_release"],
+        raise_on_error=False,
     )
     assert not result.success
     leak = [e for e in result.get_asset_check_evaluations() if e.check_name == "no_original_image_key_overlap"]
@@ -144,18 +176,33 @@ def test_injected_leakage_fails_the_blocking_check_and_stops_downstream(sample_s
     "op, config, field",
     [
         ("cell_crops", {"crop_size": 0}, "crop_size"),
-        ("cell_level_dataframe_with_splits", {"train_fraction": 0.8, "validation_fraction": 0.15, "test_fraction": 0.15}, "train_fraction"),
+        (
+            "cell_level_dataframe_with_splits",
+            {"train_fraction": 0.8, "validation_fraction": 0.15, "test_fraction": 0.15},
+            "train_fraction",
+        ),
     ],
 )
 def test_bad_config_fails_at_once_naming_the_field(sample_store, instance, op, config, field):
     with pytest.raises(Exception, match=field):
-        dg.materialize(ASSETS + CHECKS, instance=instance, resources={"store": sample_store}, run_config={"ops": {op: {"config": config}}})
+        dg.materialize(
+            ASSETS + CHECKS,
+            instance=instance,
+            resources={"store": sample_store},
+            run_config={"ops": {op: {"config": config}}},
+        )
     assert instance.get_latest_materialization_event(dg.AssetKey(op)) is None
 
 
-def test_sequential_naming_gives_the_seeds_numbered_crops_stable_across_reruns(sample_store, store_root, instance, tmp_path):
+def test_sequential_naming_gives_the_seeds_numbered_crops_stable_across_reruns(
+    sample_store, store_root, instance, tmp_path
+):
     assert _run(sample_store, instance, naming="sequential").success
-    cells = pd.read_parquet(store_root / "data" / "cell_level_dataframe.parquet").sort_values("cell_id").reset_index(drop=True)
+    cells = (
+        pd.read_parquet(store_root / "data" / "cell_level_dataframe.parquet")
+        .sort_values("cell_id")
+        .reset_index(drop=True)
+    )
     assert cells["cell_id"].tolist() == [f"{i:05d}" for i in range(1, len(cells) + 1)]
     assert cells["stacked_crop_path"].tolist() == [f"data/cell_crops/{i:05d}.tif" for i in range(1, len(cells) + 1)]
     assert cells["descriptive_cell_id"].is_monotonic_increasing, "numbered in the order of the descriptive ids"
@@ -167,6 +214,12 @@ def test_sequential_naming_gives_the_seeds_numbered_crops_stable_across_reruns(s
     _small_sample(tmp_path / "again")
     with dg.instance_for_test() as fresh:
         assert _run(other, fresh, naming="sequential").success
-    again = pd.read_parquet(tmp_path / "again/data/cell_level_dataframe.parquet").sort_values("cell_id").reset_index(drop=True)
+    again = (
+        pd.read_parquet(tmp_path / "again/data/cell_level_dataframe.parquet")
+        .sort_values("cell_id")
+        .reset_index(drop=True)
+    )
     assert again[["cell_id", "descriptive_cell_id"]].equals(cells[["cell_id", "descriptive_cell_id"]])
-    assert (tmp_path / "again/data/cell_crops/00001.tif").read_bytes() == (store_root / "data/cell_crops/00001.tif").read_bytes()
+    assert (tmp_path / "again/data/cell_crops/00001.tif").read_bytes() == (
+        store_root / "data/cell_crops/00001.tif"
+    ).read_bytes()

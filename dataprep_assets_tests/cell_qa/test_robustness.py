@@ -3,6 +3,7 @@ competitor folders whose names collide after sanitising, symlink escapes, and ev
 
 import os
 
+import dagster as dg
 import numpy as np
 import pandas as pd
 import tifffile
@@ -10,8 +11,6 @@ import tifffile
 from dataprep_assets.defs.cell_qa import assets as cell_assets
 from dataprep_assets.defs.cell_qa.inventory import RAW_PREFIX, build_inventory, build_inventory_with_ledger
 from dataprep_assets_tests.cell_qa.test_pipeline import ASSETS, CHECKS
-
-import dagster as dg
 
 
 def _labels(seed: int, size: int = 48) -> np.ndarray:
@@ -30,10 +29,18 @@ def _put(root, rel: str, array: np.ndarray) -> None:
 
 
 def _frame(root, dataset="DS", seq="01", number=0, raw_name=None, gt_name=None, competitors=("A",), mask_name=None):
-    _put(root, f"{dataset}/{seq}/{raw_name or f't{number:03d}.tif'}", (np.arange(48 * 48).reshape(48, 48) % 997).astype(np.uint16))
+    _put(
+        root,
+        f"{dataset}/{seq}/{raw_name or f't{number:03d}.tif'}",
+        (np.arange(48 * 48).reshape(48, 48) % 997).astype(np.uint16),
+    )
     _put(root, f"{dataset}/{seq}_GT/SEG/{gt_name or f'man_seg{number:03d}.tif'}", _labels(number))
     for competitor in competitors:
-        _put(root, f"competitors/{competitor}/{dataset}/{seq}_RES/{mask_name or f'mask{number:03d}.tif'}", _labels(number + 1))
+        _put(
+            root,
+            f"competitors/{competitor}/{dataset}/{seq}_RES/{mask_name or f'mask{number:03d}.tif'}",
+            _labels(number + 1),
+        )
 
 
 def _reasons(rejects) -> dict[str, str]:
@@ -88,8 +95,13 @@ def test_a_link_out_of_the_store_is_an_unsafe_path_reject(tmp_path):
 def test_competitor_folders_colliding_after_sanitising_keep_every_crop(store, store_root, instance):
     for number in (0, 1):
         _frame(store_root, number=number, competitors=("competitor A", "competitor_A"))
-    result = dg.materialize(ASSETS + CHECKS, instance=instance, resources={"store": store},
-                            run_config={"ops": {"cell_crops": {"config": {"max_workers": 1, "layout": "tiff_per_cell"}}}}, raise_on_error=False)
+    result = dg.materialize(
+        ASSETS + CHECKS,
+        instance=instance,
+        resources={"store": store},
+        run_config={"ops": {"cell_crops": {"config": {"max_workers": 1, "layout": "tiff_per_cell"}}}},
+        raise_on_error=False,
+    )
     assert result.success
     cells = pd.read_parquet(store_root / cell_assets.DATAFRAME_PATH)
     assert set(cells["competitor"]) == {"competitor A", "competitor_A"}

@@ -31,7 +31,12 @@ def _run(store, instance, selection=None, split_config=None):
     if split_config:
         config["ops"]["cell_level_dataframe_with_splits"] = {"config": split_config}
     return dg.materialize(
-        ASSETS + CHECKS, instance=instance, resources={"store": store}, run_config=config, selection=selection, raise_on_error=False
+        ASSETS + CHECKS,
+        instance=instance,
+        resources={"store": store},
+        run_config=config,
+        selection=selection,
+        raise_on_error=False,
     )
 
 
@@ -74,9 +79,15 @@ def test_new_frames_are_added_existing_keys_stay_put_and_a_resplit_is_recorded(s
     assert evaluation.metadata["groups_moved"].value == 0
     assert evaluation.metadata["groups_added"].value == len(added)
     meta = refresh.asset_materializations_for_node("cell_level_dataframe_with_splits")[0].metadata
-    assert (meta["groups_kept"].value, meta["groups_added"].value, meta["groups_moved"].value) == (len(before), len(added), 0)
+    assert (meta["groups_kept"].value, meta["groups_added"].value, meta["groups_moved"].value) == (
+        len(before),
+        len(added),
+        0,
+    )
 
-    resplit = _run(store, instance, ["cell_level_dataframe_with_splits", "cell_qa_release"], {"resplit": True, "seed": 7})
+    resplit = _run(
+        store, instance, ["cell_level_dataframe_with_splits", "cell_qa_release"], {"resplit": True, "seed": 7}
+    )
     assert resplit.success
     evaluation = _check(resplit)
     assert evaluation.passed and evaluation.metadata[RESPLIT].value is True

@@ -33,9 +33,8 @@ CHECKS = [v for v in vars(C).values() if isinstance(v, dg.AssetChecksDefinition)
 
 def real_dicom(name: str) -> Path:
     """A real DICOM file from pydicom's bundled test files or the pydicom-data package (no download)."""
-    from pydicom.data import get_testdata_file
-
     import data_store  # the pydicom-data package
+    from pydicom.data import get_testdata_file
 
     bundled = Path(data_store.__file__).parent / "data" / name
     return bundled if bundled.is_file() else Path(get_testdata_file(name, download=False))

@@ -33,15 +33,22 @@ def test_malformed_coco_fails_naming_the_file_and_keeps_the_previous_output(samp
     sample_store.path(L.V3_COCO).write_text('{"images": [{"id": 1, "file_name": "a.jpg"}], "annotations": [')
     result = materialize(sample_store, instance, selection=["labelled_coco"])
     assert not result.success
-    assert "malformed COCO JSON" in failure_text(result) and "filtered_4class/coco/train/_annotations.coco.json" in failure_text(result)
-    assert sample_store.path(L.LABELLED).read_bytes() == before and sample_store.manifest(L.LABELLED).dataset_hash == manifest
+    assert "malformed COCO JSON" in failure_text(
+        result
+    ) and "filtered_4class/coco/train/_annotations.coco.json" in failure_text(result)
+    assert (
+        sample_store.path(L.LABELLED).read_bytes() == before
+        and sample_store.manifest(L.LABELLED).dataset_hash == manifest
+    )
     assert not [p for p in sample_store.path(L.WORK).iterdir() if p.name.startswith(".")]  # no temp files left behind
 
 
 def test_a_category_missing_from_the_mapping_fails_naming_it_when_configured_to(sample_store, instance):
     mapping = {k: v for k, v in ROBOFLOW_MAP.items() if k != "calcification"}
     config = {"roboflow_category_map": mapping, "unknown_categories": "fail"}
-    result = materialize(sample_store, instance, selection=["labelled_coco"], run_config={"ops": {"labelled_coco": {"config": config}}})
+    result = materialize(
+        sample_store, instance, selection=["labelled_coco"], run_config={"ops": {"labelled_coco": {"config": config}}}
+    )
     assert not result.success and "['calcification'] are not in the category mapping" in failure_text(result)
 
 
@@ -51,7 +58,12 @@ def test_a_category_missing_from_the_mapping_is_a_reject_row_per_annotation_by_d
     calc = {c["id"] for c in coco["categories"] if c["name"] == "calcification"}
     expected = {f"{L.ROBOFLOW_COCO}#annotation={a['id']}" for a in coco["annotations"] if a["category_id"] in calc}
     assert expected
-    result = materialize(sample_store, instance, selection=["labelled_coco"], run_config={"ops": {"labelled_coco": {"config": {"roboflow_category_map": mapping}}}})
+    result = materialize(
+        sample_store,
+        instance,
+        selection=["labelled_coco"],
+        run_config={"ops": {"labelled_coco": {"config": {"roboflow_category_map": mapping}}}},
+    )
     assert result.success
     reasons = {r.item: r.reason for r in sample_store.read_rejects("labelled_coco")}
     assert expected <= set(reasons)  # none silently dropped: on a usable image each is `unknown_category`
@@ -67,7 +79,9 @@ def test_feedback_csv_without_its_columns_fails_naming_them(sample_store, instan
 
 
 def test_nothing_fetchable_fails_loudly_with_the_reason_and_keeps_the_last_good_table(sample_store, instance):
-    assert materialize(sample_store, instance, selection=["labelled_coco", "no_hem_candidates", "no_hem_dicoms"]).success
+    assert materialize(
+        sample_store, instance, selection=["labelled_coco", "no_hem_candidates", "no_hem_dicoms"]
+    ).success
     good = sample_store.path(L.DICOMS).read_bytes()
     config = {"ops": {"no_hem_dicoms": {"config": {"dicom_prefix": "raw/ct_hemorrhage/wrong-prefix"}}}}
     result = materialize(sample_store, instance, selection=["no_hem_dicoms"], run_config=config)
@@ -103,7 +117,10 @@ def test_unusable_labelled_images_and_boxes_are_rejects_with_reasons(tmp_path):
     (folder / "p1_3.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
     Image.fromarray(np.zeros((64, 64), np.uint8)).save(folder / "noname.jpg")
     coco = {
-        "images": [{"id": i, "file_name": n, "width": 64, "height": 64} for i, n in enumerate(["p1_1.jpg", "p1_2.jpg", "p1_3.jpg", "noname.jpg", "p1_4.jpg", "../../p1_5.jpg"])],
+        "images": [
+            {"id": i, "file_name": n, "width": 64, "height": 64}
+            for i, n in enumerate(["p1_1.jpg", "p1_2.jpg", "p1_3.jpg", "noname.jpg", "p1_4.jpg", "../../p1_5.jpg"])
+        ],
         "annotations": [
             {"id": 0, "image_id": 0, "category_id": 1, "bbox": [-5, 10, 20, 20]},
             {"id": 1, "image_id": 0, "category_id": 1, "bbox": [63, 10, 20, 20]},
@@ -113,9 +130,18 @@ def test_unusable_labelled_images_and_boxes_are_rejects_with_reasons(tmp_path):
     }
     (folder / "_annotations.coco.json").write_text(json.dumps(coco))
     rejects = RejectLog()
-    result = load_source(tmp_path, Source("roboflow", "src/_annotations.coco.json", ROBOFLOW_MAP), DEFAULT_NAME_PATTERN, 2.0, True, rejects)
+    result = load_source(
+        tmp_path,
+        Source("roboflow", "src/_annotations.coco.json", ROBOFLOW_MAP),
+        DEFAULT_NAME_PATTERN,
+        2.0,
+        True,
+        rejects,
+    )
     assert result.images["file_name"].tolist() == ["roboflow_p1_1.jpg"]
-    assert result.boxes[["x", "y", "w", "h"]].values.tolist() == [[0.0, 10.0, 15.0, 20.0]]  # clipped before anything else
+    assert result.boxes[["x", "y", "w", "h"]].values.tolist() == [
+        [0.0, 10.0, 15.0, 20.0]
+    ]  # clipped before anything else
     assert result.stats["clipped_boxes"] == 1 and result.stats["dropped_by_mapping"] == 1
     assert {(Path(r.item).name, r.reason) for r in rejects} == {
         ("p1_2.jpg", "size_mismatch"),
@@ -132,17 +158,37 @@ def test_real_dicom_through_fetch_and_conversion(sample_store, instance):
     """CQ500 head CT (raw and JPEG 2000), pydicom's CT_small, a JPEG Lossless slice with multi-valued windows."""
     archive = sample_store.path(L.DICOM_PREFIX)
     shutil.rmtree(archive)
-    files = {"693_UNCR.dcm": "FP", "693_J2KR.dcm": "TN", "CT_small.dcm": "TN", "bad_sequence.dcm": "TN", "SC_rgb.dcm": "TN"}
+    files = {
+        "693_UNCR.dcm": "FP",
+        "693_J2KR.dcm": "TN",
+        "CT_small.dcm": "TN",
+        "bad_sequence.dcm": "TN",
+        "SC_rgb.dcm": "TN",
+    }
     rows = []
     for i, (name, feedback) in enumerate(files.items()):
         target = archive / "real" / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(real_dicom(name), target)
-        rows.append({"study_instance_uid": "1.2", "series_instance_uid": f"1.2.{i}", "sop_instance_uid": f"1.2.{i}.1", "instance_number": 100 + i,
-                     "patient_id": f"real{i}", "s3_key": f"real/{name}", "feedback": feedback})
+        rows.append(
+            {
+                "study_instance_uid": "1.2",
+                "series_instance_uid": f"1.2.{i}",
+                "sop_instance_uid": f"1.2.{i}.1",
+                "instance_number": 100 + i,
+                "patient_id": f"real{i}",
+                "s3_key": f"real/{name}",
+                "feedback": feedback,
+            }
+        )
     pd.DataFrame(rows).to_csv(sample_store.path(L.FEEDBACK_CSV), index=False)
     config = {"ops": {"no_hem_dicoms": {"config": {"allowed_thickness_mm": [1.0, 5.0]}}}}
-    result = materialize(sample_store, instance, selection=["labelled_coco", "no_hem_candidates", "no_hem_dicoms", "no_hem_pngs", "no_hem_coco"], run_config=config)
+    result = materialize(
+        sample_store,
+        instance,
+        selection=["labelled_coco", "no_hem_candidates", "no_hem_dicoms", "no_hem_pngs", "no_hem_coco"],
+        run_config=config,
+    )
     assert result.success
     index = sample_store.read_table(L.PNG_INDEX).set_index("dicom_path")
     raw, j2k = index.loc[f"{L.DICOM_PREFIX}/real/693_UNCR.dcm"], index.loc[f"{L.DICOM_PREFIX}/real/693_J2KR.dcm"]
@@ -156,7 +202,9 @@ def test_real_dicom_through_fetch_and_conversion(sample_store, instance):
     assert (multi["window_center"], multi["window_width"]) == (40.0, 350.0)
     small = index.loc[f"{L.DICOM_PREFIX}/real/CT_small.dcm"]
     assert (small["width"], small["height"], small["window_source"]) == (128, 128, "config")
-    assert {(Path(r.item).name, r.reason) for r in sample_store.read_rejects("no_hem_dicoms")} == {("SC_rgb.dcm", "slice_thickness")}  # no SliceThickness
+    assert {(Path(r.item).name, r.reason) for r in sample_store.read_rejects("no_hem_dicoms")} == {
+        ("SC_rgb.dcm", "slice_thickness")
+    }  # no SliceThickness
     assert len(sample_store.read_rejects("no_hem_pngs")) == 0
     assert len(json.loads(sample_store.path(L.NO_HEM_COCO).read_text())["images"]) == 4
 
@@ -169,14 +217,29 @@ def test_a_truncated_labelled_image_is_left_out_of_the_dataset_as_a_reject(sampl
     victim = splits[(splits["split"] == "train") & (splits["source"] == "v3")].iloc[0]
     path = sample_store.path(victim["source_path"])
     path.write_bytes(path.read_bytes()[:2000])
-    chain = ["no_hem_candidates", "no_hem_dicoms", "no_hem_pngs", "no_hem_coco", "balanced_splits", "augmented_coco_6class"]
+    chain = [
+        "no_hem_candidates",
+        "no_hem_dicoms",
+        "no_hem_pngs",
+        "no_hem_coco",
+        "balanced_splits",
+        "augmented_coco_6class",
+    ]
     result = materialize(sample_store, instance, selection=chain)
     assert result.success
-    assert {(r.item, r.reason) for r in sample_store.read_rejects("augmented_coco_6class")} == {(victim["source_path"], "unreadable_image")}
+    assert {(r.item, r.reason) for r in sample_store.read_rejects("augmented_coco_6class")} == {
+        (victim["source_path"], "unreadable_image")
+    }
     train = json.loads(sample_store.path(L.SIX_CLASS, "train", L.ANNOTATIONS).read_text())
     names = {im["file_name"] for im in train["images"]}
-    assert victim["file_name"] not in names and not any(n.startswith(Path(victim["file_name"]).stem + "_aug") for n in names)
-    assert all(e.passed for e in result.get_asset_check_evaluations() if e.check_name in ("every_image_readable", "coco_valid", "augmentation_multiplier_exact"))
+    assert victim["file_name"] not in names and not any(
+        n.startswith(Path(victim["file_name"]).stem + "_aug") for n in names
+    )
+    assert all(
+        e.passed
+        for e in result.get_asset_check_evaluations()
+        if e.check_name in ("every_image_readable", "coco_valid", "augmentation_multiplier_exact")
+    )
 
 
 def test_the_readability_check_catches_truncated_files(tmp_path):
@@ -211,8 +274,20 @@ def test_header_only_feedback_csv_stops_at_the_blocking_balance_check(sample_sto
 def test_the_seeds_pass_fail_checks_are_blocking():
     from dataprep_assets.defs.ct_hemorrhage import checks as C
 
-    blocking = {(spec.asset_key.to_user_string(), spec.name): spec.blocking for check in (v for v in vars(C).values() if isinstance(v, dg.AssetChecksDefinition)) for spec in check.check_specs}
-    seed_lines = [("balanced_splits", C.NO_HEM_SHARE), ("augmented_coco_6class", C.NO_HEM_SHARE), ("augmented_coco_6class", C.ALL_CLASSES_PRESENT),
-                  ("augmented_coco_6class", C.IMAGES_READABLE), ("augmented_coco_6class", C.BOXES_INSIDE), ("augmented_coco_6class", C.AUGMENTATION_MULTIPLIER),
-                  ("augmented_coco_6class", C.COCO_VALID), ("augmented_coco_6class", C.NO_PATIENT_OVERLAP), ("patient_splits", C.NO_PATIENT_OVERLAP)]
+    blocking = {
+        (spec.asset_key.to_user_string(), spec.name): spec.blocking
+        for check in (v for v in vars(C).values() if isinstance(v, dg.AssetChecksDefinition))
+        for spec in check.check_specs
+    }
+    seed_lines = [
+        ("balanced_splits", C.NO_HEM_SHARE),
+        ("augmented_coco_6class", C.NO_HEM_SHARE),
+        ("augmented_coco_6class", C.ALL_CLASSES_PRESENT),
+        ("augmented_coco_6class", C.IMAGES_READABLE),
+        ("augmented_coco_6class", C.BOXES_INSIDE),
+        ("augmented_coco_6class", C.AUGMENTATION_MULTIPLIER),
+        ("augmented_coco_6class", C.COCO_VALID),
+        ("augmented_coco_6class", C.NO_PATIENT_OVERLAP),
+        ("patient_splits", C.NO_PATIENT_OVERLAP),
+    ]
     assert all(blocking[line] for line in seed_lines), {line: blocking[line] for line in seed_lines}

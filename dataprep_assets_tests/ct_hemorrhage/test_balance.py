@@ -65,9 +65,17 @@ def test_assignment_is_deterministic_and_independent_of_pool_order():
 
 def test_balance_table_reports_before_shortfall_added_and_after():
     taken = {"a": "train", "b": "train", "c": "test"}
-    table = balance_table({"train": (2, 10), "test": (1, 4)}, taken, {"a": 0, "b": 1, "c": 1}, {"train": 6, "test": 2}, {0: "FP", 1: "TN"})
+    table = balance_table(
+        {"train": (2, 10), "test": (1, 4)}, taken, {"a": 0, "b": 1, "c": 1}, {"train": 6, "test": 2}, {0: "FP", 1: "TN"}
+    )
     train = table.set_index("split").loc["train"]
-    assert (train["added"], train["added_FP"], train["added_TN"], train["negatives_after"], train["total_after"]) == (2, 1, 1, 4, 12)
+    assert (train["added"], train["added_FP"], train["added_TN"], train["negatives_after"], train["total_after"]) == (
+        2,
+        1,
+        1,
+        4,
+        12,
+    )
 
 
 def test_pool_items_placed_before_stay_put_and_only_the_remaining_need_is_filled():

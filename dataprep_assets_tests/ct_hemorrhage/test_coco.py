@@ -60,13 +60,24 @@ def test_pycocotools_loads_broken_coco_silently_but_validate_names_every_problem
 
 def test_a_clean_coco_has_no_problems(tmp_path):
     (tmp_path / "a.png").write_bytes(b"x")
-    coco = {"images": [{"id": 0, "file_name": "a.png", "width": 10, "height": 10}], "annotations": [{"id": 0, "image_id": 0, "category_id": 0, "bbox": [0, 0, 10, 10]}], "categories": [{"id": 0, "name": "IPH"}]}
+    coco = {
+        "images": [{"id": 0, "file_name": "a.png", "width": 10, "height": 10}],
+        "annotations": [{"id": 0, "image_id": 0, "category_id": 0, "bbox": [0, 0, 10, 10]}],
+        "categories": [{"id": 0, "name": "IPH"}],
+    }
     assert validate_coco(coco, tmp_path) == []
 
 
 @pytest.mark.parametrize(
     "bbox, fragment",
-    [([1, 2, 3], "4 numbers"), ([1, "a", 3, 4], "non-numeric"), ([1, 2, float("nan"), 4], "NaN"), ([1, 2, -3, 4], "non-positive"), ([1, 2, 3, 0], "non-positive"), ("oops", "4 numbers")],
+    [
+        ([1, 2, 3], "4 numbers"),
+        ([1, "a", 3, 4], "non-numeric"),
+        ([1, 2, float("nan"), 4], "NaN"),
+        ([1, 2, -3, 4], "non-positive"),
+        ([1, 2, 3, 0], "non-positive"),
+        ("oops", "4 numbers"),
+    ],
 )
 def test_box_problems_are_named(bbox, fragment):
     assert fragment in box_problem(bbox)
@@ -91,8 +102,12 @@ def test_category_mapping_is_declarative_and_strict():
 
 @pytest.mark.parametrize(
     "text, fragment",
-    [("{not json", "malformed COCO JSON"), ("[]", "must be an object"), ('{"images": {}, "annotations": [], "categories": []}', "list `images`"),
-     ('{"images": [{"id": 1}], "annotations": [], "categories": []}', "images[0] lacks file_name")],
+    [
+        ("{not json", "malformed COCO JSON"),
+        ("[]", "must be an object"),
+        ('{"images": {}, "annotations": [], "categories": []}', "list `images`"),
+        ('{"images": [{"id": 1}], "annotations": [], "categories": []}', "images[0] lacks file_name"),
+    ],
 )
 def test_load_coco_names_the_file_and_the_problem(tmp_path, text, fragment):
     path = tmp_path / "_annotations.coco.json"
@@ -107,7 +122,9 @@ def test_load_coco_names_the_file_and_the_problem(tmp_path, text, fragment):
 def test_four_class_derivative_drops_edh_and_hc_and_renumbers():
     coco6 = {
         "images": [{"id": 0, "file_name": "a.jpg", "width": 10, "height": 10}],
-        "annotations": [{"id": i, "image_id": 0, "category_id": c, "bbox": [0, 0, 1, 1]} for i, c in enumerate([0, 1, 2, 3, 4, 5])],
+        "annotations": [
+            {"id": i, "image_id": 0, "category_id": c, "bbox": [0, 0, 1, 1]} for i, c in enumerate([0, 1, 2, 3, 4, 5])
+        ],
         "categories": [{"id": i, "name": n} for i, n in enumerate(CLASSES)],
     }
     coco4 = four_class_coco(coco6, ["EDH", "HC"])

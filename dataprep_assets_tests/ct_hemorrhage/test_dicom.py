@@ -12,7 +12,14 @@ import pytest
 from pydicom.encaps import encapsulate
 from pydicom.pixels import apply_modality_lut, apply_windowing
 
-from dataprep_assets.lib.dicom import DicomError, linear_window, load_slice_uint8, read_header, thickness_matches, to_uint8
+from dataprep_assets.lib.dicom import (
+    DicomError,
+    linear_window,
+    load_slice_uint8,
+    read_header,
+    thickness_matches,
+    to_uint8,
+)
 from dataprep_assets.sample_data.ct_hemorrhage import render_slice_hu, write_dicom
 from dataprep_assets_tests.ct_hemorrhage.conftest import real_dicom
 
@@ -28,7 +35,12 @@ def _standard(x: float, c: float, w: float) -> float:
 
 @pytest.mark.parametrize("center, width", [(40, 80), (40, 100), (-600, 1500), (35.5, 2.0), (0, 4096)])
 def test_linear_window_is_the_standard_piecewise_function(center, width):
-    x = np.concatenate([np.linspace(center - width, center + width, 2001), [center - 0.5 - (width - 1) / 2, center - 0.5 + (width - 1) / 2]])
+    x = np.concatenate(
+        [
+            np.linspace(center - width, center + width, 2001),
+            [center - 0.5 - (width - 1) / 2, center - 0.5 + (width - 1) / 2],
+        ]
+    )
     expected = np.array([math.floor(_standard(v, center, width) + 0.5) for v in x])
     got = linear_window(x, center, width).astype(int)
     assert np.abs(got - expected).max() <= 1  # rint (half to even) vs half up
@@ -54,7 +66,9 @@ def test_lookup_table_path_equals_the_direct_formula(dtype):
 
 def test_float_pixels_take_the_direct_path():
     pixels = np.array([[-1000.0, 0.0, 40.0, 80.0, 3000.0]])
-    assert to_uint8(pixels, 1.0, 0.0, 40, 80, False).tolist() == [[0, 0, 129, 255, 255]]  # (40 - 39.5) / 79 + 0.5 -> 129.1
+    assert to_uint8(pixels, 1.0, 0.0, 40, 80, False).tolist() == [
+        [0, 0, 129, 255, 255]
+    ]  # (40 - 39.5) / 79 + 0.5 -> 129.1
 
 
 def test_real_cq500_head_ct_raw_and_jpeg2000_give_identical_pngs():
@@ -96,13 +110,24 @@ def test_ct_small_without_window_tags_uses_the_configured_brain_window():
     ds = pydicom.dcmread(path)
     expected = linear_window(ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept), 40, 80)
     assert np.array_equal(converted.image, expected)
-    assert not np.array_equal(load_slice_uint8(path, 40, 80, use_header_window=False).image, load_slice_uint8(path, 400, 2000).image)
+    assert not np.array_equal(
+        load_slice_uint8(path, 40, 80, use_header_window=False).image, load_slice_uint8(path, 400, 2000).image
+    )
 
 
 def test_monochrome1_slice_is_inverted(tmp_path: Path):
     path = tmp_path / "m1.dcm"
     hu = render_slice_hu(np.random.default_rng(1), 0.5)
-    write_dicom(path, hu, patient_id="p1", study_uid="1.2.3", series_uid="1.2.3.4", sop_uid="1.2.3.4.5", instance=3, thickness=5.0)
+    write_dicom(
+        path,
+        hu,
+        patient_id="p1",
+        study_uid="1.2.3",
+        series_uid="1.2.3.4",
+        sop_uid="1.2.3.4.5",
+        instance=3,
+        thickness=5.0,
+    )
     normal = load_slice_uint8(path).image
     ds = pydicom.dcmread(path)
     ds.PhotometricInterpretation = "MONOCHROME1"
@@ -117,7 +142,16 @@ def test_thickness_matching():
 
 def _unsupported_syntax(tmp_path: Path) -> Path:
     path = tmp_path / "mpeg.dcm"
-    write_dicom(path, render_slice_hu(np.random.default_rng(2), 0.5), patient_id="p", study_uid="1.2.3", series_uid="1.2.4", sop_uid="1.2.5", instance=1, thickness=5.0)
+    write_dicom(
+        path,
+        render_slice_hu(np.random.default_rng(2), 0.5),
+        patient_id="p",
+        study_uid="1.2.3",
+        series_uid="1.2.4",
+        sop_uid="1.2.5",
+        instance=1,
+        thickness=5.0,
+    )
     ds = pydicom.dcmread(path)
     ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.92"  # JPEG 2000 Part 2 multi-component: no decoder anywhere
     ds.PixelData = encapsulate([bytes(1000)])
@@ -148,7 +182,17 @@ def test_every_unusable_file_has_its_own_reason(tmp_path: Path):
 
 def test_header_read_sees_missing_pixel_data_without_decoding(tmp_path: Path):
     path = tmp_path / "nopix.dcm"
-    write_dicom(path, render_slice_hu(np.random.default_rng(3), 0.5), patient_id=None, study_uid="1.2.3", series_uid="1.2.4", sop_uid="1.2.5", instance=1, thickness=5.5, pixels=False)
+    write_dicom(
+        path,
+        render_slice_hu(np.random.default_rng(3), 0.5),
+        patient_id=None,
+        study_uid="1.2.3",
+        series_uid="1.2.4",
+        sop_uid="1.2.5",
+        instance=1,
+        thickness=5.5,
+        pixels=False,
+    )
     header = read_header(path)
     assert not header.has_pixel_data and header.patient_id == "" and header.slice_thickness == 5.5
 
@@ -161,7 +205,16 @@ def test_direct_read_of_uncompressed_pixels_equals_pydicom(tmp_path: Path):
         assert np.array_equal(stored_pixels(ds), ds.pixel_array), name
     # 12 bits stored in 16 with garbage in the unused high bits, signed and unsigned
     path = tmp_path / "twelve.dcm"
-    write_dicom(path, render_slice_hu(np.random.default_rng(4), 0.5), patient_id="p", study_uid="1.2", series_uid="1.2.3", sop_uid="1.2.3.4", instance=1, thickness=5.0)
+    write_dicom(
+        path,
+        render_slice_hu(np.random.default_rng(4), 0.5),
+        patient_id="p",
+        study_uid="1.2",
+        series_uid="1.2.3",
+        sop_uid="1.2.3.4",
+        instance=1,
+        thickness=5.0,
+    )
     raw = np.random.default_rng(5).integers(0, 65536, size=(512, 512), dtype=np.uint16)
     for representation in (0, 1):
         ds = pydicom.dcmread(path)

@@ -9,7 +9,14 @@ import pandas as pd
 import pytest
 
 from dataprep_assets.common.store import LocalDatasetStore
-from dataprep_assets.defs.ct_hemorrhage.feedback import FeedbackError, FetchSettings, fetch_slice, fetch_summary, read_feedback, select_for_fetch
+from dataprep_assets.defs.ct_hemorrhage.feedback import (
+    FeedbackError,
+    FetchSettings,
+    fetch_slice,
+    fetch_summary,
+    read_feedback,
+    select_for_fetch,
+)
 from dataprep_assets.defs.ct_hemorrhage.layout import FEEDBACK_COLUMNS
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.sample_data.ct_hemorrhage import render_slice_hu, write_dicom
@@ -18,8 +25,15 @@ SETTINGS = FetchSettings(allowed_mm=(5.0, 5.5), tolerance_mm=0.01, attempts=3, b
 
 
 def _row(i: int, feedback: str = "TN", **kw) -> dict:
-    return {"study_instance_uid": "1.2", "series_instance_uid": "1.2.3", "sop_instance_uid": f"1.2.3.{i}", "instance_number": str(i),
-            "patient_id": f"p{i % 4}", "s3_key": f"p{i % 4}/{i}.dcm", "feedback": feedback} | kw
+    return {
+        "study_instance_uid": "1.2",
+        "series_instance_uid": "1.2.3",
+        "sop_instance_uid": f"1.2.3.{i}",
+        "instance_number": str(i),
+        "patient_id": f"p{i % 4}",
+        "s3_key": f"p{i % 4}/{i}.dcm",
+        "feedback": feedback,
+    } | kw
 
 
 def _csv(tmp_path: Path, rows: list[dict], columns=FEEDBACK_COLUMNS) -> Path:
@@ -44,7 +58,12 @@ def test_bad_rows_are_rejects_with_their_line_and_reason(tmp_path):
     assert frame["feedback"].tolist() == ["FP", "TN"] and frame["tier"].tolist() == [0, 1]
     assert frame["key"].tolist() == ["p1_1", "p1_5"]
     reasons = {(r.item, r.reason) for r in rejects}
-    assert reasons == {("feedback.csv:3", "unknown_feedback"), ("feedback.csv:4", "missing_s3_key"), ("feedback.csv:5", "bad_instance_number"), ("feedback.csv:7", "duplicate_row")}
+    assert reasons == {
+        ("feedback.csv:3", "unknown_feedback"),
+        ("feedback.csv:4", "missing_s3_key"),
+        ("feedback.csv:5", "bad_instance_number"),
+        ("feedback.csv:7", "duplicate_row"),
+    }
 
 
 def test_false_positives_first_then_seeded_true_negatives_up_to_the_limit():
@@ -59,8 +78,16 @@ def test_false_positives_first_then_seeded_true_negatives_up_to_the_limit():
 
 
 def _dicom(store: LocalDatasetStore, rel: str, thickness: float, patient: str | None = "p1") -> None:
-    write_dicom(store.path(rel), render_slice_hu(np.random.default_rng(0), 0.5), patient_id=patient, study_uid="1.2", series_uid="1.2.3",
-                sop_uid="1.2.3.4", instance=4, thickness=thickness)
+    write_dicom(
+        store.path(rel),
+        render_slice_hu(np.random.default_rng(0), 0.5),
+        patient_id=patient,
+        study_uid="1.2",
+        series_uid="1.2.3",
+        sop_uid="1.2.3.4",
+        instance=4,
+        thickness=thickness,
+    )
 
 
 def test_fetch_decides_ok_skipped_or_failed(store):
@@ -97,5 +124,9 @@ def test_transient_errors_are_retried_then_recorded(store):
     out = fetch_slice({"patient_id": "x"}, "dicom/ok.dcm", flaky, SETTINGS)
     assert (out["status"], out["attempts"]) == ("ok", 3)
     calls.clear()
-    down = fetch_slice({"patient_id": "x"}, "dicom/ok.dcm", lambda rel: (_ for _ in ()).throw(ConnectionError("refused")), SETTINGS)
-    assert (down["status"], down["reason"], down["attempts"]) == ("failed", "download_failed", 3) and "refused" in down["detail"]
+    down = fetch_slice(
+        {"patient_id": "x"}, "dicom/ok.dcm", lambda rel: (_ for _ in ()).throw(ConnectionError("refused")), SETTINGS
+    )
+    assert (down["status"], down["reason"], down["attempts"]) == ("failed", "download_failed", 3) and "refused" in down[
+        "detail"
+    ]

@@ -17,7 +17,12 @@ SELECTION = ["labelled_coco", "no_hem_candidates", "no_hem_dicoms", "no_hem_pngs
 
 
 def _pngs(store, instance, max_images, **png):
-    config = {"ops": {"no_hem_dicoms": {"config": {"max_images": max_images}}, "no_hem_pngs": {"config": {"max_workers": 1, **png}}}}
+    config = {
+        "ops": {
+            "no_hem_dicoms": {"config": {"max_images": max_images}},
+            "no_hem_pngs": {"config": {"max_workers": 1, **png}},
+        }
+    }
     assert materialize(store, instance, selection=SELECTION, run_config=config).success
     meta = instance.get_latest_materialization_event(dg.AssetKey("no_hem_pngs")).asset_materialization.metadata
     return meta["slices_computed"].value, meta["slices_reused"].value
@@ -46,11 +51,15 @@ def test_more_slices_convert_only_the_new_ones_and_match_a_from_scratch_build(sa
     assert (inc / "rejects" / "no_hem_pngs.csv").read_bytes() == (full / "rejects" / "no_hem_pngs.csv").read_bytes()
 
 
-def test_a_rebuild_with_nothing_new_reuses_every_slice_and_augmentation_with_the_same_bytes(sample_store, instance, tmp_path):
+def test_a_rebuild_with_nothing_new_reuses_every_slice_and_augmentation_with_the_same_bytes(
+    sample_store, instance, tmp_path
+):
     assert materialize(sample_store, instance).success
     first = {rel: sample_store.manifest(rel).dataset_hash for rel in (L.NO_HEM_DIR, L.SIX_CLASS, L.FOUR_CLASS)}
     assert materialize(sample_store, instance).success
-    meta = instance.get_latest_materialization_event(dg.AssetKey("augmented_coco_6class")).asset_materialization.metadata
+    meta = instance.get_latest_materialization_event(
+        dg.AssetKey("augmented_coco_6class")
+    ).asset_materialization.metadata
     assert meta["images_computed"].value == 0 and meta["images_reused"].value > 0
     pngs = instance.get_latest_materialization_event(dg.AssetKey("no_hem_pngs")).asset_materialization.metadata
     assert pngs["slices_computed"].value == 0

@@ -24,7 +24,13 @@ def test_rsna_style_names_keep_the_hex_id_as_the_patient():
 def _patients():
     common = [{"IPH", "IVH", "SAH", "SDH"}, {"IPH", "SAH"}, {"IVH", "SDH"}, {"IPH", "SAH"}, {"IVH", "SDH"}]
     labels = {f"p{i:02d}": frozenset(common[i % 5]) for i in range(40)}
-    labels |= {"r1": frozenset({"EDH"}), "r2": frozenset({"EDH"}), "r3": frozenset({"EDH", "HC"}), "h1": frozenset({"HC"}), "h2": frozenset({"HC", "IPH"})}
+    labels |= {
+        "r1": frozenset({"EDH"}),
+        "r2": frozenset({"EDH"}),
+        "r3": frozenset({"EDH", "HC"}),
+        "h1": frozenset({"HC"}),
+        "h2": frozenset({"HC", "IPH"}),
+    }
     return labels
 
 

@@ -4,7 +4,6 @@ recorded as a reject, byte-identical reruns whatever the worker count, and injec
 caught by the blocking check before anything downstream is built."""
 
 import json
-import os
 
 import dagster as dg
 import numpy as np
@@ -19,7 +18,20 @@ from dataprep_assets.defs.ct_hemorrhage import layout as L
 from dataprep_assets.defs.ct_hemorrhage.layout import RAW
 from dataprep_assets_tests.ct_hemorrhage.conftest import checks_by_name, materialize
 
-OUTPUTS = [L.LABELLED, L.CANDIDATES, L.DICOMS, L.NO_HEM_DIR, L.NO_HEM_COCO, L.PATIENT_SPLITS, L.BALANCED, L.SIX_CLASS, L.FOUR_CLASS, L.ANALYSIS, L.CSV_6CLASS, L.CSV_4CLASS]
+OUTPUTS = [
+    L.LABELLED,
+    L.CANDIDATES,
+    L.DICOMS,
+    L.NO_HEM_DIR,
+    L.NO_HEM_COCO,
+    L.PATIENT_SPLITS,
+    L.BALANCED,
+    L.SIX_CLASS,
+    L.FOUR_CLASS,
+    L.ANALYSIS,
+    L.CSV_6CLASS,
+    L.CSV_4CLASS,
+]
 
 
 def _coco(store, dataset, split):
@@ -35,7 +47,12 @@ def built(sample_template, tmp_path_factory):
     shutil.copytree(sample_template / RAW, root / RAW)
     store = LocalDatasetStore(root=str(root))
     with dg.instance_for_test() as instance:
-        config = {"ops": {"no_hem_pngs": {"config": {"max_workers": 1}}, "augmented_coco_6class": {"config": {"max_workers": 1}}}}
+        config = {
+            "ops": {
+                "no_hem_pngs": {"config": {"max_workers": 1}},
+                "augmented_coco_6class": {"config": {"max_workers": 1}},
+            }
+        }
         yield store, materialize(store, instance, run_config=config, raise_on_error=True)
 
 
@@ -49,22 +66,32 @@ def test_whole_graph_builds_the_seeds_layout_with_every_check_passing(built):
 
     # the seed's layout: COCO per split with the images beside it, metadata.yaml, CSVs
     for dataset in (L.SIX_CLASS, L.FOUR_CLASS):
-        assert yaml.safe_load(store_text(sample_store, f"{dataset}/metadata.yaml"))["dataset"].startswith("ct_hemorrhage v4")
+        assert yaml.safe_load(store_text(sample_store, f"{dataset}/metadata.yaml"))["dataset"].startswith(
+            "ct_hemorrhage v4"
+        )
         for split in L.SPLITS:
             coco = _coco(sample_store, dataset, split)
-            assert coco["images"] and all(sample_store.path(dataset, split, im["file_name"]).is_file() for im in coco["images"])
+            assert coco["images"] and all(
+                sample_store.path(dataset, split, im["file_name"]).is_file() for im in coco["images"]
+            )
     six = {s: _coco(sample_store, L.SIX_CLASS, s) for s in L.SPLITS}
     assert [c["name"] for c in six["train"]["categories"]] == ["EDH", "HC", "IPH", "IVH", "SAH", "SDH"]
     names = {s: {im["file_name"] for im in six[s]["images"]} for s in L.SPLITS}
     assert any(n.startswith("v3_") for n in names["train"]) and any(n.startswith("roboflow_") for n in names["train"])
-    assert any(n.startswith("no_hem_") and n.endswith(".png") for n in names["train"]) and any("_aug2.jpg" in n for n in names["train"])
+    assert any(n.startswith("no_hem_") and n.endswith(".png") for n in names["train"]) and any(
+        "_aug2.jpg" in n for n in names["train"]
+    )
     assert not any("_aug" in n for n in names["valid"] | names["test"])
     originals = [im for im in six["train"]["images"] if im["aug_index"] == 0]
     assert len(six["train"]["images"]) == 3 * len(originals)
 
     # patients never cross splits; no-hemorrhage share ~50% per split
     patients = {s: {im["patient_id"] for im in six[s]["images"]} for s in L.SPLITS}
-    assert not patients["train"] & patients["valid"] and not patients["train"] & patients["test"] and not patients["valid"] & patients["test"]
+    assert (
+        not patients["train"] & patients["valid"]
+        and not patients["train"] & patients["test"]
+        and not patients["valid"] & patients["test"]
+    )
     for split, coco in six.items():
         positives = {a["image_id"] for a in coco["annotations"]}
         assert 0.48 <= 1 - len(positives) / len(coco["images"]) <= 0.52, split
@@ -93,24 +120,60 @@ def test_whole_graph_builds_the_seeds_layout_with_every_check_passing(built):
     assert summary["original_images"] == len(originals)
     positives = {a["image_id"] for a in six["train"]["annotations"]}
     assert summary["hemorrhage_images"] == sum(im["id"] in positives for im in originals)
-    with_class = {c["id"]: {a["image_id"] for a in six["train"]["annotations"] if a["category_id"] == c["id"]} for c in six["train"]["categories"]}
+    with_class = {
+        c["id"]: {a["image_id"] for a in six["train"]["annotations"] if a["category_id"] == c["id"]}
+        for c in six["train"]["categories"]
+    }
     original_ids = {im["id"] for im in originals}
-    assert summary["images_per_class"] == {c["name"]: len(with_class[c["id"]] & original_ids) for c in six["train"]["categories"]}
+    assert summary["images_per_class"] == {
+        c["name"]: len(with_class[c["id"]] & original_ids) for c in six["train"]["categories"]
+    }
     assert summary["images_per_class"] != analysis["6class"]["splits"]["train"]["images_per_class"]
 
     # every bad input of the sample is a reject with its reason
-    reasons = {name: set(sample_store.read_rejects(name).counts_by_reason()) for name in ("labelled_coco", "no_hem_candidates", "no_hem_dicoms", "no_hem_pngs")}
-    assert reasons["labelled_coco"] == {"degenerate_box", "duplicate_image_id", "invalid_box", "missing_image", "orphan_annotation", "undefined_category",
-                                        "image_rejected", "dropped_by_category_mapping"}
-    accounting = [v for k, v in result.asset_materializations_for_node("labelled_coco")[0].metadata.items() if k.startswith("accounting/")]
-    assert len(accounting) == 4 and all(a.value["records_unaccounted"] == 0 and a.value["records_in"] > 0 for a in accounting)
+    reasons = {
+        name: set(sample_store.read_rejects(name).counts_by_reason())
+        for name in ("labelled_coco", "no_hem_candidates", "no_hem_dicoms", "no_hem_pngs")
+    }
+    assert reasons["labelled_coco"] == {
+        "degenerate_box",
+        "duplicate_image_id",
+        "invalid_box",
+        "missing_image",
+        "orphan_annotation",
+        "undefined_category",
+        "image_rejected",
+        "dropped_by_category_mapping",
+    }
+    accounting = [
+        v
+        for k, v in result.asset_materializations_for_node("labelled_coco")[0].metadata.items()
+        if k.startswith("accounting/")
+    ]
+    assert len(accounting) == 4 and all(
+        a.value["records_unaccounted"] == 0 and a.value["records_in"] > 0 for a in accounting
+    )
     assert reasons["no_hem_candidates"] == {"duplicate_row", "already_labelled"}
-    assert reasons["no_hem_dicoms"] == {"missing_object", "missing_patient_id", "missing_pixel_data", "not_dicom", "slice_thickness"}
+    assert reasons["no_hem_dicoms"] == {
+        "missing_object",
+        "missing_patient_id",
+        "missing_pixel_data",
+        "not_dicom",
+        "slice_thickness",
+    }
     assert reasons["no_hem_pngs"] == {"truncated_pixel_data"}
 
     # the seed's summaries are in the metadata
-    meta = {e.asset_key.to_user_string(): {k: v.value for k, v in e.materialization.metadata.items()} for e in result.get_asset_materialization_events()}
-    assert meta["no_hem_dicoms"]["attempted"] == meta["no_hem_dicoms"]["successful"] + meta["no_hem_dicoms"]["skipped_thickness"] + meta["no_hem_dicoms"]["failed"]
+    meta = {
+        e.asset_key.to_user_string(): {k: v.value for k, v in e.materialization.metadata.items()}
+        for e in result.get_asset_materialization_events()
+    }
+    assert (
+        meta["no_hem_dicoms"]["attempted"]
+        == meta["no_hem_dicoms"]["successful"]
+        + meta["no_hem_dicoms"]["skipped_thickness"]
+        + meta["no_hem_dicoms"]["failed"]
+    )
     assert {"shortfall", "added_FP"} <= {c.name for c in meta["balanced_splits"]["balance"].schema.columns}
     assert meta["labelled_coco"]["no_hem_needed_for_50pct"] > 0
     assert "original_images" in {c.name for c in meta["v4_analysis"]["original_images_summary"].schema.columns}
@@ -126,11 +189,17 @@ def test_rerun_with_parallel_workers_is_byte_identical(built, sample_template, t
     reference, _ = built
     shutil.copytree(sample_template / RAW, tmp_path / "parallel" / RAW)
     store = LocalDatasetStore(root=str(tmp_path / "parallel"))
-    config = {"ops": {"no_hem_pngs": {"config": {"max_workers": 2}}, "augmented_coco_6class": {"config": {"max_workers": 2}}}}
+    config = {
+        "ops": {"no_hem_pngs": {"config": {"max_workers": 2}}, "augmented_coco_6class": {"config": {"max_workers": 2}}}
+    }
     assert materialize(store, instance, run_config=config).success
-    assert {rel: store.manifest(rel).dataset_hash for rel in OUTPUTS} == {rel: reference.manifest(rel).dataset_hash for rel in OUTPUTS}
+    assert {rel: store.manifest(rel).dataset_hash for rel in OUTPUTS} == {
+        rel: reference.manifest(rel).dataset_hash for rel in OUTPUTS
+    }
     for name in ("labelled_coco", "no_hem_dicoms", "no_hem_pngs"):
-        assert store.path("rejects", f"{name}.csv").read_bytes() == reference.path("rejects", f"{name}.csv").read_bytes()
+        assert (
+            store.path("rejects", f"{name}.csv").read_bytes() == reference.path("rejects", f"{name}.csv").read_bytes()
+        )
 
 
 def test_injected_patient_leakage_fails_the_blocking_check_and_stops_downstream(sample_store, instance, monkeypatch):
@@ -153,8 +222,17 @@ def test_injected_patient_leakage_fails_the_blocking_check_and_stops_downstream(
 def test_false_positives_first_then_true_negatives_up_to_the_limit(sample_store, instance):
     assert materialize(sample_store, instance, selection=["labelled_coco", "no_hem_candidates"]).success
     n_fp = int((sample_store.read_table(L.CANDIDATES)["tier"] == 0).sum())
-    for config, fp, tn in (({"max_images": n_fp + 10}, n_fp, 10), ({"fp_only": True}, n_fp, 0), ({"max_images": 5}, 5, 0)):
-        run = materialize(sample_store, instance, selection=["no_hem_dicoms"], run_config={"ops": {"no_hem_dicoms": {"config": config}}})
+    for config, fp, tn in (
+        ({"max_images": n_fp + 10}, n_fp, 10),
+        ({"fp_only": True}, n_fp, 0),
+        ({"max_images": 5}, 5, 0),
+    ):
+        run = materialize(
+            sample_store,
+            instance,
+            selection=["no_hem_dicoms"],
+            run_config={"ops": {"no_hem_dicoms": {"config": config}}},
+        )
         assert run.success
         fetched = sample_store.read_table(L.DICOMS)
         assert (int((fetched["tier"] == 0).sum()), int((fetched["tier"] == 1).sum())) == (fp, tn), config

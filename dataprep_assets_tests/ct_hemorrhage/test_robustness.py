@@ -38,12 +38,25 @@ def _source(tmp_path: Path, boxes: list[list[float]], categories=None, extra_ima
 
 
 def _load(tmp_path, rejects, mapping=ROBOFLOW_MAP, on_unknown="reject"):
-    return load_source(tmp_path, Source("rf", "src/_annotations.coco.json", mapping, on_unknown), DEFAULT_NAME_PATTERN, 2.0, True, rejects)
+    return load_source(
+        tmp_path,
+        Source("rf", "src/_annotations.coco.json", mapping, on_unknown),
+        DEFAULT_NAME_PATTERN,
+        2.0,
+        True,
+        rejects,
+    )
 
 
 def test_clipped_boxes_counts_only_boxes_that_reach_outside_their_image(tmp_path):
     # fractional boxes where (x + w) - x != w in floating point; exactly 3 reach outside the 64x64 image
-    inside = [[10.1, 12.7, 20.3, 7.9], [0.3, 0.7, 33.1, 21.9], [17.7, 3.3, 11.1, 44.4], [40.2, 40.6, 23.7, 23.3], [1.1, 2.2, 3.3, 4.4]]
+    inside = [
+        [10.1, 12.7, 20.3, 7.9],
+        [0.3, 0.7, 33.1, 21.9],
+        [17.7, 3.3, 11.1, 44.4],
+        [40.2, 40.6, 23.7, 23.3],
+        [1.1, 2.2, 3.3, 4.4],
+    ]
     assert any((x + w) - x != w for x, _, w, _ in inside)
     outside = [[-3.5, 10.0, 20.0, 20.0], [50.5, 10.2, 20.3, 10.0], [10.0, 60.1, 5.5, 9.9]]
     _source(tmp_path, inside + outside)
@@ -75,7 +88,12 @@ def test_every_image_and_annotation_is_kept_or_rejected_once(tmp_path):
     rejects = RejectLog()
     result = _load(tmp_path, rejects)
     reasons = {r.item.rsplit("=", 1)[-1] if "#" in r.item else Path(r.item).name: r.reason for r in rejects}
-    assert reasons == {"p1_3.jpg": "missing_image", "10": "image_rejected", "11": "dropped_by_category_mapping", "12": "unknown_category"}
+    assert reasons == {
+        "p1_3.jpg": "missing_image",
+        "10": "image_rejected",
+        "11": "dropped_by_category_mapping",
+        "12": "unknown_category",
+    }
     images, annotations = (ledger.metadata() for ledger in result.ledgers)
     assert images == {"records_in": 3, "records_out": 2, "records_rejected": 1, "records_unaccounted": 0}
     assert annotations == {"records_in": 7, "records_out": 4, "records_rejected": 3, "records_unaccounted": 0}
@@ -94,27 +112,42 @@ def test_accounting_error_lists_what_is_missing():
 
 
 def test_png_names_of_slices_sharing_patient_and_instance_are_unique_and_stable():
-    slices = pd.DataFrame({
-        "sop_instance_uid": ["1.2.3", "1.2.4", "1.2.5", "1.2.6", "1.2.7"],
-        "patient_id": ["P 1", "P-1", "P1", "p1", "Q"],
-        "instance_number": [7, 7, 7, 7, 8],
-    })
+    slices = pd.DataFrame(
+        {
+            "sop_instance_uid": ["1.2.3", "1.2.4", "1.2.5", "1.2.6", "1.2.7"],
+            "patient_id": ["P 1", "P-1", "P1", "p1", "Q"],
+            "instance_number": [7, 7, 7, 7, 8],
+        }
+    )
     names = png_names(slices)
     assert len({n.casefold() for n in names}) == 5
     assert names[4] == "Q_8.png"
     assert names[2].startswith("P1_7__") and names[2].endswith(".png")
-    assert png_names(slices.iloc[::-1].reset_index(drop=True)) == names[::-1]  # a name depends on its slice, not on order
+    assert (
+        png_names(slices.iloc[::-1].reset_index(drop=True)) == names[::-1]
+    )  # a name depends on its slice, not on order
 
 
 def test_feedback_line_numbers_count_blank_lines_and_a_bom_is_accepted(tmp_path):
     header = "study_instance_uid,series_instance_uid,sop_instance_uid,instance_number,patient_id,s3_key,feedback"
-    lines = [header, "1,1.1,1.1.1,3,p1,a.dcm,FP", "", "", "1,1.1,1.1.2,4,p1,b.dcm,MAYBE", "", "1,1.1,1.1.3,x,p1,c.dcm,TN"]
+    lines = [
+        header,
+        "1,1.1,1.1.1,3,p1,a.dcm,FP",
+        "",
+        "",
+        "1,1.1,1.1.2,4,p1,b.dcm,MAYBE",
+        "",
+        "1,1.1,1.1.3,x,p1,c.dcm,TN",
+    ]
     path = tmp_path / "feedback.csv"
     path.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(lines).encode())
     rejects = RejectLog()
     frame = read_feedback(path, "feedback.csv", rejects)
     assert frame["row"].tolist() == [2]
-    assert sorted((r.item, r.reason) for r in rejects) == [("feedback.csv:5", "unknown_feedback"), ("feedback.csv:7", "bad_instance_number")]
+    assert sorted((r.item, r.reason) for r in rejects) == [
+        ("feedback.csv:5", "unknown_feedback"),
+        ("feedback.csv:7", "bad_instance_number"),
+    ]
 
 
 def test_feedback_rows_already_labelled_are_reject_rows_and_accounted(sample_store, instance):

@@ -19,9 +19,17 @@ import urllib.request
 from pathlib import Path
 
 FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--disable-quic", "--disable-dev-shm-usage",
-    "--hide-scrollbars", "--mute-audio",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--disable-dev-shm-usage",
+    "--hide-scrollbars",
+    "--mute-audio",
 )
 MISSING = "headless `chromium` not found: install Debian's `chromium` package (`make system-deps`)"
 
@@ -46,9 +54,17 @@ class Browser:
     def __enter__(self) -> Browser:
         from websockets.sync.client import connect
 
-        args = [chromium_binary(), *FLAGS, f"--user-data-dir={self.profile}", "--remote-debugging-port=0",
-                f"--window-size={self.width},{self.height}", "about:blank"]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        args = [
+            chromium_binary(),
+            *FLAGS,
+            f"--user-data-dir={self.profile}",
+            "--remote-debugging-port=0",
+            f"--window-size={self.width},{self.height}",
+            "about:blank",
+        ]
+        self.process = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
         port_file = self.profile / "DevToolsActivePort"
         deadline = time.monotonic() + 60
         while not (port_file.exists() and port_file.read_text().strip()):
@@ -60,7 +76,13 @@ class Browser:
             page = next(t for t in json.load(response) if t["type"] == "page")
         self._ws = connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=30)
         self.call("Page.enable")
-        self.call("Emulation.setDeviceMetricsOverride", width=self.width, height=self.height, deviceScaleFactor=1, mobile=False)
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=self.width,
+            height=self.height,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
         return self
 
     def __exit__(self, *exc) -> None:

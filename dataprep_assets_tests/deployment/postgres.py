@@ -19,12 +19,16 @@ from pathlib import Path
 
 from dataprep_assets_tests.deployment.net import free_port
 
-MISSING = "PostgreSQL server binaries (initdb, pg_ctl) not found: install Debian's `postgresql` package (`make system-deps`)"
+MISSING = (
+    "PostgreSQL server binaries (initdb, pg_ctl) not found: install Debian's `postgresql` package (`make system-deps`)"
+)
 
 
 def postgres_bindir() -> Path:
     """The newest installed server's bin directory (Debian keeps it off PATH)."""
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(re.sub(r"\D", "", p.parts[-3]) or 0))
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(re.sub(r"\D", "", p.parts[-3]) or 0)
+    )
     if found:
         return found[-1].parent
     initdb = shutil.which("initdb")
@@ -59,7 +63,9 @@ class PostgresCluster:
         result = subprocess.run(args, capture_output=True, text=True, env=env, cwd=self.root, **kwargs)
         if result.returncode != 0:
             log = self.logfile.read_text() if self.logfile.exists() else ""
-            raise RuntimeError(f"{' '.join(args[:2])} failed ({result.returncode}):\n{result.stdout}{result.stderr}{log}")
+            raise RuntimeError(
+                f"{' '.join(args[:2])} failed ({result.returncode}):\n{result.stdout}{result.stderr}{log}"
+            )
         return result
 
     def start(self) -> PostgresCluster:
@@ -80,8 +86,17 @@ class PostgresCluster:
             for path in (self.root, pwfile):
                 os.chown(path, account.pw_uid, account.pw_gid)
         self._run(
-            str(bindir / "initdb"), "-D", str(self.datadir), "-U", self.user, f"--pwfile={pwfile}",
-            "--auth-local=scram-sha-256", "--auth-host=scram-sha-256", "--encoding=UTF8", "--no-locale", "--no-sync",
+            str(bindir / "initdb"),
+            "-D",
+            str(self.datadir),
+            "-U",
+            self.user,
+            f"--pwfile={pwfile}",
+            "--auth-local=scram-sha-256",
+            "--auth-host=scram-sha-256",
+            "--encoding=UTF8",
+            "--no-locale",
+            "--no-sync",
         )
         for attempt in range(3):  # a free port can be taken between choosing it and binding it
             self.port = free_port()
@@ -90,7 +105,19 @@ class PostgresCluster:
                 "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50"
             )
             try:
-                self._run(str(bindir / "pg_ctl"), "-D", str(self.datadir), "-l", str(self.logfile), "-o", options, "-w", "-t", "60", "start")
+                self._run(
+                    str(bindir / "pg_ctl"),
+                    "-D",
+                    str(self.datadir),
+                    "-l",
+                    str(self.logfile),
+                    "-o",
+                    options,
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                )
                 break
             except RuntimeError as exc:
                 if attempt == 2 or "could not bind" not in str(exc):
@@ -110,7 +137,9 @@ class PostgresCluster:
             return
         try:
             if (self.datadir / "postmaster.pid").exists():
-                self._run(str(postgres_bindir() / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "-t", "60", "stop")
+                self._run(
+                    str(postgres_bindir() / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "-t", "60", "stop"
+                )
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
             self.root = None

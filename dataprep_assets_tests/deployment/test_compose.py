@@ -127,7 +127,9 @@ def test_postgres_credentials_match_between_server_and_clients(config):
     server = config["services"]["postgres"]["environment"]
     client = config["services"]["daemon"]["environment"]
     assert (server["POSTGRES_USER"], server["POSTGRES_PASSWORD"], server["POSTGRES_DB"]) == (
-        client["DAGSTER_POSTGRES_USER"], client["DAGSTER_POSTGRES_PASSWORD"], client["DAGSTER_POSTGRES_DB"],
+        client["DAGSTER_POSTGRES_USER"],
+        client["DAGSTER_POSTGRES_PASSWORD"],
+        client["DAGSTER_POSTGRES_DB"],
     )
     assert client["DAGSTER_POSTGRES_HOST"] == "postgres"
 

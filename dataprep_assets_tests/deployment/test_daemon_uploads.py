@@ -16,7 +16,6 @@ from pathlib import Path
 
 import boto3
 import dagster as dg
-import pandas as pd
 import pytest
 
 from dataprep_assets.common.store import S3DatasetStore
@@ -31,7 +30,13 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 LOCATION = "dataprep_assets"
 RELEASE, UPLOADS = dg.AssetKey("cell_qa_release"), dg.AssetKey("cell_qa_uploads")
-TINY = {"sequences": 3, "frames": 2, "size": 96, "datasets": {name: DATASETS[name] for name in list(DATASETS)[:1]}, "defects": False}
+TINY = {
+    "sequences": 3,
+    "frames": 2,
+    "size": 96,
+    "datasets": {name: DATASETS[name] for name in list(DATASETS)[:1]},
+    "defects": False,
+}
 
 
 def _wait(condition, timeout: float, what: str, log=lambda: ""):
@@ -86,7 +91,9 @@ def _released_images(bucket: str, tmp_path: Path) -> set[str]:
     return set(store.read_table(SPLITS_PATH)["original_image_key"])
 
 
-def test_uploads_reach_the_release_through_the_real_daemon_across_a_restart(fresh_instance, s3_bucket, s3_env, tmp_path):
+def test_uploads_reach_the_release_through_the_real_daemon_across_a_restart(
+    fresh_instance, s3_bucket, s3_env, tmp_path
+):
     home, env = fresh_instance
     generated = tmp_path / "generated"
     generate(generated, seed=3, **TINY)
@@ -100,12 +107,19 @@ def test_uploads_reach_the_release_through_the_real_daemon_across_a_restart(fres
     try:
         _upload(client, s3_bucket, generated, first)
         with dg.DagsterInstance.from_config(str(home)) as instance:
-            _wait(lambda: _materializations(instance, RELEASE) >= 1, 900, "no cell_qa_release after the upload", server.log_tail)
+            _wait(
+                lambda: _materializations(instance, RELEASE) >= 1,
+                900,
+                "no cell_qa_release after the upload",
+                server.log_tail,
+            )
             first_release = time.monotonic() - started
             time.sleep(25)  # two more automation ticks: nothing else may run
             runs = instance.get_runs()
             assert {r.status for r in runs} == {dg.DagsterRunStatus.SUCCESS}, [(r.job_name, r.status) for r in runs]
-            assert {r.tags.get("dataprep/pipeline") for r in runs} == {"cell_qa"}, "every run is tagged with its pipeline"
+            assert {r.tags.get("dataprep/pipeline") for r in runs} == {"cell_qa"}, (
+                "every run is tagged with its pipeline"
+            )
             assert _materializations(instance, UPLOADS) == 1 and _materializations(instance, RELEASE) == 1
             runs_before_restart = len(runs)
         released_first = _released_images(s3_bucket, tmp_path)
@@ -119,9 +133,16 @@ def test_uploads_reach_the_release_through_the_real_daemon_across_a_restart(fres
             time.sleep(25)  # sensors and automation tick again after the restart: nothing to do
             assert len(instance.get_runs()) == runs_before_restart, "something ran again after the restart"
             _upload(client, s3_bucket, generated, later)
-            _wait(lambda: _materializations(instance, RELEASE) >= 2, 900, "no second release after the restart", server.log_tail)
+            _wait(
+                lambda: _materializations(instance, RELEASE) >= 2,
+                900,
+                "no second release after the restart",
+                server.log_tail,
+            )
             time.sleep(25)
-            assert _materializations(instance, UPLOADS) == 2 and _materializations(instance, RELEASE) == 2, "one batch, one release"
+            assert _materializations(instance, UPLOADS) == 2 and _materializations(instance, RELEASE) == 2, (
+                "one batch, one release"
+            )
             runs = instance.get_runs()
             assert {r.status for r in runs} == {dg.DagsterRunStatus.SUCCESS}
             assert {r.tags.get("dataprep/pipeline") for r in runs} == {"cell_qa"}

@@ -40,8 +40,14 @@ def test_prod_instance_config_builds_postgres_storage_queue_and_docker_launcher(
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         assert isinstance(instance.run_launcher, DockerRunLauncher)
         assert isinstance(instance.compute_log_manager, S3ComputeLogManager)
-        limits = {limit["key"]: limit["limit"] for limit in instance.get_concurrency_config().run_queue_config.tag_concurrency_limits}
-        assert limits["gpu"] == 1 and limits["dagster/backfill"] < instance.get_concurrency_config().run_queue_config.max_concurrent_runs
+        limits = {
+            limit["key"]: limit["limit"]
+            for limit in instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
+        }
+        assert (
+            limits["gpu"] == 1
+            and limits["dagster/backfill"] < instance.get_concurrency_config().run_queue_config.max_concurrent_runs
+        )
 
 
 def test_cell_qa_materializes_on_postgres_and_the_event_log_reads_back(prod_home, postgres, defs, tmp_path, s3_bucket):
@@ -49,7 +55,9 @@ def test_cell_qa_materializes_on_postgres_and_the_event_log_reads_back(prod_home
     write_cell_qa_sample(store_root)
     job = defs.resolve_job_def("cell_qa_job")
     expected_assets = {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
-    expected_checks = {(key.asset_key.to_user_string(), key.name) for key in job.asset_layer.asset_graph.asset_check_keys}
+    expected_checks = {
+        (key.asset_key.to_user_string(), key.name) for key in job.asset_layer.asset_graph.asset_check_keys
+    }
 
     with dg.DagsterInstance.from_config(str(prod_home)) as instance:
         result = job.execute_in_process(
@@ -64,9 +72,17 @@ def test_cell_qa_materializes_on_postgres_and_the_event_log_reads_back(prod_home
     # A fresh instance: new connections, nothing cached in this process.
     with dg.DagsterInstance.from_config(str(prod_home)) as fresh:
         logs = fresh.all_logs(run_id)
-        materialized = {e.dagster_event.asset_key.to_user_string() for e in logs if e.dagster_event_type == dg.DagsterEventType.ASSET_MATERIALIZATION}
+        materialized = {
+            e.dagster_event.asset_key.to_user_string()
+            for e in logs
+            if e.dagster_event_type == dg.DagsterEventType.ASSET_MATERIALIZATION
+        }
         assert materialized == expected_assets
-        evaluations = [e.dagster_event.event_specific_data for e in logs if e.dagster_event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION]
+        evaluations = [
+            e.dagster_event.event_specific_data
+            for e in logs
+            if e.dagster_event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+        ]
         assert {(ev.asset_key.to_user_string(), ev.check_name) for ev in evaluations} == expected_checks
         assert all(ev.passed for ev in evaluations)
         assert logs[-1].dagster_event_type == dg.DagsterEventType.RUN_SUCCESS

@@ -41,13 +41,17 @@ def instance_home(tmp_path, monkeypatch) -> Path:
     shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
     workspace = tmp_path / "workspace.yaml"
     location = Path(__file__).with_name("crash_location.py")
-    workspace.write_text(f"load_from:\n  - python_file:\n      relative_path: {location}\n      location_name: {LOCATION}\n")
+    workspace.write_text(
+        f"load_from:\n  - python_file:\n      relative_path: {location}\n      location_name: {LOCATION}\n"
+    )
     return home
 
 
 def _server(home: Path, tmp_path: Path, name: str) -> DagsterDev:
     env = {"CRASH_TEST_MARKER": str(tmp_path / "worker.pid")}
-    server = DagsterDev(workspace=tmp_path / "workspace.yaml", dagster_home=home, log_path=tmp_path / f"{name}.log", env=env)
+    server = DagsterDev(
+        workspace=tmp_path / "workspace.yaml", dagster_home=home, log_path=tmp_path / f"{name}.log", env=env
+    )
     server.start()
     try:
         DagsterGraphQL(server.url).wait_for_location(LOCATION)
@@ -74,16 +78,26 @@ def test_a_run_killed_with_dagster_dev_is_marked_failed_and_retried(instance_hom
     second = _server(instance_home, tmp_path, "second")
     try:
         with dg.DagsterInstance.from_config(str(instance_home)) as instance:
-            _wait(lambda: instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE, 90, "the dead run was not marked FAILED")
+            _wait(
+                lambda: instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE,
+                90,
+                "the dead run was not marked FAILED",
+            )
             retry_filter = dg.RunsFilter(tags={"dagster/parent_run_id": run_id})
             retries = _wait(lambda: instance.get_runs(filters=retry_filter), 90, "the failed run was not retried")
             assert len(retries) == 1
             retry_id = retries[0].run_id
-            done = _wait(lambda: instance.get_run_by_id(retry_id).is_finished and instance.get_run_by_id(retry_id), 120, "retry unfinished")
+            done = _wait(
+                lambda: instance.get_run_by_id(retry_id).is_finished and instance.get_run_by_id(retry_id),
+                120,
+                "retry unfinished",
+            )
             assert done.status == dg.DagsterRunStatus.SUCCESS
             assert done.tags.get("dagster/retry_number") == "1"
             messages = [e.dagster_event.message or "" for e in instance.all_logs(run_id) if e.dagster_event]
             assert any(f"run worker process {worker} is gone" in m for m in messages), messages[-3:]
     finally:
         second.stop()
-    print(f"crash -> FAILED -> retried SUCCESS; whole test {time.monotonic() - started:.0f}s, stop {second.stop_seconds}s")
+    print(
+        f"crash -> FAILED -> retried SUCCESS; whole test {time.monotonic() - started:.0f}s, stop {second.stop_seconds}s"
+    )

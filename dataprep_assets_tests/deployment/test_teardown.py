@@ -53,7 +53,9 @@ def test_children_get_default_interrupt_handlers_even_when_we_ignore_sigint():
     try:
         probe = [sys.executable, "-c", "import signal; print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)"]
         inherited = subprocess.run(probe, capture_output=True, text=True, check=True).stdout.strip()
-        reset = subprocess.run(probe, capture_output=True, text=True, check=True, preexec_fn=_reset_interrupts).stdout.strip()
+        reset = subprocess.run(
+            probe, capture_output=True, text=True, check=True, preexec_fn=_reset_interrupts
+        ).stdout.strip()
     finally:
         signal.signal(signal.SIGINT, previous)
     assert (inherited, reset) == ("True", "False")

@@ -51,7 +51,10 @@ def ui(tmp_path):
     write_cell_qa_sample(store)
     OUT.mkdir(parents=True, exist_ok=True)
     server = DagsterDev(
-        workspace=ROOT / "workspace.yaml", dagster_home=home, log_path=OUT / "dagster_dev.log", env={"DATAPREP_STORE_ROOT": str(store)}
+        workspace=ROOT / "workspace.yaml",
+        dagster_home=home,
+        log_path=OUT / "dagster_dev.log",
+        env={"DATAPREP_STORE_ROOT": str(store)},
     ).start()
     try:
         DagsterGraphQL(server.url).wait_for_location(LOCATION)
@@ -89,7 +92,10 @@ def _assert_every_check_passed(client: DagsterGraphQL, run_id: str) -> Counter:
 def _render_asset_graph(url: str, n_checks_assets: int, n_materialized: int) -> dict:
     with Browser(width=1920, height=1000) as browser:
         browser.navigate(f"{url}/locations/{LOCATION}/asset-groups/{GROUP}/lineage")
-        browser.wait_for(GRAPH_STATE_JS, lambda s: bool(s) and len(s["checks"]) >= n_checks_assets and len(s["runs"]) >= n_materialized)
+        browser.wait_for(
+            GRAPH_STATE_JS,
+            lambda s: bool(s) and len(s["checks"]) >= n_checks_assets and len(s["runs"]) >= n_materialized,
+        )
         time.sleep(1.0)  # let the graph's fit-to-screen animation settle before the picture
         browser.screenshot(SCREENSHOT)
         (OUT / "cell_qa_asset_graph.html").write_text(browser.dom())
@@ -97,17 +103,26 @@ def _render_asset_graph(url: str, n_checks_assets: int, n_materialized: int) -> 
 
 
 def test_materialize_all_from_the_ui_then_see_it_in_the_browser(ui, defs):
-    group_assets = {n.key.to_user_string() for n in defs.resolve_asset_graph().asset_nodes if n.group_name == GROUP and n.is_executable}
+    group_assets = {
+        n.key.to_user_string()
+        for n in defs.resolve_asset_graph().asset_nodes
+        if n.group_name == GROUP and n.is_executable
+    }
     assert {"cell_qa_inventory", "cell_crops", "cell_level_dataframe_with_splits", "cell_qa_release"} <= group_assets
     client = DagsterGraphQL(ui.url)
     started = time.monotonic()
     run_id, params, transitions = _materialize_all(client, group_assets)
     launch_to_end = time.monotonic() - started
-    (OUT / "timings.json").write_text(json.dumps({
-        "webserver_start_s": round(ui.startup_seconds, 1),
-        "launch_to_success_s": round(launch_to_end, 1),
-        "status_transitions": transitions,
-    }, indent=2))
+    (OUT / "timings.json").write_text(
+        json.dumps(
+            {
+                "webserver_start_s": round(ui.startup_seconds, 1),
+                "launch_to_success_s": round(launch_to_end, 1),
+                "status_transitions": transitions,
+            },
+            indent=2,
+        )
+    )
 
     checks_per_asset = _assert_every_check_passed(client, run_id)
 

@@ -32,7 +32,9 @@ def run(defs: dg.Definitions, instance, request: dg.RunRequest) -> dg.ExecuteInP
 
 def schedule_tick(defs: dg.Definitions, instance, store):
     schedule = defs.resolve_schedule_def(SCHEDULE_NAME)
-    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=datetime(2026, 1, 2, 6, tzinfo=UTC), resources={"store": store})
+    context = dg.build_schedule_context(
+        instance=instance, scheduled_execution_time=datetime(2026, 1, 2, 6, tzinfo=UTC), resources={"store": store}
+    )
     return schedule.evaluate_tick(context)
 
 
@@ -43,7 +45,9 @@ def test_new_result_triggers_exactly_one_refresh_that_includes_it(store, instanc
     defs = echo_definitions(store)
 
     (request,), cursor = sensor_tick(defs, instance, None, store)
-    assert request.run_config["ops"]["echo_inference_results"]["config"]["results_uri"].endswith("raw/echo_quality/inference_output")
+    assert request.run_config["ops"]["echo_inference_results"]["config"]["results_uri"].endswith(
+        "raw/echo_quality/inference_output"
+    )
     run(defs, instance, request)
     assert len(read_annotations(store)) == 8
     assert sensor_tick(defs, instance, cursor, store)[0] == []
@@ -76,7 +80,9 @@ def s3_results(s3_bucket, monkeypatch):
 
 def _upload_results(bucket: str, local_results, folder: str) -> None:
     path = local_results / folder / "inference_results.json"
-    boto3.client("s3").put_object(Bucket=bucket, Key=f"echo/inference_output/{folder}/inference_results.json", Body=path.read_bytes())
+    boto3.client("s3").put_object(
+        Bucket=bucket, Key=f"echo/inference_output/{folder}/inference_results.json", Body=path.read_bytes()
+    )
 
 
 def test_results_in_an_s3_bucket(store, instance, store_root, s3_results):
@@ -106,7 +112,9 @@ def test_results_in_an_s3_bucket(store, instance, store_root, s3_results):
     assert schedule_tick(defs, instance, store).skip_message
 
 
-def test_one_change_one_refresh_whether_the_sensor_or_the_schedule_sees_it_first(store, instance, store_root, monkeypatch):
+def test_one_change_one_refresh_whether_the_sensor_or_the_schedule_sees_it_first(
+    store, instance, store_root, monkeypatch
+):
     monkeypatch.delenv(RESULTS_ENV, raising=False)
     write_exam(store_root, "EPIQ7-0001", [0.98, 0.96, 0.02, 0.05], seed=1)
     defs = echo_definitions(store)
@@ -115,7 +123,9 @@ def test_one_change_one_refresh_whether_the_sensor_or_the_schedule_sees_it_first
 
     write_exam(store_root, "VIVIDE95-0007", NEW_SCORES, seed=3)
     (queued,), cursor = sensor_tick(defs, instance, cursor, store)  # requested, still in the queue
-    instance.create_run_for_job(defs.resolve_job_def("echo_quality_job"), run_config=queued.run_config, tags=queued.tags)
+    instance.create_run_for_job(
+        defs.resolve_job_def("echo_quality_job"), run_config=queued.run_config, tags=queued.tags
+    )
     scheduled = schedule_tick(defs, instance, store)
     assert not scheduled.run_requests and "already refreshes" in scheduled.skip_message
 

@@ -7,7 +7,14 @@ import shutil
 import numpy as np
 from pydicom import examples
 
-from dataprep_assets.defs.echo_quality.dicoms import copy_and_verify, first_frame_gray, read_header, resolve_dicom, safe_file_token, verify_dicom
+from dataprep_assets.defs.echo_quality.dicoms import (
+    copy_and_verify,
+    first_frame_gray,
+    read_header,
+    resolve_dicom,
+    safe_file_token,
+    verify_dicom,
+)
 from dataprep_assets.sample_data.echo_quality import echo_video, write_echo_dicom
 
 
@@ -47,7 +54,12 @@ def test_non_dicom_and_truncated_files_are_refused(tmp_path):
     truncated.write_bytes(clip.read_bytes()[:-500])
     assert verify_dicom(clip) == ""
     assert verify_dicom(truncated) != ""
-    errors = copy_and_verify([(str(truncated), str(tmp_path / "t_copy.dcm"), True), (str(tmp_path / "gone.dcm"), str(tmp_path / "g.dcm"), True)])
+    errors = copy_and_verify(
+        [
+            (str(truncated), str(tmp_path / "t_copy.dcm"), True),
+            (str(tmp_path / "gone.dcm"), str(tmp_path / "g.dcm"), True),
+        ]
+    )
     assert errors[0] and errors[1].startswith("copy failed")
     assert not (tmp_path / "t_copy.dcm").exists(), "a copy that fails verification is removed"
 
@@ -67,6 +79,11 @@ def test_indexed_resolution_agrees_with_the_disk(tmp_path):
     (root / "F-1" / "w").write_bytes(b"x")
     existing = index_files(root)
     assert existing == {"F-1/sub/v.dcm", "F-1/w"}
-    for folder, file_id, path in [("F-1", "sub/v.dcm", ""), ("F-1", "w", "/elsewhere/F-1/w"), ("F-1", "nope", ""), ("F-1", "/etc/passwd", "")]:
+    for folder, file_id, path in [
+        ("F-1", "sub/v.dcm", ""),
+        ("F-1", "w", "/elsewhere/F-1/w"),
+        ("F-1", "nope", ""),
+        ("F-1", "/etc/passwd", ""),
+    ]:
         assert resolve_dicom(root, folder, file_id, path, existing) == resolve_dicom(root, folder, file_id, path)
     assert resolve_dicom(root, "F-1", "sub/v.dcm", "", existing) == root / "F-1" / "sub" / "v.dcm"

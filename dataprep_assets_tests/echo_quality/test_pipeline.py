@@ -24,7 +24,10 @@ from dataprep_assets_tests.echo_quality.conftest import CHECKS, materialize_echo
 
 
 def _versions(result: dg.ExecuteInProcessResult) -> dict:
-    return {e.asset_key.to_user_string(): e.materialization.tags.get("dagster/data_version") for e in result.get_asset_materialization_events()}
+    return {
+        e.asset_key.to_user_string(): e.materialization.tags.get("dagster/data_version")
+        for e in result.get_asset_materialization_events()
+    }
 
 
 def test_whole_graph_builds_the_seed_layout(store, instance, sample):
@@ -38,17 +41,31 @@ def test_whole_graph_builds_the_seed_layout(store, instance, sample):
     assert annotations["filename"].str.fullmatch(r"(hq|lq)_[a-z0-9]+_\d{4}_[A-Za-z0-9]{1,8}\.dcm").all()
     assert set(annotations["quality_score"]) == {0, 1}
     hq = annotations[annotations["quality_score"] == 1]
-    assert (hq["score"] >= 0.95).all() and (hq["status"] == "PASS").all() and hq["assessment"].str.contains("Excellent quality").all()
+    assert (
+        (hq["score"] >= 0.95).all()
+        and (hq["status"] == "PASS").all()
+        and hq["assessment"].str.contains("Excellent quality").all()
+    )
     for video in annotations["video_path"]:
         assert verify_dicom(store.path(TRAINING_DIR, video)) == ""
     clip = annotations[annotations["file_id"] == "examples_ybr_color.dcm"]
-    assert clip[["machine_type", "quality_score"]].values.tolist() == [["turbo", 1]], "pydicom's real SonoSite clip goes through"
-    assert {"vivide95", "vivids60", "vivids70", "vividiq", "epiq7", "affiniti70g", "affiniti50g"} <= set(annotations["machine_type"])
+    assert clip[["machine_type", "quality_score"]].values.tolist() == [["turbo", 1]], (
+        "pydicom's real SonoSite clip goes through"
+    )
+    assert {"vivide95", "vivids60", "vivids70", "vividiq", "epiq7", "affiniti70g", "affiniti50g"} <= set(
+        annotations["machine_type"]
+    )
     assert "0.95" in annotations["score"].astype(str).tolist(), "a score exactly on the threshold is high quality"
-    assert sorted(p.name for p in store.path(TRAINING_DIR).iterdir()) == ["dataset_analysis.json", "echo_annotations.csv", "echo_videos"]
+    assert sorted(p.name for p in store.path(TRAINING_DIR).iterdir()) == [
+        "dataset_analysis.json",
+        "echo_annotations.csv",
+        "echo_videos",
+    ]
 
     analysis = json.loads(store.path(ANALYSIS_PATH).read_text())
-    assert analysis["total_samples"] == len(annotations) == analysis["high_quality_count"] + analysis["low_quality_count"]
+    assert (
+        analysis["total_samples"] == len(annotations) == analysis["high_quality_count"] + analysis["low_quality_count"]
+    )
     assert analysis["score_ranges"]["low_quality"]["max"] <= 0.1 and analysis["machine_type_distribution"]["turbo"] == 1
 
     rejects = store.read_rejects("echo_inference_results").to_frame()
@@ -70,13 +87,20 @@ def test_whole_graph_builds_the_seed_layout(store, instance, sample):
 
 def test_caps_spread_across_machines(store, instance, sample):
     config = {"ops": {"echo_training_selection": {"config": {"max_high_quality": 8, "max_low_quality": 7, "seed": 3}}}}
-    materialize_echo(store, instance, run_config=config, selection=["echo_inference_results", "echo_training_selection", "echo_training_data"])
+    materialize_echo(
+        store,
+        instance,
+        run_config=config,
+        selection=["echo_inference_results", "echo_training_selection", "echo_training_data"],
+    )
     annotations = read_annotations(store)
     candidates = store.read_table(SELECTION_PATH).groupby("quality_label")["machine_type"].agg(["size", "nunique"])
     assert (candidates["size"] > [7, 8]).all(), "both classes are capped"
     counts = annotations.groupby("quality_score")["machine_type"].agg(["size", "nunique"])
     assert counts.loc[1].tolist() == [8, min(8, candidates.loc[1, "nunique"])]
-    assert counts.loc[0].tolist() == [7, min(7, candidates.loc[0, "nunique"])], "every machine with candidates is represented"
+    assert counts.loc[0].tolist() == [7, min(7, candidates.loc[0, "nunique"])], (
+        "every machine with candidates is represented"
+    )
 
 
 def _linked_exams(root) -> None:
@@ -87,7 +111,18 @@ def _linked_exams(root) -> None:
 
 def test_blocking_leak_check_stops_the_release(store, instance, store_root):
     _linked_exams(store_root)
-    leaky = {"ops": {"echo_training_splits": {"config": {"group_by": "folder", "train_fraction": 0.5, "validation_fraction": 0.5, "test_fraction": 0.0}}}}
+    leaky = {
+        "ops": {
+            "echo_training_splits": {
+                "config": {
+                    "group_by": "folder",
+                    "train_fraction": 0.5,
+                    "validation_fraction": 0.5,
+                    "test_fraction": 0.0,
+                }
+            }
+        }
+    }
     result = materialize_echo(store, instance, run_config=leaky, raise_on_error=False)
     evaluations = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert evaluations["no_study_in_two_splits"] is False and evaluations["no_patient_in_two_splits"] is False
@@ -95,11 +130,25 @@ def test_blocking_leak_check_stops_the_release(store, instance, store_root):
     assert "echo_training_splits" in materialized and "echo_dataset_release" not in materialized
 
     # fixing a leaky split moves folders between splits: that is an explicit re-split
-    safe = materialize_echo(store, instance, run_config={"ops": {"echo_training_splits": {"config": {"train_fraction": 0.5, "validation_fraction": 0.5, "test_fraction": 0.0, "resplit": True}}}})
+    safe = materialize_echo(
+        store,
+        instance,
+        run_config={
+            "ops": {
+                "echo_training_splits": {
+                    "config": {"train_fraction": 0.5, "validation_fraction": 0.5, "test_fraction": 0.0, "resplit": True}
+                }
+            }
+        },
+    )
     passed = {e.check_name: e.passed for e in safe.get_asset_check_evaluations()}
     assert passed["no_study_in_two_splits"] and passed["no_patient_in_two_splits"]
-    assert passed["split_fractions_near_target"] is False, "one group cannot be cut 50/50: the (warning) fractions check says so"
-    assert pd.read_csv(store.path(SPLITS_PATH))["split"].nunique() == 1, "linked by study, the two folders are one group"
+    assert passed["split_fractions_near_target"] is False, (
+        "one group cannot be cut 50/50: the (warning) fractions check says so"
+    )
+    assert pd.read_csv(store.path(SPLITS_PATH))["split"].nunique() == 1, (
+        "linked by study, the two folders are one group"
+    )
 
 
 def _snapshot(store) -> dict:
@@ -128,7 +177,12 @@ def test_bad_inputs_fail_loudly_and_keep_previous_training_data(store, instance,
         path.unlink()
     (store.path("raw/echo_quality/raw_data/EPIQ7-0101/IM_0001.dcm")).write_text("not a dicom")
     (results_dir / "EPIQ7-0101" / "inference_results.json").write_text(
-        json.dumps({"IM_0001.dcm": {"score": 0.99, "status": "PASS", "assessment": "Excellent quality"}, "GONE.dcm": {"score": 0.01, "status": "FAIL", "assessment": "Critical issues"}})
+        json.dumps(
+            {
+                "IM_0001.dcm": {"score": 0.99, "status": "PASS", "assessment": "Excellent quality"},
+                "GONE.dcm": {"score": 0.01, "status": "FAIL", "assessment": "Critical issues"},
+            }
+        )
     )
     result = materialize_echo(store, instance, raise_on_error=False)
     assert not result.success and "has a usable DICOM video" in _failure_text(result)

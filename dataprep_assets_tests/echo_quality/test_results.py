@@ -19,29 +19,54 @@ ENTRY = {"score": 0.97, "status": "PASS", "assessment": "Excellent quality", "pa
 
 def test_every_format_gives_the_same_row():
     per_folder = rf("EPIQ7-0001/inference_results.json", {"A.dcm": ENTRY})
-    summary = rf("summary.json", {"folder_results": [{"folder": "EPIQ7-0001", "results": {"A.dcm": ENTRY}}, {"folder": "X-1", "status": "failed"}]})
+    summary = rf(
+        "summary.json",
+        {
+            "folder_results": [
+                {"folder": "EPIQ7-0001", "results": {"A.dcm": ENTRY}},
+                {"folder": "X-1", "status": "failed"},
+            ]
+        },
+    )
     one_folder = rf("run/x.json", {"folder": "EPIQ7-0001", "results": {"A.dcm": ENTRY}})
     records = rf("records.json", [{"folder": "EPIQ7-0001", "file_id": "A.dcm", **ENTRY}])
-    csv = ResultFile("batch.csv", b"Folder,Filename,Score,Status,Assessment,Path\nEPIQ7-0001,A.dcm,0.97,pass,Excellent quality,raw_data/EPIQ7-0001/A.dcm\n")
+    csv = ResultFile(
+        "batch.csv",
+        b"Folder,Filename,Score,Status,Assessment,Path\nEPIQ7-0001,A.dcm,0.97,pass,Excellent quality,raw_data/EPIQ7-0001/A.dcm\n",
+    )
     for files in ([per_folder], [summary], [one_folder], [records], [csv], [per_folder, summary, csv]):
         frame, rejects = parse_result_files(files)
         assert len(rejects) == 0, rejects.to_frame()
-        assert frame[["folder", "file_id", "score", "status", "assessment"]].values.tolist() == [["EPIQ7-0001", "A.dcm", 0.97, "PASS", "Excellent quality"]]
+        assert frame[["folder", "file_id", "score", "status", "assessment"]].values.tolist() == [
+            ["EPIQ7-0001", "A.dcm", 0.97, "PASS", "Excellent quality"]
+        ]
 
 
 def test_bad_rows_and_files_become_rejects_with_reasons():
     files = [
-        rf("F-1/inference_results.json", {
-            "a": {**ENTRY, "score": "high"}, "b": {**ENTRY, "score": 1.7}, "c": {**ENTRY, "score": -0.1},
-            "d": {**ENTRY, "score": None}, "e": {**ENTRY, "score": float("nan")}, "f": {**ENTRY, "status": "maybe"},
-            "g": ["list"], "h": {**ENTRY, "score": True}, "ok": ENTRY,
-        }),  # fmt: skip
+        rf(
+            "F-1/inference_results.json",
+            {
+                "a": {**ENTRY, "score": "high"},
+                "b": {**ENTRY, "score": 1.7},
+                "c": {**ENTRY, "score": -0.1},
+                "d": {**ENTRY, "score": None},
+                "e": {**ENTRY, "score": float("nan")},
+                "f": {**ENTRY, "status": "maybe"},
+                "g": ["list"],
+                "h": {**ENTRY, "score": True},
+                "ok": ENTRY,
+            },
+        ),  # fmt: skip
         rf("F-2/inference_results.json", b'{"a": {"score": 0.9'),
         rf("F-3/weird.json", {"version": 2}),
         rf("F-3/numbers.json", [1, 2]),
         ResultFile("bad.csv", b"folder,comment\nx,y\n"),
         ResultFile("binary.csv", b"\xff\xfe\x00garbage"),
-        rf("F-4/failed_files/F-4_failed_files.json", {"folder": "F-4", "failed_files": [{"filename": "z.dcm", "reasons": ["not_dicom"]}]}),
+        rf(
+            "F-4/failed_files/F-4_failed_files.json",
+            {"folder": "F-4", "failed_files": [{"filename": "z.dcm", "reasons": ["not_dicom"]}]},
+        ),
     ]
     frame, rejects = parse_result_files(files)
     assert frame["file_id"].tolist() == ["ok"]
@@ -65,17 +90,32 @@ def test_bad_rows_and_files_become_rejects_with_reasons():
 
 def test_conflicting_sources_are_rejected_identical_ones_collapse():
     a = rf("F-1/inference_results.json", {"x": ENTRY, "y": ENTRY})
-    b = rf("summary.json", {"folder_results": [{"folder": "F-1", "results": {"x": ENTRY, "y": {**ENTRY, "score": 0.02, "status": "FAIL"}}}]})
+    b = rf(
+        "summary.json",
+        {
+            "folder_results": [
+                {"folder": "F-1", "results": {"x": ENTRY, "y": {**ENTRY, "score": 0.02, "status": "FAIL"}}}
+            ]
+        },
+    )
     frame, rejects = parse_result_files([a, b])
     assert frame["file_id"].tolist() == ["x"]
     (reject,) = rejects
-    assert reject.reason == "conflicting_results" and "summary.json" in reject.detail and "inference_results.json" in reject.detail
+    assert (
+        reject.reason == "conflicting_results"
+        and "summary.json" in reject.detail
+        and "inference_results.json" in reject.detail
+    )
 
 
 def test_folder_and_path_fallbacks():
-    frame, _ = parse_result_files([rf("top.json", [{"file_id": "v.dcm", **ENTRY, "path": "/host/raw/VIVIDE95-9/v.dcm"}])])
+    frame, _ = parse_result_files(
+        [rf("top.json", [{"file_id": "v.dcm", **ENTRY, "path": "/host/raw/VIVIDE95-9/v.dcm"}])]
+    )
     assert frame["folder"].tolist() == ["VIVIDE95-9"]
-    frame, _ = parse_result_files([rf("EPIQ7-0002/inference_results.json", {"v": {"score": "0.5", "status": " fail ", "assessment": None}})])
+    frame, _ = parse_result_files(
+        [rf("EPIQ7-0002/inference_results.json", {"v": {"score": "0.5", "status": " fail ", "assessment": None}})]
+    )
     assert frame[["folder", "score", "status", "assessment"]].values.tolist() == [["EPIQ7-0002", 0.5, "FAIL", ""]]
 
 

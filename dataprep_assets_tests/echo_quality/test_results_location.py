@@ -13,7 +13,9 @@ from dataprep_assets.defs.echo_quality.location import RESULTS_PREFIX, results_s
 def test_results_in_the_s3_store_are_listed_on_s3_not_pulled(s3_bucket, s3_env, tmp_path, instance):
     client = boto3.client("s3", endpoint_url=s3_env)
     for i in range(3):
-        client.put_object(Bucket=s3_bucket, Key=f"store/{RESULTS_PREFIX}/EPIQ7-000{i}/inference_results.json", Body=b"{}")
+        client.put_object(
+            Bucket=s3_bucket, Key=f"store/{RESULTS_PREFIX}/EPIQ7-000{i}/inference_results.json", Body=b"{}"
+        )
     client.put_object(Bucket=s3_bucket, Key=f"store/{RESULTS_PREFIX}/notes.txt", Body=b"not a result")
     cache = tmp_path / "cache"
     store = S3DatasetStore(bucket=s3_bucket, prefix="store", cache_dir=str(cache))

@@ -15,20 +15,25 @@ ENTRY = {"status": "PASS", "assessment": "ok"}
 
 
 def test_a_file_id_given_twice_in_one_json_is_rejected_naming_both_not_last_wins():
-    text = ('{"folder": "F-1", "results": {"a.dcm": {"score": 0.05, "status": "FAIL", "assessment": "poor"},'
-            ' "b.dcm": {"score": 0.9, "status": "PASS", "assessment": "ok"},'
-            ' "a.dcm": {"score": 0.95, "status": "PASS", "assessment": "good"}}}')
+    text = (
+        '{"folder": "F-1", "results": {"a.dcm": {"score": 0.05, "status": "FAIL", "assessment": "poor"},'
+        ' "b.dcm": {"score": 0.9, "status": "PASS", "assessment": "ok"},'
+        ' "a.dcm": {"score": 0.95, "status": "PASS", "assessment": "good"}}}'
+    )
     frame, rejects = parse_result_files([ResultFile("F-1/inference_results.json", text.encode())])
     assert frame["file_id"].tolist() == ["b.dcm"]
     dup = sorted((r.item, r.reason, r.detail) for r in rejects)
     assert [(i, reason) for i, reason, _ in dup] == [
-        ("F-1/inference_results.json:F-1/a.dcm#1", "duplicate_key"), ("F-1/inference_results.json:F-1/a.dcm#2", "duplicate_key"),
+        ("F-1/inference_results.json:F-1/a.dcm#1", "duplicate_key"),
+        ("F-1/inference_results.json:F-1/a.dcm#2", "duplicate_key"),
     ]
     assert "0.05" in dup[0][2] and "0.95" in dup[0][2] and "0.05" in dup[1][2] and "0.95" in dup[1][2]
 
 
 def test_a_field_given_twice_in_one_entry_is_a_reject():
-    text = '{"folder": "F-1", "results": {"a.dcm": {"score": 0.05, "score": 0.95, "status": "PASS", "assessment": "x"}}}'
+    text = (
+        '{"folder": "F-1", "results": {"a.dcm": {"score": 0.05, "score": 0.95, "status": "PASS", "assessment": "x"}}}'
+    )
     frame, rejects = parse_result_files([ResultFile("F-1/r.json", text.encode())])
     assert frame.empty and [r.reason for r in rejects] == ["duplicate_key"]
 
@@ -49,8 +54,20 @@ def test_dicom_names_match_case_insensitively_and_links_out_are_unsafe_paths(tmp
     secret = tmp_path / "secret.dcm"
     secret.write_bytes(b"x")
     os.symlink(secret, root / "F-1" / "leak.dcm")
-    results = pd.DataFrame([{"folder": "F-1", "file_id": "leak.dcm", "score": 0.9, "status": "PASS", "assessment": "ok",
-                             "path": "", "machine_hint": "", "source": "r.json"}])
+    results = pd.DataFrame(
+        [
+            {
+                "folder": "F-1",
+                "file_id": "leak.dcm",
+                "score": 0.9,
+                "status": "PASS",
+                "assessment": "ok",
+                "path": "",
+                "machine_hint": "",
+                "source": "r.json",
+            }
+        ]
+    )
     rejects = RejectLog()
     attach_dicoms(results, root, tmp_path / "store", rejects)
     assert [(r.item, r.reason) for r in rejects] == [("F-1/leak.dcm", "unsafe_path")]

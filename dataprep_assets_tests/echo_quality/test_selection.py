@@ -2,15 +2,23 @@
 machine type, the sampling must be deterministic and stable when new results arrive, the groups must
 keep patients and studies together, and bad config must fail at once naming the field."""
 
+import dagster as dg
 import numpy as np
 import pandas as pd
-import dagster as dg
 import pytest
 
 from dataprep_assets.defs.echo_quality.config import EchoSplitConfig, InferenceResultsConfig, SelectionConfig
 from dataprep_assets.defs.echo_quality.dataset import ANNOTATION_COLUMNS, training_plan
 from dataprep_assets.defs.echo_quality.grouping import leak_groups, patient_keys, study_keys
-from dataprep_assets.defs.echo_quality.selection import HIGH, LOW, UNUSED, Criteria, allocate_quota, label_rows, select_training_rows
+from dataprep_assets.defs.echo_quality.selection import (
+    HIGH,
+    LOW,
+    UNUSED,
+    Criteria,
+    allocate_quota,
+    label_rows,
+    select_training_rows,
+)
 
 
 def rows(spec: list[tuple]) -> pd.DataFrame:
@@ -54,7 +62,9 @@ def _candidates(n_per_machine: dict[str, int], start: int = 0) -> pd.DataFrame:
     spec = []
     for machine, n in n_per_machine.items():
         for i in range(start, start + n):
-            spec.append((f"{machine.upper()}-{i % 7:04d}", f"IM_{i:04d}.dcm", 0.97, "PASS", "Excellent quality", machine))
+            spec.append(
+                (f"{machine.upper()}-{i % 7:04d}", f"IM_{i:04d}.dcm", 0.97, "PASS", "Excellent quality", machine)
+            )
             spec.append((f"{machine.upper()}-{i % 7:04d}", f"LQ_{i:04d}.dcm", 0.03, "FAIL", "Critical issues", machine))
     return rows(spec)
 
@@ -80,7 +90,10 @@ def test_new_results_keep_earlier_picks_when_quota_is_unchanged():
     first = select_training_rows(before, Criteria(), 40, 10, seed=1)
     second = select_training_rows(after, Criteria(), 40, 10, seed=1)
     assert pick(first, "epiq7") == pick(second, "epiq7")
-    added, dropped = pick(second, "vivide95") - pick(first, "vivide95"), pick(first, "vivide95") - pick(second, "vivide95")
+    added, dropped = (
+        pick(second, "vivide95") - pick(first, "vivide95"),
+        pick(first, "vivide95") - pick(second, "vivide95"),
+    )
     assert added <= {f"IM_{i:04d}.dcm" for i in range(500, 505)}, "only new rows ranked ahead displace earlier picks"
     assert len(added) == len(dropped)
 
@@ -88,7 +101,12 @@ def test_new_results_keep_earlier_picks_when_quota_is_unchanged():
 def test_training_plan_names_follow_the_seed():
     frame = _candidates({"epiq7": 2}).assign(dicom_path="x")
     plan = training_plan(select_training_rows(frame, Criteria(), 5, 5, seed=0))
-    assert plan["filename"].tolist() == ["hq_epiq7_0000_IM0000.dcm", "hq_epiq7_0001_IM0001.dcm", "lq_epiq7_0002_LQ0000.dcm", "lq_epiq7_0003_LQ0001.dcm"]
+    assert plan["filename"].tolist() == [
+        "hq_epiq7_0000_IM0000.dcm",
+        "hq_epiq7_0001_IM0001.dcm",
+        "lq_epiq7_0002_LQ0000.dcm",
+        "lq_epiq7_0003_LQ0001.dcm",
+    ]
     assert plan["video_path"].str.startswith("echo_videos/").all() and plan["quality_score"].tolist() == [1, 1, 0, 0]
     assert set(ANNOTATION_COLUMNS) <= set(plan.columns)
 
@@ -129,18 +147,39 @@ def test_target_ratio_lowers_the_caps_to_the_seeds_67_33_and_is_off_by_default()
 
     frame = _candidates({"vivide95": 120, "epiq7": 40})
     default = select_training_rows(frame, Criteria(), max_high=800, max_low=300, seed=7)
-    assert (default[default["selected"]]["quality_label"] == HIGH).sum() == 160 == (default[default["selected"]]["quality_label"] == LOW).sum()
+    assert (
+        (default[default["selected"]]["quality_label"] == HIGH).sum()
+        == 160
+        == (default[default["selected"]]["quality_label"] == LOW).sum()
+    )
     ratio = select_training_rows(frame, Criteria(), max_high=800, max_low=300, seed=7, target_high_share=0.67)
     chosen = ratio[ratio["selected"]]
     high, low = int((chosen["quality_label"] == HIGH).sum()), int((chosen["quality_label"] == LOW).sum())
     assert (high, low) == (160, 79) and abs(high / (high + low) - 0.67) < 0.005
     assert set(chosen["machine_type"]) == {"vivide95", "epiq7"}, "the lowered cap is still shared across machines"
-    assert ratio_caps(500, 400, 0.67) == (500, 246) and ratio_caps(100, 10, 0.67) == (20, 10) and ratio_caps(0, 10, 0.67) == (0, 10)
+    assert (
+        ratio_caps(500, 400, 0.67) == (500, 246)
+        and ratio_caps(100, 10, 0.67) == (20, 10)
+        and ratio_caps(0, 10, 0.67) == (0, 10)
+    )
 
 
 def test_analyze_summary_is_the_seeds_table():
     from dataprep_assets.defs.echo_quality.dataset import analyze_summary
 
-    annotations = pd.DataFrame({"machine_type": ["a", "a", "a", "b"], "quality_score": [HIGH, HIGH, LOW, LOW], "folder": ["A-1", "A-2", "A-2", "B-1"]})
+    annotations = pd.DataFrame(
+        {
+            "machine_type": ["a", "a", "a", "b"],
+            "quality_score": [HIGH, HIGH, LOW, LOW],
+            "folder": ["A-1", "A-2", "A-2", "B-1"],
+        }
+    )
     table = analyze_summary(annotations).set_index("machine_type")
-    assert table.loc["a"].tolist() == [3, 2, 1, 66.7, 33.3, 2] and table.loc["total"].tolist() == [4, 2, 2, 50.0, 50.0, 3]
+    assert table.loc["a"].tolist() == [3, 2, 1, 66.7, 33.3, 2] and table.loc["total"].tolist() == [
+        4,
+        2,
+        2,
+        50.0,
+        50.0,
+        3,
+    ]

@@ -27,7 +27,9 @@ def test_new_exams_join_without_moving_a_folder_and_a_resplit_is_recorded(store,
     assert materialize_echo(store, instance).success
     before = _folders(store)
 
-    write_exam(store_root, "AFFINITI70G-0009", [0.99, 0.98, 0.02], seed=2, patient_id="PAT-001")  # VIVIDE95-0001's patient
+    write_exam(
+        store_root, "AFFINITI70G-0009", [0.99, 0.98, 0.02], seed=2, patient_id="PAT-001"
+    )  # VIVIDE95-0001's patient
     write_exam(store_root, "EPIQ7-0009", [0.97, 0.03], seed=3, patient_id="PAT-NEW")
     refresh = materialize_echo(store, instance, raise_on_error=False)
     assert refresh.success
@@ -39,8 +41,12 @@ def test_new_exams_join_without_moving_a_folder_and_a_resplit_is_recorded(store,
     assert evaluation.passed and evaluation.metadata["groups_moved"].value == 0
     assert evaluation.metadata["groups_added"].value == len(set(after) - set(before))
 
-    resplit = materialize_echo(store, instance, selection=["echo_training_splits", "echo_dataset_release"],
-                               run_config={"ops": {"echo_training_splits": {"config": {"resplit": True, "seed": 3}}}})
+    resplit = materialize_echo(
+        store,
+        instance,
+        selection=["echo_training_splits", "echo_dataset_release"],
+        run_config={"ops": {"echo_training_splits": {"config": {"resplit": True, "seed": 3}}}},
+    )
     assert resplit.success and _check(resplit).passed
     assert _check(resplit).metadata[RESPLIT].value is True
     assert store.versions(SPLITS_PATH)[-1].meta[RESPLIT] is True
@@ -55,11 +61,15 @@ def test_a_moved_group_fails_the_blocking_check_and_stops_the_release(store, ins
     def moving(key_strata, fractions, seed, previous=None):
         out = real(key_strata, fractions, seed, previous)
         group = sorted(out)[0]
-        out[group] = "test" if out[group] != "test" else "train"  # one whole group moves: no overlap, but a leak over time
+        out[group] = (
+            "test" if out[group] != "test" else "train"
+        )  # one whole group moves: no overlap, but a leak over time
         return out
 
     monkeypatch.setattr(echo_assets, "stratified_split_keys", moving)
-    result = materialize_echo(store, instance, selection=["echo_training_splits", "echo_dataset_release"], raise_on_error=False)
+    result = materialize_echo(
+        store, instance, selection=["echo_training_splits", "echo_dataset_release"], raise_on_error=False
+    )
     assert not result.success
     evaluation = _check(result)
     moved_folders = before.loc[before["group_id"] == sorted(before["group_id"])[0], "folder"].nunique()

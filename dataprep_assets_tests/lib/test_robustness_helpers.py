@@ -9,18 +9,31 @@ from PIL import Image
 
 from dataprep_assets.lib.accounting import AccountingError, account
 from dataprep_assets.lib.limits import MAX_IMAGE_PIXELS, ImageTooLargeError, box_limit_problem, open_image
-from dataprep_assets.lib.naming import COLLISION_REASON, assert_unique_names, find_collisions, reject_collisions, unique_names
+from dataprep_assets.lib.naming import (
+    COLLISION_REASON,
+    assert_unique_names,
+    find_collisions,
+    reject_collisions,
+    unique_names,
+)
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.textio import Duplicated, DuplicateKeyError, load_json, read_csv_rows
 
 
 def bomb_png(width: int = 30000, height: int = 30000) -> bytes:
     """A tiny 1-bit PNG whose header declares `width` x `height` (as the issue's 100 kB file did)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
     row = b"\x00" + b"\x00" * ((width + 7) // 8)
     idat = zlib.compress(row * 8, 9)  # only the first rows: enough for the header to be read, never decoded here
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
+        + chunk(b"IDAT", idat)
+        + chunk(b"IEND", b"")
+    )
 
 
 def test_colliding_output_names_get_unique_deterministic_names_or_a_reject_naming_the_other():
@@ -70,15 +83,13 @@ def test_images_over_the_pixel_limit_are_refused_from_the_header(tmp_path):
     path = tmp_path / "bomb.png"
     path.write_bytes(bomb_png())
     assert path.stat().st_size < 100_000
-    with pytest.raises(ImageTooLargeError, match="decompression bomb") as err:
-        with open_image(path, name="bomb.png"):
-            pass
+    with pytest.raises(ImageTooLargeError, match="decompression bomb") as err, open_image(path, name="bomb.png"):
+        pass
     assert err.value.reason == "decompression_bomb"
-    side = int(MAX_IMAGE_PIXELS ** 0.5) + 1  # over our limit, under PIL's own
+    side = int(MAX_IMAGE_PIXELS**0.5) + 1  # over our limit, under PIL's own
     path.write_bytes(bomb_png(side, side))
-    with pytest.raises(ImageTooLargeError):
-        with open_image(path):
-            pass
+    with pytest.raises(ImageTooLargeError), open_image(path):
+        pass
     Image.new("L", (64, 64)).save(tmp_path / "ok.png")
     with open_image(tmp_path / "ok.png") as img:
         assert img.size == (64, 64)
@@ -92,6 +103,8 @@ def test_box_limits():
 
 def test_rejects_are_written_store_relative(tmp_path):
     log = RejectLog()
-    log.add(f"{tmp_path}/raw/a.tif", "read", "unsafe_path", f"path 'a' resolves outside the root '{tmp_path}' (via a link)")
+    log.add(
+        f"{tmp_path}/raw/a.tif", "read", "unsafe_path", f"path 'a' resolves outside the root '{tmp_path}' (via a link)"
+    )
     frame = log.store_relative(tmp_path).to_frame()
     assert frame["item"].tolist() == ["raw/a.tif"] and str(tmp_path) not in frame.to_csv()

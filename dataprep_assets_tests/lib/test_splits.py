@@ -135,7 +135,9 @@ def test_no_history_is_todays_shuffle_exactly():
     assert split_keys(keys, FRACTIONS, seed=11, previous={}) == today
     assert split_keys(keys, FRACTIONS, seed=11, previous={"gone": "test"}) == today
     strata = {k: i % 3 for i, k in enumerate(keys)}
-    assert stratified_split_keys(strata, FRACTIONS, seed=2, previous={}) == stratified_split_keys(strata, FRACTIONS, seed=2)
+    assert stratified_split_keys(strata, FRACTIONS, seed=2, previous={}) == stratified_split_keys(
+        strata, FRACTIONS, seed=2
+    )
 
 
 def test_extension_is_deterministic_and_independent_of_key_order():

@@ -34,10 +34,9 @@ def test_safe_join_refuses_symlink_escape(tmp_path):
 def test_atomic_path_leaves_old_file_and_no_temp_on_failure(tmp_path):
     target = tmp_path / "out.json"
     atomic_write_json(target, {"v": 1})
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("crash mid-write")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("crash mid-write")
     assert target.read_text().strip().endswith("}")
     assert '"v": 1' in target.read_text()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]
@@ -47,10 +46,9 @@ def test_staged_directory_swaps_whole_or_not_at_all(tmp_path):
     final = tmp_path / "dataset"
     with staged_directory(final) as stage:
         (stage / "a.txt").write_text("one")
-    with pytest.raises(ValueError):
-        with staged_directory(final) as stage:
-            (stage / "b.txt").write_text("two")
-            raise ValueError("crash")
+    with pytest.raises(ValueError), staged_directory(final) as stage:
+        (stage / "b.txt").write_text("two")
+        raise ValueError("crash")
     assert sorted(p.name for p in final.iterdir()) == ["a.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dataset"]
     with staged_directory(final) as stage:

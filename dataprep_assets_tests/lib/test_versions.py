@@ -7,7 +7,7 @@ import multiprocessing as mp
 import os
 import signal
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -99,7 +99,7 @@ def _age(store, record, days):
     """Backdate a version (as if written `days` ago)."""
     path = store.path(V.record_relpath(record.dataset, record.version_id))
     payload = json.loads(path.read_text())
-    payload["created_at"] = (datetime.now(timezone.utc) - timedelta(days=days)).isoformat()
+    payload["created_at"] = (datetime.now(UTC) - timedelta(days=days)).isoformat()
     path.write_text(json.dumps(payload))
 
 
@@ -215,7 +215,9 @@ def test_nested_datasets_survive_a_swap_of_their_parent_folder(store):
     store.write_json("data/pngs/_annotations.coco.json", {"images": 1})
     _write_set(store, {"2.png": b"p2"}, "data/pngs")
     assert json.loads(store.path("data/pngs/_annotations.coco.json").read_text()) == {"images": 1}
-    assert [e.path for e in store.manifest("data/pngs").entries] == ["2.png"]  # the parent's manifest matches its own files
+    assert [e.path for e in store.manifest("data/pngs").entries] == [
+        "2.png"
+    ]  # the parent's manifest matches its own files
 
 
 def test_cli_lists_checks_out_verifies_and_collects(store, store_root, tmp_path, monkeypatch, capsys):

@@ -32,7 +32,11 @@ def test_explicit_layout_with_every_bad_input(perva_store_root):
     reasons = _reasons(result)
     base = "raw/perva_retrieval/PerVA"
     assert reasons["empty_concept"] == {f"{base}/train/toy/ghost"}
-    assert {f"{base}/train/bag/ale/notes.txt", f"{base}/train/book/atlas/labels.json", f"{base}/test/cup/mug_a/.DS_Store"} <= reasons["not_an_image"]
+    assert {
+        f"{base}/train/bag/ale/notes.txt",
+        f"{base}/train/book/atlas/labels.json",
+        f"{base}/test/cup/mug_a/.DS_Store",
+    } <= reasons["not_an_image"]
     assert reasons["unreadable_image"] == {f"{base}/test/cup/mug_b/099.jpg", f"{base}/test/plant/fern/098.png"}
     assert reasons["symlink_outside_root"] == {f"{base}/train/bag/bo/077.jpg", f"{base}/train/veg/linked_outside"}
     assert reasons["not_in_concept_folder"] == {f"{base}/train/bag/README.md"}
@@ -45,7 +49,11 @@ def test_explicit_layout_with_every_bad_input(perva_store_root):
             assert 1 <= len(lists["train"]) <= 5 and set(lists) == {"train", "test", "negative"}
             assert not set(lists["train"]) & set(lists["test"])
     every_path = [p for c in result.catalog.values() for l in c.values() for p in l["train"] + l["test"]]
-    assert all(p.startswith(base + "/") and (perva_store_root / p).resolve().is_relative_to((perva_store_root / base).resolve()) for p in every_path)
+    assert all(
+        p.startswith(base + "/")
+        and (perva_store_root / p).resolve().is_relative_to((perva_store_root / base).resolve())
+        for p in every_path
+    )
     assert len(every_path) == len(set(every_path)) == len(result.images)
 
 
@@ -69,7 +77,9 @@ def test_auto_split_layout_num_train_and_fraction(perva_store_root):
     total = len(concept["train"]) + len(concept["test"])
     assert len(concept["train"]) == max(1, round(0.5 * total))
     relative = _catalog(perva_store_root, data_root=root, num_train=3, seed=1, relative=True)
-    assert relative.catalog["bag"]["ale"]["train"] == [p.removeprefix(root + "/") for p in by_num.catalog["bag"]["ale"]["train"]]
+    assert relative.catalog["bag"]["ale"]["train"] == [
+        p.removeprefix(root + "/") for p in by_num.catalog["bag"]["ale"]["train"]
+    ]
     assert (perva_store_root / root / relative.catalog["bag"]["ale"]["train"][0]).is_file()
 
 

@@ -12,13 +12,25 @@ from dataprep_assets.defs.perva_retrieval.concept_splits import concept_table, c
 
 def _catalog(sizes: dict[str, int], train=3, test=10) -> dict:
     return {
-        cat: {f"{cat}_{i}": {"train": [f"{cat}/{i}/tr{j}.jpg" for j in range(train)], "test": [f"{cat}/{i}/te{j}.jpg" for j in range(test)]} for i in range(n)}
+        cat: {
+            f"{cat}_{i}": {
+                "train": [f"{cat}/{i}/tr{j}.jpg" for j in range(train)],
+                "test": [f"{cat}/{i}/te{j}.jpg" for j in range(test)],
+            }
+            for i in range(n)
+        }
         for cat, n in sizes.items()
     }
 
 
 def _split(catalog, **kw):
-    args = {"concept_frac": 0.65, "min_concepts_threshold": 3, "test_sample_frac": 1.0, "max_test_images": 200, "seed": 23} | kw
+    args = {
+        "concept_frac": 0.65,
+        "min_concepts_threshold": 3,
+        "test_sample_frac": 1.0,
+        "max_test_images": 200,
+        "seed": 23,
+    } | kw
     return create_concept_splits(catalog, **args)
 
 
@@ -62,7 +74,13 @@ def test_same_split_in_every_process():
         "print(json.dumps(_split(_catalog({'bag': 9, 'cup': 5}))[0], sort_keys=True))"
     )
     outputs = {
-        subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONHASHSEED": str(h)}, capture_output=True, text=True, check=True).stdout
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": str(h)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         for h in (1, 2, 3)
     }
     assert len(outputs) == 1

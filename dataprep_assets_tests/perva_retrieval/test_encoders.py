@@ -20,7 +20,12 @@ def _images(sample: Path, concept: str, n: int) -> list[Path]:
 
 def test_clip_from_local_dir_batches_like_one_by_one(tiny_clip_dir, perva_sample):
     encoder = build_encoder("clip", {"model_dir": str(tiny_clip_dir), "batch_size": 3})
-    images = [Image.open(p) for p in _images(perva_sample, "mug_a", 3) + _images(perva_sample, "mug_c", 3) + _images(perva_sample, "mug_b", 1)]
+    images = [
+        Image.open(p)
+        for p in _images(perva_sample, "mug_a", 3)
+        + _images(perva_sample, "mug_c", 3)
+        + _images(perva_sample, "mug_b", 1)
+    ]
     batched = encoder.encode(images)
     assert batched.shape == (7, 12) and batched.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(batched, axis=1), 1.0, atol=1e-5)
@@ -85,7 +90,9 @@ def test_parallel_workers_give_the_same_vectors(perva_store_root, tmp_path, monk
 
     monkeypatch.setattr(embeddings, "PARALLEL_MIN_IMAGES", 1)
     folder = "raw/perva_retrieval/PerVA/test/plant"
-    rels = sorted(p.relative_to(perva_store_root).as_posix() for p in (perva_store_root / folder).rglob("0[0-8]*.jpg"))[:40]
+    rels = sorted(p.relative_to(perva_store_root).as_posix() for p in (perva_store_root / folder).rglob("0[0-8]*.jpg"))[
+        :40
+    ]
     encoder = ColorTextureEncoder(batch_size=8)
     inline = embed_images(perva_store_root, rels, encoder, cache_dir=tmp_path / "a", max_workers=1)
     parallel = embed_images(perva_store_root, rels, encoder, cache_dir=tmp_path / "b", max_workers=2)

@@ -16,16 +16,26 @@ from dataprep_assets.defs.perva_retrieval.export import HF_COLUMNS
 from dataprep_assets.defs.perva_retrieval.paths import PARTITIONS_NAME
 
 ASSETS = [A.image_catalog, A.concept_splits, A.retrieval_per_category, A.retrieval_combined, A.hf_retrieval_dataset]
-CHECKS = [C.no_concept_in_train_and_validation, C.catalog_paths_inside_data_root, C.negatives_from_other_concepts_of_same_category,
-          C.k_negatives_per_query, C.hf_dataset_round_trips]
+CHECKS = [
+    C.no_concept_in_train_and_validation,
+    C.catalog_paths_inside_data_root,
+    C.negatives_from_other_concepts_of_same_category,
+    C.k_negatives_per_query,
+    C.hf_dataset_round_trips,
+]
 CATEGORIES = ["bag", "book", "cup", "plant", "toy", "veg"]
 CATALOG_CONFIG = {"image_catalog": {"config": {"num_train": 5}}}
 
 
 def run(instance, store, selection, partition=None, ops=None, raise_on_error=True):
     return dg.materialize(
-        ASSETS + CHECKS, instance=instance, resources={"store": store}, selection=selection,
-        partition_key=partition, run_config={"ops": ops or {}}, raise_on_error=raise_on_error,
+        ASSETS + CHECKS,
+        instance=instance,
+        resources={"store": store},
+        selection=selection,
+        partition_key=partition,
+        run_config={"ops": ops or {}},
+        raise_on_error=raise_on_error,
     )
 
 
@@ -34,7 +44,10 @@ def checks_of(result) -> dict[str, bool]:
 
 
 def versions(result) -> dict[str, str]:
-    return {str(e.asset_key.to_user_string()): e.materialization.tags["dagster/data_version"] for e in result.get_asset_materialization_events()}
+    return {
+        str(e.asset_key.to_user_string()): e.materialization.tags["dagster/data_version"]
+        for e in result.get_asset_materialization_events()
+    }
 
 
 def build_all(instance, store, retrieval_ops=None, export_ops=None):
@@ -56,7 +69,14 @@ def test_whole_pipeline_reads_back_and_reruns_identically(perva_store_root, stor
     catalog = json.loads((perva_store_root / "manifests/PerVA/catalog.json").read_text())
     assert set(catalog) == set(CATEGORIES) | {"tumbler"}
     rejects = (perva_store_root / "rejects/image_catalog.csv").read_text()
-    for reason in ("empty_concept", "not_an_image", "unreadable_image", "symlink_outside_root", "duplicate_content", "single_concept_category"):
+    for reason in (
+        "empty_concept",
+        "not_an_image",
+        "unreadable_image",
+        "symlink_outside_root",
+        "duplicate_content",
+        "single_concept_category",
+    ):
         assert reason in rejects
     split_dir = perva_store_root / "manifests/PerVA"
     train = json.loads((split_dir / "train_combined_concepts_subset_65_seed_23.json").read_text())
@@ -69,7 +89,9 @@ def test_whole_pipeline_reads_back_and_reruns_identically(perva_store_root, stor
     n_plant = sum(len(v["train"]) for v in train["plant"].values())
     assert len(records) == n_plant
     for rec in records:
-        assert len(rec["negatives"]) == 2 and len(rec["ret_paths"]) == 3, "the seed's retrieval_top3.json: 3 candidates per query"
+        assert len(rec["negatives"]) == 2 and len(rec["ret_paths"]) == 3, (
+            "the seed's retrieval_top3.json: 3 candidates per query"
+        )
         assert rec["ret_paths"][rec["label"]] == rec["positive_path"] != rec["query_path"]
         assert all(n["concept"] != rec["concept"] and "/plant/" in n["path"] for n in rec["negatives"])
 
@@ -97,7 +119,9 @@ def test_partitions_follow_the_catalog(perva_store_root, store, instance):
     for concept, colour in (("desk", (250, 200, 40)), ("floor", (40, 90, 200))):
         (lamp / concept).mkdir(parents=True)
         for i in range(3):
-            Image.new("RGB", (32, 32), tuple(min(255, c + 20 * i) for c in colour)).save(lamp / concept / f"{i:03d}.png")
+            Image.new("RGB", (32, 32), tuple(min(255, c + 20 * i) for c in colour)).save(
+                lamp / concept / f"{i:03d}.png"
+            )
     result = run(instance, store, [A.image_catalog], ops=CATALOG_CONFIG)
     assert sorted(instance.get_dynamic_partitions(PARTITIONS_NAME)) == sorted(CATEGORIES + ["lamp"])
     assert result.asset_materializations_for_node("image_catalog")[0].metadata["partitions_added"].value == ["lamp"]
@@ -108,10 +132,14 @@ def test_partitions_follow_the_catalog(perva_store_root, store, instance):
 
 def test_clip_encoder_runs_inside_the_asset(perva_store_root, store, instance, tiny_clip_dir):
     run(instance, store, [A.image_catalog, A.concept_splits], ops=CATALOG_CONFIG)
-    ops = {"retrieval_per_category": {"config": {"encoder": "clip", "clip_model_dir": str(tiny_clip_dir), "batch_size": 4}}}
+    ops = {
+        "retrieval_per_category": {"config": {"encoder": "clip", "clip_model_dir": str(tiny_clip_dir), "batch_size": 4}}
+    }
     result = run(instance, store, [A.retrieval_per_category], partition="cup", ops=ops)
     meta = result.asset_materializations_for_node("retrieval_per_category")[0].metadata
-    assert meta["encoder"].value.startswith("clip-") and meta["embedding_cache_misses"].value == meta["images"].value > 0
+    assert (
+        meta["encoder"].value.startswith("clip-") and meta["embedding_cache_misses"].value == meta["images"].value > 0
+    )
     assert checks_of(result) == {C.NEGATIVES_VALID: True, C.K_PER_QUERY: True}
     assert list((perva_store_root / "cache/perva_retrieval/embeddings").glob("clip-*"))
 
@@ -123,18 +151,32 @@ def test_mislabelled_source_fails_blocking_check_and_stops_downstream(perva_stor
     intruder = next(iter(source["cup"].values()))["train"][0]
     next(iter(source["bag"].values()))["train"].append(intruder)  # a cup photo filed under a bag
     (perva_store_root / "manifests/bad_source.json").write_text(json.dumps(source))
-    ops = {"retrieval_per_category": {"config": {"catalog": "manifests/bad_source.json"}}, "retrieval_combined": {"config": {"categories": ["bag"]}}}
-    result = run(instance, store, [A.retrieval_per_category, A.retrieval_combined], partition="bag", ops=ops, raise_on_error=False)
+    ops = {
+        "retrieval_per_category": {"config": {"catalog": "manifests/bad_source.json"}},
+        "retrieval_combined": {"config": {"categories": ["bag"]}},
+    }
+    result = run(
+        instance,
+        store,
+        [A.retrieval_per_category, A.retrieval_combined],
+        partition="bag",
+        ops=ops,
+        raise_on_error=False,
+    )
     assert checks_of(result)[C.NEGATIVES_VALID] is False
     assert not result.success
-    assert [e.asset_key.to_user_string() for e in result.get_asset_materialization_events()] == ["retrieval_per_category"]
+    assert [e.asset_key.to_user_string() for e in result.get_asset_materialization_events()] == [
+        "retrieval_per_category"
+    ]
     assert not (perva_store_root / "outputs/PerVA/all").exists()
 
 
 def test_tampered_split_files_fail_the_leak_check(perva_store_root, store, instance):
     run(instance, store, [A.image_catalog, A.concept_splits], ops=CATALOG_CONFIG)
     path = perva_store_root / "manifests/PerVA/train_combined_concepts_subset_65_seed_23.json"
-    validation = json.loads((perva_store_root / "manifests/PerVA/validation_combined_concepts_subset_65_seed_23.json").read_text())
+    validation = json.loads(
+        (perva_store_root / "manifests/PerVA/validation_combined_concepts_subset_65_seed_23.json").read_text()
+    )
     train = json.loads(path.read_text())
     concept, lists = next(iter(validation["bag"].items()))
     train["bag"][concept] = lists
@@ -145,29 +187,62 @@ def test_tampered_split_files_fail_the_leak_check(perva_store_root, store, insta
 
 
 def test_bad_inputs_fail_loudly(store, instance, perva_store_root):
-    result = run(instance, store, [A.image_catalog], ops={"image_catalog": {"config": {"data_root": "raw/nowhere"}}}, raise_on_error=False)
+    result = run(
+        instance,
+        store,
+        [A.image_catalog],
+        ops={"image_catalog": {"config": {"data_root": "raw/nowhere"}}},
+        raise_on_error=False,
+    )
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert "raw/nowhere" in failure.event_specific_data.error.message
     instance.add_dynamic_partitions(PARTITIONS_NAME, ["bag"])
     with pytest.raises(Exception, match="top_k must be >= 2"):
-        run(instance, store, [A.retrieval_per_category], partition="bag", ops={"retrieval_per_category": {"config": {"top_k": 0}}})
+        run(
+            instance,
+            store,
+            [A.retrieval_per_category],
+            partition="bag",
+            ops={"retrieval_per_category": {"config": {"top_k": 0}}},
+        )
     (perva_store_root / "manifests").mkdir(exist_ok=True)
-    (perva_store_root / "manifests/one.json").write_text(json.dumps({"bag": {"ale": {"train": []}, "cin": {"train": []}}}))
+    (perva_store_root / "manifests/one.json").write_text(
+        json.dumps({"bag": {"ale": {"train": []}, "cin": {"train": []}}})
+    )
     with pytest.raises(Exception, match="clip_model_dir"):  # asked for CLIP, none saved where the pipeline looks
-        run(instance, store, [A.retrieval_per_category], partition="bag",
-            ops={"retrieval_per_category": {"config": {"encoder": "clip", "catalog": "manifests/one.json"}}})
+        run(
+            instance,
+            store,
+            [A.retrieval_per_category],
+            partition="bag",
+            ops={"retrieval_per_category": {"config": {"encoder": "clip", "catalog": "manifests/one.json"}}},
+        )
     assert instance.get_latest_materialization_event(A.retrieval_per_category.key) is None
 
 
 def test_unsafe_and_missing_paths_in_a_source_are_rejects(perva_store_root, store, instance):
     folder = "raw/perva_retrieval/PerVA/train/bag"
-    good = {c: sorted(f"{folder}/{c}/{p.name}" for p in (perva_store_root / folder / c).glob("00[0-2].jpg")) for c in ("ale", "cin")}
-    source = {"bag": {"ale": {"train": good["ale"] + ["../../etc/passwd"]}, "cin": {"train": good["cin"] + ["raw/perva_retrieval/gone.jpg"]}}}
+    good = {
+        c: sorted(f"{folder}/{c}/{p.name}" for p in (perva_store_root / folder / c).glob("00[0-2].jpg"))
+        for c in ("ale", "cin")
+    }
+    source = {
+        "bag": {
+            "ale": {"train": good["ale"] + ["../../etc/passwd"]},
+            "cin": {"train": good["cin"] + ["raw/perva_retrieval/gone.jpg"]},
+        }
+    }
     (perva_store_root / "manifests").mkdir()
     (perva_store_root / "manifests/hand_made.json").write_text(json.dumps(source))
     instance.add_dynamic_partitions(PARTITIONS_NAME, ["bag"])
-    result = run(instance, store, [A.retrieval_per_category], partition="bag", ops={"retrieval_per_category": {"config": {"catalog": "manifests/hand_made.json"}}})
+    result = run(
+        instance,
+        store,
+        [A.retrieval_per_category],
+        partition="bag",
+        ops={"retrieval_per_category": {"config": {"catalog": "manifests/hand_made.json"}}},
+    )
     assert checks_of(result) == {C.NEGATIVES_VALID: True, C.K_PER_QUERY: True}
     rejects = (perva_store_root / "rejects/retrieval_per_category/bag.csv").read_text()
     assert "../../etc/passwd,retrieval_per_category,unsafe_path" in rejects
@@ -190,18 +265,34 @@ def test_clip_is_the_encoder_when_a_local_model_is_present_end_to_end(perva_stor
     assert records and all(len(r["ret_paths"]) == 3 for r in records)
     assert any(p.name.startswith("clip-") for p in (perva_store_root / "cache/perva_retrieval/embeddings").iterdir())
 
-    run(instance, store, [A.retrieval_per_category], partition="cup", ops={"retrieval_per_category": {"config": {"top_k_counts": "negatives"}}})
+    run(
+        instance,
+        store,
+        [A.retrieval_per_category],
+        partition="cup",
+        ops={"retrieval_per_category": {"config": {"top_k_counts": "negatives"}}},
+    )
     records = json.loads((perva_store_root / "outputs/PerVA/cup/seed_23/retrieval_top3.json").read_text())
     assert all(len(r["ret_paths"]) == 1 + len(r["negatives"]) and len(r["negatives"]) <= 3 for r in records)
     assert any(len(r["negatives"]) == 3 for r in records)
 
     # the seed's step 4 and 5 options: combine per-category files found by input_dir / input_filename / seed, then
     # export only one category of a chosen combined file
-    default_combined = json.loads((perva_store_root / "outputs/PerVA/all/seed_42/retrieval_top3_combined_all.json").read_text())
+    default_combined = json.loads(
+        (perva_store_root / "outputs/PerVA/all/seed_42/retrieval_top3_combined_all.json").read_text()
+    )
     run(instance, store, [A.retrieval_per_category], partition="cup")
-    ops = {"retrieval_combined": {"config": {"input_dir": "outputs/PerVA", "input_filename": "retrieval_top3.json", "seed": 23,
-                                             "output_filename": "from_files.json"}},
-           "hf_retrieval_dataset": {"config": {"ret_json": "from_files.json", "category": "cup"}}}
+    ops = {
+        "retrieval_combined": {
+            "config": {
+                "input_dir": "outputs/PerVA",
+                "input_filename": "retrieval_top3.json",
+                "seed": 23,
+                "output_filename": "from_files.json",
+            }
+        },
+        "hf_retrieval_dataset": {"config": {"ret_json": "from_files.json", "category": "cup"}},
+    }
     exported = run(instance, store, [A.retrieval_combined, A.hf_retrieval_dataset], ops=ops)
     from_files = json.loads((perva_store_root / "outputs/PerVA/all/seed_23/from_files.json").read_text())
     assert from_files == default_combined
@@ -209,6 +300,12 @@ def test_clip_is_the_encoder_when_a_local_model_is_present_end_to_end(perva_stor
     assert set(cup["category_key"]) == {"cup"} and len(cup) == sum(r["category"] == "cup" for r in from_files)
     assert checks_of(exported) == {C.HF_ROUND_TRIP: True}
 
-    fallback = run(instance, store, [A.retrieval_per_category], partition="cup", ops={"retrieval_per_category": {"config": {"encoder": "color_texture"}}})
+    fallback = run(
+        instance,
+        store,
+        [A.retrieval_per_category],
+        partition="cup",
+        ops={"retrieval_per_category": {"config": {"encoder": "color_texture"}}},
+    )
     meta = fallback.asset_materializations_for_node("retrieval_per_category")[0].metadata
     assert meta["encoder_choice"].value == "color_texture (requested: color_texture): the offline fallback"

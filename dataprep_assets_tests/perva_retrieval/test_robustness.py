@@ -25,28 +25,49 @@ def test_two_concept_category_and_missing_partition_do_not_block_combined(store,
     for c in ("a", "b"):  # two concepts: the concept split put both in validation, so `train` lists are empty
         catalog["duo"][c] = {"train": [], "test": [_image(store_root, f"raw/duo/{c}/{i}.png", i) for i in range(2)]}
     for k, c in enumerate(("x", "y", "z")):
-        catalog["trio"][c] = {"train": [_image(store_root, f"raw/trio/{c}/{i}.png", 10 * k + i) for i in range(2)], "test": []}
+        catalog["trio"][c] = {
+            "train": [_image(store_root, f"raw/trio/{c}/{i}.png", 10 * k + i) for i in range(2)],
+            "test": [],
+        }
     (store_root / "catalog.json").write_text(json.dumps(catalog))
     instance.add_dynamic_partitions(PARTITIONS_NAME, ["bag", "duo", "trio"])
     ops = {"retrieval_per_category": {"config": {"catalog": "catalog.json", "top_k": 2, "max_workers": 1}}}
     notes = {}
     for category in ("bag", "duo", "trio"):
-        result = dg.materialize(ASSETS + CHECKS, instance=instance, resources={"store": store}, selection=[A.retrieval_per_category],
-                                partition_key=category, run_config={"ops": ops}, raise_on_error=False)
+        result = dg.materialize(
+            ASSETS + CHECKS,
+            instance=instance,
+            resources={"store": store},
+            selection=[A.retrieval_per_category],
+            partition_key=category,
+            run_config={"ops": ops},
+            raise_on_error=False,
+        )
         assert result.success, category
         meta = result.asset_materializations_for_node("retrieval_per_category")[0].metadata
         notes[category] = (meta["dagster/row_count"].value, meta.get("note").value if "note" in meta else "")
     assert notes["trio"] == (6, "")
     assert notes["duo"][0] == 0 and "no hard negatives possible" in notes["duo"][1]
     assert notes["bag"][0] == 0 and "bag: not in catalog.json" in notes["bag"][1]
-    combined = dg.materialize(ASSETS + CHECKS, instance=instance, resources={"store": store}, selection=[A.retrieval_combined],
-                              run_config={"ops": {"retrieval_combined": {"config": {"categories": ["bag", "duo", "trio"]}}}})
+    combined = dg.materialize(
+        ASSETS + CHECKS,
+        instance=instance,
+        resources={"store": store},
+        selection=[A.retrieval_combined],
+        run_config={"ops": {"retrieval_combined": {"config": {"categories": ["bag", "duo", "trio"]}}}},
+    )
     assert combined.success
     assert combined.asset_materializations_for_node("retrieval_combined")[0].metadata["dagster/row_count"].value == 6
 
 
 def test_categories_differing_only_in_case_keep_one_and_reject_the_other_image_by_image(tmp_path):
-    from dataprep_assets.defs.perva_retrieval.catalog import CatalogOptions, build_catalog, catalog_ledger, inspect_chunk, scan
+    from dataprep_assets.defs.perva_retrieval.catalog import (
+        CatalogOptions,
+        build_catalog,
+        catalog_ledger,
+        inspect_chunk,
+        scan,
+    )
 
     n = 0
     for category in ("Bag", "bag"):

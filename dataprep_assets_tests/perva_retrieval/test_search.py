@@ -19,10 +19,19 @@ def _embeddings(rng, n, d=16, concepts=6, labels_as_str=False):
 def test_blocked_search_equals_naive_loop(one_per_concept, positive):
     rng = np.random.default_rng(7)
     for trial in range(5):
-        emb, groups = _embeddings(rng, int(rng.integers(3, 120)), concepts=int(rng.integers(1, 10)), labels_as_str=bool(trial % 2))
+        emb, groups = _embeddings(
+            rng, int(rng.integers(3, 120)), concepts=int(rng.integers(1, 10)), labels_as_str=bool(trial % 2)
+        )
         k = int(rng.integers(1, 6))
-        ours = hard_negatives(emb, groups, k, one_per_concept=one_per_concept, positive=positive,
-                              query_block=int(rng.integers(1, 40)), candidate_block=int(rng.integers(1, 50)))
+        ours = hard_negatives(
+            emb,
+            groups,
+            k,
+            one_per_concept=one_per_concept,
+            positive=positive,
+            query_block=int(rng.integers(1, 40)),
+            candidate_block=int(rng.integers(1, 50)),
+        )
         ref = naive_hard_negatives(emb, groups, k, one_per_concept=one_per_concept, positive=positive)
         np.testing.assert_array_equal(ours.neg_idx, ref.neg_idx)
         np.testing.assert_allclose(ours.neg_sim, ref.neg_sim, atol=1e-5)
@@ -32,7 +41,9 @@ def test_blocked_search_equals_naive_loop(one_per_concept, positive):
 
 def test_results_do_not_depend_on_block_sizes():
     emb, groups = _embeddings(np.random.default_rng(1), 500, d=32, concepts=40)
-    runs = [hard_negatives(emb, groups, 4, query_block=q, candidate_block=c) for q, c in [(1, 7), (64, 100), (512, 4096)]]
+    runs = [
+        hard_negatives(emb, groups, 4, query_block=q, candidate_block=c) for q, c in [(1, 7), (64, 100), (512, 4096)]
+    ]
     for other in runs[1:]:
         np.testing.assert_array_equal(runs[0].neg_idx, other.neg_idx)
         np.testing.assert_array_equal(runs[0].pos_idx, other.pos_idx)

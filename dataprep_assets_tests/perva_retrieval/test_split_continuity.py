@@ -19,8 +19,15 @@ STEPS = [A.image_catalog, A.concept_splits]
 
 
 def _run(instance, store, selection, ops=None, partition=None):
-    return dg.materialize(ASSETS + CHECKS, instance=instance, resources={"store": store}, selection=selection,
-                          partition_key=partition, run_config={"ops": ops or {}}, raise_on_error=False)
+    return dg.materialize(
+        ASSETS + CHECKS,
+        instance=instance,
+        resources={"store": store},
+        selection=selection,
+        partition_key=partition,
+        run_config={"ops": ops or {}},
+        raise_on_error=False,
+    )
 
 
 def _concepts(store) -> dict:
@@ -67,7 +74,9 @@ def test_new_concepts_are_assigned_and_none_moves_and_a_resplit_is_recorded(perv
     table.loc[0, "split"] = "validation" if table.loc[0, "split"] == "train" else "train"
     store.write_table(TABLE, table)
     alone = _run(instance, store, dg.AssetSelection.checks(C.concepts_stay_put))
-    assert not _check(alone).passed and _check(alone).metadata["first_moved_groups"].value[0].startswith(table.loc[0, "concept_key"])
+    assert not _check(alone).passed and _check(alone).metadata["first_moved_groups"].value[0].startswith(
+        table.loc[0, "concept_key"]
+    )
 
 
 def test_a_moved_concept_fails_the_blocking_check_and_stops_mining(perva_store_root, store, instance, monkeypatch):

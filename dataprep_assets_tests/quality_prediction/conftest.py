@@ -41,8 +41,12 @@ def materialize(store, instance, run_config=None, selection=None, raise_on_error
         ops.setdefault("image_features", {"config": dict(FAST_FEATURES if features is None else features)})
     run_config["ops"] = ops
     return dg.materialize(
-        ASSETS + CHECKS, instance=instance, resources={"store": store}, run_config=run_config,
-        selection=selection, raise_on_error=raise_on_error,
+        ASSETS + CHECKS,
+        instance=instance,
+        resources={"store": store},
+        run_config=run_config,
+        selection=selection,
+        raise_on_error=raise_on_error,
     )
 
 

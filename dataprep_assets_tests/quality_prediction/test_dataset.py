@@ -24,7 +24,9 @@ from dataprep_assets.ml.quality_prediction import (
 @pytest.fixture(scope="module")
 def files(built):
     store, _, _ = built
-    return store.path("data/quality_prediction/features/image_stats.h5"), store.path("data/quality_prediction/datasets/examples.parquet")
+    return store.path("data/quality_prediction/features/image_stats.h5"), store.path(
+        "data/quality_prediction/datasets/examples.parquet"
+    )
 
 
 def test_dataset_opens_the_file_lazily_and_pickles_without_a_handle(files):
@@ -44,7 +46,9 @@ def test_dataset_opens_the_file_lazily_and_pickles_without_a_handle(files):
 def test_batched_reads_equal_single_reads(files):
     features, examples_path = files
     examples = read_examples(examples_path)
-    ds = QualityPredictionDataset(features, examples, fit_normalisation(features, examples[examples["split"] == "train"]))
+    ds = QualityPredictionDataset(
+        features, examples, fit_normalisation(features, examples[examples["split"] == "train"])
+    )
     idx = [17, 3, 900, 3, 250]
     batch = ds.__getitems__(idx)
     for i, (x, y) in zip(idx, batch):
@@ -62,7 +66,9 @@ def test_normalisation_comes_from_train_only(files):
         all_rows = ff.read_rows(np.arange(len(ff))).astype(np.float64)
     np.testing.assert_allclose(norm.features.mean, train_rows.mean(axis=0), rtol=1e-4, atol=1e-6)
     assert not np.allclose(norm.features.mean, all_rows.mean(axis=0), rtol=1e-4, atol=1e-6)
-    assert norm.target == TargetScaler("minmax", float(train["ssim"].min()), float(train["ssim"].max() - train["ssim"].min()))
+    assert norm.target == TargetScaler(
+        "minmax", float(train["ssim"].min()), float(train["ssim"].max() - train["ssim"].min())
+    )
     assert np.allclose(norm.target.inverse(norm.target(train["ssim"].to_numpy())), train["ssim"].to_numpy(), atol=1e-6)
     val = QualityPredictionDataset(features, examples[examples["split"] == "validation"], norm)
     xs = torch.stack([val[i][0] for i in range(len(val))])

@@ -29,7 +29,9 @@ def logos(tmp_path):
     (tmp_path / "images" / "zz_cut.png").write_bytes((tmp_path / "images" / "simple_0.png").read_bytes()[:100])
     for path in sorted((tmp_path / "images").glob("*.png")):
         info = inspect_image(str(tmp_path), f"images/{path.name}", ("PNG",), 32)
-        rows.append({"image_id": f"images/{path.name}", "content_hash": info.content_hash or path.name, "path": str(path)})
+        rows.append(
+            {"image_id": f"images/{path.name}", "content_hash": info.content_hash or path.name, "path": str(path)}
+        )
     return pd.DataFrame(rows)
 
 
@@ -44,7 +46,9 @@ def test_image_stats_features_do_not_depend_on_the_batch():
     assert len(extractor.feature_names) == 128 and len(set(extractor.feature_names)) == 128
     names = extractor.feature_names
     assert together[:, names.index("white_share")].min() > 0.05, "logos sit on white"
-    assert together[0, names.index("distinct_colours_log")] < together[3, names.index("distinct_colours_log")], "a complex logo has more colours"
+    assert together[0, names.index("distinct_colours_log")] < together[3, names.index("distinct_colours_log")], (
+        "a complex logo has more colours"
+    )
 
 
 def test_unknown_extractor_is_refused():
@@ -58,7 +62,11 @@ def test_feature_file_is_chunked_compressed_sorted_and_reads_any_order(tmp_path)
     ids = [f"img{i:04d}" for i in range(1000)]
     with FeatureWriter(tmp_path / "f.h5", dim=64, attrs={"extractor": "t", "extractor_version": "1"}) as writer:
         for start in range(0, 1000, 300):
-            writer.append(ids[start : start + 300], [f"h{i}" for i in range(start, min(start + 300, 1000))], x[start : start + 300])
+            writer.append(
+                ids[start : start + 300],
+                [f"h{i}" for i in range(start, min(start + 300, 1000))],
+                x[start : start + 300],
+            )
     with h5py.File(tmp_path / "f.h5") as h5:
         assert h5["features"].chunks == (1024, 64) and h5["features"].compression == "gzip" and h5["features"].shuffle
     with FeatureFile(tmp_path / "f.h5") as ff:
@@ -83,17 +91,28 @@ def test_writer_refuses_unsorted_ids_and_wrong_shapes(tmp_path):
 def test_extraction_caches_by_pixels_rejects_failures_and_is_deterministic(logos, tmp_path):
     extractor = ImageStatsExtractor()
     seen = []
-    first = extract_to_hdf5(logos, tmp_path / "a.h5", extractor=extractor, cache_path=None, batch_size=5, progress=lambda d, t, s: seen.append((d, t)))
+    first = extract_to_hdf5(
+        logos,
+        tmp_path / "a.h5",
+        extractor=extractor,
+        cache_path=None,
+        batch_size=5,
+        progress=lambda d, t, s: seen.append((d, t)),
+    )
     assert (first.images, first.featurised, first.cached, first.computed) == (13, 12, 0, 13)
     assert [r.reason for r in first.rejects] == ["extraction_failed"] and "zz_cut" in next(iter(first.rejects)).item
     assert seen[-1] == (13, 13) and len(seen) == 3, "progress after every batch"
 
     renamed = logos.copy()
     renamed.loc[0, "image_id"] = "images/aaa_renamed.png"  # same pixels, new name: still a cache hit
-    second = extract_to_hdf5(renamed, tmp_path / "b.h5", extractor=extractor, cache_path=tmp_path / "a.h5", batch_size=4)
+    second = extract_to_hdf5(
+        renamed, tmp_path / "b.h5", extractor=extractor, cache_path=tmp_path / "a.h5", batch_size=4
+    )
     assert (second.cached, second.featurised) == (12, 12)
     with FeatureFile(tmp_path / "a.h5") as a, FeatureFile(tmp_path / "b.h5") as b:
-        np.testing.assert_array_equal(b.read_rows([b.row_of("images/aaa_renamed.png")]), a.read_rows([a.row_of(logos.loc[0, "image_id"])]))
+        np.testing.assert_array_equal(
+            b.read_rows([b.row_of("images/aaa_renamed.png")]), a.read_rows([a.row_of(logos.loc[0, "image_id"])])
+        )
 
     third = extract_to_hdf5(logos, tmp_path / "c.h5", extractor=extractor, cache_path=tmp_path / "b.h5", batch_size=7)
     digest = lambda p: hashlib.sha256(p.read_bytes()).hexdigest()  # noqa: E731
@@ -116,7 +135,9 @@ def test_non_finite_vectors_are_rejects_and_a_new_extractor_version_skips_the_ca
     report = extract_to_hdf5(logos, tmp_path / "b.h5", extractor=_Flaky(), cache_path=tmp_path / "a.h5")
     assert report.cached == 0, "another extractor version never reuses vectors"
     reasons = {r.reason for r in report.rejects}
-    assert "non_finite_features" in reasons and report.featurised == 12 - sum(r.reason == "non_finite_features" for r in report.rejects)
+    assert "non_finite_features" in reasons and report.featurised == 12 - sum(
+        r.reason == "non_finite_features" for r in report.rejects
+    )
     with FeatureFile(tmp_path / "b.h5") as ff:
         assert np.isfinite(ff.read_rows(np.arange(len(ff)))).all()
 
@@ -145,7 +166,9 @@ def test_float16_storage_halves_the_matrix_and_reports_its_error(tmp_path):
     rows[0, 0] = 1e6  # beyond float16: clipped and counted
     writers = {}
     for dtype in ("float32", "float16"):
-        with FeatureWriter(tmp_path / f"{dtype}.h5", dim=256, attrs={}, compression="none", storage_dtype=dtype) as writer:
+        with FeatureWriter(
+            tmp_path / f"{dtype}.h5", dim=256, attrs={}, compression="none", storage_dtype=dtype
+        ) as writer:
             writer.append([f"i{k:03d}" for k in range(64)], ["h"] * 64, rows)
         writers[dtype] = writer
     with FeatureFile(tmp_path / "float16.h5") as half, FeatureFile(tmp_path / "float32.h5") as full:
@@ -157,4 +180,8 @@ def test_float16_storage_halves_the_matrix_and_reports_its_error(tmp_path):
         error[0, 0] = 0
         assert writers["float16"].clipped_values == 1 and got[0, 0] == np.finfo(np.float16).max
         assert 0 < error.max() <= writers["float16"].max_abs_error and writers["float16"].max_abs_error >= 1e6 - 65504
-        assert writers["float32"].max_abs_error == 0 and full.attrs["storage_dtype"] == "float32" and half.attrs["storage_dtype"] == "float16"
+        assert (
+            writers["float32"].max_abs_error == 0
+            and full.attrs["storage_dtype"] == "float32"
+            and half.attrs["storage_dtype"] == "float16"
+        )

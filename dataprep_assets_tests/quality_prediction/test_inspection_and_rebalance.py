@@ -13,7 +13,10 @@ UP_TO_SPLITS = ["conversion_results", "clean_conversion_results", "quality_datas
 
 
 def _meta(result, asset):
-    return {e.asset_key.to_user_string(): {k: v.value for k, v in e.materialization.metadata.items()} for e in result.get_asset_materialization_events()}[asset]
+    return {
+        e.asset_key.to_user_string(): {k: v.value for k, v in e.materialization.metadata.items()}
+        for e in result.get_asset_materialization_events()
+    }[asset]
 
 
 def test_inspection_sample_is_reproducible_and_bad_verdicts_become_rejects(sample_store, instance):
@@ -22,8 +25,13 @@ def test_inspection_sample_is_reproducible_and_bad_verdicts_become_rejects(sampl
     examples = sample_store.read_table(EXAMPLES_PATH)
     groups = examples.drop_duplicates("image_group").groupby("stratum").size()
     sampled = sheet.groupby("stratum").size()
-    assert (sampled == np.ceil(0.10 * groups).astype(int).reindex(sampled.index)).all() and set(sampled.index) == set(groups.index)
-    assert list(sheet.columns) == ["image_id", "image_group", "stratum", "split", "verdict", "note"] and (sheet["verdict"] == "").all()
+    assert (sampled == np.ceil(0.10 * groups).astype(int).reindex(sampled.index)).all() and set(sampled.index) == set(
+        groups.index
+    )
+    assert (
+        list(sheet.columns) == ["image_id", "image_group", "stratum", "split", "verdict", "note"]
+        and (sheet["verdict"] == "").all()
+    )
     assert sample_store.path(INSPECTION_GALLERY).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert _meta(result, "inspection_sample")["verdicts"] == {"pending": len(sheet)}
 
@@ -39,10 +47,16 @@ def test_inspection_sample_is_reproducible_and_bad_verdicts_become_rejects(sampl
     materialize(sample_store, instance, selection=UP_TO_SPLITS + ["inspection_sample"])
     rejects = sample_store.read_rejects("clean_conversion_results").to_frame()
     marked = rejects[rejects["reason"] == "inspection_marked_bad"]
-    assert len(marked) > 0 and marked["detail"].str.contains("traced outline is wrong").all() and marked["detail"].str.contains(bad, regex=False).all()
+    assert (
+        len(marked) > 0
+        and marked["detail"].str.contains("traced outline is wrong").all()
+        and marked["detail"].str.contains(bad, regex=False).all()
+    )
     assert bad not in set(sample_store.read_table(EXAMPLES_PATH)["image_id"])
     kept = pd.read_csv(sample_store.path(INSPECTION_CSV), dtype=str, keep_default_na=False).set_index("image_id")
-    assert kept.loc[bad, "verdict"] == "bad" and kept.loc[sheet.loc[1, "image_id"], "verdict"] == "ok", "verdicts survive a refresh"
+    assert kept.loc[bad, "verdict"] == "bad" and kept.loc[sheet.loc[1, "image_id"], "verdict"] == "ok", (
+        "verdicts survive a refresh"
+    )
 
     sheet.loc[2, "verdict"] = "maybe"
     sheet.to_csv(sample_store.path(INSPECTION_CSV), index=False)
@@ -51,7 +65,10 @@ def test_inspection_sample_is_reproducible_and_bad_verdicts_become_rejects(sampl
 
 
 def test_train_quotas_follow_the_scarcest_type():
-    quotas = train_quotas({"simple": 600, "text": 250, "gradient": 400, "complex": 400}, {"simple": 0.3, "text": 0.25, "gradient": 0.25, "complex": 0.2})
+    quotas = train_quotas(
+        {"simple": 600, "text": 250, "gradient": 400, "complex": 400},
+        {"simple": 0.3, "text": 0.25, "gradient": 0.25, "complex": 0.2},
+    )
     assert quotas == {"simple": 300, "text": 250, "gradient": 250, "complex": 200}
 
 
@@ -63,10 +80,15 @@ def test_opt_in_rebalancing_touches_train_only_and_reports_the_mix(sample_store,
     on = materialize(sample_store, instance, selection=["quality_dataset_splits"], run_config=config)
     after = sample_store.read_table(EXAMPLES_PATH)
     for split in ("validation", "test"):
-        pd.testing.assert_frame_equal(before[before["split"] == split].reset_index(drop=True), after[after["split"] == split].reset_index(drop=True))
+        pd.testing.assert_frame_equal(
+            before[before["split"] == split].reset_index(drop=True),
+            after[after["split"] == split].reset_index(drop=True),
+        )
     assert set(after["result_id"]) <= set(before["result_id"]) and len(after) < len(before)
     dropped = before[~before["result_id"].isin(after["result_id"])]
-    assert (dropped["split"] == "train").all() and not set(dropped["image_group"]) & set(after["image_group"]), "whole source images"
+    assert (dropped["split"] == "train").all() and not set(dropped["image_group"]) & set(after["image_group"]), (
+        "whole source images"
+    )
     mix = _meta(on, "quality_dataset_splits")["train_logo_mix"]
     target = {"simple": 0.30, "text": 0.25, "gradient": 0.25, "complex": 0.20}
     before_mix = before[before["split"] == "train"]["logo_type"].value_counts(normalize=True)
@@ -78,10 +100,22 @@ def test_opt_in_rebalancing_touches_train_only_and_reports_the_mix(sample_store,
 @pytest.mark.parametrize("share", [0.0, 1.5])
 def test_bad_inspection_share_fails_naming_the_field(sample_store, instance, share):
     with pytest.raises(Exception, match="share"):
-        materialize(sample_store, instance, selection=["inspection_sample"], run_config={"ops": {"inspection_sample": {"config": {"share": share}}}})
+        materialize(
+            sample_store,
+            instance,
+            selection=["inspection_sample"],
+            run_config={"ops": {"inspection_sample": {"config": {"share": share}}}},
+        )
 
 
 def test_rebalance_keeps_every_type_when_targets_match():
-    frame = pd.DataFrame({"split": "train", "logo_type": ["simple"] * 3 + ["text"] * 3, "image_group": list("abcdef"), "result_id": range(6)})
+    frame = pd.DataFrame(
+        {
+            "split": "train",
+            "logo_type": ["simple"] * 3 + ["text"] * 3,
+            "image_group": list("abcdef"),
+            "result_id": range(6),
+        }
+    )
     out, table = rebalance_train(frame, {"simple": 0.5, "text": 0.5}, seed=0)
     assert len(out) == 6 and table["achieved_share"].tolist() == [0.5, 0.5]

@@ -14,27 +14,43 @@ from dataprep_assets.defs.quality_prediction.paths import EXAMPLES_PATH, REPORT_
 from dataprep_assets_tests.quality_prediction.conftest import CHECKS, failure_text, materialize
 
 CHECK_NAMES = {spec.name for check in CHECKS for spec in check.check_specs}
-VERSIONED = ("conversion_results", "clean_conversion_results", "quality_dataset_splits", "image_features", "feature_report")
+VERSIONED = (
+    "conversion_results",
+    "clean_conversion_results",
+    "quality_dataset_splits",
+    "image_features",
+    "feature_report",
+)
 
 
 def test_whole_graph_builds_the_seed_layout_and_passes_every_check(built):
     store, instance, result = built
     assert result.success
     evaluations = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert evaluations == {name: True for name in CHECK_NAMES}
+    assert evaluations == dict.fromkeys(CHECK_NAMES, True)
 
     root = store.local_root()
     for name in ("train", "validation", "test"):
         assert (root / f"data/quality_prediction/datasets/{name}.parquet").exists()
     examples = pd.read_parquet(root / EXAMPLES_PATH)
     shares = examples["split"].value_counts(normalize=True)
-    assert abs(shares["train"] - 0.80) < 0.02 and abs(shares["validation"] - 0.15) < 0.02 and abs(shares["test"] - 0.05) < 0.02
+    assert (
+        abs(shares["train"] - 0.80) < 0.02
+        and abs(shares["validation"] - 0.15) < 0.02
+        and abs(shares["test"] - 0.05) < 0.02
+    )
     assert examples.groupby("image_group")["split"].nunique().max() == 1
     twins = examples[examples["image_id"].isin(["images/simple/simple_000.png", "images/simple/simple_000_copy.png"])]
-    assert twins["image_id"].nunique() == 2 and twins["split"].nunique() == 1, "one logo under two names is one source image"
+    assert twins["image_id"].nunique() == 2 and twins["split"].nunique() == 1, (
+        "one logo under two names is one source image"
+    )
     assert set(examples.loc[examples["split"] == "train", "cv_fold"]) == {0, 1, 2, 3, 4}
     assert (examples.loc[examples["split"] != "train", "cv_fold"] == -1).all()
-    assert set(examples["logo_type"]) == {"simple", "text", "gradient", "complex"} and set(examples["method"]) == {1, 2, 3}
+    assert set(examples["logo_type"]) == {"simple", "text", "gradient", "complex"} and set(examples["method"]) == {
+        1,
+        2,
+        3,
+    }
 
     with h5py.File(root / "data/quality_prediction/features/image_stats.h5") as h5:
         features = h5["features"]
@@ -60,23 +76,41 @@ def test_every_kind_of_bad_input_is_a_reject_with_its_reason(built):
     assert "results/method1/batch_99.json" in set(read["item"])
     clean = store.read_rejects("clean_conversion_results").to_frame()
     assert set(clean["reason"]) >= {
-        "incomplete", "corrupt_value", "unknown_logo_type", "non_finite_metric", "metric_out_of_range", "parameter_out_of_range",
-        "metrics_inconsistent", "image_missing", "image_unreadable", "image_format", "duplicate_result", "extreme_outlier",
+        "incomplete",
+        "corrupt_value",
+        "unknown_logo_type",
+        "non_finite_metric",
+        "metric_out_of_range",
+        "parameter_out_of_range",
+        "metrics_inconsistent",
+        "image_missing",
+        "image_unreadable",
+        "image_format",
+        "duplicate_result",
+        "extreme_outlier",
     }
     assert clean.loc[clean["reason"] == "image_format", "detail"].str.contains("BMP").all()
     outliers = clean.loc[clean["reason"] == "extreme_outlier", "detail"].tolist()
-    assert len(outliers) == 1 and outliers[0].startswith("ssim=-0.62"), "only the mis-recorded value, not the genuine low tail"
+    assert len(outliers) == 1 and outliers[0].startswith("ssim=-0.62"), (
+        "only the mis-recorded value, not the genuine low tail"
+    )
     kept = store.read_table("data/quality_prediction/clean_conversion_results.parquet")
     assert kept["ssim"].min() < 0.4, "genuinely poor conversions stay in the training set"
 
 
 def test_rerun_is_byte_identical_and_served_from_the_feature_cache(built):
     store, instance, _ = built
-    first = {k: instance.get_latest_materialization_event(dg.AssetKey(k)).asset_materialization.tags["dagster/data_version"] for k in VERSIONED}
+    first = {
+        k: instance.get_latest_materialization_event(dg.AssetKey(k)).asset_materialization.tags["dagster/data_version"]
+        for k in VERSIONED
+    }
     files = {p: p.read_bytes() for p in sorted(store.local_root().glob("data/quality_prediction/**/*")) if p.is_file()}
     with dg.instance_for_test() as fresh:
         result = materialize(store, fresh, selection=list(VERSIONED))
-        again = {k: fresh.get_latest_materialization_event(dg.AssetKey(k)).asset_materialization.tags["dagster/data_version"] for k in VERSIONED}
+        again = {
+            k: fresh.get_latest_materialization_event(dg.AssetKey(k)).asset_materialization.tags["dagster/data_version"]
+            for k in VERSIONED
+        }
     assert again == first
     assert {p: p.read_bytes() for p in files} == files
     meta = {e.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()}
@@ -91,10 +125,29 @@ def test_a_leak_is_caught_by_the_blocking_check_and_stops_the_report(sample_stor
     for i in range(12):
         copy = f"images/simple/simple_{i:03d}_renamed.png"
         (sample_store.path("raw/quality_prediction", copy)).write_bytes((images / f"simple_{i:03d}.png").read_bytes())
-        rows.append({"image_path": copy, "logo_type": "simple", "method": 3, "mode": "spline", "color_precision": 6, "layer_difference": 16,
-                     "filter_speckle": 4, "corner_threshold": 60, "length_threshold": 4.0, "max_iterations": 10, "splice_threshold": 45,
-                     "path_precision": 3, "ssim": 0.9, "mse": 100.0, "psnr": round(10 * np.log10(255**2 / 100.0), 4), "timestamp": "2024-05-25T10:00:00Z"})
-    pd.DataFrame(rows).to_csv(sample_store.path("raw/quality_prediction/results/method3/renamed_copies.csv"), index=False)
+        rows.append(
+            {
+                "image_path": copy,
+                "logo_type": "simple",
+                "method": 3,
+                "mode": "spline",
+                "color_precision": 6,
+                "layer_difference": 16,
+                "filter_speckle": 4,
+                "corner_threshold": 60,
+                "length_threshold": 4.0,
+                "max_iterations": 10,
+                "splice_threshold": 45,
+                "path_precision": 3,
+                "ssim": 0.9,
+                "mse": 100.0,
+                "psnr": round(10 * np.log10(255**2 / 100.0), 4),
+                "timestamp": "2024-05-25T10:00:00Z",
+            }
+        )
+    pd.DataFrame(rows).to_csv(
+        sample_store.path("raw/quality_prediction/results/method3/renamed_copies.csv"), index=False
+    )
     by_file = {"ops": {"quality_dataset_splits": {"config": {"group_by": "image_id"}}}}
     result = materialize(sample_store, instance, run_config=by_file, raise_on_error=False)
     leak = [e for e in result.get_asset_check_evaluations() if e.check_name == "no_source_image_in_two_splits"]
@@ -110,8 +163,13 @@ def test_a_leak_is_caught_by_the_blocking_check_and_stops_the_report(sample_stor
 
 
 def test_missing_results_location_fails_loudly_naming_it(store, instance):
-    result = materialize(store, instance, run_config={"ops": {"conversion_results": {"config": {"results_uri": "raw/nowhere"}}}},
-                         selection=["conversion_results"], raise_on_error=False)
+    result = materialize(
+        store,
+        instance,
+        run_config={"ops": {"conversion_results": {"config": {"results_uri": "raw/nowhere"}}}},
+        selection=["conversion_results"],
+        raise_on_error=False,
+    )
     assert not result.success and "results_uri 'raw/nowhere'" in failure_text(result)
 
 
@@ -122,7 +180,12 @@ def test_only_corrupt_logs_fail_loudly_and_are_rejects(store, instance):
     (folder / "notes.txt").write_text("experiment notes")
     result = materialize(store, instance, selection=["conversion_results"], raise_on_error=False)
     assert not result.success and "no conversion results found" in failure_text(result)
-    reasons = dict(zip(store.read_rejects("conversion_results").to_frame()["item"], store.read_rejects("conversion_results").to_frame()["reason"]))
+    reasons = dict(
+        zip(
+            store.read_rejects("conversion_results").to_frame()["item"],
+            store.read_rejects("conversion_results").to_frame()["reason"],
+        )
+    )
     assert reasons == {"results/broken.json": "unreadable_log", "results/notes.txt": "unsupported_file"}
 
 
@@ -130,7 +193,11 @@ def test_resnet50_without_a_weights_file_fails_naming_the_field(built, tmp_path)
     store, _, _ = built
     before = store.path("data/quality_prediction/features/features.json").read_bytes()
     with dg.instance_for_test() as instance:
-        config = {"ops": {"image_features": {"config": {"extractor": "resnet50", "weights_path": str(tmp_path / "missing.pth")}}}}
+        config = {
+            "ops": {
+                "image_features": {"config": {"extractor": "resnet50", "weights_path": str(tmp_path / "missing.pth")}}
+            }
+        }
         result = materialize(store, instance, run_config=config, selection=["image_features"], raise_on_error=False)
     assert not result.success and "weights_path" in failure_text(result) and "missing.pth" in failure_text(result)
     assert store.path("data/quality_prediction/features/features.json").read_bytes() == before
@@ -139,7 +206,11 @@ def test_resnet50_without_a_weights_file_fails_naming_the_field(built, tmp_path)
 @pytest.mark.parametrize(
     "op, config, field",
     [
-        ("quality_dataset_splits", {"train_fraction": 0.8, "validation_fraction": 0.15, "test_fraction": 0.15}, "train_fraction"),
+        (
+            "quality_dataset_splits",
+            {"train_fraction": 0.8, "validation_fraction": 0.15, "test_fraction": 0.15},
+            "train_fraction",
+        ),
         ("quality_dataset_splits", {"ssim_bins": 0}, "ssim_bins"),
         ("image_features", {"storage_dtype": "float8"}, "storage_dtype"),
         ("image_features", {"batch_size": 0}, "batch_size"),
@@ -162,9 +233,14 @@ def test_results_on_s3_read_like_local_ones(sample_root, store, instance, s3_buc
     for path in sorted(p for p in base.rglob("*") if p.is_file()):
         client.upload_file(str(path), s3_bucket, f"experiments/{path.relative_to(base).as_posix()}")
     config = {"ops": {"conversion_results": {"config": {"results_uri": f"s3://{s3_bucket}/experiments"}}}}
-    result = materialize(store, instance, run_config=config, selection=["conversion_results", "clean_conversion_results"])
+    result = materialize(
+        store, instance, run_config=config, selection=["conversion_results", "clean_conversion_results"]
+    )
     local_store, _, _ = built
-    for relpath in ("data/quality_prediction/conversion_results.parquet", "data/quality_prediction/clean_conversion_results.parquet"):
+    for relpath in (
+        "data/quality_prediction/conversion_results.parquet",
+        "data/quality_prediction/clean_conversion_results.parquet",
+    ):
         assert pd.read_parquet(store.path(relpath)).equals(pd.read_parquet(local_store.path(relpath)))
     assert store.path(f"cache/quality_prediction/s3/{s3_bucket}/experiments/images/simple/simple_000.png").exists()
     assert result.success

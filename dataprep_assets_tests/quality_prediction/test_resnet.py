@@ -44,9 +44,18 @@ def test_weights_load_strictly_and_features_are_the_pooled_2048_activations(weig
     out = extractor.extract(batch)
     assert out.shape == (2, 2048) and out.dtype == np.float32 and np.isfinite(out).all() and (out >= 0).all()
     model = load_resnet50(weights_file)
-    x = (torch.from_numpy(batch).permute(0, 3, 1, 2).float() / 255 - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    x = (
+        torch.from_numpy(batch).permute(0, 3, 1, 2).float() / 255 - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    ) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     with torch.no_grad():
-        expected = torch.flatten(model.avgpool(model.layer4(model.layer3(model.layer2(model.layer1(model.maxpool(model.relu(model.bn1(model.conv1(x))))))))), 1)
+        expected = torch.flatten(
+            model.avgpool(
+                model.layer4(
+                    model.layer3(model.layer2(model.layer1(model.maxpool(model.relu(model.bn1(model.conv1(x)))))))
+                )
+            ),
+            1,
+        )
     np.testing.assert_allclose(out, expected.numpy(), rtol=1e-4, atol=1e-5)
     assert not np.allclose(out[0], out[1]), "different logos, different features"
 
@@ -63,21 +72,47 @@ def test_wrapped_or_prefixed_checkpoints_load_and_broken_ones_fail(weights_file,
 
 
 def test_image_features_asset_runs_resnet50_from_a_local_weights_file(weights_file, store_root, instance):
-    generate(store_root, seed=2, type_counts={"simple": 3, "text": 2, "gradient": 2, "complex": 2}, settings_per_method=(1, 1, 1), defects=False)
+    generate(
+        store_root,
+        seed=2,
+        type_counts={"simple": 3, "text": 2, "gradient": 2, "complex": 2},
+        settings_per_method=(1, 1, 1),
+        defects=False,
+    )
     store = LocalDatasetStore(root=str(store_root))
-    config = {"ops": {"image_features": {"config": {"extractor": "resnet50", "weights_path": str(weights_file), "batch_size": 4, "torch_threads": 2}}}}
+    config = {
+        "ops": {
+            "image_features": {
+                "config": {
+                    "extractor": "resnet50",
+                    "weights_path": str(weights_file),
+                    "batch_size": 4,
+                    "torch_threads": 2,
+                }
+            }
+        }
+    }
     selection = ["conversion_results", "clean_conversion_results", "image_features"]
     result = materialize(store, instance, run_config=config, selection=selection)
-    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations() if e.asset_key == dg.AssetKey("image_features")}
+    checks = {
+        e.check_name: e.passed
+        for e in result.get_asset_check_evaluations()
+        if e.asset_key == dg.AssetKey("image_features")
+    }
     assert checks == {"feature_matrix_complete_and_finite": True}
     path = store.path("data/quality_prediction/features/resnet50.h5")
     with h5py.File(path) as h5:
         assert h5["features"].shape == (9, 2048) and h5["features"].chunks == (32, 2048)
         assert h5.attrs["extractor"] == "resnet50" and '"weights"' in h5.attrs["extractor_fingerprint"]
-    assert store.read_json("data/quality_prediction/features/features.json")["file"] == "data/quality_prediction/features/resnet50.h5"
+    assert (
+        store.read_json("data/quality_prediction/features/features.json")["file"]
+        == "data/quality_prediction/features/resnet50.h5"
+    )
 
     again = materialize(store, instance, run_config=config, selection=["image_features"])
-    meta = {e.asset_key.to_user_string(): e.materialization.metadata for e in again.get_asset_materialization_events()}["image_features"]
+    meta = {e.asset_key.to_user_string(): e.materialization.metadata for e in again.get_asset_materialization_events()}[
+        "image_features"
+    ]
     assert meta["from_cache"].value == 9 and meta["computed"].value == 0
     with FeatureFile(path) as ff:
         assert np.isfinite(ff.read_rows(np.arange(len(ff)))).all()
@@ -87,13 +122,26 @@ def test_default_config_runs_resnet50_end_to_end_with_float16_storage(store_root
     """With torch installed and no weights file, the defaults pick ResNet-50 with seeded random weights saved in
     torchvision's layout; features are stored as float16 (error vs float32 and the storage overhead measured),
     and the report carries permutation importance, the time estimate and the loader figures."""
-    generate(store_root, seed=3, type_counts={"simple": 4, "text": 4, "gradient": 4, "complex": 4}, settings_per_method=(2, 2, 2), defects=False)
+    generate(
+        store_root,
+        seed=3,
+        type_counts={"simple": 4, "text": 4, "gradient": 4, "complex": 4},
+        settings_per_method=(2, 2, 2),
+        defects=False,
+    )
     store = LocalDatasetStore(root=str(store_root))
     result = materialize(store, instance, features={"batch_size": 8, "torch_threads": 2})
     assert result.success
-    meta = {e.asset_key.to_user_string(): {k: v.value for k, v in e.materialization.metadata.items()} for e in result.get_asset_materialization_events()}
+    meta = {
+        e.asset_key.to_user_string(): {k: v.value for k, v in e.materialization.metadata.items()}
+        for e in result.get_asset_materialization_events()
+    }
     features = meta["image_features"]
-    assert features["extractor"] == "resnet50 v1" and features["feature_dim"] == 2048 and features["weights"].startswith("random (seed 0")
+    assert (
+        features["extractor"] == "resnet50 v1"
+        and features["feature_dim"] == 2048
+        and features["weights"].startswith("random (seed 0")
+    )
     weights = store.path("models/quality_prediction/resnet50_random_seed0.pth")
     assert set(torch.load(weights, weights_only=True)) == set(ResNet50().state_dict())
 
@@ -105,18 +153,34 @@ def test_default_config_runs_resnet50_end_to_end_with_float16_storage(store_root
     ids = sorted(store.read_table("data/quality_prediction/images.parquet")["image_id"])[:2]
     from dataprep_assets.defs.quality_prediction.logos import load_rgb
 
-    exact = ResNet50Extractor(weights).extract(np.stack([load_rgb(str(store.path("raw/quality_prediction", i)), 224) for i in ids]))
+    exact = ResNet50Extractor(weights).extract(
+        np.stack([load_rgb(str(store.path("raw/quality_prediction", i)), 224) for i in ids])
+    )
     with FeatureFile(path) as ff:
         stored = ff.read_rows(ff.rows_of(ids))
     assert stored.dtype == np.float32
     error = float(np.abs(stored - exact).max())
     assert 0 < error <= features["storage_max_abs_error_vs_float32"] * 1.01 + 1e-4
-    assert features["storage_max_abs_error_vs_float32"] <= features["storage_max_abs_value"] / 1000  # float16: ~3 significant digits
-    raw = sum(store.path("raw/quality_prediction", i).stat().st_size for i in store.read_table("data/quality_prediction/images.parquet")["image_id"])
-    assert features["raw_image_bytes"] == raw and features["feature_storage_overhead"] == pytest.approx(path.stat().st_size / raw, rel=1e-3)
+    assert (
+        features["storage_max_abs_error_vs_float32"] <= features["storage_max_abs_value"] / 1000
+    )  # float16: ~3 significant digits
+    raw = sum(
+        store.path("raw/quality_prediction", i).stat().st_size
+        for i in store.read_table("data/quality_prediction/images.parquet")["image_id"]
+    )
+    assert features["raw_image_bytes"] == raw and features["feature_storage_overhead"] == pytest.approx(
+        path.stat().st_size / raw, rel=1e-3
+    )
 
     report = meta["feature_report"]
-    assert "r2_drop" in report["permutation_importance"] and "image_features (all PCs)" in report["permutation_importance"]
+    assert (
+        "r2_drop" in report["permutation_importance"] and "image_features (all PCs)" in report["permutation_importance"]
+    )
     assert "10000" in report["processing_time_estimate"] and "100000" in report["processing_time_estimate"]
     loader = report["loader_figures"]
-    assert loader["batches"] > 0 and loader["examples"] > 0 and loader["ms_per_batch_mean"] > 0 and loader["targets"]["ms_per_batch"] == 100.0
+    assert (
+        loader["batches"] > 0
+        and loader["examples"] > 0
+        and loader["ms_per_batch_mean"] > 0
+        and loader["targets"]["ms_per_batch"] == 100.0
+    )

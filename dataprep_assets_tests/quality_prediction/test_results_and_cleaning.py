@@ -17,8 +17,17 @@ from dataprep_assets.defs.quality_prediction.params import normalise_method
 from dataprep_assets.defs.quality_prediction.sources import scan_results, sync_s3
 from dataprep_assets.sample_data.quality_prediction import simple_logo, simulate_vectorization
 
-PARAMS = {"color_precision": 6, "layer_difference": 16, "filter_speckle": 4, "corner_threshold": 60, "length_threshold": 4.0,
-          "max_iterations": 10, "splice_threshold": 45, "path_precision": 3, "mode": "spline"}
+PARAMS = {
+    "color_precision": 6,
+    "layer_difference": 16,
+    "filter_speckle": 4,
+    "corner_threshold": 60,
+    "length_threshold": 4.0,
+    "max_iterations": 10,
+    "splice_threshold": 45,
+    "path_precision": 3,
+    "mode": "spline",
+}
 GOOD_METRICS = {"ssim": 0.91, "mse": 100.0, "psnr": round(10 * math.log10(255**2 / 100.0), 4)}
 
 
@@ -42,9 +51,36 @@ def test_three_formats_and_their_aliases_read_into_one_table(tmp_path):
     _logo(tmp_path, "images/a.png")
     _write_logs(
         tmp_path,
-        [{"image": "images/a.png", "logo_type": "simple_geometric", "parameters": PARAMS, "metrics": GOOD_METRICS, "timestamp": "2024-05-06T10:00:00Z"}],
-        [json.dumps({"image_path": "images/a.png", "category": "text_based", "params": PARAMS, "quality": GOOD_METRICS, "time": 1715000000})],
-        [{"image_path": "images/a.png", "logo_type": "gradient", "method": "method3", **PARAMS, **GOOD_METRICS, "timestamp": "2024-05-07 11:00:00"}],
+        [
+            {
+                "image": "images/a.png",
+                "logo_type": "simple_geometric",
+                "parameters": PARAMS,
+                "metrics": GOOD_METRICS,
+                "timestamp": "2024-05-06T10:00:00Z",
+            }
+        ],
+        [
+            json.dumps(
+                {
+                    "image_path": "images/a.png",
+                    "category": "text_based",
+                    "params": PARAMS,
+                    "quality": GOOD_METRICS,
+                    "time": 1715000000,
+                }
+            )
+        ],
+        [
+            {
+                "image_path": "images/a.png",
+                "logo_type": "gradient",
+                "method": "method3",
+                **PARAMS,
+                **GOOD_METRICS,
+                "timestamp": "2024-05-07 11:00:00",
+            }
+        ],
     )
     frame, rejects, files = scan_results(tmp_path)
     assert len(rejects) == 0 and files == {"json": 1, "jsonl": 1, "csv": 1}
@@ -75,22 +111,53 @@ def test_garbled_files_and_lines_are_rejects_not_crashes(tmp_path):
 
 
 def _frame(rows):
-    base = {"source_file": "r.json", "logo_type": "simple", "logo_type_raw": "simple", "method": 1, "method_raw": "1",
-            "timestamp": pd.Timestamp("2024-05-06", tz="UTC"), **PARAMS, **GOOD_METRICS, "parse_issues": "", "image_path": "images/a.png"}
-    out = pd.DataFrame([{**base, "record": i, "result_id": f"id{i:03d}", "corner_threshold": float(i), **row} for i, row in enumerate(rows)])
+    base = {
+        "source_file": "r.json",
+        "logo_type": "simple",
+        "logo_type_raw": "simple",
+        "method": 1,
+        "method_raw": "1",
+        "timestamp": pd.Timestamp("2024-05-06", tz="UTC"),
+        **PARAMS,
+        **GOOD_METRICS,
+        "parse_issues": "",
+        "image_path": "images/a.png",
+    }
+    out = pd.DataFrame(
+        [
+            {**base, "record": i, "result_id": f"id{i:03d}", "corner_threshold": float(i), **row}
+            for i, row in enumerate(rows)
+        ]
+    )
     out["method"] = out["method"].astype("Int64")
     return out
 
 
 def _images(*statuses):
-    rows = [{"image_path": "images/a.png", "status": "ok", "detail": "", "content_hash": "h" * 64, "width": 64, "height": 64, "format": "PNG"}]
-    rows += [{"image_path": p, "status": s, "detail": s, "content_hash": "", "width": 0, "height": 0, "format": ""} for p, s in statuses]
+    rows = [
+        {
+            "image_path": "images/a.png",
+            "status": "ok",
+            "detail": "",
+            "content_hash": "h" * 64,
+            "width": 64,
+            "height": 64,
+            "format": "PNG",
+        }
+    ]
+    rows += [
+        {"image_path": p, "status": s, "detail": s, "content_hash": "", "width": 0, "height": 0, "format": ""}
+        for p, s in statuses
+    ]
     return pd.DataFrame(rows)
 
 
 def test_each_cleaning_rule_refuses_with_its_own_reason():
     rng = np.random.default_rng(0)
-    good = [{"ssim": float(0.9 + rng.normal(0, 0.01)), "mse": 100.0, "color_precision": float(rng.integers(2, 9))} for _ in range(40)]
+    good = [
+        {"ssim": float(0.9 + rng.normal(0, 0.01)), "mse": 100.0, "color_precision": float(rng.integers(2, 9))}
+        for _ in range(40)
+    ]
     for row in good:
         row["psnr"] = round(10 * math.log10(255**2 / row["mse"]), 4)
     bad = [
@@ -110,11 +177,26 @@ def test_each_cleaning_rule_refuses_with_its_own_reason():
         {"ssim": -0.5},
     ]
     frame = _frame(good + bad + [{**good[0], "corner_threshold": 0.0}])
-    clean, rejects = clean_results(frame, _images(("images/gone.png", "image_missing"), ("images/bad.png", "image_unreadable")), CleaningRules())
+    clean, rejects = clean_results(
+        frame, _images(("images/gone.png", "image_missing"), ("images/bad.png", "image_unreadable")), CleaningRules()
+    )
     reasons = rejects.to_frame().set_index("item")["reason"].to_dict()
-    expected = ["incomplete", "corrupt_value", "unknown_logo_type", "unknown_method", "non_finite_metric", "metric_out_of_range",
-                "metric_out_of_range", "parameter_out_of_range", "parameter_out_of_range", "parameter_out_of_range", "metrics_inconsistent",
-                "image_missing", "image_unreadable", "extreme_outlier"]
+    expected = [
+        "incomplete",
+        "corrupt_value",
+        "unknown_logo_type",
+        "unknown_method",
+        "non_finite_metric",
+        "metric_out_of_range",
+        "metric_out_of_range",
+        "parameter_out_of_range",
+        "parameter_out_of_range",
+        "parameter_out_of_range",
+        "metrics_inconsistent",
+        "image_missing",
+        "image_unreadable",
+        "extreme_outlier",
+    ]
     assert [reasons[f"r.json#{40 + i}"] for i in range(len(bad))] == expected
     assert reasons["r.json#54"] == "duplicate_result"
     assert len(clean) == 40 and len(rejects) == len(bad) + 1
@@ -136,10 +218,18 @@ def test_image_inspection_catches_missing_truncated_disguised_and_tiny_images(tm
     (tmp_path / "cut.png").write_bytes((tmp_path / "ok.png").read_bytes()[:60])
     Image.new("RGB", (64, 64)).save(tmp_path / "bmp.png", format="BMP")
     Image.new("RGB", (64, 64)).save(tmp_path / "gif.gif", format="GIF")
-    status = {p: inspect_image(str(tmp_path), p, ("PNG", "JPEG"), 32) for p in ("ok.png", "tiny.png", "cut.png", "bmp.png", "gif.gif", "none.png", "../x.png")}
+    status = {
+        p: inspect_image(str(tmp_path), p, ("PNG", "JPEG"), 32)
+        for p in ("ok.png", "tiny.png", "cut.png", "bmp.png", "gif.gif", "none.png", "../x.png")
+    }
     assert {p: s.status for p, s in status.items()} == {
-        "ok.png": "ok", "tiny.png": "image_format", "cut.png": "image_unreadable", "bmp.png": "image_format",
-        "gif.gif": "image_format", "none.png": "image_missing", "../x.png": "unsafe_path",
+        "ok.png": "ok",
+        "tiny.png": "image_format",
+        "cut.png": "image_unreadable",
+        "bmp.png": "image_format",
+        "gif.gif": "image_format",
+        "none.png": "image_missing",
+        "../x.png": "unsafe_path",
     }
     assert "BMP" in status["bmp.png"].detail and status["ok.png"].width == 64
 
@@ -165,27 +255,77 @@ def test_ssim_mse_psnr_behave_as_defined():
 
 def test_simulated_vectorization_quality_depends_on_parameters():
     logo = simple_logo(np.random.default_rng(4))
-    fine = quality_metrics(np.asarray(logo), simulate_vectorization(logo, {**PARAMS, "color_precision": 8, "layer_difference": 2, "length_threshold": 1.0, "corner_threshold": 5, "splice_threshold": 5}))
-    coarse = quality_metrics(np.asarray(logo), simulate_vectorization(logo, {**PARAMS, "color_precision": 1, "layer_difference": 128, "length_threshold": 16.0, "corner_threshold": 180, "filter_speckle": 60}))
+    fine = quality_metrics(
+        np.asarray(logo),
+        simulate_vectorization(
+            logo,
+            {
+                **PARAMS,
+                "color_precision": 8,
+                "layer_difference": 2,
+                "length_threshold": 1.0,
+                "corner_threshold": 5,
+                "splice_threshold": 5,
+            },
+        ),
+    )
+    coarse = quality_metrics(
+        np.asarray(logo),
+        simulate_vectorization(
+            logo,
+            {
+                **PARAMS,
+                "color_precision": 1,
+                "layer_difference": 128,
+                "length_threshold": 16.0,
+                "corner_threshold": 180,
+                "filter_speckle": 60,
+            },
+        ),
+    )
     assert fine["ssim"] > coarse["ssim"] + 0.1 and fine["psnr"] > coarse["psnr"]
 
 
 def test_method_names_normalise():
-    assert [normalise_method(v) for v in (1, "2", "method3", "method1_correlation_mapping", "method12", "x", None)] == [1, 2, 3, 1, None, None, None]
+    assert [normalise_method(v) for v in (1, "2", "method3", "method1_correlation_mapping", "method12", "x", None)] == [
+        1,
+        2,
+        3,
+        1,
+        None,
+        None,
+        None,
+    ]
 
 
 def test_s3_results_are_mirrored_incrementally(tmp_path, s3_bucket, s3_env):
     import boto3
 
     client = boto3.client("s3", endpoint_url=s3_env)
-    for key, body in {"exp/results/a.json": b'{"results": []}', "exp/images/a.png": b"png", "other/x.json": b"{}"}.items():
+    for key, body in {
+        "exp/results/a.json": b'{"results": []}',
+        "exp/images/a.png": b"png",
+        "other/x.json": b"{}",
+    }.items():
         client.put_object(Bucket=s3_bucket, Key=key, Body=body)
     local = tmp_path / "mirror"
-    assert sync_s3(f"s3://{s3_bucket}/exp", local) == {"objects": 2, "downloaded": 2, "unchanged": 0, "removed": 0, "name_collisions": 0}
+    assert sync_s3(f"s3://{s3_bucket}/exp", local) == {
+        "objects": 2,
+        "downloaded": 2,
+        "unchanged": 0,
+        "removed": 0,
+        "name_collisions": 0,
+    }
     assert (local / "results" / "a.json").read_bytes() == b'{"results": []}' and not (local / "x.json").exists()
     client.put_object(Bucket=s3_bucket, Key="exp/results/a.json", Body=b'{"results": [1]}')
     client.delete_object(Bucket=s3_bucket, Key="exp/images/a.png")
-    assert sync_s3(f"s3://{s3_bucket}/exp", local) == {"objects": 1, "downloaded": 1, "unchanged": 0, "removed": 1, "name_collisions": 0}
+    assert sync_s3(f"s3://{s3_bucket}/exp", local) == {
+        "objects": 1,
+        "downloaded": 1,
+        "unchanged": 0,
+        "removed": 1,
+        "name_collisions": 0,
+    }
     assert not (local / "images" / "a.png").exists()
     assert sync_s3(f"s3://{s3_bucket}/exp", local)["downloaded"] == 0
 

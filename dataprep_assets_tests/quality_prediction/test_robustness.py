@@ -7,15 +7,32 @@ import math
 from dataprep_assets_tests.lib.test_robustness_helpers import bomb_png
 from dataprep_assets_tests.quality_prediction.conftest import materialize
 
-PARAMS = {"color_precision": 6, "layer_difference": 16, "filter_speckle": 4, "corner_threshold": 60, "length_threshold": 4.0,
-          "max_iterations": 10, "splice_threshold": 45, "path_precision": 3, "mode": "spline"}
+PARAMS = {
+    "color_precision": 6,
+    "layer_difference": 16,
+    "filter_speckle": 4,
+    "corner_threshold": 60,
+    "length_threshold": 4.0,
+    "max_iterations": 10,
+    "splice_threshold": 45,
+    "path_precision": 3,
+    "mode": "spline",
+}
 
 
-def test_a_decompression_bomb_referenced_by_one_result_is_a_reject_and_the_run_goes_on(sample_store, store_root, instance):
+def test_a_decompression_bomb_referenced_by_one_result_is_a_reject_and_the_run_goes_on(
+    sample_store, store_root, instance
+):
     base = store_root / "raw" / "quality_prediction"
     (base / "images" / "simple" / "bomb.png").write_bytes(bomb_png())
     metrics = {"ssim": 0.91, "mse": 40.0, "psnr": round(10 * math.log10(255**2 / 40.0), 4)}
-    record = {"image_path": "images/simple/bomb.png", "category": "simple_geometric", "params": PARAMS, "quality": metrics, "method": 2}
+    record = {
+        "image_path": "images/simple/bomb.png",
+        "category": "simple_geometric",
+        "params": PARAMS,
+        "quality": metrics,
+        "method": 2,
+    }
     (base / "results" / "method2" / "bomb.jsonl").write_text(json.dumps(record) + "\n")
     result = materialize(sample_store, instance, selection=["conversion_results", "clean_conversion_results"])
     assert result.success

@@ -32,8 +32,14 @@ SPLIT_ONLY = ["quality_dataset_splits"]
 
 def _run(store, instance, selection=None, split_config=None):
     config = {"ops": {"quality_dataset_splits": {"config": split_config}}} if split_config else {}
-    return dg.materialize(ASSETS + CHECKS, instance=instance, resources={"store": store}, run_config=config,
-                          selection=selection, raise_on_error=False)
+    return dg.materialize(
+        ASSETS + CHECKS,
+        instance=instance,
+        resources={"store": store},
+        run_config=config,
+        selection=selection,
+        raise_on_error=False,
+    )
 
 
 def _assignment(store) -> pd.DataFrame:
@@ -60,8 +66,16 @@ def _add_logos(store_root, n: int, seed: int = 99) -> list[str]:
             params = sample_params(rng, 3)
             m = _round_metrics(quality_metrics(np.asarray(image), simulate_vectorization(image, params)))
             ts = (START + timedelta(days=30, hours=i)).strftime("%Y-%m-%dT%H:%M:%SZ")
-            rows.append([rel, LOG_TYPE_NAMES[logo_type], "method3", *[params[c] for c in CSV_COLUMNS[3:12]],
-                         *[m.get(k, "") for k in ("ssim", "mse", "psnr")], ts])
+            rows.append(
+                [
+                    rel,
+                    LOG_TYPE_NAMES[logo_type],
+                    "method3",
+                    *[params[c] for c in CSV_COLUMNS[3:12]],
+                    *[m.get(k, "") for k in ("ssim", "mse", "psnr")],
+                    ts,
+                ]
+            )
     with open(base / "results" / "method3" / "adaptive_results_new_batch.csv", "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(CSV_COLUMNS)
@@ -101,9 +115,13 @@ def test_a_moved_source_image_fails_the_blocking_check_and_stops_the_report(samp
         return examples, edges
 
     monkeypatch.setattr(qp_assets, "build_examples", moving)
-    result = dg.materialize(ASSETS + CHECKS + [qp_assets.image_features, qp_assets.feature_report], instance=instance,
-                            resources={"store": sample_store}, selection=["quality_dataset_splits", "feature_report"],
-                            raise_on_error=False)
+    result = dg.materialize(
+        ASSETS + CHECKS + [qp_assets.image_features, qp_assets.feature_report],
+        instance=instance,
+        resources={"store": sample_store},
+        selection=["quality_dataset_splits", "feature_report"],
+        raise_on_error=False,
+    )
     assert not result.success
     evaluation = _check(result)
     assert not evaluation.passed and evaluation.metadata["groups_moved"].value >= 1

@@ -31,11 +31,16 @@ def synthetic_clean(n_groups: int = 400, seed: int = 0) -> pd.DataFrame:
         base = {"simple": 0.93, "text": 0.88, "gradient": 0.9, "complex": 0.8}[logo_type]
         start = pd.Timestamp("2024-05-06", tz="UTC") + pd.Timedelta(hours=int(rng.integers(0, 24 * 21)))
         for r in range(int(rng.integers(5, 15))):
-            rows.append({
-                "result_id": f"r{g:04d}_{r:02d}", "image_id": f"images/{logo_type}/{g:04d}.png", "image_group": f"g{g:04d}",
-                "logo_type": logo_type, "ssim": float(np.clip(base + rng.normal(0, 0.05), 0, 1)),
-                "timestamp": start + pd.Timedelta(hours=r),
-            })
+            rows.append(
+                {
+                    "result_id": f"r{g:04d}_{r:02d}",
+                    "image_id": f"images/{logo_type}/{g:04d}.png",
+                    "image_group": f"g{g:04d}",
+                    "logo_type": logo_type,
+                    "ssim": float(np.clip(base + rng.normal(0, 0.05), 0, 1)),
+                    "timestamp": start + pd.Timedelta(hours=r),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -68,8 +73,18 @@ def test_split_depends_on_the_data_and_seed_not_on_row_order():
     b, _ = build_examples(clean.sample(frac=1.0, random_state=3), SplitConfig(seed=7))
     c, _ = build_examples(clean, SplitConfig(seed=8))
     key = ["result_id", "split", "cv_fold"]
-    assert a[key].sort_values("result_id").reset_index(drop=True).equals(b[key].sort_values("result_id").reset_index(drop=True))
-    assert not a[key].sort_values("result_id").reset_index(drop=True).equals(c[key].sort_values("result_id").reset_index(drop=True))
+    assert (
+        a[key]
+        .sort_values("result_id")
+        .reset_index(drop=True)
+        .equals(b[key].sort_values("result_id").reset_index(drop=True))
+    )
+    assert (
+        not a[key]
+        .sort_values("result_id")
+        .reset_index(drop=True)
+        .equals(c[key].sort_values("result_id").reset_index(drop=True))
+    )
 
 
 def test_ssim_bins_are_quantiles_within_each_logo_type():
@@ -125,7 +140,11 @@ def test_grouping_by_file_name_leaks_copies_that_grouping_by_content_keeps_toget
 def test_a_stratum_of_one_group_is_allowed_its_granularity():
     examples = pd.DataFrame({"stratum": ["a"] * 10, "image_group": ["g1"] * 10, "split": ["train"] * 10})
     row = stratum_proportions(examples, FRACTIONS, tolerance=0.05).iloc[0]
-    assert row["max_difference"] == pytest.approx(0.2) and row["allowed"] == pytest.approx(1.05) and row["within_tolerance"]
+    assert (
+        row["max_difference"] == pytest.approx(0.2)
+        and row["allowed"] == pytest.approx(1.05)
+        and row["within_tolerance"]
+    )
 
 
 def test_stratified_split_of_a_single_group_per_stratum_is_still_total():
@@ -143,7 +162,9 @@ def test_refresh_with_new_source_images_keeps_every_group_and_fold_in_place(mode
     old = everything[everything["image_group"] < "g0400"]
     first, _ = build_examples(old, config)
     groups = first.drop_duplicates("image_group").set_index("image_group")
-    refreshed, _ = build_examples(everything, config, previous=groups["split"].to_dict(), previous_folds=groups["cv_fold"].to_dict())
+    refreshed, _ = build_examples(
+        everything, config, previous=groups["split"].to_dict(), previous_folds=groups["cv_fold"].to_dict()
+    )
     after = refreshed.drop_duplicates("image_group").set_index("image_group")
     assert (after.loc[groups.index, "split"] == groups["split"]).all()
     assert (after.loc[groups.index, "cv_fold"] == groups["cv_fold"]).all()
@@ -153,6 +174,10 @@ def test_refresh_with_new_source_images_keeps_every_group_and_fold_in_place(mode
     shares = refreshed["split"].value_counts(normalize=True)
     for name, target in FRACTIONS.items():
         assert abs(shares[name] - target) < 0.02
-    again, _ = build_examples(everything.sample(frac=1.0, random_state=1), config, previous=groups["split"].to_dict(),
-                              previous_folds=groups["cv_fold"].to_dict())
+    again, _ = build_examples(
+        everything.sample(frac=1.0, random_state=1),
+        config,
+        previous=groups["split"].to_dict(),
+        previous_folds=groups["cv_fold"].to_dict(),
+    )
     pd.testing.assert_frame_equal(again, refreshed)

@@ -28,18 +28,29 @@ ASSETS = [
     cell_assets.cell_level_dataframe_with_splits,
     cell_assets.cell_qa_release,
 ]
-CHECKS = [cell_checks.no_image_key_overlap, cell_checks.split_fractions_near_target, cell_checks.cell_jaccard_valid, cell_checks.crops_readable]
+CHECKS = [
+    cell_checks.no_image_key_overlap,
+    cell_checks.split_fractions_near_target,
+    cell_checks.cell_jaccard_valid,
+    cell_checks.crops_readable,
+]
 SMALL = {name: DATASETS[name] for name in list(DATASETS)[:2]}
 
 
 def _defs(store) -> dg.Definitions:
-    return dg.Definitions(assets=ASSETS, asset_checks=CHECKS, sensors=[cell_uploads.cell_qa_upload_sensor], resources={"store": store})
+    return dg.Definitions(
+        assets=ASSETS, asset_checks=CHECKS, sensors=[cell_uploads.cell_qa_upload_sensor], resources={"store": store}
+    )
 
 
 def _tick(defs, instance, cursor):
     sensor = defs.resolve_sensor_def("cell_qa_upload_sensor")
     with dg.build_sensor_context(
-        instance=instance, instance_ref=instance.get_ref(), cursor=cursor, resources={"store": defs.resources["store"]}, definitions=defs
+        instance=instance,
+        instance_ref=instance.get_ref(),
+        cursor=cursor,
+        resources={"store": defs.resources["store"]},
+        definitions=defs,
     ) as ctx:
         result = sensor.evaluate_tick(ctx)
     for request in result.dynamic_partitions_requests or []:
@@ -50,8 +61,11 @@ def _tick(defs, instance, cursor):
 def _run_request(defs, instance, request) -> dg.ExecuteInProcessResult:
     job = defs.resolve_implicit_job_def_def_for_assets(request.asset_selection)
     return job.execute_in_process(
-        instance=instance, partition_key=request.partition_key, run_config=request.run_config,
-        asset_selection=request.asset_selection, tags=request.tags,
+        instance=instance,
+        partition_key=request.partition_key,
+        run_config=request.run_config,
+        asset_selection=request.asset_selection,
+        tags=request.tags,
     )
 
 
@@ -75,11 +89,17 @@ def _follow_automation(auto, max_rounds) -> list[str]:
         if not keys:
             return materialized
         run = defs.resolve_implicit_job_def_def_for_assets(keys).execute_in_process(
-            instance=instance, asset_selection=keys, run_config={"ops": {"cell_crops": {"config": {"max_workers": 1}}}},
+            instance=instance,
+            asset_selection=keys,
+            run_config={"ops": {"cell_crops": {"config": {"max_workers": 1}}}},
             raise_on_error=False,
         )
         assert run.success
-        failed = [e.check_name for e in run.get_asset_check_evaluations() if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR]
+        failed = [
+            e.check_name
+            for e in run.get_asset_check_evaluations()
+            if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
+        ]
         assert not failed, failed
         materialized += [k.to_user_string() for k in keys]
     raise AssertionError(f"automation did not settle: {materialized}")
@@ -118,7 +138,9 @@ def test_local_upload_triggers_one_batch_run_and_downstream_follows(staged_sampl
     assert _run_request(defs, instance, tick.run_requests[0]).success
     built = automation.follow()
     assert {"cell_qa_inventory", "cell_crops", "cell_level_dataframe_with_splits", "cell_qa_release"} <= set(built)
-    keys_before = set(pd.read_parquet(store_root / "data/cell_level_dataframe_with_splits.parquet")["original_image_key"])
+    keys_before = set(
+        pd.read_parquet(store_root / "data/cell_level_dataframe_with_splits.parquet")["original_image_key"]
+    )
 
     quiet = _tick(defs, instance, tick.cursor)
     assert not quiet.run_requests and automation.follow() == []
@@ -134,7 +156,9 @@ def test_local_upload_triggers_one_batch_run_and_downstream_follows(staged_sampl
     )
     assert _run_request(defs, instance, tick2.run_requests[0]).success
     assert "cell_level_dataframe_with_splits" in automation.follow()
-    keys_after = set(pd.read_parquet(store_root / "data/cell_level_dataframe_with_splits.parquet")["original_image_key"])
+    keys_after = set(
+        pd.read_parquet(store_root / "data/cell_level_dataframe_with_splits.parquet")["original_image_key"]
+    )
     assert keys_after - keys_before == {f"{ds}/03" for ds in SMALL}
 
 

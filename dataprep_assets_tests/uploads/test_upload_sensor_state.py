@@ -23,7 +23,9 @@ def _tick(sensor, defs, instance, store, cursor):
     return result
 
 
-def test_catch_up_is_one_batch_reuploads_are_not_changes_and_the_cursor_stays_small(s3_bucket, s3_env, tmp_path, instance):
+def test_catch_up_is_one_batch_reuploads_are_not_changes_and_the_cursor_stays_small(
+    s3_bucket, s3_env, tmp_path, instance
+):
     client = boto3.client("s3", endpoint_url=s3_env)
     existing = INLINE_KEYS + 1  # more than one tick's cap, and than fits inline
     for i in range(existing):
@@ -36,7 +38,13 @@ def test_catch_up_is_one_batch_reuploads_are_not_changes_and_the_cursor_stays_sm
     (request,) = catch_up.run_requests
     config = request.run_config["ops"]["demo_uploads"]["config"]
     assert config["keys"] == [] and config["listing"], "a catch-up batch is passed as a listing in the store"
-    run = dg.materialize([asset], instance=instance, resources={"store": store}, partition_key=request.partition_key, run_config=request.run_config)
+    run = dg.materialize(
+        [asset],
+        instance=instance,
+        resources={"store": store},
+        partition_key=request.partition_key,
+        run_config=request.run_config,
+    )
     (event,) = run.get_asset_materialization_events()
     assert event.materialization.metadata["files_in_batch"].value == existing
     assert len(catch_up.cursor) < 200, f"cursor of {len(catch_up.cursor)} characters after {existing} objects"

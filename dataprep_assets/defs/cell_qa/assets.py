@@ -1,6 +1,5 @@
 """cell_qa assets: inventory -> crops + Jaccard -> cell-level dataframe -> leak-free splits -> release."""
 
-
 import dataclasses
 import time
 
@@ -23,6 +22,7 @@ from dataprep_assets.common.metadata import (
 from dataprep_assets.common.release import write_release
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
+from dataprep_assets.defs.cell_qa import columns
 from dataprep_assets.defs.cell_qa.config import CellCropsConfig, SplitConfig
 from dataprep_assets.defs.cell_qa.extract import (
     CODE_VERSION,
@@ -35,7 +35,6 @@ from dataprep_assets.defs.cell_qa.extract import (
 )
 from dataprep_assets.defs.cell_qa.inventory import RAW_PREFIX, build_inventory_with_ledger
 from dataprep_assets.defs.cell_qa.uploads import cell_qa_uploads
-from dataprep_assets.defs.cell_qa import columns
 from dataprep_assets.lib.accounting import account, ledgers_metadata
 from dataprep_assets.lib.charts import grouped_bars, histograms
 from dataprep_assets.lib.images import captioned_montage, overlay_mask, png_bytes, to_uint8
@@ -54,6 +53,7 @@ SPLITS_PATH = "data/cell_level_dataframe_with_splits.parquet"
 RELEASE_PATH = "data/cell_qa_release.json"
 SPLIT_ORDER = ["train", "validation", "test"]
 
+
 @dg.asset(group_name=GROUP, deps=[cell_qa_uploads], kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)
 def cell_qa_inventory(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
     """Every (frame, competitor) pair with its raw, ground-truth and mask file; unmatched files are rejects."""
@@ -61,7 +61,9 @@ def cell_qa_inventory(context: dg.AssetExecutionContext, store: DatasetStore) ->
     inventory, rejects, ledger = build_inventory_with_ledger(store.local_root())
     manifest = store.write_table(INVENTORY_PATH, inventory)
     rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
-    context.log.info(f"inventory: {inventory['frame_key'].nunique()} frames, {len(inventory)} frame/competitor pairs, {len(rejects)} rejects")
+    context.log.info(
+        f"inventory: {inventory['frame_key'].nunique()} frames, {len(inventory)} frame/competitor pairs, {len(rejects)} rejects"
+    )
     return dg.MaterializeResult(
         data_version=data_version(manifest.dataset_hash),
         metadata={
@@ -97,7 +99,9 @@ def _plan(tasks: list[FrameTask], cache: ItemCache, hashes: InputHashes, staging
         pending, keys = [], []
         stems = dict(task.crop_stems)
         for competitor, mask in task.competitors:
-            key = cache.key(raw, gt, hashes(mask), competitor, stems.get(competitor, ""))  # the stem names the output files
+            key = cache.key(
+                raw, gt, hashes(mask), competitor, stems.get(competitor, "")
+            )  # the stem names the output files
             item = cache.get(key) if raw and gt else None
             if item is None:
                 pending.append((competitor, mask))
@@ -137,7 +141,10 @@ def cell_crops(context: dg.AssetExecutionContext, config: CellCropsConfig, store
         )
         args = [(t, root, str(staged.path), config.crop_size, config.layout, cache) for t in todo]
         progress = lambda done, total, s: context.log.info(f"crops: {done}/{total} frames, {s:.1f}s")  # noqa: E731
-        computed = {t.frame_key: r for t, r in zip(todo, ordered_map(process_frame_star, args, max_workers=workers, progress=progress))}
+        computed = {
+            t.frame_key: r
+            for t, r in zip(todo, ordered_map(process_frame_star, args, max_workers=workers, progress=progress))
+        }
         for task in tasks:
             result = computed.get(task.frame_key)
             if result is not None:
@@ -165,7 +172,10 @@ def cell_crops(context: dg.AssetExecutionContext, config: CellCropsConfig, store
     ledger = crops_ledger(inventory, cells, rejects)
     rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
     if cells.empty:
-        raise dg.Failure(f"no cells were extracted from {len(tasks)} frames; see {rejects_path}", metadata=rejects_metadata(store, rejects_path, rejects))
+        raise dg.Failure(
+            f"no cells were extracted from {len(tasks)} frames; see {rejects_path}",
+            metadata=rejects_metadata(store, rejects_path, rejects),
+        )
     return dg.MaterializeResult(
         data_version=data_version(staged.manifest.dataset_hash),
         metadata={
@@ -173,13 +183,19 @@ def cell_crops(context: dg.AssetExecutionContext, config: CellCropsConfig, store
             "frames": len(tasks),
             "pairs_computed": pairs - len(reused),
             "pairs_reused": len(reused),
-            "cells_per_competitor": counts_table(cells["competitor"].value_counts().sort_index().to_frame("cells"), "competitor"),
+            "cells_per_competitor": counts_table(
+                cells["competitor"].value_counts().sort_index().to_frame("cells"), "competitor"
+            ),
             "crop_size": config.crop_size,
             **ledgers_metadata(ledger),
             **dataset_metadata(store, CROPS_RELPATH, staged.manifest),
             **rejects_metadata(store, rejects_path, rejects),
-            **run_info(layout=config.layout, naming=config.naming, workers=workers,
-                       cells_per_second=round(len(cells) / max(elapsed, 1e-9), 1)),
+            **run_info(
+                layout=config.layout,
+                naming=config.naming,
+                workers=workers,
+                cells_per_second=round(len(cells) / max(elapsed, 1e-9), 1),
+            ),
         },
     )
 
@@ -188,7 +204,15 @@ def crops_ledger(inventory: pd.DataFrame, cells: pd.DataFrame, rejects: RejectLo
     """Each (frame, competitor) pair of the inventory gave cells or was refused (its mask, ground truth or raw frame)."""
     refused = {r.item for r in rejects}
     produced = set(zip(cells["frame_key"], cells["competitor"])) if len(cells) else set()
-    pairs = list(zip(inventory["frame_key"], inventory["competitor"], inventory["raw_path"], inventory["gt_path"], inventory["mask_path"]))
+    pairs = list(
+        zip(
+            inventory["frame_key"],
+            inventory["competitor"],
+            inventory["raw_path"],
+            inventory["gt_path"],
+            inventory["mask_path"],
+        )
+    )
     ids = [f"{f}|{c}" for f, c, *_ in pairs]
     out = [f"{f}|{c}" for f, c, *_ in pairs if (f, c) in produced]
     rejected = [f"{f}|{c}" for f, c, raw, gt, mask in pairs if (f, c) not in produced and {raw, gt, mask} & refused]
@@ -199,7 +223,9 @@ def sample_montage(store: DatasetStore, cells: pd.DataFrame, per_competitor: int
     """One row per competitor (named on the left), crops spread over its Jaccard range, low to high, each
     captioned with its Jaccard: raw in gray, the cell's mask tinted."""
     tiles, captions, names, root = [], [], [], store.local_root()
-    for competitor, group in cells.sort_values(["competitor", "cell_jaccard", "cell_id"]).groupby("competitor", sort=True):
+    for competitor, group in cells.sort_values(["competitor", "cell_jaccard", "cell_id"]).groupby(
+        "competitor", sort=True
+    ):
         picks = np.unique(np.linspace(0, len(group) - 1, min(per_competitor, len(group))).round().astype(int))
         row = group.iloc[picks]
         for ref, jaccard in zip(row["stacked_crop_path"], row["cell_jaccard"]):
@@ -215,8 +241,13 @@ def sample_montage(store: DatasetStore, cells: pd.DataFrame, per_competitor: int
 
 def jaccard_chart(cells: pd.DataFrame) -> bytes:
     per = {c: g["cell_jaccard"].to_numpy() for c, g in cells.groupby("competitor", sort=True)}
-    return histograms(per, title="cell Jaccard per competitor", xlabel="Jaccard with the matched ground-truth cell",
-                      ylabel="cells", value_range=(0.0, 1.0))
+    return histograms(
+        per,
+        title="cell Jaccard per competitor",
+        xlabel="Jaccard with the matched ground-truth cell",
+        ylabel="cells",
+        value_range=(0.0, 1.0),
+    )
 
 
 @dg.asset(group_name=GROUP, deps=[cell_crops], kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)
@@ -224,7 +255,9 @@ def cell_level_dataframe(context: dg.AssetExecutionContext, store: DatasetStore)
     """One row per cell crop: `cell_id, stacked_crop_path, original_image_key, competitor, cell_jaccard`, bbox, area, matched GT."""
     cells = store.read_table(CELLS_INDEX)
     manifest = store.write_table(DATAFRAME_PATH, cells)
-    by_competitor = cells.groupby("competitor")["cell_jaccard"].agg(["count", "mean", "median", "min", "max"]).reset_index()
+    by_competitor = (
+        cells.groupby("competitor")["cell_jaccard"].agg(["count", "mean", "median", "min", "max"]).reset_index()
+    )
     asset = context.asset_key.to_user_string()
     crops_png = sample_montage(store, cells)
     return dg.MaterializeResult(
@@ -235,7 +268,9 @@ def cell_level_dataframe(context: dg.AssetExecutionContext, store: DatasetStore)
             **preview_metadata(crops_png, "crops per competitor (rows), low to high Jaccard"),
             **figure_metadata(store, asset, "jaccard_histogram", jaccard_chart(cells)),
             **figure_metadata(store, asset, "sample_crops", crops_png),
-            "sample_rows": table(cells[["cell_id", "stacked_crop_path", "original_image_key", "competitor", "cell_jaccard"]], 10),
+            "sample_rows": table(
+                cells[["cell_id", "stacked_crop_path", "original_image_key", "competitor", "cell_jaccard"]], 10
+            ),
             **column_schema(cells, columns.CELLS),
             **dataset_metadata(store, DATAFRAME_PATH, manifest),
         },
@@ -247,9 +282,18 @@ def competitor_seg_scores(context: dg.AssetExecutionContext, store: DatasetStore
     """Cell Tracking Challenge SEG per image and competitor (mean Jaccard over ground-truth cells)."""
     seg = store.read_table(SEG_INDEX)
     manifest = store.write_table(SEG_SCORES_PATH, seg)
-    summary = seg.groupby("competitor").agg(images=("seg", "size"), mean_seg=("seg", "mean"), min_seg=("seg", "min")).reset_index()
-    chart = grouped_bars(dict(zip(summary["competitor"], summary["mean_seg"])), title="mean SEG per competitor",
-                         xlabel="competitor", ylabel="mean SEG (0-1)", value_format="{:.3f}")
+    summary = (
+        seg.groupby("competitor")
+        .agg(images=("seg", "size"), mean_seg=("seg", "mean"), min_seg=("seg", "min"))
+        .reset_index()
+    )
+    chart = grouped_bars(
+        dict(zip(summary["competitor"], summary["mean_seg"])),
+        title="mean SEG per competitor",
+        xlabel="competitor",
+        ylabel="mean SEG (0-1)",
+        value_format="{:.3f}",
+    )
     return dg.MaterializeResult(
         data_version=data_version(manifest.dataset_hash),
         metadata={
@@ -263,7 +307,9 @@ def competitor_seg_scores(context: dg.AssetExecutionContext, store: DatasetStore
 
 
 @dg.asset(group_name=GROUP, deps=[cell_level_dataframe], kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)
-def cell_level_dataframe_with_splits(context: dg.AssetExecutionContext, config: SplitConfig, store: DatasetStore) -> dg.MaterializeResult:
+def cell_level_dataframe_with_splits(
+    context: dg.AssetExecutionContext, config: SplitConfig, store: DatasetStore
+) -> dg.MaterializeResult:
     """`split` per cell, assigned per `original_image_key` (seeded shuffle of the unique keys, 70/15/15 on the
     first build; afterwards existing keys stay put and only new keys are assigned, unless `resplit`)."""
     cells = store.read_table(DATAFRAME_PATH)
@@ -278,9 +324,13 @@ def cell_level_dataframe_with_splits(context: dg.AssetExecutionContext, config: 
         metadata={
             "per_split": table(summary),
             "dagster/row_count": len(split),
-            "cells_per_competitor_and_split": counts_table(per_comp.reindex(columns=SPLIT_ORDER, fill_value=0), "competitor"),
+            "cells_per_competitor_and_split": counts_table(
+                per_comp.reindex(columns=SPLIT_ORDER, fill_value=0), "competitor"
+            ),
             "target_fractions": dg.MetadataValue.json(config.fractions),
-            **continuity_metadata(previous, previous_assignment(split, "original_image_key"), config.resplit, SPLIT_ORDER),
+            **continuity_metadata(
+                previous, previous_assignment(split, "original_image_key"), config.resplit, SPLIT_ORDER
+            ),
             **column_schema(split, columns.SPLITS),
             **dataset_metadata(store, SPLITS_PATH, manifest),
             **run_info(seed=config.seed),
@@ -288,11 +338,21 @@ def cell_level_dataframe_with_splits(context: dg.AssetExecutionContext, config: 
     )
 
 
-@dg.asset(group_name=GROUP, deps=[cell_level_dataframe_with_splits, cell_crops], kinds={"json"}, automation_condition=FOLLOW_UPSTREAM)
+@dg.asset(
+    group_name=GROUP,
+    deps=[cell_level_dataframe_with_splits, cell_crops],
+    kinds={"json"},
+    automation_condition=FOLLOW_UPSTREAM,
+)
 def cell_qa_release(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
     """The versioned training dataset: content hashes of the crops and the split table (what `dvc add` would record)."""
     return write_release(
-        store, dataset="cell_qa", relpath=RELEASE_PATH, parts=[CROPS_RELPATH, SPLITS_PATH], split_table=SPLITS_PATH, group_col="original_image_key"
+        store,
+        dataset="cell_qa",
+        relpath=RELEASE_PATH,
+        parts=[CROPS_RELPATH, SPLITS_PATH],
+        split_table=SPLITS_PATH,
+        group_col="original_image_key",
     )
 
 

@@ -1,6 +1,5 @@
 """cell_qa asset checks: leakage and split continuity (blocking), split fractions, Jaccard validity, crop readability."""
 
-
 import dagster as dg
 import numpy as np
 
@@ -58,7 +57,9 @@ cell_jaccard_valid = expectations_check(
 )
 
 
-@dg.asset_check(asset=cell_crops, name="crops_readable", blocking=True, description="Every crop reads back as a (2, S, S) array.")
+@dg.asset_check(
+    asset=cell_crops, name="crops_readable", blocking=True, description="Every crop reads back as a (2, S, S) array."
+)
 def crops_readable(context: dg.AssetCheckExecutionContext, store: DatasetStore) -> dg.AssetCheckResult:
     size = int(latest_materialization_metadata(context.instance, cell_crops.key).get("crop_size", 64))
     cells = store.read_table(CELLS_INDEX)
@@ -73,5 +74,9 @@ def crops_readable(context: dg.AssetCheckExecutionContext, store: DatasetStore) 
             bad.append(f"{ref}: shape {shape}")
     return dg.AssetCheckResult(
         passed=not bad,
-        metadata={"crops_checked": len(cells), "unreadable_or_wrong_shape": len(bad), "examples": dg.MetadataValue.json(bad[:10])},
+        metadata={
+            "crops_checked": len(cells),
+            "unreadable_or_wrong_shape": len(bad),
+            "examples": dg.MetadataValue.json(bad[:10]),
+        },
     )

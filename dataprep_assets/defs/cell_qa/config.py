@@ -1,6 +1,5 @@
 """Launchpad configuration of the cell_qa assets (every field has a description and a default)."""
 
-
 from typing import Literal
 
 import dagster as dg
@@ -10,7 +9,9 @@ from dataprep_assets.common.config import SplitFractionsConfig
 
 
 class CellCropsConfig(dg.Config):
-    crop_size: int = Field(default=64, description="Side of the square crop in pixels, centred on each cell's bounding box (must be > 0).")
+    crop_size: int = Field(
+        default=64, description="Side of the square crop in pixels, centred on each cell's bounding box (must be > 0)."
+    )
     layout: Literal["tiff_per_cell", "stacked"] = Field(
         default="tiff_per_cell",
         description="`tiff_per_cell`: one 2-channel TIFF per cell under data/cell_crops/ (the seed's layout). "
@@ -36,5 +37,6 @@ class SplitConfig(SplitFractionsConfig):
     train_fraction: float = Field(default=0.70, description="Share of original_image_keys in train.")
     validation_fraction: float = Field(default=0.15, description="Share of original_image_keys in validation.")
     test_fraction: float = Field(default=0.15, description="Share of original_image_keys in test.")
-    seed: int = Field(default=42, description="Seed of the shuffle of the sorted unique keys (fixed for reproducibility).")
-
+    seed: int = Field(
+        default=42, description="Seed of the shuffle of the sorted unique keys (fixed for reproducibility)."
+    )

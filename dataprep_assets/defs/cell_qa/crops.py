@@ -35,7 +35,9 @@ def cell_boxes(cells: DenseLabels, crop_size: int) -> CellBoxes:
     return CellBoxes(bbox, origin, (extent > crop_size).any(axis=1))
 
 
-def crop_windows(image: np.ndarray, cells: DenseLabels, origin: np.ndarray, crop_size: int) -> tuple[np.ndarray, np.ndarray]:
+def crop_windows(
+    image: np.ndarray, cells: DenseLabels, origin: np.ndarray, crop_size: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(n, S, S) raw crops and (n, S, S) boolean masks of each cell (True inside), zero-padded at borders."""
     n = len(origin)
     if n == 0:

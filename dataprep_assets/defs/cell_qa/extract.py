@@ -24,8 +24,8 @@ from dataprep_assets.defs.cell_qa.crops import cell_boxes, crop_windows, stacked
 from dataprep_assets.defs.cell_qa.inventory import safe_name
 from dataprep_assets.defs.cell_qa.labels import LabelImageError, match_cells, overlap_triplets, relabel, seg_score
 from dataprep_assets.lib.itemcache import ItemCache
-from dataprep_assets.lib.rejects import Reject
 from dataprep_assets.lib.limits import ImageTooLargeError, check_pixels
+from dataprep_assets.lib.rejects import Reject
 from dataprep_assets.lib.storage import UnsafePathError, safe_join
 
 CODE_VERSION = "cell_crops/1"
@@ -70,13 +70,21 @@ class CompetitorOutput:
         if self.cells is not None:
             cells = [[k, "object" if v.dtype == object else v.dtype.str, v.tolist()] for k, v in self.cells.items()]
         seg = None if self.seg is None else [[k, v] for k, v in self.seg.items()]
-        return {"competitor": self.competitor, "cells": cells, "seg": seg, "rejects": [r.__dict__ for r in self.rejects]}
+        return {
+            "competitor": self.competitor,
+            "cells": cells,
+            "seg": seg,
+            "rejects": [r.__dict__ for r in self.rejects],
+        }
 
     @classmethod
     def from_cache(cls, payload: dict) -> CompetitorOutput:
         cells = None
         if payload["cells"] is not None:
-            cells = {k: np.array(values, dtype=object if dtype == "object" else np.dtype(dtype)) for k, dtype, values in payload["cells"]}
+            cells = {
+                k: np.array(values, dtype=object if dtype == "object" else np.dtype(dtype))
+                for k, dtype, values in payload["cells"]
+            }
         seg = None if payload["seg"] is None else dict((k, v) for k, v in payload["seg"])
         return cls(payload["competitor"], cells, seg, [Reject(**r) for r in payload["rejects"]])
 
@@ -131,7 +139,9 @@ def _read_labels(root: Path, relpath: str, stage: str, rejects: list[Reject]):
     return None
 
 
-def process_frame(task: FrameTask, root: str, staging: str, crop_size: int, layout: str, cache: ItemCache | None = None) -> FrameResult:
+def process_frame(
+    task: FrameTask, root: str, staging: str, crop_size: int, layout: str, cache: ItemCache | None = None
+) -> FrameResult:
     """Crops, Jaccard and SEG for every competitor of one frame (each stored in `cache` when given)."""
     root_path, out = Path(root), FrameResult()
     try:
@@ -151,7 +161,11 @@ def process_frame(task: FrameTask, root: str, staging: str, crop_size: int, layo
     if gt is None:
         return out
     if gt.dense.shape != raw.shape:
-        out.rejects.append(Reject(task.gt_path, "read_ground_truth", "shape_mismatch", f"ground truth {gt.dense.shape} vs raw {raw.shape}"))
+        out.rejects.append(
+            Reject(
+                task.gt_path, "read_ground_truth", "shape_mismatch", f"ground truth {gt.dense.shape} vs raw {raw.shape}"
+            )
+        )
         return out
     if gt.count == 0:
         out.rejects.append(Reject(task.gt_path, "read_ground_truth", "empty_mask", "ground truth has no cells"))
@@ -164,18 +178,40 @@ def process_frame(task: FrameTask, root: str, staging: str, crop_size: int, layo
         if pred is None:
             continue
         if pred.dense.shape != raw.shape:
-            output.rejects.append(Reject(mask_path, "read_competitor_mask", "shape_mismatch", f"mask {pred.dense.shape} vs raw {raw.shape}"))
+            output.rejects.append(
+                Reject(
+                    mask_path, "read_competitor_mask", "shape_mismatch", f"mask {pred.dense.shape} vs raw {raw.shape}"
+                )
+            )
             continue
         overlap = overlap_triplets(pred, gt)
         score = seg_score(pred, gt, overlap)
         output.seg = {
-            "frame_key": task.frame_key, "original_image_key": task.original_image_key, "competitor": competitor,
-            "gt_cells": score.gt_cells, "matched_gt_cells": score.matched, "predicted_cells": pred.count, "seg": score.seg,
+            "frame_key": task.frame_key,
+            "original_image_key": task.original_image_key,
+            "competitor": competitor,
+            "gt_cells": score.gt_cells,
+            "matched_gt_cells": score.matched,
+            "predicted_cells": pred.count,
+            "seg": score.seg,
         }
         if pred.count == 0:
-            output.rejects.append(Reject(mask_path, "read_competitor_mask", "empty_mask", f"{competitor} found no cells (SEG 0)"))
+            output.rejects.append(
+                Reject(mask_path, "read_competitor_mask", "empty_mask", f"{competitor} found no cells (SEG 0)")
+            )
             continue
-        output.cells = _crop_competitor(task, competitor, raw, pred, match_cells(pred, gt, overlap), Path(staging), crop_size, layout, writes, output.files)
+        output.cells = _crop_competitor(
+            task,
+            competitor,
+            raw,
+            pred,
+            match_cells(pred, gt, overlap),
+            Path(staging),
+            crop_size,
+            layout,
+            writes,
+            output.files,
+        )
     for write in writes:
         write.result()  # every crop of the frame is on disk (or its error raised) before the frame counts as done
     if cache is not None and task.cache_keys:
@@ -184,9 +220,14 @@ def process_frame(task: FrameTask, root: str, staging: str, crop_size: int, layo
     return out
 
 
-def _crop_competitor(task, competitor, raw, pred, match, staging: Path, crop_size: int, layout: str, writes: list, files: list[str]) -> dict[str, np.ndarray]:
+def _crop_competitor(
+    task, competitor, raw, pred, match, staging: Path, crop_size: int, layout: str, writes: list, files: list[str]
+) -> dict[str, np.ndarray]:
     boxes = cell_boxes(pred, crop_size)
-    stem = dict(task.crop_stems).get(competitor) or f"{safe_name(task.dataset)}_{safe_name(task.sequence)}_t{task.frame:03d}_{safe_name(competitor)}"
+    stem = (
+        dict(task.crop_stems).get(competitor)
+        or f"{safe_name(task.dataset)}_{safe_name(task.sequence)}_t{task.frame:03d}_{safe_name(competitor)}"
+    )
     cell_ids = np.array([f"{stem}_{label:05d}" for label in pred.ids.tolist()], dtype=object)
     if layout == "stacked":
         rel = f"{STACKS_DIR}/{stem}.npy"
@@ -214,8 +255,12 @@ def _crop_competitor(task, competitor, raw, pred, match, staging: Path, crop_siz
         "gt_label": match.gt_label,
         "cell_jaccard": match.jaccard,
         "area": pred.areas,
-        "bbox_y0": boxes.bbox[:, 0], "bbox_x0": boxes.bbox[:, 1], "bbox_y1": boxes.bbox[:, 2], "bbox_x1": boxes.bbox[:, 3],
-        "crop_y0": boxes.origin[:, 0], "crop_x0": boxes.origin[:, 1],
+        "bbox_y0": boxes.bbox[:, 0],
+        "bbox_x0": boxes.bbox[:, 1],
+        "bbox_y1": boxes.bbox[:, 2],
+        "bbox_x1": boxes.bbox[:, 3],
+        "crop_y0": boxes.origin[:, 0],
+        "crop_x0": boxes.origin[:, 1],
         "crop_truncated": boxes.truncated,
     }
 

@@ -39,8 +39,16 @@ _SEG_DIR = re.compile(r"^SEG$", re.IGNORECASE)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 INVENTORY_COLUMNS = [
-    "original_image_key", "frame_key", "dataset", "sequence", "frame",
-    "competitor", "raw_path", "gt_path", "mask_path", "crop_stem",
+    "original_image_key",
+    "frame_key",
+    "dataset",
+    "sequence",
+    "frame",
+    "competitor",
+    "raw_path",
+    "gt_path",
+    "mask_path",
+    "crop_stem",
 ]
 
 
@@ -103,7 +111,12 @@ class _Scan:
             names = [self.rel(p) for p in paths]
             for name in names:
                 others = [n for n in names if n != name]
-                self.rejects.add(name, STAGE, "duplicate_frame", f"frame {frame} is also {', '.join(others)}; which one is meant is unknown")
+                self.rejects.add(
+                    name,
+                    STAGE,
+                    "duplicate_frame",
+                    f"frame {frame} is also {', '.join(others)}; which one is meant is unknown",
+                )
         return found
 
 
@@ -138,18 +151,37 @@ def build_inventory_with_ledger(root: Path) -> tuple[pd.DataFrame, RejectLog, Le
             masks = {c: scan.frames(res_seqs[c].get(seq), _MASK) for c in competitors}
             for number, gt_path in gt.items():
                 if number not in raw:
-                    rejects.add(scan.rel(gt_path), STAGE, "no_raw_frame", f"ground truth for frame {number} has no raw t{number:03d}.tif under {dataset}/{seq}")
+                    rejects.add(
+                        scan.rel(gt_path),
+                        STAGE,
+                        "no_raw_frame",
+                        f"ground truth for frame {number} has no raw t{number:03d}.tif under {dataset}/{seq}",
+                    )
             for competitor, frames in masks.items():
                 for number, mask_path in frames.items():
                     if number not in raw:
-                        rejects.add(scan.rel(mask_path), STAGE, "no_raw_frame", f"{competitor} mask for frame {number} has no raw frame under {dataset}/{seq}")
+                        rejects.add(
+                            scan.rel(mask_path),
+                            STAGE,
+                            "no_raw_frame",
+                            f"{competitor} mask for frame {number} has no raw frame under {dataset}/{seq}",
+                        )
             for number, raw_path in raw.items():
                 if number not in gt:
-                    rejects.add(scan.rel(raw_path), STAGE, "no_ground_truth", f"no man_seg{number:03d}.tif under {dataset}/{seq}_GT/SEG")
+                    rejects.add(
+                        scan.rel(raw_path),
+                        STAGE,
+                        "no_ground_truth",
+                        f"no man_seg{number:03d}.tif under {dataset}/{seq}_GT/SEG",
+                    )
                     for competitor in competitors:
                         if number in masks[competitor]:
-                            rejects.add(scan.rel(masks[competitor][number]), STAGE, "no_ground_truth",
-                                        f"{competitor} mask of {dataset}/{seq} frame {number}, which has no ground truth")
+                            rejects.add(
+                                scan.rel(masks[competitor][number]),
+                                STAGE,
+                                "no_ground_truth",
+                                f"{competitor} mask of {dataset}/{seq} frame {number}, which has no ground truth",
+                            )
                     continue
                 paired = 0
                 for competitor in competitors:
@@ -157,21 +189,44 @@ def build_inventory_with_ledger(root: Path) -> tuple[pd.DataFrame, RejectLog, Le
                     if mask_path is None:
                         rejects.add(
                             f"{RAW_PREFIX}/{COMPETITORS_DIR}/{competitor}/{dataset}/{seq}_RES/mask{number:03d}.tif",
-                            STAGE, "missing_competitor_mask", f"{competitor} has no mask for {dataset}/{seq} frame {number}",
+                            STAGE,
+                            "missing_competitor_mask",
+                            f"{competitor} has no mask for {dataset}/{seq} frame {number}",
                         )
                         continue
                     paired += 1
-                    rows.append((f"{dataset}/{seq}", f"{dataset}/{seq}/t{number:03d}", dataset, seq, number, competitor,
-                                 scan.rel(raw_path), scan.rel(gt[number]), scan.rel(mask_path)))
+                    rows.append(
+                        (
+                            f"{dataset}/{seq}",
+                            f"{dataset}/{seq}/t{number:03d}",
+                            dataset,
+                            seq,
+                            number,
+                            competitor,
+                            scan.rel(raw_path),
+                            scan.rel(gt[number]),
+                            scan.rel(mask_path),
+                        )
+                    )
                 if not paired:
                     for path in (raw_path, gt[number]):
-                        rejects.add(scan.rel(path), STAGE, "no_competitor_mask", f"no competitor segmented {dataset}/{seq} frame {number}")
+                        rejects.add(
+                            scan.rel(path),
+                            STAGE,
+                            "no_competitor_mask",
+                            f"no competitor segmented {dataset}/{seq} frame {number}",
+                        )
     frame = pd.DataFrame(rows, columns=INVENTORY_COLUMNS[:-1])
     frame["frame"] = frame["frame"].astype("int64")
-    claims = {f"{r.dataset}\x00{r.sequence}\x00{r.frame}\x00{r.competitor}":
-              f"{safe_name(r.dataset)}_{safe_name(r.sequence)}_t{r.frame:03d}_{safe_name(r.competitor)}" for r in frame.itertuples(index=False)}
+    claims = {
+        f"{r.dataset}\x00{r.sequence}\x00{r.frame}\x00{r.competitor}": f"{safe_name(r.dataset)}_{safe_name(r.sequence)}_t{r.frame:03d}_{safe_name(r.competitor)}"
+        for r in frame.itertuples(index=False)
+    }
     stems = unique_names(claims)
-    frame["crop_stem"] = [stems[f"{d}\x00{s}\x00{f}\x00{c}"] for d, s, f, c in zip(frame["dataset"], frame["sequence"], frame["frame"], frame["competitor"])]
+    frame["crop_stem"] = [
+        stems[f"{d}\x00{s}\x00{f}\x00{c}"]
+        for d, s, f, c in zip(frame["dataset"], frame["sequence"], frame["frame"], frame["competitor"])
+    ]
     used = set(frame["raw_path"]) | set(frame["gt_path"]) | set(frame["mask_path"])
     refused = {r.item for r in rejects}
     ledger = account("files", sorted(set(scan.seen)), sorted(used - refused), sorted(refused & set(scan.seen)))

@@ -1,7 +1,6 @@
 """ct_hemorrhage assets, part 1: labelled sources, no-hemorrhage pool (CSV -> S3 DICOM -> PNG -> COCO),
 patient-level splits and balancing. Part 2 (`publish.py`) builds the published datasets."""
 
-
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,10 +21,10 @@ from dataprep_assets.common.metadata import (
     run_info,
     table,
 )
-from dataprep_assets.defs.ct_hemorrhage.columns import COLUMNS
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
 from dataprep_assets.defs.ct_hemorrhage import layout as L
+from dataprep_assets.defs.ct_hemorrhage.columns import COLUMNS
 from dataprep_assets.defs.ct_hemorrhage.config import (
     BalanceConfig,
     CandidatesConfig,
@@ -34,7 +33,15 @@ from dataprep_assets.defs.ct_hemorrhage.config import (
     PatientSplitConfig,
     PngConfig,
 )
-from dataprep_assets.defs.ct_hemorrhage.convert import BATCH, CACHED_NAME, CODE_VERSION, PngTask, batches, convert_batch_star, png_names
+from dataprep_assets.defs.ct_hemorrhage.convert import (
+    BATCH,
+    CACHED_NAME,
+    CODE_VERSION,
+    PngTask,
+    batches,
+    convert_batch_star,
+    png_names,
+)
 from dataprep_assets.defs.ct_hemorrhage.feedback import (
     STAGE_CSV,
     STAGE_FETCH,
@@ -50,18 +57,17 @@ from dataprep_assets.defs.ct_hemorrhage.patients import split_images
 from dataprep_assets.defs.ct_hemorrhage.uploads import ct_hemorrhage_uploads
 from dataprep_assets.lib.accounting import account, ledgers_metadata
 from dataprep_assets.lib.balance import PoolItem, balance_table, fill_splits, shortfall
-from dataprep_assets.lib.coco import CocoError, categories_block, coco_from_frames, frames_from_coco
 from dataprep_assets.lib.charts import grouped_bars
+from dataprep_assets.lib.coco import CocoError, categories_block, coco_from_frames, frames_from_coco
 from dataprep_assets.lib.images import captioned_montage, png_bytes
 from dataprep_assets.lib.itemcache import InputHashes, ItemCache, fingerprint
 from dataprep_assets.lib.parallel import ordered_map, resolve_workers
 from dataprep_assets.lib.rejects import RejectLog
-from dataprep_assets.lib.storage import atomic_write_json
 from dataprep_assets.lib.splits import previous_assignment
+from dataprep_assets.lib.storage import atomic_write_json
 
 GROUP = "ct_hemorrhage"
 FEEDBACK_NAMES = {0: "FP", 1: "TN"}
-
 
 
 MIN_TASKS_PER_WORKER = 256
@@ -87,7 +93,9 @@ def _progress(context, what: str):
 
 # -- labelled sources -------------------------------------------------------------------------------
 @dg.asset(group_name=GROUP, deps=[ct_hemorrhage_uploads], kinds={"coco", "json"}, automation_condition=FOLLOW_UPSTREAM)
-def labelled_coco(context: dg.AssetExecutionContext, config: LabelledCocoConfig, store: DatasetStore) -> dg.MaterializeResult:
+def labelled_coco(
+    context: dg.AssetExecutionContext, config: LabelledCocoConfig, store: DatasetStore
+) -> dg.MaterializeResult:
     """The 4-class v3 and 8-category Roboflow sources remapped to EDH, HC, IPH, IVH, SAH, SDH and merged:
     boxes clipped first, degenerate ones removed, images missing on disk dropped; every refusal is a reject."""
     sources = [
@@ -99,18 +107,39 @@ def labelled_coco(context: dg.AssetExecutionContext, config: LabelledCocoConfig,
     for source in sources:
         store.pull(Path(source.annotations).parent.as_posix())
         try:
-            results.append(load_source(store.local_root(), source, config.file_name_pattern, config.min_box_size, config.verify_image_size, rejects))
+            results.append(
+                load_source(
+                    store.local_root(),
+                    source,
+                    config.file_name_pattern,
+                    config.min_box_size,
+                    config.verify_image_size,
+                    rejects,
+                )
+            )
         except CocoError as exc:
             raise dg.Failure(f"labelled source {source.name!r} cannot be used: {exc}") from exc
     images, boxes = merge_sources(results)
     rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
     if images.empty:
-        raise dg.Failure("no usable labelled images in any source", metadata=rejects_metadata(store, rejects_path, rejects))
-    coco = coco_from_frames(images, boxes, L.CLASSES_6, extra_image_fields=["patient_id", "source", "source_path", "key"], info={"description": "labelled sources, 6 classes"})
+        raise dg.Failure(
+            "no usable labelled images in any source", metadata=rejects_metadata(store, rejects_path, rejects)
+        )
+    coco = coco_from_frames(
+        images,
+        boxes,
+        L.CLASSES_6,
+        extra_image_fields=["patient_id", "source", "source_path", "key"],
+        info={"description": "labelled sources, 6 classes"},
+    )
     manifest = store.write_json(L.LABELLED, coco)
     positive = images["id"].isin(boxes["image_id"])
     per_source = pd.DataFrame([{"source": s.name, **r.stats} for s, r in zip(sources, results)]).fillna(0)
-    per_class = boxes.groupby("category_id").agg(boxes=("id", "size"), images=("image_id", "nunique")).reindex(range(len(L.CLASSES_6)), fill_value=0)
+    per_class = (
+        boxes.groupby("category_id")
+        .agg(boxes=("id", "size"), images=("image_id", "nunique"))
+        .reindex(range(len(L.CLASSES_6)), fill_value=0)
+    )
     per_class.index = list(L.CLASSES_6)
     return dg.MaterializeResult(
         data_version=data_version(manifest.dataset_hash),
@@ -133,8 +162,15 @@ def labelled_coco(context: dg.AssetExecutionContext, config: LabelledCocoConfig,
 
 
 # -- the no-hemorrhage pool -------------------------------------------------------------------------
-@dg.asset(group_name=GROUP, deps=[ct_hemorrhage_uploads, labelled_coco], kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)
-def no_hem_candidates(context: dg.AssetExecutionContext, config: CandidatesConfig, store: DatasetStore) -> dg.MaterializeResult:
+@dg.asset(
+    group_name=GROUP,
+    deps=[ct_hemorrhage_uploads, labelled_coco],
+    kinds={"parquet"},
+    automation_condition=FOLLOW_UPSTREAM,
+)
+def no_hem_candidates(
+    context: dg.AssetExecutionContext, config: CandidatesConfig, store: DatasetStore
+) -> dg.MaterializeResult:
     """Feedback CSV rows (false positives and true negatives) minus slices already in the labelled sets."""
     rejects = RejectLog()
     try:
@@ -144,19 +180,31 @@ def no_hem_candidates(context: dg.AssetExecutionContext, config: CandidatesConfi
     labelled_keys = {im["key"] for im in store.read_json(L.LABELLED)["images"]}
     already = feedback["key"].isin(labelled_keys)
     for row in feedback[already].itertuples(index=False):
-        rejects.add(f"{config.feedback_csv}:{row.row}", STAGE_CSV, "already_labelled", f"slice {row.key} is already in the labelled sources")
+        rejects.add(
+            f"{config.feedback_csv}:{row.row}",
+            STAGE_CSV,
+            "already_labelled",
+            f"slice {row.key} is already in the labelled sources",
+        )
     candidates = feedback[~already].reset_index(drop=True)
     items = feedback.attrs["items"]
-    ledger = account("feedback rows", items, [f"{config.feedback_csv}:{r}" for r in candidates["row"]], [r.item for r in rejects])
+    ledger = account(
+        "feedback rows", items, [f"{config.feedback_csv}:{r}" for r in candidates["row"]], [r.item for r in rejects]
+    )
     manifest = store.write_table(L.CANDIDATES, candidates)
     rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
-    by_feedback = pd.DataFrame(
-        {
-            "in_csv": feedback["feedback"].value_counts(),
-            "already_labelled": feedback[already]["feedback"].value_counts(),
-            "candidates": candidates["feedback"].value_counts(),
-        }
-    ).reindex(["FP", "TN"]).fillna(0).astype(int)
+    by_feedback = (
+        pd.DataFrame(
+            {
+                "in_csv": feedback["feedback"].value_counts(),
+                "already_labelled": feedback[already]["feedback"].value_counts(),
+                "candidates": candidates["feedback"].value_counts(),
+            }
+        )
+        .reindex(["FP", "TN"])
+        .fillna(0)
+        .astype(int)
+    )
     return dg.MaterializeResult(
         data_version=data_version(manifest.dataset_hash),
         metadata={
@@ -173,45 +221,82 @@ def no_hem_candidates(context: dg.AssetExecutionContext, config: CandidatesConfi
     )
 
 
-@dg.asset(group_name=GROUP, deps=[no_hem_candidates], kinds={"s3", "dicom", "parquet"}, automation_condition=FOLLOW_UPSTREAM)
+@dg.asset(
+    group_name=GROUP, deps=[no_hem_candidates], kinds={"s3", "dicom", "parquet"}, automation_condition=FOLLOW_UPSTREAM
+)
 def no_hem_dicoms(context: dg.AssetExecutionContext, config: FetchConfig, store: DatasetStore) -> dg.MaterializeResult:
     """DICOM slices fetched from the store (S3): every false positive first, then true negatives up to
     `max_images`; header-only read keeps 5.0/5.5 mm slices. Failures are retried, then rejects."""
     candidates = store.read_table(L.CANDIDATES)
     chosen = select_for_fetch(candidates, config.max_images, config.fp_only, config.seed)
-    settings = FetchSettings(tuple(config.allowed_thickness_mm), config.thickness_tolerance_mm, config.attempts, config.retry_backoff_s)
+    settings = FetchSettings(
+        tuple(config.allowed_thickness_mm), config.thickness_tolerance_mm, config.attempts, config.retry_backoff_s
+    )
     prefix = config.dicom_prefix.strip("/")
-    context.log.info(f"fetching {len(chosen)} of {len(candidates)} candidates ({int((chosen['tier'] == 0).sum())} FP) with {config.fetch_workers} threads")
+    context.log.info(
+        f"fetching {len(chosen)} of {len(candidates)} candidates ({int((chosen['tier'] == 0).sum())} FP) with {config.fetch_workers} threads"
+    )
     started = time.perf_counter()
     rows = chosen.to_dict("records")
     results = []
     with ThreadPoolExecutor(max_workers=config.fetch_workers) as pool:
-        for done, result in enumerate(pool.map(lambda r: fetch_slice(r, f"{prefix}/{r['s3_key']}", store.pull, settings), rows), 1):
+        for done, result in enumerate(
+            pool.map(lambda r: fetch_slice(r, f"{prefix}/{r['s3_key']}", store.pull, settings), rows), 1
+        ):
             results.append(result)
             if done % 500 == 0:
                 context.log.info(f"fetched {done}/{len(rows)} in {time.perf_counter() - started:.1f}s")
     elapsed = time.perf_counter() - started
-    columns = [*chosen.columns, "dicom_path", "status", "reason", "detail", "slice_thickness", "header_patient_id", "attempts"]
+    columns = [
+        *chosen.columns,
+        "dicom_path",
+        "status",
+        "reason",
+        "detail",
+        "slice_thickness",
+        "header_patient_id",
+        "attempts",
+    ]
     fetched = pd.DataFrame(results) if results else pd.DataFrame(columns=columns)
     rejects = RejectLog()
     for r in fetched[fetched["status"] != "ok"].itertuples(index=False):
         rejects.add(r.dicom_path, STAGE_FETCH, r.reason, r.detail)
     rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
     summary = fetch_summary(fetched)
-    ledger = account("chosen slices", [f"{prefix}/{k}" for k in chosen["s3_key"]],
-                     fetched.loc[fetched["status"] == "ok", "dicom_path"].tolist(), [r.item for r in rejects])
-    if summary["attempted"] and not summary["successful"]:  # credentials, endpoint or prefix wrong: keep the last good table
+    ledger = account(
+        "chosen slices",
+        [f"{prefix}/{k}" for k in chosen["s3_key"]],
+        fetched.loc[fetched["status"] == "ok", "dicom_path"].tolist(),
+        [r.item for r in rejects],
+    )
+    if (
+        summary["attempted"] and not summary["successful"]
+    ):  # credentials, endpoint or prefix wrong: keep the last good table
         top = fetched["reason"].value_counts().index[0]
-        raise dg.Failure(f"none of {summary['attempted']} DICOM objects could be used (most common reason: {top}); see {rejects_path}",
-                         metadata={**summary, **rejects_metadata(store, rejects_path, rejects)})
+        raise dg.Failure(
+            f"none of {summary['attempted']} DICOM objects could be used (most common reason: {top}); see {rejects_path}",
+            metadata={**summary, **rejects_metadata(store, rejects_path, rejects)},
+        )
     manifest = store.write_table(L.DICOMS, fetched)
-    by_tier = fetched.assign(feedback=fetched["tier"].map(FEEDBACK_NAMES)).pivot_table(index="feedback", columns="status", values="key", aggfunc="size", fill_value=0) if len(fetched) else pd.DataFrame()
+    by_tier = (
+        fetched.assign(feedback=fetched["tier"].map(FEEDBACK_NAMES)).pivot_table(
+            index="feedback", columns="status", values="key", aggfunc="size", fill_value=0
+        )
+        if len(fetched)
+        else pd.DataFrame()
+    )
     meta = {
         **summary,
         "dagster/row_count": summary["successful"],
         "download_summary": table(pd.DataFrame([summary])),
-        "by_feedback_and_status": counts_table(by_tier, "feedback") if len(by_tier) else table(pd.DataFrame(columns=["feedback"])),
-        "thickness_mm": counts_table(fetched["slice_thickness"].fillna(-1).round(2).value_counts().sort_index().to_frame("slices"), "mm") if len(fetched) else table(pd.DataFrame(columns=["mm"])),
+        "by_feedback_and_status": counts_table(by_tier, "feedback")
+        if len(by_tier)
+        else table(pd.DataFrame(columns=["feedback"])),
+        "thickness_mm": counts_table(
+            fetched["slice_thickness"].fillna(-1).round(2).value_counts().sort_index().to_frame("slices"), "mm"
+        )
+        if len(fetched)
+        else table(pd.DataFrame(columns=["mm"])),
         **ledgers_metadata(ledger),
         **column_schema(fetched, COLUMNS),
         **dataset_metadata(store, L.DICOMS, manifest),
@@ -231,8 +316,18 @@ def no_hem_pngs(context: dg.AssetExecutionContext, config: PngConfig, store: Dat
         local = list(pool.map(store.pull, ok["dicom_path"]))
     names = png_names(ok)
     root = store.local_root()
-    cache = ItemCache(root, "dicom_to_png", fingerprint(CODE_VERSION, config.window_center, config.window_width, config.use_header_window,
-                                                         config.header_window_index, config.png_compression))
+    cache = ItemCache(
+        root,
+        "dicom_to_png",
+        fingerprint(
+            CODE_VERSION,
+            config.window_center,
+            config.window_width,
+            config.use_header_window,
+            config.header_window_index,
+            config.png_compression,
+        ),
+    )
     hashes = InputHashes(root, "dicom_to_png")
     rejects, rows = RejectLog(), []
     started = time.perf_counter()
@@ -245,34 +340,102 @@ def no_hem_pngs(context: dg.AssetExecutionContext, config: PngConfig, store: Dat
                 cache.restore(hit, staged.path, rename={CACHED_NAME: name})
                 results[name] = hit.result
                 continue
-            tasks.append(PngTask(str(src), str(staged.path / name), rel, config.window_center, config.window_width, config.use_header_window,
-                                 config.header_window_index, config.png_compression, cache_key=key))
+            tasks.append(
+                PngTask(
+                    str(src),
+                    str(staged.path / name),
+                    rel,
+                    config.window_center,
+                    config.window_width,
+                    config.use_header_window,
+                    config.header_window_index,
+                    config.png_compression,
+                    cache_key=key,
+                )
+            )
         hashes.save()
         workers = _workers(config.max_workers, len(tasks))
-        context.log.info(f"DICOM->PNG: {len(results)} of {len(ok)} slices reused, {len(tasks)} to convert with {workers} worker(s)")
-        fresh = (r for batch in ordered_map(convert_batch_star, [(b, cache) for b in batches(tasks, BATCH)], max_workers=workers,
-                                            progress=_progress(context, "DICOM->PNG batches")) for r in batch)
+        context.log.info(
+            f"DICOM->PNG: {len(results)} of {len(ok)} slices reused, {len(tasks)} to convert with {workers} worker(s)"
+        )
+        fresh = (
+            r
+            for batch in ordered_map(
+                convert_batch_star,
+                [(b, cache) for b in batches(tasks, BATCH)],
+                max_workers=workers,
+                progress=_progress(context, "DICOM->PNG batches"),
+            )
+            for r in batch
+        )
         results |= {Path(task.dst).name: result for task, result in zip(tasks, fresh)}
         for row, name in zip(ok.itertuples(index=False), names):
             result = results[name]
             if not result["ok"]:
                 rejects.add(row.dicom_path, "dicom_to_png", result["reason"], result["detail"])
                 continue
-            rows.append({"file_name": name, "patient_id": row.patient_id, "key": row.key, "feedback": row.feedback, "tier": int(row.tier),
-                         "sop_instance_uid": row.sop_instance_uid, "dicom_path": row.dicom_path,
-                         **{k: result[k] for k in ("width", "height", "window_center", "window_width", "window_source", "photometric", "transfer_syntax")}})
+            rows.append(
+                {
+                    "file_name": name,
+                    "patient_id": row.patient_id,
+                    "key": row.key,
+                    "feedback": row.feedback,
+                    "tier": int(row.tier),
+                    "sop_instance_uid": row.sop_instance_uid,
+                    "dicom_path": row.dicom_path,
+                    **{
+                        k: result[k]
+                        for k in (
+                            "width",
+                            "height",
+                            "window_center",
+                            "window_width",
+                            "window_source",
+                            "photometric",
+                            "transfer_syntax",
+                        )
+                    },
+                }
+            )
         if len(ok) and not rows:  # nothing converted: keep the previous PNGs, fail loudly
             rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
-            raise dg.Failure(f"none of {len(ok)} slices could be converted; see {rejects_path}", metadata=rejects_metadata(store, rejects_path, rejects))
+            raise dg.Failure(
+                f"none of {len(ok)} slices could be converted; see {rejects_path}",
+                metadata=rejects_metadata(store, rejects_path, rejects),
+            )
     elapsed = time.perf_counter() - started
-    index = pd.DataFrame(rows, columns=["file_name", "patient_id", "key", "feedback", "tier", "sop_instance_uid", "dicom_path", "width", "height", "window_center", "window_width", "window_source", "photometric", "transfer_syntax"])
+    index = pd.DataFrame(
+        rows,
+        columns=[
+            "file_name",
+            "patient_id",
+            "key",
+            "feedback",
+            "tier",
+            "sop_instance_uid",
+            "dicom_path",
+            "width",
+            "height",
+            "window_center",
+            "window_width",
+            "window_source",
+            "photometric",
+            "transfer_syntax",
+        ],
+    )
     ledger = account("slices", ok["dicom_path"].tolist(), index["dicom_path"].tolist(), [r.item for r in rejects])
     index_manifest = store.write_table(L.PNG_INDEX, index)
     rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
     shown = index.head(12)
     sample = [thumbnail(store.path(L.NO_HEM_DIR, n)) for n in shown["file_name"]]
     captions = [f"{n.removesuffix('.png')[:20]}\n{fb}" for n, fb in zip(shown["file_name"], shown["feedback"])]
-    figures = figure_metadata(store, context.asset_key.to_user_string(), "sample_pngs", png_bytes(captioned_montage(sample, captions, 6))) if sample else {}
+    figures = (
+        figure_metadata(
+            store, context.asset_key.to_user_string(), "sample_pngs", png_bytes(captioned_montage(sample, captions, 6))
+        )
+        if sample
+        else {}
+    )
     return dg.MaterializeResult(
         data_version=data_version(staged.manifest.dataset_hash, index_manifest.dataset_hash),
         metadata={
@@ -282,7 +445,9 @@ def no_hem_pngs(context: dg.AssetExecutionContext, config: PngConfig, store: Dat
             "slices_reused": len(ok) - len(tasks),
             **ledgers_metadata(ledger),
             "window_sources": counts_table(index["window_source"].value_counts().to_frame("slices"), "window"),
-            "transfer_syntaxes": counts_table(index["transfer_syntax"].value_counts().to_frame("slices"), "transfer syntax"),
+            "transfer_syntaxes": counts_table(
+                index["transfer_syntax"].value_counts().to_frame("slices"), "transfer syntax"
+            ),
             **figures,
             **column_schema(index, COLUMNS),
             **dataset_metadata(store, L.NO_HEM_DIR, staged.manifest),
@@ -297,10 +462,22 @@ def no_hem_coco(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.Ma
     """`_annotations.coco.json` beside the PNGs: every image, no annotations, the 6 categories."""
     index = store.read_table(L.PNG_INDEX)
     images = [
-        {"id": i, "file_name": r.file_name, "width": int(r.width), "height": int(r.height), "patient_id": str(r.patient_id), "feedback": r.feedback}
+        {
+            "id": i,
+            "file_name": r.file_name,
+            "width": int(r.width),
+            "height": int(r.height),
+            "patient_id": str(r.patient_id),
+            "feedback": r.feedback,
+        }
         for i, r in enumerate(index.itertuples(index=False))
     ]
-    coco = {"info": {"description": "no-hemorrhage downloads"}, "images": images, "annotations": [], "categories": categories_block(L.CLASSES_6)}
+    coco = {
+        "info": {"description": "no-hemorrhage downloads"},
+        "images": images,
+        "annotations": [],
+        "categories": categories_block(L.CLASSES_6),
+    }
     with store.write_file(L.NO_HEM_COCO) as tmp:
         atomic_write_json(tmp, coco)
     manifest = store.manifest(L.NO_HEM_COCO)
@@ -336,8 +513,11 @@ def share_chart(balance: pd.DataFrame, target: float) -> bytes:
     """No-hemorrhage share per split before and after balancing, with the target as a line."""
     return grouped_bars(
         {r.split: {"before balancing": r.share_before, "after balancing": r.share_after} for r in balance.itertuples()},
-        title=f"no-hemorrhage share per split (target {target:.0%})", xlabel="split", ylabel="share of images",
-        value_format="{:.1%}", reference=(target, f"target {target:.0%}"),
+        title=f"no-hemorrhage share per split (target {target:.0%})",
+        xlabel="split",
+        ylabel="share of images",
+        value_format="{:.1%}",
+        reference=(target, f"target {target:.0%}"),
     )
 
 
@@ -346,7 +526,9 @@ def labelled_image_table(coco: dict) -> pd.DataFrame:
     images, boxes = frames_from_coco(coco)
     names = {c["id"]: c["name"] for c in coco["categories"]}
     classes = boxes.groupby("image_id")["category_id"].agg(lambda c: tuple(sorted({names[i] for i in c})))
-    out = images[["id", "file_name", "source", "source_path", "patient_id", "key"]].rename(columns={"id": "labelled_id"})
+    out = images[["id", "file_name", "source", "source_path", "patient_id", "key"]].rename(
+        columns={"id": "labelled_id"}
+    )
     out["classes"] = out["labelled_id"].map(classes).apply(lambda v: v if isinstance(v, tuple) else ())
     out["has_hemorrhage"] = out["classes"].apply(bool)
     out["feedback"] = ""
@@ -354,7 +536,9 @@ def labelled_image_table(coco: dict) -> pd.DataFrame:
 
 
 @dg.asset(group_name=GROUP, deps=[labelled_coco], kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)
-def patient_splits(context: dg.AssetExecutionContext, config: PatientSplitConfig, store: DatasetStore) -> dg.MaterializeResult:
+def patient_splits(
+    context: dg.AssetExecutionContext, config: PatientSplitConfig, store: DatasetStore
+) -> dg.MaterializeResult:
     """Patient-level 80/15/5 split of the labelled images with a fixed seed; every class reaches every split where the data allows."""
     table = labelled_image_table(store.read_json(L.LABELLED))
     previous = previous_assignment(current_table(store, L.PATIENT_SPLITS), "patient_id")
@@ -362,8 +546,19 @@ def patient_splits(context: dg.AssetExecutionContext, config: PatientSplitConfig
     split, uncovered = split_images(table, "classes", config.fractions, config.seed, previous=history)
     split["classes"] = split["classes"].apply(";".join)
     manifest = store.write_table(L.PATIENT_SPLITS, split, meta=version_meta(config.resplit))
-    per_split = split.groupby("split").agg(patients=("patient_id", "nunique"), images=("file_name", "size"), with_hemorrhage=("has_hemorrhage", "sum")).reindex(list(L.SPLITS), fill_value=0)
-    classes = split.assign(cls=split["classes"].str.split(";")).explode("cls").query("cls != ''").pivot_table(index="cls", columns="split", values="file_name", aggfunc="size", fill_value=0)
+    per_split = (
+        split.groupby("split")
+        .agg(
+            patients=("patient_id", "nunique"), images=("file_name", "size"), with_hemorrhage=("has_hemorrhage", "sum")
+        )
+        .reindex(list(L.SPLITS), fill_value=0)
+    )
+    classes = (
+        split.assign(cls=split["classes"].str.split(";"))
+        .explode("cls")
+        .query("cls != ''")
+        .pivot_table(index="cls", columns="split", values="file_name", aggfunc="size", fill_value=0)
+    )
     return dg.MaterializeResult(
         data_version=data_version(manifest.dataset_hash),
         metadata={
@@ -389,7 +584,9 @@ def placed_pool_images(balanced: pd.DataFrame | None) -> dict[str, str]:
 
 
 @dg.asset(group_name=GROUP, deps=[patient_splits, no_hem_coco], kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)
-def balanced_splits(context: dg.AssetExecutionContext, config: BalanceConfig, store: DatasetStore) -> dg.MaterializeResult:
+def balanced_splits(
+    context: dg.AssetExecutionContext, config: BalanceConfig, store: DatasetStore
+) -> dg.MaterializeResult:
     """Each split's shortfall to the target no-hemorrhage share, the pool spread in proportion to the
     shortfalls, false positives first; a pool patient already in a split can only join that split, and a pool
     image placed by the previous version stays in its split (unless this run or `patient_splits` re-split)."""
@@ -422,7 +619,9 @@ def balanced_splits(context: dg.AssetExecutionContext, config: BalanceConfig, st
             "split": chosen["file_name"].map(assignment),
         }
     )
-    balanced = pd.concat([labelled, added], ignore_index=True).sort_values(["split", "file_name"]).reset_index(drop=True)
+    balanced = (
+        pd.concat([labelled, added], ignore_index=True).sort_values(["split", "file_name"]).reset_index(drop=True)
+    )
     manifest = store.write_table(L.BALANCED, balanced, meta=version_meta(resplit))
     tiers = dict(zip(pool["file_name"], pool["tier"]))
     balance = balance_table(before, assignment, tiers, needs, {0: "FP", 1: "TN"})
@@ -430,7 +629,9 @@ def balanced_splits(context: dg.AssetExecutionContext, config: BalanceConfig, st
     return dg.MaterializeResult(
         data_version=data_version(manifest.dataset_hash),
         metadata={
-            "share_after": dg.MetadataValue.json({r.split: round(float(r.share_after), 4) for r in balance.itertuples()}),
+            "share_after": dg.MetadataValue.json(
+                {r.split: round(float(r.share_after), 4) for r in balance.itertuples()}
+            ),
             "target_no_hem_share": config.target_no_hem_share,
             "balance": table(balance, descriptions=BALANCE_COLUMNS),
             "dagster/row_count": len(balanced),
@@ -443,7 +644,10 @@ def balanced_splits(context: dg.AssetExecutionContext, config: BalanceConfig, st
             "pool_unused": len(pool) - len(assignment),
             **figure_metadata(store, context.asset_key.to_user_string(), "share_chart", chart),
             **continuity_metadata(
-                previous_assignment(before_table, "file_name"), previous_assignment(balanced, "file_name"), resplit, L.SPLITS
+                previous_assignment(before_table, "file_name"),
+                previous_assignment(balanced, "file_name"),
+                resplit,
+                L.SPLITS,
             ),
             **column_schema(balanced, COLUMNS),
             **dataset_metadata(store, L.BALANCED, manifest),

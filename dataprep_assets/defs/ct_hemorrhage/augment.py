@@ -82,11 +82,23 @@ def build_transform(min_box: float, min_visibility: float):
     return A.Compose(
         [
             A.HorizontalFlip(p=0.5),
-            A.Affine(scale=(0.9, 1.1), translate_percent=(-0.06, 0.06), rotate=(-12, 12), border_mode=cv2.BORDER_CONSTANT, fill=0, p=0.8),
+            A.Affine(
+                scale=(0.9, 1.1),
+                translate_percent=(-0.06, 0.06),
+                rotate=(-12, 12),
+                border_mode=cv2.BORDER_CONSTANT,
+                fill=0,
+                p=0.8,
+            ),
             A.RandomBrightnessContrast(brightness_limit=0.1, contrast_limit=0.1, p=0.5),
         ],
         bbox_params=A.BboxParams(
-            format="coco", label_fields=["labels"], clip=True, min_visibility=min_visibility, min_width=min_box, min_height=min_box,
+            format="coco",
+            label_fields=["labels"],
+            clip=True,
+            min_visibility=min_visibility,
+            min_width=min_box,
+            min_height=min_box,
             filter_invalid_bboxes=True,
         ),
         seed=0,
@@ -108,7 +120,9 @@ def copy_seed(seed: int, file_name: str, copy: int) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}/{file_name}/{copy}".encode()).digest()[:4], "little")
 
 
-def augment_boxes(image: np.ndarray, boxes: tuple[Box, ...], seed: int, min_box: float, min_visibility: float) -> tuple[np.ndarray, tuple[Box, ...]]:
+def augment_boxes(
+    image: np.ndarray, boxes: tuple[Box, ...], seed: int, min_box: float, min_visibility: float
+) -> tuple[np.ndarray, tuple[Box, ...]]:
     """One augmented copy of `image` and its boxes, clipped and filtered."""
     transform = build_transform(min_box, min_visibility)
     transform.set_random_seed(seed)
@@ -137,7 +151,9 @@ def augment_one(task: AugTask) -> list[AugImage]:
     written = [AugImage(task.file_name, width, height, task.file_name, 0, task.boxes)]
     stem = Path(task.file_name).stem
     for k in range(1, task.copies + 1):
-        augmented, boxes = augment_boxes(image, task.boxes, copy_seed(task.seed, task.file_name, k), task.min_box, task.min_visibility)
+        augmented, boxes = augment_boxes(
+            image, task.boxes, copy_seed(task.seed, task.file_name, k), task.min_box, task.min_visibility
+        )
         name = f"{stem}_aug{k}.jpg"
         ok, buf = cv2.imencode(".jpg", augmented, [cv2.IMWRITE_JPEG_QUALITY, task.jpeg_quality])
         if not ok:
@@ -145,7 +161,6 @@ def augment_one(task: AugTask) -> list[AugImage]:
         (out_dir / name).write_bytes(buf.tobytes())
         written.append(AugImage(name, augmented.shape[1], augmented.shape[0], task.file_name, k, boxes))
     return written
-
 
 
 def augment_batch(tasks: list[AugTask], cache: ItemCache | None = None) -> list[list[AugImage]]:
@@ -164,8 +179,12 @@ def augment_batch_star(args: tuple) -> list[list[AugImage]]:
 
 
 def images_to_json(images: list[AugImage]) -> list:
-    return [[im.file_name, im.width, im.height, im.original, im.aug_index, [list(b) for b in im.boxes]] for im in images]
+    return [
+        [im.file_name, im.width, im.height, im.original, im.aug_index, [list(b) for b in im.boxes]] for im in images
+    ]
 
 
 def images_from_json(payload: list) -> list[AugImage]:
-    return [AugImage(name, w, h, original, k, tuple(tuple(b) for b in boxes)) for name, w, h, original, k, boxes in payload]
+    return [
+        AugImage(name, w, h, original, k, tuple(tuple(b) for b in boxes)) for name, w, h, original, k, boxes in payload
+    ]

@@ -7,19 +7,29 @@ its image and the exact augmentation multiplier; and patients and placed pool im
 across versions. The 4-class and intermediate checks fail loudly (ERROR) without stopping the rest of the run.
 """
 
-
 import json
 
 import dagster as dg
 import pandas as pd
 
-from dataprep_assets.common.checks import group_overlap_check, share_in_range_check, split_continuity_check, split_fractions_check
+from dataprep_assets.common.checks import (
+    group_overlap_check,
+    share_in_range_check,
+    split_continuity_check,
+    split_fractions_check,
+)
 from dataprep_assets.common.metadata import latest_materialization_metadata, markdown_table
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.ct_hemorrhage import layout as L
 from dataprep_assets.defs.ct_hemorrhage.assets import balanced_splits, labelled_coco, no_hem_coco, patient_splits
 from dataprep_assets.defs.ct_hemorrhage.publish import augmented_coco_6class, coco_4class
-from dataprep_assets.defs.ct_hemorrhage.validation import box_report, class_presence, coco_report, links_report, unreadable_images
+from dataprep_assets.defs.ct_hemorrhage.validation import (
+    box_report,
+    class_presence,
+    coco_report,
+    links_report,
+    unreadable_images,
+)
 
 NO_PATIENT_OVERLAP = "no_patient_overlap"
 COCO_VALID = "coco_valid"
@@ -36,29 +46,48 @@ IMAGES_STAY_PUT = "images_stay_put"
 
 
 def _coco_check(asset, dataset: str, splits, name: str, blocking: bool = False):
-    @dg.asset_check(asset=asset, name=name, blocking=blocking,
-                    description="pycocotools loads every split, and none has duplicate image/annotation ids, undefined categories, "
-                    "annotations of missing images, boxes outside their image or image files missing on disk.")
+    @dg.asset_check(
+        asset=asset,
+        name=name,
+        blocking=blocking,
+        description="pycocotools loads every split, and none has duplicate image/annotation ids, undefined categories, "
+        "annotations of missing images, boxes outside their image or image files missing on disk.",
+    )
     def _check(store: DatasetStore) -> dg.AssetCheckResult:
         store.pull(dataset)
         table, examples = coco_report(store.path(dataset), splits)
         return dg.AssetCheckResult(
             passed=bool((table["problems"] == 0).all()),
-            metadata={"problems": int(table["problems"].sum()), "per_split": dg.MetadataValue.md(markdown_table(table)), "examples": dg.MetadataValue.json(examples[:20])},
+            metadata={
+                "problems": int(table["problems"].sum()),
+                "per_split": dg.MetadataValue.md(markdown_table(table)),
+                "examples": dg.MetadataValue.json(examples[:20]),
+            },
         )
 
     return _check
 
 
 def _labelled_valid():
-    @dg.asset_check(asset=labelled_coco, name=COCO_VALID, description="The merged labelled COCO loads with pycocotools and has no duplicate ids, undefined categories, orphans or out-of-image boxes.")
+    @dg.asset_check(
+        asset=labelled_coco,
+        name=COCO_VALID,
+        description="The merged labelled COCO loads with pycocotools and has no duplicate ids, undefined categories, orphans or out-of-image boxes.",
+    )
     def _check(store: DatasetStore) -> dg.AssetCheckResult:
         from dataprep_assets.lib.coco import problem_counts, pycocotools_load, validate_coco
 
         coco = store.read_json(L.LABELLED)
         pycocotools_load(coco)
         problems = validate_coco(coco)
-        return dg.AssetCheckResult(passed=not problems, metadata={"images": len(coco["images"]), "problems": len(problems), "by_kind": dg.MetadataValue.json(problem_counts(problems))})
+        return dg.AssetCheckResult(
+            passed=not problems,
+            metadata={
+                "images": len(coco["images"]),
+                "problems": len(problems),
+                "by_kind": dg.MetadataValue.json(problem_counts(problems)),
+            },
+        )
 
     return _check
 
@@ -69,20 +98,36 @@ six_class_coco_valid = _coco_check(augmented_coco_6class, L.SIX_CLASS, L.SPLITS,
 four_class_coco_valid = _coco_check(coco_4class, L.FOUR_CLASS, L.SPLITS, COCO_VALID)
 
 patient_splits_no_overlap = group_overlap_check(
-    asset=patient_splits, load=lambda store: store.read_table(L.PATIENT_SPLITS), group_col="patient_id", name=NO_PATIENT_OVERLAP, blocking=True
+    asset=patient_splits,
+    load=lambda store: store.read_table(L.PATIENT_SPLITS),
+    group_col="patient_id",
+    name=NO_PATIENT_OVERLAP,
+    blocking=True,
 )
 patient_split_fractions = split_fractions_check(
     asset=patient_splits, load=lambda store: store.read_table(L.PATIENT_SPLITS), group_col="patient_id", tolerance=0.1
 )
-patients_stay_put = split_continuity_check(asset=patient_splits, relpath=L.PATIENT_SPLITS, group_col="patient_id", name=PATIENTS_STAY_PUT)
-balanced_images_stay_put = split_continuity_check(asset=balanced_splits, relpath=L.BALANCED, group_col="file_name", name=IMAGES_STAY_PUT)
+patients_stay_put = split_continuity_check(
+    asset=patient_splits, relpath=L.PATIENT_SPLITS, group_col="patient_id", name=PATIENTS_STAY_PUT
+)
+balanced_images_stay_put = split_continuity_check(
+    asset=balanced_splits, relpath=L.BALANCED, group_col="file_name", name=IMAGES_STAY_PUT
+)
 balanced_no_overlap = group_overlap_check(
-    asset=balanced_splits, load=lambda store: store.read_table(L.BALANCED), group_col="patient_id", name=NO_PATIENT_OVERLAP, blocking=True
+    asset=balanced_splits,
+    load=lambda store: store.read_table(L.BALANCED),
+    group_col="patient_id",
+    name=NO_PATIENT_OVERLAP,
+    blocking=True,
 )
 balanced_no_hem_share = share_in_range_check(
     asset=balanced_splits,
     load=lambda store: store.read_table(L.BALANCED).assign(no_hemorrhage=lambda f: ~f["has_hemorrhage"].astype(bool)),
-    flag_col="no_hemorrhage", low=NO_HEM_RANGE[0], high=NO_HEM_RANGE[1], name=NO_HEM_SHARE, blocking=True,
+    flag_col="no_hemorrhage",
+    low=NO_HEM_RANGE[0],
+    high=NO_HEM_RANGE[1],
+    name=NO_HEM_SHARE,
+    blocking=True,
     description="The share of no-hemorrhage images is within 48-52% in every split (an empty or too small pool stops here).",
 )
 
@@ -97,53 +142,121 @@ def _six_class_rows(store: DatasetStore) -> pd.DataFrame:
     return out
 
 
-six_class_no_overlap = group_overlap_check(asset=augmented_coco_6class, load=_six_class_rows, group_col="patient_id", name=NO_PATIENT_OVERLAP, blocking=True)
+six_class_no_overlap = group_overlap_check(
+    asset=augmented_coco_6class, load=_six_class_rows, group_col="patient_id", name=NO_PATIENT_OVERLAP, blocking=True
+)
 six_class_no_hem_share = share_in_range_check(
-    asset=augmented_coco_6class, load=_six_class_rows, flag_col="no_hemorrhage", low=NO_HEM_RANGE[0], high=NO_HEM_RANGE[1], name=NO_HEM_SHARE,
-    blocking=True, description="The share of no-hemorrhage images is within 48-52% in every split of the published dataset.",
+    asset=augmented_coco_6class,
+    load=_six_class_rows,
+    flag_col="no_hemorrhage",
+    low=NO_HEM_RANGE[0],
+    high=NO_HEM_RANGE[1],
+    name=NO_HEM_SHARE,
+    blocking=True,
+    description="The share of no-hemorrhage images is within 48-52% in every split of the published dataset.",
 )
 
 
-@dg.asset_check(asset=augmented_coco_6class, name=ALL_CLASSES_PRESENT, blocking=True, description="Each of the 6 classes has at least one image in train, valid and test.")
+@dg.asset_check(
+    asset=augmented_coco_6class,
+    name=ALL_CLASSES_PRESENT,
+    blocking=True,
+    description="Each of the 6 classes has at least one image in train, valid and test.",
+)
 def six_class_all_classes(store: DatasetStore) -> dg.AssetCheckResult:
     store.pull(L.SIX_CLASS)
     table = class_presence(store.path(L.SIX_CLASS), L.SPLITS)
     missing = [f"{c} in {s}" for c in table.index for s in table.columns if table.loc[c, s] == 0]
-    return dg.AssetCheckResult(passed=not missing, metadata={"missing": dg.MetadataValue.json(missing), "images_per_class": dg.MetadataValue.md(markdown_table(table.rename_axis("class").reset_index()))})
+    return dg.AssetCheckResult(
+        passed=not missing,
+        metadata={
+            "missing": dg.MetadataValue.json(missing),
+            "images_per_class": dg.MetadataValue.md(markdown_table(table.rename_axis("class").reset_index())),
+        },
+    )
 
 
-@dg.asset_check(asset=augmented_coco_6class, name=IMAGES_READABLE, blocking=True, description="Every image file of every split decodes.")
+@dg.asset_check(
+    asset=augmented_coco_6class,
+    name=IMAGES_READABLE,
+    blocking=True,
+    description="Every image file of every split decodes.",
+)
 def six_class_images_readable(store: DatasetStore) -> dg.AssetCheckResult:
     store.pull(L.SIX_CLASS)
     root = store.path(L.SIX_CLASS)
-    paths = [str(root / s / im["file_name"]) for s in L.SPLITS for im in json.loads((root / s / L.ANNOTATIONS).read_text())["images"]]
+    paths = [
+        str(root / s / im["file_name"])
+        for s in L.SPLITS
+        for im in json.loads((root / s / L.ANNOTATIONS).read_text())["images"]
+    ]
     bad = unreadable_images(paths)
-    return dg.AssetCheckResult(passed=not bad, metadata={"images_checked": len(paths), "unreadable": len(bad), "examples": dg.MetadataValue.json([str(p) for p in bad[:10]])})
+    return dg.AssetCheckResult(
+        passed=not bad,
+        metadata={
+            "images_checked": len(paths),
+            "unreadable": len(bad),
+            "examples": dg.MetadataValue.json([str(p) for p in bad[:10]]),
+        },
+    )
 
 
-@dg.asset_check(asset=augmented_coco_6class, name=BOXES_INSIDE, blocking=True, description="100% of the boxes lie inside their images and have positive size.")
+@dg.asset_check(
+    asset=augmented_coco_6class,
+    name=BOXES_INSIDE,
+    blocking=True,
+    description="100% of the boxes lie inside their images and have positive size.",
+)
 def six_class_boxes_inside(store: DatasetStore) -> dg.AssetCheckResult:
     store.pull(L.SIX_CLASS)
     table = box_report(store.path(L.SIX_CLASS), L.SPLITS)
-    return dg.AssetCheckResult(passed=bool((table["valid"] == table["boxes"]).all()), metadata={"boxes": int(table["boxes"].sum()), "invalid": int((table["boxes"] - table["valid"]).sum()), "per_split": dg.MetadataValue.md(markdown_table(table))})
+    return dg.AssetCheckResult(
+        passed=bool((table["valid"] == table["boxes"]).all()),
+        metadata={
+            "boxes": int(table["boxes"].sum()),
+            "invalid": int((table["boxes"] - table["valid"]).sum()),
+            "per_split": dg.MetadataValue.md(markdown_table(table)),
+        },
+    )
 
 
-@dg.asset_check(asset=augmented_coco_6class, name=AUGMENTATION_MULTIPLIER, blocking=True, description="Train holds exactly `multiplier` images per original (the configured multiplier); valid and test hold no augmented images.")
+@dg.asset_check(
+    asset=augmented_coco_6class,
+    name=AUGMENTATION_MULTIPLIER,
+    blocking=True,
+    description="Train holds exactly `multiplier` images per original (the configured multiplier); valid and test hold no augmented images.",
+)
 def six_class_multiplier(context: dg.AssetCheckExecutionContext, store: DatasetStore) -> dg.AssetCheckResult:
     expected = int(latest_materialization_metadata(context.instance, augmented_coco_6class.key).get("multiplier", 3))
     rows = _six_class_rows(store)
-    per_split = rows.groupby("split").agg(images=("file_name", "size"), originals=("is_augmented", lambda a: int((~a).sum())), augmented=("is_augmented", "sum"))
-    train = per_split.loc["train"] if "train" in per_split.index else pd.Series({"images": 0, "originals": 0, "augmented": 0})
+    per_split = rows.groupby("split").agg(
+        images=("file_name", "size"),
+        originals=("is_augmented", lambda a: int((~a).sum())),
+        augmented=("is_augmented", "sum"),
+    )
+    train = (
+        per_split.loc["train"]
+        if "train" in per_split.index
+        else pd.Series({"images": 0, "originals": 0, "augmented": 0})
+    )
     achieved = train["images"] / train["originals"] if train["originals"] else 0.0
     held_out_augmented = int(per_split.drop(index="train", errors="ignore")["augmented"].sum())
     return dg.AssetCheckResult(
         passed=bool(train["images"] == expected * train["originals"] and held_out_augmented == 0),
-        metadata={"expected_multiplier": expected, "achieved_multiplier": float(achieved), "augmented_in_valid_or_test": held_out_augmented,
-                  "per_split": dg.MetadataValue.md(markdown_table(per_split.rename_axis("split").reset_index()))},
+        metadata={
+            "expected_multiplier": expected,
+            "achieved_multiplier": float(achieved),
+            "augmented_in_valid_or_test": held_out_augmented,
+            "per_split": dg.MetadataValue.md(markdown_table(per_split.rename_axis("split").reset_index())),
+        },
     )
 
 
-@dg.asset_check(asset=coco_4class, name=CLASSES_REMOVED, description="The 4-class set has no EDH or HC category or annotation, and as many images as the 6-class set.")
+@dg.asset_check(
+    asset=coco_4class,
+    name=CLASSES_REMOVED,
+    description="The 4-class set has no EDH or HC category or annotation, and as many images as the 6-class set.",
+)
 def four_class_classes_removed(store: DatasetStore) -> dg.AssetCheckResult:
     store.pull(L.FOUR_CLASS)
     rows, bad = [], []
@@ -151,17 +264,38 @@ def four_class_classes_removed(store: DatasetStore) -> dg.AssetCheckResult:
         four = json.loads(store.path(L.FOUR_CLASS, split, L.ANNOTATIONS).read_text())
         six = json.loads(store.path(L.SIX_CLASS, split, L.ANNOTATIONS).read_text())
         names = {c["id"]: c["name"] for c in four["categories"]}
-        removed_left = sum(names.get(a["category_id"]) in ("EDH", "HC") for a in four["annotations"]) + sum(n in ("EDH", "HC") for n in names.values())
-        rows.append({"split": split, "categories": ", ".join(names.values()), "edh_hc_left": removed_left, "images_4class": len(four["images"]), "images_6class": len(six["images"])})
+        removed_left = sum(names.get(a["category_id"]) in ("EDH", "HC") for a in four["annotations"]) + sum(
+            n in ("EDH", "HC") for n in names.values()
+        )
+        rows.append(
+            {
+                "split": split,
+                "categories": ", ".join(names.values()),
+                "edh_hc_left": removed_left,
+                "images_4class": len(four["images"]),
+                "images_6class": len(six["images"]),
+            }
+        )
         if removed_left or len(four["images"]) != len(six["images"]):
             bad.append(split)
-    return dg.AssetCheckResult(passed=not bad, metadata={"failing_splits": dg.MetadataValue.json(bad), "per_split": dg.MetadataValue.md(markdown_table(pd.DataFrame(rows)))})
+    return dg.AssetCheckResult(
+        passed=not bad,
+        metadata={
+            "failing_splits": dg.MetadataValue.json(bad),
+            "per_split": dg.MetadataValue.md(markdown_table(pd.DataFrame(rows))),
+        },
+    )
 
 
-@dg.asset_check(asset=coco_4class, name=LINKS_VALID,
-                description="Every 4-class image is a valid link (symbolic or hard) to the stored object of its 6-class file, not a copy.")
+@dg.asset_check(
+    asset=coco_4class,
+    name=LINKS_VALID,
+    description="Every 4-class image is a valid link (symbolic or hard) to the stored object of its 6-class file, not a copy.",
+)
 def four_class_links_valid(store: DatasetStore) -> dg.AssetCheckResult:
     six = store.manifest(L.SIX_CLASS)
     objects = {e.path: e.sha256 for e in six.entries} if six is not None else {}
     counts, bad = links_report(store.path(L.FOUR_CLASS), objects, store.object_path, L.SPLITS)
-    return dg.AssetCheckResult(passed=not bad and counts["images"] > 0, metadata={**counts, "examples": dg.MetadataValue.json(bad[:10])})
+    return dg.AssetCheckResult(
+        passed=not bad and counts["images"] > 0, metadata={**counts, "examples": dg.MetadataValue.json(bad[:10])}
+    )

@@ -1,6 +1,5 @@
 """Launchpad configuration of the ct_hemorrhage assets (every field has a description and a default)."""
 
-
 import re
 from typing import ClassVar, Literal
 
@@ -35,11 +34,15 @@ def _check_map(field: str, mapping: dict[str, str]) -> None:
 class LabelledCocoConfig(dg.Config):
     v3_annotations: str = Field(default=V3_COCO, description="Store path of the 4-class COCO file (images beside it).")
     v3_category_map: dict[str, str] = Field(
-        default=V3_MAP, description=f"Source category name -> one of {list(CLASSES_6)}, or '{DROP}' for noise. Every source category must be listed."
+        default=V3_MAP,
+        description=f"Source category name -> one of {list(CLASSES_6)}, or '{DROP}' for noise. Every source category must be listed.",
     )
-    roboflow_annotations: str = Field(default=ROBOFLOW_COCO, description="Store path of the 8-category COCO export (images beside it).")
+    roboflow_annotations: str = Field(
+        default=ROBOFLOW_COCO, description="Store path of the 8-category COCO export (images beside it)."
+    )
     roboflow_category_map: dict[str, str] = Field(
-        default=ROBOFLOW_MAP, description=f"Source category name -> one of {list(CLASSES_6)}, or '{DROP}' for noise. Every source category must be listed."
+        default=ROBOFLOW_MAP,
+        description=f"Source category name -> one of {list(CLASSES_6)}, or '{DROP}' for noise. Every source category must be listed.",
     )
     file_name_pattern: str = Field(
         default=DEFAULT_NAME_PATTERN,
@@ -50,8 +53,14 @@ class LabelledCocoConfig(dg.Config):
         description="A source category that its category map does not list: `reject` each of its annotations (a reject row "
         "`unknown_category`) or `fail` the asset naming the categories.",
     )
-    min_box_size: float = Field(default=2.0, description="Boxes narrower or shorter than this (pixels) after clipping are removed as degenerate.")
-    verify_image_size: bool = Field(default=True, description="Read each image's header and reject images whose real size differs from the COCO width/height.")
+    min_box_size: float = Field(
+        default=2.0,
+        description="Boxes narrower or shorter than this (pixels) after clipping are removed as degenerate.",
+    )
+    verify_image_size: bool = Field(
+        default=True,
+        description="Read each image's header and reject images whose real size differs from the COCO width/height.",
+    )
 
     @model_validator(mode="after")
     def _check(self):
@@ -69,19 +78,35 @@ class LabelledCocoConfig(dg.Config):
 
 
 class CandidatesConfig(dg.Config):
-    feedback_csv: str = Field(default=FEEDBACK_CSV, description="Store path of the feedback CSV (study/series/instance keys, patient_id, s3_key, feedback FP/TN).")
+    feedback_csv: str = Field(
+        default=FEEDBACK_CSV,
+        description="Store path of the feedback CSV (study/series/instance keys, patient_id, s3_key, feedback FP/TN).",
+    )
 
 
 class FetchConfig(dg.Config):
-    max_images: int = Field(default=3875, description="Images to attempt: all false positives first, then true negatives up to this total (0 = all candidates).")
+    max_images: int = Field(
+        default=3875,
+        description="Images to attempt: all false positives first, then true negatives up to this total (0 = all candidates).",
+    )
     fp_only: bool = Field(default=False, description="Fetch only the false positives (the seed's --fp-only).")
-    allowed_thickness_mm: list[float] = Field(default=[5.0, 5.5], description="Slice thicknesses kept (header-only read); other slices are skipped.")
-    thickness_tolerance_mm: float = Field(default=0.01, description="Tolerance when comparing SliceThickness with the allowed values.")
-    dicom_prefix: str = Field(default=DICOM_PREFIX, description="Store prefix under which the CSV's `s3_key`s live; keys can never escape it.")
+    allowed_thickness_mm: list[float] = Field(
+        default=[5.0, 5.5], description="Slice thicknesses kept (header-only read); other slices are skipped."
+    )
+    thickness_tolerance_mm: float = Field(
+        default=0.01, description="Tolerance when comparing SliceThickness with the allowed values."
+    )
+    dicom_prefix: str = Field(
+        default=DICOM_PREFIX, description="Store prefix under which the CSV's `s3_key`s live; keys can never escape it."
+    )
     attempts: int = Field(default=3, description="Download attempts per object before it is recorded as failed.")
-    retry_backoff_s: float = Field(default=0.5, description="Wait before the first retry; doubles on each further retry.")
+    retry_backoff_s: float = Field(
+        default=0.5, description="Wait before the first retry; doubles on each further retry."
+    )
     fetch_workers: int = Field(default=8, description="Concurrent downloads (threads).")
-    seed: int = Field(default=42, description="Seed of the choice of true negatives when there are more than `max_images`.")
+    seed: int = Field(
+        default=42, description="Seed of the choice of true negatives when there are more than `max_images`."
+    )
 
     @model_validator(mode="after")
     def _check(self):
@@ -95,12 +120,27 @@ class FetchConfig(dg.Config):
 
 
 class PngConfig(dg.Config):
-    window_center: float = Field(default=40.0, description="Brain window centre (HU), used when the header has none or `use_header_window` is off.")
-    window_width: float = Field(default=80.0, description="Brain window width (HU, >= 1), used when the header has none or `use_header_window` is off.")
-    use_header_window: bool = Field(default=True, description="Use the slice's own WindowCenter/WindowWidth when present.")
-    header_window_index: int = Field(default=0, description="Which value of multi-valued window tags to use (0 = first).")
-    png_compression: int = Field(default=1, description="PNG compression level 0-9 (lossless at every level; higher = smaller and slower).")
-    max_workers: int = Field(default=0, description="Worker processes for the conversion; 0 = one per core, inline for batches under 256 slices per core.")
+    window_center: float = Field(
+        default=40.0,
+        description="Brain window centre (HU), used when the header has none or `use_header_window` is off.",
+    )
+    window_width: float = Field(
+        default=80.0,
+        description="Brain window width (HU, >= 1), used when the header has none or `use_header_window` is off.",
+    )
+    use_header_window: bool = Field(
+        default=True, description="Use the slice's own WindowCenter/WindowWidth when present."
+    )
+    header_window_index: int = Field(
+        default=0, description="Which value of multi-valued window tags to use (0 = first)."
+    )
+    png_compression: int = Field(
+        default=1, description="PNG compression level 0-9 (lossless at every level; higher = smaller and slower)."
+    )
+    max_workers: int = Field(
+        default=0,
+        description="Worker processes for the conversion; 0 = one per core, inline for batches under 256 slices per core.",
+    )
 
     @model_validator(mode="after")
     def _check(self):
@@ -114,7 +154,11 @@ class PngConfig(dg.Config):
 
 
 class PatientSplitConfig(SplitFractionsConfig):
-    split_fields: ClassVar[dict[str, str]] = {"train": "train_fraction", "valid": "valid_fraction", "test": "test_fraction"}
+    split_fields: ClassVar[dict[str, str]] = {
+        "train": "train_fraction",
+        "valid": "valid_fraction",
+        "test": "test_fraction",
+    }
 
     train_fraction: float = Field(default=0.80, description="Share of patients in train.")
     valid_fraction: float = Field(default=0.15, description="Share of patients in valid.")
@@ -123,7 +167,9 @@ class PatientSplitConfig(SplitFractionsConfig):
 
 
 class BalanceConfig(dg.Config):
-    target_no_hem_share: float = Field(default=0.5, description="Share of no-hemorrhage images each split is filled towards.")
+    target_no_hem_share: float = Field(
+        default=0.5, description="Share of no-hemorrhage images each split is filled towards."
+    )
     seed: int = Field(default=42, description="Seed of the order within each priority tier of the pool.")
     resplit: bool = Field(default=False, description=RESPLIT_DESCRIPTION)
 
@@ -135,12 +181,24 @@ class BalanceConfig(dg.Config):
 
 
 class AugmentConfig(dg.Config):
-    multiplier: int = Field(default=3, description="Train images per original: the original plus multiplier - 1 augmented copies. Valid and test are never augmented.")
-    seed: int = Field(default=42, description="Seed of the augmentations (each copy's seed derives from it and the file name).")
-    min_box_size: float = Field(default=2.0, description="Augmented boxes narrower or shorter than this (pixels) are dropped.")
-    min_visibility: float = Field(default=0.3, description="Augmented boxes keeping less than this share of their area inside the image are dropped.")
+    multiplier: int = Field(
+        default=3,
+        description="Train images per original: the original plus multiplier - 1 augmented copies. Valid and test are never augmented.",
+    )
+    seed: int = Field(
+        default=42, description="Seed of the augmentations (each copy's seed derives from it and the file name)."
+    )
+    min_box_size: float = Field(
+        default=2.0, description="Augmented boxes narrower or shorter than this (pixels) are dropped."
+    )
+    min_visibility: float = Field(
+        default=0.3,
+        description="Augmented boxes keeping less than this share of their area inside the image are dropped.",
+    )
     jpeg_quality: int = Field(default=95, description="JPEG quality of the augmented copies.")
-    max_workers: int = Field(default=0, description="Worker processes; 0 = one per core, inline for batches under 256 images per core.")
+    max_workers: int = Field(
+        default=0, description="Worker processes; 0 = one per core, inline for batches under 256 images per core."
+    )
 
     @model_validator(mode="after")
     def _check(self):
@@ -154,8 +212,13 @@ class AugmentConfig(dg.Config):
 
 
 class FourClassConfig(dg.Config):
-    drop_classes: list[str] = Field(default=["EDH", "HC"], description="Classes whose annotations are removed; the rest are renumbered 0..n-1.")
-    link: Literal["symlink", "hardlink"] = Field(default="symlink", description="How images point at the 6-class files: relative symbolic links (as the seed) or hard links, both to the stored objects of the 6-class version (a later 6-class rebuild never changes them).")
+    drop_classes: list[str] = Field(
+        default=["EDH", "HC"], description="Classes whose annotations are removed; the rest are renumbered 0..n-1."
+    )
+    link: Literal["symlink", "hardlink"] = Field(
+        default="symlink",
+        description="How images point at the 6-class files: relative symbolic links (as the seed) or hard links, both to the stored objects of the 6-class version (a later 6-class rebuild never changes them).",
+    )
 
     @model_validator(mode="after")
     def _check(self):

@@ -47,7 +47,14 @@ class PngTask:
 
 
 def encode_png(image: np.ndarray, compression: int = 1) -> bytes:
-    params = [cv2.IMWRITE_PNG_COMPRESSION, int(compression), cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP]
+    params = [
+        cv2.IMWRITE_PNG_COMPRESSION,
+        int(compression),
+        cv2.IMWRITE_PNG_STRATEGY,
+        cv2.IMWRITE_PNG_STRATEGY_RLE,
+        cv2.IMWRITE_PNG_FILTER,
+        cv2.IMWRITE_PNG_FILTER_UP,
+    ]
     ok, buf = cv2.imencode(".png", image, params)
     if not ok:
         raise ValueError("PNG encoding failed")
@@ -57,7 +64,9 @@ def encode_png(image: np.ndarray, compression: int = 1) -> bytes:
 def convert_one(task: PngTask) -> dict:
     """Convert one slice; never raises for bad input (the reason comes back instead)."""
     try:
-        slice8 = load_slice_uint8(task.src, task.center, task.width, task.use_header_window, task.window_index, name=task.name)
+        slice8 = load_slice_uint8(
+            task.src, task.center, task.width, task.use_header_window, task.window_index, name=task.name
+        )
     except DicomError as exc:
         return {"ok": False, "reason": exc.reason, "detail": str(exc)}
     except Exception as exc:  # a decoder crash on hostile input is a reject, not a failed run

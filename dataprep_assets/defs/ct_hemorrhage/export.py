@@ -13,21 +13,46 @@ from dataprep_assets.lib.coco import categories_block
 IMAGE_EXTRAS = ("patient_id", "source", "original", "aug_index")
 
 
-def split_coco(images: Sequence[AugImage], extras: Mapping[str, Mapping], classes: Sequence[str] = CLASSES_6, info: Mapping | None = None) -> dict:
+def split_coco(
+    images: Sequence[AugImage],
+    extras: Mapping[str, Mapping],
+    classes: Sequence[str] = CLASSES_6,
+    info: Mapping | None = None,
+) -> dict:
     """COCO for one split: ids in the order given; `extras[original]` adds patient_id and source."""
     img_records, ann_records = [], []
     for image_id, im in enumerate(images):
         extra = extras[im.original]
         img_records.append(
-            {"id": image_id, "file_name": im.file_name, "width": int(im.width), "height": int(im.height),
-             "patient_id": str(extra["patient_id"]), "source": str(extra["source"]), "original": im.original, "aug_index": int(im.aug_index)}
+            {
+                "id": image_id,
+                "file_name": im.file_name,
+                "width": int(im.width),
+                "height": int(im.height),
+                "patient_id": str(extra["patient_id"]),
+                "source": str(extra["source"]),
+                "original": im.original,
+                "aug_index": int(im.aug_index),
+            }
         )
         for cat, x, y, w, h in im.boxes:
             ann_records.append(
-                {"id": len(ann_records), "image_id": image_id, "category_id": int(cat), "bbox": [float(x), float(y), float(w), float(h)],
-                 "area": round(float(w) * float(h), 2), "iscrowd": 0, "segmentation": []}
+                {
+                    "id": len(ann_records),
+                    "image_id": image_id,
+                    "category_id": int(cat),
+                    "bbox": [float(x), float(y), float(w), float(h)],
+                    "area": round(float(w) * float(h), 2),
+                    "iscrowd": 0,
+                    "segmentation": [],
+                }
             )
-    return {"info": dict(info or {}), "images": img_records, "annotations": ann_records, "categories": categories_block(classes)}
+    return {
+        "info": dict(info or {}),
+        "images": img_records,
+        "annotations": ann_records,
+        "categories": categories_block(classes),
+    }
 
 
 def four_class_coco(coco6: Mapping, drop: Sequence[str]) -> dict:
@@ -39,7 +64,12 @@ def four_class_coco(coco6: Mapping, drop: Sequence[str]) -> dict:
     for ann in coco6["annotations"]:
         if ann["category_id"] in old_to_new:
             annotations.append(dict(ann, id=len(annotations), category_id=old_to_new[ann["category_id"]]))
-    return {"info": dict(coco6.get("info", {})), "images": list(coco6["images"]), "annotations": annotations, "categories": categories_block(kept)}
+    return {
+        "info": dict(coco6.get("info", {})),
+        "images": list(coco6["images"]),
+        "annotations": annotations,
+        "categories": categories_block(kept),
+    }
 
 
 def dataset_rows(coco: Mapping, split: str) -> pd.DataFrame:
@@ -52,12 +82,36 @@ def dataset_rows(coco: Mapping, split: str) -> pd.DataFrame:
     for im in coco["images"]:
         classes = per_image.get(im["id"], [])
         rows.append(
-            {"split": split, "file_name": im["file_name"], "patient_id": im.get("patient_id", ""), "source": im.get("source", ""),
-             "original": im.get("original", im["file_name"]), "is_augmented": int(im.get("aug_index", 0)) > 0,
-             "width": im["width"], "height": im["height"], "has_hemorrhage": bool(classes), "annotations": len(classes),
-             "classes": ";".join(sorted(set(classes)))}
+            {
+                "split": split,
+                "file_name": im["file_name"],
+                "patient_id": im.get("patient_id", ""),
+                "source": im.get("source", ""),
+                "original": im.get("original", im["file_name"]),
+                "is_augmented": int(im.get("aug_index", 0)) > 0,
+                "width": im["width"],
+                "height": im["height"],
+                "has_hemorrhage": bool(classes),
+                "annotations": len(classes),
+                "classes": ";".join(sorted(set(classes))),
+            }
         )
-    return pd.DataFrame(rows, columns=["split", "file_name", "patient_id", "source", "original", "is_augmented", "width", "height", "has_hemorrhage", "annotations", "classes"])
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "split",
+            "file_name",
+            "patient_id",
+            "source",
+            "original",
+            "is_augmented",
+            "width",
+            "height",
+            "has_hemorrhage",
+            "annotations",
+            "classes",
+        ],
+    )
 
 
 def original_images_summary(rows: pd.DataFrame, classes: Sequence[str]) -> dict:
@@ -105,7 +159,7 @@ def analysis(cocos: Mapping[str, Mapping]) -> dict:
         report["original_images_summary"][split] = original_images_summary(rows, list(names.values()))
     names = list(patients)
     for i, a in enumerate(names):
-        for b in names[i + 1:]:
+        for b in names[i + 1 :]:
             report["patient_overlap"][f"{a}/{b}"] = sorted(patients[a] & patients[b])
     report["total_patients"] = len(set().union(*patients.values())) if patients else 0
     return report

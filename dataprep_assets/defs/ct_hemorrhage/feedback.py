@@ -49,11 +49,18 @@ def read_feedback(path: Path, name: str, rejects: RejectLog) -> pd.DataFrame:
     for idx, row in frame.iterrows():
         item = f"{name}:{row['row']}"
         if row["feedback"] not in FEEDBACK_TIERS:
-            rejects.add(item, STAGE_CSV, "unknown_feedback", f"feedback {row['feedback']!r} is not one of {list(FEEDBACK_TIERS)}")
+            rejects.add(
+                item,
+                STAGE_CSV,
+                "unknown_feedback",
+                f"feedback {row['feedback']!r} is not one of {list(FEEDBACK_TIERS)}",
+            )
         elif not row["s3_key"]:
             rejects.add(item, STAGE_CSV, "missing_s3_key", "empty s3_key")
         elif not row["instance_number"].lstrip("-").isdigit():
-            rejects.add(item, STAGE_CSV, "bad_instance_number", f"instance_number {row['instance_number']!r} is not an integer")
+            rejects.add(
+                item, STAGE_CSV, "bad_instance_number", f"instance_number {row['instance_number']!r} is not an integer"
+            )
         elif not row["sop_instance_uid"]:
             rejects.add(item, STAGE_CSV, "missing_sop_instance_uid", "empty sop_instance_uid")
         else:
@@ -62,7 +69,12 @@ def read_feedback(path: Path, name: str, rejects: RejectLog) -> pd.DataFrame:
     frame = frame[ok].copy()
     dup = frame.duplicated("sop_instance_uid", keep="first")
     for row in frame[dup].itertuples(index=False):
-        rejects.add(f"{name}:{row.row}", STAGE_CSV, "duplicate_row", f"sop_instance_uid {row.sop_instance_uid} already on an earlier line")
+        rejects.add(
+            f"{name}:{row.row}",
+            STAGE_CSV,
+            "duplicate_row",
+            f"sop_instance_uid {row.sop_instance_uid} already on an earlier line",
+        )
     frame = frame[~dup].copy()
     frame["instance_number"] = frame["instance_number"].astype(int)
     frame["tier"] = frame["feedback"].map(FEEDBACK_TIERS).astype(int)
@@ -98,8 +110,16 @@ class FetchSettings:
 
 def fetch_slice(row: dict, relpath: str, pull: Callable[[str], Path], settings: FetchSettings) -> dict:
     """Fetch one object (retrying transient errors), read its header, decide ok / skipped / failed."""
-    out = {**row, "dicom_path": relpath, "status": "failed", "reason": "", "detail": "", "slice_thickness": np.nan,
-           "header_patient_id": "", "attempts": 0}
+    out = {
+        **row,
+        "dicom_path": relpath,
+        "status": "failed",
+        "reason": "",
+        "detail": "",
+        "slice_thickness": np.nan,
+        "header_patient_id": "",
+        "attempts": 0,
+    }
     for attempt in range(1, settings.attempts + 1):
         out["attempts"] = attempt
         try:
@@ -119,7 +139,12 @@ def fetch_slice(row: dict, relpath: str, pull: Callable[[str], Path], settings: 
         header = read_header(local, name=relpath)
     except DicomError as exc:
         return out | {"reason": exc.reason, "detail": str(exc)}
-    out |= {"slice_thickness": header.slice_thickness if header.slice_thickness is not None else np.nan, "header_patient_id": header.patient_id, "reason": "", "detail": ""}
+    out |= {
+        "slice_thickness": header.slice_thickness if header.slice_thickness is not None else np.nan,
+        "header_patient_id": header.patient_id,
+        "reason": "",
+        "detail": "",
+    }
     if not header.has_pixel_data:
         return out | {"reason": "missing_pixel_data", "detail": "the file ends before any pixel data"}
     patient = header.patient_id or row.get("patient_id", "")
@@ -127,7 +152,11 @@ def fetch_slice(row: dict, relpath: str, pull: Callable[[str], Path], settings: 
         return out | {"reason": "missing_patient_id", "detail": "no PatientID in the header and none in the CSV"}
     out["patient_id"] = patient
     if not thickness_matches(header.slice_thickness, settings.allowed_mm, settings.tolerance_mm):
-        return out | {"status": "skipped_thickness", "reason": "slice_thickness", "detail": f"SliceThickness {header.slice_thickness} mm not in {list(settings.allowed_mm)}"}
+        return out | {
+            "status": "skipped_thickness",
+            "reason": "slice_thickness",
+            "detail": f"SliceThickness {header.slice_thickness} mm not in {list(settings.allowed_mm)}",
+        }
     return out | {"status": "ok"}
 
 

@@ -62,8 +62,10 @@ def _source_categories(coco: dict, source: Source) -> tuple[dict[int, int | None
     if unknown and source.on_unknown == "fail":
         return category_map(coco["categories"], source.mapping, CLASSES_6, label), set()  # raises naming them
     if source.on_unknown not in UNKNOWN_CATEGORY_CHOICES:
-        raise CocoError(f"{label}: on_unknown must be one of {list(UNKNOWN_CATEGORY_CHOICES)}, got {source.on_unknown!r}")
-    cat_map = category_map(coco["categories"], {**source.mapping, **{n: DROP for n in unknown}}, CLASSES_6, label)
+        raise CocoError(
+            f"{label}: on_unknown must be one of {list(UNKNOWN_CATEGORY_CHOICES)}, got {source.on_unknown!r}"
+        )
+    cat_map = category_map(coco["categories"], {**source.mapping, **dict.fromkeys(unknown, DROP)}, CLASSES_6, label)
     return cat_map, {int(c["id"]) for c in coco["categories"] if str(c["name"]) in unknown}
 
 
@@ -72,7 +74,9 @@ def _image_size(path: Path) -> tuple[int, int]:
         return img.size
 
 
-def load_source(root: Path, source: Source, pattern: str, min_box: float, verify_size: bool, rejects: RejectLog) -> SourceResult:
+def load_source(
+    root: Path, source: Source, pattern: str, min_box: float, verify_size: bool, rejects: RejectLog
+) -> SourceResult:
     """One source's usable images (with patient ids) and clipped, remapped boxes."""
     coco = load_coco(safe_join(root, source.annotations))
     cat_map, unknown_ids = _source_categories(coco, source)
@@ -88,7 +92,12 @@ def load_source(root: Path, source: Source, pattern: str, min_box: float, verify
         item = f"{image_dir}/{name}"
         image_items.append(item)
         if ids[im["id"]] > 1:
-            rejects.add(item, STAGE, "duplicate_image_id", f"{source.name}: image id {im['id']} is used by {ids[im['id']]} images")
+            rejects.add(
+                item,
+                STAGE,
+                "duplicate_image_id",
+                f"{source.name}: image id {im['id']} is used by {ids[im['id']]} images",
+            )
             continue
         if name in seen_names:
             rejects.add(item, STAGE, "duplicate_file_name", f"{source.name}: file_name listed twice")
@@ -125,13 +134,27 @@ def load_source(root: Path, source: Source, pattern: str, min_box: float, verify
         patient, slice_no = parsed
         kept_items.append(item)
         images.append(
-            {"source": source.name, "source_id": im["id"], "file_name": f"{source.name}_{name}", "source_path": f"{image_dir}/{name}",
-             "width": int(width), "height": int(height), "patient_id": patient, "slice": slice_no, "key": image_key(patient, slice_no)}
+            {
+                "source": source.name,
+                "source_id": im["id"],
+                "file_name": f"{source.name}_{name}",
+                "source_path": f"{image_dir}/{name}",
+                "width": int(width),
+                "height": int(height),
+                "patient_id": patient,
+                "slice": slice_no,
+                "key": image_key(patient, slice_no),
+            }
         )
-    table = pd.DataFrame(images, columns=["source", "source_id", "file_name", "source_path", "width", "height", "patient_id", "slice", "key"])
+    table = pd.DataFrame(
+        images,
+        columns=["source", "source_id", "file_name", "source_path", "width", "height", "patient_id", "slice", "key"],
+    )
     sizes = {im["source_id"]: (im["width"], im["height"], im["source_path"]) for im in images}
     all_ids = set(ids)
-    stats["duplicate_annotation_ids"] = sum(n - 1 for n in Counter(a["id"] for a in coco["annotations"]).values() if n > 1)
+    stats["duplicate_annotation_ids"] = sum(
+        n - 1 for n in Counter(a["id"] for a in coco["annotations"]).values() if n > 1
+    )
     boxes, ann_items, box_items = [], [], []
     for ann in sorted(coco["annotations"], key=lambda a: (str(a["image_id"]), str(a["id"]))):
         item = f"{source.annotations}#annotation={ann['id']}"
@@ -144,16 +167,28 @@ def load_source(root: Path, source: Source, pattern: str, min_box: float, verify
             rejects.add(item, STAGE, "image_rejected", f"its image (id {ann['image_id']!r}) is a reject of this stage")
             continue
         if ann["category_id"] not in cat_map:
-            rejects.add(item, STAGE, "undefined_category", f"category_id {ann['category_id']!r} is not defined in the file")
+            rejects.add(
+                item, STAGE, "undefined_category", f"category_id {ann['category_id']!r} is not defined in the file"
+            )
             continue
         if ann["category_id"] in unknown_ids:
             stats["unknown_category"] += 1
-            rejects.add(item, STAGE, "unknown_category", f"category {names_of[ann['category_id']]!r} is not in the {source.name} category mapping")
+            rejects.add(
+                item,
+                STAGE,
+                "unknown_category",
+                f"category {names_of[ann['category_id']]!r} is not in the {source.name} category mapping",
+            )
             continue
         target = cat_map[ann["category_id"]]
         if target is None:
             stats["dropped_by_mapping"] += 1
-            rejects.add(item, STAGE, "dropped_by_category_mapping", f"category {names_of[ann['category_id']]!r} is mapped to '{DROP}'")
+            rejects.add(
+                item,
+                STAGE,
+                "dropped_by_category_mapping",
+                f"category {names_of[ann['category_id']]!r} is mapped to '{DROP}'",
+            )
             continue
         issue = box_problem(ann["bbox"])
         if issue:
@@ -168,14 +203,37 @@ def load_source(root: Path, source: Source, pattern: str, min_box: float, verify
         cx, cy, cw, ch = clip_box(x, y, w, h, width, height)
         clipped = is_clipped(x, y, w, h, width, height)
         if cw < min_box or ch < min_box:
-            rejects.add(item, STAGE, "degenerate_box", f"bbox {ann['bbox']} is {cw:.1f}x{ch:.1f} px inside {width}x{height} (min {min_box}) in {path}")
+            rejects.add(
+                item,
+                STAGE,
+                "degenerate_box",
+                f"bbox {ann['bbox']} is {cw:.1f}x{ch:.1f} px inside {width}x{height} (min {min_box}) in {path}",
+            )
             continue
         stats["clipped_boxes"] += int(clipped)
         box_items.append(item)
-        boxes.append({"source": source.name, "source_image_id": ann["image_id"], "source_ann_id": ann["id"], "category_id": target,
-                      "x": cx, "y": cy, "w": cw, "h": ch, "iscrowd": int(ann.get("iscrowd", 0) or 0)})
-    box_table = pd.DataFrame(boxes, columns=["source", "source_image_id", "source_ann_id", "category_id", "x", "y", "w", "h", "iscrowd"])
-    stats |= {"images_in_file": len(coco["images"]), "images_kept": len(table), "annotations_in_file": len(coco["annotations"]), "annotations_kept": len(box_table)}
+        boxes.append(
+            {
+                "source": source.name,
+                "source_image_id": ann["image_id"],
+                "source_ann_id": ann["id"],
+                "category_id": target,
+                "x": cx,
+                "y": cy,
+                "w": cw,
+                "h": ch,
+                "iscrowd": int(ann.get("iscrowd", 0) or 0),
+            }
+        )
+    box_table = pd.DataFrame(
+        boxes, columns=["source", "source_image_id", "source_ann_id", "category_id", "x", "y", "w", "h", "iscrowd"]
+    )
+    stats |= {
+        "images_in_file": len(coco["images"]),
+        "images_kept": len(table),
+        "annotations_in_file": len(coco["annotations"]),
+        "annotations_kept": len(box_table),
+    }
     ledgers = (
         account(f"{source.name} images", image_items, kept_items, rejected_items(rejects, image_items)),
         account(f"{source.name} annotations", ann_items, box_items, rejected_items(rejects, ann_items)),
@@ -196,7 +254,11 @@ def merge_sources(results: list[SourceResult]) -> tuple[pd.DataFrame, pd.DataFra
     id_map = dict(zip(zip(images["source"].tolist(), images["source_id"].tolist()), images["id"].tolist()))
     boxes = pd.concat([r.boxes for r in results], ignore_index=True)
     boxes["image_id"] = [id_map[key] for key in zip(boxes["source"].tolist(), boxes["source_image_id"].tolist())]
-    boxes = boxes.sort_values(["image_id", "source_ann_id"], key=lambda col: col.astype(str) if col.name == "source_ann_id" else col, kind="stable")
+    boxes = boxes.sort_values(
+        ["image_id", "source_ann_id"],
+        key=lambda col: col.astype(str) if col.name == "source_ann_id" else col,
+        kind="stable",
+    )
     boxes["id"] = range(len(boxes))
     boxes["area"] = boxes["w"] * boxes["h"]
     return images, boxes.reset_index(drop=True)

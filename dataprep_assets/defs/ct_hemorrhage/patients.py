@@ -46,7 +46,7 @@ def coverage_split(
     targets = allocate_counts(len(patients), fractions)
     splits = [s for s in sorted(fractions, key=lambda s: (fractions[s], list(fractions).index(s))) if targets[s] > 0]
     assignment: dict = {}
-    counts = {s: 0 for s in fractions}
+    counts = dict.fromkeys(fractions, 0)
     present = {s: set() for s in fractions}
 
     def place(patient, split):
@@ -54,7 +54,10 @@ def coverage_split(
         counts[split] += 1
         present[split] |= patient_labels[patient]
 
-    labels = sorted({lab for labs in patient_labels.values() for lab in labs}, key=lambda lab: (sum(lab in v for v in patient_labels.values()), str(lab)))
+    labels = sorted(
+        {lab for labs in patient_labels.values() for lab in labs},
+        key=lambda lab: (sum(lab in v for v in patient_labels.values()), str(lab)),
+    )
     for label in labels:
         for split in splits:
             if label in present[split] or counts[split] >= targets[split]:
@@ -70,7 +73,9 @@ def coverage_split(
     return assignment, uncovered
 
 
-def uncovered_labels(assignment: Mapping[Hashable, str], patient_labels: Mapping[Hashable, frozenset], fractions) -> list:
+def uncovered_labels(
+    assignment: Mapping[Hashable, str], patient_labels: Mapping[Hashable, frozenset], fractions
+) -> list:
     """(label, split) pairs with no patient of that label in that split (among splits with a non-zero fraction)."""
     present = {s: set() for s in fractions}
     for patient, split in assignment.items():

@@ -1,7 +1,6 @@
 """ct_hemorrhage assets, part 2: the published v4 datasets (6-class augmented, 4-class linked), the
 analysis report and the CSV exports, in the seed's layout so the training code reads them unchanged."""
 
-
 import dataclasses
 import json
 import os
@@ -25,15 +24,15 @@ from dataprep_assets.common.metadata import (
     run_info,
     table,
 )
-from dataprep_assets.defs.ct_hemorrhage.columns import COLUMNS
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
 from dataprep_assets.defs.ct_hemorrhage import layout as L
 from dataprep_assets.defs.ct_hemorrhage.assets import GROUP, _progress, _workers, balanced_splits
 from dataprep_assets.defs.ct_hemorrhage.augment import CODE_VERSION as AUG_CODE_VERSION
 from dataprep_assets.defs.ct_hemorrhage.augment import AugTask, augment_batch_star, images_from_json
-from dataprep_assets.defs.ct_hemorrhage.convert import batches
+from dataprep_assets.defs.ct_hemorrhage.columns import COLUMNS
 from dataprep_assets.defs.ct_hemorrhage.config import AugmentConfig, FourClassConfig
+from dataprep_assets.defs.ct_hemorrhage.convert import batches
 from dataprep_assets.defs.ct_hemorrhage.export import analysis, dataset_rows, four_class_coco, split_coco
 from dataprep_assets.lib.charts import grouped_bars
 from dataprep_assets.lib.images import captioned_montage, draw_boxes, png_bytes
@@ -41,7 +40,6 @@ from dataprep_assets.lib.itemcache import InputHashes, ItemCache, fingerprint
 from dataprep_assets.lib.parallel import ordered_map
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.storage import atomic_write_json, atomic_write_text, sha256_file
-
 
 AUG_BATCH = 8
 """Images per worker call."""
@@ -84,7 +82,9 @@ def montage_with_boxes(directory: Path, coco: dict, count: int = 12, size: int =
 
 
 @dg.asset(group_name=GROUP, deps=[balanced_splits], kinds={"coco", "jpeg"}, automation_condition=FOLLOW_UPSTREAM)
-def augmented_coco_6class(context: dg.AssetExecutionContext, config: AugmentConfig, store: DatasetStore) -> dg.MaterializeResult:
+def augmented_coco_6class(
+    context: dg.AssetExecutionContext, config: AugmentConfig, store: DatasetStore
+) -> dg.MaterializeResult:
     """`v4/6class_coco/{train,valid,test}/` with `_annotations.coco.json` and the images beside it; train
     gets `multiplier - 1` albumentations copies per image (boxes transformed, clipped, tiny ones dropped)."""
     balanced = store.read_table(L.BALANCED)
@@ -105,10 +105,32 @@ def augmented_coco_6class(context: dg.AssetExecutionContext, config: AugmentConf
         for split in L.SPLITS:
             (staged.path / split).mkdir()
             for r in balanced[balanced["split"] == split].itertuples(index=False):
-                task = AugTask(str(store.path(r.source_path)), str(staged.path / split), r.file_name, boxes.get(int(r.labelled_id), ()),
-                               config.multiplier - 1 if split == "train" else 0, config.seed, config.jpeg_quality, config.min_box_size, config.min_visibility)
+                task = AugTask(
+                    str(store.path(r.source_path)),
+                    str(staged.path / split),
+                    r.file_name,
+                    boxes.get(int(r.labelled_id), ()),
+                    config.multiplier - 1 if split == "train" else 0,
+                    config.seed,
+                    config.jpeg_quality,
+                    config.min_box_size,
+                    config.min_visibility,
+                )
                 source_hash = hashes(r.source_path)
-                key = cache.key(source_hash, json.dumps([task.file_name, task.boxes, task.copies, task.seed, task.jpeg_quality, task.min_box, task.min_visibility]))
+                key = cache.key(
+                    source_hash,
+                    json.dumps(
+                        [
+                            task.file_name,
+                            task.boxes,
+                            task.copies,
+                            task.seed,
+                            task.jpeg_quality,
+                            task.min_box,
+                            task.min_visibility,
+                        ]
+                    ),
+                )
                 hit = cache.get(key) if source_hash else None
                 if hit is not None:  # same image bytes, boxes and settings: restore its outputs
                     cache.restore(hit, staged.path / split)
@@ -120,31 +142,72 @@ def augmented_coco_6class(context: dg.AssetExecutionContext, config: AugmentConf
         hashes.save()
         todo = [t for _, t, _ in tasks if t is not None]
         workers = _workers(config.max_workers, len(todo))
-        context.log.info(f"{len(reused)} of {len(tasks)} images reused; augmenting {len(todo)} ({sum(t.copies for t in todo)} copies) with {workers} worker(s)")
-        done = ordered_map(augment_batch_star, [(b, cache) for b in batches(todo, AUG_BATCH)], max_workers=workers, progress=_progress(context, "augment batches"))
+        context.log.info(
+            f"{len(reused)} of {len(tasks)} images reused; augmenting {len(todo)} ({sum(t.copies for t in todo)} copies) with {workers} worker(s)"
+        )
+        done = ordered_map(
+            augment_batch_star,
+            [(b, cache) for b in batches(todo, AUG_BATCH)],
+            max_workers=workers,
+            progress=_progress(context, "augment batches"),
+        )
         fresh = (w for batch in done for w in batch)
         for i, (split, task, source_path) in enumerate(tasks):
             written = reused[i] if task is None else next(fresh)
             if not written:
-                rejects.add(source_path, "augment", "unreadable_image", f"{Path(source_path).name} does not decode; left out of {split}")
+                rejects.add(
+                    source_path,
+                    "augment",
+                    "unreadable_image",
+                    f"{Path(source_path).name} does not decode; left out of {split}",
+                )
             per_split[split].extend(written)
         cocos = {}
         for split, images in per_split.items():
-            cocos[split] = split_coco(images, extras, info={"description": f"v4 6-class {split}", "multiplier": config.multiplier if split == "train" else 1})
+            cocos[split] = split_coco(
+                images,
+                extras,
+                info={"description": f"v4 6-class {split}", "multiplier": config.multiplier if split == "train" else 1},
+            )
             atomic_write_json(staged.path / split / L.ANNOTATIONS, cocos[split])
-        _write_yaml(staged.path / "metadata.yaml", {
-            "dataset": "ct_hemorrhage v4 6class_coco",
-            "classes": list(L.CLASSES_6),
-            "splits": {s: {"images": len(c["images"]), "annotations": len(c["annotations"])} for s, c in cocos.items()},
-            "augmentation": {"multiplier": config.multiplier, "seed": config.seed, "splits": ["train"], "min_box_size": config.min_box_size, "min_visibility": config.min_visibility},
-            "source_tables": {L.BALANCED: sha256_file(store.path(L.BALANCED)), L.LABELLED: sha256_file(store.path(L.LABELLED))},
-        })
-        montage_png = montage_with_boxes(staged.path / "train", {**cocos["train"], "images": [i for i in cocos["train"]["images"] if i["aug_index"] > 0]})
+        _write_yaml(
+            staged.path / "metadata.yaml",
+            {
+                "dataset": "ct_hemorrhage v4 6class_coco",
+                "classes": list(L.CLASSES_6),
+                "splits": {
+                    s: {"images": len(c["images"]), "annotations": len(c["annotations"])} for s, c in cocos.items()
+                },
+                "augmentation": {
+                    "multiplier": config.multiplier,
+                    "seed": config.seed,
+                    "splits": ["train"],
+                    "min_box_size": config.min_box_size,
+                    "min_visibility": config.min_visibility,
+                },
+                "source_tables": {
+                    L.BALANCED: sha256_file(store.path(L.BALANCED)),
+                    L.LABELLED: sha256_file(store.path(L.LABELLED)),
+                },
+            },
+        )
+        montage_png = montage_with_boxes(
+            staged.path / "train",
+            {**cocos["train"], "images": [i for i in cocos["train"]["images"] if i["aug_index"] > 0]},
+        )
     elapsed = time.perf_counter() - started
     rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
     counts = pd.DataFrame(
-        {s: {"images": len(c["images"]), "originals": sum(i["aug_index"] == 0 for i in c["images"]), "augmented": sum(i["aug_index"] > 0 for i in c["images"]),
-             "annotations": len(c["annotations"]), "no_hemorrhage": len(c["images"]) - len({a["image_id"] for a in c["annotations"]})} for s, c in cocos.items()}
+        {
+            s: {
+                "images": len(c["images"]),
+                "originals": sum(i["aug_index"] == 0 for i in c["images"]),
+                "augmented": sum(i["aug_index"] > 0 for i in c["images"]),
+                "annotations": len(c["annotations"]),
+                "no_hemorrhage": len(c["images"]) - len({a["image_id"] for a in c["annotations"]}),
+            }
+            for s, c in cocos.items()
+        }
     ).T
     n_aug = int(counts["augmented"].sum())
     return dg.MaterializeResult(
@@ -165,7 +228,9 @@ def augmented_coco_6class(context: dg.AssetExecutionContext, config: AugmentConf
 
 
 @dg.asset(group_name=GROUP, deps=[augmented_coco_6class], kinds={"coco"}, automation_condition=FOLLOW_UPSTREAM)
-def coco_4class(context: dg.AssetExecutionContext, config: FourClassConfig, store: DatasetStore) -> dg.MaterializeResult:
+def coco_4class(
+    context: dg.AssetExecutionContext, config: FourClassConfig, store: DatasetStore
+) -> dg.MaterializeResult:
     """`v4/4class_coco/`: the same images without EDH and HC annotations (IPH, IVH, SAH, SDH renumbered
     0-3), each image a link to the 6-class file, never a copy."""
     store.pull(L.SIX_CLASS)
@@ -191,10 +256,22 @@ def coco_4class(context: dg.AssetExecutionContext, config: FourClassConfig, stor
                 else:
                     os.link(target, link)
             atomic_write_json(staged.path / split / L.ANNOTATIONS, coco4)
-            counts[split] = {"images": len(coco4["images"]), "annotations": len(coco4["annotations"]), "annotations_removed": len(coco6["annotations"]) - len(coco4["annotations"])}
+            counts[split] = {
+                "images": len(coco4["images"]),
+                "annotations": len(coco4["annotations"]),
+                "annotations_removed": len(coco6["annotations"]) - len(coco4["annotations"]),
+            }
         kept = [c for c in L.CLASSES_6 if c not in config.drop_classes]
-        _write_yaml(staged.path / "metadata.yaml", {"dataset": "ct_hemorrhage v4 4class_coco", "classes": kept, "removed_classes": list(config.drop_classes),
-                                                   "images": f"{config.link}s to the stored objects of 6class_coco (content hash {six.dataset_hash[:16]})", "splits": counts})
+        _write_yaml(
+            staged.path / "metadata.yaml",
+            {
+                "dataset": "ct_hemorrhage v4 4class_coco",
+                "classes": kept,
+                "removed_classes": list(config.drop_classes),
+                "images": f"{config.link}s to the stored objects of 6class_coco (content hash {six.dataset_hash[:16]})",
+                "splits": counts,
+            },
+        )
     return dg.MaterializeResult(
         data_version=data_version(staged.manifest.dataset_hash),
         metadata={
@@ -207,7 +284,9 @@ def coco_4class(context: dg.AssetExecutionContext, config: FourClassConfig, stor
     )
 
 
-@dg.asset(group_name=GROUP, deps=[augmented_coco_6class, coco_4class], kinds={"json"}, automation_condition=FOLLOW_UPSTREAM)
+@dg.asset(
+    group_name=GROUP, deps=[augmented_coco_6class, coco_4class], kinds={"json"}, automation_condition=FOLLOW_UPSTREAM
+)
 def v4_analysis(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
     """The seed's analysis: class distribution (annotations and images) per split, hemorrhage status,
     original vs augmented images, patients per split and their overlap, for both datasets; the ORIGINAL
@@ -219,20 +298,50 @@ def v4_analysis(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.Ma
     }
     manifest = store.write_json(L.ANALYSIS, report)
     six = report["6class"]["splits"]
-    status = pd.DataFrame({s: {k: v[k] for k in ("images", "original_images", "augmented_images", "annotations", "no_hemorrhage_images", "hemorrhage_images", "no_hemorrhage_share", "patients")} for s, v in six.items()}).T
+    status = pd.DataFrame(
+        {
+            s: {
+                k: v[k]
+                for k in (
+                    "images",
+                    "original_images",
+                    "augmented_images",
+                    "annotations",
+                    "no_hemorrhage_images",
+                    "hemorrhage_images",
+                    "no_hemorrhage_share",
+                    "patients",
+                )
+            }
+            for s, v in six.items()
+        }
+    ).T
     per_class = pd.DataFrame({s: v["images_per_class"] for s, v in six.items()})
-    chart = grouped_bars({c: {s: float(per_class.loc[c, s]) for s in per_class.columns} for c in per_class.index},
-                         title="6-class: images with each class, per split", xlabel="class", ylabel="images")
+    chart = grouped_bars(
+        {c: {s: float(per_class.loc[c, s]) for s in per_class.columns} for c in per_class.index},
+        title="6-class: images with each class, per split",
+        xlabel="class",
+        ylabel="images",
+    )
     overlap = {k: len(v) for k, v in report["6class"]["patient_overlap"].items()}
-    originals = pd.DataFrame({s: {k: v[k] for k in ("original_images", "hemorrhage_images", "no_hemorrhage_images", "no_hemorrhage_share")}
-                              | v["images_per_class"] for s, v in report["6class"]["original_images_summary"].items()}).T
+    originals = pd.DataFrame(
+        {
+            s: {
+                k: v[k] for k in ("original_images", "hemorrhage_images", "no_hemorrhage_images", "no_hemorrhage_share")
+            }
+            | v["images_per_class"]
+            for s, v in report["6class"]["original_images_summary"].items()
+        }
+    ).T
     return dg.MaterializeResult(
         data_version=data_version(manifest.dataset_hash),
         metadata={
             "hemorrhage_status": counts_table(status, "split"),
             "dagster/row_count": int(status["images"].sum()),
             "original_images_summary": counts_table(originals, "split"),
-            "annotations_per_class": counts_table(pd.DataFrame({s: v["annotations_per_class"] for s, v in six.items()}), "class"),
+            "annotations_per_class": counts_table(
+                pd.DataFrame({s: v["annotations_per_class"] for s, v in six.items()}), "class"
+            ),
             "images_per_class": counts_table(per_class, "class"),
             "patient_overlap": dg.MetadataValue.json(overlap),
             "total_patients": report["6class"]["total_patients"],
@@ -246,11 +355,25 @@ def _export_csv(store: DatasetStore, dataset: str, relpath: str) -> dg.Materiali
     store.pull(dataset)
     frame = pd.concat([dataset_rows(read_split_coco(store, dataset, s), s) for s in L.SPLITS], ignore_index=True)
     manifest = store.write_table(relpath, frame)
-    summary = frame.groupby("split").agg(images=("file_name", "size"), augmented=("is_augmented", "sum"), with_hemorrhage=("has_hemorrhage", "sum"), patients=("patient_id", "nunique")).reindex(list(L.SPLITS))
+    summary = (
+        frame.groupby("split")
+        .agg(
+            images=("file_name", "size"),
+            augmented=("is_augmented", "sum"),
+            with_hemorrhage=("has_hemorrhage", "sum"),
+            patients=("patient_id", "nunique"),
+        )
+        .reindex(list(L.SPLITS))
+    )
     return dg.MaterializeResult(
         data_version=data_version(manifest.dataset_hash),
-        metadata={"per_split": counts_table(summary, "split"), "dagster/row_count": len(frame), "sample_rows": table(frame, 8),
-                  **column_schema(frame, COLUMNS), **dataset_metadata(store, relpath, manifest)},
+        metadata={
+            "per_split": counts_table(summary, "split"),
+            "dagster/row_count": len(frame),
+            "sample_rows": table(frame, 8),
+            **column_schema(frame, COLUMNS),
+            **dataset_metadata(store, relpath, manifest),
+        },
     )
 
 

@@ -15,7 +15,9 @@ from dataprep_assets.lib.parallel import ordered_map
 READ_CHUNK = 256
 
 
-def coco_report(dataset_dir: Path, splits: Sequence[str], annotations: str = "_annotations.coco.json") -> tuple[pd.DataFrame, list[str]]:
+def coco_report(
+    dataset_dir: Path, splits: Sequence[str], annotations: str = "_annotations.coco.json"
+) -> tuple[pd.DataFrame, list[str]]:
     """Per split: loads with pycocotools, counts, and every problem pycocotools lets through."""
     rows, examples = [], []
     for split in splits:
@@ -58,14 +60,18 @@ def box_report(dataset_dir: Path, splits: Sequence[str], annotations: str = "_an
     return pd.DataFrame(rows)
 
 
-def class_presence(dataset_dir: Path, splits: Sequence[str], annotations: str = "_annotations.coco.json") -> pd.DataFrame:
+def class_presence(
+    dataset_dir: Path, splits: Sequence[str], annotations: str = "_annotations.coco.json"
+) -> pd.DataFrame:
     """Images containing each class, per split (classes x splits)."""
     table = {}
     for split in splits:
         coco = load_coco(dataset_dir / split / annotations)
         names = {c["id"]: c["name"] for c in coco["categories"]}
         pairs = {(a["image_id"], names.get(a["category_id"], "?")) for a in coco["annotations"]}
-        table[split] = pd.Series([n for _, n in pairs], dtype="object").value_counts().reindex(list(names.values()), fill_value=0)
+        table[split] = (
+            pd.Series([n for _, n in pairs], dtype="object").value_counts().reindex(list(names.values()), fill_value=0)
+        )
     return pd.DataFrame(table).fillna(0).astype(int)
 
 
@@ -90,7 +96,11 @@ def unreadable_images(paths: Sequence[str], max_workers: int = 0) -> list[str]:
 
 
 def links_report(
-    four_dir: Path, six_objects: Mapping[str, str], object_path: Callable[[str], Path], splits: Sequence[str], annotations: str = "_annotations.coco.json"
+    four_dir: Path,
+    six_objects: Mapping[str, str],
+    object_path: Callable[[str], Path],
+    splits: Sequence[str],
+    annotations: str = "_annotations.coco.json",
 ) -> tuple[dict, list[str]]:
     """Every 4-class image must be a link (symbolic or hard) to the stored object of the 6-class file of the
     same name (`six_objects`: 6-class path -> SHA-256), so a later 6-class rebuild can never change it."""

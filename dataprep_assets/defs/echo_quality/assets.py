@@ -1,6 +1,5 @@
 """echo_quality assets: inference results -> training selection -> training data -> leak-free split -> release."""
 
-
 import time
 
 import dagster as dg
@@ -18,10 +17,10 @@ from dataprep_assets.common.metadata import (
     run_info,
     table,
 )
-from dataprep_assets.defs.echo_quality.columns import COLUMNS
 from dataprep_assets.common.release import write_release
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.common.uploads import FOLLOW_UPSTREAM, follow_upstream
+from dataprep_assets.defs.echo_quality.columns import COLUMNS
 from dataprep_assets.defs.echo_quality.config import (
     EchoSplitConfig,
     InferenceResultsConfig,
@@ -41,9 +40,9 @@ from dataprep_assets.defs.echo_quality.grouping import group_strata, leak_groups
 from dataprep_assets.defs.echo_quality.inventory import STAGE as MATCH_STAGE
 from dataprep_assets.defs.echo_quality.inventory import attach_dicoms
 from dataprep_assets.defs.echo_quality.location import RESULTS_PREFIX, results_source
-from dataprep_assets.defs.echo_quality.uploads import echo_quality_uploads
 from dataprep_assets.defs.echo_quality.results import ResultFile, parse_result_files
 from dataprep_assets.defs.echo_quality.selection import CLASS_NAMES, HIGH, LOW, availability_table, select_training_rows
+from dataprep_assets.defs.echo_quality.uploads import echo_quality_uploads
 from dataprep_assets.lib.accounting import account, ledgers_metadata
 from dataprep_assets.lib.changes import listing_fingerprint
 from dataprep_assets.lib.charts import grouped_bars, histograms
@@ -76,8 +75,13 @@ echo_inference_output = dg.AssetSpec(
 
 def score_chart(results: pd.DataFrame) -> bytes:
     per_machine = {m: g["score"].to_numpy() for m, g in results.groupby("machine_type", sort=True)}
-    return histograms(per_machine, title="inference quality score per machine type", xlabel="quality score",
-                      ylabel="videos", value_range=(0.0, 1.0))
+    return histograms(
+        per_machine,
+        title="inference quality score per machine type",
+        xlabel="quality score",
+        ylabel="videos",
+        value_range=(0.0, 1.0),
+    )
 
 
 def read_annotations(store: DatasetStore, relpath: str = ANNOTATIONS_PATH) -> pd.DataFrame:
@@ -85,7 +89,7 @@ def read_annotations(store: DatasetStore, relpath: str = ANNOTATIONS_PATH) -> pd
     path = store.pull(relpath)
     if not path.exists():
         raise FileNotFoundError(f"{relpath} does not exist in the dataset store; materialize its asset first")
-    return pd.read_csv(path, dtype={c: str for c in STRING_COLUMNS}, keep_default_na=False)
+    return pd.read_csv(path, dtype=dict.fromkeys(STRING_COLUMNS, str), keep_default_na=False)
 
 
 def _progress(context, what: str):
@@ -98,7 +102,9 @@ def _progress(context, what: str):
     kinds={"parquet"},
     automation_condition=follow_upstream(ignore=[echo_inference_output]),
 )
-def echo_inference_results(context: dg.AssetExecutionContext, config: InferenceResultsConfig, store: DatasetStore) -> dg.MaterializeResult:
+def echo_inference_results(
+    context: dg.AssetExecutionContext, config: InferenceResultsConfig, store: DatasetStore
+) -> dg.MaterializeResult:
     """Every inference result with its video: score, status, assessment, machine type, folder, file id, DICOM header fields."""
     source = results_source(store, config.results_uri, config.s3_endpoint_url)
     listing = sorted(source.list_objects(), key=lambda o: o.key)
@@ -109,7 +115,9 @@ def echo_inference_results(context: dg.AssetExecutionContext, config: InferenceR
         )
     files = [ResultFile(o.key, source.read_bytes(o.key)) for o in listing]
     parsed, rejects = parse_result_files(files)
-    context.log.info(f"{len(files)} result file(s) from {source.describe()}: {len(parsed)} valid rows, {len(rejects)} rejects so far")
+    context.log.info(
+        f"{len(files)} result file(s) from {source.describe()}: {len(parsed)} valid rows, {len(rejects)} rejects so far"
+    )
     table = attach_dicoms(
         parsed,
         store.pull(config.dicom_dir),
@@ -123,8 +131,12 @@ def echo_inference_results(context: dg.AssetExecutionContext, config: InferenceR
     )
     parsed_items = (parsed["folder"] + "/" + parsed["file_id"]).tolist()
     wanted = set(parsed_items)
-    ledger = account("parsed results", parsed_items, (table["folder"] + "/" + table["file_id"]).tolist(),
-                     [r.item for r in rejects if r.item in wanted and r.stage == MATCH_STAGE])
+    ledger = account(
+        "parsed results",
+        parsed_items,
+        (table["folder"] + "/" + table["file_id"]).tolist(),
+        [r.item for r in rejects if r.item in wanted and r.stage == MATCH_STAGE],
+    )
     rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
     if table.empty:
         raise dg.Failure(
@@ -132,7 +144,9 @@ def echo_inference_results(context: dg.AssetExecutionContext, config: InferenceR
             metadata=rejects_metadata(store, rejects_path, rejects),
         )
     manifest = store.write_table(RESULTS_PATH, table)
-    by_machine = table.pivot_table(index="machine_type", columns="status", values="file_id", aggfunc="count", fill_value=0)
+    by_machine = table.pivot_table(
+        index="machine_type", columns="status", values="file_id", aggfunc="count", fill_value=0
+    )
     return dg.MaterializeResult(
         data_version=data_version(manifest.dataset_hash),
         metadata={
@@ -154,11 +168,19 @@ def echo_inference_results(context: dg.AssetExecutionContext, config: InferenceR
 
 
 @dg.asset(group_name=GROUP, deps=[echo_inference_results], kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)
-def echo_training_selection(context: dg.AssetExecutionContext, config: SelectionConfig, store: DatasetStore) -> dg.MaterializeResult:
+def echo_training_selection(
+    context: dg.AssetExecutionContext, config: SelectionConfig, store: DatasetStore
+) -> dg.MaterializeResult:
     """High/low quality candidates by the configured thresholds and phrases, capped per class across machine types."""
     results = store.read_table(RESULTS_PATH)
     selection = select_training_rows(
-        results, config.criteria, config.max_high_quality, config.max_low_quality, config.seed, config.machine_allocation, config.target_high_share
+        results,
+        config.criteria,
+        config.max_high_quality,
+        config.max_low_quality,
+        config.seed,
+        config.machine_allocation,
+        config.target_high_share,
     )
     info = {
         "criteria": config.criteria.as_dict(),
@@ -175,8 +197,13 @@ def echo_training_selection(context: dg.AssetExecutionContext, config: Selection
     counts = {CLASS_NAMES[c]: int((chosen["quality_label"] == c).sum()) for c in (HIGH, LOW)}
     for cls, n in counts.items():
         if n == 0:
-            context.log.warning(f"no {cls} candidates match the criteria {info['criteria']}; echo_training_data will refuse to build")
-    per_machine = {m: {CLASS_NAMES[c]: float(((g["quality_label"] == c)).sum()) for c in (HIGH, LOW)} for m, g in chosen.groupby("machine_type")}
+            context.log.warning(
+                f"no {cls} candidates match the criteria {info['criteria']}; echo_training_data will refuse to build"
+            )
+    per_machine = {
+        m: {CLASS_NAMES[c]: float((g["quality_label"] == c).sum()) for c in (HIGH, LOW)}
+        for m, g in chosen.groupby("machine_type")
+    }
     chart = grouped_bars(per_machine, title="selected videos per machine type", xlabel="machine type", ylabel="videos")
     return dg.MaterializeResult(
         data_version=data_version(manifest.dataset_hash, info_manifest.dataset_hash),
@@ -184,7 +211,9 @@ def echo_training_selection(context: dg.AssetExecutionContext, config: Selection
             "selected": len(chosen),
             "dagster/row_count": len(selection),
             **{f"selected_{k}": v for k, v in counts.items()},
-            "target_high_share": config.target_high_share if config.target_high_share is not None else "off (caps only)",
+            "target_high_share": config.target_high_share
+            if config.target_high_share is not None
+            else "off (caps only)",
             "achieved_high_share": round(counts[CLASS_NAMES[HIGH]] / max(len(chosen), 1), 4),
             "unused_results": len(results) - len(selection),
             "criteria": dg.MetadataValue.json(info["criteria"]),
@@ -192,8 +221,12 @@ def echo_training_selection(context: dg.AssetExecutionContext, config: Selection
             **figure_metadata(store, context.asset_key.to_user_string(), "selected_per_machine", chart),
             **column_schema(selection, COLUMNS),
             **dataset_metadata(store, SELECTION_PATH, manifest),
-            **run_info(seed=config.seed, max_high_quality=config.max_high_quality, max_low_quality=config.max_low_quality,
-                       machine_allocation=config.machine_allocation),
+            **run_info(
+                seed=config.seed,
+                max_high_quality=config.max_high_quality,
+                max_low_quality=config.max_low_quality,
+                machine_allocation=config.machine_allocation,
+            ),
         },
     )
 
@@ -203,8 +236,12 @@ def first_frames_montage(paths: list, captions: list[str]) -> bytes:
     return png_bytes(captioned_montage([first_frame_gray(p) for p in paths], captions, 6))
 
 
-@dg.asset(group_name=GROUP, deps=[echo_training_selection], kinds={"dicom", "csv"}, automation_condition=FOLLOW_UPSTREAM)
-def echo_training_data(context: dg.AssetExecutionContext, config: TrainingDataConfig, store: DatasetStore) -> dg.MaterializeResult:
+@dg.asset(
+    group_name=GROUP, deps=[echo_training_selection], kinds={"dicom", "csv"}, automation_condition=FOLLOW_UPSTREAM
+)
+def echo_training_data(
+    context: dg.AssetExecutionContext, config: TrainingDataConfig, store: DatasetStore
+) -> dg.MaterializeResult:
     """`training_data/`: the selected videos as `echo_videos/hq_|lq_<machine>_<n>_<id>.dcm`, `echo_annotations.csv`
     (the seed's columns) and `dataset_analysis.json`, swapped in whole only once complete."""
     selection = store.read_table(SELECTION_PATH)
@@ -220,30 +257,45 @@ def echo_training_data(context: dg.AssetExecutionContext, config: TrainingDataCo
     with store.write_dir(TRAINING_DIR) as staged:
         videos = staged.path / VIDEOS_SUBDIR
         videos.mkdir()
-        pairs = [(str(store.path(src)), str(videos / name), config.decode_first_frame) for src, name in zip(plan["dicom_path"], plan["filename"])]
+        pairs = [
+            (str(store.path(src)), str(videos / name), config.decode_first_frame)
+            for src, name in zip(plan["dicom_path"], plan["filename"])
+        ]
         workers = 1 if len(pairs) < COPY_INLINE_BELOW else config.max_workers
-        chunks = ordered_map(copy_and_verify, chunked(pairs, 16), max_workers=workers, progress=_progress(context, "copy + verify"))
+        chunks = ordered_map(
+            copy_and_verify, chunked(pairs, 16), max_workers=workers, progress=_progress(context, "copy + verify")
+        )
         errors = [e for chunk in chunks for e in chunk]
         for row, error in zip(plan.itertuples(), errors):
             if error:
-                rejects.add(f"{row.folder}/{row.file_id}", "copy_video", "unreadable_video", f"{row.dicom_path}: {error}")
+                rejects.add(
+                    f"{row.folder}/{row.file_id}", "copy_video", "unreadable_video", f"{row.dicom_path}: {error}"
+                )
         kept = plan[[not e for e in errors]]
         items = (plan["folder"] + "/" + plan["file_id"]).tolist()
-        ledger = account("selected videos", items, (kept["folder"] + "/" + kept["file_id"]).tolist(), [r.item for r in rejects])
+        ledger = account(
+            "selected videos", items, (kept["folder"] + "/" + kept["file_id"]).tolist(), [r.item for r in rejects]
+        )
         still_missing = [CLASS_NAMES[c] for c in (HIGH, LOW) if not (kept["quality_label"] == c).any()]
         if still_missing:
-            raise dg.Failure(f"every selected {' and '.join(still_missing)} video failed to copy/verify; the previous training_data/ is kept")
+            raise dg.Failure(
+                f"every selected {' and '.join(still_missing)} video failed to copy/verify; the previous training_data/ is kept"
+            )
         annotations = kept[ANNOTATION_COLUMNS].reset_index(drop=True)
         annotations.to_csv(staged.path / "echo_annotations.csv", index=False)
         analysis = dataset_analysis(annotations, selection, info, len(rejects))
         atomic_write_json(staged.path / "dataset_analysis.json", analysis)
         shown = annotations.groupby("quality_score").head(6).sort_values("video_path")
-        captions = [f"{'high' if q == HIGH else 'low'} quality\n{m[:14]}\nscore {sc:.2f}"
-                    for q, m, sc in zip(shown["quality_score"], shown["machine_type"], shown["score"])]
+        captions = [
+            f"{'high' if q == HIGH else 'low'} quality\n{m[:14]}\nscore {sc:.2f}"
+            for q, m, sc in zip(shown["quality_score"], shown["machine_type"], shown["score"])
+        ]
         picture = first_frames_montage([videos / f for f in shown["filename"]], captions)
     elapsed = time.perf_counter() - started
     rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
-    per_machine = annotations.pivot_table(index="machine_type", columns="quality_score", values="filename", aggfunc="count", fill_value=0)
+    per_machine = annotations.pivot_table(
+        index="machine_type", columns="quality_score", values="filename", aggfunc="count", fill_value=0
+    )
     per_machine = per_machine.rename(columns={HIGH: "high_quality", LOW: "low_quality"})
     return dg.MaterializeResult(
         data_version=data_version(staged.manifest.dataset_hash),
@@ -285,18 +337,28 @@ def folder_splits(splits: pd.DataFrame | None) -> dict[str, str]:
 
 
 @dg.asset(group_name=GROUP, deps=[echo_training_data], kinds={"csv"}, automation_condition=FOLLOW_UPSTREAM)
-def echo_training_splits(context: dg.AssetExecutionContext, config: EchoSplitConfig, store: DatasetStore) -> dg.MaterializeResult:
+def echo_training_splits(
+    context: dg.AssetExecutionContext, config: EchoSplitConfig, store: DatasetStore
+) -> dg.MaterializeResult:
     """`split` per annotation, assigned per leak group (patient/study/folder links), stratified by the classes a group holds.
 
     Study folders of the previous version keep their split (a group inherits it from its known folders); only new
     groups are assigned, unless `resplit`."""
     frame = annotations_with_groups(store, config)
     previous = folder_splits(current_table(store, SPLITS_PATH))
-    history = {} if config.resplit else inherit_group_splits(previous, dict(zip(frame["folder"].astype(str), frame["group_id"])))
-    assignment = stratified_split_keys(group_strata(frame, "group_id", "quality_score"), config.fractions, config.seed, previous=history)
+    history = (
+        {}
+        if config.resplit
+        else inherit_group_splits(previous, dict(zip(frame["folder"].astype(str), frame["group_id"])))
+    )
+    assignment = stratified_split_keys(
+        group_strata(frame, "group_id", "quality_score"), config.fractions, config.seed, previous=history
+    )
     frame["split"] = frame["group_id"].map(assignment).astype("string")
     manifest = store.write_table(SPLITS_PATH, frame, meta=version_meta(config.resplit))
-    per_class = frame.pivot_table(index="split", columns="quality_score", values="filename", aggfunc="count", fill_value=0)
+    per_class = frame.pivot_table(
+        index="split", columns="quality_score", values="filename", aggfunc="count", fill_value=0
+    )
     per_class = per_class.rename(columns={HIGH: "high_quality", LOW: "low_quality"}).reindex(SPLIT_ORDER, fill_value=0)
     return dg.MaterializeResult(
         data_version=data_version(manifest.dataset_hash),
@@ -314,11 +376,21 @@ def echo_training_splits(context: dg.AssetExecutionContext, config: EchoSplitCon
     )
 
 
-@dg.asset(group_name=GROUP, deps=[echo_training_splits, echo_training_data], kinds={"json"}, automation_condition=FOLLOW_UPSTREAM)
+@dg.asset(
+    group_name=GROUP,
+    deps=[echo_training_splits, echo_training_data],
+    kinds={"json"},
+    automation_condition=FOLLOW_UPSTREAM,
+)
 def echo_dataset_release(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
     """The versioned echo dataset: content hashes of `training_data/` and the split table."""
     return write_release(
-        store, dataset="echo_quality", relpath=RELEASE_PATH, parts=[TRAINING_DIR, SPLITS_PATH], split_table=SPLITS_PATH, group_col="group_id"
+        store,
+        dataset="echo_quality",
+        relpath=RELEASE_PATH,
+        parts=[TRAINING_DIR, SPLITS_PATH],
+        split_table=SPLITS_PATH,
+        group_col="group_id",
     )
 
 

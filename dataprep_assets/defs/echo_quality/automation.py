@@ -7,7 +7,6 @@ The location is the asset's: `$ECHO_RESULTS_URI` (a directory or `s3://bucket/pr
 `$ECHO_REFRESH_CRON` (default `0 6 * * *`) in `$ECHO_REFRESH_TIMEZONE` (default UTC).
 """
 
-
 import os
 
 import dagster as dg
@@ -41,7 +40,8 @@ IN_FLIGHT_OR_DONE = [
 def refresh_requested(instance: dg.DagsterInstance, fingerprint: str) -> str | None:
     """Why the results listing `fingerprint` needs no new run (one already queued, running or done), or None."""
     runs = instance.get_run_records(
-        dg.RunsFilter(job_name=echo_quality_job.name, tags={FINGERPRINT_TAG: fingerprint}, statuses=IN_FLIGHT_OR_DONE), limit=1
+        dg.RunsFilter(job_name=echo_quality_job.name, tags={FINGERPRINT_TAG: fingerprint}, statuses=IN_FLIGHT_OR_DONE),
+        limit=1,
     )
     if runs:
         run = runs[0].dagster_run

@@ -1,11 +1,15 @@
 """echo_quality asset checks: valid results, labels vs thresholds, duplicates, readable copies, classes,
 machine coverage, no study or patient in two splits, and study folders keeping their split across versions (blocking)."""
 
-
 import dagster as dg
 import pandas as pd
 
-from dataprep_assets.common.checks import expectations_check, group_overlap_check, split_continuity_check, split_fractions_check
+from dataprep_assets.common.checks import (
+    expectations_check,
+    group_overlap_check,
+    split_continuity_check,
+    split_fractions_check,
+)
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.echo_quality.assets import (
     RESULTS_PATH,
@@ -51,7 +55,12 @@ inference_results_valid = expectations_check(
 )
 
 
-@dg.asset_check(asset=echo_training_data, name=LABELS_AGREE, blocking=True, description="Every label follows the configured thresholds, statuses and phrases; file prefixes match labels.")
+@dg.asset_check(
+    asset=echo_training_data,
+    name=LABELS_AGREE,
+    blocking=True,
+    description="Every label follows the configured thresholds, statuses and phrases; file prefixes match labels.",
+)
 def labels_agree_with_thresholds(store: DatasetStore) -> dg.AssetCheckResult:
     annotations = read_annotations(store)
     criteria = Criteria(**store.read_json(SELECTION_INFO_PATH)["criteria"])
@@ -65,28 +74,48 @@ def labels_agree_with_thresholds(store: DatasetStore) -> dg.AssetCheckResult:
             "checked": len(annotations),
             "disagreeing": len(bad),
             "criteria": dg.MetadataValue.json(criteria.as_dict()),
-            "examples": dg.MetadataValue.json(bad[["filename", "quality_score", "score", "status", "assessment"]].head(10).to_dict("records")),
+            "examples": dg.MetadataValue.json(
+                bad[["filename", "quality_score", "score", "status", "assessment"]].head(10).to_dict("records")
+            ),
         },
     )
 
 
-@dg.asset_check(asset=echo_training_data, name=NO_DUPLICATES, blocking=True, description="No file name, source file or video content appears twice in the training data.")
+@dg.asset_check(
+    asset=echo_training_data,
+    name=NO_DUPLICATES,
+    blocking=True,
+    description="No file name, source file or video content appears twice in the training data.",
+)
 def no_duplicate_files(store: DatasetStore) -> dg.AssetCheckResult:
     annotations = read_annotations(store)
     manifest = store.manifest(TRAINING_DIR)
-    hashes = pd.Series({e.path: e.sha256 for e in (manifest.entries if manifest else []) if e.path.startswith(f"{VIDEOS_SUBDIR}/")})
+    hashes = pd.Series(
+        {e.path: e.sha256 for e in (manifest.entries if manifest else []) if e.path.startswith(f"{VIDEOS_SUBDIR}/")}
+    )
     found = {
         "filename": annotations["filename"][annotations["filename"].duplicated(keep=False)].tolist(),
-        "folder/file_id": (annotations["folder"] + "/" + annotations["file_id"])[annotations.duplicated(["folder", "file_id"], keep=False)].tolist(),
+        "folder/file_id": (annotations["folder"] + "/" + annotations["file_id"])[
+            annotations.duplicated(["folder", "file_id"], keep=False)
+        ].tolist(),
         "content": hashes[hashes.duplicated(keep=False)].index.tolist(),
     }
     return dg.AssetCheckResult(
         passed=not any(found.values()),
-        metadata={"videos": len(annotations), **{f"duplicate_{k}": len(v) for k, v in found.items()}, "examples": dg.MetadataValue.json({k: v[:10] for k, v in found.items()})},
+        metadata={
+            "videos": len(annotations),
+            **{f"duplicate_{k}": len(v) for k, v in found.items()},
+            "examples": dg.MetadataValue.json({k: v[:10] for k, v in found.items()}),
+        },
     )
 
 
-@dg.asset_check(asset=echo_training_data, name=COPIES_READABLE, blocking=True, description="Every annotated video exists in training_data/ and reads as DICOM with a decodable first frame.")
+@dg.asset_check(
+    asset=echo_training_data,
+    name=COPIES_READABLE,
+    blocking=True,
+    description="Every annotated video exists in training_data/ and reads as DICOM with a decodable first frame.",
+)
 def copied_files_readable_dicom(store: DatasetStore) -> dg.AssetCheckResult:
     annotations = read_annotations(store)
     root = store.pull(TRAINING_DIR)
@@ -96,10 +125,22 @@ def copied_files_readable_dicom(store: DatasetStore) -> dg.AssetCheckResult:
         error = "missing" if not path.is_file() else verify_dicom(path, decode=True)
         if error:
             bad.append(f"{video}: {error}")
-    return dg.AssetCheckResult(passed=not bad, metadata={"videos_checked": len(annotations), "unreadable": len(bad), "examples": dg.MetadataValue.json(bad[:10])})
+    return dg.AssetCheckResult(
+        passed=not bad,
+        metadata={
+            "videos_checked": len(annotations),
+            "unreadable": len(bad),
+            "examples": dg.MetadataValue.json(bad[:10]),
+        },
+    )
 
 
-@dg.asset_check(asset=echo_training_data, name=BOTH_CLASSES, blocking=True, description="Both high-quality (1) and low-quality (0) videos are present.")
+@dg.asset_check(
+    asset=echo_training_data,
+    name=BOTH_CLASSES,
+    blocking=True,
+    description="Both high-quality (1) and low-quality (0) videos are present.",
+)
 def both_classes_present(store: DatasetStore) -> dg.AssetCheckResult:
     counts = read_annotations(store)["quality_score"].value_counts().to_dict()
     high, low = int(counts.get(HIGH, 0)), int(counts.get(LOW, 0))
@@ -118,13 +159,27 @@ def every_machine_type_present(store: DatasetStore) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         passed=not missing,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"machine_types": len(wanted), "present": dg.MetadataValue.json(sorted(present)), "missing": dg.MetadataValue.json(missing)},
+        metadata={
+            "machine_types": len(wanted),
+            "present": dg.MetadataValue.json(sorted(present)),
+            "missing": dg.MetadataValue.json(missing),
+        },
     )
 
 
-no_study_in_two_splits = group_overlap_check(asset=echo_training_splits, load=_read_splits, group_col="study_key", name=NO_STUDY_OVERLAP, blocking=True)
-no_patient_in_two_splits = group_overlap_check(asset=echo_training_splits, load=_read_splits, group_col="patient_key", name=NO_PATIENT_OVERLAP, blocking=True)
-echo_split_fractions = split_fractions_check(asset=echo_training_splits, load=_read_splits, group_col="group_id", tolerance=0.15)
+no_study_in_two_splits = group_overlap_check(
+    asset=echo_training_splits, load=_read_splits, group_col="study_key", name=NO_STUDY_OVERLAP, blocking=True
+)
+no_patient_in_two_splits = group_overlap_check(
+    asset=echo_training_splits, load=_read_splits, group_col="patient_key", name=NO_PATIENT_OVERLAP, blocking=True
+)
+echo_split_fractions = split_fractions_check(
+    asset=echo_training_splits, load=_read_splits, group_col="group_id", tolerance=0.15
+)
 study_folders_stay_put = split_continuity_check(
-    asset=echo_training_splits, relpath=SPLITS_PATH, group_col="folder", rows=lambda f: f.astype({"folder": str}), name=FOLDERS_STAY_PUT
+    asset=echo_training_splits,
+    relpath=SPLITS_PATH,
+    group_col="folder",
+    rows=lambda f: f.astype({"folder": str}),
+    name=FOLDERS_STAY_PUT,
 )

@@ -14,13 +14,25 @@ from dataprep_assets.defs.echo_quality.selection import CLASS_NAMES, HIGH, LOW
 from dataprep_assets.lib.naming import assert_unique_names
 
 VIDEOS_SUBDIR = "echo_videos"
-ANNOTATION_COLUMNS = ["video_path", "quality_score", "filename", "machine_type", "score", "status", "assessment", "folder", "file_id"]
+ANNOTATION_COLUMNS = [
+    "video_path",
+    "quality_score",
+    "filename",
+    "machine_type",
+    "score",
+    "status",
+    "assessment",
+    "folder",
+    "file_id",
+]
 STRING_COLUMNS = ["video_path", "filename", "machine_type", "status", "assessment", "folder", "file_id"]
 
 
 def training_plan(selected: pd.DataFrame) -> pd.DataFrame:
     """Selected rows in output order with `filename`, `video_path` and `quality_score` added."""
-    ordered = selected.sort_values(["quality_label", "machine_type", "folder", "file_id"], ascending=[False, True, True, True])
+    ordered = selected.sort_values(
+        ["quality_label", "machine_type", "folder", "file_id"], ascending=[False, True, True, True]
+    )
     ordered = ordered.reset_index(drop=True)
     prefix = ordered["quality_label"].map({HIGH: "hq", LOW: "lq"})
     tokens = ordered["file_id"].map(safe_file_token)
@@ -35,21 +47,31 @@ def training_plan(selected: pd.DataFrame) -> pd.DataFrame:
 def _score_range(scores: pd.Series) -> dict:
     if scores.empty:
         return {"count": 0}
-    return {"count": int(len(scores)), "min": float(scores.min()), "max": float(scores.max()), "mean": round(float(scores.mean()), 6)}
+    return {
+        "count": int(len(scores)),
+        "min": float(scores.min()),
+        "max": float(scores.max()),
+        "mean": round(float(scores.mean()), 6),
+    }
 
 
-def dataset_analysis(annotations: pd.DataFrame, selection: pd.DataFrame, selection_info: dict, copy_failures: int) -> dict:
+def dataset_analysis(
+    annotations: pd.DataFrame, selection: pd.DataFrame, selection_info: dict, copy_failures: int
+) -> dict:
     """Totals, per-class and per-machine counts, score ranges and the criteria that produced them."""
     label = annotations["quality_score"]
     per_class_machine = {
-        CLASS_NAMES[cls]: annotations[label == cls]["machine_type"].value_counts().sort_index().to_dict() for cls in (HIGH, LOW)
+        CLASS_NAMES[cls]: annotations[label == cls]["machine_type"].value_counts().sort_index().to_dict()
+        for cls in (HIGH, LOW)
     }
     candidates = selection["quality_label"].value_counts().to_dict()
     return {
         "total_samples": int(len(annotations)),
         "high_quality_count": int((label == HIGH).sum()),
         "low_quality_count": int((label == LOW).sum()),
-        "class_balance": {CLASS_NAMES[c]: round(float((label == c).mean()), 4) if len(label) else 0.0 for c in (HIGH, LOW)},
+        "class_balance": {
+            CLASS_NAMES[c]: round(float((label == c).mean()), 4) if len(label) else 0.0 for c in (HIGH, LOW)
+        },
         "machine_type_distribution": annotations["machine_type"].value_counts().sort_index().to_dict(),
         "machine_type_distribution_by_class": per_class_machine,
         "folders": int(annotations["folder"].nunique()),
@@ -71,7 +93,17 @@ def analyze_summary(annotations: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for machine, part in [*sorted(annotations.groupby("machine_type")), ("total", annotations)]:
         n, high = len(part), int((part["quality_score"] == HIGH).sum())
-        rows.append({"machine_type": machine, "videos": n, "high_quality": high, "low_quality": n - high,
-                     "hq_pct": round(100 * high / n, 1) if n else 0.0, "lq_pct": round(100 * (n - high) / n, 1) if n else 0.0,
-                     "folders": int(part["folder"].nunique())})
-    return pd.DataFrame(rows, columns=["machine_type", "videos", "high_quality", "low_quality", "hq_pct", "lq_pct", "folders"])
+        rows.append(
+            {
+                "machine_type": machine,
+                "videos": n,
+                "high_quality": high,
+                "low_quality": n - high,
+                "hq_pct": round(100 * high / n, 1) if n else 0.0,
+                "lq_pct": round(100 * (n - high) / n, 1) if n else 0.0,
+                "folders": int(part["folder"].nunique()),
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["machine_type", "videos", "high_quality", "low_quality", "hq_pct", "lq_pct", "folders"]
+    )

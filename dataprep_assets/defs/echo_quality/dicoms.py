@@ -53,7 +53,9 @@ def index_files(root: Path) -> FileIndex:
     return FileIndex(found)
 
 
-def resolve_dicom(dicom_root: Path, folder: str, file_id: str, path: str, existing: set[str] | None = None) -> Path | None:
+def resolve_dicom(
+    dicom_root: Path, folder: str, file_id: str, path: str, existing: set[str] | None = None
+) -> Path | None:
     """The DICOM file for a result under `dicom_root`, or None. Never leaves `dicom_root`: a candidate that
     exists only through a link out of it raises `UnsafePathError` (when no safe candidate exists).
 

@@ -81,5 +81,7 @@ def leak_groups(
 
 def group_strata(frame: pd.DataFrame, group_col: str, label_col: str) -> dict[str, str]:
     """Per group: which classes it holds (`high`, `low` or `mixed`), to stratify the split."""
-    kinds = frame.groupby(group_col, sort=True)[label_col].agg(lambda s: "mixed" if s.nunique() > 1 else ("high" if s.iloc[0] == 1 else "low"))
+    kinds = frame.groupby(group_col, sort=True)[label_col].agg(
+        lambda s: "mixed" if s.nunique() > 1 else ("high" if s.iloc[0] == 1 else "low")
+    )
     return kinds.to_dict()

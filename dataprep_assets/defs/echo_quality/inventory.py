@@ -54,12 +54,21 @@ def attach_dicoms(
             continue
         if path is None:
             tried = f"{r.path!r} or " if r.path else ""
-            rejects.add(item(r), STAGE, "missing_dicom", f"no DICOM at {tried}{r.folder}/{r.file_id} under {store_rel(dicom_root, store_root)}")
+            rejects.add(
+                item(r),
+                STAGE,
+                "missing_dicom",
+                f"no DICOM at {tried}{r.folder}/{r.file_id} under {store_rel(dicom_root, store_root)}",
+            )
             continue
         located.append(r)
         paths.append(str(path))
     workers = 1 if len(paths) < INLINE_BELOW else max_workers
-    headers = [h for chunk in ordered_map(read_headers, chunked(paths, CHUNK), max_workers=workers, progress=progress) for h in chunk]
+    headers = [
+        h
+        for chunk in ordered_map(read_headers, chunked(paths, CHUNK), max_workers=workers, progress=progress)
+        for h in chunk
+    ]
     allowed = {m.upper() for m in modalities}
     rows, first_by_sop = [], {}
     for r, path, header in zip(located, paths, headers):
@@ -70,7 +79,12 @@ def attach_dicoms(
             rejects.add(item(r), STAGE, "wrong_modality", f"Modality {header['modality']!r} not in {sorted(allowed)}")
             continue
         if header["frames"] < min_frames:
-            rejects.add(item(r), STAGE, "too_few_frames", f"{header['frames']} frame(s) < min_frames={min_frames} (a still, not a video)")
+            rejects.add(
+                item(r),
+                STAGE,
+                "too_few_frames",
+                f"{header['frames']} frame(s) < min_frames={min_frames} (a still, not a video)",
+            )
             continue
         sop = header["sop_uid"]
         if sop and sop in first_by_sop:

@@ -45,7 +45,12 @@ def _folder_of(key: str) -> str:
 
 def _records_from_mapping(results: object, folder: str, source: str, rejects: RejectLog) -> list[dict]:
     if not isinstance(results, dict):
-        rejects.add(source, STAGE, "malformed_file", f"`results` of folder {folder!r} is {type(results).__name__}, not an object")
+        rejects.add(
+            source,
+            STAGE,
+            "malformed_file",
+            f"`results` of folder {folder!r} is {type(results).__name__}, not an object",
+        )
         return []
     records = []
     for file_id, entry in results.items():
@@ -53,9 +58,20 @@ def _records_from_mapping(results: object, folder: str, source: str, rejects: Re
             _reject_duplicates(f"{source}:{folder}/{file_id}", f"file id {file_id!r}", entry, rejects)
             continue
         if not isinstance(entry, dict):
-            rejects.add(f"{source}:{folder}/{file_id}", STAGE, "malformed_entry", f"entry is {type(entry).__name__}, not an object")
+            rejects.add(
+                f"{source}:{folder}/{file_id}",
+                STAGE,
+                "malformed_entry",
+                f"entry is {type(entry).__name__}, not an object",
+            )
             continue
-        records.append({"file_id": file_id, "folder": entry.get("folder", folder), **{k: v for k, v in entry.items() if k != "folder"}})
+        records.append(
+            {
+                "file_id": file_id,
+                "folder": entry.get("folder", folder),
+                **{k: v for k, v in entry.items() if k != "folder"},
+            }
+        )
     return records
 
 
@@ -64,13 +80,20 @@ def _reject_duplicates(item: str, what: str, values: list, rejects: RejectLog) -
     shown = [json.dumps(v, sort_keys=True, default=str)[:80] for v in values]
     for i, value in enumerate(shown):
         others = "; ".join(f"#{j + 1}: {v}" for j, v in enumerate(shown) if j != i)
-        rejects.add(f"{item}#{i + 1}", STAGE, "duplicate_key", f"{what} appears {len(values)} times in one object: this one {value}, also {others}")
+        rejects.add(
+            f"{item}#{i + 1}",
+            STAGE,
+            "duplicate_key",
+            f"{what} appears {len(values)} times in one object: this one {value}, also {others}",
+        )
 
 
 def _json_records(key: str, payload: object, rejects: RejectLog) -> list[dict]:
     folder = _folder_of(key)
     if isinstance(payload, list):
-        return [{**r, "_row": i} if isinstance(r, dict) else {"_malformed": r, "_row": i} for i, r in enumerate(payload)]
+        return [
+            {**r, "_row": i} if isinstance(r, dict) else {"_malformed": r, "_row": i} for i, r in enumerate(payload)
+        ]
     if not isinstance(payload, dict):
         rejects.add(key, STAGE, "unrecognised_format", f"top-level JSON is {type(payload).__name__}")
         return []
@@ -78,7 +101,12 @@ def _json_records(key: str, payload: object, rejects: RejectLog) -> list[dict]:
         for item in payload.get("failed_files") or []:
             item = item if isinstance(item, dict) else {"filename": str(item)}
             name = f"{payload.get('folder', folder)}/{item.get('filename', '?')}"
-            rejects.add(name, "inference", "inference_failed", "; ".join(map(str, item.get("reasons", []))) or "listed in a failed-files report")
+            rejects.add(
+                name,
+                "inference",
+                "inference_failed",
+                "; ".join(map(str, item.get("reasons", []))) or "listed in a failed-files report",
+            )
         return []
     if "folder_results" in payload:
         records = []
@@ -93,7 +121,12 @@ def _json_records(key: str, payload: object, rejects: RejectLog) -> list[dict]:
         return _records_from_mapping(payload["results"], str(payload.get("folder") or folder), key, rejects)
     if any(isinstance(v, dict) and "score" in v for v in payload.values()):
         return _records_from_mapping(payload, folder, key, rejects)
-    rejects.add(key, STAGE, "unrecognised_format", f"JSON object with keys {sorted(payload)[:6]} is no known inference-results format")
+    rejects.add(
+        key,
+        STAGE,
+        "unrecognised_format",
+        f"JSON object with keys {sorted(payload)[:6]} is no known inference-results format",
+    )
     return []
 
 
@@ -131,12 +164,19 @@ def parse_score(value: object) -> tuple[float | None, str]:
 def _validate(record: dict, key: str, rejects: RejectLog) -> dict | None:
     file_id = str(record.get("file_id") or record.get("filename") or "").strip()
     path = str(record.get("path") or "").strip()
-    folder = str(record.get("folder") or "").strip() or (PurePosixPath(path).parent.name if path else "") or _folder_of(key)
+    folder = (
+        str(record.get("folder") or "").strip() or (PurePosixPath(path).parent.name if path else "") or _folder_of(key)
+    )
     row_label = f"row {record.get('_row', '?')}"
     item = f"{key}:{folder}/{file_id or row_label}"
     duplicated = sorted(k for k, v in record.items() if isinstance(v, Duplicated))
     if duplicated:
-        rejects.add(item, STAGE, "duplicate_key", "; ".join(f"field {k!r} is given {len(record[k])} times: {list(record[k])}" for k in duplicated))
+        rejects.add(
+            item,
+            STAGE,
+            "duplicate_key",
+            "; ".join(f"field {k!r} is given {len(record[k])} times: {list(record[k])}" for k in duplicated),
+        )
         return None
     if "_malformed" in record:
         rejects.add(item, STAGE, "malformed_entry", f"entry is {type(record['_malformed']).__name__}, not an object")
@@ -196,6 +236,8 @@ def collapse_duplicates(frame: pd.DataFrame, rejects: RejectLog) -> pd.DataFrame
         rejects.add(f"{folder}/{file_id}", STAGE, "conflicting_results", detail)
     keep = distinct[~conflicted]
     # Fill a missing path/machine from another source of the same row.
-    extra = frame.groupby(["folder", "file_id"], sort=True).agg(path=("path", "max"), machine_hint=("machine_hint", "max"))
+    extra = frame.groupby(["folder", "file_id"], sort=True).agg(
+        path=("path", "max"), machine_hint=("machine_hint", "max")
+    )
     keep = keep.drop(columns=["path", "machine_hint"]).join(extra, on=["folder", "file_id"])
     return keep[RESULT_COLUMNS].sort_values(["folder", "file_id"]).reset_index(drop=True)

@@ -49,7 +49,9 @@ def label_rows(frame: pd.DataFrame, c: Criteria) -> np.ndarray:
     return np.where(high, HIGH, np.where(low, LOW, UNUSED))
 
 
-def allocate_quota(counts: dict[str, int], cap: int, mode: Literal["equal", "proportional"] = "equal") -> dict[str, int]:
+def allocate_quota(
+    counts: dict[str, int], cap: int, mode: Literal["equal", "proportional"] = "equal"
+) -> dict[str, int]:
     """How many rows each machine contributes so that the total is min(cap, all rows)."""
     total = sum(counts.values())
     if total <= cap:
@@ -72,7 +74,9 @@ def hash_rank(seed: int, folders: pd.Series, file_ids: pd.Series) -> np.ndarray:
     """A seeded pseudo-random uint64 per row that depends only on the row's own identity."""
     keys = (str(seed) + "\0" + folders.astype(str) + "\0" + file_ids.astype(str)).tolist()
     return np.fromiter(
-        (int.from_bytes(hashlib.blake2b(k.encode(), digest_size=8).digest(), "big") for k in keys), dtype=np.uint64, count=len(keys)
+        (int.from_bytes(hashlib.blake2b(k.encode(), digest_size=8).digest(), "big") for k in keys),
+        dtype=np.uint64,
+        count=len(keys),
     )
 
 
@@ -116,13 +120,17 @@ def select_training_rows(
     out = out[out["quality_label"] != UNUSED].copy()
     out["selected"] = False
     if target_high_share is not None:
-        available = {c: min(cap, int((out["quality_label"] == c).sum())) for c, cap in ((HIGH, max_high), (LOW, max_low))}
+        available = {
+            c: min(cap, int((out["quality_label"] == c).sum())) for c, cap in ((HIGH, max_high), (LOW, max_low))
+        }
         max_high, max_low = ratio_caps(available[HIGH], available[LOW], target_high_share)
     for label, cap in ((HIGH, max_high), (LOW, max_low)):
         mask = out["quality_label"] == label
         if mask.any():
             out.loc[mask, "selected"] = select_capped(out[mask], cap, seed + label, mode)
-    return out.sort_values(["quality_label", "machine_type", "folder", "file_id"], ascending=[False, True, True, True]).reset_index(drop=True)
+    return out.sort_values(
+        ["quality_label", "machine_type", "folder", "file_id"], ascending=[False, True, True, True]
+    ).reset_index(drop=True)
 
 
 def availability_table(selection: pd.DataFrame) -> pd.DataFrame:

@@ -7,5 +7,7 @@ preamble) and rejects what is not a video. (New inference *results* have their o
 from dataprep_assets.common.uploads import UploadWatch, upload_batch_definitions
 
 echo_quality_uploads, echo_quality_upload_sensor = upload_batch_definitions(
-    UploadWatch(pipeline="echo_quality", prefix="raw/echo_quality/raw_data")  # every file: Philips exports have no extension
+    UploadWatch(
+        pipeline="echo_quality", prefix="raw/echo_quality/raw_data"
+    )  # every file: Philips exports have no extension
 )

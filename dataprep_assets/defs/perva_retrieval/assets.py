@@ -1,7 +1,6 @@
 """perva_retrieval assets: catalog -> concept splits -> hard negatives per category (one partition
 each) -> combined records -> HuggingFace dataset. Thin wrappers over the domain modules."""
 
-
 import time
 
 import dagster as dg
@@ -20,11 +19,22 @@ from dataprep_assets.common.metadata import (
     run_info,
     table,
 )
-from dataprep_assets.defs.perva_retrieval import columns
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
-from dataprep_assets.defs.perva_retrieval.catalog import CatalogOptions, build_catalog, catalog_ledger, inspect_chunk, scan
-from dataprep_assets.defs.perva_retrieval.concept_splits import TABLE_NAME, concept_table, create_concept_splits, split_file_names
+from dataprep_assets.defs.perva_retrieval import columns
+from dataprep_assets.defs.perva_retrieval.catalog import (
+    CatalogOptions,
+    build_catalog,
+    catalog_ledger,
+    inspect_chunk,
+    scan,
+)
+from dataprep_assets.defs.perva_retrieval.concept_splits import (
+    TABLE_NAME,
+    concept_table,
+    create_concept_splits,
+    split_file_names,
+)
 from dataprep_assets.defs.perva_retrieval.config import (
     CombineConfig,
     ConceptSplitsConfig,
@@ -51,11 +61,10 @@ from dataprep_assets.defs.perva_retrieval.uploads import perva_retrieval_uploads
 from dataprep_assets.lib.accounting import account, ledgers_metadata
 from dataprep_assets.lib.parallel import ordered_map
 from dataprep_assets.lib.rejects import RejectLog
-from dataprep_assets.lib.storage import UnsafePathError
 from dataprep_assets.lib.splits import previous_assignment
+from dataprep_assets.lib.storage import UnsafePathError
 
 perva_categories = dg.DynamicPartitionsDefinition(name=PARTITIONS_NAME)
-
 
 
 def _sync_partitions(instance: dg.DagsterInstance, wanted: list[str]) -> tuple[list[str], list[str]]:
@@ -70,14 +79,24 @@ def _sync_partitions(instance: dg.DagsterInstance, wanted: list[str]) -> tuple[l
     return added, removed
 
 
-@dg.asset(group_name=GROUP, deps=[perva_retrieval_uploads], kinds={"json", "parquet"}, automation_condition=FOLLOW_UPSTREAM)
-def image_catalog(context: dg.AssetExecutionContext, config: ImageCatalogConfig, store: DatasetStore) -> dg.MaterializeResult:
+@dg.asset(
+    group_name=GROUP, deps=[perva_retrieval_uploads], kinds={"json", "parquet"}, automation_condition=FOLLOW_UPSTREAM
+)
+def image_catalog(
+    context: dg.AssetExecutionContext, config: ImageCatalogConfig, store: DatasetStore
+) -> dg.MaterializeResult:
     """The seed's catalog JSON ({category: {concept: {train, test}}}); registers one partition per category."""
     store.pull(config.data_root)
     root = store.local_root()
     opts = CatalogOptions(
-        data_root=config.data_root.strip("/"), relative=config.relative, train_fraction=config.train_fraction, num_train=config.num_train,
-        seed=config.seed, train_dirname=config.train_dirname, test_dirname=config.test_dirname, layout=config.layout,
+        data_root=config.data_root.strip("/"),
+        relative=config.relative,
+        train_fraction=config.train_fraction,
+        num_train=config.num_train,
+        seed=config.seed,
+        train_dirname=config.train_dirname,
+        test_dirname=config.test_dirname,
+        layout=config.layout,
         negatives_dirname=config.negatives_dirname,
     )
     try:
@@ -88,19 +107,30 @@ def image_catalog(context: dg.AssetExecutionContext, config: ImageCatalogConfig,
     chunks = [(str(root), paths[i : i + 64]) for i in range(0, len(paths), 64)]
     progress = lambda done, total, s: context.log.info(f"decoded {done}/{total} chunks of images, {s:.1f}s")  # noqa: E731
     workers = config.max_workers if len(paths) >= PARALLEL_MIN_IMAGES else 1
-    inspected = {row[0]: row for chunk in ordered_map(inspect_chunk, chunks, max_workers=workers, progress=progress) for row in chunk}
+    inspected = {
+        row[0]: row
+        for chunk in ordered_map(inspect_chunk, chunks, max_workers=workers, progress=progress)
+        for row in chunk
+    }
     result = build_catalog(found, inspected, rejects, opts, layout)
     ledger = catalog_ledger(found, result)
     rejects_path = store.write_rejects("image_catalog", result.rejects)
     if not result.catalog:
-        raise dg.Failure(f"no usable image under {config.data_root}; see {rejects_path}", metadata=rejects_metadata(store, rejects_path, result.rejects))
+        raise dg.Failure(
+            f"no usable image under {config.data_root}; see {rejects_path}",
+            metadata=rejects_metadata(store, rejects_path, result.rejects),
+        )
     manifest = store.write_json(config.out, result.catalog)
     table_path = images_table_path(config.out)
     table_manifest = store.write_table(table_path, result.images)
     wanted = sorted(c for c, concepts in result.catalog.items() if len(concepts) >= 2)
     added, removed = _sync_partitions(context.instance, wanted)
-    context.log.info(f"catalog: {len(result.images)} images, {len(result.catalog)} categories ({layout} layout); partitions +{added} -{removed}")
-    per_category = result.images.pivot_table(index="category", columns="split", values="store_path", aggfunc="count", fill_value=0)
+    context.log.info(
+        f"catalog: {len(result.images)} images, {len(result.catalog)} categories ({layout} layout); partitions +{added} -{removed}"
+    )
+    per_category = result.images.pivot_table(
+        index="category", columns="split", values="store_path", aggfunc="count", fill_value=0
+    )
     per_category.insert(0, "concepts", result.images.groupby("category")["concept"].nunique())
     return dg.MaterializeResult(
         data_version=data_version(manifest.dataset_hash, table_manifest.dataset_hash),
@@ -127,7 +157,9 @@ def image_catalog(context: dg.AssetExecutionContext, config: ImageCatalogConfig,
 
 
 @dg.asset(group_name=GROUP, deps=[image_catalog], kinds={"json"}, automation_condition=FOLLOW_UPSTREAM)
-def concept_splits(context: dg.AssetExecutionContext, config: ConceptSplitsConfig, store: DatasetStore) -> dg.MaterializeResult:
+def concept_splits(
+    context: dg.AssetExecutionContext, config: ConceptSplitsConfig, store: DatasetStore
+) -> dg.MaterializeResult:
     """Concept-level train/validation: the seed's train combined subset, validation subset and metadata files, and
     `concept_splits.parquet` (one row per concept). Concepts of the previous version stay put unless `resplit`."""
     catalog_meta = latest_metadata(context.instance, image_catalog.key)
@@ -138,19 +170,27 @@ def concept_splits(context: dg.AssetExecutionContext, config: ConceptSplitsConfi
     table_path = f"{config.out_dir.rstrip('/')}/{TABLE_NAME}"
     previous = previous_assignment(current_table(store, table_path), "concept_key")
     train, validation, meta = create_concept_splits(
-        catalog, concept_frac=config.concept_frac, min_concepts_threshold=config.min_concepts_threshold,
-        test_sample_frac=config.test_sample_frac, max_test_images=config.max_test_images, seed=config.seed,
+        catalog,
+        concept_frac=config.concept_frac,
+        min_concepts_threshold=config.min_concepts_threshold,
+        test_sample_frac=config.test_sample_frac,
+        max_test_images=config.max_test_images,
+        seed=config.seed,
         previous={} if config.resplit else previous,
     )
     meta["catalog"] = input_json
     names = split_file_names(config.concept_frac, config.seed)
     files = [f"{config.out_dir.rstrip('/')}/{name}" for name in names]
     version = version_meta(config.resplit)
-    manifests = [store.write_json(path, payload, meta=version) for path, payload in zip(files, (train, validation, meta))]
+    manifests = [
+        store.write_json(path, payload, meta=version) for path, payload in zip(files, (train, validation, meta))
+    ]
     table = concept_table(train, validation)
     store.write_table(table_path, table, meta=version)
     summary = table.pivot_table(index="category", columns="split", values="concept", aggfunc="count", fill_value=0)
-    images = table.pivot_table(index="category", columns="split", values="images", aggfunc="sum", fill_value=0).add_suffix("_images")
+    images = table.pivot_table(
+        index="category", columns="split", values="images", aggfunc="sum", fill_value=0
+    ).add_suffix("_images")
     summary = summary.join(images).reindex(sorted(catalog)).fillna(0).astype(int)
     return dg.MaterializeResult(
         data_version=data_version(*(m.dataset_hash for m in manifests)),
@@ -165,7 +205,9 @@ def concept_splits(context: dg.AssetExecutionContext, config: ConceptSplitsConfi
             "train_concepts": int((table["split"] == "train").sum()),
             "validation_concepts": int((table["split"] == "validation").sum()),
             "concept_table": table_path,
-            **continuity_metadata(previous, previous_assignment(table, "concept_key"), config.resplit, ("train", "validation")),
+            **continuity_metadata(
+                previous, previous_assignment(table, "concept_key"), config.resplit, ("train", "validation")
+            ),
             **dataset_metadata(store, files[0], manifests[0]),
         },
     )
@@ -182,8 +224,16 @@ def _listed_file(store: DatasetStore, path: str, source: str, rejects: RejectLog
     return False
 
 
-@dg.asset(group_name=GROUP, deps=[concept_splits, image_catalog], partitions_def=perva_categories, kinds={"json", "numpy"}, automation_condition=FOLLOW_UPSTREAM)
-def retrieval_per_category(context: dg.AssetExecutionContext, config: RetrievalConfig, store: DatasetStore) -> dg.MaterializeResult:
+@dg.asset(
+    group_name=GROUP,
+    deps=[concept_splits, image_catalog],
+    partitions_def=perva_categories,
+    kinds={"json", "numpy"},
+    automation_condition=FOLLOW_UPSTREAM,
+)
+def retrieval_per_category(
+    context: dg.AssetExecutionContext, config: RetrievalConfig, store: DatasetStore
+) -> dg.MaterializeResult:
     """For each query image of one category: its K hardest negatives (other concepts) and a positive, from embeddings."""
     category = context.partition_key
     source = config.catalog or latest_metadata(context.instance, concept_splits.key).get("train_file")
@@ -195,7 +245,12 @@ def retrieval_per_category(context: dg.AssetExecutionContext, config: RetrievalC
     listed_images = images
     rejects = RejectLog()
     for path in ambiguous:
-        rejects.add(path, "retrieval_per_category", "ambiguous_concept", f"listed under several concepts of {category} in {source}")
+        rejects.add(
+            path,
+            "retrieval_per_category",
+            "ambiguous_concept",
+            f"listed under several concepts of {category} in {source}",
+        )
     exists = np.array([_listed_file(store, p, source, rejects) for p in images["path"]], dtype=bool)
     images = images.loc[exists].reset_index(drop=True)  # a boolean array, never a (possibly empty) column list
     try:
@@ -207,7 +262,14 @@ def retrieval_per_category(context: dg.AssetExecutionContext, config: RetrievalC
     store.pull(cache_rel)
     started = time.perf_counter()
     progress = lambda done, total, s: context.log.info(f"{category}: encoded {done}/{total} batches, {s:.1f}s")  # noqa: E731
-    embedded = embed_images(store.local_root(), images["path"].tolist(), encoder, cache_dir=store.path(cache_rel), max_workers=config.max_workers, progress=progress)
+    embedded = embed_images(
+        store.local_root(),
+        images["path"].tolist(),
+        encoder,
+        cache_dir=store.path(cache_rel),
+        max_workers=config.max_workers,
+        progress=progress,
+    )
     embed_s = time.perf_counter() - started
     if embedded.misses:
         store.push(cache_rel)
@@ -217,14 +279,21 @@ def retrieval_per_category(context: dg.AssetExecutionContext, config: RetrievalC
     started = time.perf_counter()
     if images["concept"].nunique() >= 2:
         result = hard_negatives(
-            embedded.vectors, images["concept"].to_numpy(), config.negatives_per_query(), one_per_concept=config.one_per_concept,
-            positive=config.positive, query_block=config.query_block, candidate_block=config.candidate_block,
+            embedded.vectors,
+            images["concept"].to_numpy(),
+            config.negatives_per_query(),
+            one_per_concept=config.one_per_concept,
+            positive=config.positive,
+            query_block=config.query_block,
+            candidate_block=config.candidate_block,
         )
         records = build_records(category, images, result, config.seed)
     else:
         records = []
         listed = "not in" if category not in catalog else f"{images['concept'].nunique()} concept(s) of {category} in"
-        note = f"{category}: {listed} {source} ({config.split}): no hard negatives possible; this partition has no records"
+        note = (
+            f"{category}: {listed} {source} ({config.split}): no hard negatives possible; this partition has no records"
+        )
         context.log.warning(note)
     search_s = time.perf_counter() - started
     listed = listed_images["path"].tolist() + ambiguous
@@ -253,13 +322,16 @@ def retrieval_per_category(context: dg.AssetExecutionContext, config: RetrievalC
         "out_dir": config.out_dir,
         "one_per_concept": config.one_per_concept,
         "encoder": encoder.fingerprint(),
-        "encoder_choice": f"{encoder_name} (requested: {config.encoder})" + ("" if encoder_name == "clip" else ": the offline fallback"),
+        "encoder_choice": f"{encoder_name} (requested: {config.encoder})"
+        + ("" if encoder_name == "clip" else ": the offline fallback"),
         "embedding_cache_hits": embedded.hits,
         "embedding_cache_misses": embedded.misses,
         **ledgers_metadata(ledger),
         **dataset_metadata(store, relpath, manifest),
         **rejects_metadata(store, rejects_path, rejects),
-        **run_info(embed_seconds=round(embed_s, 3), search_queries_per_second=round(len(records) / max(search_s, 1e-9), 1)),
+        **run_info(
+            embed_seconds=round(embed_s, 3), search_queries_per_second=round(len(records) / max(search_s, 1e-9), 1)
+        ),
     }
     if note:
         metadata["note"] = note
@@ -271,21 +343,31 @@ def retrieval_per_category(context: dg.AssetExecutionContext, config: RetrievalC
 
 
 @dg.asset(group_name=GROUP, deps=[retrieval_per_category], kinds={"json"}, automation_condition=FOLLOW_UPSTREAM)
-def retrieval_combined(context: dg.AssetExecutionContext, config: CombineConfig, store: DatasetStore) -> dg.MaterializeResult:
+def retrieval_combined(
+    context: dg.AssetExecutionContext, config: CombineConfig, store: DatasetStore
+) -> dg.MaterializeResult:
     """Every category's records in one file (the seed's step 4), optionally a seeded sample of `num_samples`."""
     if config.input_dir:
         return _combine_files(config, store)
     categories = config.categories or sorted(context.instance.get_dynamic_partitions(PARTITIONS_NAME))
     if not categories:
-        raise dg.Failure("retrieval_combined: no categories; materialize image_catalog to register the category partitions")
+        raise dg.Failure(
+            "retrieval_combined: no categories; materialize image_catalog to register the category partitions"
+        )
     metas = {c: latest_metadata(context.instance, retrieval_per_category.key, c) for c in categories}
     missing = sorted(c for c, m in metas.items() if not m)
     if missing:
-        raise dg.Failure(f"retrieval_per_category has no materialization for {missing}: backfill those partitions first")
+        raise dg.Failure(
+            f"retrieval_per_category has no materialization for {missing}: backfill those partitions first"
+        )
     settings = {(m["top_k"], m["seed"], m["out_dir"]) for m in metas.values()}
     if len(settings) > 1:
-        detail = ", ".join(f"{c}: top_k={m['top_k']} seed={m['seed']} out_dir={m['out_dir']}" for c, m in sorted(metas.items()))
-        raise dg.Failure(f"categories were built with different retrieval settings ({detail}); re-run them with the same config")
+        detail = ", ".join(
+            f"{c}: top_k={m['top_k']} seed={m['seed']} out_dir={m['out_dir']}" for c, m in sorted(metas.items())
+        )
+        raise dg.Failure(
+            f"categories were built with different retrieval settings ({detail}); re-run them with the same config"
+        )
     top_k, retrieval_seed, out_dir = settings.pop()
     per_category = {c: store.read_json(m["relpath"]) for c, m in metas.items()}
     return _write_combined(config, store, per_category, out_dir, top_k, retrieval_seed)
@@ -309,20 +391,30 @@ def _combine_files(config: CombineConfig, store: DatasetStore) -> dg.Materialize
     for category in categories:
         rel = f"{input_dir}/{category}/seed_{config.seed}/{config.input_filename}"
         if not store.exists(rel):
-            raise dg.Failure(f"retrieval_combined: {rel} not found (input_dir, input_filename and seed locate the per-category files)")
+            raise dg.Failure(
+                f"retrieval_combined: {rel} not found (input_dir, input_filename and seed locate the per-category files)"
+            )
         per_category[category] = store.read_json(rel)
     k = re.search(r"top(\d+)", config.input_filename)
     return _write_combined(config, store, per_category, input_dir, int(k[1]) if k else 0, config.seed)
 
 
-def _write_combined(config: CombineConfig, store: DatasetStore, per_category: dict, out_dir: str, top_k: int, retrieval_seed: int) -> dg.MaterializeResult:
+def _write_combined(
+    config: CombineConfig, store: DatasetStore, per_category: dict, out_dir: str, top_k: int, retrieval_seed: int
+) -> dg.MaterializeResult:
     combined = combine_records(per_category, config.num_samples, config.seed)
     relpath = combined_path(out_dir, config.seed, top_k, config.num_samples, config.output_dir, config.output_filename)
     manifest = store.write_json(relpath, combined)
-    counts = pd.DataFrame({
-        "available": pd.Series({c: len(r) for c, r in per_category.items()}),
-        "kept": pd.Series([r["category"] for r in combined], dtype="string").value_counts(),
-    }).fillna(0).astype(int)
+    counts = (
+        pd.DataFrame(
+            {
+                "available": pd.Series({c: len(r) for c, r in per_category.items()}),
+                "kept": pd.Series([r["category"] for r in combined], dtype="string").value_counts(),
+            }
+        )
+        .fillna(0)
+        .astype(int)
+    )
     return dg.MaterializeResult(
         data_version=data_version(manifest.dataset_hash),
         metadata={
@@ -339,7 +431,9 @@ def _write_combined(config: CombineConfig, store: DatasetStore, per_category: di
 
 
 @dg.asset(group_name=GROUP, deps=[retrieval_combined], kinds={"huggingface"}, automation_condition=FOLLOW_UPSTREAM)
-def hf_retrieval_dataset(context: dg.AssetExecutionContext, config: HFDatasetConfig, store: DatasetStore) -> dg.MaterializeResult:
+def hf_retrieval_dataset(
+    context: dg.AssetExecutionContext, config: HFDatasetConfig, store: DatasetStore
+) -> dg.MaterializeResult:
     """The training-ready HuggingFace DatasetDict (`train` split), saved with `save_to_disk`."""
     import datasets
 
@@ -349,7 +443,9 @@ def hf_retrieval_dataset(context: dg.AssetExecutionContext, config: HFDatasetCon
         raise dg.Failure("hf_retrieval_dataset: materialize retrieval_combined first")
     source = combined["relpath"]
     if config.ret_json:
-        source = config.ret_json if "/" in config.ret_json else f"{combined['relpath'].rsplit('/', 1)[0]}/{config.ret_json}"
+        source = (
+            config.ret_json if "/" in config.ret_json else f"{combined['relpath'].rsplit('/', 1)[0]}/{config.ret_json}"
+        )
         if not store.exists(source):
             raise dg.Failure(f"hf_retrieval_dataset: ret_json {config.ret_json!r} not found (looked for {source})")
     records = store.read_json(source)
@@ -357,7 +453,9 @@ def hf_retrieval_dataset(context: dg.AssetExecutionContext, config: HFDatasetCon
         records = [r for r in records if r["category"] == config.category]
         if not records:
             raise dg.Failure(f"hf_retrieval_dataset: no records of category {config.category!r} in {source}")
-    dataset = build_hf_dataset(records, store.local_root(), absolute_paths=config.absolute_paths, embed_retrieved=config.embed_retrieved)
+    dataset = build_hf_dataset(
+        records, store.local_root(), absolute_paths=config.absolute_paths, embed_retrieved=config.embed_retrieved
+    )
     relpath = hf_dataset_path(config.root, config.dataset, config.category, config.seed, combined["top_k"])
     with store.write_dir(relpath) as staged:
         dataset.save_to_disk(str(staged.path))
@@ -366,7 +464,9 @@ def hf_retrieval_dataset(context: dg.AssetExecutionContext, config: HFDatasetCon
     return dg.MaterializeResult(
         data_version=data_version(staged.manifest.dataset_hash),
         metadata={
-            "rows_per_category": counts_table(pd.Series(train["category_key"]).value_counts().sort_index().to_frame("rows"), "category"),
+            "rows_per_category": counts_table(
+                pd.Series(train["category_key"]).value_counts().sort_index().to_frame("rows"), "category"
+            ),
             "dagster/row_count": len(train),
             "relpath": relpath,
             "source": source,

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from dataprep_assets.lib.rejects import RejectLog
-from dataprep_assets.lib.limits import DECOMPRESSION_BOMB, ImageTooLargeError, open_image
 from dataprep_assets.lib.accounting import Ledger, account
+from dataprep_assets.lib.limits import DECOMPRESSION_BOMB, ImageTooLargeError, open_image
 from dataprep_assets.lib.naming import COLLISION_REASON, name_key, reject_collisions
+from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.storage import safe_join
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
@@ -110,7 +110,9 @@ class _Scanner:
 
     def _usable_dir(self, path: Path) -> bool:
         if path.is_symlink() and not self._inside(path):
-            self.rejects.add(self.rel(path), STAGE, "symlink_outside_root", f"links to {os.readlink(path)}, outside data_root")
+            self.rejects.add(
+                self.rel(path), STAGE, "symlink_outside_root", f"links to {os.readlink(path)}, outside data_root"
+            )
             return False
         return True
 
@@ -123,7 +125,9 @@ class _Scanner:
                 if self._usable_dir(entry):
                     dirs.append(entry)
             elif entry.is_symlink() and not self._inside(entry):
-                self.rejects.add(self.rel(entry), STAGE, "symlink_outside_root", f"links to {os.readlink(entry)}, outside data_root")
+                self.rejects.add(
+                    self.rel(entry), STAGE, "symlink_outside_root", f"links to {os.readlink(entry)}, outside data_root"
+                )
             else:
                 self.rejects.add(self.rel(entry), STAGE, stray_reason, stray_detail)
         return dirs
@@ -132,14 +136,23 @@ class _Scanner:
         kept = []
         for entry in self._entries(folder):
             if entry.is_symlink() and not self._inside(entry):
-                self.rejects.add(self.rel(entry), STAGE, "symlink_outside_root", f"links to {os.readlink(entry)}, outside data_root")
+                self.rejects.add(
+                    self.rel(entry), STAGE, "symlink_outside_root", f"links to {os.readlink(entry)}, outside data_root"
+                )
             elif entry.is_dir():
                 if entry.name not in skip_dirs:
-                    self.rejects.add(self.rel(entry), STAGE, "nested_folder", "images must sit directly in <category>/<concept>/")
+                    self.rejects.add(
+                        self.rel(entry), STAGE, "nested_folder", "images must sit directly in <category>/<concept>/"
+                    )
             elif not entry.exists():
                 self.rejects.add(self.rel(entry), STAGE, "broken_link", "the file does not exist (dangling symlink)")
             elif entry.name.startswith(".") or entry.suffix.lower() not in IMAGE_EXTS:
-                self.rejects.add(self.rel(entry), STAGE, "not_an_image", f"extension {entry.suffix or '(none)'!r} is not one of {sorted(IMAGE_EXTS)}")
+                self.rejects.add(
+                    self.rel(entry),
+                    STAGE,
+                    "not_an_image",
+                    f"extension {entry.suffix or '(none)'!r} is not one of {sorted(IMAGE_EXTS)}",
+                )
             else:
                 kept.append(entry)
         return kept
@@ -147,7 +160,12 @@ class _Scanner:
     def category_ok(self, path: Path) -> bool:
         if CATEGORY_NAME.match(path.name) and "..." not in path.name:
             return True
-        self.rejects.add(self.rel(path), STAGE, "invalid_category_name", "category names become partition keys: letters, digits, space, _ . + - only")
+        self.rejects.add(
+            self.rel(path),
+            STAGE,
+            "invalid_category_name",
+            "category names become partition keys: letters, digits, space, _ . + - only",
+        )
         return False
 
 
@@ -162,14 +180,23 @@ def scan(store_root: Path, opts: CatalogOptions) -> tuple[list[FoundImage], Reje
         split_dirs = {opts.train_dirname: "train", opts.test_dirname: "test"}
         for entry in sc._entries(root):
             if entry.name not in split_dirs:
-                sc.rejects.add(sc.rel(entry), STAGE, "outside_split_folders", f"explicit layout: everything lives under {opts.train_dirname}/ or {opts.test_dirname}/")
+                sc.rejects.add(
+                    sc.rel(entry),
+                    STAGE,
+                    "outside_split_folders",
+                    f"explicit layout: everything lives under {opts.train_dirname}/ or {opts.test_dirname}/",
+                )
         for dirname, split in split_dirs.items():
             if not (root / dirname).is_dir() or not sc._usable_dir(root / dirname):
                 continue
-            for cat_dir in sc.subdirs(root / dirname, "not_in_category_folder", "files must sit in <split>/<category>/<concept>/"):
+            for cat_dir in sc.subdirs(
+                root / dirname, "not_in_category_folder", "files must sit in <split>/<category>/<concept>/"
+            ):
                 if not sc.category_ok(cat_dir):
                     continue
-                for concept_dir in sc.subdirs(cat_dir, "not_in_concept_folder", "files must sit in <category>/<concept>/"):
+                for concept_dir in sc.subdirs(
+                    cat_dir, "not_in_concept_folder", "files must sit in <category>/<concept>/"
+                ):
                     sc.concept_dirs.setdefault((cat_dir.name, concept_dir.name), sc.rel(concept_dir))
                     neg = concept_dir / opts.negatives_dirname
                     skip = {opts.negatives_dirname} if split == "train" else set()
@@ -200,8 +227,12 @@ def _reject_colliding_categories(sc: _Scanner) -> None:
         return
     owner = {name_key(c): c for c in kept}
     for image in [f for f in sc.found if f.category not in kept]:
-        sc.rejects.add(image.store_path, STAGE, COLLISION_REASON,
-                       f"category {image.category!r} names the same partition and output folder as {owner[name_key(image.category)]!r}")
+        sc.rejects.add(
+            image.store_path,
+            STAGE,
+            COLLISION_REASON,
+            f"category {image.category!r} names the same partition and output folder as {owner[name_key(image.category)]!r}",
+        )
     sc.found = [f for f in sc.found if f.category in kept]
 
 
@@ -234,7 +265,9 @@ def inspect_chunk(args: tuple[str, list[str]]) -> list[tuple[str, str, int, int,
     return [inspect_image((store_root, p)) for p in paths]
 
 
-def build_catalog(found: list[FoundImage], inspected: dict[str, tuple], rejects: RejectLog, opts: CatalogOptions, layout: str) -> CatalogResult:
+def build_catalog(
+    found: list[FoundImage], inspected: dict[str, tuple], rejects: RejectLog, opts: CatalogOptions, layout: str
+) -> CatalogResult:
     """Drop unreadable and duplicate images, split per concept, and write paths as the seed does."""
     usable: list[FoundImage] = []
     first_by_hash: dict[str, FoundImage] = {}
@@ -246,7 +279,12 @@ def build_catalog(found: list[FoundImage], inspected: dict[str, tuple], rejects:
             continue
         if sha in first_by_hash:
             first = first_by_hash[sha]
-            rejects.add(image.store_path, STAGE, "duplicate_content", f"identical bytes to {first.store_path} ({first.category}/{first.concept})")
+            rejects.add(
+                image.store_path,
+                STAGE,
+                "duplicate_content",
+                f"identical bytes to {first.store_path} ({first.category}/{first.concept})",
+            )
             continue
         first_by_hash[sha] = image
         usable.append(image)
@@ -256,18 +294,27 @@ def build_catalog(found: list[FoundImage], inspected: dict[str, tuple], rejects:
     base = opts.data_root.strip("/") + "/"
 
     def catalog_path(store_path: str) -> str:
-        return store_path[len(base):] if opts.relative else store_path
+        return store_path[len(base) :] if opts.relative else store_path
 
     catalog: dict = {}
     rows = []
     for (category, concept), images in sorted(by_concept.items()):
         entry = _split_concept(images, opts, layout, category, concept)
         for p in entry.pop("unsampled", []):
-            rejects.add(p, STAGE, "not_sampled", f"explicit layout: {category}/{concept} keeps num_train={opts.num_train} of its train images")
+            rejects.add(
+                p,
+                STAGE,
+                "not_sampled",
+                f"explicit layout: {category}/{concept} keeps num_train={opts.num_train} of its train images",
+            )
         if not entry["train"] and not entry["test"]:
-            rejects.add(f"{base}{category}/{concept}", STAGE, "empty_concept", "only negatives, no train or test images")
+            rejects.add(
+                f"{base}{category}/{concept}", STAGE, "empty_concept", "only negatives, no train or test images"
+            )
             for p in entry.get("negative", []):
-                rejects.add(p, STAGE, "empty_concept", f"a negative of {category}/{concept}, which has no train or test images")
+                rejects.add(
+                    p, STAGE, "empty_concept", f"a negative of {category}/{concept}, which has no train or test images"
+                )
             continue
         catalog.setdefault(category, {})[concept] = {k: [catalog_path(p) for p in v] for k, v in entry.items()}
         for split, paths in entry.items():
@@ -278,8 +325,12 @@ def build_catalog(found: list[FoundImage], inspected: dict[str, tuple], rejects:
     single = sorted(c for c, concepts in catalog.items() if len(concepts) < 2)
     for category in single:
         folder = str(Path(frame.loc[frame["category"] == category, "store_path"].iloc[0]).parent.parent.as_posix())
-        rejects.add(folder, "retrieval_partitions", "single_concept_category",
-                    "kept in catalog.json, but no retrieval partition: hard negatives need at least 2 concepts")
+        rejects.add(
+            folder,
+            "retrieval_partitions",
+            "single_concept_category",
+            "kept in catalog.json, but no retrieval partition: hard negatives need at least 2 concepts",
+        )
     return CatalogResult(catalog, frame, rejects, layout, single)
 
 
@@ -287,10 +338,14 @@ def catalog_ledger(found: list[FoundImage], result: CatalogResult) -> Ledger:
     """Every candidate image found is in the images table or a reject row, once."""
     paths = [f.store_path for f in found]
     wanted = set(paths)
-    return account("images", paths, result.images["store_path"].tolist(), [r.item for r in result.rejects if r.item in wanted])
+    return account(
+        "images", paths, result.images["store_path"].tolist(), [r.item for r in result.rejects if r.item in wanted]
+    )
 
 
-def _split_concept(images: list[FoundImage], opts: CatalogOptions, layout: str, category: str, concept: str) -> dict[str, list[str]]:
+def _split_concept(
+    images: list[FoundImage], opts: CatalogOptions, layout: str, category: str, concept: str
+) -> dict[str, list[str]]:
     rng = random.Random(stable_seed(opts.seed, category, concept))
     if layout == "explicit":
         listed = sorted(i.store_path for i in images if i.split == "train")

@@ -1,7 +1,6 @@
 """perva_retrieval asset checks: no concept leak and concepts staying put across versions (blocking), catalog paths safe (blocking), negatives
 valid (blocking, per category partition), K per query, the HF dataset round-trips (blocking)."""
 
-
 import dagster as dg
 import pandas as pd
 
@@ -29,8 +28,15 @@ K_PER_QUERY = "k_negatives_per_query"
 HF_ROUND_TRIP = "hf_dataset_round_trips"
 
 
-@dg.asset_check(asset=concept_splits, name=NO_CONCEPT_OVERLAP, blocking=True, description="Every category/concept is in train or validation, never both.")
-def no_concept_in_train_and_validation(context: dg.AssetCheckExecutionContext, store: DatasetStore) -> dg.AssetCheckResult:
+@dg.asset_check(
+    asset=concept_splits,
+    name=NO_CONCEPT_OVERLAP,
+    blocking=True,
+    description="Every category/concept is in train or validation, never both.",
+)
+def no_concept_in_train_and_validation(
+    context: dg.AssetCheckExecutionContext, store: DatasetStore
+) -> dg.AssetCheckResult:
     meta = latest_metadata(context.instance, concept_splits.key)
     table = concept_table(store.read_json(meta["train_file"]), store.read_json(meta["validation_file"]))
     overlap = group_overlap(table, "concept_key")
@@ -41,12 +47,19 @@ def no_concept_in_train_and_validation(context: dg.AssetCheckExecutionContext, s
         metadata={
             "overlapping_concepts": len(leaked),
             "examples": dg.MetadataValue.json(leaked[:10]),
-            "per_split": dg.MetadataValue.md(markdown_table(split_summary(table, "concept_key", order=("train", "validation")))),
+            "per_split": dg.MetadataValue.md(
+                markdown_table(split_summary(table, "concept_key", order=("train", "validation")))
+            ),
         },
     )
 
 
-@dg.asset_check(asset=image_catalog, name=CATALOG_PATHS_SAFE, blocking=True, description="Every catalogued image is an existing file that resolves inside data_root (no symlink escapes).")
+@dg.asset_check(
+    asset=image_catalog,
+    name=CATALOG_PATHS_SAFE,
+    blocking=True,
+    description="Every catalogued image is an existing file that resolves inside data_root (no symlink escapes).",
+)
 def catalog_paths_inside_data_root(context: dg.AssetCheckExecutionContext, store: DatasetStore) -> dg.AssetCheckResult:
     meta = latest_metadata(context.instance, image_catalog.key)
     table = store.read_table(meta["images_table"])
@@ -56,25 +69,42 @@ def catalog_paths_inside_data_root(context: dg.AssetCheckExecutionContext, store
         resolved = (store.local_root() / path).resolve()
         if not resolved.is_file() or data_root not in resolved.parents:
             bad.append(path)
-    return dg.AssetCheckResult(passed=not bad, metadata={"paths_checked": len(table), "bad_paths": len(bad), "examples": dg.MetadataValue.json(bad[:10])})
+    return dg.AssetCheckResult(
+        passed=not bad,
+        metadata={"paths_checked": len(table), "bad_paths": len(bad), "examples": dg.MetadataValue.json(bad[:10])},
+    )
 
 
-def _problems(context: dg.AssetCheckExecutionContext, store: DatasetStore) -> tuple[dict, list[dict], dict[str, list[str]]]:
+def _problems(
+    context: dg.AssetCheckExecutionContext, store: DatasetStore
+) -> tuple[dict, list[dict], dict[str, list[str]]]:
     """The partition's records, checked against its image list and the catalog's image table."""
     category = context.partition_key
     meta = latest_metadata(context.instance, retrieval_per_category.key, category)
     records = store.read_json(meta["relpath"])
     catalog_table = latest_metadata(context.instance, image_catalog.key).get("images_table")
     truth = store.read_table(catalog_table) if catalog_table and store.exists(catalog_table) else None
-    problems = verify_records(records, store.read_table(meta["images_table"]), category, meta.get("negatives_per_query", meta["top_k"]), meta["one_per_concept"], truth)
+    problems = verify_records(
+        records,
+        store.read_table(meta["images_table"]),
+        category,
+        meta.get("negatives_per_query", meta["top_k"]),
+        meta["one_per_concept"],
+        truth,
+    )
     return meta, records, problems
 
 
 @dg.asset_check(
-    asset=retrieval_per_category, name=NEGATIVES_VALID, blocking=True, partitions_def=perva_categories,
+    asset=retrieval_per_category,
+    name=NEGATIVES_VALID,
+    blocking=True,
+    partitions_def=perva_categories,
     description="Every negative is an image of another concept of the same category, never the query; `label` points at the positive.",
 )
-def negatives_from_other_concepts_of_same_category(context: dg.AssetCheckExecutionContext, store: DatasetStore) -> dg.AssetCheckResult:
+def negatives_from_other_concepts_of_same_category(
+    context: dg.AssetCheckExecutionContext, store: DatasetStore
+) -> dg.AssetCheckResult:
     meta, records, problems = _problems(context, store)
     bad = problems["wrong_negative"] + problems["bad_label"]
     return dg.AssetCheckResult(
@@ -84,7 +114,9 @@ def negatives_from_other_concepts_of_same_category(context: dg.AssetCheckExecuti
 
 
 @dg.asset_check(
-    asset=retrieval_per_category, name=K_PER_QUERY, partitions_def=perva_categories,
+    asset=retrieval_per_category,
+    name=K_PER_QUERY,
+    partitions_def=perva_categories,
     description="Each query has K negatives, or as many as the category allows (other concepts / their images).",
 )
 def k_negatives_per_query(context: dg.AssetCheckExecutionContext, store: DatasetStore) -> dg.AssetCheckResult:
@@ -97,12 +129,19 @@ def k_negatives_per_query(context: dg.AssetCheckExecutionContext, store: Dataset
             "top_k": meta["top_k"],
             "queries_short": len(short),
             "examples": dg.MetadataValue.json(short[:10]),
-            "negatives_per_query": dg.MetadataValue.md(markdown_table(counts.rename_axis("negatives").reset_index(name="queries"))),
+            "negatives_per_query": dg.MetadataValue.md(
+                markdown_table(counts.rename_axis("negatives").reset_index(name="queries"))
+            ),
         },
     )
 
 
-@dg.asset_check(asset=hf_retrieval_dataset, name=HF_ROUND_TRIP, blocking=True, description="`datasets.load_from_disk` reads it back with every record, the expected columns and decodable images.")
+@dg.asset_check(
+    asset=hf_retrieval_dataset,
+    name=HF_ROUND_TRIP,
+    blocking=True,
+    description="`datasets.load_from_disk` reads it back with every record, the expected columns and decodable images.",
+)
 def hf_dataset_round_trips(context: dg.AssetCheckExecutionContext, store: DatasetStore) -> dg.AssetCheckResult:
     import datasets
 
@@ -129,7 +168,11 @@ def hf_dataset_round_trips(context: dg.AssetCheckExecutionContext, store: Datase
                 problems.append("solution is not names[label]")
     return dg.AssetCheckResult(
         passed=not problems,
-        metadata={"rows": len(train) if train is not None else 0, "expected_rows": expected_rows, "problems": dg.MetadataValue.json(problems)},
+        metadata={
+            "rows": len(train) if train is not None else 0,
+            "expected_rows": expected_rows,
+            "problems": dg.MetadataValue.json(problems),
+        },
     )
 
 

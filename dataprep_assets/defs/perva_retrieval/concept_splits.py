@@ -88,7 +88,10 @@ def create_concept_splits(
             sampled_meta[name] = {"n_original_test": len(test), "n_sampled": len(sampled), "sampled": sampled}
         for name in names:
             if name not in selected:
-                validation[category][name] = {"train": list(concepts[name].get("train", [])), "test": list(concepts[name].get("test", []))}
+                validation[category][name] = {
+                    "train": list(concepts[name].get("train", [])),
+                    "test": list(concepts[name].get("test", [])),
+                }
         meta["categories"][category] = {
             "n_concepts": len(names),
             "selected_count": len(selected),

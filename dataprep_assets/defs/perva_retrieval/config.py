@@ -5,7 +5,6 @@ seed used only to find the previous step's file are optional here: empty means "
 upstream asset wrote last".
 """
 
-
 from typing import Literal
 
 import dagster as dg
@@ -16,19 +15,41 @@ from dataprep_assets.defs.perva_retrieval.encoders import ENCODERS
 
 
 class ImageCatalogConfig(dg.Config):
-    data_root: str = Field(default="raw/perva_retrieval/PerVA", description="Dataset root, relative to the dataset store (the seed's --data_root).")
-    out: str = Field(default="manifests/PerVA/catalog.json", description="Catalog JSON to write, relative to the store (the seed's --out).")
-    relative: bool = Field(default=False, description="Store image paths relative to data_root; otherwise relative to the store root (never machine-absolute).")
-    train_fraction: float = Field(default=0.2, description="Fraction of each concept's images for train when auto-splitting (0 < f <= 1).")
-    num_train: int | None = Field(default=None, description="Exact number of train images per concept (overrides train_fraction; also caps train in the explicit layout).")
-    seed: int = Field(default=42, description="Seed of the per-concept shuffles (each concept gets its own stable RNG).")
+    data_root: str = Field(
+        default="raw/perva_retrieval/PerVA",
+        description="Dataset root, relative to the dataset store (the seed's --data_root).",
+    )
+    out: str = Field(
+        default="manifests/PerVA/catalog.json",
+        description="Catalog JSON to write, relative to the store (the seed's --out).",
+    )
+    relative: bool = Field(
+        default=False,
+        description="Store image paths relative to data_root; otherwise relative to the store root (never machine-absolute).",
+    )
+    train_fraction: float = Field(
+        default=0.2, description="Fraction of each concept's images for train when auto-splitting (0 < f <= 1)."
+    )
+    num_train: int | None = Field(
+        default=None,
+        description="Exact number of train images per concept (overrides train_fraction; also caps train in the explicit layout).",
+    )
+    seed: int = Field(
+        default=42, description="Seed of the per-concept shuffles (each concept gets its own stable RNG)."
+    )
     train_dirname: str = Field(default="train", description="Name of the train split folder in the explicit layout.")
     test_dirname: str = Field(default="test", description="Name of the test split folder in the explicit layout.")
     layout: Literal["detect", "explicit", "by_concept"] = Field(
-        default="detect", description="`explicit`: <train>/<category>/<concept>/ + <test>/...; `by_concept`: <category>/<concept>/ auto-split; `detect`: explicit if a train or test folder exists."
+        default="detect",
+        description="`explicit`: <train>/<category>/<concept>/ + <test>/...; `by_concept`: <category>/<concept>/ auto-split; `detect`: explicit if a train or test folder exists.",
     )
-    negatives_dirname: str = Field(default="laion", description="Explicit layout: sub-folder of a train concept holding external negatives (the catalog's `negative` list).")
-    max_workers: int = Field(default=0, description="Processes that decode every image to prove it is readable; 0 = all cores.")
+    negatives_dirname: str = Field(
+        default="laion",
+        description="Explicit layout: sub-folder of a train concept holding external negatives (the catalog's `negative` list).",
+    )
+    max_workers: int = Field(
+        default=0, description="Processes that decode every image to prove it is readable; 0 = all cores."
+    )
 
     @model_validator(mode="after")
     def _check(self):
@@ -37,18 +58,30 @@ class ImageCatalogConfig(dg.Config):
         if self.num_train is not None and self.num_train < 1:
             raise ValueError(f"num_train must be >= 1 (or null), got {self.num_train}")
         if not self.train_dirname or not self.test_dirname or self.train_dirname == self.test_dirname:
-            raise ValueError(f"train_dirname and test_dirname must be two different non-empty names, got {self.train_dirname!r} and {self.test_dirname!r}")
+            raise ValueError(
+                f"train_dirname and test_dirname must be two different non-empty names, got {self.train_dirname!r} and {self.test_dirname!r}"
+            )
         if not self.out.endswith(".json"):
             raise ValueError(f"out must be a .json path, got {self.out!r}")
         return self
 
 
 class ConceptSplitsConfig(dg.Config):
-    input_json: str = Field(default="", description="Catalog JSON to split, store-relative; empty = the catalog image_catalog wrote last (the seed's --input_json).")
+    input_json: str = Field(
+        default="",
+        description="Catalog JSON to split, store-relative; empty = the catalog image_catalog wrote last (the seed's --input_json).",
+    )
     out_dir: str = Field(default="manifests/PerVA", description="Folder of the three split files, store-relative.")
-    concept_frac: float = Field(default=0.65, description="Fraction of each category's concepts selected for training (ceil).")
-    min_concepts_threshold: int = Field(default=3, description="Only categories with at least this many concepts are split; smaller ones go to validation whole.")
-    test_sample_frac: float = Field(default=1.0, description="Fraction of each training concept's test images merged into its train list.")
+    concept_frac: float = Field(
+        default=0.65, description="Fraction of each category's concepts selected for training (ceil)."
+    )
+    min_concepts_threshold: int = Field(
+        default=3,
+        description="Only categories with at least this many concepts are split; smaller ones go to validation whole.",
+    )
+    test_sample_frac: float = Field(
+        default=1.0, description="Fraction of each training concept's test images merged into its train list."
+    )
     max_test_images: int = Field(default=200, description="Cap on the test images merged per training concept.")
     seed: int = Field(default=23, description="Seed of the concept selection and the test sampling.")
     resplit: bool = Field(default=False, description=RESPLIT_DESCRIPTION)
@@ -67,16 +100,36 @@ class ConceptSplitsConfig(dg.Config):
 
 
 class RetrievalConfig(dg.Config):
-    catalog: str = Field(default="", description="Catalog-format JSON to mine, store-relative; empty = the train combined subset concept_splits wrote last (leak-free).")
-    split: Literal["train", "test", "train+test"] = Field(default="train", description="Which image list of each concept is searched (the seed's --split).")
-    out_dir: str = Field(default="outputs/PerVA", description="Output root: <out_dir>/<category>/seed_<seed>/retrieval_top<K>.json.")
-    seed: int = Field(default=23, description="Seed of the shuffle of each record's ret_paths (and the output folder name).")
-    top_k: int = Field(default=3, description="K, as in the seed's retrieval_top<K>.json: candidates per query in ret_paths (1 positive + K-1 hard "
-                       "negatives) when top_k_counts = candidates (default); K hard negatives (K+1 candidates) when top_k_counts = negatives.")
+    catalog: str = Field(
+        default="",
+        description="Catalog-format JSON to mine, store-relative; empty = the train combined subset concept_splits wrote last (leak-free).",
+    )
+    split: Literal["train", "test", "train+test"] = Field(
+        default="train", description="Which image list of each concept is searched (the seed's --split)."
+    )
+    out_dir: str = Field(
+        default="outputs/PerVA", description="Output root: <out_dir>/<category>/seed_<seed>/retrieval_top<K>.json."
+    )
+    seed: int = Field(
+        default=23, description="Seed of the shuffle of each record's ret_paths (and the output folder name)."
+    )
+    top_k: int = Field(
+        default=3,
+        description="K, as in the seed's retrieval_top<K>.json: candidates per query in ret_paths (1 positive + K-1 hard "
+        "negatives) when top_k_counts = candidates (default); K hard negatives (K+1 candidates) when top_k_counts = negatives.",
+    )
     top_k_counts: Literal["candidates", "negatives"] = Field(
-        default="candidates", description="What top_k counts: `candidates` (the seed's meaning: retrieval_top3.json has 3 ret_paths) or `negatives`.")
-    one_per_concept: bool = Field(default=True, description="At most one negative per other concept (its most similar image), as the seed; false = the K most similar images of any other concepts.")
-    positive: Literal["hardest", "easiest", "none"] = Field(default="hardest", description="Which other image of the query's concept joins ret_paths as the positive: the least similar (the seed's default), the most similar, or none (the query itself).")
+        default="candidates",
+        description="What top_k counts: `candidates` (the seed's meaning: retrieval_top3.json has 3 ret_paths) or `negatives`.",
+    )
+    one_per_concept: bool = Field(
+        default=True,
+        description="At most one negative per other concept (its most similar image), as the seed; false = the K most similar images of any other concepts.",
+    )
+    positive: Literal["hardest", "easiest", "none"] = Field(
+        default="hardest",
+        description="Which other image of the query's concept joins ret_paths as the positive: the least similar (the seed's default), the most similar, or none (the query itself).",
+    )
     encoder: str = Field(
         default="auto",
         description=f"Image encoder: `auto` = `clip` (the seed's) when PyTorch and a local CLIP model directory are present, else `color_texture`, "
@@ -89,15 +142,22 @@ class RetrievalConfig(dg.Config):
     )
     device: str = Field(default="cpu", description="encoder=clip: torch device (cpu, cuda, cuda:1...).")
     batch_size: int = Field(default=32, description="Images per encoder batch.")
-    query_block: int = Field(default=512, description="Queries per block of the similarity search (memory ~ query_block x (candidate_block + concepts)).")
+    query_block: int = Field(
+        default=512,
+        description="Queries per block of the similarity search (memory ~ query_block x (candidate_block + concepts)).",
+    )
     candidate_block: int = Field(default=2048, description="Candidates per block of the similarity search.")
-    max_workers: int = Field(default=0, description="Processes that decode and encode images for encoders that allow it; 0 = all cores.")
+    max_workers: int = Field(
+        default=0, description="Processes that decode and encode images for encoders that allow it; 0 = all cores."
+    )
 
     @model_validator(mode="after")
     def _check(self):
         minimum = 2 if self.top_k_counts == "candidates" else 1
         if self.top_k < minimum:
-            raise ValueError(f"top_k must be >= {minimum} when top_k_counts is {self.top_k_counts} (1 positive + hard negatives), got {self.top_k}")
+            raise ValueError(
+                f"top_k must be >= {minimum} when top_k_counts is {self.top_k_counts} (1 positive + hard negatives), got {self.top_k}"
+            )
         if self.encoder not in ENCODERS and self.encoder != "auto":
             raise ValueError(f"encoder must be auto or one of {sorted(ENCODERS)}, got {self.encoder!r}")
         for name in ("batch_size", "query_block", "candidate_block"):
@@ -117,9 +177,17 @@ class RetrievalConfig(dg.Config):
         from dataprep_assets.defs.perva_retrieval.encoders import CLIP_DIR_ENV, STORE_CLIP_DIR, choose_encoder
 
         def resolve(d: str) -> str:
-            return "" if not d else str(Path(d).expanduser() if Path(d).expanduser().is_absolute() else Path(store_root) / d)
+            return (
+                ""
+                if not d
+                else str(Path(d).expanduser() if Path(d).expanduser().is_absolute() else Path(store_root) / d)
+            )
 
-        candidates = [resolve(self.clip_model_dir)] if self.clip_model_dir else [resolve(os.environ.get(CLIP_DIR_ENV, "")), resolve(STORE_CLIP_DIR)]
+        candidates = (
+            [resolve(self.clip_model_dir)]
+            if self.clip_model_dir
+            else [resolve(os.environ.get(CLIP_DIR_ENV, "")), resolve(STORE_CLIP_DIR)]
+        )
         name, model_dir = choose_encoder(self.encoder, [c for c in candidates if c])
         if name == "clip":
             return name, {"model_dir": model_dir, "batch_size": self.batch_size, "device": self.device}
@@ -127,16 +195,34 @@ class RetrievalConfig(dg.Config):
 
 
 class CombineConfig(dg.Config):
-    categories: list[str] = Field(default=[], description="Categories to combine; empty = every partition of retrieval_per_category "
-                                  "(or, with input_dir, the catalog's categories, else every sub-folder of input_dir).")
-    input_dir: str = Field(default="", description="The seed's --input_dir: read <input_dir>/<category>/seed_<seed>/<input_filename> files "
-                           "(store-relative) instead of the partitions' latest materializations. Empty = the latest materializations.")
-    input_filename: str = Field(default="retrieval_top3.json", description="The seed's --input_filename: the per-category file name under input_dir.")
-    catalog: str = Field(default="", description="The seed's --catalog: a catalog JSON (store-relative) whose top-level keys are the categories to combine.")
-    output_dir: str = Field(default="", description="Output folder, store-relative; empty = <retrieval out_dir>/all/seed_<seed>/.")
-    output_filename: str = Field(default="", description="Output file name; empty = retrieval_top<K>_combined_<num_samples or all>.json.")
+    categories: list[str] = Field(
+        default=[],
+        description="Categories to combine; empty = every partition of retrieval_per_category "
+        "(or, with input_dir, the catalog's categories, else every sub-folder of input_dir).",
+    )
+    input_dir: str = Field(
+        default="",
+        description="The seed's --input_dir: read <input_dir>/<category>/seed_<seed>/<input_filename> files "
+        "(store-relative) instead of the partitions' latest materializations. Empty = the latest materializations.",
+    )
+    input_filename: str = Field(
+        default="retrieval_top3.json",
+        description="The seed's --input_filename: the per-category file name under input_dir.",
+    )
+    catalog: str = Field(
+        default="",
+        description="The seed's --catalog: a catalog JSON (store-relative) whose top-level keys are the categories to combine.",
+    )
+    output_dir: str = Field(
+        default="", description="Output folder, store-relative; empty = <retrieval out_dir>/all/seed_<seed>/."
+    )
+    output_filename: str = Field(
+        default="", description="Output file name; empty = retrieval_top<K>_combined_<num_samples or all>.json."
+    )
     seed: int = Field(default=42, description="Seed of the sampling (and of the default output folder).")
-    num_samples: int | None = Field(default=None, description="Randomly sample this many records (seeded); null = keep all.")
+    num_samples: int | None = Field(
+        default=None, description="Randomly sample this many records (seeded); null = keep all."
+    )
 
     @model_validator(mode="after")
     def _check(self):
@@ -148,15 +234,31 @@ class CombineConfig(dg.Config):
 
 
 class HFDatasetConfig(dg.Config):
-    root: str = Field(default="share_data", description="Folder of the saved datasets, store-relative (the seed's fixed share_data/).")
-    dataset: str = Field(default="PerVA", description="Dataset name in the output folder name (the seed's --dataset; its default was YoLLaVA).")
-    category: str = Field(default="all", description="Category to export (the seed's --category): `all`, or one category whose records "
-                          "alone are kept; also the category part of the output folder name.")
-    ret_json: str = Field(default="", description="The seed's --ret_json: the combined retrieval file to convert, a file name in the folder "
-                          "retrieval_combined writes to or a store-relative path; empty = the file retrieval_combined wrote last.")
+    root: str = Field(
+        default="share_data", description="Folder of the saved datasets, store-relative (the seed's fixed share_data/)."
+    )
+    dataset: str = Field(
+        default="PerVA",
+        description="Dataset name in the output folder name (the seed's --dataset; its default was YoLLaVA).",
+    )
+    category: str = Field(
+        default="all",
+        description="Category to export (the seed's --category): `all`, or one category whose records "
+        "alone are kept; also the category part of the output folder name.",
+    )
+    ret_json: str = Field(
+        default="",
+        description="The seed's --ret_json: the combined retrieval file to convert, a file name in the folder "
+        "retrieval_combined writes to or a store-relative path; empty = the file retrieval_combined wrote last.",
+    )
     seed: int = Field(default=23, description="Seed part of the output folder name.")
-    absolute_paths: bool = Field(default=False, description="Write ret_paths/query_path as absolute local paths (machine-specific) instead of store-relative ones.")
-    embed_retrieved: bool = Field(default=False, description="Also embed the retrieved images (`ret_images` column), not only the query image.")
+    absolute_paths: bool = Field(
+        default=False,
+        description="Write ret_paths/query_path as absolute local paths (machine-specific) instead of store-relative ones.",
+    )
+    embed_retrieved: bool = Field(
+        default=False, description="Also embed the retrieved images (`ret_images` column), not only the query image."
+    )
 
     @model_validator(mode="after")
     def _check(self):

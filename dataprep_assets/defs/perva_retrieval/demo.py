@@ -6,8 +6,8 @@ and K=3 for the rest), so the outputs land where the seed's scripts would put th
 
 import dagster as dg
 
-from dataprep_assets.demo import DemoPipeline
 from dataprep_assets.defs.perva_retrieval.paths import PARTITIONS_NAME
+from dataprep_assets.demo import DemoPipeline
 
 
 def category_partitions(defs: dg.Definitions, instance: dg.DagsterInstance) -> list[str]:
@@ -19,7 +19,12 @@ DEMO = [
     DemoPipeline(
         "perva_retrieval:catalog",
         "perva_retrieval_catalog_job",
-        run_config={"ops": {"image_catalog": {"config": {"num_train": 5, "seed": 42}}, "concept_splits": {"config": {"seed": 23}}}},
+        run_config={
+            "ops": {
+                "image_catalog": {"config": {"num_train": 5, "seed": 42}},
+                "concept_splits": {"config": {"seed": 23}},
+            }
+        },
     ),
     DemoPipeline(
         "perva_retrieval:categories",
@@ -30,6 +35,11 @@ DEMO = [
     DemoPipeline(
         "perva_retrieval:export",
         "perva_retrieval_export_job",
-        run_config={"ops": {"retrieval_combined": {"config": {"seed": 23, "num_samples": 200}}, "hf_retrieval_dataset": {"config": {"seed": 23}}}},
+        run_config={
+            "ops": {
+                "retrieval_combined": {"config": {"seed": 23, "num_samples": 200}},
+                "hf_retrieval_dataset": {"config": {"seed": 23}},
+            }
+        },
     ),
 ]

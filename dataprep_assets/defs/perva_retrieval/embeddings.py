@@ -19,9 +19,9 @@ import numpy as np
 from PIL import Image
 
 from dataprep_assets.defs.perva_retrieval.encoders import ImageEncoder, build_encoder
+from dataprep_assets.lib.limits import open_image
 from dataprep_assets.lib.parallel import ordered_map
 from dataprep_assets.lib.rejects import Reject
-from dataprep_assets.lib.limits import open_image
 from dataprep_assets.lib.storage import atomic_write_bytes, safe_join
 
 CACHE_PREFIX = "cache/perva_retrieval/embeddings"

@@ -185,7 +185,9 @@ class ClipEncoder:
 
 ENCODERS: dict[str, Callable[..., ImageEncoder]] = {
     "color_texture": lambda **kw: ColorTextureEncoder(batch_size=kw.get("batch_size", 64), size=kw.get("size", 64)),
-    "clip": lambda **kw: ClipEncoder(kw.get("model_dir", ""), batch_size=kw.get("batch_size", 32), device=kw.get("device", "cpu")),
+    "clip": lambda **kw: ClipEncoder(
+        kw.get("model_dir", ""), batch_size=kw.get("batch_size", 32), device=kw.get("device", "cpu")
+    ),
 }
 
 

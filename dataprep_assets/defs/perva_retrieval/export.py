@@ -17,10 +17,26 @@ import datasets
 
 from dataprep_assets.lib.storage import safe_join
 
-CATEGORY_NAMES = {"veg": "vegetable", "decoration": "decoration object", "retail": "retail object", "tro_bag": "trolley bag"}
+CATEGORY_NAMES = {
+    "veg": "vegetable",
+    "decoration": "decoration object",
+    "retail": "retail object",
+    "tro_bag": "trolley bag",
+}
 HF_COLUMNS = [
-    "image", "example_idx", "query_path", "category", "category_key", "concept", "ret_paths", "names",
-    "label", "solution", "ret_concepts", "ret_similarities", "speaker_problem",
+    "image",
+    "example_idx",
+    "query_path",
+    "category",
+    "category_key",
+    "concept",
+    "ret_paths",
+    "names",
+    "label",
+    "solution",
+    "ret_concepts",
+    "ret_similarities",
+    "speaker_problem",
 ]
 
 
@@ -35,8 +51,8 @@ def combine_records(per_category: dict[str, list[dict]], num_samples: int | None
 def speaker_problem(category: str) -> str:
     return (
         f"Describe the {category} in the image in four parts.\n"
-        f"<coarse>: five or six words starting with \"A photo of a {category}\".\n"
-        f"<detailed>: one sentence starting with \"The {category}\" naming three or four permanent identity features "
+        f'<coarse>: five or six words starting with "A photo of a {category}".\n'
+        f'<detailed>: one sentence starting with "The {category}" naming three or four permanent identity features '
         "(colour, pattern, markings, shape), nothing that could change between photos.\n"
         f"<state>: the pose or state of the {category} (open, folded, lying, standing...).\n"
         "<location>: where it is and what is around it.\n"
@@ -101,7 +117,9 @@ def hf_rows(records: list[dict], store_root: Path, *, absolute_paths: bool, embe
     return columns
 
 
-def build_hf_dataset(records: list[dict], store_root: Path, *, absolute_paths: bool = False, embed_retrieved: bool = False) -> datasets.DatasetDict:
+def build_hf_dataset(
+    records: list[dict], store_root: Path, *, absolute_paths: bool = False, embed_retrieved: bool = False
+) -> datasets.DatasetDict:
     columns = hf_rows(records, store_root, absolute_paths=absolute_paths, embed_retrieved=embed_retrieved)
     dataset = datasets.Dataset.from_dict(columns, features=hf_features(embed_retrieved))
     return datasets.DatasetDict({"train": dataset})

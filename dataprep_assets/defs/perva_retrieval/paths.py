@@ -18,7 +18,9 @@ def retrieval_path(out_dir: str, category: str, seed: int, top_k: int) -> str:
     return f"{out_dir.rstrip('/')}/{category}/seed_{seed}/retrieval_top{top_k}.json"
 
 
-def combined_path(out_dir: str, seed: int, top_k: int, num_samples: int | None, output_dir: str = "", output_filename: str = "") -> str:
+def combined_path(
+    out_dir: str, seed: int, top_k: int, num_samples: int | None, output_dir: str = "", output_filename: str = ""
+) -> str:
     folder = output_dir.rstrip("/") or f"{out_dir.rstrip('/')}/all/seed_{seed}"
     name = output_filename or f"retrieval_top{top_k}_combined_{num_samples if num_samples is not None else 'all'}.json"
     return f"{folder}/{name}"
@@ -34,7 +36,9 @@ def latest_metadata(instance: dg.DagsterInstance, key: dg.AssetKey, partition: s
         event = instance.get_latest_materialization_event(key)
         materialization = event.asset_materialization if event else None
     else:
-        records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1).records
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1
+        ).records
         materialization = records[0].asset_materialization if records else None
     if materialization is None:
         return {}

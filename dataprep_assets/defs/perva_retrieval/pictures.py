@@ -51,6 +51,8 @@ def retrieval_montage(store_root: Path, records: list[dict], k: int, rows: int =
         captions += [f"{rec['concept']}"[:14], f"{rec['concept']}"[:14] + f"\nsim {rec['positive_similarity']:.2f}"]
         shown = rec["negatives"][:negatives]
         tiles += [thumb(store_root, n["path"]) for n in shown] + [None] * (negatives - len(shown))
-        captions += [f"{n.get('concept', '')}"[:14] + f"\nsim {n['similarity']:.2f}" for n in shown] + [""] * (negatives - len(shown))
+        captions += [f"{n.get('concept', '')}"[:14] + f"\nsim {n['similarity']:.2f}" for n in shown] + [""] * (
+            negatives - len(shown)
+        )
     labels = ["query", "positive", *[f"negative {i}" for i in range(1, negatives + 1)]]
     return png_bytes(captioned_montage(tiles, captions, columns, column_labels=labels))

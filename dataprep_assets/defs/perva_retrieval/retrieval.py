@@ -58,22 +58,29 @@ def build_records(category: str, images: pd.DataFrame, result: SearchResult, see
         positive = paths[p] if p >= 0 else query
         ret_paths = [positive] + [n["path"] for n in negatives]
         random.Random(stable_seed(seed, category, query)).shuffle(ret_paths)
-        records.append({
-            "query_path": query,
-            "category": category,
-            "concept": concepts[q],
-            "positive_path": positive,
-            "positive_similarity": round(float(result.pos_sim[q]), 6) if p >= 0 else 1.0,
-            "positive_is_query": p < 0,
-            "negatives": negatives,
-            "ret_paths": ret_paths,
-            "label": ret_paths.index(positive),
-        })
+        records.append(
+            {
+                "query_path": query,
+                "category": category,
+                "concept": concepts[q],
+                "positive_path": positive,
+                "positive_similarity": round(float(result.pos_sim[q]), 6) if p >= 0 else 1.0,
+                "positive_is_query": p < 0,
+                "negatives": negatives,
+                "ret_paths": ret_paths,
+                "label": ret_paths.index(positive),
+            }
+        )
     return records
 
 
 def verify_records(
-    records: list[dict], images: pd.DataFrame, category: str, k: int, one_per_concept: bool, truth: pd.DataFrame | None = None
+    records: list[dict],
+    images: pd.DataFrame,
+    category: str,
+    k: int,
+    one_per_concept: bool,
+    truth: pd.DataFrame | None = None,
 ) -> dict[str, list[str]]:
     """Problems in a category's records, by kind (empty lists: all good); what the checks run.
 
@@ -89,7 +96,9 @@ def verify_records(
         q = rec["query_path"]
         q_cat, q_concept = where.get(q, (None, None))
         if rec["category"] != category or q_cat != category:
-            problems["wrong_negative"].append(f"{q}: query is in category {q_cat}, record says {rec['category']}, partition is {category}")
+            problems["wrong_negative"].append(
+                f"{q}: query is in category {q_cat}, record says {rec['category']}, partition is {category}"
+            )
         for neg in rec["negatives"]:
             p = neg["path"]
             n_cat, n_concept = where.get(p, (None, None))
@@ -98,7 +107,9 @@ def verify_records(
             elif n_cat != category:
                 problems["wrong_negative"].append(f"{q}: negative {p} is in category {n_cat}, not {category}")
             elif n_concept == q_concept or n_concept != neg["concept"]:
-                problems["wrong_negative"].append(f"{q}: negative {p} is concept {n_concept} (record says {neg['concept']}), query is {q_concept}")
+                problems["wrong_negative"].append(
+                    f"{q}: negative {p} is concept {n_concept} (record says {neg['concept']}), query is {q_concept}"
+                )
         if one_per_concept and len({n["concept"] for n in rec["negatives"]}) != len(rec["negatives"]):
             problems["wrong_negative"].append(f"{q}: two negatives share a concept")
         if len(rec["negatives"]) < expected.get(q, k):

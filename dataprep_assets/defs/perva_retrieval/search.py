@@ -164,7 +164,9 @@ def _positives(emb, gid, queries, qg, q0, band0, band1, positive):
     hardest = positive == "hardest"
     fill = np.inf if hardest else -np.inf
     sims = queries @ emb[band0:band1].T
-    other = (gid[band0:band1][None, :] != qg[:, None]) | (np.arange(band0, band1)[None, :] == np.arange(q0, q0 + b)[:, None])
+    other = (gid[band0:band1][None, :] != qg[:, None]) | (
+        np.arange(band0, band1)[None, :] == np.arange(q0, q0 + b)[:, None]
+    )
     sims[other] = fill
     j = sims.argmin(axis=1) if hardest else sims.argmax(axis=1)
     val = sims[np.arange(b), j]
@@ -212,7 +214,9 @@ def naive_hard_negatives(
             if group_of[j] == group_of[q]:
                 if positive != "none":
                     key = (s, rank[j]) if positive == "hardest" else (-s, rank[j])
-                    if pos is None or key < ((pos[0], rank[pos[1]]) if positive == "hardest" else (-pos[0], rank[pos[1]])):
+                    if pos is None or key < (
+                        (pos[0], rank[pos[1]]) if positive == "hardest" else (-pos[0], rank[pos[1]])
+                    ):
                         pos = (s, j)
                 continue
             if one_per_concept:

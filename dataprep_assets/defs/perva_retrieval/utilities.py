@@ -26,7 +26,9 @@ def _count(entry: Mapping, splits: Sequence[str]) -> int:
     return sum(len(entry.get(s, [])) for s in splits)
 
 
-def select_perva_subset(catalog: Mapping, k: int, target_images: int, seed: int = 0, splits: Sequence[str] = SPLITS) -> dict:
+def select_perva_subset(
+    catalog: Mapping, k: int, target_images: int, seed: int = 0, splits: Sequence[str] = SPLITS
+) -> dict:
     """k concepts (across categories) whose images in `splits` add up closest to `target_images`: a seeded start,
     then single swaps while they bring the total closer (deterministic for a catalog, k, target and seed)."""
     concepts = sorted((cat, con) for cat, cons in catalog.items() for con in cons)
@@ -39,7 +41,11 @@ def select_perva_subset(catalog: Mapping, k: int, target_images: int, seed: int 
     while improved:
         improved = False
         for inside in sorted(chosen):
-            best = min((c for c in concepts if c not in chosen), key=lambda c: (abs(total - size[inside] + size[c] - target_images), c), default=None)
+            best = min(
+                (c for c in concepts if c not in chosen),
+                key=lambda c: (abs(total - size[inside] + size[c] - target_images), c),
+                default=None,
+            )
             if best is not None and abs(total - size[inside] + size[best] - target_images) < abs(total - target_images):
                 chosen.remove(inside)
                 chosen.add(best)
@@ -60,8 +66,15 @@ def create_perva_concepts(catalog: Mapping) -> list[dict]:
         for con in sorted(catalog[cat]):
             entry = catalog[cat][con]
             images = list(entry.get("train", [])) + list(entry.get("test", []))
-            out.append({"name": con, "category": cat, "train_images": len(entry.get("train", [])), "test_images": len(entry.get("test", [])),
-                        "reference_image": images[0] if images else ""})
+            out.append(
+                {
+                    "name": con,
+                    "category": cat,
+                    "train_images": len(entry.get("train", [])),
+                    "test_images": len(entry.get("test", [])),
+                    "reference_image": images[0] if images else "",
+                }
+            )
     return out
 
 
@@ -71,7 +84,15 @@ def data_analysis(catalog: Mapping) -> pd.DataFrame:
     for cat in [*sorted(catalog), "total"]:
         entries = [e for c in (sorted(catalog) if cat == "total" else [cat]) for e in catalog[c].values()]
         per_concept = [_count(e, SPLITS) for e in entries]
-        rows.append({"category": cat, "concepts": len(entries), "train_images": sum(len(e.get("train", [])) for e in entries),
-                     "test_images": sum(len(e.get("test", [])) for e in entries), "min_per_concept": min(per_concept, default=0),
-                     "mean_per_concept": round(sum(per_concept) / len(per_concept), 2) if per_concept else 0.0, "max_per_concept": max(per_concept, default=0)})
+        rows.append(
+            {
+                "category": cat,
+                "concepts": len(entries),
+                "train_images": sum(len(e.get("train", [])) for e in entries),
+                "test_images": sum(len(e.get("test", [])) for e in entries),
+                "min_per_concept": min(per_concept, default=0),
+                "mean_per_concept": round(sum(per_concept) / len(per_concept), 2) if per_concept else 0.0,
+                "max_per_concept": max(per_concept, default=0),
+            }
+        )
     return pd.DataFrame(rows)

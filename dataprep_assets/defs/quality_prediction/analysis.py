@@ -12,7 +12,13 @@ import numpy as np
 import pandas as pd
 
 from dataprep_assets.defs.quality_prediction.featurestore import FeatureFile
-from dataprep_assets.defs.quality_prediction.params import LOGO_TYPES, MODES, NUMERIC_PARAMS, PARAM_NAMES, TARGET_LOGO_MIX
+from dataprep_assets.defs.quality_prediction.params import (
+    LOGO_TYPES,
+    MODES,
+    NUMERIC_PARAMS,
+    PARAM_NAMES,
+    TARGET_LOGO_MIX,
+)
 
 SSIM_COVERAGE_EDGES = (-1.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
 
@@ -33,36 +39,60 @@ def parameter_coverage(frame: pd.DataFrame, bins: int = 10, min_share: float = 0
         v = v[np.isfinite(v) & (v >= spec.low) & (v <= spec.high)]
         counts = np.histogram(v, bins=bins, range=(spec.low, spec.high))[0] if len(v) else np.zeros(bins)
         share = counts / max(len(v), 1)
-        rows.append({
-            "parameter": spec.name, "valid_range": f"[{spec.low:g}, {spec.high:g}]",
-            "min": float(v.min()) if len(v) else np.nan, "p5": float(v.quantile(0.05)) if len(v) else np.nan,
-            "p95": float(v.quantile(0.95)) if len(v) else np.nan, "max": float(v.max()) if len(v) else np.nan,
-            "distinct": int(v.nunique()), "range_coverage": float((share >= min_share).mean()),
-        })
+        rows.append(
+            {
+                "parameter": spec.name,
+                "valid_range": f"[{spec.low:g}, {spec.high:g}]",
+                "min": float(v.min()) if len(v) else np.nan,
+                "p5": float(v.quantile(0.05)) if len(v) else np.nan,
+                "p95": float(v.quantile(0.95)) if len(v) else np.nan,
+                "max": float(v.max()) if len(v) else np.nan,
+                "distinct": int(v.nunique()),
+                "range_coverage": float((share >= min_share).mean()),
+            }
+        )
     modes = frame["mode"].astype("string").value_counts()
-    rows.append({"parameter": "mode", "valid_range": "/".join(MODES), "distinct": int(modes.index.isin(MODES).sum()),
-                 "range_coverage": float(np.mean([modes.get(m, 0) / max(len(frame), 1) >= min_share for m in MODES]))})
+    rows.append(
+        {
+            "parameter": "mode",
+            "valid_range": "/".join(MODES),
+            "distinct": int(modes.index.isin(MODES).sum()),
+            "range_coverage": float(np.mean([modes.get(m, 0) / max(len(frame), 1) >= min_share for m in MODES])),
+        }
+    )
     return pd.DataFrame(rows)
 
 
 def logo_type_mix(frame: pd.DataFrame, targets: Mapping[str, float] = TARGET_LOGO_MIX) -> pd.DataFrame:
     counts = frame["logo_type"].value_counts()
     total = max(int(counts.sum()), 1)
-    return pd.DataFrame([
-        {"logo_type": t, "results": int(counts.get(t, 0)), "share": float(counts.get(t, 0)) / total, "target_share": targets.get(t, 0.0)}
-        for t in LOGO_TYPES
-    ])
+    return pd.DataFrame(
+        [
+            {
+                "logo_type": t,
+                "results": int(counts.get(t, 0)),
+                "share": float(counts.get(t, 0)) / total,
+                "target_share": targets.get(t, 0.0),
+            }
+            for t in LOGO_TYPES
+        ]
+    )
 
 
 def ssim_coverage(frame: pd.DataFrame) -> pd.DataFrame:
     counts = np.histogram(frame["ssim"].astype(float), bins=SSIM_COVERAGE_EDGES)[0]
-    return pd.DataFrame({
-        "ssim_bin": [f"[{a:.2f}, {b:.2f})" for a, b in zip(SSIM_COVERAGE_EDGES[:-1], SSIM_COVERAGE_EDGES[1:])],
-        "results": counts.astype(int), "share": counts / max(int(counts.sum()), 1),
-    })
+    return pd.DataFrame(
+        {
+            "ssim_bin": [f"[{a:.2f}, {b:.2f})" for a, b in zip(SSIM_COVERAGE_EDGES[:-1], SSIM_COVERAGE_EDGES[1:])],
+            "results": counts.astype(int),
+            "share": counts / max(int(counts.sum()), 1),
+        }
+    )
 
 
-def coverage_gaps(examples: pd.DataFrame, *, min_groups_per_stratum: int = 5, min_ssim_share: float = 0.02) -> tuple[list[str], list[str]]:
+def coverage_gaps(
+    examples: pd.DataFrame, *, min_groups_per_stratum: int = 5, min_ssim_share: float = 0.02
+) -> tuple[list[str], list[str]]:
     """Gaps found and what to collect next (plain sentences for the report)."""
     gaps, recs = [], []
     ssim_cov = ssim_coverage(examples)
@@ -71,13 +101,17 @@ def coverage_gaps(examples: pd.DataFrame, *, min_groups_per_stratum: int = 5, mi
         if lo >= 0.3 and row.share < min_ssim_share:
             gaps.append(f"SSIM {row.ssim_bin}: {row.results} results ({row.share:.1%} < {min_ssim_share:.0%})")
     if any(g.startswith("SSIM") for g in gaps):
-        recs.append("Run the optimisers with deliberately poor settings (low color_precision, high length_threshold) to fill the low-SSIM bins the seed asks for (0.3-1.0).")
+        recs.append(
+            "Run the optimisers with deliberately poor settings (low color_precision, high length_threshold) to fill the low-SSIM bins the seed asks for (0.3-1.0)."
+        )
     per_stratum = examples.groupby("stratum", observed=True)["image_group"].nunique()
     for stratum, n in per_stratum.items():
         if n < min_groups_per_stratum:
             gaps.append(f"stratum {stratum}: only {n} source image(s)")
     if (per_stratum < min_groups_per_stratum).any():
-        recs.append(f"Add logos to the strata with fewer than {min_groups_per_stratum} source images, so each split gets some.")
+        recs.append(
+            f"Add logos to the strata with fewer than {min_groups_per_stratum} source images, so each split gets some."
+        )
     mix = logo_type_mix(examples)
     for row in mix.itertuples():
         if abs(row.share - row.target_share) > 0.05:
@@ -87,10 +121,14 @@ def coverage_gaps(examples: pd.DataFrame, *, min_groups_per_stratum: int = 5, mi
     cov = parameter_coverage(examples)
     for row in cov.itertuples():
         if row.range_coverage < 0.5:
-            gaps.append(f"parameter {row.parameter}: {row.range_coverage:.0%} of its valid range {row.valid_range} explored")
+            gaps.append(
+                f"parameter {row.parameter}: {row.range_coverage:.0%} of its valid range {row.valid_range} explored"
+            )
     thin = cov.loc[cov["range_coverage"] < 0.5, "parameter"].tolist()
     if thin:
-        recs.append(f"Explore wider values of {', '.join(thin)} (e.g. with the method-2 explorer) so the model does not extrapolate.")
+        recs.append(
+            f"Explore wider values of {', '.join(thin)} (e.g. with the method-2 explorer) so the model does not extrapolate."
+        )
     return gaps, recs
 
 
@@ -130,7 +168,9 @@ def pca(cov: np.ndarray, standardise: bool = True) -> tuple[np.ndarray, np.ndarr
     return values / max(values.sum(), 1e-12), vectors, scale
 
 
-def pca_of_rows(ff: FeatureFile, rows: np.ndarray, m: dict[str, np.ndarray], min_components: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def pca_of_rows(
+    ff: FeatureFile, rows: np.ndarray, m: dict[str, np.ndarray], min_components: int = 10
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`pca(m["cov"])`, through the n x n Gram matrix when there are fewer rows than dimensions (2048-d ResNet
     features of a small dataset): the same non-zero spectrum and components at O(n^2 d) instead of O(d^3)."""
     d, n = ff.dim, len(rows)
@@ -194,7 +234,9 @@ def cluster_summary(labels: np.ndarray, logo_types: Sequence[str], ssim: Sequenc
 
 
 # -- linear probe ------------------------------------------------------------------------------------
-def design_matrix(examples: pd.DataFrame, image_part: np.ndarray | None, param_mean: np.ndarray, param_std: np.ndarray) -> np.ndarray:
+def design_matrix(
+    examples: pd.DataFrame, image_part: np.ndarray | None, param_mean: np.ndarray, param_std: np.ndarray
+) -> np.ndarray:
     params = (examples[list(PARAM_NAMES)].to_numpy(float) - param_mean) / param_std
     modes = np.stack([(examples["mode"] == m).to_numpy(float) for m in MODES], axis=1)
     parts = [np.ones((len(examples), 1)), params, modes] + ([] if image_part is None else [image_part])
@@ -213,7 +255,9 @@ def r2(y: np.ndarray, predicted: np.ndarray) -> float:
     return float(1 - ((y - predicted) ** 2).sum() / total) if total > 0 else 0.0
 
 
-def ridge_r2(x_train: np.ndarray, y_train: np.ndarray, x_eval: np.ndarray, y_eval: np.ndarray, alpha: float = 1.0) -> float:
+def ridge_r2(
+    x_train: np.ndarray, y_train: np.ndarray, x_eval: np.ndarray, y_eval: np.ndarray, alpha: float = 1.0
+) -> float:
     """R^2 on the evaluation rows of a ridge regression fitted on the training rows."""
     return r2(y_eval, x_eval @ ridge_fit(x_train, y_train, alpha))
 
@@ -230,8 +274,14 @@ def design_columns(image_components: int = 0) -> list[tuple[str, list[int]]]:
     return groups
 
 
-def permutation_importance(weights: np.ndarray, x_eval: np.ndarray, y_eval: np.ndarray, groups: Sequence[tuple[str, list[int]]],
-                           seed: int = 0, repeats: int = 5) -> pd.DataFrame:
+def permutation_importance(
+    weights: np.ndarray,
+    x_eval: np.ndarray,
+    y_eval: np.ndarray,
+    groups: Sequence[tuple[str, list[int]]],
+    seed: int = 0,
+    repeats: int = 5,
+) -> pd.DataFrame:
     """Drop in validation R^2 of a fitted linear model when a feature group's columns are shuffled together
     (rows permuted, seeded; mean and std over `repeats`): the larger the drop, the more the model relies on it."""
     rng = np.random.default_rng(seed)
@@ -248,13 +298,23 @@ def permutation_importance(weights: np.ndarray, x_eval: np.ndarray, y_eval: np.n
     return out.sort_values(["r2_drop", "feature"], ascending=[False, True], kind="stable").reset_index(drop=True)
 
 
-def processing_time_estimate(seconds_per_image: float, seconds_per_result: float = 0.0, sizes: Sequence[int] = (10_000, 100_000),
-                             results_per_image: float = 10.0) -> pd.DataFrame:
+def processing_time_estimate(
+    seconds_per_image: float,
+    seconds_per_result: float = 0.0,
+    sizes: Sequence[int] = (10_000, 100_000),
+    results_per_image: float = 10.0,
+) -> pd.DataFrame:
     """The seed's processing-time estimate: measured per-image (feature extraction) and per-result costs scaled
     linearly to future dataset sizes of N images."""
     rows = []
     for n in sizes:
         seconds = n * seconds_per_image + n * results_per_image * seconds_per_result
-        rows.append({"images": int(n), "results": int(n * results_per_image), "estimated_seconds": round(seconds, 1),
-                     "estimated_hours": round(seconds / 3600, 3)})
+        rows.append(
+            {
+                "images": int(n),
+                "results": int(n * results_per_image),
+                "estimated_seconds": round(seconds, 1),
+                "estimated_hours": round(seconds / 3600, 3),
+            }
+        )
     return pd.DataFrame(rows)

@@ -1,6 +1,5 @@
 """quality_prediction assets: conversion results -> clean -> stratified grouped splits -> image features -> report."""
 
-
 import json
 
 import dagster as dg
@@ -21,11 +20,11 @@ from dataprep_assets.common.metadata import (
     run_info,
     table,
 )
-from dataprep_assets.defs.quality_prediction.columns import COLUMNS, INSPECTION_COLUMNS
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
 from dataprep_assets.defs.quality_prediction import analysis, inspection, report
 from dataprep_assets.defs.quality_prediction.cleaning import CleaningRules, clean_results, cleaning_ledger
+from dataprep_assets.defs.quality_prediction.columns import COLUMNS, INSPECTION_COLUMNS
 from dataprep_assets.defs.quality_prediction.config import (
     CleaningConfig,
     ConversionResultsConfig,
@@ -68,14 +67,15 @@ GROUP = "quality_prediction"
 IMAGES_PER_WORKER = 2000
 
 
-
 def features_file(store: DatasetStore) -> str:
     """Store-relative path of the feature file the last `image_features` run wrote."""
     return store.read_json(FEATURES_POINTER)["file"]
 
 
 @dg.asset(group_name=GROUP, deps=[quality_prediction_uploads], kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)
-def conversion_results(context: dg.AssetExecutionContext, config: ConversionResultsConfig, store: DatasetStore) -> dg.MaterializeResult:
+def conversion_results(
+    context: dg.AssetExecutionContext, config: ConversionResultsConfig, store: DatasetStore
+) -> dg.MaterializeResult:
     """Every conversion result found under the results location: image, VTracer parameters, SSIM/MSE/PSNR, method, logo type, time."""
     uri = config.results_uri.strip().rstrip("/")
     if uri.startswith("s3://"):
@@ -88,11 +88,16 @@ def conversion_results(context: dg.AssetExecutionContext, config: ConversionResu
         local_rel, mirror_rejects = uri, RejectLog()
     root = store.pull(local_rel)
     if not root.is_dir():
-        raise dg.Failure(f"results_uri {uri!r}: no directory {root} in the dataset store; upload the experiments' results there first")
+        raise dg.Failure(
+            f"results_uri {uri!r}: no directory {root} in the dataset store; upload the experiments' results there first"
+        )
     results, rejects, files = scan_results(root)
     rejects.extend(mirror_rejects)
     if results.empty:
-        raise dg.Failure(f"no conversion results found under {uri!r} ({files}); see the rejects", metadata=rejects_metadata(store, store.write_rejects("conversion_results", rejects), rejects))
+        raise dg.Failure(
+            f"no conversion results found under {uri!r} ({files}); see the rejects",
+            metadata=rejects_metadata(store, store.write_rejects("conversion_results", rejects), rejects),
+        )
     store.write_json(SOURCE_PATH, {"results_uri": uri, "local_root": local_rel})
     manifest = store.write_table(RESULTS_PATH, results)
     rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
@@ -119,16 +124,23 @@ def conversion_results(context: dg.AssetExecutionContext, config: ConversionResu
 
 def _inspect_images(root: str, paths: list[str], config: CleaningConfig, log) -> pd.DataFrame:
     workers = min(resolve_workers(config.max_workers), max(1, len(paths) // IMAGES_PER_WORKER))
-    batches = [(root, paths[i : i + 64], tuple(config.allowed_formats), config.min_image_size) for i in range(0, len(paths), 64)]
+    batches = [
+        (root, paths[i : i + 64], tuple(config.allowed_formats), config.min_image_size)
+        for i in range(0, len(paths), 64)
+    ]
     progress = lambda done, total, s: log.info(f"images checked: {min(done * 64, len(paths))}/{len(paths)}, {s:.1f}s")  # noqa: E731
-    infos = [info for batch in ordered_map(inspect_batch, batches, max_workers=workers, progress=progress) for info in batch]
+    infos = [
+        info for batch in ordered_map(inspect_batch, batches, max_workers=workers, progress=progress) for info in batch
+    ]
     return pd.DataFrame([i.__dict__ for i in infos], columns=list(ImageInfo.__dataclass_fields__))
 
 
 def ssim_chart(results: pd.DataFrame) -> bytes:
     valid = results[np.isfinite(results["ssim"])]
     per_type = {t: g["ssim"].clip(0, 1).to_numpy() for t, g in valid.groupby("logo_type", sort=True)}
-    return histograms(per_type, title="SSIM per logo type", xlabel="SSIM of the SVG render", ylabel="results", value_range=(0.0, 1.0))
+    return histograms(
+        per_type, title="SSIM per logo type", xlabel="SSIM of the SVG render", ylabel="results", value_range=(0.0, 1.0)
+    )
 
 
 def logo_montage(root: str, clean: pd.DataFrame, per_type: int = 8) -> bytes:
@@ -137,7 +149,11 @@ def logo_montage(root: str, clean: pd.DataFrame, per_type: int = 8) -> bytes:
     mean_ssim = clean.groupby("image_id")["ssim"].mean()
     for logo_type in ("simple", "text", "gradient", "complex"):
         ids = sorted(clean.loc[clean["logo_type"] == logo_type, "image_id"].unique(), key=lambda i: (mean_ssim[i], i))
-        picks = [ids[i] for i in np.unique(np.linspace(0, len(ids) - 1, min(per_type, len(ids))).round().astype(int))] if ids else []
+        picks = (
+            [ids[i] for i in np.unique(np.linspace(0, len(ids) - 1, min(per_type, len(ids))).round().astype(int))]
+            if ids
+            else []
+        )
         tiles += [load_rgb(f"{root}/{image_id}", 96) for image_id in picks] + [None] * (per_type - len(picks))
         captions += [f"SSIM {mean_ssim[i]:.2f}" for i in picks] + [""] * (per_type - len(picks))
         rows.append(logo_type)
@@ -145,7 +161,9 @@ def logo_montage(root: str, clean: pd.DataFrame, per_type: int = 8) -> bytes:
 
 
 @dg.asset(group_name=GROUP, deps=[conversion_results], kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)
-def clean_conversion_results(context: dg.AssetExecutionContext, config: CleaningConfig, store: DatasetStore) -> dg.MaterializeResult:
+def clean_conversion_results(
+    context: dg.AssetExecutionContext, config: CleaningConfig, store: DatasetStore
+) -> dg.MaterializeResult:
     """Results that pass every rule (complete, finite, in range, consistent, readable image, no duplicate, no extreme outlier)."""
     source = store.read_json(SOURCE_PATH)
     root = store.pull(source["local_root"])
@@ -158,23 +176,37 @@ def clean_conversion_results(context: dg.AssetExecutionContext, config: Cleaning
         raise dg.Failure(f"{INSPECTION_CSV}: {exc}") from exc
     flagged = images["image_path"].isin(marked_bad) & (images["status"] == "ok")
     images.loc[flagged, "status"] = inspection.REJECT_REASON
-    images.loc[flagged, "detail"] = "marked bad in the visual inspection: " + images.loc[flagged, "image_path"].map(marked_bad).fillna("")
-    rules = CleaningRules(config.outlier_rule, config.outlier_threshold, tuple(config.outlier_metrics), config.psnr_tolerance_db)
+    images.loc[flagged, "detail"] = "marked bad in the visual inspection: " + images.loc[flagged, "image_path"].map(
+        marked_bad
+    ).fillna("")
+    rules = CleaningRules(
+        config.outlier_rule, config.outlier_threshold, tuple(config.outlier_metrics), config.psnr_tolerance_db
+    )
     clean, rejects = clean_results(results, images, rules)
     ledger = cleaning_ledger(results, clean, rejects)
     if clean.empty:
         rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
-        raise dg.Failure(f"every one of {len(results)} results was rejected; see {rejects_path}", metadata=rejects_metadata(store, rejects_path, rejects))
+        raise dg.Failure(
+            f"every one of {len(results)} results was rejected; see {rejects_path}",
+            metadata=rejects_metadata(store, rejects_path, rejects),
+        )
     used = images[images["image_path"].isin(clean["image_id"])].rename(columns={"image_path": "image_id"})
     first_type = clean.drop_duplicates("image_id").set_index("image_id")["logo_type"]
-    used = used.assign(image_group=used["content_hash"].str.slice(0, 16), logo_type=used["image_id"].map(first_type),
-                       results=used["image_id"].map(clean["image_id"].value_counts()).astype("int64"))
-    used = used[["image_id", "image_group", "content_hash", "logo_type", "width", "height", "format", "mode", "results"]].reset_index(drop=True)
+    used = used.assign(
+        image_group=used["content_hash"].str.slice(0, 16),
+        logo_type=used["image_id"].map(first_type),
+        results=used["image_id"].map(clean["image_id"].value_counts()).astype("int64"),
+    )
+    used = used[
+        ["image_id", "image_group", "content_hash", "logo_type", "width", "height", "format", "mode", "results"]
+    ].reset_index(drop=True)
     manifest = store.write_table(CLEAN_PATH, clean)
     images_manifest = store.write_table(IMAGES_PATH, used)
     rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
     pass_rate = len(clean) / max(len(results), 1)
-    context.log.info(f"{len(clean)}/{len(results)} results pass ({pass_rate:.1%}); {used['image_id'].nunique()} images, {used['image_group'].nunique()} distinct")
+    context.log.info(
+        f"{len(clean)}/{len(results)} results pass ({pass_rate:.1%}); {used['image_id'].nunique()} images, {used['image_group'].nunique()} distinct"
+    )
     status = images["status"].value_counts().rename_axis("status").rename("images").reset_index()
     logos_png = logo_montage(str(root), clean)
     return dg.MaterializeResult(
@@ -186,7 +218,12 @@ def clean_conversion_results(context: dg.AssetExecutionContext, config: Cleaning
             "images": int(used["image_id"].nunique()),
             "source_image_groups": int(used["image_group"].nunique()),
             "quality_distribution": table(analysis.quality_distribution(clean)),
-            "results_per_logo_type_and_method": counts_table(clean.pivot_table(index="logo_type", columns="method", values="result_id", aggfunc="count", fill_value=0), "logo_type"),
+            "results_per_logo_type_and_method": counts_table(
+                clean.pivot_table(
+                    index="logo_type", columns="method", values="result_id", aggfunc="count", fill_value=0
+                ),
+                "logo_type",
+            ),
             "image_status": table(status),
             **preview_metadata(logos_png, "logos per type (rows), low to high SSIM"),
             **figure_metadata(store, context.asset_key.to_user_string(), "sample_logos", logos_png),
@@ -195,13 +232,17 @@ def clean_conversion_results(context: dg.AssetExecutionContext, config: Cleaning
             **dataset_metadata(store, CLEAN_PATH, manifest),
             **ledgers_metadata(ledger),
             **rejects_metadata(store, rejects_path, rejects),
-            **run_info(outlier_rule=f"{config.outlier_rule} k={config.outlier_threshold} on {', '.join(config.outlier_metrics)} per logo type"),
+            **run_info(
+                outlier_rule=f"{config.outlier_rule} k={config.outlier_threshold} on {', '.join(config.outlier_metrics)} per logo type"
+            ),
         },
     )
 
 
 @dg.asset(group_name=GROUP, deps=[clean_conversion_results], kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)
-def quality_dataset_splits(context: dg.AssetExecutionContext, config: SplitConfig, store: DatasetStore) -> dg.MaterializeResult:
+def quality_dataset_splits(
+    context: dg.AssetExecutionContext, config: SplitConfig, store: DatasetStore
+) -> dg.MaterializeResult:
     """80/15/5 train/validation/test, stratified by logo type and SSIM bin, grouped by source image; CV folds within train."""
     clean = store.read_table(CLEAN_PATH)
     before = current_table(store, DATASETS_DIR, "examples.parquet")
@@ -218,16 +259,35 @@ def quality_dataset_splits(context: dg.AssetExecutionContext, config: SplitConfi
     mix = None
     if config.rebalance_logo_types:
         examples, mix = rebalance_train(examples, config.target_logo_mix, config.seed)
-        summary["logo_type_rebalance"] = {"seed": config.seed, "per_type": mix.to_dict(orient="records"), "train_rows_after": int((examples["split"] == "train").sum())}
+        summary["logo_type_rebalance"] = {
+            "seed": config.seed,
+            "per_type": mix.to_dict(orient="records"),
+            "train_rows_after": int((examples["split"] == "train").sum()),
+        }
     with store.write_dir(DATASETS_DIR, meta=version_meta(config.resplit)) as staged:
         examples.to_parquet(staged.path / "examples.parquet", index=False, compression="zstd")
         for name in SPLITS:
-            examples[examples["split"] == name].to_parquet(staged.path / f"{name}.parquet", index=False, compression="zstd")
+            examples[examples["split"] == name].to_parquet(
+                staged.path / f"{name}.parquet", index=False, compression="zstd"
+            )
         (staged.path / "split_summary.json").write_text(json.dumps(summary, sort_keys=True, indent=2) + "\n")
     per_split = pd.DataFrame(summary["per_split"]).T.reindex(list(SPLITS)).rename_axis("split").reset_index()
-    folds = examples[examples["cv_fold"] >= 0].groupby("cv_fold").agg(rows=("result_id", "size"), source_images=("image_group", "nunique")).reset_index()
-    chart = grouped_bars({name: {"target": config.fractions[name], "achieved": summary["per_split"][name]["row_share"]} for name in SPLITS},
-                         title="row share per split: target vs achieved", xlabel="split", ylabel="share of rows", value_format="{:.1%}")
+    folds = (
+        examples[examples["cv_fold"] >= 0]
+        .groupby("cv_fold")
+        .agg(rows=("result_id", "size"), source_images=("image_group", "nunique"))
+        .reset_index()
+    )
+    chart = grouped_bars(
+        {
+            name: {"target": config.fractions[name], "achieved": summary["per_split"][name]["row_share"]}
+            for name in SPLITS
+        },
+        title="row share per split: target vs achieved",
+        xlabel="split",
+        ylabel="share of rows",
+        value_format="{:.1%}",
+    )
     return dg.MaterializeResult(
         data_version=data_version(staged.manifest.dataset_hash),
         metadata={
@@ -237,9 +297,15 @@ def quality_dataset_splits(context: dg.AssetExecutionContext, config: SplitConfi
             "cv_folds": table(folds),
             "target_fractions": dg.MetadataValue.json(config.fractions),
             "ssim_bin_edges": dg.MetadataValue.json(edges),
-            "logo_type_rebalance": table(mix) if mix is not None else dg.MetadataValue.md("off (`rebalance_logo_types`)"),
+            "logo_type_rebalance": table(mix)
+            if mix is not None
+            else dg.MetadataValue.md("off (`rebalance_logo_types`)"),
             "train_logo_mix": dg.MetadataValue.json(
-                examples[examples["split"] == "train"]["logo_type"].value_counts(normalize=True).round(4).sort_index().to_dict()
+                examples[examples["split"] == "train"]["logo_type"]
+                .value_counts(normalize=True)
+                .round(4)
+                .sort_index()
+                .to_dict()
             ),
             **continuity_metadata(previous, previous_assignment(examples, unit), config.resplit, SPLITS),
             **figure_metadata(store, context.asset_key.to_user_string(), "split_chart", chart),
@@ -251,7 +317,9 @@ def quality_dataset_splits(context: dg.AssetExecutionContext, config: SplitConfi
 
 
 @dg.asset(group_name=GROUP, deps=[quality_dataset_splits], kinds={"csv", "png"}, automation_condition=FOLLOW_UPSTREAM)
-def inspection_sample(context: dg.AssetExecutionContext, config: InspectionConfig, store: DatasetStore) -> dg.MaterializeResult:
+def inspection_sample(
+    context: dg.AssetExecutionContext, config: InspectionConfig, store: DatasetStore
+) -> dg.MaterializeResult:
     """The seed's 10% visual inspection: a reproducible sample of source images per stratum as a gallery, and a CSV
     (`verdict`: ok / bad, `note`) a person fills in; images marked bad are rejects at the next cleaning run."""
     examples = store.read_table(EXAMPLES_PATH)
@@ -270,8 +338,13 @@ def inspection_sample(context: dg.AssetExecutionContext, config: InspectionConfi
     with store.write_file(INSPECTION_GALLERY) as tmp:
         tmp.write_bytes(gallery)
     manifest = store.manifest(INSPECTION_CSV)
-    per_stratum = sample.groupby("stratum").size().rename("sampled").to_frame().join(
-        examples.drop_duplicates("image_group").groupby("stratum").size().rename("source_images"))
+    per_stratum = (
+        sample.groupby("stratum")
+        .size()
+        .rename("sampled")
+        .to_frame()
+        .join(examples.drop_duplicates("image_group").groupby("stratum").size().rename("source_images"))
+    )
     verdicts = sheet["verdict"].replace("", "pending").value_counts()
     return dg.MaterializeResult(
         data_version=data_version(manifest.dataset_hash),
@@ -289,7 +362,9 @@ def inspection_sample(context: dg.AssetExecutionContext, config: InspectionConfi
 
 
 @dg.asset(group_name=GROUP, deps=[clean_conversion_results], kinds={"hdf5"}, automation_condition=FOLLOW_UPSTREAM)
-def image_features(context: dg.AssetExecutionContext, config: ImageFeaturesConfig, store: DatasetStore) -> dg.MaterializeResult:
+def image_features(
+    context: dg.AssetExecutionContext, config: ImageFeaturesConfig, store: DatasetStore
+) -> dg.MaterializeResult:
     """One feature vector per clean image in HDF5 (chunked, compressed, indexed by image id), cached by pixel hash."""
     source = store.read_json(SOURCE_PATH)
     store.pull(source["local_root"])
@@ -310,43 +385,78 @@ def image_features(context: dg.AssetExecutionContext, config: ImageFeaturesConfi
     except FileNotFoundError as exc:
         raise dg.Failure(f"weights_path: {exc}") from exc
     except ImportError as exc:
-        raise dg.Failure(f"extractor {config.extractor!r} needs PyTorch (`make torch` or `pip install torch`): {exc}") from exc
+        raise dg.Failure(
+            f"extractor {config.extractor!r} needs PyTorch (`make torch` or `pip install torch`): {exc}"
+        ) from exc
     except RuntimeError as exc:
-        raise dg.Failure(f"weights_path {config.weights_path!r} is not a torchvision resnet50 state dict: {exc}") from exc
+        raise dg.Failure(
+            f"weights_path {config.weights_path!r} is not a torchvision resnet50 state dict: {exc}"
+        ) from exc
     relpath = f"{FEATURES_DIR}/{extractor.name}.h5"
     final = store.path(relpath)
 
     def progress(done: int, total: int, seconds: float) -> None:
         rate = done / seconds if seconds > 0 else 0.0
         eta = (total - done) / rate if rate > 0 else 0.0
-        context.log.info(f"features [{extractor.name}]: {done}/{total} images computed ({done / max(total, 1):.0%}), {rate:.1f} img/s, ETA {eta:.0f}s")
+        context.log.info(
+            f"features [{extractor.name}]: {done}/{total} images computed ({done / max(total, 1):.0%}), {rate:.1f} img/s, ETA {eta:.0f}s"
+        )
 
     workers = resolve_workers(config.max_workers)
     with store.write_file(relpath) as tmp:
-        outcome = extract_to_hdf5(images, tmp, extractor=extractor, cache_path=final if config.use_cache else None,
-                                  batch_size=config.batch_size, workers=workers, compression=config.compression,
-                                  storage_dtype=config.storage_dtype, progress=progress)
+        outcome = extract_to_hdf5(
+            images,
+            tmp,
+            extractor=extractor,
+            cache_path=final if config.use_cache else None,
+            batch_size=config.batch_size,
+            workers=workers,
+            compression=config.compression,
+            storage_dtype=config.storage_dtype,
+            progress=progress,
+        )
     h5_manifest = store.manifest(relpath)
     with FeatureFile(final) as ff:
-        index = pd.DataFrame({"image_id": ff.image_ids, "row": np.arange(len(ff), dtype=np.int64), "content_hash": ff.content_hashes()})
+        index = pd.DataFrame(
+            {"image_id": ff.image_ids, "row": np.arange(len(ff), dtype=np.int64), "content_hash": ff.content_hashes()}
+        )
         stats = ff.stats()
         attrs = dict(ff.attrs)
-    ledger = account("images", images["image_id"].tolist(), index["image_id"].tolist(), [r.item for r in outcome.rejects])
+    ledger = account(
+        "images", images["image_id"].tolist(), index["image_id"].tolist(), [r.item for r in outcome.rejects]
+    )
     index_path = f"{FEATURES_DIR}/{extractor.name}_index.parquet"
     index_manifest = store.write_table(index_path, index)
-    store.write_json(FEATURES_POINTER, {"extractor": extractor.name, "extractor_version": extractor.version, "file": relpath, "index": index_path,
-                                        "feature_dim": extractor.dim, "images": len(index), "h5_sha256": h5_manifest.dataset_hash})
+    store.write_json(
+        FEATURES_POINTER,
+        {
+            "extractor": extractor.name,
+            "extractor_version": extractor.version,
+            "file": relpath,
+            "index": index_path,
+            "feature_dim": extractor.dim,
+            "images": len(index),
+            "h5_sha256": h5_manifest.dataset_hash,
+        },
+    )
     rejects_path = store.write_rejects(context.asset_key.to_user_string(), outcome.rejects)
-    context.log.info(f"{outcome.featurised}/{outcome.images} images featurised ({outcome.cached} from cache, {outcome.computed} computed, "
-                     f"{outcome.images_per_second:.1f} img/s, peak RSS {outcome.peak_rss_mb:.0f} MiB)")
+    context.log.info(
+        f"{outcome.featurised}/{outcome.images} images featurised ({outcome.cached} from cache, {outcome.computed} computed, "
+        f"{outcome.images_per_second:.1f} img/s, peak RSS {outcome.peak_rss_mb:.0f} MiB)"
+    )
     dim_stats = report.dimension_stats(stats)
     previous = latest_materialization_metadata(context.instance, context.asset_key) if outcome.cached else {}
     storage_fidelity = {  # this run's conversions, and the earlier runs' for the rows served from the cache
-        "storage_max_abs_error_vs_float32": max(outcome.storage_max_abs_error, float(previous.get("storage_max_abs_error_vs_float32", 0.0))),
+        "storage_max_abs_error_vs_float32": max(
+            outcome.storage_max_abs_error, float(previous.get("storage_max_abs_error_vs_float32", 0.0))
+        ),
         "storage_max_abs_value": max(outcome.storage_max_abs_value, float(previous.get("storage_max_abs_value", 0.0))),
-        "storage_clipped_values": outcome.storage_clipped_values + int(previous.get("storage_clipped_values", 0)) * bool(outcome.cached),
+        "storage_clipped_values": outcome.storage_clipped_values
+        + int(previous.get("storage_clipped_values", 0)) * bool(outcome.cached),
     }
-    storage = report.storage_overhead(h5_manifest.total_bytes, images.set_index("image_id")["path"].reindex(index["image_id"]).tolist())
+    storage = report.storage_overhead(
+        h5_manifest.total_bytes, images.set_index("image_id")["path"].reindex(index["image_id"]).tolist()
+    )
     return dg.MaterializeResult(
         data_version=data_version(h5_manifest.dataset_hash, index_manifest.dataset_hash),
         metadata={
@@ -370,27 +480,45 @@ def image_features(context: dg.AssetExecutionContext, config: ImageFeaturesConfi
             "index": dg.MetadataValue.path(store.uri(index_path)),
             **dataset_metadata(store, relpath, h5_manifest),
             **rejects_metadata(store, rejects_path, outcome.rejects),
-            **run_info(images_per_second=round(outcome.images_per_second, 1), extraction_seconds=round(outcome.seconds, 2),
-                       peak_rss_mib=round(outcome.peak_rss_mb, 1), peak_worker_rss_mib=round(outcome.peak_workers_rss_mb, 1),
-                       batch_size=config.batch_size, compression=config.compression, workers=workers),
+            **run_info(
+                images_per_second=round(outcome.images_per_second, 1),
+                extraction_seconds=round(outcome.seconds, 2),
+                peak_rss_mib=round(outcome.peak_rss_mb, 1),
+                peak_worker_rss_mib=round(outcome.peak_workers_rss_mb, 1),
+                batch_size=config.batch_size,
+                compression=config.compression,
+                workers=workers,
+            ),
         },
     )
 
 
-@dg.asset(group_name=GROUP, deps=[quality_dataset_splits, image_features], kinds={"json"}, automation_condition=FOLLOW_UPSTREAM)
-def feature_report(context: dg.AssetExecutionContext, config: FeatureReportConfig, store: DatasetStore) -> dg.MaterializeResult:
+@dg.asset(
+    group_name=GROUP,
+    deps=[quality_dataset_splits, image_features],
+    kinds={"json"},
+    automation_condition=FOLLOW_UPSTREAM,
+)
+def feature_report(
+    context: dg.AssetExecutionContext, config: FeatureReportConfig, store: DatasetStore
+) -> dg.MaterializeResult:
     """Dataset statistics and feature analysis: PCA, correlation with SSIM, clustering, a linear probe, coverage gaps."""
     examples = store.read_table(EXAMPLES_PATH)
     clean_rejects = store.read_rejects("clean_conversion_results")
     results = store.read_table(RESULTS_PATH)
     pointer = store.read_json(FEATURES_POINTER)
     with FeatureFile(store.pull(pointer["file"])) as ff:
-        payload, figures = report.build_report(examples, results, clean_rejects, ff, config, versions=report.input_versions(store, pointer))
+        payload, figures = report.build_report(
+            examples, results, clean_rejects, ff, config, versions=report.input_versions(store, pointer)
+        )
     extraction = latest_materialization_metadata(context.instance, image_features.key)
     speed = extraction.get("run_info", {})
     manifest = store.write_json(REPORT_PATH, payload)
     estimate = analysis.processing_time_estimate(
-        speed.get("extraction_seconds", 0.0) / max(extraction.get("computed", 0), 1) if extraction.get("computed") else float("nan"))
+        speed.get("extraction_seconds", 0.0) / max(extraction.get("computed", 0), 1)
+        if extraction.get("computed")
+        else float("nan")
+    )
     loader = _loader_figures(store, pointer)
     importance = payload["features"]["linear_probe"].get("permutation_importance", {}).get("features", [])
     pca = payload["features"]["pca"]
@@ -406,17 +534,22 @@ def feature_report(context: dg.AssetExecutionContext, config: FeatureReportConfi
             "clusters": table(pd.DataFrame(payload["features"]["clustering"]["clusters"])),
             "cluster_purity": payload["features"]["clustering"]["purity_vs_logo_type"],
             "probe_validation_r2": dg.MetadataValue.json(probe),
-            "permutation_importance": dg.MetadataValue.md(markdown_table(pd.DataFrame(importance), max_rows=20) if importance else "too few examples"),
+            "permutation_importance": dg.MetadataValue.md(
+                markdown_table(pd.DataFrame(importance), max_rows=20) if importance else "too few examples"
+            ),
             "processing_time_estimate": dg.MetadataValue.md(
                 f"From the last extraction's measured cost ({extraction.get('extractor', '?')}, "
-                f"{speed.get('images_per_second', 0.0)} images/s); linear in N.\n\n" + markdown_table(estimate)),
+                f"{speed.get('images_per_second', 0.0)} images/s); linear in N.\n\n" + markdown_table(estimate)
+            ),
             "loader_figures": dg.MetadataValue.json(loader),
             "coverage_gaps": dg.MetadataValue.md("\n".join(f"- {g}" for g in payload["coverage"]["gaps"]) or "none"),
             "recommendations": dg.MetadataValue.md("\n".join(f"- {r}" for r in payload["recommendations"]) or "none"),
             **figure_metadata(store, context.asset_key.to_user_string(), "feature_charts", figures),
             **dataset_metadata(store, REPORT_PATH, manifest),
-            **run_info(extraction_images_per_second=speed.get("images_per_second", 0.0),
-                       extraction_peak_rss_mib=speed.get("peak_rss_mib", 0.0)),
+            **run_info(
+                extraction_images_per_second=speed.get("images_per_second", 0.0),
+                extraction_peak_rss_mib=speed.get("peak_rss_mib", 0.0),
+            ),
         },
     )
 

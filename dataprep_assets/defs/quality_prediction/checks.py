@@ -1,6 +1,5 @@
 """quality_prediction asset checks: leakage and split continuity (blocking), fold grouping, stratum proportions, feature completeness, pass rate."""
 
-
 import dagster as dg
 import numpy as np
 import pandas as pd
@@ -16,7 +15,14 @@ from dataprep_assets.defs.quality_prediction.assets import (
 )
 from dataprep_assets.defs.quality_prediction.featurestore import FeatureFile
 from dataprep_assets.defs.quality_prediction.params import LOGO_TYPES, METHODS
-from dataprep_assets.defs.quality_prediction.paths import CLEAN_PATH, DATASETS_DIR, EXAMPLES_PATH, IMAGES_PATH, RESULTS_PATH, SPLIT_SUMMARY_PATH
+from dataprep_assets.defs.quality_prediction.paths import (
+    CLEAN_PATH,
+    DATASETS_DIR,
+    EXAMPLES_PATH,
+    IMAGES_PATH,
+    RESULTS_PATH,
+    SPLIT_SUMMARY_PATH,
+)
 
 MIN_PASS_RATE = 0.95
 MIN_FEATURISED_SHARE = 0.98
@@ -36,7 +42,11 @@ no_source_image_in_two_splits = group_overlap_check(
 )
 
 source_images_stay_put = split_continuity_check(
-    asset=quality_dataset_splits, relpath=DATASETS_DIR, member="examples.parquet", group_col="image_id", name=STAY_PUT_CHECK
+    asset=quality_dataset_splits,
+    relpath=DATASETS_DIR,
+    member="examples.parquet",
+    group_col="image_id",
+    name=STAY_PUT_CHECK,
 )
 
 clean_results_valid = expectations_check(
@@ -49,7 +59,10 @@ clean_results_valid = expectations_check(
         ("expect_column_values_to_be_between", {"column": "ssim", "min_value": -1.0, "max_value": 1.0}),
         ("expect_column_values_to_be_between", {"column": "mse", "min_value": 0.0}),
         ("expect_column_values_to_be_between", {"column": "psnr", "min_value": 0.0}),
-        *[("expect_column_values_to_not_be_null", {"column": c}) for c in ("ssim", "mse", "psnr", "image_id", "image_group")],
+        *[
+            ("expect_column_values_to_not_be_null", {"column": c})
+            for c in ("ssim", "mse", "psnr", "image_id", "image_group")
+        ],
         ("expect_column_values_to_be_in_set", {"column": "logo_type", "value_set": list(LOGO_TYPES)}),
         ("expect_column_values_to_be_in_set", {"column": "method", "value_set": list(METHODS)}),
         ("expect_column_values_to_be_unique", {"column": "result_id"}),
@@ -57,7 +70,11 @@ clean_results_valid = expectations_check(
 )
 
 
-@dg.asset_check(asset=clean_conversion_results, name=PASS_RATE_CHECK, description=f"At least {MIN_PASS_RATE:.0%} of the results pass cleaning (warns below).")
+@dg.asset_check(
+    asset=clean_conversion_results,
+    name=PASS_RATE_CHECK,
+    description=f"At least {MIN_PASS_RATE:.0%} of the results pass cleaning (warns below).",
+)
 def at_least_95pct_of_results_pass_cleaning(store: DatasetStore) -> dg.AssetCheckResult:
     total, kept = len(store.read_table(RESULTS_PATH)), len(store.read_table(CLEAN_PATH))
     rate = kept / max(total, 1)
@@ -65,12 +82,21 @@ def at_least_95pct_of_results_pass_cleaning(store: DatasetStore) -> dg.AssetChec
     return dg.AssetCheckResult(
         passed=rate >= MIN_PASS_RATE,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"pass_rate": float(round(rate, 6)), "results": total, "clean": kept, "rejects_by_reason": dg.MetadataValue.json(reasons)},
+        metadata={
+            "pass_rate": float(round(rate, 6)),
+            "results": total,
+            "clean": kept,
+            "rejects_by_reason": dg.MetadataValue.json(reasons),
+        },
     )
 
 
-@dg.asset_check(asset=quality_dataset_splits, name=FOLDS_CHECK, blocking=True,
-                description="Every train row has a fold in [0, k), every other row -1, and each source image lies in exactly one fold.")
+@dg.asset_check(
+    asset=quality_dataset_splits,
+    name=FOLDS_CHECK,
+    blocking=True,
+    description="Every train row has a fold in [0, k), every other row -1, and each source image lies in exactly one fold.",
+)
 def cv_folds_grouped_within_train(store: DatasetStore) -> dg.AssetCheckResult:
     examples = store.read_table(EXAMPLES_PATH)
     k = int(store.read_json(SPLIT_SUMMARY_PATH)["cv_folds"])
@@ -85,8 +111,15 @@ def cv_folds_grouped_within_train(store: DatasetStore) -> dg.AssetCheckResult:
         problems.append(f"{len(bad_other)} validation/test rows carry a fold")
     spread = examples[train].groupby("image_group")["cv_fold"].nunique()
     if (spread > 1).any():
-        problems.append(f"{int((spread > 1).sum())} source images span several folds, e.g. {spread[spread > 1].index[:3].tolist()}")
-    per_fold = examples[train].groupby("cv_fold").agg(rows=("result_id", "size"), source_images=("image_group", "nunique")).reset_index()
+        problems.append(
+            f"{int((spread > 1).sum())} source images span several folds, e.g. {spread[spread > 1].index[:3].tolist()}"
+        )
+    per_fold = (
+        examples[train]
+        .groupby("cv_fold")
+        .agg(rows=("result_id", "size"), source_images=("image_group", "nunique"))
+        .reset_index()
+    )
     return dg.AssetCheckResult(
         passed=not problems,
         description="; ".join(problems) or None,
@@ -94,8 +127,11 @@ def cv_folds_grouped_within_train(store: DatasetStore) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(asset=quality_dataset_splits, name=STRATA_CHECK,
-                description="In every stratum (logo type x SSIM bin), each split's share is within tolerance of its target (plus one source image's share).")
+@dg.asset_check(
+    asset=quality_dataset_splits,
+    name=STRATA_CHECK,
+    description="In every stratum (logo type x SSIM bin), each split's share is within tolerance of its target (plus one source image's share).",
+)
 def stratum_proportions_within_tolerance(store: DatasetStore) -> dg.AssetCheckResult:
     summary = store.read_json(SPLIT_SUMMARY_PATH)
     strata = pd.DataFrame(summary["strata"])
@@ -110,13 +146,19 @@ def stratum_proportions_within_tolerance(store: DatasetStore) -> dg.AssetCheckRe
             "strata": len(strata),
             "strata_outside_tolerance": len(failing),
             "overall_max_difference": overall_diff,
-            "worst": dg.MetadataValue.md(markdown_table(strata.sort_values("max_difference", ascending=False).head(10))),
+            "worst": dg.MetadataValue.md(
+                markdown_table(strata.sort_values("max_difference", ascending=False).head(10))
+            ),
         },
     )
 
 
-@dg.asset_check(asset=image_features, name=FEATURES_CHECK, blocking=True,
-                description=f"At least {MIN_FEATURISED_SHARE:.0%} of clean images have a vector, every other one is a reject, and every value is finite.")
+@dg.asset_check(
+    asset=image_features,
+    name=FEATURES_CHECK,
+    blocking=True,
+    description=f"At least {MIN_FEATURISED_SHARE:.0%} of clean images have a vector, every other one is a reject, and every value is finite.",
+)
 def feature_matrix_complete_and_finite(store: DatasetStore) -> dg.AssetCheckResult:
     clean_ids = set(store.read_table(IMAGES_PATH)["image_id"])
     rejected = {r.item for r in store.read_rejects("image_features")}
@@ -142,6 +184,11 @@ def feature_matrix_complete_and_finite(store: DatasetStore) -> dg.AssetCheckResu
     return dg.AssetCheckResult(
         passed=not problems,
         description="; ".join(problems) or None,
-        metadata={"clean_images": len(clean_ids), "featurised": len(featurised), "featurised_share": float(round(share, 6)),
-                  "rejected": len(rejected), "non_finite_vectors": non_finite},
+        metadata={
+            "clean_images": len(clean_ids),
+            "featurised": len(featurised),
+            "featurised_share": float(round(share, 6)),
+            "rejected": len(rejected),
+            "non_finite_vectors": non_finite,
+        },
     )

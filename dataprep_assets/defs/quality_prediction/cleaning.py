@@ -32,8 +32,22 @@ from dataprep_assets.lib.rejects import RejectLog
 STAGE = "clean_results"
 METRIC_RANGES = {"ssim": (-1.0, 1.0), "mse": (0.0, np.inf), "psnr": (0.0, np.inf)}
 CLEAN_COLUMNS = [
-    "result_id", "image_id", "image_group", "logo_type", "method", "timestamp", *PARAM_NAMES, "mode", "ssim", "mse", "psnr",
-    "width", "height", "image_format", "source_file", "record",
+    "result_id",
+    "image_id",
+    "image_group",
+    "logo_type",
+    "method",
+    "timestamp",
+    *PARAM_NAMES,
+    "mode",
+    "ssim",
+    "mse",
+    "psnr",
+    "width",
+    "height",
+    "image_format",
+    "source_file",
+    "record",
 ]
 
 
@@ -78,7 +92,11 @@ def row_problems(results: pd.DataFrame, psnr_tolerance_db: float) -> pd.DataFram
     issues = results["parse_issues"].fillna("")
     mark(issues.str.contains("missing:", regex=False), "incomplete", lambda r: r["parse_issues"])
     mark(issues != "", "corrupt_value", lambda r: r["parse_issues"])
-    mark(results["logo_type"].isna(), "unknown_logo_type", lambda r: f"logo type {r['logo_type_raw']!r} is not simple, text, gradient or complex")
+    mark(
+        results["logo_type"].isna(),
+        "unknown_logo_type",
+        lambda r: f"logo type {r['logo_type_raw']!r} is not simple, text, gradient or complex",
+    )
     mark(results["method"].isna(), "unknown_method", lambda r: f"method {r['method_raw']!r} is not 1, 2 or 3")
     metric_cols = list(METRIC_RANGES)
     values = results[metric_cols].astype(float)
@@ -94,7 +112,11 @@ def row_problems(results: pd.DataFrame, psnr_tolerance_db: float) -> pd.DataFram
         bad_param |= bad.fillna(True)
 
     def describe_params(r: pd.Series) -> str:
-        wrong = [f"{s.name}={r[s.name]!r} not in [{s.low}, {s.high}]" for s in NUMERIC_PARAMS if not (s.low <= r[s.name] <= s.high) or (s.integer and r[s.name] != round(r[s.name]))]
+        wrong = [
+            f"{s.name}={r[s.name]!r} not in [{s.low}, {s.high}]"
+            for s in NUMERIC_PARAMS
+            if not (s.low <= r[s.name] <= s.high) or (s.integer and r[s.name] != round(r[s.name]))
+        ]
         if r["mode"] not in MODES:
             wrong.append(f"mode={r['mode']!r} not in {list(MODES)}")
         return "; ".join(wrong)
@@ -102,8 +124,11 @@ def row_problems(results: pd.DataFrame, psnr_tolerance_db: float) -> pd.DataFram
     mark(bad_param, "parameter_out_of_range", describe_params)
     with np.errstate(divide="ignore"):
         expected = np.minimum(PSNR_CAP, 10 * np.log10(255.0**2 / values["mse"].where(values["mse"] > 0)))
-    mark((values["psnr"] - expected).abs() > psnr_tolerance_db, "metrics_inconsistent",
-         lambda r: f"psnr={r['psnr']} but 10*log10(255^2/mse={r['mse']}) = {10 * np.log10(255.0**2 / r['mse']):.3f} dB")
+    mark(
+        (values["psnr"] - expected).abs() > psnr_tolerance_db,
+        "metrics_inconsistent",
+        lambda r: f"psnr={r['psnr']} but 10*log10(255^2/mse={r['mse']}) = {10 * np.log10(255.0**2 / r['mse']):.3f} dB",
+    )
     return pd.DataFrame({"reason": reason, "detail": detail})
 
 
@@ -134,7 +159,9 @@ def clean_results(results: pd.DataFrame, images: pd.DataFrame, rules: CleaningRu
         for logo_type, group in kept.groupby("logo_type", sort=True):
             mask = outlier_mask(group[metric], rules.outlier_rule, rules.outlier_threshold) & ~flagged.loc[group.index]
             for idx in group.index[mask]:
-                why[idx] = f"{metric}={group.at[idx, metric]} is an extreme outlier among {logo_type} logos ({rules.outlier_rule}, k={rules.outlier_threshold})"
+                why[idx] = (
+                    f"{metric}={group.at[idx, metric]} is an extreme outlier among {logo_type} logos ({rules.outlier_rule}, k={rules.outlier_threshold})"
+                )
             flagged.loc[group.index] |= mask
     for idx in kept.index[flagged]:
         rejects.add(_item(kept.loc[idx]), STAGE, "extreme_outlier", why[idx])

@@ -1,6 +1,5 @@
 """Launchpad configuration of the quality_prediction assets (every field has a description and a default)."""
 
-
 from typing import Literal
 
 import dagster as dg
@@ -33,7 +32,10 @@ class ConversionResultsConfig(dg.Config):
 
 
 class CleaningConfig(dg.Config):
-    allowed_formats: list[str] = Field(default=["PNG", "JPEG"], description="Image formats accepted (as Pillow names them); others are `image_format` rejects.")
+    allowed_formats: list[str] = Field(
+        default=["PNG", "JPEG"],
+        description="Image formats accepted (as Pillow names them); others are `image_format` rejects.",
+    )
     min_image_size: int = Field(default=32, description="Smallest accepted width or height in pixels.")
     outlier_rule: Literal["iqr", "robust_z", "none"] = Field(
         default="iqr",
@@ -45,9 +47,15 @@ class CleaningConfig(dg.Config):
         description="k of the outlier rule. 15 keeps SSIM's real low tail (poor settings on gradient logos land ~11 IQRs out) and removes "
         "values no setting produces; Tukey's far-out fence, 3, would drop hundreds of genuine poor conversions.",
     )
-    outlier_metrics: list[str] = Field(default=["ssim", "psnr"], description="Metrics the outlier rule is applied to (any of ssim, mse, psnr).")
-    psnr_tolerance_db: float = Field(default=0.5, description="Largest accepted gap in dB between the logged PSNR and 10 log10(255^2 / MSE).")
-    max_workers: int = Field(default=0, description="Worker processes for checking images (0 = all cores; one per 2,000 images at most).")
+    outlier_metrics: list[str] = Field(
+        default=["ssim", "psnr"], description="Metrics the outlier rule is applied to (any of ssim, mse, psnr)."
+    )
+    psnr_tolerance_db: float = Field(
+        default=0.5, description="Largest accepted gap in dB between the logged PSNR and 10 log10(255^2 / MSE)."
+    )
+    max_workers: int = Field(
+        default=0, description="Worker processes for checking images (0 = all cores; one per 2,000 images at most)."
+    )
 
     @model_validator(mode="after")
     def _check(self):
@@ -79,10 +87,18 @@ class SplitConfig(SplitFractionsConfig):
         description="Unit kept whole in one split: `content` (identical pixels = one source image, so a logo saved under two names "
         "cannot leak) or `image_id` (the file path, as per-file scripts do; the leakage check still compares pixels).",
     )
-    ssim_bins: int = Field(default=3, description="SSIM bins per logo type used as strata: quantiles of each source image's mean SSIM among the images of its type.")
-    cv_folds: int = Field(default=5, description="Cross-validation folds assigned within train, grouped by source image (0 or 1 = none).")
+    ssim_bins: int = Field(
+        default=3,
+        description="SSIM bins per logo type used as strata: quantiles of each source image's mean SSIM among the images of its type.",
+    )
+    cv_folds: int = Field(
+        default=5, description="Cross-validation folds assigned within train, grouped by source image (0 or 1 = none)."
+    )
     seed: int = Field(default=42, description="Seed of the within-stratum shuffle (fixed for reproducibility).")
-    stratum_tolerance: float = Field(default=0.05, description="Allowed |achieved - target| share per stratum and split, on top of one source image's share.")
+    stratum_tolerance: float = Field(
+        default=0.05,
+        description="Allowed |achieved - target| share per stratum and split, on top of one source image's share.",
+    )
     rebalance_logo_types: bool = Field(
         default=False,
         description="Opt-in: down-sample over-represented logo types in train only (whole source images, seeded by `seed`) towards "
@@ -102,7 +118,9 @@ class SplitConfig(SplitFractionsConfig):
         if not 0 <= self.stratum_tolerance <= 1:
             raise ValueError(f"stratum_tolerance must be in [0, 1], got {self.stratum_tolerance}")
         if any(v < 0 for v in self.target_logo_mix.values()) or not sum(self.target_logo_mix.values()) > 0:
-            raise ValueError(f"target_logo_mix must have non-negative shares with a positive sum, got {self.target_logo_mix}")
+            raise ValueError(
+                f"target_logo_mix must have non-negative shares with a positive sum, got {self.target_logo_mix}"
+            )
         return self
 
 
@@ -124,10 +142,18 @@ class ImageFeaturesConfig(dg.Config):
         "always read back as float32.",
     )
     batch_size: int = Field(default=32, description="Images per batch (the seed's CPU target is 16-32).")
-    max_workers: int = Field(default=0, description="Worker processes for image_stats (0 = all cores; one per 2,000 images to compute at most).")
+    max_workers: int = Field(
+        default=0,
+        description="Worker processes for image_stats (0 = all cores; one per 2,000 images to compute at most).",
+    )
     torch_threads: int = Field(default=0, description="ResNet-50 only: torch intra-op threads (0 = torch's default).")
-    compression: Literal["gzip", "lzf", "none"] = Field(default="gzip", description="HDF5 compression of the feature matrix (gzip level 4 + shuffle, lzf, or none).")
-    use_cache: bool = Field(default=True, description="Reuse the previous file's vectors for images whose pixels did not change (same extractor and weights).")
+    compression: Literal["gzip", "lzf", "none"] = Field(
+        default="gzip", description="HDF5 compression of the feature matrix (gzip level 4 + shuffle, lzf, or none)."
+    )
+    use_cache: bool = Field(
+        default=True,
+        description="Reuse the previous file's vectors for images whose pixels did not change (same extractor and weights).",
+    )
 
     @model_validator(mode="after")
     def _check(self):
@@ -138,8 +164,12 @@ class ImageFeaturesConfig(dg.Config):
 
 class FeatureReportConfig(dg.Config):
     clusters: int = Field(default=4, description="k of the k-means clustering summary (default: one per logo type).")
-    probe_components: int = Field(default=16, description="Principal components of the image features used by the linear probe.")
-    min_groups_per_stratum: int = Field(default=5, description="Strata with fewer source images are reported as coverage gaps.")
+    probe_components: int = Field(
+        default=16, description="Principal components of the image features used by the linear probe."
+    )
+    min_groups_per_stratum: int = Field(
+        default=5, description="Strata with fewer source images are reported as coverage gaps."
+    )
     seed: int = Field(default=0, description="Seed of the k-means initialisation.")
 
     @model_validator(mode="after")
@@ -152,7 +182,10 @@ class FeatureReportConfig(dg.Config):
 
 
 class InspectionConfig(dg.Config):
-    share: float = Field(default=0.10, description="Share of source images sampled per stratum for visual inspection (the seed's 10%), rounded up.")
+    share: float = Field(
+        default=0.10,
+        description="Share of source images sampled per stratum for visual inspection (the seed's 10%), rounded up.",
+    )
     seed: int = Field(default=42, description="Seed of the sample's order (same data + seed = same sample).")
     tile_size: int = Field(default=96, description="Gallery tile size in pixels.")
 

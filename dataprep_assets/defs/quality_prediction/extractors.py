@@ -61,8 +61,21 @@ def _sobel(gray: np.ndarray, axis: int) -> np.ndarray:
 
 
 def _image_stats_names() -> list[str]:
-    names = ["mean_r", "mean_g", "mean_b", "std_r", "std_g", "std_b", "saturation_mean", "saturation_std", "value_mean", "value_std",
-             "hue_cos", "hue_sin", "colourfulness"]
+    names = [
+        "mean_r",
+        "mean_g",
+        "mean_b",
+        "std_r",
+        "std_g",
+        "std_b",
+        "saturation_mean",
+        "saturation_std",
+        "value_mean",
+        "value_std",
+        "hue_cos",
+        "hue_sin",
+        "colourfulness",
+    ]
     names += [f"colour_hist_{r}{g}{b}" for r in range(4) for g in range(4) for b in range(4)]
     names += ["distinct_colours_log", "dominant_colour_share", "white_share", "palette_entropy"]
     names += [f"edge_magnitude_bin{i}" for i in range(8)] + ["edge_density_0.1", "edge_density_0.5", "edge_density_1.0"]
@@ -95,8 +108,15 @@ class ImageStatsExtractor:
         q4 = flat_u8 >> 6
         hist64 = _hist_rows((q4[..., 0].astype(np.int64) << 4) | (q4[..., 1].astype(np.int64) << 2) | q4[..., 2], 64)
         minimum = np.minimum(np.minimum(flat_u8[..., 0], flat_u8[..., 1]), flat_u8[..., 2])
-        parts = [self._colour(flat, hist64), self._palette(flat_u8, minimum, hist64), self._edges(gray), self._texture(gray),
-                 self._frequency(gray), self._detail(gray), self._layout(minimum.reshape(pixels.shape[:3]))]
+        parts = [
+            self._colour(flat, hist64),
+            self._palette(flat_u8, minimum, hist64),
+            self._edges(gray),
+            self._texture(gray),
+            self._frequency(gray),
+            self._detail(gray),
+            self._layout(minimum.reshape(pixels.shape[:3])),
+        ]
         out = np.concatenate(parts, axis=1).astype(np.float32)
         if out.shape[1] != self.dim:
             raise AssertionError(f"image_stats produced {out.shape[1]} features, expected {self.dim}")
@@ -111,11 +131,23 @@ class ImageStatsExtractor:
         norm = np.sqrt(u * u + v * v) + np.float32(1e-6)
         hue_w = np.maximum(sat.sum(axis=1), 1e-6)
         rg, yb = r - g, np.float32(0.5) * (r + g) - bl
-        colourfulness = np.sqrt(rg.std(axis=1) ** 2 + yb.std(axis=1) ** 2) + 0.3 * np.sqrt(rg.mean(axis=1) ** 2 + yb.mean(axis=1) ** 2)
-        return np.column_stack([
-            *(c.mean(axis=1) for c in (r, g, bl)), *(c.std(axis=1) for c in (r, g, bl)), sat.mean(axis=1), sat.std(axis=1), mx.mean(axis=1), mx.std(axis=1),
-            (sat * u / norm).sum(axis=1) / hue_w, (sat * v / norm).sum(axis=1) / hue_w, colourfulness, hist64,
-        ])  # 3 + 3 + 2 + 2 + 2 + 1 + 64 = 77
+        colourfulness = np.sqrt(rg.std(axis=1) ** 2 + yb.std(axis=1) ** 2) + 0.3 * np.sqrt(
+            rg.mean(axis=1) ** 2 + yb.mean(axis=1) ** 2
+        )
+        return np.column_stack(
+            [
+                *(c.mean(axis=1) for c in (r, g, bl)),
+                *(c.std(axis=1) for c in (r, g, bl)),
+                sat.mean(axis=1),
+                sat.std(axis=1),
+                mx.mean(axis=1),
+                mx.std(axis=1),
+                (sat * u / norm).sum(axis=1) / hue_w,
+                (sat * v / norm).sum(axis=1) / hue_w,
+                colourfulness,
+                hist64,
+            ]
+        )  # 3 + 3 + 2 + 2 + 2 + 1 + 64 = 77
 
     @staticmethod
     def _palette(flat_u8: np.ndarray, minimum: np.ndarray, hist64: np.ndarray) -> np.ndarray:
@@ -142,7 +174,9 @@ class ImageStatsExtractor:
         smooth = ((mag > 0.005) & (mag < 0.08)).mean(axis=1)
         second = [ndimage.correlate1d(gray, [1.0, -2.0, 1.0], axis=a, mode="nearest") for a in (1, 2)]
         lap = (second[0] + second[1]).reshape(gray.shape[0], -1)
-        return np.column_stack([mag_bins, density, orient, smooth, np.log1p(lap.var(axis=1) * 100)])  # 8 + 3 + 8 + 1 + 1 = 21
+        return np.column_stack(
+            [mag_bins, density, orient, smooth, np.log1p(lap.var(axis=1) * 100)]
+        )  # 8 + 3 + 8 + 1 + 1 = 21
 
     @staticmethod
     def _texture(gray: np.ndarray) -> np.ndarray:

@@ -90,8 +90,16 @@ class FeatureWriter:
     rows, never on how they were batched (a batch size change keeps the data version).
     """
 
-    def __init__(self, path: str | os.PathLike, *, dim: int, attrs: dict, compression: str = "gzip", feature_names: Sequence[str] = (),
-                 storage_dtype: str = "float32"):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        dim: int,
+        attrs: dict,
+        compression: str = "gzip",
+        feature_names: Sequence[str] = (),
+        storage_dtype: str = "float32",
+    ):
         if storage_dtype not in STORAGE_DTYPES:
             raise ValueError(f"unknown storage_dtype {storage_dtype!r}; choose one of {STORAGE_DTYPES}")
         self.dim = dim
@@ -102,7 +110,13 @@ class FeatureWriter:
         self._file = h5py.File(path, "w", libver=("earliest", "v110"), track_order=False)
         self._chunk = chunk_rows(dim)
         self._features = self._file.create_dataset(
-            "features", shape=(0, dim), maxshape=(None, dim), dtype=storage_dtype, chunks=(self._chunk, dim), track_times=False, **_compression(compression)
+            "features",
+            shape=(0, dim),
+            maxshape=(None, dim),
+            dtype=storage_dtype,
+            chunks=(self._chunk, dim),
+            track_times=False,
+            **_compression(compression),
         )
         names = list(feature_names) or [f"f{i}" for i in range(dim)]
         if len(names) != dim:
@@ -183,7 +197,9 @@ class FeatureFile:
         self.path = Path(path)
         self._file = h5py.File(self.path, "r", rdcc_nbytes=cache_bytes, rdcc_nslots=10007)
         self.features = self._file["features"]
-        self.image_ids: list[str] = [s.decode() if isinstance(s, bytes) else s for s in self._file["image_ids"].asstr()[:]]
+        self.image_ids: list[str] = [
+            s.decode() if isinstance(s, bytes) else s for s in self._file["image_ids"].asstr()[:]
+        ]
         self.attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in self._file.attrs.items()}
 
     @property
@@ -241,7 +257,9 @@ class FeatureFile:
         self.close()
 
 
-def open_cache(path: Path, fingerprint: str, dim: int, storage_dtype: str = "float32") -> tuple[FeatureFile | None, dict[str, int]]:
+def open_cache(
+    path: Path, fingerprint: str, dim: int, storage_dtype: str = "float32"
+) -> tuple[FeatureFile | None, dict[str, int]]:
     """The previous file and its content_hash -> row map, if it was made by the same extractor, weights and storage dtype."""
     if not path.exists():
         return None, {}
@@ -249,8 +267,12 @@ def open_cache(path: Path, fingerprint: str, dim: int, storage_dtype: str = "flo
         old = FeatureFile(path)
     except OSError:
         return None, {}
-    if old.attrs.get("extractor_fingerprint") != fingerprint or old.dim != dim or old.attrs.get("format_version") != FORMAT_VERSION \
-            or old.attrs.get("storage_dtype", "float32") != storage_dtype:
+    if (
+        old.attrs.get("extractor_fingerprint") != fingerprint
+        or old.dim != dim
+        or old.attrs.get("format_version") != FORMAT_VERSION
+        or old.attrs.get("storage_dtype", "float32") != storage_dtype
+    ):
         old.close()
         return None, {}
     return old, {h: i for i, h in enumerate(old.content_hashes())}

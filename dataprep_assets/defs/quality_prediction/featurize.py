@@ -19,8 +19,8 @@ import pandas as pd
 from dataprep_assets.defs.quality_prediction.extractors import FeatureExtractor, build_extractor
 from dataprep_assets.defs.quality_prediction.featurestore import FeatureWriter, open_cache
 from dataprep_assets.defs.quality_prediction.logos import load_rgb
-from dataprep_assets.lib.limits import ImageTooLargeError
 from dataprep_assets.defs.quality_prediction.monitor import PeakMemory
+from dataprep_assets.lib.limits import ImageTooLargeError
 from dataprep_assets.lib.parallel import ordered_map
 from dataprep_assets.lib.rejects import RejectLog
 
@@ -51,14 +51,16 @@ def compute_batch(extractor: FeatureExtractor, paths: list[str]) -> BatchResult:
             ok.append(i)
         except ImageTooLargeError as exc:
             errors.append((i, exc.reason, str(exc)))
-        except Exception as exc:  # noqa: BLE001 - any decoder error is this image's reject
+        except Exception as exc:
             errors.append((i, "extraction_failed", f"cannot decode: {type(exc).__name__}: {exc}"))
     if not images:
         return BatchResult(np.zeros((0, extractor.dim), np.float32), [], errors)
     rows = np.asarray(extractor.extract(np.stack(images)), dtype=np.float32)
     if rows.ndim != 2 or rows.shape != (len(images), extractor.dim):
         detail = f"extractor returned shape {rows.shape}, expected ({len(images)}, {extractor.dim})"
-        return BatchResult(np.zeros((0, extractor.dim), np.float32), [], errors + [(i, "dimension_mismatch", detail) for i in ok])
+        return BatchResult(
+            np.zeros((0, extractor.dim), np.float32), [], errors + [(i, "dimension_mismatch", detail) for i in ok]
+        )
     finite = np.isfinite(rows).all(axis=1)
     for j in np.flatnonzero(~finite):
         bad = int((~np.isfinite(rows[j])).sum())
@@ -108,18 +110,31 @@ def extract_to_hdf5(
 ) -> ExtractionReport:
     """Write features for `images` (columns image_id, content_hash, path) to `out_path` (sorted by image id)."""
     images = images.sort_values("image_id", kind="stable").reset_index(drop=True)
-    old, cache = open_cache(cache_path, extractor.fingerprint(), extractor.dim, storage_dtype) if cache_path else (None, {})
+    old, cache = (
+        open_cache(cache_path, extractor.fingerprint(), extractor.dim, storage_dtype) if cache_path else (None, {})
+    )
     rejects = RejectLog()
     batches = [images.iloc[i : i + batch_size] for i in range(0, len(images), batch_size)]
     todo = [[p for p, h in zip(b["path"], b["content_hash"]) if h not in cache] for b in batches]
     n_todo = sum(len(t) for t in todo)
-    attrs = {"extractor": extractor.name, "extractor_version": extractor.version, "extractor_fingerprint": extractor.fingerprint(), "input_size": extractor.input_size}
+    attrs = {
+        "extractor": extractor.name,
+        "extractor_version": extractor.version,
+        "extractor_fingerprint": extractor.fingerprint(),
+        "input_size": extractor.input_size,
+    }
     cached = computed = featurised = 0
     started = time.perf_counter()
     with PeakMemory() as peak:
         try:
-            with FeatureWriter(out_path, dim=extractor.dim, attrs=attrs, compression=compression, feature_names=extractor.feature_names,
-                             storage_dtype=storage_dtype) as writer:
+            with FeatureWriter(
+                out_path,
+                dim=extractor.dim,
+                attrs=attrs,
+                compression=compression,
+                feature_names=extractor.feature_names,
+                storage_dtype=storage_dtype,
+            ) as writer:
                 for batch, result in zip(batches, _results(extractor, todo, workers)):
                     rows, ids, hashes = _merge(batch, result, old, cache, rejects, extractor.dim)
                     writer.append(ids, hashes, rows)
@@ -133,13 +148,25 @@ def extract_to_hdf5(
         finally:
             if old is not None:
                 old.close()
-    return ExtractionReport(len(images), featurised, cached, computed, time.perf_counter() - started, peak.self_mb, peak.children_mb, rejects, *storage)
+    return ExtractionReport(
+        len(images),
+        featurised,
+        cached,
+        computed,
+        time.perf_counter() - started,
+        peak.self_mb,
+        peak.children_mb,
+        rejects,
+        *storage,
+    )
 
 
 def _results(extractor: FeatureExtractor, todo: list[list[str]], workers: int) -> Iterator[BatchResult | None]:
     workers = min(workers, sum(len(t) for t in todo) // MIN_IMAGES_PER_WORKER)
     if workers > 1 and extractor.name == "image_stats":
-        yield from ordered_map(_worker_batch, [(extractor.name, t) for t in todo], max_workers=workers, in_flight_per_worker=2)
+        yield from ordered_map(
+            _worker_batch, [(extractor.name, t) for t in todo], max_workers=workers, in_flight_per_worker=2
+        )
         return
     for paths in todo:
         yield compute_batch(extractor, paths) if paths else None
@@ -170,4 +197,3 @@ def _merge(batch: pd.DataFrame, result: BatchResult | None, old, cache: dict[str
         ids.append(image_id)
         hashes.append(h)
     return (np.stack(rows) if rows else np.zeros((0, dim), np.float32)), ids, hashes
-

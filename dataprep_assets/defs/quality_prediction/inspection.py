@@ -26,7 +26,9 @@ def _rank(seed: int, group: str) -> str:
 
 def sample_per_stratum(examples: pd.DataFrame, share: float, seed: int) -> pd.DataFrame:
     """One row per sampled source image (its first image id), ceil(share x groups) per stratum."""
-    groups = examples.sort_values("image_id").drop_duplicates("image_group")[["image_id", "image_group", "stratum", "split"]]
+    groups = examples.sort_values("image_id").drop_duplicates("image_group")[
+        ["image_id", "image_group", "stratum", "split"]
+    ]
     picked = []
     for _, part in groups.groupby("stratum", sort=True, observed=True):
         ranked = part.assign(_rank=[_rank(seed, g) for g in part["image_group"]]).sort_values("_rank")
@@ -55,9 +57,17 @@ def read_verdicts(path: Path) -> pd.DataFrame:
 def merge_verdicts(sample: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:
     """The new sample with the verdicts and notes already given (by image id); earlier verdicts of images no
     longer sampled are kept too, so nothing a person wrote is lost."""
-    known = previous.set_index("image_id")[["verdict", "note"]] if len(previous) else pd.DataFrame(columns=["verdict", "note"])
+    known = (
+        previous.set_index("image_id")[["verdict", "note"]]
+        if len(previous)
+        else pd.DataFrame(columns=["verdict", "note"])
+    )
     out = sample.join(known, on="image_id")
-    extra = previous[~previous["image_id"].isin(sample["image_id"]) & (previous["verdict"] != "")] if len(previous) else previous
+    extra = (
+        previous[~previous["image_id"].isin(sample["image_id"]) & (previous["verdict"] != "")]
+        if len(previous)
+        else previous
+    )
     out = pd.concat([out, extra.reindex(columns=COLUMNS)], ignore_index=True)
     return out.fillna("").reindex(columns=COLUMNS)
 

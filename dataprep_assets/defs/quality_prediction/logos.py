@@ -16,7 +16,16 @@ from PIL import Image, UnidentifiedImageError
 from dataprep_assets.lib.limits import ImageTooLargeError, open_image
 from dataprep_assets.lib.storage import UnsafePathError, safe_join
 
-EXTENSION_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".gif": "GIF", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP"}
+EXTENSION_FORMATS = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".bmp": "BMP",
+    ".gif": "GIF",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".webp": "WEBP",
+}
 
 
 @dataclass(frozen=True)
@@ -75,11 +84,21 @@ def inspect_image(root: str, image_path: str, allowed_formats: tuple[str, ...], 
     info = ImageInfo(image_path, "ok", "", digest, width, height, fmt, mode)
     expected = EXTENSION_FORMATS.get(Path(image_path).suffix.lower())
     if fmt not in allowed_formats:
-        return ImageInfo(**{**asdict(info), "status": "image_format", "detail": f"{fmt or 'unknown'} is not one of {', '.join(allowed_formats)}"})
+        return ImageInfo(
+            **{
+                **asdict(info),
+                "status": "image_format",
+                "detail": f"{fmt or 'unknown'} is not one of {', '.join(allowed_formats)}",
+            }
+        )
     if expected is not None and expected != fmt:
-        return ImageInfo(**{**asdict(info), "status": "image_format", "detail": f"file is {fmt} but its name says {expected}"})
+        return ImageInfo(
+            **{**asdict(info), "status": "image_format", "detail": f"file is {fmt} but its name says {expected}"}
+        )
     if min(width, height) < min_size:
-        return ImageInfo(**{**asdict(info), "status": "image_format", "detail": f"{width}x{height} is smaller than {min_size}px"})
+        return ImageInfo(
+            **{**asdict(info), "status": "image_format", "detail": f"{width}x{height} is smaller than {min_size}px"}
+        )
     return info
 
 

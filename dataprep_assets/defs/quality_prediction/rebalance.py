@@ -19,11 +19,19 @@ def train_quotas(counts: Mapping[str, int], targets: Mapping[str, float]) -> dic
         return {t: int(n) for t, n in counts.items()}
     total = sum(present.values())
     size = min(counts[t] / (share / total) for t, share in present.items())
-    return {t: (min(int(counts.get(t, 0)), int(np.floor(size * present[t] / total + 1e-9))) if t in present else int(counts.get(t, 0)))
-            for t in counts}
+    return {
+        t: (
+            min(int(counts.get(t, 0)), int(np.floor(size * present[t] / total + 1e-9)))
+            if t in present
+            else int(counts.get(t, 0))
+        )
+        for t in counts
+    }
 
 
-def rebalance_train(examples: pd.DataFrame, targets: Mapping[str, float], seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def rebalance_train(
+    examples: pd.DataFrame, targets: Mapping[str, float], seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(examples without the dropped train rows, per-type table of before / kept / target / achieved share).
 
     Whole source images (`image_group`) are dropped in a seeded order until a type is within its quota."""
@@ -46,9 +54,18 @@ def rebalance_train(examples: pd.DataFrame, targets: Mapping[str, float], seed: 
     out = examples[keep].reset_index(drop=True)
     kept = out[out["split"] == "train"]["logo_type"].value_counts()
     total = max(int(kept.sum()), 1)
-    table = pd.DataFrame([
-        {"logo_type": t, "train_before": int(counts.get(t, 0)), "train_kept": int(kept.get(t, 0)), "target_share": float(targets.get(t, 0.0)),
-         "achieved_share": round(float(kept.get(t, 0)) / total, 4)}
-        for t in sorted(set(counts) | set(targets), key=lambda t: list(targets).index(t) if t in targets else len(targets))
-    ])
+    table = pd.DataFrame(
+        [
+            {
+                "logo_type": t,
+                "train_before": int(counts.get(t, 0)),
+                "train_kept": int(kept.get(t, 0)),
+                "target_share": float(targets.get(t, 0.0)),
+                "achieved_share": round(float(kept.get(t, 0)) / total, 4),
+            }
+            for t in sorted(
+                set(counts) | set(targets), key=lambda t: list(targets).index(t) if t in targets else len(targets)
+            )
+        ]
+    )
     return out, table

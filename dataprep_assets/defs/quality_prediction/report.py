@@ -22,7 +22,6 @@ from dataprep_assets.lib import charts
 from dataprep_assets.lib.images import png_bytes
 from dataprep_assets.lib.rejects import RejectLog
 
-
 CLIP = 5.0
 """Standardised features are clipped to +-5 before projection: a dimension nearly constant in train (a rare
 colour bin) would otherwise throw a validation image hundreds of deviations out and wreck a linear fit."""
@@ -35,7 +34,20 @@ def _r(value: float, digits: int = 6) -> float:
 def _records(frame: pd.DataFrame) -> list[dict]:
     out = []
     for row in frame.to_dict(orient="records"):
-        out.append({k: (_r(v) if isinstance(v, float) and np.isfinite(v) else None if isinstance(v, float) else v.item() if hasattr(v, "item") else v) for k, v in row.items()})
+        out.append(
+            {
+                k: (
+                    _r(v)
+                    if isinstance(v, float) and np.isfinite(v)
+                    else None
+                    if isinstance(v, float)
+                    else v.item()
+                    if hasattr(v, "item")
+                    else v
+                )
+                for k, v in row.items()
+            }
+        )
     return out
 
 
@@ -46,14 +58,26 @@ def split_summary(examples: pd.DataFrame, config, edges: dict[str, list[float]],
     for name in SPLITS:
         part = examples[examples["split"] == name]
         per_split[name] = {
-            "rows": int(len(part)), "source_images": int(part["image_group"].nunique()), "row_share": _r(len(part) / total),
-            "image_share": _r(part["image_group"].nunique() / groups_total), "target": _r(config.fractions[name]),
+            "rows": int(len(part)),
+            "source_images": int(part["image_group"].nunique()),
+            "row_share": _r(len(part) / total),
+            "image_share": _r(part["image_group"].nunique() / groups_total),
+            "target": _r(config.fractions[name]),
             "mean_ssim": _r(part["ssim"].mean()) if len(part) else None,
         }
-    folds = examples[examples["cv_fold"] >= 0].groupby("cv_fold").agg(rows=("result_id", "size"), source_images=("image_group", "nunique"))
+    folds = (
+        examples[examples["cv_fold"] >= 0]
+        .groupby("cv_fold")
+        .agg(rows=("result_id", "size"), source_images=("image_group", "nunique"))
+    )
     return {
-        "mode": config.mode, "seed": config.seed, "target_fractions": config.fractions, "ssim_bin_edges": edges, "cv_folds": config.cv_folds,
-        "per_split": per_split, "folds": {str(k): {"rows": int(v.rows), "source_images": int(v.source_images)} for k, v in folds.iterrows()},
+        "mode": config.mode,
+        "seed": config.seed,
+        "target_fractions": config.fractions,
+        "ssim_bin_edges": edges,
+        "cv_folds": config.cv_folds,
+        "per_split": per_split,
+        "folds": {str(k): {"rows": int(v.rows), "source_images": int(v.source_images)} for k, v in folds.iterrows()},
         "strata": _records(strata),
     }
 
@@ -61,14 +85,16 @@ def split_summary(examples: pd.DataFrame, config, edges: dict[str, list[float]],
 def dimension_stats(stats: dict[str, np.ndarray]) -> pd.DataFrame:
     """A one-glance summary of the per-dimension statistics (not one row per dimension)."""
     std, mean = stats["std"].astype(float), stats["mean"].astype(float)
-    return pd.DataFrame([
-        {"statistic": "dimensions", "value": float(len(std))},
-        {"statistic": "constant dimensions (std < 1e-6)", "value": float((std < 1e-6).sum())},
-        {"statistic": "mean of means", "value": float(mean.mean()) if len(mean) else 0.0},
-        {"statistic": "median std", "value": float(np.median(std)) if len(std) else 0.0},
-        {"statistic": "min value", "value": float(stats["min"].min()) if len(std) else 0.0},
-        {"statistic": "max value", "value": float(stats["max"].max()) if len(std) else 0.0},
-    ])
+    return pd.DataFrame(
+        [
+            {"statistic": "dimensions", "value": float(len(std))},
+            {"statistic": "constant dimensions (std < 1e-6)", "value": float((std < 1e-6).sum())},
+            {"statistic": "mean of means", "value": float(mean.mean()) if len(mean) else 0.0},
+            {"statistic": "median std", "value": float(np.median(std)) if len(std) else 0.0},
+            {"statistic": "min value", "value": float(stats["min"].min()) if len(std) else 0.0},
+            {"statistic": "max value", "value": float(stats["max"].max()) if len(std) else 0.0},
+        ]
+    )
 
 
 STORAGE_OVERHEAD_TARGET = 0.5
@@ -81,8 +107,12 @@ def storage_overhead(feature_bytes: int, image_paths: list[str], target: float =
 
     raw = sum(Path(p).stat().st_size for p in image_paths if isinstance(p, str) and Path(p).is_file())
     overhead = feature_bytes / raw if raw else float("inf")
-    return {"raw_image_bytes": int(raw), "feature_bytes_per_image": round(feature_bytes / max(len(image_paths), 1), 1),
-            "overhead": round(overhead, 4), "within_target": bool(overhead <= target)}
+    return {
+        "raw_image_bytes": int(raw),
+        "feature_bytes_per_image": round(feature_bytes / max(len(image_paths), 1), 1),
+        "overhead": round(overhead, 4),
+        "within_target": bool(overhead <= target),
+    }
 
 
 def input_versions(store: DatasetStore, pointer: dict) -> dict[str, str]:
@@ -91,10 +121,16 @@ def input_versions(store: DatasetStore, pointer: dict) -> dict[str, str]:
     return versions
 
 
-def build_report(examples: pd.DataFrame, results: pd.DataFrame, clean_rejects: RejectLog, ff: FeatureFile, config, versions: dict) -> tuple[dict, bytes]:
+def build_report(
+    examples: pd.DataFrame, results: pd.DataFrame, clean_rejects: RejectLog, ff: FeatureFile, config, versions: dict
+) -> tuple[dict, bytes]:
     """The report payload and a PNG of the feature charts."""
     featured = examples[examples["image_id"].isin(set(ff.image_ids))]
-    per_image = featured.groupby("image_id").agg(ssim=("ssim", "mean"), logo_type=("logo_type", "first"), split=("split", "first")).sort_index()
+    per_image = (
+        featured.groupby("image_id")
+        .agg(ssim=("ssim", "mean"), logo_type=("logo_type", "first"), split=("split", "first"))
+        .sort_index()
+    )
     rows = ff.rows_of(per_image.index.tolist())
     train_rows = rows[(per_image["split"] == "train").to_numpy()]
     m_all = analysis.moments(ff, rows, per_image["ssim"].to_numpy())
@@ -110,40 +146,63 @@ def build_report(examples: pd.DataFrame, results: pd.DataFrame, clean_rejects: R
     gaps, recs = analysis.coverage_gaps(examples, min_groups_per_stratum=config.min_groups_per_stratum)
     split_counts = examples.groupby("split")["result_id"].size().reindex(list(SPLITS), fill_value=0)
     if split_counts.get("train", 0) < 8000:
-        recs.append(f"Train holds {int(split_counts.get('train', 0))} examples; the seed asks for >= 8,000: run more conversions before training at scale.")
+        recs.append(
+            f"Train holds {int(split_counts.get('train', 0))} examples; the seed asks for >= 8,000: run more conversions before training at scale."
+        )
     payload = {
         "dataset": {
-            "examples": int(len(examples)), "source_images": int(examples["image_group"].nunique()), "images": int(examples["image_id"].nunique()),
-            "input_results": int(len(results)), "rejected_while_cleaning": len(clean_rejects),
-            "pass_rate": _r(len(examples) / max(len(results), 1)), "rejects_by_reason": clean_rejects.counts_by_reason(),
-            "results_per_split": {k: int(v) for k, v in split_counts.items()}, "versions": versions,
+            "examples": int(len(examples)),
+            "source_images": int(examples["image_group"].nunique()),
+            "images": int(examples["image_id"].nunique()),
+            "input_results": int(len(results)),
+            "rejected_while_cleaning": len(clean_rejects),
+            "pass_rate": _r(len(examples) / max(len(results), 1)),
+            "rejects_by_reason": clean_rejects.counts_by_reason(),
+            "results_per_split": {k: int(v) for k, v in split_counts.items()},
+            "versions": versions,
         },
         "quality_distribution": _records(analysis.quality_distribution(examples)),
         "ssim_coverage": _records(analysis.ssim_coverage(examples)),
         "logo_type_mix": _records(analysis.logo_type_mix(examples)),
         "parameter_coverage": _records(analysis.parameter_coverage(examples)),
-        "per_method": _records(examples.groupby("method").agg(results=("result_id", "size"), mean_ssim=("ssim", "mean")).reset_index()),
+        "per_method": _records(
+            examples.groupby("method").agg(results=("result_id", "size"), mean_ssim=("ssim", "mean")).reset_index()
+        ),
         "coverage": {"gaps": gaps},
         "recommendations": recs,
         "features": {
-            "extractor": f"{ff.attrs.get('extractor')} v{ff.attrs.get('extractor_version')}", "dim": ff.dim, "images": len(ff),
+            "extractor": f"{ff.attrs.get('extractor')} v{ff.attrs.get('extractor_version')}",
+            "dim": ff.dim,
+            "images": len(ff),
             "featurised_examples": int(len(featured)),
             "dimension_statistics": _records(dimension_stats(ff.stats())),
-            "pca": {"explained_variance_ratio": [_r(v) for v in ratios[:20]], "components_for_variance": analysis.components_for(ratios), "standardised": True},
+            "pca": {
+                "explained_variance_ratio": [_r(v) for v in ratios[:20]],
+                "components_for_variance": analysis.components_for(ratios),
+                "standardised": True,
+            },
             "correlation_with_ssim": {
-                "target": "mean SSIM per image", "max_abs_r": _r(np.abs(corr).max()) if len(corr) else 0.0,
+                "target": "mean SSIM per image",
+                "max_abs_r": _r(np.abs(corr).max()) if len(corr) else 0.0,
                 "dims_with_abs_r_over_0_3": int((np.abs(corr) > 0.3).sum()),
                 "top": [{"dimension": int(i), "feature": names[i], "pearson_r": _r(corr[i])} for i in top],
             },
-            "clustering": {"k": int(config.clusters), "on": f"first {k} principal components", "inertia": _r(inertia, 3),
-                           "purity_vs_logo_type": _r(purity), "clusters": _records(clusters)},
+            "clustering": {
+                "k": int(config.clusters),
+                "on": f"first {k} principal components",
+                "inertia": _r(inertia, 3),
+                "purity_vs_logo_type": _r(purity),
+                "clusters": _records(clusters),
+            },
             "linear_probe": probe,
         },
     }
     return payload, _charts(ratios, scores, per_image["logo_type"].tolist(), corr, top, names)
 
 
-def _linear_probe(ff: FeatureFile, examples: pd.DataFrame, train_rows: np.ndarray, components: int, seed: int = 0) -> dict:
+def _linear_probe(
+    ff: FeatureFile, examples: pd.DataFrame, train_rows: np.ndarray, components: int, seed: int = 0
+) -> dict:
     """Validation R^2 of ridge regressions of SSIM on the parameters alone and on parameters + image PCs (fit on train),
     and the permutation importance of each input of the fuller model on validation (`permutation_importance`)."""
     train, val = examples[examples["split"] == "train"], examples[examples["split"] == "validation"]
@@ -151,8 +210,15 @@ def _linear_probe(ff: FeatureFile, examples: pd.DataFrame, train_rows: np.ndarra
         return {"note": "too few examples for a probe"}
     p_mean = train[list(PARAM_NAMES)].to_numpy(float).mean(axis=0)
     p_std = np.maximum(train[list(PARAM_NAMES)].to_numpy(float).std(axis=0), 1e-9)
-    base = {name: analysis.design_matrix(part, None, p_mean, p_std) for name, part in (("train", train), ("validation", val))}
-    out = {"params_only": _r(analysis.ridge_r2(base["train"], train["ssim"].to_numpy(), base["validation"], val["ssim"].to_numpy()))}
+    base = {
+        name: analysis.design_matrix(part, None, p_mean, p_std)
+        for name, part in (("train", train), ("validation", val))
+    }
+    out = {
+        "params_only": _r(
+            analysis.ridge_r2(base["train"], train["ssim"].to_numpy(), base["validation"], val["ssim"].to_numpy())
+        )
+    }
     model_x, n_components = base, 0
     if components > 0 and len(train_rows) > 2:
         m_train = analysis.moments(ff, train_rows)
@@ -163,29 +229,58 @@ def _linear_probe(ff: FeatureFile, examples: pd.DataFrame, train_rows: np.ndarra
             z = (ff.read_rows(ff.rows_of(part["image_id"].tolist())) - m_train["mean"]) / scale
             return np.clip(z, -CLIP, CLIP) @ proj
 
-        full = {name: analysis.design_matrix(part, image_part(part), p_mean, p_std) for name, part in (("train", train), ("validation", val))}
-        out["params_and_image_features"] = _r(analysis.ridge_r2(full["train"], train["ssim"].to_numpy(), full["validation"], val["ssim"].to_numpy()))
+        full = {
+            name: analysis.design_matrix(part, image_part(part), p_mean, p_std)
+            for name, part in (("train", train), ("validation", val))
+        }
+        out["params_and_image_features"] = _r(
+            analysis.ridge_r2(full["train"], train["ssim"].to_numpy(), full["validation"], val["ssim"].to_numpy())
+        )
         out["image_components"] = int(proj.shape[1])
         model_x, n_components = full, int(proj.shape[1])
     weights = analysis.ridge_fit(model_x["train"], train["ssim"].to_numpy())
-    importance = analysis.permutation_importance(weights, model_x["validation"], val["ssim"].to_numpy(), analysis.design_columns(n_components), seed=seed)
-    out["permutation_importance"] = {"on": "validation", "model": "ridge (alpha 1) of SSIM", "repeats": 5, "metric": "drop in R^2",
-                                     "features": _records(importance)}
+    importance = analysis.permutation_importance(
+        weights, model_x["validation"], val["ssim"].to_numpy(), analysis.design_columns(n_components), seed=seed
+    )
+    out["permutation_importance"] = {
+        "on": "validation",
+        "model": "ridge (alpha 1) of SSIM",
+        "repeats": 5,
+        "metric": "drop in R^2",
+        "features": _records(importance),
+    }
     return out
 
 
-def _charts(ratios: np.ndarray, scores: np.ndarray, logo_types: list[str], corr: np.ndarray, top: np.ndarray, names: list[str]) -> bytes:
+def _charts(
+    ratios: np.ndarray, scores: np.ndarray, logo_types: list[str], corr: np.ndarray, top: np.ndarray, names: list[str]
+) -> bytes:
     """Cumulative explained variance, the PC1/PC2 scatter and the strongest correlations with SSIM, side by side."""
     cumulative = np.cumsum(ratios)[:20]
     types = np.asarray(logo_types)
     xy = scores[:, :2] if scores.ndim == 2 and scores.shape[1] >= 2 else np.zeros((0, 2))
     pngs = [
-        charts.grouped_bars({str(i + 1): float(v) for i, v in enumerate(cumulative)}, title="PCA: cumulative explained variance",
-                            xlabel="principal components", ylabel="explained variance", value_format="{:.2f}", width=6.0),
-        charts.scatter({t: xy[types == t] for t in sorted(set(logo_types))} if len(xy) else {}, title="PC1 / PC2 by logo type",
-                       xlabel="PC1", ylabel="PC2"),
-        charts.grouped_bars({f"{rank}. {names[i]}": float(abs(corr[i])) for rank, i in enumerate(top[:8], 1)},
-                            title="top |Pearson r| of a feature with mean SSIM", xlabel="feature", ylabel="|r|", value_format="{:.2f}"),
+        charts.grouped_bars(
+            {str(i + 1): float(v) for i, v in enumerate(cumulative)},
+            title="PCA: cumulative explained variance",
+            xlabel="principal components",
+            ylabel="explained variance",
+            value_format="{:.2f}",
+            width=6.0,
+        ),
+        charts.scatter(
+            {t: xy[types == t] for t in sorted(set(logo_types))} if len(xy) else {},
+            title="PC1 / PC2 by logo type",
+            xlabel="PC1",
+            ylabel="PC2",
+        ),
+        charts.grouped_bars(
+            {f"{rank}. {names[i]}": float(abs(corr[i])) for rank, i in enumerate(top[:8], 1)},
+            title="top |Pearson r| of a feature with mean SSIM",
+            xlabel="feature",
+            ylabel="|r|",
+            value_format="{:.2f}",
+        ),
     ]
     panels = [np.asarray(Image.open(io.BytesIO(p)).convert("RGB")) for p in pngs]
     height = max(p.shape[0] for p in panels)

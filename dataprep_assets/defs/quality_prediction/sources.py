@@ -38,8 +38,20 @@ STAGE = "read_results"
 LOG_SUFFIXES = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 COLUMNS = [
-    "result_id", "source_file", "source_format", "record", "image_path", "logo_type", "logo_type_raw", "method",
-    "method_raw", "timestamp", *PARAM_NAMES, "mode", *METRICS, "parse_issues",
+    "result_id",
+    "source_file",
+    "source_format",
+    "record",
+    "image_path",
+    "logo_type",
+    "logo_type_raw",
+    "method",
+    "method_raw",
+    "timestamp",
+    *PARAM_NAMES,
+    "mode",
+    *METRICS,
+    "parse_issues",
 ]
 
 
@@ -166,7 +178,12 @@ def _read_jsonl(path: Path, rel: str, rejects: RejectLog) -> Iterator[tuple[int,
             if isinstance(record, dict):
                 yield line_no, record, None
             else:
-                rejects.add(f"{rel}:{line_no}", STAGE, "corrupt_record", f"line {line_no} is a {type(record).__name__}, not an object")
+                rejects.add(
+                    f"{rel}:{line_no}",
+                    STAGE,
+                    "corrupt_record",
+                    f"line {line_no} is a {type(record).__name__}, not an object",
+                )
 
 
 def _read_csv(path: Path, rel: str, rejects: RejectLog) -> Iterator[tuple[int, dict, object]]:
@@ -178,7 +195,12 @@ def _read_csv(path: Path, rel: str, rejects: RejectLog) -> Iterator[tuple[int, d
         for row in reader:
             line_no = reader.line_num
             if None in row or any(v is None for v in row.values()):
-                rejects.add(f"{rel}:{line_no}", STAGE, "corrupt_record", f"line {line_no} does not have the {len(reader.fieldnames)} fields of the header")
+                rejects.add(
+                    f"{rel}:{line_no}",
+                    STAGE,
+                    "corrupt_record",
+                    f"line {line_no} does not have the {len(reader.fieldnames)} fields of the header",
+                )
                 continue
             yield line_no, dict(row), None
 
@@ -197,13 +219,24 @@ def scan_results(root: Path, exclude: tuple[str, ...] = ()) -> tuple[pd.DataFram
         fmt = LOG_SUFFIXES.get(suffix)
         if fmt is None:
             if suffix not in IMAGE_SUFFIXES:
-                rejects.add(rel, STAGE, "unsupported_file", f"`{suffix or 'no suffix'}` is neither a results log (.json, .jsonl, .csv) nor an image")
+                rejects.add(
+                    rel,
+                    STAGE,
+                    "unsupported_file",
+                    f"`{suffix or 'no suffix'}` is neither a results log (.json, .jsonl, .csv) nor an image",
+                )
             continue
         files[fmt] += 1
         default_from_path = _method_from_path(rel)
         for position, record, default_method in READERS[fmt](path, rel, rejects):
             rows.append(
-                normalise_record(record, source_file=rel, source_format=fmt, position=position, default_method=default_method or default_from_path)
+                normalise_record(
+                    record,
+                    source_file=rel,
+                    source_format=fmt,
+                    position=position,
+                    default_method=default_method or default_from_path,
+                )
             )
     frame = pd.DataFrame(rows, columns=COLUMNS)
     return to_schema(frame), rejects, files
@@ -212,7 +245,17 @@ def scan_results(root: Path, exclude: tuple[str, ...] = ()) -> tuple[pd.DataFram
 def to_schema(frame: pd.DataFrame) -> pd.DataFrame:
     """Stable dtypes whatever was found (also for an empty table)."""
     out = frame.copy()
-    for col in ("result_id", "source_file", "source_format", "image_path", "logo_type", "logo_type_raw", "method_raw", "mode", "parse_issues"):
+    for col in (
+        "result_id",
+        "source_file",
+        "source_format",
+        "image_path",
+        "logo_type",
+        "logo_type_raw",
+        "method_raw",
+        "mode",
+        "parse_issues",
+    ):
         out[col] = out[col].astype("string")
     out["record"] = out["record"].astype("int64")
     out["method"] = out["method"].astype("Int64")
@@ -278,5 +321,10 @@ def sync_s3(uri: str, local_dir: Path, client=None, rejects: RejectLog | None = 
             removed += 1
     local_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(index_path, dict(sorted(seen.items())))
-    return {"objects": len(seen), "downloaded": downloaded, "unchanged": len(seen) - downloaded, "removed": removed,
-            "name_collisions": len(listed) - len(kept)}
+    return {
+        "objects": len(seen),
+        "downloaded": downloaded,
+        "unchanged": len(seen) - downloaded,
+        "removed": removed,
+        "name_collisions": len(listed) - len(kept),
+    }

@@ -45,7 +45,9 @@ def group_table(clean: pd.DataFrame) -> pd.DataFrame:
             "first_timestamp": grouped["timestamp"].min(),
         }
     )
-    return table.rename_axis("image_group").reset_index().sort_values("image_group", kind="stable").reset_index(drop=True)
+    return (
+        table.rename_axis("image_group").reset_index().sort_values("image_group", kind="stable").reset_index(drop=True)
+    )
 
 
 def quantile_edges(values: Sequence[float], bins: int) -> list[float]:
@@ -133,7 +135,9 @@ def assign_folds(train_groups: pd.DataFrame, k: int, seed: int, temporal: bool =
     if temporal:
         order = train_groups.sort_values(["first_timestamp", "image_group"], kind="stable")
         mid = (order["rows"].cumsum() - order["rows"] / 2) / order["rows"].sum()
-        return pd.Series(np.minimum((mid.to_numpy() * k).astype(int), k - 1), index=order["image_group"].to_numpy(), dtype="int64")
+        return pd.Series(
+            np.minimum((mid.to_numpy() * k).astype(int), k - 1), index=order["image_group"].to_numpy(), dtype="int64"
+        )
     order = _stratified_order(train_groups, seed + 1)
     folds = [int(f) for f in largest_deficit(order["rows"], equal)]
     return pd.Series(folds, index=order["image_group"].to_numpy(), dtype="int64")
@@ -169,11 +173,19 @@ def split_unit(config) -> str:
     return "image_group" if config.group_by == "content" else "image_id"
 
 
-def _keep_or_split(groups: pd.DataFrame, previous: Mapping | None, first_build, fractions, seed: int, stratified: bool) -> pd.Series:
+def _keep_or_split(
+    groups: pd.DataFrame, previous: Mapping | None, first_build, fractions, seed: int, stratified: bool
+) -> pd.Series:
     keys = groups["image_group"].tolist()
     strata = dict(zip(keys, groups["stratum"])) if stratified else None
     assignment = keep_or_split(
-        keys, previous, lambda: first_build().to_dict(), fractions, seed, strata=strata, weights=dict(zip(keys, groups["rows"]))
+        keys,
+        previous,
+        lambda: first_build().to_dict(),
+        fractions,
+        seed,
+        strata=strata,
+        weights=dict(zip(keys, groups["rows"])),
     )
     return pd.Series([assignment[k] for k in keys], index=keys, dtype="string")
 
@@ -206,8 +218,12 @@ def build_examples(
     fold_history = _previous_folds(previous_folds, config.cv_folds) if config.cv_folds > 1 else {}
     equal = {str(i): 1.0 / config.cv_folds for i in range(config.cv_folds)} if config.cv_folds > 1 else {}
     folds = _keep_or_split(
-        train, fold_history, lambda: assign_folds(train, config.cv_folds, config.seed, temporal=temporal).astype(str),
-        equal, config.seed + 1, stratified=not temporal,
+        train,
+        fold_history,
+        lambda: assign_folds(train, config.cv_folds, config.seed, temporal=temporal).astype(str),
+        equal,
+        config.seed + 1,
+        stratified=not temporal,
     ).astype("int64")
     groups["cv_fold"] = groups["image_group"].map(folds).fillna(-1).astype("int64")
     per_group = groups.set_index("image_group")[["stratum", "split", "cv_fold"]]
