@@ -137,6 +137,8 @@ def child_cell(root: str, frames: int) -> None:
                 "cells": crops["cells"],
                 "pairs": [crops["pairs_computed"], crops["pairs_reused"]],
                 "held_files": len(held),
+                "scratch_steps": dict(list(m1["_steps"].items())[:8]),
+                "rebuild_steps": dict(list(m2["_steps"].items())[:8]),
             }
         )
     )
@@ -161,6 +163,7 @@ def main() -> None:
         f"= {cell['rebuild_s'] / cell['scratch_s']:.0%} (target <= 15%); pairs computed {cell['pairs'][0]}, reused "
         f"{cell['pairs'][1]}"
     )
+    _print_steps(cell)
     with tempfile.TemporaryDirectory() as tmp:
         ct = _child("child_ct", str(Path(tmp) / "ct"), args.ct_scale)
     print(
@@ -173,6 +176,13 @@ def main() -> None:
         f"{ct['scratch_slices']}); "
         f"augmentation images computed {ct['images'][0]}, reused {ct['images'][1]}"
     )
+    _print_steps(ct)
+
+
+def _print_steps(result: dict) -> None:
+    for label in ("scratch", "rebuild"):
+        steps = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in result[f"{label}_steps"].items())
+        print(f"         slowest steps ({label}): {steps}")
 
 
 if __name__ == "__main__":

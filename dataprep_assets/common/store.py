@@ -151,6 +151,11 @@ class DatasetStore(dg.ConfigurableResource, ABC):
         """The files of a version, streamed."""
         return V.iter_entries(self.path(V.files_relpath(record.dataset, record.version_id)))
 
+    def hash_index(self, relpath: str) -> StatHashIndex:
+        """The SHA-256 of the files of dataset `relpath` as hashed when it was written, by (size, mtime, inode):
+        `known(path)` answers for a file that is still the very file written, without reading it."""
+        return StatHashIndex(self.path(CACHE_DIR, "manifest_hashes", f"{relpath}.json"))
+
     def object_path(self, sha256: str) -> Path:
         """A local path holding the stored object (fetched first where the store is remote). No link check
         is needed: the name is a validated hex digest under the store's own object area."""
@@ -308,7 +313,7 @@ class DatasetStore(dg.ConfigurableResource, ABC):
             staged = StagedDataset(staging)
             yield staged
             inner = {Path(n).relative_to(relpath).as_posix() for n in nested}
-            index = StatHashIndex(self.path(CACHE_DIR, "manifest_hashes", f"{relpath}.json"))
+            index = self.hash_index(relpath)
             full = build_manifest(staging, index=index)  # reused files (links to stored objects): one stat each
             staged.manifest = Manifest([e for e in full.entries if e.path not in inner])
             staged.version = self._commit(relpath, staging, staged.manifest, "dir", meta)

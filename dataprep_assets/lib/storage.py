@@ -208,10 +208,22 @@ class StatHashIndex:
         self._seen: dict[str, str] = {}
         self.hashed = 0
 
+    @staticmethod
+    def _stamp(stat: os.stat_result) -> str:
+        return f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_dev}:{stat.st_ino}"
+
+    def known(self, path: str | os.PathLike) -> str:
+        """The SHA-256 of `path` if the index hashed this very file (same size, mtime and inode), else ''.
+        Never reads the file: a file replaced or edited since is simply unknown."""
+        try:
+            return self._known.get(self._stamp(os.stat(path)), "")
+        except OSError:
+            return ""
+
     def sha256(self, path: Path) -> tuple[int, str]:
         """(size, SHA-256) of `path`, hashing it only when its stamp is new."""
         stat = path.stat()
-        stamp = f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_dev}:{stat.st_ino}"
+        stamp = self._stamp(stat)
         sha = self._known.get(stamp)
         if sha is None:
             sha = sha256_file(path)
