@@ -162,6 +162,20 @@ class DatasetStore(dg.ConfigurableResource, ABC):
                 V.checkout(self.entries(rec), staging, self.object_path, label, link, progress)
         return safe_join(dest, record.dataset)
 
+    def current_version(self, relpath: str) -> V.VersionRecord:
+        """The version the current view shows (the pointer's; the latest recorded if there is no pointer)."""
+        pointer = self._pointer(relpath) or {}
+        return self.version(relpath, pointer.get("version_id") or None)
+
+    def member_at(self, record: V.VersionRecord, member: str) -> Path:
+        """The stored object of one file of a directory version (`train/_annotations.coco.json`), hash-verified."""
+        for entry in self.entries(record):
+            if entry.path == member:
+                path = self.object_path(entry.sha256)
+                V.verify_file(path, entry.sha256, f"{record.dataset}/{member}@{record.version_id}")
+                return path
+        raise FileNotFoundError(f"{member} is not a file of {record.dataset} version {record.version_id}")
+
     def read_table_at(self, relpath: str, version_id: str) -> pd.DataFrame:
         """A table as it was in one version (hash-verified)."""
         record = self.version(relpath, version_id)
