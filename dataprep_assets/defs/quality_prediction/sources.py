@@ -272,7 +272,7 @@ def scan_results_with_ledgers(
             records,
             [
                 record_item(f, fmt, int(n))
-                for f, fmt, n in zip(frame["source_file"], frame["source_format"], frame["record"])
+                for f, fmt, n in zip(frame["source_file"], frame["source_format"], frame["record"], strict=True)
             ],
             [i for i in refused if i in record_set],
         ),
