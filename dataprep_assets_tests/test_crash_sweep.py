@@ -1,6 +1,7 @@
 """SIGKILL a real Dagster materialization at many points of its dataset writes, then run it again.
 
-Each killed run is the cell_qa pipeline (every asset, real Dagster instance) in a forked process that
+After one uninterrupted build (the reference bytes), each killed run is a rebuild of the cell_qa pipeline
+(every asset, the blocking leak check, real Dagster instance) in a forked process that
 `DATAPREP_CRASH_AT` kills at the n-th hit of a point: a dataset fully staged, an object stored, a version
 recorded before its swap, a view swapped before its manifest pointer, a pointer written before publishing.
 After every kill, nothing looks complete that is not: every latest version is whole, and every dataset
@@ -8,7 +9,7 @@ whose manifest pointer names the latest version has exactly that version's files
 other states allowed are "pointer behind the latest version" and debris, which a reader can tell and the
 next write repairs). After the sweep one clean run recovers everything: `python -m dataprep_assets
 verify` is clean (views = latest versions, objects whole, no debris) and every dataset has the bytes of
-an uninterrupted run.
+the uninterrupted run.
 """
 
 import multiprocessing as mp
@@ -22,17 +23,21 @@ import dagster as dg
 from dataprep_assets import versions
 from dataprep_assets.common.store import LocalDatasetStore
 from dataprep_assets.lib.crashpoints import ENV
-from dataprep_assets_tests.cell_qa.test_pipeline import ASSETS, CHECKS, _small_sample
+from dataprep_assets.defs.cell_qa import checks as cell_checks
+from dataprep_assets.sample_data.cell_qa import DATASETS, generate
+from dataprep_assets_tests.cell_qa.test_pipeline import ASSETS
 
-KILLS = ["staged:1", "object:3", "record:2", "swap:1", "pointer:3", "staged:7", "object:20", "record:9", "swap:6"]
-RUN_CONFIG = {"ops": {"cell_crops": {"config": {"max_workers": 1}}}}
+KILLS = ["staged:1", "object:4", "record:3", "swap:2", "pointer:5", "object:25", "swap:9"]
+"""Of 11 dataset writes (30 objects) per run: early, middle and late writes, each point at least once."""
+RUN_CONFIG = {"ops": {"cell_crops": {"config": {"max_workers": 1, "layout": "stacked"}}}}
 ALLOWED_AFTER_A_KILL = ("(repair)",)  # pointer behind the latest version, or debris: visible, repaired next write
 
 
 def _materialize(root: str, home: str) -> bool:
+    os.makedirs(home, exist_ok=True)
     with dg.instance_for_test(temp_dir=home) as instance:
         result = dg.materialize(
-            ASSETS + CHECKS,
+            [*ASSETS, cell_checks.no_image_key_overlap],
             instance=instance,
             resources={"store": LocalDatasetStore(root=root)},
             run_config=RUN_CONFIG,
@@ -52,12 +57,10 @@ def _latest_hashes(store) -> dict[str, str]:
 
 
 def test_sigkill_at_every_write_point_never_leaves_a_dataset_that_looks_complete_and_a_rerun_recovers(tmp_path):
-    reference, swept = tmp_path / "reference", tmp_path / "swept"
-    for root in (reference, swept):
-        root.mkdir()
-        _small_sample(root)
-    assert _materialize(str(reference), str(tmp_path / "home_ref"))
-    expected = _latest_hashes(LocalDatasetStore(root=str(reference)))
+    swept = tmp_path / "store"
+    generate(swept, seed=3, sequences=2, frames=2, size=96, datasets={"Fluo-N2DH-GOWT1": DATASETS["Fluo-N2DH-GOWT1"]})
+    assert _materialize(str(swept), str(tmp_path / "home_ref"))
+    expected = _latest_hashes(LocalDatasetStore(root=str(swept)))
 
     store = LocalDatasetStore(root=str(swept))
     ctx = mp.get_context("fork")
