@@ -206,27 +206,31 @@ def check_store(store: DatasetStore | None = None) -> list[str]:
     """Every problem of the store, one line each ([] = clean): a latest version with a missing or corrupt object,
     a current view that is not the latest version or differs from its manifest, debris of a killed writer."""
     store = store or default_store()
+    return [line for dataset in store.datasets() for line in check_dataset(store, dataset)]
+
+
+def check_dataset(store: DatasetStore, dataset: str) -> list[str]:
+    """`check_store` for one dataset; every line starts with `<dataset>` (or its pointer's path)."""
     problems = []
-    for dataset in store.datasets():
-        latest = store.versions(dataset, sync=False)[-1]
-        label = f"{dataset}@{latest.version_id}"
-        for entry in store.entries(latest):
-            path = store.object_path(entry.sha256)
-            try:
-                verify_file(path, entry.sha256, f"{label}: {entry.path}")
-            except (OSError, CorruptObjectError) as exc:
-                problems.append(f"{label}: {entry.path}: {exc}")
-        manifest = store.manifest(dataset)
-        if manifest is None or manifest.version_id != latest.version_id:
-            shown = manifest.version_id if manifest else "none"
-            problems.append(f"{dataset}: current view is version {shown}, the latest is {latest.version_id} (repair)")
-        else:
-            problems += [f"{dataset}: {p}" for p in _view_differences(store, dataset, latest, manifest)]
-        problems += [f"{dataset}: debris {name} (repair)" for name in _debris(store.path(dataset))]
-        problems += [
-            f"{MANIFESTS_DIR}/{dataset}.json: debris {name} (repair)"
-            for name in _debris(store.path(MANIFESTS_DIR, f"{dataset}.json"))
-        ]
+    latest = store.versions(dataset, sync=False)[-1]
+    label = f"{dataset}@{latest.version_id}"
+    for entry in store.entries(latest):
+        path = store.object_path(entry.sha256)
+        try:
+            verify_file(path, entry.sha256, f"{label}: {entry.path}")
+        except (OSError, CorruptObjectError) as exc:
+            problems.append(f"{dataset}: {exc}")
+    manifest = store.manifest(dataset)
+    if manifest is None or manifest.version_id != latest.version_id:
+        shown = manifest.version_id if manifest else "none"
+        problems.append(f"{dataset}: current view is version {shown}, the latest is {latest.version_id} (repair)")
+    else:
+        problems += [f"{dataset}: {p}" for p in _view_differences(store, dataset, latest, manifest)]
+    problems += [f"{dataset}: debris {name} (repair)" for name in _debris(store.path(dataset))]
+    problems += [
+        f"{MANIFESTS_DIR}/{dataset}.json: debris {name} (repair)"
+        for name in _debris(store.path(MANIFESTS_DIR, f"{dataset}.json"))
+    ]
     return problems
 
 
@@ -254,14 +258,14 @@ def _view_differences(store: DatasetStore, dataset: str, record: VersionRecord, 
 
 def repair(store: DatasetStore | None = None) -> list[str]:
     """Put every dataset's view back to its latest version and clear dead writers' debris; returns the datasets
-    that needed it."""
+    that needed it. (A corrupt stored object cannot be repaired: `check_store` still names it.)"""
     store = store or default_store()
-    problems = check_store(store)
     needed = []
     for dataset in store.datasets():
-        if any(
-            line.startswith((f"{dataset}:", f"{dataset}@", f"{MANIFESTS_DIR}/{dataset}.json:")) for line in problems
-        ):
-            store._prepare(dataset)
-            needed.append(dataset)
+        if not check_dataset(store, dataset):
+            continue
+        store._prepare(dataset)  # debris, and a view whose pointer is behind the latest version
+        if any("current view" in p for p in check_dataset(store, dataset)):  # a view changed by hand
+            store._restore_view(store.versions(dataset, sync=False)[-1])
+        needed.append(dataset)
     return needed

@@ -1,7 +1,9 @@
 """SIGKILL a real Dagster materialization at many points of its dataset writes, then run it again.
 
 After one uninterrupted build (the reference bytes), each killed run is a rebuild of the cell_qa pipeline
-(every asset, the blocking leak check, real Dagster instance) in a forked process that
+(every asset, the blocking leak check, real Dagster instance) with other inputs than the version it replaces
+(one frame withdrawn, then uploaded again, in turn: so a view left half-swapped differs from its manifest)
+in a forked process that
 `DATAPREP_CRASH_AT` kills at the n-th hit of a point: a dataset fully staged, an object stored, a version
 recorded before its swap, a view swapped before its manifest pointer, a pointer written before publishing.
 After every kill, nothing looks complete that is not: every latest version is whole, and every dataset
@@ -14,6 +16,7 @@ the uninterrupted run.
 
 import multiprocessing as mp
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -52,6 +55,21 @@ def _killed_run(root: str, home: str, spec: str) -> None:
     os._exit(0)  # the point was never reached
 
 
+def _frame_files(root) -> list:
+    """One frame's raw image, ground truth and competitor masks (withdrawn and re-uploaded between kills)."""
+    raw = root / "raw" / "cell_qa"
+    frame = sorted(raw.glob("*/01/t*.tif"))[0]
+    number = frame.stem[1:]
+    return [frame, *raw.glob(f"*/01_GT/SEG/man_seg{number}.tif"), *raw.glob(f"competitors/*/*/01_RES/mask{number}.tif")]
+
+
+def _move(files, src, dst) -> None:
+    for path in files:
+        target = dst / path.relative_to(src)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(path, target)
+
+
 def _latest_hashes(store) -> dict[str, str]:
     return {d: store.versions(d, sync=False)[-1].dataset_hash for d in store.datasets()}
 
@@ -63,8 +81,14 @@ def test_sigkill_at_every_write_point_never_leaves_a_dataset_that_looks_complete
     expected = _latest_hashes(LocalDatasetStore(root=str(swept)))
 
     store = LocalDatasetStore(root=str(swept))
+    held, stash = _frame_files(swept), tmp_path / "stash"
+    assert len(held) >= 3
     ctx = mp.get_context("fork")
     for i, spec in enumerate(KILLS):
+        if i % 2 == 0:
+            _move(held, swept, stash)  # withdrawn
+        else:
+            _move([stash / p.relative_to(swept) for p in held], stash, swept)  # uploaded again
         child = ctx.Process(target=_killed_run, args=(str(swept), str(tmp_path / f"home{i}"), spec))
         child.start()
         child.join(timeout=300)
@@ -72,6 +96,8 @@ def test_sigkill_at_every_write_point_never_leaves_a_dataset_that_looks_complete
         problems = versions.check_store(store)
         assert [p for p in problems if not p.endswith(ALLOWED_AFTER_A_KILL)] == [], spec
 
+    if len(KILLS) % 2:
+        _move([stash / p.relative_to(swept) for p in held], stash, swept)
     assert _materialize(str(swept), str(tmp_path / "home_final"))
     env = {**os.environ, "DATAPREP_STORE_ROOT": str(swept)}
     env.pop("DATAPREP_STORE_URL", None)
