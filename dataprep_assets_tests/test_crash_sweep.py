@@ -25,8 +25,8 @@ import dagster as dg
 
 from dataprep_assets import versions
 from dataprep_assets.common.store import LocalDatasetStore
-from dataprep_assets.lib.crashpoints import ENV
 from dataprep_assets.defs.cell_qa import checks as cell_checks
+from dataprep_assets.lib.crashpoints import ENV
 from dataprep_assets.sample_data.cell_qa import DATASETS, generate
 from dataprep_assets_tests.cell_qa.test_pipeline import ASSETS
 

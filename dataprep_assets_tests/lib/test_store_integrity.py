@@ -1,6 +1,5 @@
 """Whole-store verification and repair, the crash-point hook, and pins kept by GC through a chain of pins."""
 
-import json
 import multiprocessing as mp
 import os
 import signal
