@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from dataprep_assets.lib.storage import Manifest, ManifestEntry, atomic_path, canonical_json, safe_join
+from dataprep_assets.lib.storage import Manifest, ManifestEntry, atomic_path, canonical_json, clean_debris, safe_join
 
 OBJECTS_DIR = "_objects"
 VERSIONS_DIR = "_versions"
@@ -342,6 +342,8 @@ def collect_garbage(root: Path, policy: RetentionPolicy, dry_run: bool = True, n
         young_after = now.timestamp() - policy.grace_seconds
         for path in sorted(objects.glob("??/*")) if objects.is_dir() else []:
             if path.name.startswith("."):
+                if not dry_run and path.name.count(".") >= 2:  # `.<sha>.tmp-<pid>-...` of a writer that died
+                    clean_debris(path.parent / path.name[1:].split(".", 1)[0])
                 continue
             if path.name in referenced:
                 report.objects_kept += 1

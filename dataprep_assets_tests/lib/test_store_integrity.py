@@ -77,3 +77,14 @@ def test_gc_keeps_what_pinned_versions_pin_in_turn():
         ("six", "s2"),
     }
     assert dropped == []
+
+
+def test_gc_clears_a_dead_writers_half_stored_object(store):
+    _write_set(store, {"a": b"1"})
+    sha = next(iter(store.entries(store.versions("data/set")[-1]))).sha256
+    debris = store.object_path(sha).parent / f".{'f' * 64}.tmp-999999999-abcd1234"
+    debris.write_bytes(b"half")
+    store.gc(RetentionPolicy(keep_last=1, keep_days=0, grace_seconds=0), dry_run=True)
+    assert debris.exists()
+    store.gc(RetentionPolicy(keep_last=1, keep_days=0, grace_seconds=0), dry_run=False)
+    assert not debris.exists() and store.object_path(sha).exists()
