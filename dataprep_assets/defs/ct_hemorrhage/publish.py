@@ -286,7 +286,7 @@ def coco_4class(
                 "dataset": "ct_hemorrhage v4 4class_coco",
                 "classes": kept,
                 "removed_classes": list(config.drop_classes),
-                "images": f"{config.link}s to the stored objects of 6class_coco version {six.version_id}",
+                "images": f"{config.link}s to the stored objects of 6class_coco (content hash {six.dataset_hash[:16]})",
                 "splits": counts,
             },
         )
