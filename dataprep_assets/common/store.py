@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -29,10 +30,13 @@ from pydantic import Field, PrivateAttr
 
 from dataprep_assets.lib import versions as V
 from dataprep_assets.lib.crashpoints import crash_point
+from dataprep_assets.lib.itemcache import CACHE_DIR
 from dataprep_assets.lib.rejects import RejectLog
+from dataprep_assets.lib.s3uri import parse_s3_uri
 from dataprep_assets.lib.storage import (
     Manifest,
     ManifestEntry,
+    StatHashIndex,
     UnsafePathError,
     atomic_path,
     atomic_write_json,
@@ -55,6 +59,13 @@ class StagedDataset:
     path: Path
     manifest: Manifest | None = None
     version: V.VersionRecord | None = None
+
+    @property
+    def committed(self) -> Manifest:
+        """The manifest, once the `write_dir` block completed (an error before that)."""
+        if self.manifest is None:
+            raise RuntimeError(f"{self.path}: read the manifest after the write_dir block, not inside it")
+        return self.manifest
 
 
 def _execution_ids() -> tuple[str, str]:
@@ -101,6 +112,13 @@ class DatasetStore(dg.ConfigurableResource, ABC):
         return self.path(relpath).exists()
 
     # -- manifests and versions -----------------------------------------------------------------
+    def written_manifest(self, relpath: str) -> Manifest:
+        """The manifest of a dataset this store has just written (present once a write committed)."""
+        manifest = self.manifest(relpath)
+        if manifest is None:
+            raise RuntimeError(f"{relpath}: written, but no manifest found")
+        return manifest
+
     def manifest(self, relpath: str) -> Manifest | None:
         """The manifest of the dataset's current view (None if it was never written)."""
         pointer = self._pointer(relpath)
@@ -135,8 +153,9 @@ class DatasetStore(dg.ConfigurableResource, ABC):
         return V.iter_entries(self.path(V.files_relpath(record.dataset, record.version_id)))
 
     def object_path(self, sha256: str) -> Path:
-        """A local path holding the stored object (fetched first where the store is remote)."""
-        return self.path(V.object_relpath(sha256))
+        """A local path holding the stored object (fetched first where the store is remote). No link check
+        is needed: the name is a validated hex digest under the store's own object area."""
+        return self.local_root() / V.object_relpath(sha256)
 
     def checkout(self, record: V.VersionRecord, dest: str | os.PathLike, link: bool = False, progress=None) -> Path:
         """Restore a version's files byte for byte at `dest/<dataset path>`, verifying every hash.
@@ -310,10 +329,12 @@ class DatasetStore(dg.ConfigurableResource, ABC):
             yield staged
             crash_point("staged")
             inner = {Path(n).relative_to(relpath).as_posix() for n in nested}
-            full = build_manifest(staging)
+            index = StatHashIndex(self.path(CACHE_DIR, "manifest_hashes", f"{relpath}.json"))
+            full = build_manifest(staging, index=index)  # reused files (links to stored objects): one stat each
             staged.manifest = Manifest([e for e in full.entries if e.path not in inner])
             staged.version = self._commit(relpath, staging, staged.manifest, "dir", meta)
             self._carry_nested(relpath, nested, staging)
+            index.save()
         crash_point("swap")
         self._point(relpath, staged.manifest, staged.version)
         crash_point("pointer")
@@ -325,12 +346,12 @@ class DatasetStore(dg.ConfigurableResource, ABC):
                 frame.to_csv(tmp, index=False)
             else:
                 frame.to_parquet(tmp, index=False, compression="zstd")
-        return self.manifest(relpath)
+        return self.written_manifest(relpath)
 
     def write_json(self, relpath: str, payload: object, meta: dict | None = None) -> Manifest:
         with self.write_file(relpath, meta=meta) as tmp:
             atomic_write_json(tmp, payload)
-        return self.manifest(relpath)
+        return self.written_manifest(relpath)
 
     def write_rejects(self, asset_name: str, rejects: RejectLog) -> str:
         """Replace the asset's rejects table (written even when empty, so stale rejects never linger)."""
@@ -347,7 +368,7 @@ class DatasetStore(dg.ConfigurableResource, ABC):
             )
         return pd.read_csv(path) if relpath.endswith(".csv") else pd.read_parquet(path)
 
-    def read_json(self, relpath: str) -> object:
+    def read_json(self, relpath: str) -> Any:
         path = self.pull(relpath)
         if not path.exists():
             raise FileNotFoundError(f"{relpath} does not exist in the dataset store ({self.uri()})")
@@ -362,7 +383,8 @@ class LocalDatasetStore(DatasetStore):
 
     root: str = Field(
         default=DEFAULT_STORE_ROOT,
-        description="Directory that holds inputs (`raw/...`) and every dataset written. Relative paths are taken from the working directory.",
+        description="Directory that holds inputs (`raw/...`) and every dataset written. Relative paths are taken from "
+        "the working directory.",
     )
 
     def local_root(self) -> Path:
@@ -474,7 +496,8 @@ class S3DatasetStore(DatasetStore):
     )
     endpoint_url: str = Field(
         default="",
-        description="S3-compatible endpoint (e.g. MinIO); empty = `AWS_ENDPOINT_URL_S3` from the environment, else AWS.",
+        description="S3-compatible endpoint (e.g. MinIO); empty = `AWS_ENDPOINT_URL_S3` from the environment, else "
+        "AWS.",
     )
     region_name: str = Field(default="", description="Region; empty = from the environment / profile.")
     cache_dir: str = Field(default=DEFAULT_S3_CACHE, description="Local working copy of the bucket prefix.")
@@ -484,15 +507,11 @@ class S3DatasetStore(DatasetStore):
     @classmethod
     def from_url(cls, url: str, cache_dir: str = DEFAULT_S3_CACHE, **kwargs) -> S3DatasetStore:
         """`s3://bucket/prefix` -> a store."""
-        if not url.startswith("s3://"):
-            raise ValueError(f"not an s3:// URL: {url!r}")
-        bucket, _, prefix = url[len("s3://") :].partition("/")
-        if not bucket:
-            raise ValueError(f"no bucket in {url!r}")
-        return cls(bucket=bucket, prefix=prefix.strip("/"), cache_dir=cache_dir, **kwargs)
+        bucket, prefix = parse_s3_uri(url)
+        return cls(bucket=bucket, prefix=prefix, cache_dir=cache_dir, **kwargs)
 
     # -- plumbing ------------------------------------------------------------------------------
-    _client: object = PrivateAttr(default=None)
+    _client: Any = PrivateAttr(default=None)  # a boto3 S3 client (boto3 ships no type stubs)
 
     def client(self):
         """A boto3 S3 client from dagster-aws's `S3Resource` (credentials from the environment)."""
@@ -631,7 +650,7 @@ class S3DatasetStore(DatasetStore):
         super()._prepare(relpath)
 
     def object_path(self, sha256: str) -> Path:
-        local = self.path(V.object_relpath(sha256))
+        local = self.local_root() / V.object_relpath(sha256)
         if not local.exists():
             try:
                 self._download(V.object_relpath(sha256))

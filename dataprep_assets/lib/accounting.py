@@ -92,6 +92,6 @@ def account_split(
     return account(what, records_in, with_split(split, id_col, splits, split_col), [])
 
 
-def ledgers_metadata(*ledgers: Ledger) -> dict[str, object]:
+def ledgers_metadata(*ledgers: Ledger) -> dict[str, dict[str, int]]:
     """Asset metadata: one `accounting/<what>` entry per ledger (in, out, rejected, unaccounted = 0)."""
     return {f"accounting/{ledger.what}": ledger.metadata() for ledger in ledgers}

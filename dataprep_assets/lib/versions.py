@@ -72,7 +72,7 @@ class VersionRecord:
 
     @classmethod
     def from_dict(cls, payload: dict) -> VersionRecord:
-        known = {f for f in cls.__dataclass_fields__}
+        known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in payload.items() if k in known})
 
 
@@ -93,15 +93,17 @@ def files_relpath(dataset: str, version_id: str) -> str:
 def put_object(root: Path, source: Path, sha256: str) -> bool:
     """Store `source` under its hash (a hard link where possible); True if it was not stored yet.
 
-    An object that already exists gets its modification time refreshed, so that a concurrent GC's
-    grace period protects it until the version that reuses it is recorded.
+    An object that already exists gets its status-change time refreshed (a no-op chmod), so that a
+    concurrent GC's grace period protects it until the version that reuses it is recorded. Its
+    modification time is left alone: hash indexes recognise unchanged files by (size, mtime, inode).
     """
-    target = safe_join(root, object_relpath(sha256))
-    if target.exists():
-        try:
-            os.utime(target)
-        except OSError:
-            pass
+    target = root / object_relpath(sha256)  # a validated hex name in the store's own object area
+    try:
+        os.chmod(target, os.stat(target).st_mode & 0o7777)
+        return False
+    except FileNotFoundError:
+        pass
+    except OSError:
         return False
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(target) as tmp:
@@ -138,10 +140,12 @@ def verify_file(path: Path, sha256: str, label: str) -> None:
 # -- records --------------------------------------------------------------------------------------
 def write_version(root: Path, record: VersionRecord, manifest: Manifest) -> None:
     """Write the file list, then the record (the commit point)."""
-    with atomic_path(safe_join(root, files_relpath(record.dataset, record.version_id))) as tmp:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            for entry in sorted(manifest.entries, key=lambda e: e.path):
-                fh.write(f"{entry.sha256}\t{entry.size}\t{entry.path}\n")
+    with (
+        atomic_path(safe_join(root, files_relpath(record.dataset, record.version_id))) as tmp,
+        open(tmp, "w", encoding="utf-8") as fh,
+    ):
+        for entry in sorted(manifest.entries, key=lambda e: e.path):
+            fh.write(f"{entry.sha256}\t{entry.size}\t{entry.path}\n")
     with atomic_path(safe_join(root, record_relpath(record.dataset, record.version_id))) as tmp:
         tmp.write_text(canonical_json(record.to_dict()) + "\n", encoding="utf-8")
 
@@ -200,7 +204,8 @@ def resolve(
     if not matches:
         listing = ", ".join(f"{r.version_id} (run {r.run_id[:8] or '-'})" for r in records[-10:])
         raise VersionError(
-            f"{dataset} has no {what}; it may never have existed or been removed by GC. Versions that exist (newest last): {listing}"
+            f"{dataset} has no {what}; it may never have existed or been removed by GC. Versions that exist (newest "
+            f"last): {listing}"
         )
     return matches[-1]
 
@@ -313,8 +318,10 @@ class GcReport:
     def summary(self) -> str:
         verb = "would free" if self.dry_run else "freed"
         return (
-            f"{verb} {self.bytes_freed:,} bytes: {self.objects_deleted} objects and {len(self.versions_dropped)} versions "
-            f"(kept {self.versions_kept} versions, {self.objects_kept} objects; {self.objects_young} unreferenced objects "
+            f"{verb} {self.bytes_freed:,} bytes: {self.objects_deleted} objects and {len(self.versions_dropped)} "
+            "versions "
+            f"(kept {self.versions_kept} versions, {self.objects_kept} objects; {self.objects_young} unreferenced "
+            "objects "
             "younger than the grace period left alone)"
         )
 
@@ -349,7 +356,7 @@ def collect_garbage(root: Path, policy: RetentionPolicy, dry_run: bool = True, n
                 report.objects_kept += 1
                 continue
             stat = path.stat()
-            if stat.st_mtime > young_after:
+            if max(stat.st_mtime, stat.st_ctime) > young_after:
                 report.objects_young += 1
                 continue
             report.objects_deleted += 1
