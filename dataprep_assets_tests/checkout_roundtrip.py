@@ -14,6 +14,7 @@ def snapshot(store: DatasetStore) -> dict[str, dict[str, bytes]]:
     out = {}
     for dataset in store.datasets():
         manifest = store.manifest(dataset)
+        assert manifest is not None, f"{dataset} has versions but no current view"
         view = store.path(dataset)
         if store.versions(dataset, sync=False)[-1].kind == "file":
             out[dataset] = {view.name: view.read_bytes()}

@@ -28,7 +28,7 @@ from dataprep_assets.common.store import LocalDatasetStore
 from dataprep_assets.defs.cell_qa import checks as cell_checks
 from dataprep_assets.lib.crashpoints import ENV
 from dataprep_assets.sample_data.cell_qa import DATASETS, generate
-from dataprep_assets_tests.cell_qa.test_pipeline import ASSETS
+from dataprep_assets_tests.harness import group_assets
 
 KILLS = ["staged:1", "object:4", "record:3", "swap:2", "pointer:5", "object:25", "swap:9"]
 """Of 11 dataset writes (30 objects) per run: early, middle and late writes, each point at least once."""
@@ -40,7 +40,7 @@ def _materialize(root: str, home: str) -> bool:
     os.makedirs(home, exist_ok=True)
     with dg.instance_for_test(temp_dir=home) as instance:
         result = dg.materialize(
-            [*ASSETS, cell_checks.no_image_key_overlap],
+            [*group_assets("cell_qa"), cell_checks.no_image_key_overlap],
             instance=instance,
             resources={"store": LocalDatasetStore(root=root)},
             run_config=RUN_CONFIG,

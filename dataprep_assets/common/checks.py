@@ -98,12 +98,14 @@ def split_continuity_check(
                 passed=False, description="no split table recorded by the asset's latest materialization"
             )
         versions = store.versions(path)
-        latest = versions[-1] if versions else None
+        if not versions:
+            return dg.AssetCheckResult(passed=False, description=f"{path} has no version: its asset wrote nothing")
+        latest = versions[-1]
         # compared with the version it was built on: the newest one that passed these checks, never a blocked one
-        if latest is not None and REFERENCE in (latest.meta or {}):
+        if REFERENCE in (latest.meta or {}):
             before = own_reference(versions, len(versions) - 1)
         else:
-            before = reference_version(store, path, group_col, member, select, versions[:-1]) if latest else None
+            before = reference_version(store, path, group_col, member, select, versions[:-1])
         if before is None:
             return dg.AssetCheckResult(
                 passed=True, metadata={"versions": len(versions), "compared": "first version: nothing to compare"}

@@ -27,10 +27,12 @@ def augmentation_ledgers(
     rejected = list(rejected)
     refused = set(rejected)
     images_in, boxes_in, boxes_refused = [], [], []
-    for r in balanced.itertuples(index=False):
-        item = f"{r.split}/{r.file_name}"
+    for split, file_name, labelled_id in zip(
+        balanced["split"], balanced["file_name"], balanced["labelled_id"].astype(int), strict=True
+    ):
+        item = f"{split}/{file_name}"
         images_in.append(item)
-        for cat, *bbox in boxes.get(int(r.labelled_id), ()):
+        for cat, *bbox in boxes.get(int(labelled_id), ()):
             (boxes_refused if item in refused else boxes_in).append(_box_id(item, cat, bbox))
     images_out, boxes_out = [], []
     for split, coco in sorted(cocos.items()):
