@@ -1,7 +1,8 @@
 """`S3DatasetStore` against a real S3 protocol server (moto's, on loopback): writes land in the bucket
 under the prefix, a second working copy pulls them, only changed objects move (ETag and size, multipart
-included), a rewritten dataset directory replaces the old one in the bucket while a plain push or pull
-never deletes anything, keys from data never escape the prefix or the cache,
+included), a rewritten dataset directory replaces the old one in the bucket while a plain push never deletes
+anything and a pull removes only cached files whose objects were deleted upstream (never local work), keys from
+data never escape the prefix or the cache,
 transport failures are retried then reported, and credentials never leave the environment."""
 
 import os
