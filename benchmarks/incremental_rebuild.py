@@ -54,7 +54,7 @@ def _run(job_name: str, root: str, run_config: dict, assets: list[str] | None = 
         steps = _step_seconds(instance, result.run_id)
     if not result.success:
         raise SystemExit(f"{job_name} failed")
-    meta = {
+    meta: dict[str, dict] = {
         e.materialization.asset_key.to_user_string(): {k: v.value for k, v in e.materialization.metadata.items()}
         for e in result.get_asset_materialization_events()
     }

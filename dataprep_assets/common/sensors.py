@@ -320,9 +320,10 @@ def evaluate_changes(
     `objects`: the listing, when the caller already has it."""
     cursor = ChangeCursor.from_json(cursor_text)
     fresh = cursor.watermark is None and cursor.ledger is None
-    events = isinstance(source, S3EventQueueSource) and not fresh and ledger is not None
+    queue = source if isinstance(source, S3EventQueueSource) and not fresh and ledger is not None else None
+    events = queue is not None
     if objects is None:
-        objects = source.receive_objects() if events else source.list_objects()
+        objects = queue.receive_objects() if queue is not None else source.list_objects()
     if ledger is None:
         return detect_changes(objects, cursor, max_changes=max_changes, lookback_seconds=lookback_seconds)
     reported = ledger.load(cursor.ledger)
@@ -334,8 +335,8 @@ def evaluate_changes(
         lookback_seconds=lookback_seconds,
         reported=reported,
     )
-    if events:
-        source.acknowledge(reported)
+    if queue is not None:
+        queue.acknowledge(reported)
     marks = [m for m in (cursor.watermark, batch.cursor.watermark) if m is not None]
     watermark = (max(marks) if marks else None) if events else batch.cursor.watermark
     generation = cursor.ledger

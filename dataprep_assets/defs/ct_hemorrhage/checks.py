@@ -198,7 +198,7 @@ def six_class_images_readable(store: DatasetStore) -> dg.AssetCheckResult:
         for im in json.loads((root / s / L.ANNOTATIONS).read_text())["images"]
     ]
     verified = VerifiedObjects(store.local_root(), IMAGES_READABLE, fingerprint(DECODER_VERSION))
-    todo = [n for n in names if sha_of.get(n) not in verified]
+    todo = [n for n in names if sha_of.get(n, "") not in verified]
     bad = unreadable_images([str(root / n) for n in todo])
     broken = set(bad)
     for name in todo:
