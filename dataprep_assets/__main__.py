@@ -21,7 +21,12 @@ def _parser() -> argparse.ArgumentParser:
         ("verify", "hash every object of a version"),
     ):
         p = sub.add_parser(command, help=text)
-        p.add_argument("name", help="dataset path or asset key (a release restores every version it pins)")
+        p.add_argument(
+            "name",
+            nargs="?" if command == "verify" else None,
+            help="dataset path or asset key (a release restores every version it pins)"
+            + ("; none: check the whole store (views, objects, debris)" if command == "verify" else ""),
+        )
         which = p.add_mutually_exclusive_group()
         which.add_argument("--version", help="version id (or a prefix of it or of its content hash); default: latest")
         which.add_argument("--run", dest="run_id", help="the Dagster run id (or prefix) that wrote it")
@@ -30,6 +35,7 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument(
                 "--link", action="store_true", help="hard-link verified objects instead of copying (same file system)"
             )
+    sub.add_parser("repair", help="put every view back to its latest version, clear killed writers' debris")
     gc = sub.add_parser("gc", help="drop versions the retention policy lets go, then unreferenced objects")
     gc.add_argument(
         "--keep-last", type=int, help="newest versions kept per dataset (env DATAPREP_KEEP_LAST, default 10)"
@@ -52,8 +58,17 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "checkout":
             for path in versions.checkout(args.name, args.to, args.version, args.run_id, link=args.link):
                 print(path)
+        elif args.command == "verify" and args.name is None:
+            problems = versions.check_store()
+            for line in problems:
+                print(line)
+            if problems:
+                return 1
+            print("ok: every dataset's latest version is whole and is its current view; no debris")
         elif args.command == "verify":
             print(f"ok: {versions.verify(args.name, args.version, args.run_id)} files match their SHA-256")
+        elif args.command == "repair":
+            print("\n".join(f"repaired {d}" for d in versions.repair()) or "nothing to repair")
         else:
             policy = versions.retention_policy(args.keep_last, args.keep_days, args.grace_hours)
             report = versions.default_store().gc(policy, dry_run=args.dry_run)

@@ -6,7 +6,9 @@ Python:
     frame = versions.read_table("data/cell_level_dataframe_with_splits.parquet", version="20261128T...")
     root = versions.checkout("cell_qa_release", run_id="3f2a...", to="/data/exp42")  # release + every part it pins
 
-Shell: `python -m dataprep_assets list | checkout | verify | gc` (see `--help`).
+Shell: `python -m dataprep_assets list | checkout | verify | repair | gc` (see `--help`); `verify` without
+a name checks the whole store (`check_store`): every latest version whole, every current view equal to it,
+no debris of a killed writer. `repair` puts views back and clears debris (what the next write does anyway).
 
 A name is a dataset path in the store (`data/cell_crops`) or an asset key (`cell_crops`): an asset
 stands for every dataset its materialization wrote in one run. The store comes from the same
@@ -22,7 +24,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from dataprep_assets.common.store import DatasetStore
+from dataprep_assets.common.store import MANIFESTS_DIR, DatasetStore
+from dataprep_assets.lib.storage import build_manifest, sha256_file
 from dataprep_assets.lib.versions import CorruptObjectError, RetentionPolicy, VersionError, VersionRecord, verify_file
 
 KEEP_LAST_ENV = "DATAPREP_KEEP_LAST"
@@ -186,3 +189,87 @@ def verify(name: str, version: str | None = None, run_id: str | None = None, sto
             verify_file(path, entry.sha256, f"{record.dataset}@{record.version_id}: {entry.path}")
             count += 1
     return count
+
+
+DEBRIS_TAGS = ("tmp", "staging", "old")
+
+
+def _debris(path: Path) -> list[str]:
+    """Temp / staging / old siblings of a dataset path (left by a killed writer, or a live one)."""
+    if not path.parent.is_dir():
+        return []
+    prefix = f".{path.name}."
+    return sorted(
+        p.name
+        for p in path.parent.iterdir()
+        if p.name.startswith(prefix) and p.name[len(prefix) :].startswith(DEBRIS_TAGS)
+    )
+
+
+def check_store(store: DatasetStore | None = None) -> list[str]:
+    """Every problem of the store, one line each ([] = clean): a latest version with a missing or corrupt object,
+    a current view that is not the latest version or differs from its manifest, debris of a killed writer."""
+    store = store or default_store()
+    return [line for dataset in store.datasets() for line in check_dataset(store, dataset)]
+
+
+def check_dataset(store: DatasetStore, dataset: str) -> list[str]:
+    """`check_store` for one dataset; every line starts with `<dataset>` (or its pointer's path)."""
+    problems = []
+    latest = store.versions(dataset, sync=False)[-1]
+    label = f"{dataset}@{latest.version_id}"
+    for entry in store.entries(latest):
+        path = store.object_path(entry.sha256)
+        try:
+            verify_file(path, entry.sha256, f"{label}: {entry.path}")
+        except (OSError, CorruptObjectError) as exc:
+            problems.append(f"{dataset}: {exc}")
+    manifest = store.manifest(dataset)
+    if manifest is None or manifest.version_id != latest.version_id:
+        shown = manifest.version_id if manifest else "none"
+        problems.append(f"{dataset}: current view is version {shown}, the latest is {latest.version_id} (repair)")
+    else:
+        problems += [f"{dataset}: {p}" for p in _view_differences(store, dataset, latest, manifest)]
+    problems += [f"{dataset}: debris {name} (repair)" for name in _debris(store.path(dataset))]
+    problems += [
+        f"{MANIFESTS_DIR}/{dataset}.json: debris {name} (repair)"
+        for name in _debris(store.path(MANIFESTS_DIR, f"{dataset}.json"))
+    ]
+    return problems
+
+
+def _view_differences(store: DatasetStore, dataset: str, record: VersionRecord, manifest) -> list[str]:
+    view = store.path(dataset)
+    if record.kind == "file":
+        entry = manifest.entries[0]
+        if not view.is_file():
+            return ["the current view is missing"]
+        return [] if sha256_file(view) == entry.sha256 else ["the current view's bytes differ from its manifest"]
+    if not view.is_dir():
+        return ["the current view is missing"]
+    nested = {Path(n).relative_to(dataset).as_posix() for n in store._nested(dataset)}
+    found = {e.path: e.sha256 for e in build_manifest(view).entries if e.path not in nested}
+    wanted = {e.path: e.sha256 for e in manifest.entries}
+    missing = sorted(set(wanted) - set(found))
+    extra = sorted(set(found) - set(wanted))
+    changed = sorted(p for p in set(wanted) & set(found) if wanted[p] != found[p])
+    return [
+        f"{len(names)} file(s) {what} in the current view: {names[:5]}"
+        for what, names in (("missing", missing), ("not in the manifest", extra), ("changed", changed))
+        if names
+    ]
+
+
+def repair(store: DatasetStore | None = None) -> list[str]:
+    """Put every dataset's view back to its latest version and clear dead writers' debris; returns the datasets
+    that needed it. (A corrupt stored object cannot be repaired: `check_store` still names it.)"""
+    store = store or default_store()
+    needed = []
+    for dataset in store.datasets():
+        if not check_dataset(store, dataset):
+            continue
+        store._prepare(dataset)  # debris, and a view whose pointer is behind the latest version
+        if any("current view" in p for p in check_dataset(store, dataset)):  # a view changed by hand
+            store._restore_view(store.versions(dataset, sync=False)[-1])
+        needed.append(dataset)
+    return needed

@@ -1,7 +1,8 @@
 """`S3DatasetStore` against a real S3 protocol server (moto's, on loopback): writes land in the bucket
 under the prefix, a second working copy pulls them, only changed objects move (ETag and size, multipart
-included), a rewritten dataset directory replaces the old one in the bucket while a plain push or pull
-never deletes anything, keys from data never escape the prefix or the cache,
+included), a rewritten dataset directory replaces the old one in the bucket while a plain push never deletes
+anything and a pull removes only cached files whose objects were deleted upstream (never local work), keys from
+data never escape the prefix or the cache,
 transport failures are retried then reported, and credentials never leave the environment."""
 
 import os
@@ -159,3 +160,47 @@ def test_an_asset_materializes_through_s3_and_its_metadata_has_no_secret(s3_buck
     text = repr([e.event_specific_data for e in result.all_events])
     assert f"s3://{s3_bucket}/team/datasets/data/tiny.json" in text
     assert os.environ["AWS_SECRET_ACCESS_KEY"] not in text and os.environ["AWS_ACCESS_KEY_ID"] not in text
+
+
+def test_pull_drops_cached_inputs_deleted_from_the_bucket_but_keeps_local_work(s3_bucket, client, tmp_path):
+    """An object deleted upstream does not linger in the cache as if present; a file written here and not pushed
+    (or changed here since it was pulled) stays."""
+    for name in ("a.tif", "b.tif", "c.tif"):
+        client.put_object(Bucket=s3_bucket, Key=f"team/datasets/raw/cell_qa/{name}", Body=name.encode())
+    reader = _store(s3_bucket, tmp_path / "b")
+    raw = reader.pull("raw/cell_qa")
+    assert sorted(p.name for p in raw.iterdir()) == ["a.tif", "b.tif", "c.tif"]
+    (raw / "local.tif").write_bytes(b"written here, not pushed yet")
+    (raw / "c.tif").write_bytes(b"edited here after the pull")
+    client.delete_objects(
+        Bucket=s3_bucket,
+        Delete={"Objects": [{"Key": f"team/datasets/raw/cell_qa/{n}"} for n in ("b.tif", "c.tif", "local.tif")]},
+    )
+    reader.pull("raw/cell_qa")
+    assert sorted(p.name for p in raw.iterdir()) == ["a.tif", "c.tif", "local.tif"]
+    client.delete_object(Bucket=s3_bucket, Key="team/datasets/raw/cell_qa/a.tif")
+    reader.pull("raw/cell_qa/a.tif")  # pulling the file itself
+    assert not (raw / "a.tif").exists()
+    # a dataset this cache pushed and someone else deleted from the bucket goes too
+    reader.write_json("data/x.json", {"a": 1})
+    client.delete_object(Bucket=s3_bucket, Key="team/datasets/data/x.json")
+    reader.pull("data")
+    assert not (tmp_path / "b/data/x.json").exists()
+
+
+def test_an_inventory_on_s3_does_not_see_a_frame_deleted_upstream(s3_bucket, client, tmp_path, instance):
+    from dataprep_assets.defs.cell_qa.assets import INVENTORY_PATH, cell_qa_inventory
+    from dataprep_assets.sample_data.cell_qa import generate
+
+    local = tmp_path / "sample"
+    generate(local)
+    for path in sorted(p for p in (local / "raw").rglob("*") if p.is_file()):
+        client.upload_file(str(path), s3_bucket, f"team/datasets/{path.relative_to(local).as_posix()}")
+    store = _store(s3_bucket, tmp_path / "cache")
+    assert dg.materialize([cell_qa_inventory], instance=instance, resources={"store": store}).success
+    first = store.read_table(INVENTORY_PATH)
+    victim = sorted(first["raw_path"].dropna())[0]
+    client.delete_object(Bucket=s3_bucket, Key=f"team/datasets/{victim}")
+    assert dg.materialize([cell_qa_inventory], instance=instance, resources={"store": store}).success
+    second = store.read_table(INVENTORY_PATH)
+    assert victim not in set(second["raw_path"].dropna()) and len(second) < len(first)

@@ -8,7 +8,14 @@ from collections.abc import Callable, Mapping, Sequence
 import dagster as dg
 import pandas as pd
 
-from dataprep_assets.common.continuity import RESPLIT, changes_summary, table_at
+from dataprep_assets.common.continuity import (
+    REFERENCE,
+    RESPLIT,
+    changes_summary,
+    own_reference,
+    reference_version,
+    table_at,
+)
 from dataprep_assets.common.metadata import latest_materialization_metadata, markdown_table
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.lib.expectations import ExpectationSpec, validate_frame
@@ -68,8 +75,9 @@ def split_continuity_check(
     name: str | None = None,
     blocking: bool = True,
 ) -> dg.AssetChecksDefinition:
-    """Fails (and, when blocking, stops downstream) if a `group_col` value changed split since the previous
-    version of the split table, unless the latest version was written with `resplit: true` in its metadata.
+    """Fails (and, when blocking, stops downstream) if a `group_col` value changed split since the version the
+    latest one was built on (its `reference`: the newest version that passed these checks, never a blocked one),
+    unless the latest version was written with `resplit: true` in its metadata.
 
     `relpath` is the split table's path (or a function of the check's context that finds it, e.g. from the
     asset's metadata); `member` names the table file inside a directory dataset; `rows` selects the rows compared.
@@ -90,11 +98,18 @@ def split_continuity_check(
                 passed=False, description="no split table recorded by the asset's latest materialization"
             )
         versions = store.versions(path)
-        if len(versions) < 2:
+        if not versions:
+            return dg.AssetCheckResult(passed=False, description=f"{path} has no version: its asset wrote nothing")
+        latest = versions[-1]
+        # compared with the version it was built on: the newest one that passed these checks, never a blocked one
+        if REFERENCE in (latest.meta or {}):
+            before = own_reference(versions, len(versions) - 1)
+        else:
+            before = reference_version(store, path, group_col, member, select, versions[:-1])
+        if before is None:
             return dg.AssetCheckResult(
                 passed=True, metadata={"versions": len(versions), "compared": "first version: nothing to compare"}
             )
-        before, latest = versions[-2], versions[-1]
         previous = previous_assignment(select(table_at(store, path, before.version_id, member)), group_col, split_col)
         current = previous_assignment(select(table_at(store, path, latest.version_id, member)), group_col, split_col)
         moved = moved_groups(previous, current)

@@ -4,21 +4,35 @@ overwritten, and describe what a new version changed (groups kept / added / move
 The pure mechanism is `lib.splits.keep_or_split`; the blocking comparison of two versions is
 `common.checks.split_continuity_check`. A version written with `resplit=True` records
 `{"resplit": True}` in its version metadata, which is what lets that check accept moved groups.
+
+The *reference* a new version is kept continuous with is not simply the latest version: a version whose
+blocking checks failed (a moved group, a group in two splits) stays in the store (and may be the current
+view), but it must never become the reference, or the next refresh would launder its moved groups. So
+the reference is the newest *accepted* version (`reference_version`): the first one, an explicit re-split,
+or one that kept every group of its own reference (recorded as `reference` in its metadata), each with no
+group in two splits. Split assets read their previous assignment from it and record it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import dagster as dg
 import pandas as pd
 
 from dataprep_assets.common.metadata import Metadata, markdown_table
 from dataprep_assets.common.store import DatasetStore
-from dataprep_assets.lib.splits import DEFAULT_SPLIT_NAMES, moved_groups, split_changes
-from dataprep_assets.lib.versions import verify_file
+from dataprep_assets.lib.splits import (
+    DEFAULT_SPLIT_NAMES,
+    group_overlap,
+    moved_groups,
+    previous_assignment,
+    split_changes,
+)
+from dataprep_assets.lib.versions import VersionRecord, verify_file
 
 RESPLIT = "resplit"
+REFERENCE = "reference"
 RESPLIT_DESCRIPTION = (
     "Re-split from scratch: run the first-build algorithm over all groups instead of keeping every existing "
     "group in its split. Recorded in the version's metadata (`resplit: true`), so the continuity check accepts it."
@@ -50,9 +64,80 @@ def table_at(store: DatasetStore, relpath: str, version_id: str, member: str | N
     raise FileNotFoundError(f"{member} is not a file of {relpath} version {version_id}")
 
 
-def version_meta(resplit: bool) -> dict:
-    """What a split asset records in the version it writes."""
-    return {RESPLIT: bool(resplit)}
+def version_meta(resplit: bool, reference: str = "") -> dict:
+    """What a split asset records in the version it writes: re-split or not, and the version it kept groups of."""
+    return {RESPLIT: bool(resplit), REFERENCE: reference}
+
+
+Rows = Callable[[pd.DataFrame], pd.DataFrame]
+
+
+def _assignment(
+    store: DatasetStore, relpath: str, version_id: str, group_col: str, member: str | None, rows: Rows | None
+) -> tuple[dict, bool]:
+    """(group -> split, whether some group is in two splits) of one version of a split table."""
+    frame = table_at(store, relpath, version_id, member)
+    frame = rows(frame) if rows else frame
+    return previous_assignment(frame, group_col), bool(group_overlap(frame, group_col))
+
+
+def own_reference(versions: Sequence[VersionRecord], index: int) -> VersionRecord | None:
+    """The version `versions[index]` was kept continuous with: its recorded `reference`, else (a version written
+    before references were recorded) the one before it; None for a first build."""
+    record = versions[index]
+    if REFERENCE in (record.meta or {}):
+        wanted = record.meta[REFERENCE]
+        return next((v for v in versions[:index] if v.version_id == wanted), None) if wanted else None
+    return versions[index - 1] if index > 0 else None
+
+
+def is_accepted(
+    store: DatasetStore,
+    relpath: str,
+    versions: Sequence[VersionRecord],
+    index: int,
+    group_col: str,
+    member: str | None = None,
+    rows: Rows | None = None,
+) -> bool:
+    """Whether `versions[index]` passes the blocking split checks: no group in two splits, and every group of
+    its reference kept (or an explicit re-split, or nothing to compare with)."""
+    record = versions[index]
+    current, overlap = _assignment(store, relpath, record.version_id, group_col, member, rows)
+    if overlap:
+        return False
+    reference = own_reference(versions, index)
+    if reference is None or (record.meta or {}).get(RESPLIT):
+        return True
+    before, _ = _assignment(store, relpath, reference.version_id, group_col, member, rows)
+    return not moved_groups(before, current)
+
+
+def reference_version(
+    store: DatasetStore,
+    relpath: str,
+    group_col: str,
+    member: str | None = None,
+    rows: Rows | None = None,
+    versions: Sequence[VersionRecord] | None = None,
+) -> VersionRecord | None:
+    """The newest accepted version of a split table (of `versions`, default all): what a new version keeps
+    groups of and is compared with. None when there is none (a first build)."""
+    versions = list(store.versions(relpath) if versions is None else versions)
+    for index in range(len(versions) - 1, -1, -1):
+        if is_accepted(store, relpath, versions, index, group_col, member, rows):
+            return versions[index]
+    return None
+
+
+def reference_table(
+    store: DatasetStore, relpath: str, group_col: str, member: str | None = None
+) -> tuple[pd.DataFrame | None, str]:
+    """(the split table of the reference version, its version id) — (None, "") on a first build."""
+    record = reference_version(store, relpath, group_col, member)
+    if record is None:
+        return None, ""
+    return table_at(store, relpath, record.version_id, member), record.version_id
 
 
 def changes_summary(previous: Mapping, current: Mapping, order: Sequence[str] = DEFAULT_SPLIT_NAMES) -> dict[str, int]:

@@ -29,6 +29,7 @@ import pandas as pd
 from pydantic import Field, PrivateAttr
 
 from dataprep_assets.lib import versions as V
+from dataprep_assets.lib.crashpoints import crash_point
 from dataprep_assets.lib.itemcache import CACHE_DIR
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.s3uri import parse_s3_uri
@@ -186,6 +187,20 @@ class DatasetStore(dg.ConfigurableResource, ABC):
                 V.checkout(self.entries(rec), staging, self.object_path, label, link, progress)
         return safe_join(dest, record.dataset)
 
+    def current_version(self, relpath: str) -> V.VersionRecord:
+        """The version the current view shows (the pointer's; the latest recorded if there is no pointer)."""
+        pointer = self._pointer(relpath) or {}
+        return self.version(relpath, pointer.get("version_id") or None)
+
+    def member_at(self, record: V.VersionRecord, member: str) -> Path:
+        """The stored object of one file of a directory version (`train/_annotations.coco.json`), hash-verified."""
+        for entry in self.entries(record):
+            if entry.path == member:
+                path = self.object_path(entry.sha256)
+                V.verify_file(path, entry.sha256, f"{record.dataset}/{member}@{record.version_id}")
+                return path
+        raise FileNotFoundError(f"{member} is not a file of {record.dataset} version {record.version_id}")
+
     def read_table_at(self, relpath: str, version_id: str) -> pd.DataFrame:
         """A table as it was in one version (hash-verified)."""
         record = self.version(relpath, version_id)
@@ -221,7 +236,9 @@ class DatasetStore(dg.ConfigurableResource, ABC):
             for entry in manifest.entries:
                 # entry paths come from walking our own staging directory; links in it (the 4-class set) are followed
                 V.put_object(root, view if kind == "file" else Path(view, entry.path), entry.sha256)
+                crash_point("object")
             V.write_version(root, record, manifest)
+        crash_point("record")
         return record
 
     def _point(self, relpath: str, manifest: Manifest, record: V.VersionRecord) -> None:
@@ -296,9 +313,12 @@ class DatasetStore(dg.ConfigurableResource, ABC):
             yield tmp
             if not tmp.exists():
                 raise FileNotFoundError(f"nothing was written to the temporary file for {relpath}")
+            crash_point("staged")
             manifest = Manifest([ManifestEntry(target.name, tmp.stat().st_size, sha256_file(tmp))])
             record = self._commit(relpath, tmp, manifest, "file", meta)
+        crash_point("swap")
         self._point(relpath, manifest, record)
+        crash_point("pointer")
         self._publish(relpath, record)
 
     @contextmanager
@@ -312,6 +332,7 @@ class DatasetStore(dg.ConfigurableResource, ABC):
         with staged_directory(self.path(relpath)) as staging:
             staged = StagedDataset(staging)
             yield staged
+            crash_point("staged")
             inner = {Path(n).relative_to(relpath).as_posix() for n in nested}
             index = self.hash_index(relpath)
             full = build_manifest(staging, index=index)  # reused files (links to stored objects): one stat each
@@ -319,7 +340,9 @@ class DatasetStore(dg.ConfigurableResource, ABC):
             staged.version = self._commit(relpath, staging, staged.manifest, "dir", meta)
             self._carry_nested(relpath, nested, staging)
             index.save()
+        crash_point("swap")
         self._point(relpath, staged.manifest, staged.version)
+        crash_point("pointer")
         self._publish(relpath, staged.version)
 
     def write_table(self, relpath: str, frame: pd.DataFrame, meta: dict | None = None) -> Manifest:
@@ -404,12 +427,68 @@ def _compute_etag(path: Path, size: int, part_size: int) -> str:
     return f"{hashlib.md5(b''.join(digests)).hexdigest()}-{len(digests)}"
 
 
+class MirrorIndex:
+    """The cache files known to mirror an object of the bucket, with the (size, mtime) they had then.
+
+    A SQLite file in the cache (safe for concurrent processes). A cached file whose object is gone from the
+    bucket is removed only if it is recorded here and unchanged since: it came from the bucket (or was
+    pushed to it), so its absence there means it was deleted upstream, not that it is new here.
+    """
+
+    NAME = ".s3_mirror.sqlite"
+
+    def __init__(self, root: Path):
+        import sqlite3
+
+        self.root = root
+        self._db = sqlite3.connect(root / self.NAME, timeout=60, isolation_level=None)
+        self._db.execute("CREATE TABLE IF NOT EXISTS mirrored (rel TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER)")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def remember(self, rels) -> None:
+        rows = []
+        for rel in rels:
+            try:
+                stat = (self.root / rel).stat()
+            except OSError:
+                continue
+            rows.append((rel, stat.st_size, stat.st_mtime_ns))
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO mirrored VALUES (?, ?, ?)", rows)
+
+    def stale(self, rel: str, remote: set[str], local: list[str]) -> list[str]:
+        """Cached files under `rel` that mirrored an object no longer in the bucket (and are unchanged since)."""
+        like = f"{rel.rstrip('/')}/%" if rel else "%"
+        known = {
+            r: (size, mtime)
+            for r, size, mtime in self._db.execute(
+                "SELECT rel, size, mtime_ns FROM mirrored WHERE rel = ? OR rel LIKE ?", (rel, like)
+            )
+        }
+        gone = []
+        for name in local:
+            if name in remote or name not in known:
+                continue
+            stat = (self.root / name).stat()
+            if (stat.st_size, stat.st_mtime_ns) == known[name]:
+                gone.append(name)
+        forgotten = [r for r in known if r not in remote and (r in gone or not (self.root / r).exists())]
+        with self._db:
+            self._db.executemany("DELETE FROM mirrored WHERE rel = ?", [(r,) for r in forgotten])
+        return gone
+
+
 class S3DatasetStore(DatasetStore):
     """A dataset store in an S3 bucket (AWS, MinIO or any S3-compatible endpoint) via dagster-aws.
 
     A local cache directory is the working copy: `pull(prefix)` downloads the objects under the prefix
-    whose size or ETag differ from the cached file (it never deletes a local file, so nothing written
-    but not yet pushed is lost); `push(relpath)` uploads a file or the changed files of a directory;
+    whose size or ETag differ from the cached file, and removes the cached files whose objects were
+    deleted from the bucket (an input removed upstream must not linger and be read as present). Only
+    files the cache knows came from or went to the bucket, unchanged since, are removed (`MirrorIndex`),
+    so a file written locally and not yet pushed is never lost; `push(relpath)` uploads a file or the
+    changed files of a directory;
     `write_dir` also deletes the keys its new version no longer has, so the bucket holds exactly the
     dataset that was swapped in. Credentials come only from the environment (`AWS_ACCESS_KEY_ID`, ...,
     or a profile/role), never from config, so they never reach logs or metadata. Keys found in the
@@ -538,6 +617,14 @@ class S3DatasetStore(DatasetStore):
         self._each(
             self._download, [n for n, (etag, size) in sorted(safe.items()) if not self._same(self.path(n), etag, size)]
         )
+        index = MirrorIndex(self.local_root())
+        try:
+            index.remember(sorted(safe))
+            for name in index.stale(rel, set(remote), self._local_files(rel)):  # deleted upstream
+                if name not in self._remote(name):  # not pushed by another writer since the listing
+                    self.path(name).unlink(missing_ok=True)
+        finally:
+            index.close()
         return self.path(rel)
 
     def push(self, relpath: str) -> None:
@@ -545,10 +632,19 @@ class S3DatasetStore(DatasetStore):
         local = self.path(rel)
         if local.is_file():
             self._upload(rel)
+            self._remember([rel])
             return
         remote = self._remote(rel)
         files = self._local_files(rel)
         self._each(self._upload, [f for f in files if f not in remote or not self._same(self.path(f), *remote[f])])
+        self._remember(files)
+
+    def _remember(self, rels: list[str]) -> None:
+        index = MirrorIndex(self.local_root())
+        try:
+            index.remember(rels)
+        finally:
+            index.close()
 
     # -- versions on S3 ------------------------------------------------------------------------
     def _sync_versions(self, relpath: str) -> None:

@@ -4,6 +4,9 @@
 multisets of record ids, so a duplicate counts twice) and raises `AccountingError` listing what is unaccounted
 for (read but neither written nor rejected) and what came from nowhere. Assets call it at their end and show
 `Ledger.metadata()`; a non-zero difference fails the asset instead of dropping a record silently.
+
+Records left out on purpose, not refused (pool images balancing did not need, annotations of a class a
+derived dataset drops), are a third outcome, `set_aside`, counted in the ledger like rejects.
 """
 
 from __future__ import annotations
@@ -25,24 +28,35 @@ class Ledger:
     records_in: int
     records_out: int
     rejected: int
+    set_aside: int | None = None
 
     def metadata(self) -> dict[str, int]:
+        aside = self.set_aside or 0
         return {
             "records_in": self.records_in,
             "records_out": self.records_out,
             "records_rejected": self.rejected,
-            "records_unaccounted": self.records_in - self.records_out - self.rejected,
+            **({"records_set_aside": aside} if self.set_aside is not None else {}),
+            "records_unaccounted": self.records_in - self.records_out - self.rejected - aside,
         }
 
 
-def account(what: str, records_in: Iterable[str], records_out: Iterable[str], rejected: Iterable[str]) -> Ledger:
-    """Check `records in = records out + rejects` for `what` (e.g. "annotations"); raise naming the difference."""
+def account(
+    what: str,
+    records_in: Iterable[str],
+    records_out: Iterable[str],
+    rejected: Iterable[str],
+    set_aside: Iterable[str] | None = None,
+) -> Ledger:
+    """Check `records in = records out + rejects (+ set aside)` for `what` (e.g. "annotations"); raise naming
+    the difference."""
     inputs, outputs, refused = (
         Counter(map(str, records_in)),
         Counter(map(str, records_out)),
         Counter(map(str, rejected)),
     )
-    accounted = outputs + refused
+    aside = Counter(map(str, set_aside)) if set_aside is not None else None
+    accounted = outputs + refused + (aside or Counter())
     missing, extra = inputs - accounted, accounted - inputs
     if missing or extra:
         parts = []
@@ -56,7 +70,26 @@ def account(what: str, records_in: Iterable[str], records_out: Iterable[str], re
             f"{what}: records in ({sum(inputs.values())}) != out ({sum(outputs.values())}) + "
             f"rejected ({sum(refused.values())}); " + "; ".join(parts)
         )
-    return Ledger(what, sum(inputs.values()), sum(outputs.values()), sum(refused.values()))
+    return Ledger(
+        what,
+        sum(inputs.values()),
+        sum(outputs.values()),
+        sum(refused.values()),
+        None if aside is None else sum(aside.values()),
+    )
+
+
+def with_split(frame, id_col: str, splits: Iterable[str], split_col: str = "split") -> list[str]:
+    """Ids of the rows of a split table that got one of `splits` (a row with no or an unknown split is not out)."""
+    known = frame[split_col].astype("string").isin([str(s) for s in splits]).fillna(False).to_numpy(bool)
+    return frame.loc[known, id_col].astype(str).tolist()
+
+
+def account_split(
+    what: str, records_in: Iterable[str], split: object, id_col: str, splits: Iterable[str], split_col: str = "split"
+) -> Ledger:
+    """A split asset's identity: every record read is one row of the split table with a known split."""
+    return account(what, records_in, with_split(split, id_col, splits, split_col), [])
 
 
 def ledgers_metadata(*ledgers: Ledger) -> dict[str, dict[str, int]]:

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from dataprep_assets.lib.storage import Manifest, ManifestEntry, atomic_path, canonical_json, safe_join
+from dataprep_assets.lib.storage import Manifest, ManifestEntry, atomic_path, canonical_json, clean_debris, safe_join
 
 OBJECTS_DIR = "_objects"
 VERSIONS_DIR = "_versions"
@@ -285,7 +285,8 @@ class RetentionPolicy:
 def plan_retention(
     versions: dict[str, list[VersionRecord]], policy: RetentionPolicy, now: datetime | None = None
 ) -> tuple[list[VersionRecord], list[VersionRecord]]:
-    """(kept, dropped) versions under `policy`; releases' `meta["pins"]` keep what they pin."""
+    """(kept, dropped) versions under `policy`; `meta["pins"]` (releases, derived datasets) keep what they pin,
+    transitively."""
     now = now or datetime.now(UTC)
     cutoff = now - timedelta(days=policy.keep_days)
     kept: dict[tuple[str, str], VersionRecord] = {}
@@ -293,11 +294,13 @@ def plan_retention(
         for i, record in enumerate(records):
             if i >= len(records) - policy.keep_last or record.created >= cutoff:
                 kept[(dataset, record.version_id)] = record
-    pinned = [pin for r in list(kept.values()) for pin in (r.meta.get("pins") or {}).items()]
     by_id = {(d, r.version_id): r for d, rs in versions.items() for r in rs}
-    for dataset, version_id in pinned:
-        if (dataset, version_id) in by_id:
-            kept[(dataset, version_id)] = by_id[(dataset, version_id)]
+    frontier = list(kept.values())
+    while frontier:  # pins of pinned versions too (a CSV pins the 4-class set, which pins the 6-class set)
+        for pin in (frontier.pop().meta.get("pins") or {}).items():
+            if pin in by_id and pin not in kept:
+                kept[pin] = by_id[pin]
+                frontier.append(by_id[pin])
     dropped = [r for d, rs in versions.items() for r in rs if (d, r.version_id) not in kept]
     return sorted(kept.values(), key=lambda r: (r.dataset, r.version_id)), dropped
 
@@ -346,6 +349,8 @@ def collect_garbage(root: Path, policy: RetentionPolicy, dry_run: bool = True, n
         young_after = now.timestamp() - policy.grace_seconds
         for path in sorted(objects.glob("??/*")) if objects.is_dir() else []:
             if path.name.startswith("."):
+                if not dry_run and path.name.count(".") >= 2:  # `.<sha>.tmp-<pid>-...` of a writer that died
+                    clean_debris(path.parent / path.name[1:].split(".", 1)[0])
                 continue
             if path.name in referenced:
                 report.objects_kept += 1

@@ -75,3 +75,32 @@ def test_a_moved_group_fails_the_blocking_check_and_stops_the_release(store, ins
     moved_folders = before.loc[before["group_id"] == sorted(before["group_id"])[0], "folder"].nunique()
     assert not evaluation.passed and evaluation.metadata["groups_moved"].value == moved_folders
     assert instance.get_latest_materialization_event(dg.AssetKey("echo_dataset_release")).run_id == released
+
+
+def test_a_blocked_version_never_becomes_the_reference_of_the_next_refresh(store, instance, sample, monkeypatch):
+    """The blocked version stays in the store (and is the current view), but the next refresh keeps the groups of
+    the last version that passed, and its check compares with that one: a moved group is never laundered."""
+    assert materialize_echo(store, instance).success
+    accepted = store.versions(SPLITS_PATH)[-1]
+    before = _folders(store)
+    real = echo_assets.stratified_split_keys
+
+    def moving(key_strata, fractions, seed, previous=None):
+        out = real(key_strata, fractions, seed, previous)
+        group = sorted(out)[0]
+        out[group] = "test" if out[group] != "test" else "train"
+        return out
+
+    monkeypatch.setattr(echo_assets, "stratified_split_keys", moving)
+    selection = ["echo_training_splits", "echo_dataset_release"]
+    blocked = materialize_echo(store, instance, selection=selection, raise_on_error=False)
+    assert not _check(blocked).passed and _folders(store) != before
+    assert store.versions(SPLITS_PATH)[-1].meta["reference"] == accepted.version_id
+
+    monkeypatch.setattr(echo_assets, "stratified_split_keys", real)
+    refresh = materialize_echo(store, instance, selection=selection)
+    assert refresh.success
+    assert _folders(store) == before  # the moved group is back in the split the accepted version gave it
+    evaluation = _check(refresh)
+    assert evaluation.passed and evaluation.metadata["previous_version"].value == accepted.version_id
+    assert store.versions(SPLITS_PATH)[-1].meta["reference"] == accepted.version_id

@@ -7,7 +7,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from dataprep_assets.common.continuity import continuity_metadata, current_table, version_meta
+from dataprep_assets.common.continuity import continuity_metadata, reference_table, version_meta
 from dataprep_assets.common.metadata import (
     column_schema,
     counts_table,
@@ -35,7 +35,7 @@ from dataprep_assets.defs.cell_qa.extract import (
 )
 from dataprep_assets.defs.cell_qa.inventory import RAW_PREFIX, build_inventory_with_ledger
 from dataprep_assets.defs.cell_qa.uploads import cell_qa_uploads
-from dataprep_assets.lib.accounting import account, ledgers_metadata
+from dataprep_assets.lib.accounting import account, account_split, ledgers_metadata
 from dataprep_assets.lib.charts import grouped_bars, histograms
 from dataprep_assets.lib.images import captioned_montage, overlay_mask, png_bytes, to_uint8
 from dataprep_assets.lib.itemcache import InputHashes, ItemCache, fingerprint
@@ -262,6 +262,7 @@ def cell_level_dataframe(context: dg.AssetExecutionContext, store: DatasetStore)
     matched GT."""
     cells = store.read_table(CELLS_INDEX)
     manifest = store.write_table(DATAFRAME_PATH, cells)
+    ledger = account("cells", cells["cell_id"], store.read_table(DATAFRAME_PATH)["cell_id"], [])
     by_competitor = (
         cells.groupby("competitor")["cell_jaccard"].agg(["count", "mean", "median", "min", "max"]).reset_index()
     )
@@ -279,6 +280,7 @@ def cell_level_dataframe(context: dg.AssetExecutionContext, store: DatasetStore)
                 cells[["cell_id", "stacked_crop_path", "original_image_key", "competitor", "cell_jaccard"]], 10
             ),
             **column_schema(cells, columns.CELLS),
+            **ledgers_metadata(ledger),
             **dataset_metadata(store, DATAFRAME_PATH, manifest),
         },
     )
@@ -320,10 +322,12 @@ def cell_level_dataframe_with_splits(
     """`split` per cell, assigned per `original_image_key` (seeded shuffle of the unique keys, 70/15/15 on the
     first build; afterwards existing keys stay put and only new keys are assigned, unless `resplit`)."""
     cells = store.read_table(DATAFRAME_PATH)
-    previous = previous_assignment(current_table(store, SPLITS_PATH), "original_image_key")
+    before, reference = reference_table(store, SPLITS_PATH, "original_image_key")
+    previous = previous_assignment(before, "original_image_key")
     history = {} if config.resplit else previous
     split = assign_group_splits(cells, "original_image_key", config.fractions, config.seed, previous=history)
-    manifest = store.write_table(SPLITS_PATH, split, meta=version_meta(config.resplit))
+    ledger = account_split("cells", cells["cell_id"], split, "cell_id", SPLIT_ORDER)
+    manifest = store.write_table(SPLITS_PATH, split, meta=version_meta(config.resplit, reference))
     summary = split_summary(split, "original_image_key", order=SPLIT_ORDER)
     per_comp = split.pivot_table(index="competitor", columns="split", values="cell_id", aggfunc="count", fill_value=0)
     return dg.MaterializeResult(
@@ -339,6 +343,7 @@ def cell_level_dataframe_with_splits(
                 previous, previous_assignment(split, "original_image_key"), config.resplit, SPLIT_ORDER
             ),
             **column_schema(split, columns.SPLITS),
+            **ledgers_metadata(ledger),
             **dataset_metadata(store, SPLITS_PATH, manifest),
             **run_info(seed=config.seed),
         },

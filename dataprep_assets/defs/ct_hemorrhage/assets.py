@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from dataprep_assets.common.continuity import continuity_metadata, current_table, upstream_resplit, version_meta
+from dataprep_assets.common.continuity import continuity_metadata, reference_table, upstream_resplit, version_meta
 from dataprep_assets.common.metadata import (
     column_schema,
     counts_table,
@@ -55,7 +55,7 @@ from dataprep_assets.defs.ct_hemorrhage.feedback import (
 from dataprep_assets.defs.ct_hemorrhage.labelled import Source, load_source, merge_sources
 from dataprep_assets.defs.ct_hemorrhage.patients import split_images
 from dataprep_assets.defs.ct_hemorrhage.uploads import ct_hemorrhage_uploads
-from dataprep_assets.lib.accounting import account, ledgers_metadata
+from dataprep_assets.lib.accounting import account, account_split, ledgers_metadata, with_split
 from dataprep_assets.lib.balance import PoolItem, balance_table, fill_splits, shortfall
 from dataprep_assets.lib.charts import grouped_bars
 from dataprep_assets.lib.coco import CocoError, categories_block, coco_from_frames, frames_from_coco
@@ -545,12 +545,15 @@ def patient_splits(
 ) -> dg.MaterializeResult:
     """Patient-level 80/15/5 split of the labelled images with a fixed seed; every class reaches every split where the
     data allows."""
-    table = labelled_image_table(store.read_json(L.LABELLED))
-    previous = previous_assignment(current_table(store, L.PATIENT_SPLITS), "patient_id")
+    labelled = store.read_json(L.LABELLED)
+    table = labelled_image_table(labelled)
+    before, reference = reference_table(store, L.PATIENT_SPLITS, "patient_id")
+    previous = previous_assignment(before, "patient_id")
     history = {} if config.resplit else previous
     split, uncovered = split_images(table, "classes", config.fractions, config.seed, previous=history)
+    ledger = account_split("images", [im["id"] for im in labelled["images"]], split, "labelled_id", L.SPLITS)
     split["classes"] = split["classes"].apply(";".join)
-    manifest = store.write_table(L.PATIENT_SPLITS, split, meta=version_meta(config.resplit))
+    manifest = store.write_table(L.PATIENT_SPLITS, split, meta=version_meta(config.resplit, reference))
     per_split = (
         split.groupby("split")
         .agg(
@@ -574,6 +577,7 @@ def patient_splits(
             "target_fractions": dg.MetadataValue.json(config.fractions),
             **continuity_metadata(previous, previous_assignment(split, "patient_id"), config.resplit, L.SPLITS),
             **column_schema(split, COLUMNS),
+            **ledgers_metadata(ledger),
             **dataset_metadata(store, L.PATIENT_SPLITS, manifest),
             **run_info(seed=config.seed),
         },
@@ -586,6 +590,24 @@ def placed_pool_images(balanced: pd.DataFrame | None) -> dict[str, str]:
         return {}
     pool_rows = balanced[balanced["source"] == "no_hem"]
     return dict(zip(pool_rows["file_name"].str.removeprefix("no_hem_"), pool_rows["split"].astype(str), strict=True))
+
+
+def balance_ledgers(labelled: pd.DataFrame, pool: pd.DataFrame, assignment: dict, balanced: pd.DataFrame):
+    """Every labelled image is in the balanced table with a split; every pool image is in it (placed by
+    `assignment`) or set aside (not needed to reach the target share)."""
+    from_pool = balanced["source"].eq("no_hem").to_numpy(bool)
+    placed = balanced[from_pool].assign(file_name=lambda f: f["file_name"].str.removeprefix("no_hem_"))
+    names = pool["file_name"].astype(str).tolist()
+    return (
+        account_split("labelled images", labelled["file_name"], balanced[~from_pool], "file_name", L.SPLITS),
+        account(
+            "pool images",
+            names,
+            with_split(placed, "file_name", L.SPLITS),
+            [],
+            set_aside=[n for n in names if n not in assignment],
+        ),
+    )
 
 
 @dg.asset(group_name=GROUP, deps=[patient_splits, no_hem_coco], kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)
@@ -606,7 +628,7 @@ def balanced_splits(
     fixed = dict(zip(labelled["patient_id"], labelled["split"], strict=True))
     items = [PoolItem(r.file_name, str(r.patient_id), int(r.tier)) for r in pool.itertuples(index=False)]  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
     resplit = config.resplit or upstream_resplit(store, L.PATIENT_SPLITS, L.BALANCED)
-    before_table = current_table(store, L.BALANCED)
+    before_table, reference = reference_table(store, L.BALANCED, "file_name")
     placed = {} if resplit else placed_pool_images(before_table)
     assignment = fill_splits(items, needs, fixed, config.seed, placed=placed)  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
     chosen = pool[pool["file_name"].isin(assignment)].copy()
@@ -627,7 +649,8 @@ def balanced_splits(
     balanced = (
         pd.concat([labelled, added], ignore_index=True).sort_values(["split", "file_name"]).reset_index(drop=True)
     )
-    manifest = store.write_table(L.BALANCED, balanced, meta=version_meta(resplit))
+    ledgers = balance_ledgers(labelled, pool, assignment, balanced)
+    manifest = store.write_table(L.BALANCED, balanced, meta=version_meta(resplit, reference))
     tiers = dict(zip(pool["file_name"], pool["tier"], strict=True))
     balance = balance_table(before, assignment, tiers, needs, {0: "FP", 1: "TN"})
     chart = share_chart(balance, config.target_no_hem_share)
@@ -655,6 +678,7 @@ def balanced_splits(
                 L.SPLITS,
             ),
             **column_schema(balanced, COLUMNS),
+            **ledgers_metadata(*ledgers),
             **dataset_metadata(store, L.BALANCED, manifest),
         },
     )

@@ -34,6 +34,8 @@ from dataprep_assets.defs.ct_hemorrhage.columns import COLUMNS
 from dataprep_assets.defs.ct_hemorrhage.config import AugmentConfig, FourClassConfig
 from dataprep_assets.defs.ct_hemorrhage.convert import batches
 from dataprep_assets.defs.ct_hemorrhage.export import analysis, dataset_rows, four_class_coco, split_coco
+from dataprep_assets.defs.ct_hemorrhage.ledgers import augmentation_ledgers, export_ledger, four_class_ledgers
+from dataprep_assets.lib.accounting import ledgers_metadata
 from dataprep_assets.lib.charts import grouped_bars
 from dataprep_assets.lib.images import captioned_montage, draw_boxes, png_bytes
 from dataprep_assets.lib.itemcache import InputHashes, ItemCache, fingerprint
@@ -60,6 +62,17 @@ def _write_yaml(path: Path, payload: dict) -> None:
 
 def read_split_coco(store: DatasetStore, dataset: str, split: str) -> dict:
     return json.loads(store.path(dataset, split, L.ANNOTATIONS).read_text())
+
+
+def split_cocos_at(store: DatasetStore, record) -> dict[str, dict]:
+    """Each split's COCO as it is in one version of a dataset (from its stored objects, hash-verified), not
+    the live folder, which a rebuild may be replacing."""
+    return {s: json.loads(store.member_at(record, f"{s}/{L.ANNOTATIONS}").read_text()) for s in L.SPLITS}
+
+
+def source_pins(record) -> dict:
+    """Version metadata tying a derived dataset to the version it was made from (checkout restores it, GC keeps it)."""
+    return {"pins": {record.dataset: record.version_id}, "source_version": f"{record.dataset}@{record.version_id}"}
 
 
 def _boxes_by_image(coco: dict) -> dict[int, tuple]:
@@ -138,9 +151,9 @@ def augmented_coco_6class(
                     task = None
                 else:
                     task = dataclasses.replace(task, cache_key=key)
-                tasks.append((split, task, r.source_path))
+                tasks.append((split, task, r.source_path, r.file_name))
         hashes.save()
-        todo = [t for _, t, _ in tasks if t is not None]
+        todo = [t for _, t, _, _ in tasks if t is not None]
         workers = _workers(config.max_workers, len(todo))
         context.log.info(
             f"{len(reused)} of {len(tasks)} images reused; augmenting {len(todo)} ({sum(t.copies for t in todo)} "
@@ -153,9 +166,11 @@ def augmented_coco_6class(
             progress=_progress(context, "augment batches"),
         )
         fresh = (w for batch in done for w in batch)
-        for i, (split, task, source_path) in enumerate(tasks):
+        refused = []
+        for i, (split, task, source_path, file_name) in enumerate(tasks):
             written = reused[i] if task is None else next(fresh)
             if not written:
+                refused.append(f"{split}/{file_name}")
                 rejects.add(
                     source_path,
                     "augment",
@@ -192,6 +207,7 @@ def augmented_coco_6class(
                 },
             },
         )
+        ledgers = augmentation_ledgers(balanced, boxes, cocos, refused)
         montage_png = montage_with_boxes(
             staged.path / "train",
             {**cocos["train"], "images": [i for i in cocos["train"]["images"] if i["aug_index"] > 0]},
@@ -221,6 +237,7 @@ def augmented_coco_6class(
             "images_reused": len(reused),
             **preview_metadata(montage_png, "augmented train images, boxes named by class"),
             **figure_metadata(store, context.asset_key.to_user_string(), "augmented_samples", montage_png),
+            **ledgers_metadata(*ledgers),
             **dataset_metadata(store, L.SIX_CLASS, staged.manifest),
             **rejects_metadata(store, rejects_path, rejects),
             **run_info(workers=workers, augmented_per_second=round(n_aug / max(elapsed, 1e-9), 1), seed=config.seed),
@@ -234,17 +251,17 @@ def coco_4class(
 ) -> dg.MaterializeResult:
     """`v4/4class_coco/`: the same images without EDH and HC annotations (IPH, IVH, SAH, SDH renumbered
     0-3), each image a link to the 6-class file, never a copy."""
-    store.pull(L.SIX_CLASS)
-    six = store.manifest(L.SIX_CLASS)
-    if six is None:
+    if store.manifest(L.SIX_CLASS) is None:
         raise dg.Failure(f"{L.SIX_CLASS} has no recorded version: materialize augmented_coco_6class first")
-    object_of = {e.path: e.sha256 for e in six.entries}
+    six = store.current_version(L.SIX_CLASS)  # read from and linked to this version's objects, and pinned
+    object_of = {e.path: e.sha256 for e in store.entries(six)}
+    cocos6, cocos4, linked = split_cocos_at(store, six), {}, []
     counts = {}
-    with store.write_dir(L.FOUR_CLASS) as staged:
+    with store.write_dir(L.FOUR_CLASS, meta=source_pins(six)) as staged:
         final = store.path(L.FOUR_CLASS)
         for split in L.SPLITS:
-            coco6 = read_split_coco(store, L.SIX_CLASS, split)
-            coco4 = four_class_coco(coco6, config.drop_classes)
+            coco6 = cocos6[split]
+            coco4 = cocos4[split] = four_class_coco(coco6, config.drop_classes)
             (staged.path / split).mkdir()
             for im in coco4["images"]:
                 # Links go to the immutable stored object of the 6-class version, never to the live
@@ -256,6 +273,7 @@ def coco_4class(
                     os.symlink(os.path.relpath(target, final / split), link)
                 else:
                     os.link(target, link)
+                linked.append(f"{split}/{im['file_name']}")
             atomic_write_json(staged.path / split / L.ANNOTATIONS, coco4)
             counts[split] = {
                 "images": len(coco4["images"]),
@@ -273,12 +291,15 @@ def coco_4class(
                 "splits": counts,
             },
         )
+        ledgers = four_class_ledgers(cocos6, cocos4, linked, config.drop_classes)
     return dg.MaterializeResult(
         data_version=data_version(staged.committed.dataset_hash),
         metadata={
             "per_split": counts_table(pd.DataFrame(counts).T, "split"),
             "dagster/row_count": sum(c["images"] for c in counts.values()),
             "classes": dg.MetadataValue.json(kept),
+            "source_version": f"{six.dataset}@{six.version_id}",
+            **ledgers_metadata(*ledgers),
             **dataset_metadata(store, L.FOUR_CLASS, staged.manifest),
             **run_info(link=config.link),
         },
@@ -353,9 +374,15 @@ def v4_analysis(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.Ma
 
 
 def _export_csv(store: DatasetStore, dataset: str, relpath: str) -> dg.MaterializeResult:
-    store.pull(dataset)
-    frame = pd.concat([dataset_rows(read_split_coco(store, dataset, s), s) for s in L.SPLITS], ignore_index=True)
-    manifest = store.write_table(relpath, frame)
+    """One row per image of the dataset's current version, read from that version's objects; the CSV's version
+    pins it (`source_version`), so the rows always describe files that can be checked out."""
+    if store.manifest(dataset) is None:
+        raise dg.Failure(f"{dataset} has no recorded version: materialize the asset that writes it first")
+    source = store.current_version(dataset)
+    cocos = split_cocos_at(store, source)
+    frame = pd.concat([dataset_rows(cocos[s], s) for s in L.SPLITS], ignore_index=True)
+    ledger = export_ledger(cocos, frame)
+    manifest = store.write_table(relpath, frame, meta=source_pins(source))
     summary = (
         frame.groupby("split")
         .agg(
@@ -372,6 +399,8 @@ def _export_csv(store: DatasetStore, dataset: str, relpath: str) -> dg.Materiali
             "per_split": counts_table(summary, "split"),
             "dagster/row_count": len(frame),
             "sample_rows": table(frame, 8),
+            "source_version": f"{source.dataset}@{source.version_id}",
+            **ledgers_metadata(ledger),
             **column_schema(frame, COLUMNS),
             **dataset_metadata(store, relpath, manifest),
         },

@@ -5,7 +5,7 @@ import time
 import dagster as dg
 import pandas as pd
 
-from dataprep_assets.common.continuity import continuity_metadata, current_table, version_meta
+from dataprep_assets.common.continuity import continuity_metadata, reference_table, version_meta
 from dataprep_assets.common.metadata import (
     column_schema,
     counts_table,
@@ -43,7 +43,7 @@ from dataprep_assets.defs.echo_quality.location import RESULTS_PREFIX, results_s
 from dataprep_assets.defs.echo_quality.results import ResultFile, parse_result_files
 from dataprep_assets.defs.echo_quality.selection import CLASS_NAMES, HIGH, LOW, availability_table, select_training_rows
 from dataprep_assets.defs.echo_quality.uploads import echo_quality_uploads
-from dataprep_assets.lib.accounting import account, ledgers_metadata
+from dataprep_assets.lib.accounting import account, account_split, ledgers_metadata
 from dataprep_assets.lib.changes import listing_fingerprint
 from dataprep_assets.lib.charts import grouped_bars, histograms
 from dataprep_assets.lib.images import captioned_montage, png_bytes
@@ -334,6 +334,11 @@ def annotations_with_groups(store: DatasetStore, config: EchoSplitConfig) -> pd.
     return frame
 
 
+def annotation_ids(annotations: pd.DataFrame) -> pd.Series:
+    """One id per annotation row (study folder / file name), for the accounting."""
+    return annotations["folder"].astype(str) + "/" + annotations["filename"].astype(str)
+
+
 def folder_splits(splits: pd.DataFrame | None) -> dict[str, str]:
     """Study folder -> split of a split table (the unit whose split must stay put across versions)."""
     if splits is None:
@@ -351,7 +356,8 @@ def echo_training_splits(
     Study folders of the previous version keep their split (a group inherits it from its known folders); only new
     groups are assigned, unless `resplit`."""
     frame = annotations_with_groups(store, config)
-    previous = folder_splits(current_table(store, SPLITS_PATH))
+    before, reference = reference_table(store, SPLITS_PATH, "folder")
+    previous = folder_splits(before)
     history = (
         {}
         if config.resplit
@@ -364,7 +370,10 @@ def echo_training_splits(
         previous=history,
     )
     frame["split"] = frame["group_id"].map(assignment).astype("string")
-    manifest = store.write_table(SPLITS_PATH, frame, meta=version_meta(config.resplit))
+    ledger = account_split(
+        "videos", annotation_ids(read_annotations(store)), frame.assign(video=annotation_ids), "video", SPLIT_ORDER
+    )
+    manifest = store.write_table(SPLITS_PATH, frame, meta=version_meta(config.resplit, reference))
     per_class = frame.pivot_table(
         index="split", columns="quality_score", values="filename", aggfunc="count", fill_value=0
     )
@@ -378,6 +387,7 @@ def echo_training_splits(
             "groups": int(frame["group_id"].nunique()),
             "target_fractions": dg.MetadataValue.json(config.fractions),
             **continuity_metadata(previous, folder_splits(frame), config.resplit, SPLIT_ORDER),
+            **ledgers_metadata(ledger),
             **column_schema(frame, COLUMNS),
             **dataset_metadata(store, SPLITS_PATH, manifest),
             **run_info(group_by=config.group_by, seed=config.seed),

@@ -7,7 +7,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from dataprep_assets.common.continuity import continuity_metadata, current_table, version_meta
+from dataprep_assets.common.continuity import continuity_metadata, reference_table, version_meta
 from dataprep_assets.common.metadata import (
     column_schema,
     counts_table,
@@ -35,6 +35,7 @@ from dataprep_assets.defs.perva_retrieval.concept_splits import (
     concept_table,
     create_concept_splits,
     split_file_names,
+    split_ledgers,
 )
 from dataprep_assets.defs.perva_retrieval.config import (
     CombineConfig,
@@ -169,7 +170,8 @@ def concept_splits(
         raise dg.Failure("concept_splits: set input_json or materialize image_catalog first")
     catalog = store.read_json(input_json)
     table_path = f"{config.out_dir.rstrip('/')}/{TABLE_NAME}"
-    previous = previous_assignment(current_table(store, table_path), "concept_key")
+    before, reference = reference_table(store, table_path, "concept_key")
+    previous = previous_assignment(before, "concept_key")
     train, validation, meta = create_concept_splits(
         catalog,
         concept_frac=config.concept_frac,
@@ -179,10 +181,11 @@ def concept_splits(
         seed=config.seed,
         previous={} if config.resplit else previous,
     )
+    ledgers = split_ledgers(catalog, train, validation, meta)
     meta["catalog"] = input_json
     names = split_file_names(config.concept_frac, config.seed)
     files = [f"{config.out_dir.rstrip('/')}/{name}" for name in names]
-    version = version_meta(config.resplit)
+    version = version_meta(config.resplit, reference)
     manifests = [
         store.write_json(path, payload, meta=version)
         for path, payload in zip(files, (train, validation, meta), strict=True)
@@ -210,6 +213,7 @@ def concept_splits(
             **continuity_metadata(
                 previous, previous_assignment(table, "concept_key"), config.resplit, ("train", "validation")
             ),
+            **ledgers_metadata(*ledgers),
             **dataset_metadata(store, files[0], manifests[0]),
         },
     )

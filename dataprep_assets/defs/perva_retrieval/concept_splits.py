@@ -21,6 +21,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from dataprep_assets.defs.perva_retrieval.catalog import stable_seed
+from dataprep_assets.lib.accounting import Ledger, account
 from dataprep_assets.lib.splits import extend_assignment
 
 TABLE_NAME = "concept_splits.parquet"
@@ -110,3 +111,30 @@ def concept_table(train: dict, validation: dict) -> pd.DataFrame:
                 images = len(lists.get("train", [])) + len(lists.get("test", []))
                 rows.append((split, category, concept, f"{category}/{concept}", images))
     return pd.DataFrame(rows, columns=["split", "category", "concept", "concept_key", "images"])
+
+
+def _images(data: Mapping, lists: tuple[str, ...] = ("train", "test")) -> list[str]:
+    return [
+        f"{category}/{concept}/{image}"
+        for category, concepts in sorted(data.items())
+        for concept, found in sorted(concepts.items())
+        for part in lists
+        for image in found.get(part, [])
+    ]
+
+
+def split_ledgers(catalog: Mapping, train: Mapping, validation: Mapping, meta: Mapping) -> tuple[Ledger, Ledger]:
+    """Every catalog concept is in the concept table with a split; every catalog image is in a split file or
+    set aside (a test image of a train concept that was not sampled into its train list)."""
+    table = concept_table(dict(train), dict(validation))
+    concepts = [f"{c}/{n}" for c, found in sorted(catalog.items()) for n in sorted(found)]
+    listed = table.loc[table["split"].isin(["train", "validation"]), "concept_key"].tolist()
+    aside = []
+    for category, info in sorted(meta["categories"].items()):
+        for name, sampled in sorted(info["sampled_test_images_by_concept"].items()):
+            picked = set(sampled["sampled"])
+            aside += [f"{category}/{name}/{i}" for i in catalog[category][name].get("test", []) if i not in picked]
+    return (
+        account("concepts", concepts, listed, []),
+        account("images", _images(catalog), _images(train) + _images(validation), [], set_aside=aside),
+    )

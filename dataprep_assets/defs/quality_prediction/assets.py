@@ -6,7 +6,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from dataprep_assets.common.continuity import continuity_metadata, current_table, version_meta
+from dataprep_assets.common.continuity import continuity_metadata, reference_table, version_meta
 from dataprep_assets.common.metadata import (
     column_schema,
     counts_table,
@@ -52,8 +52,8 @@ from dataprep_assets.defs.quality_prediction.paths import (
     S3_CACHE,
     SOURCE_PATH,
 )
-from dataprep_assets.defs.quality_prediction.rebalance import rebalance_train
-from dataprep_assets.defs.quality_prediction.sources import scan_results, sync_s3
+from dataprep_assets.defs.quality_prediction.rebalance import examples_ledger, rebalance_train
+from dataprep_assets.defs.quality_prediction.sources import scan_results_with_ledgers, sync_s3
 from dataprep_assets.defs.quality_prediction.stratify import SPLITS, build_examples, split_unit, stratum_proportions
 from dataprep_assets.defs.quality_prediction.uploads import quality_prediction_uploads
 from dataprep_assets.lib.accounting import account, ledgers_metadata
@@ -94,7 +94,7 @@ def conversion_results(
             f"results_uri {uri!r}: no directory {root} in the dataset store; upload the experiments' results there "
             "first"
         )
-    results, rejects, files = scan_results(root)
+    results, rejects, files, ledgers = scan_results_with_ledgers(root)
     rejects.extend(mirror_rejects)
     if results.empty:
         raise dg.Failure(
@@ -119,6 +119,7 @@ def conversion_results(
             "log_files": dg.MetadataValue.json(files),
             **figure_metadata(store, context.asset_key.to_user_string(), "ssim_histogram", ssim_chart(results)),
             **column_schema(results, COLUMNS),
+            **ledgers_metadata(*ledgers),
             **dataset_metadata(store, RESULTS_PATH, manifest),
             **rejects_metadata(store, rejects_path, rejects),
         },
@@ -256,8 +257,8 @@ def quality_dataset_splits(
     """80/15/5 train/validation/test, stratified by logo type and SSIM bin, grouped by source image; CV folds within
     train."""
     clean = store.read_table(CLEAN_PATH)
-    before = current_table(store, DATASETS_DIR, "examples.parquet")
     unit = split_unit(config)
+    before, reference = reference_table(store, DATASETS_DIR, unit, "examples.parquet")
     previous = previous_assignment(before, unit)
     history = {} if config.resplit else previous
     folds = {} if config.resplit or before is None else dict(zip(before[unit], before["cv_fold"], strict=True))
@@ -267,7 +268,7 @@ def quality_dataset_splits(
         raise dg.Failure(f"quality_dataset_splits: {exc}") from exc
     strata = stratum_proportions(examples, config.fractions, config.stratum_tolerance)
     summary = report.split_summary(examples, config, edges, strata)
-    mix = None
+    mix, built = None, examples
     if config.rebalance_logo_types:
         examples, mix = rebalance_train(examples, config.target_logo_mix, config.seed)
         summary["logo_type_rebalance"] = {
@@ -275,7 +276,8 @@ def quality_dataset_splits(
             "per_type": mix.to_dict(orient="records"),
             "train_rows_after": int((examples["split"] == "train").sum()),
         }
-    with store.write_dir(DATASETS_DIR, meta=version_meta(config.resplit)) as staged:
+    ledger = examples_ledger(clean, built, examples, SPLITS)
+    with store.write_dir(DATASETS_DIR, meta=version_meta(config.resplit, reference)) as staged:
         examples.to_parquet(staged.path / "examples.parquet", index=False, compression="zstd")
         for name in SPLITS:
             examples[examples["split"] == name].to_parquet(
@@ -319,6 +321,7 @@ def quality_dataset_splits(
                 .to_dict()
             ),
             **continuity_metadata(previous, previous_assignment(examples, unit), config.resplit, SPLITS),
+            **ledgers_metadata(ledger),
             **figure_metadata(store, context.asset_key.to_user_string(), "split_chart", chart),
             **column_schema(examples, COLUMNS),
             **dataset_metadata(store, DATASETS_DIR, staged.manifest),

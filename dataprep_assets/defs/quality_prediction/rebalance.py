@@ -11,6 +11,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from dataprep_assets.lib.accounting import Ledger, account, with_split
+
 
 def train_quotas(counts: Mapping[str, int], targets: Mapping[str, float]) -> dict[str, int]:
     """Results to keep per logo type: the largest train set whose mix matches `targets`, capped by supply."""
@@ -70,3 +72,17 @@ def rebalance_train(
         ]
     )
     return out, table
+
+
+def examples_ledger(clean: pd.DataFrame, built: pd.DataFrame, examples: pd.DataFrame, splits) -> Ledger:
+    """Every clean result is an example with a split, or was set aside by rebalancing (a dropped source image of
+    train): `built` is the table before rebalancing, `examples` what is written."""
+    kept_groups = set(examples.loc[examples["split"] == "train", "image_group"])
+    dropped = built[(built["split"] == "train") & ~built["image_group"].isin(kept_groups)]
+    return account(
+        "results",
+        clean["result_id"].astype(str),
+        with_split(examples, "result_id", splits),
+        [],
+        set_aside=dropped["result_id"].astype(str).tolist(),
+    )

@@ -30,6 +30,7 @@ from dataprep_assets.defs.quality_prediction.params import (
     normalise_logo_type,
     normalise_method,
 )
+from dataprep_assets.lib.accounting import Ledger, account
 from dataprep_assets.lib.naming import name_key, reject_collisions
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.s3uri import parse_s3_uri
@@ -143,7 +144,7 @@ def _method_from_path(relpath: str):
     return None
 
 
-def _read_json(path: Path, rel: str, rejects: RejectLog) -> Iterator[tuple[int, dict, object]]:
+def _read_json(path: Path, rel: str, rejects: RejectLog, seen: list[str]) -> Iterator[tuple[int, dict, object]]:
     try:
         doc = load_json(path)  # a UTF-8 BOM is accepted
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -160,17 +161,19 @@ def _read_json(path: Path, rel: str, rejects: RejectLog) -> Iterator[tuple[int, 
         rejects.add(rel, STAGE, "unrecognised_log", "JSON holds no `results` list, record list or single record")
         return
     for i, record in enumerate(records):
+        seen.append(record_item(rel, "json", i))
         if isinstance(record, dict):
             yield i, record, default_method
         else:
             rejects.add(f"{rel}#{i}", STAGE, "corrupt_record", f"record is a {type(record).__name__}, not an object")
 
 
-def _read_jsonl(path: Path, rel: str, rejects: RejectLog) -> Iterator[tuple[int, dict, object]]:
+def _read_jsonl(path: Path, rel: str, rejects: RejectLog, seen: list[str]) -> Iterator[tuple[int, dict, object]]:
     with open(path, encoding=ENCODING, errors="replace") as fh:
         for line_no, line in enumerate(fh, 1):
             if not line.strip():
                 continue
+            seen.append(record_item(rel, "jsonl", line_no))
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
@@ -187,7 +190,7 @@ def _read_jsonl(path: Path, rel: str, rejects: RejectLog) -> Iterator[tuple[int,
                 )
 
 
-def _read_csv(path: Path, rel: str, rejects: RejectLog) -> Iterator[tuple[int, dict, object]]:
+def _read_csv(path: Path, rel: str, rejects: RejectLog, seen: list[str]) -> Iterator[tuple[int, dict, object]]:
     with open(path, encoding=ENCODING, errors="replace", newline="") as fh:  # BOM dropped: not glued to a column name
         reader = csv.DictReader(fh)
         if not reader.fieldnames:
@@ -195,6 +198,7 @@ def _read_csv(path: Path, rel: str, rejects: RejectLog) -> Iterator[tuple[int, d
             return
         for row in reader:
             line_no = reader.line_num
+            seen.append(record_item(rel, "csv", line_no))
             if None in row or any(v is None for v in row.values()):
                 rejects.add(
                     f"{rel}:{line_no}",
@@ -209,13 +213,29 @@ def _read_csv(path: Path, rel: str, rejects: RejectLog) -> Iterator[tuple[int, d
 READERS = {"json": _read_json, "jsonl": _read_jsonl, "csv": _read_csv}
 
 
+def record_item(source_file: str, source_format: str, position: int) -> str:
+    """The id of one record of a log, as its reject names it (`file#index` in a JSON list, `file:line` otherwise)."""
+    return f"{source_file}#{position}" if source_format == "json" else f"{source_file}:{position}"
+
+
 def scan_results(root: Path, exclude: tuple[str, ...] = ()) -> tuple[pd.DataFrame, RejectLog, dict[str, int]]:
     """Every conversion result in every log under `root` (sorted walk); returns rows, rejects, files per format."""
+    frame, rejects, files, _ = scan_results_with_ledgers(root, exclude)
+    return frame, rejects, files
+
+
+def scan_results_with_ledgers(
+    root: Path, exclude: tuple[str, ...] = ()
+) -> tuple[pd.DataFrame, RejectLog, dict[str, int], tuple[Ledger, Ledger]]:
+    """`scan_results` plus its accounting: every file found is a log read, an image (an input of later steps)
+    or a reject; every record a log holds is a row or a reject."""
     rejects, rows, files = RejectLog(), [], {"json": 0, "jsonl": 0, "csv": 0}
+    found, passed, records = [], [], []
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         rel = path.relative_to(root).as_posix()
         if rel.startswith(".") or any(rel.startswith(prefix) for prefix in exclude) or "/." in rel:
             continue
+        found.append(rel)
         suffix = path.suffix.lower()
         fmt = LOG_SUFFIXES.get(suffix)
         if fmt is None:
@@ -226,10 +246,13 @@ def scan_results(root: Path, exclude: tuple[str, ...] = ()) -> tuple[pd.DataFram
                     "unsupported_file",
                     f"`{suffix or 'no suffix'}` is neither a results log (.json, .jsonl, .csv) nor an image",
                 )
+            else:
+                passed.append(rel)  # an image: read by the cleaning step
             continue
         files[fmt] += 1
         default_from_path = _method_from_path(rel)
-        for position, record, default_method in READERS[fmt](path, rel, rejects):
+        before = len(rejects)
+        for position, record, default_method in READERS[fmt](path, rel, rejects, records):
             rows.append(
                 normalise_record(
                     record,
@@ -239,8 +262,23 @@ def scan_results(root: Path, exclude: tuple[str, ...] = ()) -> tuple[pd.DataFram
                     default_method=default_method or default_from_path,
                 )
             )
-    frame = pd.DataFrame(rows, columns=COLUMNS)
-    return to_schema(frame), rejects, files
+        if not any(r.item == rel for r in list(rejects)[before:]):
+            passed.append(rel)
+    frame = to_schema(pd.DataFrame(rows, columns=COLUMNS))
+    refused, found_set, record_set = [r.item for r in rejects], set(found), set(records)
+    ledgers = (
+        account("files", found, passed, [i for i in refused if i in found_set]),
+        account(
+            "records",
+            records,
+            [
+                record_item(f, fmt, int(n))
+                for f, fmt, n in zip(frame["source_file"], frame["source_format"], frame["record"], strict=True)
+            ],
+            [i for i in refused if i in record_set],
+        ),
+    )
+    return frame, rejects, files, ledgers
 
 
 def to_schema(frame: pd.DataFrame) -> pd.DataFrame:
