@@ -35,6 +35,7 @@ from dataprep_assets.defs.ct_hemorrhage.config import AugmentConfig, FourClassCo
 from dataprep_assets.defs.ct_hemorrhage.convert import batches
 from dataprep_assets.defs.ct_hemorrhage.export import analysis, dataset_rows, four_class_coco, split_coco
 from dataprep_assets.lib.charts import grouped_bars
+from dataprep_assets.lib.compute import backend_for
 from dataprep_assets.lib.images import captioned_montage, draw_boxes, png_bytes
 from dataprep_assets.lib.itemcache import InputHashes, ItemCache, fingerprint
 from dataprep_assets.lib.parallel import ordered_map
@@ -142,13 +143,15 @@ def augmented_coco_6class(
         hashes.save()
         todo = [t for _, t, _ in tasks if t is not None]
         workers = _workers(config.max_workers, len(todo))
+        backend = backend_for(workers, root)
         context.log.info(
-            f"{len(reused)} of {len(tasks)} images reused; augmenting {len(todo)} ({sum(t.copies for t in todo)} copies) with {workers} worker(s)"
+            f"{len(reused)} of {len(tasks)} images reused; augmenting {len(todo)} ({sum(t.copies for t in todo)} copies) "
+            f"on {backend.describe()}"
         )
         done = ordered_map(
             augment_batch_star,
             [(b, cache) for b in batches(todo, AUG_BATCH)],
-            max_workers=workers,
+            backend=backend,
             progress=_progress(context, "augment batches"),
         )
         fresh = (w for batch in done for w in batch)
