@@ -1,7 +1,8 @@
 """Sensors on "new or changed files" in a local directory or an S3 bucket/prefix, for every pipeline.
 
 `ChangeSource` lists objects (`LocalDirectorySource`: files under a directory, `S3PrefixSource`:
-paginated `list_objects_v2`, optionally only recent date prefixes); `lib/changes.py` decides what
+paginated `list_objects_v2`, optionally only recent date prefixes; `S3EventQueueSource`: S3 event
+notifications read from an SQS queue, so a tick costs O(new objects)); `lib/changes.py` decides what
 is new with a cursor of its own (watermark second + key/ETag digests around it), so nothing is
 missed when many objects share a second or land while a tick runs, nothing is reported twice, and
 the state survives restarts in the sensor's cursor.
@@ -11,6 +12,7 @@ changed, with a run key made from the changed keys + ETags, and at most `max_cha
 changes per tick (the rest come next tick).
 """
 
+import json
 import os
 import time
 from abc import ABC, abstractmethod
@@ -18,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import unquote_plus
 
 import dagster as dg
 
@@ -147,6 +150,106 @@ class S3PrefixSource(ChangeSource):
         return f"{S3_SCHEME}{self.bucket}/{self._root()}"
 
 
+@dataclass(frozen=True)
+class QueuedMessage:
+    """One SQS message: its receipt handle and the digests of the objects it announced under our prefix."""
+
+    receipt_handle: str
+    digests: frozenset[str]
+
+
+@dataclass(frozen=True)
+class S3EventQueueSource(S3PrefixSource):
+    """New objects under `s3://bucket/prefix`, announced by S3 event notifications on an SQS queue.
+
+    For buckets too large to list every tick (seed 001's archive holds 322,690 negatives): a tick reads
+    only the queue, so it costs O(new objects). `list_objects()` still lists the prefix: the sensor's
+    first tick (a fresh cursor) catches up on what was there before the notifications were set up.
+
+    Delivery is at least once, reporting exactly once: a tick receives the messages (hidden from other
+    readers for `visibility_timeout` seconds) and deletes only those whose objects were all reported by an
+    earlier, committed tick (the sensor's ledger); an object reported now is deleted when its message
+    comes back after the tick's cursor was stored. A tick that fails therefore loses nothing.
+    Messages for other buckets or prefixes are left in the queue (give each watched prefix its own
+    queue, with a prefix filter on the bucket's notification); S3's test event and removal events are
+    acknowledged (deletions stop appearing in listings; the pipeline's inventory no longer sees them)."""
+
+    queue_url: str = ""
+    visibility_timeout: int = 60
+    max_messages: int = 10_000
+    _inbox: list = field(default_factory=list, compare=False, repr=False)
+
+    def sqs(self):
+        if "sqs" not in self._clients:
+            import boto3
+
+            endpoint = self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_SQS") or None
+            endpoint = endpoint or os.environ.get("AWS_ENDPOINT_URL_S3") or None
+            self._clients["sqs"] = boto3.client("sqs", endpoint_url=endpoint)
+        return self._clients["sqs"]
+
+    def receive_objects(self) -> list[ObjectInfo]:
+        """Objects created under the prefix, as announced by the messages now in the queue (up to
+        `max_messages` messages per tick; the rest come next tick)."""
+        root, objects = self._root(), []
+        self._inbox.clear()
+        while len(self._inbox) < self.max_messages:
+            reply = self.sqs().receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=min(10, self.max_messages - len(self._inbox)),
+                VisibilityTimeout=self.visibility_timeout,
+                WaitTimeSeconds=0,
+            )
+            messages = reply.get("Messages", [])
+            if not messages:
+                break
+            for message in messages:
+                announced = self._announced(message["Body"], root)
+                if announced is None:
+                    continue  # another bucket's or prefix's event: leave it for its reader
+                objects += announced
+                self._inbox.append(QueuedMessage(message["ReceiptHandle"], frozenset(o.digest for o in announced)))
+        return objects
+
+    def _announced(self, body: str, root: str) -> list[ObjectInfo] | None:
+        """The created objects a message announces under our prefix; [] for a message to acknowledge
+        with nothing to report (test event, removals); None for a message that is not ours."""
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return None
+        if payload.get("Event") == "s3:TestEvent":
+            return [] if payload.get("Bucket") == self.bucket else None
+        records, created = payload.get("Records"), []
+        if not isinstance(records, list):
+            return None
+        for record in records:
+            s3 = record.get("s3", {})
+            key = unquote_plus(s3.get("object", {}).get("key", ""))
+            if s3.get("bucket", {}).get("name") != self.bucket or not key.startswith(root):
+                return None
+            if not str(record.get("eventName", "")).startswith("ObjectCreated") or not self._wanted(key[len(root) :]):
+                continue
+            when = datetime.fromisoformat(record["eventTime"].replace("Z", "+00:00")).timestamp()
+            etag = str(s3["object"].get("eTag", "")).strip('"')
+            created.append(ObjectInfo(key[len(root) :], etag, when, int(s3["object"].get("size", 0))))
+        return created
+
+    def acknowledge(self, reported: Iterable[str] | frozenset[str]) -> int:
+        """Delete the received messages whose objects are all in `reported` (committed); returns how many."""
+        reported = reported if isinstance(reported, frozenset | set) else frozenset(reported)
+        done = [m for m in self._inbox if m.digests <= reported]
+        for start in range(0, len(done), 10):
+            entries = [
+                {"Id": str(i), "ReceiptHandle": m.receipt_handle} for i, m in enumerate(done[start : start + 10])
+            ]
+            self.sqs().delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
+        return len(done)
+
+    def describe(self) -> str:
+        return f"{super().describe()} (events from {self.queue_url})"
+
+
 def source_from_uri(uri: str, **options) -> ChangeSource:
     """`s3://bucket/prefix` -> `S3PrefixSource`, anything else -> `LocalDirectorySource`."""
     if uri.startswith(S3_SCHEME):
@@ -215,23 +318,30 @@ def evaluate_changes(
     cursor (first tick, catch-up of what is already there) takes everything in one batch.
     `objects`: the listing, when the caller already has it."""
     cursor = ChangeCursor.from_json(cursor_text)
-    objects = source.list_objects() if objects is None else objects
+    fresh = cursor.watermark is None and cursor.ledger is None
+    events = isinstance(source, S3EventQueueSource) and not fresh and ledger is not None
+    if objects is None:
+        objects = source.receive_objects() if events else source.list_objects()
     if ledger is None:
         return detect_changes(objects, cursor, max_changes=max_changes, lookback_seconds=lookback_seconds)
-    fresh = cursor.watermark is None and cursor.ledger is None
     reported = ledger.load(cursor.ledger)
     batch = detect_changes(
         objects,
-        cursor,
+        # events arrive late and out of order: the ledger alone decides what was reported
+        ChangeCursor(None, {}, cursor.ledger) if events else cursor,
         max_changes=max(max_changes, CATCH_UP_MAX_CHANGES) if fresh else max_changes,
         lookback_seconds=lookback_seconds,
         reported=reported,
     )
+    if events:
+        source.acknowledge(reported)
+    marks = [m for m in (cursor.watermark, batch.cursor.watermark) if m is not None]
+    watermark = (max(marks) if marks else None) if events else batch.cursor.watermark
     generation = cursor.ledger
     if batch.changes:
         generation = 0 if generation is None else generation + 1
         ledger.save(reported | {o.digest for o in batch.changes}, generation)
-    return ChangeBatch(batch.changes, ChangeCursor(batch.cursor.watermark, {}, generation), batch.pending, batch.listed)
+    return ChangeBatch(batch.changes, ChangeCursor(watermark, {}, generation), batch.pending, batch.listed)
 
 
 def new_files_sensor(

@@ -24,6 +24,7 @@ from dataprep_assets.common.sensors import (
     ChangeSource,
     LocalDirectorySource,
     ReportedLedger,
+    S3EventQueueSource,
     S3PrefixSource,
     evaluate_changes,
 )
@@ -74,6 +75,13 @@ class UploadWatch:
     minimum_interval_seconds: int = field(
         default_factory=lambda: int(os.environ.get("DATAPREP_UPLOAD_SENSOR_INTERVAL_SECONDS", "60"))
     )
+    events_queue_url: str = ""
+    """An SQS queue that receives the bucket's S3 event notifications for this prefix: ticks read the
+    queue instead of listing the prefix (S3 stores only). Else `$DATAPREP_<PIPELINE>_UPLOAD_QUEUE_URL`."""
+
+    @property
+    def queue_url(self) -> str:
+        return self.events_queue_url or os.environ.get(f"DATAPREP_{self.pipeline.upper()}_UPLOAD_QUEUE_URL", "")
 
     @property
     def asset_name(self) -> str:
@@ -115,8 +123,15 @@ def change_source(store: DatasetStore, watch: UploadWatch) -> ChangeSource:
     }
     if uri.startswith("s3://"):
         bucket, _, key_prefix = uri[len("s3://") :].partition("/")
-        return S3PrefixSource(
-            bucket=bucket, prefix=key_prefix, endpoint_url=getattr(store, "endpoint_url", "") or "", **listing
+        where = {"bucket": bucket, "prefix": key_prefix, "endpoint_url": getattr(store, "endpoint_url", "") or ""}
+        if watch.queue_url:
+            visibility = max(1, watch.minimum_interval_seconds // 2)
+            return S3EventQueueSource(**where, **listing, queue_url=watch.queue_url, visibility_timeout=visibility)
+        return S3PrefixSource(**where, **listing)
+    if watch.queue_url:
+        raise ValueError(
+            f"{watch.pipeline}: an upload event queue ({watch.queue_url}) needs the dataset store on S3, "
+            f"but it is {uri}"
         )
     return LocalDirectorySource(root=str(store.path(watch.prefix)), **listing)
 
