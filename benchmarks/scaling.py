@@ -95,12 +95,11 @@ def pngs(warmup: bool, root: str, n: int, workers: int = 1, address: str = "") -
     out = Path(tempfile.mkdtemp(dir=root, prefix="png-"))
     files = _files(warmup, root, n)
     tasks = [PngTask(str(p), str(out / f"{i}.png"), p.name, 40.0, 80.0, True, 0, 1) for i, p in enumerate(files)]
-    done = sum(
-        r["ok"] for batch in _ordered_map(convert_batch, batches(tasks, BATCH), workers, address, warmup) for r in batch
-    )
-    if done != len(tasks):
-        raise RuntimeError(f"{len(tasks) - done} slices failed")
-    return {"items": done}
+    chunks = _ordered_map(convert_batch, batches(tasks, BATCH), workers, address, warmup)
+    failed = [r["detail"] for batch in chunks for r in batch if not r["ok"]]
+    if failed:
+        raise RuntimeError(f"{len(failed)} slices failed: {failed[:3]}")
+    return {"items": len(tasks)}
 
 
 def augment(warmup: bool, root: str, n: int, workers: int = 1, address: str = "") -> dict:
@@ -160,6 +159,7 @@ def main() -> None:
     parser.add_argument("--main", default="/work/main", help="a checkout of main to compare the 1-worker line with")
     parser.add_argument("--no-main", action="store_true")
     parser.add_argument("--no-dask", action="store_true")
+    parser.add_argument("--workloads", default="crops,pngs,augment", help="comma-separated subset")
     parser.add_argument("--quick", action="store_true", help="smoke run: 6 frames, 64 slices, 16 images")
     args = parser.parse_args()
     if args.quick:
@@ -187,6 +187,7 @@ def main() -> None:
             "pngs": ("img", {"root": str(roots["pngs"]), "n": args.slices}),
             "augment": ("img", {"root": str(roots["augment"]), "n": args.images}),
         }
+        workloads = {k: v for k, v in workloads.items() if k in args.workloads.split(",")}
         results: dict[tuple[str, str, int], Measurement] = {}
         if not args.no_main and Path(args.main, "dataprep_assets").is_dir():
             with _main_code(Path(args.main).resolve()):
