@@ -36,34 +36,52 @@ SEED = {"v3_patients": 1550, "roboflow_patients": 840, "pool_patients": 1200}
 def _run(job_name: str, root: str, run_config: dict, assets: list[str] | None = None) -> tuple[float, dict]:
     import dagster as dg
 
-    from dataprep_assets.common.store import LocalDatasetStore
     from dataprep_assets.definitions import defs
 
+    os.environ["DATAPREP_STORE_ROOT"] = root  # the code location's store resource reads it when defs() builds
+    os.environ.pop("DATAPREP_STORE_URL", None)
     job = defs().resolve_job_def(job_name)
     selection = [dg.AssetKey(a) for a in assets] if assets else None
     with dg.instance_for_test() as instance:
         start = time.perf_counter()
         result = job.execute_in_process(
             instance=instance,
-            resources={"store": LocalDatasetStore(root=root)},
             run_config=run_config,
             raise_on_error=False,
             asset_selection=selection,
         )
         seconds = time.perf_counter() - start
+        steps = _step_seconds(instance, result.run_id)
     if not result.success:
         raise SystemExit(f"{job_name} failed")
     meta = {
         e.asset_key.to_user_string(): {k: v.value for k, v in e.materialization.metadata.items()}
         for e in result.get_asset_materialization_events()
     }
+    meta["_steps"] = steps
     return seconds, meta
+
+
+def _step_seconds(instance, run_id: str) -> dict[str, float]:
+    """Seconds per step of a run, slowest first (from the run's STEP_START / STEP_SUCCESS events)."""
+    import dagster as dg
+
+    starts, seconds = {}, {}
+    for record in instance.get_records_for_run(
+        run_id, of_type={dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS}
+    ).records:
+        entry = record.event_log_entry
+        if entry.dagster_event.event_type == dg.DagsterEventType.STEP_START:
+            starts[entry.step_key] = entry.timestamp
+        elif entry.step_key in starts:
+            seconds[entry.step_key] = round(entry.timestamp - starts[entry.step_key], 2)
+    return dict(sorted(seconds.items(), key=lambda kv: -kv[1]))
 
 
 def child_ct(root: str, scale: float) -> None:
     from dataprep_assets.sample_data.ct_hemorrhage import generate
 
-    generate(root, seed=0, upload=False, **{k: max(4, round(v * scale)) for k, v in SEED.items()})
+    generate(root, seed=0, **{k: max(4, round(v * scale)) for k, v in SEED.items()})
     _, meta = _run("ct_hemorrhage_job", root, {}, assets=["labelled_coco", "no_hem_candidates"])
     candidates = meta["no_hem_candidates"]["dagster/row_count"]
     cap = max(1, int(candidates * 0.99))
@@ -83,6 +101,8 @@ def child_ct(root: str, scale: float) -> None:
                     m2["augmented_coco_6class"]["images_reused"],
                 ],
                 "scratch_slices": m1["no_hem_pngs"]["slices_computed"],
+                "scratch_steps": dict(list(m1["_steps"].items())[:8]),
+                "rebuild_steps": dict(list(m2["_steps"].items())[:8]),
             }
         )
     )
@@ -124,7 +144,7 @@ def child_cell(root: str, frames: int) -> None:
 
 def _child(fn: str, *args) -> dict:
     code = f"from benchmarks.incremental_rebuild import {fn}; {fn}(*{args!r})"
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    out = subprocess.run([sys.executable, "-c", code], check=True, stdout=subprocess.PIPE, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 

@@ -28,10 +28,12 @@ import pandas as pd
 from pydantic import Field, PrivateAttr
 
 from dataprep_assets.lib import versions as V
+from dataprep_assets.lib.itemcache import CACHE_DIR
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.storage import (
     Manifest,
     ManifestEntry,
+    StatHashIndex,
     UnsafePathError,
     atomic_path,
     atomic_write_json,
@@ -134,8 +136,9 @@ class DatasetStore(dg.ConfigurableResource, ABC):
         return V.iter_entries(self.path(V.files_relpath(record.dataset, record.version_id)))
 
     def object_path(self, sha256: str) -> Path:
-        """A local path holding the stored object (fetched first where the store is remote)."""
-        return self.path(V.object_relpath(sha256))
+        """A local path holding the stored object (fetched first where the store is remote). No link check
+        is needed: the name is a validated hex digest under the store's own object area."""
+        return self.local_root() / V.object_relpath(sha256)
 
     def checkout(self, record: V.VersionRecord, dest: str | os.PathLike, link: bool = False, progress=None) -> Path:
         """Restore a version's files byte for byte at `dest/<dataset path>`, verifying every hash.
@@ -289,10 +292,12 @@ class DatasetStore(dg.ConfigurableResource, ABC):
             staged = StagedDataset(staging)
             yield staged
             inner = {Path(n).relative_to(relpath).as_posix() for n in nested}
-            full = build_manifest(staging)
+            index = StatHashIndex(self.path(CACHE_DIR, "manifest_hashes", f"{relpath}.json"))
+            full = build_manifest(staging, index=index)  # reused files (links to stored objects): one stat each
             staged.manifest = Manifest([e for e in full.entries if e.path not in inner])
             staged.version = self._commit(relpath, staging, staged.manifest, "dir", meta)
             self._carry_nested(relpath, nested, staging)
+            index.save()
         self._point(relpath, staged.manifest, staged.version)
         self._publish(relpath, staged.version)
 
@@ -535,7 +540,7 @@ class S3DatasetStore(DatasetStore):
         super()._prepare(relpath)
 
     def object_path(self, sha256: str) -> Path:
-        local = self.path(V.object_relpath(sha256))
+        local = self.local_root() / V.object_relpath(sha256)
         if not local.exists():
             try:
                 self._download(V.object_relpath(sha256))

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from dataprep_assets.lib.storage import atomic_write_json, canonical_json, safe_join, sha256_file
+from dataprep_assets.lib.storage import atomic_write_json, atomic_write_text, canonical_json, safe_join, sha256_file
 from dataprep_assets.lib.versions import object_relpath, put_object
 
 CACHE_DIR = "_cache"
@@ -126,3 +126,32 @@ class InputHashes:
     def save(self) -> None:
         """Remember the hashes of the files seen in this run (files no longer used are forgotten)."""
         atomic_write_json(self.path, self._seen)
+
+
+class VerifiedObjects:
+    """Content hashes for which a check already passed (e.g. "this image decodes"), so an incremental
+    rebuild checks only new content. A property of bytes holds for every file with those bytes, so the
+    set is keyed by SHA-256 and by the check's own fingerprint (its code and library versions): a new
+    decoder version starts a new set. Kept as sorted hex lines under `_cache/verified/`."""
+
+    def __init__(self, root: str | os.PathLike, name: str, check_fingerprint: str):
+        self.path = safe_join(root, CACHE_DIR, "verified", f"{name}-{check_fingerprint[:16]}.txt")
+        try:
+            self._known = set(self.path.read_text(encoding="ascii").split())
+        except OSError:
+            self._known = set()
+        self._now: set[str] = set()
+
+    def __contains__(self, sha256: str) -> bool:
+        return sha256 in self._known
+
+    def add(self, sha256: str) -> None:
+        self._now.add(sha256)
+
+    def save(self, keep: set[str] | None = None) -> None:
+        """Write the set: what passed before and now, limited to `keep` (the hashes still in use) if given."""
+        hashes = self._known | self._now
+        if keep is not None:
+            hashes &= keep
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.path, "".join(f"{h}\n" for h in sorted(hashes)))

@@ -193,14 +193,50 @@ def _iter_files(root: Path) -> Iterable[Path]:
                 yield Path(dirpath) / name
 
 
-def build_manifest(target: str | os.PathLike, relative_to: str | os.PathLike | None = None) -> Manifest:
-    """Hash a file or every (non-hidden) file under a directory; paths are relative and POSIX."""
+class StatHashIndex:
+    """SHA-256 of files remembered by (size, mtime ns, inode), so re-hashing a file that did not change
+    costs one `stat`. A dataset rebuilt incrementally is mostly hard links to stored objects (same inode,
+    same mtime as last time) and symlinks to them (stat follows the link): those are not read again.
+    Kept as JSON at `path`; `save()` keeps only the stamps seen since loading (bounded by one dataset)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        try:
+            self._known: dict[str, str] = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            self._known = {}
+        self._seen: dict[str, str] = {}
+        self.hashed = 0
+
+    def sha256(self, path: Path) -> tuple[int, str]:
+        """(size, SHA-256) of `path`, hashing it only when its stamp is new."""
+        stat = path.stat()
+        stamp = f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_dev}:{stat.st_ino}"
+        sha = self._known.get(stamp)
+        if sha is None:
+            sha = sha256_file(path)
+            self.hashed += 1
+        self._seen[stamp] = sha
+        return stat.st_size, sha
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.path, json.dumps(self._seen, separators=(",", ":"), sort_keys=True))
+
+
+def build_manifest(
+    target: str | os.PathLike, relative_to: str | os.PathLike | None = None, index: StatHashIndex | None = None
+) -> Manifest:
+    """Hash a file or every (non-hidden) file under a directory; paths are relative and POSIX.
+
+    With `index`, files whose (size, mtime, inode) it knows are not read again."""
     target = Path(target)
     base = Path(relative_to) if relative_to is not None else (target if target.is_dir() else target.parent)
     files = _iter_files(target) if target.is_dir() else [target]
-    entries = [
-        ManifestEntry(path=p.relative_to(base).as_posix(), size=p.stat().st_size, sha256=sha256_file(p)) for p in files
-    ]
+    entries = []
+    for p in files:
+        size, sha = index.sha256(p) if index is not None else (p.stat().st_size, sha256_file(p))
+        entries.append(ManifestEntry(path=p.relative_to(base).as_posix(), size=size, sha256=sha))
     return Manifest(entries)
 
 

@@ -93,15 +93,17 @@ def files_relpath(dataset: str, version_id: str) -> str:
 def put_object(root: Path, source: Path, sha256: str) -> bool:
     """Store `source` under its hash (a hard link where possible); True if it was not stored yet.
 
-    An object that already exists gets its modification time refreshed, so that a concurrent GC's
-    grace period protects it until the version that reuses it is recorded.
+    An object that already exists gets its status-change time refreshed (a no-op chmod), so that a
+    concurrent GC's grace period protects it until the version that reuses it is recorded. Its
+    modification time is left alone: hash indexes recognise unchanged files by (size, mtime, inode).
     """
-    target = safe_join(root, object_relpath(sha256))
-    if target.exists():
-        try:
-            os.utime(target)
-        except OSError:
-            pass
+    target = root / object_relpath(sha256)  # a validated hex name in the store's own object area
+    try:
+        os.chmod(target, os.stat(target).st_mode & 0o7777)
+        return False
+    except FileNotFoundError:
+        pass
+    except OSError:
         return False
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(target) as tmp:
@@ -344,7 +346,7 @@ def collect_garbage(root: Path, policy: RetentionPolicy, dry_run: bool = True, n
                 report.objects_kept += 1
                 continue
             stat = path.stat()
-            if stat.st_mtime > young_after:
+            if max(stat.st_mtime, stat.st_ctime) > young_after:
                 report.objects_young += 1
                 continue
             report.objects_deleted += 1

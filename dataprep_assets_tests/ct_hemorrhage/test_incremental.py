@@ -56,7 +56,11 @@ def test_a_rebuild_with_nothing_new_reuses_every_slice_and_augmentation_with_the
 ):
     assert materialize(sample_store, instance).success
     first = {rel: sample_store.manifest(rel).dataset_hash for rel in (L.NO_HEM_DIR, L.SIX_CLASS, L.FOUR_CLASS)}
-    assert materialize(sample_store, instance).success
+    result = materialize(sample_store, instance)
+    assert result.success
+    (readable,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "every_image_readable"]
+    assert readable.passed and readable.metadata["images_checked"].value > 0
+    assert readable.metadata["images_decoded"].value == 0, "images whose bytes decoded before are not decoded again"
     meta = instance.get_latest_materialization_event(
         dg.AssetKey("augmented_coco_6class")
     ).asset_materialization.metadata

@@ -114,3 +114,35 @@ def test_safe_files_answers_from_one_listing_per_directory_and_keeps_the_link_ch
     (root / "images" / "late.png").write_bytes(b"x")
     assert files.file("images", "late.png") is None  # listed once: a new object sees it
     assert SafeFiles(root).file("images", "late.png") == root / "images" / "late.png"
+
+
+def test_a_hash_index_reads_only_files_it_has_not_seen_and_gives_the_same_manifest(tmp_path):
+    from dataprep_assets.lib.itemcache import VerifiedObjects
+    from dataprep_assets.lib.storage import StatHashIndex
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(5):
+        (data / f"{i}.bin").write_bytes(bytes([i]) * 100)
+    plain = build_manifest(data)
+    first = StatHashIndex(tmp_path / "index.json")
+    assert build_manifest(data, index=first) == plain and first.hashed == 5
+    first.save()
+    linked = tmp_path / "linked"  # a rebuild made of hard links to the same files: nothing read again
+    linked.mkdir()
+    for path in data.iterdir():
+        os.link(path, linked / path.name)
+    (data / "4.bin").unlink()
+    (linked / "4.bin").unlink()
+    (linked / "4.bin").write_bytes(b"new content")  # a new file under an old name is hashed
+    second = StatHashIndex(tmp_path / "index.json")
+    manifest = build_manifest(linked, index=second)
+    assert second.hashed == 1 and manifest == build_manifest(linked)
+    second.save()
+    assert len(StatHashIndex(tmp_path / "index.json")._known) == 5, "only the stamps still in use are kept"
+
+    verified = VerifiedObjects(tmp_path, "decodes", "fp1")
+    verified.add("a" * 64)
+    verified.save(keep={"a" * 64})
+    assert "a" * 64 in VerifiedObjects(tmp_path, "decodes", "fp1")
+    assert "a" * 64 not in VerifiedObjects(tmp_path, "decodes", "fp2"), "another check version starts afresh"

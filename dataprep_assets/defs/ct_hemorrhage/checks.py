@@ -24,12 +24,14 @@ from dataprep_assets.defs.ct_hemorrhage import layout as L
 from dataprep_assets.defs.ct_hemorrhage.assets import balanced_splits, labelled_coco, no_hem_coco, patient_splits
 from dataprep_assets.defs.ct_hemorrhage.publish import augmented_coco_6class, coco_4class
 from dataprep_assets.defs.ct_hemorrhage.validation import (
+    DECODER_VERSION,
     box_report,
     class_presence,
     coco_report,
     links_report,
     unreadable_images,
 )
+from dataprep_assets.lib.itemcache import VerifiedObjects, fingerprint
 
 NO_PATIENT_OVERLAP = "no_patient_overlap"
 COCO_VALID = "coco_valid"
@@ -183,18 +185,29 @@ def six_class_all_classes(store: DatasetStore) -> dg.AssetCheckResult:
     description="Every image file of every split decodes.",
 )
 def six_class_images_readable(store: DatasetStore) -> dg.AssetCheckResult:
+    """Decodes only images whose bytes (SHA-256) were never seen to decode: a rebuild checks what is new."""
     store.pull(L.SIX_CLASS)
     root = store.path(L.SIX_CLASS)
-    paths = [
-        str(root / s / im["file_name"])
+    manifest = store.manifest(L.SIX_CLASS)
+    sha_of = {e.path: e.sha256 for e in manifest.entries} if manifest else {}
+    names = [
+        f"{s}/{im['file_name']}"
         for s in L.SPLITS
         for im in json.loads((root / s / L.ANNOTATIONS).read_text())["images"]
     ]
-    bad = unreadable_images(paths)
+    verified = VerifiedObjects(store.local_root(), IMAGES_READABLE, fingerprint(DECODER_VERSION))
+    todo = [n for n in names if sha_of.get(n) not in verified]
+    bad = unreadable_images([str(root / n) for n in todo])
+    broken = set(bad)
+    for name in todo:
+        if str(root / name) not in broken and name in sha_of:
+            verified.add(sha_of[name])
+    verified.save(keep=set(sha_of.values()))
     return dg.AssetCheckResult(
         passed=not bad,
         metadata={
-            "images_checked": len(paths),
+            "images_checked": len(names),
+            "images_decoded": len(todo),
             "unreadable": len(bad),
             "examples": dg.MetadataValue.json([str(p) for p in bad[:10]]),
         },

@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+import cv2
 import pandas as pd
 
 from dataprep_assets.defs.ct_hemorrhage.augment import decode_complete
@@ -13,6 +14,8 @@ from dataprep_assets.lib.coco import CocoError, load_coco, problem_counts, pycoc
 from dataprep_assets.lib.parallel import ordered_map
 
 READ_CHUNK = 256
+# What "this image decodes" depends on besides its bytes (the readable check remembers images by content).
+DECODER_VERSION = ("decode_complete", 1, cv2.__version__)
 
 
 def coco_report(
