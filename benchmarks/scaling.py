@@ -133,7 +133,11 @@ def _dask_cluster(workers: int):
     from distributed import LocalCluster
 
     cluster = LocalCluster(
-        n_workers=workers, processes=True, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+        n_workers=workers,
+        processes=True,
+        threads_per_worker=1,
+        host="127.0.0.1",
+        dashboard_address=None,  # pyright: ignore[reportArgumentType]
     )
     try:
         yield cluster.scheduler_address

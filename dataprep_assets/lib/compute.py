@@ -32,7 +32,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -213,7 +213,7 @@ class DaskBackend(Backend):
         probe.write_text(token)
         try:
             with self.client() as client:
-                seen = client.run(_sees, str(probe.resolve()), token)
+                seen = cast(dict, client.run(_sees, str(probe.resolve()), token))
         finally:
             probe.unlink(missing_ok=True)
         blind = sorted(worker for worker, ok in seen.items() if not ok)
@@ -231,7 +231,7 @@ class DaskBackend(Backend):
         client = self.client()
         pending = []
         try:
-            threads = max(1, sum(client.nthreads().values()))
+            threads = max(1, sum(cast(dict, client.nthreads()).values()))
 
             def submit(item):
                 future = client.submit(fn, item, pure=False, retries=self.retries)

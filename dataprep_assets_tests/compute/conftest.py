@@ -13,7 +13,7 @@ def dask_cluster():
         threads_per_worker=1,
         host="127.0.0.1",
         protocol="tcp",
-        dashboard_address=None,
+        dashboard_address=None,  # pyright: ignore[reportArgumentType] - None: no dashboard
     )
     yield cluster
     cluster.close()

@@ -2,9 +2,11 @@
 unreachable scheduler failing fast with its address, and a worker SIGKILLed mid-task on a real LocalCluster
 (2 worker processes over TCP on loopback) costing nothing: its item reruns elsewhere, none lost or doubled."""
 
+import os
 import socket
 import time
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -42,8 +44,8 @@ def test_local_backend_yields_in_input_order_and_reports_progress(tmp_path, work
 
 
 def test_the_environment_chooses_the_backend():
-    assert isinstance(backend_from_env(3, environ={}), LocalBackend)
-    assert backend_from_env(3, environ={}).workers == 3
+    local = backend_from_env(3, environ={})
+    assert isinstance(local, LocalBackend) and local.workers == 3
     dask = backend_from_env(0, environ={"DATAPREP_DASK_ADDRESS": "tcp://sched:8786"})
     assert isinstance(dask, DaskBackend) and dask.address == "tcp://sched:8786"
     forced = backend_from_env(2, environ={"DATAPREP_DASK_ADDRESS": "tcp://sched:8786", "DATAPREP_COMPUTE": "local"})
@@ -86,7 +88,7 @@ def test_a_worker_killed_mid_task_costs_no_item(dask_cluster, dask_address, tmp_
 
     n, kill_at = 40, 7
     with Client(dask_address) as client:
-        before = set(client.run(lambda: __import__("os").getpid()).values())
+        before = set(cast(dict, client.run(os.getpid)).values())
     results = list(ordered_map(write_square, _items(tmp_path, n, kill_at)))
     assert (tmp_path / "killed.marker").exists()  # a worker really died mid-task
     assert [r["item"] for r in results] == list(range(n))  # none lost, none doubled, in order
@@ -94,5 +96,5 @@ def test_a_worker_killed_mid_task_costs_no_item(dask_cluster, dask_address, tmp_
     assert [p.read_text() for p in outputs] == [str(i * i) for i in range(n)]  # the half-written file was redone
     with Client(dask_address) as client:
         client.wait_for_workers(2, timeout=60)  # the nanny restarted the dead worker
-        after = set(client.run(lambda: __import__("os").getpid()).values())
+        after = set(cast(dict, client.run(os.getpid)).values())
     assert before - after  # one of the original worker processes is gone

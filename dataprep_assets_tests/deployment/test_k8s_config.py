@@ -24,7 +24,7 @@ def _launcher_errors(config: dict) -> list[str]:
     from dagster_k8s import K8sRunLauncher
 
     result = process_config(K8sRunLauncher.config_type(), config)
-    return [] if result.success else [e.message for e in result.errors]
+    return [] if result.success else [e.message for e in result.errors or []]
 
 
 def test_the_instance_file_passes_dagsters_instance_schema(tmp_path, monkeypatch):
