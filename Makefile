@@ -10,7 +10,7 @@ export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: setup torch clip system-deps demo test ui watch bench validate lock clean
+.PHONY: setup torch clip system-deps demo test lint ui watch bench validate lock clean
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -58,6 +58,11 @@ demo: setup  ## generate sample data, materialize every asset, evaluate every ch
 
 test: setup torch clip system-deps  ## the whole test suite
 	$(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+lint: setup  ## ruff (format check + lint) and pyright (basic), as configured in pyproject.toml
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pyright
 
 # Default SIGINT/SIGTERM handlers before exec: a server started with SIGINT ignored (a background job of a
 # non-interactive shell) would ignore SIGTERM too, since Dagster maps SIGTERM to SIGINT's handler.

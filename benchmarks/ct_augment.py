@@ -1,7 +1,8 @@
 """ct_hemorrhage 3x train augmentation: our path against the naive loop, same images, same run.
 
 Writes N train originals (512x512 head-CT JPEGs, a third of them RGB as Roboflow exports them, 1-2
-boxes each; copies of 60 rendered templates), then each side in fresh child processes (benchmarks/_harness.py: warm-up on 4 originals, then the timed
+boxes each; copies of 60 rendered templates), then each side in fresh child processes (benchmarks/_harness.py: warm-up
+on 4 originals, then the timed
 call; peak memory: the sampled PSS of the process tree; per core: augmented images per CPU-second,
 workers included):
 
@@ -118,7 +119,8 @@ def main() -> None:
         start = time.perf_counter()
         build(Path(tmp), n)
         header(
-            f"ct 3x train augmentation: {n} originals 512x512 (written in {time.perf_counter() - start:.0f}s); augmented images/s"
+            f"ct 3x train augmentation: {n} originals 512x512 (written in {time.perf_counter() - start:.0f}s); "
+            "augmented images/s"
         )
         two = measure(
             MODULE, "ours", "ours, 2 workers", runs, processes=2, unit="img", root=tmp, n=n, workers=2, batch=AUG_BATCH
@@ -142,7 +144,8 @@ def main() -> None:
         ratio(one, base, "same transform, same JPEG quality, same process count")
         ratio(two, base, "2 worker processes against 1")
         print(
-            f"   3x of the seed's ~11,500 originals (23,000 augmented) at the 2-worker rate: {23000 / two.rate / 60:.1f} min "
+            "   3x of the seed's ~11,500 originals (23,000 augmented) at the 2-worker rate: "
+            f"{23000 / two.rate / 60:.1f} min "
             "(target < 2 min; seed 30-60 min)"
         )
 

@@ -101,7 +101,7 @@ def build(root: Path, scale: float = 1.0) -> dict:
 def _leaked(patients, splits) -> str:
     """`<patients in more than one split> of <patients>`."""
     seen: dict = {}
-    for p, s in zip(patients, splits):
+    for p, s in zip(patients, splits, strict=True):
         seen.setdefault(p, set()).add(s)
     return f"{sum(len(v) > 1 for v in seen.values())} of {len(seen)}"
 
@@ -109,7 +109,7 @@ def _leaked(patients, splits) -> str:
 def _classes(images, boxes) -> list[tuple[str, ...]]:
     """Each image's sorted class names (the patient split's input)."""
     per_image: dict = {}
-    for image_id, category in zip(boxes["image_id"].tolist(), boxes["category_id"].tolist()):
+    for image_id, category in zip(boxes["image_id"].tolist(), boxes["category_id"].tolist(), strict=True):
         per_image.setdefault(image_id, set()).add(CLASSES_6[category])
     return [tuple(sorted(per_image.get(i, ()))) for i in images["id"].tolist()]
 
@@ -184,7 +184,7 @@ def plain_pandas(warmup: bool, root: str) -> dict:
     order = np.random.default_rng(0).permutation(len(patients))
     cuts = np.cumsum([int(round(f * len(patients))) for f in FRACTIONS.values()])[:-1]
     split_of = {}
-    for split_name, chunk in zip(FRACTIONS, np.split(patients[order], cuts)):
+    for split_name, chunk in zip(FRACTIONS, np.split(patients[order], cuts), strict=True):
         split_of.update(dict.fromkeys(chunk, split_name))
     imgs["split"] = imgs["patient_id"].map(split_of)
     cat_id = {c: i for i, c in enumerate(CLASSES_6)}
@@ -208,7 +208,7 @@ def plain_pandas(warmup: bool, root: str) -> dict:
                     "iscrowd": 0,
                     "segmentation": [],
                 }
-                for i, im, c, x, y, w, h, a in zip(*(b[col] for col in ANN_COLUMNS))
+                for i, im, c, x, y, w, h, a in zip(*(b[col] for col in ANN_COLUMNS), strict=True)
             ],
             "categories": [{"id": i, "name": c, "supercategory": "hemorrhage"} for i, c in enumerate(CLASSES_6)],
         }
@@ -223,8 +223,8 @@ def datumaro(warmup: bool, root: str) -> dict:
     """The peer library's way (see the module docstring)."""
     import re
 
-    import datumaro as dm
-    from datumaro.components.transformer import ItemTransform
+    import datumaro as dm  # pyright: ignore[reportMissingImports]  # optional interop probe: installed only where the probe runs
+    from datumaro.components.transformer import ItemTransform  # pyright: ignore[reportMissingImports]  # optional interop probe: installed only where the probe runs
 
     class ClipBoxes(ItemTransform):
         def transform_item(self, item):

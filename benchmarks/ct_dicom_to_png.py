@@ -70,7 +70,7 @@ def peer(warmup: bool, root: str, n: int, level: int = 1) -> dict:
     """pydicom + PIL (see the module docstring)."""
     import pydicom
     from PIL import Image
-    from pydicom.pixels import apply_modality_lut, apply_windowing
+    from pydicom.pixels import apply_modality_lut, apply_windowing  # pyright: ignore[reportPrivateImportUsage]  # cv2.imread returns None only for a file that cannot be read; these were just written
 
     out = Path(tempfile.mkdtemp(dir=root, prefix=f"peer{level}-"))
     files = _files(warmup, root, n)
@@ -120,7 +120,8 @@ def main() -> None:
         start = time.perf_counter()
         build(Path(tmp), n)
         header(
-            f"ct DICOM -> windowed PNG: {n} slices 512x512 int16 (written in {time.perf_counter() - start:.0f}s); slices/s"
+            f"ct DICOM -> windowed PNG: {n} slices 512x512 int16 (written in {time.perf_counter() - start:.0f}s); "
+            "slices/s"
         )
         one = measure(MODULE, "ours", "ours, 1 worker (PNG level 1)", runs, unit="img", root=tmp, n=n, workers=1)
         two = measure(
@@ -141,8 +142,8 @@ def main() -> None:
         diffs = [
             int(
                 np.abs(
-                    cv2.imread(f"{one.extra['out']}/{i}.png", cv2.IMREAD_UNCHANGED).astype(int)
-                    - cv2.imread(f"{base.extra['out']}/{i}.png", cv2.IMREAD_UNCHANGED).astype(int)
+                    cv2.imread(f"{one.extra['out']}/{i}.png", cv2.IMREAD_UNCHANGED).astype(int)  # pyright: ignore[reportOptionalMemberAccess]  # cv2.imread returns None only for a file that cannot be read; these were just written
+                    - cv2.imread(f"{base.extra['out']}/{i}.png", cv2.IMREAD_UNCHANGED).astype(int)  # pyright: ignore[reportOptionalMemberAccess]  # cv2.imread returns None only for a file that cannot be read; these were just written
                 ).max()
             )
             for i in range(20)

@@ -48,7 +48,7 @@ def pipeline(warmup: bool, root: str) -> dict:
         )
         checks = list(result.get_asset_check_evaluations())
         meta = {
-            e.asset_key.to_user_string(): {k: v.value for k, v in e.materialization.metadata.items()}
+            e.materialization.asset_key.to_user_string(): {k: v.value for k, v in e.materialization.metadata.items()}
             for e in result.get_asset_materialization_events()
         }
         steps: dict[str, list[float]] = {}
@@ -63,8 +63,8 @@ def pipeline(warmup: bool, root: str) -> dict:
         "checks": len(checks),
         "checks_passed": sum(c.passed for c in checks),
         "failed_checks": [f"{c.asset_key.to_user_string()}:{c.check_name}" for c in checks if not c.passed],
-        "pngs_per_s": meta.get("no_hem_pngs", {}).get("run_info", {}).get("images_per_second", 0),
-        "augmented_per_s": meta.get("augmented_coco_6class", {}).get("run_info", {}).get("augmented_per_second", 0),
+        "pngs_per_s": meta.get("no_hem_pngs", {}).get("run_info", {}).get("images_per_second", 0),  # pyright: ignore[reportAttributeAccessIssue, reportOptionalMemberAccess]  # Dagster types a metadata value as a union of every kind
+        "augmented_per_s": meta.get("augmented_coco_6class", {}).get("run_info", {}).get("augmented_per_second", 0),  # pyright: ignore[reportAttributeAccessIssue, reportOptionalMemberAccess]  # Dagster types a metadata value as a union of every kind
         "labelled": meta.get("labelled_coco", {}).get("images", 0),
         "dicoms": meta.get("no_hem_dicoms", {}).get("attempted", 0),
         "steps": steps,
@@ -76,7 +76,7 @@ def run(scale: float, tmp: Path, runs: int):
 
     root = tmp / f"scale-{scale}"
     start = time.perf_counter()
-    generate(root, seed=0, **{k: max(int(v * scale), 12) for k, v in SEED.items()})
+    generate(root, seed=0, **{k: max(int(v * scale), 12) for k, v in SEED.items()})  # pyright: ignore[reportArgumentType]  # the ** dict holds only the int size parameters of generate
     generated = time.perf_counter() - start
     (tmp / "home").mkdir(exist_ok=True)
     env = {**os.environ, "DAGSTER_HOME": str(tmp / "home"), "PYTHONWARNINGS": "ignore"}

@@ -51,7 +51,8 @@ MAX_HIGH, MAX_LOW = 800, 300
 
 
 def build(root: Path, n_results: int) -> None:
-    """raw/echo_quality/raw_data/<folder>/IM_*.dcm and inference_output/{<folder>/inference_results.json, summary.json}."""
+    """raw/echo_quality/raw_data/<folder>/IM_*.dcm and inference_output/{<folder>/inference_results.json,
+    summary.json}."""
     import pydicom
     from pydicom import examples
     from pydicom.uid import generate_uid
@@ -127,7 +128,7 @@ def run_core(root: Path) -> dict:
         (staged.path / "echo_videos").mkdir()
         pairs = [
             (str(store.path(p)), str(staged.path / "echo_videos" / f), True)
-            for p, f in zip(plan["dicom_path"], plan["filename"])
+            for p, f in zip(plan["dicom_path"], plan["filename"], strict=True)
         ]
         errors = [
             e
@@ -174,7 +175,7 @@ def run_naive(root: Path, validate: bool) -> dict:
         if validate:
             import pydicom
 
-            pydicom.dcmread(out / "echo_videos" / name).pixel_array
+            _ = pydicom.dcmread(out / "echo_videos" / name).pixel_array  # decoding is the validation
         copied.append({**s, "video_path": f"echo_videos/{name}", "filename": name, "quality_score": s["quality_label"]})
     frame = pd.DataFrame(copied)
     cols = [
@@ -209,7 +210,7 @@ def job(warmup: bool, root: str, mode: str, n: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])  # pyright: ignore[reportOptionalMemberAccess]  # the module has a docstring
     parser.add_argument("--results", type=int, default=3440)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="344 results (a tenth of the seed's scale), 1 run")
@@ -221,7 +222,8 @@ def main() -> None:
         build(root, n)
         size = sum(p.stat().st_size for p in (root / "raw").rglob("*.dcm"))
         header(
-            f"echo_quality preparation: {n} results + DICOM clips ({size / 1e6:.0f} MB, built in {time.perf_counter() - started:.0f}s); "
+            f"echo_quality preparation: {n} results + DICOM clips ({size / 1e6:.0f} MB, built in "
+            f"{time.perf_counter() - started:.0f}s); "
             "results/s"
         )
         for p in (root / "raw").rglob("*.dcm"):  # warm the page cache for every mode alike

@@ -60,7 +60,8 @@ def main() -> None:
             local = naive_store.pull(RESULTS_PREFIX)
             listed = sum(1 for _ in source_from_uri(str(local), suffixes=RESULT_SUFFIXES).list_objects())
             print(
-                f"naive ({tick}): {time.perf_counter() - started:6.2f} s per tick, {listed} listed (pull + local listing)"
+                f"naive ({tick}): {time.perf_counter() - started:6.2f} s per tick, {listed} listed (pull + local "
+                "listing)"
             )
     server.stop()
 

@@ -141,7 +141,7 @@ def simulate(name: str, fn, objects: int, ticks: int, trace: bool) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])  # pyright: ignore[reportOptionalMemberAccess]  # the module has a docstring
     parser.add_argument("--objects", type=int, default=100_000)
     parser.add_argument("--ticks", type=int, default=20)
     parser.add_argument("--runs", type=int, default=3)
@@ -149,7 +149,8 @@ def main() -> None:
     args = parser.parse_args()
     objects, ticks, runs = (10_000, 5, 1) if args.quick else (args.objects, args.ticks, args.runs)
     header(
-        f"change-detection cursor: {objects:,} objects, {ticks} ticks of uploads; {runs} untraced runs + 1 traced run each",
+        f"change-detection cursor: {objects:,} objects, {ticks} ticks of uploads; {runs} untraced runs + 1 traced run "
+        "each",
         columns=False,
     )
     approaches = {"ours": ours, "naive seen-set": naive_seen_set, "naive strict watermark": naive_strict_watermark}
@@ -165,14 +166,16 @@ def main() -> None:
         print(
             f"{name:<23} {objects} objects, {r['ticks']} ticks: {r['seconds'] / r['ticks'] * 1e3:7.1f} ms/tick "
             f"({min(spread):.1f}-{max(spread):.1f}, {runs} runs), "
-            f"{r['listed_per_s'] / 1e6:5.2f} M listed objects/s, peak {r['peak_mb']:6.1f} MB, cursor {r['cursor_kb']:8.1f} kB, "
+            f"{r['listed_per_s'] / 1e6:5.2f} M listed objects/s, peak {r['peak_mb']:6.1f} MB, cursor "
+            f"{r['cursor_kb']:8.1f} kB, "
             f"missed {r['missed']}/{r['changes']}, reported twice {r['twice']}"
         )
     o = rows["ours"]
     for name in ("naive seen-set", "naive strict watermark"):
         b = rows[name]
         print(
-            f"ours / {name}: {o['listed_per_s'] / b['listed_per_s']:.2f}x throughput (median listed objects/s), {o['peak_mb'] / max(b['peak_mb'], 1e-9):.2f}x peak memory, "
+            f"ours / {name}: {o['listed_per_s'] / b['listed_per_s']:.2f}x throughput (median listed objects/s), "
+            f"{o['peak_mb'] / max(b['peak_mb'], 1e-9):.2f}x peak memory, "
             f"{o['cursor_kb'] / b['cursor_kb']:.3f}x cursor size"
         )
 

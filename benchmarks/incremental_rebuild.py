@@ -54,8 +54,8 @@ def _run(job_name: str, root: str, run_config: dict, assets: list[str] | None = 
         steps = _step_seconds(instance, result.run_id)
     if not result.success:
         raise SystemExit(f"{job_name} failed")
-    meta = {
-        e.asset_key.to_user_string(): {k: v.value for k, v in e.materialization.metadata.items()}
+    meta: dict[str, dict] = {
+        e.materialization.asset_key.to_user_string(): {k: v.value for k, v in e.materialization.metadata.items()}
         for e in result.get_asset_materialization_events()
     }
     meta["_steps"] = steps
@@ -81,7 +81,7 @@ def _step_seconds(instance, run_id: str) -> dict[str, float]:
 def child_ct(root: str, scale: float) -> None:
     from dataprep_assets.sample_data.ct_hemorrhage import generate
 
-    generate(root, seed=0, **{k: max(4, round(v * scale)) for k, v in SEED.items()})
+    generate(root, seed=0, **{k: max(4, round(v * scale)) for k, v in SEED.items()})  # pyright: ignore[reportArgumentType]  # the ** dict holds only the int size parameters of generate
     _, meta = _run("ct_hemorrhage_job", root, {}, assets=["labelled_coco", "no_hem_candidates"])
     candidates = meta["no_hem_candidates"]["dagster/row_count"]
     cap = max(1, int(candidates * 0.99))
@@ -158,16 +158,19 @@ def main() -> None:
         cell = _child("child_cell", str(Path(tmp) / "cell" / "store"), args.cell_frames)
     print(
         f"cell_qa  from scratch {cell['scratch_s']:.1f}s, rebuild after +5% frames {cell['rebuild_s']:.1f}s "
-        f"= {cell['rebuild_s'] / cell['scratch_s']:.0%} (target <= 15%); pairs computed {cell['pairs'][0]}, reused {cell['pairs'][1]}"
+        f"= {cell['rebuild_s'] / cell['scratch_s']:.0%} (target <= 15%); pairs computed {cell['pairs'][0]}, reused "
+        f"{cell['pairs'][1]}"
     )
     with tempfile.TemporaryDirectory() as tmp:
         ct = _child("child_ct", str(Path(tmp) / "ct"), args.ct_scale)
     print(
-        f"ct       from scratch {ct['scratch_s']:.1f}s ({ct['published']:,} published images), rebuild after +1% slices {ct['rebuild_s']:.1f}s "
+        f"ct       from scratch {ct['scratch_s']:.1f}s ({ct['published']:,} published images), rebuild after +1% "
+        f"slices {ct['rebuild_s']:.1f}s "
         f"= {ct['rebuild_s'] / ct['scratch_s']:.0%} (target <= 10%)"
     )
     print(
-        f"         DICOM->PNG slices computed {ct['slices'][0]}, reused {ct['slices'][1]} (from scratch: {ct['scratch_slices']}); "
+        f"         DICOM->PNG slices computed {ct['slices'][0]}, reused {ct['slices'][1]} (from scratch: "
+        f"{ct['scratch_slices']}); "
         f"augmentation images computed {ct['images'][0]}, reused {ct['images'][1]}"
     )
 

@@ -139,7 +139,7 @@ def faiss_flat(warmup: bool, n: int, dim: int, k: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])  # pyright: ignore[reportOptionalMemberAccess]  # the module has a docstring
     parser.add_argument("--quick", action="store_true", help="small smoke size (2,000 images, 1 run)")
     parser.add_argument("--images", type=int, default=10_000)
     parser.add_argument("--dim", type=int, default=768)
@@ -170,7 +170,8 @@ def main(argv: list[str] | None = None) -> None:
     for key, m in rows.items():
         if key != "ours" and m.extra["sample"]:
             print(
-                f"   exact: {m.label} == ours on the 150 sampled queries: {m.extra['sample'] == rows['ours'].extra['sample']}"
+                f"   exact: {m.label} == ours on the 150 sampled queries: "
+                f"{m.extra['sample'] == rows['ours'].extra['sample']}"
             )
     ratio(rows["ours"], rows["full"], "target >= 0.9x")
     ratio(rows["ours"], rows["seed"])

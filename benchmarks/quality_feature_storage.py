@@ -5,7 +5,8 @@ Draws logos like the sample data's (128x128 PNG) and the same logos at a typical
 PNG), extracts ResNet-50 features once (seeded random weights in torchvision's layout, as the tests and the
 offline demo use; ImageNet weights give sparser activations that compress at least as well), writes them with
 the pipeline's `FeatureWriter` in each storage variant and prints bytes per image (the whole file, and the
-feature matrix alone: names and statistics are a fixed cost that small runs spread over few images), the overhead against each
+feature matrix alone: names and statistics are a fixed cost that small runs spread over few images), the overhead
+against each
 PNG size and the max abs error of float16 against float32 (absolute and relative to the largest value).
 
 Usage: python -m benchmarks.quality_feature_storage [--images 64] [--quick]
@@ -33,7 +34,7 @@ def png_size(image: Image.Image) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])  # pyright: ignore[reportOptionalMemberAccess]  # the module has a docstring
     parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
@@ -59,7 +60,8 @@ def main() -> None:
             ]
         )
         print(
-            f"quality_prediction feature storage: {n} logos, ResNet-50 2048-d features in {time.perf_counter() - started:.1f}s; "
+            f"quality_prediction feature storage: {n} logos, ResNet-50 2048-d features in "
+            f"{time.perf_counter() - started:.1f}s; "
             f"PNG bytes per logo: 128x128 {raw['128x128'] / n:,.0f}, 512x512 {raw['512x512'] / n:,.0f}"
         )
         ids = [f"logo_{i:05d}" for i in range(n)]
@@ -76,8 +78,10 @@ def main() -> None:
                     f"{size / b:.0%} ({matrix / b:.0%} matrix only) of {name} PNGs" for name, b in raw.items()
                 )
                 print(
-                    f"{dtype:8s} {compression:5s} file {size / n:7,.0f} B/image, matrix {matrix / n:7,.0f} B/image  overhead {overheads}  "
-                    f"max abs error vs float32 {error:.4g} ({error / float(np.abs(features).max()):.1e} of the largest value)"
+                    f"{dtype:8s} {compression:5s} file {size / n:7,.0f} B/image, matrix {matrix / n:7,.0f} B/image  "
+                    f"overhead {overheads}  "
+                    f"max abs error vs float32 {error:.4g} ({error / float(np.abs(features).max()):.1e} of the largest "
+                    "value)"
                 )
     print("seed target: feature storage <= 50% of the raw image bytes")
 

@@ -85,7 +85,7 @@ def run_naive(root: Path, images: pd.DataFrame, extractor) -> dict:
             "features", shape=(0, extractor.dim), maxshape=(None, extractor.dim), dtype="float32", compression="gzip"
         )
         ids = []
-        for image_id, file in zip(images["image_id"], images["path"]):
+        for image_id, file in zip(images["image_id"], images["path"], strict=True):
             row = extractor.extract(load_rgb(file, extractor.input_size)[None])
             ds.resize(ds.shape[0] + 1, axis=0)
             ds[-1] = row[0]
@@ -161,7 +161,8 @@ def main() -> None:
         draw_logos(root, n)
         png_bytes = sum(p.stat().st_size for p in (root / "images").glob("*.png"))
         header(
-            f"quality_prediction feature benchmark: {n} logos 128x128 ({png_bytes / 2**20:.1f} MiB of PNG), drawn in {time.perf_counter() - start:.0f}s"
+            f"quality_prediction feature benchmark: {n} logos 128x128 ({png_bytes / 2**20:.1f} MiB of PNG), drawn in "
+            f"{time.perf_counter() - start:.0f}s"
         )
         stats = [
             ("ours image_stats, batch 32, 1 process", measure(root, "ours", "image_stats", n, workers=1)),
@@ -188,8 +189,10 @@ def main() -> None:
         rate = lambda r: r["images"] / r["seconds"]  # noqa: E731
         ours_stats, naive_stats, ours_resnet, naive_resnet = stats[1][1], stats[3][1], resnet[0][1], resnet[1][1]
         print(
-            f"speed-up image_stats over naive: ours 1 process {rate(stats[0][1]) / rate(naive_stats):.1f}x, ours 2 workers "
-            f"{rate(ours_stats) / rate(naive_stats):.1f}x, ours cached rerun {rate(stats[2][1]) / rate(naive_stats):.0f}x"
+            f"speed-up image_stats over naive: ours 1 process {rate(stats[0][1]) / rate(naive_stats):.1f}x, ours 2 "
+            "workers "
+            f"{rate(ours_stats) / rate(naive_stats):.1f}x, ours cached rerun "
+            f"{rate(stats[2][1]) / rate(naive_stats):.0f}x"
         )
         print(f"speed-up resnet50 (batch 32) over naive batch 1: {rate(ours_resnet) / rate(naive_resnet):.2f}x")
         for name, r in (("image_stats", ours_stats), ("resnet50", ours_resnet)):
@@ -200,7 +203,8 @@ def main() -> None:
             )
         h5 = stats[0][1]["h5_bytes"]
         print(
-            f"storage: image_stats HDF5 {h5 / 2**20:.2f} MiB = {h5 / png_bytes:.1%} of the PNGs (seed: <= 50 % overhead); "
+            f"storage: image_stats HDF5 {h5 / 2**20:.2f} MiB = {h5 / png_bytes:.1%} of the PNGs (seed: <= 50 % "
+            "overhead); "
             f"resnet50 would be {ours_resnet['h5_bytes'] / ours_resnet['images'] * n / 2**20:.1f} MiB = "
             f"{ours_resnet['h5_bytes'] / ours_resnet['images'] * n / png_bytes:.0%} of the PNGs"
         )

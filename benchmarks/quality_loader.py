@@ -93,7 +93,7 @@ class NaiveDataset:
 
         if self._h5 is None:
             self._h5 = h5py.File(self.features_path, "r")
-        x = (self._h5["features"][int(self.rows[i])] - self.mean) / self.std
+        x = (self._h5["features"][int(self.rows[i])] - self.mean) / self.std  # pyright: ignore[reportIndexIssue]  # torch types DataLoader's dataset as the generic Dataset
         return torch.from_numpy(np.concatenate([x, self.params[i]]).astype(np.float32)), torch.tensor(
             self.targets[i], dtype=torch.float32
         )
@@ -105,7 +105,7 @@ class InMemoryDataset(NaiveDataset):
         import h5py
 
         with h5py.File(self.features_path, "r") as h5:
-            self.matrix = (h5["features"][:] - self.mean) / self.std
+            self.matrix = (h5["features"][:] - self.mean) / self.std  # pyright: ignore[reportIndexIssue]  # torch types DataLoader's dataset as the generic Dataset
 
     def __getitem__(self, i: int):
         import torch
@@ -128,10 +128,10 @@ def _loader(mode: str, root: Path, workers: int):
     norm = loaders.normalisation
     ds = loaders.train.dataset
     cls = NaiveDataset if mode == "naive" else InMemoryDataset
-    plain = cls(str(features), ds.rows, ds.params, ds.targets, norm.features.mean, norm.features.std)
+    plain = cls(str(features), ds.rows, ds.params, ds.targets, norm.features.mean, norm.features.std)  # pyright: ignore[reportAttributeAccessIssue]  # torch types DataLoader's dataset as the generic Dataset
     del loaders
     assert len(plain) == len(train)
-    return DataLoader(plain, batch_size=BATCH, shuffle=True, num_workers=workers, persistent_workers=workers > 0)
+    return DataLoader(plain, batch_size=BATCH, shuffle=True, num_workers=workers, persistent_workers=workers > 0)  # pyright: ignore[reportArgumentType]  # torch types DataLoader's dataset as the generic Dataset
 
 
 def child(args) -> None:
@@ -206,7 +206,8 @@ def main() -> None:
         size = (root / "features.h5").stat().st_size
         header(
             f"quality_prediction loader benchmark: {examples:,} examples over {images:,} images, {args.dim}-d features "
-            f"({size / 2**20:.0f} MiB gzip HDF5, {images * args.dim * 4 / 2**20:.0f} MiB raw), batch {BATCH}, one train epoch"
+            f"({size / 2**20:.0f} MiB gzip HDF5, {images * args.dim * 4 / 2**20:.0f} MiB raw), batch {BATCH}, one "
+            "train epoch"
         )
         rows = [
             ("ours __getitems__, 0 workers", measure(root, "ours", 0)),
@@ -217,17 +218,22 @@ def main() -> None:
         for name, r in rows:
             per_min = r["examples"] / r["seconds"] * 60
             print(
-                f"{name:<38} {r['batches']:>4} batches {r['ms_per_batch']:7.1f} ms/batch (p95 {r['p95_ms']:6.1f}, first {r['first_ms']:6.0f})"
-                f" {per_min:>10,.0f} examples/min  peak PSS {r['peak_mb']:5.0f} MB main, {r['worker_peak_mb']:5.0f} MB worker"
+                f"{name:<38} {r['batches']:>4} batches {r['ms_per_batch']:7.1f} ms/batch (p95 {r['p95_ms']:6.1f}, "
+                f"first {r['first_ms']:6.0f})"
+                f" {per_min:>10,.0f} examples/min  peak PSS {r['peak_mb']:5.0f} MB main, {r['worker_peak_mb']:5.0f} MB "
+                "worker"
             )
         ours, naive = rows[1][1], rows[2][1]
         print(
-            f"speed-up of ours over naive (2 workers each): {naive['ms_per_batch'] / ours['ms_per_batch']:.1f}x per batch"
+            f"speed-up of ours over naive (2 workers each): {naive['ms_per_batch'] / ours['ms_per_batch']:.1f}x per "
+            "batch"
         )
         cost = rows[0][1]
         print(
-            f"seed targets: <= 100 ms per batch -> ours {cost['ms_per_batch']:.1f} ms (0 workers, the full preparation cost), "
-            f"{ours['ms_per_batch']:.1f} ms delivered with 2 workers; >= 1,000 examples/min -> ours {ours['examples'] / ours['seconds'] * 60:,.0f}; "
+            f"seed targets: <= 100 ms per batch -> ours {cost['ms_per_batch']:.1f} ms (0 workers, the full preparation "
+            "cost), "
+            f"{ours['ms_per_batch']:.1f} ms delivered with 2 workers; >= 1,000 examples/min -> ours "
+            f"{ours['examples'] / ours['seconds'] * 60:,.0f}; "
             f"<= 2 GB peak -> ours {max(ours['peak_mb'], ours['worker_peak_mb']):.0f} MB per process"
         )
 

@@ -102,7 +102,8 @@ def child(args) -> None:
         )
         seconds = time.perf_counter() - start
         meta = {
-            e.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()
+            e.materialization.asset_key.to_user_string(): e.materialization.metadata
+            for e in result.get_asset_materialization_events()
         }
     import pandas as pd
 
@@ -148,7 +149,8 @@ def main() -> None:
         start = time.perf_counter()
         generate_sample(root, logos)
         header(
-            f"quality_prediction pipeline benchmark: {logos} logos, sample generated in {time.perf_counter() - start:.0f}s"
+            f"quality_prediction pipeline benchmark: {logos} logos, sample generated in "
+            f"{time.perf_counter() - start:.0f}s"
         )
         cold = measure(root, cache=True)
         add_new_results(root, max(logos, 100))
@@ -161,12 +163,14 @@ def main() -> None:
         ):
             print(
                 f"{name:<46} {r['results']:>6} results -> {r['examples']:>6} examples {r['seconds']:7.1f}s "
-                f"{r['examples'] / r['seconds'] * 60:>8,.0f} examples/min  features computed {r['computed']:>5}, cached {r['cached']:>5}"
+                f"{r['examples'] / r['seconds'] * 60:>8,.0f} examples/min  features computed {r['computed']:>5}, "
+                f"cached {r['cached']:>5}"
                 f"  peak PSS {r['peak_mb']:5.0f} MB  {'ok' if r['success'] else 'FAILED'}"
             )
         print(f"speed-up of the cached rerun over the naive rerun: {naive['seconds'] / cached['seconds']:.2f}x")
         print(
-            f"seed target: >= 1,000 examples/minute for complete processing -> ours cold {cold['examples'] / cold['seconds'] * 60:,.0f}"
+            "seed target: >= 1,000 examples/minute for complete processing -> ours cold "
+            f"{cold['examples'] / cold['seconds'] * 60:,.0f}"
         )
 
 

@@ -37,7 +37,7 @@ def tick(instance, store, cursor):
         seconds = time.perf_counter() - started
     for request in result.dynamic_partitions_requests or []:
         instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
-    new = sum(len(r.run_config["ops"]["cell_qa_uploads"]["config"]["keys"]) for r in result.run_requests)
+    new = sum(len(r.run_config["ops"]["cell_qa_uploads"]["config"]["keys"]) for r in result.run_requests)  # pyright: ignore[reportOptionalIterable]  # a sensor tick always returns its run requests (maybe empty) and a cursor
     return result.cursor, seconds, new
 
 
@@ -77,7 +77,7 @@ def dated_tick(client, n: int) -> None:
             started = time.perf_counter()
             result = sensor.evaluate_tick(ctx)
             seconds = time.perf_counter() - started
-    new = sum(len(r.run_config["ops"]["dated_uploads"]["config"]["keys"]) for r in result.run_requests)
+    new = sum(len(r.run_config["ops"]["dated_uploads"]["config"]["keys"]) for r in result.run_requests)  # pyright: ignore[reportOptionalIterable]  # a sensor tick always returns its run requests (maybe empty) and a cursor
     print(f"ours  date-prefixed layout ({n} keys over 100 days), first tick lists 2 days: {seconds:.2f} s, {new} new")
 
 
@@ -104,7 +104,8 @@ def main() -> None:
         with ThreadPoolExecutor(16) as pool:
             list(pool.map(lambda k: client.put_object(Bucket="bench", Key=k, Body=b"x" * 64), keys))
         header(
-            f"upload sensor tick over {n} existing keys (moto S3 server on loopback, 1,000 keys per list page); one run, in-process",
+            f"upload sensor tick over {n} existing keys (moto S3 server on loopback, 1,000 keys per list page); one "
+            "run, in-process",
             columns=False,
         )
         with tempfile.TemporaryDirectory() as cache, dg.instance_for_test() as instance:
@@ -115,13 +116,14 @@ def main() -> None:
                 taken += new
                 ticks.append(seconds)
             print(
-                f"ours  catch-up: {len(ticks)} ticks of <= 1,000 new keys, {sum(ticks) / len(ticks):.2f} s/tick, cursor {len(cursor) / 1024:.1f} kB"
+                f"ours  catch-up: {len(ticks)} ticks of <= 1,000 new keys, {sum(ticks) / len(ticks):.2f} s/tick, "
+                f"cursor {len(cursor) / 1024:.1f} kB"  # pyright: ignore[reportArgumentType]  # a sensor tick always returns its run requests (maybe empty) and a cursor
             )
             cursor, quiet, new = tick(instance, store, cursor)
-            print(f"ours  quiet tick (nothing new):     {quiet:.2f} s, {new} new, cursor {len(cursor) / 1024:.1f} kB")
+            print(f"ours  quiet tick (nothing new):     {quiet:.2f} s, {new} new, cursor {len(cursor) / 1024:.1f} kB")  # pyright: ignore[reportArgumentType]  # a sensor tick always returns its run requests (maybe empty) and a cursor
             client.put_object(Bucket="bench", Key="store/raw/cell_qa/DS-new/01/t000.tif", Body=b"y" * 64)
             cursor, one, new = tick(instance, store, cursor)
-            print(f"ours  tick with one new upload:     {one:.2f} s, {new} new, cursor {len(cursor) / 1024:.1f} kB")
+            print(f"ours  tick with one new upload:     {one:.2f} s, {new} new, cursor {len(cursor) / 1024:.1f} kB")  # pyright: ignore[reportArgumentType]  # a sensor tick always returns its run requests (maybe empty) and a cursor
         dated_tick(client, n)
         seen: set = set()
         naive_tick(client, "bench", seen)

@@ -48,11 +48,13 @@ def storage(files: int, size: int) -> None:
         records = sum(p.stat().st_size for p in Path(tmp, "_versions").rglob("*") if p.is_file())
         naive = sum(v.total_bytes for v in store.versions("training_datasets/set"))
         print(
-            f"storage  {len(store.versions('training_datasets/set'))} versions, {files:,} -> {len(names):,} files of {size:,} B"
+            f"storage  {len(store.versions('training_datasets/set'))} versions, {files:,} -> {len(names):,} files of "
+            f"{size:,} B"
         )
         print(f"  one version (objects)          {one / 1e6:10.1f} MB")
         print(
-            f"  10 versions (objects + records) {(objects + records) / 1e6:9.1f} MB  = {(objects + records) / one:.3f}x one version (target <= 1.2x)"
+            f"  10 versions (objects + records) {(objects + records) / 1e6:9.1f} MB  = "
+            f"{(objects + records) / one:.3f}x one version (target <= 1.2x)"
         )
         print(f"  naive folder copy per version  {naive / 1e6:10.1f} MB  = {naive / one:.2f}x")
 
@@ -79,7 +81,8 @@ def checkout(files: int, size: int) -> None:
                         [
                             sys.executable,
                             "-c",
-                            f"from benchmarks.versions_store import _child_checkout; _child_checkout({tmp!r}, {tmp + f'/co{run}'!r})",
+                            f"from benchmarks.versions_store import _child_checkout; _child_checkout({tmp!r}, "
+                            f"{tmp + f'/co{run}'!r})",
                         ],
                         check=True,
                         capture_output=True,

@@ -68,7 +68,9 @@ def _describe(result: dg.ExecuteInProcessResult, summary: RunSummary, store_root
         rejects = meta.get("rejects")
         path = str(meta.get("path", "")).removeprefix(store_root.resolve().as_uri() + "/")
         extra = f"  rejects={rejects}" if rejects else ""
-        summary.lines.append(f"  asset {event.asset_key.to_user_string():<40} rows={rows!s:<8}{extra}  {path}")
+        summary.lines.append(
+            f"  asset {event.materialization.asset_key.to_user_string():<40} rows={rows!s:<8}{extra}  {path}"
+        )
     for evaluation in result.get_asset_check_evaluations():
         status = (
             "PASS" if evaluation.passed else ("FAIL" if evaluation.severity == dg.AssetCheckSeverity.ERROR else "WARN")

@@ -39,7 +39,8 @@ def default_store() -> DatasetStore:
 def retention_policy(
     keep_last: int | None = None, keep_days: float | None = None, grace_hours: float | None = None
 ) -> RetentionPolicy:
-    """The retention policy: arguments, else `DATAPREP_KEEP_LAST` / `DATAPREP_KEEP_DAYS` / `DATAPREP_GC_GRACE_HOURS`, else 10 / 30 / 1."""
+    """The retention policy: arguments, else `DATAPREP_KEEP_LAST` / `DATAPREP_KEEP_DAYS` / `DATAPREP_GC_GRACE_HOURS`,
+    else 10 / 30 / 1."""
 
     def pick(value, env, default, cast):
         if value is not None:
@@ -59,7 +60,8 @@ def retention_policy(
 
 @dataclass(frozen=True)
 class Selection:
-    """The versions a name + version/run stand for: one dataset's version, or every dataset an asset wrote in one run."""
+    """The versions a name + version/run stand for: one dataset's version, or every dataset an asset wrote in one
+    run."""
 
     name: str
     records: tuple[VersionRecord, ...]
@@ -77,7 +79,8 @@ def select(
     if not owned:
         known = sorted({r.asset_key for d in datasets for r in store.versions(d, sync=False) if r.asset_key})
         raise VersionError(
-            f"{name!r} is neither a dataset nor an asset with versions in this store. Assets: {', '.join(known) or '(none)'}"
+            f"{name!r} is neither a dataset nor an asset with versions in this store. Assets: "
+            f"{', '.join(known) or '(none)'}"
         )
     records = sorted((r for recs in owned.values() for r in recs), key=lambda r: r.version_id)
     if run_id:
@@ -87,7 +90,8 @@ def select(
         if not matches:
             listing = ", ".join(f"{r.version_id} ({r.dataset})" for r in records[-10:])
             raise VersionError(
-                f"asset {name} has no version {version!r}; it may have been removed by GC. Versions (newest last): {listing}"
+                f"asset {name} has no version {version!r}; it may have been removed by GC. Versions (newest last): "
+                f"{listing}"
             )
         chosen_run = matches[-1].run_id
     else:

@@ -55,7 +55,8 @@ class CardBrowser(Browser):
             images: Array.from(document.images).map(i => ({src: i.getAttribute('src'), width: i.naturalWidth})),
             tables: Object.fromEntries(Array.from(document.querySelectorAll('table[id]')).map(t => [t.id, {
                 columns: Array.from(t.querySelectorAll('thead th')).map(th => th.textContent),
-                rows: Array.from(t.querySelectorAll('tbody tr')).map(tr => Array.from(tr.cells).map(td => td.textContent)),
+                rows: Array.from(t.querySelectorAll('tbody tr'))
+                    .map(tr => Array.from(tr.cells).map(td => td.textContent)),
             }])),
         }))()""")
 
@@ -70,4 +71,4 @@ class CardBrowser(Browser):
 def table_rows(page: dict, table_id: str) -> list[dict[str, str]]:
     """A DOM table as {column: text} rows."""
     table = page["tables"][table_id]
-    return [dict(zip(table["columns"], row)) for row in table["rows"]]
+    return [dict(zip(table["columns"], row, strict=True)) for row in table["rows"]]

@@ -126,9 +126,7 @@ def recount_perva_retrieval(store: Path, page: dict) -> None:
     assert len(hf_dirs) == 1
     train = datasets.load_from_disk(str(hf_dirs[0]))["train"]
     assert card["facts"]["records"] == len(train)
-    assert column(page, "counts-per-class", "category", "records") == {
-        k: v for k, v in Counter(train["category_key"]).items()
-    } | {
+    assert column(page, "counts-per-class", "category", "records") == dict(Counter(train["category_key"]).items()) | {
         r["category"]: 0
         for r in table_rows(page, "counts-per-class")
         if r["category"] not in set(train["category_key"])

@@ -1,4 +1,5 @@
-"""The one code location loads, validates with Dagster's own CLI, and every config field is documented."""
+"""The one code location loads with exactly the assets and checks of each pipeline, validates with Dagster's own
+CLI, and every config field is documented."""
 
 import os
 import subprocess
@@ -6,16 +7,48 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pytest
+
+from dataprep_assets_tests import harness
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_definitions_load_with_checks_and_jobs(defs: dg.Definitions):
-    keys = {k.to_user_string() for k in defs.resolve_all_asset_keys()}
-    assert {"cell_crops", "cell_level_dataframe", "cell_level_dataframe_with_splits"} <= keys
-    checks = {(k.asset_key.to_user_string(), k.name) for k in defs.resolve_asset_graph().asset_check_keys}
-    assert ("cell_level_dataframe_with_splits", "no_original_image_key_overlap") in checks
-    assert defs.resolve_job_def("cell_qa_job") is not None
+# (assets, asset checks) per group: a new asset or check changes these numbers on purpose, nothing else does.
+EXPECTED = {
+    "cell_qa": (7, 5),
+    "ct_hemorrhage": (13, 18),
+    "echo_quality": (7, 10),
+    "perva_retrieval": (6, 6),
+    "quality_prediction": (7, 7),
+    "uploads": (5, 0),
+}
+PIPELINES = sorted(set(EXPECTED) - {"uploads"})
+
+
+def test_every_asset_is_in_a_known_group(defs: dg.Definitions):
+    groups = {node.group_name for node in defs.resolve_asset_graph().asset_nodes}
+    assert groups == set(EXPECTED)
+
+
+@pytest.mark.parametrize("group", sorted(EXPECTED))
+def test_each_group_has_exactly_its_assets_and_checks(defs: dg.Definitions, group: str):
+    graph = defs.resolve_asset_graph()
+    keys = {node.key for node in graph.asset_nodes if node.group_name == group}
+    checks = {k for k in graph.asset_check_keys if k.asset_key in keys}
+    assert (len(keys), len(checks)) == EXPECTED[group]
+    # the harness runs exactly these: every asset (card included) and every check, found by group
+    harnessed = {k for a in harness.group_assets(group, with_card=True) for k in harness.asset_keys(a)}
+    assert harnessed == keys
+    assert {k for c in harness.group_checks(group) for k in c.check_keys} == checks
+
+
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_each_pipeline_has_a_job_and_a_dataset_card(defs: dg.Definitions, pipeline: str):
+    jobs = {job.name for job in defs.jobs or []}
+    assert any(name.startswith(pipeline) for name in jobs), f"no job for {pipeline}"
+    cards = [a for a in harness.group_assets(pipeline, with_card=True) if harness.is_card(a)]
+    assert [k.to_user_string() for a in cards for k in harness.asset_keys(a)] == [f"{pipeline}_dataset_card"]
 
 
 def test_dagster_definitions_validate_passes():
@@ -44,7 +77,7 @@ def test_every_config_field_has_a_description_and_default(defs: dg.Definitions):
             checked += 1
             assert field.description, f"{node.key.to_user_string()}.{name} has no description"
             assert not field.is_required, f"{node.key.to_user_string()}.{name} has no default"
-    assert checked >= 7
+    assert checked == 181  # every config field of every asset (a new field changes this on purpose)
 
 
 def test_requirements_txt_matches_the_lock_file():

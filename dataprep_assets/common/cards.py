@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 import dagster as dg
 import pandas as pd
 
-from dataprep_assets.common.metadata import data_version, preview_metadata
+from dataprep_assets.common.metadata import Metadata, data_version, preview_metadata
 from dataprep_assets.common.store import REJECTS_DIR, DatasetStore
 from dataprep_assets.lib.cards import Card, Section, Table, card_files
 from dataprep_assets.lib.storage import combine_hashes
@@ -116,7 +116,7 @@ def write_card(store: DatasetStore, card: Card, preview: str | None = None) -> d
         for name, data in sorted(files.items()):
             (staged.path / name).write_bytes(data)
     facts = {k: v for k, v in card.facts.items() if isinstance(v, (int, float, str))}
-    meta: dict[str, object] = {
+    meta: Metadata = {
         "card": dg.MetadataValue.url(store.uri(f"{relpath}/index.html")),
         "path": dg.MetadataValue.path(store.uri(relpath)),
         "card_markdown": dg.MetadataValue.path(store.uri(f"{relpath}/README.md")),
@@ -126,4 +126,4 @@ def write_card(store: DatasetStore, card: Card, preview: str | None = None) -> d
     }
     if preview is not None and f"figures/{preview}.png" in files:
         meta |= preview_metadata(files[f"figures/{preview}.png"], preview)
-    return dg.MaterializeResult(data_version=data_version(staged.manifest.dataset_hash), metadata=meta)
+    return dg.MaterializeResult(data_version=data_version(staged.committed.dataset_hash), metadata=meta)

@@ -143,7 +143,8 @@ def split_fractions_check(
     @dg.asset_check(
         asset=asset,
         name=name,
-        description=f"The share of `{group_col}` groups per split is within ±{tolerance:.0%} of the configured fractions.",
+        description=f"The share of `{group_col}` groups per split is within ±{tolerance:.0%} of the configured "
+        "fractions.",
     )
     def _check(context: dg.AssetCheckExecutionContext, store: DatasetStore) -> dg.AssetCheckResult:
         targets: Mapping[str, float] = latest_materialization_metadata(context.instance, asset_key).get(

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 import dagster as dg
 import pandas as pd
 
-from dataprep_assets.common.metadata import markdown_table
+from dataprep_assets.common.metadata import Metadata, markdown_table
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.lib.splits import DEFAULT_SPLIT_NAMES, moved_groups, split_changes
 from dataprep_assets.lib.versions import verify_file
@@ -37,7 +37,8 @@ def current_table(store: DatasetStore, relpath: str, member: str | None = None) 
 
 
 def table_at(store: DatasetStore, relpath: str, version_id: str, member: str | None = None) -> pd.DataFrame:
-    """A table as it was in one version of `relpath` (a file dataset, or `member` of a directory dataset), hash-verified."""
+    """A table as it was in one version of `relpath` (a file dataset, or `member` of a directory dataset),
+    hash-verified."""
     if member is None:
         return store.read_table_at(relpath, version_id)
     record = store.version(relpath, version_id)
@@ -67,7 +68,7 @@ def changes_summary(previous: Mapping, current: Mapping, order: Sequence[str] = 
 
 def continuity_metadata(
     previous: Mapping, current: Mapping, resplit: bool, order: Sequence[str] = DEFAULT_SPLIT_NAMES
-) -> dict[str, object]:
+) -> Metadata:
     """Asset metadata: per split, groups kept / added / moved since the previous version, and the totals."""
     table = split_changes(previous, current, order)
     moved = moved_groups(previous, current)

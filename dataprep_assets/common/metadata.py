@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, TypeAlias
 
 import dagster as dg
 import pandas as pd
@@ -20,6 +21,12 @@ from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.storage import Manifest, combine_hashes
 from dataprep_assets.lib.tables import column_types, counts_frame, records
+
+if TYPE_CHECKING:
+    from dagster._core.definitions.metadata import RawMetadataValue
+
+Metadata: TypeAlias = "dict[str, RawMetadataValue]"
+"""An asset's or check's metadata: Dagster's raw metadata values (plain values or MetadataValue objects)."""
 
 FIGURES_DIR = "figures"
 PREVIEW_WIDTH = 360
@@ -53,7 +60,7 @@ def table_schema(frame: pd.DataFrame, descriptions: Mapping[str, str] | None = N
     )
 
 
-def column_schema(frame: pd.DataFrame, descriptions: Mapping[str, str]) -> dict[str, object]:
+def column_schema(frame: pd.DataFrame, descriptions: Mapping[str, str]) -> Metadata:
     """`dagster/column_schema` of a table asset: what its file's columns are, typed and described."""
     return {"dagster/column_schema": table_schema(frame, descriptions)}
 
@@ -70,7 +77,7 @@ def counts_table(counts: Mapping[str, Mapping[str, int]] | pd.DataFrame, index_n
     return table(counts_frame(counts, index_name))
 
 
-def run_info(**values: object) -> dict[str, object]:
+def run_info(**values: object) -> Metadata:
     """Echoed config, speeds and worker counts, grouped in one JSON entry apart from the dataset facts."""
     plain = {
         k: (v if isinstance(v, (str, int, float, bool, list, dict)) or v is None else str(v)) for k, v in values.items()
@@ -83,9 +90,9 @@ def data_version(*hashes: str) -> dg.DataVersion:
     return dg.DataVersion(combine_hashes(hashes)[:32])
 
 
-def dataset_metadata(store: DatasetStore, relpath: str, manifest: Manifest | None) -> dict[str, object]:
+def dataset_metadata(store: DatasetStore, relpath: str, manifest: Manifest | None) -> Metadata:
     """Where a dataset is, how big, and its content hash."""
-    meta: dict[str, object] = {"path": dg.MetadataValue.path(store.uri(relpath))}
+    meta: Metadata = {"path": dg.MetadataValue.path(store.uri(relpath))}
     if manifest is not None:
         meta |= {
             "files": len(manifest.entries),
@@ -97,16 +104,16 @@ def dataset_metadata(store: DatasetStore, relpath: str, manifest: Manifest | Non
     return meta
 
 
-def version_metadata(relpath: str, version_id: str) -> dict[str, object]:
+def version_metadata(relpath: str, version_id: str) -> Metadata:
     """Which immutable version this materialization wrote, and the exact command that gets it back."""
     name = relpath.rstrip("/").rsplit("/", 1)[-1]
     command = f"python -m dataprep_assets checkout {relpath} --version {version_id} --to ./checkout-{name}"
     return {"version": version_id, "checkout": dg.MetadataValue.md(f"```\n{command}\n```")}
 
 
-def rejects_metadata(store: DatasetStore, relpath: str, rejects: RejectLog) -> dict[str, object]:
+def rejects_metadata(store: DatasetStore, relpath: str, rejects: RejectLog) -> Metadata:
     """The rejects count, counts by reason, and the first rows, with a link to the full table."""
-    meta: dict[str, object] = {"rejects": len(rejects), "rejects_table": dg.MetadataValue.path(store.uri(relpath))}
+    meta: Metadata = {"rejects": len(rejects), "rejects_table": dg.MetadataValue.path(store.uri(relpath))}
     if len(rejects):
         counts = pd.DataFrame(sorted(rejects.counts_by_reason().items()), columns=["reason", "count"])
         meta["rejects_by_reason"] = table(counts)
@@ -118,7 +125,7 @@ def figure_relpath(asset_name: str, name: str) -> str:
     return f"{FIGURES_DIR}/{asset_name}/{name}.png"
 
 
-def figure_metadata(store: DatasetStore, asset_name: str, name: str, png: bytes) -> dict[str, object]:
+def figure_metadata(store: DatasetStore, asset_name: str, name: str, png: bytes) -> Metadata:
     """Write a chart or montage PNG into the store (atomically) and link it: `{name: path}`."""
     relpath = figure_relpath(asset_name, name)
     with store.write_file(relpath) as tmp:
@@ -126,7 +133,7 @@ def figure_metadata(store: DatasetStore, asset_name: str, name: str, png: bytes)
     return {name: dg.MetadataValue.path(store.uri(relpath))}
 
 
-def preview_metadata(png: bytes, alt: str, width: int = PREVIEW_WIDTH) -> dict[str, object]:
+def preview_metadata(png: bytes, alt: str, width: int = PREVIEW_WIDTH) -> Metadata:
     """The one small inline picture an asset may carry: `png` scaled down to `width` pixels."""
     with Image.open(io.BytesIO(png)) as img:
         rgb = img.convert("RGB")
@@ -138,9 +145,18 @@ def preview_metadata(png: bytes, alt: str, width: int = PREVIEW_WIDTH) -> dict[s
     return {"preview": dg.MetadataValue.md(f"![{alt}](data:image/jpeg;base64,{data})")}
 
 
-def latest_materialization_metadata(instance: dg.DagsterInstance, asset_key: dg.AssetKey) -> dict:
-    """Raw metadata values of the asset's latest materialization ({} if never materialized)."""
-    event = instance.get_latest_materialization_event(asset_key)
-    if event is None or event.asset_materialization is None:
+def latest_materialization_metadata(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, partition: str | None = None
+) -> dict:
+    """Raw metadata values of the asset's latest materialization (of one `partition`); {} if there is none."""
+    if partition is None:
+        event = instance.get_latest_materialization_event(asset_key)
+        materialization = event.asset_materialization if event is not None else None
+    else:
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition]), limit=1
+        ).records
+        materialization = records[0].asset_materialization if records else None
+    if materialization is None:
         return {}
-    return {k: v.value for k, v in event.asset_materialization.metadata.items()}
+    return {k: v.value for k, v in materialization.metadata.items()}

@@ -19,8 +19,9 @@ def write_release(
     store: DatasetStore, *, dataset: str, relpath: str, parts: Sequence[str], split_table: str, group_col: str
 ) -> dg.MaterializeResult:
     """Record the manifests of `parts` and the per-split counts of `split_table` in `relpath`."""
-    manifests = {part: store.manifest(part) for part in parts}
-    missing = [part for part, manifest in manifests.items() if manifest is None]
+    found = {part: store.manifest(part) for part in parts}
+    manifests = {part: manifest for part, manifest in found.items() if manifest is not None}
+    missing = [part for part in parts if part not in manifests]
     if missing:
         raise dg.Failure(
             f"the {dataset} release needs {', '.join(missing)}: materialize the assets that write them first"

@@ -82,5 +82,5 @@ class MonitoredLocalRunLauncher(DefaultRunLauncher):
             event = record.event_log_entry.dagster_event
             metadata = (event.engine_event_data.metadata or {}) if event is not None else {}
             if "pid" in metadata:
-                return int(metadata["pid"].value), record.event_log_entry.timestamp
+                return int(str(metadata["pid"].value)), record.event_log_entry.timestamp
         return None

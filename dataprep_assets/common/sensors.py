@@ -20,9 +20,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote_plus
 
 import dagster as dg
+
+if TYPE_CHECKING:
+    from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from dataprep_assets.lib.changes import (
     ChangeBatch,
@@ -32,8 +36,7 @@ from dataprep_assets.lib.changes import (
     detect_changes,
     listing_fingerprint,
 )
-
-S3_SCHEME = "s3://"
+from dataprep_assets.lib.s3uri import SCHEME, is_s3_uri, split_s3_uri
 
 
 @dataclass(frozen=True)
@@ -147,7 +150,7 @@ class S3PrefixSource(ChangeSource):
         return self.client().get_object(Bucket=self.bucket, Key=self._root() + key)["Body"].read()
 
     def describe(self) -> str:
-        return f"{S3_SCHEME}{self.bucket}/{self._root()}"
+        return f"{SCHEME}{self.bucket}/{self._root()}"
 
 
 @dataclass(frozen=True)
@@ -252,10 +255,8 @@ class S3EventQueueSource(S3PrefixSource):
 
 def source_from_uri(uri: str, **options) -> ChangeSource:
     """`s3://bucket/prefix` -> `S3PrefixSource`, anything else -> `LocalDirectorySource`."""
-    if uri.startswith(S3_SCHEME):
-        bucket, _, prefix = uri[len(S3_SCHEME) :].partition("/")
-        if not bucket:
-            raise ValueError(f"{uri!r} names no bucket (expected s3://bucket/prefix)")
+    if is_s3_uri(uri):
+        bucket, prefix = split_s3_uri(uri)
         return S3PrefixSource(bucket=bucket, prefix=prefix, **options)
     options.pop("endpoint_url", None)
     options.pop("page_size", None)
@@ -319,9 +320,10 @@ def evaluate_changes(
     `objects`: the listing, when the caller already has it."""
     cursor = ChangeCursor.from_json(cursor_text)
     fresh = cursor.watermark is None and cursor.ledger is None
-    events = isinstance(source, S3EventQueueSource) and not fresh and ledger is not None
+    queue = source if isinstance(source, S3EventQueueSource) and not fresh and ledger is not None else None
+    events = queue is not None
     if objects is None:
-        objects = source.receive_objects() if events else source.list_objects()
+        objects = queue.receive_objects() if queue is not None else source.list_objects()
     if ledger is None:
         return detect_changes(objects, cursor, max_changes=max_changes, lookback_seconds=lookback_seconds)
     reported = ledger.load(cursor.ledger)
@@ -333,8 +335,8 @@ def evaluate_changes(
         lookback_seconds=lookback_seconds,
         reported=reported,
     )
-    if events:
-        source.acknowledge(reported)
+    if queue is not None:
+        queue.acknowledge(reported)
     marks = [m for m in (cursor.watermark, batch.cursor.watermark) if m is not None]
     watermark = (max(marks) if marks else None) if events else batch.cursor.watermark
     generation = cursor.ledger
@@ -348,7 +350,7 @@ def new_files_sensor(
     *,
     name: str,
     source: ChangeSource | SourceFactory,
-    target: object,
+    target: "dg.JobDefinition | UnresolvedAssetJobDefinition | dg.AssetSelection",
     run_config: Mapping | RunConfigFn | None = None,
     max_changes_per_tick: int = 1000,
     lookback_seconds: int = 120,

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -30,6 +31,7 @@ from pydantic import Field, PrivateAttr
 from dataprep_assets.lib import versions as V
 from dataprep_assets.lib.itemcache import CACHE_DIR
 from dataprep_assets.lib.rejects import RejectLog
+from dataprep_assets.lib.s3uri import parse_s3_uri
 from dataprep_assets.lib.storage import (
     Manifest,
     ManifestEntry,
@@ -56,6 +58,13 @@ class StagedDataset:
     path: Path
     manifest: Manifest | None = None
     version: V.VersionRecord | None = None
+
+    @property
+    def committed(self) -> Manifest:
+        """The manifest, once the `write_dir` block completed (an error before that)."""
+        if self.manifest is None:
+            raise RuntimeError(f"{self.path}: read the manifest after the write_dir block, not inside it")
+        return self.manifest
 
 
 def _execution_ids() -> tuple[str, str]:
@@ -102,6 +111,13 @@ class DatasetStore(dg.ConfigurableResource, ABC):
         return self.path(relpath).exists()
 
     # -- manifests and versions -----------------------------------------------------------------
+    def written_manifest(self, relpath: str) -> Manifest:
+        """The manifest of a dataset this store has just written (present once a write committed)."""
+        manifest = self.manifest(relpath)
+        if manifest is None:
+            raise RuntimeError(f"{relpath}: written, but no manifest found")
+        return manifest
+
     def manifest(self, relpath: str) -> Manifest | None:
         """The manifest of the dataset's current view (None if it was never written)."""
         pointer = self._pointer(relpath)
@@ -307,12 +323,12 @@ class DatasetStore(dg.ConfigurableResource, ABC):
                 frame.to_csv(tmp, index=False)
             else:
                 frame.to_parquet(tmp, index=False, compression="zstd")
-        return self.manifest(relpath)
+        return self.written_manifest(relpath)
 
     def write_json(self, relpath: str, payload: object, meta: dict | None = None) -> Manifest:
         with self.write_file(relpath, meta=meta) as tmp:
             atomic_write_json(tmp, payload)
-        return self.manifest(relpath)
+        return self.written_manifest(relpath)
 
     def write_rejects(self, asset_name: str, rejects: RejectLog) -> str:
         """Replace the asset's rejects table (written even when empty, so stale rejects never linger)."""
@@ -329,7 +345,7 @@ class DatasetStore(dg.ConfigurableResource, ABC):
             )
         return pd.read_csv(path) if relpath.endswith(".csv") else pd.read_parquet(path)
 
-    def read_json(self, relpath: str) -> object:
+    def read_json(self, relpath: str) -> Any:
         path = self.pull(relpath)
         if not path.exists():
             raise FileNotFoundError(f"{relpath} does not exist in the dataset store ({self.uri()})")
@@ -344,7 +360,8 @@ class LocalDatasetStore(DatasetStore):
 
     root: str = Field(
         default=DEFAULT_STORE_ROOT,
-        description="Directory that holds inputs (`raw/...`) and every dataset written. Relative paths are taken from the working directory.",
+        description="Directory that holds inputs (`raw/...`) and every dataset written. Relative paths are taken from "
+        "the working directory.",
     )
 
     def local_root(self) -> Path:
@@ -400,7 +417,8 @@ class S3DatasetStore(DatasetStore):
     )
     endpoint_url: str = Field(
         default="",
-        description="S3-compatible endpoint (e.g. MinIO); empty = `AWS_ENDPOINT_URL_S3` from the environment, else AWS.",
+        description="S3-compatible endpoint (e.g. MinIO); empty = `AWS_ENDPOINT_URL_S3` from the environment, else "
+        "AWS.",
     )
     region_name: str = Field(default="", description="Region; empty = from the environment / profile.")
     cache_dir: str = Field(default=DEFAULT_S3_CACHE, description="Local working copy of the bucket prefix.")
@@ -410,15 +428,11 @@ class S3DatasetStore(DatasetStore):
     @classmethod
     def from_url(cls, url: str, cache_dir: str = DEFAULT_S3_CACHE, **kwargs) -> S3DatasetStore:
         """`s3://bucket/prefix` -> a store."""
-        if not url.startswith("s3://"):
-            raise ValueError(f"not an s3:// URL: {url!r}")
-        bucket, _, prefix = url[len("s3://") :].partition("/")
-        if not bucket:
-            raise ValueError(f"no bucket in {url!r}")
-        return cls(bucket=bucket, prefix=prefix.strip("/"), cache_dir=cache_dir, **kwargs)
+        bucket, prefix = parse_s3_uri(url)
+        return cls(bucket=bucket, prefix=prefix, cache_dir=cache_dir, **kwargs)
 
     # -- plumbing ------------------------------------------------------------------------------
-    _client: object = PrivateAttr(default=None)
+    _client: Any = PrivateAttr(default=None)  # a boto3 S3 client (boto3 ships no type stubs)
 
     def client(self):
         """A boto3 S3 client from dagster-aws's `S3Resource` (credentials from the environment)."""

@@ -31,6 +31,7 @@ from dataprep_assets.common.sensors import (
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.lib.changes import batch_key
 from dataprep_assets.lib.rejects import RejectLog
+from dataprep_assets.lib.s3uri import is_s3_uri, split_s3_uri
 from dataprep_assets.lib.storage import UnsafePathError, safe_join
 
 UPLOADS_GROUP = "uploads"
@@ -100,7 +101,8 @@ class UploadBatchConfig(dg.Config):
     sizes: list[int] = Field(default_factory=list, description="Size in bytes of each key.")
     listing: str = Field(
         default="",
-        description=f"Store path of a JSON {{keys, etags, sizes}} with more changes (a catch-up batch of over {INLINE_KEYS} "
+        description=f"Store path of a JSON {{keys, etags, sizes}} with more changes (a catch-up batch of over "
+        f"{INLINE_KEYS} "
         "files is passed this way, not in the run config).",
     )
 
@@ -121,8 +123,8 @@ def change_source(store: DatasetStore, watch: UploadWatch) -> ChangeSource:
         "date_prefix_format": watch.date_prefix_format,
         "date_prefix_days": watch.date_prefix_days,
     }
-    if uri.startswith("s3://"):
-        bucket, _, key_prefix = uri[len("s3://") :].partition("/")
+    if is_s3_uri(uri):
+        bucket, key_prefix = split_s3_uri(uri)
         where = {"bucket": bucket, "prefix": key_prefix, "endpoint_url": getattr(store, "endpoint_url", "") or ""}
         if watch.queue_url:
             visibility = max(1, watch.minimum_interval_seconds // 2)
@@ -215,7 +217,8 @@ def upload_batch_definitions(watch: UploadWatch) -> tuple[dg.AssetsDefinition, d
             ledger=ledger,
         )
         context.log.info(
-            f"{source.describe()}: {batch.listed} listed in {time.perf_counter() - started:.2f}s, {len(batch.changes)} new, {batch.pending} pending"
+            f"{source.describe()}: {batch.listed} listed in {time.perf_counter() - started:.2f}s, {len(batch.changes)} "
+            f"new, {batch.pending} pending"
         )
         cursor = batch.cursor.to_json()
         if not batch.changes:

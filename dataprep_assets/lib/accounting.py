@@ -59,6 +59,6 @@ def account(what: str, records_in: Iterable[str], records_out: Iterable[str], re
     return Ledger(what, sum(inputs.values()), sum(outputs.values()), sum(refused.values()))
 
 
-def ledgers_metadata(*ledgers: Ledger) -> dict[str, object]:
+def ledgers_metadata(*ledgers: Ledger) -> dict[str, dict[str, int]]:
     """Asset metadata: one `accounting/<what>` entry per ledger (in, out, rejected, unaccounted = 0)."""
     return {f"accounting/{ledger.what}": ledger.metadata() for ledger in ledgers}

@@ -54,7 +54,7 @@ def _order(pool: Sequence[PoolItem], seed: int) -> list[PoolItem]:
     """Tier first, then a seeded shuffle of the items sorted by key: independent of input order."""
     items = sorted(pool, key=lambda p: (p.tier, str(p.item)))
     rank = np.random.default_rng(seed).permutation(len(items))
-    return [p for _, p in sorted(zip(rank, items), key=lambda pair: (pair[1].tier, pair[0]))]
+    return [p for _, p in sorted(zip(rank, items, strict=True), key=lambda pair: (pair[1].tier, pair[0]))]
 
 
 def _fill(ordered: Sequence[PoolItem], quotas: Mapping[str, int], group_split: dict, taken: dict) -> None:
@@ -91,7 +91,7 @@ def fill_splits(
     taken: dict = {}
     for entry in ordered:
         split = (placed or {}).get(entry.item)
-        if split in needs and group_split.setdefault(entry.group, split) == split:
+        if split is not None and split in needs and group_split.setdefault(entry.group, split) == split:
             taken[entry.item] = split
     kept = dict(taken)
     kept_counts = pd.Series(list(kept.values()), dtype="object").value_counts()

@@ -19,7 +19,8 @@ from dataprep_assets.lib.tables import plain, records
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d232b;background:#f6f7f9}
 header{background:#1d2b3a;color:#fff;padding:18px 28px}header h1{margin:0 0 4px;font-size:22px}
-header p{margin:0;color:#c9d3de}code{font:12px ui-monospace,monospace;background:#eef1f4;padding:1px 4px;border-radius:3px}
+header p{margin:0;color:#c9d3de}\
+code{font:12px ui-monospace,monospace;background:#eef1f4;padding:1px 4px;border-radius:3px}
 header code{background:#2c3e50;color:#fff}main{padding:8px 28px 40px;max-width:1500px}
 section{background:#fff;border:1px solid #dde2e8;border-radius:6px;margin:16px 0;padding:12px 18px}
 h2{font-size:17px;margin:4px 0 10px}.facts{display:flex;flex-wrap:wrap;gap:10px;margin:0;padding:0}
@@ -99,7 +100,8 @@ def _html_table(t: Table) -> str:
         f'<p class="note">{len(t.frame) - t.max_rows} more rows in card.json</p>' if len(t.frame) > t.max_rows else ""
     )
     return (
-        f'<div><table id="{html.escape(t.id)}"><caption>{html.escape(t.caption)}</caption><thead><tr>{head}</tr></thead>'
+        "<div><table "
+        f'id="{html.escape(t.id)}"><caption>{html.escape(t.caption)}</caption><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table>{more}</div>"
     )
 

@@ -118,7 +118,7 @@ def histograms(
     for name, arr in arrays.items():
         if arr.size:
             label = f"{name} (n={arr.size:,}, median {np.median(arr):.3g})"
-            ax.hist(arr, bins=edges, histtype="step", linewidth=1.8, color=colors[name], label=label)
+            ax.hist(arr, bins=edges, histtype="step", linewidth=1.8, color=colors[name], label=label)  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
     if log_x:
         ax.set_xscale("log")
     ax.set_xlabel(xlabel)

@@ -104,7 +104,8 @@ def category_map(
     unknown = sorted({str(c["name"]) for c in categories if str(c["name"]) not in mapping})
     if unknown:
         raise CocoError(
-            f"{source}: categories {unknown} are not in the category mapping; map each to one of {list(targets)} or '{DROP}'"
+            f"{source}: categories {unknown} are not in the category mapping; map each to one of {list(targets)} or "
+            f"'{DROP}'"
         )
     index = {name: i for i, name in enumerate(targets)}
     return {
@@ -127,9 +128,9 @@ def coco_from_frames(
     fields = [*IMAGE_COLUMNS, *extra_image_fields]
     columns = [images[c].tolist() for c in fields]  # column lists: far faster than itertuples over Arrow strings
     img_records = []
-    for row in zip(*columns):
+    for row in zip(*columns, strict=True):
         record = {"id": int(row[0]), "file_name": str(row[1]), "width": int(row[2]), "height": int(row[3])}
-        for name, value in zip(extra_image_fields, row[4:]):
+        for name, value in zip(extra_image_fields, row[4:], strict=True):
             record[name] = value.item() if isinstance(value, np.generic) else value
         img_records.append(record)
     ann_columns = [annotations[c].tolist() for c in ("id", "image_id", "category_id", "x", "y", "w", "h", "iscrowd")]
@@ -143,7 +144,7 @@ def coco_from_frames(
             "iscrowd": int(iscrowd),
             "segmentation": [],
         }
-        for i, image_id, category_id, x, y, w, h, iscrowd in zip(*ann_columns)
+        for i, image_id, category_id, x, y, w, h, iscrowd in zip(*ann_columns, strict=True)
     ]
     return {
         "info": dict(info or {}),
@@ -207,9 +208,10 @@ def validate_coco(coco: Mapping, image_dir: str | os.PathLike | None = None, tol
             continue
         x, y, w, h = map(float, a["bbox"])
         iw, ih = sizes[a["image_id"]]
-        if isinstance(iw, (int, float)) and isinstance(ih, (int, float)):
-            if x < -tolerance or y < -tolerance or x + w > iw + tolerance or y + h > ih + tolerance:
-                problems.append(Problem("box_outside_image", item, f"bbox {a['bbox']} outside {iw}x{ih}"))
+        if not (isinstance(iw, (int, float)) and isinstance(ih, (int, float))):
+            continue
+        if x < -tolerance or y < -tolerance or x + w > iw + tolerance or y + h > ih + tolerance:
+            problems.append(Problem("box_outside_image", item, f"bbox {a['bbox']} outside {iw}x{ih}"))
     return problems
 
 

@@ -60,7 +60,7 @@ def _first(value, index: int = 0) -> float | None:
     """One value of a possibly multi-valued numeric tag (`index` clamped to the values present)."""
     if value is None or value == "":
         return None
-    if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
+    if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):  # pyright: ignore[reportAttributeAccessIssue]  # a public pydicom API its stubs do not export
         if len(value) == 0:
             return None
         value = value[min(index, len(value) - 1)]
@@ -172,7 +172,7 @@ def to_uint8(
     return 255 - out if monochrome1 else out
 
 
-_NATIVE = {pydicom.uid.ExplicitVRLittleEndian, pydicom.uid.ImplicitVRLittleEndian}
+_NATIVE = {pydicom.uid.ExplicitVRLittleEndian, pydicom.uid.ImplicitVRLittleEndian}  # pyright: ignore[reportAttributeAccessIssue]  # a public pydicom API its stubs do not export
 
 
 def stored_pixels(ds: pydicom.Dataset) -> np.ndarray:
@@ -202,7 +202,7 @@ def stored_pixels(ds: pydicom.Dataset) -> np.ndarray:
 
 def _require_decoder(ds: pydicom.Dataset, name: str) -> None:
     """Raise `DicomError("no_decoder")` naming the syntax and what to install when pixels cannot be decoded."""
-    from pydicom.pixels import get_decoder
+    from pydicom.pixels import get_decoder  # pyright: ignore[reportPrivateImportUsage]  # a public pydicom API its stubs do not export
 
     syntax = ds.file_meta.TransferSyntaxUID
     if not syntax.is_compressed:
@@ -252,7 +252,8 @@ def load_slice_uint8(
         reason = "truncated_pixel_data" if "less than expected" in text else "bad_pixel_data"
         raise DicomError(
             reason,
-            f"{name}: pixel data of transfer syntax {header.transfer_syntax} cannot be decoded ({type(exc).__name__}: {exc})",
+            f"{name}: pixel data of transfer syntax {header.transfer_syntax} cannot be decoded ({type(exc).__name__}: "
+            f"{exc})",
         ) from exc
     if pixels.ndim == 3:  # a multi-frame object: the first frame is the slice
         pixels = pixels[0]

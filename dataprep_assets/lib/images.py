@@ -50,7 +50,7 @@ def overlay_mask(gray: np.ndarray, mask: np.ndarray, color=(255, 64, 64), alpha:
     return rgb.astype(np.uint8)
 
 
-def _font(size: int) -> ImageFont.ImageFont:
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
 

@@ -21,6 +21,7 @@ import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dataprep_assets.lib.storage import atomic_write_json, atomic_write_text, canonical_json, safe_join, sha256_file
 from dataprep_assets.lib.versions import object_relpath, put_object
@@ -37,7 +38,7 @@ def fingerprint(*parts: object) -> str:
 class CachedItem:
     files: dict[str, str]
     """Output name (relative to the item's output directory) -> SHA-256 of the stored object."""
-    result: object
+    result: Any  # the item's JSON-ready result, as the worker returned it
 
 
 class ItemCache:
@@ -121,7 +122,7 @@ class InputHashes:
             known = stamp + [sha256_file(path)]
             self.computed += 1
         self._seen[relpath] = known
-        return known[3]
+        return str(known[3])
 
     def save(self) -> None:
         """Remember the hashes of the files seen in this run (files no longer used are forgotten)."""

@@ -55,13 +55,13 @@ def allocate_counts(n: int, fractions: Mapping[str, float]) -> dict[str, int]:
                 donor = max(donors, key=lambda j: (counts[j] - exact[j], counts[j]))
                 counts[donor] -= 1
                 counts[i] += 1
-    return dict(zip(names, counts.tolist()))
+    return dict(zip(names, counts.tolist(), strict=True))
 
 
 def _sorted_unique(keys: Iterable[Hashable]) -> list:
     unique = set(keys)
     try:
-        return sorted(unique)
+        return sorted(unique)  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
     except TypeError:
         return sorted(unique, key=repr)
 
@@ -156,7 +156,7 @@ def extend_assignment(
             "re-split from scratch (resplit=True) to change the set of splits"
         )
     new = [k for k in unique if k not in kept]
-    rank = dict(zip(new, np.random.default_rng(seed).permutation(len(new)).tolist()))
+    rank = dict(zip(new, np.random.default_rng(seed).permutation(len(new)).tolist(), strict=True))
     stratum_of = (lambda k: strata[k]) if strata is not None else (lambda k: None)
     weight_of = (lambda k: float(weights[k])) if weights is not None else (lambda k: 1.0)
     by_stratum: dict = {}
@@ -204,7 +204,7 @@ def previous_assignment(frame: pd.DataFrame | None, group_col: str, split_col: s
     if frame is None or frame.empty or group_col not in frame or split_col not in frame:
         return {}
     pairs = frame[[group_col, split_col]].dropna().drop_duplicates(group_col)
-    return dict(zip(pairs[group_col].tolist(), pairs[split_col].astype(str).tolist()))
+    return dict(zip(pairs[group_col].tolist(), pairs[split_col].astype(str).tolist(), strict=True))
 
 
 def inherit_group_splits(member_splits: Mapping, member_group: Mapping) -> dict:
@@ -230,10 +230,11 @@ def moved_groups(previous: Mapping, current: Mapping) -> list[tuple]:
 
 
 def split_changes(previous: Mapping, current: Mapping, order: Sequence[str] = DEFAULT_SPLIT_NAMES) -> pd.DataFrame:
-    """Per split of `current`: groups, and how many were kept / added / moved in / moved out / removed since `previous`."""
+    """Per split of `current`: groups, and how many were kept / added / moved in / moved out / removed since
+    `previous`."""
     names = [s for s in order if s in set(map(str, current.values())) | set(map(str, previous.values()))]
     names += sorted((set(map(str, current.values())) | set(map(str, previous.values()))) - set(names))
-    rows = {s: dict(groups=0, kept=0, added=0, moved_in=0, moved_out=0, removed=0) for s in names}
+    rows = {s: {"groups": 0, "kept": 0, "added": 0, "moved_in": 0, "moved_out": 0, "removed": 0} for s in names}
     for key, split in current.items():
         split = str(split)
         rows[split]["groups"] += 1
@@ -257,7 +258,7 @@ def group_overlap(frame: pd.DataFrame, group_col: str, split_col: str = "split")
     """Groups found in more than one split, per pair of splits (empty dict: leak-free)."""
     pairs = frame[[group_col, split_col]].drop_duplicates()
     by_split = {s: set(g[group_col]) for s, g in pairs.groupby(split_col, observed=True)}
-    names = sorted(by_split)
+    names = sorted(by_split)  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
     overlap = {}
     for i, a in enumerate(names):
         for b in names[i + 1 :]:

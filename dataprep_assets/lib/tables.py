@@ -30,7 +30,11 @@ def column_types(frame: pd.DataFrame) -> dict[str, str]:
     return {str(name): column_type(dtype) for name, dtype in frame.dtypes.items()}
 
 
-def plain(value, digits: int = 4):
+Plain = str | int | float | bool | None
+"""A JSON-ready cell value."""
+
+
+def plain(value, digits: int = 4) -> Plain:
     """One cell as a plain scalar: numpy ints -> int, floats rounded (NaN -> None), containers -> text."""
     if value is None or value is pd.NA or value is pd.NaT:
         return None
@@ -45,10 +49,13 @@ def plain(value, digits: int = 4):
     return str(value)
 
 
-def records(frame: pd.DataFrame, max_rows: int | None = None, digits: int = 4) -> list[dict[str, object]]:
+def records(frame: pd.DataFrame, max_rows: int | None = None, digits: int = 4) -> list[dict[str, Plain]]:
     shown = frame if max_rows is None else frame.head(max_rows)
     cols = [str(c) for c in shown.columns]
-    return [{c: plain(v, digits) for c, v in zip(cols, row)} for row in shown.itertuples(index=False, name=None)]
+    return [
+        {c: plain(v, digits) for c, v in zip(cols, row, strict=True)}
+        for row in shown.itertuples(index=False, name=None)
+    ]
 
 
 def counts_frame(counts: Mapping[str, Mapping[str, int]] | pd.DataFrame, index_name: str = "") -> pd.DataFrame:

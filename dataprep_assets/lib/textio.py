@@ -1,4 +1,5 @@
-"""Reading users' text files the same way everywhere: UTF-8 with or without a BOM, CSV rows with their real line numbers.
+"""Reading users' text files the same way everywhere: UTF-8 with or without a BOM, CSV rows with their real line
+numbers.
 
 Spreadsheet exports on Windows start with a UTF-8 byte-order mark; read naively, it glues itself to the first
 column name (`\\ufeffimage_path`) and every row loses that column. `read_text` / `load_json` strip it;
@@ -14,6 +15,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ENCODING = "utf-8-sig"
 """UTF-8; a leading byte-order mark is dropped."""
@@ -31,7 +33,7 @@ def read_text(path: str | os.PathLike) -> str:
     return Path(path).read_text(encoding=ENCODING)
 
 
-def load_json(source: str | os.PathLike | bytes, *, duplicate_keys: str = "last") -> object:
+def load_json(source: str | os.PathLike | bytes, *, duplicate_keys: str = "last") -> Any:
     """Parse JSON from a path or bytes (BOM accepted). An object that names one key twice: `last` keeps the last
     value (JSON's usual, silent rule), `error` raises `DuplicateKeyError`, `mark` keeps every value in a
     `Duplicated` list in the key's place so the caller can reject each one naming the others."""
@@ -110,6 +112,6 @@ def read_csv_rows(source: str | os.PathLike | bytes) -> CsvRows:
             continue
         if len(record) > len(header):
             raise TextFormatError(f"line {start}: {len(record)} fields, the header has {len(header)}")
-        rows.append(dict(zip(header, [*record, *[""] * (len(header) - len(record))])))
+        rows.append(dict(zip(header, [*record, *[""] * (len(header) - len(record))], strict=True)))
         lines.append(start)
     return CsvRows(header or [], rows, lines)

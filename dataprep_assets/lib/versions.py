@@ -72,7 +72,7 @@ class VersionRecord:
 
     @classmethod
     def from_dict(cls, payload: dict) -> VersionRecord:
-        known = {f for f in cls.__dataclass_fields__}
+        known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in payload.items() if k in known})
 
 
@@ -140,10 +140,12 @@ def verify_file(path: Path, sha256: str, label: str) -> None:
 # -- records --------------------------------------------------------------------------------------
 def write_version(root: Path, record: VersionRecord, manifest: Manifest) -> None:
     """Write the file list, then the record (the commit point)."""
-    with atomic_path(safe_join(root, files_relpath(record.dataset, record.version_id))) as tmp:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            for entry in sorted(manifest.entries, key=lambda e: e.path):
-                fh.write(f"{entry.sha256}\t{entry.size}\t{entry.path}\n")
+    with (
+        atomic_path(safe_join(root, files_relpath(record.dataset, record.version_id))) as tmp,
+        open(tmp, "w", encoding="utf-8") as fh,
+    ):
+        for entry in sorted(manifest.entries, key=lambda e: e.path):
+            fh.write(f"{entry.sha256}\t{entry.size}\t{entry.path}\n")
     with atomic_path(safe_join(root, record_relpath(record.dataset, record.version_id))) as tmp:
         tmp.write_text(canonical_json(record.to_dict()) + "\n", encoding="utf-8")
 
@@ -202,7 +204,8 @@ def resolve(
     if not matches:
         listing = ", ".join(f"{r.version_id} (run {r.run_id[:8] or '-'})" for r in records[-10:])
         raise VersionError(
-            f"{dataset} has no {what}; it may never have existed or been removed by GC. Versions that exist (newest last): {listing}"
+            f"{dataset} has no {what}; it may never have existed or been removed by GC. Versions that exist (newest "
+            f"last): {listing}"
         )
     return matches[-1]
 
@@ -312,8 +315,10 @@ class GcReport:
     def summary(self) -> str:
         verb = "would free" if self.dry_run else "freed"
         return (
-            f"{verb} {self.bytes_freed:,} bytes: {self.objects_deleted} objects and {len(self.versions_dropped)} versions "
-            f"(kept {self.versions_kept} versions, {self.objects_kept} objects; {self.objects_young} unreferenced objects "
+            f"{verb} {self.bytes_freed:,} bytes: {self.objects_deleted} objects and {len(self.versions_dropped)} "
+            "versions "
+            f"(kept {self.versions_kept} versions, {self.objects_kept} objects; {self.objects_young} unreferenced "
+            "objects "
             "younger than the grace period left alone)"
         )
 

@@ -203,7 +203,7 @@ class QualityPredictionDataset(Dataset):
         idx = np.asarray(indices, dtype=np.int64)
         x = torch.from_numpy(self._inputs(idx))
         y = torch.from_numpy(self.targets[idx])
-        return list(zip(x, y))
+        return list(zip(x, y, strict=True))
 
     def close(self) -> None:
         if self._file is not None:
@@ -262,7 +262,8 @@ def build_dataloaders(
     fold: int | None = None,
     feature_clip: float = 5.0,
 ) -> QualityDataLoaders:
-    """Train (shuffled), validation and test loaders; with `fold`, train = train minus that fold, validation = that fold.
+    """Train (shuffled), validation and test loaders; with `fold`, train = train minus that fold, validation = that
+    fold.
 
     Examples whose image has no feature vector are left out and counted in `without_features`.
     """

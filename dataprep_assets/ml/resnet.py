@@ -114,8 +114,10 @@ def load_resnet50(weights_path: str | Path) -> ResNet50:
     path = Path(weights_path)
     if not str(weights_path) or not path.is_file():
         raise FileNotFoundError(
-            f"ResNet-50 weights file {str(weights_path)!r} not found: save torchvision's ImageNet state dict to a local file "
-            "(`torch.save(torchvision.models.resnet50(weights='IMAGENET1K_V2').state_dict(), 'resnet50.pth')`) and set weights_path"
+            f"ResNet-50 weights file {str(weights_path)!r} not found: save torchvision's ImageNet state dict to a "
+            "local file "
+            "(`torch.save(torchvision.models.resnet50(weights='IMAGENET1K_V2').state_dict(), 'resnet50.pth')`) and set "
+            "weights_path"
         )
     state = torch.load(path, map_location="cpu", weights_only=True)
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):

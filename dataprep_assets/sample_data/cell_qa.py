@@ -33,7 +33,7 @@ PREFIX = "raw/cell_qa"
 def _ellipse_labels(rng: np.random.Generator, shape, centres, radii, angles) -> np.ndarray:
     labels = np.zeros(shape, dtype=np.int32)
     yy, xx = np.mgrid[: shape[0], : shape[1]]
-    for label, ((cy, cx), (ry, rx), theta) in enumerate(zip(centres, radii, angles), start=1):
+    for label, ((cy, cx), (ry, rx), theta) in enumerate(zip(centres, radii, angles, strict=True), start=1):
         y0, y1 = int(max(cy - ry - rx, 0)), int(min(cy + ry + rx + 1, shape[0]))
         x0, x1 = int(max(cx - ry - rx, 0)), int(min(cx + ry + rx + 1, shape[1]))
         dy, dx = yy[y0:y1, x0:x1] - cy, xx[y0:y1, x0:x1] - cx
@@ -115,7 +115,7 @@ def competitor_masks(rng: np.random.Generator, gt: np.ndarray) -> dict[str, np.n
     seeds = np.array(ndimage.center_of_mass(gt > 0, gt, kept)).reshape(-1, 2)
     seed_img = np.zeros(gt.shape, dtype=np.int32)
     seed_img[tuple(np.round(seeds).astype(int).T)] = np.arange(1, len(seeds) + 1)
-    _, (iy, ix) = ndimage.distance_transform_edt(seed_img == 0, return_indices=True)
+    _, (iy, ix) = ndimage.distance_transform_edt(seed_img == 0, return_indices=True)  # pyright: ignore[reportGeneralTypeIssues]  # scipy: with return_indices=True the result is (distances, indices)
     masks["competitor_D"] = (seed_img[iy, ix] * 3 + 11).astype(np.int32)
     return masks
 

@@ -31,6 +31,7 @@ import hashlib
 import io
 import json
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,7 +65,7 @@ _GRID = np.mgrid[:SIZE, :SIZE].astype(np.float32)
 
 
 def render_slice_hu(
-    rng: np.random.Generator, position: float, lesions: list[tuple[float, float, float, float]] = ()
+    rng: np.random.Generator, position: float, lesions: Sequence[tuple[float, float, float, float]] = ()
 ) -> np.ndarray:
     """One axial slice in HU; `position` in [0, 1] scales the skull; lesions are (cy, cx, ry, rx) ellipses."""
     yy, xx = _GRID
@@ -116,7 +117,7 @@ def write_dicom(
     """A CT Image Storage file with stored = HU + 1024 (rescale intercept -1024, slope 1)."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = CTImageStorage
-    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.MediaStorageSOPInstanceUID = sop_uid  # pyright: ignore[reportAttributeAccessIssue]  # a public pydicom API its stubs do not export
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds = Dataset()
     ds.file_meta = meta
@@ -407,13 +408,13 @@ def _pool_defects(rng: np.random.Generator, root: Path) -> list[dict]:
     ):
         row = _row(pid, slice_no, "TN" if slice_no % 2 else "FP", f"{pid}/{_uid(pid)}/{slice_no}.dcm")
         path = root / DICOM_PREFIX / row["s3_key"]
-        common = dict(
-            study_uid=row["study_instance_uid"],
-            series_uid=row["series_instance_uid"],
-            sop_uid=row["sop_instance_uid"],
-            instance=slice_no,
-            thickness=5.0,
-        )
+        common = {
+            "study_uid": row["study_instance_uid"],
+            "series_uid": row["series_instance_uid"],
+            "sop_uid": row["sop_instance_uid"],
+            "instance": slice_no,
+            "thickness": 5.0,
+        }
         hu = render_slice_hu(rng, 0.5)
         if kind == "truncated":
             write_dicom(path, hu, patient_id=pid, **common)

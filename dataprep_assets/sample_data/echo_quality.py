@@ -104,7 +104,7 @@ def write_echo_dicom(
 
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = UltrasoundMultiFrameImageStorage
-    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.MediaStorageSOPInstanceUID = sop_uid  # pyright: ignore[reportAttributeAccessIssue]  # a public pydicom API its stubs do not export
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds = Dataset()
     ds.file_meta = meta
@@ -232,7 +232,7 @@ def generate(
         names = _file_names(rng, prefix, int(rng.integers(videos_per_exam[0], videos_per_exam[1] + 1)))
         scores = _scores(rng, len(names))
         results = {}
-        for name, score in zip(names, scores):
+        for name, score in zip(names, scores, strict=True):
             pixels = echo_video(rng, int(rng.integers(frames[0], frames[1] + 1)), rows, cols, score, rgb)
             sop = generate_uid(entropy_srcs=[str(seed), folder, name])
             write_echo_dicom(

@@ -52,7 +52,8 @@ PALETTE = [
 # -- logos ---------------------------------------------------------------------------------------
 def _colour(rng: np.random.Generator) -> tuple[int, int, int]:
     base = np.array(PALETTE[rng.integers(len(PALETTE))], dtype=float)
-    return tuple(int(v) for v in np.clip(base + rng.normal(0, 12, 3), 0, 255))
+    r, g, b = (int(v) for v in np.clip(base + rng.normal(0, 12, 3), 0, 255))
+    return r, g, b
 
 
 def _shape(draw: ImageDraw.ImageDraw, rng: np.random.Generator, box, fill) -> None:
@@ -309,7 +310,7 @@ def generate(
             (base / rel).parent.mkdir(parents=True, exist_ok=True)
             image.save(base / rel, format="PNG")
             original = np.asarray(image)
-            for method, n in zip((1, 2, 3), settings_per_method):
+            for method, n in zip((1, 2, 3), settings_per_method, strict=True):
                 for _ in range(n):
                     params = sample_params(rng, method)
                     ts = START + timedelta(days=7 * (method - 1) + float(rng.uniform(0, 6)))

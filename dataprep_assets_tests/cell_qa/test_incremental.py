@@ -14,7 +14,7 @@ import pytest
 from dataprep_assets import versions
 from dataprep_assets.common.store import LocalDatasetStore
 from dataprep_assets.lib.storage import build_manifest
-from dataprep_assets_tests.cell_qa.test_pipeline import ASSETS, CHECKS, _small_sample
+from dataprep_assets_tests.cell_qa.conftest import crops_config, materialize, small_sample
 
 OUTPUTS = ["data/cell_crops", "data/cell_level_dataframe.parquet", "data/competitor_seg_scores.parquet"]
 HELD_BACK = "t000"  # one frame of one sequence, uploaded later
@@ -24,15 +24,12 @@ def _held_back_files(raw: Path) -> list[Path]:
     seq = sorted(p for p in raw.rglob("01") if p.is_dir() and p.parent.parent == raw)[0]
     dataset = seq.parent
     picks = [seq / f"{HELD_BACK}.tif", dataset / "01_GT" / "SEG" / f"man_seg{HELD_BACK[1:]}.tif"]
-    picks += [p for p in (raw / "competitors").glob(f"*/{dataset.name}/01_RES/mask{HELD_BACK[1:]}.tif")]
+    picks += list((raw / "competitors").glob(f"*/{dataset.name}/01_RES/mask{HELD_BACK[1:]}.tif"))
     return [p for p in picks if p.exists()]
 
 
 def _materialize(store, instance, layout):
-    config = {"ops": {"cell_crops": {"config": {"max_workers": 1, "layout": layout}}}}
-    result = dg.materialize(
-        ASSETS + CHECKS, instance=instance, resources={"store": store}, run_config=config, raise_on_error=False
-    )
+    result = materialize(store, instance, ops=crops_config(layout=layout))
     assert result.success
     return instance.get_latest_materialization_event(dg.AssetKey("cell_crops")).asset_materialization.metadata
 
@@ -40,7 +37,7 @@ def _materialize(store, instance, layout):
 @pytest.mark.parametrize("layout", ["stacked", "tiff_per_cell"])
 def test_an_upload_recomputes_only_new_pairs_and_matches_a_from_scratch_build(tmp_path, layout):
     full, inc = tmp_path / "full", tmp_path / "inc"
-    _small_sample(full)
+    small_sample(full)
     shutil.copytree(full, inc)
     held = _held_back_files(inc / "raw" / "cell_qa")
     assert len(held) >= 3

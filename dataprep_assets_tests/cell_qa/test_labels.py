@@ -56,7 +56,7 @@ def test_jaccard_and_seg_match_the_reference(dtype, spread, background):
         dp, dg_ = relabel(pred), relabel(gt)
         match = match_cells(dp, dg_)
         expected = _reference_match(pred.astype(np.int64), gt.astype(np.int64))
-        got = {int(i): (int(g), j) for i, g, j in zip(dp.ids, match.gt_label, match.jaccard)}
+        got = {int(i): (int(g), j) for i, g, j in zip(dp.ids, match.gt_label, match.jaccard, strict=True)}
         assert got.keys() == expected.keys()
         for label, (g, j) in expected.items():
             assert got[label][0] == g

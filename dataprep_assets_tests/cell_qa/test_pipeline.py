@@ -10,48 +10,25 @@ import pytest
 
 from dataprep_assets.common.store import LocalDatasetStore
 from dataprep_assets.defs.cell_qa import assets as cell_assets
-from dataprep_assets.defs.cell_qa import checks as cell_checks
 from dataprep_assets.defs.cell_qa.extract import load_crop
-from dataprep_assets.sample_data.cell_qa import DATASETS, generate
-
-ASSETS = [
-    cell_assets.cell_qa_inventory,
-    cell_assets.cell_crops,
-    cell_assets.cell_level_dataframe,
-    cell_assets.competitor_seg_scores,
-    cell_assets.cell_level_dataframe_with_splits,
-    cell_assets.cell_qa_release,
-]
-CHECKS = [
-    cell_checks.no_image_key_overlap,
-    cell_checks.split_fractions_near_target,
-    cell_checks.cell_jaccard_valid,
-    cell_checks.crops_readable,
-]
-
-
-def _small_sample(root):
-    generate(root, seed=3, sequences=3, frames=2, size=128, datasets=DATASETS)
-
-
-def _run(store, instance, **crop_config):
-    config = {"ops": {"cell_crops": {"config": {"max_workers": 1, **crop_config}}}}
-    return dg.materialize(
-        ASSETS + CHECKS, instance=instance, resources={"store": store}, run_config=config, raise_on_error=False
-    )
+from dataprep_assets.sample_data.cell_qa import DATASETS
+from dataprep_assets_tests.cell_qa.conftest import crops_config, materialize, small_sample
+from dataprep_assets_tests.harness import group_checks, latest_data_versions
 
 
 @pytest.fixture
 def sample_store(store, store_root):
-    _small_sample(store_root)
+    small_sample(store_root)
     return store
 
 
 def test_whole_graph_builds_the_seed_layout_and_passes_every_check(sample_store, store_root, instance):
-    result = _run(sample_store, instance)
+    result = materialize(sample_store, instance)
     assert result.success
     evaluations = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert evaluations == dict.fromkeys(("no_original_image_key_overlap", "split_fractions_near_target", "cell_jaccard_valid", "crops_readable"), True)
+    assert evaluations == dict.fromkeys(
+        (key.name for check in group_checks("cell_qa") for key in check.check_keys), True
+    )
 
     cells = pd.read_parquet(store_root / "data" / "cell_level_dataframe_with_splits.parquet")
     assert {
@@ -82,11 +59,11 @@ def test_whole_graph_builds_the_seed_layout_and_passes_every_check(sample_store,
 
 
 def test_bad_inputs_become_named_rejects_and_the_run_goes_on(sample_store, store_root, instance):
-    assert _run(sample_store, instance).success
+    assert materialize(sample_store, instance).success
     rejects = pd.concat(
         [pd.read_csv(store_root / "rejects" / f"{name}.csv") for name in ("cell_qa_inventory", "cell_crops")]
     )
-    reasons = dict(zip(rejects["item"].str.replace("raw/cell_qa/", ""), rejects["reason"]))
+    reasons = dict(zip(rejects["item"].str.replace("raw/cell_qa/", ""), rejects["reason"], strict=True))
     first, last = list(DATASETS)[0], list(DATASETS)[-1]
     assert reasons == {
         f"{first}/01/t001.tif": "no_ground_truth",
@@ -104,10 +81,10 @@ def test_bad_inputs_become_named_rejects_and_the_run_goes_on(sample_store, store
 
 
 def test_stacked_layout_gives_the_same_crops_as_tiff_per_cell(sample_store, store_root, instance):
-    assert _run(sample_store, instance).success
+    assert materialize(sample_store, instance).success
     per_cell = pd.read_parquet(store_root / "data" / "cell_level_dataframe.parquet").set_index("cell_id")
     tiff_crops = {cid: load_crop(store_root, per_cell.loc[cid, "stacked_crop_path"]) for cid in per_cell.index[::97]}
-    assert _run(sample_store, instance, layout="stacked").success
+    assert materialize(sample_store, instance, ops=crops_config(layout="stacked")).success
     stacked = pd.read_parquet(store_root / "data" / "cell_level_dataframe.parquet").set_index("cell_id")
     assert stacked.index.equals(per_cell.index)
     assert not any(
@@ -123,21 +100,16 @@ def test_reruns_are_byte_identical_with_the_same_data_versions(tmp_path):
     versions, hashes = [], []
     for name in ("a", "b"):
         root = tmp_path / name
-        _small_sample(root)
+        small_sample(root)
         with dg.instance_for_test() as instance:
-            assert _run(LocalDatasetStore(root=str(root)), instance, max_workers=2 if name == "b" else 1).success
+            assert materialize(
+                LocalDatasetStore(root=str(root)), instance, ops=crops_config(max_workers=2 if name == "b" else 1)
+            ).success
             versions.append(
-                {
-                    key: instance.get_latest_materialization_event(dg.AssetKey(key)).asset_materialization.tags[
-                        "dagster/data_version"
-                    ]
-                    for key in (
-                        "cell_crops",
-                        "cell_level_dataframe",
-                        "cell_level_dataframe_with_splits",
-                        "cell_qa_release",
-                    )
-                }
+                latest_data_versions(
+                    instance,
+                    ["cell_crops", "cell_level_dataframe", "cell_level_dataframe_with_splits", "cell_qa_release"],
+                )
             )
         hashes.append(
             json.loads((root / "_manifests/data/cell_level_dataframe_with_splits.parquet.json").read_text())[
@@ -149,7 +121,7 @@ def test_reruns_are_byte_identical_with_the_same_data_versions(tmp_path):
 
 
 def test_injected_leakage_fails_the_blocking_check_and_stops_downstream(sample_store, instance, monkeypatch):
-    assert _run(sample_store, instance).success
+    assert materialize(sample_store, instance).success
 
     def leaky_split(frame, group_col, fractions, seed, split_col="split", previous=None):
         out = frame.copy()  # a row-level split, as the scripts did: cells of one image land in several splits
@@ -158,13 +130,7 @@ def test_injected_leakage_fails_the_blocking_check_and_stops_downstream(sample_s
 
     monkeypatch.setattr(cell_assets, "assign_group_splits", leaky_split)
     before = instance.get_latest_materialization_event(dg.AssetKey("cell_qa_release")).run_id
-    result = dg.materialize(
-        ASSETS + CHECKS,
-        instance=instance,
-        resources={"store": sample_store},
-        selection=["cell_level_dataframe_with_splits", "cell_qa_release"],
-        raise_on_error=False,
-    )
+    result = materialize(sample_store, instance, selection=["cell_level_dataframe_with_splits", "cell_qa_release"])
     assert not result.success
     leak = [e for e in result.get_asset_check_evaluations() if e.check_name == "no_original_image_key_overlap"]
     assert len(leak) == 1 and not leak[0].passed
@@ -185,19 +151,14 @@ def test_injected_leakage_fails_the_blocking_check_and_stops_downstream(sample_s
 )
 def test_bad_config_fails_at_once_naming_the_field(sample_store, instance, op, config, field):
     with pytest.raises(Exception, match=field):
-        dg.materialize(
-            ASSETS + CHECKS,
-            instance=instance,
-            resources={"store": sample_store},
-            run_config={"ops": {op: {"config": config}}},
-        )
+        materialize(sample_store, instance, ops={op: {"config": config}}, raise_on_error=True)
     assert instance.get_latest_materialization_event(dg.AssetKey(op)) is None
 
 
 def test_sequential_naming_gives_the_seeds_numbered_crops_stable_across_reruns(
     sample_store, store_root, instance, tmp_path
 ):
-    assert _run(sample_store, instance, naming="sequential").success
+    assert materialize(sample_store, instance, ops=crops_config(naming="sequential")).success
     cells = (
         pd.read_parquet(store_root / "data" / "cell_level_dataframe.parquet")
         .sort_values("cell_id")
@@ -211,9 +172,9 @@ def test_sequential_naming_gives_the_seeds_numbered_crops_stable_across_reruns(
     assert crop.shape == (2, 64, 64)
 
     other = LocalDatasetStore(root=str(tmp_path / "again"))
-    _small_sample(tmp_path / "again")
+    small_sample(tmp_path / "again")
     with dg.instance_for_test() as fresh:
-        assert _run(other, fresh, naming="sequential").success
+        assert materialize(other, fresh, ops=crops_config(naming="sequential")).success
     again = (
         pd.read_parquet(tmp_path / "again/data/cell_level_dataframe.parquet")
         .sort_values("cell_id")

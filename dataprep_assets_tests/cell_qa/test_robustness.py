@@ -3,14 +3,13 @@ competitor folders whose names collide after sanitising, symlink escapes, and ev
 
 import os
 
-import dagster as dg
 import numpy as np
 import pandas as pd
 import tifffile
 
 from dataprep_assets.defs.cell_qa import assets as cell_assets
 from dataprep_assets.defs.cell_qa.inventory import RAW_PREFIX, build_inventory, build_inventory_with_ledger
-from dataprep_assets_tests.cell_qa.test_pipeline import ASSETS, CHECKS
+from dataprep_assets_tests.cell_qa.conftest import crops_config, materialize
 
 
 def _labels(seed: int, size: int = 48) -> np.ndarray:
@@ -95,13 +94,7 @@ def test_a_link_out_of_the_store_is_an_unsafe_path_reject(tmp_path):
 def test_competitor_folders_colliding_after_sanitising_keep_every_crop(store, store_root, instance):
     for number in (0, 1):
         _frame(store_root, number=number, competitors=("competitor A", "competitor_A"))
-    result = dg.materialize(
-        ASSETS + CHECKS,
-        instance=instance,
-        resources={"store": store},
-        run_config={"ops": {"cell_crops": {"config": {"max_workers": 1, "layout": "tiff_per_cell"}}}},
-        raise_on_error=False,
-    )
+    result = materialize(store, instance, ops=crops_config(layout="tiff_per_cell"))
     assert result.success
     cells = pd.read_parquet(store_root / cell_assets.DATAFRAME_PATH)
     assert set(cells["competitor"]) == {"competitor A", "competitor_A"}

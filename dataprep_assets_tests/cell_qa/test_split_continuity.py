@@ -22,7 +22,7 @@ ASSETS = [
     cell_assets.cell_qa_release,
 ]
 CHECKS = [cell_checks.no_image_key_overlap, cell_checks.image_keys_stay_put]
-SMALL = dict(sequences=3, frames=2, size=96, datasets=dict(list(DATASETS.items())[:2]), defects=False)
+SMALL = {"sequences": 3, "frames": 2, "size": 96, "datasets": dict(list(DATASETS.items())[:2]), "defects": False}
 STAY_PUT = "original_image_keys_stay_put"
 
 

@@ -4,31 +4,15 @@ and the real DICOM files that ship with pydicom and pydicom-data."""
 import shutil
 from pathlib import Path
 
-import dagster as dg
 import pytest
 
 from dataprep_assets.common.store import LocalDatasetStore
-from dataprep_assets.defs.ct_hemorrhage import assets as A
-from dataprep_assets.defs.ct_hemorrhage import checks as C
-from dataprep_assets.defs.ct_hemorrhage import publish as P
 from dataprep_assets.defs.ct_hemorrhage.layout import RAW
 from dataprep_assets.sample_data.ct_hemorrhage import generate
+from dataprep_assets_tests.harness import runner
 
-ASSETS = [
-    A.labelled_coco,
-    A.no_hem_candidates,
-    A.no_hem_dicoms,
-    A.no_hem_pngs,
-    A.no_hem_coco,
-    A.patient_splits,
-    A.balanced_splits,
-    P.augmented_coco_6class,
-    P.coco_4class,
-    P.v4_analysis,
-    P.v4_dataset_6class_csv,
-    P.v4_dataset_4class_csv,
-]
-CHECKS = [v for v in vars(C).values() if isinstance(v, dg.AssetChecksDefinition)]
+materialize = runner("ct_hemorrhage", raise_on_error=False)
+"""The ct_hemorrhage graph (without its card) and every one of its checks, on a real instance."""
 
 
 def real_dicom(name: str) -> Path:
@@ -51,18 +35,3 @@ def sample_template(tmp_path_factory) -> Path:
 def sample_store(sample_template: Path, store_root: Path) -> LocalDatasetStore:
     shutil.copytree(sample_template / RAW, store_root / RAW)
     return LocalDatasetStore(root=str(store_root))
-
-
-def materialize(store, instance, selection=None, run_config=None, raise_on_error=False, assets=None):
-    return dg.materialize(
-        (assets or ASSETS) + CHECKS,
-        instance=instance,
-        resources={"store": store},
-        selection=selection,
-        run_config=run_config or {},
-        raise_on_error=raise_on_error,
-    )
-
-
-def checks_by_name(result) -> dict[str, object]:
-    return {f"{e.asset_key.to_user_string()}:{e.check_name}": e for e in result.get_asset_check_evaluations()}

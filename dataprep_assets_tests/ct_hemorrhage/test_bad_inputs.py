@@ -19,11 +19,8 @@ from dataprep_assets.defs.ct_hemorrhage.labelled import Source, load_source
 from dataprep_assets.defs.ct_hemorrhage.patients import DEFAULT_NAME_PATTERN
 from dataprep_assets.lib.dicom import load_slice_uint8
 from dataprep_assets.lib.rejects import RejectLog
-from dataprep_assets_tests.ct_hemorrhage.conftest import checks_by_name, materialize, real_dicom
-
-
-def failure_text(result) -> str:
-    return " ".join(e.event_specific_data.error.message for e in result.get_step_failure_events())
+from dataprep_assets_tests.ct_hemorrhage.conftest import materialize, real_dicom
+from dataprep_assets_tests.harness import check_results, failure_text
 
 
 def test_malformed_coco_fails_naming_the_file_and_keeps_the_previous_output(sample_store, instance):
@@ -263,7 +260,7 @@ def test_header_only_feedback_csv_stops_at_the_blocking_balance_check(sample_sto
     csv.write_text(csv.read_text().splitlines()[0] + "\n")
     result = materialize(sample_store, instance)
     assert not result.success
-    check = checks_by_name(result)["balanced_splits:no_hem_share_48_to_52_pct"]
+    check = check_results(result)["balanced_splits:no_hem_share_48_to_52_pct"]
     assert not check.passed and set(check.metadata["splits_outside"].value) == set(L.SPLITS)
     built = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert {"no_hem_candidates", "no_hem_coco", "balanced_splits"} <= built

@@ -10,7 +10,7 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.encaps import encapsulate
-from pydicom.pixels import apply_modality_lut, apply_windowing
+from pydicom.pixels import apply_modality_lut, apply_windowing  # pyright: ignore[reportPrivateImportUsage]  # a public pydicom API its stubs do not export
 
 from dataprep_assets.lib.dicom import (
     DicomError,

@@ -16,7 +16,8 @@ from dataprep_assets.common.store import LocalDatasetStore
 from dataprep_assets.defs.ct_hemorrhage import assets as A
 from dataprep_assets.defs.ct_hemorrhage import layout as L
 from dataprep_assets.defs.ct_hemorrhage.layout import RAW
-from dataprep_assets_tests.ct_hemorrhage.conftest import checks_by_name, materialize
+from dataprep_assets_tests.ct_hemorrhage.conftest import materialize
+from dataprep_assets_tests.harness import check_results
 
 OUTPUTS = [
     L.LABELLED,
@@ -59,7 +60,7 @@ def built(sample_template, tmp_path_factory):
 def test_whole_graph_builds_the_seeds_layout_with_every_check_passing(built):
     sample_store, result = built
     assert result.success
-    checks = checks_by_name(result)
+    checks = check_results(result)
     assert len(checks) == 18  # 16 + patients_stay_put + images_stay_put
     failed = {k: {m: v.value for m, v in e.metadata.items()} for k, e in checks.items() if not e.passed}
     assert not failed
@@ -211,7 +212,7 @@ def test_injected_patient_leakage_fails_the_blocking_check_and_stops_downstream(
     monkeypatch.setattr(A, "split_images", leaky_split)
     result = materialize(sample_store, instance)
     assert not result.success
-    leak = checks_by_name(result)["patient_splits:no_patient_overlap"]
+    leak = check_results(result)["patient_splits:no_patient_overlap"]
     assert not leak.passed and leak.metadata["overlapping_groups"].value > 0
     built = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert "patient_splits" in built and "no_hem_pngs" in built

@@ -11,7 +11,8 @@ import boto3
 from dataprep_assets.common.store import S3DatasetStore
 from dataprep_assets.defs.ct_hemorrhage import layout as L
 from dataprep_assets.sample_data.ct_hemorrhage import generate
-from dataprep_assets_tests.ct_hemorrhage.conftest import checks_by_name, materialize
+from dataprep_assets_tests.ct_hemorrhage.conftest import materialize
+from dataprep_assets_tests.harness import check_results
 
 
 def test_whole_graph_through_s3(s3_bucket, s3_env, tmp_path, instance):
@@ -36,7 +37,7 @@ def test_whole_graph_through_s3(s3_bucket, s3_env, tmp_path, instance):
     }
     result = materialize(store, instance, run_config=config)
     assert result.success
-    failed = [k for k, e in checks_by_name(result).items() if not e.passed]
+    failed = [k for k, e in check_results(result).items() if not e.passed]
     assert not failed
 
     def get(rel):

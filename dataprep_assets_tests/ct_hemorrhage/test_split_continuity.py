@@ -13,7 +13,8 @@ from dataprep_assets.common.continuity import RESPLIT
 from dataprep_assets.defs.ct_hemorrhage import assets as A
 from dataprep_assets.defs.ct_hemorrhage import layout as L
 from dataprep_assets.sample_data.ct_hemorrhage import _row, render_slice_hu, write_dicom
-from dataprep_assets_tests.ct_hemorrhage.conftest import checks_by_name, materialize
+from dataprep_assets_tests.ct_hemorrhage.conftest import materialize
+from dataprep_assets_tests.harness import check_results
 
 UP_TO_BALANCE = [
     "labelled_coco",
@@ -30,7 +31,7 @@ IMAGES_CHECK = "balanced_splits:images_stay_put"
 
 def _pairs(store, relpath, col):
     table = store.read_table(relpath)
-    return dict(zip(table[col], table["split"]))
+    return dict(zip(table[col], table["split"], strict=True))
 
 
 def _add_labelled_patients(store_root, new_ids, template_patient=None):
@@ -86,7 +87,7 @@ def test_refresh_keeps_patients_and_placed_pool_images_and_a_resplit_is_recorded
     _add_labelled_patients(store_root, ["987654321", "987654322"])
     _add_pool_patient(store_root, "987654323")
     refresh = materialize(sample_store, instance, selection=UP_TO_BALANCE)
-    checks = checks_by_name(refresh)
+    checks = check_results(refresh)
     # Known gap (see the notes): pool images that stay put in the tiny test split can leave its 48-52% band after a
     # refresh; the blocking share check then stops the refresh, as it should. Everything else must pass.
     assert refresh.success or {k for k, e in checks.items() if not e.passed} == {
@@ -113,14 +114,14 @@ def test_refresh_keeps_patients_and_placed_pool_images_and_a_resplit_is_recorded
         run_config={"ops": {"patient_splits": {"config": {"resplit": True, "seed": 7}}}},
     )
     assert resplit.success
-    checks = checks_by_name(resplit)
+    checks = check_results(resplit)
     assert checks[PATIENTS_CHECK].passed and checks[PATIENTS_CHECK].metadata["groups_moved"].value > 0
     assert checks[IMAGES_CHECK].passed and checks[IMAGES_CHECK].metadata[RESPLIT].value is True
     assert sample_store.versions(L.PATIENT_SPLITS)[-1].meta[RESPLIT] is True
     assert sample_store.versions(L.BALANCED)[-1].meta[RESPLIT] is True  # balancing followed the re-split
 
     again = materialize(sample_store, instance, selection=["patient_splits", "balanced_splits"])
-    assert again.success and checks_by_name(again)[IMAGES_CHECK].metadata["groups_moved"].value == 0
+    assert again.success and check_results(again)[IMAGES_CHECK].metadata["groups_moved"].value == 0
     assert sample_store.versions(L.BALANCED)[-1].meta[RESPLIT] is False
 
 
@@ -139,7 +140,7 @@ def test_a_moved_patient_fails_the_blocking_check_and_stops_balancing(sample_sto
     monkeypatch.setattr(A, "split_images", moving)
     result = materialize(sample_store, instance, selection=["patient_splits", "balanced_splits"])
     assert not result.success
-    checks = checks_by_name(result)
+    checks = check_results(result)
     assert not checks[PATIENTS_CHECK].passed and checks[PATIENTS_CHECK].metadata["groups_moved"].value == 1
     assert checks["patient_splits:no_patient_overlap"].passed
     assert instance.get_latest_materialization_event(dg.AssetKey("balanced_splits")).run_id == balanced

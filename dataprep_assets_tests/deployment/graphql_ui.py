@@ -62,7 +62,9 @@ query GroupChecks($group: AssetGroupSelector!) {
 LOCATIONS = """
 query Locations {
   workspaceOrError {
-    ... on Workspace { locationEntries { name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } }
+    ... on Workspace {
+      locationEntries { name loadStatus locationOrLoadError { __typename ... on PythonError { message } } }
+    }
   }
 }
 """

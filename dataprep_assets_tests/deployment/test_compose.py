@@ -156,7 +156,7 @@ def test_dockerfile_installs_from_the_lock_and_copies_only_what_exists():
     syncs = re.findall(r"uv sync ([^\n]+)", dockerfile)
     assert syncs and all("--frozen" in s and "--no-dev" in s for s in syncs)
     ignored = _dockerignore_patterns()
-    for source, dest in re.findall(r"^COPY (?!--from)(\S+(?: \S+)*?) (\S+)$", dockerfile, flags=re.M):
+    for source, _dest in re.findall(r"^COPY (?!--from)(\S+(?: \S+)*?) (\S+)$", dockerfile, flags=re.M):
         for part in source.split():
             assert (ROOT / part).exists(), f"Dockerfile copies {part}, which does not exist"
             assert not any(Path(part).match(p) or part == p for p in ignored), f"{part} is excluded by .dockerignore"

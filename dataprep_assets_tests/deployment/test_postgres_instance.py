@@ -99,7 +99,8 @@ def test_cell_qa_materializes_on_postgres_and_the_event_log_reads_back(prod_home
             cur.execute("SELECT status FROM runs WHERE run_id = %s", (run_id,))
             assert cur.fetchone() == ("SUCCESS",)
             cur.execute(
-                "SELECT DISTINCT asset_key FROM event_logs WHERE run_id = %s AND dagster_event_type = 'ASSET_MATERIALIZATION'",
+                "SELECT DISTINCT asset_key FROM event_logs WHERE run_id = %s AND dagster_event_type = "
+                "'ASSET_MATERIALIZATION'",
                 (run_id,),
             )
             keys = {dg.AssetKey.from_db_string(row[0]).to_user_string() for row in cur.fetchall()}

@@ -35,8 +35,10 @@ GRAPH_STATE_JS = """
     const key = decodeURIComponent(a.getAttribute('href').slice('/assets/'.length).split('?')[0]);
     checks[key] = a.innerText.trim();
   }
-  const runs = [...document.querySelectorAll('a[href^="/runs/"]')].map(a => a.getAttribute('href').slice('/runs/'.length).split('?')[0]);
-  const button = [...document.querySelectorAll('button')].map(b => b.innerText.trim()).find(t => t.startsWith('Materialize')) || null;
+  const runs = [...document.querySelectorAll('a[href^="/runs/"]')]
+    .map(a => a.getAttribute('href').slice('/runs/'.length).split('?')[0]);
+  const button = [...document.querySelectorAll('button')]
+    .map(b => b.innerText.trim()).find(t => t.startsWith('Materialize')) || null;
   return {checks, runs, button, title: document.title};
 })()
 """

@@ -6,40 +6,25 @@ import dagster as dg
 import pytest
 
 from dataprep_assets.common.store import LocalDatasetStore
-from dataprep_assets.defs.echo_quality import assets, automation, checks
+from dataprep_assets.defs.echo_quality import assets, automation
 from dataprep_assets.sample_data.echo_quality import generate
+from dataprep_assets_tests.harness import group_assets, group_checks, runner
 
-ASSETS = [
-    assets.echo_inference_output,
-    assets.echo_inference_results,
-    assets.echo_training_selection,
-    assets.echo_training_data,
-    assets.echo_training_splits,
-    assets.echo_dataset_release,
-]
-CHECKS = [v for v in vars(checks).values() if isinstance(v, dg.AssetChecksDefinition)]
-FAST_CHECKS = [c for c in CHECKS if c is not checks.inference_results_valid]  # skips Great Expectations' start-up
+GROUP = "echo_quality"
+SLOW_CHECK = "inference_results_valid"  # Great Expectations' start-up: evaluated where a test asks for every check
+
+materialize_echo = runner(GROUP, skip_checks=(SLOW_CHECK,))
+"""The echo_quality graph (without its card) and its checks but the slow one, on a real instance."""
 
 
 def echo_definitions(store: LocalDatasetStore) -> dg.Definitions:
     return dg.Definitions(
-        assets=ASSETS,
-        asset_checks=CHECKS,
+        assets=group_assets(GROUP),
+        asset_checks=group_checks(GROUP),
         jobs=[assets.echo_quality_job],
         sensors=[automation.echo_inference_results_sensor],
         schedules=[automation.echo_quality_daily_refresh],
         resources={"store": store},
-    )
-
-
-def materialize_echo(store, instance, run_config=None, checks=FAST_CHECKS, selection=None, raise_on_error=True):
-    return dg.materialize(
-        ASSETS + list(checks),
-        instance=instance,
-        resources={"store": store},
-        run_config=run_config or {},
-        selection=selection,
-        raise_on_error=raise_on_error,
     )
 
 

@@ -48,8 +48,16 @@ def test_non_dicom_and_truncated_files_are_refused(tmp_path):
     text = tmp_path / "report.dcm"
     text.write_text("LV EF 55%")
     assert read_header(str(text))["error"] == "not_dicom"
-    clip = write_echo_dicom(tmp_path / "ok.dcm", echo_video(np.random.default_rng(0), 3, 32, 40, 0.9, False),
-                            manufacturer="GE", model="Vivid E95", patient_id="P", study_uid="1.2.3", sop_uid="1.2.3.4")  # fmt: skip
+    video = echo_video(np.random.default_rng(0), 3, 32, 40, 0.9, False)
+    clip = write_echo_dicom(
+        tmp_path / "ok.dcm",
+        video,
+        manufacturer="GE",
+        model="Vivid E95",
+        patient_id="P",
+        study_uid="1.2.3",
+        sop_uid="1.2.3.4",
+    )
     truncated = tmp_path / "truncated.dcm"
     truncated.write_bytes(clip.read_bytes()[:-500])
     assert verify_dicom(clip) == ""

@@ -5,7 +5,6 @@ before the release, and bad inputs that fail loudly while the previous training 
 import json
 import re
 
-import dagster as dg
 import pandas as pd
 
 from dataprep_assets.defs.echo_quality.assets import (
@@ -20,21 +19,16 @@ from dataprep_assets.defs.echo_quality.assets import (
 from dataprep_assets.defs.echo_quality.dataset import ANNOTATION_COLUMNS
 from dataprep_assets.defs.echo_quality.dicoms import verify_dicom
 from dataprep_assets.sample_data.echo_quality import RESULTS_DIR, write_exam
-from dataprep_assets_tests.echo_quality.conftest import CHECKS, materialize_echo
-
-
-def _versions(result: dg.ExecuteInProcessResult) -> dict:
-    return {
-        e.asset_key.to_user_string(): e.materialization.tags.get("dagster/data_version")
-        for e in result.get_asset_materialization_events()
-    }
+from dataprep_assets_tests.echo_quality.conftest import GROUP, materialize_echo
+from dataprep_assets_tests.harness import data_versions, failure_text, group_checks
 
 
 def test_whole_graph_builds_the_seed_layout(store, instance, sample):
-    result = materialize_echo(store, instance, checks=CHECKS)
+    result = materialize_echo(store, instance, skip_checks=())
     assert result.success
     evaluations = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert len(evaluations) == len(CHECKS) and all(evaluations.values()), evaluations
+    every_check = {key.name for check in group_checks(GROUP) for key in check.check_keys}
+    assert set(evaluations) == every_check and all(evaluations.values()), evaluations
 
     annotations = read_annotations(store)
     assert list(annotations.columns) == ANNOTATION_COLUMNS
@@ -70,8 +64,9 @@ def test_whole_graph_builds_the_seed_layout(store, instance, sample):
 
     rejects = store.read_rejects("echo_inference_results").to_frame()
     assert {
-        "score_not_a_number", "score_out_of_range", "unknown_status", "malformed_entry", "missing_dicom", "not_dicom",
-        "too_few_frames", "duplicate_dicom", "conflicting_results", "malformed_json", "missing_columns", "inference_failed",
+        "score_not_a_number", "score_out_of_range", "unknown_status", "malformed_entry", "missing_dicom",
+        "not_dicom", "too_few_frames", "duplicate_dicom", "conflicting_results", "malformed_json", "missing_columns",
+        "inference_failed",
     } <= set(rejects["reason"])  # fmt: skip
     assert rejects[rejects["reason"] == "not_dicom"]["item"].tolist() == ["VIVIDS70-0001/IM_9007.dcm"]
 
@@ -82,7 +77,7 @@ def test_whole_graph_builds_the_seed_layout(store, instance, sample):
     assert json.loads(store.path(RELEASE_PATH).read_text())["rows_per_split"]
 
     again = materialize_echo(store, instance)
-    assert _versions(again) == _versions(result), "same inputs + seed: same data versions"
+    assert data_versions(again) == data_versions(result), "same inputs + seed: same data versions"
 
 
 def test_caps_spread_across_machines(store, instance, sample):
@@ -156,10 +151,6 @@ def _snapshot(store) -> dict:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def _failure_text(result: dg.ExecuteInProcessResult) -> str:
-    return " ".join(str(e.step_failure_data.error.message) for e in result.all_events if e.is_step_failure)
-
-
 def test_bad_inputs_fail_loudly_and_keep_previous_training_data(store, instance, store_root):
     _linked_exams(store_root)
     materialize_echo(store, instance)
@@ -168,7 +159,7 @@ def test_bad_inputs_fail_loudly_and_keep_previous_training_data(store, instance,
 
     no_low = {"ops": {"echo_training_selection": {"config": {"low_quality_phrase": "no such phrase"}}}}
     result = materialize_echo(store, instance, run_config=no_low, raise_on_error=False)
-    assert not result.success and "no low_quality videos were selected" in _failure_text(result)
+    assert not result.success and "no low_quality videos were selected" in failure_text(result)
     assert _snapshot(store) == before
 
     # Every result points at a broken or missing file.
@@ -185,13 +176,13 @@ def test_bad_inputs_fail_loudly_and_keep_previous_training_data(store, instance,
         )
     )
     result = materialize_echo(store, instance, raise_on_error=False)
-    assert not result.success and "has a usable DICOM video" in _failure_text(result)
+    assert not result.success and "has a usable DICOM video" in failure_text(result)
     reasons = set(store.read_rejects("echo_inference_results").to_frame()["reason"])
     assert reasons == {"not_dicom", "missing_dicom"}
     assert _snapshot(store) == before
 
     (results_dir / "EPIQ7-0101" / "inference_results.json").unlink()
     result = materialize_echo(store, instance, raise_on_error=False)
-    assert not result.success and re.search(r"no inference results .* under .*inference_output", _failure_text(result))
+    assert not result.success and re.search(r"no inference results .* under .*inference_output", failure_text(result))
     assert _snapshot(store) == before
     assert read_annotations(store, ANNOTATIONS_PATH).shape[0] == 8

@@ -32,7 +32,8 @@ def test_every_format_gives_the_same_row():
     records = rf("records.json", [{"folder": "EPIQ7-0001", "file_id": "A.dcm", **ENTRY}])
     csv = ResultFile(
         "batch.csv",
-        b"Folder,Filename,Score,Status,Assessment,Path\nEPIQ7-0001,A.dcm,0.97,pass,Excellent quality,raw_data/EPIQ7-0001/A.dcm\n",
+        b"Folder,Filename,Score,Status,Assessment,Path\n"
+        b"EPIQ7-0001,A.dcm,0.97,pass,Excellent quality,raw_data/EPIQ7-0001/A.dcm\n",
     )
     for files in ([per_folder], [summary], [one_folder], [records], [csv], [per_folder, summary, csv]):
         frame, rejects = parse_result_files(files)

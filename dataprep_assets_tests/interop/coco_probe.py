@@ -19,7 +19,7 @@ ANNOTATIONS = "_annotations.coco.json"
 
 
 def _datumaro(dataset) -> dict:
-    import datumaro as dm
+    import datumaro as dm  # pyright: ignore[reportMissingImports]  # optional interop probe: installed only where the probe runs
 
     labels = dataset.categories()[dm.AnnotationType.label]
     out = {}
@@ -36,13 +36,13 @@ def _datumaro(dataset) -> dict:
 
 
 def roboflow_coco(root: Path, splits: list[str]) -> dict:
-    import datumaro as dm
+    import datumaro as dm  # pyright: ignore[reportMissingImports]  # optional interop probe: installed only where the probe runs
 
     return {s: v for s, v in _datumaro(dm.Dataset.import_from(str(root), "roboflow_coco")).items() if s in splits}
 
 
 def coco_instances(root: Path, splits: list[str]) -> dict:
-    import datumaro as dm
+    import datumaro as dm  # pyright: ignore[reportMissingImports]  # optional interop probe: installed only where the probe runs
 
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "annotations").mkdir()
@@ -54,7 +54,7 @@ def coco_instances(root: Path, splits: list[str]) -> dict:
 
 
 def fiftyone(root: Path, splits: list[str]) -> dict:
-    import fiftyone as fo
+    import fiftyone as fo  # pyright: ignore[reportMissingImports]  # optional interop probe: installed only where the probe runs
 
     out = {}
     for split in splits:

@@ -188,9 +188,30 @@ def test_split_changes_counts_kept_added_moved_removed():
     previous = {"a": "train", "b": "train", "c": "test", "d": "validation"}
     current = {"a": "train", "b": "test", "c": "test", "e": "validation"}
     table = split_changes(previous, current).set_index("split")
-    assert table.loc["train"].to_dict() == dict(groups=1, kept=1, added=0, moved_in=0, moved_out=1, removed=0)
-    assert table.loc["test"].to_dict() == dict(groups=2, kept=1, added=0, moved_in=1, moved_out=0, removed=0)
-    assert table.loc["validation"].to_dict() == dict(groups=1, kept=0, added=1, moved_in=0, moved_out=0, removed=1)
+    assert table.loc["train"].to_dict() == {
+        "groups": 1,
+        "kept": 1,
+        "added": 0,
+        "moved_in": 0,
+        "moved_out": 1,
+        "removed": 0,
+    }
+    assert table.loc["test"].to_dict() == {
+        "groups": 2,
+        "kept": 1,
+        "added": 0,
+        "moved_in": 1,
+        "moved_out": 0,
+        "removed": 0,
+    }
+    assert table.loc["validation"].to_dict() == {
+        "groups": 1,
+        "kept": 0,
+        "added": 1,
+        "moved_in": 0,
+        "moved_out": 0,
+        "removed": 1,
+    }
     assert moved_groups(previous, current) == [("b", "train", "test")]
     frame = pd.DataFrame({"key": ["a", "a", "b", None], "split": ["train", "train", None, "test"]})
     assert previous_assignment(frame, "key") == {"a": "train"}

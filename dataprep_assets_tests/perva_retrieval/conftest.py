@@ -6,6 +6,10 @@ from pathlib import Path
 import pytest
 
 from dataprep_assets.sample_data.perva_retrieval import generate
+from dataprep_assets_tests.harness import runner
+
+materialize = runner("perva_retrieval")
+"""The perva_retrieval graph (without its card) and every one of its checks, on a real instance."""
 
 
 @pytest.fixture(scope="session")

@@ -48,7 +48,7 @@ def test_explicit_layout_with_every_bad_input(perva_store_root):
         for lists in concepts.values():
             assert 1 <= len(lists["train"]) <= 5 and set(lists) == {"train", "test", "negative"}
             assert not set(lists["train"]) & set(lists["test"])
-    every_path = [p for c in result.catalog.values() for l in c.values() for p in l["train"] + l["test"]]
+    every_path = [p for c in result.catalog.values() for lists in c.values() for p in lists["train"] + lists["test"]]
     assert all(
         p.startswith(base + "/")
         and (perva_store_root / p).resolve().is_relative_to((perva_store_root / base).resolve())

@@ -55,9 +55,9 @@ def test_test_sampling_fraction_and_cap():
         assert len(sampled) == 3 and set(sampled) <= set(catalog["bag"][name]["test"])
         assert lists["train"] == catalog["bag"][name]["train"] + sampled
     train, _, _ = _split(catalog, test_sample_frac=0.05)
-    assert all(len(l["train"]) == 3 + 1 for l in train["bag"].values())  # at least one when frac > 0
+    assert all(len(lists["train"]) == 3 + 1 for lists in train["bag"].values())  # at least one when frac > 0
     train, _, _ = _split(catalog, test_sample_frac=0.0)
-    assert all(len(l["train"]) == 3 for l in train["bag"].values())
+    assert all(len(lists["train"]) == 3 for lists in train["bag"].values())
 
 
 def test_file_names():

@@ -14,53 +14,36 @@ from dataprep_assets.defs.perva_retrieval import assets as A
 from dataprep_assets.defs.perva_retrieval import checks as C
 from dataprep_assets.defs.perva_retrieval.export import HF_COLUMNS
 from dataprep_assets.defs.perva_retrieval.paths import PARTITIONS_NAME
+from dataprep_assets_tests.harness import data_versions
+from dataprep_assets_tests.perva_retrieval.conftest import materialize
 
-ASSETS = [A.image_catalog, A.concept_splits, A.retrieval_per_category, A.retrieval_combined, A.hf_retrieval_dataset]
-CHECKS = [
-    C.no_concept_in_train_and_validation,
-    C.catalog_paths_inside_data_root,
-    C.negatives_from_other_concepts_of_same_category,
-    C.k_negatives_per_query,
-    C.hf_dataset_round_trips,
-]
 CATEGORIES = ["bag", "book", "cup", "plant", "toy", "veg"]
 CATALOG_CONFIG = {"image_catalog": {"config": {"num_train": 5}}}
-
-
-def run(instance, store, selection, partition=None, ops=None, raise_on_error=True):
-    return dg.materialize(
-        ASSETS + CHECKS,
-        instance=instance,
-        resources={"store": store},
-        selection=selection,
-        partition_key=partition,
-        run_config={"ops": ops or {}},
-        raise_on_error=raise_on_error,
-    )
 
 
 def checks_of(result) -> dict[str, bool]:
     return {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
 
 
-def versions(result) -> dict[str, str]:
-    return {
-        str(e.asset_key.to_user_string()): e.materialization.tags["dagster/data_version"]
-        for e in result.get_asset_materialization_events()
-    }
-
-
 def build_all(instance, store, retrieval_ops=None, export_ops=None):
-    out = {"catalog": run(instance, store, [A.image_catalog, A.concept_splits], ops=CATALOG_CONFIG)}
+    out = {"catalog": materialize(store, instance, selection=[A.image_catalog, A.concept_splits], ops=CATALOG_CONFIG)}
     for category in sorted(instance.get_dynamic_partitions(PARTITIONS_NAME)):
-        out[category] = run(instance, store, [A.retrieval_per_category], partition=category, ops=retrieval_ops)
-    out["export"] = run(instance, store, [A.retrieval_combined, A.hf_retrieval_dataset], ops=export_ops)
+        out[category] = materialize(
+            store, instance, selection=[A.retrieval_per_category], partition_key=category, ops=retrieval_ops
+        )
+    out["export"] = materialize(
+        store, instance, selection=[A.retrieval_combined, A.hf_retrieval_dataset], ops=export_ops
+    )
     return out
 
 
 def test_whole_pipeline_reads_back_and_reruns_identically(perva_store_root, store, instance):
     results = build_all(instance, store, export_ops={"retrieval_combined": {"config": {"num_samples": 50, "seed": 23}}})
-    assert checks_of(results["catalog"]) == {C.CATALOG_PATHS_SAFE: True, C.NO_CONCEPT_OVERLAP: True}
+    assert checks_of(results["catalog"]) == {
+        C.CATALOG_PATHS_SAFE: True,
+        C.NO_CONCEPT_OVERLAP: True,
+        "concepts_stay_put": True,  # the continuity check: a first version keeps every concept in place
+    }
     assert sorted(instance.get_dynamic_partitions(PARTITIONS_NAME)) == CATEGORIES
     for category in CATEGORIES:
         assert checks_of(results[category]) == {C.NEGATIVES_VALID: True, C.K_PER_QUERY: True}
@@ -108,13 +91,13 @@ def test_whole_pipeline_reads_back_and_reruns_identically(perva_store_root, stor
 
     again = build_all(instance, store, export_ops={"retrieval_combined": {"config": {"num_samples": 50, "seed": 23}}})
     for key in results:
-        assert versions(again[key]) == versions(results[key]), key
+        assert data_versions(again[key]) == data_versions(results[key]), key
     meta = again["plant"].asset_materializations_for_node("retrieval_per_category")[0].metadata
     assert meta["embedding_cache_misses"].value == 0 and meta["embedding_cache_hits"].value == n_plant
 
 
 def test_partitions_follow_the_catalog(perva_store_root, store, instance):
-    run(instance, store, [A.image_catalog], ops=CATALOG_CONFIG)
+    materialize(store, instance, selection=[A.image_catalog], ops=CATALOG_CONFIG)
     lamp = perva_store_root / "raw/perva_retrieval/PerVA/train/lamp"
     for concept, colour in (("desk", (250, 200, 40)), ("floor", (40, 90, 200))):
         (lamp / concept).mkdir(parents=True)
@@ -122,20 +105,20 @@ def test_partitions_follow_the_catalog(perva_store_root, store, instance):
             Image.new("RGB", (32, 32), tuple(min(255, c + 20 * i) for c in colour)).save(
                 lamp / concept / f"{i:03d}.png"
             )
-    result = run(instance, store, [A.image_catalog], ops=CATALOG_CONFIG)
+    result = materialize(store, instance, selection=[A.image_catalog], ops=CATALOG_CONFIG)
     assert sorted(instance.get_dynamic_partitions(PARTITIONS_NAME)) == sorted(CATEGORIES + ["lamp"])
     assert result.asset_materializations_for_node("image_catalog")[0].metadata["partitions_added"].value == ["lamp"]
     shutil.rmtree(lamp)
-    run(instance, store, [A.image_catalog], ops=CATALOG_CONFIG)
+    materialize(store, instance, selection=[A.image_catalog], ops=CATALOG_CONFIG)
     assert sorted(instance.get_dynamic_partitions(PARTITIONS_NAME)) == CATEGORIES
 
 
 def test_clip_encoder_runs_inside_the_asset(perva_store_root, store, instance, tiny_clip_dir):
-    run(instance, store, [A.image_catalog, A.concept_splits], ops=CATALOG_CONFIG)
+    materialize(store, instance, selection=[A.image_catalog, A.concept_splits], ops=CATALOG_CONFIG)
     ops = {
         "retrieval_per_category": {"config": {"encoder": "clip", "clip_model_dir": str(tiny_clip_dir), "batch_size": 4}}
     }
-    result = run(instance, store, [A.retrieval_per_category], partition="cup", ops=ops)
+    result = materialize(store, instance, selection=[A.retrieval_per_category], partition_key="cup", ops=ops)
     meta = result.asset_materializations_for_node("retrieval_per_category")[0].metadata
     assert (
         meta["encoder"].value.startswith("clip-") and meta["embedding_cache_misses"].value == meta["images"].value > 0
@@ -145,7 +128,7 @@ def test_clip_encoder_runs_inside_the_asset(perva_store_root, store, instance, t
 
 
 def test_mislabelled_source_fails_blocking_check_and_stops_downstream(perva_store_root, store, instance):
-    run(instance, store, [A.image_catalog, A.concept_splits], ops=CATALOG_CONFIG)
+    materialize(store, instance, selection=[A.image_catalog, A.concept_splits], ops=CATALOG_CONFIG)
     train_file = "manifests/PerVA/train_combined_concepts_subset_65_seed_23.json"
     source = json.loads((perva_store_root / train_file).read_text())
     intruder = next(iter(source["cup"].values()))["train"][0]
@@ -155,11 +138,11 @@ def test_mislabelled_source_fails_blocking_check_and_stops_downstream(perva_stor
         "retrieval_per_category": {"config": {"catalog": "manifests/bad_source.json"}},
         "retrieval_combined": {"config": {"categories": ["bag"]}},
     }
-    result = run(
-        instance,
+    result = materialize(
         store,
-        [A.retrieval_per_category, A.retrieval_combined],
-        partition="bag",
+        instance,
+        selection=[A.retrieval_per_category, A.retrieval_combined],
+        partition_key="bag",
         ops=ops,
         raise_on_error=False,
     )
@@ -172,7 +155,7 @@ def test_mislabelled_source_fails_blocking_check_and_stops_downstream(perva_stor
 
 
 def test_tampered_split_files_fail_the_leak_check(perva_store_root, store, instance):
-    run(instance, store, [A.image_catalog, A.concept_splits], ops=CATALOG_CONFIG)
+    materialize(store, instance, selection=[A.image_catalog, A.concept_splits], ops=CATALOG_CONFIG)
     path = perva_store_root / "manifests/PerVA/train_combined_concepts_subset_65_seed_23.json"
     validation = json.loads(
         (perva_store_root / "manifests/PerVA/validation_combined_concepts_subset_65_seed_23.json").read_text()
@@ -181,16 +164,18 @@ def test_tampered_split_files_fail_the_leak_check(perva_store_root, store, insta
     concept, lists = next(iter(validation["bag"].items()))
     train["bag"][concept] = lists
     path.write_text(json.dumps(train))
-    result = run(instance, store, dg.AssetSelection.checks(C.no_concept_in_train_and_validation), raise_on_error=False)
+    result = materialize(
+        store, instance, selection=dg.AssetSelection.checks(C.no_concept_in_train_and_validation), raise_on_error=False
+    )
     evaluation = result.get_asset_check_evaluations()[0]
     assert not evaluation.passed and evaluation.metadata["examples"].value == [f"bag/{concept}"]
 
 
 def test_bad_inputs_fail_loudly(store, instance, perva_store_root):
-    result = run(
-        instance,
+    result = materialize(
         store,
-        [A.image_catalog],
+        instance,
+        selection=[A.image_catalog],
         ops={"image_catalog": {"config": {"data_root": "raw/nowhere"}}},
         raise_on_error=False,
     )
@@ -199,11 +184,11 @@ def test_bad_inputs_fail_loudly(store, instance, perva_store_root):
     assert "raw/nowhere" in failure.event_specific_data.error.message
     instance.add_dynamic_partitions(PARTITIONS_NAME, ["bag"])
     with pytest.raises(Exception, match="top_k must be >= 2"):
-        run(
-            instance,
+        materialize(
             store,
-            [A.retrieval_per_category],
-            partition="bag",
+            instance,
+            selection=[A.retrieval_per_category],
+            partition_key="bag",
             ops={"retrieval_per_category": {"config": {"top_k": 0}}},
         )
     (perva_store_root / "manifests").mkdir(exist_ok=True)
@@ -211,11 +196,11 @@ def test_bad_inputs_fail_loudly(store, instance, perva_store_root):
         json.dumps({"bag": {"ale": {"train": []}, "cin": {"train": []}}})
     )
     with pytest.raises(Exception, match="clip_model_dir"):  # asked for CLIP, none saved where the pipeline looks
-        run(
-            instance,
+        materialize(
             store,
-            [A.retrieval_per_category],
-            partition="bag",
+            instance,
+            selection=[A.retrieval_per_category],
+            partition_key="bag",
             ops={"retrieval_per_category": {"config": {"encoder": "clip", "catalog": "manifests/one.json"}}},
         )
     assert instance.get_latest_materialization_event(A.retrieval_per_category.key) is None
@@ -236,11 +221,11 @@ def test_unsafe_and_missing_paths_in_a_source_are_rejects(perva_store_root, stor
     (perva_store_root / "manifests").mkdir()
     (perva_store_root / "manifests/hand_made.json").write_text(json.dumps(source))
     instance.add_dynamic_partitions(PARTITIONS_NAME, ["bag"])
-    result = run(
-        instance,
+    result = materialize(
         store,
-        [A.retrieval_per_category],
-        partition="bag",
+        instance,
+        selection=[A.retrieval_per_category],
+        partition_key="bag",
         ops={"retrieval_per_category": {"config": {"catalog": "manifests/hand_made.json"}}},
     )
     assert checks_of(result) == {C.NEGATIVES_VALID: True, C.K_PER_QUERY: True}
@@ -265,11 +250,11 @@ def test_clip_is_the_encoder_when_a_local_model_is_present_end_to_end(perva_stor
     assert records and all(len(r["ret_paths"]) == 3 for r in records)
     assert any(p.name.startswith("clip-") for p in (perva_store_root / "cache/perva_retrieval/embeddings").iterdir())
 
-    run(
-        instance,
+    materialize(
         store,
-        [A.retrieval_per_category],
-        partition="cup",
+        instance,
+        selection=[A.retrieval_per_category],
+        partition_key="cup",
         ops={"retrieval_per_category": {"config": {"top_k_counts": "negatives"}}},
     )
     records = json.loads((perva_store_root / "outputs/PerVA/cup/seed_23/retrieval_top3.json").read_text())
@@ -281,7 +266,7 @@ def test_clip_is_the_encoder_when_a_local_model_is_present_end_to_end(perva_stor
     default_combined = json.loads(
         (perva_store_root / "outputs/PerVA/all/seed_42/retrieval_top3_combined_all.json").read_text()
     )
-    run(instance, store, [A.retrieval_per_category], partition="cup")
+    materialize(store, instance, selection=[A.retrieval_per_category], partition_key="cup")
     ops = {
         "retrieval_combined": {
             "config": {
@@ -293,18 +278,18 @@ def test_clip_is_the_encoder_when_a_local_model_is_present_end_to_end(perva_stor
         },
         "hf_retrieval_dataset": {"config": {"ret_json": "from_files.json", "category": "cup"}},
     }
-    exported = run(instance, store, [A.retrieval_combined, A.hf_retrieval_dataset], ops=ops)
+    exported = materialize(store, instance, selection=[A.retrieval_combined, A.hf_retrieval_dataset], ops=ops)
     from_files = json.loads((perva_store_root / "outputs/PerVA/all/seed_23/from_files.json").read_text())
     assert from_files == default_combined
     cup = datasets.load_from_disk(str(perva_store_root / "share_data/PerVA_cup_test_subset_seed_23_K_3"))["train"]
     assert set(cup["category_key"]) == {"cup"} and len(cup) == sum(r["category"] == "cup" for r in from_files)
     assert checks_of(exported) == {C.HF_ROUND_TRIP: True}
 
-    fallback = run(
-        instance,
+    fallback = materialize(
         store,
-        [A.retrieval_per_category],
-        partition="cup",
+        instance,
+        selection=[A.retrieval_per_category],
+        partition_key="cup",
         ops={"retrieval_per_category": {"config": {"encoder": "color_texture"}}},
     )
     meta = fallback.asset_materializations_for_node("retrieval_per_category")[0].metadata

@@ -50,7 +50,7 @@ def test_verifier_catches_wrong_negatives():
     records[0]["negatives"][0] = {"path": records[0]["query_path"], "concept": "x", "similarity": 1.0}
     records[1]["negatives"][0]["path"] = next(
         p
-        for p, c in zip(images["path"], images["concept"])
+        for p, c in zip(images["path"], images["concept"], strict=True)
         if c == records[1]["concept"] and p != records[1]["query_path"]
     )
     records[2]["negatives"] = records[2]["negatives"][:1]

@@ -4,13 +4,12 @@ blocks `retrieval_combined`."""
 
 import json
 
-import dagster as dg
 import numpy as np
 from PIL import Image
 
 from dataprep_assets.defs.perva_retrieval import assets as A
 from dataprep_assets.defs.perva_retrieval.paths import PARTITIONS_NAME
-from dataprep_assets_tests.perva_retrieval.test_pipeline import ASSETS, CHECKS
+from dataprep_assets_tests.perva_retrieval.conftest import materialize
 
 
 def _image(root, rel: str, seed: int) -> str:
@@ -34,14 +33,8 @@ def test_two_concept_category_and_missing_partition_do_not_block_combined(store,
     ops = {"retrieval_per_category": {"config": {"catalog": "catalog.json", "top_k": 2, "max_workers": 1}}}
     notes = {}
     for category in ("bag", "duo", "trio"):
-        result = dg.materialize(
-            ASSETS + CHECKS,
-            instance=instance,
-            resources={"store": store},
-            selection=[A.retrieval_per_category],
-            partition_key=category,
-            run_config={"ops": ops},
-            raise_on_error=False,
+        result = materialize(
+            store, instance, selection=[A.retrieval_per_category], partition_key=category, ops=ops, raise_on_error=False
         )
         assert result.success, category
         meta = result.asset_materializations_for_node("retrieval_per_category")[0].metadata
@@ -49,12 +42,11 @@ def test_two_concept_category_and_missing_partition_do_not_block_combined(store,
     assert notes["trio"] == (6, "")
     assert notes["duo"][0] == 0 and "no hard negatives possible" in notes["duo"][1]
     assert notes["bag"][0] == 0 and "bag: not in catalog.json" in notes["bag"][1]
-    combined = dg.materialize(
-        ASSETS + CHECKS,
-        instance=instance,
-        resources={"store": store},
+    combined = materialize(
+        store,
+        instance,
         selection=[A.retrieval_combined],
-        run_config={"ops": {"retrieval_combined": {"config": {"categories": ["bag", "duo", "trio"]}}}},
+        ops={"retrieval_combined": {"config": {"categories": ["bag", "duo", "trio"]}}},
     )
     assert combined.success
     assert combined.asset_materializations_for_node("retrieval_combined")[0].metadata["dagster/row_count"].value == 6

@@ -32,7 +32,7 @@ def _run(instance, store, selection, ops=None, partition=None):
 
 def _concepts(store) -> dict:
     table = store.read_table(TABLE)
-    return dict(zip(table["concept_key"], table["split"]))
+    return dict(zip(table["concept_key"], table["split"], strict=True))
 
 
 def _check(result):

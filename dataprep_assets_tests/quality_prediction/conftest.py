@@ -7,51 +7,15 @@ import dagster as dg
 import pytest
 
 from dataprep_assets.common.store import LocalDatasetStore
-from dataprep_assets.defs.quality_prediction import assets as qp_assets
-from dataprep_assets.defs.quality_prediction import checks as qp_checks
 from dataprep_assets.sample_data.quality_prediction import generate
-
-ASSETS = [
-    qp_assets.conversion_results,
-    qp_assets.clean_conversion_results,
-    qp_assets.quality_dataset_splits,
-    qp_assets.image_features,
-    qp_assets.feature_report,
-    qp_assets.inspection_sample,
-]
-CHECKS = [
-    qp_checks.clean_results_valid,
-    qp_checks.at_least_95pct_of_results_pass_cleaning,
-    qp_checks.no_source_image_in_two_splits,
-    qp_checks.cv_folds_grouped_within_train,
-    qp_checks.stratum_proportions_within_tolerance,
-    qp_checks.feature_matrix_complete_and_finite,
-]
-
+from dataprep_assets_tests.harness import runner
 
 FAST_FEATURES = {"extractor": "image_stats"}
 """The 120-logo tests run the offline fallback extractor (ResNet-50 on CPU costs ~0.1-1 s per logo); the
 default, ResNet-50, runs end to end through every asset in `test_resnet.py` on a handful of logos."""
 
-
-def materialize(store, instance, run_config=None, selection=None, raise_on_error=True, features=None):
-    run_config = dict(run_config or {})
-    ops = dict(run_config.get("ops", {}))
-    if selection is None or "image_features" in selection:
-        ops.setdefault("image_features", {"config": dict(FAST_FEATURES if features is None else features)})
-    run_config["ops"] = ops
-    return dg.materialize(
-        ASSETS + CHECKS,
-        instance=instance,
-        resources={"store": store},
-        run_config=run_config,
-        selection=selection,
-        raise_on_error=raise_on_error,
-    )
-
-
-def failure_text(result: dg.ExecuteInProcessResult) -> str:
-    return " ".join(str(e.step_failure_data.error.message) for e in result.all_events if e.is_step_failure)
+materialize = runner("quality_prediction", default_ops={"image_features": {"config": FAST_FEATURES}})
+"""The quality_prediction graph (without its card) and every one of its checks, on a real instance."""
 
 
 @pytest.fixture(scope="session")

@@ -51,7 +51,7 @@ def test_batched_reads_equal_single_reads(files):
     )
     idx = [17, 3, 900, 3, 250]
     batch = ds.__getitems__(idx)
-    for i, (x, y) in zip(idx, batch):
+    for i, (x, y) in zip(idx, batch, strict=True):
         torch.testing.assert_close(x, ds[i][0])
         torch.testing.assert_close(y, ds[i][1])
 
@@ -90,7 +90,7 @@ def test_dataloader_with_worker_processes_trains_a_tiny_mlp(files):
     features, examples_path = files
     loaders = build_dataloaders(features, examples_path, batch_size=32, num_workers=2, seed=0)
     serial = build_dataloaders(features, examples_path, batch_size=32, num_workers=0, seed=0)
-    for (xa, ya), (xb, yb) in zip(loaders.validation, serial.validation):
+    for (xa, ya), (xb, yb) in zip(loaders.validation, serial.validation, strict=True):
         torch.testing.assert_close(xa, xb)
         torch.testing.assert_close(ya, yb)
     sizes = [len(loaders.train.dataset), len(loaders.validation.dataset), len(loaders.test.dataset)]
@@ -104,7 +104,7 @@ def test_dataloader_with_worker_processes_trains_a_tiny_mlp(files):
     def validation_loss() -> float:
         with torch.no_grad():
             losses = [(loss_fn(model(x).squeeze(1), y).item(), len(y)) for x, y in loaders.validation]
-        return sum(l * n for l, n in losses) / sum(n for _, n in losses)
+        return sum(loss * n for loss, n in losses) / sum(n for _, n in losses)
 
     before = validation_loss()
     for _ in range(4):

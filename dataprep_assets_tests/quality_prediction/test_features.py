@@ -114,7 +114,7 @@ def test_extraction_caches_by_pixels_rejects_failures_and_is_deterministic(logos
             b.read_rows([b.row_of("images/aaa_renamed.png")]), a.read_rows([a.row_of(logos.loc[0, "image_id"])])
         )
 
-    third = extract_to_hdf5(logos, tmp_path / "c.h5", extractor=extractor, cache_path=tmp_path / "b.h5", batch_size=7)
+    extract_to_hdf5(logos, tmp_path / "c.h5", extractor=extractor, cache_path=tmp_path / "b.h5", batch_size=7)
     digest = lambda p: hashlib.sha256(p.read_bytes()).hexdigest()  # noqa: E731
     assert digest(tmp_path / "c.h5") == digest(tmp_path / "a.h5"), "cached or computed, batch 5 or 7: the same bytes"
 

@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 
 from dataprep_assets.defs.quality_prediction.paths import EXAMPLES_PATH, REPORT_PATH
-from dataprep_assets_tests.quality_prediction.conftest import CHECKS, failure_text, materialize
+from dataprep_assets_tests.harness import failure_text, group_checks, latest_data_versions
+from dataprep_assets_tests.quality_prediction.conftest import materialize
 
-CHECK_NAMES = {spec.name for check in CHECKS for spec in check.check_specs}
+CHECK_NAMES = {key.name for check in group_checks("quality_prediction") for key in check.check_keys}
 VERSIONED = (
     "conversion_results",
     "clean_conversion_results",
@@ -100,17 +101,11 @@ def test_every_kind_of_bad_input_is_a_reject_with_its_reason(built):
 
 def test_rerun_is_byte_identical_and_served_from_the_feature_cache(built):
     store, instance, _ = built
-    first = {
-        k: instance.get_latest_materialization_event(dg.AssetKey(k)).asset_materialization.tags["dagster/data_version"]
-        for k in VERSIONED
-    }
+    first = latest_data_versions(instance, VERSIONED)
     files = {p: p.read_bytes() for p in sorted(store.local_root().glob("data/quality_prediction/**/*")) if p.is_file()}
     with dg.instance_for_test() as fresh:
         result = materialize(store, fresh, selection=list(VERSIONED))
-        again = {
-            k: fresh.get_latest_materialization_event(dg.AssetKey(k)).asset_materialization.tags["dagster/data_version"]
-            for k in VERSIONED
-        }
+        again = latest_data_versions(fresh, VERSIONED)
     assert again == first
     assert {p: p.read_bytes() for p in files} == files
     meta = {e.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()}
@@ -184,6 +179,7 @@ def test_only_corrupt_logs_fail_loudly_and_are_rejects(store, instance):
         zip(
             store.read_rejects("conversion_results").to_frame()["item"],
             store.read_rejects("conversion_results").to_frame()["reason"],
+            strict=True,
         )
     )
     assert reasons == {"results/broken.json": "unreadable_log", "results/notes.txt": "unsupported_file"}

@@ -16,7 +16,8 @@ from dataprep_assets.ml.resnet import IMAGENET_MEAN, IMAGENET_STD, ResNet50, Res
 from dataprep_assets.sample_data.quality_prediction import DRAW, generate
 from dataprep_assets_tests.quality_prediction.conftest import materialize
 
-# sha256 of "key:shape" lines of torchvision.models.resnet50().state_dict() (torchvision 0.29.1), and its parameter count.
+# sha256 of "key:shape" lines of torchvision.models.resnet50().state_dict() (torchvision 0.29.1), and its parameter
+# count.
 TORCHVISION_LAYOUT_SHA256 = "781bb16f43b8f96f5f2ada850a89ff3e7a89c845484027404ea1ba359f00987a"
 TORCHVISION_PARAMETERS = 25_557_032
 
@@ -130,7 +131,9 @@ def test_default_config_runs_resnet50_end_to_end_with_float16_storage(store_root
         defects=False,
     )
     store = LocalDatasetStore(root=str(store_root))
-    result = materialize(store, instance, features={"batch_size": 8, "torch_threads": 2})
+    result = materialize(
+        store, instance, default_ops={"image_features": {"config": {"batch_size": 8, "torch_threads": 2}}}
+    )
     assert result.success
     meta = {
         e.asset_key.to_user_string(): {k: v.value for k, v in e.materialization.metadata.items()}

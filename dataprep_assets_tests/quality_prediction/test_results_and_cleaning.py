@@ -98,7 +98,7 @@ def test_garbled_files_and_lines_are_rejects_not_crashes(tmp_path):
     (tmp_path / "results" / "readme.md").write_text("notes")
     (tmp_path / "results" / "method3" / "ragged.csv").write_text("image_path,ssim\na.png,0.9,extra\n")
     frame, rejects, _ = scan_results(tmp_path)
-    reasons = dict(zip(rejects.to_frame()["item"], rejects.to_frame()["reason"]))
+    reasons = dict(zip(rejects.to_frame()["item"], rejects.to_frame()["reason"], strict=True))
     assert reasons == {
         "results/method1/broken.json": "unreadable_log",
         "results/odd.json": "unrecognised_log",

@@ -51,7 +51,7 @@ def test_largest_deficit_hits_the_fractions_exactly_on_equal_weights():
 
 def test_largest_deficit_follows_weights_not_counts():
     names = largest_deficit([10, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1], {"a": 0.5, "b": 0.5})
-    weight = {k: sum(w for w, n in zip([10] + [1] * 10, names) if n == k) for k in "ab"}
+    weight = {k: sum(w for w, n in zip([10] + [1] * 10, names, strict=True) if n == k) for k in "ab"}
     assert abs(weight["a"] - weight["b"]) <= 1
 
 

@@ -63,7 +63,8 @@ def cell_qa_inventory(context: dg.AssetExecutionContext, store: DatasetStore) ->
     manifest = store.write_table(INVENTORY_PATH, inventory)
     rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
     context.log.info(
-        f"inventory: {inventory['frame_key'].nunique()} frames, {len(inventory)} frame/competitor pairs, {len(rejects)} rejects"
+        f"inventory: {inventory['frame_key'].nunique()} frames, {len(inventory)} frame/competitor pairs, "
+        f"{len(rejects)} rejects"
     )
     return dg.MaterializeResult(
         data_version=data_version(manifest.dataset_hash),
@@ -85,9 +86,9 @@ def _frame_tasks(inventory: pd.DataFrame) -> list[FrameTask]:
     for (frame_key, image_key, dataset, seq, frame, raw, gt), group in inventory.groupby(
         ["frame_key", "original_image_key", "dataset", "sequence", "frame", "raw_path", "gt_path"], sort=True
     ):
-        pairs = tuple(sorted(zip(group["competitor"], group["mask_path"])))
-        stems = tuple(sorted(zip(group["competitor"], group["crop_stem"]))) if "crop_stem" in group else ()
-        tasks.append(FrameTask(frame_key, image_key, dataset, seq, int(frame), raw, gt, pairs, crop_stems=stems))
+        pairs = tuple(sorted(zip(group["competitor"], group["mask_path"], strict=True)))
+        stems = tuple(sorted(zip(group["competitor"], group["crop_stem"], strict=True))) if "crop_stem" in group else ()
+        tasks.append(FrameTask(frame_key, image_key, dataset, seq, int(frame), raw, gt, pairs, crop_stems=stems))  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
     return tasks
 
 
@@ -139,14 +140,16 @@ def cell_crops(context: dg.AssetExecutionContext, config: CellCropsConfig, store
         pairs = sum(len(t.competitors) for t in tasks)
         context.log.info(
             f"cutting {config.crop_size}px crops ({config.layout}): {len(reused)} of {pairs} frame/competitor pairs "
-            f"reused, "
+            "reused, "
             f"{pairs - len(reused)} to compute in {len(todo)} frames on {backend.describe()}"
         )
         args = [(t, root, str(staged.path), config.crop_size, config.layout, cache) for t in todo]
         progress = lambda done, total, s: context.log.info(f"crops: {done}/{total} frames, {s:.1f}s")  # noqa: E731
         computed = {
             t.frame_key: r
-            for t, r in zip(todo, ordered_map(process_frame_star, args, progress=progress, backend=backend))
+            for t, r in zip(
+                todo, ordered_map(process_frame_star, args, progress=progress, backend=backend), strict=True
+            )
         }
         for task in tasks:
             result = computed.get(task.frame_key)
@@ -180,7 +183,7 @@ def cell_crops(context: dg.AssetExecutionContext, config: CellCropsConfig, store
             metadata=rejects_metadata(store, rejects_path, rejects),
         )
     return dg.MaterializeResult(
-        data_version=data_version(staged.manifest.dataset_hash),
+        data_version=data_version(staged.committed.dataset_hash),
         metadata={
             "cells": len(cells),
             "frames": len(tasks),
@@ -205,9 +208,10 @@ def cell_crops(context: dg.AssetExecutionContext, config: CellCropsConfig, store
 
 
 def crops_ledger(inventory: pd.DataFrame, cells: pd.DataFrame, rejects: RejectLog):
-    """Each (frame, competitor) pair of the inventory gave cells or was refused (its mask, ground truth or raw frame)."""
+    """Each (frame, competitor) pair of the inventory gave cells or was refused (its mask, ground truth or raw
+    frame)."""
     refused = {r.item for r in rejects}
-    produced = set(zip(cells["frame_key"], cells["competitor"])) if len(cells) else set()
+    produced = set(zip(cells["frame_key"], cells["competitor"], strict=True)) if len(cells) else set()
     pairs = list(
         zip(
             inventory["frame_key"],
@@ -215,6 +219,7 @@ def crops_ledger(inventory: pd.DataFrame, cells: pd.DataFrame, rejects: RejectLo
             inventory["raw_path"],
             inventory["gt_path"],
             inventory["mask_path"],
+            strict=True,
         )
     )
     ids = [f"{f}|{c}" for f, c, *_ in pairs]
@@ -232,7 +237,7 @@ def sample_montage(store: DatasetStore, cells: pd.DataFrame, per_competitor: int
     ):
         picks = np.unique(np.linspace(0, len(group) - 1, min(per_competitor, len(group))).round().astype(int))
         row = group.iloc[picks]
-        for ref, jaccard in zip(row["stacked_crop_path"], row["cell_jaccard"]):
+        for ref, jaccard in zip(row["stacked_crop_path"], row["cell_jaccard"], strict=True):
             crop = np.asarray(load_crop(root, ref))
             tile = overlay_mask(to_uint8(crop[0]), crop[1] > 0)
             tiles.append(np.kron(tile, np.ones((scale, scale, 1), dtype=np.uint8)))
@@ -246,7 +251,7 @@ def sample_montage(store: DatasetStore, cells: pd.DataFrame, per_competitor: int
 def jaccard_chart(cells: pd.DataFrame) -> bytes:
     per = {c: g["cell_jaccard"].to_numpy() for c, g in cells.groupby("competitor", sort=True)}
     return histograms(
-        per,
+        per,  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
         title="cell Jaccard per competitor",
         xlabel="Jaccard with the matched ground-truth cell",
         ylabel="cells",
@@ -256,7 +261,8 @@ def jaccard_chart(cells: pd.DataFrame) -> bytes:
 
 @dg.asset(group_name=GROUP, deps=[cell_crops], kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)
 def cell_level_dataframe(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
-    """One row per cell crop: `cell_id, stacked_crop_path, original_image_key, competitor, cell_jaccard`, bbox, area, matched GT."""
+    """One row per cell crop: `cell_id, stacked_crop_path, original_image_key, competitor, cell_jaccard`, bbox, area,
+    matched GT."""
     cells = store.read_table(CELLS_INDEX)
     manifest = store.write_table(DATAFRAME_PATH, cells)
     by_competitor = (
@@ -292,7 +298,7 @@ def competitor_seg_scores(context: dg.AssetExecutionContext, store: DatasetStore
         .reset_index()
     )
     chart = grouped_bars(
-        dict(zip(summary["competitor"], summary["mean_seg"])),
+        dict(zip(summary["competitor"], summary["mean_seg"], strict=True)),
         title="mean SEG per competitor",
         xlabel="competitor",
         ylabel="mean SEG (0-1)",

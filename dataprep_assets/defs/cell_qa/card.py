@@ -55,7 +55,7 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
     jaccard = (
         jaccard.rename(columns={"50%": "median"}).astype({"count": "int64"}).rename_axis("competitor").reset_index()
     )
-    achieved = dict(zip(summary["split"], summary["group_fraction"]))
+    achieved = dict(zip(summary["split"], summary["group_fraction"], strict=True))
     rejects = rejects_frame(store, ["cell_qa_inventory", "cell_crops"])
     areas = {c: g["area"].to_numpy() for c, g in cells.groupby("competitor", sort=True)}
     sections = [
@@ -70,7 +70,7 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
                 Figure(
                     "cells_per_split",
                     grouped_bars(
-                        {c: {s: float(per_comp.loc[c, s]) for s in per_comp.columns} for c in per_comp.index},
+                        {c: {s: float(per_comp.loc[c, s]) for s in per_comp.columns} for c in per_comp.index},  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
                         title="cells per competitor and split",
                         xlabel="competitor",
                         ylabel="cells",
@@ -87,7 +87,8 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
         leak_section(cells, "original_image_key", order=SPLIT_ORDER),
         Section(
             "Samples",
-            "One row per competitor, crops from its lowest to its highest Jaccard; raw in gray, the cell's mask tinted.",
+            "One row per competitor, crops from its lowest to its highest Jaccard; raw in gray, the cell's mask "
+            "tinted.",
             figures=[
                 Figure(
                     "sample_crops",
@@ -108,7 +109,7 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
                 Figure(
                     "cell_area",
                     histograms(
-                        areas,
+                        areas,  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
                         title="cell area per competitor",
                         xlabel="area (pixels, log scale)",
                         ylabel="cells",
@@ -134,14 +135,16 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
             "mean Jaccard": float(np.round(cells["cell_jaccard"].mean(), 4)),
             "rejects": len(rejects),
         },
-        summary="2-channel crops (raw, cell mask) of every competitor's cells with their Jaccard against the ground truth; "
+        summary="2-channel crops (raw, cell mask) of every competitor's cells with their Jaccard against the ground "
+        "truth; "
         "the split table is data/cell_level_dataframe_with_splits.parquet.",
     )
 
 
 @dg.asset(group_name=GROUP, deps=[cell_qa_release], kinds={"html"}, automation_condition=FOLLOW_UPSTREAM)
 def cell_qa_dataset_card(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
-    """The dataset card (`cards/cell_qa/index.html` + `README.md`): counts, balance, leak evidence, samples, distributions."""
+    """The dataset card (`cards/cell_qa/index.html` + `README.md`): counts, balance, leak evidence, samples,
+    distributions."""
     target = (
         latest_materialization_metadata(context.instance, cell_level_dataframe_with_splits.key).get("target_fractions")
         or SplitConfig().fractions

@@ -1,4 +1,5 @@
-"""cell_qa asset checks: leakage and split continuity (blocking), split fractions, Jaccard validity, crop readability."""
+"""cell_qa asset checks: leakage and split continuity (blocking), split fractions, Jaccard validity, crop
+readability."""
 
 import dagster as dg
 import numpy as np

@@ -10,7 +10,9 @@ INVENTORY = {
     "raw_path": "store-relative path of the raw microscopy frame (TIFF)",
     "gt_path": "store-relative path of the ground-truth segmentation (TIFF)",
     "mask_path": "store-relative path of the competitor's segmentation mask (TIFF)",
-    "crop_stem": "unique file stem of this (frame, competitor)'s crops (hash-suffixed when two competitor names collide)",
+    "crop_stem": (
+        "unique file stem of this (frame, competitor)'s crops (hash-suffixed when two competitor names collide)"
+    ),
 }
 
 CELLS = {

@@ -3,14 +3,14 @@
 from typing import Literal
 
 import dagster as dg
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from dataprep_assets.common.config import SplitFractionsConfig
 
 
 class CellCropsConfig(dg.Config):
     crop_size: int = Field(
-        default=64, description="Side of the square crop in pixels, centred on each cell's bounding box (must be > 0)."
+        gt=0, default=64, description="Side of the square crop in pixels, centred on each cell's bounding box (> 0)."
     )
     layout: Literal["tiff_per_cell", "stacked"] = Field(
         default="tiff_per_cell",
@@ -20,17 +20,13 @@ class CellCropsConfig(dg.Config):
     )
     naming: Literal["descriptive", "sequential"] = Field(
         default="descriptive",
-        description="`descriptive`: cell_id `<dataset>_<seq>_t<frame>_<competitor>_<label>` (file `<cell_id>.tif`). `sequential`: the seed's "
-        "numeric `cell_id` and `data/cell_crops/00001.tif`, numbered in the order of the descriptive ids (stable across reruns of the same data); "
+        description="`descriptive`: cell_id `<dataset>_<seq>_t<frame>_<competitor>_<label>` (file `<cell_id>.tif`). "
+        "`sequential`: the seed's "
+        "numeric `cell_id` and `data/cell_crops/00001.tif`, numbered in the order of the descriptive ids (stable "
+        "across reruns of the same data); "
         "the descriptive id stays in `descriptive_cell_id`.",
     )
     max_workers: int = Field(default=0, description="Worker processes for crop extraction; 0 = all cores.")
-
-    @model_validator(mode="after")
-    def _check(self):
-        if self.crop_size <= 0:
-            raise ValueError(f"crop_size must be > 0, got {self.crop_size}")
-        return self
 
 
 class SplitConfig(SplitFractionsConfig):

@@ -32,7 +32,7 @@ def cell_boxes(cells: DenseLabels, crop_size: int) -> CellBoxes:
     centre = (bbox[:, :2] + bbox[:, 2:]) // 2
     origin = centre - crop_size // 2
     extent = bbox[:, 2:] - bbox[:, :2]
-    return CellBoxes(bbox, origin, (extent > crop_size).any(axis=1))
+    return CellBoxes(bbox, origin, (extent > crop_size).any(axis=1))  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
 
 
 def crop_windows(

@@ -86,7 +86,7 @@ class CompetitorOutput:
                 k: np.array(values, dtype=object if dtype == "object" else np.dtype(dtype))
                 for k, dtype, values in payload["cells"]
             }
-        seg = None if payload["seg"] is None else dict((k, v) for k, v in payload["seg"])
+        seg = None if payload["seg"] is None else dict(payload["seg"])
         return cls(payload["competitor"], cells, seg, [Reject(**r) for r in payload["rejects"]])
 
 
@@ -122,7 +122,7 @@ def read_tiff(path: Path) -> np.ndarray:
     """`tifffile.imread` that refuses a first series over `lib.limits.MAX_IMAGE_PIXELS` before decoding it."""
     with tifffile.TiffFile(path) as tif:
         shape = tif.series[0].shape
-        check_pixels(int(np.prod(shape[:-1])) if len(shape) > 1 else 1, int(shape[-1]), name=path.name)
+        check_pixels(int(np.prod(shape[:-1])) if len(shape) > 1 else 1, int(shape[-1]), name=path.name)  # pyright: ignore[reportGeneralTypeIssues]  # tifffile types a series' shape as an empty tuple
         return tif.asarray()
 
 
@@ -216,7 +216,7 @@ def process_frame(
     for write in writes:
         write.result()  # every crop of the frame is on disk (or its error raised) before the frame counts as done
     if cache is not None and task.cache_keys:
-        for output, key in zip(out.outputs, task.cache_keys):
+        for output, key in zip(out.outputs, task.cache_keys, strict=True):
             cache.put(key, {name: Path(staging) / name for name in output.files}, output.to_cache())
     return out
 
@@ -243,7 +243,7 @@ def _crop_competitor(
         if len(cell_ids) and safe_join(staging, f"{cell_ids[0]}.tif").exists():  # a rerun (its worker died)
             for cell_id in cell_ids:
                 fresh_output(safe_join(staging, f"{cell_id}.tif"))
-        for i, (cell_id, crop) in enumerate(zip(cell_ids, crops)):
+        for i, (cell_id, crop) in enumerate(zip(cell_ids, crops, strict=True)):
             tifffile.imwrite(safe_join(staging, f"{cell_id}.tif"), crop, photometric="minisblack")
             files.append(f"{cell_id}.tif")
             paths[i] = crop_ref(f"{CROPS_RELPATH}/{cell_id}.tif")
@@ -287,7 +287,7 @@ def sequential_names(cells: pd.DataFrame, staging: Path, layout: str) -> pd.Data
     out.insert(1, "descriptive_cell_id", out["cell_id"])
     out["cell_id"] = numbers
     if layout == "tiff_per_cell":
-        for old, new in zip(out["descriptive_cell_id"], numbers):
+        for old, new in zip(out["descriptive_cell_id"], numbers, strict=True):
             (staging / f"{old}.tif").rename(staging / f"{new}.tif")
         out["stacked_crop_path"] = [crop_ref(f"{CROPS_RELPATH}/{n}.tif") for n in numbers]
     return out

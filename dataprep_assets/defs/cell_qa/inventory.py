@@ -140,7 +140,7 @@ def build_inventory_with_ledger(root: Path) -> tuple[pd.DataFrame, RejectLog, Le
     rows = []
     for dataset in sorted(dataset_names):
         dataset_dir = datasets.get(dataset)
-        raw_seqs = {k: v for k, v in (_child(dataset_dir, _SEQ) if dataset_dir else {}).items()}
+        raw_seqs = dict((_child(dataset_dir, _SEQ) if dataset_dir else {}).items())
         gt_seqs = _child(dataset_dir, _GT_DIR) if dataset_dir else {}
         res_seqs = {c: _child(competitor_dirs[c] / dataset, _RES_DIR) for c in competitors}
         sequences = set(raw_seqs) | set(gt_seqs) | {s for found in res_seqs.values() for s in found}
@@ -219,13 +219,15 @@ def build_inventory_with_ledger(root: Path) -> tuple[pd.DataFrame, RejectLog, Le
     frame = pd.DataFrame(rows, columns=INVENTORY_COLUMNS[:-1])
     frame["frame"] = frame["frame"].astype("int64")
     claims = {
-        f"{r.dataset}\x00{r.sequence}\x00{r.frame}\x00{r.competitor}": f"{safe_name(r.dataset)}_{safe_name(r.sequence)}_t{r.frame:03d}_{safe_name(r.competitor)}"
+        f"{r.dataset}\x00{r.sequence}\x00{r.frame}\x00{r.competitor}": (
+            f"{safe_name(r.dataset)}_{safe_name(r.sequence)}_t{r.frame:03d}_{safe_name(r.competitor)}"  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
+        )
         for r in frame.itertuples(index=False)
     }
     stems = unique_names(claims)
     frame["crop_stem"] = [
         stems[f"{d}\x00{s}\x00{f}\x00{c}"]
-        for d, s, f, c in zip(frame["dataset"], frame["sequence"], frame["frame"], frame["competitor"])
+        for d, s, f, c in zip(frame["dataset"], frame["sequence"], frame["frame"], frame["competitor"], strict=True)
     ]
     used = set(frame["raw_path"]) | set(frame["gt_path"]) | set(frame["mask_path"])
     refused = {r.item for r in rejects}

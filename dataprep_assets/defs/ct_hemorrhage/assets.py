@@ -135,7 +135,7 @@ def labelled_coco(
     )
     manifest = store.write_json(L.LABELLED, coco)
     positive = images["id"].isin(boxes["image_id"])
-    per_source = pd.DataFrame([{"source": s.name, **r.stats} for s, r in zip(sources, results)]).fillna(0)
+    per_source = pd.DataFrame([{"source": s.name, **r.stats} for s, r in zip(sources, results, strict=True)]).fillna(0)
     per_class = (
         boxes.groupby("category_id")
         .agg(boxes=("id", "size"), images=("image_id", "nunique"))
@@ -235,7 +235,8 @@ def no_hem_dicoms(context: dg.AssetExecutionContext, config: FetchConfig, store:
     )
     prefix = config.dicom_prefix.strip("/")
     context.log.info(
-        f"fetching {len(chosen)} of {len(candidates)} candidates ({int((chosen['tier'] == 0).sum())} FP) with {config.fetch_workers} threads"
+        f"fetching {len(chosen)} of {len(candidates)} candidates ({int((chosen['tier'] == 0).sum())} FP) with "
+        f"{config.fetch_workers} threads"
     )
     started = time.perf_counter()
     rows = chosen.to_dict("records")
@@ -261,7 +262,7 @@ def no_hem_dicoms(context: dg.AssetExecutionContext, config: FetchConfig, store:
     fetched = pd.DataFrame(results) if results else pd.DataFrame(columns=columns)
     rejects = RejectLog()
     for r in fetched[fetched["status"] != "ok"].itertuples(index=False):
-        rejects.add(r.dicom_path, STAGE_FETCH, r.reason, r.detail)
+        rejects.add(r.dicom_path, STAGE_FETCH, r.reason, r.detail)  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
     rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
     summary = fetch_summary(fetched)
     ledger = account(
@@ -275,7 +276,8 @@ def no_hem_dicoms(context: dg.AssetExecutionContext, config: FetchConfig, store:
     ):  # credentials, endpoint or prefix wrong: keep the last good table
         top = fetched["reason"].value_counts().index[0]
         raise dg.Failure(
-            f"none of {summary['attempted']} DICOM objects could be used (most common reason: {top}); see {rejects_path}",
+            f"none of {summary['attempted']} DICOM objects could be used (most common reason: {top}); see "
+            f"{rejects_path}",
             metadata={**summary, **rejects_metadata(store, rejects_path, rejects)},
         )
     manifest = store.write_table(L.DICOMS, fetched)
@@ -334,7 +336,7 @@ def no_hem_pngs(context: dg.AssetExecutionContext, config: PngConfig, store: Dat
     started = time.perf_counter()
     with store.write_dir(L.NO_HEM_DIR) as staged:
         tasks, results = [], {}
-        for src, name, rel in zip(local, names, ok["dicom_path"]):
+        for src, name, rel in zip(local, names, ok["dicom_path"], strict=True):
             key = cache.key(hashes(rel))
             hit = cache.get(key)
             if hit is not None:  # the same DICOM bytes under the same settings: restore, don't recompute
@@ -370,11 +372,11 @@ def no_hem_pngs(context: dg.AssetExecutionContext, config: PngConfig, store: Dat
             )
             for r in batch
         )
-        results |= {Path(task.dst).name: result for task, result in zip(tasks, fresh)}
-        for row, name in zip(ok.itertuples(index=False), names):
+        results |= {Path(task.dst).name: result for task, result in zip(tasks, fresh, strict=True)}
+        for row, name in zip(ok.itertuples(index=False), names, strict=True):
             result = results[name]
             if not result["ok"]:
-                rejects.add(row.dicom_path, "dicom_to_png", result["reason"], result["detail"])
+                rejects.add(row.dicom_path, "dicom_to_png", result["reason"], result["detail"])  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
                 continue
             rows.append(
                 {
@@ -382,7 +384,7 @@ def no_hem_pngs(context: dg.AssetExecutionContext, config: PngConfig, store: Dat
                     "patient_id": row.patient_id,
                     "key": row.key,
                     "feedback": row.feedback,
-                    "tier": int(row.tier),
+                    "tier": int(row.tier),  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
                     "sop_instance_uid": row.sop_instance_uid,
                     "dicom_path": row.dicom_path,
                     **{
@@ -430,7 +432,9 @@ def no_hem_pngs(context: dg.AssetExecutionContext, config: PngConfig, store: Dat
     rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
     shown = index.head(12)
     sample = [thumbnail(store.path(L.NO_HEM_DIR, n)) for n in shown["file_name"]]
-    captions = [f"{n.removesuffix('.png')[:20]}\n{fb}" for n, fb in zip(shown["file_name"], shown["feedback"])]
+    captions = [
+        f"{n.removesuffix('.png')[:20]}\n{fb}" for n, fb in zip(shown["file_name"], shown["feedback"], strict=True)
+    ]
     figures = (
         figure_metadata(
             store, context.asset_key.to_user_string(), "sample_pngs", png_bytes(captioned_montage(sample, captions, 6))
@@ -439,7 +443,7 @@ def no_hem_pngs(context: dg.AssetExecutionContext, config: PngConfig, store: Dat
         else {}
     )
     return dg.MaterializeResult(
-        data_version=data_version(staged.manifest.dataset_hash, index_manifest.dataset_hash),
+        data_version=data_version(staged.committed.dataset_hash, index_manifest.dataset_hash),
         metadata={
             "converted": len(index),
             "dagster/row_count": len(index),
@@ -467,8 +471,8 @@ def no_hem_coco(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.Ma
         {
             "id": i,
             "file_name": r.file_name,
-            "width": int(r.width),
-            "height": int(r.height),
+            "width": int(r.width),  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
+            "height": int(r.height),  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
             "patient_id": str(r.patient_id),
             "feedback": r.feedback,
         }
@@ -482,7 +486,7 @@ def no_hem_coco(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.Ma
     }
     with store.write_file(L.NO_HEM_COCO) as tmp:
         atomic_write_json(tmp, coco)
-    manifest = store.manifest(L.NO_HEM_COCO)
+    manifest = store.written_manifest(L.NO_HEM_COCO)
     return dg.MaterializeResult(
         data_version=data_version(manifest.dataset_hash),
         metadata={
@@ -514,7 +518,7 @@ BALANCE_COLUMNS = {
 def share_chart(balance: pd.DataFrame, target: float) -> bytes:
     """No-hemorrhage share per split before and after balancing, with the target as a line."""
     return grouped_bars(
-        {r.split: {"before balancing": r.share_before, "after balancing": r.share_after} for r in balance.itertuples()},
+        {r.split: {"before balancing": r.share_before, "after balancing": r.share_after} for r in balance.itertuples()},  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
         title=f"no-hemorrhage share per split (target {target:.0%})",
         xlabel="split",
         ylabel="share of images",
@@ -541,7 +545,8 @@ def labelled_image_table(coco: dict) -> pd.DataFrame:
 def patient_splits(
     context: dg.AssetExecutionContext, config: PatientSplitConfig, store: DatasetStore
 ) -> dg.MaterializeResult:
-    """Patient-level 80/15/5 split of the labelled images with a fixed seed; every class reaches every split where the data allows."""
+    """Patient-level 80/15/5 split of the labelled images with a fixed seed; every class reaches every split where the
+    data allows."""
     table = labelled_image_table(store.read_json(L.LABELLED))
     previous = previous_assignment(current_table(store, L.PATIENT_SPLITS), "patient_id")
     history = {} if config.resplit else previous
@@ -582,7 +587,7 @@ def placed_pool_images(balanced: pd.DataFrame | None) -> dict[str, str]:
     if balanced is None or balanced.empty:
         return {}
     pool_rows = balanced[balanced["source"] == "no_hem"]
-    return dict(zip(pool_rows["file_name"].str.removeprefix("no_hem_"), pool_rows["split"].astype(str)))
+    return dict(zip(pool_rows["file_name"].str.removeprefix("no_hem_"), pool_rows["split"].astype(str), strict=True))
 
 
 @dg.asset(group_name=GROUP, deps=[patient_splits, no_hem_coco], kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)
@@ -600,12 +605,12 @@ def balanced_splits(
     before = {s: (int((~g["has_hemorrhage"]).sum()), len(g)) for s, g in labelled.groupby("split")}
     before = {s: before.get(s, (0, 0)) for s in L.SPLITS}
     needs = {s: shortfall(neg, total, config.target_no_hem_share) for s, (neg, total) in before.items()}
-    fixed = dict(zip(labelled["patient_id"], labelled["split"]))
-    items = [PoolItem(r.file_name, str(r.patient_id), int(r.tier)) for r in pool.itertuples(index=False)]
+    fixed = dict(zip(labelled["patient_id"], labelled["split"], strict=True))
+    items = [PoolItem(r.file_name, str(r.patient_id), int(r.tier)) for r in pool.itertuples(index=False)]  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
     resplit = config.resplit or upstream_resplit(store, L.PATIENT_SPLITS, L.BALANCED)
     before_table = current_table(store, L.BALANCED)
     placed = {} if resplit else placed_pool_images(before_table)
-    assignment = fill_splits(items, needs, fixed, config.seed, placed=placed)
+    assignment = fill_splits(items, needs, fixed, config.seed, placed=placed)  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
     chosen = pool[pool["file_name"].isin(assignment)].copy()
     added = pd.DataFrame(
         {
@@ -625,14 +630,14 @@ def balanced_splits(
         pd.concat([labelled, added], ignore_index=True).sort_values(["split", "file_name"]).reset_index(drop=True)
     )
     manifest = store.write_table(L.BALANCED, balanced, meta=version_meta(resplit))
-    tiers = dict(zip(pool["file_name"], pool["tier"]))
+    tiers = dict(zip(pool["file_name"], pool["tier"], strict=True))
     balance = balance_table(before, assignment, tiers, needs, {0: "FP", 1: "TN"})
     chart = share_chart(balance, config.target_no_hem_share)
     return dg.MaterializeResult(
         data_version=data_version(manifest.dataset_hash),
         metadata={
             "share_after": dg.MetadataValue.json(
-                {r.split: round(float(r.share_after), 4) for r in balance.itertuples()}
+                {r.split: round(float(r.share_after), 4) for r in balance.itertuples()}  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
             ),
             "target_no_hem_share": config.target_no_hem_share,
             "balance": table(balance, descriptions=BALANCE_COLUMNS),

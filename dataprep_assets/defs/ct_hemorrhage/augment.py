@@ -67,7 +67,7 @@ def _albumentations():
         import albumentations
 
         return albumentations
-    sys.modules["torch"] = None  # makes albumentations' `from .pytorch import *` a (suppressed) ImportError
+    sys.modules["torch"] = None  # pyright: ignore[reportArgumentType]  # None is the documented import blocker; makes albumentations' `from .pytorch import *` a (suppressed) ImportError
     try:
         import albumentations
     finally:
@@ -109,7 +109,7 @@ def build_transform(min_box: float, min_visibility: float):
 def decode_complete(data: bytes) -> np.ndarray | None:
     """Decode a JPEG or PNG, or None when it does not decode or is cut short (OpenCV decodes a
     truncated JPEG into a grey-filled image without complaint, so the end marker is checked too)."""
-    if data[:2] == b"\xff\xd8" and not data.rstrip(b"\x00")[-2:] == b"\xff\xd9":
+    if data[:2] == b"\xff\xd8" and data.rstrip(b"\x00")[-2:] != b"\xff\xd9":
         return None
     if data[:8] == b"\x89PNG\r\n\x1a\n" and not data.endswith(b"IEND\xaeB`\x82"):
         return None
@@ -132,7 +132,9 @@ def augment_boxes(
     out = transform(image=image, bboxes=coords, labels=labels)
     h, w = out["image"].shape[:2]
     kept = []
-    for (x, y, bw, bh), label in zip(np.asarray(out["bboxes"], dtype=np.float64).reshape(-1, 4), out["labels"]):
+    for (x, y, bw, bh), label in zip(
+        np.asarray(out["bboxes"], dtype=np.float64).reshape(-1, 4), out["labels"], strict=True
+    ):
         x, y, bw, bh = (round(float(v), 2) for v in clip_box(float(x), float(y), float(bw), float(bh), w, h))
         if bw >= min_box and bh >= min_box:
             kept.append((int(round(float(label))), x, y, bw, bh))
@@ -168,7 +170,7 @@ def augment_batch(tasks: list[AugTask], cache: ItemCache | None = None) -> list[
     """Several images per worker call (fewer process-pool round trips); results stored in `cache` when given."""
     results = [augment_one(task) for task in tasks]
     if cache is not None:
-        for task, written in zip(tasks, results):
+        for task, written in zip(tasks, results, strict=True):
             if task.cache_key:
                 files = {im.file_name: Path(task.out_dir) / im.file_name for im in written}
                 cache.put(task.cache_key, files, [images_to_json(written)])

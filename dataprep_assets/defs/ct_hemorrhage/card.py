@@ -100,7 +100,7 @@ def datum_stats(
         im = images if split == "total" else images[images["split"] == split]
         bx = boxes if split == "total" else boxes[boxes["split"] == split]
         px = pixels if split == "total" else pixels[pixels["split"] == split]
-        annotated = set(zip(bx["split"], bx["image_id"]))
+        annotated = set(zip(bx["split"], bx["image_id"], strict=True))
         area = (bx["w"] * bx["h"]).to_numpy()
         rows.append(
             {
@@ -108,7 +108,9 @@ def datum_stats(
                 "images": len(im),
                 "annotations": len(bx),
                 "annotations (bbox)": len(bx),
-                "unannotated images": int(sum((s, i) not in annotated for s, i in zip(im["split"], im["id"]))),
+                "unannotated images": int(
+                    sum((s, i) not in annotated for s, i in zip(im["split"], im["id"], strict=True))
+                ),
                 "repeated images (of sampled)": int(len(px) - px["sha"].nunique()) if len(px) else 0,
                 "bbox area mean": float(area.mean()) if len(area) else 0.0,
                 "bbox area std": float(area.std()) if len(area) else 0.0,
@@ -160,10 +162,10 @@ def build_card(store: DatasetStore, target_share: float) -> Card:
         .pivot_table(index="class", columns="split", values="w", aggfunc="size", fill_value=0)
         .reindex(index=classes, columns=list(L.SPLITS), fill_value=0)
     )
-    shares = {r.split: r.no_hemorrhage / max(r.images, 1) for r in per_split.itertuples()}
+    shares = {r.split: r.no_hemorrhage / max(r.images, 1) for r in per_split.itertuples()}  # pyright: ignore[reportArgumentType, reportOperatorIssue]  # pandas-stubs types DataFrame cells and reductions as any scalar
     balance = pd.DataFrame(
         [
-            {"split": s, "target": target_share, "achieved": shares[s], "difference": shares[s] - target_share}
+            {"split": s, "target": target_share, "achieved": shares[s], "difference": shares[s] - target_share}  # pyright: ignore[reportOperatorIssue]  # pandas-stubs types DataFrame cells and reductions as any scalar
             for s in L.SPLITS
         ]
     )
@@ -210,7 +212,7 @@ def build_card(store: DatasetStore, target_share: float) -> Card:
                 Figure(
                     "annotations_per_class",
                     grouped_bars(
-                        {c: {s: float(ann_per_class.loc[c, s]) for s in L.SPLITS} for c in classes},
+                        {c: {s: float(ann_per_class.loc[c, s]) for s in L.SPLITS} for c in classes},  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
                         title="annotations per class and split",
                         xlabel="class",
                         ylabel="boxes",
@@ -227,7 +229,7 @@ def build_card(store: DatasetStore, target_share: float) -> Card:
                 Figure(
                     "no_hem_share",
                     grouped_bars(
-                        {s: {"no-hemorrhage share": shares[s]} for s in L.SPLITS},
+                        {s: {"no-hemorrhage share": shares[s]} for s in L.SPLITS},  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
                         title=f"no-hemorrhage share per split (target {target_share:.0%})",
                         xlabel="split",
                         ylabel="share of images",
@@ -250,7 +252,7 @@ def build_card(store: DatasetStore, target_share: float) -> Card:
                 Figure(
                     "box_sizes",
                     histograms(
-                        {c: g["size"].to_numpy() for c, g in boxes.groupby("class", sort=True)},
+                        {c: g["size"].to_numpy() for c, g in boxes.groupby("class", sort=True)},  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
                         title="box size per class",
                         xlabel="sqrt(w*h), pixels",
                         ylabel="boxes",
@@ -260,7 +262,7 @@ def build_card(store: DatasetStore, target_share: float) -> Card:
                 Figure(
                     "box_aspect",
                     histograms(
-                        {c: g["aspect"].dropna().to_numpy() for c, g in boxes.groupby("class", sort=True)},
+                        {c: g["aspect"].dropna().to_numpy() for c, g in boxes.groupby("class", sort=True)},  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
                         title="box aspect ratio per class",
                         xlabel="w / h (log scale)",
                         ylabel="boxes",
@@ -314,7 +316,8 @@ def build_card(store: DatasetStore, target_share: float) -> Card:
             "augmented images": int(images["augmented"].sum()),
             "rejects": len(rejects),
         },
-        summary="data/training_datasets/v4/6class_coco/{train,valid,test}/_annotations.coco.json with the images beside it; "
+        summary="data/training_datasets/v4/6class_coco/{train,valid,test}/_annotations.coco.json with the images "
+        "beside it; "
         "the 4-class set links the same images without EDH and HC.",
     )
 

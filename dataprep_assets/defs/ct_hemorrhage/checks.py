@@ -74,7 +74,8 @@ def _labelled_valid():
     @dg.asset_check(
         asset=labelled_coco,
         name=COCO_VALID,
-        description="The merged labelled COCO loads with pycocotools and has no duplicate ids, undefined categories, orphans or out-of-image boxes.",
+        description="The merged labelled COCO loads with pycocotools and has no duplicate ids, undefined categories, "
+        "orphans or out-of-image boxes.",
     )
     def _check(store: DatasetStore) -> dg.AssetCheckResult:
         from dataprep_assets.lib.coco import problem_counts, pycocotools_load, validate_coco
@@ -130,7 +131,8 @@ balanced_no_hem_share = share_in_range_check(
     high=NO_HEM_RANGE[1],
     name=NO_HEM_SHARE,
     blocking=True,
-    description="The share of no-hemorrhage images is within 48-52% in every split (an empty or too small pool stops here).",
+    description="The share of no-hemorrhage images is within 48-52% in every split (an empty or too small pool stops "
+    "here).",
 )
 
 
@@ -168,7 +170,7 @@ six_class_no_hem_share = share_in_range_check(
 def six_class_all_classes(store: DatasetStore) -> dg.AssetCheckResult:
     store.pull(L.SIX_CLASS)
     table = class_presence(store.path(L.SIX_CLASS), L.SPLITS)
-    missing = [f"{c} in {s}" for c in table.index for s in table.columns if table.loc[c, s] == 0]
+    missing = [f"{c} in {s}" for c in table.index for s in table.columns if table.loc[c, s] == 0]  # pyright: ignore[reportGeneralTypeIssues]  # pandas-stubs types DataFrame cells and reductions as any scalar
     return dg.AssetCheckResult(
         passed=not missing,
         metadata={
@@ -196,7 +198,7 @@ def six_class_images_readable(store: DatasetStore) -> dg.AssetCheckResult:
         for im in json.loads((root / s / L.ANNOTATIONS).read_text())["images"]
     ]
     verified = VerifiedObjects(store.local_root(), IMAGES_READABLE, fingerprint(DECODER_VERSION))
-    todo = [n for n in names if sha_of.get(n) not in verified]
+    todo = [n for n in names if sha_of.get(n, "") not in verified]
     bad = unreadable_images([str(root / n) for n in todo])
     broken = set(bad)
     for name in todo:
@@ -237,7 +239,8 @@ def six_class_boxes_inside(store: DatasetStore) -> dg.AssetCheckResult:
     asset=augmented_coco_6class,
     name=AUGMENTATION_MULTIPLIER,
     blocking=True,
-    description="Train holds exactly `multiplier` images per original (the configured multiplier); valid and test hold no augmented images.",
+    description="Train holds exactly `multiplier` images per original (the configured multiplier); valid and test hold "
+    "no augmented images.",
 )
 def six_class_multiplier(context: dg.AssetCheckExecutionContext, store: DatasetStore) -> dg.AssetCheckResult:
     expected = int(latest_materialization_metadata(context.instance, augmented_coco_6class.key).get("multiplier", 3))
@@ -252,13 +255,13 @@ def six_class_multiplier(context: dg.AssetCheckExecutionContext, store: DatasetS
         if "train" in per_split.index
         else pd.Series({"images": 0, "originals": 0, "augmented": 0})
     )
-    achieved = train["images"] / train["originals"] if train["originals"] else 0.0
+    achieved = train["images"] / train["originals"] if train["originals"] else 0.0  # pyright: ignore[reportGeneralTypeIssues]  # pandas-stubs types DataFrame cells and reductions as any scalar
     held_out_augmented = int(per_split.drop(index="train", errors="ignore")["augmented"].sum())
     return dg.AssetCheckResult(
         passed=bool(train["images"] == expected * train["originals"] and held_out_augmented == 0),
         metadata={
             "expected_multiplier": expected,
-            "achieved_multiplier": float(achieved),
+            "achieved_multiplier": float(achieved),  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
             "augmented_in_valid_or_test": held_out_augmented,
             "per_split": dg.MetadataValue.md(markdown_table(per_split.rename_axis("split").reset_index())),
         },
@@ -303,7 +306,8 @@ def four_class_classes_removed(store: DatasetStore) -> dg.AssetCheckResult:
 @dg.asset_check(
     asset=coco_4class,
     name=LINKS_VALID,
-    description="Every 4-class image is a valid link (symbolic or hard) to the stored object of its 6-class file, not a copy.",
+    description="Every 4-class image is a valid link (symbolic or hard) to the stored object of its 6-class file, not "
+    "a copy.",
 )
 def four_class_links_valid(store: DatasetStore) -> dg.AssetCheckResult:
     six = store.manifest(L.SIX_CLASS)

@@ -35,25 +35,30 @@ class LabelledCocoConfig(dg.Config):
     v3_annotations: str = Field(default=V3_COCO, description="Store path of the 4-class COCO file (images beside it).")
     v3_category_map: dict[str, str] = Field(
         default=V3_MAP,
-        description=f"Source category name -> one of {list(CLASSES_6)}, or '{DROP}' for noise. Every source category must be listed.",
+        description=f"Source category name -> one of {list(CLASSES_6)}, or '{DROP}' for noise. Every source category "
+        "must be listed.",
     )
     roboflow_annotations: str = Field(
         default=ROBOFLOW_COCO, description="Store path of the 8-category COCO export (images beside it)."
     )
     roboflow_category_map: dict[str, str] = Field(
         default=ROBOFLOW_MAP,
-        description=f"Source category name -> one of {list(CLASSES_6)}, or '{DROP}' for noise. Every source category must be listed.",
+        description=f"Source category name -> one of {list(CLASSES_6)}, or '{DROP}' for noise. Every source category "
+        "must be listed.",
     )
     file_name_pattern: str = Field(
         default=DEFAULT_NAME_PATTERN,
-        description="Regex with groups `patient` and `slice`, matched at the start of each image file name (`<patient>_<slice>.png`).",
+        description="Regex with groups `patient` and `slice`, matched at the start of each image file name "
+        "(`<patient>_<slice>.png`).",
     )
     unknown_categories: Literal["reject", "fail"] = Field(
         default="reject",
-        description="A source category that its category map does not list: `reject` each of its annotations (a reject row "
+        description="A source category that its category map does not list: `reject` each of its annotations (a reject "
+        "row "
         "`unknown_category`) or `fail` the asset naming the categories.",
     )
     min_box_size: float = Field(
+        ge=0,
         default=2.0,
         description="Boxes narrower or shorter than this (pixels) after clipping are removed as degenerate.",
     )
@@ -72,8 +77,6 @@ class LabelledCocoConfig(dg.Config):
             raise ValueError(f"file_name_pattern: invalid regex ({exc})") from exc
         if not {"patient", "slice"} <= set(groups):
             raise ValueError("file_name_pattern: needs named groups `patient` and `slice`")
-        if self.min_box_size < 0:
-            raise ValueError(f"min_box_size must be >= 0, got {self.min_box_size}")
         return self
 
 
@@ -86,12 +89,16 @@ class CandidatesConfig(dg.Config):
 
 class FetchConfig(dg.Config):
     max_images: int = Field(
+        ge=0,
         default=3875,
-        description="Images to attempt: all false positives first, then true negatives up to this total (0 = all candidates).",
+        description="Images to attempt: all false positives first, then true negatives up to this total (0 = all "
+        "candidates).",
     )
     fp_only: bool = Field(default=False, description="Fetch only the false positives (the seed's --fp-only).")
     allowed_thickness_mm: list[float] = Field(
-        default=[5.0, 5.5], description="Slice thicknesses kept (header-only read); other slices are skipped."
+        min_length=1,
+        default=[5.0, 5.5],
+        description="Slice thicknesses kept (header-only read); other slices are skipped.",
     )
     thickness_tolerance_mm: float = Field(
         default=0.01, description="Tolerance when comparing SliceThickness with the allowed values."
@@ -99,24 +106,14 @@ class FetchConfig(dg.Config):
     dicom_prefix: str = Field(
         default=DICOM_PREFIX, description="Store prefix under which the CSV's `s3_key`s live; keys can never escape it."
     )
-    attempts: int = Field(default=3, description="Download attempts per object before it is recorded as failed.")
+    attempts: int = Field(ge=1, default=3, description="Download attempts per object before it is recorded as failed.")
     retry_backoff_s: float = Field(
         default=0.5, description="Wait before the first retry; doubles on each further retry."
     )
-    fetch_workers: int = Field(default=8, description="Concurrent downloads (threads).")
+    fetch_workers: int = Field(ge=1, default=8, description="Concurrent downloads (threads).")
     seed: int = Field(
         default=42, description="Seed of the choice of true negatives when there are more than `max_images`."
     )
-
-    @model_validator(mode="after")
-    def _check(self):
-        if self.max_images < 0:
-            raise ValueError(f"max_images must be >= 0 (0 = all), got {self.max_images}")
-        if not self.allowed_thickness_mm:
-            raise ValueError("allowed_thickness_mm: at least one thickness is required")
-        if self.attempts < 1 or self.fetch_workers < 1:
-            raise ValueError(f"attempts and fetch_workers must be >= 1, got {self.attempts} and {self.fetch_workers}")
-        return self
 
 
 class PngConfig(dg.Config):
@@ -125,6 +122,7 @@ class PngConfig(dg.Config):
         description="Brain window centre (HU), used when the header has none or `use_header_window` is off.",
     )
     window_width: float = Field(
+        ge=1,
         default=80.0,
         description="Brain window width (HU, >= 1), used when the header has none or `use_header_window` is off.",
     )
@@ -132,25 +130,19 @@ class PngConfig(dg.Config):
         default=True, description="Use the slice's own WindowCenter/WindowWidth when present."
     )
     header_window_index: int = Field(
-        default=0, description="Which value of multi-valued window tags to use (0 = first)."
+        ge=0, default=0, description="Which value of multi-valued window tags to use (0 = first)."
     )
     png_compression: int = Field(
-        default=1, description="PNG compression level 0-9 (lossless at every level; higher = smaller and slower)."
+        ge=0,
+        le=9,
+        default=1,
+        description="PNG compression level 0-9 (lossless at every level; higher = smaller and slower).",
     )
     max_workers: int = Field(
         default=0,
-        description="Worker processes for the conversion; 0 = one per core, inline for batches under 256 slices per core.",
+        description="Worker processes for the conversion; 0 = one per core, inline for batches under 256 slices per "
+        "core.",
     )
-
-    @model_validator(mode="after")
-    def _check(self):
-        if self.window_width < 1:
-            raise ValueError(f"window_width must be >= 1, got {self.window_width}")
-        if not 0 <= self.png_compression <= 9:
-            raise ValueError(f"png_compression must be 0-9, got {self.png_compression}")
-        if self.header_window_index < 0:
-            raise ValueError(f"header_window_index must be >= 0, got {self.header_window_index}")
-        return self
 
 
 class PatientSplitConfig(SplitFractionsConfig):
@@ -168,22 +160,18 @@ class PatientSplitConfig(SplitFractionsConfig):
 
 class BalanceConfig(dg.Config):
     target_no_hem_share: float = Field(
-        default=0.5, description="Share of no-hemorrhage images each split is filled towards."
+        ge=0.0, lt=1.0, default=0.5, description="Share of no-hemorrhage images each split is filled towards."
     )
     seed: int = Field(default=42, description="Seed of the order within each priority tier of the pool.")
     resplit: bool = Field(default=False, description=RESPLIT_DESCRIPTION)
 
-    @model_validator(mode="after")
-    def _check(self):
-        if not 0.0 <= self.target_no_hem_share < 1.0:
-            raise ValueError(f"target_no_hem_share must be in [0, 1), got {self.target_no_hem_share}")
-        return self
-
 
 class AugmentConfig(dg.Config):
     multiplier: int = Field(
+        ge=1,
         default=3,
-        description="Train images per original: the original plus multiplier - 1 augmented copies. Valid and test are never augmented.",
+        description="Train images per original: the original plus multiplier - 1 augmented copies. Valid and test are "
+        "never augmented.",
     )
     seed: int = Field(
         default=42, description="Seed of the augmentations (each copy's seed derives from it and the file name)."
@@ -192,23 +180,15 @@ class AugmentConfig(dg.Config):
         default=2.0, description="Augmented boxes narrower or shorter than this (pixels) are dropped."
     )
     min_visibility: float = Field(
+        ge=0.0,
+        le=1.0,
         default=0.3,
         description="Augmented boxes keeping less than this share of their area inside the image are dropped.",
     )
-    jpeg_quality: int = Field(default=95, description="JPEG quality of the augmented copies.")
+    jpeg_quality: int = Field(ge=1, le=100, default=95, description="JPEG quality of the augmented copies.")
     max_workers: int = Field(
         default=0, description="Worker processes; 0 = one per core, inline for batches under 256 images per core."
     )
-
-    @model_validator(mode="after")
-    def _check(self):
-        if self.multiplier < 1:
-            raise ValueError(f"multiplier must be >= 1, got {self.multiplier}")
-        if not 1 <= self.jpeg_quality <= 100:
-            raise ValueError(f"jpeg_quality must be 1-100, got {self.jpeg_quality}")
-        if not 0.0 <= self.min_visibility <= 1.0:
-            raise ValueError(f"min_visibility must be in [0, 1], got {self.min_visibility}")
-        return self
 
 
 class FourClassConfig(dg.Config):
@@ -217,7 +197,8 @@ class FourClassConfig(dg.Config):
     )
     link: Literal["symlink", "hardlink"] = Field(
         default="symlink",
-        description="How images point at the 6-class files: relative symbolic links (as the seed) or hard links, both to the stored objects of the 6-class version (a later 6-class rebuild never changes them).",
+        description="How images point at the 6-class files: relative symbolic links (as the seed) or hard links, both "
+        "to the stored objects of the 6-class version (a later 6-class rebuild never changes them).",
     )
 
     @model_validator(mode="after")

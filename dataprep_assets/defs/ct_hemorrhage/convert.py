@@ -95,7 +95,7 @@ def convert_batch(tasks: list[PngTask], cache: ItemCache | None = None) -> list[
     With a cache, each result (the PNG and its row, or its reject reason) is stored for reuse."""
     results = [convert_one(task) for task in tasks]
     if cache is not None:
-        for task, result in zip(tasks, results):
+        for task, result in zip(tasks, results, strict=True):
             if task.cache_key:
                 cache.put(task.cache_key, {CACHED_NAME: task.dst} if result["ok"] else {}, result)
     return results

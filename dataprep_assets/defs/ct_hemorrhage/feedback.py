@@ -65,7 +65,7 @@ def read_feedback(path: Path, name: str, rejects: RejectLog) -> pd.DataFrame:
             rejects.add(item, STAGE_CSV, "missing_sop_instance_uid", "empty sop_instance_uid")
         else:
             continue
-        ok[idx] = False
+        ok[idx] = False  # pyright: ignore[reportArgumentType, reportCallIssue]  # pandas-stubs types DataFrame cells and reductions as any scalar
     frame = frame[ok].copy()
     dup = frame.duplicated("sop_instance_uid", keep="first")
     for row in frame[dup].itertuples(index=False):
@@ -78,7 +78,9 @@ def read_feedback(path: Path, name: str, rejects: RejectLog) -> pd.DataFrame:
     frame = frame[~dup].copy()
     frame["instance_number"] = frame["instance_number"].astype(int)
     frame["tier"] = frame["feedback"].map(FEEDBACK_TIERS).astype(int)
-    frame["key"] = [image_key(p, i) if p else "" for p, i in zip(frame["patient_id"], frame["instance_number"])]
+    frame["key"] = [
+        image_key(p, i) if p else "" for p, i in zip(frame["patient_id"], frame["instance_number"], strict=True)
+    ]
     frame = frame.sort_values("sop_instance_uid", kind="stable").reset_index(drop=True)
     frame.attrs["items"] = feedback_items(name, csv_rows.lines)  # every data row of the file, for the accounting
     return frame

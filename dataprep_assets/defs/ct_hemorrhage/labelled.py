@@ -251,9 +251,17 @@ def merge_sources(results: list[SourceResult]) -> tuple[pd.DataFrame, pd.DataFra
     """One image table and one box table with fresh, dense ids (image order: source, file name)."""
     images = pd.concat([r.images for r in results], ignore_index=True)
     images["id"] = range(len(images))
-    id_map = dict(zip(zip(images["source"].tolist(), images["source_id"].tolist()), images["id"].tolist()))
+    id_map = dict(
+        zip(
+            zip(images["source"].tolist(), images["source_id"].tolist(), strict=True),
+            images["id"].tolist(),
+            strict=True,
+        )
+    )
     boxes = pd.concat([r.boxes for r in results], ignore_index=True)
-    boxes["image_id"] = [id_map[key] for key in zip(boxes["source"].tolist(), boxes["source_image_id"].tolist())]
+    boxes["image_id"] = [
+        id_map[key] for key in zip(boxes["source"].tolist(), boxes["source_image_id"].tolist(), strict=True)
+    ]
     boxes = boxes.sort_values(
         ["image_id", "source_ann_id"],
         key=lambda col: col.astype(str) if col.name == "source_ann_id" else col,

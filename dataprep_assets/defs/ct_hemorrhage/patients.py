@@ -1,9 +1,11 @@
 """Patient ids from file names, and a patient-level split in which every class reaches every split.
 
 File names follow `<patient>_<slice>...` (Roboflow appends `_png.rf.<hash>`; the RSNA intracranial
-hemorrhage set names slices `ID_<hex>_<slice>`, whose patient is `ID_<hex>`); the pattern is configurable. `coverage_split` assigns whole patients: first, for each class from the rarest up, a
+hemorrhage set names slices `ID_<hex>_<slice>`, whose patient is `ID_<hex>`); the pattern is configurable.
+`coverage_split` assigns whole patients: first, for each class from the rarest up, a
 split that lacks it (smallest split first) receives the unassigned patient who has it and brings
-the most classes that split still lacks, while the split has room; then the remaining patients, in a seeded order, fill the splits up to their
+the most classes that split still lacks, while the split has room; then the remaining patients, in a seeded order, fill
+the splits up to their
 targets. Same patients, labels, fractions and seed: same assignment, whatever the input order.
 With a previous assignment, existing patients stay in their split and only new patients are assigned
 (`lib.splits.extend_assignment`: largest-deficit fill towards the fractions of the new total).
@@ -41,7 +43,7 @@ def coverage_split(
     """Patient -> split, and the (label, split) pairs the data could not cover."""
     validate_fractions(fractions, field="split fractions")
     patients = sorted(patient_labels, key=str)
-    rank = {p: r for p, r in zip(patients, np.random.default_rng(seed).permutation(len(patients)))}
+    rank = dict(zip(patients, np.random.default_rng(seed).permutation(len(patients)), strict=True))
     ordered = sorted(patients, key=lambda p: rank[p])
     targets = allocate_counts(len(patients), fractions)
     splits = [s for s in sorted(fractions, key=lambda s: (fractions[s], list(fractions).index(s))) if targets[s] > 0]
@@ -88,7 +90,7 @@ def split_images(images, classes_col: str, fractions: Mapping[str, float], seed:
     """Each image's split from its patient's: `coverage_split` over patients and their class sets on the
     first build; with a `previous` patient -> split assignment, existing patients stay put."""
     per_patient: dict = {}
-    for patient, classes in zip(images["patient_id"].tolist(), images[classes_col].tolist()):
+    for patient, classes in zip(images["patient_id"].tolist(), images[classes_col].tolist(), strict=True):
         per_patient.setdefault(patient, set()).update(classes)
     patient_labels = {p: frozenset(c) for p, c in per_patient.items()}
     if previous and any(p in previous for p in patient_labels):

@@ -107,17 +107,17 @@ def augmented_coco_6class(
             (staged.path / split).mkdir()
             for r in balanced[balanced["split"] == split].itertuples(index=False):
                 task = AugTask(
-                    str(store.path(r.source_path)),
+                    str(store.path(r.source_path)),  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
                     str(staged.path / split),
-                    r.file_name,
-                    boxes.get(int(r.labelled_id), ()),
+                    r.file_name,  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
+                    boxes.get(int(r.labelled_id), ()),  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
                     config.multiplier - 1 if split == "train" else 0,
                     config.seed,
                     config.jpeg_quality,
                     config.min_box_size,
                     config.min_visibility,
                 )
-                source_hash = hashes(r.source_path)
+                source_hash = hashes(r.source_path)  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
                 key = cache.key(
                     source_hash,
                     json.dumps(
@@ -145,8 +145,8 @@ def augmented_coco_6class(
         workers = _workers(config.max_workers, len(todo))
         backend = backend_for(workers, root)
         context.log.info(
-            f"{len(reused)} of {len(tasks)} images reused; augmenting {len(todo)} ({sum(t.copies for t in todo)} copies) "
-            f"on {backend.describe()}"
+            f"{len(reused)} of {len(tasks)} images reused; augmenting {len(todo)} ({sum(t.copies for t in todo)} "
+            f"copies) on {backend.describe()}"
         )
         done = ordered_map(
             augment_batch_star,
@@ -169,7 +169,7 @@ def augmented_coco_6class(
         for split, images in per_split.items():
             cocos[split] = split_coco(
                 images,
-                extras,
+                extras,  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
                 info={"description": f"v4 6-class {split}", "multiplier": config.multiplier if split == "train" else 1},
             )
             atomic_write_json(staged.path / split / L.ANNOTATIONS, cocos[split])
@@ -214,7 +214,7 @@ def augmented_coco_6class(
     ).T
     n_aug = int(counts["augmented"].sum())
     return dg.MaterializeResult(
-        data_version=data_version(staged.manifest.dataset_hash),
+        data_version=data_version(staged.committed.dataset_hash),
         metadata={
             "per_split": counts_table(counts, "split"),
             "dagster/row_count": int(counts["images"].sum()),
@@ -276,7 +276,7 @@ def coco_4class(
             },
         )
     return dg.MaterializeResult(
-        data_version=data_version(staged.manifest.dataset_hash),
+        data_version=data_version(staged.committed.dataset_hash),
         metadata={
             "per_split": counts_table(pd.DataFrame(counts).T, "split"),
             "dagster/row_count": sum(c["images"] for c in counts.values()),
@@ -321,7 +321,7 @@ def v4_analysis(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.Ma
     ).T
     per_class = pd.DataFrame({s: v["images_per_class"] for s, v in six.items()})
     chart = grouped_bars(
-        {c: {s: float(per_class.loc[c, s]) for s in per_class.columns} for c in per_class.index},
+        {c: {s: float(per_class.loc[c, s]) for s in per_class.columns} for c in per_class.index},  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
         title="6-class: images with each class, per split",
         xlabel="class",
         ylabel="images",
@@ -395,5 +395,6 @@ def v4_dataset_4class_csv(context: dg.AssetExecutionContext, store: DatasetStore
 ct_hemorrhage_job = dg.define_asset_job(
     "ct_hemorrhage_job",
     selection=dg.AssetSelection.groups(GROUP),
-    description="The whole v4 workflow: labelled sources, no-hemorrhage pool from S3, patient splits, balance, augmentation, 4-class, analysis, CSVs.",
+    description="The whole v4 workflow: labelled sources, no-hemorrhage pool from S3, patient splits, balance, "
+    "augmentation, 4-class, analysis, CSVs.",
 )

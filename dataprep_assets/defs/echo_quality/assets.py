@@ -84,7 +84,7 @@ echo_inference_output = dg.AssetSpec(
 def score_chart(results: pd.DataFrame) -> bytes:
     per_machine = {m: g["score"].to_numpy() for m, g in results.groupby("machine_type", sort=True)}
     return histograms(
-        per_machine,
+        per_machine,  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
         title="inference quality score per machine type",
         xlabel="quality score",
         ylabel="videos",
@@ -113,13 +113,16 @@ def _progress(context, what: str):
 def echo_inference_results(
     context: dg.AssetExecutionContext, config: InferenceResultsConfig, store: DatasetStore
 ) -> dg.MaterializeResult:
-    """Every inference result with its video: score, status, assessment, machine type, folder, file id, DICOM header fields."""
+    """Every inference result with its video: score, status, assessment, machine type, folder, file id, DICOM header
+    fields."""
     source = results_source(store, config.results_uri, config.s3_endpoint_url)
     listing = sorted(source.list_objects(), key=lambda o: o.key)
     if not listing:
         raise dg.Failure(
-            f"no inference results (*.json, *.csv) under {source.describe()}: the directory/prefix is empty or missing. "
-            "Run the inference first or point `results_uri` / $ECHO_RESULTS_URI at its output; the previous results stay as they are."
+            f"no inference results (*.json, *.csv) under {source.describe()}: the directory/prefix is empty or "
+            "missing. "
+            "Run the inference first or point `results_uri` / $ECHO_RESULTS_URI at its output; the previous results "
+            "stay as they are."
         )
     files = [ResultFile(o.key, source.read_bytes(o.key)) for o in listing]
     parsed, rejects = parse_result_files(files)
@@ -148,7 +151,8 @@ def echo_inference_results(
     rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
     if table.empty:
         raise dg.Failure(
-            f"none of the {len(parsed)} parsed results under {source.describe()} has a usable DICOM video; see {rejects_path}",
+            f"none of the {len(parsed)} parsed results under {source.describe()} has a usable DICOM video; see "
+            f"{rejects_path}",
             metadata=rejects_metadata(store, rejects_path, rejects),
         )
     manifest = store.write_table(RESULTS_PATH, table)
@@ -165,7 +169,6 @@ def echo_inference_results(
             "results_fingerprint": listing_fingerprint(listing),
             "folders": int(table["folder"].nunique()),
             "machine_types": dg.MetadataValue.json(sorted(table["machine_type"].unique().tolist())),
-            "results_per_machine_and_status": counts_table(by_machine, "machine_type"),
             **ledgers_metadata(ledger),
             **figure_metadata(store, context.asset_key.to_user_string(), "score_histogram", score_chart(table)),
             **column_schema(table, COLUMNS),
@@ -212,7 +215,7 @@ def echo_training_selection(
         m: {CLASS_NAMES[c]: float((g["quality_label"] == c).sum()) for c in (HIGH, LOW)}
         for m, g in chosen.groupby("machine_type")
     }
-    chart = grouped_bars(per_machine, title="selected videos per machine type", xlabel="machine type", ylabel="videos")
+    chart = grouped_bars(per_machine, title="selected videos per machine type", xlabel="machine type", ylabel="videos")  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
     return dg.MaterializeResult(
         data_version=data_version(manifest.dataset_hash, info_manifest.dataset_hash),
         metadata={
@@ -261,7 +264,8 @@ def echo_training_data(
     missing = [CLASS_NAMES[c] for c in (HIGH, LOW) if not (plan["quality_label"] == c).any()]
     if missing:
         raise dg.Failure(
-            f"no {' and no '.join(missing)} videos were selected (criteria {info['criteria']}); the previous training_data/ is kept. "
+            f"no {' and no '.join(missing)} videos were selected (criteria {info['criteria']}); the previous "
+            "training_data/ is kept. "
             "Loosen the thresholds/phrases in echo_training_selection's config or add inference results."
         )
     rejects, started = RejectLog(), time.perf_counter()
@@ -295,7 +299,7 @@ def echo_training_data(
         )
         fresh = (e for chunk in chunks for e in chunk)
         errors = [known[i] if i in known else next(fresh) for i in range(len(plan))]
-        for row, error in zip(plan.itertuples(), errors):
+        for row, error in zip(plan.itertuples(), errors, strict=True):
             if error:
                 rejects.add(
                     f"{row.folder}/{row.file_id}", "copy_video", "unreadable_video", f"{row.dicom_path}: {error}"
@@ -308,7 +312,8 @@ def echo_training_data(
         still_missing = [CLASS_NAMES[c] for c in (HIGH, LOW) if not (kept["quality_label"] == c).any()]
         if still_missing:
             raise dg.Failure(
-                f"every selected {' and '.join(still_missing)} video failed to copy/verify; the previous training_data/ is kept"
+                f"every selected {' and '.join(still_missing)} video failed to copy/verify; the previous "
+                "training_data/ is kept"
             )
         annotations = kept[ANNOTATION_COLUMNS].reset_index(drop=True)
         annotations.to_csv(staged.path / "echo_annotations.csv", index=False)
@@ -317,7 +322,7 @@ def echo_training_data(
         shown = annotations.groupby("quality_score").head(6).sort_values("video_path")
         captions = [
             f"{'high' if q == HIGH else 'low'} quality\n{m[:14]}\nscore {sc:.2f}"
-            for q, m, sc in zip(shown["quality_score"], shown["machine_type"], shown["score"])
+            for q, m, sc in zip(shown["quality_score"], shown["machine_type"], shown["score"], strict=True)
         ]
         picture = first_frames_montage([videos / f for f in shown["filename"]], captions)
     elapsed = time.perf_counter() - started
@@ -327,7 +332,7 @@ def echo_training_data(
     )
     per_machine = per_machine.rename(columns={HIGH: "high_quality", LOW: "low_quality"})
     return dg.MaterializeResult(
-        data_version=data_version(staged.manifest.dataset_hash),
+        data_version=data_version(staged.committed.dataset_hash),
         metadata={
             "high_quality": analysis["high_quality_count"],
             "low_quality": analysis["low_quality_count"],
@@ -370,7 +375,8 @@ def folder_splits(splits: pd.DataFrame | None) -> dict[str, str]:
 def echo_training_splits(
     context: dg.AssetExecutionContext, config: EchoSplitConfig, store: DatasetStore
 ) -> dg.MaterializeResult:
-    """`split` per annotation, assigned per leak group (patient/study/folder links), stratified by the classes a group holds.
+    """`split` per annotation, assigned per leak group (patient/study/folder links), stratified by the classes a group
+    holds.
 
     Study folders of the previous version keep their split (a group inherits it from its known folders); only new
     groups are assigned, unless `resplit`."""
@@ -379,10 +385,13 @@ def echo_training_splits(
     history = (
         {}
         if config.resplit
-        else inherit_group_splits(previous, dict(zip(frame["folder"].astype(str), frame["group_id"])))
+        else inherit_group_splits(previous, dict(zip(frame["folder"].astype(str), frame["group_id"], strict=True)))
     )
     assignment = stratified_split_keys(
-        group_strata(frame, "group_id", "quality_score"), config.fractions, config.seed, previous=history
+        group_strata(frame, "group_id", "quality_score"),  # pyright: ignore[reportArgumentType]  # Mapping keys are invariant
+        config.fractions,
+        config.seed,
+        previous=history,
     )
     frame["split"] = frame["group_id"].map(assignment).astype("string")
     manifest = store.write_table(SPLITS_PATH, frame, meta=version_meta(config.resplit))

@@ -45,7 +45,10 @@ def refresh_requested(instance: dg.DagsterInstance, fingerprint: str) -> str | N
     )
     if runs:
         run = runs[0].dagster_run
-        return f"run {run.run_id[:8]} ({run.status.value}) already refreshes these inference results (listing {fingerprint})"
+        return (
+            f"run {run.run_id[:8]} ({run.status.value}) already refreshes these inference results "
+            f"(listing {fingerprint})"
+        )
     return None
 
 
@@ -58,7 +61,8 @@ echo_inference_results_sensor = new_files_sensor(
     lookback_seconds=int(os.environ.get("ECHO_SENSOR_LOOKBACK_SECONDS", "120")),
     minimum_interval_seconds=int(os.environ.get("ECHO_SENSOR_INTERVAL_SECONDS", "60")),
     required_resource_keys={"store"},
-    description="New or changed inference result files (*.json, *.csv; key + ETag) under $ECHO_RESULTS_URI or the store's "
+    description="New or changed inference result files (*.json, *.csv; key + ETag) under $ECHO_RESULTS_URI or the "
+    "store's "
     "raw/echo_quality/inference_output request one refresh of the echo dataset.",
     tags={"dataprep/pipeline": "echo_quality"},
     ledger_in_store=True,
@@ -72,7 +76,8 @@ echo_inference_results_sensor = new_files_sensor(
     execution_timezone=os.environ.get("ECHO_REFRESH_TIMEZONE", "UTC"),
     target=echo_quality_job,
     required_resource_keys={"store"},
-    description="Daily refresh of the echo dataset; skips when the result files (key + ETag) are the same as at the last materialization.",
+    description="Daily refresh of the echo dataset; skips when the result files (key + ETag) are the same as at the "
+    "last materialization.",
 )
 def echo_quality_daily_refresh(context: dg.ScheduleEvaluationContext):
     source = results_source(context.resources.store)

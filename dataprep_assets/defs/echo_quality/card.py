@@ -63,7 +63,7 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
     shown = frame.sort_values(["quality_score", "filename"], ascending=[False, True]).groupby("quality_score").head(6)
     captions = [
         f"{c.replace('_', ' ')}\n{m[:14]}\nscore {sc:.2f}"
-        for c, m, sc in zip(shown["class"], shown["machine_type"], shown["score"])
+        for c, m, sc in zip(shown["class"], shown["machine_type"], shown["score"], strict=True)
     ]
     videos = [store.path(TRAINING_DIR, VIDEOS_SUBDIR, f) for f in shown["filename"]]
     scores = frame.groupby(["machine_type", "class"])["score"].agg(["count", "mean", "min", "max"]).reset_index()
@@ -84,7 +84,7 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
                 Figure(
                     "videos_per_split",
                     grouped_bars(
-                        {c: {s: float(per_split.loc[s, c]) for s in order} for c in CLASS_NAMES.values()},
+                        {c: {s: float(per_split.loc[s, c]) for s in order} for c in CLASS_NAMES.values()},  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
                         title="videos per class and split",
                         xlabel="class",
                         ylabel="videos",
@@ -121,7 +121,7 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
                 Figure(
                     "scores",
                     histograms(
-                        {c: g["score"].to_numpy() for c, g in frame.groupby("class", sort=True)},
+                        {c: g["score"].to_numpy() for c, g in frame.groupby("class", sort=True)},  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
                         title="quality score per class",
                         xlabel="model quality score",
                         ylabel="videos",
@@ -154,7 +154,8 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
 
 @dg.asset(group_name=GROUP, deps=[echo_dataset_release], kinds={"html"}, automation_condition=FOLLOW_UPSTREAM)
 def echo_quality_dataset_card(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
-    """The dataset card (`cards/echo_quality/index.html` + `README.md`): counts, balance, leak evidence, samples, scores."""
+    """The dataset card (`cards/echo_quality/index.html` + `README.md`): counts, balance, leak evidence, samples,
+    scores."""
     target = (
         latest_materialization_metadata(context.instance, echo_training_splits.key).get("target_fractions")
         or EchoSplitConfig().fractions

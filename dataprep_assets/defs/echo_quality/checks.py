@@ -1,5 +1,6 @@
 """echo_quality asset checks: valid results, labels vs thresholds, duplicates, readable copies, classes,
-machine coverage, no study or patient in two splits, and study folders keeping their split across versions (blocking)."""
+machine coverage, no study or patient in two splits, and study folders keeping their split across versions
+(blocking)."""
 
 import dagster as dg
 import pandas as pd
@@ -43,7 +44,8 @@ inference_results_valid = expectations_check(
     asset=echo_inference_results,
     load=lambda store: store.read_table(RESULTS_PATH),
     name="inference_results_valid",
-    description="Great Expectations: score in [0, 1], status PASS/FAIL, (folder, file_id) and dicom_path unique, machine_type set.",
+    description="Great Expectations: score in [0, 1], status PASS/FAIL, (folder, file_id) and dicom_path unique, "
+    "machine_type set.",
     blocking=True,
     expectations=[
         ("expect_column_values_to_be_between", {"column": "score", "min_value": 0.0, "max_value": 1.0}),
@@ -66,7 +68,9 @@ def labels_agree_with_thresholds(store: DatasetStore) -> dg.AssetCheckResult:
     criteria = Criteria(**store.read_json(SELECTION_INFO_PATH)["criteria"])
     expected = label_rows(annotations, criteria)
     prefix = annotations["quality_score"].map({HIGH: "hq_", LOW: "lq_"}).fillna("?")
-    prefix_ok = pd.Series([f.startswith(p) for f, p in zip(annotations["filename"], prefix)], index=annotations.index)
+    prefix_ok = pd.Series(
+        [f.startswith(p) for f, p in zip(annotations["filename"], prefix, strict=True)], index=annotations.index
+    )
     bad = annotations[(expected != annotations["quality_score"].to_numpy()) | ~prefix_ok]
     return dg.AssetCheckResult(
         passed=bad.empty,
@@ -150,7 +154,8 @@ def both_classes_present(store: DatasetStore) -> dg.AssetCheckResult:
 @dg.asset_check(
     asset=echo_training_data,
     name=ALL_MACHINES,
-    description="Every machine type that has a candidate video (either class) is in the training data (warns: a cap below the number of machines can drop one).",
+    description="Every machine type that has a candidate video (either class) is in the training data (warns: a cap "
+    "below the number of machines can drop one).",
 )
 def every_machine_type_present(store: DatasetStore) -> dg.AssetCheckResult:
     wanted = set(store.read_json(SELECTION_INFO_PATH)["machine_types_with_candidates"])

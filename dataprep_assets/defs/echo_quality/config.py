@@ -15,7 +15,8 @@ STATUSES = ("PASS", "FAIL")
 class InferenceResultsConfig(dg.Config):
     results_uri: str = Field(
         default="",
-        description="Where the inference results are: a local directory or `s3://bucket/prefix`. Empty = $ECHO_RESULTS_URI, "
+        description="Where the inference results are: a local directory or `s3://bucket/prefix`. Empty = "
+        "$ECHO_RESULTS_URI, "
         "else `raw/echo_quality/inference_output` in the dataset store. The sensor passes the location it watches.",
     )
     s3_endpoint_url: str = Field(
@@ -28,7 +29,8 @@ class InferenceResultsConfig(dg.Config):
     )
     machine_aliases: dict[str, str] = Field(
         default={},
-        description="Extra spellings of machine names, e.g. {'EPIQ 7C': 'Epiq7'}; both sides are normalised (lower-case letters and digits).",
+        description="Extra spellings of machine names, e.g. {'EPIQ 7C': 'Epiq7'}; both sides are normalised "
+        "(lower-case letters and digits).",
     )
     allowed_modalities: list[str] = Field(
         default=["US"], description="DICOM Modality values accepted (echo videos are `US`); empty list = any."
@@ -71,7 +73,8 @@ class SelectionConfig(dg.Config):
     max_low_quality: int = Field(default=300, description="At most this many low-quality videos (>= 1).")
     machine_allocation: Literal["equal", "proportional"] = Field(
         default="equal",
-        description="How a cap is shared across machine types: `equal` (max-min fair: small machines keep all their videos) or `proportional` (by share, at least one each).",
+        description="How a cap is shared across machine types: `equal` (max-min fair: small machines keep all their "
+        "videos) or `proportional` (by share, at least one each).",
     )
     seed: int = Field(
         default=42,
@@ -79,7 +82,8 @@ class SelectionConfig(dg.Config):
     )
     target_high_share: float | None = Field(
         default=None,
-        description="Optional target share of high-quality videos, e.g. 0.67 for the seed's ~67/33: the class caps are lowered (never raised) "
+        description="Optional target share of high-quality videos, e.g. 0.67 for the seed's ~67/33: the class caps are "
+        "lowered (never raised) "
         "to the largest set with that ratio. Null (default) = the caps alone.",
     )
 
@@ -103,7 +107,8 @@ class SelectionConfig(dg.Config):
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
         if self.low_quality_threshold >= self.high_quality_threshold:
             raise ValueError(
-                f"low_quality_threshold ({self.low_quality_threshold}) must be below high_quality_threshold ({self.high_quality_threshold})"
+                f"low_quality_threshold ({self.low_quality_threshold}) must be below high_quality_threshold "
+                f"({self.high_quality_threshold})"
             )
         for name in ("high_quality_status", "low_quality_status"):
             if getattr(self, name) not in STATUSES:
@@ -131,10 +136,12 @@ class EchoSplitConfig(SplitFractionsConfig):
     test_fraction: float = Field(default=0.15, description="Share of groups in test.")
     group_by: Literal["patient", "study", "folder"] = Field(
         default="patient",
-        description="What keeps videos together: `patient` (folder + StudyInstanceUID + PatientID links), `study` (folder + StudyInstanceUID) or `folder`.",
+        description="What keeps videos together: `patient` (folder + StudyInstanceUID + PatientID links), `study` "
+        "(folder + StudyInstanceUID) or `folder`.",
     )
     placeholder_patient_ids: list[str] = Field(
         default=list(DEFAULT_PLACEHOLDER_IDS),
-        description="PatientID values that identify nobody (anonymised exports) and so link nothing (case-insensitive).",
+        description="PatientID values that identify nobody (anonymised exports) and so link nothing "
+        "(case-insensitive).",
     )
     seed: int = Field(default=42, description="Seed of the shuffle of the sorted group ids.")

@@ -38,7 +38,9 @@ def training_plan(selected: pd.DataFrame) -> pd.DataFrame:
     tokens = ordered["file_id"].map(safe_file_token)
     numbers = pd.Series(range(len(ordered)), index=ordered.index).map("{:04d}".format)
     ordered["filename"] = prefix + "_" + ordered["machine_type"] + "_" + numbers + "_" + tokens + ".dcm"
-    assert_unique_names(zip(ordered["folder"] + "/" + ordered["file_id"], ordered["filename"]), "echo training videos")
+    assert_unique_names(
+        zip(ordered["folder"] + "/" + ordered["file_id"], ordered["filename"], strict=True), "echo training videos"
+    )
     ordered["video_path"] = VIDEOS_SUBDIR + "/" + ordered["filename"]
     ordered["quality_score"] = ordered["quality_label"].astype(int)
     return ordered

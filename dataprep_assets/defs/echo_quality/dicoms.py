@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import numpy as np
 
@@ -90,7 +91,7 @@ def resolve_dicom(
     return None
 
 
-def _text(value: object) -> str:
+def _text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
@@ -109,7 +110,7 @@ def read_header(path: str) -> dict:
         return {"error": "not_dicom", "detail": f"not a DICOM file (no DICM preamble): {exc}"[:200]}
     except Exception as exc:  # truncated or corrupt headers raise many types
         return {"error": "unreadable_dicom", "detail": f"{type(exc).__name__}: {exc}"[:200]}
-    out = {name: _text(ds.get(keyword)) for name, keyword in HEADER_FIELDS.items()}
+    out: dict[str, str | int] = {name: _text(ds.get(keyword)) for name, keyword in HEADER_FIELDS.items()}
     try:
         out["frames"] = int(ds.get("NumberOfFrames", 1) or 1)
         out["rows"], out["columns"] = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
@@ -127,7 +128,7 @@ def read_headers(paths: list[str]) -> list[dict]:
 def verify_dicom(path: str | os.PathLike, decode: bool = True) -> str:
     """'' if the file parses as DICOM with pixel data (and, with `decode`, its first frame decodes), else why not."""
     import pydicom
-    from pydicom.pixels import pixel_array
+    from pydicom.pixels import pixel_array  # pyright: ignore[reportPrivateImportUsage]  # a public pydicom API its stubs do not export
 
     try:
         ds = pydicom.dcmread(path)
@@ -187,7 +188,7 @@ def safe_file_token(file_id: str, length: int = 8) -> str:
 def first_frame_gray(path: str | os.PathLike, size: int = 96) -> np.ndarray:
     """The first frame as a uint8 gray thumbnail (size x size, letterboxed) for montages."""
     from PIL import Image
-    from pydicom.pixels import pixel_array
+    from pydicom.pixels import pixel_array  # pyright: ignore[reportPrivateImportUsage]  # a public pydicom API its stubs do not export
 
     frame = np.asarray(pixel_array(path, index=0))
     if frame.ndim == 3:

@@ -74,7 +74,7 @@ def leak_groups(
     roots = [uf.find(f) for f in folders]
     # Name each group by its smallest folder so ids are readable and stable.
     names: dict[str, str] = {}
-    for root, folder in sorted(zip(roots, frame["folder"].astype(str))):
+    for root, folder in sorted(zip(roots, frame["folder"].astype(str), strict=True)):
         names.setdefault(root, folder)
     return pd.Series([names[r] for r in roots], index=frame.index, dtype="string")
 
@@ -84,4 +84,4 @@ def group_strata(frame: pd.DataFrame, group_col: str, label_col: str) -> dict[st
     kinds = frame.groupby(group_col, sort=True)[label_col].agg(
         lambda s: "mixed" if s.nunique() > 1 else ("high" if s.iloc[0] == 1 else "low")
     )
-    return kinds.to_dict()
+    return kinds.to_dict()  # pyright: ignore[reportReturnType]  # pandas-stubs types DataFrame cells and reductions as any scalar

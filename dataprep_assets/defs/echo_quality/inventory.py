@@ -48,7 +48,7 @@ def attach_dicoms(
     located, paths, existing = [], [], index_files(dicom_root)
     for r in results.itertuples(index=False):
         try:
-            path = resolve_dicom(dicom_root, r.folder, r.file_id, r.path, existing)
+            path = resolve_dicom(dicom_root, r.folder, r.file_id, r.path, existing)  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
         except UnsafePathError as exc:
             rejects.add(item(r), STAGE, "unsafe_path", str(exc).replace(str(store_root), "<store>"))
             continue
@@ -71,7 +71,7 @@ def attach_dicoms(
     ]
     allowed = {m.upper() for m in modalities}
     rows, first_by_sop = [], {}
-    for r, path, header in zip(located, paths, headers):
+    for r, path, header in zip(located, paths, headers, strict=True):
         if "error" in header:
             rejects.add(item(r), STAGE, header["error"], f"{store_rel(path, store_root)}: {header['detail']}")
             continue

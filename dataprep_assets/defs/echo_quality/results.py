@@ -9,7 +9,8 @@ Accepted formats (by content, not by name):
 - `<folder>_failed_files.json` (files the inference could not process): each becomes a reject.
 
 Every refused file or row is a reject with a reason; a key given twice in one JSON object (two results for
-one file id) is a `duplicate_key` reject per occurrence naming the others, never last-wins; rows that repeat with identical values
+one file id) is a `duplicate_key` reject per occurrence naming the others, never last-wins; rows that repeat with
+identical values
 (a folder JSON and the summary both list it) collapse into one, rows that disagree are rejected.
 """
 
@@ -21,6 +22,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import Any
 
 import pandas as pd
 
@@ -146,7 +148,7 @@ def _csv_records(key: str, content: bytes, rejects: RejectLog) -> list[dict]:
     return [{**r, "_row": i} for i, r in enumerate(frame.to_dict("records"))]
 
 
-def parse_score(value: object) -> tuple[float | None, str]:
+def parse_score(value: Any) -> tuple[float | None, str]:
     """A float in [0, 1], or None and the reject reason."""
     if isinstance(value, bool) or value is None or (isinstance(value, str) and not value.strip()):
         return None, "score_not_a_number"
@@ -232,7 +234,7 @@ def collapse_duplicates(frame: pd.DataFrame, rejects: RejectLog) -> pd.DataFrame
     distinct = frame.drop_duplicates(["folder", "file_id", *values])
     conflicted = distinct.duplicated(["folder", "file_id"], keep=False)
     for (folder, file_id), group in distinct[conflicted].groupby(["folder", "file_id"], sort=True):
-        detail = "; ".join(f"{r.source}: {r.score:g} {r.status} {r.assessment[:40]!r}" for r in group.itertuples())
+        detail = "; ".join(f"{r.source}: {r.score:g} {r.status} {r.assessment[:40]!r}" for r in group.itertuples())  # pyright: ignore[reportIndexIssue, reportOptionalSubscript]  # pandas-stubs types DataFrame cells and reductions as any scalar
         rejects.add(f"{folder}/{file_id}", STAGE, "conflicting_results", detail)
     keep = distinct[~conflicted]
     # Fill a missing path/machine from another source of the same row.

@@ -14,6 +14,7 @@ from dataprep_assets.common.metadata import (
     data_version,
     dataset_metadata,
     figure_metadata,
+    latest_materialization_metadata,
     preview_metadata,
     rejects_metadata,
     run_info,
@@ -51,7 +52,6 @@ from dataprep_assets.defs.perva_retrieval.paths import (
     combined_path,
     hf_dataset_path,
     images_table_path,
-    latest_metadata,
     retrieval_path,
 )
 from dataprep_assets.defs.perva_retrieval.pictures import catalog_montage, retrieval_montage
@@ -126,7 +126,8 @@ def image_catalog(
     wanted = sorted(c for c, concepts in result.catalog.items() if len(concepts) >= 2)
     added, removed = _sync_partitions(context.instance, wanted)
     context.log.info(
-        f"catalog: {len(result.images)} images, {len(result.catalog)} categories ({layout} layout); partitions +{added} -{removed}"
+        f"catalog: {len(result.images)} images, {len(result.catalog)} categories ({layout} layout); partitions "
+        f"+{added} -{removed}"
     )
     per_category = result.images.pivot_table(
         index="category", columns="split", values="store_path", aggfunc="count", fill_value=0
@@ -162,7 +163,7 @@ def concept_splits(
 ) -> dg.MaterializeResult:
     """Concept-level train/validation: the seed's train combined subset, validation subset and metadata files, and
     `concept_splits.parquet` (one row per concept). Concepts of the previous version stay put unless `resplit`."""
-    catalog_meta = latest_metadata(context.instance, image_catalog.key)
+    catalog_meta = latest_materialization_metadata(context.instance, image_catalog.key)
     input_json = config.input_json or catalog_meta.get("catalog_file")
     if not input_json:
         raise dg.Failure("concept_splits: set input_json or materialize image_catalog first")
@@ -183,7 +184,8 @@ def concept_splits(
     files = [f"{config.out_dir.rstrip('/')}/{name}" for name in names]
     version = version_meta(config.resplit)
     manifests = [
-        store.write_json(path, payload, meta=version) for path, payload in zip(files, (train, validation, meta))
+        store.write_json(path, payload, meta=version)
+        for path, payload in zip(files, (train, validation, meta), strict=True)
     ]
     table = concept_table(train, validation)
     store.write_table(table_path, table, meta=version)
@@ -234,12 +236,13 @@ def _listed_file(store: DatasetStore, path: str, source: str, rejects: RejectLog
 def retrieval_per_category(
     context: dg.AssetExecutionContext, config: RetrievalConfig, store: DatasetStore
 ) -> dg.MaterializeResult:
-    """For each query image of one category: its K hardest negatives (other concepts) and a positive, from embeddings."""
+    """For each query image of one category: its K hardest negatives (other concepts) and a positive, from
+    embeddings."""
     category = context.partition_key
-    source = config.catalog or latest_metadata(context.instance, concept_splits.key).get("train_file")
+    source = config.catalog or latest_materialization_metadata(context.instance, concept_splits.key).get("train_file")
     if not source:
         raise dg.Failure("retrieval_per_category: set catalog or materialize concept_splits first")
-    prefix = latest_metadata(context.instance, image_catalog.key).get("path_prefix", "")
+    prefix = latest_materialization_metadata(context.instance, image_catalog.key).get("path_prefix", "")
     catalog = store.read_json(source)
     images, ambiguous = category_images(catalog, category, config.split, prefix)
     listed_images = images
@@ -354,7 +357,7 @@ def retrieval_combined(
         raise dg.Failure(
             "retrieval_combined: no categories; materialize image_catalog to register the category partitions"
         )
-    metas = {c: latest_metadata(context.instance, retrieval_per_category.key, c) for c in categories}
+    metas = {c: latest_materialization_metadata(context.instance, retrieval_per_category.key, c) for c in categories}
     missing = sorted(c for c, m in metas.items() if not m)
     if missing:
         raise dg.Failure(
@@ -392,7 +395,8 @@ def _combine_files(config: CombineConfig, store: DatasetStore) -> dg.Materialize
         rel = f"{input_dir}/{category}/seed_{config.seed}/{config.input_filename}"
         if not store.exists(rel):
             raise dg.Failure(
-                f"retrieval_combined: {rel} not found (input_dir, input_filename and seed locate the per-category files)"
+                f"retrieval_combined: {rel} not found (input_dir, input_filename and seed locate the per-category "
+                "files)"
             )
         per_category[category] = store.read_json(rel)
     k = re.search(r"top(\d+)", config.input_filename)
@@ -438,7 +442,7 @@ def hf_retrieval_dataset(
     import datasets
 
     datasets.disable_progress_bars()
-    combined = latest_metadata(context.instance, retrieval_combined.key)
+    combined = latest_materialization_metadata(context.instance, retrieval_combined.key)
     if not combined:
         raise dg.Failure("hf_retrieval_dataset: materialize retrieval_combined first")
     source = combined["relpath"]
@@ -462,7 +466,7 @@ def hf_retrieval_dataset(
     train = dataset["train"]
     preview = pd.DataFrame({c: train[c][:8] for c in ("query_path", "category", "concept", "names", "solution")})
     return dg.MaterializeResult(
-        data_version=data_version(staged.manifest.dataset_hash),
+        data_version=data_version(staged.committed.dataset_hash),
         metadata={
             "rows_per_category": counts_table(
                 pd.Series(train["category_key"]).value_counts().sort_index().to_frame("rows"), "category"
@@ -481,14 +485,16 @@ def hf_retrieval_dataset(
 perva_retrieval_catalog_job = dg.define_asset_job(
     "perva_retrieval_catalog_job",
     selection=dg.AssetSelection.assets(image_catalog, concept_splits),
-    description="Steps 1-2: scan the image tree into the catalog (registering one partition per category) and split concepts.",
+    description="Steps 1-2: scan the image tree into the catalog (registering one partition per category) and split "
+    "concepts.",
 )
 
 perva_retrieval_per_category_job = dg.define_asset_job(
     "perva_retrieval_per_category_job",
     selection=dg.AssetSelection.assets(retrieval_per_category),
     partitions_def=perva_categories,
-    description="Step 3, one run per category partition: launch it as a backfill of all partitions to run categories in parallel.",
+    description="Step 3, one run per category partition: launch it as a backfill of all partitions to run categories "
+    "in parallel.",
 )
 
 perva_retrieval_export_job = dg.define_asset_job(

@@ -14,6 +14,7 @@ from dataprep_assets.common.cards import (
     rejects_section,
     write_card,
 )
+from dataprep_assets.common.metadata import latest_materialization_metadata
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
 from dataprep_assets.defs.perva_retrieval.assets import (
@@ -23,7 +24,7 @@ from dataprep_assets.defs.perva_retrieval.assets import (
     retrieval_combined,
 )
 from dataprep_assets.defs.perva_retrieval.concept_splits import concept_table
-from dataprep_assets.defs.perva_retrieval.paths import GROUP, latest_metadata
+from dataprep_assets.defs.perva_retrieval.paths import GROUP
 from dataprep_assets.defs.perva_retrieval.pictures import retrieval_montage
 from dataprep_assets.lib.cards import Card, Figure, Section, Table
 from dataprep_assets.lib.charts import grouped_bars, histograms
@@ -95,8 +96,8 @@ def build_card(store: DatasetStore, catalog_meta: dict, splits_meta: dict, combi
                 Figure(
                     "records_per_category",
                     grouped_bars(
-                        {
-                            r.category: {"train": float(r.train_concepts), "validation": float(r.validation_concepts)}
+                        {  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
+                            r.category: {"train": float(r.train_concepts), "validation": float(r.validation_concepts)}  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
                             for r in per_category.itertuples()
                         },
                         title="concepts per category and concept split",
@@ -186,7 +187,7 @@ def build_card(store: DatasetStore, catalog_meta: dict, splits_meta: dict, combi
 def perva_retrieval_dataset_card(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
     """The dataset card (`cards/perva_retrieval/index.html` + `README.md`): counts, balance, leak evidence, samples."""
     metas = [
-        latest_metadata(context.instance, a.key)
+        latest_materialization_metadata(context.instance, a.key)
         for a in (image_catalog, concept_splits, retrieval_combined, hf_retrieval_dataset)
     ]
     if not all(metas[:3]):

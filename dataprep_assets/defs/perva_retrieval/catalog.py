@@ -2,8 +2,9 @@
 
 Two layouts (as the seed's `01_build_image_catalog.py`):
 
-    explicit:   <data_root>/<train_dirname>/<category>/<concept>/*.jpg  (+ <test_dirname>/..., + <concept>/laion/ negatives)
-    by_concept: <data_root>/<category>/<concept>/*.jpg                  (split per concept here)
+    explicit:   <data_root>/<train_dirname>/<category>/<concept>/*.jpg
+                (+ <test_dirname>/..., + <concept>/laion/ negatives)
+    by_concept: <data_root>/<category>/<concept>/*.jpg  (split per concept here)
 
 The catalog is `{category: {concept: {"train": [...], "test": [...](, "negative": [...])}}}`. Every
 file that cannot be used is a reject with a reason; nothing on disk can crash the scan halfway.
@@ -20,6 +21,7 @@ import os
 import random
 import re
 from collections import defaultdict
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,7 +118,9 @@ class _Scanner:
             return False
         return True
 
-    def subdirs(self, folder: Path, stray_reason: str, stray_detail: str, skip: set[str] = frozenset()) -> list[Path]:
+    def subdirs(
+        self, folder: Path, stray_reason: str, stray_detail: str, skip: AbstractSet[str] = frozenset()
+    ) -> list[Path]:
         dirs = []
         for entry in self._entries(folder):
             if entry.name in skip:
@@ -132,7 +136,7 @@ class _Scanner:
                 self.rejects.add(self.rel(entry), STAGE, stray_reason, stray_detail)
         return dirs
 
-    def images(self, folder: Path, skip_dirs: set[str] = frozenset()) -> list[Path]:
+    def images(self, folder: Path, skip_dirs: AbstractSet[str] = frozenset()) -> list[Path]:
         kept = []
         for entry in self._entries(folder):
             if entry.is_symlink() and not self._inside(entry):
@@ -231,7 +235,8 @@ def _reject_colliding_categories(sc: _Scanner) -> None:
             image.store_path,
             STAGE,
             COLLISION_REASON,
-            f"category {image.category!r} names the same partition and output folder as {owner[name_key(image.category)]!r}",
+            f"category {image.category!r} names the same partition and output folder as "
+            f"{owner[name_key(image.category)]!r}",
         )
     sc.found = [f for f in sc.found if f.category in kept]
 

@@ -1,11 +1,12 @@
-"""perva_retrieval asset checks: no concept leak and concepts staying put across versions (blocking), catalog paths safe (blocking), negatives
+"""perva_retrieval asset checks: no concept leak and concepts staying put across versions (blocking), catalog paths
+safe (blocking), negatives
 valid (blocking, per category partition), K per query, the HF dataset round-trips (blocking)."""
 
 import dagster as dg
 import pandas as pd
 
 from dataprep_assets.common.checks import split_continuity_check
-from dataprep_assets.common.metadata import markdown_table
+from dataprep_assets.common.metadata import latest_materialization_metadata, markdown_table
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.perva_retrieval.assets import (
     concept_splits,
@@ -17,7 +18,6 @@ from dataprep_assets.defs.perva_retrieval.assets import (
 )
 from dataprep_assets.defs.perva_retrieval.concept_splits import concept_table
 from dataprep_assets.defs.perva_retrieval.export import HF_COLUMNS
-from dataprep_assets.defs.perva_retrieval.paths import latest_metadata
 from dataprep_assets.defs.perva_retrieval.retrieval import verify_records
 from dataprep_assets.lib.splits import group_overlap, split_summary
 
@@ -37,7 +37,7 @@ HF_ROUND_TRIP = "hf_dataset_round_trips"
 def no_concept_in_train_and_validation(
     context: dg.AssetCheckExecutionContext, store: DatasetStore
 ) -> dg.AssetCheckResult:
-    meta = latest_metadata(context.instance, concept_splits.key)
+    meta = latest_materialization_metadata(context.instance, concept_splits.key)
     table = concept_table(store.read_json(meta["train_file"]), store.read_json(meta["validation_file"]))
     overlap = group_overlap(table, "concept_key")
     leaked = sorted({g for groups in overlap.values() for g in groups})
@@ -61,7 +61,7 @@ def no_concept_in_train_and_validation(
     description="Every catalogued image is an existing file that resolves inside data_root (no symlink escapes).",
 )
 def catalog_paths_inside_data_root(context: dg.AssetCheckExecutionContext, store: DatasetStore) -> dg.AssetCheckResult:
-    meta = latest_metadata(context.instance, image_catalog.key)
+    meta = latest_materialization_metadata(context.instance, image_catalog.key)
     table = store.read_table(meta["images_table"])
     data_root = store.path(meta["data_root"]).resolve()
     bad = []
@@ -80,9 +80,9 @@ def _problems(
 ) -> tuple[dict, list[dict], dict[str, list[str]]]:
     """The partition's records, checked against its image list and the catalog's image table."""
     category = context.partition_key
-    meta = latest_metadata(context.instance, retrieval_per_category.key, category)
+    meta = latest_materialization_metadata(context.instance, retrieval_per_category.key, category)
     records = store.read_json(meta["relpath"])
-    catalog_table = latest_metadata(context.instance, image_catalog.key).get("images_table")
+    catalog_table = latest_materialization_metadata(context.instance, image_catalog.key).get("images_table")
     truth = store.read_table(catalog_table) if catalog_table and store.exists(catalog_table) else None
     problems = verify_records(
         records,
@@ -100,7 +100,8 @@ def _problems(
     name=NEGATIVES_VALID,
     blocking=True,
     partitions_def=perva_categories,
-    description="Every negative is an image of another concept of the same category, never the query; `label` points at the positive.",
+    description="Every negative is an image of another concept of the same category, never the query; `label` points "
+    "at the positive.",
 )
 def negatives_from_other_concepts_of_same_category(
     context: dg.AssetCheckExecutionContext, store: DatasetStore
@@ -145,15 +146,15 @@ def k_negatives_per_query(context: dg.AssetCheckExecutionContext, store: Dataset
 def hf_dataset_round_trips(context: dg.AssetCheckExecutionContext, store: DatasetStore) -> dg.AssetCheckResult:
     import datasets
 
-    meta = latest_metadata(context.instance, hf_retrieval_dataset.key)
-    source = meta.get("source") or latest_metadata(context.instance, retrieval_combined.key)["relpath"]
+    meta = latest_materialization_metadata(context.instance, hf_retrieval_dataset.key)
+    source = meta.get("source") or latest_materialization_metadata(context.instance, retrieval_combined.key)["relpath"]
     category = meta.get("category", "all")
     expected_rows = sum(category in ("all", r["category"]) for r in store.read_json(source))
     loaded = datasets.load_from_disk(str(store.pull(meta["relpath"])))
     problems = []
-    if list(loaded.keys()) != ["train"]:
-        problems.append(f"splits {list(loaded.keys())}, expected ['train']")
-    train = loaded["train"] if "train" in loaded else None
+    if list(loaded.keys()) != ["train"]:  # pyright: ignore[reportAttributeAccessIssue]  # datasets types load_from_disk as Dataset | DatasetDict; this path holds a DatasetDict
+        problems.append(f"splits {list(loaded.keys())}, expected ['train']")  # pyright: ignore[reportAttributeAccessIssue]  # datasets types load_from_disk as Dataset | DatasetDict; this path holds a DatasetDict
+    train = loaded.get("train", None)  # pyright: ignore[reportAttributeAccessIssue]  # datasets types load_from_disk as Dataset | DatasetDict; this path holds a DatasetDict
     if train is not None:
         if len(train) != expected_rows:
             problems.append(f"{len(train)} rows, the combined file has {expected_rows}")
@@ -178,7 +179,9 @@ def hf_dataset_round_trips(context: dg.AssetCheckExecutionContext, store: Datase
 
 concepts_stay_put = split_continuity_check(
     asset=concept_splits,
-    relpath=lambda context: latest_metadata(context.instance, concept_splits.key).get("concept_table", ""),
+    relpath=lambda context: latest_materialization_metadata(context.instance, concept_splits.key).get(
+        "concept_table", ""
+    ),
     group_col="concept_key",
     order=("train", "validation"),
     name="concepts_stay_put",

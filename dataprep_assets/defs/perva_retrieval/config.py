@@ -25,14 +25,16 @@ class ImageCatalogConfig(dg.Config):
     )
     relative: bool = Field(
         default=False,
-        description="Store image paths relative to data_root; otherwise relative to the store root (never machine-absolute).",
+        description="Store image paths relative to data_root; otherwise relative to the store root (never "
+        "machine-absolute).",
     )
     train_fraction: float = Field(
         default=0.2, description="Fraction of each concept's images for train when auto-splitting (0 < f <= 1)."
     )
     num_train: int | None = Field(
         default=None,
-        description="Exact number of train images per concept (overrides train_fraction; also caps train in the explicit layout).",
+        description="Exact number of train images per concept (overrides train_fraction; also caps train in the "
+        "explicit layout).",
     )
     seed: int = Field(
         default=42, description="Seed of the per-concept shuffles (each concept gets its own stable RNG)."
@@ -41,11 +43,13 @@ class ImageCatalogConfig(dg.Config):
     test_dirname: str = Field(default="test", description="Name of the test split folder in the explicit layout.")
     layout: Literal["detect", "explicit", "by_concept"] = Field(
         default="detect",
-        description="`explicit`: <train>/<category>/<concept>/ + <test>/...; `by_concept`: <category>/<concept>/ auto-split; `detect`: explicit if a train or test folder exists.",
+        description="`explicit`: <train>/<category>/<concept>/ + <test>/...; `by_concept`: <category>/<concept>/ "
+        "auto-split; `detect`: explicit if a train or test folder exists.",
     )
     negatives_dirname: str = Field(
         default="laion",
-        description="Explicit layout: sub-folder of a train concept holding external negatives (the catalog's `negative` list).",
+        description="Explicit layout: sub-folder of a train concept holding external negatives (the catalog's "
+        "`negative` list).",
     )
     max_workers: int = Field(
         default=0, description="Processes that decode every image to prove it is readable; 0 = all cores."
@@ -59,7 +63,8 @@ class ImageCatalogConfig(dg.Config):
             raise ValueError(f"num_train must be >= 1 (or null), got {self.num_train}")
         if not self.train_dirname or not self.test_dirname or self.train_dirname == self.test_dirname:
             raise ValueError(
-                f"train_dirname and test_dirname must be two different non-empty names, got {self.train_dirname!r} and {self.test_dirname!r}"
+                f"train_dirname and test_dirname must be two different non-empty names, got {self.train_dirname!r} and "
+                f"{self.test_dirname!r}"
             )
         if not self.out.endswith(".json"):
             raise ValueError(f"out must be a .json path, got {self.out!r}")
@@ -69,7 +74,8 @@ class ImageCatalogConfig(dg.Config):
 class ConceptSplitsConfig(dg.Config):
     input_json: str = Field(
         default="",
-        description="Catalog JSON to split, store-relative; empty = the catalog image_catalog wrote last (the seed's --input_json).",
+        description="Catalog JSON to split, store-relative; empty = the catalog image_catalog wrote last (the seed's "
+        "--input_json).",
     )
     out_dir: str = Field(default="manifests/PerVA", description="Folder of the three split files, store-relative.")
     concept_frac: float = Field(
@@ -102,7 +108,8 @@ class ConceptSplitsConfig(dg.Config):
 class RetrievalConfig(dg.Config):
     catalog: str = Field(
         default="",
-        description="Catalog-format JSON to mine, store-relative; empty = the train combined subset concept_splits wrote last (leak-free).",
+        description="Catalog-format JSON to mine, store-relative; empty = the train combined subset concept_splits "
+        "wrote last (leak-free).",
     )
     split: Literal["train", "test", "train+test"] = Field(
         default="train", description="Which image list of each concept is searched (the seed's --split)."
@@ -115,29 +122,37 @@ class RetrievalConfig(dg.Config):
     )
     top_k: int = Field(
         default=3,
-        description="K, as in the seed's retrieval_top<K>.json: candidates per query in ret_paths (1 positive + K-1 hard "
-        "negatives) when top_k_counts = candidates (default); K hard negatives (K+1 candidates) when top_k_counts = negatives.",
+        description="K, as in the seed's retrieval_top<K>.json: candidates per query in ret_paths (1 positive + K-1 "
+        "hard "
+        "negatives) when top_k_counts = candidates (default); K hard negatives (K+1 candidates) when top_k_counts = "
+        "negatives.",
     )
     top_k_counts: Literal["candidates", "negatives"] = Field(
         default="candidates",
-        description="What top_k counts: `candidates` (the seed's meaning: retrieval_top3.json has 3 ret_paths) or `negatives`.",
+        description="What top_k counts: `candidates` (the seed's meaning: retrieval_top3.json has 3 ret_paths) or "
+        "`negatives`.",
     )
     one_per_concept: bool = Field(
         default=True,
-        description="At most one negative per other concept (its most similar image), as the seed; false = the K most similar images of any other concepts.",
+        description="At most one negative per other concept (its most similar image), as the seed; false = the K most "
+        "similar images of any other concepts.",
     )
     positive: Literal["hardest", "easiest", "none"] = Field(
         default="hardest",
-        description="Which other image of the query's concept joins ret_paths as the positive: the least similar (the seed's default), the most similar, or none (the query itself).",
+        description="Which other image of the query's concept joins ret_paths as the positive: the least similar (the "
+        "seed's default), the most similar, or none (the query itself).",
     )
     encoder: str = Field(
         default="auto",
-        description=f"Image encoder: `auto` = `clip` (the seed's) when PyTorch and a local CLIP model directory are present, else `color_texture`, "
-        f"the offline fallback (colour/layout/gradient histograms, no model); or one of {sorted(ENCODERS)} (register more with encoders.register_encoder).",
+        description="Image encoder: `auto` = `clip` (the seed's) when PyTorch and a local CLIP model directory are "
+        "present, else `color_texture`, "
+        f"the offline fallback (colour/layout/gradient histograms, no model); or one of {sorted(ENCODERS)} (register "
+        "more with encoders.register_encoder).",
     )
     clip_model_dir: str = Field(
         default="",
-        description="CLIP: local directory of a saved CLIPModel + CLIPImageProcessor (never downloaded), absolute or store-relative; "
+        description="CLIP: local directory of a saved CLIPModel + CLIPImageProcessor (never downloaded), absolute or "
+        "store-relative; "
         "empty = $PERVA_CLIP_MODEL_DIR, else models/perva_retrieval/clip in the store.",
     )
     device: str = Field(default="cpu", description="encoder=clip: torch device (cpu, cuda, cuda:1...).")
@@ -156,7 +171,8 @@ class RetrievalConfig(dg.Config):
         minimum = 2 if self.top_k_counts == "candidates" else 1
         if self.top_k < minimum:
             raise ValueError(
-                f"top_k must be >= {minimum} when top_k_counts is {self.top_k_counts} (1 positive + hard negatives), got {self.top_k}"
+                f"top_k must be >= {minimum} when top_k_counts is {self.top_k_counts} (1 positive + hard negatives), "
+                f"got {self.top_k}"
             )
         if self.encoder not in ENCODERS and self.encoder != "auto":
             raise ValueError(f"encoder must be auto or one of {sorted(ENCODERS)}, got {self.encoder!r}")
@@ -211,7 +227,8 @@ class CombineConfig(dg.Config):
     )
     catalog: str = Field(
         default="",
-        description="The seed's --catalog: a catalog JSON (store-relative) whose top-level keys are the categories to combine.",
+        description="The seed's --catalog: a catalog JSON (store-relative) whose top-level keys are the categories to "
+        "combine.",
     )
     output_dir: str = Field(
         default="", description="Output folder, store-relative; empty = <retrieval out_dir>/all/seed_<seed>/."
@@ -254,7 +271,8 @@ class HFDatasetConfig(dg.Config):
     seed: int = Field(default=23, description="Seed part of the output folder name.")
     absolute_paths: bool = Field(
         default=False,
-        description="Write ret_paths/query_path as absolute local paths (machine-specific) instead of store-relative ones.",
+        description="Write ret_paths/query_path as absolute local paths (machine-specific) instead of store-relative "
+        "ones.",
     )
     embed_retrieved: bool = Field(
         default=False, description="Also embed the retrieved images (`ret_images` column), not only the query image."

@@ -69,7 +69,7 @@ def encode_paths(encoder: ImageEncoder, root: str | Path, rels: list[str]) -> li
             errors.append(f"{type(exc).__name__}: {exc}")
     good = [im for im in images if im is not None]
     vectors = iter(encoder.encode(good)) if good else iter(())
-    return [(next(vectors) if im is not None else None, err) for im, err in zip(images, errors)]
+    return [(next(vectors) if im is not None else None, err) for im, err in zip(images, errors, strict=True)]
 
 
 def encode_chunk(args: tuple[tuple[str, dict], str, list[str]]) -> list[tuple[np.ndarray | None, str]]:
@@ -119,17 +119,17 @@ def embed_images(
         outputs = ordered_map(encode_chunk, tasks, progress=progress, backend=backend)
     else:
         outputs = (encode_paths(encoder, store_root, task[2]) for task in tasks)
-    for chunk, output in zip(chunks, outputs):
-        for i, (vector, error) in zip(chunk, output):
+    for chunk, output in zip(chunks, outputs, strict=True):
+        for i, (vector, error) in zip(chunk, output, strict=True):
             if vector is None:
                 result.kept[i] = False
                 result.rejects.append(Reject(paths[i], stage, "unreadable_image", error))
                 continue
             vectors[i] = vector
             atomic_write_bytes(cache_file(cache_dir, shas[i]), _npy_bytes(vector))
-    kept = [v for v, ok in zip(vectors, result.kept) if ok]
-    dims = {v.shape for v in kept}
+    kept = [v for v, ok in zip(vectors, result.kept, strict=True) if ok]
+    dims = {v.shape for v in kept}  # pyright: ignore[reportOptionalMemberAccess]  # every kept vector was set above (kept is False otherwise)
     if len(dims) > 1:
         raise ValueError(f"embeddings of different shapes {sorted(dims)} under {cache_dir}: the cache is inconsistent")
-    result.vectors = np.stack(kept).astype(np.float32) if kept else np.zeros((0, 0), dtype=np.float32)
+    result.vectors = np.stack(kept).astype(np.float32) if kept else np.zeros((0, 0), dtype=np.float32)  # pyright: ignore[reportArgumentType, reportCallIssue]  # every kept vector was set above (kept is False otherwise)
     return result

@@ -156,7 +156,7 @@ class ClipEncoder:
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             from transformers import CLIPImageProcessor, CLIPModel
 
-            self._model = CLIPModel.from_pretrained(self.model_dir, local_files_only=True).eval().to(self.device)
+            self._model = CLIPModel.from_pretrained(self.model_dir, local_files_only=True).eval().to(self.device)  # pyright: ignore[reportArgumentType]  # transformers types from_pretrained and model outputs loosely
             self._processor = CLIPImageProcessor.from_pretrained(self.model_dir, local_files_only=True)
         return self._model, self._processor
 
@@ -172,12 +172,12 @@ class ClipEncoder:
         out = []
         for start in range(0, len(images), self.batch_size):
             batch = [im.convert("RGB") for im in images[start : start + self.batch_size]]
-            pixels = processor(images=batch, return_tensors="pt")["pixel_values"].to(self.device)
+            pixels = processor(images=batch, return_tensors="pt")["pixel_values"].to(self.device)  # pyright: ignore[reportOptionalCall]  # transformers types from_pretrained and model outputs loosely
             with torch.inference_mode():
                 features = model.get_image_features(pixel_values=pixels)
             if not isinstance(features, torch.Tensor):  # transformers >= 5 returns a model output
-                features = features.pooler_output
-            out.append(features.float().cpu().numpy())
+                features = features.pooler_output  # pyright: ignore[reportAttributeAccessIssue]  # transformers types from_pretrained and model outputs loosely
+            out.append(features.float().cpu().numpy())  # pyright: ignore[reportOptionalMemberAccess]  # transformers types from_pretrained and model outputs loosely
         if not out:
             return np.zeros((0, self.dim), dtype=np.float32)
         return l2_normalise(np.concatenate(out))

@@ -56,7 +56,8 @@ def speaker_problem(category: str) -> str:
         "(colour, pattern, markings, shape), nothing that could change between photos.\n"
         f"<state>: the pose or state of the {category} (open, folded, lying, standing...).\n"
         "<location>: where it is and what is around it.\n"
-        "Answer as <thinking>...</thinking><coarse>...</coarse><detailed>...</detailed><state>...</state><location>...</location>."
+        "Answer as "
+        "<thinking>...</thinking><coarse>...</coarse><detailed>...</detailed><state>...</state><location>...</location>."
     )
 
 
@@ -111,7 +112,7 @@ def hf_rows(records: list[dict], store_root: Path, *, absolute_paths: bool, embe
         columns["solution"].append(names[label])
         columns["ret_concepts"].append([concepts[p] for p in rec["ret_paths"]])
         columns["ret_similarities"].append([float(sims[p]) for p in rec["ret_paths"]])
-        columns["speaker_problem"].append(speaker_problem(display))
+        columns["speaker_problem"].append(speaker_problem(display))  # pyright: ignore[reportArgumentType]  # CATEGORY_NAMES maps to names; the key itself is the fallback
         if embed_retrieved:
             columns["ret_images"].append([image(p) for p in rec["ret_paths"]])
     return columns

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dagster as dg
-
 GROUP = "perva_retrieval"
 RAW_PREFIX = "raw/perva_retrieval"
 PARTITIONS_NAME = "perva_categories"
@@ -28,18 +26,3 @@ def combined_path(
 
 def hf_dataset_path(root: str, dataset: str, category: str, seed: int, top_k: int) -> str:
     return f"{root.rstrip('/')}/{dataset}_{category}_test_subset_seed_{seed}_K_{top_k}"
-
-
-def latest_metadata(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None = None) -> dict:
-    """Raw metadata of the latest materialization of `key` (of one partition); {} if none."""
-    if partition is None:
-        event = instance.get_latest_materialization_event(key)
-        materialization = event.asset_materialization if event else None
-    else:
-        records = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1
-        ).records
-        materialization = records[0].asset_materialization if records else None
-    if materialization is None:
-        return {}
-    return {k: v.value for k, v in materialization.metadata.items()}

@@ -51,7 +51,7 @@ def build_records(category: str, images: pd.DataFrame, result: SearchResult, see
     for q, query in enumerate(paths):
         negatives = [
             {"path": paths[j], "concept": concepts[j], "similarity": round(float(s), 6)}
-            for j, s in zip(result.neg_idx[q], result.neg_sim[q])
+            for j, s in zip(result.neg_idx[q], result.neg_sim[q], strict=True)
             if j >= 0
         ]
         p = int(result.pos_idx[q])
@@ -87,10 +87,12 @@ def verify_records(
     `truth` (the catalog's image table: store_path, category, concept) overrides what the
     partition's own image list says, so a mislabelled source file is caught too.
     """
-    where = {p: (category, c) for p, c in zip(images["path"], images["concept"])}
+    where = {p: (category, c) for p, c in zip(images["path"], images["concept"], strict=True)}
     if truth is not None:
-        where |= {p: (cat, c) for p, cat, c in zip(truth["store_path"], truth["category"], truth["concept"])}
-    expected = dict(zip(images["path"], expected_negatives(images["concept"], k, one_per_concept)))
+        where |= {
+            p: (cat, c) for p, cat, c in zip(truth["store_path"], truth["category"], truth["concept"], strict=True)
+        }
+    expected = dict(zip(images["path"], expected_negatives(images["concept"], k, one_per_concept), strict=True))
     problems: dict[str, list[str]] = {"wrong_negative": [], "too_few": [], "bad_label": []}
     for rec in records:
         q = rec["query_path"]

@@ -83,7 +83,9 @@ def ssim_coverage(frame: pd.DataFrame) -> pd.DataFrame:
     counts = np.histogram(frame["ssim"].astype(float), bins=SSIM_COVERAGE_EDGES)[0]
     return pd.DataFrame(
         {
-            "ssim_bin": [f"[{a:.2f}, {b:.2f})" for a, b in zip(SSIM_COVERAGE_EDGES[:-1], SSIM_COVERAGE_EDGES[1:])],
+            "ssim_bin": [
+                f"[{a:.2f}, {b:.2f})" for a, b in zip(SSIM_COVERAGE_EDGES[:-1], SSIM_COVERAGE_EDGES[1:], strict=True)
+            ],
             "results": counts.astype(int),
             "share": counts / max(int(counts.sum()), 1),
         }
@@ -97,12 +99,13 @@ def coverage_gaps(
     gaps, recs = [], []
     ssim_cov = ssim_coverage(examples)
     for row in ssim_cov.itertuples():
-        lo = float(row.ssim_bin.strip("[)").split(",")[0])
-        if lo >= 0.3 and row.share < min_ssim_share:
+        lo = float(row.ssim_bin.strip("[)").split(",")[0])  # pyright: ignore[reportArgumentType, reportAttributeAccessIssue, reportOptionalMemberAccess]  # pandas-stubs types DataFrame cells and reductions as any scalar
+        if lo >= 0.3 and row.share < min_ssim_share:  # pyright: ignore[reportOperatorIssue]  # pandas-stubs types DataFrame cells and reductions as any scalar
             gaps.append(f"SSIM {row.ssim_bin}: {row.results} results ({row.share:.1%} < {min_ssim_share:.0%})")
     if any(g.startswith("SSIM") for g in gaps):
         recs.append(
-            "Run the optimisers with deliberately poor settings (low color_precision, high length_threshold) to fill the low-SSIM bins the seed asks for (0.3-1.0)."
+            "Run the optimisers with deliberately poor settings (low color_precision, high length_threshold) to fill "
+            "the low-SSIM bins the seed asks for (0.3-1.0)."
         )
     per_stratum = examples.groupby("stratum", observed=True)["image_group"].nunique()
     for stratum, n in per_stratum.items():
@@ -114,20 +117,21 @@ def coverage_gaps(
         )
     mix = logo_type_mix(examples)
     for row in mix.itertuples():
-        if abs(row.share - row.target_share) > 0.05:
+        if abs(row.share - row.target_share) > 0.05:  # pyright: ignore[reportArgumentType, reportOperatorIssue]  # pandas-stubs types DataFrame cells and reductions as any scalar
             gaps.append(f"logo type {row.logo_type}: {row.share:.1%} of results vs the {row.target_share:.0%} target")
-            if row.share < row.target_share:
+            if row.share < row.target_share:  # pyright: ignore[reportOperatorIssue]  # pandas-stubs types DataFrame cells and reductions as any scalar
                 recs.append(f"Convert more {row.logo_type} logos (target {row.target_share:.0%} of results).")
     cov = parameter_coverage(examples)
     for row in cov.itertuples():
-        if row.range_coverage < 0.5:
+        if row.range_coverage < 0.5:  # pyright: ignore[reportOperatorIssue]  # pandas-stubs types DataFrame cells and reductions as any scalar
             gaps.append(
                 f"parameter {row.parameter}: {row.range_coverage:.0%} of its valid range {row.valid_range} explored"
             )
     thin = cov.loc[cov["range_coverage"] < 0.5, "parameter"].tolist()
     if thin:
         recs.append(
-            f"Explore wider values of {', '.join(thin)} (e.g. with the method-2 explorer) so the model does not extrapolate."
+            f"Explore wider values of {', '.join(thin)} (e.g. with the method-2 explorer) so the model does not "
+            "extrapolate."
         )
     return gaps, recs
 

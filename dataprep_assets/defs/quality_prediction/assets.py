@@ -53,7 +53,7 @@ from dataprep_assets.defs.quality_prediction.paths import (
     SOURCE_PATH,
 )
 from dataprep_assets.defs.quality_prediction.rebalance import rebalance_train
-from dataprep_assets.defs.quality_prediction.sources import parse_s3_uri, scan_results, sync_s3
+from dataprep_assets.defs.quality_prediction.sources import scan_results, sync_s3
 from dataprep_assets.defs.quality_prediction.stratify import SPLITS, build_examples, split_unit, stratum_proportions
 from dataprep_assets.defs.quality_prediction.uploads import quality_prediction_uploads
 from dataprep_assets.lib.accounting import account, ledgers_metadata
@@ -61,6 +61,7 @@ from dataprep_assets.lib.charts import grouped_bars, histograms
 from dataprep_assets.lib.images import captioned_montage, montage, png_bytes
 from dataprep_assets.lib.parallel import ordered_map, resolve_workers
 from dataprep_assets.lib.rejects import RejectLog
+from dataprep_assets.lib.s3uri import parse_s3_uri
 from dataprep_assets.lib.splits import previous_assignment
 
 GROUP = "quality_prediction"
@@ -76,7 +77,8 @@ def features_file(store: DatasetStore) -> str:
 def conversion_results(
     context: dg.AssetExecutionContext, config: ConversionResultsConfig, store: DatasetStore
 ) -> dg.MaterializeResult:
-    """Every conversion result found under the results location: image, VTracer parameters, SSIM/MSE/PSNR, method, logo type, time."""
+    """Every conversion result found under the results location: image, VTracer parameters, SSIM/MSE/PSNR, method, logo
+    type, time."""
     uri = config.results_uri.strip().rstrip("/")
     if uri.startswith("s3://"):
         bucket, prefix = parse_s3_uri(uri)
@@ -89,7 +91,8 @@ def conversion_results(
     root = store.pull(local_rel)
     if not root.is_dir():
         raise dg.Failure(
-            f"results_uri {uri!r}: no directory {root} in the dataset store; upload the experiments' results there first"
+            f"results_uri {uri!r}: no directory {root} in the dataset store; upload the experiments' results there "
+            "first"
         )
     results, rejects, files = scan_results(root)
     rejects.extend(mirror_rejects)
@@ -139,7 +142,11 @@ def ssim_chart(results: pd.DataFrame) -> bytes:
     valid = results[np.isfinite(results["ssim"])]
     per_type = {t: g["ssim"].clip(0, 1).to_numpy() for t, g in valid.groupby("logo_type", sort=True)}
     return histograms(
-        per_type, title="SSIM per logo type", xlabel="SSIM of the SVG render", ylabel="results", value_range=(0.0, 1.0)
+        per_type,  # pyright: ignore[reportArgumentType]  # pandas-stubs types group keys as any scalar
+        title="SSIM per logo type",
+        xlabel="SSIM of the SVG render",
+        ylabel="results",
+        value_range=(0.0, 1.0),
     )
 
 
@@ -164,7 +171,8 @@ def logo_montage(root: str, clean: pd.DataFrame, per_type: int = 8) -> bytes:
 def clean_conversion_results(
     context: dg.AssetExecutionContext, config: CleaningConfig, store: DatasetStore
 ) -> dg.MaterializeResult:
-    """Results that pass every rule (complete, finite, in range, consistent, readable image, no duplicate, no extreme outlier)."""
+    """Results that pass every rule (complete, finite, in range, consistent, readable image, no duplicate, no extreme
+    outlier)."""
     source = store.read_json(SOURCE_PATH)
     root = store.pull(source["local_root"])
     results = store.read_table(RESULTS_PATH)
@@ -205,7 +213,8 @@ def clean_conversion_results(
     rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
     pass_rate = len(clean) / max(len(results), 1)
     context.log.info(
-        f"{len(clean)}/{len(results)} results pass ({pass_rate:.1%}); {used['image_id'].nunique()} images, {used['image_group'].nunique()} distinct"
+        f"{len(clean)}/{len(results)} results pass ({pass_rate:.1%}); {used['image_id'].nunique()} images, "
+        f"{used['image_group'].nunique()} distinct"
     )
     status = images["status"].value_counts().rename_axis("status").rename("images").reset_index()
     logos_png = logo_montage(str(root), clean)
@@ -233,7 +242,8 @@ def clean_conversion_results(
             **ledgers_metadata(ledger),
             **rejects_metadata(store, rejects_path, rejects),
             **run_info(
-                outlier_rule=f"{config.outlier_rule} k={config.outlier_threshold} on {', '.join(config.outlier_metrics)} per logo type"
+                outlier_rule=f"{config.outlier_rule} k={config.outlier_threshold} on "
+                f"{', '.join(config.outlier_metrics)} per logo type"
             ),
         },
     )
@@ -243,13 +253,14 @@ def clean_conversion_results(
 def quality_dataset_splits(
     context: dg.AssetExecutionContext, config: SplitConfig, store: DatasetStore
 ) -> dg.MaterializeResult:
-    """80/15/5 train/validation/test, stratified by logo type and SSIM bin, grouped by source image; CV folds within train."""
+    """80/15/5 train/validation/test, stratified by logo type and SSIM bin, grouped by source image; CV folds within
+    train."""
     clean = store.read_table(CLEAN_PATH)
     before = current_table(store, DATASETS_DIR, "examples.parquet")
     unit = split_unit(config)
     previous = previous_assignment(before, unit)
     history = {} if config.resplit else previous
-    folds = {} if config.resplit or before is None else dict(zip(before[unit], before["cv_fold"]))
+    folds = {} if config.resplit or before is None else dict(zip(before[unit], before["cv_fold"], strict=True))
     try:
         examples, edges = build_examples(clean, config, previous=history, previous_folds=folds)
     except ValueError as exc:
@@ -289,7 +300,7 @@ def quality_dataset_splits(
         value_format="{:.1%}",
     )
     return dg.MaterializeResult(
-        data_version=data_version(staged.manifest.dataset_hash),
+        data_version=data_version(staged.committed.dataset_hash),
         metadata={
             "per_split": table(per_split),
             "dagster/row_count": len(examples),
@@ -301,7 +312,7 @@ def quality_dataset_splits(
             if mix is not None
             else dg.MetadataValue.md("off (`rebalance_logo_types`)"),
             "train_logo_mix": dg.MetadataValue.json(
-                examples[examples["split"] == "train"]["logo_type"]
+                examples[examples["split"] == "train"]["logo_type"]  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
                 .value_counts(normalize=True)
                 .round(4)
                 .sort_index()
@@ -337,7 +348,7 @@ def inspection_sample(
     gallery = png_bytes(montage(tiles, columns=10, scale=1))
     with store.write_file(INSPECTION_GALLERY) as tmp:
         tmp.write_bytes(gallery)
-    manifest = store.manifest(INSPECTION_CSV)
+    manifest = store.written_manifest(INSPECTION_CSV)
     per_stratum = (
         sample.groupby("stratum")
         .size()
@@ -378,7 +389,10 @@ def image_features(
             from dataprep_assets.ml.resnet import save_random_weights
 
             weights_path = str(save_random_weights(store.path(RANDOM_RESNET_WEIGHTS)))
-            weights_note = f"random (seed 0, {RANDOM_RESNET_WEIGHTS}): set weights_path to ImageNet weights for meaningful features"
+            weights_note = (
+                f"random (seed 0, {RANDOM_RESNET_WEIGHTS}): "
+                "set weights_path to ImageNet weights for meaningful features"
+            )
             context.log.warning(f"image_features: ResNet-50 with {weights_note}")
     try:
         extractor = build_extractor(name, weights_path=weights_path, threads=config.torch_threads)
@@ -399,7 +413,8 @@ def image_features(
         rate = done / seconds if seconds > 0 else 0.0
         eta = (total - done) / rate if rate > 0 else 0.0
         context.log.info(
-            f"features [{extractor.name}]: {done}/{total} images computed ({done / max(total, 1):.0%}), {rate:.1f} img/s, ETA {eta:.0f}s"
+            f"features [{extractor.name}]: {done}/{total} images computed ({done / max(total, 1):.0%}), {rate:.1f} "
+            f"img/s, ETA {eta:.0f}s"
         )
 
     workers = resolve_workers(config.max_workers)
@@ -415,7 +430,7 @@ def image_features(
             storage_dtype=config.storage_dtype,
             progress=progress,
         )
-    h5_manifest = store.manifest(relpath)
+    h5_manifest = store.written_manifest(relpath)
     with FeatureFile(final) as ff:
         index = pd.DataFrame(
             {"image_id": ff.image_ids, "row": np.arange(len(ff), dtype=np.int64), "content_hash": ff.content_hashes()}
@@ -441,7 +456,8 @@ def image_features(
     )
     rejects_path = store.write_rejects(context.asset_key.to_user_string(), outcome.rejects)
     context.log.info(
-        f"{outcome.featurised}/{outcome.images} images featurised ({outcome.cached} from cache, {outcome.computed} computed, "
+        f"{outcome.featurised}/{outcome.images} images featurised ({outcome.cached} from cache, {outcome.computed} "
+        "computed, "
         f"{outcome.images_per_second:.1f} img/s, peak RSS {outcome.peak_rss_mb:.0f} MiB)"
     )
     dim_stats = report.dimension_stats(stats)
@@ -502,7 +518,8 @@ def image_features(
 def feature_report(
     context: dg.AssetExecutionContext, config: FeatureReportConfig, store: DatasetStore
 ) -> dg.MaterializeResult:
-    """Dataset statistics and feature analysis: PCA, correlation with SSIM, clustering, a linear probe, coverage gaps."""
+    """Dataset statistics and feature analysis: PCA, correlation with SSIM, clustering, a linear probe, coverage
+    gaps."""
     examples = store.read_table(EXAMPLES_PATH)
     clean_rejects = store.read_rejects("clean_conversion_results")
     results = store.read_table(RESULTS_PATH)
@@ -566,5 +583,6 @@ def _loader_figures(store: DatasetStore, pointer: dict) -> dict:
 quality_prediction_job = dg.define_asset_job(
     "quality_prediction_job",
     selection=dg.AssetSelection.groups(GROUP),
-    description="Build the quality-prediction training set: results inventory, cleaning, stratified grouped splits, image features (HDF5), report.",
+    description="Build the quality-prediction training set: results inventory, cleaning, stratified grouped splits, "
+    "image features (HDF5), report.",
 )

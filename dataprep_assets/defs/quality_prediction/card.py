@@ -80,7 +80,7 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
                 Figure(
                     "results_per_split",
                     grouped_bars(
-                        {t: {s: float(per_type.loc[t, s]) for s in order} for t in per_type.index},
+                        {t: {s: float(per_type.loc[t, s]) for s in order} for t in per_type.index},  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
                         title="results per logo type and split",
                         xlabel="logo type",
                         ylabel="results",
@@ -115,7 +115,7 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
                 Figure(
                     "ssim_per_logo_type",
                     histograms(
-                        {t: g["ssim"].to_numpy() for t, g in examples.groupby("logo_type", sort=True)},
+                        {t: g["ssim"].to_numpy() for t, g in examples.groupby("logo_type", sort=True)},  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
                         title="SSIM per logo type",
                         xlabel="SSIM",
                         ylabel="results",
@@ -151,7 +151,8 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
             "mean SSIM": round(float(examples["ssim"].mean()), 4),
             "rejects": len(rejects),
         },
-        summary="datasets/{train,validation,test}.parquet (and examples.parquet with CV folds) plus HDF5 image features; "
+        summary="datasets/{train,validation,test}.parquet (and examples.parquet with CV folds) plus HDF5 image "
+        "features; "
         "load them with the PyTorch Dataset in dataprep_assets.ml.quality_prediction.",
     )
 
@@ -163,7 +164,8 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
     automation_condition=FOLLOW_UPSTREAM,
 )
 def quality_prediction_dataset_card(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
-    """The dataset card (`cards/quality_prediction/index.html` + `README.md`): counts, balance, leak evidence, logos, SSIM."""
+    """The dataset card (`cards/quality_prediction/index.html` + `README.md`): counts, balance, leak evidence, logos,
+    SSIM."""
     target = (
         latest_materialization_metadata(context.instance, quality_dataset_splits.key).get("target_fractions")
         or SplitConfig().fractions

@@ -1,4 +1,5 @@
-"""quality_prediction asset checks: leakage and split continuity (blocking), fold grouping, stratum proportions, feature completeness, pass rate."""
+"""quality_prediction asset checks: leakage and split continuity (blocking), fold grouping, stratum proportions, feature
+completeness, pass rate."""
 
 import dagster as dg
 import numpy as np
@@ -53,7 +54,8 @@ clean_results_valid = expectations_check(
     asset=clean_conversion_results,
     load=lambda store: store.read_table(CLEAN_PATH),
     name="clean_results_valid",
-    description="Great Expectations: SSIM in [-1, 1], MSE and PSNR >= 0, no missing metric, known logo type and method, unique result ids.",
+    description="Great Expectations: SSIM in [-1, 1], MSE and PSNR >= 0, no missing metric, known logo type and "
+    "method, unique result ids.",
     blocking=True,
     expectations=[
         ("expect_column_values_to_be_between", {"column": "ssim", "min_value": -1.0, "max_value": 1.0}),
@@ -95,7 +97,8 @@ def at_least_95pct_of_results_pass_cleaning(store: DatasetStore) -> dg.AssetChec
     asset=quality_dataset_splits,
     name=FOLDS_CHECK,
     blocking=True,
-    description="Every train row has a fold in [0, k), every other row -1, and each source image lies in exactly one fold.",
+    description="Every train row has a fold in [0, k), every other row -1, and each source image lies in exactly one "
+    "fold.",
 )
 def cv_folds_grouped_within_train(store: DatasetStore) -> dg.AssetCheckResult:
     examples = store.read_table(EXAMPLES_PATH)
@@ -130,7 +133,8 @@ def cv_folds_grouped_within_train(store: DatasetStore) -> dg.AssetCheckResult:
 @dg.asset_check(
     asset=quality_dataset_splits,
     name=STRATA_CHECK,
-    description="In every stratum (logo type x SSIM bin), each split's share is within tolerance of its target (plus one source image's share).",
+    description="In every stratum (logo type x SSIM bin), each split's share is within tolerance of its target (plus "
+    "one source image's share).",
 )
 def stratum_proportions_within_tolerance(store: DatasetStore) -> dg.AssetCheckResult:
     summary = store.read_json(SPLIT_SUMMARY_PATH)
@@ -157,7 +161,8 @@ def stratum_proportions_within_tolerance(store: DatasetStore) -> dg.AssetCheckRe
     asset=image_features,
     name=FEATURES_CHECK,
     blocking=True,
-    description=f"At least {MIN_FEATURISED_SHARE:.0%} of clean images have a vector, every other one is a reject, and every value is finite.",
+    description=f"At least {MIN_FEATURISED_SHARE:.0%} of clean images have a vector, every other one is a reject, and "
+    "every value is finite.",
 )
 def feature_matrix_complete_and_finite(store: DatasetStore) -> dg.AssetCheckResult:
     clean_ids = set(store.read_table(IMAGES_PATH)["image_id"])

@@ -100,7 +100,7 @@ def row_problems(results: pd.DataFrame, psnr_tolerance_db: float) -> pd.DataFram
     mark(results["method"].isna(), "unknown_method", lambda r: f"method {r['method_raw']!r} is not 1, 2 or 3")
     metric_cols = list(METRIC_RANGES)
     values = results[metric_cols].astype(float)
-    mark((~np.isfinite(values)).any(axis=1), "non_finite_metric", lambda r: _describe(r, metric_cols))
+    mark((~np.isfinite(values)).any(axis=1), "non_finite_metric", lambda r: _describe(r, metric_cols))  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
     out = pd.concat([(values[c] < lo) | (values[c] > hi) for c, (lo, hi) in METRIC_RANGES.items()], axis=1).any(axis=1)
     mark(out, "metric_out_of_range", lambda r: _describe(r, metric_cols) + " (SSIM in [-1, 1], MSE >= 0, PSNR >= 0)")
     bad_param = ~results["mode"].isin(MODES)
@@ -143,7 +143,7 @@ def clean_results(results: pd.DataFrame, images: pd.DataFrame, rules: CleaningRu
     problems.loc[image_bad, "detail"] = joined.loc[image_bad, "image_path"] + ": " + joined.loc[image_bad, "detail"]
     refused = problems["reason"] != ""
     for idx in results.index[refused]:
-        rejects.add(_item(results.loc[idx]), STAGE, problems.at[idx, "reason"], problems.at[idx, "detail"])
+        rejects.add(_item(results.loc[idx]), STAGE, problems.at[idx, "reason"], problems.at[idx, "detail"])  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
     kept = joined[~refused].copy()
     kept["timestamp_sort"] = kept["timestamp"].fillna(pd.Timestamp.max.tz_localize("UTC"))
     kept = kept.sort_values(["timestamp_sort", "source_file", "record"], kind="stable")
@@ -160,7 +160,8 @@ def clean_results(results: pd.DataFrame, images: pd.DataFrame, rules: CleaningRu
             mask = outlier_mask(group[metric], rules.outlier_rule, rules.outlier_threshold) & ~flagged.loc[group.index]
             for idx in group.index[mask]:
                 why[idx] = (
-                    f"{metric}={group.at[idx, metric]} is an extreme outlier among {logo_type} logos ({rules.outlier_rule}, k={rules.outlier_threshold})"
+                    f"{metric}={group.at[idx, metric]} is an extreme outlier among {logo_type} logos "
+                    f"({rules.outlier_rule}, k={rules.outlier_threshold})"
                 )
             flagged.loc[group.index] |= mask
     for idx in kept.index[flagged]:

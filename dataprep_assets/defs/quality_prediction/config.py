@@ -14,8 +14,10 @@ DEFAULT_RESULTS = "raw/quality_prediction"
 class ConversionResultsConfig(dg.Config):
     results_uri: str = Field(
         default=DEFAULT_RESULTS,
-        description="Where the conversion results live: a directory relative to the dataset store's root, or `s3://bucket/prefix` "
-        "(mirrored incrementally into the store's `cache/quality_prediction/s3/`). Logs (.json, .jsonl, .csv) anywhere below it are read; "
+        description="Where the conversion results live: a directory relative to the dataset store's root, or "
+        "`s3://bucket/prefix` "
+        "(mirrored incrementally into the store's `cache/quality_prediction/s3/`). Logs (.json, .jsonl, .csv) anywhere "
+        "below it are read; "
         "image paths in the logs are relative to it.",
     )
 
@@ -39,12 +41,14 @@ class CleaningConfig(dg.Config):
     min_image_size: int = Field(default=32, description="Smallest accepted width or height in pixels.")
     outlier_rule: Literal["iqr", "robust_z", "none"] = Field(
         default="iqr",
-        description="Extreme-outlier rule, applied per logo type: `iqr` rejects values outside [Q1 - k IQR, Q3 + k IQR], "
+        description="Extreme-outlier rule, applied per logo type: `iqr` rejects values outside [Q1 - k IQR, Q3 + k "
+        "IQR], "
         "`robust_z` rejects |x - median| / (1.4826 MAD) > k, `none` keeps everything.",
     )
     outlier_threshold: float = Field(
         default=15.0,
-        description="k of the outlier rule. 15 keeps SSIM's real low tail (poor settings on gradient logos land ~11 IQRs out) and removes "
+        description="k of the outlier rule. 15 keeps SSIM's real low tail (poor settings on gradient logos land ~11 "
+        "IQRs out) and removes "
         "values no setting produces; Tukey's far-out fence, 3, would drop hundreds of genuine poor conversions.",
     )
     outlier_metrics: list[str] = Field(
@@ -79,17 +83,20 @@ class SplitConfig(SplitFractionsConfig):
     test_fraction: float = Field(default=0.05, description="Target share of results in test.")
     mode: Literal["stratified", "temporal"] = Field(
         default="stratified",
-        description="`stratified`: by logo type and SSIM bin, grouped by source image. `temporal`: source images ordered by their first "
+        description="`stratified`: by logo type and SSIM bin, grouped by source image. `temporal`: source images "
+        "ordered by their first "
         "result's time; the earliest go to train, the latest to test (no stratification; folds are time blocks).",
     )
     group_by: Literal["content", "image_id"] = Field(
         default="content",
-        description="Unit kept whole in one split: `content` (identical pixels = one source image, so a logo saved under two names "
+        description="Unit kept whole in one split: `content` (identical pixels = one source image, so a logo saved "
+        "under two names "
         "cannot leak) or `image_id` (the file path, as per-file scripts do; the leakage check still compares pixels).",
     )
     ssim_bins: int = Field(
         default=3,
-        description="SSIM bins per logo type used as strata: quantiles of each source image's mean SSIM among the images of its type.",
+        description="SSIM bins per logo type used as strata: quantiles of each source image's mean SSIM among the "
+        "images of its type.",
     )
     cv_folds: int = Field(
         default=5, description="Cross-validation folds assigned within train, grouped by source image (0 or 1 = none)."
@@ -101,12 +108,15 @@ class SplitConfig(SplitFractionsConfig):
     )
     rebalance_logo_types: bool = Field(
         default=False,
-        description="Opt-in: down-sample over-represented logo types in train only (whole source images, seeded by `seed`) towards "
-        "`target_logo_mix`; validation and test are never touched. The achieved mix is in the metadata. Strata checks describe the split before it.",
+        description="Opt-in: down-sample over-represented logo types in train only (whole source images, seeded by "
+        "`seed`) towards "
+        "`target_logo_mix`; validation and test are never touched. The achieved mix is in the metadata. Strata checks "
+        "describe the split before it.",
     )
     target_logo_mix: dict[str, float] = Field(
         default={"simple": 0.30, "text": 0.25, "gradient": 0.25, "complex": 0.20},
-        description="Target share of each logo type in train when `rebalance_logo_types` is on (the seed's 30/25/25/20).",
+        description="Target share of each logo type in train when `rebalance_logo_types` is on (the seed's "
+        "30/25/25/20).",
     )
 
     @model_validator(mode="after")
@@ -133,12 +143,15 @@ class ImageFeaturesConfig(dg.Config):
     )
     weights_path: str = Field(
         default="",
-        description="ResNet-50: a local file with torchvision's resnet50 state dict (e.g. ImageNet weights saved with torch.save). "
-        "Never downloaded. Empty = seeded random weights in the same layout (runs end to end; no ImageNet knowledge; said so in the metadata).",
+        description="ResNet-50: a local file with torchvision's resnet50 state dict (e.g. ImageNet weights saved with "
+        "torch.save). "
+        "Never downloaded. Empty = seeded random weights in the same layout (runs end to end; no ImageNet knowledge; "
+        "said so in the metadata).",
     )
     storage_dtype: Literal["float16", "float32"] = Field(
         default="float16",
-        description="HDF5 storage type of the feature matrix: float16 halves the bytes (max abs error vs float32 in the metadata); "
+        description="HDF5 storage type of the feature matrix: float16 halves the bytes (max abs error vs float32 in "
+        "the metadata); "
         "always read back as float32.",
     )
     batch_size: int = Field(default=32, description="Images per batch (the seed's CPU target is 16-32).")
@@ -152,7 +165,8 @@ class ImageFeaturesConfig(dg.Config):
     )
     use_cache: bool = Field(
         default=True,
-        description="Reuse the previous file's vectors for images whose pixels did not change (same extractor and weights).",
+        description="Reuse the previous file's vectors for images whose pixels did not change (same extractor and "
+        "weights).",
     )
 
     @model_validator(mode="after")

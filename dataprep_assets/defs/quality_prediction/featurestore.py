@@ -198,25 +198,26 @@ class FeatureFile:
         self._file = h5py.File(self.path, "r", rdcc_nbytes=cache_bytes, rdcc_nslots=10007)
         self.features = self._file["features"]
         self.image_ids: list[str] = [
-            s.decode() if isinstance(s, bytes) else s for s in self._file["image_ids"].asstr()[:]
+            s.decode() if isinstance(s, bytes) else s
+            for s in self._file["image_ids"].asstr()[:]  # pyright: ignore[reportAttributeAccessIssue]  # h5py types File[...] as Group | Dataset | Datatype
         ]
         self.attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in self._file.attrs.items()}
 
     @property
     def dim(self) -> int:
-        return int(self.features.shape[1])
+        return int(self.features.shape[1])  # pyright: ignore[reportAttributeAccessIssue]  # h5py types File[...] as Group | Dataset | Datatype
 
     def __len__(self) -> int:
-        return int(self.features.shape[0])
+        return int(self.features.shape[0])  # pyright: ignore[reportAttributeAccessIssue]  # h5py types File[...] as Group | Dataset | Datatype
 
     def feature_names(self) -> list[str]:
-        return list(self._file["feature_names"].asstr()[:])
+        return list(self._file["feature_names"].asstr()[:])  # pyright: ignore[reportAttributeAccessIssue]  # h5py types File[...] as Group | Dataset | Datatype
 
     def content_hashes(self) -> list[str]:
-        return list(self._file["content_hash"].asstr()[:])
+        return list(self._file["content_hash"].asstr()[:])  # pyright: ignore[reportAttributeAccessIssue]  # h5py types File[...] as Group | Dataset | Datatype
 
     def stats(self) -> dict[str, np.ndarray]:
-        return {k: self._file["stats"][k][:] for k in self._file["stats"]}
+        return {k: self._file["stats"][k][:] for k in self._file["stats"]}  # pyright: ignore[reportGeneralTypeIssues, reportIndexIssue, reportReturnType]  # h5py types File[...] as Group | Dataset | Datatype
 
     def row_of(self, image_id: str) -> int:
         i = bisect.bisect_left(self.image_ids, image_id)
@@ -232,20 +233,20 @@ class FeatureFile:
         rows = np.asarray(rows, dtype=np.int64)
         unique, inverse = np.unique(rows, return_inverse=True)
         out = np.empty((unique.size, self.dim), dtype=np.float32)
-        step = self.features.chunks[0] if self.features.chunks else max(len(self), 1)
+        step = self.features.chunks[0] if self.features.chunks else max(len(self), 1)  # pyright: ignore[reportAttributeAccessIssue]  # h5py types File[...] as Group | Dataset | Datatype
         chunk_ids = unique // step
         for c in np.unique(chunk_ids):
             sel = chunk_ids == c
             start = int(c) * step
-            slab = self.features[start : min(start + step, len(self))]
-            out[sel] = slab[unique[sel] - start]
+            slab = self.features[start : min(start + step, len(self))]  # pyright: ignore[reportIndexIssue]  # h5py types File[...] as Group | Dataset | Datatype
+            out[sel] = slab[unique[sel] - start]  # pyright: ignore[reportArgumentType, reportCallIssue, reportIndexIssue]  # h5py types File[...] as Group | Dataset | Datatype
         return out[inverse]
 
     def iter_blocks(self, block_rows: int | None = None):
         """(start, rows) blocks of the feature matrix, one chunk-aligned slab at a time."""
         step = block_rows or max(chunk_rows(self.dim) * 8, 1)
         for start in range(0, len(self), step):
-            yield start, self.features[start : start + step].astype(np.float32, copy=False)
+            yield start, self.features[start : start + step].astype(np.float32, copy=False)  # pyright: ignore[reportAttributeAccessIssue, reportCallIssue, reportIndexIssue]  # h5py types File[...] as Group | Dataset | Datatype
 
     def close(self) -> None:
         self._file.close()
@@ -260,7 +261,8 @@ class FeatureFile:
 def open_cache(
     path: Path, fingerprint: str, dim: int, storage_dtype: str = "float32"
 ) -> tuple[FeatureFile | None, dict[str, int]]:
-    """The previous file and its content_hash -> row map, if it was made by the same extractor, weights and storage dtype."""
+    """The previous file and its content_hash -> row map, if it was made by the same extractor, weights and storage
+    dtype."""
     if not path.exists():
         return None, {}
     try:

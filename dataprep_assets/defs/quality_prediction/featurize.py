@@ -65,7 +65,7 @@ def compute_batch(extractor: FeatureExtractor, paths: list[str]) -> BatchResult:
     for j in np.flatnonzero(~finite):
         bad = int((~np.isfinite(rows[j])).sum())
         errors.append((ok[j], "non_finite_features", f"{bad} of {extractor.dim} values are NaN or infinite"))
-    return BatchResult(rows[finite], [p for p, f in zip(ok, finite) if f], sorted(errors))
+    return BatchResult(rows[finite], [p for p, f in zip(ok, finite, strict=True) if f], sorted(errors))  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
 
 
 def _worker_batch(args: tuple[str, list[str]]) -> BatchResult:
@@ -115,7 +115,7 @@ def extract_to_hdf5(
     )
     rejects = RejectLog()
     batches = [images.iloc[i : i + batch_size] for i in range(0, len(images), batch_size)]
-    todo = [[p for p, h in zip(b["path"], b["content_hash"]) if h not in cache] for b in batches]
+    todo = [[p for p, h in zip(b["path"], b["content_hash"], strict=True) if h not in cache] for b in batches]
     n_todo = sum(len(t) for t in todo)
     attrs = {
         "extractor": extractor.name,
@@ -135,7 +135,7 @@ def extract_to_hdf5(
                 feature_names=extractor.feature_names,
                 storage_dtype=storage_dtype,
             ) as writer:
-                for batch, result in zip(batches, _results(extractor, todo, workers)):
+                for batch, result in zip(batches, _results(extractor, todo, workers), strict=True):
                     rows, ids, hashes = _merge(batch, result, old, cache, rejects, extractor.dim)
                     writer.append(ids, hashes, rows)
                     hits = sum(h in cache for h in batch["content_hash"])
@@ -176,16 +176,16 @@ def _merge(batch: pd.DataFrame, result: BatchResult | None, old, cache: dict[str
     """Cached rows from the old file and computed rows, in the batch's (sorted) order, without rejects."""
     computed_rows: dict[str, np.ndarray] = {}
     failed: dict[str, tuple[str, str]] = {}
-    pending = [(i, h) for i, h in zip(batch["image_id"], batch["content_hash"]) if h not in cache]
+    pending = [(i, h) for i, h in zip(batch["image_id"], batch["content_hash"], strict=True) if h not in cache]
     if result is not None:
-        for pos, row in zip(result.ok, result.rows):
+        for pos, row in zip(result.ok, result.rows, strict=True):
             computed_rows[pending[pos][0]] = row
         for pos, reason, detail in result.errors:
             failed[pending[pos][0]] = (reason, detail)
     hits = [cache[h] for h in batch["content_hash"] if h in cache]
     old_rows = iter(old.read_rows(hits)) if hits else iter(())
     rows, ids, hashes = [], [], []
-    for image_id, h in zip(batch["image_id"], batch["content_hash"]):
+    for image_id, h in zip(batch["image_id"], batch["content_hash"], strict=True):
         if h in cache:
             rows.append(next(old_rows))
         elif image_id in computed_rows:

@@ -76,4 +76,4 @@ def bad_images(path: Path) -> dict[str, str]:
     """image_id -> note for every image marked `bad`."""
     frame = read_verdicts(path)
     bad = frame[frame["verdict"] == "bad"]
-    return dict(zip(bad["image_id"], bad["note"]))
+    return dict(zip(bad["image_id"], bad["note"], strict=True))

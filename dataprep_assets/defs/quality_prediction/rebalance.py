@@ -37,10 +37,10 @@ def rebalance_train(
     Whole source images (`image_group`) are dropped in a seeded order until a type is within its quota."""
     train = examples[examples["split"] == "train"]
     counts = train["logo_type"].value_counts().to_dict()
-    quotas = train_quotas(counts, targets)
+    quotas = train_quotas(counts, targets)  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
     rng = np.random.default_rng(seed)
     dropped: list[str] = []
-    for logo_type in sorted(counts):
+    for logo_type in sorted(counts):  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
         rows = train[train["logo_type"] == logo_type]
         sizes = rows.groupby("image_group").size().sort_index()
         order = sizes.index.to_numpy()[rng.permutation(len(sizes))]
@@ -60,11 +60,12 @@ def rebalance_train(
                 "logo_type": t,
                 "train_before": int(counts.get(t, 0)),
                 "train_kept": int(kept.get(t, 0)),
-                "target_share": float(targets.get(t, 0.0)),
+                "target_share": float(targets.get(t, 0.0)),  # pyright: ignore[reportArgumentType, reportCallIssue]  # pandas-stubs types DataFrame cells and reductions as any scalar
                 "achieved_share": round(float(kept.get(t, 0)) / total, 4),
             }
             for t in sorted(
-                set(counts) | set(targets), key=lambda t: list(targets).index(t) if t in targets else len(targets)
+                set(counts) | set(targets),
+                key=lambda t: list(targets).index(t) if t in targets else len(targets),  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
             )
         ]
     )

@@ -147,7 +147,8 @@ def build_report(
     split_counts = examples.groupby("split")["result_id"].size().reindex(list(SPLITS), fill_value=0)
     if split_counts.get("train", 0) < 8000:
         recs.append(
-            f"Train holds {int(split_counts.get('train', 0))} examples; the seed asks for >= 8,000: run more conversions before training at scale."
+            f"Train holds {int(split_counts.get('train', 0))} examples; the seed asks for >= 8,000: run more "
+            "conversions before training at scale."
         )
     payload = {
         "dataset": {
@@ -185,7 +186,7 @@ def build_report(
                 "target": "mean SSIM per image",
                 "max_abs_r": _r(np.abs(corr).max()) if len(corr) else 0.0,
                 "dims_with_abs_r_over_0_3": int((np.abs(corr) > 0.3).sum()),
-                "top": [{"dimension": int(i), "feature": names[i], "pearson_r": _r(corr[i])} for i in top],
+                "top": [{"dimension": int(i), "feature": names[i], "pearson_r": _r(corr[i])} for i in top],  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
             },
             "clustering": {
                 "k": int(config.clusters),
@@ -214,7 +215,7 @@ def _linear_probe(
         name: analysis.design_matrix(part, None, p_mean, p_std)
         for name, part in (("train", train), ("validation", val))
     }
-    out = {
+    out: dict[str, object] = {
         "params_only": _r(
             analysis.ridge_r2(base["train"], train["ssim"].to_numpy(), base["validation"], val["ssim"].to_numpy())
         )

@@ -32,6 +32,7 @@ from dataprep_assets.defs.quality_prediction.params import (
 )
 from dataprep_assets.lib.naming import name_key, reject_collisions
 from dataprep_assets.lib.rejects import RejectLog
+from dataprep_assets.lib.s3uri import parse_s3_uri
 from dataprep_assets.lib.textio import ENCODING, load_json
 
 STAGE = "read_results"
@@ -266,15 +267,6 @@ def to_schema(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 # -- S3 --------------------------------------------------------------------------------------------
-def parse_s3_uri(uri: str) -> tuple[str, str]:
-    if not uri.startswith("s3://"):
-        raise ValueError(f"not an s3:// URI: {uri!r}")
-    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
-    if not bucket:
-        raise ValueError(f"no bucket in {uri!r}")
-    return bucket, prefix.strip("/")
-
-
 def sync_s3(uri: str, local_dir: Path, client=None, rejects: RejectLog | None = None) -> dict[str, int]:
     """Mirror `s3://bucket/prefix` into `local_dir`, downloading only objects whose ETag changed.
 

@@ -2,7 +2,8 @@
 
 The unit of assignment is the source image group (identical pixels = one group), so the same logo is
 never in two splits or two folds. Each group has one stratum: its logo type and the quantile bin of its
-mean SSIM among the groups of that type. Groups are ordered by stratum, shuffled within it (seeded), and walked once: each goes to the
+mean SSIM among the groups of that type. Groups are ordered by stratum, shuffled within it (seeded), and walked once:
+each goes to the
 split whose result count lags its target the most (a largest-deficit rule). Proportions are then near
 target within every stratum *and* exact overall, even for strata smaller than 1 / (smallest fraction)
 groups, where a per-stratum cut would give the 5 % test split nothing or far too much.
@@ -85,7 +86,7 @@ def ssim_strata(groups: pd.DataFrame, bins: int) -> tuple[pd.Series, dict[str, l
     strata = pd.Series("", index=groups.index, dtype="string")
     edges: dict[str, list[float]] = {}
     for logo_type, part in groups.groupby("logo_type", sort=True, observed=True):
-        edges[str(logo_type)] = quantile_edges(part["mean_ssim"], bins)
+        edges[str(logo_type)] = quantile_edges(part["mean_ssim"], bins)  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
         strata.loc[part.index] = f"{logo_type} | " + ssim_bin_labels(part["mean_ssim"], edges[str(logo_type)])
     return strata, edges
 
@@ -112,7 +113,7 @@ def _stratified_order(groups: pd.DataFrame, seed: int) -> pd.DataFrame:
 def stratified_group_split(groups: pd.DataFrame, fractions: Mapping[str, float], seed: int) -> pd.Series:
     """image_group -> split, stratified by `stratum`, weighted by `rows`."""
     order = _stratified_order(groups, seed)
-    return pd.Series(largest_deficit(order["rows"], fractions), index=order["image_group"].to_numpy(), dtype="string")
+    return pd.Series(largest_deficit(order["rows"], fractions), index=order["image_group"].to_numpy(), dtype="string")  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
 
 
 def temporal_group_split(groups: pd.DataFrame, fractions: Mapping[str, float]) -> pd.Series:
@@ -139,7 +140,7 @@ def assign_folds(train_groups: pd.DataFrame, k: int, seed: int, temporal: bool =
             np.minimum((mid.to_numpy() * k).astype(int), k - 1), index=order["image_group"].to_numpy(), dtype="int64"
         )
     order = _stratified_order(train_groups, seed + 1)
-    folds = [int(f) for f in largest_deficit(order["rows"], equal)]
+    folds = [int(f) for f in largest_deficit(order["rows"], equal)]  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
     return pd.Series(folds, index=order["image_group"].to_numpy(), dtype="int64")
 
 
@@ -177,7 +178,7 @@ def _keep_or_split(
     groups: pd.DataFrame, previous: Mapping | None, first_build, fractions, seed: int, stratified: bool
 ) -> pd.Series:
     keys = groups["image_group"].tolist()
-    strata = dict(zip(keys, groups["stratum"])) if stratified else None
+    strata = dict(zip(keys, groups["stratum"], strict=True)) if stratified else None
     assignment = keep_or_split(
         keys,
         previous,
@@ -185,7 +186,7 @@ def _keep_or_split(
         fractions,
         seed,
         strata=strata,
-        weights=dict(zip(keys, groups["rows"])),
+        weights=dict(zip(keys, groups["rows"], strict=True)),
     )
     return pd.Series([assignment[k] for k in keys], index=keys, dtype="string")
 

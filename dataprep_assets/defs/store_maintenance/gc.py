@@ -20,7 +20,8 @@ class StoreGcConfig(dg.Config):
 
 
 @dg.op(
-    description="Drop the versions the retention policy lets go (never one a kept release pins), then unreferenced objects."
+    description="Drop the versions the retention policy lets go (never one a kept release pins), then unreferenced "
+    "objects."
 )
 def collect_store_garbage(
     context: dg.OpExecutionContext, config: StoreGcConfig, store: DatasetStore
@@ -50,5 +51,6 @@ store_gc_weekly = dg.ScheduleDefinition(
     job=store_gc_job,
     cron_schedule="0 3 * * 0",
     default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="Sundays 03:00 UTC: the retention policy with its defaults (keep the last 10, 30 days, releases' pins).",
+    description="Sundays 03:00 UTC: the retention policy with its defaults (keep the last 10, 30 days, releases' "
+    "pins).",
 )

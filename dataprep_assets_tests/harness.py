@@ -1,0 +1,167 @@
+"""The one test harness for every pipeline: its assets and checks found in the code location by group (never
+hand-listed), materialized on a real Dagster instance, and what a run says read back (failure text, check
+results, data versions, metadata)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from functools import cache
+from typing import Any
+
+import dagster as dg
+
+CARD_KIND = "html"
+"""The kind of each pipeline's dataset card asset: left out of a plain `materialize_group` (it only renders)."""
+
+
+@cache
+def definitions() -> dg.Definitions:
+    """The project's one code location, loaded once per test process."""
+    from dataprep_assets.definitions import defs
+
+    return defs()
+
+
+def group_asset_keys(group: str) -> set[dg.AssetKey]:
+    graph = definitions().resolve_asset_graph()
+    return {node.key for node in graph.asset_nodes if node.group_name == group}
+
+
+def group_assets(group: str, *, with_card: bool = False) -> list[dg.AssetsDefinition | dg.AssetSpec]:
+    """The asset definitions of `group` (external assets too), the dataset card (kind `html`) only `with_card`."""
+    keys = group_asset_keys(group)
+    if not keys:
+        raise ValueError(f"no assets in group {group!r}")
+    found = {
+        id(a): a
+        for a in definitions().assets or []
+        if isinstance(a, (dg.AssetsDefinition, dg.AssetSpec)) and asset_keys(a) & keys and (with_card or not is_card(a))
+    }.values()
+    return sorted(found, key=lambda a: sorted(k.to_user_string() for k in asset_keys(a)))
+
+
+def asset_keys(a: dg.AssetsDefinition | dg.AssetSpec) -> set[dg.AssetKey]:
+    return set(a.keys) if isinstance(a, dg.AssetsDefinition) else {a.key}
+
+
+def is_card(a: dg.AssetsDefinition | dg.AssetSpec) -> bool:
+    specs = a.specs if isinstance(a, dg.AssetsDefinition) else [a]
+    return any(CARD_KIND in (spec.kinds or ()) for spec in specs)
+
+
+def group_checks(group: str, *, skip: Iterable[str] = ()) -> list[dg.AssetChecksDefinition]:
+    """Every asset check on an asset of `group` (as defined in the code location), less the check names in `skip`."""
+    keys, skipped = group_asset_keys(group), set(skip)
+    checks = list(
+        {
+            id(c): c
+            for c in definitions().asset_checks or []
+            if isinstance(c, dg.AssetChecksDefinition) and any(k.asset_key in keys for k in c.check_keys)
+        }.values()
+    )
+    unknown = skipped - {k.name for c in checks for k in c.check_keys}
+    if unknown:
+        raise ValueError(f"no checks named {sorted(unknown)} in group {group!r}")
+    return [c for c in checks if not {k.name for k in c.check_keys} <= skipped]
+
+
+def materialize_group(
+    group: str,
+    store,
+    instance: dg.DagsterInstance,
+    *,
+    selection: Any = None,
+    run_config: Mapping | None = None,
+    ops: Mapping | None = None,
+    default_ops: Mapping | None = None,
+    raise_on_error: bool = True,
+    with_card: bool = False,
+    skip_checks: Iterable[str] = (),
+    partition_key: str | None = None,
+) -> dg.ExecuteInProcessResult:
+    """Materialize `group`'s assets (or `selection`: names, definitions or an AssetSelection) with every check of
+    the group, on `instance`.
+
+    `ops` adds op configs to `run_config`; `default_ops` are op configs for selected assets neither gives one.
+    """
+    config = dict(run_config or {})
+    defaults = {op: c for op, c in (default_ops or {}).items() if _selected(op, selection)}
+    merged = {**defaults, **dict(config.get("ops", {})), **(ops or {})}
+    if merged:
+        config["ops"] = merged
+    return dg.materialize(
+        [*group_assets(group, with_card=with_card), *group_checks(group, skip=skip_checks)],
+        instance=instance,
+        resources={"store": store},
+        selection=list(selection) if _is_listed(selection) else selection,
+        run_config=config,
+        raise_on_error=raise_on_error,
+        partition_key=partition_key,
+    )
+
+
+def _is_listed(selection: Any) -> bool:
+    """A plain list or tuple of names / definitions (an AssetSelection is a record, itself a tuple underneath)."""
+    return type(selection) in (list, tuple)
+
+
+def _selected(asset: str, selection: Any) -> bool:
+    """Whether `selection` (None = everything, or a list of names / asset definitions) holds `asset`."""
+    if selection is None:
+        return True
+    if not _is_listed(selection):
+        return False
+    return any(asset in ({s} if isinstance(s, str) else {k.to_user_string() for k in s.keys}) for s in selection)
+
+
+def runner(group: str, **defaults: Any) -> Callable[..., dg.ExecuteInProcessResult]:
+    """`materialize(store, instance, **options)` for one pipeline: `materialize_group` with the pipeline's defaults."""
+
+    def materialize(store, instance: dg.DagsterInstance, **options: Any) -> dg.ExecuteInProcessResult:
+        return materialize_group(group, store, instance, **{**defaults, **options})
+
+    return materialize
+
+
+def failure_text(result: dg.ExecuteInProcessResult) -> str:
+    """The messages of every failed step of a run, joined (what the user reads in the UI)."""
+    return " ".join(
+        str(e.step_failure_data.error.message)
+        for e in result.all_events
+        if e.is_step_failure and e.step_failure_data.error
+    )
+
+
+def check_results(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
+    """`{"<asset>:<check>": evaluation}` of every check a run evaluated."""
+    return {f"{e.asset_key.to_user_string()}:{e.check_name}": e for e in result.get_asset_check_evaluations()}
+
+
+def data_versions(result: dg.ExecuteInProcessResult) -> dict[str, str]:
+    """`{asset: data version}` of every asset a run materialized."""
+    out = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.materialization
+        out[materialization.asset_key.to_user_string()] = materialization.tags.get("dagster/data_version", "")
+    return out
+
+
+def latest_data_versions(instance: dg.DagsterInstance, assets: Iterable[str]) -> dict[str, str]:
+    """`{asset: data version}` of the latest materialization of each of `assets` recorded on `instance`."""
+    out = {}
+    for name in assets:
+        event = instance.get_latest_materialization_event(dg.AssetKey.from_user_string(name))
+        materialization = event.asset_materialization if event is not None else None
+        out[name] = (materialization.tags or {}).get("dagster/data_version", "") if materialization else ""
+    return out
+
+
+def metadata_value(result: dg.ExecuteInProcessResult, asset: str, key: str) -> Any:
+    """The plain value of metadata entry `key` of `asset`'s (last) materialization in a run."""
+    events = [
+        e for e in result.get_asset_materialization_events() if e.materialization.asset_key.to_user_string() == asset
+    ]
+    if not events:
+        raise KeyError(f"{asset} was not materialized in this run")
+    entry = events[-1].materialization.metadata[key]
+    return entry.value if isinstance(entry, dg.MetadataValue) else entry
