@@ -15,8 +15,8 @@ from dataprep_assets.common.store import LocalDatasetStore, S3DatasetStore
 from dataprep_assets.defs.cell_qa.assets import CELLS_INDEX, DATAFRAME_PATH, SEG_SCORES_PATH, SPLITS_PATH
 from dataprep_assets.defs.cell_qa.extract import CROPS_RELPATH
 from dataprep_assets.sample_data.cell_qa import generate
-from dataprep_assets_tests.cell_qa.test_pipeline import ASSETS, CHECKS
 from dataprep_assets_tests.compute.faults import KillAfterTask
+from dataprep_assets_tests.harness import materialize_group
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dask")]
 
@@ -28,9 +28,10 @@ def _sample(root: Path) -> Path:
     return generate(root, seed=5, sequences=3, frames=2, size=128)
 
 
-def _materialize(store, instance, assets, workers: int = 1) -> dg.ExecuteInProcessResult:
-    config = {"ops": {"cell_crops": {"config": {"max_workers": workers, "layout": "stacked"}}}}
-    return dg.materialize(assets, instance=instance, resources={"store": store}, run_config=config)
+def _materialize(store, instance, workers: int = 1) -> dg.ExecuteInProcessResult:
+    """The whole cell_qa graph (without its card) and every one of its checks, on a real instance."""
+    ops = {"cell_crops": {"config": {"max_workers": workers, "layout": "stacked"}}}
+    return materialize_group("cell_qa", store, instance, ops=ops)
 
 
 def _hashes(store) -> dict[str, str]:
@@ -44,7 +45,7 @@ def inline_hashes(tmp_path_factory) -> dict[str, str]:
     _sample(root)
     store = LocalDatasetStore(root=str(root))
     with dg.instance_for_test() as instance:
-        assert _materialize(store, instance, ASSETS + CHECKS).success
+        assert _materialize(store, instance).success
     return _hashes(store)
 
 
@@ -52,7 +53,7 @@ def test_two_local_worker_processes_write_the_same_bytes(inline_hashes, tmp_path
     monkeypatch.delenv("DATAPREP_DASK_ADDRESS", raising=False)
     _sample(tmp_path / "store")
     store = LocalDatasetStore(root=str(tmp_path / "store"))
-    result = _materialize(store, instance, ASSETS + CHECKS, workers=2)
+    result = _materialize(store, instance, workers=2)
     assert result.success
     run_info = instance.get_latest_materialization_event(dg.AssetKey("cell_crops")).asset_materialization
     assert run_info.metadata["run_info"].value["compute"] == "2 local process(es)"
@@ -70,7 +71,7 @@ def test_whole_graph_on_dask_survives_a_killed_worker_and_writes_the_same_bytes(
     with Client(dask_address) as client:
         client.register_plugin(KillAfterTask("process_frame_star", str(marker)))
         try:
-            result = _materialize(store, instance, ASSETS + CHECKS)
+            result = _materialize(store, instance)
         finally:
             client.unregister_worker_plugin(KillAfterTask.name)
             client.wait_for_workers(2, timeout=60)
@@ -93,7 +94,7 @@ def test_whole_graph_on_dask_through_s3_writes_the_same_bytes(
     for path in sorted(p for p in uploader.rglob("*") if p.is_file()):
         client.upload_file(str(path), s3_bucket, f"cells/{path.relative_to(uploader).as_posix()}")
     store = S3DatasetStore(bucket=s3_bucket, prefix="cells", cache_dir=str(tmp_path / "cache"))
-    result = _materialize(store, instance, ASSETS + CHECKS)
+    result = _materialize(store, instance)
     assert result.success
     assert all(e.passed for e in result.get_asset_check_evaluations())
     assert _hashes(store) == inline_hashes
