@@ -143,7 +143,7 @@ class VerifiedObjects:
             self._known = set()
         self._now: set[str] = set()
 
-    def __contains__(self, sha256: str) -> bool:
+    def __contains__(self, sha256: object) -> bool:
         return sha256 in self._known
 
     def add(self, sha256: str) -> None:
