@@ -1,32 +1,22 @@
-"""Ordered parallel map over processes, with progress callbacks for long runs.
+"""Ordered parallel map with progress callbacks, on the configured compute backend (`lib.compute`).
 
 Results come back in input order (so outputs are deterministic whatever the worker count), and at
-most a bounded number of tasks are in flight, so memory does not grow with the input size.
+most a bounded number of tasks are in flight, so memory does not grow with the input size. Where
+the work runs is `lib.compute.backend_from_env`: local worker processes by default, a Dask cluster
+when `DATAPREP_DASK_ADDRESS` is set (then `max_workers` is the cluster's business, not ours).
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
-import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from typing import TypeVar
+
+from dataprep_assets.lib.compute import Backend, ProgressFn, backend_from_env, resolve_workers
+
+__all__ = ["ordered_map", "resolve_workers", "ProgressFn"]
 
 T = TypeVar("T")
 R = TypeVar("R")
-ProgressFn = Callable[[int, int, float], None]
-
-
-def resolve_workers(requested: int | None) -> int:
-    """0 or None means every core this process may use."""
-    if requested is None or requested <= 0:
-        try:
-            return max(1, len(os.sched_getaffinity(0)))
-        except AttributeError:  # pragma: no cover - non-Linux
-            return max(1, os.cpu_count() or 1)
-    return requested
 
 
 def ordered_map(
@@ -37,41 +27,13 @@ def ordered_map(
     in_flight_per_worker: int = 4,
     progress: ProgressFn | None = None,
     progress_every: float = 5.0,
+    backend: Backend | None = None,
 ) -> Iterator[R]:
-    """Yield `fn(item)` for each item, in order; runs inline when one worker is enough.
+    """Yield `fn(item)` for each item, in order; runs inline when one local worker is enough.
 
     `fn` must be picklable (a module-level function). `progress(done, total, elapsed_s)` is called
-    at most every `progress_every` seconds and once at the end.
+    at most every `progress_every` seconds and once at the end. `backend` overrides the environment's.
     """
-    items = list(items)
-    total, workers = len(items), min(resolve_workers(max_workers), max(len(items), 1))
-    start = last = time.monotonic()
-
-    def report(done: int, force: bool = False) -> None:
-        nonlocal last
-        now = time.monotonic()
-        if progress and (force or now - last >= progress_every):
-            last = now
-            progress(done, total, now - start)
-
-    if workers <= 1:
-        for done, item in enumerate(items, 1):
-            yield fn(item)
-            report(done, done == total)
-        return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-        pending: deque[Future] = deque()
-        feed = iter(items)
-        for item in feed:
-            pending.append(pool.submit(fn, item))
-            if len(pending) >= workers * in_flight_per_worker:
-                break
-        done = 0
-        while pending:
-            result = pending.popleft().result()
-            for item in feed:
-                pending.append(pool.submit(fn, item))
-                break
-            done += 1
-            yield result
-            report(done, done == total)
+    backend = backend or backend_from_env(max_workers)
+    backend.in_flight_per_worker = in_flight_per_worker
+    return backend.map(fn, items, progress=progress, progress_every=progress_every)

@@ -21,6 +21,9 @@ COMPOSE_VARIABLES = (
     "MINIO_ROOT_USER",
     "MINIO_ROOT_PASSWORD",
     "DAGSTER_WEBSERVER_PORT",
+    "DATAPREP_DASK_ADDRESS",
+    "DASK_DASHBOARD_PORT",
+    "DASK_WORKER_PROCESSES",
     "DATAPREP_IMAGE",
     "COMPOSE_FILE",
     "COMPOSE_PROJECT_NAME",
@@ -49,9 +52,10 @@ def run_compose(
     return subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
 
 
-def resolved_config() -> dict:
-    """`docker compose config` after interpolation, merges and defaults, as JSON."""
-    result = run_compose("config", "--format", "json")
+def resolved_config(*profiles: str, extra_env: dict | None = None) -> dict:
+    """`docker compose config` after interpolation, merges and defaults, as JSON (with `profiles` enabled)."""
+    flags = [arg for profile in profiles for arg in ("--profile", profile)]
+    result = run_compose(*flags, "config", "--format", "json", extra_env=extra_env)
     if result.returncode != 0:
         raise AssertionError(result.stderr)
     return json.loads(result.stdout)

@@ -37,6 +37,7 @@ from dataprep_assets.defs.cell_qa.inventory import RAW_PREFIX, build_inventory_w
 from dataprep_assets.defs.cell_qa.uploads import cell_qa_uploads
 from dataprep_assets.lib.accounting import account, account_split, ledgers_metadata
 from dataprep_assets.lib.charts import grouped_bars, histograms
+from dataprep_assets.lib.compute import backend_for
 from dataprep_assets.lib.images import captioned_montage, overlay_mask, png_bytes, to_uint8
 from dataprep_assets.lib.itemcache import InputHashes, ItemCache, fingerprint
 from dataprep_assets.lib.parallel import ordered_map, resolve_workers
@@ -127,6 +128,7 @@ def cell_crops(context: dg.AssetExecutionContext, config: CellCropsConfig, store
     store.pull(RAW_PREFIX)
     root = str(store.local_root())
     workers = resolve_workers(config.max_workers)
+    backend = backend_for(workers, root)  # workers read the frames and write the crops themselves
     cache = ItemCache(root, "cell_crops", fingerprint(CODE_VERSION, config.crop_size, config.layout))
     hashes = InputHashes(root, "cell_crops")
     rejects, tables, seg_rows = RejectLog(), [], []
@@ -139,14 +141,14 @@ def cell_crops(context: dg.AssetExecutionContext, config: CellCropsConfig, store
         context.log.info(
             f"cutting {config.crop_size}px crops ({config.layout}): {len(reused)} of {pairs} frame/competitor pairs "
             "reused, "
-            f"{pairs - len(reused)} to compute in {len(todo)} frames with {workers} worker(s)"
+            f"{pairs - len(reused)} to compute in {len(todo)} frames on {backend.describe()}"
         )
         args = [(t, root, str(staged.path), config.crop_size, config.layout, cache) for t in todo]
         progress = lambda done, total, s: context.log.info(f"crops: {done}/{total} frames, {s:.1f}s")  # noqa: E731
         computed = {
             t.frame_key: r
             for t, r in zip(
-                todo, ordered_map(process_frame_star, args, max_workers=workers, progress=progress), strict=True
+                todo, ordered_map(process_frame_star, args, progress=progress, backend=backend), strict=True
             )
         }
         for task in tasks:
@@ -198,6 +200,7 @@ def cell_crops(context: dg.AssetExecutionContext, config: CellCropsConfig, store
                 layout=config.layout,
                 naming=config.naming,
                 workers=workers,
+                compute=backend.describe(),
                 cells_per_second=round(len(cells) / max(elapsed, 1e-9), 1),
             ),
         },

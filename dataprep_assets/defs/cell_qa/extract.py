@@ -23,6 +23,7 @@ import tifffile
 from dataprep_assets.defs.cell_qa.crops import cell_boxes, crop_windows, stacked_crops
 from dataprep_assets.defs.cell_qa.inventory import safe_name
 from dataprep_assets.defs.cell_qa.labels import LabelImageError, match_cells, overlap_triplets, relabel, seg_score
+from dataprep_assets.lib.compute import fresh_output
 from dataprep_assets.lib.itemcache import ItemCache
 from dataprep_assets.lib.limits import ImageTooLargeError, check_pixels
 from dataprep_assets.lib.rejects import Reject
@@ -239,6 +240,9 @@ def _crop_competitor(
     else:
         crops = stacked_crops(raw, pred, boxes.origin, crop_size)
         paths = np.empty(len(crops), dtype=object)
+        if len(cell_ids) and safe_join(staging, f"{cell_ids[0]}.tif").exists():  # a rerun (its worker died)
+            for cell_id in cell_ids:
+                fresh_output(safe_join(staging, f"{cell_id}.tif"))
         for i, (cell_id, crop) in enumerate(zip(cell_ids, crops, strict=True)):
             tifffile.imwrite(safe_join(staging, f"{cell_id}.tif"), crop, photometric="minisblack")
             files.append(f"{cell_id}.tif")
@@ -266,8 +270,8 @@ def _crop_competitor(
 
 
 def _save_stack(target: Path, crops: np.ndarray, mask_bits: np.ndarray) -> None:
-    np.save(target, crops)
-    np.save(mask_stack_path(target), mask_bits)
+    np.save(fresh_output(target), crops)
+    np.save(fresh_output(mask_stack_path(target)), mask_bits)
 
 
 def process_frame_star(args) -> FrameResult:

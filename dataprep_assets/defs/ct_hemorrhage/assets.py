@@ -59,6 +59,7 @@ from dataprep_assets.lib.accounting import account, account_split, ledgers_metad
 from dataprep_assets.lib.balance import PoolItem, balance_table, fill_splits, shortfall
 from dataprep_assets.lib.charts import grouped_bars
 from dataprep_assets.lib.coco import CocoError, categories_block, coco_from_frames, frames_from_coco
+from dataprep_assets.lib.compute import backend_for
 from dataprep_assets.lib.images import captioned_montage, png_bytes
 from dataprep_assets.lib.itemcache import InputHashes, ItemCache, fingerprint
 from dataprep_assets.lib.parallel import ordered_map, resolve_workers
@@ -357,15 +358,16 @@ def no_hem_pngs(context: dg.AssetExecutionContext, config: PngConfig, store: Dat
             )
         hashes.save()
         workers = _workers(config.max_workers, len(tasks))
+        backend = backend_for(workers, root)
         context.log.info(
-            f"DICOM->PNG: {len(results)} of {len(ok)} slices reused, {len(tasks)} to convert with {workers} worker(s)"
+            f"DICOM->PNG: {len(results)} of {len(ok)} slices reused, {len(tasks)} to convert on {backend.describe()}"
         )
         fresh = (
             r
             for batch in ordered_map(
                 convert_batch_star,
                 [(b, cache) for b in batches(tasks, BATCH)],
-                max_workers=workers,
+                backend=backend,
                 progress=_progress(context, "DICOM->PNG batches"),
             )
             for r in batch

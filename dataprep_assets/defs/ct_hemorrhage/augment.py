@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from dataprep_assets.lib.coco import clip_box
+from dataprep_assets.lib.compute import fresh_output
 from dataprep_assets.lib.itemcache import ItemCache
 
 Box = tuple[int, float, float, float, float]
@@ -148,7 +149,7 @@ def augment_one(task: AugTask) -> list[AugImage]:
     image = decode_complete(data)
     if image is None:
         return []
-    (out_dir / task.file_name).write_bytes(data)
+    fresh_output(out_dir / task.file_name).write_bytes(data)
     height, width = image.shape[:2]
     written = [AugImage(task.file_name, width, height, task.file_name, 0, task.boxes)]
     stem = Path(task.file_name).stem
@@ -160,7 +161,7 @@ def augment_one(task: AugTask) -> list[AugImage]:
         ok, buf = cv2.imencode(".jpg", augmented, [cv2.IMWRITE_JPEG_QUALITY, task.jpeg_quality])
         if not ok:
             raise ValueError(f"{task.src}: JPEG encoding of copy {k} failed")
-        (out_dir / name).write_bytes(buf.tobytes())
+        fresh_output(out_dir / name).write_bytes(buf.tobytes())
         written.append(AugImage(name, augmented.shape[1], augmented.shape[0], task.file_name, k, boxes))
     return written
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from dataprep_assets.lib.compute import fresh_output
 from dataprep_assets.lib.dicom import DicomError, load_slice_uint8
 from dataprep_assets.lib.itemcache import ItemCache
 from dataprep_assets.lib.naming import unique_names
@@ -71,7 +72,7 @@ def convert_one(task: PngTask) -> dict:
         return {"ok": False, "reason": exc.reason, "detail": str(exc)}
     except Exception as exc:  # a decoder crash on hostile input is a reject, not a failed run
         return {"ok": False, "reason": "conversion_error", "detail": f"{task.name}: {type(exc).__name__}: {exc}"}
-    with open(task.dst, "wb") as fh:
+    with open(fresh_output(task.dst), "wb") as fh:
         fh.write(encode_png(slice8.image, task.compression))
     h = slice8.header
     return {

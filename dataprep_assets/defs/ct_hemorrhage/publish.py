@@ -37,6 +37,7 @@ from dataprep_assets.defs.ct_hemorrhage.export import analysis, dataset_rows, fo
 from dataprep_assets.defs.ct_hemorrhage.ledgers import augmentation_ledgers, export_ledger, four_class_ledgers
 from dataprep_assets.lib.accounting import ledgers_metadata
 from dataprep_assets.lib.charts import grouped_bars
+from dataprep_assets.lib.compute import backend_for
 from dataprep_assets.lib.images import captioned_montage, draw_boxes, png_bytes
 from dataprep_assets.lib.itemcache import InputHashes, ItemCache, fingerprint
 from dataprep_assets.lib.parallel import ordered_map
@@ -155,14 +156,15 @@ def augmented_coco_6class(
         hashes.save()
         todo = [t for _, t, _, _ in tasks if t is not None]
         workers = _workers(config.max_workers, len(todo))
+        backend = backend_for(workers, root)
         context.log.info(
             f"{len(reused)} of {len(tasks)} images reused; augmenting {len(todo)} ({sum(t.copies for t in todo)} "
-            f"copies) with {workers} worker(s)"
+            f"copies) on {backend.describe()}"
         )
         done = ordered_map(
             augment_batch_star,
             [(b, cache) for b in batches(todo, AUG_BATCH)],
-            max_workers=workers,
+            backend=backend,
             progress=_progress(context, "augment batches"),
         )
         fresh = (w for batch in done for w in batch)

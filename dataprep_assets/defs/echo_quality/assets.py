@@ -35,7 +35,13 @@ from dataprep_assets.defs.echo_quality.dataset import (
     dataset_analysis,
     training_plan,
 )
-from dataprep_assets.defs.echo_quality.dicoms import chunked, copy_and_verify, first_frame_gray
+from dataprep_assets.defs.echo_quality.dicoms import (
+    CACHED_VIDEO,
+    COPY_CODE_VERSION,
+    chunked,
+    copy_and_verify_cached,
+    first_frame_gray,
+)
 from dataprep_assets.defs.echo_quality.grouping import group_strata, leak_groups, patient_keys, study_keys
 from dataprep_assets.defs.echo_quality.inventory import STAGE as MATCH_STAGE
 from dataprep_assets.defs.echo_quality.inventory import attach_dicoms
@@ -46,7 +52,9 @@ from dataprep_assets.defs.echo_quality.uploads import echo_quality_uploads
 from dataprep_assets.lib.accounting import account, account_split, ledgers_metadata
 from dataprep_assets.lib.changes import listing_fingerprint
 from dataprep_assets.lib.charts import grouped_bars, histograms
+from dataprep_assets.lib.compute import backend_for
 from dataprep_assets.lib.images import captioned_montage, png_bytes
+from dataprep_assets.lib.itemcache import InputHashes, ItemCache, fingerprint
 from dataprep_assets.lib.parallel import ordered_map
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.splits import inherit_group_splits, previous_assignment, split_summary, stratified_split_keys
@@ -246,7 +254,10 @@ def echo_training_data(
     context: dg.AssetExecutionContext, config: TrainingDataConfig, store: DatasetStore
 ) -> dg.MaterializeResult:
     """`training_data/`: the selected videos as `echo_videos/hq_|lq_<machine>_<n>_<id>.dcm`, `echo_annotations.csv`
-    (the seed's columns) and `dataset_analysis.json`, swapped in whole only once complete."""
+    (the seed's columns) and `dataset_analysis.json`, swapped in whole only once complete.
+
+    Incremental: a video whose bytes were copied and verified before (same content, same verification) is
+    restored from the store by hard link, not copied or decoded again; the output is identical."""
     selection = store.read_table(SELECTION_PATH)
     info = store.read_json(SELECTION_INFO_PATH)
     plan = training_plan(selection[selection["selected"]])
@@ -261,15 +272,33 @@ def echo_training_data(
     with store.write_dir(TRAINING_DIR) as staged:
         videos = staged.path / VIDEOS_SUBDIR
         videos.mkdir()
-        pairs = [
-            (str(store.path(src)), str(videos / name), config.decode_first_frame)
-            for src, name in zip(plan["dicom_path"], plan["filename"], strict=True)
-        ]
-        workers = 1 if len(pairs) < COPY_INLINE_BELOW else config.max_workers
-        chunks = ordered_map(
-            copy_and_verify, chunked(pairs, 16), max_workers=workers, progress=_progress(context, "copy + verify")
+        root = store.local_root()
+        cache = ItemCache(root, "echo_videos", fingerprint(COPY_CODE_VERSION, config.decode_first_frame))
+        hashes = InputHashes(root, "echo_videos")
+        known, todo = {}, []
+        for i, (src, name) in enumerate(zip(plan["dicom_path"], plan["filename"], strict=True)):
+            source_hash = hashes(src)
+            key = cache.key(source_hash)
+            hit = cache.get(key) if source_hash else None
+            if hit is not None:
+                cache.restore(hit, videos, rename={CACHED_VIDEO: name})
+                known[i] = hit.result
+            else:
+                todo.append((str(store.path(src)), str(videos / name), config.decode_first_frame, key))
+        hashes.save()
+        workers = 1 if len(todo) < COPY_INLINE_BELOW else config.max_workers
+        backend = backend_for(workers, root)
+        context.log.info(
+            f"videos: {len(known)} of {len(plan)} reused, {len(todo)} to copy + verify on {backend.describe()}"
         )
-        errors = [e for chunk in chunks for e in chunk]
+        chunks = ordered_map(
+            copy_and_verify_cached,
+            [(chunk, cache) for chunk in chunked(todo, 16)],
+            progress=_progress(context, "copy + verify"),
+            backend=backend,
+        )
+        fresh = (e for chunk in chunks for e in chunk)
+        errors = [known[i] if i in known else next(fresh) for i in range(len(plan))]
         for row, error in zip(plan.itertuples(), errors, strict=True):
             if error:
                 rejects.add(
@@ -317,7 +346,8 @@ def echo_training_data(
             **column_schema(annotations, COLUMNS),
             **dataset_metadata(store, TRAINING_DIR, staged.manifest),
             **rejects_metadata(store, rejects_path, rejects),
-            **run_info(videos_per_second=round(len(annotations) / max(elapsed, 1e-9), 1)),
+            "videos_reused": len(known),
+            **run_info(compute=backend.describe(), videos_per_second=round(len(annotations) / max(elapsed, 1e-9), 1)),
         },
     )
 

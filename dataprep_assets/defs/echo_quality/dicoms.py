@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from dataprep_assets.lib.compute import fresh_output
+from dataprep_assets.lib.itemcache import ItemCache
 from dataprep_assets.lib.storage import UnsafePathError, safe_join
 
 HEADER_FIELDS = {
@@ -141,12 +143,18 @@ def verify_dicom(path: str | os.PathLike, decode: bool = True) -> str:
     return ""
 
 
+COPY_CODE_VERSION = "echo_copy_verify/1"
+"""Bump when a change to `copy_and_verify` changes what it writes or reports: cached videos are then redone."""
+CACHED_VIDEO = "video.dcm"
+"""The name a verified video is cached under (its published name depends on the selection)."""
+
+
 def copy_and_verify(pairs: list[tuple[str, str, bool]]) -> list[str]:
     """Worker: copy each (src, dst, decode) and read it back; '' per file on success, else the error."""
     out = []
     for src, dst, decode in pairs:
         try:
-            shutil.copyfile(src, dst)
+            shutil.copyfile(src, fresh_output(dst))
         except OSError as exc:
             out.append(f"copy failed: {exc}")
             continue
@@ -155,6 +163,16 @@ def copy_and_verify(pairs: list[tuple[str, str, bool]]) -> list[str]:
             Path(dst).unlink(missing_ok=True)
         out.append(error)
     return out
+
+
+def copy_and_verify_cached(args: tuple[list[tuple[str, str, bool, str]], ItemCache]) -> list[str]:
+    """Worker: `copy_and_verify` of (src, dst, decode, cache key) items, each result stored in the cache
+    (the verified copy as an object, or the error), so an unchanged video is never copied or decoded again."""
+    items, cache = args
+    errors = copy_and_verify([(src, dst, decode) for src, dst, decode, _ in items])
+    for (_, dst, _, key), error in zip(items, errors, strict=True):
+        cache.put(key, {} if error else {CACHED_VIDEO: dst}, error)
+    return errors
 
 
 def chunked(items: list, size: int) -> list[list]:

@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from dataprep_assets.defs.perva_retrieval.encoders import ImageEncoder, build_encoder
+from dataprep_assets.lib.compute import backend_for
 from dataprep_assets.lib.limits import open_image
 from dataprep_assets.lib.parallel import ordered_map
 from dataprep_assets.lib.rejects import Reject
@@ -114,7 +115,8 @@ def embed_images(
     spec = encoder.spec()
     tasks = [(spec, str(store_root), [paths[i] for i in chunk]) for chunk in chunks]
     if encoder.parallel_decode and len(misses) >= PARALLEL_MIN_IMAGES:
-        outputs = ordered_map(encode_chunk, tasks, max_workers=max_workers, progress=progress)
+        backend = backend_for(max_workers, store_root)  # workers read the images themselves
+        outputs = ordered_map(encode_chunk, tasks, progress=progress, backend=backend)
     else:
         outputs = (encode_paths(encoder, store_root, task[2]) for task in tasks)
     for chunk, output in zip(chunks, outputs, strict=True):
