@@ -9,6 +9,7 @@ from functools import cache
 from typing import Any
 
 import dagster as dg
+from dagster._core.storage.defs_state.base import set_defs_state_storage  # pinned dagster 1.13
 
 CARD_KIND = "html"
 """The kind of each pipeline's dataset card asset: left out of a plain `materialize_group` (it only renders)."""
@@ -89,15 +90,20 @@ def materialize_group(
     merged = {**defaults, **dict(config.get("ops", {})), **(ops or {})}
     if merged:
         config["ops"] = merged
-    return dg.materialize(
-        [*group_assets(group, with_card=with_card), *group_checks(group, skip=skip_checks)],
-        instance=instance,
-        resources={"store": store},
-        selection=list(selection) if _is_listed(selection) else selection,
-        run_config=config,
-        raise_on_error=raise_on_error,
-        partition_key=partition_key,
-    )
+    # Dagster keeps "the current defs-state storage" in a context variable set by entering an instance. A sensor or
+    # schedule context built without `with` keeps its instance entered after the test disposes it, and loading
+    # definitions later in the same process then fails ("undefined DagsterInstance weakref"). Tests close their
+    # contexts; this binds the variable to the run's own instance as well, so one leak cannot fail other tests.
+    with set_defs_state_storage(instance.defs_state_storage):
+        return dg.materialize(
+            [*group_assets(group, with_card=with_card), *group_checks(group, skip=skip_checks)],
+            instance=instance,
+            resources={"store": store},
+            selection=list(selection) if _is_listed(selection) else selection,
+            run_config=config,
+            raise_on_error=raise_on_error,
+            partition_key=partition_key,
+        )
 
 
 def _is_listed(selection: Any) -> bool:

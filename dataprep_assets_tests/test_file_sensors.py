@@ -145,7 +145,8 @@ class ScriptedSource(ChangeSource):
 
 
 def tick(sensor, instance, cursor):
-    result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=cursor))
+    with dg.build_sensor_context(instance=instance, cursor=cursor) as context:
+        result = sensor.evaluate_tick(context)
     return result.run_requests, result.cursor, result.skip_message
 
 

@@ -19,7 +19,9 @@ NEW_SCORES = [0.99, 0.97, 0.03, 0.5]
 
 def sensor_tick(defs: dg.Definitions, instance, cursor, store):
     sensor = defs.resolve_sensor_def(SENSOR_NAME)
-    data = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=cursor, resources={"store": store}))
+    # contexts are closed (`with`): an open one keeps the instance entered after the test disposes it
+    with dg.build_sensor_context(instance=instance, cursor=cursor, resources={"store": store}) as context:
+        data = sensor.evaluate_tick(context)
     return data.run_requests, data.cursor
 
 
@@ -32,10 +34,10 @@ def run(defs: dg.Definitions, instance, request: dg.RunRequest) -> dg.ExecuteInP
 
 def schedule_tick(defs: dg.Definitions, instance, store):
     schedule = defs.resolve_schedule_def(SCHEDULE_NAME)
-    context = dg.build_schedule_context(
+    with dg.build_schedule_context(
         instance=instance, scheduled_execution_time=datetime(2026, 1, 2, 6, tzinfo=UTC), resources={"store": store}
-    )
-    return schedule.evaluate_tick(context)
+    ) as context:
+        return schedule.evaluate_tick(context)
 
 
 def test_new_result_triggers_exactly_one_refresh_that_includes_it(store, instance, store_root, monkeypatch):
