@@ -59,7 +59,7 @@ demo: setup  ## generate sample data, materialize every asset, evaluate every ch
 test: setup torch clip system-deps  ## the whole test suite
 	$(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
-lint: setup  ## ruff (format check + lint) and pyright (basic), as configured in pyproject.toml
+lint: setup torch clip  ## ruff (format check + lint) and pyright (basic, over the optional torch/CLIP code too)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pyright
