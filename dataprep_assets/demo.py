@@ -1,8 +1,8 @@
 """`make demo`: generate sample data, materialize every pipeline on the local instance, summarise.
 
 Pipelines are discovered: every folder `dataprep_assets/defs/<name>/` with a job `<name>_job` is run;
-a folder may define `DEMO = DemoPipeline(...)` (or a list of them, run in order) in
-`dataprep_assets/defs/<name>/demo.py` to give several jobs, partitions or run config.
+`DEMO_SETTINGS` below gives a pipeline several jobs, partitions or run config instead (kept here, out of the
+production code location that `defs/` is).
 
 Runs each pipeline's job (every partition of partitioned ones) on the Dagster instance under
 `$DAGSTER_HOME`, so the runs, materializations and check results show in `make ui` afterwards.
@@ -11,7 +11,6 @@ Exits non-zero when a run fails or a blocking check fails.
 
 from __future__ import annotations
 
-import importlib
 import os
 import pkgutil
 import sys
@@ -35,20 +34,69 @@ class DemoPipeline:
     run_config: dict = field(default_factory=dict)
 
 
+def perva_categories(defs: dg.Definitions, instance: dg.DagsterInstance) -> list[str]:
+    """The categories image_catalog registered (it ran just before)."""
+    from dataprep_assets.defs.perva_retrieval.paths import PARTITIONS_NAME
+
+    return sorted(instance.get_dynamic_partitions(PARTITIONS_NAME))
+
+
+DEMO_SETTINGS: dict[str, list[DemoPipeline]] = {
+    # the whole job, with caps small enough that the sample data is capped
+    "echo_quality": [
+        DemoPipeline(
+            "echo_quality",
+            "echo_quality_job",
+            run_config={
+                "ops": {"echo_training_selection": {"config": {"max_high_quality": 30, "max_low_quality": 15}}}
+            },
+        )
+    ],
+    # the catalog job, every category partition, then the export; run config is the seed README's example
+    # invocation (num_train 5, seed 42 for the catalog; seed 23 and K=3 for the rest), so the outputs land where
+    # the seed's scripts would put them
+    "perva_retrieval": [
+        DemoPipeline(
+            "perva_retrieval:catalog",
+            "perva_retrieval_catalog_job",
+            run_config={
+                "ops": {
+                    "image_catalog": {"config": {"num_train": 5, "seed": 42}},
+                    "concept_splits": {"config": {"seed": 23}},
+                }
+            },
+        ),
+        DemoPipeline(
+            "perva_retrieval:categories",
+            "perva_retrieval_per_category_job",
+            partitions=perva_categories,
+            run_config={"ops": {"retrieval_per_category": {"config": {"seed": 23, "top_k": 3}}}},
+        ),
+        DemoPipeline(
+            "perva_retrieval:export",
+            "perva_retrieval_export_job",
+            run_config={
+                "ops": {
+                    "retrieval_combined": {"config": {"seed": 23, "num_samples": 200}},
+                    "hf_retrieval_dataset": {"config": {"seed": 23}},
+                }
+            },
+        ),
+    ],
+}
+
+
 def discover_pipelines(defs: dg.Definitions) -> list[DemoPipeline]:
+    """Every pipeline folder under `defs/`, in name order: its `DEMO_SETTINGS`, else its `<name>_job`."""
     import dataprep_assets.defs as defs_pkg
 
     job_names = {job.name for job in defs.resolve_all_job_defs()}
     found = []
     for info in sorted(pkgutil.iter_modules(defs_pkg.__path__), key=lambda m: m.name):
-        if not info.ispkg:
-            continue
-        try:
-            module = importlib.import_module(f"{defs_pkg.__name__}.{info.name}.demo")
-            found.extend(module.DEMO if isinstance(module.DEMO, list) else [module.DEMO])
-        except ModuleNotFoundError:
-            if f"{info.name}_job" in job_names:
-                found.append(DemoPipeline(info.name, f"{info.name}_job"))
+        if info.name in DEMO_SETTINGS:
+            found.extend(DEMO_SETTINGS[info.name])
+        elif info.ispkg and f"{info.name}_job" in job_names:
+            found.append(DemoPipeline(info.name, f"{info.name}_job"))
     return found
 
 

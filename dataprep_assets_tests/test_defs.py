@@ -1,6 +1,7 @@
 """The one code location loads with exactly the assets and checks of each pipeline, validates with Dagster's own
 CLI, and every config field is documented."""
 
+import importlib
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from dataprep_assets.lib.datasets import Dataset
 from dataprep_assets_tests import harness
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,6 +26,7 @@ EXPECTED = {
     "uploads": (5, 0),
 }
 PIPELINES = sorted(set(EXPECTED) - {"uploads"})
+DECLARED = ["cell_qa"]  # pipelines whose paths live in their datasets.py (all five once each is reshaped)
 
 
 def test_every_asset_is_in_a_known_group(defs: dg.Definitions):
@@ -101,3 +104,30 @@ def test_requirements_txt_matches_the_lock_file():
     )
     pins = lambda text: sorted(line for line in text.splitlines() if "==" in line and not line.startswith("#"))  # noqa: E731
     assert pins(result.stdout) == pins((ROOT / "requirements.txt").read_text()), "run `make lock`"
+
+
+def declared_datasets(pipeline: str) -> list:
+    module = importlib.import_module(f"dataprep_assets.defs.{pipeline}.datasets")
+    return [value for value in vars(module).values() if isinstance(value, Dataset)]
+
+
+@pytest.mark.parametrize("pipeline", DECLARED)
+def test_each_pipeline_declares_its_group_and_datasets_once(defs: dg.Definitions, pipeline: str):
+    module = importlib.import_module(f"dataprep_assets.defs.{pipeline}.datasets")
+    assert pipeline == module.GROUP
+    datasets = declared_datasets(pipeline)
+    assert datasets, f"{pipeline}/datasets.py declares no dataset"
+    graph = defs.resolve_asset_graph()
+    groups = {node.key.to_user_string(): node.group_name for node in graph.asset_nodes}
+    for dataset in datasets:  # each written by an asset of the pipeline, at a path no other dataset claims
+        assert groups.get(dataset.asset) == pipeline, f"{dataset.asset} is not an asset of {pipeline}"
+    paths = [d.path for p in DECLARED for d in declared_datasets(p)]
+    assert len(paths) == len(set(paths))
+
+
+def test_a_dataset_declaration_refuses_a_path_outside_the_store():
+    for bad in ("/etc/passwd", "data/../../x", ""):
+        with pytest.raises(ValueError, match="relative to the store root"):
+            Dataset("a", bad, "table")
+    with pytest.raises(ValueError, match="not a directory"):
+        Dataset("a", "data/a.parquet", "table").member("x")

@@ -189,7 +189,8 @@ def test_pull_drops_cached_inputs_deleted_from_the_bucket_but_keeps_local_work(s
 
 
 def test_an_inventory_on_s3_does_not_see_a_frame_deleted_upstream(s3_bucket, client, tmp_path, instance):
-    from dataprep_assets.defs.cell_qa.assets import INVENTORY_PATH, cell_qa_inventory
+    from dataprep_assets.defs.cell_qa.assets import cell_qa_inventory
+    from dataprep_assets.defs.cell_qa.datasets import INVENTORY
     from dataprep_assets.sample_data.cell_qa import generate
 
     local = tmp_path / "sample"
@@ -198,9 +199,9 @@ def test_an_inventory_on_s3_does_not_see_a_frame_deleted_upstream(s3_bucket, cli
         client.upload_file(str(path), s3_bucket, f"team/datasets/{path.relative_to(local).as_posix()}")
     store = _store(s3_bucket, tmp_path / "cache")
     assert dg.materialize([cell_qa_inventory], instance=instance, resources={"store": store}).success
-    first = store.read_table(INVENTORY_PATH)
+    first = store.read_table(INVENTORY.path)
     victim = sorted(first["raw_path"].dropna())[0]
     client.delete_object(Bucket=s3_bucket, Key=f"team/datasets/{victim}")
     assert dg.materialize([cell_qa_inventory], instance=instance, resources={"store": store}).success
-    second = store.read_table(INVENTORY_PATH)
+    second = store.read_table(INVENTORY.path)
     assert victim not in set(second["raw_path"].dropna()) and len(second) < len(first)

@@ -30,6 +30,7 @@ from pydantic import Field, PrivateAttr
 
 from dataprep_assets.lib import versions as V
 from dataprep_assets.lib.crashpoints import crash_point
+from dataprep_assets.lib.datasets import Dataset
 from dataprep_assets.lib.itemcache import CACHE_DIR
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.s3uri import parse_s3_uri
@@ -358,6 +359,14 @@ class DatasetStore(dg.ConfigurableResource, ABC):
             atomic_write_json(tmp, payload)
         return self.written_manifest(relpath)
 
+    def write(self, dataset: Dataset, payload: Any, meta: dict | None = None) -> Manifest:
+        """A new version of a declared table (a DataFrame) or json dataset."""
+        if dataset.kind == "table":
+            return self.write_table(dataset.path, payload, meta)
+        if dataset.kind == "json":
+            return self.write_json(dataset.path, payload, meta)
+        raise TypeError(f"{dataset.asset} ({dataset.path}) is a {dataset.kind}: build it with write_dir/write_file")
+
     def write_rejects(self, asset_name: str, rejects: RejectLog) -> str:
         """Replace the asset's rejects table (written even when empty, so stale rejects never linger)."""
         relpath = f"{REJECTS_DIR}/{asset_name}.csv"
@@ -378,6 +387,14 @@ class DatasetStore(dg.ConfigurableResource, ABC):
         if not path.exists():
             raise FileNotFoundError(f"{relpath} does not exist in the dataset store ({self.uri()})")
         return json.loads(path.read_text(encoding="utf-8-sig"))  # a BOM from a hand-edited file is accepted
+
+    def read(self, dataset: Dataset) -> Any:
+        """The current version of a declared table (a DataFrame) or json dataset."""
+        if dataset.kind == "table":
+            return self.read_table(dataset.path)
+        if dataset.kind == "json":
+            return self.read_json(dataset.path)
+        raise TypeError(f"{dataset.asset} ({dataset.path}) is a {dataset.kind}: read its files from pull()")
 
     def read_rejects(self, asset_name: str) -> RejectLog:
         return RejectLog.from_frame(self.read_table(f"{REJECTS_DIR}/{asset_name}.csv").fillna(""))

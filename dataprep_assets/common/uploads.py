@@ -6,12 +6,11 @@ prefix with the change cursor of `common/sensors.py` (nothing missed, nothing tw
 restart-safe), groups the new key+ETags into the day's upload batch (one dynamic partition per UTC
 day, never one per file), and requests a run of only `<pipeline>_uploads` for that partition. The
 pipeline's ingestion asset depends on `<pipeline>_uploads` and everything downstream follows through
-declarative automation (`FOLLOW_UPSTREAM`), which waits for upstream blocking checks to pass.
+declarative automation (`common.automation.FOLLOW_UPSTREAM`), which waits for upstream blocking checks to pass.
 """
 
 import os
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -45,19 +44,6 @@ def upload_sensor_default_status() -> dg.DefaultSensorStatus:
     sensors start by themselves only where someone asked for it. Applies until toggled in the UI."""
     running = os.environ.get(UPLOAD_SENSORS_ENV, "stopped").strip().lower() == "running"
     return dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED
-
-
-def follow_upstream(ignore: Sequence[dg.AssetSpec | dg.AssetsDefinition] = ()) -> dg.AutomationCondition:
-    """Materialize when an upstream asset updates, once none is in progress or missing and every
-    blocking check on the upstream assets has passed (leakage never propagates). `ignore` names
-    external inputs that are never materialized here (so they never count as missing)."""
-    eager = dg.AutomationCondition.eager()
-    if ignore:
-        eager = eager.ignore(dg.AssetSelection.keys(*(a.key for a in ignore)))
-    return eager & dg.AutomationCondition.all_deps_blocking_checks_passed()
-
-
-FOLLOW_UPSTREAM = follow_upstream()
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import tifffile
 
-from dataprep_assets.defs.cell_qa import assets as cell_assets
-from dataprep_assets.defs.cell_qa.inventory import RAW_PREFIX, build_inventory, build_inventory_with_ledger
+from dataprep_assets.defs.cell_qa.datasets import CELL_TABLE, RAW_PREFIX
+from dataprep_assets.defs.cell_qa.inventory import build_inventory, build_inventory_with_ledger
 from dataprep_assets_tests.cell_qa.conftest import crops_config, materialize
 
 
@@ -96,7 +96,7 @@ def test_competitor_folders_colliding_after_sanitising_keep_every_crop(store, st
         _frame(store_root, number=number, competitors=("competitor A", "competitor_A"))
     result = materialize(store, instance, ops=crops_config(layout="tiff_per_cell"))
     assert result.success
-    cells = pd.read_parquet(store_root / cell_assets.DATAFRAME_PATH)
+    cells = pd.read_parquet(store_root / CELL_TABLE.path)
     assert set(cells["competitor"]) == {"competitor A", "competitor_A"}
     assert cells["cell_id"].is_unique and cells["stacked_crop_path"].is_unique
     files = list((store_root / "data" / "cell_crops").glob("*.tif"))

@@ -9,7 +9,7 @@ import dagster as dg
 from dataprep_assets.common.continuity import RESPLIT
 from dataprep_assets.defs.cell_qa import assets as cell_assets
 from dataprep_assets.defs.cell_qa import checks as cell_checks
-from dataprep_assets.defs.cell_qa.assets import SPLITS_PATH
+from dataprep_assets.defs.cell_qa.datasets import SPLITS
 from dataprep_assets.lib.splits import split_keys
 from dataprep_assets.sample_data.cell_qa import DATASETS, generate
 
@@ -41,7 +41,7 @@ def _run(store, instance, selection=None, split_config=None):
 
 
 def _splits(store) -> dict:
-    table = store.read_table(SPLITS_PATH)
+    table = store.read_table(SPLITS.path)
     return dict(table.drop_duplicates("original_image_key")[["original_image_key", "split"]].itertuples(index=False))
 
 
@@ -92,7 +92,7 @@ def test_new_frames_are_added_existing_keys_stay_put_and_a_resplit_is_recorded(s
     evaluation = _check(resplit)
     assert evaluation.passed and evaluation.metadata[RESPLIT].value is True
     assert evaluation.metadata["groups_moved"].value > 0  # a new seed over all keys: today's shuffle, recorded
-    assert store.versions(SPLITS_PATH)[-1].meta[RESPLIT] is True
+    assert store.versions(SPLITS.path)[-1].meta[RESPLIT] is True
     assert _splits(store) == split_keys(list(after), {"train": 0.7, "validation": 0.15, "test": 0.15}, seed=7)
 
 

@@ -12,15 +12,14 @@ import pandas as pd
 import pytest
 
 from dataprep_assets.common.store import LocalDatasetStore, S3DatasetStore
-from dataprep_assets.defs.cell_qa.assets import CELLS_INDEX, DATAFRAME_PATH, SEG_SCORES_PATH, SPLITS_PATH
-from dataprep_assets.defs.cell_qa.extract import CROPS_RELPATH
+from dataprep_assets.defs.cell_qa.datasets import CELL_TABLE, CELLS_INDEX, CROPS, SEG_SCORES, SPLITS
 from dataprep_assets.sample_data.cell_qa import generate
 from dataprep_assets_tests.compute.faults import KillAfterTask
 from dataprep_assets_tests.harness import materialize_group
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dask")]
 
-DATASETS = (CROPS_RELPATH, DATAFRAME_PATH, SEG_SCORES_PATH, SPLITS_PATH, "rejects/cell_crops.csv")
+DATASETS = (CROPS.path, CELL_TABLE.path, SEG_SCORES.path, SPLITS.path, "rejects/cell_crops.csv")
 """Every output whose bytes depend on where the crops were cut."""
 
 
@@ -99,7 +98,7 @@ def test_whole_graph_on_dask_through_s3_writes_the_same_bytes(
     assert all(e.passed for e in result.get_asset_check_evaluations())
     assert _hashes(store) == inline_hashes
     fresh = S3DatasetStore(bucket=s3_bucket, prefix="cells", cache_dir=str(tmp_path / "reader"))
-    crops = fresh.version(CROPS_RELPATH)
-    assert crops.dataset_hash == inline_hashes[CROPS_RELPATH]  # what the bucket holds, read by another machine
+    crops = fresh.version(CROPS.path)
+    assert crops.dataset_hash == inline_hashes[CROPS.path]  # what the bucket holds, read by another machine
     checked_out = fresh.checkout(crops, tmp_path / "checkout")
     assert len(list(checked_out.rglob("*.npy"))) == crops.file_count - 2  # every crop stack, plus the two indexes

@@ -19,7 +19,7 @@ import dagster as dg
 import pytest
 
 from dataprep_assets.common.store import S3DatasetStore
-from dataprep_assets.defs.cell_qa.assets import SPLITS_PATH
+from dataprep_assets.defs.cell_qa.datasets import SPLITS
 from dataprep_assets.sample_data.cell_qa import DATASETS, generate
 from dataprep_assets_tests.deployment.conftest import ROOT
 from dataprep_assets_tests.deployment.graphql_ui import DagsterGraphQL
@@ -87,8 +87,8 @@ def _start(home: Path, env: dict, log: Path) -> DagsterDev:
 
 def _released_images(bucket: str, tmp_path: Path) -> set[str]:
     store = S3DatasetStore(bucket=bucket, prefix="store", cache_dir=str(tmp_path / f"reader-{time.monotonic_ns()}"))
-    store.pull(SPLITS_PATH)
-    return set(store.read_table(SPLITS_PATH)["original_image_key"])
+    store.pull(SPLITS.path)
+    return set(store.read_table(SPLITS.path)["original_image_key"])
 
 
 def test_uploads_reach_the_release_through_the_real_daemon_across_a_restart(

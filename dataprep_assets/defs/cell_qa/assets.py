@@ -7,33 +7,44 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from dataprep_assets.common.automation import FOLLOW_UPSTREAM
 from dataprep_assets.common.continuity import continuity_metadata, reference_table, version_meta
 from dataprep_assets.common.metadata import (
     column_schema,
     counts_table,
-    data_version,
-    dataset_metadata,
     figure_metadata,
     preview_metadata,
     rejects_metadata,
     run_info,
     table,
 )
+from dataprep_assets.common.publish import materialized
 from dataprep_assets.common.release import write_release
 from dataprep_assets.common.store import DatasetStore
-from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
 from dataprep_assets.defs.cell_qa import columns
 from dataprep_assets.defs.cell_qa.config import CellCropsConfig, SplitConfig
+from dataprep_assets.defs.cell_qa.datasets import (
+    CELL_TABLE,
+    CELLS_INDEX,
+    CROPS,
+    GROUP,
+    INVENTORY,
+    RAW_PREFIX,
+    RELEASE,
+    SEG_INDEX,
+    SEG_SCORES,
+    SPLIT_ORDER,
+    SPLITS,
+)
 from dataprep_assets.defs.cell_qa.extract import (
     CODE_VERSION,
-    CROPS_RELPATH,
     CompetitorOutput,
     FrameTask,
     load_crop,
     process_frame_star,
     sequential_names,
 )
-from dataprep_assets.defs.cell_qa.inventory import RAW_PREFIX, build_inventory_with_ledger
+from dataprep_assets.defs.cell_qa.inventory import build_inventory_with_ledger
 from dataprep_assets.defs.cell_qa.uploads import cell_qa_uploads
 from dataprep_assets.lib.accounting import account, account_split, ledgers_metadata
 from dataprep_assets.lib.charts import grouped_bars, histograms
@@ -44,30 +55,22 @@ from dataprep_assets.lib.parallel import ordered_map, resolve_workers
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.splits import assign_group_splits, previous_assignment, split_summary
 
-GROUP = "cell_qa"
-INVENTORY_PATH = "data/cell_qa_inventory.parquet"
-CELLS_INDEX = f"{CROPS_RELPATH}/_cells.parquet"
-SEG_INDEX = f"{CROPS_RELPATH}/_seg_scores.parquet"
-DATAFRAME_PATH = "data/cell_level_dataframe.parquet"
-SEG_SCORES_PATH = "data/competitor_seg_scores.parquet"
-SPLITS_PATH = "data/cell_level_dataframe_with_splits.parquet"
-RELEASE_PATH = "data/cell_qa_release.json"
-SPLIT_ORDER = ["train", "validation", "test"]
-
 
 @dg.asset(group_name=GROUP, deps=[cell_qa_uploads], kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)
 def cell_qa_inventory(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
     """Every (frame, competitor) pair with its raw, ground-truth and mask file; unmatched files are rejects."""
     store.pull(RAW_PREFIX)
     inventory, rejects, ledger = build_inventory_with_ledger(store.local_root())
-    manifest = store.write_table(INVENTORY_PATH, inventory)
-    rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
+    manifest = store.write(INVENTORY, inventory)
     context.log.info(
         f"inventory: {inventory['frame_key'].nunique()} frames, {len(inventory)} frame/competitor pairs, "
         f"{len(rejects)} rejects"
     )
-    return dg.MaterializeResult(
-        data_version=data_version(manifest.dataset_hash),
+    return materialized(
+        store,
+        INVENTORY,
+        manifest,
+        rejects=rejects,
         metadata={
             "frames": int(inventory["frame_key"].nunique()),
             "original_image_keys": int(inventory["original_image_key"].nunique()),
@@ -75,8 +78,6 @@ def cell_qa_inventory(context: dg.AssetExecutionContext, store: DatasetStore) ->
             "dagster/row_count": len(inventory),
             **column_schema(inventory, columns.INVENTORY),
             **ledgers_metadata(ledger),
-            **dataset_metadata(store, INVENTORY_PATH, manifest),
-            **rejects_metadata(store, rejects_path, rejects),
         },
     )
 
@@ -123,7 +124,7 @@ def cell_crops(context: dg.AssetExecutionContext, config: CellCropsConfig, store
     Incremental: a (frame, competitor) whose raw frame, ground truth and mask are unchanged (by content)
     under the same crop settings is restored from the store, not recomputed; the output is identical.
     """
-    inventory = store.read_table(INVENTORY_PATH)
+    inventory = store.read(INVENTORY)
     tasks = _frame_tasks(inventory)
     store.pull(RAW_PREFIX)
     root = str(store.local_root())
@@ -133,7 +134,7 @@ def cell_crops(context: dg.AssetExecutionContext, config: CellCropsConfig, store
     hashes = InputHashes(root, "cell_crops")
     rejects, tables, seg_rows = RejectLog(), [], []
     started = time.perf_counter()
-    with store.write_dir(CROPS_RELPATH) as staged:
+    with store.write_dir(CROPS.path) as staged:
         if config.layout == "stacked":
             (staged.path / "stacks").mkdir()
         todo, reused = _plan(tasks, cache, hashes, staged.path)
@@ -176,14 +177,17 @@ def cell_crops(context: dg.AssetExecutionContext, config: CellCropsConfig, store
         pd.DataFrame(seg_rows).to_parquet(staged.path / "_seg_scores.parquet", index=False)
     elapsed = time.perf_counter() - started
     ledger = crops_ledger(inventory, cells, rejects)
-    rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
     if cells.empty:
+        rejects_path = store.write_rejects(CROPS.asset, rejects)
         raise dg.Failure(
             f"no cells were extracted from {len(tasks)} frames; see {rejects_path}",
             metadata=rejects_metadata(store, rejects_path, rejects),
         )
-    return dg.MaterializeResult(
-        data_version=data_version(staged.committed.dataset_hash),
+    return materialized(
+        store,
+        CROPS,
+        staged.committed,
+        rejects=rejects,
         metadata={
             "cells": len(cells),
             "frames": len(tasks),
@@ -194,8 +198,6 @@ def cell_crops(context: dg.AssetExecutionContext, config: CellCropsConfig, store
             ),
             "crop_size": config.crop_size,
             **ledgers_metadata(ledger),
-            **dataset_metadata(store, CROPS_RELPATH, staged.manifest),
-            **rejects_metadata(store, rejects_path, rejects),
             **run_info(
                 layout=config.layout,
                 naming=config.naming,
@@ -264,15 +266,17 @@ def cell_level_dataframe(context: dg.AssetExecutionContext, store: DatasetStore)
     """One row per cell crop: `cell_id, stacked_crop_path, original_image_key, competitor, cell_jaccard`, bbox, area,
     matched GT."""
     cells = store.read_table(CELLS_INDEX)
-    manifest = store.write_table(DATAFRAME_PATH, cells)
-    ledger = account("cells", cells["cell_id"], store.read_table(DATAFRAME_PATH)["cell_id"], [])
+    manifest = store.write(CELL_TABLE, cells)
+    ledger = account("cells", cells["cell_id"], store.read(CELL_TABLE)["cell_id"], [])
     by_competitor = (
         cells.groupby("competitor")["cell_jaccard"].agg(["count", "mean", "median", "min", "max"]).reset_index()
     )
     asset = context.asset_key.to_user_string()
     crops_png = sample_montage(store, cells)
-    return dg.MaterializeResult(
-        data_version=data_version(manifest.dataset_hash),
+    return materialized(
+        store,
+        CELL_TABLE,
+        manifest,
         metadata={
             "dagster/row_count": len(cells),
             "jaccard_by_competitor": table(by_competitor),
@@ -284,7 +288,6 @@ def cell_level_dataframe(context: dg.AssetExecutionContext, store: DatasetStore)
             ),
             **column_schema(cells, columns.CELLS),
             **ledgers_metadata(ledger),
-            **dataset_metadata(store, DATAFRAME_PATH, manifest),
         },
     )
 
@@ -293,7 +296,7 @@ def cell_level_dataframe(context: dg.AssetExecutionContext, store: DatasetStore)
 def competitor_seg_scores(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
     """Cell Tracking Challenge SEG per image and competitor (mean Jaccard over ground-truth cells)."""
     seg = store.read_table(SEG_INDEX)
-    manifest = store.write_table(SEG_SCORES_PATH, seg)
+    manifest = store.write(SEG_SCORES, seg)
     summary = (
         seg.groupby("competitor")
         .agg(images=("seg", "size"), mean_seg=("seg", "mean"), min_seg=("seg", "min"))
@@ -306,14 +309,15 @@ def competitor_seg_scores(context: dg.AssetExecutionContext, store: DatasetStore
         ylabel="mean SEG (0-1)",
         value_format="{:.3f}",
     )
-    return dg.MaterializeResult(
-        data_version=data_version(manifest.dataset_hash),
+    return materialized(
+        store,
+        SEG_SCORES,
+        manifest,
         metadata={
             "seg_by_competitor": table(summary),
             "dagster/row_count": len(seg),
             **figure_metadata(store, context.asset_key.to_user_string(), "seg_chart", chart),
             **column_schema(seg, columns.SEG),
-            **dataset_metadata(store, SEG_SCORES_PATH, manifest),
         },
     )
 
@@ -324,17 +328,19 @@ def cell_level_dataframe_with_splits(
 ) -> dg.MaterializeResult:
     """`split` per cell, assigned per `original_image_key` (seeded shuffle of the unique keys, 70/15/15 on the
     first build; afterwards existing keys stay put and only new keys are assigned, unless `resplit`)."""
-    cells = store.read_table(DATAFRAME_PATH)
-    before, reference = reference_table(store, SPLITS_PATH, "original_image_key")
+    cells = store.read(CELL_TABLE)
+    before, reference = reference_table(store, SPLITS.path, "original_image_key")
     previous = previous_assignment(before, "original_image_key")
     history = {} if config.resplit else previous
     split = assign_group_splits(cells, "original_image_key", config.fractions, config.seed, previous=history)
     ledger = account_split("cells", cells["cell_id"], split, "cell_id", SPLIT_ORDER)
-    manifest = store.write_table(SPLITS_PATH, split, meta=version_meta(config.resplit, reference))
+    manifest = store.write(SPLITS, split, meta=version_meta(config.resplit, reference))
     summary = split_summary(split, "original_image_key", order=SPLIT_ORDER)
     per_comp = split.pivot_table(index="competitor", columns="split", values="cell_id", aggfunc="count", fill_value=0)
-    return dg.MaterializeResult(
-        data_version=data_version(manifest.dataset_hash),
+    return materialized(
+        store,
+        SPLITS,
+        manifest,
         metadata={
             "per_split": table(summary),
             "dagster/row_count": len(split),
@@ -347,7 +353,6 @@ def cell_level_dataframe_with_splits(
             ),
             **column_schema(split, columns.SPLITS),
             **ledgers_metadata(ledger),
-            **dataset_metadata(store, SPLITS_PATH, manifest),
             **run_info(seed=config.seed),
         },
     )
@@ -364,9 +369,9 @@ def cell_qa_release(context: dg.AssetExecutionContext, store: DatasetStore) -> d
     return write_release(
         store,
         dataset="cell_qa",
-        relpath=RELEASE_PATH,
-        parts=[CROPS_RELPATH, SPLITS_PATH],
-        split_table=SPLITS_PATH,
+        relpath=RELEASE.path,
+        parts=[CROPS.path, SPLITS.path],
+        split_table=SPLITS.path,
         group_col="original_image_key",
     )
 

@@ -5,6 +5,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from dataprep_assets.common.automation import FOLLOW_UPSTREAM
 from dataprep_assets.common.cards import (
     balance_table,
     card_version,
@@ -16,29 +17,23 @@ from dataprep_assets.common.cards import (
 )
 from dataprep_assets.common.metadata import latest_materialization_metadata
 from dataprep_assets.common.store import DatasetStore
-from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
 from dataprep_assets.defs.cell_qa.assets import (
-    CROPS_RELPATH,
-    GROUP,
-    INVENTORY_PATH,
-    RELEASE_PATH,
-    SPLIT_ORDER,
-    SPLITS_PATH,
     cell_level_dataframe_with_splits,
     cell_qa_release,
     jaccard_chart,
     sample_montage,
 )
 from dataprep_assets.defs.cell_qa.config import SplitConfig
+from dataprep_assets.defs.cell_qa.datasets import CROPS, GROUP, INVENTORY, RELEASE, SPLIT_ORDER, SPLITS
 from dataprep_assets.lib.cards import Card, Figure, Section, Table
 from dataprep_assets.lib.charts import grouped_bars, histograms
 from dataprep_assets.lib.splits import split_summary
 
 
 def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
-    cells = store.read_table(SPLITS_PATH)
-    release = store.read_json(RELEASE_PATH) if store.exists(RELEASE_PATH) else {}
-    versions = input_versions(store, [INVENTORY_PATH, CROPS_RELPATH, SPLITS_PATH])
+    cells = store.read(SPLITS)
+    release = store.read(RELEASE) if store.exists(RELEASE.path) else {}
+    versions = input_versions(store, [INVENTORY.path, CROPS.path, SPLITS.path])
     summary = split_summary(cells, "original_image_key", order=SPLIT_ORDER)
     per_split = pd.DataFrame(
         {

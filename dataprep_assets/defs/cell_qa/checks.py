@@ -13,21 +13,18 @@ from dataprep_assets.common.checks import (
 from dataprep_assets.common.metadata import latest_materialization_metadata
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.cell_qa.assets import (
-    CELLS_INDEX,
-    CROPS_RELPATH,
-    DATAFRAME_PATH,
-    SPLITS_PATH,
     cell_crops,
     cell_level_dataframe,
     cell_level_dataframe_with_splits,
 )
+from dataprep_assets.defs.cell_qa.datasets import CELL_TABLE, CELLS_INDEX, CROPS, SPLITS
 from dataprep_assets.defs.cell_qa.extract import load_crop, mask_stack_path
 from dataprep_assets.lib.itemcache import VerifiedObjects, fingerprint
 from dataprep_assets.lib.storage import safe_join
 
 no_image_key_overlap = group_overlap_check(
     asset=cell_level_dataframe_with_splits,
-    load=lambda store: store.read_table(SPLITS_PATH),
+    load=lambda store: store.read(SPLITS),
     group_col="original_image_key",
     name="no_original_image_key_overlap",
     blocking=True,
@@ -35,21 +32,21 @@ no_image_key_overlap = group_overlap_check(
 
 image_keys_stay_put = split_continuity_check(
     asset=cell_level_dataframe_with_splits,
-    relpath=SPLITS_PATH,
+    relpath=SPLITS.path,
     group_col="original_image_key",
     name="original_image_keys_stay_put",
 )
 
 split_fractions_near_target = split_fractions_check(
     asset=cell_level_dataframe_with_splits,
-    load=lambda store: store.read_table(SPLITS_PATH),
+    load=lambda store: store.read(SPLITS),
     group_col="original_image_key",
     tolerance=0.1,
 )
 
 cell_jaccard_valid = expectations_check(
     asset=cell_level_dataframe,
-    load=lambda store: store.read_table(DATAFRAME_PATH),
+    load=lambda store: store.read(CELL_TABLE),
     name="cell_jaccard_valid",
     description="Great Expectations: cell_jaccard is never null and lies in [0, 1]; cell_id is unique.",
     blocking=True,
@@ -71,7 +68,7 @@ def crops_readable(context: dg.AssetCheckExecutionContext, store: DatasetStore) 
     size = int(latest_materialization_metadata(context.instance, cell_crops.key).get("crop_size", 64))
     cells = store.read_table(CELLS_INDEX)
     root = store.local_root()
-    written = store.hash_index(CROPS_RELPATH)  # a file still the one written: its hash without reading it
+    written = store.hash_index(CROPS.path)  # a file still the one written: its hash without reading it
     verified = VerifiedObjects(root, "cell_crops_readable", fingerprint(READABLE_CHECK_VERSION, size))
     refs = cells["stacked_crop_path"].astype(str).str.partition("#")
     bad, decoded, current = [], 0, set()

@@ -21,6 +21,7 @@ import pandas as pd
 import tifffile
 
 from dataprep_assets.defs.cell_qa.crops import cell_boxes, crop_windows, stacked_crops
+from dataprep_assets.defs.cell_qa.datasets import CROPS
 from dataprep_assets.defs.cell_qa.inventory import safe_name
 from dataprep_assets.defs.cell_qa.labels import LabelImageError, match_cells, overlap_triplets, relabel, seg_score
 from dataprep_assets.lib.compute import fresh_output
@@ -31,7 +32,6 @@ from dataprep_assets.lib.storage import UnsafePathError, safe_join
 
 CODE_VERSION = "cell_crops/1"
 """Bump when a change to this module changes its output bytes: every cached result is then recomputed."""
-CROPS_RELPATH = "data/cell_crops"
 STACKS_DIR = "stacks"
 LAYOUTS = ("tiff_per_cell", "stacked")
 _WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crop-writer")
@@ -236,7 +236,7 @@ def _crop_competitor(
         crops, masks = crop_windows(raw, pred, boxes.origin, crop_size)
         writes.append(_WRITER.submit(_save_stack, target, crops, np.packbits(masks, axis=-1)))
         files += [rel, mask_stack_path(Path(rel)).as_posix()]
-        paths = np.array([crop_ref(f"{CROPS_RELPATH}/{rel}", i) for i in range(len(crops))], dtype=object)
+        paths = np.array([crop_ref(f"{CROPS.path}/{rel}", i) for i in range(len(crops))], dtype=object)
     else:
         crops = stacked_crops(raw, pred, boxes.origin, crop_size)
         paths = np.empty(len(crops), dtype=object)
@@ -246,7 +246,7 @@ def _crop_competitor(
         for i, (cell_id, crop) in enumerate(zip(cell_ids, crops, strict=True)):
             tifffile.imwrite(safe_join(staging, f"{cell_id}.tif"), crop, photometric="minisblack")
             files.append(f"{cell_id}.tif")
-            paths[i] = crop_ref(f"{CROPS_RELPATH}/{cell_id}.tif")
+            paths[i] = crop_ref(f"{CROPS.path}/{cell_id}.tif")
     n = pred.count
     repeat = lambda v: np.full(n, v, dtype=object)  # noqa: E731
     return {
@@ -289,5 +289,5 @@ def sequential_names(cells: pd.DataFrame, staging: Path, layout: str) -> pd.Data
     if layout == "tiff_per_cell":
         for old, new in zip(out["descriptive_cell_id"], numbers, strict=True):
             (staging / f"{old}.tif").rename(staging / f"{new}.tif")
-        out["stacked_crop_path"] = [crop_ref(f"{CROPS_RELPATH}/{n}.tif") for n in numbers]
+        out["stacked_crop_path"] = [crop_ref(f"{CROPS.path}/{n}.tif") for n in numbers]
     return out

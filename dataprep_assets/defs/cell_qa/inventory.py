@@ -21,12 +21,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from dataprep_assets.defs.cell_qa.datasets import RAW_PREFIX
 from dataprep_assets.lib.accounting import Ledger, account
 from dataprep_assets.lib.naming import unique_names
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.storage import UnsafePathError, safe_join
 
-RAW_PREFIX = "raw/cell_qa"
 COMPETITORS_DIR = "competitors"
 STAGE = "inventory"
 _FRAME = re.compile(r"^t(\d+)\.tiff?$", re.IGNORECASE)

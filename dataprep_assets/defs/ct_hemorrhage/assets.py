@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from dataprep_assets.common.automation import FOLLOW_UPSTREAM
 from dataprep_assets.common.continuity import continuity_metadata, reference_table, upstream_resplit, version_meta
 from dataprep_assets.common.metadata import (
     column_schema,
@@ -22,7 +23,6 @@ from dataprep_assets.common.metadata import (
     table,
 )
 from dataprep_assets.common.store import DatasetStore
-from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
 from dataprep_assets.defs.ct_hemorrhage import layout as L
 from dataprep_assets.defs.ct_hemorrhage.columns import COLUMNS
 from dataprep_assets.defs.ct_hemorrhage.config import (

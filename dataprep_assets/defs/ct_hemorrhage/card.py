@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from dataprep_assets.common.automation import FOLLOW_UPSTREAM
 from dataprep_assets.common.cards import (
     card_version,
     input_versions,
@@ -19,7 +20,6 @@ from dataprep_assets.common.cards import (
 )
 from dataprep_assets.common.metadata import latest_materialization_metadata
 from dataprep_assets.common.store import DatasetStore
-from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
 from dataprep_assets.defs.ct_hemorrhage import layout as L
 from dataprep_assets.defs.ct_hemorrhage.assets import GROUP, balanced_splits
 from dataprep_assets.defs.ct_hemorrhage.publish import (

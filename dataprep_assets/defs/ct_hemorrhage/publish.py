@@ -13,6 +13,7 @@ import pandas as pd
 import yaml
 from PIL import Image
 
+from dataprep_assets.common.automation import FOLLOW_UPSTREAM
 from dataprep_assets.common.metadata import (
     column_schema,
     counts_table,
@@ -25,7 +26,6 @@ from dataprep_assets.common.metadata import (
     table,
 )
 from dataprep_assets.common.store import DatasetStore
-from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
 from dataprep_assets.defs.ct_hemorrhage import layout as L
 from dataprep_assets.defs.ct_hemorrhage.assets import GROUP, _progress, _workers, balanced_splits
 from dataprep_assets.defs.ct_hemorrhage.augment import CODE_VERSION as AUG_CODE_VERSION

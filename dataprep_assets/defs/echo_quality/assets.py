@@ -5,6 +5,7 @@ import time
 import dagster as dg
 import pandas as pd
 
+from dataprep_assets.common.automation import FOLLOW_UPSTREAM, follow_upstream
 from dataprep_assets.common.continuity import continuity_metadata, reference_table, version_meta
 from dataprep_assets.common.metadata import (
     column_schema,
@@ -19,7 +20,6 @@ from dataprep_assets.common.metadata import (
 )
 from dataprep_assets.common.release import write_release
 from dataprep_assets.common.store import DatasetStore
-from dataprep_assets.common.uploads import FOLLOW_UPSTREAM, follow_upstream
 from dataprep_assets.defs.echo_quality.columns import COLUMNS
 from dataprep_assets.defs.echo_quality.config import (
     EchoSplitConfig,

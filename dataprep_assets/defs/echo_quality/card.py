@@ -4,6 +4,7 @@ fractions, leak-group evidence, captioned first frames, score distributions, ver
 import dagster as dg
 import pandas as pd
 
+from dataprep_assets.common.automation import FOLLOW_UPSTREAM
 from dataprep_assets.common.cards import (
     balance_table,
     card_version,
@@ -15,7 +16,6 @@ from dataprep_assets.common.cards import (
 )
 from dataprep_assets.common.metadata import latest_materialization_metadata
 from dataprep_assets.common.store import DatasetStore
-from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
 from dataprep_assets.defs.echo_quality.assets import (
     GROUP,
     RELEASE_PATH,

@@ -7,6 +7,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from dataprep_assets.common.automation import FOLLOW_UPSTREAM
 from dataprep_assets.common.continuity import continuity_metadata, reference_table, version_meta
 from dataprep_assets.common.metadata import (
     column_schema,
@@ -21,7 +22,6 @@ from dataprep_assets.common.metadata import (
     table,
 )
 from dataprep_assets.common.store import DatasetStore
-from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
 from dataprep_assets.defs.perva_retrieval import columns
 from dataprep_assets.defs.perva_retrieval.catalog import (
     CatalogOptions,

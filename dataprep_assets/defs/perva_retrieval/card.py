@@ -5,6 +5,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from dataprep_assets.common.automation import FOLLOW_UPSTREAM
 from dataprep_assets.common.cards import (
     balance_table,
     card_version,
@@ -16,7 +17,6 @@ from dataprep_assets.common.cards import (
 )
 from dataprep_assets.common.metadata import latest_materialization_metadata
 from dataprep_assets.common.store import DatasetStore
-from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
 from dataprep_assets.defs.perva_retrieval.assets import (
     concept_splits,
     hf_retrieval_dataset,

@@ -4,6 +4,7 @@ balance against their targets, image-group leak evidence, captioned logos, SSIM 
 import dagster as dg
 import pandas as pd
 
+from dataprep_assets.common.automation import FOLLOW_UPSTREAM
 from dataprep_assets.common.cards import (
     balance_table,
     card_version,
@@ -15,7 +16,6 @@ from dataprep_assets.common.cards import (
 )
 from dataprep_assets.common.metadata import latest_materialization_metadata
 from dataprep_assets.common.store import DatasetStore
-from dataprep_assets.common.uploads import FOLLOW_UPSTREAM
 from dataprep_assets.defs.quality_prediction.assets import GROUP, feature_report, logo_montage, quality_dataset_splits
 from dataprep_assets.defs.quality_prediction.config import SplitConfig
 from dataprep_assets.defs.quality_prediction.params import LOGO_TYPES, TARGET_LOGO_MIX
