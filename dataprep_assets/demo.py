@@ -36,7 +36,7 @@ class DemoPipeline:
 
 def perva_categories(defs: dg.Definitions, instance: dg.DagsterInstance) -> list[str]:
     """The categories image_catalog registered (it ran just before)."""
-    from dataprep_assets.defs.perva_retrieval.paths import PARTITIONS_NAME
+    from dataprep_assets.defs.perva_retrieval.datasets import PARTITIONS_NAME
 
     return sorted(instance.get_dynamic_partitions(PARTITIONS_NAME))
 

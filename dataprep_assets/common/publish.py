@@ -27,10 +27,12 @@ def materialized(
     metadata: Metadata | None = None,
     rejects: RejectLog | None = None,
     version_of: Sequence[Manifest] = (),
+    rejects_as: str = "",
 ) -> dg.MaterializeResult:
     """The asset's result for `dataset` as just written (`manifest`); `rejects` are recorded in their table.
 
     `version_of`: the manifests whose content makes the data version when it is not `manifest`'s alone.
+    `rejects_as`: the rejects table's name when not the asset's (a partition's: `<asset>/<partition>`).
     """
     hashes = [m.dataset_hash for m in version_of] or ([manifest.dataset_hash] if manifest is not None else [])
     if not hashes:
@@ -39,5 +41,5 @@ def materialized(
     run = {"run_info": domain.pop("run_info")} if "run_info" in domain else {}
     closing = dataset_metadata(store, dataset.path, manifest)
     if rejects is not None:
-        closing |= rejects_metadata(store, store.write_rejects(dataset.asset, rejects), rejects)
+        closing |= rejects_metadata(store, store.write_rejects(rejects_as or dataset.asset, rejects), rejects)
     return dg.MaterializeResult(data_version=data_version(*hashes), metadata={**domain, **closing, **run})

@@ -7,7 +7,8 @@ import os
 import subprocess
 import sys
 
-from dataprep_assets.defs.perva_retrieval.concept_splits import concept_table, create_concept_splits, split_file_names
+from dataprep_assets.defs.perva_retrieval.concept_splits import concept_table, create_concept_splits
+from dataprep_assets.defs.perva_retrieval.datasets import split_file_names
 
 
 def _catalog(sizes: dict[str, int], train=3, test=10) -> dict:

@@ -12,8 +12,8 @@ from PIL import Image
 
 from dataprep_assets.defs.perva_retrieval import assets as A
 from dataprep_assets.defs.perva_retrieval import checks as C
+from dataprep_assets.defs.perva_retrieval.datasets import PARTITIONS_NAME
 from dataprep_assets.defs.perva_retrieval.export import HF_COLUMNS
-from dataprep_assets.defs.perva_retrieval.paths import PARTITIONS_NAME
 from dataprep_assets_tests.harness import data_versions
 from dataprep_assets_tests.perva_retrieval.conftest import materialize
 

@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from dataprep_assets.defs.perva_retrieval import assets as A
-from dataprep_assets.defs.perva_retrieval.paths import PARTITIONS_NAME
+from dataprep_assets.defs.perva_retrieval.datasets import PARTITIONS_NAME
 from dataprep_assets_tests.perva_retrieval.conftest import materialize
 
 

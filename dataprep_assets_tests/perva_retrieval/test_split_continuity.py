@@ -8,13 +8,13 @@ import numpy as np
 from dataprep_assets.common.continuity import RESPLIT
 from dataprep_assets.defs.perva_retrieval import assets as A
 from dataprep_assets.defs.perva_retrieval import checks as C
-from dataprep_assets.defs.perva_retrieval.concept_splits import TABLE_NAME
+from dataprep_assets.defs.perva_retrieval.datasets import CONCEPT_TABLE
 from dataprep_assets.sample_data.perva_retrieval import PREFIX, _concept_style, _draw_object, _write_concept
 
 ASSETS = [A.image_catalog, A.concept_splits, A.retrieval_per_category]
 CHECKS = [C.no_concept_in_train_and_validation, C.concepts_stay_put]
 CATALOG_CONFIG = {"image_catalog": {"config": {"num_train": 5}}}
-TABLE = f"manifests/PerVA/{TABLE_NAME}"
+TABLE = CONCEPT_TABLE.path
 STEPS = [A.image_catalog, A.concept_splits]
 
 

@@ -12,15 +12,13 @@ from dataprep_assets.common.continuity import continuity_metadata, reference_tab
 from dataprep_assets.common.metadata import (
     column_schema,
     counts_table,
-    data_version,
-    dataset_metadata,
     figure_metadata,
-    latest_materialization_metadata,
     preview_metadata,
     rejects_metadata,
     run_info,
     table,
 )
+from dataprep_assets.common.publish import materialized
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.perva_retrieval import columns
 from dataprep_assets.defs.perva_retrieval.catalog import (
@@ -30,13 +28,7 @@ from dataprep_assets.defs.perva_retrieval.catalog import (
     inspect_chunk,
     scan,
 )
-from dataprep_assets.defs.perva_retrieval.concept_splits import (
-    TABLE_NAME,
-    concept_table,
-    create_concept_splits,
-    split_file_names,
-    split_ledgers,
-)
+from dataprep_assets.defs.perva_retrieval.concept_splits import concept_table, create_concept_splits, split_ledgers
 from dataprep_assets.defs.perva_retrieval.config import (
     CombineConfig,
     ConceptSplitsConfig,
@@ -44,16 +36,30 @@ from dataprep_assets.defs.perva_retrieval.config import (
     ImageCatalogConfig,
     RetrievalConfig,
 )
+from dataprep_assets.defs.perva_retrieval.datasets import (
+    CATALOG,
+    CATALOG_IMAGES,
+    CONCEPT_TABLE,
+    GROUP,
+    OUTPUTS_DIR,
+    PARTITIONS_NAME,
+    combined_name,
+    combined_records,
+    hf_dataset,
+    images_table_path,
+    retrieval_path,
+    retrieval_records,
+    split_files,
+)
 from dataprep_assets.defs.perva_retrieval.embeddings import CACHE_PREFIX, PARALLEL_MIN_IMAGES, embed_images
 from dataprep_assets.defs.perva_retrieval.encoders import build_encoder
 from dataprep_assets.defs.perva_retrieval.export import build_hf_dataset, combine_records
-from dataprep_assets.defs.perva_retrieval.paths import (
-    GROUP,
-    PARTITIONS_NAME,
-    combined_path,
-    hf_dataset_path,
-    images_table_path,
-    retrieval_path,
+from dataprep_assets.defs.perva_retrieval.locate import (
+    NotMaterialized,
+    catalog_source,
+    current_combined,
+    current_records,
+    current_split_files,
 )
 from dataprep_assets.defs.perva_retrieval.pictures import catalog_montage, retrieval_montage
 from dataprep_assets.defs.perva_retrieval.retrieval import build_records, category_images
@@ -115,15 +121,18 @@ def image_catalog(
     }
     result = build_catalog(found, inspected, rejects, opts, layout)
     ledger = catalog_ledger(found, result)
-    rejects_path = store.write_rejects("image_catalog", result.rejects)
     if not result.catalog:
+        rejects_path = store.write_rejects(CATALOG.asset, result.rejects)
         raise dg.Failure(
             f"no usable image under {config.data_root}; see {rejects_path}",
             metadata=rejects_metadata(store, rejects_path, result.rejects),
         )
-    manifest = store.write_json(config.out, result.catalog)
-    table_path = images_table_path(config.out)
-    table_manifest = store.write_table(table_path, result.images)
+    source = {"data_root": opts.data_root, "path_prefix": opts.data_root + "/" if config.relative else ""}
+    manifest = store.write(CATALOG, result.catalog, meta=source)
+    table_manifest = store.write(CATALOG_IMAGES, result.images)
+    exported = _export_copy(store, CATALOG.path, config.out, result.catalog)
+    if exported:
+        store.write_table(images_table_path(config.out), result.images)
     wanted = sorted(c for c, concepts in result.catalog.items() if len(concepts) >= 2)
     added, removed = _sync_partitions(context.instance, wanted)
     context.log.info(
@@ -134,26 +143,29 @@ def image_catalog(
         index="category", columns="split", values="store_path", aggfunc="count", fill_value=0
     )
     per_category.insert(0, "concepts", result.images.groupby("category")["concept"].nunique())
-    return dg.MaterializeResult(
-        data_version=data_version(manifest.dataset_hash, table_manifest.dataset_hash),
+    return materialized(
+        store,
+        CATALOG,
+        manifest,
+        rejects=result.rejects,
+        version_of=[manifest, table_manifest],
         metadata={
             "images_per_category": counts_table(per_category, "category"),
             "dagster/row_count": len(result.images),
             "categories": len(result.catalog),
             "concepts": int(sum(len(c) for c in result.catalog.values())),
             "layout": layout,
-            "catalog_file": config.out,
+            "catalog_file": CATALOG.path,
+            **exported,
             "data_root": opts.data_root,
-            "images_table": table_path,
-            "path_prefix": opts.data_root + "/" if config.relative else "",
+            "images_table": CATALOG_IMAGES.path,
+            "path_prefix": source["path_prefix"],
             **ledgers_metadata(ledger),
             "partitions": dg.MetadataValue.json(wanted),
             "partitions_added": dg.MetadataValue.json(added),
             "partitions_removed": dg.MetadataValue.json(removed),
-            **figure_metadata(store, "image_catalog", "sample_concepts", catalog_montage(root, result.images)),
+            **figure_metadata(store, CATALOG.asset, "sample_concepts", catalog_montage(root, result.images)),
             **column_schema(result.images, columns.IMAGES),
-            **dataset_metadata(store, config.out, manifest),
-            **rejects_metadata(store, rejects_path, result.rejects),
         },
     )
 
@@ -164,13 +176,9 @@ def concept_splits(
 ) -> dg.MaterializeResult:
     """Concept-level train/validation: the seed's train combined subset, validation subset and metadata files, and
     `concept_splits.parquet` (one row per concept). Concepts of the previous version stay put unless `resplit`."""
-    catalog_meta = latest_materialization_metadata(context.instance, image_catalog.key)
-    input_json = config.input_json or catalog_meta.get("catalog_file")
-    if not input_json:
-        raise dg.Failure("concept_splits: set input_json or materialize image_catalog first")
+    input_json = config.input_json or CATALOG.path
     catalog = store.read_json(input_json)
-    table_path = f"{config.out_dir.rstrip('/')}/{TABLE_NAME}"
-    before, reference = reference_table(store, table_path, "concept_key")
+    before, reference = reference_table(store, CONCEPT_TABLE.path, "concept_key")
     previous = previous_assignment(before, "concept_key")
     train, validation, meta = create_concept_splits(
         catalog,
@@ -183,40 +191,55 @@ def concept_splits(
     )
     ledgers = split_ledgers(catalog, train, validation, meta)
     meta["catalog"] = input_json
-    names = split_file_names(config.concept_frac, config.seed)
-    files = [f"{config.out_dir.rstrip('/')}/{name}" for name in names]
+    files = split_files(config.concept_frac, config.seed)
     version = version_meta(config.resplit, reference)
-    manifests = [
-        store.write_json(path, payload, meta=version)
-        for path, payload in zip(files, (train, validation, meta), strict=True)
-    ]
+    payloads = (train, validation, meta)
+    manifests = [store.write(f, payload, meta=version) for f, payload in zip(files, payloads, strict=True)]
     table = concept_table(train, validation)
-    store.write_table(table_path, table, meta=version)
+    store.write(CONCEPT_TABLE, table, meta=version | {"concept_frac": config.concept_frac, "seed": config.seed})
+    exported = {}
+    for declared, copy, payload in zip(
+        files, split_files(config.concept_frac, config.seed, config.out_dir), payloads, strict=True
+    ):
+        exported |= _export_copy(store, declared.path, copy.path, payload)
     summary = table.pivot_table(index="category", columns="split", values="concept", aggfunc="count", fill_value=0)
     images = table.pivot_table(
         index="category", columns="split", values="images", aggfunc="sum", fill_value=0
     ).add_suffix("_images")
     summary = summary.join(images).reindex(sorted(catalog)).fillna(0).astype(int)
-    return dg.MaterializeResult(
-        data_version=data_version(*(m.dataset_hash for m in manifests)),
+    return materialized(
+        store,
+        files[0],
+        manifests[0],
+        version_of=manifests,
         metadata={
             "concepts_per_category": counts_table(summary, "category"),
             "dagster/row_count": len(table),
-            "train_file": files[0],
-            "validation_file": files[1],
-            "metadata_file": files[2],
+            "train_file": files[0].path,
+            "validation_file": files[1].path,
+            "metadata_file": files[2].path,
+            **({"exported_to": config.out_dir} if exported else {}),
             "catalog": input_json,
             "seed": config.seed,
             "train_concepts": int((table["split"] == "train").sum()),
             "validation_concepts": int((table["split"] == "validation").sum()),
-            "concept_table": table_path,
+            "concept_table": CONCEPT_TABLE.path,
             **continuity_metadata(
                 previous, previous_assignment(table, "concept_key"), config.resplit, ("train", "validation")
             ),
             **ledgers_metadata(*ledgers),
-            **dataset_metadata(store, files[0], manifests[0]),
         },
     )
+
+
+def _export_copy(store: DatasetStore, declared: str, copy: str, payload: object) -> dict:
+    """The seed's output-location options: a copy of a declared JSON dataset where the config asks for it
+    (downstream always reads the declared one). Returns `{"exported_to": copy}`, or {} when `copy` is the
+    declared path."""
+    if copy.strip("/") == declared:
+        return {}
+    store.write_json(copy.strip("/"), payload)
+    return {"exported_to": copy.strip("/")}
 
 
 def _listed_file(store: DatasetStore, path: str, source: str, rejects: RejectLog) -> bool:
@@ -243,10 +266,11 @@ def retrieval_per_category(
     """For each query image of one category: its K hardest negatives (other concepts) and a positive, from
     embeddings."""
     category = context.partition_key
-    source = config.catalog or latest_materialization_metadata(context.instance, concept_splits.key).get("train_file")
-    if not source:
-        raise dg.Failure("retrieval_per_category: set catalog or materialize concept_splits first")
-    prefix = latest_materialization_metadata(context.instance, image_catalog.key).get("path_prefix", "")
+    try:
+        source = config.catalog or current_split_files(store)[0].path
+    except NotMaterialized as exc:
+        raise dg.Failure(f"retrieval_per_category: set catalog or {exc}") from exc
+    prefix = catalog_source(store).get("path_prefix", "")
     catalog = store.read_json(source)
     images, ambiguous = category_images(catalog, category, config.split, prefix)
     listed_images = images
@@ -305,11 +329,15 @@ def retrieval_per_category(
     search_s = time.perf_counter() - started
     listed = listed_images["path"].tolist() + ambiguous
     ledger = account("images", listed, images["path"].tolist(), [r.item for r in rejects if r.item in set(listed)])
-    relpath = retrieval_path(config.out_dir, category, config.seed, config.top_k)
-    manifest = store.write_json(relpath, records)
-    images_rel = relpath.removesuffix(".json") + "_images.parquet"
-    store.write_table(images_rel, images)
-    rejects_path = store.write_rejects(f"retrieval_per_category/{category}", rejects)
+    settings = retrieval_settings(config, category, prefix)
+    records_ds = retrieval_records(category, config.seed, config.top_k)
+    manifest = store.write(records_ds, records, meta=settings)
+    store.write_table(images_table_path(records_ds.path), images)
+    exported = _export_copy(
+        store, records_ds.path, retrieval_path(config.out_dir, category, config.seed, config.top_k), records
+    )
+    if exported:
+        store.write_table(images_table_path(exported["exported_to"]), images)
     closer = sum(1 for r in records if r["negatives"] and r["negatives"][0]["similarity"] > r["positive_similarity"])
     metadata = {
         "queries_with_negative_closer_than_positive": closer,
@@ -317,8 +345,9 @@ def retrieval_per_category(
         "images": len(images),
         "concepts": int(images["concept"].nunique()),
         "category": category,
-        "relpath": relpath,
-        "images_table": images_rel,
+        "relpath": records_ds.path,
+        **exported,
+        "images_table": images_table_path(records_ds.path),
         "source": source,
         "split": config.split,
         "path_prefix": prefix,
@@ -334,11 +363,6 @@ def retrieval_per_category(
         "embedding_cache_hits": embedded.hits,
         "embedding_cache_misses": embedded.misses,
         **ledgers_metadata(ledger),
-        **dataset_metadata(store, relpath, manifest),
-        **rejects_metadata(store, rejects_path, rejects),
-        **run_info(
-            embed_seconds=round(embed_s, 3), search_queries_per_second=round(len(records) / max(search_s, 1e-9), 1)
-        ),
     }
     if note:
         metadata["note"] = note
@@ -346,7 +370,30 @@ def retrieval_per_category(
         picture = retrieval_montage(store.local_root(), records, config.negatives_per_query())
         metadata |= preview_metadata(picture, "per row: query, positive, hard negatives (most similar first)")
         metadata |= figure_metadata(store, f"retrieval_per_category/{category}", "query_positive_negatives", picture)
-    return dg.MaterializeResult(data_version=data_version(manifest.dataset_hash), metadata=metadata)
+    timing = run_info(
+        embed_seconds=round(embed_s, 3), search_queries_per_second=round(len(records) / max(search_s, 1e-9), 1)
+    )
+    return materialized(
+        store,
+        records_ds,
+        manifest,
+        rejects=rejects,
+        rejects_as=f"{records_ds.asset}/{category}",
+        metadata=metadata | timing,
+    )
+
+
+def retrieval_settings(config: RetrievalConfig, category: str, prefix: str) -> dict:
+    """What a category's records were built with, recorded with their version (read by the checks and the
+    combined step)."""
+    return {
+        "category": category,
+        "seed": config.seed,
+        "top_k": config.top_k,
+        "negatives_per_query": config.negatives_per_query(),
+        "one_per_concept": config.one_per_concept,
+        "path_prefix": prefix,
+    }
 
 
 @dg.asset(group_name=GROUP, deps=[retrieval_per_category], kinds={"json"}, automation_condition=FOLLOW_UPSTREAM)
@@ -361,23 +408,24 @@ def retrieval_combined(
         raise dg.Failure(
             "retrieval_combined: no categories; materialize image_catalog to register the category partitions"
         )
-    metas = {c: latest_materialization_metadata(context.instance, retrieval_per_category.key, c) for c in categories}
-    missing = sorted(c for c, m in metas.items() if not m)
+    found = {c: current_records(store, c) for c in categories}
+    missing = sorted(c for c, f in found.items() if f is None)
     if missing:
         raise dg.Failure(
             f"retrieval_per_category has no materialization for {missing}: backfill those partitions first"
         )
-    settings = {(m["top_k"], m["seed"], m["out_dir"]) for m in metas.values()}
+    current = {c: f for c, f in found.items() if f is not None}
+    settings = {(meta["top_k"], meta["seed"]) for _, meta in current.values()}
     if len(settings) > 1:
         detail = ", ".join(
-            f"{c}: top_k={m['top_k']} seed={m['seed']} out_dir={m['out_dir']}" for c, m in sorted(metas.items())
+            f"{c}: top_k={meta['top_k']} seed={meta['seed']}" for c, (_, meta) in sorted(current.items())
         )
         raise dg.Failure(
             f"categories were built with different retrieval settings ({detail}); re-run them with the same config"
         )
-    top_k, retrieval_seed, out_dir = settings.pop()
-    per_category = {c: store.read_json(m["relpath"]) for c, m in metas.items()}
-    return _write_combined(config, store, per_category, out_dir, top_k, retrieval_seed)
+    top_k, retrieval_seed = settings.pop()
+    per_category = {c: store.read(records) for c, (records, _) in current.items()}
+    return _write_combined(config, store, per_category, OUTPUTS_DIR, top_k, retrieval_seed)
 
 
 def _combine_files(config: CombineConfig, store: DatasetStore) -> dg.MaterializeResult:
@@ -411,8 +459,12 @@ def _write_combined(
     config: CombineConfig, store: DatasetStore, per_category: dict, out_dir: str, top_k: int, retrieval_seed: int
 ) -> dg.MaterializeResult:
     combined = combine_records(per_category, config.num_samples, config.seed)
-    relpath = combined_path(out_dir, config.seed, top_k, config.num_samples, config.output_dir, config.output_filename)
-    manifest = store.write_json(relpath, combined)
+    name = config.output_filename or combined_name(top_k, config.num_samples)
+    declared = combined_records(config.seed, name)
+    settings = {"top_k": top_k, "retrieval_seed": retrieval_seed, "seed": config.seed}
+    manifest = store.write(declared, combined, meta=settings)
+    folder = config.output_dir.rstrip("/") or f"{out_dir.rstrip('/')}/all/seed_{config.seed}"
+    exported = _export_copy(store, declared.path, f"{folder}/{name}", combined)
     counts = (
         pd.DataFrame(
             {
@@ -423,17 +475,19 @@ def _write_combined(
         .fillna(0)
         .astype(int)
     )
-    return dg.MaterializeResult(
-        data_version=data_version(manifest.dataset_hash),
+    return materialized(
+        store,
+        declared,
+        manifest,
         metadata={
             "records_per_category": counts_table(counts, "category"),
             "dagster/row_count": len(combined),
-            "relpath": relpath,
+            "relpath": declared.path,
+            **exported,
             "top_k": top_k,
             "retrieval_seed": retrieval_seed,
             "seed": config.seed,
             "num_samples": config.num_samples if config.num_samples is not None else "all",
-            **dataset_metadata(store, relpath, manifest),
         },
     )
 
@@ -446,14 +500,13 @@ def hf_retrieval_dataset(
     import datasets
 
     datasets.disable_progress_bars()
-    combined = latest_materialization_metadata(context.instance, retrieval_combined.key)
-    if not combined:
+    current = current_combined(store)
+    if current is None:
         raise dg.Failure("hf_retrieval_dataset: materialize retrieval_combined first")
-    source = combined["relpath"]
+    combined, combined_settings = current
+    source = combined.path
     if config.ret_json:
-        source = (
-            config.ret_json if "/" in config.ret_json else f"{combined['relpath'].rsplit('/', 1)[0]}/{config.ret_json}"
-        )
+        source = config.ret_json if "/" in config.ret_json else f"{combined.path.rsplit('/', 1)[0]}/{config.ret_json}"
         if not store.exists(source):
             raise dg.Failure(f"hf_retrieval_dataset: ret_json {config.ret_json!r} not found (looked for {source})")
     records = store.read_json(source)
@@ -464,24 +517,33 @@ def hf_retrieval_dataset(
     dataset = build_hf_dataset(
         records, store.local_root(), absolute_paths=config.absolute_paths, embed_retrieved=config.embed_retrieved
     )
-    relpath = hf_dataset_path(config.root, config.dataset, config.category, config.seed, combined["top_k"])
-    with store.write_dir(relpath) as staged:
+    top_k = combined_settings["top_k"]
+    declared = hf_dataset(config.dataset, config.category, config.seed, top_k)
+    with store.write_dir(declared.path, meta={"source": source, "category": config.category}) as staged:
         dataset.save_to_disk(str(staged.path))
+    exported = {}
+    copy = hf_dataset(config.dataset, config.category, config.seed, top_k, root=config.root)
+    if copy.path != declared.path:
+        with store.write_dir(copy.path) as extra:
+            dataset.save_to_disk(str(extra.path))
+        exported = {"exported_to": copy.path}
     train = dataset["train"]
     preview = pd.DataFrame({c: train[c][:8] for c in ("query_path", "category", "concept", "names", "solution")})
-    return dg.MaterializeResult(
-        data_version=data_version(staged.committed.dataset_hash),
+    return materialized(
+        store,
+        declared,
+        staged.committed,
         metadata={
             "rows_per_category": counts_table(
                 pd.Series(train["category_key"]).value_counts().sort_index().to_frame("rows"), "category"
             ),
             "dagster/row_count": len(train),
-            "relpath": relpath,
+            "relpath": declared.path,
+            **exported,
             "source": source,
             "category": config.category,
             "columns": dg.MetadataValue.json(train.column_names),
             "sample_rows": table(preview.astype(str)),
-            **dataset_metadata(store, relpath, staged.manifest),
         },
     )
 

@@ -15,35 +15,37 @@ from dataprep_assets.common.cards import (
     rejects_section,
     write_card,
 )
-from dataprep_assets.common.metadata import latest_materialization_metadata
 from dataprep_assets.common.store import DatasetStore
-from dataprep_assets.defs.perva_retrieval.assets import (
-    concept_splits,
-    hf_retrieval_dataset,
-    image_catalog,
-    retrieval_combined,
-)
+from dataprep_assets.defs.perva_retrieval.assets import hf_retrieval_dataset, retrieval_combined
 from dataprep_assets.defs.perva_retrieval.concept_splits import concept_table
-from dataprep_assets.defs.perva_retrieval.paths import GROUP
+from dataprep_assets.defs.perva_retrieval.datasets import CATALOG, CATALOG_IMAGES, GROUP
+from dataprep_assets.defs.perva_retrieval.locate import (
+    NotMaterialized,
+    current_combined,
+    current_hf_dataset,
+    current_split_files,
+)
 from dataprep_assets.defs.perva_retrieval.pictures import retrieval_montage
 from dataprep_assets.lib.cards import Card, Figure, Section, Table
 from dataprep_assets.lib.charts import grouped_bars, histograms
+from dataprep_assets.lib.datasets import Dataset
 
 
-def build_card(store: DatasetStore, catalog_meta: dict, splits_meta: dict, combined_meta: dict, hf_meta: dict) -> Card:
-    records = store.read_json(combined_meta["relpath"])
-    images = store.read_table(catalog_meta["images_table"])
-    concepts = concept_table(
-        store.read_json(splits_meta["train_file"]), store.read_json(splits_meta["validation_file"])
-    )
+def build_card(
+    store: DatasetStore,
+    splits: tuple[Dataset, Dataset, Dataset],
+    combined: tuple[Dataset, dict],
+    hf: tuple[Dataset, dict] | None,
+) -> Card:
+    """The card, from the current catalog, split files, combined records and HuggingFace dataset (if saved)."""
+    train_file, validation_file, metadata_file = splits
+    combined_file, combined_settings = combined
+    records = store.read(combined_file)
+    images = store.read(CATALOG_IMAGES)
+    concepts = concept_table(store.read(train_file), store.read(validation_file))
     versions = input_versions(
         store,
-        [
-            catalog_meta["catalog_file"],
-            splits_meta["train_file"],
-            combined_meta["relpath"],
-            *([hf_meta["relpath"]] if hf_meta else []),
-        ],
+        [CATALOG.path, train_file.path, combined_file.path, *([hf[0].path] if hf else [])],
     )
     rec = pd.DataFrame(
         [
@@ -74,10 +76,10 @@ def build_card(store: DatasetStore, catalog_meta: dict, splits_meta: dict, combi
     train_share = per_category["train_concepts"].sum() / max(
         int(per_category[["train_concepts", "validation_concepts"]].sum().sum()), 1
     )
-    target = float(store.read_json(splits_meta["metadata_file"])["concept_frac"])
+    target = float(store.read(metadata_file)["concept_frac"])
     negatives_hist = rec["negatives"].value_counts().sort_index()
     rejects = rejects_frame(store, ["image_catalog", *[f"retrieval_per_category/{c}" for c in categories]])
-    k = int(combined_meta.get("top_k", 3))
+    k = int(combined_settings.get("top_k", 3))
     sections = [
         Section(
             "Counts",
@@ -173,8 +175,8 @@ def build_card(store: DatasetStore, catalog_meta: dict, splits_meta: dict, combi
             "negatives per query (K)": k,
             "rejects": len(rejects),
         },
-        summary=f"{hf_meta.get('relpath', 'the HuggingFace dataset')} (datasets.load_from_disk); "
-        f"records in {combined_meta['relpath']}.",
+        summary=f"{hf[0].path if hf else 'the HuggingFace dataset'} (datasets.load_from_disk); "
+        f"records in {combined_file.path}.",
     )
 
 
@@ -186,12 +188,15 @@ def build_card(store: DatasetStore, catalog_meta: dict, splits_meta: dict, combi
 )
 def perva_retrieval_dataset_card(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
     """The dataset card (`cards/perva_retrieval/index.html` + `README.md`): counts, balance, leak evidence, samples."""
-    metas = [
-        latest_materialization_metadata(context.instance, a.key)
-        for a in (image_catalog, concept_splits, retrieval_combined, hf_retrieval_dataset)
-    ]
-    if not all(metas[:3]):
+    combined = current_combined(store)
+    try:
+        splits = current_split_files(store)
+    except NotMaterialized:
+        splits = None
+    if combined is None or splits is None or not store.exists(CATALOG_IMAGES.path):
         raise dg.Failure(
             "perva_retrieval_dataset_card: materialize image_catalog, concept_splits and retrieval_combined first"
         )
-    return write_card(store, build_card(store, *metas), preview="query_positive_negatives")
+    return write_card(
+        store, build_card(store, splits, combined, current_hf_dataset(store)), preview="query_positive_negatives"
+    )

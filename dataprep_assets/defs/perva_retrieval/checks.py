@@ -6,18 +6,25 @@ import dagster as dg
 import pandas as pd
 
 from dataprep_assets.common.checks import split_continuity_check
-from dataprep_assets.common.metadata import latest_materialization_metadata, markdown_table
+from dataprep_assets.common.metadata import markdown_table
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.perva_retrieval.assets import (
     concept_splits,
     hf_retrieval_dataset,
     image_catalog,
     perva_categories,
-    retrieval_combined,
     retrieval_per_category,
 )
 from dataprep_assets.defs.perva_retrieval.concept_splits import concept_table
+from dataprep_assets.defs.perva_retrieval.datasets import CATALOG_IMAGES, CONCEPT_TABLE, images_table_path
 from dataprep_assets.defs.perva_retrieval.export import HF_COLUMNS
+from dataprep_assets.defs.perva_retrieval.locate import (
+    catalog_source,
+    current_combined,
+    current_hf_dataset,
+    current_records,
+    current_split_files,
+)
 from dataprep_assets.defs.perva_retrieval.retrieval import verify_records
 from dataprep_assets.lib.splits import group_overlap, split_summary
 
@@ -37,8 +44,8 @@ HF_ROUND_TRIP = "hf_dataset_round_trips"
 def no_concept_in_train_and_validation(
     context: dg.AssetCheckExecutionContext, store: DatasetStore
 ) -> dg.AssetCheckResult:
-    meta = latest_materialization_metadata(context.instance, concept_splits.key)
-    table = concept_table(store.read_json(meta["train_file"]), store.read_json(meta["validation_file"]))
+    train, validation, _ = current_split_files(store)
+    table = concept_table(store.read(train), store.read(validation))
     overlap = group_overlap(table, "concept_key")
     leaked = sorted({g for groups in overlap.values() for g in groups})
     return dg.AssetCheckResult(
@@ -61,9 +68,8 @@ def no_concept_in_train_and_validation(
     description="Every catalogued image is an existing file that resolves inside data_root (no symlink escapes).",
 )
 def catalog_paths_inside_data_root(context: dg.AssetCheckExecutionContext, store: DatasetStore) -> dg.AssetCheckResult:
-    meta = latest_materialization_metadata(context.instance, image_catalog.key)
-    table = store.read_table(meta["images_table"])
-    data_root = store.path(meta["data_root"]).resolve()
+    table = store.read(CATALOG_IMAGES)
+    data_root = store.path(catalog_source(store)["data_root"]).resolve()
     bad = []
     for path in table["store_path"]:
         resolved = (store.local_root() / path).resolve()
@@ -80,15 +86,17 @@ def _problems(
 ) -> tuple[dict, list[dict], dict[str, list[str]]]:
     """The partition's records, checked against its image list and the catalog's image table."""
     category = context.partition_key
-    meta = latest_materialization_metadata(context.instance, retrieval_per_category.key, category)
-    records = store.read_json(meta["relpath"])
-    catalog_table = latest_materialization_metadata(context.instance, image_catalog.key).get("images_table")
-    truth = store.read_table(catalog_table) if catalog_table and store.exists(catalog_table) else None
+    current = current_records(store, category)
+    if current is None:
+        raise dg.Failure(f"retrieval_per_category has written no records for {category}")
+    dataset, meta = current
+    records = store.read(dataset)
+    truth = store.read(CATALOG_IMAGES) if store.exists(CATALOG_IMAGES.path) else None
     problems = verify_records(
         records,
-        store.read_table(meta["images_table"]),
+        store.read_table(images_table_path(dataset.path)),
         category,
-        meta.get("negatives_per_query", meta["top_k"]),
+        meta["negatives_per_query"],
         meta["one_per_concept"],
         truth,
     )
@@ -146,11 +154,15 @@ def k_negatives_per_query(context: dg.AssetCheckExecutionContext, store: Dataset
 def hf_dataset_round_trips(context: dg.AssetCheckExecutionContext, store: DatasetStore) -> dg.AssetCheckResult:
     import datasets
 
-    meta = latest_materialization_metadata(context.instance, hf_retrieval_dataset.key)
-    source = meta.get("source") or latest_materialization_metadata(context.instance, retrieval_combined.key)["relpath"]
+    current = current_hf_dataset(store)
+    if current is None:
+        raise dg.Failure("hf_retrieval_dataset has saved no dataset")
+    saved, meta = current
+    combined = current_combined(store)
+    source = meta.get("source") or (combined[0].path if combined else "")
     category = meta.get("category", "all")
     expected_rows = sum(category in ("all", r["category"]) for r in store.read_json(source))
-    loaded = datasets.load_from_disk(str(store.pull(meta["relpath"])))
+    loaded = datasets.load_from_disk(str(store.pull(saved.path)))
     problems = []
     if list(loaded.keys()) != ["train"]:  # pyright: ignore[reportAttributeAccessIssue]  # datasets types load_from_disk as Dataset | DatasetDict; this path holds a DatasetDict
         problems.append(f"splits {list(loaded.keys())}, expected ['train']")  # pyright: ignore[reportAttributeAccessIssue]  # datasets types load_from_disk as Dataset | DatasetDict; this path holds a DatasetDict
@@ -179,9 +191,7 @@ def hf_dataset_round_trips(context: dg.AssetCheckExecutionContext, store: Datase
 
 concepts_stay_put = split_continuity_check(
     asset=concept_splits,
-    relpath=lambda context: latest_materialization_metadata(context.instance, concept_splits.key).get(
-        "concept_table", ""
-    ),
+    relpath=CONCEPT_TABLE.path,
     group_col="concept_key",
     order=("train", "validation"),
     name="concepts_stay_put",

@@ -24,18 +24,6 @@ from dataprep_assets.defs.perva_retrieval.catalog import stable_seed
 from dataprep_assets.lib.accounting import Ledger, account
 from dataprep_assets.lib.splits import extend_assignment
 
-TABLE_NAME = "concept_splits.parquet"
-
-
-def split_file_names(concept_frac: float, seed: int) -> tuple[str, str, str]:
-    """The seed's three file names; the subset tag is the percentage of concepts selected."""
-    tag = int(round(concept_frac * 100))
-    return (
-        f"train_combined_concepts_subset_{tag}_seed_{seed}.json",
-        f"validation_combined_concepts_subset_{tag}_seed_{seed}.json",
-        f"train_val_combined_metadata_seed_{seed}.json",
-    )
-
 
 def create_concept_splits(
     catalog: dict,

@@ -2,7 +2,8 @@
 
 Field names and defaults follow the seed's command-line options (its README tables); fields the
 seed used only to find the previous step's file are optional here: empty means "the file the
-upstream asset wrote last".
+upstream asset wrote last". Output-location fields (`out`, `out_dir`, `output_dir`, `root`) add an export copy:
+every asset writes its declared datasets (`datasets.py`) and downstream reads those.
 """
 
 from typing import Literal
@@ -21,7 +22,8 @@ class ImageCatalogConfig(dg.Config):
     )
     out: str = Field(
         default="manifests/PerVA/catalog.json",
-        description="Catalog JSON to write, relative to the store (the seed's --out).",
+        description="The seed's --out: the catalog is always written to manifests/PerVA/catalog.json (what "
+        "concept_splits reads); another store-relative path here gets a copy (with its _images.parquet).",
     )
     relative: bool = Field(
         default=False,
@@ -77,7 +79,11 @@ class ConceptSplitsConfig(dg.Config):
         description="Catalog JSON to split, store-relative; empty = the catalog image_catalog wrote last (the seed's "
         "--input_json).",
     )
-    out_dir: str = Field(default="manifests/PerVA", description="Folder of the three split files, store-relative.")
+    out_dir: str = Field(
+        default="manifests/PerVA",
+        description="The seed's --out_dir: the three split files are always written to manifests/PerVA (what "
+        "retrieval reads); another store-relative folder here gets a copy of them.",
+    )
     concept_frac: float = Field(
         default=0.65, description="Fraction of each category's concepts selected for training (ceil)."
     )
@@ -115,7 +121,10 @@ class RetrievalConfig(dg.Config):
         default="train", description="Which image list of each concept is searched (the seed's --split)."
     )
     out_dir: str = Field(
-        default="outputs/PerVA", description="Output root: <out_dir>/<category>/seed_<seed>/retrieval_top<K>.json."
+        default="outputs/PerVA",
+        description="The seed's output root: records are always written to "
+        "outputs/PerVA/<category>/seed_<seed>/retrieval_top<K>.json (what retrieval_combined reads); another "
+        "store-relative folder here gets a copy.",
     )
     seed: int = Field(
         default=23, description="Seed of the shuffle of each record's ret_paths (and the output folder name)."
@@ -219,7 +228,7 @@ class CombineConfig(dg.Config):
     input_dir: str = Field(
         default="",
         description="The seed's --input_dir: read <input_dir>/<category>/seed_<seed>/<input_filename> files "
-        "(store-relative) instead of the partitions' latest materializations. Empty = the latest materializations.",
+        "(store-relative) instead of the records each partition wrote last. Empty = those records.",
     )
     input_filename: str = Field(
         default="retrieval_top3.json",
@@ -231,7 +240,9 @@ class CombineConfig(dg.Config):
         "combine.",
     )
     output_dir: str = Field(
-        default="", description="Output folder, store-relative; empty = <retrieval out_dir>/all/seed_<seed>/."
+        default="",
+        description="The seed's output folder: the file is always written to outputs/PerVA/all/seed_<seed>/ (what "
+        "hf_retrieval_dataset reads); another store-relative folder here gets a copy.",
     )
     output_filename: str = Field(
         default="", description="Output file name; empty = retrieval_top<K>_combined_<num_samples or all>.json."
@@ -252,7 +263,9 @@ class CombineConfig(dg.Config):
 
 class HFDatasetConfig(dg.Config):
     root: str = Field(
-        default="share_data", description="Folder of the saved datasets, store-relative (the seed's fixed share_data/)."
+        default="share_data",
+        description="The seed's fixed share_data/: the dataset is always saved there (what the check and the card "
+        "read); another store-relative folder here gets a copy.",
     )
     dataset: str = Field(
         default="PerVA",

@@ -1,8 +1,9 @@
-"""The seed's PerVA utilities: a k-concept subset near a target image count, concept definitions, the analysis table."""
+"""Catalog views (the seed's PerVA utilities): a k-concept subset near a target image count, concept definitions,
+the analysis table."""
 
 import pytest
 
-from dataprep_assets.defs.perva_retrieval.utilities import create_perva_concepts, data_analysis, select_perva_subset
+from dataprep_assets.defs.perva_retrieval.catalog_views import create_perva_concepts, data_analysis, select_perva_subset
 
 CATALOG = {
     "bag": {f"b{i}": {"train": [f"bag/b{i}/{j}.jpg" for j in range(i + 1)], "test": ["t.jpg"]} for i in range(6)},

@@ -1,5 +1,5 @@
-"""The seed's PerVA utilities as documented pure functions over a catalog
-(`{category: {concept: {"train": [...], "test": [...]}}}`, what `image_catalog` writes):
+"""Views derived from a catalog (`{category: {concept: {"train": [...], "test": [...]}}}`, what `image_catalog`
+writes): a subset, concept definitions and per-category statistics, as the seed's PerVA utilities made them:
 
 - `select_perva_subset(catalog, k, target_images, seed)`: k concepts whose image count is as close as possible to a
   target (the seed's `select_perva_subset.py`), returned as a catalog of just those concepts;
@@ -8,7 +8,7 @@
 - `data_analysis(catalog)`: per category, concepts and images per split with per-concept min / mean / max (the
   seed's `data_analysis.py`), as a table.
 
-    from dataprep_assets.defs.perva_retrieval.utilities import select_perva_subset
+    from dataprep_assets.defs.perva_retrieval.catalog_views import select_perva_subset
     subset = select_perva_subset(json.load(open("var/store/manifests/PerVA/catalog.json")), k=20, target_images=1000)
 """
 
