@@ -48,7 +48,7 @@ class TiffWriter:
 
     @staticmethod
     def _splice(template: bytes, strips: list[tuple[int, int]], array: np.ndarray) -> bytes:
-        out, data, at = bytearray(template), memoryview(np.ascontiguousarray(array)).cast("B"), 0
+        out, data, at = bytearray(template), np.ascontiguousarray(array).data.cast("B"), 0
         for offset, count in strips:
             out[offset : offset + count] = data[at : at + count]
             at += count
