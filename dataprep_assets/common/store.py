@@ -140,10 +140,13 @@ class DatasetStore(dg.ConfigurableResource, ABC):
             self._sync_versions(relpath)
         return V.list_versions(self.local_root(), relpath)
 
-    def datasets(self) -> list[str]:
-        """Every dataset with at least one version."""
-        self._sync_versions("")
-        return V.all_datasets(self.local_root())
+    def datasets(self, under: str = "") -> list[str]:
+        """Every dataset with at least one version (only those under the folder `under`: on S3 only that folder's
+        version records are synced)."""
+        under = under.strip("/")
+        self._sync_versions(under)
+        found = V.all_datasets(self.local_root())
+        return [d for d in found if d == under or d.startswith(f"{under}/")] if under else found
 
     def version(self, relpath: str, version: str | None = None, run_id: str | None = None) -> V.VersionRecord:
         """One version by id / id prefix / content-hash prefix / run id (the latest when none is given)."""

@@ -44,6 +44,15 @@ def safe_join(root: str | os.PathLike, *parts: str | os.PathLike) -> Path:
     return candidate
 
 
+def child_path(directory: str | os.PathLike, name: str) -> Path:
+    """`directory / name` for a file this process creates in a folder it owns (a staging folder): `name` must be
+    one plain path component. What `safe_join` guards against cannot happen there (no separator, no `..`, no NUL,
+    and the folder holds no links to follow), so there is no per-file `realpath`."""
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name:
+        raise UnsafePathError(f"output name {name!r} is not one plain file name")
+    return Path(directory) / name
+
+
 def _temp_sibling(path: Path, tag: str) -> Path:
     return path.with_name(f".{path.name}.{tag}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
 

@@ -9,6 +9,7 @@ from dataprep_assets.lib.storage import (
     atomic_path,
     atomic_write_json,
     build_manifest,
+    child_path,
     safe_join,
     staged_directory,
 )
@@ -146,3 +147,13 @@ def test_a_hash_index_reads_only_files_it_has_not_seen_and_gives_the_same_manife
     verified.save(keep={"a" * 64})
     assert "a" * 64 in VerifiedObjects(tmp_path, "decodes", "fp1")
     assert "a" * 64 not in VerifiedObjects(tmp_path, "decodes", "fp2"), "another check version starts afresh"
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "a/b.tif", "..\\x.tif", "a\x00.tif"])
+def test_child_path_refuses_anything_but_one_plain_name(tmp_path, name):
+    with pytest.raises(UnsafePathError, match="not one plain file name"):
+        child_path(tmp_path, name)
+
+
+def test_child_path_is_the_name_in_the_folder(tmp_path):
+    assert child_path(tmp_path, "DS_01_t000_A_00001.tif") == tmp_path / "DS_01_t000_A_00001.tif"

@@ -249,3 +249,12 @@ def test_the_gc_job_applies_the_policy_from_the_launchpad(store, instance):
     meta = next(e for e in result.all_events if e.event_type_value == "STEP_OUTPUT").event_specific_data.metadata
     assert meta["versions_dropped"].value == 3 and meta["objects_deleted"].value == 3
     assert len(store.versions("data/set")) == 1
+
+
+def test_datasets_under_a_folder_lists_only_that_folder(tmp_path):
+    store = LocalDatasetStore(root=str(tmp_path))
+    for path in ("outputs/a/x.json", "outputs/ab.json", "outputs/a/b/y.json", "data/z.json"):
+        store.write_json(path, {"p": path})
+    assert store.datasets(under="outputs/a") == ["outputs/a/b/y.json", "outputs/a/x.json"]
+    assert store.datasets(under="outputs/a/x.json") == ["outputs/a/x.json"]
+    assert len(store.datasets()) == 4

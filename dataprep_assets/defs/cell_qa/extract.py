@@ -29,7 +29,7 @@ from dataprep_assets.lib.compute import fresh_output
 from dataprep_assets.lib.itemcache import ItemCache
 from dataprep_assets.lib.limits import ImageTooLargeError, check_pixels
 from dataprep_assets.lib.rejects import Reject
-from dataprep_assets.lib.storage import UnsafePathError, safe_join
+from dataprep_assets.lib.storage import UnsafePathError, child_path, safe_join
 from dataprep_assets.lib.tiffs import TiffWriter
 
 CODE_VERSION = "cell_crops/1"
@@ -242,12 +242,13 @@ def _crop_competitor(
     else:
         crops = stacked_crops(raw, pred, boxes.origin, crop_size)
         paths = np.empty(len(crops), dtype=object)
-        if len(cell_ids) and safe_join(staging, f"{cell_ids[0]}.tif").exists():  # a rerun (its worker died)
+        folder = safe_join(staging, ".")  # checked once; each cell's file is one plain name in it
+        if len(cell_ids) and child_path(folder, f"{cell_ids[0]}.tif").exists():  # a rerun (its worker died)
             for cell_id in cell_ids:
-                fresh_output(safe_join(staging, f"{cell_id}.tif"))
+                fresh_output(child_path(folder, f"{cell_id}.tif"))
         writer = crop_tiff_writer(crops.shape[1:], crops.dtype)
         for i, (cell_id, crop) in enumerate(zip(cell_ids, crops, strict=True)):
-            writer.write(safe_join(staging, f"{cell_id}.tif"), crop)
+            writer.write(child_path(folder, f"{cell_id}.tif"), crop)
             files.append(f"{cell_id}.tif")
             paths[i] = crop_ref(f"{CROPS.path}/{cell_id}.tif")
     n = pred.count

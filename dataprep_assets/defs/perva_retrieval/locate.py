@@ -8,6 +8,7 @@ Nothing here reads the Dagster event log.
 
 from __future__ import annotations
 
+import re
 from fnmatch import fnmatchcase
 
 from dataprep_assets.common.store import DatasetStore
@@ -48,7 +49,8 @@ def current_split_files(store: DatasetStore) -> tuple[Dataset, Dataset, Dataset]
 
 def newest(store: DatasetStore, pattern: str, asset: str, kind: str) -> tuple[Dataset, dict] | None:
     """The dataset matching `pattern` (a glob over store paths) written last, with its recorded parameters."""
-    found = [(store.current_version(p), p) for p in store.datasets() if fnmatchcase(p, pattern)]
+    folder = re.split(r"[*?\[]", pattern, maxsplit=1)[0].rsplit("/", 1)[0]  # the pattern's fixed leading folders
+    found = [(store.current_version(p), p) for p in store.datasets(under=folder) if fnmatchcase(p, pattern)]
     if not found:
         return None
     record, path = max(found, key=lambda item: (item[0].created_at, item[1]))
