@@ -19,7 +19,7 @@ DAGSTER_WRAPPERS = {
     "demo",
     "paths",
     "resources",
-    "location",
+    "results_location",
     "report",
     "gc",
     "card",
