@@ -109,12 +109,12 @@ def run_core(root: Path) -> dict:
     """The same functions the assets call, without Dagster's run machinery (shows its overhead)."""
     from dataprep_assets.common.store import LocalDatasetStore
     from dataprep_assets.defs.echo_quality.assets import COPY_INLINE_BELOW
-    from dataprep_assets.defs.echo_quality.dataset import training_plan
     from dataprep_assets.defs.echo_quality.dicoms import chunked, copy_and_verify
     from dataprep_assets.defs.echo_quality.inventory import attach_dicoms
-    from dataprep_assets.defs.echo_quality.location import results_source
     from dataprep_assets.defs.echo_quality.results import ResultFile, parse_result_files
+    from dataprep_assets.defs.echo_quality.results_location import results_source
     from dataprep_assets.defs.echo_quality.selection import Criteria, select_training_rows
+    from dataprep_assets.defs.echo_quality.training_layout import training_plan
     from dataprep_assets.lib.parallel import ordered_map
 
     store = LocalDatasetStore(root=str(root))

@@ -1,6 +1,6 @@
 """One echo results-sensor tick over many existing result objects on S3 (moto's server on loopback).
 
-- ours: the store's results location listed on S3 directly (`location.results_source`);
+- ours: the store's results location listed on S3 directly (`results_location.results_source`);
 - naive (what it did before): pull the whole prefix into the local cache, then list the cache.
 
 Prints seconds per tick (first tick with an empty cache, then a warm one) for each.
@@ -20,7 +20,8 @@ import boto3
 
 from dataprep_assets.common.sensors import source_from_uri
 from dataprep_assets.common.store import S3DatasetStore
-from dataprep_assets.defs.echo_quality.location import RESULT_SUFFIXES, RESULTS_PREFIX, results_source
+from dataprep_assets.defs.echo_quality.datasets import RESULTS_PREFIX
+from dataprep_assets.defs.echo_quality.results_location import RESULT_SUFFIXES, results_source
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from dataprep_assets.defs.quality_prediction.featurestore import FeatureFile, FeatureWriter
+from dataprep_assets.ml.featurestore import FeatureFile, FeatureWriter
 from dataprep_assets.sample_data.quality_prediction import DRAW
 
 

@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 
 from benchmarks._harness import header, run_child
-from dataprep_assets.defs.quality_prediction.featurestore import FeatureWriter
-from dataprep_assets.defs.quality_prediction.params import MODES, NUMERIC_PARAMS
+from dataprep_assets.ml.featurestore import FeatureWriter
+from dataprep_assets.ml.vectorizer_params import MODES, NUMERIC_PARAMS
 
 BATCH = 64
 

@@ -83,7 +83,7 @@ def child(args) -> None:
 
     from dataprep_assets.common.store import LocalDatasetStore
     from dataprep_assets.defs.quality_prediction import assets, checks
-    from dataprep_assets.defs.quality_prediction.paths import EXAMPLES_PATH
+    from dataprep_assets.defs.quality_prediction.datasets import EXAMPLES
 
     graph = list(
         {
@@ -112,7 +112,7 @@ def child(args) -> None:
             {
                 "success": result.success,
                 "seconds": seconds,
-                "examples": len(pd.read_parquet(store.path(EXAMPLES_PATH), columns=["result_id"])),
+                "examples": len(pd.read_parquet(store.path(EXAMPLES), columns=["result_id"])),
                 "results": meta["conversion_results"]["dagster/row_count"].value,
                 "computed": meta["image_features"]["computed"].value,
                 "cached": meta["image_features"]["from_cache"].value,

@@ -1,6 +1,7 @@
 """The pure modules (lib/ and each pipeline's domain modules) import without Dagster, so a worker
 process or a notebook that needs only the COCO / DICOM / crop functions does not pay for it."""
 
+import ast
 import json
 import subprocess
 import sys
@@ -19,7 +20,7 @@ DAGSTER_WRAPPERS = {
     "demo",
     "paths",
     "resources",
-    "location",
+    "results_location",
     "report",
     "gc",
     "card",
@@ -56,3 +57,20 @@ def test_pure_modules_do_not_import_dagster():
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) is None, f"{out.stdout.strip()} pulls in dagster"
+
+
+def test_ml_modules_depend_only_on_ml_and_lib():
+    """The model side (`ml/`) never imports a pipeline folder, `common/` or Dagster: `defs/` may use `ml/`, not the
+    reverse (no folder-level import loop)."""
+    allowed = ("dataprep_assets.ml", "dataprep_assets.lib")
+    outside = []
+    for path in sorted(PACKAGE.glob("ml/*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names += [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            outside += [
+                f"{path.name}: {name}"
+                for name in names
+                if (name.startswith("dataprep_assets") and not name.startswith(allowed)) or name.startswith("dagster")
+            ]
+    assert not outside, outside

@@ -25,8 +25,8 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from dataprep_assets.defs.quality_prediction.featurestore import FeatureFile
-from dataprep_assets.defs.quality_prediction.params import MODES, PARAM_NAMES
+from dataprep_assets.ml.featurestore import FeatureFile
+from dataprep_assets.ml.vectorizer_params import MODES, PARAM_NAMES
 
 EXAMPLE_COLUMNS = ["result_id", "image_id", "split", "cv_fold", "mode", *PARAM_NAMES, "ssim", "mse", "psnr"]
 
@@ -322,7 +322,7 @@ def measure_loader(
     (mean and max), examples per minute and peak resident memory of this process, beside the seed's targets."""
     import time
 
-    from dataprep_assets.defs.quality_prediction.monitor import PeakMemory
+    from dataprep_assets.lib.memory import PeakMemory
 
     with PeakMemory() as peak:
         loaders = build_dataloaders(features_path, examples, batch_size=batch_size, num_workers=num_workers)

@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from dataprep_assets.defs.quality_prediction.metrics import quality_metrics
-from dataprep_assets.defs.quality_prediction.params import MODES
+from dataprep_assets.ml.vectorizer_params import MODES
 
 PREFIX = "raw/quality_prediction"
 SIZE = 128

@@ -10,7 +10,7 @@ import pytest
 
 from dataprep_assets.defs.echo_quality.assets import read_annotations
 from dataprep_assets.defs.echo_quality.automation import SCHEDULE_NAME, SENSOR_NAME
-from dataprep_assets.defs.echo_quality.location import RESULTS_ENV
+from dataprep_assets.defs.echo_quality.results_location import RESULTS_ENV
 from dataprep_assets.sample_data.echo_quality import write_exam
 from dataprep_assets_tests.echo_quality.conftest import echo_definitions
 

@@ -4,7 +4,7 @@ first run wrote (by run id), and the first release with every part it pins."""
 import dagster as dg
 
 from dataprep_assets import versions
-from dataprep_assets.defs.echo_quality.assets import RELEASE_PATH, SPLITS_PATH, TRAINING_DIR
+from dataprep_assets.defs.echo_quality.datasets import RELEASE, SPLITS, TRAINING_DATA
 from dataprep_assets.sample_data.echo_quality import write_exam
 from dataprep_assets_tests.checkout_roundtrip import assert_run_checks_out_byte_identically, restored, snapshot
 from dataprep_assets_tests.echo_quality.conftest import materialize_echo
@@ -21,13 +21,13 @@ def test_the_first_version_checks_out_byte_identically_after_two_rebuilds(
     assert materialize_echo(store, instance).success
 
     compared = assert_run_checks_out_byte_identically(
-        store, first.run_id, written, tmp_path / "by_run", [TRAINING_DIR, SPLITS_PATH, RELEASE_PATH]
+        store, first.run_id, written, tmp_path / "by_run", [TRAINING_DATA.path, SPLITS.path, RELEASE.path]
     )
     assert compared >= 5
-    release = store.versions(RELEASE_PATH)[0]
+    release = store.versions(RELEASE.path)[0]
     out = tmp_path / "release"
-    versions.checkout(RELEASE_PATH, out, version=release.version_id, store=store)
-    for part in (RELEASE_PATH, TRAINING_DIR, SPLITS_PATH):
+    versions.checkout(RELEASE.path, out, version=release.version_id, store=store)
+    for part in (RELEASE.path, TRAINING_DATA.path, SPLITS.path):
         kind = store.versions(part)[0].kind
         assert restored(out, part, kind) == written[part], part
     assert instance.get_latest_materialization_event(dg.AssetKey("echo_dataset_release")).run_id != first.run_id

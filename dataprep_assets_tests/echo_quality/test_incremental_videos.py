@@ -3,7 +3,7 @@
 
 import dagster as dg
 
-from dataprep_assets.defs.echo_quality.assets import TRAINING_DIR
+from dataprep_assets.defs.echo_quality.datasets import TRAINING_DATA
 from dataprep_assets_tests.echo_quality.conftest import materialize_echo
 
 
@@ -14,14 +14,14 @@ def _training_meta(instance) -> dict:
 
 def test_a_rerun_restores_every_video_and_publishes_the_same_bytes(store, instance, sample):
     materialize_echo(store, instance)
-    first = store.manifest(TRAINING_DIR)
+    first = store.manifest(TRAINING_DATA.path)
     meta = _training_meta(instance)
     videos = meta["dagster/row_count"]
     assert videos > 0 and meta["videos_reused"] == 0
 
     materialize_echo(store, instance)
     assert _training_meta(instance)["videos_reused"] == videos
-    assert store.manifest(TRAINING_DIR).dataset_hash == first.dataset_hash
+    assert store.manifest(TRAINING_DATA.path).dataset_hash == first.dataset_hash
 
     # another verification is another cache entry: everything is done again, once
     light = {"ops": {"echo_training_data": {"config": {"decode_first_frame": False}}}}
@@ -29,4 +29,4 @@ def test_a_rerun_restores_every_video_and_publishes_the_same_bytes(store, instan
     assert _training_meta(instance)["videos_reused"] == 0
     materialize_echo(store, instance, run_config=light)
     assert _training_meta(instance)["videos_reused"] == videos
-    assert store.manifest(TRAINING_DIR).dataset_hash == first.dataset_hash
+    assert store.manifest(TRAINING_DATA.path).dataset_hash == first.dataset_hash

@@ -7,17 +7,10 @@ import re
 
 import pandas as pd
 
-from dataprep_assets.defs.echo_quality.assets import (
-    ANALYSIS_PATH,
-    ANNOTATIONS_PATH,
-    RELEASE_PATH,
-    SELECTION_PATH,
-    SPLITS_PATH,
-    TRAINING_DIR,
-    read_annotations,
-)
-from dataprep_assets.defs.echo_quality.dataset import ANNOTATION_COLUMNS
+from dataprep_assets.defs.echo_quality.assets import read_annotations
+from dataprep_assets.defs.echo_quality.datasets import ANALYSIS, ANNOTATIONS, RELEASE, SELECTION, SPLITS, TRAINING_DATA
 from dataprep_assets.defs.echo_quality.dicoms import verify_dicom
+from dataprep_assets.defs.echo_quality.training_layout import ANNOTATION_COLUMNS
 from dataprep_assets.sample_data.echo_quality import RESULTS_DIR, write_exam
 from dataprep_assets_tests.echo_quality.conftest import GROUP, materialize_echo
 from dataprep_assets_tests.harness import data_versions, failure_text, group_checks
@@ -41,7 +34,7 @@ def test_whole_graph_builds_the_seed_layout(store, instance, sample):
         and hq["assessment"].str.contains("Excellent quality").all()
     )
     for video in annotations["video_path"]:
-        assert verify_dicom(store.path(TRAINING_DIR, video)) == ""
+        assert verify_dicom(store.path(TRAINING_DATA.path, video)) == ""
     clip = annotations[annotations["file_id"] == "examples_ybr_color.dcm"]
     assert clip[["machine_type", "quality_score"]].values.tolist() == [["turbo", 1]], (
         "pydicom's real SonoSite clip goes through"
@@ -50,13 +43,13 @@ def test_whole_graph_builds_the_seed_layout(store, instance, sample):
         annotations["machine_type"]
     )
     assert "0.95" in annotations["score"].astype(str).tolist(), "a score exactly on the threshold is high quality"
-    assert sorted(p.name for p in store.path(TRAINING_DIR).iterdir()) == [
+    assert sorted(p.name for p in store.path(TRAINING_DATA.path).iterdir()) == [
         "dataset_analysis.json",
         "echo_annotations.csv",
         "echo_videos",
     ]
 
-    analysis = json.loads(store.path(ANALYSIS_PATH).read_text())
+    analysis = json.loads(store.path(ANALYSIS).read_text())
     assert (
         analysis["total_samples"] == len(annotations) == analysis["high_quality_count"] + analysis["low_quality_count"]
     )
@@ -70,11 +63,11 @@ def test_whole_graph_builds_the_seed_layout(store, instance, sample):
     } <= set(rejects["reason"])  # fmt: skip
     assert rejects[rejects["reason"] == "not_dicom"]["item"].tolist() == ["VIVIDS70-0001/IM_9007.dcm"]
 
-    splits = pd.read_csv(store.path(SPLITS_PATH), dtype=str)
+    splits = pd.read_csv(store.path(SPLITS.path), dtype=str)
     assert set(splits["split"]) == {"train", "validation", "test"} and len(splits) == len(annotations)
     patient = splits[splits["folder"].isin(["EPIQ7-0002", "AFFINITI70G-0001"])]
     assert patient["split"].nunique() == 1, "one patient scanned on two machines stays in one split"
-    assert json.loads(store.path(RELEASE_PATH).read_text())["rows_per_split"]
+    assert json.loads(store.path(RELEASE.path).read_text())["rows_per_split"]
 
     again = materialize_echo(store, instance)
     assert data_versions(again) == data_versions(result), "same inputs + seed: same data versions"
@@ -89,7 +82,7 @@ def test_caps_spread_across_machines(store, instance, sample):
         selection=["echo_inference_results", "echo_training_selection", "echo_training_data"],
     )
     annotations = read_annotations(store)
-    candidates = store.read_table(SELECTION_PATH).groupby("quality_label")["machine_type"].agg(["size", "nunique"])
+    candidates = store.read_table(SELECTION.path).groupby("quality_label")["machine_type"].agg(["size", "nunique"])
     assert (candidates["size"] > [7, 8]).all(), "both classes are capped"
     counts = annotations.groupby("quality_score")["machine_type"].agg(["size", "nunique"])
     assert counts.loc[1].tolist() == [8, min(8, candidates.loc[1, "nunique"])]
@@ -141,13 +134,13 @@ def test_blocking_leak_check_stops_the_release(store, instance, store_root):
     assert passed["split_fractions_near_target"] is False, (
         "one group cannot be cut 50/50: the (warning) fractions check says so"
     )
-    assert pd.read_csv(store.path(SPLITS_PATH))["split"].nunique() == 1, (
+    assert pd.read_csv(store.path(SPLITS.path))["split"].nunique() == 1, (
         "linked by study, the two folders are one group"
     )
 
 
 def _snapshot(store) -> dict:
-    root = store.path(TRAINING_DIR)
+    root = store.path(TRAINING_DATA.path)
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
@@ -185,4 +178,4 @@ def test_bad_inputs_fail_loudly_and_keep_previous_training_data(store, instance,
     result = materialize_echo(store, instance, raise_on_error=False)
     assert not result.success and re.search(r"no inference results .* under .*inference_output", failure_text(result))
     assert _snapshot(store) == before
-    assert read_annotations(store, ANNOTATIONS_PATH).shape[0] == 8
+    assert read_annotations(store, ANNOTATIONS).shape[0] == 8

@@ -7,7 +7,8 @@ import dagster as dg
 from dataprep_assets.common.sensors import S3PrefixSource
 from dataprep_assets.common.store import S3DatasetStore
 from dataprep_assets.defs.echo_quality.automation import echo_inference_results_sensor
-from dataprep_assets.defs.echo_quality.location import RESULTS_PREFIX, results_source
+from dataprep_assets.defs.echo_quality.datasets import RESULTS_PREFIX
+from dataprep_assets.defs.echo_quality.results_location import results_source
 
 
 def test_results_in_the_s3_store_are_listed_on_s3_not_pulled(s3_bucket, s3_env, tmp_path, instance):

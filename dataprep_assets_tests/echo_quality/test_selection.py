@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 
 from dataprep_assets.defs.echo_quality.config import EchoSplitConfig, InferenceResultsConfig, SelectionConfig
-from dataprep_assets.defs.echo_quality.dataset import ANNOTATION_COLUMNS, training_plan
 from dataprep_assets.defs.echo_quality.grouping import leak_groups, patient_keys, study_keys
 from dataprep_assets.defs.echo_quality.selection import (
     HIGH,
@@ -19,6 +18,7 @@ from dataprep_assets.defs.echo_quality.selection import (
     label_rows,
     select_training_rows,
 )
+from dataprep_assets.defs.echo_quality.training_layout import ANNOTATION_COLUMNS, training_plan
 
 
 def rows(spec: list[tuple]) -> pd.DataFrame:
@@ -165,7 +165,7 @@ def test_target_ratio_lowers_the_caps_to_the_seeds_67_33_and_is_off_by_default()
 
 
 def test_analyze_summary_is_the_seeds_table():
-    from dataprep_assets.defs.echo_quality.dataset import analyze_summary
+    from dataprep_assets.defs.echo_quality.training_layout import analyze_summary
 
     annotations = pd.DataFrame(
         {

@@ -7,14 +7,14 @@ import pandas as pd
 
 from dataprep_assets.common.continuity import RESPLIT
 from dataprep_assets.defs.echo_quality import assets as echo_assets
-from dataprep_assets.defs.echo_quality.assets import SPLITS_PATH
 from dataprep_assets.defs.echo_quality.checks import FOLDERS_STAY_PUT
+from dataprep_assets.defs.echo_quality.datasets import SPLITS
 from dataprep_assets.sample_data.echo_quality import write_exam
 from dataprep_assets_tests.echo_quality.conftest import materialize_echo
 
 
 def _folders(store) -> dict:
-    table = pd.read_csv(store.path(SPLITS_PATH), dtype={"folder": str})
+    table = pd.read_csv(store.path(SPLITS.path), dtype={"folder": str})
     return dict(table.drop_duplicates("folder")[["folder", "split"]].itertuples(index=False))
 
 
@@ -49,13 +49,13 @@ def test_new_exams_join_without_moving_a_folder_and_a_resplit_is_recorded(store,
     )
     assert resplit.success and _check(resplit).passed
     assert _check(resplit).metadata[RESPLIT].value is True
-    assert store.versions(SPLITS_PATH)[-1].meta[RESPLIT] is True
+    assert store.versions(SPLITS.path)[-1].meta[RESPLIT] is True
 
 
 def test_a_moved_group_fails_the_blocking_check_and_stops_the_release(store, instance, sample, monkeypatch):
     assert materialize_echo(store, instance).success
     released = instance.get_latest_materialization_event(dg.AssetKey("echo_dataset_release")).run_id
-    before = pd.read_csv(store.path(SPLITS_PATH), dtype={"folder": str})
+    before = pd.read_csv(store.path(SPLITS.path), dtype={"folder": str})
     real = echo_assets.stratified_split_keys
 
     def moving(key_strata, fractions, seed, previous=None):
@@ -81,7 +81,7 @@ def test_a_blocked_version_never_becomes_the_reference_of_the_next_refresh(store
     """The blocked version stays in the store (and is the current view), but the next refresh keeps the groups of
     the last version that passed, and its check compares with that one: a moved group is never laundered."""
     assert materialize_echo(store, instance).success
-    accepted = store.versions(SPLITS_PATH)[-1]
+    accepted = store.versions(SPLITS.path)[-1]
     before = _folders(store)
     real = echo_assets.stratified_split_keys
 
@@ -95,7 +95,7 @@ def test_a_blocked_version_never_becomes_the_reference_of_the_next_refresh(store
     selection = ["echo_training_splits", "echo_dataset_release"]
     blocked = materialize_echo(store, instance, selection=selection, raise_on_error=False)
     assert not _check(blocked).passed and _folders(store) != before
-    assert store.versions(SPLITS_PATH)[-1].meta["reference"] == accepted.version_id
+    assert store.versions(SPLITS.path)[-1].meta["reference"] == accepted.version_id
 
     monkeypatch.setattr(echo_assets, "stratified_split_keys", real)
     refresh = materialize_echo(store, instance, selection=selection)
@@ -103,4 +103,4 @@ def test_a_blocked_version_never_becomes_the_reference_of_the_next_refresh(store
     assert _folders(store) == before  # the moved group is back in the split the accepted version gave it
     evaluation = _check(refresh)
     assert evaluation.passed and evaluation.metadata["previous_version"].value == accepted.version_id
-    assert store.versions(SPLITS_PATH)[-1].meta["reference"] == accepted.version_id
+    assert store.versions(SPLITS.path)[-1].meta["reference"] == accepted.version_id

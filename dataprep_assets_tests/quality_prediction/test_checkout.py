@@ -3,7 +3,7 @@ removed, then a results log added): every dataset the first run wrote, by run id
 
 import shutil
 
-from dataprep_assets.defs.quality_prediction.assets import CLEAN_PATH, DATASETS_DIR, RESULTS_PATH
+from dataprep_assets.defs.quality_prediction.datasets import CLEAN, RESULTS, SPLIT_TABLES
 from dataprep_assets_tests.checkout_roundtrip import assert_run_checks_out_byte_identically, snapshot
 from dataprep_assets_tests.quality_prediction.conftest import materialize
 
@@ -21,6 +21,6 @@ def test_the_first_version_checks_out_byte_identically_after_two_rebuilds(sample
     assert materialize(store, instance, raise_on_error=False)
 
     compared = assert_run_checks_out_byte_identically(
-        store, first.run_id, written, tmp_path / "by_run", [RESULTS_PATH, CLEAN_PATH, DATASETS_DIR]
+        store, first.run_id, written, tmp_path / "by_run", [RESULTS.path, CLEAN.path, SPLIT_TABLES.path]
     )
     assert compared >= 6

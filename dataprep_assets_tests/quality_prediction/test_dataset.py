@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from dataprep_assets.defs.quality_prediction.featurestore import FeatureFile
+from dataprep_assets.ml.featurestore import FeatureFile
 from dataprep_assets.ml.quality_prediction import (
     QualityPredictionDataset,
     TargetScaler,

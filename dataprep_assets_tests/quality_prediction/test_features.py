@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from dataprep_assets.defs.quality_prediction.extractors import ImageStatsExtractor, build_extractor
-from dataprep_assets.defs.quality_prediction.featurestore import FeatureFile, FeatureWriter
 from dataprep_assets.defs.quality_prediction.featurize import extract_to_hdf5
 from dataprep_assets.defs.quality_prediction.logos import inspect_image
+from dataprep_assets.ml.featurestore import FeatureFile, FeatureWriter
 from dataprep_assets.sample_data.quality_prediction import DRAW
 
 
@@ -144,7 +144,7 @@ def test_non_finite_vectors_are_rejects_and_a_new_extractor_version_skips_the_ca
 
 def test_pca_through_the_gram_matrix_equals_the_covariance_pca_when_rows_are_few(tmp_path):
     from dataprep_assets.defs.quality_prediction import analysis
-    from dataprep_assets.defs.quality_prediction.featurestore import FeatureFile, FeatureWriter
+    from dataprep_assets.ml.featurestore import FeatureFile, FeatureWriter
 
     rng = np.random.default_rng(0)
     x = np.abs(rng.normal(size=(40, 300))).astype(np.float32) @ rng.normal(size=(300, 300)).astype(np.float32)
@@ -160,7 +160,7 @@ def test_pca_through_the_gram_matrix_equals_the_covariance_pca_when_rows_are_few
 
 
 def test_float16_storage_halves_the_matrix_and_reports_its_error(tmp_path):
-    from dataprep_assets.defs.quality_prediction.featurestore import FeatureFile, FeatureWriter
+    from dataprep_assets.ml.featurestore import FeatureFile, FeatureWriter
 
     rows = np.random.default_rng(1).normal(0, 50, (64, 256)).astype(np.float32)
     rows[0, 0] = 1e6  # beyond float16: clipped and counted

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dataprep_assets.defs.quality_prediction.paths import EXAMPLES_PATH, INSPECTION_CSV, INSPECTION_GALLERY
+from dataprep_assets.defs.quality_prediction.datasets import EXAMPLES, INSPECTION_GALLERY, INSPECTION_SHEET
 from dataprep_assets.defs.quality_prediction.rebalance import rebalance_train, train_quotas
 from dataprep_assets_tests.quality_prediction.conftest import materialize
 
@@ -21,8 +21,8 @@ def _meta(result, asset):
 
 def test_inspection_sample_is_reproducible_and_bad_verdicts_become_rejects(sample_store, instance):
     result = materialize(sample_store, instance, selection=UP_TO_SPLITS + ["inspection_sample"])
-    sheet = pd.read_csv(sample_store.path(INSPECTION_CSV), dtype=str, keep_default_na=False)
-    examples = sample_store.read_table(EXAMPLES_PATH)
+    sheet = pd.read_csv(sample_store.path(INSPECTION_SHEET.path), dtype=str, keep_default_na=False)
+    examples = sample_store.read_table(EXAMPLES)
     groups = examples.drop_duplicates("image_group").groupby("stratum").size()
     sampled = sheet.groupby("stratum").size()
     assert (sampled == np.ceil(0.10 * groups).astype(int).reindex(sampled.index)).all() and set(sampled.index) == set(
@@ -32,18 +32,18 @@ def test_inspection_sample_is_reproducible_and_bad_verdicts_become_rejects(sampl
         list(sheet.columns) == ["image_id", "image_group", "stratum", "split", "verdict", "note"]
         and (sheet["verdict"] == "").all()
     )
-    assert sample_store.path(INSPECTION_GALLERY).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sample_store.path(INSPECTION_GALLERY.path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert _meta(result, "inspection_sample")["verdicts"] == {"pending": len(sheet)}
 
-    first = sample_store.path(INSPECTION_CSV).read_bytes()
+    first = sample_store.path(INSPECTION_SHEET.path).read_bytes()
     materialize(sample_store, instance, selection=["inspection_sample"])
-    assert sample_store.path(INSPECTION_CSV).read_bytes() == first, "same data + seed = same sample"
+    assert sample_store.path(INSPECTION_SHEET.path).read_bytes() == first, "same data + seed = same sample"
 
     # a person marks one image bad and one ok; the next cleaning run rejects every result of the bad one
     bad = sheet.loc[0, "image_id"]
     sheet.loc[0, ["verdict", "note"]] = ["BAD", "traced outline is wrong"]
     sheet.loc[1, "verdict"] = "ok"
-    sheet.to_csv(sample_store.path(INSPECTION_CSV), index=False)
+    sheet.to_csv(sample_store.path(INSPECTION_SHEET.path), index=False)
     materialize(sample_store, instance, selection=UP_TO_SPLITS + ["inspection_sample"])
     rejects = sample_store.read_rejects("clean_conversion_results").to_frame()
     marked = rejects[rejects["reason"] == "inspection_marked_bad"]
@@ -52,14 +52,14 @@ def test_inspection_sample_is_reproducible_and_bad_verdicts_become_rejects(sampl
         and marked["detail"].str.contains("traced outline is wrong").all()
         and marked["detail"].str.contains(bad, regex=False).all()
     )
-    assert bad not in set(sample_store.read_table(EXAMPLES_PATH)["image_id"])
-    kept = pd.read_csv(sample_store.path(INSPECTION_CSV), dtype=str, keep_default_na=False).set_index("image_id")
+    assert bad not in set(sample_store.read_table(EXAMPLES)["image_id"])
+    kept = pd.read_csv(sample_store.path(INSPECTION_SHEET.path), dtype=str, keep_default_na=False).set_index("image_id")
     assert kept.loc[bad, "verdict"] == "bad" and kept.loc[sheet.loc[1, "image_id"], "verdict"] == "ok", (
         "verdicts survive a refresh"
     )
 
     sheet.loc[2, "verdict"] = "maybe"
-    sheet.to_csv(sample_store.path(INSPECTION_CSV), index=False)
+    sheet.to_csv(sample_store.path(INSPECTION_SHEET.path), index=False)
     failed = materialize(sample_store, instance, selection=["clean_conversion_results"], raise_on_error=False)
     assert not failed.success
 
@@ -74,11 +74,11 @@ def test_train_quotas_follow_the_scarcest_type():
 
 def test_opt_in_rebalancing_touches_train_only_and_reports_the_mix(sample_store, instance):
     off = materialize(sample_store, instance, selection=UP_TO_SPLITS)
-    before = sample_store.read_table(EXAMPLES_PATH)
+    before = sample_store.read_table(EXAMPLES)
     assert _meta(off, "quality_dataset_splits")["logo_type_rebalance"].startswith("off")
     config = {"ops": {"quality_dataset_splits": {"config": {"rebalance_logo_types": True}}}}
     on = materialize(sample_store, instance, selection=["quality_dataset_splits"], run_config=config)
-    after = sample_store.read_table(EXAMPLES_PATH)
+    after = sample_store.read_table(EXAMPLES)
     for split in ("validation", "test"):
         pd.testing.assert_frame_equal(
             before[before["split"] == split].reset_index(drop=True),
@@ -94,7 +94,7 @@ def test_opt_in_rebalancing_touches_train_only_and_reports_the_mix(sample_store,
     before_mix = before[before["split"] == "train"]["logo_type"].value_counts(normalize=True)
     assert sum(abs(mix[t] - target[t]) for t in target) < sum(abs(before_mix[t] - target[t]) for t in target)
     again = materialize(sample_store, instance, selection=["quality_dataset_splits"], run_config=config)
-    assert again.success and sample_store.read_table(EXAMPLES_PATH).equals(after), "seeded"
+    assert again.success and sample_store.read_table(EXAMPLES).equals(after), "seeded"
 
 
 @pytest.mark.parametrize("share", [0.0, 1.5])

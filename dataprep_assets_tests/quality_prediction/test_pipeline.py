@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dataprep_assets.defs.quality_prediction.paths import EXAMPLES_PATH, REPORT_PATH
+from dataprep_assets.defs.quality_prediction.assets import current_features
+from dataprep_assets.defs.quality_prediction.datasets import EXAMPLES, REPORT
 from dataprep_assets_tests.harness import failure_text, group_checks, latest_data_versions
 from dataprep_assets_tests.quality_prediction.conftest import materialize
 
@@ -33,7 +34,7 @@ def test_whole_graph_builds_the_seed_layout_and_passes_every_check(built):
     root = store.local_root()
     for name in ("train", "validation", "test"):
         assert (root / f"data/quality_prediction/datasets/{name}.parquet").exists()
-    examples = pd.read_parquet(root / EXAMPLES_PATH)
+    examples = pd.read_parquet(root / EXAMPLES)
     shares = examples["split"].value_counts(normalize=True)
     assert (
         abs(shares["train"] - 0.80) < 0.02
@@ -62,7 +63,7 @@ def test_whole_graph_builds_the_seed_layout_and_passes_every_check(built):
         assert h5.attrs["extractor"] == "image_stats" and h5.attrs["extractor_version"] == "1"
         assert np.isfinite(features[:]).all() and len(h5["feature_names"]) == 128
 
-    report = json.loads((root / REPORT_PATH).read_text())
+    report = json.loads((root / REPORT.path).read_text())
     assert report["dataset"]["examples"] == len(examples)
     assert report["features"]["pca"]["components_for_variance"]["90%"] > 1
     probe = report["features"]["linear_probe"]
@@ -155,7 +156,7 @@ def test_a_leak_is_caught_by_the_blocking_check_and_stops_the_report(sample_stor
     resplit = {"quality_dataset_splits": {"config": {"resplit": True}}}
     fixed = materialize(sample_store, instance, selection=["quality_dataset_splits"], ops=resplit)
     assert {e.check_name: e.passed for e in fixed.get_asset_check_evaluations()}["no_source_image_in_two_splits"]
-    examples = pd.read_parquet(sample_store.path(EXAMPLES_PATH))
+    examples = pd.read_parquet(sample_store.path(EXAMPLES))
     assert examples.groupby("image_group")["split"].nunique().max() == 1
 
 
@@ -189,7 +190,7 @@ def test_only_corrupt_logs_fail_loudly_and_are_rejects(store, instance):
 
 def test_resnet50_without_a_weights_file_fails_naming_the_field(built, tmp_path):
     store, _, _ = built
-    before = store.path("data/quality_prediction/features/features.json").read_bytes()
+    before = current_features(store)[1].dataset_hash
     with dg.instance_for_test() as instance:
         config = {
             "ops": {
@@ -198,7 +199,7 @@ def test_resnet50_without_a_weights_file_fails_naming_the_field(built, tmp_path)
         }
         result = materialize(store, instance, run_config=config, selection=["image_features"], raise_on_error=False)
     assert not result.success and "weights_path" in failure_text(result) and "missing.pth" in failure_text(result)
-    assert store.path("data/quality_prediction/features/features.json").read_bytes() == before
+    assert current_features(store)[1].dataset_hash == before, "a failed run leaves the current features as they were"
 
 
 @pytest.mark.parametrize(

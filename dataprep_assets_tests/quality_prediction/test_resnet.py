@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from dataprep_assets.common.store import LocalDatasetStore
-from dataprep_assets.defs.quality_prediction.featurestore import FeatureFile
+from dataprep_assets.defs.quality_prediction.assets import current_features
+from dataprep_assets.ml.featurestore import FeatureFile
 from dataprep_assets.ml.resnet import IMAGENET_MEAN, IMAGENET_STD, ResNet50, ResNet50Extractor, load_resnet50
 from dataprep_assets.sample_data.quality_prediction import DRAW, generate
 from dataprep_assets_tests.quality_prediction.conftest import materialize
@@ -105,10 +106,7 @@ def test_image_features_asset_runs_resnet50_from_a_local_weights_file(weights_fi
     with h5py.File(path) as h5:
         assert h5["features"].shape == (9, 2048) and h5["features"].chunks == (32, 2048)
         assert h5.attrs["extractor"] == "resnet50" and '"weights"' in h5.attrs["extractor_fingerprint"]
-    assert (
-        store.read_json("data/quality_prediction/features/features.json")["file"]
-        == "data/quality_prediction/features/resnet50.h5"
-    )
+    assert current_features(store)[0] == "data/quality_prediction/features/resnet50.h5"
 
     again = materialize(store, instance, run_config=config, selection=["image_features"])
     meta = {e.asset_key.to_user_string(): e.materialization.metadata for e in again.get_asset_materialization_events()}[

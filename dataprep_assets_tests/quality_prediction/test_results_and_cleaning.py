@@ -13,8 +13,8 @@ from PIL import Image
 from dataprep_assets.defs.quality_prediction.cleaning import CleaningRules, clean_results, outlier_mask
 from dataprep_assets.defs.quality_prediction.logos import inspect_image
 from dataprep_assets.defs.quality_prediction.metrics import PSNR_CAP, mse, psnr_from_mse, quality_metrics, ssim
-from dataprep_assets.defs.quality_prediction.params import normalise_method
 from dataprep_assets.defs.quality_prediction.sources import scan_results, sync_s3
+from dataprep_assets.ml.vectorizer_params import normalise_method
 from dataprep_assets.sample_data.quality_prediction import simple_logo, simulate_vectorization
 
 PARAMS = {

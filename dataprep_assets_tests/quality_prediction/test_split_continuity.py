@@ -12,8 +12,8 @@ import pandas as pd
 from dataprep_assets.common.continuity import RESPLIT
 from dataprep_assets.defs.quality_prediction import assets as qp_assets
 from dataprep_assets.defs.quality_prediction import checks as qp_checks
+from dataprep_assets.defs.quality_prediction.datasets import EXAMPLES, SPLIT_TABLES
 from dataprep_assets.defs.quality_prediction.metrics import quality_metrics
-from dataprep_assets.defs.quality_prediction.paths import DATASETS_DIR, EXAMPLES_PATH
 from dataprep_assets.sample_data.quality_prediction import (
     CSV_COLUMNS,
     DRAW,
@@ -43,7 +43,7 @@ def _run(store, instance, selection=None, split_config=None):
 
 
 def _assignment(store) -> pd.DataFrame:
-    return store.read_table(EXAMPLES_PATH).drop_duplicates("image_id").set_index("image_id")[["split", "cv_fold"]]
+    return store.read_table(EXAMPLES).drop_duplicates("image_id").set_index("image_id")[["split", "cv_fold"]]
 
 
 def _check(result):
@@ -100,7 +100,7 @@ def test_new_logos_are_assigned_and_no_source_image_or_fold_moves(sample_store, 
 
     resplit = _run(sample_store, instance, SPLIT_ONLY, {"resplit": True, "seed": 5})
     assert resplit.success and _check(resplit).passed and _check(resplit).metadata[RESPLIT].value is True
-    assert sample_store.versions(DATASETS_DIR)[-1].meta[RESPLIT] is True
+    assert sample_store.versions(SPLIT_TABLES.path)[-1].meta[RESPLIT] is True
 
 
 def test_a_moved_source_image_fails_the_blocking_check_and_stops_the_report(sample_store, instance, monkeypatch):

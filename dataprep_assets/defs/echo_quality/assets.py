@@ -10,14 +10,13 @@ from dataprep_assets.common.continuity import continuity_metadata, reference_tab
 from dataprep_assets.common.metadata import (
     column_schema,
     counts_table,
-    data_version,
-    dataset_metadata,
     figure_metadata,
     preview_metadata,
     rejects_metadata,
     run_info,
     table,
 )
+from dataprep_assets.common.publish import materialized
 from dataprep_assets.common.release import write_release
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.echo_quality.columns import COLUMNS
@@ -27,13 +26,18 @@ from dataprep_assets.defs.echo_quality.config import (
     SelectionConfig,
     TrainingDataConfig,
 )
-from dataprep_assets.defs.echo_quality.dataset import (
-    ANNOTATION_COLUMNS,
-    STRING_COLUMNS,
+from dataprep_assets.defs.echo_quality.datasets import (
+    ANNOTATIONS,
+    GROUP,
+    RELEASE,
+    RESULTS,
+    RESULTS_PREFIX,
+    SELECTION,
+    SELECTION_INFO,
+    SPLIT_ORDER,
+    SPLITS,
+    TRAINING_DATA,
     VIDEOS_SUBDIR,
-    analyze_summary,
-    dataset_analysis,
-    training_plan,
 )
 from dataprep_assets.defs.echo_quality.dicoms import (
     CACHED_VIDEO,
@@ -45,9 +49,16 @@ from dataprep_assets.defs.echo_quality.dicoms import (
 from dataprep_assets.defs.echo_quality.grouping import group_strata, leak_groups, patient_keys, study_keys
 from dataprep_assets.defs.echo_quality.inventory import STAGE as MATCH_STAGE
 from dataprep_assets.defs.echo_quality.inventory import attach_dicoms
-from dataprep_assets.defs.echo_quality.location import RESULTS_PREFIX, results_source
 from dataprep_assets.defs.echo_quality.results import ResultFile, parse_result_files
+from dataprep_assets.defs.echo_quality.results_location import results_source
 from dataprep_assets.defs.echo_quality.selection import CLASS_NAMES, HIGH, LOW, availability_table, select_training_rows
+from dataprep_assets.defs.echo_quality.training_layout import (
+    ANNOTATION_COLUMNS,
+    STRING_COLUMNS,
+    analyze_summary,
+    dataset_analysis,
+    training_plan,
+)
 from dataprep_assets.defs.echo_quality.uploads import echo_quality_uploads
 from dataprep_assets.lib.accounting import account, account_split, ledgers_metadata
 from dataprep_assets.lib.changes import listing_fingerprint
@@ -60,16 +71,6 @@ from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.splits import inherit_group_splits, previous_assignment, split_summary, stratified_split_keys
 from dataprep_assets.lib.storage import atomic_write_json
 
-GROUP = "echo_quality"
-RESULTS_PATH = "echo_quality/inference_results.parquet"
-SELECTION_PATH = "echo_quality/training_selection.parquet"
-SELECTION_INFO_PATH = "echo_quality/training_selection.json"
-TRAINING_DIR = "training_data"
-ANNOTATIONS_PATH = f"{TRAINING_DIR}/echo_annotations.csv"
-ANALYSIS_PATH = f"{TRAINING_DIR}/dataset_analysis.json"
-SPLITS_PATH = "echo_quality/echo_annotations_splits.csv"
-RELEASE_PATH = "echo_quality/release.json"
-SPLIT_ORDER = ["train", "validation", "test"]
 COPY_INLINE_BELOW = 300
 
 echo_inference_output = dg.AssetSpec(
@@ -92,7 +93,7 @@ def score_chart(results: pd.DataFrame) -> bytes:
     )
 
 
-def read_annotations(store: DatasetStore, relpath: str = ANNOTATIONS_PATH) -> pd.DataFrame:
+def read_annotations(store: DatasetStore, relpath: str = ANNOTATIONS) -> pd.DataFrame:
     """The annotations CSV with text columns kept as text (a numeric-looking file id stays a string)."""
     path = store.pull(relpath)
     if not path.exists():
@@ -148,19 +149,22 @@ def echo_inference_results(
         (table["folder"] + "/" + table["file_id"]).tolist(),
         [r.item for r in rejects if r.item in wanted and r.stage == MATCH_STAGE],
     )
-    rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
     if table.empty:
+        rejects_path = store.write_rejects(RESULTS.asset, rejects)
         raise dg.Failure(
             f"none of the {len(parsed)} parsed results under {source.describe()} has a usable DICOM video; see "
             f"{rejects_path}",
             metadata=rejects_metadata(store, rejects_path, rejects),
         )
-    manifest = store.write_table(RESULTS_PATH, table)
+    manifest = store.write(RESULTS, table)
     by_machine = table.pivot_table(
         index="machine_type", columns="status", values="file_id", aggfunc="count", fill_value=0
     )
-    return dg.MaterializeResult(
-        data_version=data_version(manifest.dataset_hash),
+    return materialized(
+        store,
+        RESULTS,
+        manifest,
+        rejects=rejects,
         metadata={
             "results_per_machine_and_status": counts_table(by_machine, "machine_type"),
             "dagster/row_count": len(table),
@@ -172,8 +176,6 @@ def echo_inference_results(
             **ledgers_metadata(ledger),
             **figure_metadata(store, context.asset_key.to_user_string(), "score_histogram", score_chart(table)),
             **column_schema(table, COLUMNS),
-            **dataset_metadata(store, RESULTS_PATH, manifest),
-            **rejects_metadata(store, rejects_path, rejects),
         },
     )
 
@@ -183,7 +185,7 @@ def echo_training_selection(
     context: dg.AssetExecutionContext, config: SelectionConfig, store: DatasetStore
 ) -> dg.MaterializeResult:
     """High/low quality candidates by the configured thresholds and phrases, capped per class across machine types."""
-    results = store.read_table(RESULTS_PATH)
+    results = store.read(RESULTS)
     selection = select_training_rows(
         results,
         config.criteria,
@@ -202,8 +204,8 @@ def echo_training_selection(
         "seed": config.seed,
         "machine_types_with_candidates": sorted(selection["machine_type"].unique().tolist()),
     }
-    manifest = store.write_table(SELECTION_PATH, selection)
-    info_manifest = store.write_json(SELECTION_INFO_PATH, info)
+    manifest = store.write(SELECTION, selection)
+    info_manifest = store.write(SELECTION_INFO, info)
     chosen = selection[selection["selected"]]
     counts = {CLASS_NAMES[c]: int((chosen["quality_label"] == c).sum()) for c in (HIGH, LOW)}
     for cls, n in counts.items():
@@ -216,8 +218,11 @@ def echo_training_selection(
         for m, g in chosen.groupby("machine_type")
     }
     chart = grouped_bars(per_machine, title="selected videos per machine type", xlabel="machine type", ylabel="videos")  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
-    return dg.MaterializeResult(
-        data_version=data_version(manifest.dataset_hash, info_manifest.dataset_hash),
+    return materialized(
+        store,
+        SELECTION,
+        manifest,
+        version_of=[manifest, info_manifest],
         metadata={
             "selected": len(chosen),
             "dagster/row_count": len(selection),
@@ -231,7 +236,6 @@ def echo_training_selection(
             "candidates_and_selected_per_machine": table(availability_table(selection)),
             **figure_metadata(store, context.asset_key.to_user_string(), "selected_per_machine", chart),
             **column_schema(selection, COLUMNS),
-            **dataset_metadata(store, SELECTION_PATH, manifest),
             **run_info(
                 seed=config.seed,
                 max_high_quality=config.max_high_quality,
@@ -258,8 +262,8 @@ def echo_training_data(
 
     Incremental: a video whose bytes were copied and verified before (same content, same verification) is
     restored from the store by hard link, not copied or decoded again; the output is identical."""
-    selection = store.read_table(SELECTION_PATH)
-    info = store.read_json(SELECTION_INFO_PATH)
+    selection = store.read(SELECTION)
+    info = store.read(SELECTION_INFO)
     plan = training_plan(selection[selection["selected"]])
     missing = [CLASS_NAMES[c] for c in (HIGH, LOW) if not (plan["quality_label"] == c).any()]
     if missing:
@@ -269,7 +273,7 @@ def echo_training_data(
             "Loosen the thresholds/phrases in echo_training_selection's config or add inference results."
         )
     rejects, started = RejectLog(), time.perf_counter()
-    with store.write_dir(TRAINING_DIR) as staged:
+    with store.write_dir(TRAINING_DATA.path) as staged:
         videos = staged.path / VIDEOS_SUBDIR
         videos.mkdir()
         root = store.local_root()
@@ -326,13 +330,15 @@ def echo_training_data(
         ]
         picture = first_frames_montage([videos / f for f in shown["filename"]], captions)
     elapsed = time.perf_counter() - started
-    rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
     per_machine = annotations.pivot_table(
         index="machine_type", columns="quality_score", values="filename", aggfunc="count", fill_value=0
     )
     per_machine = per_machine.rename(columns={HIGH: "high_quality", LOW: "low_quality"})
-    return dg.MaterializeResult(
-        data_version=data_version(staged.committed.dataset_hash),
+    return materialized(
+        store,
+        TRAINING_DATA,
+        staged.committed,
+        rejects=rejects,
         metadata={
             "high_quality": analysis["high_quality_count"],
             "low_quality": analysis["low_quality_count"],
@@ -344,8 +350,6 @@ def echo_training_data(
             **figure_metadata(store, context.asset_key.to_user_string(), "first_frames", picture),
             "sample_rows": table(annotations, 10),
             **column_schema(annotations, COLUMNS),
-            **dataset_metadata(store, TRAINING_DIR, staged.manifest),
-            **rejects_metadata(store, rejects_path, rejects),
             "videos_reused": len(known),
             **run_info(compute=backend.describe(), videos_per_second=round(len(annotations) / max(elapsed, 1e-9), 1)),
         },
@@ -355,7 +359,7 @@ def echo_training_data(
 def annotations_with_groups(store: DatasetStore, config: EchoSplitConfig) -> pd.DataFrame:
     """Annotations joined with the header ids of their videos, and the leak group of each."""
     annotations = read_annotations(store)
-    ids = store.read_table(SELECTION_PATH)[["folder", "file_id", "patient_id", "study_uid"]]
+    ids = store.read(SELECTION)[["folder", "file_id", "patient_id", "study_uid"]]
     frame = annotations.merge(ids, on=["folder", "file_id"], how="left", validate="one_to_one")
     frame[["patient_id", "study_uid"]] = frame[["patient_id", "study_uid"]].fillna("")
     frame["study_key"] = study_keys(frame).astype("string")
@@ -386,7 +390,7 @@ def echo_training_splits(
     Study folders of the previous version keep their split (a group inherits it from its known folders); only new
     groups are assigned, unless `resplit`."""
     frame = annotations_with_groups(store, config)
-    before, reference = reference_table(store, SPLITS_PATH, "folder")
+    before, reference = reference_table(store, SPLITS.path, "folder")
     previous = folder_splits(before)
     history = (
         {}
@@ -403,13 +407,15 @@ def echo_training_splits(
     ledger = account_split(
         "videos", annotation_ids(read_annotations(store)), frame.assign(video=annotation_ids), "video", SPLIT_ORDER
     )
-    manifest = store.write_table(SPLITS_PATH, frame, meta=version_meta(config.resplit, reference))
+    manifest = store.write(SPLITS, frame, meta=version_meta(config.resplit, reference))
     per_class = frame.pivot_table(
         index="split", columns="quality_score", values="filename", aggfunc="count", fill_value=0
     )
     per_class = per_class.rename(columns={HIGH: "high_quality", LOW: "low_quality"}).reindex(SPLIT_ORDER, fill_value=0)
-    return dg.MaterializeResult(
-        data_version=data_version(manifest.dataset_hash),
+    return materialized(
+        store,
+        SPLITS,
+        manifest,
         metadata={
             "per_split": table(split_summary(frame, "group_id", order=SPLIT_ORDER)),
             "videos_per_split_and_class": counts_table(per_class, "split"),
@@ -419,7 +425,6 @@ def echo_training_splits(
             **continuity_metadata(previous, folder_splits(frame), config.resplit, SPLIT_ORDER),
             **ledgers_metadata(ledger),
             **column_schema(frame, COLUMNS),
-            **dataset_metadata(store, SPLITS_PATH, manifest),
             **run_info(group_by=config.group_by, seed=config.seed),
         },
     )
@@ -436,9 +441,9 @@ def echo_dataset_release(context: dg.AssetExecutionContext, store: DatasetStore)
     return write_release(
         store,
         dataset="echo_quality",
-        relpath=RELEASE_PATH,
-        parts=[TRAINING_DIR, SPLITS_PATH],
-        split_table=SPLITS_PATH,
+        relpath=RELEASE.path,
+        parts=[TRAINING_DATA.path, SPLITS.path],
+        split_table=SPLITS.path,
         group_col="group_id",
     )
 

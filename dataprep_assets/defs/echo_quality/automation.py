@@ -14,7 +14,7 @@ import dagster as dg
 from dataprep_assets.common.metadata import latest_materialization_metadata
 from dataprep_assets.common.sensors import FINGERPRINT_CHARS, FINGERPRINT_TAG, ChangeSource, new_files_sensor
 from dataprep_assets.defs.echo_quality.assets import echo_inference_results, echo_quality_job
-from dataprep_assets.defs.echo_quality.location import results_source
+from dataprep_assets.defs.echo_quality.results_location import results_source
 from dataprep_assets.lib.changes import listing_fingerprint
 
 SENSOR_NAME = "echo_inference_results_sensor"

@@ -17,19 +17,21 @@ from dataprep_assets.common.cards import (
 from dataprep_assets.common.metadata import latest_materialization_metadata
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.echo_quality.assets import (
-    GROUP,
-    RELEASE_PATH,
-    RESULTS_PATH,
-    SPLIT_ORDER,
-    SPLITS_PATH,
-    TRAINING_DIR,
     echo_dataset_release,
     echo_training_splits,
     first_frames_montage,
     read_annotations,
 )
 from dataprep_assets.defs.echo_quality.config import EchoSplitConfig
-from dataprep_assets.defs.echo_quality.dataset import VIDEOS_SUBDIR
+from dataprep_assets.defs.echo_quality.datasets import (
+    GROUP,
+    RELEASE,
+    RESULTS,
+    SPLIT_ORDER,
+    SPLITS,
+    TRAINING_DATA,
+    VIDEOS_SUBDIR,
+)
 from dataprep_assets.lib.cards import Card, Figure, Section, Table
 from dataprep_assets.lib.charts import grouped_bars, histograms
 
@@ -37,10 +39,10 @@ CLASS_NAMES = {1: "high_quality", 0: "low_quality"}
 
 
 def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
-    frame = read_annotations(store, SPLITS_PATH)
+    frame = read_annotations(store, SPLITS.path)
     frame["class"] = frame["quality_score"].astype(int).map(CLASS_NAMES)
-    release = store.read_json(RELEASE_PATH) if store.exists(RELEASE_PATH) else {}
-    versions = input_versions(store, [RESULTS_PATH, TRAINING_DIR, SPLITS_PATH])
+    release = store.read(RELEASE) if store.exists(RELEASE.path) else {}
+    versions = input_versions(store, [RESULTS.path, TRAINING_DATA.path, SPLITS.path])
     order = [s for s in SPLIT_ORDER if s in set(frame["split"])]
     per_split = frame.pivot_table(index="split", columns="class", values="filename", aggfunc="count", fill_value=0)
     per_split = per_split.reindex(index=order, columns=list(CLASS_NAMES.values()), fill_value=0).astype("int64")
@@ -65,7 +67,7 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
         f"{c.replace('_', ' ')}\n{m[:14]}\nscore {sc:.2f}"
         for c, m, sc in zip(shown["class"], shown["machine_type"], shown["score"], strict=True)
     ]
-    videos = [store.path(TRAINING_DIR, VIDEOS_SUBDIR, f) for f in shown["filename"]]
+    videos = [store.path(TRAINING_DATA.path, VIDEOS_SUBDIR, f) for f in shown["filename"]]
     scores = frame.groupby(["machine_type", "class"])["score"].agg(["count", "mean", "min", "max"]).reset_index()
     rejects = rejects_frame(store, ["echo_inference_results", "echo_training_data"])
     sections = [

@@ -13,16 +13,12 @@ from dataprep_assets.common.checks import (
 )
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.echo_quality.assets import (
-    RESULTS_PATH,
-    SELECTION_INFO_PATH,
-    SPLITS_PATH,
-    TRAINING_DIR,
-    VIDEOS_SUBDIR,
     echo_inference_results,
     echo_training_data,
     echo_training_splits,
     read_annotations,
 )
+from dataprep_assets.defs.echo_quality.datasets import RESULTS, SELECTION_INFO, SPLITS, TRAINING_DATA, VIDEOS_SUBDIR
 from dataprep_assets.defs.echo_quality.dicoms import verify_dicom
 from dataprep_assets.defs.echo_quality.selection import HIGH, LOW, Criteria, label_rows
 
@@ -37,12 +33,12 @@ FOLDERS_STAY_PUT = "study_folders_stay_put"
 
 
 def _read_splits(store: DatasetStore) -> pd.DataFrame:
-    return read_annotations(store, SPLITS_PATH).astype({"study_key": str, "patient_key": str, "group_id": str})
+    return read_annotations(store, SPLITS.path).astype({"study_key": str, "patient_key": str, "group_id": str})
 
 
 inference_results_valid = expectations_check(
     asset=echo_inference_results,
-    load=lambda store: store.read_table(RESULTS_PATH),
+    load=lambda store: store.read(RESULTS),
     name="inference_results_valid",
     description="Great Expectations: score in [0, 1], status PASS/FAIL, (folder, file_id) and dicom_path unique, "
     "machine_type set.",
@@ -65,7 +61,7 @@ inference_results_valid = expectations_check(
 )
 def labels_agree_with_thresholds(store: DatasetStore) -> dg.AssetCheckResult:
     annotations = read_annotations(store)
-    criteria = Criteria(**store.read_json(SELECTION_INFO_PATH)["criteria"])
+    criteria = Criteria(**store.read(SELECTION_INFO)["criteria"])
     expected = label_rows(annotations, criteria)
     prefix = annotations["quality_score"].map({HIGH: "hq_", LOW: "lq_"}).fillna("?")
     prefix_ok = pd.Series(
@@ -93,7 +89,7 @@ def labels_agree_with_thresholds(store: DatasetStore) -> dg.AssetCheckResult:
 )
 def no_duplicate_files(store: DatasetStore) -> dg.AssetCheckResult:
     annotations = read_annotations(store)
-    manifest = store.manifest(TRAINING_DIR)
+    manifest = store.manifest(TRAINING_DATA.path)
     hashes = pd.Series(
         {e.path: e.sha256 for e in (manifest.entries if manifest else []) if e.path.startswith(f"{VIDEOS_SUBDIR}/")}
     )
@@ -122,7 +118,7 @@ def no_duplicate_files(store: DatasetStore) -> dg.AssetCheckResult:
 )
 def copied_files_readable_dicom(store: DatasetStore) -> dg.AssetCheckResult:
     annotations = read_annotations(store)
-    root = store.pull(TRAINING_DIR)
+    root = store.pull(TRAINING_DATA.path)
     bad = []
     for video in annotations["video_path"]:
         path = root / video
@@ -158,7 +154,7 @@ def both_classes_present(store: DatasetStore) -> dg.AssetCheckResult:
     "below the number of machines can drop one).",
 )
 def every_machine_type_present(store: DatasetStore) -> dg.AssetCheckResult:
-    wanted = set(store.read_json(SELECTION_INFO_PATH)["machine_types_with_candidates"])
+    wanted = set(store.read(SELECTION_INFO)["machine_types_with_candidates"])
     present = set(read_annotations(store)["machine_type"])
     missing = sorted(wanted - present)
     return dg.AssetCheckResult(
@@ -183,7 +179,7 @@ echo_split_fractions = split_fractions_check(
 )
 study_folders_stay_put = split_continuity_check(
     asset=echo_training_splits,
-    relpath=SPLITS_PATH,
+    relpath=SPLITS.path,
     group_col="folder",
     rows=lambda f: f.astype({"folder": str}),
     name=FOLDERS_STAY_PUT,

@@ -6,6 +6,7 @@ import dagster as dg
 from pydantic import Field, model_validator
 
 from dataprep_assets.common.config import SplitFractionsConfig
+from dataprep_assets.defs.echo_quality.datasets import DICOM_PREFIX
 from dataprep_assets.defs.echo_quality.grouping import DEFAULT_PLACEHOLDER_IDS
 from dataprep_assets.defs.echo_quality.selection import Criteria
 
@@ -24,7 +25,7 @@ class InferenceResultsConfig(dg.Config):
         description="S3 endpoint (MinIO, ...) for an s3:// results_uri; empty = $AWS_ENDPOINT_URL_S3, else AWS.",
     )
     dicom_dir: str = Field(
-        default="raw/echo_quality/raw_data",
+        default=DICOM_PREFIX,
         description="Store-relative directory holding the DICOM videos the results refer to (`<folder>/<file>`).",
     )
     machine_aliases: dict[str, str] = Field(

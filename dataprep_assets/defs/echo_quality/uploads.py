@@ -5,9 +5,8 @@ preamble) and rejects what is not a video. (New inference *results* have their o
 """
 
 from dataprep_assets.common.uploads import UploadWatch, upload_batch_definitions
+from dataprep_assets.defs.echo_quality.datasets import DICOM_PREFIX, GROUP
 
 echo_quality_uploads, echo_quality_upload_sensor = upload_batch_definitions(
-    UploadWatch(
-        pipeline="echo_quality", prefix="raw/echo_quality/raw_data"
-    )  # every file: Philips exports have no extension
+    UploadWatch(pipeline=GROUP, prefix=DICOM_PREFIX)  # every file: Philips exports have no extension
 )

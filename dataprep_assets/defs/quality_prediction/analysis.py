@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from dataprep_assets.defs.quality_prediction.featurestore import FeatureFile
-from dataprep_assets.defs.quality_prediction.params import (
+from dataprep_assets.ml.featurestore import FeatureFile
+from dataprep_assets.ml.vectorizer_params import (
     LOGO_TYPES,
     MODES,
     NUMERIC_PARAMS,

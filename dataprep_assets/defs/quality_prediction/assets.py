@@ -11,8 +11,6 @@ from dataprep_assets.common.continuity import continuity_metadata, reference_tab
 from dataprep_assets.common.metadata import (
     column_schema,
     counts_table,
-    data_version,
-    dataset_metadata,
     figure_metadata,
     latest_materialization_metadata,
     markdown_table,
@@ -21,6 +19,7 @@ from dataprep_assets.common.metadata import (
     run_info,
     table,
 )
+from dataprep_assets.common.publish import materialized
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.quality_prediction import analysis, inspection, report
 from dataprep_assets.defs.quality_prediction.cleaning import CleaningRules, clean_results, cleaning_ledger
@@ -33,25 +32,24 @@ from dataprep_assets.defs.quality_prediction.config import (
     InspectionConfig,
     SplitConfig,
 )
+from dataprep_assets.defs.quality_prediction.datasets import (
+    CLEAN,
+    EXAMPLES,
+    FEATURES,
+    GROUP,
+    IMAGES,
+    INSPECTION_GALLERY,
+    INSPECTION_SHEET,
+    RANDOM_RESNET_WEIGHTS,
+    REPORT,
+    RESULTS,
+    S3_CACHE,
+    SOURCE,
+    SPLIT_TABLES,
+)
 from dataprep_assets.defs.quality_prediction.extractors import build_extractor, resolve_extractor_name, torch_available
-from dataprep_assets.defs.quality_prediction.featurestore import FeatureFile
 from dataprep_assets.defs.quality_prediction.featurize import extract_to_hdf5
 from dataprep_assets.defs.quality_prediction.logos import ImageInfo, inspect_batch, load_rgb
-from dataprep_assets.defs.quality_prediction.paths import (
-    CLEAN_PATH,
-    DATASETS_DIR,
-    EXAMPLES_PATH,
-    FEATURES_DIR,
-    FEATURES_POINTER,
-    IMAGES_PATH,
-    INSPECTION_CSV,
-    INSPECTION_GALLERY,
-    RANDOM_RESNET_WEIGHTS,
-    REPORT_PATH,
-    RESULTS_PATH,
-    S3_CACHE,
-    SOURCE_PATH,
-)
 from dataprep_assets.defs.quality_prediction.rebalance import examples_ledger, rebalance_train
 from dataprep_assets.defs.quality_prediction.sources import scan_results_with_ledgers, sync_s3
 from dataprep_assets.defs.quality_prediction.stratify import SPLITS, build_examples, split_unit, stratum_proportions
@@ -63,14 +61,23 @@ from dataprep_assets.lib.parallel import ordered_map, resolve_workers
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.s3uri import parse_s3_uri
 from dataprep_assets.lib.splits import previous_assignment
+from dataprep_assets.lib.storage import Manifest
+from dataprep_assets.ml.featurestore import FeatureFile
 
-GROUP = "quality_prediction"
 IMAGES_PER_WORKER = 2000
 
 
-def features_file(store: DatasetStore) -> str:
-    """Store-relative path of the feature file the last `image_features` run wrote."""
-    return store.read_json(FEATURES_POINTER)["file"]
+def current_features(store: DatasetStore) -> tuple[str, Manifest]:
+    """Store-relative path of the HDF5 feature file in the current version of the features, and its own manifest
+    (its content hash is the file's version)."""
+    manifest = store.manifest(FEATURES.path)
+    files = [e for e in (manifest.entries if manifest else []) if e.path.endswith(".h5")]
+    if len(files) != 1:
+        raise FileNotFoundError(
+            f"{FEATURES.path}: no current feature file ({len(files)} .h5 files in its current version); "
+            f"materialize {FEATURES.asset} first"
+        )
+    return FEATURES.member(files[0].path), Manifest(files)
 
 
 @dg.asset(group_name=GROUP, deps=[quality_prediction_uploads], kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)
@@ -99,16 +106,18 @@ def conversion_results(
     if results.empty:
         raise dg.Failure(
             f"no conversion results found under {uri!r} ({files}); see the rejects",
-            metadata=rejects_metadata(store, store.write_rejects("conversion_results", rejects), rejects),
+            metadata=rejects_metadata(store, store.write_rejects(RESULTS.asset, rejects), rejects),
         )
-    store.write_json(SOURCE_PATH, {"results_uri": uri, "local_root": local_rel})
-    manifest = store.write_table(RESULTS_PATH, results)
-    rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
+    store.write(SOURCE, {"results_uri": uri, "local_root": local_rel})
+    manifest = store.write(RESULTS, results)
     context.log.info(f"{len(results)} results from {sum(files.values())} logs ({files}); {len(rejects)} rejects")
     per_method = results.groupby(["method_raw", "source_format"], dropna=False).size().rename("results").reset_index()
     quality = analysis.quality_distribution(results[np.isfinite(results["ssim"]) & results["ssim"].between(-1, 1)])
-    return dg.MaterializeResult(
-        data_version=data_version(manifest.dataset_hash),
+    return materialized(
+        store,
+        RESULTS,
+        manifest,
+        rejects=rejects,
         metadata={
             "source_images": int(results["image_path"].nunique()),
             "dagster/row_count": len(results),
@@ -120,8 +129,6 @@ def conversion_results(
             **figure_metadata(store, context.asset_key.to_user_string(), "ssim_histogram", ssim_chart(results)),
             **column_schema(results, COLUMNS),
             **ledgers_metadata(*ledgers),
-            **dataset_metadata(store, RESULTS_PATH, manifest),
-            **rejects_metadata(store, rejects_path, rejects),
         },
     )
 
@@ -174,15 +181,15 @@ def clean_conversion_results(
 ) -> dg.MaterializeResult:
     """Results that pass every rule (complete, finite, in range, consistent, readable image, no duplicate, no extreme
     outlier)."""
-    source = store.read_json(SOURCE_PATH)
+    source = store.read(SOURCE)
     root = store.pull(source["local_root"])
-    results = store.read_table(RESULTS_PATH)
+    results = store.read(RESULTS)
     paths = sorted(results["image_path"].dropna().unique().tolist())
     images = _inspect_images(str(root), paths, config, context.log)
     try:
-        marked_bad = inspection.bad_images(store.path(INSPECTION_CSV))
+        marked_bad = inspection.bad_images(store.path(INSPECTION_SHEET.path))
     except ValueError as exc:
-        raise dg.Failure(f"{INSPECTION_CSV}: {exc}") from exc
+        raise dg.Failure(f"{INSPECTION_SHEET.path}: {exc}") from exc
     flagged = images["image_path"].isin(marked_bad) & (images["status"] == "ok")
     images.loc[flagged, "status"] = inspection.REJECT_REASON
     images.loc[flagged, "detail"] = "marked bad in the visual inspection: " + images.loc[flagged, "image_path"].map(
@@ -194,7 +201,7 @@ def clean_conversion_results(
     clean, rejects = clean_results(results, images, rules)
     ledger = cleaning_ledger(results, clean, rejects)
     if clean.empty:
-        rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
+        rejects_path = store.write_rejects(CLEAN.asset, rejects)
         raise dg.Failure(
             f"every one of {len(results)} results was rejected; see {rejects_path}",
             metadata=rejects_metadata(store, rejects_path, rejects),
@@ -209,9 +216,8 @@ def clean_conversion_results(
     used = used[
         ["image_id", "image_group", "content_hash", "logo_type", "width", "height", "format", "mode", "results"]
     ].reset_index(drop=True)
-    manifest = store.write_table(CLEAN_PATH, clean)
-    images_manifest = store.write_table(IMAGES_PATH, used)
-    rejects_path = store.write_rejects(context.asset_key.to_user_string(), rejects)
+    manifest = store.write(CLEAN, clean)
+    images_manifest = store.write(IMAGES, used)
     pass_rate = len(clean) / max(len(results), 1)
     context.log.info(
         f"{len(clean)}/{len(results)} results pass ({pass_rate:.1%}); {used['image_id'].nunique()} images, "
@@ -219,8 +225,12 @@ def clean_conversion_results(
     )
     status = images["status"].value_counts().rename_axis("status").rename("images").reset_index()
     logos_png = logo_montage(str(root), clean)
-    return dg.MaterializeResult(
-        data_version=data_version(manifest.dataset_hash, images_manifest.dataset_hash),
+    return materialized(
+        store,
+        CLEAN,
+        manifest,
+        rejects=rejects,
+        version_of=[manifest, images_manifest],
         metadata={
             "pass_rate": float(round(pass_rate, 6)),
             "dagster/row_count": len(clean),
@@ -237,11 +247,9 @@ def clean_conversion_results(
             "image_status": table(status),
             **preview_metadata(logos_png, "logos per type (rows), low to high SSIM"),
             **figure_metadata(store, context.asset_key.to_user_string(), "sample_logos", logos_png),
-            "images_table": dg.MetadataValue.path(store.uri(IMAGES_PATH)),
+            "images_table": dg.MetadataValue.path(store.uri(IMAGES.path)),
             **column_schema(clean, COLUMNS),
-            **dataset_metadata(store, CLEAN_PATH, manifest),
             **ledgers_metadata(ledger),
-            **rejects_metadata(store, rejects_path, rejects),
             **run_info(
                 outlier_rule=f"{config.outlier_rule} k={config.outlier_threshold} on "
                 f"{', '.join(config.outlier_metrics)} per logo type"
@@ -256,9 +264,9 @@ def quality_dataset_splits(
 ) -> dg.MaterializeResult:
     """80/15/5 train/validation/test, stratified by logo type and SSIM bin, grouped by source image; CV folds within
     train."""
-    clean = store.read_table(CLEAN_PATH)
+    clean = store.read(CLEAN)
     unit = split_unit(config)
-    before, reference = reference_table(store, DATASETS_DIR, unit, "examples.parquet")
+    before, reference = reference_table(store, SPLIT_TABLES.path, unit, "examples.parquet")
     previous = previous_assignment(before, unit)
     history = {} if config.resplit else previous
     folds = {} if config.resplit or before is None else dict(zip(before[unit], before["cv_fold"], strict=True))
@@ -277,7 +285,7 @@ def quality_dataset_splits(
             "train_rows_after": int((examples["split"] == "train").sum()),
         }
     ledger = examples_ledger(clean, built, examples, SPLITS)
-    with store.write_dir(DATASETS_DIR, meta=version_meta(config.resplit, reference)) as staged:
+    with store.write_dir(SPLIT_TABLES.path, meta=version_meta(config.resplit, reference)) as staged:
         examples.to_parquet(staged.path / "examples.parquet", index=False, compression="zstd")
         for name in SPLITS:
             examples[examples["split"] == name].to_parquet(
@@ -301,8 +309,10 @@ def quality_dataset_splits(
         ylabel="share of rows",
         value_format="{:.1%}",
     )
-    return dg.MaterializeResult(
-        data_version=data_version(staged.committed.dataset_hash),
+    return materialized(
+        store,
+        SPLIT_TABLES,
+        staged.committed,
         metadata={
             "per_split": table(per_split),
             "dagster/row_count": len(examples),
@@ -324,7 +334,6 @@ def quality_dataset_splits(
             **ledgers_metadata(ledger),
             **figure_metadata(store, context.asset_key.to_user_string(), "split_chart", chart),
             **column_schema(examples, COLUMNS),
-            **dataset_metadata(store, DATASETS_DIR, staged.manifest),
             **run_info(mode=config.mode, group_by=config.group_by, seed=config.seed, split_unit=unit),
         },
     )
@@ -336,22 +345,22 @@ def inspection_sample(
 ) -> dg.MaterializeResult:
     """The seed's 10% visual inspection: a reproducible sample of source images per stratum as a gallery, and a CSV
     (`verdict`: ok / bad, `note`) a person fills in; images marked bad are rejects at the next cleaning run."""
-    examples = store.read_table(EXAMPLES_PATH)
-    source = store.read_json(SOURCE_PATH)
+    examples = store.read_table(EXAMPLES)
+    source = store.read(SOURCE)
     root = store.pull(source["local_root"])
     sample = inspection.sample_per_stratum(examples, config.share, config.seed)
     try:
-        previous = inspection.read_verdicts(store.path(INSPECTION_CSV))
+        previous = inspection.read_verdicts(store.path(INSPECTION_SHEET.path))
     except ValueError as exc:
-        raise dg.Failure(f"{INSPECTION_CSV}: {exc}") from exc
+        raise dg.Failure(f"{INSPECTION_SHEET.path}: {exc}") from exc
     sheet = inspection.merge_verdicts(sample, previous)
-    with store.write_file(INSPECTION_CSV) as tmp:
+    with store.write_file(INSPECTION_SHEET.path) as tmp:
         sheet.to_csv(tmp, index=False, lineterminator="\n")
     tiles = [load_rgb(str(root / image_id), config.tile_size) for image_id in sample["image_id"]]
     gallery = png_bytes(montage(tiles, columns=10, scale=1))
-    with store.write_file(INSPECTION_GALLERY) as tmp:
+    with store.write_file(INSPECTION_GALLERY.path) as tmp:
         tmp.write_bytes(gallery)
-    manifest = store.written_manifest(INSPECTION_CSV)
+    manifest = store.written_manifest(INSPECTION_SHEET.path)
     per_stratum = (
         sample.groupby("stratum")
         .size()
@@ -360,16 +369,17 @@ def inspection_sample(
         .join(examples.drop_duplicates("image_group").groupby("stratum").size().rename("source_images"))
     )
     verdicts = sheet["verdict"].replace("", "pending").value_counts()
-    return dg.MaterializeResult(
-        data_version=data_version(manifest.dataset_hash),
+    return materialized(
+        store,
+        INSPECTION_SHEET,
+        manifest,
         metadata={
             "dagster/row_count": len(sample),
             "sampled_per_stratum": counts_table(per_stratum, "stratum"),
             "verdicts": dg.MetadataValue.json({k: int(v) for k, v in verdicts.items()}),
-            "fill_in": dg.MetadataValue.path(store.uri(INSPECTION_CSV)),
-            "gallery": dg.MetadataValue.path(store.uri(INSPECTION_GALLERY)),
+            "fill_in": dg.MetadataValue.path(store.uri(INSPECTION_SHEET.path)),
+            "gallery": dg.MetadataValue.path(store.uri(INSPECTION_GALLERY.path)),
             **column_schema(sheet, INSPECTION_COLUMNS),
-            **dataset_metadata(store, INSPECTION_CSV, manifest),
             **run_info(share=config.share, seed=config.seed),
         },
     )
@@ -380,9 +390,9 @@ def image_features(
     context: dg.AssetExecutionContext, config: ImageFeaturesConfig, store: DatasetStore
 ) -> dg.MaterializeResult:
     """One feature vector per clean image in HDF5 (chunked, compressed, indexed by image id), cached by pixel hash."""
-    source = store.read_json(SOURCE_PATH)
+    source = store.read(SOURCE)
     store.pull(source["local_root"])
-    images = store.read_table(IMAGES_PATH)
+    images = store.read(IMAGES)
     images["path"] = [str(store.path(source["local_root"], i)) for i in images["image_id"]]
     name = resolve_extractor_name(config.extractor)
     weights_path, weights_note = config.weights_path, "none (no weights)"
@@ -409,8 +419,15 @@ def image_features(
         raise dg.Failure(
             f"weights_path {config.weights_path!r} is not a torchvision resnet50 state dict: {exc}"
         ) from exc
-    relpath = f"{FEATURES_DIR}/{extractor.name}.h5"
-    final = store.path(relpath)
+    h5_name, index_name = f"{extractor.name}.h5", f"{extractor.name}_index.parquet"
+    previous_file = store.path(FEATURES.member(h5_name))  # the cache: the current version's file, if any
+    legacy = [FEATURES.member(n) for n in (h5_name, index_name) if store.manifest(FEATURES.member(n))]
+    if legacy:  # a store written before the features folder became one dataset: one file, one dataset
+        raise dg.Failure(
+            f"{', '.join(legacy)} are versioned as datasets of their own (a store from before {FEATURES.path}/ "
+            f"became one dataset): remove _manifests/{FEATURES.path}/ (their versions stay listed and checkable "
+            "out) and materialize again"
+        )
 
     def progress(done: int, total: int, seconds: float) -> None:
         rate = done / seconds if seconds > 0 else 0.0
@@ -421,43 +438,34 @@ def image_features(
         )
 
     workers = resolve_workers(config.max_workers)
-    with store.write_file(relpath) as tmp:
+    with store.write_dir(FEATURES.path) as staged:
         outcome = extract_to_hdf5(
             images,
-            tmp,
+            staged.path / h5_name,
             extractor=extractor,
-            cache_path=final if config.use_cache else None,
+            cache_path=previous_file if config.use_cache else None,
             batch_size=config.batch_size,
             workers=workers,
             compression=config.compression,
             storage_dtype=config.storage_dtype,
             progress=progress,
         )
-    h5_manifest = store.written_manifest(relpath)
-    with FeatureFile(final) as ff:
-        index = pd.DataFrame(
-            {"image_id": ff.image_ids, "row": np.arange(len(ff), dtype=np.int64), "content_hash": ff.content_hashes()}
-        )
-        stats = ff.stats()
-        attrs = dict(ff.attrs)
+        with FeatureFile(staged.path / h5_name) as ff:
+            index = pd.DataFrame(
+                {
+                    "image_id": ff.image_ids,
+                    "row": np.arange(len(ff), dtype=np.int64),
+                    "content_hash": ff.content_hashes(),
+                }
+            )
+            stats = ff.stats()
+            attrs = dict(ff.attrs)
+        index.to_parquet(staged.path / index_name, index=False, compression="zstd")
+    files = {e.path: Manifest([e]) for e in staged.committed.entries}  # each file's own version
+    h5_manifest, index_manifest = files[h5_name], files[index_name]
     ledger = account(
         "images", images["image_id"].tolist(), index["image_id"].tolist(), [r.item for r in outcome.rejects]
     )
-    index_path = f"{FEATURES_DIR}/{extractor.name}_index.parquet"
-    index_manifest = store.write_table(index_path, index)
-    store.write_json(
-        FEATURES_POINTER,
-        {
-            "extractor": extractor.name,
-            "extractor_version": extractor.version,
-            "file": relpath,
-            "index": index_path,
-            "feature_dim": extractor.dim,
-            "images": len(index),
-            "h5_sha256": h5_manifest.dataset_hash,
-        },
-    )
-    rejects_path = store.write_rejects(context.asset_key.to_user_string(), outcome.rejects)
     context.log.info(
         f"{outcome.featurised}/{outcome.images} images featurised ({outcome.cached} from cache, {outcome.computed} "
         "computed, "
@@ -476,8 +484,12 @@ def image_features(
     storage = report.storage_overhead(
         h5_manifest.total_bytes, images.set_index("image_id")["path"].reindex(index["image_id"]).tolist()
     )
-    return dg.MaterializeResult(
-        data_version=data_version(h5_manifest.dataset_hash, index_manifest.dataset_hash),
+    return materialized(
+        store,
+        FEATURES,
+        staged.committed,
+        rejects=outcome.rejects,
+        version_of=[h5_manifest, index_manifest],
         metadata={
             "featurised_share": float(round(outcome.featurised / max(outcome.images, 1), 6)),
             "dagster/row_count": outcome.featurised,
@@ -496,9 +508,7 @@ def image_features(
             "feature_storage_overhead": storage["overhead"],
             "feature_storage_overhead_within_50pct": storage["within_target"],
             "dimension_statistics": table(dim_stats),
-            "index": dg.MetadataValue.path(store.uri(index_path)),
-            **dataset_metadata(store, relpath, h5_manifest),
-            **rejects_metadata(store, rejects_path, outcome.rejects),
+            "index": dg.MetadataValue.path(store.uri(FEATURES.member(index_name))),
             **run_info(
                 images_per_second=round(outcome.images_per_second, 1),
                 extraction_seconds=round(outcome.seconds, 2),
@@ -523,28 +533,29 @@ def feature_report(
 ) -> dg.MaterializeResult:
     """Dataset statistics and feature analysis: PCA, correlation with SSIM, clustering, a linear probe, coverage
     gaps."""
-    examples = store.read_table(EXAMPLES_PATH)
-    clean_rejects = store.read_rejects("clean_conversion_results")
-    results = store.read_table(RESULTS_PATH)
-    pointer = store.read_json(FEATURES_POINTER)
-    with FeatureFile(store.pull(pointer["file"])) as ff:
-        payload, figures = report.build_report(
-            examples, results, clean_rejects, ff, config, versions=report.input_versions(store, pointer)
-        )
+    examples = store.read_table(EXAMPLES)
+    clean_rejects = store.read_rejects(CLEAN.asset)
+    results = store.read(RESULTS)
+    features_file, features_manifest = current_features(store)
+    versions = report.input_versions(store, features_file, features_manifest.dataset_hash)
+    with FeatureFile(store.pull(features_file)) as ff:
+        payload, figures = report.build_report(examples, results, clean_rejects, ff, config, versions=versions)
     extraction = latest_materialization_metadata(context.instance, image_features.key)
     speed = extraction.get("run_info", {})
-    manifest = store.write_json(REPORT_PATH, payload)
+    manifest = store.write(REPORT, payload)
     estimate = analysis.processing_time_estimate(
         speed.get("extraction_seconds", 0.0) / max(extraction.get("computed", 0), 1)
         if extraction.get("computed")
         else float("nan")
     )
-    loader = _loader_figures(store, pointer)
+    loader = loader_figures(store, features_file)
     importance = payload["features"]["linear_probe"].get("permutation_importance", {}).get("features", [])
     pca = payload["features"]["pca"]
     probe = payload["features"]["linear_probe"]
-    return dg.MaterializeResult(
-        data_version=data_version(manifest.dataset_hash),
+    return materialized(
+        store,
+        REPORT,
+        manifest,
         metadata={
             "dagster/row_count": payload["dataset"]["examples"],
             "extractor": payload["features"]["extractor"],
@@ -565,7 +576,6 @@ def feature_report(
             "coverage_gaps": dg.MetadataValue.md("\n".join(f"- {g}" for g in payload["coverage"]["gaps"]) or "none"),
             "recommendations": dg.MetadataValue.md("\n".join(f"- {r}" for r in payload["recommendations"]) or "none"),
             **figure_metadata(store, context.asset_key.to_user_string(), "feature_charts", figures),
-            **dataset_metadata(store, REPORT_PATH, manifest),
             **run_info(
                 extraction_images_per_second=speed.get("images_per_second", 0.0),
                 extraction_peak_rss_mib=speed.get("peak_rss_mib", 0.0),
@@ -574,13 +584,13 @@ def feature_report(
     )
 
 
-def _loader_figures(store: DatasetStore, pointer: dict) -> dict:
+def loader_figures(store: DatasetStore, features_file: str) -> dict:
     """The seed's loader targets measured on the materialized dataset (PyTorch `Dataset`), or why not."""
     if not torch_available():
         return {"skipped": "PyTorch is not installed (`make torch`)"}
     from dataprep_assets.ml.quality_prediction import LOADER_TARGETS, measure_loader
 
-    return {**measure_loader(store.path(pointer["file"]), store.path(EXAMPLES_PATH)), "targets": LOADER_TARGETS}
+    return {**measure_loader(store.path(features_file), store.path(EXAMPLES)), "targets": LOADER_TARGETS}
 
 
 quality_prediction_job = dg.define_asset_job(

@@ -16,26 +16,20 @@ from dataprep_assets.common.cards import (
 )
 from dataprep_assets.common.metadata import latest_materialization_metadata
 from dataprep_assets.common.store import DatasetStore
-from dataprep_assets.defs.quality_prediction.assets import GROUP, feature_report, logo_montage, quality_dataset_splits
+from dataprep_assets.defs.quality_prediction.assets import feature_report, logo_montage, quality_dataset_splits
 from dataprep_assets.defs.quality_prediction.config import SplitConfig
-from dataprep_assets.defs.quality_prediction.params import LOGO_TYPES, TARGET_LOGO_MIX
-from dataprep_assets.defs.quality_prediction.paths import (
-    CLEAN_PATH,
-    DATASETS_DIR,
-    EXAMPLES_PATH,
-    RESULTS_PATH,
-    SOURCE_PATH,
-)
+from dataprep_assets.defs.quality_prediction.datasets import CLEAN, EXAMPLES, GROUP, RESULTS, SOURCE, SPLIT_TABLES
 from dataprep_assets.defs.quality_prediction.stratify import SPLITS
 from dataprep_assets.lib.cards import Card, Figure, Section, Table
 from dataprep_assets.lib.charts import grouped_bars, histograms
+from dataprep_assets.ml.vectorizer_params import LOGO_TYPES, TARGET_LOGO_MIX
 
 
 def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
-    examples = store.read_table(EXAMPLES_PATH)
-    source = store.read_json(SOURCE_PATH)
+    examples = store.read_table(EXAMPLES)
+    source = store.read(SOURCE)
     root = store.pull(source["local_root"])
-    versions = input_versions(store, [RESULTS_PATH, CLEAN_PATH, DATASETS_DIR])
+    versions = input_versions(store, [RESULTS.path, CLEAN.path, SPLIT_TABLES.path])
     order = [s for s in SPLITS if s in set(examples["split"])]
     per_split = pd.DataFrame(
         [

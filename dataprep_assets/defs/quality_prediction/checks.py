@@ -10,20 +10,21 @@ from dataprep_assets.common.metadata import markdown_table
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.quality_prediction.assets import (
     clean_conversion_results,
-    features_file,
+    current_features,
     image_features,
     quality_dataset_splits,
 )
-from dataprep_assets.defs.quality_prediction.featurestore import FeatureFile
-from dataprep_assets.defs.quality_prediction.params import LOGO_TYPES, METHODS
-from dataprep_assets.defs.quality_prediction.paths import (
-    CLEAN_PATH,
-    DATASETS_DIR,
-    EXAMPLES_PATH,
-    IMAGES_PATH,
-    RESULTS_PATH,
-    SPLIT_SUMMARY_PATH,
+from dataprep_assets.defs.quality_prediction.datasets import (
+    CLEAN,
+    EXAMPLES,
+    FEATURES,
+    IMAGES,
+    RESULTS,
+    SPLIT_SUMMARY,
+    SPLIT_TABLES,
 )
+from dataprep_assets.ml.featurestore import FeatureFile
+from dataprep_assets.ml.vectorizer_params import LOGO_TYPES, METHODS
 
 MIN_PASS_RATE = 0.95
 MIN_FEATURISED_SHARE = 0.98
@@ -36,7 +37,7 @@ STAY_PUT_CHECK = "source_images_stay_put"
 
 no_source_image_in_two_splits = group_overlap_check(
     asset=quality_dataset_splits,
-    load=lambda store: store.read_table(EXAMPLES_PATH),
+    load=lambda store: store.read_table(EXAMPLES),
     group_col="image_group",
     name=OVERLAP_CHECK,
     blocking=True,
@@ -44,7 +45,7 @@ no_source_image_in_two_splits = group_overlap_check(
 
 source_images_stay_put = split_continuity_check(
     asset=quality_dataset_splits,
-    relpath=DATASETS_DIR,
+    relpath=SPLIT_TABLES.path,
     member="examples.parquet",
     group_col="image_id",
     name=STAY_PUT_CHECK,
@@ -52,7 +53,7 @@ source_images_stay_put = split_continuity_check(
 
 clean_results_valid = expectations_check(
     asset=clean_conversion_results,
-    load=lambda store: store.read_table(CLEAN_PATH),
+    load=lambda store: store.read(CLEAN),
     name="clean_results_valid",
     description="Great Expectations: SSIM in [-1, 1], MSE and PSNR >= 0, no missing metric, known logo type and "
     "method, unique result ids.",
@@ -78,9 +79,9 @@ clean_results_valid = expectations_check(
     description=f"At least {MIN_PASS_RATE:.0%} of the results pass cleaning (warns below).",
 )
 def at_least_95pct_of_results_pass_cleaning(store: DatasetStore) -> dg.AssetCheckResult:
-    total, kept = len(store.read_table(RESULTS_PATH)), len(store.read_table(CLEAN_PATH))
+    total, kept = len(store.read(RESULTS)), len(store.read(CLEAN))
     rate = kept / max(total, 1)
-    reasons = store.read_rejects("clean_conversion_results").counts_by_reason()
+    reasons = store.read_rejects(CLEAN.asset).counts_by_reason()
     return dg.AssetCheckResult(
         passed=rate >= MIN_PASS_RATE,
         severity=dg.AssetCheckSeverity.WARN,
@@ -101,8 +102,8 @@ def at_least_95pct_of_results_pass_cleaning(store: DatasetStore) -> dg.AssetChec
     "fold.",
 )
 def cv_folds_grouped_within_train(store: DatasetStore) -> dg.AssetCheckResult:
-    examples = store.read_table(EXAMPLES_PATH)
-    k = int(store.read_json(SPLIT_SUMMARY_PATH)["cv_folds"])
+    examples = store.read_table(EXAMPLES)
+    k = int(store.read_json(SPLIT_SUMMARY)["cv_folds"])
     train = examples["split"] == "train"
     problems = []
     if k > 1:
@@ -137,7 +138,7 @@ def cv_folds_grouped_within_train(store: DatasetStore) -> dg.AssetCheckResult:
     "one source image's share).",
 )
 def stratum_proportions_within_tolerance(store: DatasetStore) -> dg.AssetCheckResult:
-    summary = store.read_json(SPLIT_SUMMARY_PATH)
+    summary = store.read_json(SPLIT_SUMMARY)
     strata = pd.DataFrame(summary["strata"])
     failing = strata[~strata["within_tolerance"].astype(bool)]
     overall = pd.DataFrame(summary["per_split"]).T
@@ -165,9 +166,9 @@ def stratum_proportions_within_tolerance(store: DatasetStore) -> dg.AssetCheckRe
     "every value is finite.",
 )
 def feature_matrix_complete_and_finite(store: DatasetStore) -> dg.AssetCheckResult:
-    clean_ids = set(store.read_table(IMAGES_PATH)["image_id"])
-    rejected = {r.item for r in store.read_rejects("image_features")}
-    with FeatureFile(store.pull(features_file(store))) as ff:
+    clean_ids = set(store.read(IMAGES)["image_id"])
+    rejected = {r.item for r in store.read_rejects(FEATURES.asset)}
+    with FeatureFile(store.pull(current_features(store)[0])) as ff:
         ids = ff.image_ids
         non_finite = sum(int((~np.isfinite(block)).any(axis=1).sum()) for _, block in ff.iter_blocks())
         dim_ok = ff.dim == int(ff.attrs.get("feature_dim", -1))

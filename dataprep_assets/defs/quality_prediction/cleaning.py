@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 
 from dataprep_assets.defs.quality_prediction.metrics import PSNR_CAP
-from dataprep_assets.defs.quality_prediction.params import MODES, NUMERIC_PARAMS, PARAM_NAMES
 from dataprep_assets.lib.accounting import Ledger, account
 from dataprep_assets.lib.rejects import RejectLog
+from dataprep_assets.ml.vectorizer_params import MODES, NUMERIC_PARAMS, PARAM_NAMES
 
 STAGE = "clean_results"
 METRIC_RANGES = {"ssim": (-1.0, 1.0), "mse": (0.0, np.inf), "psnr": (0.0, np.inf)}

@@ -3,7 +3,7 @@
 A column name means the same thing in every table of the pipeline, so the tables share one glossary.
 """
 
-from dataprep_assets.defs.quality_prediction.params import NUMERIC_PARAMS
+from dataprep_assets.ml.vectorizer_params import NUMERIC_PARAMS
 
 COLUMNS = {
     "result_id": "one conversion result: log file and record number",

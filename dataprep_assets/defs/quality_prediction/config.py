@@ -6,14 +6,13 @@ import dagster as dg
 from pydantic import Field, model_validator
 
 from dataprep_assets.common.config import SplitFractionsConfig
-from dataprep_assets.defs.quality_prediction.params import METRICS
-
-DEFAULT_RESULTS = "raw/quality_prediction"
+from dataprep_assets.defs.quality_prediction.datasets import RAW_PREFIX
+from dataprep_assets.ml.vectorizer_params import METRICS
 
 
 class ConversionResultsConfig(dg.Config):
     results_uri: str = Field(
-        default=DEFAULT_RESULTS,
+        default=RAW_PREFIX,
         description="Where the conversion results live: a directory relative to the dataset store's root, or "
         "`s3://bucket/prefix` "
         "(mirrored incrementally into the store's `cache/quality_prediction/s3/`). Logs (.json, .jsonl, .csv) anywhere "

@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 
 from dataprep_assets.defs.quality_prediction.extractors import FeatureExtractor, build_extractor
-from dataprep_assets.defs.quality_prediction.featurestore import FeatureWriter, open_cache
 from dataprep_assets.defs.quality_prediction.logos import load_rgb
-from dataprep_assets.defs.quality_prediction.monitor import PeakMemory
 from dataprep_assets.lib.limits import ImageTooLargeError
+from dataprep_assets.lib.memory import PeakMemory
 from dataprep_assets.lib.parallel import ordered_map
 from dataprep_assets.lib.rejects import RejectLog
+from dataprep_assets.ml.featurestore import FeatureWriter, open_cache
 
 STAGE = "extract_features"
 MIN_IMAGES_PER_WORKER = 2000

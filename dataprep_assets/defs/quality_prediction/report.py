@@ -14,13 +14,13 @@ from PIL import Image
 
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.quality_prediction import analysis
-from dataprep_assets.defs.quality_prediction.featurestore import FeatureFile
-from dataprep_assets.defs.quality_prediction.params import PARAM_NAMES
-from dataprep_assets.defs.quality_prediction.paths import CLEAN_PATH, DATASETS_DIR
+from dataprep_assets.defs.quality_prediction.datasets import CLEAN, SPLIT_TABLES
 from dataprep_assets.defs.quality_prediction.stratify import SPLITS
 from dataprep_assets.lib import charts
 from dataprep_assets.lib.images import png_bytes
 from dataprep_assets.lib.rejects import RejectLog
+from dataprep_assets.ml.featurestore import FeatureFile
+from dataprep_assets.ml.vectorizer_params import PARAM_NAMES
 
 CLIP = 5.0
 """Standardised features are clipped to +-5 before projection: a dimension nearly constant in train (a rare
@@ -115,9 +115,11 @@ def storage_overhead(feature_bytes: int, image_paths: list[str], target: float =
     }
 
 
-def input_versions(store: DatasetStore, pointer: dict) -> dict[str, str]:
-    versions = {path: (m.dataset_hash if (m := store.manifest(path)) else "") for path in (CLEAN_PATH, DATASETS_DIR)}
-    versions[pointer["file"]] = pointer["h5_sha256"]
+def input_versions(store: DatasetStore, features_file: str, features_hash: str) -> dict[str, str]:
+    """The content hash of each input of the report: the clean results, the split tables, the feature file."""
+    paths = (CLEAN.path, SPLIT_TABLES.path)
+    versions = {path: (m.dataset_hash if (m := store.manifest(path)) else "") for path in paths}
+    versions[features_file] = features_hash
     return versions
 
 

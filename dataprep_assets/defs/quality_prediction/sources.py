@@ -18,7 +18,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from dataprep_assets.defs.quality_prediction.params import (
+from dataprep_assets.lib.accounting import Ledger, account
+from dataprep_assets.lib.naming import name_key, reject_collisions
+from dataprep_assets.lib.rejects import RejectLog
+from dataprep_assets.lib.s3uri import parse_s3_uri
+from dataprep_assets.lib.textio import ENCODING, load_json
+from dataprep_assets.ml.vectorizer_params import (
     IMAGE_KEYS,
     LOGO_TYPE_KEYS,
     METHOD_KEYS,
@@ -30,11 +35,6 @@ from dataprep_assets.defs.quality_prediction.params import (
     normalise_logo_type,
     normalise_method,
 )
-from dataprep_assets.lib.accounting import Ledger, account
-from dataprep_assets.lib.naming import name_key, reject_collisions
-from dataprep_assets.lib.rejects import RejectLog
-from dataprep_assets.lib.s3uri import parse_s3_uri
-from dataprep_assets.lib.textio import ENCODING, load_json
 
 STAGE = "read_results"
 LOG_SUFFIXES = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}

@@ -12,9 +12,9 @@ import os
 
 from dataprep_assets.common.sensors import ChangeSource, source_from_uri
 from dataprep_assets.common.store import DatasetStore
+from dataprep_assets.defs.echo_quality.datasets import RESULTS_PREFIX
 
 RESULTS_ENV = "ECHO_RESULTS_URI"
-RESULTS_PREFIX = "raw/echo_quality/inference_output"
 RESULT_SUFFIXES = (".json", ".csv")
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import pandas as pd
 
+from dataprep_assets.defs.echo_quality.datasets import VIDEOS_SUBDIR
 from dataprep_assets.defs.echo_quality.dicoms import safe_file_token
 from dataprep_assets.defs.echo_quality.selection import CLASS_NAMES, HIGH, LOW
 from dataprep_assets.lib.naming import assert_unique_names
 
-VIDEOS_SUBDIR = "echo_videos"
 ANNOTATION_COLUMNS = [
     "video_path",
     "quality_score",
