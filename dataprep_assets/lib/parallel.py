@@ -39,8 +39,8 @@ def ordered_map(
     return backend.map(fn, items, progress=progress, progress_every=progress_every)
 
 
-def batches(items: Sequence[T], size: int) -> list[Sequence[T]]:
-    """`items` in consecutive slices of `size` (the last may be shorter): the unit of work sent to a worker."""
+def batches(items: Sequence[T], size: int) -> list[list[T]]:
+    """`items` in consecutive lists of `size` (the last may be shorter): the unit of work sent to a worker."""
     if size < 1:
         raise ValueError(f"batch size must be at least 1, got {size}")
-    return [items[i : i + size] for i in range(0, len(items), size)]
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]

@@ -16,6 +16,7 @@ from dataprep_assets.common.metadata import (
     run_info,
     table,
 )
+from dataprep_assets.common.progress import progress_logger
 from dataprep_assets.common.publish import materialized
 from dataprep_assets.common.release import write_release
 from dataprep_assets.common.store import DatasetStore
@@ -42,7 +43,6 @@ from dataprep_assets.defs.echo_quality.datasets import (
 from dataprep_assets.defs.echo_quality.dicoms import (
     CACHED_VIDEO,
     COPY_CODE_VERSION,
-    chunked,
     copy_and_verify_cached,
     first_frame_gray,
 )
@@ -66,7 +66,7 @@ from dataprep_assets.lib.charts import grouped_bars, histograms
 from dataprep_assets.lib.compute import backend_for
 from dataprep_assets.lib.images import captioned_montage, png_bytes
 from dataprep_assets.lib.itemcache import InputHashes, ItemCache, fingerprint
-from dataprep_assets.lib.parallel import ordered_map
+from dataprep_assets.lib.parallel import batches, ordered_map, resolve_workers
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.splits import inherit_group_splits, previous_assignment, split_summary, stratified_split_keys
 from dataprep_assets.lib.storage import atomic_write_json
@@ -99,10 +99,6 @@ def read_annotations(store: DatasetStore, relpath: str = ANNOTATIONS) -> pd.Data
     if not path.exists():
         raise FileNotFoundError(f"{relpath} does not exist in the dataset store; materialize its asset first")
     return pd.read_csv(path, dtype=dict.fromkeys(STRING_COLUMNS, str), keep_default_na=False)
-
-
-def _progress(context, what: str):
-    return lambda done, total, s: context.log.info(f"{what}: {done}/{total} chunks, {s:.1f}s")
 
 
 @dg.asset(
@@ -139,7 +135,7 @@ def echo_inference_results(
         modalities=config.allowed_modalities,
         min_frames=config.min_frames,
         max_workers=config.max_workers,
-        progress=_progress(context, "DICOM headers"),
+        progress=progress_logger(context, "DICOM headers", unit="chunks"),
     )
     parsed_items = (parsed["folder"] + "/" + parsed["file_id"]).tolist()
     wanted = set(parsed_items)
@@ -290,15 +286,15 @@ def echo_training_data(
             else:
                 todo.append((str(store.path(src)), str(videos / name), config.decode_first_frame, key))
         hashes.save()
-        workers = 1 if len(todo) < COPY_INLINE_BELOW else config.max_workers
+        workers = resolve_workers(config.max_workers, len(todo), COPY_INLINE_BELOW)
         backend = backend_for(workers, root)
         context.log.info(
             f"videos: {len(known)} of {len(plan)} reused, {len(todo)} to copy + verify on {backend.describe()}"
         )
         chunks = ordered_map(
             copy_and_verify_cached,
-            [(chunk, cache) for chunk in chunked(todo, 16)],
-            progress=_progress(context, "copy + verify"),
+            [(chunk, cache) for chunk in batches(todo, 16)],
+            progress=progress_logger(context, "copy + verify", unit="chunks"),
             backend=backend,
         )
         fresh = (e for chunk in chunks for e in chunk)

@@ -175,10 +175,6 @@ def copy_and_verify_cached(args: tuple[list[tuple[str, str, bool, str]], ItemCac
     return errors
 
 
-def chunked(items: list, size: int) -> list[list]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
-
-
 def safe_file_token(file_id: str, length: int = 8) -> str:
     """Letters and digits of the file id's stem (the seed's `<id[:8]>`), safe in a file name."""
     token = re.sub(r"[^A-Za-z0-9]", "", PurePosixPath(file_id).stem)[:length]

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from dataprep_assets.defs.echo_quality.dicoms import chunked, index_files, read_headers, resolve_dicom
+from dataprep_assets.defs.echo_quality.dicoms import index_files, read_headers, resolve_dicom
 from dataprep_assets.defs.echo_quality.machines import normalize_machine
-from dataprep_assets.lib.parallel import ordered_map
+from dataprep_assets.lib.parallel import batches, ordered_map, resolve_workers
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.storage import UnsafePathError
 
@@ -63,10 +63,10 @@ def attach_dicoms(
             continue
         located.append(r)
         paths.append(str(path))
-    workers = 1 if len(paths) < INLINE_BELOW else max_workers
+    workers = resolve_workers(max_workers, len(paths), INLINE_BELOW)
     headers = [
         h
-        for chunk in ordered_map(read_headers, chunked(paths, CHUNK), max_workers=workers, progress=progress)
+        for chunk in ordered_map(read_headers, batches(paths, CHUNK), max_workers=workers, progress=progress)
         for h in chunk
     ]
     allowed = {m.upper() for m in modalities}

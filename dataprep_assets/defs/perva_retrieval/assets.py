@@ -18,6 +18,7 @@ from dataprep_assets.common.metadata import (
     run_info,
     table,
 )
+from dataprep_assets.common.progress import progress_logger
 from dataprep_assets.common.publish import materialized
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.perva_retrieval import columns
@@ -66,7 +67,7 @@ from dataprep_assets.defs.perva_retrieval.retrieval import build_records, catego
 from dataprep_assets.defs.perva_retrieval.search import hard_negatives
 from dataprep_assets.defs.perva_retrieval.uploads import perva_retrieval_uploads
 from dataprep_assets.lib.accounting import account, ledgers_metadata
-from dataprep_assets.lib.parallel import ordered_map
+from dataprep_assets.lib.parallel import batches, ordered_map, resolve_workers
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.splits import previous_assignment
 from dataprep_assets.lib.storage import UnsafePathError
@@ -111,9 +112,9 @@ def image_catalog(
     except (FileNotFoundError, UnsafePathError) as exc:
         raise dg.Failure(f"image_catalog: {exc}") from exc
     paths = sorted(f.store_path for f in found)
-    chunks = [(str(root), paths[i : i + 64]) for i in range(0, len(paths), 64)]
-    progress = lambda done, total, s: context.log.info(f"decoded {done}/{total} chunks of images, {s:.1f}s")  # noqa: E731
-    workers = config.max_workers if len(paths) >= PARALLEL_MIN_IMAGES else 1
+    chunks = [(str(root), chunk) for chunk in batches(paths, 64)]
+    progress = progress_logger(context, "images decoded", unit="chunks")
+    workers = resolve_workers(config.max_workers, len(paths), PARALLEL_MIN_IMAGES)
     inspected = {
         row[0]: row
         for chunk in ordered_map(inspect_chunk, chunks, max_workers=workers, progress=progress)

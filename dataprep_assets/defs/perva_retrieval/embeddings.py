@@ -21,7 +21,7 @@ from PIL import Image
 from dataprep_assets.defs.perva_retrieval.encoders import ImageEncoder, build_encoder
 from dataprep_assets.lib.compute import backend_for
 from dataprep_assets.lib.limits import open_image
-from dataprep_assets.lib.parallel import ordered_map
+from dataprep_assets.lib.parallel import batches, ordered_map
 from dataprep_assets.lib.rejects import Reject
 from dataprep_assets.lib.storage import atomic_write_bytes, safe_join
 
@@ -111,7 +111,7 @@ def embed_images(
         misses.append(i)
     result.hits, result.misses = n - len(misses) - int((~result.kept).sum()), len(misses)
     step = max(1, encoder.batch_size)
-    chunks = [misses[s : s + step] for s in range(0, len(misses), step)]
+    chunks = batches(misses, step)
     spec = encoder.spec()
     tasks = [(spec, str(store_root), [paths[i] for i in chunk]) for chunk in chunks]
     if encoder.parallel_decode and len(misses) >= PARALLEL_MIN_IMAGES:

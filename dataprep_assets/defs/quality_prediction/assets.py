@@ -19,6 +19,7 @@ from dataprep_assets.common.metadata import (
     run_info,
     table,
 )
+from dataprep_assets.common.progress import progress_logger
 from dataprep_assets.common.publish import materialized
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.quality_prediction import analysis, inspection, report
@@ -57,7 +58,7 @@ from dataprep_assets.defs.quality_prediction.uploads import quality_prediction_u
 from dataprep_assets.lib.accounting import account, ledgers_metadata
 from dataprep_assets.lib.charts import grouped_bars, histograms
 from dataprep_assets.lib.images import captioned_montage, montage, png_bytes
-from dataprep_assets.lib.parallel import ordered_map, resolve_workers
+from dataprep_assets.lib.parallel import batches, ordered_map, resolve_workers
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.s3uri import parse_s3_uri
 from dataprep_assets.lib.splits import previous_assignment
@@ -134,14 +135,11 @@ def conversion_results(
 
 
 def _inspect_images(root: str, paths: list[str], config: CleaningConfig, log) -> pd.DataFrame:
-    workers = min(resolve_workers(config.max_workers), max(1, len(paths) // IMAGES_PER_WORKER))
-    batches = [
-        (root, paths[i : i + 64], tuple(config.allowed_formats), config.min_image_size)
-        for i in range(0, len(paths), 64)
-    ]
+    workers = resolve_workers(config.max_workers, len(paths), IMAGES_PER_WORKER)
+    tasks = [(root, chunk, tuple(config.allowed_formats), config.min_image_size) for chunk in batches(paths, 64)]
     progress = lambda done, total, s: log.info(f"images checked: {min(done * 64, len(paths))}/{len(paths)}, {s:.1f}s")  # noqa: E731
     infos = [
-        info for batch in ordered_map(inspect_batch, batches, max_workers=workers, progress=progress) for info in batch
+        info for batch in ordered_map(inspect_batch, tasks, max_workers=workers, progress=progress) for info in batch
     ]
     return pd.DataFrame([i.__dict__ for i in infos], columns=list(ImageInfo.__dataclass_fields__))
 
@@ -429,13 +427,7 @@ def image_features(
             "out) and materialize again"
         )
 
-    def progress(done: int, total: int, seconds: float) -> None:
-        rate = done / seconds if seconds > 0 else 0.0
-        eta = (total - done) / rate if rate > 0 else 0.0
-        context.log.info(
-            f"features [{extractor.name}]: {done}/{total} images computed ({done / max(total, 1):.0%}), {rate:.1f} "
-            f"img/s, ETA {eta:.0f}s"
-        )
+    progress = progress_logger(context, f"features [{extractor.name}]", unit="images")
 
     workers = resolve_workers(config.max_workers)
     with store.write_dir(FEATURES.path) as staged:
