@@ -111,9 +111,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small smoke run (300 originals, 1 run)")
     args = parser.parse_args()
     n, naive_n, runs = (300, 60, 1) if args.quick else (args.n, min(args.naive_n, args.n), args.runs)
-    from dataprep_assets.defs.ct_hemorrhage.publish import (
-        AUG_BATCH,
-    )  # (imports Dagster: read here, not in the children)
+    from dataprep_assets.defs.ct_hemorrhage.augment import BATCH as AUG_BATCH
 
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()

@@ -31,6 +31,8 @@ Box = tuple[int, float, float, float, float]
 """(category_id, x, y, w, h)"""
 CODE_VERSION = "augment/1"
 """Bump when a change here changes the written images or boxes: every cached image is then redone."""
+BATCH = 8
+"""Images per worker call."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,13 @@ def _albumentations():
 
 
 @lru_cache(maxsize=4)
+def library_versions() -> list[str]:
+    """Versions of the libraries whose output bytes the cached augmentations depend on."""
+    from importlib.metadata import version
+
+    return [version("albumentations"), cv2.__version__, np.__version__]
+
+
 def build_transform(min_box: float, min_visibility: float):
     """Geometric + intensity augmentation suited to axial head CT (no vertical flips)."""
     A = _albumentations()

@@ -8,7 +8,7 @@ from pydantic import Field, model_validator
 
 from dataprep_assets.common.config import SplitFractionsConfig
 from dataprep_assets.common.continuity import RESPLIT_DESCRIPTION
-from dataprep_assets.defs.ct_hemorrhage.layout import CLASSES_6, DICOM_PREFIX, FEEDBACK_CSV, ROBOFLOW_COCO, V3_COCO
+from dataprep_assets.defs.ct_hemorrhage.datasets import CLASSES_6, DICOM_PREFIX, FEEDBACK_CSV, ROBOFLOW_COCO, V3_COCO
 from dataprep_assets.defs.ct_hemorrhage.patients import DEFAULT_NAME_PATTERN
 from dataprep_assets.lib.coco import DROP
 
