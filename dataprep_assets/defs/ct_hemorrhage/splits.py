@@ -59,6 +59,7 @@ def share_chart(balance: pd.DataFrame, target: float) -> bytes:
 
 
 def labelled_image_table(coco: dict) -> pd.DataFrame:
+    """One row per labelled image: its patient, source, classes (sorted names) and whether it has a hemorrhage."""
     images, boxes = frames_from_coco(coco)
     names = {c["id"]: c["name"] for c in coco["categories"]}
     classes = boxes.groupby("image_id")["category_id"].agg(lambda c: tuple(sorted({names[i] for i in c})))
