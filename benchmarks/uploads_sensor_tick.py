@@ -65,9 +65,8 @@ def dated_tick(client, n: int) -> None:
     keys = [f"store/raw/dated/{days[i % 100]}/img_{i:06d}.tif" for i in range(n)]
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(lambda k: client.put_object(Bucket="bench", Key=k, Body=b"x" * 64), keys))
-    asset, sensor = upload_batch_definitions(
-        UploadWatch(pipeline="dated", prefix="raw/dated", date_prefix_format="%Y/%m/%d/")
-    )
+    os.environ["DATAPREP_DATED_UPLOAD_DATE_PREFIX"] = "%Y/%m/%d/"  # the deployment setting, read on each tick
+    asset, sensor = upload_batch_definitions(UploadWatch(pipeline="dated", prefix="raw/dated"))
     with tempfile.TemporaryDirectory() as cache, dg.instance_for_test() as instance:
         store = S3DatasetStore(bucket="bench", prefix="store", cache_dir=cache)
         defs = dg.Definitions(assets=[asset], sensors=[sensor], resources={"store": store})

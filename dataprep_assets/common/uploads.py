@@ -29,6 +29,8 @@ from dataprep_assets.common.sensors import (
 )
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.lib.changes import batch_key
+from dataprep_assets.lib.dated import date_prefix_pattern, undated_view
+from dataprep_assets.lib.itemcache import CACHE_DIR
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.s3uri import is_s3_uri, split_s3_uri
 from dataprep_assets.lib.storage import UnsafePathError, safe_join
@@ -37,6 +39,8 @@ UPLOADS_GROUP = "uploads"
 BATCH_FORMAT = "%Y-%m-%d"
 UPLOAD_SENSORS_ENV = "DATAPREP_UPLOAD_SENSORS"
 INLINE_KEYS = 500
+DATE_PREFIX_ENV = "DATAPREP_UPLOAD_DATE_PREFIX"
+RAW_VIEWS_DIR = f"{CACHE_DIR}/raw_views"
 
 
 def upload_sensor_default_status() -> dg.DefaultSensorStatus:
@@ -46,6 +50,34 @@ def upload_sensor_default_status() -> dg.DefaultSensorStatus:
     return dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED
 
 
+def date_prefix_format(pipeline: str) -> str:
+    """The date-prefix layout of a pipeline's uploads (a deployment setting, read by its sensor and its inventory
+    alike): the pipeline's variable, else the global one; "" for the seed's undated layout. A bad value fails both
+    with a message naming it."""
+    value = (
+        os.environ.get(f"DATAPREP_{pipeline.upper()}_UPLOAD_DATE_PREFIX", "") or os.environ.get(DATE_PREFIX_ENV, "")
+    ).strip()
+    if value:
+        date_prefix_pattern(value)  # raises, naming the format, if it is not a folder-per-date strftime pattern
+    return value
+
+
+def raw_inputs(store: DatasetStore, pipeline: str, prefix: str) -> str:
+    """The store-relative folder an inventory reads `prefix` from in the seed's layout (pulled from the store):
+    `prefix` itself, or for date-prefixed uploads their undated view (`lib.dated`: the latest upload of a path
+    wins), rebuilt on each call."""
+    store.pull(prefix)
+    try:
+        date_format = date_prefix_format(pipeline)
+    except ValueError as exc:  # a deployment setting: one line at the top of the run's failure, not a traceback
+        raise dg.Failure(description=f"{pipeline} inputs: {exc}") from None
+    if not date_format:
+        return prefix
+    view = f"{RAW_VIEWS_DIR}/{pipeline}"
+    undated_view(store.path(prefix), store.path(view), date_format)
+    return view
+
+
 @dataclass(frozen=True)
 class UploadWatch:
     pipeline: str
@@ -53,10 +85,10 @@ class UploadWatch:
     """Store-relative prefix the pipeline reads its raw inputs from, e.g. `raw/cell_qa`."""
     suffixes: tuple[str, ...] = ()
     """File name endings that count as inputs (case-insensitive); empty = every file."""
-    date_prefix_format: str = ""
-    """For date-prefixed layouts (e.g. `%Y/%m/%d/` under the prefix): list only the last
-    `date_prefix_days` days' sub-prefixes, so a tick's cost does not grow with the bucket."""
     date_prefix_days: int = 2
+    """With date-prefixed uploads (`$DATAPREP_<PIPELINE>_UPLOAD_DATE_PREFIX`, e.g. `%Y/%m/%d/`, else
+    `$DATAPREP_UPLOAD_DATE_PREFIX`): the sensor lists only the last this-many days' sub-prefixes, so a tick's cost
+    does not grow with the bucket; the inventories read the dated trees as the seed's layout (`raw_inputs`)."""
     max_files_per_tick: int = 1000
     lookback_seconds: int = 120
     minimum_interval_seconds: int = field(
@@ -65,6 +97,10 @@ class UploadWatch:
     events_queue_url: str = ""
     """An SQS queue that receives the bucket's S3 event notifications for this prefix: ticks read the
     queue instead of listing the prefix (S3 stores only). Else `$DATAPREP_<PIPELINE>_UPLOAD_QUEUE_URL`."""
+
+    @property
+    def date_format(self) -> str:
+        return date_prefix_format(self.pipeline)
 
     @property
     def queue_url(self) -> str:
@@ -106,7 +142,7 @@ def change_source(store: DatasetStore, watch: UploadWatch) -> ChangeSource:
     uri = store.uri(watch.prefix)
     listing = {
         "suffixes": watch.suffixes,
-        "date_prefix_format": watch.date_prefix_format,
+        "date_prefix_format": watch.date_format,
         "date_prefix_days": watch.date_prefix_days,
     }
     if is_s3_uri(uri):

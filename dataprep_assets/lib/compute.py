@@ -49,14 +49,19 @@ class ComputeUnavailableError(RuntimeError):
     """The configured compute cluster cannot be reached or cannot see the data."""
 
 
-def resolve_workers(requested: int | None) -> int:
-    """0 or None means every core this process may use."""
-    if requested is None or requested <= 0:
-        try:
-            return max(1, len(os.sched_getaffinity(0)))
-        except AttributeError:  # pragma: no cover - non-Linux
-            return max(1, os.cpu_count() or 1)
-    return requested
+def resolve_workers(requested: int | None, tasks: int | None = None, min_tasks_per_worker: int = 1) -> int:
+    """Worker processes for `tasks` items: `requested` if > 0; else (0 / None) one per core this process may use,
+    but no more than one per `min_tasks_per_worker` tasks (at least one), since a fresh worker spends seconds
+    importing its libraries before it does anything: small batches run inline."""
+    if requested is not None and requested > 0:
+        return requested
+    try:
+        cores = max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - non-Linux
+        cores = max(1, os.cpu_count() or 1)
+    if tasks is None:
+        return cores
+    return max(1, min(cores, tasks // max(1, min_tasks_per_worker)))
 
 
 def fresh_output(path: str | os.PathLike) -> Path:

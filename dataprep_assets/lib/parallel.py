@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from dataprep_assets.lib.compute import Backend, ProgressFn, backend_from_env, resolve_workers
 
-__all__ = ["ordered_map", "resolve_workers", "ProgressFn"]
+__all__ = ["ordered_map", "batches", "resolve_workers", "ProgressFn"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -37,3 +37,10 @@ def ordered_map(
     backend = backend or backend_from_env(max_workers)
     backend.in_flight_per_worker = in_flight_per_worker
     return backend.map(fn, items, progress=progress, progress_every=progress_every)
+
+
+def batches(items: Sequence[T], size: int) -> list[Sequence[T]]:
+    """`items` in consecutive slices of `size` (the last may be shorter): the unit of work sent to a worker."""
+    if size < 1:
+        raise ValueError(f"batch size must be at least 1, got {size}")
+    return [items[i : i + size] for i in range(0, len(items), size)]

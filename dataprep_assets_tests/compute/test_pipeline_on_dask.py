@@ -73,7 +73,7 @@ def test_whole_graph_on_dask_survives_a_killed_worker_and_writes_the_same_bytes(
             result = _materialize(store, instance)
         finally:
             client.unregister_worker_plugin(KillAfterTask.name)
-            client.wait_for_workers(2, timeout=60)
+            client.wait_for_workers(2, timeout=240)
     assert result.success
     assert marker.exists()  # a worker died right after cutting a frame's crops: that frame was cut again
     assert all(e.passed for e in result.get_asset_check_evaluations())

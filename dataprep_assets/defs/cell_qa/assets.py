@@ -21,6 +21,7 @@ from dataprep_assets.common.metadata import (
 from dataprep_assets.common.publish import materialized
 from dataprep_assets.common.release import write_release
 from dataprep_assets.common.store import DatasetStore
+from dataprep_assets.common.uploads import raw_inputs
 from dataprep_assets.defs.cell_qa import columns
 from dataprep_assets.defs.cell_qa.config import CellCropsConfig, SplitConfig
 from dataprep_assets.defs.cell_qa.datasets import (
@@ -59,8 +60,8 @@ from dataprep_assets.lib.splits import assign_group_splits, previous_assignment,
 @dg.asset(group_name=GROUP, deps=[cell_qa_uploads], kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)
 def cell_qa_inventory(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
     """Every (frame, competitor) pair with its raw, ground-truth and mask file; unmatched files are rejects."""
-    store.pull(RAW_PREFIX)
-    inventory, rejects, ledger = build_inventory_with_ledger(store.local_root())
+    raw = raw_inputs(store, GROUP, RAW_PREFIX)  # the seed's layout (an undated view of date-prefixed uploads)
+    inventory, rejects, ledger = build_inventory_with_ledger(store.local_root(), raw)
     manifest = store.write(INVENTORY, inventory)
     context.log.info(
         f"inventory: {inventory['frame_key'].nunique()} frames, {len(inventory)} frame/competitor pairs, "
@@ -126,7 +127,7 @@ def cell_crops(context: dg.AssetExecutionContext, config: CellCropsConfig, store
     """
     inventory = store.read(INVENTORY)
     tasks = _frame_tasks(inventory)
-    store.pull(RAW_PREFIX)
+    raw_inputs(store, GROUP, RAW_PREFIX)  # the files the inventory names (a dated view is rebuilt here)
     root = str(store.local_root())
     workers = resolve_workers(config.max_workers)
     backend = backend_for(workers, root)  # workers read the frames and write the crops themselves

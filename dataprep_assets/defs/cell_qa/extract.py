@@ -12,6 +12,7 @@ stores what it computed; the asset restores hits and sends only misses to the wo
 
 from __future__ import annotations
 
+import functools
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ from dataprep_assets.lib.itemcache import ItemCache
 from dataprep_assets.lib.limits import ImageTooLargeError, check_pixels
 from dataprep_assets.lib.rejects import Reject
 from dataprep_assets.lib.storage import UnsafePathError, safe_join
+from dataprep_assets.lib.tiffs import TiffWriter
 
 CODE_VERSION = "cell_crops/1"
 """Bump when a change to this module changes its output bytes: every cached result is then recomputed."""
@@ -243,8 +245,9 @@ def _crop_competitor(
         if len(cell_ids) and safe_join(staging, f"{cell_ids[0]}.tif").exists():  # a rerun (its worker died)
             for cell_id in cell_ids:
                 fresh_output(safe_join(staging, f"{cell_id}.tif"))
+        writer = crop_tiff_writer(crops.shape[1:], crops.dtype)
         for i, (cell_id, crop) in enumerate(zip(cell_ids, crops, strict=True)):
-            tifffile.imwrite(safe_join(staging, f"{cell_id}.tif"), crop, photometric="minisblack")
+            writer.write(safe_join(staging, f"{cell_id}.tif"), crop)
             files.append(f"{cell_id}.tif")
             paths[i] = crop_ref(f"{CROPS.path}/{cell_id}.tif")
     n = pred.count
@@ -272,6 +275,13 @@ def _crop_competitor(
 def _save_stack(target: Path, crops: np.ndarray, mask_bits: np.ndarray) -> None:
     np.save(fresh_output(target), crops)
     np.save(fresh_output(mask_stack_path(target)), mask_bits)
+
+
+@functools.cache
+def crop_tiff_writer(shape: tuple[int, ...], dtype: np.dtype) -> TiffWriter:
+    """One per crop shape and dtype in each worker: the files `tifffile.imwrite(path, crop, photometric=
+    "minisblack")` would write, byte for byte, without rebuilding the header of every file."""
+    return TiffWriter(shape, dtype, photometric="minisblack")
 
 
 def process_frame_star(args) -> FrameResult:

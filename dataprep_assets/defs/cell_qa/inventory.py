@@ -120,15 +120,16 @@ class _Scan:
         return found
 
 
-def build_inventory(root: Path) -> tuple[pd.DataFrame, RejectLog]:
-    """Pair every raw frame with its ground truth and each competitor's mask; `root` is the store root."""
-    frame, rejects, _ = build_inventory_with_ledger(root)
+def build_inventory(root: Path, raw_dir: str = RAW_PREFIX) -> tuple[pd.DataFrame, RejectLog]:
+    """Pair every raw frame with its ground truth and each competitor's mask; `root` is the store root and
+    `raw_dir` the store-relative folder holding the seed's layout."""
+    frame, rejects, _ = build_inventory_with_ledger(root, raw_dir)
     return frame, rejects
 
 
-def build_inventory_with_ledger(root: Path) -> tuple[pd.DataFrame, RejectLog, Ledger]:
+def build_inventory_with_ledger(root: Path, raw_dir: str = RAW_PREFIX) -> tuple[pd.DataFrame, RejectLog, Ledger]:
     """`build_inventory` plus its accounting: every frame file found is in a row or a reject."""
-    base = root / RAW_PREFIX
+    base = root / raw_dir
     rejects = RejectLog()
     scan = _Scan(root, rejects)
     competitor_dirs = _child(base / COMPETITORS_DIR, re.compile(r"^(.+)$"))
@@ -188,7 +189,7 @@ def build_inventory_with_ledger(root: Path) -> tuple[pd.DataFrame, RejectLog, Le
                     mask_path = masks[competitor].get(number)
                     if mask_path is None:
                         rejects.add(
-                            f"{RAW_PREFIX}/{COMPETITORS_DIR}/{competitor}/{dataset}/{seq}_RES/mask{number:03d}.tif",
+                            f"{raw_dir}/{COMPETITORS_DIR}/{competitor}/{dataset}/{seq}_RES/mask{number:03d}.tif",
                             STAGE,
                             "missing_competitor_mask",
                             f"{competitor} has no mask for {dataset}/{seq} frame {number}",

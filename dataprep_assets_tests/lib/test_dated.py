@@ -1,0 +1,69 @@
+"""Date-prefixed uploads read as the seed's layout: dated and undated files, re-uploads, bad formats."""
+
+import os
+
+import pytest
+
+from dataprep_assets.lib.dated import date_prefix_pattern, undated_view
+
+
+def _put(root, rel, text):
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def _tree(view):
+    return {p.relative_to(view).as_posix(): p.read_text() for p in sorted(view.rglob("*")) if p.is_file()}
+
+
+def test_dated_files_appear_at_their_seed_path_and_the_latest_upload_wins(tmp_path):
+    src = tmp_path / "raw"
+    _put(src, "DS/01/t000.tif", "undated")
+    _put(src, "2026/11/27/DS/01/t001.tif", "day 27")
+    _put(src, "2026/11/27/DS/01/t000.tif", "re-upload 27")
+    _put(src, "2026/11/28/DS/01/t001.tif", "re-upload 28")
+    _put(src, "2026/11/28/DS/01_GT/SEG/man_seg001.tif", "gt")
+    _put(src, "2026/13/40/notes.txt", "a folder that only looks dated")
+    _put(src, "2026/11/28/.hidden", "skipped")
+    report = undated_view(src, tmp_path / "view", "%Y/%m/%d/")
+    assert _tree(tmp_path / "view") == {
+        "DS/01/t000.tif": "re-upload 27",
+        "DS/01/t001.tif": "re-upload 28",
+        "DS/01_GT/SEG/man_seg001.tif": "gt",
+        "2026/13/40/notes.txt": "a folder that only looks dated",
+    }
+    assert report.files == 4 and report.dated == 3
+    assert report.replaced == ["2026/11/27/DS/01/t001.tif", "DS/01/t000.tif"]
+    view_file = tmp_path / "view" / "DS/01/t001.tif"  # a hard link: no bytes copied, same inode
+    assert os.stat(view_file).st_ino == os.stat(src / "2026/11/28/DS/01/t001.tif").st_ino
+
+
+def test_the_view_is_rebuilt_whole_so_a_deleted_upload_disappears(tmp_path):
+    src = tmp_path / "raw"
+    gone = _put(src, "2026/11/27/a.tif", "a")
+    _put(src, "2026/11/27/b.tif", "b")
+    undated_view(src, tmp_path / "view", "%Y/%m/%d/")
+    gone.unlink()
+    undated_view(src, tmp_path / "view", "%Y/%m/%d/")
+    assert _tree(tmp_path / "view") == {"b.tif": "b"}
+    assert set(os.listdir(tmp_path)) == {"raw", "view"}  # no staging debris beside the view
+
+
+def test_a_missing_source_gives_an_empty_view(tmp_path):
+    assert undated_view(tmp_path / "nothing", tmp_path / "view", "%Y-%m-%d/").files == 0
+    assert list((tmp_path / "view").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("fmt", "message"), [("%Y/%m/%d", "must end with '/'"), ("%Y/%b/", "%b is not one of"), ("", "must end with")]
+)
+def test_a_format_that_is_not_a_folder_per_date_is_refused_with_its_name(fmt, message):
+    with pytest.raises(ValueError, match=message):
+        date_prefix_pattern(fmt)
+
+
+def test_pattern_splits_the_date_from_the_seed_path():
+    match = date_prefix_pattern("dt=%Y-%m-%d/").match("dt=2026-11-28/DS/01/t000.tif")
+    assert match is not None and match.groups() == ("dt=2026-11-28/", "DS/01/t000.tif")

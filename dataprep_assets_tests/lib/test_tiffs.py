@@ -1,0 +1,38 @@
+"""TiffWriter's files are byte-for-byte what tifffile.imwrite writes, for the crop shapes and dtypes in use."""
+
+import numpy as np
+import pytest
+import tifffile
+
+from dataprep_assets.lib.tiffs import TiffWriter
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32, np.float32])
+@pytest.mark.parametrize("shape", [(2, 64, 64), (2, 33, 17), (48, 48)])
+def test_spliced_files_equal_tifffile_output(tmp_path, shape, dtype):
+    writer = TiffWriter(shape, dtype, photometric="minisblack")
+    assert writer.spliced
+    rng = np.random.default_rng(7)
+    for i in range(3):
+        array = (rng.random(shape) * 1000).astype(dtype)
+        writer.write(tmp_path / f"ours{i}.tif", array)
+        tifffile.imwrite(tmp_path / f"ref{i}.tif", array, photometric="minisblack")
+        assert (tmp_path / f"ours{i}.tif").read_bytes() == (tmp_path / f"ref{i}.tif").read_bytes()
+        np.testing.assert_array_equal(tifffile.imread(tmp_path / f"ours{i}.tif"), array)
+
+
+def test_compressed_output_falls_back_to_tifffile_and_stays_identical(tmp_path):
+    writer = TiffWriter((2, 32, 32), np.uint16, photometric="minisblack", compression="zlib")
+    assert not writer.spliced
+    array = np.arange(2 * 32 * 32, dtype=np.uint16).reshape(2, 32, 32)
+    writer.write(tmp_path / "a.tif", array)
+    tifffile.imwrite(tmp_path / "b.tif", array, photometric="minisblack", compression="zlib")
+    assert (tmp_path / "a.tif").read_bytes() == (tmp_path / "b.tif").read_bytes()
+
+
+def test_an_array_of_another_shape_or_dtype_is_refused(tmp_path):
+    writer = TiffWriter((2, 8, 8), np.uint16)
+    with pytest.raises(ValueError, match="does not fit"):
+        writer.write(tmp_path / "x.tif", np.zeros((2, 8, 9), np.uint16))
+    with pytest.raises(ValueError, match="does not fit"):
+        writer.write(tmp_path / "x.tif", np.zeros((2, 8, 8), np.uint8))
