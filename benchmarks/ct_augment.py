@@ -68,8 +68,7 @@ def _inputs(root: Path, n: int):
 
 def ours(warmup: bool, root: str, n: int, workers: int, batch: int) -> dict:
     from dataprep_assets.defs.ct_hemorrhage.augment import AugTask, augment_batch
-    from dataprep_assets.defs.ct_hemorrhage.convert import batches
-    from dataprep_assets.lib.parallel import ordered_map
+    from dataprep_assets.lib.parallel import batches, ordered_map
 
     out = tempfile.mkdtemp(dir=root)
     tasks = [AugTask(str(p), out, p.name, b, 2, 42, 95, 2.0, 0.3) for p, b in _inputs(Path(root), 4 if warmup else n)]

@@ -16,6 +16,7 @@ import hashlib
 import multiprocessing
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -175,7 +176,7 @@ def augment_one(task: AugTask) -> list[AugImage]:
     return written
 
 
-def augment_batch(tasks: list[AugTask], cache: ItemCache | None = None) -> list[list[AugImage]]:
+def augment_batch(tasks: Sequence[AugTask], cache: ItemCache | None = None) -> list[list[AugImage]]:
     """Several images per worker call (fewer process-pool round trips); results stored in `cache` when given."""
     results = [augment_one(task) for task in tasks]
     if cache is not None:

@@ -17,16 +17,16 @@ from dataprep_assets.common.metadata import (
     run_info,
     table,
 )
+from dataprep_assets.common.progress import progress_logger
 from dataprep_assets.common.publish import materialized
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.ct_hemorrhage.columns import COLUMNS
-from dataprep_assets.defs.ct_hemorrhage.config import CandidatesConfig, FetchConfig, PngConfig
+from dataprep_assets.defs.ct_hemorrhage.config import MIN_TASKS_PER_WORKER, CandidatesConfig, FetchConfig, PngConfig
 from dataprep_assets.defs.ct_hemorrhage.convert import (
     BATCH,
     CACHED_NAME,
     CODE_VERSION,
     PngTask,
-    batches,
     convert_batch_star,
     png_names,
 )
@@ -54,13 +54,12 @@ from dataprep_assets.defs.ct_hemorrhage.feedback import (
 from dataprep_assets.defs.ct_hemorrhage.figures import thumbnail
 from dataprep_assets.defs.ct_hemorrhage.labelled_sources import labelled_coco
 from dataprep_assets.defs.ct_hemorrhage.uploads import ct_hemorrhage_uploads
-from dataprep_assets.defs.ct_hemorrhage.workers import progress_log, worker_count
 from dataprep_assets.lib.accounting import account, ledgers_metadata
 from dataprep_assets.lib.coco import categories_block
 from dataprep_assets.lib.compute import backend_for
 from dataprep_assets.lib.images import captioned_montage, png_bytes
 from dataprep_assets.lib.itemcache import InputHashes, ItemCache, fingerprint
-from dataprep_assets.lib.parallel import ordered_map
+from dataprep_assets.lib.parallel import batches, ordered_map, resolve_workers
 from dataprep_assets.lib.rejects import RejectLog
 
 
@@ -256,7 +255,7 @@ def no_hem_pngs(context: dg.AssetExecutionContext, config: PngConfig, store: Dat
                 )
             )
         hashes.save()
-        workers = worker_count(config.max_workers, len(tasks))
+        workers = resolve_workers(config.max_workers, len(tasks), MIN_TASKS_PER_WORKER)
         backend = backend_for(workers, root)
         context.log.info(
             f"DICOM->PNG: {len(results)} of {len(ok)} slices reused, {len(tasks)} to convert on {backend.describe()}"
@@ -267,7 +266,7 @@ def no_hem_pngs(context: dg.AssetExecutionContext, config: PngConfig, store: Dat
                 convert_batch_star,
                 [(b, cache) for b in batches(tasks, BATCH)],
                 backend=backend,
-                progress=progress_log(context, "DICOM->PNG batches"),
+                progress=progress_logger(context, "DICOM->PNG", "batches"),
             )
             for r in batch
         )

@@ -13,13 +13,13 @@ import yaml
 
 from dataprep_assets.common.automation import FOLLOW_UPSTREAM
 from dataprep_assets.common.metadata import counts_table, figure_metadata, preview_metadata, run_info
+from dataprep_assets.common.progress import progress_logger
 from dataprep_assets.common.publish import materialized
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.ct_hemorrhage.augment import BATCH as AUG_BATCH
 from dataprep_assets.defs.ct_hemorrhage.augment import CODE_VERSION as AUG_CODE_VERSION
 from dataprep_assets.defs.ct_hemorrhage.augment import AugTask, augment_batch_star, images_from_json, library_versions
-from dataprep_assets.defs.ct_hemorrhage.config import AugmentConfig, FourClassConfig
-from dataprep_assets.defs.ct_hemorrhage.convert import batches
+from dataprep_assets.defs.ct_hemorrhage.config import MIN_TASKS_PER_WORKER, AugmentConfig, FourClassConfig
 from dataprep_assets.defs.ct_hemorrhage.datasets import (
     ANNOTATIONS,
     BALANCED,
@@ -35,11 +35,10 @@ from dataprep_assets.defs.ct_hemorrhage.figures import montage_with_boxes
 from dataprep_assets.defs.ct_hemorrhage.ledgers import augmentation_ledgers, four_class_ledgers
 from dataprep_assets.defs.ct_hemorrhage.published import source_pins, split_cocos_at
 from dataprep_assets.defs.ct_hemorrhage.splits import balanced_splits
-from dataprep_assets.defs.ct_hemorrhage.workers import progress_log, worker_count
 from dataprep_assets.lib.accounting import ledgers_metadata
 from dataprep_assets.lib.compute import backend_for
 from dataprep_assets.lib.itemcache import InputHashes, ItemCache, fingerprint
-from dataprep_assets.lib.parallel import ordered_map
+from dataprep_assets.lib.parallel import batches, ordered_map, resolve_workers
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.storage import atomic_write_json, atomic_write_text, sha256_file
 
@@ -61,7 +60,7 @@ def augmented_coco_6class(
     for folder in sorted({Path(p).parent.as_posix() for p in balanced["source_path"]}):
         store.pull(folder)
     extras = {r.file_name: {"patient_id": r.patient_id, "source": r.source} for r in balanced.itertuples(index=False)}
-    workers = worker_count(config.max_workers, len(balanced))
+    workers = resolve_workers(config.max_workers, len(balanced), MIN_TASKS_PER_WORKER)
     started = time.perf_counter()
     per_split: dict[str, list] = {s: [] for s in SPLIT_ORDER}
     rejects = RejectLog()
@@ -109,7 +108,7 @@ def augmented_coco_6class(
                 tasks.append((split, task, r.source_path, r.file_name))
         hashes.save()
         todo = [t for _, t, _, _ in tasks if t is not None]
-        workers = worker_count(config.max_workers, len(todo))
+        workers = resolve_workers(config.max_workers, len(todo), MIN_TASKS_PER_WORKER)
         backend = backend_for(workers, root)
         context.log.info(
             f"{len(reused)} of {len(tasks)} images reused; augmenting {len(todo)} ({sum(t.copies for t in todo)} "
@@ -119,7 +118,7 @@ def augmented_coco_6class(
             augment_batch_star,
             [(b, cache) for b in batches(todo, AUG_BATCH)],
             backend=backend,
-            progress=progress_log(context, "augment batches"),
+            progress=progress_logger(context, "augment", "batches"),
         )
         fresh = (w for batch in done for w in batch)
         refused = []
