@@ -68,8 +68,7 @@ def _inputs(root: Path, n: int):
 
 def ours(warmup: bool, root: str, n: int, workers: int, batch: int) -> dict:
     from dataprep_assets.defs.ct_hemorrhage.augment import AugTask, augment_batch
-    from dataprep_assets.defs.ct_hemorrhage.convert import batches
-    from dataprep_assets.lib.parallel import ordered_map
+    from dataprep_assets.lib.parallel import batches, ordered_map
 
     out = tempfile.mkdtemp(dir=root)
     tasks = [AugTask(str(p), out, p.name, b, 2, 42, 95, 2.0, 0.3) for p, b in _inputs(Path(root), 4 if warmup else n)]
@@ -111,9 +110,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small smoke run (300 originals, 1 run)")
     args = parser.parse_args()
     n, naive_n, runs = (300, 60, 1) if args.quick else (args.n, min(args.naive_n, args.n), args.runs)
-    from dataprep_assets.defs.ct_hemorrhage.publish import (
-        AUG_BATCH,
-    )  # (imports Dagster: read here, not in the children)
+    from dataprep_assets.defs.ct_hemorrhage.augment import BATCH as AUG_BATCH
 
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()

@@ -89,8 +89,8 @@ def peer(warmup: bool, root: str, n: int, level: int = 1) -> dict:
 
 
 def ours(warmup: bool, root: str, n: int, workers: int = 1) -> dict:
-    from dataprep_assets.defs.ct_hemorrhage.convert import BATCH, PngTask, batches, convert_batch
-    from dataprep_assets.lib.parallel import ordered_map
+    from dataprep_assets.defs.ct_hemorrhage.convert import BATCH, PngTask, convert_batch
+    from dataprep_assets.lib.parallel import batches, ordered_map
 
     out = Path(tempfile.mkdtemp(dir=root, prefix="ours-"))
     files = _files(warmup, root, n)

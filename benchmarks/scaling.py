@@ -90,7 +90,8 @@ def crops(warmup: bool, root: str, frames: int, workers: int = 1, address: str =
 
 def pngs(warmup: bool, root: str, n: int, workers: int = 1, address: str = "") -> dict:
     from benchmarks.ct_dicom_to_png import _files
-    from dataprep_assets.defs.ct_hemorrhage.convert import BATCH, PngTask, batches, convert_batch
+    from dataprep_assets.defs.ct_hemorrhage.convert import BATCH, PngTask, convert_batch
+    from dataprep_assets.lib.parallel import batches
 
     out = Path(tempfile.mkdtemp(dir=root, prefix="png-"))
     files = _files(warmup, root, n)
@@ -105,7 +106,7 @@ def pngs(warmup: bool, root: str, n: int, workers: int = 1, address: str = "") -
 def augment(warmup: bool, root: str, n: int, workers: int = 1, address: str = "") -> dict:
     from benchmarks.ct_augment import _inputs
     from dataprep_assets.defs.ct_hemorrhage.augment import AugTask, augment_batch
-    from dataprep_assets.defs.ct_hemorrhage.convert import batches
+    from dataprep_assets.lib.parallel import batches
 
     out = tempfile.mkdtemp(dir=root)
     tasks = [AugTask(str(p), out, p.name, b, 2, 42, 95, 2.0, 0.3) for p, b in _inputs(Path(root), 4 if warmup else n)]

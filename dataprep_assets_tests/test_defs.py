@@ -26,8 +26,6 @@ EXPECTED = {
     "uploads": (5, 0),
 }
 PIPELINES = sorted(set(EXPECTED) - {"uploads"})
-# pipelines whose paths live in their datasets.py (all five once each is reshaped)
-DECLARED = ["cell_qa", "echo_quality", "perva_retrieval", "quality_prediction"]
 
 
 def test_every_asset_is_in_a_known_group(defs: dg.Definitions):
@@ -112,7 +110,7 @@ def declared_datasets(pipeline: str) -> list:
     return [value for value in vars(module).values() if isinstance(value, Dataset)]
 
 
-@pytest.mark.parametrize("pipeline", DECLARED)
+@pytest.mark.parametrize("pipeline", PIPELINES)
 def test_each_pipeline_declares_its_group_and_datasets_once(defs: dg.Definitions, pipeline: str):
     module = importlib.import_module(f"dataprep_assets.defs.{pipeline}.datasets")
     assert pipeline == module.GROUP
@@ -122,7 +120,7 @@ def test_each_pipeline_declares_its_group_and_datasets_once(defs: dg.Definitions
     groups = {node.key.to_user_string(): node.group_name for node in graph.asset_nodes}
     for dataset in datasets:  # each written by an asset of the pipeline, at a path no other dataset claims
         assert groups.get(dataset.asset) == pipeline, f"{dataset.asset} is not an asset of {pipeline}"
-    paths = [d.path for p in DECLARED for d in declared_datasets(p)]
+    paths = [d.path for p in PIPELINES for d in declared_datasets(p)]
     assert len(paths) == len(set(paths))
 
 

@@ -40,14 +40,8 @@ from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, JPEG2000Lossless, RLELossless
 
-from dataprep_assets.defs.ct_hemorrhage.layout import (
-    DICOM_PREFIX,
-    FEEDBACK_COLUMNS,
-    FEEDBACK_CSV,
-    RAW,
-    ROBOFLOW_COCO,
-    V3_COCO,
-)
+from dataprep_assets.defs.ct_hemorrhage.datasets import DICOM_PREFIX, FEEDBACK_CSV, RAW_PREFIX, ROBOFLOW_COCO, V3_COCO
+from dataprep_assets.defs.ct_hemorrhage.feedback import FEEDBACK_COLUMNS
 
 SIZE = 512
 V3_CLASSES = ("IPH", "IVH", "SAH", "SDH")
@@ -300,7 +294,7 @@ def generate(
     """Write the ct_hemorrhage inputs under `<root>/raw/ct_hemorrhage/` (and, with `upload_to`, under that S3
     store URL too) and return the local directory. Nothing is written anywhere else, whatever the environment."""
     root = Path(root)
-    base = root / RAW
+    base = root / RAW_PREFIX
     if base.exists():
         shutil.rmtree(base)
     rng = np.random.default_rng(seed)
@@ -443,5 +437,5 @@ def upload(root: str | Path, url: str) -> str:
     from dataprep_assets.defs.resources import build_store
 
     store = build_store(url=url, cache_dir=str(root))
-    store.push(RAW)
-    return store.uri(RAW)
+    store.push(RAW_PREFIX)
+    return store.uri(RAW_PREFIX)

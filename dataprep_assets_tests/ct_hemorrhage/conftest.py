@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dataprep_assets.common.store import LocalDatasetStore
-from dataprep_assets.defs.ct_hemorrhage.layout import RAW
+from dataprep_assets.defs.ct_hemorrhage import datasets as D
 from dataprep_assets.sample_data.ct_hemorrhage import generate
 from dataprep_assets_tests.harness import runner
 
@@ -33,5 +33,5 @@ def sample_template(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def sample_store(sample_template: Path, store_root: Path) -> LocalDatasetStore:
-    shutil.copytree(sample_template / RAW, store_root / RAW)
+    shutil.copytree(sample_template / D.RAW_PREFIX, store_root / D.RAW_PREFIX)
     return LocalDatasetStore(root=str(store_root))

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from dataprep_assets.defs.ct_hemorrhage import layout as L
+from dataprep_assets.defs.ct_hemorrhage import datasets as D
 from dataprep_assets.defs.ct_hemorrhage.config import ROBOFLOW_MAP
 from dataprep_assets.defs.ct_hemorrhage.labelled import Source, load_source
 from dataprep_assets.defs.ct_hemorrhage.patients import DEFAULT_NAME_PATTERN
@@ -25,19 +25,19 @@ from dataprep_assets_tests.harness import check_results, failure_text
 
 def test_malformed_coco_fails_naming_the_file_and_keeps_the_previous_output(sample_store, instance):
     assert materialize(sample_store, instance, selection=["labelled_coco"]).success
-    before = sample_store.path(L.LABELLED).read_bytes()
-    manifest = sample_store.manifest(L.LABELLED).dataset_hash
-    sample_store.path(L.V3_COCO).write_text('{"images": [{"id": 1, "file_name": "a.jpg"}], "annotations": [')
+    before = sample_store.path(D.LABELLED.path).read_bytes()
+    manifest = sample_store.manifest(D.LABELLED.path).dataset_hash
+    sample_store.path(D.V3_COCO).write_text('{"images": [{"id": 1, "file_name": "a.jpg"}], "annotations": [')
     result = materialize(sample_store, instance, selection=["labelled_coco"])
     assert not result.success
     assert "malformed COCO JSON" in failure_text(
         result
     ) and "filtered_4class/coco/train/_annotations.coco.json" in failure_text(result)
     assert (
-        sample_store.path(L.LABELLED).read_bytes() == before
-        and sample_store.manifest(L.LABELLED).dataset_hash == manifest
+        sample_store.path(D.LABELLED.path).read_bytes() == before
+        and sample_store.manifest(D.LABELLED.path).dataset_hash == manifest
     )
-    assert not [p for p in sample_store.path(L.WORK).iterdir() if p.name.startswith(".")]  # no temp files left behind
+    assert not [p for p in sample_store.path(D.WORK).iterdir() if p.name.startswith(".")]  # no temp files left behind
 
 
 def test_a_category_missing_from_the_mapping_fails_naming_it_when_configured_to(sample_store, instance):
@@ -51,9 +51,9 @@ def test_a_category_missing_from_the_mapping_fails_naming_it_when_configured_to(
 
 def test_a_category_missing_from_the_mapping_is_a_reject_row_per_annotation_by_default(sample_store, instance):
     mapping = {k: v for k, v in ROBOFLOW_MAP.items() if k != "calcification"}
-    coco = json.loads(sample_store.path(L.ROBOFLOW_COCO).read_text())
+    coco = json.loads(sample_store.path(D.ROBOFLOW_COCO).read_text())
     calc = {c["id"] for c in coco["categories"] if c["name"] == "calcification"}
-    expected = {f"{L.ROBOFLOW_COCO}#annotation={a['id']}" for a in coco["annotations"] if a["category_id"] in calc}
+    expected = {f"{D.ROBOFLOW_COCO}#annotation={a['id']}" for a in coco["annotations"] if a["category_id"] in calc}
     assert expected
     result = materialize(
         sample_store,
@@ -69,7 +69,7 @@ def test_a_category_missing_from_the_mapping_is_a_reject_row_per_annotation_by_d
 
 
 def test_feedback_csv_without_its_columns_fails_naming_them(sample_store, instance):
-    csv = sample_store.path(L.FEEDBACK_CSV)
+    csv = sample_store.path(D.FEEDBACK_CSV)
     pd.read_csv(csv).drop(columns=["feedback", "patient_id"]).to_csv(csv, index=False)
     result = materialize(sample_store, instance, selection=["labelled_coco", "no_hem_candidates"])
     assert not result.success and "missing columns ['patient_id', 'feedback']" in failure_text(result)
@@ -79,12 +79,12 @@ def test_nothing_fetchable_fails_loudly_with_the_reason_and_keeps_the_last_good_
     assert materialize(
         sample_store, instance, selection=["labelled_coco", "no_hem_candidates", "no_hem_dicoms"]
     ).success
-    good = sample_store.path(L.DICOMS).read_bytes()
+    good = sample_store.path(D.DICOMS.path).read_bytes()
     config = {"ops": {"no_hem_dicoms": {"config": {"dicom_prefix": "raw/ct_hemorrhage/wrong-prefix"}}}}
     result = materialize(sample_store, instance, selection=["no_hem_dicoms"], run_config=config)
     assert not result.success and "could be used (most common reason: missing_object)" in failure_text(result)
     assert set(sample_store.read_rejects("no_hem_dicoms").counts_by_reason()) == {"missing_object"}
-    assert sample_store.path(L.DICOMS).read_bytes() == good
+    assert sample_store.path(D.DICOMS.path).read_bytes() == good
 
 
 @pytest.mark.parametrize(
@@ -153,7 +153,7 @@ def test_unusable_labelled_images_and_boxes_are_rejects_with_reasons(tmp_path):
 
 def test_real_dicom_through_fetch_and_conversion(sample_store, instance):
     """CQ500 head CT (raw and JPEG 2000), pydicom's CT_small, a JPEG Lossless slice with multi-valued windows."""
-    archive = sample_store.path(L.DICOM_PREFIX)
+    archive = sample_store.path(D.DICOM_PREFIX)
     shutil.rmtree(archive)
     files = {
         "693_UNCR.dcm": "FP",
@@ -178,7 +178,7 @@ def test_real_dicom_through_fetch_and_conversion(sample_store, instance):
                 "feedback": feedback,
             }
         )
-    pd.DataFrame(rows).to_csv(sample_store.path(L.FEEDBACK_CSV), index=False)
+    pd.DataFrame(rows).to_csv(sample_store.path(D.FEEDBACK_CSV), index=False)
     config = {"ops": {"no_hem_dicoms": {"config": {"allowed_thickness_mm": [1.0, 5.0]}}}}
     result = materialize(
         sample_store,
@@ -187,30 +187,30 @@ def test_real_dicom_through_fetch_and_conversion(sample_store, instance):
         run_config=config,
     )
     assert result.success
-    index = sample_store.read_table(L.PNG_INDEX).set_index("dicom_path")
-    raw, j2k = index.loc[f"{L.DICOM_PREFIX}/real/693_UNCR.dcm"], index.loc[f"{L.DICOM_PREFIX}/real/693_J2KR.dcm"]
+    index = sample_store.read(D.PNG_INDEX).set_index("dicom_path")
+    raw, j2k = index.loc[f"{D.DICOM_PREFIX}/real/693_UNCR.dcm"], index.loc[f"{D.DICOM_PREFIX}/real/693_J2KR.dcm"]
     assert raw["patient_id"] == j2k["patient_id"] == "CQ500-CT-310"  # the header's PatientID wins over the CSV's
     assert raw["file_name"] != j2k["file_name"]  # same patient and slice number: the second name is made unique
     assert (raw["window_center"], raw["window_width"], raw["window_source"]) == (40.0, 100.0, "header")
-    png = lambda name: np.asarray(Image.open(sample_store.path(L.NO_HEM_DIR, name)))  # noqa: E731
+    png = lambda name: np.asarray(Image.open(sample_store.path(D.NO_HEM_PNGS.path, name)))  # noqa: E731
     assert np.array_equal(png(raw["file_name"]), png(j2k["file_name"]))
     assert np.array_equal(png(raw["file_name"]), load_slice_uint8(real_dicom("693_UNCR.dcm")).image)
-    multi = index.loc[f"{L.DICOM_PREFIX}/real/bad_sequence.dcm"]
+    multi = index.loc[f"{D.DICOM_PREFIX}/real/bad_sequence.dcm"]
     assert (multi["window_center"], multi["window_width"]) == (40.0, 350.0)
-    small = index.loc[f"{L.DICOM_PREFIX}/real/CT_small.dcm"]
+    small = index.loc[f"{D.DICOM_PREFIX}/real/CT_small.dcm"]
     assert (small["width"], small["height"], small["window_source"]) == (128, 128, "config")
     assert {(Path(r.item).name, r.reason) for r in sample_store.read_rejects("no_hem_dicoms")} == {
         ("SC_rgb.dcm", "slice_thickness")
     }  # no SliceThickness
     assert len(sample_store.read_rejects("no_hem_pngs")) == 0
-    assert len(json.loads(sample_store.path(L.NO_HEM_COCO).read_text())["images"]) == 4
+    assert len(json.loads(sample_store.path(D.NO_HEM_COCO.path).read_text())["images"]) == 4
 
 
 def test_a_truncated_labelled_image_is_left_out_of_the_dataset_as_a_reject(sample_store, instance):
     """Its header still reads (so the size check passes) but the data stops short: OpenCV would decode it
     into a grey-filled image without complaint."""
     assert materialize(sample_store, instance, selection=["labelled_coco", "patient_splits"]).success
-    splits = sample_store.read_table(L.PATIENT_SPLITS)
+    splits = sample_store.read(D.PATIENT_SPLITS)
     victim = splits[(splits["split"] == "train") & (splits["source"] == "v3")].iloc[0]
     path = sample_store.path(victim["source_path"])
     path.write_bytes(path.read_bytes()[:2000])
@@ -227,7 +227,7 @@ def test_a_truncated_labelled_image_is_left_out_of_the_dataset_as_a_reject(sampl
     assert {(r.item, r.reason) for r in sample_store.read_rejects("augmented_coco_6class")} == {
         (victim["source_path"], "unreadable_image")
     }
-    train = json.loads(sample_store.path(L.SIX_CLASS, "train", L.ANNOTATIONS).read_text())
+    train = json.loads(sample_store.path(D.SIX_CLASS.path, "train", D.ANNOTATIONS).read_text())
     names = {im["file_name"] for im in train["images"]}
     assert victim["file_name"] not in names and not any(
         n.startswith(Path(victim["file_name"]).stem + "_aug") for n in names
@@ -256,16 +256,16 @@ def test_the_readability_check_catches_truncated_files(tmp_path):
 def test_header_only_feedback_csv_stops_at_the_blocking_balance_check(sample_store, instance):
     """No negatives to add: the set would publish with ~0% no-hemorrhage images; the blocking 48-52% check
     on `balanced_splits` fails and nothing is published."""
-    csv = sample_store.path(L.FEEDBACK_CSV)
+    csv = sample_store.path(D.FEEDBACK_CSV)
     csv.write_text(csv.read_text().splitlines()[0] + "\n")
     result = materialize(sample_store, instance)
     assert not result.success
     check = check_results(result)["balanced_splits:no_hem_share_48_to_52_pct"]
-    assert not check.passed and set(check.metadata["splits_outside"].value) == set(L.SPLITS)
+    assert not check.passed and set(check.metadata["splits_outside"].value) == set(D.SPLIT_ORDER)
     built = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert {"no_hem_candidates", "no_hem_coco", "balanced_splits"} <= built
     assert not built & {"augmented_coco_6class", "coco_4class", "v4_analysis", "v4_dataset_6class_csv"}
-    assert not sample_store.path(L.SIX_CLASS).exists()
+    assert not sample_store.path(D.SIX_CLASS.path).exists()
 
 
 def test_the_seeds_pass_fail_checks_are_blocking():

@@ -10,6 +10,7 @@ import pytest
 
 from dataprep_assets.common.store import LocalDatasetStore
 from dataprep_assets.defs.ct_hemorrhage.feedback import (
+    FEEDBACK_COLUMNS,
     FeedbackError,
     FetchSettings,
     fetch_slice,
@@ -17,7 +18,6 @@ from dataprep_assets.defs.ct_hemorrhage.feedback import (
     read_feedback,
     select_for_fetch,
 )
-from dataprep_assets.defs.ct_hemorrhage.layout import FEEDBACK_COLUMNS
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.sample_data.ct_hemorrhage import render_slice_hu, write_dicom
 

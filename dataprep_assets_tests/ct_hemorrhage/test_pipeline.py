@@ -13,30 +13,29 @@ import yaml
 from PIL import Image
 
 from dataprep_assets.common.store import LocalDatasetStore
-from dataprep_assets.defs.ct_hemorrhage import assets as A
-from dataprep_assets.defs.ct_hemorrhage import layout as L
-from dataprep_assets.defs.ct_hemorrhage.layout import RAW
+from dataprep_assets.defs.ct_hemorrhage import datasets as D
+from dataprep_assets.defs.ct_hemorrhage import splits as S
 from dataprep_assets_tests.ct_hemorrhage.conftest import materialize
 from dataprep_assets_tests.harness import check_results
 
 OUTPUTS = [
-    L.LABELLED,
-    L.CANDIDATES,
-    L.DICOMS,
-    L.NO_HEM_DIR,
-    L.NO_HEM_COCO,
-    L.PATIENT_SPLITS,
-    L.BALANCED,
-    L.SIX_CLASS,
-    L.FOUR_CLASS,
-    L.ANALYSIS,
-    L.CSV_6CLASS,
-    L.CSV_4CLASS,
+    D.LABELLED.path,
+    D.CANDIDATES.path,
+    D.DICOMS.path,
+    D.NO_HEM_PNGS.path,
+    D.NO_HEM_COCO.path,
+    D.PATIENT_SPLITS.path,
+    D.BALANCED.path,
+    D.SIX_CLASS.path,
+    D.FOUR_CLASS.path,
+    D.ANALYSIS.path,
+    D.CSV_6CLASS.path,
+    D.CSV_4CLASS.path,
 ]
 
 
 def _coco(store, dataset, split):
-    return json.loads(store.path(dataset, split, L.ANNOTATIONS).read_text())
+    return json.loads(store.path(dataset, split, D.ANNOTATIONS).read_text())
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +44,7 @@ def built(sample_template, tmp_path_factory):
     import shutil
 
     root = tmp_path_factory.mktemp("built")
-    shutil.copytree(sample_template / RAW, root / RAW)
+    shutil.copytree(sample_template / D.RAW_PREFIX, root / D.RAW_PREFIX)
     store = LocalDatasetStore(root=str(root))
     with dg.instance_for_test() as instance:
         config = {
@@ -66,18 +65,18 @@ def test_whole_graph_builds_the_seeds_layout_with_every_check_passing(built):
     assert not failed
 
     # the seed's layout: COCO per split with the images beside it, metadata.yaml, CSVs
-    for dataset in (L.SIX_CLASS, L.FOUR_CLASS):
+    for dataset in (D.SIX_CLASS.path, D.FOUR_CLASS.path):
         assert yaml.safe_load(store_text(sample_store, f"{dataset}/metadata.yaml"))["dataset"].startswith(
             "ct_hemorrhage v4"
         )
-        for split in L.SPLITS:
+        for split in D.SPLIT_ORDER:
             coco = _coco(sample_store, dataset, split)
             assert coco["images"] and all(
                 sample_store.path(dataset, split, im["file_name"]).is_file() for im in coco["images"]
             )
-    six = {s: _coco(sample_store, L.SIX_CLASS, s) for s in L.SPLITS}
+    six = {s: _coco(sample_store, D.SIX_CLASS.path, s) for s in D.SPLIT_ORDER}
     assert [c["name"] for c in six["train"]["categories"]] == ["EDH", "HC", "IPH", "IVH", "SAH", "SDH"]
-    names = {s: {im["file_name"] for im in six[s]["images"]} for s in L.SPLITS}
+    names = {s: {im["file_name"] for im in six[s]["images"]} for s in D.SPLIT_ORDER}
     assert any(n.startswith("v3_") for n in names["train"]) and any(n.startswith("roboflow_") for n in names["train"])
     assert any(n.startswith("no_hem_") and n.endswith(".png") for n in names["train"]) and any(
         "_aug2.jpg" in n for n in names["train"]
@@ -87,7 +86,7 @@ def test_whole_graph_builds_the_seeds_layout_with_every_check_passing(built):
     assert len(six["train"]["images"]) == 3 * len(originals)
 
     # patients never cross splits; no-hemorrhage share ~50% per split
-    patients = {s: {im["patient_id"] for im in six[s]["images"]} for s in L.SPLITS}
+    patients = {s: {im["patient_id"] for im in six[s]["images"]} for s in D.SPLIT_ORDER}
     assert (
         not patients["train"] & patients["valid"]
         and not patients["train"] & patients["test"]
@@ -98,22 +97,25 @@ def test_whole_graph_builds_the_seeds_layout_with_every_check_passing(built):
         assert 0.48 <= 1 - len(positives) / len(coco["images"]) <= 0.52, split
 
     # 4-class: same images, linked, no EDH/HC
-    four_train = _coco(sample_store, L.FOUR_CLASS, "train")
+    four_train = _coco(sample_store, D.FOUR_CLASS.path, "train")
     assert [c["name"] for c in four_train["categories"]] == ["IPH", "IVH", "SAH", "SDH"]
-    first = sample_store.path(L.FOUR_CLASS, "train", four_train["images"][0]["file_name"])
-    assert first.is_symlink() and first.read_bytes() == sample_store.path(L.SIX_CLASS, "train", first.name).read_bytes()
+    first = sample_store.path(D.FOUR_CLASS.path, "train", four_train["images"][0]["file_name"])
+    assert (
+        first.is_symlink()
+        and first.read_bytes() == sample_store.path(D.SIX_CLASS.path, "train", first.name).read_bytes()
+    )
     assert "_objects" in first.resolve().parts  # a link to the stored object, never into the live 6-class folder
 
     # the no-hemorrhage downloads, as the seed leaves them
-    no_hem = json.loads(sample_store.path(L.NO_HEM_COCO).read_text())
+    no_hem = json.loads(sample_store.path(D.NO_HEM_COCO.path).read_text())
     assert no_hem["annotations"] == [] and len(no_hem["categories"]) == 6
-    png = sample_store.path(L.NO_HEM_DIR, no_hem["images"][0]["file_name"])
+    png = sample_store.path(D.NO_HEM_PNGS.path, no_hem["images"][0]["file_name"])
     assert Image.open(png).mode == "L" and Image.open(png).size == (512, 512)
 
     # CSV exports and analysis
-    csv6 = pd.read_csv(sample_store.path(L.CSV_6CLASS))
-    assert len(csv6) == sum(len(c["images"]) for c in six.values()) and set(csv6["split"]) == set(L.SPLITS)
-    analysis = json.loads(sample_store.path(L.ANALYSIS).read_text())
+    csv6 = pd.read_csv(sample_store.path(D.CSV_6CLASS.path))
+    assert len(csv6) == sum(len(c["images"]) for c in six.values()) and set(csv6["split"]) == set(D.SPLIT_ORDER)
+    analysis = json.loads(sample_store.path(D.ANALYSIS.path).read_text())
     assert all(v == [] for v in analysis["6class"]["patient_overlap"].values())
     assert analysis["6class"]["splits"]["train"]["augmented_images"] == 2 * len(originals)
     # the ORIGINAL IMAGES SUMMARY counts originals only: augmented copies would triple train's class counts
@@ -188,7 +190,7 @@ def test_rerun_with_parallel_workers_is_byte_identical(built, sample_template, t
     import shutil
 
     reference, _ = built
-    shutil.copytree(sample_template / RAW, tmp_path / "parallel" / RAW)
+    shutil.copytree(sample_template / D.RAW_PREFIX, tmp_path / "parallel" / D.RAW_PREFIX)
     store = LocalDatasetStore(root=str(tmp_path / "parallel"))
     config = {
         "ops": {"no_hem_pngs": {"config": {"max_workers": 2}}, "augmented_coco_6class": {"config": {"max_workers": 2}}}
@@ -209,7 +211,7 @@ def test_injected_patient_leakage_fails_the_blocking_check_and_stops_downstream(
         out["split"] = np.random.default_rng(seed).choice(list(fractions), size=len(out), p=list(fractions.values()))
         return out, []
 
-    monkeypatch.setattr(A, "split_images", leaky_split)
+    monkeypatch.setattr(S, "split_images", leaky_split)
     result = materialize(sample_store, instance)
     assert not result.success
     leak = check_results(result)["patient_splits:no_patient_overlap"]
@@ -217,12 +219,12 @@ def test_injected_patient_leakage_fails_the_blocking_check_and_stops_downstream(
     built = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert "patient_splits" in built and "no_hem_pngs" in built
     assert not built & {"balanced_splits", "augmented_coco_6class", "coco_4class", "v4_analysis"}
-    assert not sample_store.path(L.SIX_CLASS).exists()
+    assert not sample_store.path(D.SIX_CLASS.path).exists()
 
 
 def test_false_positives_first_then_true_negatives_up_to_the_limit(sample_store, instance):
     assert materialize(sample_store, instance, selection=["labelled_coco", "no_hem_candidates"]).success
-    n_fp = int((sample_store.read_table(L.CANDIDATES)["tier"] == 0).sum())
+    n_fp = int((sample_store.read(D.CANDIDATES)["tier"] == 0).sum())
     for config, fp, tn in (
         ({"max_images": n_fp + 10}, n_fp, 10),
         ({"fp_only": True}, n_fp, 0),
@@ -235,5 +237,5 @@ def test_false_positives_first_then_true_negatives_up_to_the_limit(sample_store,
             run_config={"ops": {"no_hem_dicoms": {"config": config}}},
         )
         assert run.success
-        fetched = sample_store.read_table(L.DICOMS)
+        fetched = sample_store.read(D.DICOMS)
         assert (int((fetched["tier"] == 0).sum()), int((fetched["tier"] == 1).sum())) == (fp, tn), config

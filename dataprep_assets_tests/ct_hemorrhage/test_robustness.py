@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from dataprep_assets.defs.ct_hemorrhage import layout as L
+from dataprep_assets.defs.ct_hemorrhage import datasets as D
 from dataprep_assets.defs.ct_hemorrhage.config import ROBOFLOW_MAP
 from dataprep_assets.defs.ct_hemorrhage.convert import png_names
 from dataprep_assets.defs.ct_hemorrhage.feedback import read_feedback
@@ -151,9 +151,9 @@ def test_feedback_line_numbers_count_blank_lines_and_a_bom_is_accepted(tmp_path)
 
 
 def test_feedback_rows_already_labelled_are_reject_rows_and_accounted(sample_store, instance):
-    csv = sample_store.path(L.FEEDBACK_CSV)
+    csv = sample_store.path(D.FEEDBACK_CSV)
     assert materialize(sample_store, instance, selection=["labelled_coco"]).success
-    labelled = json.loads(sample_store.path(L.LABELLED).read_text())["images"][0]
+    labelled = json.loads(sample_store.path(D.LABELLED.path).read_text())["images"][0]
     frame = pd.read_csv(csv, dtype=str, keep_default_na=False)
     patient, instance_no = labelled["patient_id"], labelled["key"].rsplit("_", 1)[-1]
     frame.loc[0, ["patient_id", "instance_number"]] = [patient, str(int(instance_no))]
@@ -161,7 +161,7 @@ def test_feedback_rows_already_labelled_are_reject_rows_and_accounted(sample_sto
     result = materialize(sample_store, instance, selection=["no_hem_candidates"])
     assert result.success
     rows = {r.item: r.reason for r in sample_store.read_rejects("no_hem_candidates")}
-    assert rows.get(f"{L.FEEDBACK_CSV}:2") == "already_labelled"
+    assert rows.get(f"{D.FEEDBACK_CSV}:2") == "already_labelled"
     meta = result.asset_materializations_for_node("no_hem_candidates")[0].metadata["accounting/feedback rows"].value
     assert meta["records_in"] == len(frame) and meta["records_unaccounted"] == 0
     assert meta["records_out"] + meta["records_rejected"] == len(frame)

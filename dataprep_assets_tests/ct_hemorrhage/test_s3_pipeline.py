@@ -9,7 +9,7 @@ import os
 import boto3
 
 from dataprep_assets.common.store import S3DatasetStore
-from dataprep_assets.defs.ct_hemorrhage import layout as L
+from dataprep_assets.defs.ct_hemorrhage import datasets as D
 from dataprep_assets.sample_data.ct_hemorrhage import generate
 from dataprep_assets_tests.ct_hemorrhage.conftest import materialize
 from dataprep_assets_tests.harness import check_results
@@ -43,23 +43,23 @@ def test_whole_graph_through_s3(s3_bucket, s3_env, tmp_path, instance):
     def get(rel):
         return client.get_object(Bucket=s3_bucket, Key=f"brain-ct/{rel}")["Body"].read()
 
-    for dataset in (L.SIX_CLASS, L.FOUR_CLASS):
-        for split in L.SPLITS:
-            coco = json.loads(get(f"{dataset}/{split}/{L.ANNOTATIONS}"))
+    for dataset in (D.SIX_CLASS.path, D.FOUR_CLASS.path):
+        for split in D.SPLIT_ORDER:
+            coco = json.loads(get(f"{dataset}/{split}/{D.ANNOTATIONS}"))
             first = coco["images"][0]["file_name"]
             assert get(f"{dataset}/{split}/{first}")[:2] in (
                 b"\xff\xd8",
                 b"\x89P",
             )  # JPEG or PNG, uploaded with the COCO file
-    assert json.loads(get(L.NO_HEM_COCO))["annotations"] == []
-    assert get(L.CSV_6CLASS).startswith(b"split,file_name,patient_id")
+    assert json.loads(get(D.NO_HEM_COCO.path))["annotations"] == []
+    assert get(D.CSV_6CLASS.path).startswith(b"split,file_name,patient_id")
     assert b"slice_thickness" in get("rejects/no_hem_dicoms.csv")
 
     meta = {
         e.asset_key.to_user_string(): {k: v.value for k, v in e.materialization.metadata.items()}
         for e in result.get_asset_materialization_events()
     }
-    assert meta["augmented_coco_6class"]["path"] == f"s3://{s3_bucket}/brain-ct/{L.SIX_CLASS}"
+    assert meta["augmented_coco_6class"]["path"] == f"s3://{s3_bucket}/brain-ct/{D.SIX_CLASS.path}"
     assert meta["no_hem_dicoms"]["successful"] > 0 and meta["no_hem_dicoms"]["failed"] > 0
     events = repr([e.event_specific_data for e in result.all_events])
     assert os.environ["AWS_SECRET_ACCESS_KEY"] not in events and os.environ["AWS_ACCESS_KEY_ID"] not in events

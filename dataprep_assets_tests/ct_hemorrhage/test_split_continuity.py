@@ -10,8 +10,9 @@ import shutil
 import dagster as dg
 
 from dataprep_assets.common.continuity import RESPLIT
-from dataprep_assets.defs.ct_hemorrhage import assets as A
-from dataprep_assets.defs.ct_hemorrhage import layout as L
+from dataprep_assets.defs.ct_hemorrhage import datasets as D
+from dataprep_assets.defs.ct_hemorrhage import splits as S
+from dataprep_assets.defs.ct_hemorrhage.feedback import FEEDBACK_COLUMNS
 from dataprep_assets.sample_data.ct_hemorrhage import _row, render_slice_hu, write_dicom
 from dataprep_assets_tests.ct_hemorrhage.conftest import materialize
 from dataprep_assets_tests.harness import check_results
@@ -36,7 +37,7 @@ def _pairs(store, relpath, col):
 
 def _add_labelled_patients(store_root, new_ids, template_patient=None):
     """New patients in the v3 source: a copy of one patient's slices (pixels and boxes) under each new id."""
-    path = store_root / L.V3_COCO
+    path = store_root / D.V3_COCO
     coco = json.loads(path.read_text())
     template_patient = template_patient or coco["images"][10]["file_name"].split("_")[0]
     images = [i for i in coco["images"] if i["file_name"].split("_")[0] == template_patient]
@@ -62,7 +63,7 @@ def _add_pool_patient(store_root, pid, slices=(41, 43, 45)):
     for slice_no in slices:
         row = _row(pid, slice_no, "FP", f"{pid}/study/{slice_no}.dcm")
         write_dicom(
-            store_root / L.DICOM_PREFIX / row["s3_key"],
+            store_root / D.DICOM_PREFIX / row["s3_key"],
             render_slice_hu(rng, 0.4),
             patient_id=pid,
             study_uid=row["study_instance_uid"],
@@ -72,15 +73,15 @@ def _add_pool_patient(store_root, pid, slices=(41, 43, 45)):
             thickness=5.0,
         )
         rows.append(row)
-    with open(store_root / L.FEEDBACK_CSV, "a", newline="") as fh:
-        csv.DictWriter(fh, fieldnames=list(L.FEEDBACK_COLUMNS)).writerows(rows)
+    with open(store_root / D.FEEDBACK_CSV, "a", newline="") as fh:
+        csv.DictWriter(fh, fieldnames=list(FEEDBACK_COLUMNS)).writerows(rows)
 
 
 def test_refresh_keeps_patients_and_placed_pool_images_and_a_resplit_is_recorded(sample_store, store_root, instance):
     assert materialize(sample_store, instance, selection=UP_TO_BALANCE).success
     patients, images = (
-        _pairs(sample_store, L.PATIENT_SPLITS, "patient_id"),
-        _pairs(sample_store, L.BALANCED, "file_name"),
+        _pairs(sample_store, D.PATIENT_SPLITS.path, "patient_id"),
+        _pairs(sample_store, D.BALANCED.path, "file_name"),
     )
     pool_before = {f for f in images if f.startswith("no_hem_")}
 
@@ -97,11 +98,11 @@ def test_refresh_keeps_patients_and_placed_pool_images_and_a_resplit_is_recorded
     assert checks[PATIENTS_CHECK].metadata["groups_moved"].value == 0
     assert checks[PATIENTS_CHECK].metadata["groups_added"].value == 2
     after, images_after = (
-        _pairs(sample_store, L.PATIENT_SPLITS, "patient_id"),
-        _pairs(sample_store, L.BALANCED, "file_name"),
+        _pairs(sample_store, D.PATIENT_SPLITS.path, "patient_id"),
+        _pairs(sample_store, D.BALANCED.path, "file_name"),
     )
     assert {p: after[p] for p in patients} == patients
-    assert {after["987654321"], after["987654322"]} <= set(L.SPLITS)
+    assert {after["987654321"], after["987654322"]} <= set(D.SPLIT_ORDER)
     assert {f: images_after[f] for f in images if f in images_after} == images
     assert pool_before <= set(images_after)  # a larger need never evicts a placed image
     meta = refresh.asset_materializations_for_node("balanced_splits")[0].metadata
@@ -117,18 +118,18 @@ def test_refresh_keeps_patients_and_placed_pool_images_and_a_resplit_is_recorded
     checks = check_results(resplit)
     assert checks[PATIENTS_CHECK].passed and checks[PATIENTS_CHECK].metadata["groups_moved"].value > 0
     assert checks[IMAGES_CHECK].passed and checks[IMAGES_CHECK].metadata[RESPLIT].value is True
-    assert sample_store.versions(L.PATIENT_SPLITS)[-1].meta[RESPLIT] is True
-    assert sample_store.versions(L.BALANCED)[-1].meta[RESPLIT] is True  # balancing followed the re-split
+    assert sample_store.versions(D.PATIENT_SPLITS.path)[-1].meta[RESPLIT] is True
+    assert sample_store.versions(D.BALANCED.path)[-1].meta[RESPLIT] is True  # balancing followed the re-split
 
     again = materialize(sample_store, instance, selection=["patient_splits", "balanced_splits"])
     assert again.success and check_results(again)[IMAGES_CHECK].metadata["groups_moved"].value == 0
-    assert sample_store.versions(L.BALANCED)[-1].meta[RESPLIT] is False
+    assert sample_store.versions(D.BALANCED.path)[-1].meta[RESPLIT] is False
 
 
 def test_a_moved_patient_fails_the_blocking_check_and_stops_balancing(sample_store, instance, monkeypatch):
     assert materialize(sample_store, instance, selection=UP_TO_BALANCE).success
     balanced = instance.get_latest_materialization_event(dg.AssetKey("balanced_splits")).run_id
-    real = A.split_images
+    real = S.split_images
 
     def moving(images, classes_col, fractions, seed, previous=None):
         out, uncovered = real(images, classes_col, fractions, seed, previous=previous)
@@ -137,7 +138,7 @@ def test_a_moved_patient_fails_the_blocking_check_and_stops_balancing(sample_sto
         out.loc[rows, "split"] = "test" if out.loc[rows, "split"].iloc[0] != "test" else "train"
         return out, uncovered
 
-    monkeypatch.setattr(A, "split_images", moving)
+    monkeypatch.setattr(S, "split_images", moving)
     result = materialize(sample_store, instance, selection=["patient_splits", "balanced_splits"])
     assert not result.success
     checks = check_results(result)

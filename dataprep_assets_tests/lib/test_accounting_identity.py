@@ -7,9 +7,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dataprep_assets.defs.ct_hemorrhage.assets import balance_ledgers
 from dataprep_assets.defs.ct_hemorrhage.export import four_class_coco
-from dataprep_assets.defs.ct_hemorrhage.ledgers import augmentation_ledgers, export_ledger, four_class_ledgers
+from dataprep_assets.defs.ct_hemorrhage.ledgers import (
+    augmentation_ledgers,
+    balance_ledgers,
+    export_ledger,
+    four_class_ledgers,
+)
 from dataprep_assets.defs.perva_retrieval.concept_splits import create_concept_splits, split_ledgers
 from dataprep_assets.defs.quality_prediction import sources
 from dataprep_assets.defs.quality_prediction.rebalance import examples_ledger

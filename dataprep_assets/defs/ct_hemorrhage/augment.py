@@ -16,6 +16,7 @@ import hashlib
 import multiprocessing
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -31,6 +32,8 @@ Box = tuple[int, float, float, float, float]
 """(category_id, x, y, w, h)"""
 CODE_VERSION = "augment/1"
 """Bump when a change here changes the written images or boxes: every cached image is then redone."""
+BATCH = 8
+"""Images per worker call."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,13 @@ def _albumentations():
 
 
 @lru_cache(maxsize=4)
+def library_versions() -> list[str]:
+    """Versions of the libraries whose output bytes the cached augmentations depend on."""
+    from importlib.metadata import version
+
+    return [version("albumentations"), cv2.__version__, np.__version__]
+
+
 def build_transform(min_box: float, min_visibility: float):
     """Geometric + intensity augmentation suited to axial head CT (no vertical flips)."""
     A = _albumentations()
@@ -166,7 +176,7 @@ def augment_one(task: AugTask) -> list[AugImage]:
     return written
 
 
-def augment_batch(tasks: list[AugTask], cache: ItemCache | None = None) -> list[list[AugImage]]:
+def augment_batch(tasks: Sequence[AugTask], cache: ItemCache | None = None) -> list[list[AugImage]]:
     """Several images per worker call (fewer process-pool round trips); results stored in `cache` when given."""
     results = [augment_one(task) for task in tasks]
     if cache is not None:

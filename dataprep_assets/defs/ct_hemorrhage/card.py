@@ -20,21 +20,28 @@ from dataprep_assets.common.cards import (
 )
 from dataprep_assets.common.metadata import latest_materialization_metadata
 from dataprep_assets.common.store import DatasetStore
-from dataprep_assets.defs.ct_hemorrhage import layout as L
-from dataprep_assets.defs.ct_hemorrhage.assets import GROUP, balanced_splits
-from dataprep_assets.defs.ct_hemorrhage.publish import (
-    augmented_coco_6class,
-    coco_4class,
-    montage_with_boxes,
-    read_split_coco,
-    v4_analysis,
+from dataprep_assets.defs.ct_hemorrhage.datasets import (
+    BALANCED,
+    CANDIDATES,
+    DICOMS,
+    FOUR_CLASS,
+    GROUP,
+    LABELLED,
+    NO_HEM_PNGS,
+    SIX_CLASS,
+    SPLIT_ORDER,
 )
+from dataprep_assets.defs.ct_hemorrhage.figures import montage_with_boxes
+from dataprep_assets.defs.ct_hemorrhage.published import read_split_coco
+from dataprep_assets.defs.ct_hemorrhage.reports import v4_analysis
+from dataprep_assets.defs.ct_hemorrhage.splits import balanced_splits
+from dataprep_assets.defs.ct_hemorrhage.training_set import augmented_coco_6class, coco_4class
 from dataprep_assets.lib.cards import Card, Figure, Section, Table
 from dataprep_assets.lib.charts import grouped_bars, histograms
 
 PIXEL_SAMPLE = 400
 """Images per split whose pixels are read for intensity statistics and repeats (first by file name)."""
-REJECTING_ASSETS = ["labelled_coco", "no_hem_candidates", "no_hem_dicoms", "no_hem_pngs", "augmented_coco_6class"]
+REJECTING_ASSETS = [d.asset for d in (LABELLED, CANDIDATES, DICOMS, NO_HEM_PNGS, SIX_CLASS)]
 
 
 def coco_frames(coco: dict, split: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -75,7 +82,7 @@ def pixel_stats(store: DatasetStore, split: str, images: pd.DataFrame) -> pd.Dat
     """Mean and std of pixel intensity and a content hash for up to PIXEL_SAMPLE images of the split."""
     rows = []
     for name in sorted(images["file_name"])[:PIXEL_SAMPLE]:
-        path = store.path(L.SIX_CLASS, split, name)
+        path = store.path(SIX_CLASS.path, split, name)
         with Image.open(path) as img:
             arr = np.asarray(img.convert("L"), dtype=np.float64)
         rows.append(
@@ -96,7 +103,7 @@ def datum_stats(
     """What `datum stats` prints, per split and in total: counts, unannotated and repeated images, box areas,
     image mean/std; and the label distribution (count and share of annotations)."""
     rows = []
-    for split in [*L.SPLITS, "total"]:
+    for split in [*SPLIT_ORDER, "total"]:
         im = images if split == "total" else images[images["split"] == split]
         bx = boxes if split == "total" else boxes[boxes["split"] == split]
         px = pixels if split == "total" else pixels[pixels["split"] == split]
@@ -132,14 +139,14 @@ def datum_stats(
 
 
 def build_card(store: DatasetStore, target_share: float) -> Card:
-    store.pull(L.SIX_CLASS)
-    cocos = {s: read_split_coco(store, L.SIX_CLASS, s) for s in L.SPLITS}
+    store.pull(SIX_CLASS.path)
+    cocos = {s: read_split_coco(store, SIX_CLASS, s) for s in SPLIT_ORDER}
     classes = [c["name"] for c in sorted(cocos["train"]["categories"], key=lambda c: c["id"])]
     parts = [coco_frames(c, s) for s, c in cocos.items()]
     images = pd.concat([p[0] for p in parts], ignore_index=True)
     boxes = pd.concat([p[1] for p in parts], ignore_index=True)
-    versions = input_versions(store, [L.LABELLED, L.NO_HEM_DIR, L.BALANCED, L.SIX_CLASS, L.FOUR_CLASS])
-    hem = {s: set(boxes.loc[boxes["split"] == s, "image_id"]) for s in L.SPLITS}
+    versions = input_versions(store, [d.path for d in (LABELLED, NO_HEM_PNGS, BALANCED, SIX_CLASS, FOUR_CLASS)])
+    hem = {s: set(boxes.loc[boxes["split"] == s, "image_id"]) for s in SPLIT_ORDER}
     per_split = pd.DataFrame(
         [
             {
@@ -152,40 +159,40 @@ def build_card(store: DatasetStore, target_share: float) -> Card:
                 "no_hemorrhage": int((images["split"] == s).sum()) - len(hem[s]),
                 "patients": int(images.loc[images["split"] == s, "patient_id"].nunique()),
             }
-            for s in L.SPLITS
+            for s in SPLIT_ORDER
         ]
     )
     ann_per_class = boxes.pivot_table(index="class", columns="split", values="w", aggfunc="size", fill_value=0)
-    ann_per_class = ann_per_class.reindex(index=classes, columns=list(L.SPLITS), fill_value=0).astype("int64")
+    ann_per_class = ann_per_class.reindex(index=classes, columns=list(SPLIT_ORDER), fill_value=0).astype("int64")
     img_per_class = (
         boxes.drop_duplicates(["split", "image_id", "class"])
         .pivot_table(index="class", columns="split", values="w", aggfunc="size", fill_value=0)
-        .reindex(index=classes, columns=list(L.SPLITS), fill_value=0)
+        .reindex(index=classes, columns=list(SPLIT_ORDER), fill_value=0)
     )
     shares = {r.split: r.no_hemorrhage / max(r.images, 1) for r in per_split.itertuples()}  # pyright: ignore[reportArgumentType, reportOperatorIssue]  # pandas-stubs types DataFrame cells and reductions as any scalar
     balance = pd.DataFrame(
         [
             {"split": s, "target": target_share, "achieved": shares[s], "difference": shares[s] - target_share}  # pyright: ignore[reportOperatorIssue]  # pandas-stubs types DataFrame cells and reductions as any scalar
-            for s in L.SPLITS
+            for s in SPLIT_ORDER
         ]
     )
     boxes = boxes.assign(size=np.sqrt(boxes["w"] * boxes["h"]), aspect=boxes["w"] / boxes["h"].where(boxes["h"] > 0))
-    pixels = pd.concat([pixel_stats(store, s, images[images["split"] == s]) for s in L.SPLITS], ignore_index=True)
+    pixels = pd.concat([pixel_stats(store, s, images[images["split"] == s]) for s in SPLIT_ORDER], ignore_index=True)
     stats, labels = datum_stats(images, boxes, pixels, classes)
     sizes = images.groupby(["width", "height"]).size().rename("images").reset_index()
     per_image = images.assign(annotations=[0] * len(images)).set_index(["split", "id"])["annotations"]
     per_image = per_image.add(
         boxes.groupby(["split", "image_id"]).size().rename_axis(["split", "id"]), fill_value=0
     ).astype(int)
-    ann_hist = {s: per_image.loc[s].value_counts().sort_index() for s in L.SPLITS}
+    ann_hist = {s: per_image.loc[s].value_counts().sort_index() for s in SPLIT_ORDER}
     ann_chart = {
-        str(n): {s: float(ann_hist[s].get(n, 0)) for s in L.SPLITS}
+        str(n): {s: float(ann_hist[s].get(n, 0)) for s in SPLIT_ORDER}
         for n in sorted({n for h in ann_hist.values() for n in h.index})
     }
     samples = [
         Figure(
             f"samples_{s}",
-            montage_with_boxes(store.path(L.SIX_CLASS, s), cocos[s], count=12),
+            montage_with_boxes(store.path(SIX_CLASS.path, s), cocos[s], count=12),
             f"{s}: slices with boxes, each named by its class",
         )
         for s in ("train", "valid")
@@ -212,7 +219,7 @@ def build_card(store: DatasetStore, target_share: float) -> Card:
                 Figure(
                     "annotations_per_class",
                     grouped_bars(
-                        {c: {s: float(ann_per_class.loc[c, s]) for s in L.SPLITS} for c in classes},  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
+                        {c: {s: float(ann_per_class.loc[c, s]) for s in SPLIT_ORDER} for c in classes},  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
                         title="annotations per class and split",
                         xlabel="class",
                         ylabel="boxes",
@@ -229,7 +236,7 @@ def build_card(store: DatasetStore, target_share: float) -> Card:
                 Figure(
                     "no_hem_share",
                     grouped_bars(
-                        {s: {"no-hemorrhage share": shares[s]} for s in L.SPLITS},  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
+                        {s: {"no-hemorrhage share": shares[s]} for s in SPLIT_ORDER},  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
                         title=f"no-hemorrhage share per split (target {target_share:.0%})",
                         xlabel="split",
                         ylabel="share of images",
@@ -240,7 +247,7 @@ def build_card(store: DatasetStore, target_share: float) -> Card:
                 )
             ],
         ),
-        leak_section(images, "patient_id", order=L.SPLITS),
+        leak_section(images, "patient_id", order=SPLIT_ORDER),
         Section(
             "Samples", "Boxes are outlined in their class colour and labelled with the class name.", figures=samples
         ),
@@ -273,7 +280,7 @@ def build_card(store: DatasetStore, target_share: float) -> Card:
                 Figure(
                     "intensity",
                     histograms(
-                        {s: pixels.loc[pixels["split"] == s, "mean"].to_numpy() for s in L.SPLITS},
+                        {s: pixels.loc[pixels["split"] == s, "mean"].to_numpy() for s in SPLIT_ORDER},
                         title="mean pixel intensity per image",
                         xlabel="mean intensity (0-255)",
                         ylabel="images",

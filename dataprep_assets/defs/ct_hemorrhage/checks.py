@@ -20,9 +20,20 @@ from dataprep_assets.common.checks import (
 )
 from dataprep_assets.common.metadata import latest_materialization_metadata, markdown_table
 from dataprep_assets.common.store import DatasetStore
-from dataprep_assets.defs.ct_hemorrhage import layout as L
-from dataprep_assets.defs.ct_hemorrhage.assets import balanced_splits, labelled_coco, no_hem_coco, patient_splits
-from dataprep_assets.defs.ct_hemorrhage.publish import augmented_coco_6class, coco_4class
+from dataprep_assets.defs.ct_hemorrhage.datasets import (
+    ANNOTATIONS,
+    BALANCED,
+    FOUR_CLASS,
+    LABELLED,
+    NO_HEM_PNGS,
+    PATIENT_SPLITS,
+    SIX_CLASS,
+    SPLIT_ORDER,
+)
+from dataprep_assets.defs.ct_hemorrhage.labelled_sources import labelled_coco
+from dataprep_assets.defs.ct_hemorrhage.pool import no_hem_coco
+from dataprep_assets.defs.ct_hemorrhage.splits import balanced_splits, patient_splits
+from dataprep_assets.defs.ct_hemorrhage.training_set import augmented_coco_6class, coco_4class
 from dataprep_assets.defs.ct_hemorrhage.validation import (
     DECODER_VERSION,
     box_report,
@@ -31,6 +42,7 @@ from dataprep_assets.defs.ct_hemorrhage.validation import (
     links_report,
     unreadable_images,
 )
+from dataprep_assets.lib.datasets import Dataset
 from dataprep_assets.lib.itemcache import VerifiedObjects, fingerprint
 
 NO_PATIENT_OVERLAP = "no_patient_overlap"
@@ -47,7 +59,7 @@ PATIENTS_STAY_PUT = "patients_stay_put"
 IMAGES_STAY_PUT = "images_stay_put"
 
 
-def _coco_check(asset, dataset: str, splits, name: str, blocking: bool = False):
+def _coco_check(asset, dataset: Dataset, splits, name: str, blocking: bool = False):
     @dg.asset_check(
         asset=asset,
         name=name,
@@ -56,8 +68,8 @@ def _coco_check(asset, dataset: str, splits, name: str, blocking: bool = False):
         "annotations of missing images, boxes outside their image or image files missing on disk.",
     )
     def _check(store: DatasetStore) -> dg.AssetCheckResult:
-        store.pull(dataset)
-        table, examples = coco_report(store.path(dataset), splits)
+        store.pull(dataset.path)
+        table, examples = coco_report(store.path(dataset.path), splits)
         return dg.AssetCheckResult(
             passed=bool((table["problems"] == 0).all()),
             metadata={
@@ -80,7 +92,7 @@ def _labelled_valid():
     def _check(store: DatasetStore) -> dg.AssetCheckResult:
         from dataprep_assets.lib.coco import problem_counts, pycocotools_load, validate_coco
 
-        coco = store.read_json(L.LABELLED)
+        coco = store.read(LABELLED)
         pycocotools_load(coco)
         problems = validate_coco(coco)
         return dg.AssetCheckResult(
@@ -96,36 +108,36 @@ def _labelled_valid():
 
 
 labelled_coco_valid = _labelled_valid()
-no_hem_coco_valid = _coco_check(no_hem_coco, L.NO_HEM_DIR, [""], COCO_VALID)
-six_class_coco_valid = _coco_check(augmented_coco_6class, L.SIX_CLASS, L.SPLITS, COCO_VALID, blocking=True)
-four_class_coco_valid = _coco_check(coco_4class, L.FOUR_CLASS, L.SPLITS, COCO_VALID)
+no_hem_coco_valid = _coco_check(no_hem_coco, NO_HEM_PNGS, [""], COCO_VALID)
+six_class_coco_valid = _coco_check(augmented_coco_6class, SIX_CLASS, SPLIT_ORDER, COCO_VALID, blocking=True)
+four_class_coco_valid = _coco_check(coco_4class, FOUR_CLASS, SPLIT_ORDER, COCO_VALID)
 
 patient_splits_no_overlap = group_overlap_check(
     asset=patient_splits,
-    load=lambda store: store.read_table(L.PATIENT_SPLITS),
+    load=lambda store: store.read(PATIENT_SPLITS),
     group_col="patient_id",
     name=NO_PATIENT_OVERLAP,
     blocking=True,
 )
 patient_split_fractions = split_fractions_check(
-    asset=patient_splits, load=lambda store: store.read_table(L.PATIENT_SPLITS), group_col="patient_id", tolerance=0.1
+    asset=patient_splits, load=lambda store: store.read(PATIENT_SPLITS), group_col="patient_id", tolerance=0.1
 )
 patients_stay_put = split_continuity_check(
-    asset=patient_splits, relpath=L.PATIENT_SPLITS, group_col="patient_id", name=PATIENTS_STAY_PUT
+    asset=patient_splits, relpath=PATIENT_SPLITS.path, group_col="patient_id", name=PATIENTS_STAY_PUT
 )
 balanced_images_stay_put = split_continuity_check(
-    asset=balanced_splits, relpath=L.BALANCED, group_col="file_name", name=IMAGES_STAY_PUT
+    asset=balanced_splits, relpath=BALANCED.path, group_col="file_name", name=IMAGES_STAY_PUT
 )
 balanced_no_overlap = group_overlap_check(
     asset=balanced_splits,
-    load=lambda store: store.read_table(L.BALANCED),
+    load=lambda store: store.read(BALANCED),
     group_col="patient_id",
     name=NO_PATIENT_OVERLAP,
     blocking=True,
 )
 balanced_no_hem_share = share_in_range_check(
     asset=balanced_splits,
-    load=lambda store: store.read_table(L.BALANCED).assign(no_hemorrhage=lambda f: ~f["has_hemorrhage"].astype(bool)),
+    load=lambda store: store.read(BALANCED).assign(no_hemorrhage=lambda f: ~f["has_hemorrhage"].astype(bool)),
     flag_col="no_hemorrhage",
     low=NO_HEM_RANGE[0],
     high=NO_HEM_RANGE[1],
@@ -139,8 +151,8 @@ balanced_no_hem_share = share_in_range_check(
 def _six_class_rows(store: DatasetStore) -> pd.DataFrame:
     from dataprep_assets.defs.ct_hemorrhage.export import dataset_rows
 
-    store.pull(L.SIX_CLASS)
-    frames = [dataset_rows(json.loads(store.path(L.SIX_CLASS, s, L.ANNOTATIONS).read_text()), s) for s in L.SPLITS]
+    store.pull(SIX_CLASS.path)
+    frames = [dataset_rows(json.loads(store.path(SIX_CLASS.path, s, ANNOTATIONS).read_text()), s) for s in SPLIT_ORDER]
     out = pd.concat(frames, ignore_index=True)
     out["no_hemorrhage"] = ~out["has_hemorrhage"].astype(bool)
     return out
@@ -168,8 +180,8 @@ six_class_no_hem_share = share_in_range_check(
     description="Each of the 6 classes has at least one image in train, valid and test.",
 )
 def six_class_all_classes(store: DatasetStore) -> dg.AssetCheckResult:
-    store.pull(L.SIX_CLASS)
-    table = class_presence(store.path(L.SIX_CLASS), L.SPLITS)
+    store.pull(SIX_CLASS.path)
+    table = class_presence(store.path(SIX_CLASS.path), SPLIT_ORDER)
     missing = [f"{c} in {s}" for c in table.index for s in table.columns if table.loc[c, s] == 0]  # pyright: ignore[reportGeneralTypeIssues]  # pandas-stubs types DataFrame cells and reductions as any scalar
     return dg.AssetCheckResult(
         passed=not missing,
@@ -189,13 +201,13 @@ def six_class_all_classes(store: DatasetStore) -> dg.AssetCheckResult:
 def six_class_images_readable(store: DatasetStore) -> dg.AssetCheckResult:
     """Decodes only images whose bytes (SHA-256) were never seen to decode, among files that are still the very
     files written (size, mtime, inode): a rebuild checks what is new, and a file replaced since is always read."""
-    store.pull(L.SIX_CLASS)
-    root = store.path(L.SIX_CLASS)
-    written = store.hash_index(L.SIX_CLASS)  # a file still the one written: its hash without reading it
+    store.pull(SIX_CLASS.path)
+    root = store.path(SIX_CLASS.path)
+    written = store.hash_index(SIX_CLASS.path)  # a file still the one written: its hash without reading it
     names = [
         f"{s}/{im['file_name']}"
-        for s in L.SPLITS
-        for im in json.loads((root / s / L.ANNOTATIONS).read_text())["images"]
+        for s in SPLIT_ORDER
+        for im in json.loads((root / s / ANNOTATIONS).read_text())["images"]
     ]
     verified = VerifiedObjects(store.local_root(), IMAGES_READABLE, fingerprint(DECODER_VERSION))
     sha_of = {n: written.known(root / n) for n in names}
@@ -224,8 +236,8 @@ def six_class_images_readable(store: DatasetStore) -> dg.AssetCheckResult:
     description="100% of the boxes lie inside their images and have positive size.",
 )
 def six_class_boxes_inside(store: DatasetStore) -> dg.AssetCheckResult:
-    store.pull(L.SIX_CLASS)
-    table = box_report(store.path(L.SIX_CLASS), L.SPLITS)
+    store.pull(SIX_CLASS.path)
+    table = box_report(store.path(SIX_CLASS.path), SPLIT_ORDER)
     return dg.AssetCheckResult(
         passed=bool((table["valid"] == table["boxes"]).all()),
         metadata={
@@ -275,11 +287,11 @@ def six_class_multiplier(context: dg.AssetCheckExecutionContext, store: DatasetS
     description="The 4-class set has no EDH or HC category or annotation, and as many images as the 6-class set.",
 )
 def four_class_classes_removed(store: DatasetStore) -> dg.AssetCheckResult:
-    store.pull(L.FOUR_CLASS)
+    store.pull(FOUR_CLASS.path)
     rows, bad = [], []
-    for split in L.SPLITS:
-        four = json.loads(store.path(L.FOUR_CLASS, split, L.ANNOTATIONS).read_text())
-        six = json.loads(store.path(L.SIX_CLASS, split, L.ANNOTATIONS).read_text())
+    for split in SPLIT_ORDER:
+        four = json.loads(store.path(FOUR_CLASS.path, split, ANNOTATIONS).read_text())
+        six = json.loads(store.path(SIX_CLASS.path, split, ANNOTATIONS).read_text())
         names = {c["id"]: c["name"] for c in four["categories"]}
         removed_left = sum(names.get(a["category_id"]) in ("EDH", "HC") for a in four["annotations"]) + sum(
             n in ("EDH", "HC") for n in names.values()
@@ -311,9 +323,9 @@ def four_class_classes_removed(store: DatasetStore) -> dg.AssetCheckResult:
     "a copy.",
 )
 def four_class_links_valid(store: DatasetStore) -> dg.AssetCheckResult:
-    six = store.manifest(L.SIX_CLASS)
+    six = store.manifest(SIX_CLASS.path)
     objects = {e.path: e.sha256 for e in six.entries} if six is not None else {}
-    counts, bad = links_report(store.path(L.FOUR_CLASS), objects, store.object_path, L.SPLITS)
+    counts, bad = links_report(store.path(FOUR_CLASS.path), objects, store.object_path, SPLIT_ORDER)
     return dg.AssetCheckResult(
         passed=not bad and counts["images"] > 0, metadata={**counts, "examples": dg.MetadataValue.json(bad[:10])}
     )

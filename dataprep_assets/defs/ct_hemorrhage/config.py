@@ -8,10 +8,13 @@ from pydantic import Field, model_validator
 
 from dataprep_assets.common.config import SplitFractionsConfig
 from dataprep_assets.common.continuity import RESPLIT_DESCRIPTION
-from dataprep_assets.defs.ct_hemorrhage.layout import CLASSES_6, DICOM_PREFIX, FEEDBACK_CSV, ROBOFLOW_COCO, V3_COCO
+from dataprep_assets.defs.ct_hemorrhage.datasets import CLASSES_6, DICOM_PREFIX, FEEDBACK_CSV, ROBOFLOW_COCO, V3_COCO
 from dataprep_assets.defs.ct_hemorrhage.patients import DEFAULT_NAME_PATTERN
 from dataprep_assets.lib.coco import DROP
 
+MIN_TASKS_PER_WORKER = 256
+"""With `max_workers` 0: no more than one worker process per this many images (small batches run inline, since
+a fresh worker spends seconds importing its libraries)."""
 V3_MAP = {"IPH": "IPH", "IVH": "IVH", "SAH": "SAH", "SDH": "SDH"}
 ROBOFLOW_MAP = {
     "hemorrhage-ct": DROP,

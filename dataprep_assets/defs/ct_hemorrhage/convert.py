@@ -8,6 +8,7 @@ PIL's default on windowed CT (long runs of 0 and 255) and several times faster.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -89,7 +90,7 @@ def convert_one(task: PngTask) -> dict:
     }
 
 
-def convert_batch(tasks: list[PngTask], cache: ItemCache | None = None) -> list[dict]:
+def convert_batch(tasks: Sequence[PngTask], cache: ItemCache | None = None) -> list[dict]:
     """Several slices per worker call: the process-pool round trip costs about as much as one slice.
 
     With a cache, each result (the PNG and its row, or its reject reason) is stored for reuse."""
@@ -103,10 +104,6 @@ def convert_batch(tasks: list[PngTask], cache: ItemCache | None = None) -> list[
 
 def convert_batch_star(args: tuple) -> list[dict]:
     return convert_batch(*args)
-
-
-def batches(items: list, size: int) -> list[list]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def png_names(slices) -> list[str]:

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from dataprep_assets.defs.ct_hemorrhage.augment import AugImage
-from dataprep_assets.defs.ct_hemorrhage.layout import CLASSES_6, SPLITS
+from dataprep_assets.defs.ct_hemorrhage.datasets import CLASSES_6, SPLIT_ORDER
 from dataprep_assets.lib.coco import categories_block
 
 IMAGE_EXTRAS = ("patient_id", "source", "original", "aug_index")
@@ -53,6 +53,14 @@ def split_coco(
         "annotations": ann_records,
         "categories": categories_block(classes),
     }
+
+
+def boxes_by_image(coco: Mapping) -> dict[int, tuple]:
+    """Image id -> its boxes `(category_id, x, y, w, h)`, in annotation id order."""
+    out: dict[int, list] = {}
+    for a in sorted(coco["annotations"], key=lambda a: a["id"]):
+        out.setdefault(a["image_id"], []).append((int(a["category_id"]), *map(float, a["bbox"])))
+    return {k: tuple(v) for k, v in out.items()}
 
 
 def four_class_coco(coco6: Mapping, drop: Sequence[str]) -> dict:
@@ -135,7 +143,7 @@ def analysis(cocos: Mapping[str, Mapping]) -> dict:
     overlap, and the ORIGINAL IMAGES SUMMARY (before augmentation) over originals only."""
     report: dict = {"splits": {}, "original_images_summary": {}, "patient_overlap": {}}
     patients: dict[str, set] = {}
-    for split in [s for s in SPLITS if s in cocos]:
+    for split in [s for s in SPLIT_ORDER if s in cocos]:
         coco = cocos[split]
         rows = dataset_rows(coco, split)
         names = {c["id"]: c["name"] for c in coco["categories"]}

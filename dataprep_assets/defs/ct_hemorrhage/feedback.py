@@ -15,13 +15,26 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dataprep_assets.defs.ct_hemorrhage.layout import FEEDBACK_COLUMNS, FEEDBACK_TIERS
 from dataprep_assets.defs.ct_hemorrhage.patients import image_key
 from dataprep_assets.lib.dicom import DicomError, read_header, thickness_matches
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.storage import UnsafePathError
 from dataprep_assets.lib.textio import TextFormatError, read_csv_rows
 
+FEEDBACK_COLUMNS = (
+    "study_instance_uid",
+    "series_instance_uid",
+    "sop_instance_uid",
+    "instance_number",
+    "patient_id",
+    "s3_key",
+    "feedback",
+)
+"""The feedback CSV's columns (seed 001's `no_hemorrhage_positive_feedback.csv`)."""
+FEEDBACK_TIERS = {"FP": 0, "TN": 1}
+"""Feedback values and their priority: false positives are taken before true negatives."""
+FEEDBACK_NAMES = {tier: name for name, tier in FEEDBACK_TIERS.items()}
+"""Tier -> feedback value."""
 STAGE_CSV = "read_feedback_csv"
 STAGE_FETCH = "fetch_dicom"
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from dataprep_assets.defs.ct_hemorrhage.layout import CLASSES_6
+from dataprep_assets.defs.ct_hemorrhage.datasets import CLASSES_6
 from dataprep_assets.defs.ct_hemorrhage.patients import image_key, parse_name
 from dataprep_assets.lib.accounting import Ledger, account
 from dataprep_assets.lib.coco import DROP, CocoError, box_problem, category_map, clip_box, load_coco

@@ -1,5 +1,8 @@
-"""The accounting identities of the published v4 datasets (records in = records out + rejects + set aside).
+"""The accounting identities of the balanced table and the published v4 datasets (records in = records out +
+rejects + set aside).
 
+- balancing: every labelled image is in the balanced table with a split; every pool image is placed in a
+  split or set aside (not needed to reach the target share);
 - augmentation: every image of the balanced table is an original (aug_index 0) in its split's COCO, or a
   reject; every box of a kept original is an annotation of it;
 - 4-class: every 6-class image is a 4-class image (with its file), every 6-class annotation is a 4-class
@@ -13,11 +16,32 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from dataprep_assets.lib.accounting import Ledger, account
+from dataprep_assets.defs.ct_hemorrhage.datasets import SPLIT_ORDER
+from dataprep_assets.lib.accounting import Ledger, account, account_split, with_split
 
 
 def _box_id(image: str, cls: object, bbox: Sequence[float]) -> str:
     return f"{image}|{cls}|" + ",".join(f"{float(v):.4f}" for v in bbox)
+
+
+def balance_ledgers(
+    labelled: pd.DataFrame, pool: pd.DataFrame, assignment: dict, balanced: pd.DataFrame
+) -> tuple[Ledger, Ledger]:
+    """Every labelled image is in the balanced table with a split; every pool image is in it (placed by
+    `assignment`) or set aside (not needed to reach the target share)."""
+    from_pool = balanced["source"].eq("no_hem").to_numpy(bool)
+    placed = balanced[from_pool].assign(file_name=lambda f: f["file_name"].str.removeprefix("no_hem_"))
+    names = pool["file_name"].astype(str).tolist()
+    return (
+        account_split("labelled images", labelled["file_name"], balanced[~from_pool], "file_name", SPLIT_ORDER),
+        account(
+            "pool images",
+            names,
+            with_split(placed, "file_name", SPLIT_ORDER),
+            [],
+            set_aside=[n for n in names if n not in assignment],
+        ),
+    )
 
 
 def augmentation_ledgers(

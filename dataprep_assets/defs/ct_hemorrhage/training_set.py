@@ -1,0 +1,262 @@
+"""ct_hemorrhage assets, seed step 3 [7-9]: the published training sets in the seed's layout. The 6-class COCO
+(train augmented `multiplier` times, valid and test as they are) and the 4-class COCO linked to its images."""
+
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import yaml
+
+from dataprep_assets.common.automation import FOLLOW_UPSTREAM
+from dataprep_assets.common.metadata import counts_table, figure_metadata, preview_metadata, run_info
+from dataprep_assets.common.progress import progress_logger
+from dataprep_assets.common.publish import materialized
+from dataprep_assets.common.store import DatasetStore
+from dataprep_assets.defs.ct_hemorrhage.augment import BATCH as AUG_BATCH
+from dataprep_assets.defs.ct_hemorrhage.augment import CODE_VERSION as AUG_CODE_VERSION
+from dataprep_assets.defs.ct_hemorrhage.augment import AugTask, augment_batch_star, images_from_json, library_versions
+from dataprep_assets.defs.ct_hemorrhage.config import MIN_TASKS_PER_WORKER, AugmentConfig, FourClassConfig
+from dataprep_assets.defs.ct_hemorrhage.datasets import (
+    ANNOTATIONS,
+    BALANCED,
+    CLASSES_6,
+    FOUR_CLASS,
+    GROUP,
+    LABELLED,
+    SIX_CLASS,
+    SPLIT_ORDER,
+)
+from dataprep_assets.defs.ct_hemorrhage.export import boxes_by_image, four_class_coco, split_coco
+from dataprep_assets.defs.ct_hemorrhage.figures import montage_with_boxes
+from dataprep_assets.defs.ct_hemorrhage.ledgers import augmentation_ledgers, four_class_ledgers
+from dataprep_assets.defs.ct_hemorrhage.published import source_pins, split_cocos_at
+from dataprep_assets.defs.ct_hemorrhage.splits import balanced_splits
+from dataprep_assets.lib.accounting import ledgers_metadata
+from dataprep_assets.lib.compute import backend_for
+from dataprep_assets.lib.itemcache import InputHashes, ItemCache, fingerprint
+from dataprep_assets.lib.parallel import batches, ordered_map, resolve_workers
+from dataprep_assets.lib.rejects import RejectLog
+from dataprep_assets.lib.storage import atomic_write_json, atomic_write_text, sha256_file
+
+
+def write_yaml(path: Path, payload: dict) -> None:
+    """A dataset's `metadata.yaml` (keys sorted, block style), written atomically."""
+    atomic_write_text(path, yaml.safe_dump(payload, sort_keys=True, default_flow_style=False))
+
+
+@dg.asset(group_name=GROUP, deps=[balanced_splits], kinds={"coco", "jpeg"}, automation_condition=FOLLOW_UPSTREAM)
+def augmented_coco_6class(
+    context: dg.AssetExecutionContext, config: AugmentConfig, store: DatasetStore
+) -> dg.MaterializeResult:
+    """`v4/6class_coco/{train,valid,test}/` with `_annotations.coco.json` and the images beside it; train
+    gets `multiplier - 1` albumentations copies per image (boxes transformed, clipped, tiny ones dropped)."""
+    balanced = store.read(BALANCED)
+    labelled = store.read(LABELLED)
+    boxes = boxes_by_image(labelled)
+    for folder in sorted({Path(p).parent.as_posix() for p in balanced["source_path"]}):
+        store.pull(folder)
+    extras = {r.file_name: {"patient_id": r.patient_id, "source": r.source} for r in balanced.itertuples(index=False)}
+    workers = resolve_workers(config.max_workers, len(balanced), MIN_TASKS_PER_WORKER)
+    started = time.perf_counter()
+    per_split: dict[str, list] = {s: [] for s in SPLIT_ORDER}
+    rejects = RejectLog()
+    root = store.local_root()
+    cache = ItemCache(root, "augment", fingerprint(AUG_CODE_VERSION, library_versions()))
+    hashes = InputHashes(root, "augment")
+    with store.write_dir(SIX_CLASS.path) as staged:
+        tasks, reused = [], {}
+        for split in SPLIT_ORDER:
+            (staged.path / split).mkdir()
+            for r in balanced[balanced["split"] == split].itertuples(index=False):
+                task = AugTask(
+                    str(store.path(r.source_path)),  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
+                    str(staged.path / split),
+                    r.file_name,  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
+                    boxes.get(int(r.labelled_id), ()),  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
+                    config.multiplier - 1 if split == "train" else 0,
+                    config.seed,
+                    config.jpeg_quality,
+                    config.min_box_size,
+                    config.min_visibility,
+                )
+                source_hash = hashes(r.source_path)  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
+                key = cache.key(
+                    source_hash,
+                    json.dumps(
+                        [
+                            task.file_name,
+                            task.boxes,
+                            task.copies,
+                            task.seed,
+                            task.jpeg_quality,
+                            task.min_box,
+                            task.min_visibility,
+                        ]
+                    ),
+                )
+                hit = cache.get(key) if source_hash else None
+                if hit is not None:  # same image bytes, boxes and settings: restore its outputs
+                    cache.restore(hit, staged.path / split)
+                    reused[len(tasks)] = images_from_json(hit.result[0])
+                    task = None
+                else:
+                    task = dataclasses.replace(task, cache_key=key)
+                tasks.append((split, task, r.source_path, r.file_name))
+        hashes.save()
+        todo = [t for _, t, _, _ in tasks if t is not None]
+        workers = resolve_workers(config.max_workers, len(todo), MIN_TASKS_PER_WORKER)
+        backend = backend_for(workers, root)
+        context.log.info(
+            f"{len(reused)} of {len(tasks)} images reused; augmenting {len(todo)} ({sum(t.copies for t in todo)} "
+            f"copies) on {backend.describe()}"
+        )
+        done = ordered_map(
+            augment_batch_star,
+            [(b, cache) for b in batches(todo, AUG_BATCH)],
+            backend=backend,
+            progress=progress_logger(context, "augment", "batches"),
+        )
+        fresh = (w for batch in done for w in batch)
+        refused = []
+        for i, (split, task, source_path, file_name) in enumerate(tasks):
+            written = reused[i] if task is None else next(fresh)
+            if not written:
+                refused.append(f"{split}/{file_name}")
+                rejects.add(
+                    source_path,
+                    "augment",
+                    "unreadable_image",
+                    f"{Path(source_path).name} does not decode; left out of {split}",
+                )
+            per_split[split].extend(written)
+        cocos = {}
+        for split, images in per_split.items():
+            cocos[split] = split_coco(
+                images,
+                extras,  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
+                info={"description": f"v4 6-class {split}", "multiplier": config.multiplier if split == "train" else 1},
+            )
+            atomic_write_json(staged.path / split / ANNOTATIONS, cocos[split])
+        write_yaml(
+            staged.path / "metadata.yaml",
+            {
+                "dataset": "ct_hemorrhage v4 6class_coco",
+                "classes": list(CLASSES_6),
+                "splits": {
+                    s: {"images": len(c["images"]), "annotations": len(c["annotations"])} for s, c in cocos.items()
+                },
+                "augmentation": {
+                    "multiplier": config.multiplier,
+                    "seed": config.seed,
+                    "splits": ["train"],
+                    "min_box_size": config.min_box_size,
+                    "min_visibility": config.min_visibility,
+                },
+                "source_tables": {
+                    BALANCED.path: sha256_file(store.path(BALANCED.path)),
+                    LABELLED.path: sha256_file(store.path(LABELLED.path)),
+                },
+            },
+        )
+        ledgers = augmentation_ledgers(balanced, boxes, cocos, refused)
+        montage_png = montage_with_boxes(
+            staged.path / "train",
+            {**cocos["train"], "images": [i for i in cocos["train"]["images"] if i["aug_index"] > 0]},
+        )
+    elapsed = time.perf_counter() - started
+    counts = pd.DataFrame(
+        {
+            s: {
+                "images": len(c["images"]),
+                "originals": sum(i["aug_index"] == 0 for i in c["images"]),
+                "augmented": sum(i["aug_index"] > 0 for i in c["images"]),
+                "annotations": len(c["annotations"]),
+                "no_hemorrhage": len(c["images"]) - len({a["image_id"] for a in c["annotations"]}),
+            }
+            for s, c in cocos.items()
+        }
+    ).T
+    n_aug = int(counts["augmented"].sum())
+    return materialized(
+        store,
+        SIX_CLASS,
+        staged.committed,
+        rejects=rejects,
+        metadata={
+            "per_split": counts_table(counts, "split"),
+            "dagster/row_count": int(counts["images"].sum()),
+            "multiplier": config.multiplier,
+            "images_computed": len(todo),
+            "images_reused": len(reused),
+            **preview_metadata(montage_png, "augmented train images, boxes named by class"),
+            **figure_metadata(store, context.asset_key.to_user_string(), "augmented_samples", montage_png),
+            **ledgers_metadata(*ledgers),
+            **run_info(workers=workers, augmented_per_second=round(n_aug / max(elapsed, 1e-9), 1), seed=config.seed),
+        },
+    )
+
+
+@dg.asset(group_name=GROUP, deps=[augmented_coco_6class], kinds={"coco"}, automation_condition=FOLLOW_UPSTREAM)
+def coco_4class(
+    context: dg.AssetExecutionContext, config: FourClassConfig, store: DatasetStore
+) -> dg.MaterializeResult:
+    """`v4/4class_coco/`: the same images without EDH and HC annotations (IPH, IVH, SAH, SDH renumbered
+    0-3), each image a link to the 6-class file, never a copy."""
+    if store.manifest(SIX_CLASS.path) is None:
+        raise dg.Failure(f"{SIX_CLASS.path} has no recorded version: materialize {SIX_CLASS.asset} first")
+    six = store.current_version(SIX_CLASS.path)  # read from and linked to this version's objects, and pinned
+    object_of = {e.path: e.sha256 for e in store.entries(six)}
+    cocos6, cocos4, linked = split_cocos_at(store, six), {}, []
+    counts = {}
+    with store.write_dir(FOUR_CLASS.path, meta=source_pins(six)) as staged:
+        final = store.path(FOUR_CLASS.path)
+        for split in SPLIT_ORDER:
+            coco6 = cocos6[split]
+            coco4 = cocos4[split] = four_class_coco(coco6, config.drop_classes)
+            (staged.path / split).mkdir()
+            for im in coco4["images"]:
+                # Links go to the immutable stored object of the 6-class version, never to the live
+                # 6-class folder, which a later rebuild replaces. Symlink targets are computed from the
+                # final location (the staging dir is its sibling).
+                target = store.object_path(object_of[f"{split}/{im['file_name']}"])
+                link = staged.path / split / im["file_name"]
+                if config.link == "symlink":
+                    os.symlink(os.path.relpath(target, final / split), link)
+                else:
+                    os.link(target, link)
+                linked.append(f"{split}/{im['file_name']}")
+            atomic_write_json(staged.path / split / ANNOTATIONS, coco4)
+            counts[split] = {
+                "images": len(coco4["images"]),
+                "annotations": len(coco4["annotations"]),
+                "annotations_removed": len(coco6["annotations"]) - len(coco4["annotations"]),
+            }
+        kept = [c for c in CLASSES_6 if c not in config.drop_classes]
+        write_yaml(
+            staged.path / "metadata.yaml",
+            {
+                "dataset": "ct_hemorrhage v4 4class_coco",
+                "classes": kept,
+                "removed_classes": list(config.drop_classes),
+                "images": f"{config.link}s to the stored objects of 6class_coco (content hash {six.dataset_hash[:16]})",
+                "splits": counts,
+            },
+        )
+        ledgers = four_class_ledgers(cocos6, cocos4, linked, config.drop_classes)
+    return materialized(
+        store,
+        FOUR_CLASS,
+        staged.committed,
+        metadata={
+            "per_split": counts_table(pd.DataFrame(counts).T, "split"),
+            "dagster/row_count": sum(c["images"] for c in counts.values()),
+            "classes": dg.MetadataValue.json(kept),
+            "source_version": f"{six.dataset}@{six.version_id}",
+            **ledgers_metadata(*ledgers),
+            **run_info(link=config.link),
+        },
+    )
