@@ -109,13 +109,13 @@ def run_core(root: Path) -> dict:
     """The same functions the assets call, without Dagster's run machinery (shows its overhead)."""
     from dataprep_assets.common.store import LocalDatasetStore
     from dataprep_assets.defs.echo_quality.assets import COPY_INLINE_BELOW
-    from dataprep_assets.defs.echo_quality.dicoms import chunked, copy_and_verify
+    from dataprep_assets.defs.echo_quality.dicoms import copy_and_verify
     from dataprep_assets.defs.echo_quality.inventory import attach_dicoms
     from dataprep_assets.defs.echo_quality.results import ResultFile, parse_result_files
     from dataprep_assets.defs.echo_quality.results_location import results_source
     from dataprep_assets.defs.echo_quality.selection import Criteria, select_training_rows
     from dataprep_assets.defs.echo_quality.training_layout import training_plan
-    from dataprep_assets.lib.parallel import ordered_map
+    from dataprep_assets.lib.parallel import batches, ordered_map, resolve_workers
 
     store = LocalDatasetStore(root=str(root))
     source = results_source(store)
@@ -133,7 +133,7 @@ def run_core(root: Path) -> dict:
         errors = [
             e
             for c in ordered_map(
-                copy_and_verify, chunked(pairs, 16), max_workers=1 if len(pairs) < COPY_INLINE_BELOW else 0
+                copy_and_verify, batches(pairs, 16), max_workers=resolve_workers(0, len(pairs), COPY_INLINE_BELOW)
             )
             for e in c
         ]

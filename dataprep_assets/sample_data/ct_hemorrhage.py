@@ -134,7 +134,7 @@ def write_dicom(
     if pixels:
         ds.PixelData = stored.tobytes()
         if syntax != ExplicitVRLittleEndian:
-            ds.compress(syntax, stored)
+            ds.compress(syntax, stored, generate_instance_uid=False)  # keep the UID the CSV names
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(path, enforce_file_format=True)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING
 
-from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.perva_retrieval.datasets import (
     CATALOG,
     COMBINED_PATTERN,
@@ -21,6 +21,9 @@ from dataprep_assets.defs.perva_retrieval.datasets import (
     split_files,
 )
 from dataprep_assets.lib.datasets import Dataset
+
+if TYPE_CHECKING:  # a store is passed in: this module stays importable without Dagster
+    from dataprep_assets.common.store import DatasetStore
 
 
 class NotMaterialized(LookupError):
