@@ -196,7 +196,9 @@ class S3EventQueueSource(S3PrefixSource):
         `max_messages` messages per tick; the rest come next tick)."""
         root, objects = self._root(), []
         self._inbox.clear()
-        while len(self._inbox) < self.max_messages:
+        received: dict[str, int] = {}  # message id -> its place in the inbox (-1: not ours)
+        wrapped = False
+        while len(self._inbox) < self.max_messages and not wrapped:
             reply = self.sqs().receive_message(
                 QueueUrl=self.queue_url,
                 MaxNumberOfMessages=min(10, self.max_messages - len(self._inbox)),
@@ -207,10 +209,19 @@ class S3EventQueueSource(S3PrefixSource):
             if not messages:
                 break
             for message in messages:
+                message_id = message.get("MessageId") or message["ReceiptHandle"]
+                if message_id in received:  # visible again: this tick outlasted the visibility timeout
+                    wrapped = True  # every message is in hand once; keep its newest receipt handle
+                    place = received[message_id]
+                    if place >= 0:
+                        self._inbox[place] = QueuedMessage(message["ReceiptHandle"], self._inbox[place].digests)
+                    continue
                 announced = self._announced(message["Body"], root)
                 if announced is None:
+                    received[message_id] = -1
                     continue  # another bucket's or prefix's event: leave it for its reader
                 objects += announced
+                received[message_id] = len(self._inbox)
                 self._inbox.append(QueuedMessage(message["ReceiptHandle"], frozenset(o.digest for o in announced)))
         return objects
 

@@ -24,7 +24,9 @@ time.sleep(600)
 
 def _server(tmp_path, code: str) -> DagsterDev:
     server = DagsterDev(workspace=tmp_path / "workspace.yaml", dagster_home=tmp_path, log_path=tmp_path / "dev.log")
-    server.process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, start_new_session=True)
+    server.process = subprocess.Popen(  # default SIGINT/SIGTERM, whatever an in-process Dagster run left in pytest
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, start_new_session=True, preexec_fn=_reset_interrupts
+    )
     assert server.process.stdout.readline().strip() == b"ready"
     return server
 

@@ -113,3 +113,36 @@ def test_an_event_queue_needs_an_s3_store(tmp_path):
     watch = UploadWatch(pipeline="demo", prefix="raw/demo", events_queue_url="http://127.0.0.1:1/q")
     with pytest.raises(ValueError, match="needs the dataset store on S3"):
         change_source(LocalDatasetStore(root=str(tmp_path)), watch)
+
+
+def test_a_tick_slower_than_the_visibility_timeout_takes_each_message_once(s3_bucket, s3_env):
+    """Received messages come back after `visibility_timeout`: a slow tick must not count them twice."""
+    s3 = boto3.client("s3", endpoint_url=s3_env)
+    url = _queue(s3_env, s3_bucket, "store/raw/demo/")
+    for i in range(25):
+        s3.put_object(Bucket=s3_bucket, Key=f"store/raw/demo/{i:03d}.bin", Body=b"x")
+    fast = boto3.client("sqs", endpoint_url=s3_env)
+
+    class SlowQueue:  # the real queue, read by a tick that takes longer than the visibility timeout
+        def __getattr__(self, name):
+            return getattr(fast, name)
+
+        def receive_message(self, **kwargs):
+            reply = fast.receive_message(**kwargs)
+            time.sleep(1.5)
+            return reply
+
+    class SlowSource(S3EventQueueSource):
+        def sqs(self):
+            return SlowQueue()
+
+    source = SlowSource(
+        bucket=s3_bucket,
+        prefix="store/raw/demo",
+        endpoint_url=s3_env,
+        queue_url=url,
+        visibility_timeout=1,
+        max_messages=100,
+    )
+    keys = [o.key for o in source.receive_objects()]
+    assert keys and len(keys) == len(set(keys))  # each announced object once, however slow the tick
