@@ -7,7 +7,9 @@ import dagster as dg
 from dataprep_assets.lib.compute import ProgressFn
 
 
-def progress_logger(context: dg.AssetExecutionContext | dg.OpExecutionContext, what: str, unit: str = "items"):
+def progress_logger(
+    context: dg.AssetExecutionContext | dg.OpExecutionContext, what: str, unit: str = "items"
+) -> ProgressFn:
     """A `progress(done, total, seconds)` callback (`lib.parallel.ordered_map`) that logs
     `<what>: <done>/<total> <unit> (<pct>), <rate> <unit>/s, ETA <s>s`."""
 
@@ -18,5 +20,4 @@ def progress_logger(context: dg.AssetExecutionContext | dg.OpExecutionContext, w
             f"{what}: {done}/{total} {unit} ({done / max(total, 1):.0%}), {rate:.1f} {unit}/s, {seconds:.1f}s{eta}"
         )
 
-    callback: ProgressFn = progress
-    return callback
+    return progress

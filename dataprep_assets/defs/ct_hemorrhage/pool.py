@@ -62,6 +62,19 @@ from dataprep_assets.lib.itemcache import InputHashes, ItemCache, fingerprint
 from dataprep_assets.lib.parallel import batches, ordered_map, resolve_workers
 from dataprep_assets.lib.rejects import RejectLog
 
+SLICE_COLUMNS = ("file_name", "patient_id", "key", "feedback", "tier", "sop_instance_uid", "dicom_path")
+"""Columns of the PNG index that come from the slice's feedback row."""
+CONVERSION_COLUMNS = (
+    "width",
+    "height",
+    "window_center",
+    "window_width",
+    "window_source",
+    "photometric",
+    "transfer_syntax",
+)
+"""Columns of the PNG index that the DICOM -> PNG conversion reports per slice."""
+
 
 @dg.asset(
     group_name=GROUP,
@@ -285,18 +298,7 @@ def no_hem_pngs(context: dg.AssetExecutionContext, config: PngConfig, store: Dat
                     "tier": int(row.tier),  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
                     "sop_instance_uid": row.sop_instance_uid,
                     "dicom_path": row.dicom_path,
-                    **{
-                        k: result[k]
-                        for k in (
-                            "width",
-                            "height",
-                            "window_center",
-                            "window_width",
-                            "window_source",
-                            "photometric",
-                            "transfer_syntax",
-                        )
-                    },
+                    **{k: result[k] for k in CONVERSION_COLUMNS},
                 }
             )
         if len(ok) and not rows:  # nothing converted: keep the previous PNGs, fail loudly
@@ -306,25 +308,7 @@ def no_hem_pngs(context: dg.AssetExecutionContext, config: PngConfig, store: Dat
                 metadata=rejects_metadata(store, rejects_path, rejects),
             )
     elapsed = time.perf_counter() - started
-    index = pd.DataFrame(
-        rows,
-        columns=[
-            "file_name",
-            "patient_id",
-            "key",
-            "feedback",
-            "tier",
-            "sop_instance_uid",
-            "dicom_path",
-            "width",
-            "height",
-            "window_center",
-            "window_width",
-            "window_source",
-            "photometric",
-            "transfer_syntax",
-        ],
-    )
+    index = pd.DataFrame(rows, columns=[*SLICE_COLUMNS, *CONVERSION_COLUMNS])
     ledger = account("slices", ok["dicom_path"].tolist(), index["dicom_path"].tolist(), [r.item for r in rejects])
     index_manifest = store.write(PNG_INDEX, index)
     shown = index.head(12)
