@@ -94,6 +94,10 @@ def _frame_tasks(inventory: pd.DataFrame) -> list[FrameTask]:
     return tasks
 
 
+MIN_FRAMES_PER_WORKER = 32
+"""A frame takes ~0.1 CPU-s; a fresh worker process spends seconds importing its libraries first."""
+
+
 def _plan(tasks: list[FrameTask], cache: ItemCache, hashes: InputHashes, staging) -> tuple[list[FrameTask], dict]:
     """Restore cached (frame, competitor) results into staging; return the frames with work left
     (only their uncached competitors) and the cached outputs by (frame_key, competitor)."""
@@ -129,8 +133,6 @@ def cell_crops(context: dg.AssetExecutionContext, config: CellCropsConfig, store
     tasks = _frame_tasks(inventory)
     raw_inputs(store, GROUP, RAW_PREFIX)  # the files the inventory names (a dated view is rebuilt here)
     root = str(store.local_root())
-    workers = resolve_workers(config.max_workers)
-    backend = backend_for(workers, root)  # workers read the frames and write the crops themselves
     cache = ItemCache(root, "cell_crops", fingerprint(CODE_VERSION, config.crop_size, config.layout))
     hashes = InputHashes(root, "cell_crops")
     rejects, tables, seg_rows = RejectLog(), [], []
@@ -139,6 +141,8 @@ def cell_crops(context: dg.AssetExecutionContext, config: CellCropsConfig, store
         if config.layout == "stacked":
             (staged.path / "stacks").mkdir()
         todo, reused = _plan(tasks, cache, hashes, staged.path)
+        workers = resolve_workers(config.max_workers, len(todo), MIN_FRAMES_PER_WORKER)  # a few new frames: inline
+        backend = backend_for(workers, root)  # workers read the frames and write the crops themselves
         pairs = sum(len(t.competitors) for t in tasks)
         context.log.info(
             f"cutting {config.crop_size}px crops ({config.layout}): {len(reused)} of {pairs} frame/competitor pairs "
