@@ -67,7 +67,7 @@ def test_whole_graph_builds_the_seeds_layout_with_every_check_passing(built):
     sample_store, result = built
     assert result.success
     checks = check_results(result)
-    assert len(checks) == 18  # 16 + patients_stay_put + images_stay_put
+    assert len(checks) == 21  # 16 + patients_stay_put + images_stay_put + 3 describes_current_source
     failed = {k: {m: v.value for m, v in e.metadata.items()} for k, e in checks.items() if not e.passed}
     assert not failed
 
