@@ -45,12 +45,14 @@ def safe_join(root: str | os.PathLike, *parts: str | os.PathLike) -> Path:
 
 
 def child_path(directory: str | os.PathLike, name: str) -> Path:
-    """`directory / name` for a file this process creates in a folder it owns (a staging folder): `name` must be
-    one plain path component. What `safe_join` guards against cannot happen there (no separator, no `..`, no NUL,
-    and the folder holds no links to follow), so there is no per-file `realpath`."""
-    if not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name:
-        raise UnsafePathError(f"output name {name!r} is not one plain file name")
-    return Path(directory) / name
+    """`directory / name` for a file this process creates in a folder it owns (a staging folder): `name` is one
+    plain file name or several joined by `/` (`stacks/0001.npy`). What `safe_join` guards against cannot happen
+    there (no `..`, no absolute part, no NUL, and the folder holds no links to follow), so the check is lexical:
+    no per-file `realpath`."""
+    parts = name.split("/") if name else [""]
+    if any(not p or p in (".", "..") or "\\" in p or "\x00" in p for p in parts):
+        raise UnsafePathError(f"output name {name!r} is not a plain relative file name")
+    return Path(directory).joinpath(*parts)
 
 
 def _temp_sibling(path: Path, tag: str) -> Path:
@@ -125,6 +127,23 @@ def staged_directory(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(final, trash)
     os.replace(staging, final)
     shutil.rmtree(trash, ignore_errors=True)
+
+
+def symlink_keeping(link: Path, target: str, previous: Path) -> None:
+    """Create symlink `link` -> `target`, reusing `previous` (the same name in the folder being replaced) when it
+    already points at `target`: the new name becomes a hard link to that symlink's inode.
+
+    A symlink whose target is longer than ~60 bytes keeps it in a disk block of its own. Creating one and, after
+    the swap, deleting the old one allocates and frees a block per link; on file systems mounted with `discard`
+    (common on cloud VMs) that costs milliseconds per link (9,574 links: 25 s to delete). A hard link to the
+    unchanged link allocates nothing, and deleting the replaced folder then only drops a link count."""
+    try:
+        if os.readlink(previous) == target:
+            os.link(previous, link, follow_symlinks=False)
+            return
+    except OSError:  # absent, not a link, or a file system without hard links to symlinks
+        pass
+    os.symlink(target, link)
 
 
 def _exchange(a: Path, b: Path) -> bool:
