@@ -302,6 +302,7 @@ def competitor_seg_scores(context: dg.AssetExecutionContext, store: DatasetStore
     """Cell Tracking Challenge SEG per image and competitor (mean Jaccard over ground-truth cells)."""
     seg = store.read_table(SEG_INDEX)
     manifest = store.write(SEG_SCORES, seg)
+    ledger = account("frame/competitor scores", _score_ids(seg), _score_ids(store.read(SEG_SCORES)), [])
     summary = (
         seg.groupby("competitor")
         .agg(images=("seg", "size"), mean_seg=("seg", "mean"), min_seg=("seg", "min"))
@@ -323,8 +324,14 @@ def competitor_seg_scores(context: dg.AssetExecutionContext, store: DatasetStore
             "dagster/row_count": len(seg),
             **figure_metadata(store, context.asset_key.to_user_string(), "seg_chart", chart),
             **column_schema(seg, columns.SEG),
+            **ledgers_metadata(ledger),
         },
     )
+
+
+def _score_ids(seg: pd.DataFrame) -> list[str]:
+    """One id per SEG row (frame / competitor), for the accounting."""
+    return (seg["frame_key"].astype(str) + "/" + seg["competitor"].astype(str)).tolist()
 
 
 @dg.asset(group_name=GROUP, deps=[cell_level_dataframe], kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)
