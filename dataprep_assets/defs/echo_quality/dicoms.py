@@ -186,13 +186,9 @@ def first_frame_gray(path: str | os.PathLike, size: int = 96) -> np.ndarray:
     from PIL import Image
     from pydicom.pixels import pixel_array  # pyright: ignore[reportPrivateImportUsage]  # a public pydicom API its stubs do not export
 
+    from dataprep_assets.lib.images import thumbnail, to_uint8
+
     frame = np.asarray(pixel_array(path, index=0))
     if frame.ndim == 3:
         frame = frame.mean(axis=2)
-    from dataprep_assets.lib.images import to_uint8
-
-    img = Image.fromarray(to_uint8(frame, 0.5, 99.5))
-    img.thumbnail((size, size))
-    canvas = Image.new("L", (size, size), 0)
-    canvas.paste(img, ((size - img.width) // 2, (size - img.height) // 2))
-    return np.asarray(canvas)
+    return thumbnail(Image.fromarray(to_uint8(frame, 0.5, 99.5)), size, fit="shrink")
