@@ -12,7 +12,6 @@ from dataprep_assets.defs.echo_quality.dicoms import (
     first_frame_gray,
     read_header,
     resolve_dicom,
-    safe_file_token,
     verify_dicom,
 )
 from dataprep_assets.sample_data.echo_quality import echo_video, write_echo_dicom
@@ -70,12 +69,6 @@ def test_non_dicom_and_truncated_files_are_refused(tmp_path):
     )
     assert errors[0] and errors[1].startswith("copy failed")
     assert not (tmp_path / "t_copy.dcm").exists(), "a copy that fails verification is removed"
-
-
-def test_file_tokens_are_safe():
-    assert safe_file_token("1.2.840.113619.2.55.dcm") == "12840113"
-    assert safe_file_token("../../x") == "x"
-    assert safe_file_token("...") == "file"
 
 
 def test_indexed_resolution_agrees_with_the_disk(tmp_path):

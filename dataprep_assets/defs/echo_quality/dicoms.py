@@ -9,7 +9,6 @@ functions take chunks of paths so a process pool pays its overhead per chunk, no
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -173,12 +172,6 @@ def copy_and_verify_cached(args: tuple[list[tuple[str, str, bool, str]], ItemCac
     for (_, dst, _, key), error in zip(items, errors, strict=True):
         cache.put(key, {} if error else {CACHED_VIDEO: dst}, error)
     return errors
-
-
-def safe_file_token(file_id: str, length: int = 8) -> str:
-    """Letters and digits of the file id's stem (the seed's `<id[:8]>`), safe in a file name."""
-    token = re.sub(r"[^A-Za-z0-9]", "", PurePosixPath(file_id).stem)[:length]
-    return token or "file"
 
 
 def first_frame_gray(path: str | os.PathLike, size: int = 96) -> np.ndarray:
