@@ -88,3 +88,16 @@ def test_indexed_resolution_agrees_with_the_disk(tmp_path):
     ]:
         assert resolve_dicom(root, folder, file_id, path, existing) == resolve_dicom(root, folder, file_id, path)
     assert resolve_dicom(root, "F-1", "sub/v.dcm", "", existing) == root / "F-1" / "sub" / "v.dcm"
+
+
+def test_header_rejects_use_the_shared_reasons(tmp_path):
+    """echo's inventory reads headers with lib.dicom: the same reason as ct_hemorrhage for the same failure."""
+    source = tmp_path / "clip.dcm"
+    shutil.copyfile(examples.get_path("ybr_color"), source)
+    data = source.read_bytes()
+    at = data.index(b"\x28\x00\x08\x00IS")  # NumberOfFrames: its two value bytes made letters
+    bad = tmp_path / "bad_frames.dcm"
+    bad.write_bytes(data[: at + 8] + b"xx" + data[at + 10 :])
+    for path in (bad, tmp_path / "gone.dcm"):
+        header = read_header(str(path))
+        assert header["error"] == "corrupt_dicom" and str(path) not in header["detail"]
