@@ -13,6 +13,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 SPLIT_COLORS = {
     "train": "#1f77b4",
@@ -128,6 +129,16 @@ def histograms(
     if arrays:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
     return _png(fig)
+
+
+def histograms_by(frame: pd.DataFrame, value: str, by: str, *, order: Sequence[str] | None = None, **chart) -> bytes:
+    """`histograms` of `frame[value]` per group of `frame[by]` (missing values left out): the groups present, in
+    sorted order, or every group of `order` (an absent one is an empty series). `chart`: `histograms`' options."""
+    if order is None:
+        groups = {key: group[value].dropna().to_numpy() for key, group in frame.groupby(by, sort=True)}
+    else:
+        groups = {key: frame.loc[frame[by] == key, value].dropna().to_numpy() for key in order}
+    return histograms(groups, **chart)  # pyright: ignore[reportArgumentType]  # pandas-stubs types group keys as any scalar
 
 
 def scatter(

@@ -8,6 +8,7 @@ from dataprep_assets.common.automation import FOLLOW_UPSTREAM
 from dataprep_assets.common.cards import (
     balance_table,
     card_version,
+    histogram_figure,
     input_versions,
     leak_section,
     rejects_frame,
@@ -33,7 +34,7 @@ from dataprep_assets.defs.echo_quality.datasets import (
     VIDEOS_SUBDIR,
 )
 from dataprep_assets.lib.cards import Card, Figure, Section, Table
-from dataprep_assets.lib.charts import grouped_bars, histograms
+from dataprep_assets.lib.charts import grouped_bars
 
 CLASS_NAMES = {1: "high_quality", 0: "low_quality"}
 
@@ -120,16 +121,16 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
             "Distributions",
             tables=[Table("scores-per-machine", "quality score per machine type and class", scores)],
             figures=[
-                Figure(
+                histogram_figure(
                     "scores",
-                    histograms(
-                        {c: g["score"].to_numpy() for c, g in frame.groupby("class", sort=True)},  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
-                        title="quality score per class",
-                        xlabel="model quality score",
-                        ylabel="videos",
-                        value_range=(0.0, 1.0),
-                    ),
                     "inference scores of the selected videos",
+                    frame,
+                    "score",
+                    "class",
+                    title="quality score per class",
+                    xlabel="model quality score",
+                    ylabel="videos",
+                    value_range=(0.0, 1.0),
                 )
             ],
         ),

@@ -56,7 +56,7 @@ from dataprep_assets.defs.quality_prediction.sources import scan_results_with_le
 from dataprep_assets.defs.quality_prediction.stratify import SPLITS, build_examples, split_unit, stratum_proportions
 from dataprep_assets.defs.quality_prediction.uploads import quality_prediction_uploads
 from dataprep_assets.lib.accounting import account, ledgers_metadata
-from dataprep_assets.lib.charts import grouped_bars, histograms
+from dataprep_assets.lib.charts import grouped_bars, histograms_by
 from dataprep_assets.lib.images import captioned_montage, montage, png_bytes
 from dataprep_assets.lib.parallel import batches, ordered_map, resolve_workers
 from dataprep_assets.lib.rejects import RejectLog
@@ -146,9 +146,10 @@ def _inspect_images(root: str, paths: list[str], config: CleaningConfig, log) ->
 
 def ssim_chart(results: pd.DataFrame) -> bytes:
     valid = results[np.isfinite(results["ssim"])]
-    per_type = {t: g["ssim"].clip(0, 1).to_numpy() for t, g in valid.groupby("logo_type", sort=True)}
-    return histograms(
-        per_type,  # pyright: ignore[reportArgumentType]  # pandas-stubs types group keys as any scalar
+    return histograms_by(
+        valid.assign(ssim=valid["ssim"].clip(0, 1)),
+        "ssim",
+        "logo_type",
         title="SSIM per logo type",
         xlabel="SSIM of the SVG render",
         ylabel="results",
