@@ -14,9 +14,9 @@ from dataprep_assets.common.cards import (
     leak_section,
     rejects_frame,
     rejects_section,
+    target_fractions,
     write_card,
 )
-from dataprep_assets.common.metadata import latest_materialization_metadata
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.cell_qa.assets import (
     cell_level_dataframe_with_splits,
@@ -140,8 +140,5 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
 def cell_qa_dataset_card(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
     """The dataset card (`cards/cell_qa/index.html` + `README.md`): counts, balance, leak evidence, samples,
     distributions."""
-    target = (
-        latest_materialization_metadata(context.instance, cell_level_dataframe_with_splits.key).get("target_fractions")
-        or SplitConfig().fractions
-    )
-    return write_card(store, build_card(store, dict(target)), preview="sample_crops")
+    target = target_fractions(context.instance, cell_level_dataframe_with_splits.key, SplitConfig().fractions)
+    return write_card(store, build_card(store, target), preview="sample_crops")

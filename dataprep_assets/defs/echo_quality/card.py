@@ -13,9 +13,9 @@ from dataprep_assets.common.cards import (
     leak_section,
     rejects_frame,
     rejects_section,
+    target_fractions,
     write_card,
 )
-from dataprep_assets.common.metadata import latest_materialization_metadata
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.echo_quality.assets import (
     echo_dataset_release,
@@ -159,8 +159,5 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
 def echo_quality_dataset_card(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
     """The dataset card (`cards/echo_quality/index.html` + `README.md`): counts, balance, leak evidence, samples,
     scores."""
-    target = (
-        latest_materialization_metadata(context.instance, echo_training_splits.key).get("target_fractions")
-        or EchoSplitConfig().fractions
-    )
-    return write_card(store, build_card(store, dict(target)), preview="first_frames")
+    target = target_fractions(context.instance, echo_training_splits.key, EchoSplitConfig().fractions)
+    return write_card(store, build_card(store, target), preview="first_frames")

@@ -13,9 +13,9 @@ from dataprep_assets.common.cards import (
     leak_section,
     rejects_frame,
     rejects_section,
+    target_fractions,
     write_card,
 )
-from dataprep_assets.common.metadata import latest_materialization_metadata
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.quality_prediction.assets import feature_report, logo_montage, quality_dataset_splits
 from dataprep_assets.defs.quality_prediction.config import SplitConfig
@@ -162,8 +162,5 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
 def quality_prediction_dataset_card(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
     """The dataset card (`cards/quality_prediction/index.html` + `README.md`): counts, balance, leak evidence, logos,
     SSIM."""
-    target = (
-        latest_materialization_metadata(context.instance, quality_dataset_splits.key).get("target_fractions")
-        or SplitConfig().fractions
-    )
-    return write_card(store, build_card(store, dict(target)), preview="sample_logos")
+    target = target_fractions(context.instance, quality_dataset_splits.key, SplitConfig().fractions)
+    return write_card(store, build_card(store, target), preview="sample_logos")
