@@ -94,6 +94,10 @@ def _frame_tasks(inventory: pd.DataFrame) -> list[FrameTask]:
     return tasks
 
 
+MIN_FRAMES_PER_WORKER = 32
+"""A frame takes ~0.1 CPU-s; a fresh worker process spends seconds importing its libraries first."""
+
+
 def _plan(tasks: list[FrameTask], cache: ItemCache, hashes: InputHashes, staging) -> tuple[list[FrameTask], dict]:
     """Restore cached (frame, competitor) results into staging; return the frames with work left
     (only their uncached competitors) and the cached outputs by (frame_key, competitor)."""
@@ -129,8 +133,6 @@ def cell_crops(context: dg.AssetExecutionContext, config: CellCropsConfig, store
     tasks = _frame_tasks(inventory)
     raw_inputs(store, GROUP, RAW_PREFIX)  # the files the inventory names (a dated view is rebuilt here)
     root = str(store.local_root())
-    workers = resolve_workers(config.max_workers)
-    backend = backend_for(workers, root)  # workers read the frames and write the crops themselves
     cache = ItemCache(root, "cell_crops", fingerprint(CODE_VERSION, config.crop_size, config.layout))
     hashes = InputHashes(root, "cell_crops")
     rejects, tables, seg_rows = RejectLog(), [], []
@@ -139,6 +141,8 @@ def cell_crops(context: dg.AssetExecutionContext, config: CellCropsConfig, store
         if config.layout == "stacked":
             (staged.path / "stacks").mkdir()
         todo, reused = _plan(tasks, cache, hashes, staged.path)
+        workers = resolve_workers(config.max_workers, len(todo), MIN_FRAMES_PER_WORKER)  # a few new frames: inline
+        backend = backend_for(workers, root)  # workers read the frames and write the crops themselves
         pairs = sum(len(t.competitors) for t in tasks)
         context.log.info(
             f"cutting {config.crop_size}px crops ({config.layout}): {len(reused)} of {pairs} frame/competitor pairs "
@@ -299,6 +303,7 @@ def competitor_seg_scores(context: dg.AssetExecutionContext, store: DatasetStore
     """Cell Tracking Challenge SEG per image and competitor (mean Jaccard over ground-truth cells)."""
     seg = store.read_table(SEG_INDEX)
     manifest = store.write(SEG_SCORES, seg)
+    ledger = account("frame/competitor scores", _score_ids(seg), _score_ids(store.read(SEG_SCORES)), [])
     summary = (
         seg.groupby("competitor")
         .agg(images=("seg", "size"), mean_seg=("seg", "mean"), min_seg=("seg", "min"))
@@ -320,8 +325,14 @@ def competitor_seg_scores(context: dg.AssetExecutionContext, store: DatasetStore
             "dagster/row_count": len(seg),
             **figure_metadata(store, context.asset_key.to_user_string(), "seg_chart", chart),
             **column_schema(seg, columns.SEG),
+            **ledgers_metadata(ledger),
         },
     )
+
+
+def _score_ids(seg: pd.DataFrame) -> list[str]:
+    """One id per SEG row (frame / competitor), for the accounting."""
+    return (seg["frame_key"].astype(str) + "/" + seg["competitor"].astype(str)).tolist()
 
 
 @dg.asset(group_name=GROUP, deps=[cell_level_dataframe], kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)

@@ -367,11 +367,14 @@ def no_hem_coco(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.Ma
         "categories": categories_block(CLASSES_6),
     }
     manifest = store.write(NO_HEM_COCO, coco)
+    written = store.read(NO_HEM_COCO)["images"]
+    ledger = account("images", index["file_name"].astype(str), [str(im["file_name"]) for im in written], [])
     return materialized(
         store,
         NO_HEM_COCO,
         manifest,
         metadata={
+            **ledgers_metadata(ledger),
             "dagster/row_count": len(images),
             "images": len(images),
             "annotations": 0,

@@ -51,7 +51,14 @@ from dataprep_assets.defs.echo_quality.inventory import STAGE as MATCH_STAGE
 from dataprep_assets.defs.echo_quality.inventory import attach_dicoms
 from dataprep_assets.defs.echo_quality.results import ResultFile, parse_result_files
 from dataprep_assets.defs.echo_quality.results_location import results_source
-from dataprep_assets.defs.echo_quality.selection import CLASS_NAMES, HIGH, LOW, availability_table, select_training_rows
+from dataprep_assets.defs.echo_quality.selection import (
+    CLASS_NAMES,
+    HIGH,
+    LOW,
+    availability_table,
+    select_training_rows,
+    selection_ledger,
+)
 from dataprep_assets.defs.echo_quality.training_layout import (
     ANNOTATION_COLUMNS,
     STRING_COLUMNS,
@@ -192,6 +199,7 @@ def echo_training_selection(
         config.machine_allocation,
         config.target_high_share,
     )
+    ledger = selection_ledger(results, selection, config.criteria)
     info = {
         "criteria": config.criteria.as_dict(),
         "max_high_quality": config.max_high_quality,
@@ -233,6 +241,7 @@ def echo_training_selection(
             "candidates_and_selected_per_machine": table(availability_table(selection)),
             **figure_metadata(store, context.asset_key.to_user_string(), "selected_per_machine", chart),
             **column_schema(selection, COLUMNS),
+            **ledgers_metadata(ledger),
             **run_info(
                 seed=config.seed,
                 max_high_quality=config.max_high_quality,

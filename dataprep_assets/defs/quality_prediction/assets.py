@@ -360,6 +360,8 @@ def inspection_sample(
     with store.write_file(INSPECTION_GALLERY.path) as tmp:
         tmp.write_bytes(gallery)
     manifest = store.written_manifest(INSPECTION_SHEET.path)
+    written = pd.read_csv(store.path(INSPECTION_SHEET.path), dtype=str, keep_default_na=False)
+    ledger = inspection.sample_ledger(examples, sample, written)
     per_stratum = (
         sample.groupby("stratum")
         .size()
@@ -379,6 +381,7 @@ def inspection_sample(
             "fill_in": dg.MetadataValue.path(store.uri(INSPECTION_SHEET.path)),
             "gallery": dg.MetadataValue.path(store.uri(INSPECTION_GALLERY.path)),
             **column_schema(sheet, INSPECTION_COLUMNS),
+            **ledgers_metadata(ledger),
             **run_info(share=config.share, seed=config.seed),
         },
     )
