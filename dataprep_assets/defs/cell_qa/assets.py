@@ -48,7 +48,7 @@ from dataprep_assets.defs.cell_qa.extract import (
 from dataprep_assets.defs.cell_qa.inventory import build_inventory_with_ledger
 from dataprep_assets.defs.cell_qa.uploads import cell_qa_uploads
 from dataprep_assets.lib.accounting import account, account_split, ledgers_metadata
-from dataprep_assets.lib.charts import grouped_bars, histograms
+from dataprep_assets.lib.charts import grouped_bars, histograms_by
 from dataprep_assets.lib.compute import backend_for
 from dataprep_assets.lib.images import captioned_montage, overlay_mask, png_bytes, to_uint8
 from dataprep_assets.lib.itemcache import InputHashes, ItemCache, fingerprint
@@ -256,9 +256,10 @@ def sample_montage(store: DatasetStore, cells: pd.DataFrame, per_competitor: int
 
 
 def jaccard_chart(cells: pd.DataFrame) -> bytes:
-    per = {c: g["cell_jaccard"].to_numpy() for c, g in cells.groupby("competitor", sort=True)}
-    return histograms(
-        per,  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
+    return histograms_by(
+        cells,
+        "cell_jaccard",
+        "competitor",
         title="cell Jaccard per competitor",
         xlabel="Jaccard with the matched ground-truth cell",
         ylabel="cells",

@@ -69,7 +69,7 @@ from dataprep_assets.defs.echo_quality.training_layout import (
 from dataprep_assets.defs.echo_quality.uploads import echo_quality_uploads
 from dataprep_assets.lib.accounting import account, account_split, ledgers_metadata
 from dataprep_assets.lib.changes import listing_fingerprint
-from dataprep_assets.lib.charts import grouped_bars, histograms
+from dataprep_assets.lib.charts import grouped_bars, histograms_by
 from dataprep_assets.lib.compute import backend_for
 from dataprep_assets.lib.images import captioned_montage, png_bytes
 from dataprep_assets.lib.itemcache import InputHashes, ItemCache, fingerprint
@@ -90,9 +90,10 @@ echo_inference_output = dg.AssetSpec(
 
 
 def score_chart(results: pd.DataFrame) -> bytes:
-    per_machine = {m: g["score"].to_numpy() for m, g in results.groupby("machine_type", sort=True)}
-    return histograms(
-        per_machine,  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
+    return histograms_by(
+        results,
+        "score",
+        "machine_type",
         title="inference quality score per machine type",
         xlabel="quality score",
         ylabel="videos",
