@@ -17,16 +17,26 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dataprep_assets.lib.storage import atomic_write_json, atomic_write_text, canonical_json, safe_join, sha256_file
+from dataprep_assets.lib.storage import (
+    SafeFiles,
+    atomic_write_json,
+    atomic_write_text,
+    canonical_json,
+    child_path,
+    safe_join,
+    sha256_file,
+)
 from dataprep_assets.lib.versions import object_relpath, put_object
 
 CACHE_DIR = "_cache"
+_HEX_KEY = re.compile(r"[0-9a-f]{64}")
 
 
 def fingerprint(*parts: object) -> str:
@@ -53,7 +63,9 @@ class ItemCache:
         return hashlib.sha256("\n".join((self.config_fingerprint, *input_hashes)).encode()).hexdigest()
 
     def _entry(self, key: str) -> Path:
-        return safe_join(self.root, CACHE_DIR, self.namespace, key[:2], f"{key}.json")
+        if not _HEX_KEY.fullmatch(key):  # a key is a SHA-256 hex digest: nothing in it can leave the cache folder
+            raise ValueError(f"item cache key {key!r} is not a SHA-256 hex digest")
+        return self.root / CACHE_DIR / self.namespace / key[:2] / f"{key}.json"
 
     def get(self, key: str) -> CachedItem | None:
         """The stored result, or None (never computed, unreadable entry, or an object gone)."""
@@ -70,9 +82,10 @@ class ItemCache:
     def restore(self, item: CachedItem, dest: str | os.PathLike, rename: Mapping[str, str] | None = None) -> None:
         """Put the item's files under `dest` (hard links to the objects; copies across file systems).
 
-        `rename` maps stored names to the names wanted now (e.g. when a file's name depends on others)."""
+        `rename` maps stored names to the names wanted now (e.g. when a file's name depends on others).
+        `dest` is a staging folder this process owns, so names are checked lexically (`child_path`)."""
         for name, sha in item.files.items():
-            target = safe_join(dest, (rename or {}).get(name, name))
+            target = child_path(dest, (rename or {}).get(name, name))
             target.parent.mkdir(parents=True, exist_ok=True)
             source = self.root / object_relpath(sha)
             try:
@@ -105,13 +118,16 @@ class InputHashes:
         except (OSError, ValueError):
             self._known = {}
         self._seen: dict[str, list] = {}
+        self._files = SafeFiles(self.root)  # path checks once per directory, not a realpath per input
         self.computed = 0
 
     def __call__(self, relpath: str) -> str:
         """The SHA-256 of a store-relative input file ('' if it does not exist)."""
         if relpath in self._seen:
             return self._seen[relpath][3]
-        path = safe_join(self.root, relpath)
+        path = self._files.file(relpath)
+        if path is None:
+            return ""
         try:
             stat = path.stat()
         except OSError:

@@ -45,12 +45,14 @@ def safe_join(root: str | os.PathLike, *parts: str | os.PathLike) -> Path:
 
 
 def child_path(directory: str | os.PathLike, name: str) -> Path:
-    """`directory / name` for a file this process creates in a folder it owns (a staging folder): `name` must be
-    one plain path component. What `safe_join` guards against cannot happen there (no separator, no `..`, no NUL,
-    and the folder holds no links to follow), so there is no per-file `realpath`."""
-    if not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name:
-        raise UnsafePathError(f"output name {name!r} is not one plain file name")
-    return Path(directory) / name
+    """`directory / name` for a file this process creates in a folder it owns (a staging folder): `name` is one
+    plain file name or several joined by `/` (`stacks/0001.npy`). What `safe_join` guards against cannot happen
+    there (no `..`, no absolute part, no NUL, and the folder holds no links to follow), so the check is lexical:
+    no per-file `realpath`."""
+    parts = name.split("/") if name else [""]
+    if any(not p or p in (".", "..") or "\\" in p or "\x00" in p for p in parts):
+        raise UnsafePathError(f"output name {name!r} is not a plain relative file name")
+    return Path(directory).joinpath(*parts)
 
 
 def _temp_sibling(path: Path, tag: str) -> Path:

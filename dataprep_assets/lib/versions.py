@@ -19,6 +19,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -42,8 +43,11 @@ class CorruptObjectError(IOError):
     """A stored object whose bytes no longer match the SHA-256 it is stored under."""
 
 
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
 def object_relpath(sha256: str) -> str:
-    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+    if not _SHA256_HEX.fullmatch(sha256):
         raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
     return f"{OBJECTS_DIR}/{sha256[:2]}/{sha256}"
 

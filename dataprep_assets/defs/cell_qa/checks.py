@@ -1,6 +1,8 @@
 """cell_qa asset checks: leakage and split continuity (blocking), split fractions, Jaccard validity, crop
 readability."""
 
+import hashlib
+
 import dagster as dg
 import numpy as np
 
@@ -62,9 +64,9 @@ cell_jaccard_valid = expectations_check(
     asset=cell_crops, name="crops_readable", blocking=True, description="Every crop reads back as a (2, S, S) array."
 )
 def crops_readable(context: dg.AssetCheckExecutionContext, store: DatasetStore) -> dg.AssetCheckResult:
-    """One read per crop file, not per cell; a per-cell TIFF that is still the very file written (size, mtime,
-    inode) with bytes (SHA-256) that read back before under the same crop size is not decoded again, so a rebuild
-    checks what is new and a file replaced since is always read."""
+    """One read per crop file, not per cell; a crop file that is still the very file written (size, mtime, inode)
+    whose bytes (SHA-256) and referenced rows passed before under the same crop size is not read again, so a
+    rebuild checks what is new and a file replaced since is always read."""
     size = int(latest_materialization_metadata(context.instance, cell_crops.key).get("crop_size", 64))
     cells = store.read_table(CELLS_INDEX)
     root = store.local_root()
@@ -73,11 +75,12 @@ def crops_readable(context: dg.AssetCheckExecutionContext, store: DatasetStore) 
     refs = cells["stacked_crop_path"].astype(str).str.partition("#")
     bad, decoded, current = [], 0, set()
     for path, rows in refs.groupby(0, sort=True)[2]:
-        sha = written.known(root / str(path)) if not str(path).endswith(".npy") else ""  # a stack's header is cheap
+        indices = rows.tolist()
+        sha = verified_key(written, root, str(path), indices)
         current.add(sha)
         if sha and sha in verified:
             continue
-        problems = crop_file_problems(root, str(path), rows.tolist(), size)
+        problems = crop_file_problems(root, str(path), indices, size)
         decoded += 1
         bad += problems
         if not problems and sha:
@@ -94,7 +97,18 @@ def crops_readable(context: dg.AssetCheckExecutionContext, store: DatasetStore) 
     )
 
 
-READABLE_CHECK_VERSION = 2
+READABLE_CHECK_VERSION = 3
+
+
+def verified_key(written, root, path: str, indices: list[str]) -> str:
+    """What a passed check vouches for: a per-cell TIFF's SHA-256, or for a stack the SHA-256 of its raw and mask
+    files with the rows referenced. '' when a file is not the very one written (it must be read)."""
+    if not path.endswith(".npy"):
+        return written.known(root / path)
+    stack, mask = written.known(root / path), written.known(mask_stack_path(root / path))
+    if not (stack and mask):
+        return ""
+    return hashlib.sha256(f"{stack}\n{mask}\n{','.join(indices)}".encode()).hexdigest()
 
 
 def crop_file_problems(root, path: str, indices: list[str], size: int) -> list[str]:
