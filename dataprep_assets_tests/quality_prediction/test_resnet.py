@@ -102,7 +102,8 @@ def test_image_features_asset_runs_resnet50_from_a_local_weights_file(weights_fi
         for e in result.get_asset_check_evaluations()
         if e.asset_key == dg.AssetKey("image_features")
     }
-    assert checks == {"feature_matrix_complete_and_finite": True}
+    # full 2048-d vectors of 9 small logos: complete, but over the seed's storage budget (a warning)
+    assert checks == {"feature_matrix_complete_and_finite": True, "feature_storage_within_budget": False}
     path = store.path("data/quality_prediction/features/resnet50.h5")
     with h5py.File(path) as h5:
         assert h5["features"].shape == (9, 2048) and h5["features"].chunks == (32, 2048)
@@ -158,6 +159,8 @@ def test_default_config_runs_resnet50_end_to_end_within_the_storage_budget(store
     assert features["feature_storage"] == "pca" and 2 <= k < 2048, features
     assert features["raw_image_bytes"] == raw and features["feature_dataset_bytes"] == on_disk
     assert features["feature_storage_within_budget"] and on_disk <= 0.5 * raw
+    budget_check = [e for e in result.get_asset_check_evaluations() if e.check_name == "feature_storage_within_budget"]
+    assert budget_check[0].passed and budget_check[0].metadata["raw_image_bytes"].value == raw
     assert features["feature_storage_overhead"] == pytest.approx(on_disk / raw, abs=1e-4)
     assert 0 < features["feature_storage_overhead_matrix_only"] < features["feature_storage_overhead"]
     assert 0 < features["pca_explained_variance_train"] <= 1
