@@ -127,6 +127,16 @@ def test_when_even_one_component_does_not_fit_it_says_so(tmp_path):
     assert outcome.mode == "pca" and outcome.components == 1 and not outcome.budget_met
 
 
+def test_without_two_training_images_auto_keeps_the_full_vectors_and_pca_fails_naming_the_field(tmp_path):
+    full, out = tmp_path / "full.h5", tmp_path / "out.h5"
+    args = {"raw_image_bytes": 1000, "other_bytes": 0, "max_overhead": 0.5, "compression": "gzip"}
+    write_full(full, features())
+    with pytest.raises(ValueError, match="feature_storage pca .* 1 have features"):
+        store_within_budget(full, out, train_ids=IDS[:1], mode="pca", storage_dtype="float16", **args)
+    kept = store_within_budget(full, out, train_ids=IDS[:1], mode="auto", storage_dtype="float16", **args)
+    assert kept.mode == "full" and not kept.budget_met
+
+
 def test_largest_fitting_walks_to_the_boundary_of_any_monotone_size():
     for base, step, budget in ((100, 7, 1000), (900, 1, 1000), (10, 300, 1000), (10, 1, 10**6)):
         choice = largest_fitting(lambda k, b=base, s=step: b + s * k + (k * k) // 50, budget, 400)

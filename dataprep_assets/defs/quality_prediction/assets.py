@@ -394,7 +394,8 @@ def inspection_sample(
 def image_features(
     context: dg.AssetExecutionContext, config: ImageFeaturesConfig, store: DatasetStore
 ) -> dg.MaterializeResult:
-    """One feature vector per clean image in HDF5 (chunked, compressed, indexed by image id), cached by pixel hash."""
+    """One feature vector per clean image in HDF5 (chunked, compressed, indexed by image id), cached by pixel hash,
+    within the seed's storage budget: the full vectors, or PCA scores fitted on the train split (`feature_budget`)."""
     source = store.read(SOURCE)
     store.pull(source["local_root"])
     images = store.read(IMAGES)

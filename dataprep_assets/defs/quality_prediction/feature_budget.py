@@ -117,7 +117,8 @@ def store_within_budget(
     full_bytes = os.path.getsize(full_path)
     with FeatureFile(full_path) as ff:
         n, dim = len(ff), ff.dim
-        if mode == "pca" or (mode == "auto" and full_bytes + other_bytes > budget):
+        trainable = len(set(train_ids) & set(ff.image_ids)) >= 2  # auto keeps the full vectors when PCA cannot fit
+        if mode == "pca" or (mode == "auto" and full_bytes + other_bytes > budget and trainable):
             return _reduce(ff, out_path, train_ids, raw_image_bytes, other_bytes, budget, compression, storage_dtype)
         full_matrix = int(ff.features.id.get_storage_size())  # pyright: ignore[reportAttributeAccessIssue]  # h5py types File[...] as Group | Dataset | Datatype
     os.replace(full_path, out_path)

@@ -158,6 +158,8 @@ def build_report(
         "features": {
             "extractor": f"{ff.attrs.get('extractor')} v{ff.attrs.get('extractor_version')}",
             "dim": ff.dim,
+            "storage": ff.feature_storage,  # `pca`: the analysis below is of the stored PCA scores (train-fitted)
+            "source_dim": int(ff.attrs.get("source_feature_dim", ff.dim)),
             "images": len(ff),
             "featurised_examples": int(len(featured)),
             "dimension_statistics": _records(dimension_stats(ff.stats())),
