@@ -500,8 +500,8 @@ def image_features(
             f"image_features: {stored.dataset_bytes:,} B of features for {stored.raw_image_bytes:,} B of images "
             f"exceed the budget ({config.max_storage_overhead:g} x): "
             + (
-                "feature_storage: full keeps every dimension"
-                if config.feature_storage == "full"
+                "the full vectors were kept (feature_storage: full, or fewer than 2 train images to fit PCA on)"
+                if stored.mode == "full"
                 else "even one PCA component does not fit (the projection's fixed cost needs more images)"
             )
         )
