@@ -129,6 +129,23 @@ def staged_directory(path: str | os.PathLike) -> Iterator[Path]:
     shutil.rmtree(trash, ignore_errors=True)
 
 
+def symlink_keeping(link: Path, target: str, previous: Path) -> None:
+    """Create symlink `link` -> `target`, reusing `previous` (the same name in the folder being replaced) when it
+    already points at `target`: the new name becomes a hard link to that symlink's inode.
+
+    A symlink whose target is longer than ~60 bytes keeps it in a disk block of its own. Creating one and, after
+    the swap, deleting the old one allocates and frees a block per link; on file systems mounted with `discard`
+    (common on cloud VMs) that costs milliseconds per link (9,574 links: 25 s to delete). A hard link to the
+    unchanged link allocates nothing, and deleting the replaced folder then only drops a link count."""
+    try:
+        if os.readlink(previous) == target:
+            os.link(previous, link, follow_symlinks=False)
+            return
+    except OSError:  # absent, not a link, or a file system without hard links to symlinks
+        pass
+    os.symlink(target, link)
+
+
 def _exchange(a: Path, b: Path) -> bool:
     """Swap two paths in one atomic step (Linux `renameat2(RENAME_EXCHANGE)`); False where unsupported."""
     libc = _libc()

@@ -1,6 +1,7 @@
 """Atomic writes, path safety and manifests: the guarantees every pipeline's outputs rest on."""
 
 import os
+import shutil
 
 import pytest
 
@@ -12,6 +13,7 @@ from dataprep_assets.lib.storage import (
     child_path,
     safe_join,
     staged_directory,
+    symlink_keeping,
 )
 
 
@@ -160,3 +162,19 @@ def test_child_path_refuses_anything_but_plain_relative_names(tmp_path, name):
 def test_child_path_is_the_name_in_the_folder(tmp_path):
     assert child_path(tmp_path, "DS_01_t000_A_00001.tif") == tmp_path / "DS_01_t000_A_00001.tif"
     assert child_path(tmp_path, "stacks/0001.npy") == tmp_path / "stacks" / "0001.npy"
+
+
+def test_symlink_keeping_reuses_an_unchanged_link_and_remakes_a_changed_one(tmp_path):
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.mkdir(), new.mkdir()
+    target = "../objects/" + "a" * 64  # long enough to live in a disk block of its own
+    os.symlink(target, old / "same.png")
+    os.symlink("../objects/" + "b" * 64, old / "changed.png")
+    symlink_keeping(new / "same.png", target, old / "same.png")
+    symlink_keeping(new / "changed.png", target, old / "changed.png")
+    symlink_keeping(new / "fresh.png", target, old / "absent.png")
+    assert all(os.readlink(new / n) == target for n in ("same.png", "changed.png", "fresh.png"))
+    assert os.lstat(new / "same.png").st_ino == os.lstat(old / "same.png").st_ino, "the unchanged link is reused"
+    assert os.lstat(new / "changed.png").st_ino != os.lstat(old / "changed.png").st_ino
+    shutil.rmtree(old)
+    assert os.readlink(new / "same.png") == target, "deleting the replaced folder leaves the new links intact"

@@ -2,8 +2,6 @@
 against its target, patient leak evidence, slices with named boxes, box/image distributions and the statistics
 `datum stats` reports, all recounted from the published COCO files."""
 
-import hashlib
-
 import dagster as dg
 import numpy as np
 import pandas as pd
@@ -38,6 +36,8 @@ from dataprep_assets.defs.ct_hemorrhage.splits import balanced_splits
 from dataprep_assets.defs.ct_hemorrhage.training_set import augmented_coco_6class, coco_4class
 from dataprep_assets.lib.cards import Card, Figure, Section, Table
 from dataprep_assets.lib.charts import grouped_bars, histograms
+from dataprep_assets.lib.itemcache import ItemCache, fingerprint
+from dataprep_assets.lib.storage import sha256_file
 
 PIXEL_SAMPLE = 400
 """Images per split whose pixels are read for intensity statistics and repeats (first by file name)."""
@@ -78,22 +78,29 @@ def coco_frames(coco: dict, split: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     return images, boxes
 
 
+PIXEL_STATS_VERSION = 1
+"""Bump when `pixel_stats` computes its mean/std differently: cached values are then recomputed."""
+
+
 def pixel_stats(store: DatasetStore, split: str, images: pd.DataFrame) -> pd.DataFrame:
-    """Mean and std of pixel intensity and a content hash for up to PIXEL_SAMPLE images of the split."""
+    """Mean and std of pixel intensity and a content hash for up to PIXEL_SAMPLE images of the split.
+
+    Kept per content hash in the item cache: a rebuild decodes only images it has not seen."""
+    root = store.local_root()
+    written = store.hash_index(SIX_CLASS.path)  # an image still the one written: its hash without reading it
+    cache = ItemCache(root, "ct_card_pixel_stats", fingerprint(PIXEL_STATS_VERSION))
     rows = []
     for name in sorted(images["file_name"])[:PIXEL_SAMPLE]:
         path = store.path(SIX_CLASS.path, split, name)
-        with Image.open(path) as img:
-            arr = np.asarray(img.convert("L"), dtype=np.float64)
-        rows.append(
-            {
-                "split": split,
-                "file_name": name,
-                "mean": arr.mean(),
-                "std": arr.std(),
-                "sha": hashlib.sha256(path.read_bytes()).hexdigest(),
-            }
-        )
+        sha = written.known(path) or sha256_file(path)
+        key = cache.key(sha)
+        item = cache.get(key)
+        if item is None:
+            with Image.open(path) as img:
+                arr = np.asarray(img.convert("L"), dtype=np.float64)
+            item = cache.put(key, {}, [float(arr.mean()), float(arr.std())])
+        mean, std = item.result
+        rows.append({"split": split, "file_name": name, "mean": mean, "std": std, "sha": sha})
     return pd.DataFrame(rows, columns=["split", "file_name", "mean", "std", "sha"])
 
 

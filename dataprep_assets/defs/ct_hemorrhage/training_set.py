@@ -40,7 +40,7 @@ from dataprep_assets.lib.compute import backend_for
 from dataprep_assets.lib.itemcache import InputHashes, ItemCache, fingerprint
 from dataprep_assets.lib.parallel import batches, ordered_map, resolve_workers
 from dataprep_assets.lib.rejects import RejectLog
-from dataprep_assets.lib.storage import atomic_write_json, atomic_write_text, sha256_file
+from dataprep_assets.lib.storage import atomic_write_json, atomic_write_text, sha256_file, symlink_keeping
 
 
 def write_yaml(path: Path, payload: dict) -> None:
@@ -224,8 +224,8 @@ def coco_4class(
                 # final location (the staging dir is its sibling).
                 target = store.object_path(object_of[f"{split}/{im['file_name']}"])
                 link = staged.path / split / im["file_name"]
-                if config.link == "symlink":
-                    os.symlink(os.path.relpath(target, final / split), link)
+                if config.link == "symlink":  # an unchanged link of the current folder is reused, not remade
+                    symlink_keeping(link, os.path.relpath(target, final / split), final / split / im["file_name"])
                 else:
                     os.link(target, link)
                 linked.append(f"{split}/{im['file_name']}")
