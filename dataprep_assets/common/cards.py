@@ -9,9 +9,10 @@ from collections.abc import Mapping, Sequence
 import dagster as dg
 import pandas as pd
 
-from dataprep_assets.common.metadata import Metadata, data_version, preview_metadata
+from dataprep_assets.common.metadata import Metadata, data_version, latest_materialization_metadata, preview_metadata
 from dataprep_assets.common.store import REJECTS_DIR, DatasetStore
-from dataprep_assets.lib.cards import Card, Section, Table, card_files
+from dataprep_assets.lib.cards import Card, Figure, Section, Table, card_files
+from dataprep_assets.lib.charts import histograms_by
 from dataprep_assets.lib.storage import combine_hashes
 
 CARDS_DIR = "cards"
@@ -29,6 +30,18 @@ def input_versions(store: DatasetStore, relpaths: Sequence[str]) -> dict[str, st
 
 def card_version(versions: Mapping[str, str]) -> str:
     return combine_hashes(list(versions.values()))[:16]
+
+
+def target_fractions(
+    instance: dg.DagsterInstance, splits: dg.AssetKey, default: Mapping[str, float]
+) -> dict[str, float]:
+    """The split fractions the `splits` asset last aimed at (its `target_fractions` metadata), else `default`."""
+    return dict(latest_materialization_metadata(instance, splits).get("target_fractions") or default)
+
+
+def histogram_figure(name: str, caption: str, frame: pd.DataFrame, value: str, by: str, **chart) -> Figure:
+    """A card figure: histograms of `frame[value]` per group of `frame[by]` (`lib.charts.histograms_by`)."""
+    return Figure(name, histograms_by(frame, value, by, **chart), caption)
 
 
 def rejects_frame(store: DatasetStore, asset_names: Sequence[str]) -> pd.DataFrame:

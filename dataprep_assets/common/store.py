@@ -624,8 +624,21 @@ class S3DatasetStore(DatasetStore):
 
     # -- the DatasetStore protocol ---------------------------------------------------------------
     def pull(self, relpath: str = "") -> Path:
+        self.mirror(relpath)
+        return self.path(self._rel(relpath))
+
+    def mirror(self, relpath: str = "", rejects: RejectLog | None = None) -> dict[str, int]:
+        """Make the cache under `relpath` hold the bucket's objects there (`pull`); counts of what it did.
+
+        Only objects whose size or ETag differ from the cached file are downloaded. Keys that differ only in case
+        (`A.png`, `a.png`: one file on a case-insensitive disk) are one local name: the first (sorted) is mirrored,
+        every other is an `output_name_collision` reject in `rejects` (items relative to `relpath`; a warning when
+        no log is given). Keys that would land outside the cache are skipped with a warning."""
         import logging
 
+        from dataprep_assets.lib.naming import name_key, reject_collisions
+
+        log = logging.getLogger(__name__)
         rel = self._rel(relpath)
         remote, safe = self._remote(rel), {}
         for name, meta in remote.items():
@@ -633,19 +646,37 @@ class S3DatasetStore(DatasetStore):
                 self.path(name)
                 safe[name] = meta
             except UnsafePathError:
-                logging.getLogger(__name__).warning("skipping S3 key %r: it would land outside the cache", name)
-        self._each(
-            self._download, [n for n, (etag, size) in sorted(safe.items()) if not self._same(self.path(n), etag, size)]
-        )
+                log.warning("skipping S3 key %r: it would land outside the cache", name)
+        short = {name: name.removeprefix(f"{rel}/") if rel else name for name in safe}
+        collisions = RejectLog() if rejects is None else rejects
+        seen = len(collisions)
+        kept_short = reject_collisions({s: s for s in short.values()}, collisions, "mirror_s3")
+        if rejects is None:
+            for reject in list(collisions)[seen:]:
+                log.warning("skipping S3 key %r: %s", reject.item, reject.detail)
+        kept = {name: meta for name, meta in safe.items() if short[name] in kept_short}
+        todo = [n for n, (etag, size) in sorted(kept.items()) if not self._same(self.path(n), etag, size)]
+        self._each(self._download, todo)
+        removed = 0
         index = MirrorIndex(self.local_root())
         try:
-            index.remember(sorted(safe))
-            for name in index.stale(rel, set(remote), self._local_files(rel)):  # deleted upstream
+            index.remember(sorted(kept))
+            mirrored = {name_key(name) for name in kept}
+            for name in index.stale(rel, set(kept), self._local_files(rel)):  # deleted upstream
+                if name_key(name) in mirrored:  # on a case-insensitive disk that is a file just mirrored
+                    continue
                 if name not in self._remote(name):  # not pushed by another writer since the listing
                     self.path(name).unlink(missing_ok=True)
+                    removed += 1
         finally:
             index.close()
-        return self.path(rel)
+        return {
+            "objects": len(kept),
+            "downloaded": len(todo),
+            "unchanged": len(kept) - len(todo),
+            "removed": removed,
+            "name_collisions": len(safe) - len(kept),
+        }
 
     def push(self, relpath: str) -> None:
         rel = self._rel(relpath)
@@ -763,3 +794,14 @@ class S3DatasetStore(DatasetStore):
 
     def exists(self, relpath: str) -> bool:
         return bool(self._remote(self._rel(relpath)))
+
+
+def s3_source(uri: str, cache_dir: str | os.PathLike, settings_from: DatasetStore | None = None) -> S3DatasetStore:
+    """`s3://bucket/prefix` outside the dataset store (e.g. results an experiment wrote) as a store to `mirror`
+    into `cache_dir`, connected with the settings of `settings_from` when that is an S3 store (endpoint,
+    region, retries, transfer workers), else from the environment."""
+    settings = {}
+    if isinstance(settings_from, S3DatasetStore):
+        fields = ("endpoint_url", "region_name", "max_attempts", "transfer_workers")
+        settings = {name: getattr(settings_from, name) for name in fields}
+    return S3DatasetStore.from_url(uri, cache_dir=str(cache_dir), **settings)

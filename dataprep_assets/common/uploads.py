@@ -28,6 +28,7 @@ from dataprep_assets.common.sensors import (
     evaluate_changes,
 )
 from dataprep_assets.common.store import DatasetStore
+from dataprep_assets.lib.accounting import Ledger, account, ledgers_metadata
 from dataprep_assets.lib.changes import batch_key
 from dataprep_assets.lib.dated import date_prefix_pattern, undated_view
 from dataprep_assets.lib.itemcache import CACHE_DIR
@@ -160,6 +161,19 @@ def change_source(store: DatasetStore, watch: UploadWatch) -> ChangeSource:
     return LocalDirectorySource(root=str(store.path(watch.prefix)), **listing)
 
 
+def batch_ledger(changes: list[tuple[str, str, int]], refused: list[tuple[str, str]], written: dict) -> Ledger:
+    """Every change of a tick (key @ ETag) is in the written batch, a reject (unsafe key), or set aside:
+    superseded by a later change of the same key in the same tick."""
+    ids = [f"{key}@{etag}" for key, etag, _ in changes]
+    refused_ids = [f"{key}@{etag}" for key, etag in refused]
+    refused_set = set(refused)
+    accepted = [(key, etag) for key, etag, _ in changes if (key, etag) not in refused_set]
+    last = {key: i for i, (key, _) in enumerate(accepted)}
+    superseded = [f"{key}@{etag}" for i, (key, etag) in enumerate(accepted) if last[key] != i]
+    out = [f"{key}@{written[key]['etag']}" for key in sorted(last) if key in written]
+    return account("uploaded files", ids, out, refused_ids, set_aside=superseded)
+
+
 def upload_batch_definitions(watch: UploadWatch) -> tuple[dg.AssetsDefinition, dg.SensorDefinition]:
     """The `<pipeline>_uploads` asset (one partition per UTC day) and the sensor that feeds it."""
     partitions = watch.partitions
@@ -179,11 +193,13 @@ def upload_batch_definitions(watch: UploadWatch) -> tuple[dg.AssetsDefinition, d
         previous = store.read_json(relpath) if store.exists(relpath) else {"files": {}}
         files, rejects = dict(previous["files"]), RejectLog()
         changes = config.changes(store)
+        refused = []
         for key, etag, size in changes:
             try:
                 safe_join(store.local_root(), watch.prefix, key)
             except UnsafePathError as exc:
                 rejects.add(f"{watch.prefix}/{key}", "upload_batch", "unsafe_key", str(exc))
+                refused.append((key, etag))
                 continue
             files[key] = {"etag": etag, "size": int(size)}
         manifest = store.write_json(
@@ -196,6 +212,7 @@ def upload_batch_definitions(watch: UploadWatch) -> tuple[dg.AssetsDefinition, d
             },
         )
         rejects_path = store.write_rejects(f"{watch.asset_name}_{context.partition_key}", rejects)
+        ledger = batch_ledger(changes, refused, store.read_json(relpath)["files"])
         frame = pd.DataFrame([(k, v["size"]) for k, v in files.items()], columns=["key", "size"])
         by_folder = (
             frame.assign(folder=frame["key"].str.rsplit("/", n=1).str[0])
@@ -215,6 +232,7 @@ def upload_batch_definitions(watch: UploadWatch) -> tuple[dg.AssetsDefinition, d
                     by_folder.rename(columns={"count": "files", "sum": "bytes"}).reset_index(), max_rows=30
                 ),
                 **rejects_metadata(store, rejects_path, rejects),
+                **ledgers_metadata(ledger),
             },
         )
 

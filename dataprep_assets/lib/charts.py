@@ -13,6 +13,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 SPLIT_COLORS = {
     "train": "#1f77b4",
@@ -40,6 +41,20 @@ def _png(fig) -> bytes:
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
     return buf.getvalue()
+
+
+def _finish(fig, ax, *, title: str, xlabel: str, ylabel: str, legend: bool, y_margin: float | None = None) -> bytes:
+    """Every chart's frame: axis labels, title, no top/right spines, the legend right of the axes (when there is
+    one); then the PNG."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if y_margin is not None:
+        ax.margins(y=y_margin)
+    ax.spines[["top", "right"]].set_visible(False)
+    if legend:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
+    return _png(fig)
 
 
 def _format(value: float, fmt: str) -> str:
@@ -84,14 +99,15 @@ def grouped_bars(
         ax.axhline(reference[0], color="black", linestyle="--", linewidth=1, label=reference[1])
     crowded = len(groups) > 8 or sum(len(g) for g in groups) > 60
     ax.set_xticks(x, list(groups), rotation=30 if crowded else 0, ha="right" if crowded else "center")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.margins(y=0.15)
-    ax.spines[["top", "right"]].set_visible(False)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
-    return _png(fig)
+    return _finish(
+        fig,
+        ax,
+        title=title,
+        xlabel=xlabel,
+        ylabel=ylabel,
+        legend=bool(ax.get_legend_handles_labels()[0]),
+        y_margin=0.15,
+    )
 
 
 def histograms(
@@ -121,13 +137,17 @@ def histograms(
             ax.hist(arr, bins=edges, histtype="step", linewidth=1.8, color=colors[name], label=label)  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
     if log_x:
         ax.set_xscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.spines[["top", "right"]].set_visible(False)
-    if arrays:
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
-    return _png(fig)
+    return _finish(fig, ax, title=title, xlabel=xlabel, ylabel=ylabel, legend=bool(arrays))
+
+
+def histograms_by(frame: pd.DataFrame, value: str, by: str, *, order: Sequence[str] | None = None, **chart) -> bytes:
+    """`histograms` of `frame[value]` per group of `frame[by]` (missing values left out): the groups present, in
+    sorted order, or every group of `order` (an absent one is an empty series). `chart`: `histograms`' options."""
+    if order is None:
+        groups = {key: group[value].dropna().to_numpy() for key, group in frame.groupby(by, sort=True)}
+    else:
+        groups = {key: frame.loc[frame[by] == key, value].dropna().to_numpy() for key in order}
+    return histograms(groups, **chart)  # pyright: ignore[reportArgumentType]  # pandas-stubs types group keys as any scalar
 
 
 def scatter(
@@ -145,10 +165,4 @@ def scatter(
     for name, xy in points.items():
         xy = np.asarray(xy, dtype=float).reshape(-1, 2)
         ax.scatter(xy[:, 0], xy[:, 1], s=10, alpha=0.7, color=colors[name], label=f"{name} (n={len(xy):,})")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.spines[["top", "right"]].set_visible(False)
-    if points:
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
-    return _png(fig)
+    return _finish(fig, ax, title=title, xlabel=xlabel, ylabel=ylabel, legend=bool(points))

@@ -1,5 +1,8 @@
 """DICOM building blocks: header-only reads, slice thickness, rescale + VOI window to 8-bit.
 
+One reader of headers for every pipeline, one set of reject reasons: `not_dicom` (no DICOM preamble or meta
+header), `corrupt_dicom` (the file cannot be opened or parsed, or its frame/size tags are not numbers).
+
 The window is the linear VOI LUT function of DICOM PS3.3 C.11.2.1.2.1, mapped to 0-255:
 
     x <= c - 0.5 - (w - 1) / 2  ->  0
@@ -26,11 +29,13 @@ from pydicom.errors import InvalidDicomError
 
 
 class DicomError(ValueError):
-    """A DICOM file that cannot be used, with a short stable `reason` code for the rejects table."""
+    """A DICOM file that cannot be used, with a short stable `reason` code for the rejects table; `detail` is
+    the message without the file's name (for callers that name the file their own way)."""
 
-    def __init__(self, reason: str, message: str):
+    def __init__(self, reason: str, message: str, detail: str = ""):
         super().__init__(message)
         self.reason = reason
+        self.detail = detail or message
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,9 @@ class DicomHeader:
     window_width: float | None
     transfer_syntax: str
     has_pixel_data: bool
+    frames: int = 1
+    manufacturer: str = ""
+    model: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -72,11 +80,27 @@ def _first(value, index: int = 0) -> float | None:
 
 
 def _text(ds: pydicom.Dataset, keyword: str) -> str:
+    """A text tag as one string: '' when absent, several values joined by DICOM's `\\`."""
     value = ds.get(keyword)
-    return "" if value is None else str(value).strip()
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):  # pyright: ignore[reportAttributeAccessIssue]  # a public pydicom API its stubs do not export
+        return "\\".join(str(v) for v in value)
+    return str(value).strip()
 
 
-def header_from_dataset(ds: pydicom.Dataset, window_index: int = 0, has_pixel_data: bool | None = None) -> DicomHeader:
+def header_from_dataset(
+    ds: pydicom.Dataset, window_index: int = 0, has_pixel_data: bool | None = None, name: str = "DICOM"
+) -> DicomHeader:
+    """The header fields of a read dataset; `DicomError("corrupt_dicom")` when a frame/size tag is no number."""
+    try:
+        return _header(ds, window_index, has_pixel_data)
+    except (TypeError, ValueError) as exc:
+        detail = f"bad frame/size tags: {exc}"
+        raise DicomError("corrupt_dicom", f"{name}: {detail}", detail) from exc
+
+
+def _header(ds: pydicom.Dataset, window_index: int, has_pixel_data: bool | None) -> DicomHeader:
     meta = getattr(ds, "file_meta", None)
     instance = _first(ds.get("InstanceNumber"))
     return DicomHeader(
@@ -96,6 +120,9 @@ def header_from_dataset(ds: pydicom.Dataset, window_index: int = 0, has_pixel_da
         window_width=_first(ds.get("WindowWidth"), window_index),
         transfer_syntax=str(getattr(meta, "TransferSyntaxUID", "")) if meta is not None else "",
         has_pixel_data=("PixelData" in ds) if has_pixel_data is None else has_pixel_data,
+        frames=int(ds.get("NumberOfFrames") or 1),
+        manufacturer=_text(ds, "Manufacturer"),
+        model=_text(ds, "ManufacturerModelName"),
     )
 
 
@@ -103,20 +130,28 @@ def _dcmread(source, name: str, **kwargs) -> pydicom.Dataset:
     try:
         return pydicom.dcmread(source, **kwargs)
     except InvalidDicomError as exc:
-        raise DicomError("not_dicom", f"{name}: not a DICOM file ({exc})") from exc
+        detail = f"not a DICOM file ({exc})"
+        raise DicomError("not_dicom", f"{name}: {detail}", detail) from exc
     except Exception as exc:  # truncated or malformed files raise many different errors
-        raise DicomError("corrupt_dicom", f"{name}: unreadable DICOM ({type(exc).__name__}: {exc})") from exc
+        detail = f"unreadable DICOM ({type(exc).__name__}: {exc})"
+        raise DicomError("corrupt_dicom", f"{name}: {detail}", detail) from exc
 
 
 def read_header(path: str | os.PathLike, window_index: int = 0, name: str | None = None) -> DicomHeader:
     """Read the header only (stops before the pixel data), so thickness filtering costs no decode.
 
-    `name` is how errors refer to the file (e.g. its store path), default the local path."""
-    with open(path, "rb") as fh:
-        ds = _dcmread(fh, name or os.fspath(path), stop_before_pixels=True)
-        header_end, size = fh.tell(), os.fstat(fh.fileno()).st_size
+    `name` is how errors refer to the file (e.g. its store path), default the local path. Raises `DicomError`
+    (`not_dicom`, `corrupt_dicom`) for a file that cannot be used."""
+    name = name or os.fspath(path)
+    try:
+        with open(path, "rb") as fh:
+            ds = _dcmread(fh, name, stop_before_pixels=True)
+            header_end, size = fh.tell(), os.fstat(fh.fileno()).st_size
+    except OSError as exc:  # missing or unreadable (parse errors are DicomError already); no local path in detail
+        detail = f"unreadable DICOM ({type(exc).__name__}: {exc.strerror})"
+        raise DicomError("corrupt_dicom", f"{name}: {detail}", detail) from exc
     # Reading stopped at the pixel data element: bytes left over mean the file has pixel data.
-    return header_from_dataset(ds, window_index, has_pixel_data=size > header_end)
+    return header_from_dataset(ds, window_index, has_pixel_data=size > header_end, name=name)
 
 
 def thickness_matches(thickness: float | None, allowed: tuple[float, ...], tolerance: float = 0.01) -> bool:
@@ -239,7 +274,7 @@ def load_slice_uint8(
     is how errors refer to the file, default the local path)."""
     name = name or os.fspath(path)
     ds = _dcmread(path, name)
-    header = header_from_dataset(ds, window_index)
+    header = header_from_dataset(ds, window_index, name=name)
     if "PixelData" not in ds:
         raise DicomError("missing_pixel_data", f"{name}: no PixelData element")
     if int(ds.get("SamplesPerPixel") or 1) != 1 or header.photometric not in ("MONOCHROME1", "MONOCHROME2"):

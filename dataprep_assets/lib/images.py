@@ -5,10 +5,14 @@ Charts are drawn with matplotlib in `lib/charts.py`."""
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, ImageOps
+
+Fit = Literal["stretch", "pad", "shrink"]
 
 
 def to_uint8(image: np.ndarray, low_pct: float = 1.0, high_pct: float = 99.0) -> np.ndarray:
@@ -18,6 +22,31 @@ def to_uint8(image: np.ndarray, low_pct: float = 1.0, high_pct: float = 99.0) ->
     if hi <= lo:
         return np.zeros(arr.shape, dtype=np.uint8)
     return (np.clip((arr - lo) / (hi - lo), 0, 1) * 255).astype(np.uint8)
+
+
+def thumbnail(image: Image.Image, size: int, *, fit: Fit = "stretch", fill: int | tuple[int, ...] = 0) -> np.ndarray:
+    """A `size` x `size` tile of `image` for montages, in the image's own mode.
+
+    `fit`: "stretch" resizes to the square (bilinear, aspect not kept); "pad" scales the longer side to `size`
+    (up or down, bicubic) and centres it on `fill`; "shrink" is "pad" that never enlarges (PIL's `thumbnail`).
+    """
+    if fit == "stretch":
+        return np.asarray(image.resize((size, size), Image.Resampling.BILINEAR))
+    if fit == "pad":
+        return np.asarray(ImageOps.pad(image, (size, size), color=fill))
+    small = image.copy()
+    small.thumbnail((size, size))
+    canvas = Image.new(image.mode, (size, size), fill)
+    canvas.paste(small, ((size - small.width) // 2, (size - small.height) // 2))
+    return np.asarray(canvas)
+
+
+def thumbnail_file(
+    path: str | os.PathLike, size: int, *, fit: Fit = "stretch", fill: int | tuple[int, ...] = 0, mode: str = "RGB"
+) -> np.ndarray:
+    """`thumbnail` of the picture file at `path`, converted to `mode` first."""
+    with Image.open(path) as img:
+        return thumbnail(img.convert(mode), size, fit=fit, fill=fill)
 
 
 def png_bytes(image: np.ndarray | Image.Image) -> bytes:

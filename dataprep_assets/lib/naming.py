@@ -10,6 +10,7 @@ reject naming the kept input (`reject_collisions`).
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from pathlib import PurePosixPath
 from dataprep_assets.lib.rejects import RejectLog
 
 COLLISION_REASON = "output_name_collision"
+SAFE_LETTERS = "A-Za-z0-9"
+"""What every file-name token keeps: ASCII letters and digits (a regex character-class body)."""
 DIGEST_SEPARATOR = "__"
 
 
@@ -91,3 +94,16 @@ def assert_unique_names(claims: Iterable[tuple[str, str]], what: str) -> None:
     if collisions:
         shown = "; ".join(f"{c.name!r} <- {list(c.inputs)}" for c in collisions[:5])
         raise ValueError(f"{what}: {len(collisions)} output name(s) claimed by several inputs: {shown}")
+
+
+def safe_token(
+    text: object, *, keep: str = ".-", joiner: str = "-", max_length: int | None = None, fallback: str = "unknown"
+) -> str:
+    """`text` as a token safe in a file name: ASCII letters, digits and the characters of `keep` stay, every run of
+    other characters becomes `joiner` (stripped from both ends), the result is cut to `max_length`; `fallback`
+    when nothing is left. With `joiner=""` other characters are dropped."""
+    unsafe = f"[^{SAFE_LETTERS}{re.escape(keep)}]+"
+    token = re.sub(unsafe, joiner, str(text))
+    if joiner:
+        token = token.strip(joiner)
+    return token[:max_length] or fallback

@@ -8,6 +8,7 @@ which refuses anything that would land outside the root.
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import json
 import os
@@ -37,11 +38,18 @@ def safe_join(root: str | os.PathLike, *parts: str | os.PathLike) -> Path:
     if rel.is_absolute() or any(part == ".." for part in rel.parts):
         raise UnsafePathError(f"path {text!r} escapes the root {str(root_path)!r}")
     candidate = root_path.joinpath(*rel.parts)
-    resolved_root = root_path.resolve()
+    resolved_root = _resolved_root(str(root_path))
     resolved = candidate.resolve()
     if resolved != resolved_root and resolved_root not in resolved.parents:
         raise UnsafePathError(f"path {text!r} resolves outside the root {str(root_path)!r} (via a link)")
     return candidate
+
+
+@functools.lru_cache(maxsize=256)
+def _resolved_root(root: str) -> Path:
+    """A root's real path, resolved once per process. Conservative if the root is re-pointed later: a path
+    is accepted only when it resolves under the root as it was first resolved."""
+    return Path(root).resolve()
 
 
 def child_path(directory: str | os.PathLike, name: str) -> Path:

@@ -13,7 +13,7 @@ from dataprep_assets.defs.cell_qa import assets as cell_assets
 from dataprep_assets.defs.cell_qa.extract import load_crop
 from dataprep_assets.sample_data.cell_qa import DATASETS
 from dataprep_assets_tests.cell_qa.conftest import crops_config, materialize, small_sample
-from dataprep_assets_tests.harness import group_checks, latest_data_versions
+from dataprep_assets_tests.harness import accounting_gaps, group_checks, latest_data_versions
 
 
 @pytest.fixture
@@ -56,6 +56,8 @@ def test_whole_graph_builds_the_seed_layout_and_passes_every_check(sample_store,
     assert seg.idxmax() == "competitor_A" and seg.idxmin() == "competitor_D"
     release = json.loads((store_root / "data" / "cell_qa_release.json").read_text())
     assert sum(release["rows_per_split"].values()) == len(cells)
+    # Records in = out + rejects, shown by every asset that consumes records (found in the code location).
+    assert accounting_gaps("cell_qa", [result]) == {}
 
 
 def test_bad_inputs_become_named_rejects_and_the_run_goes_on(sample_store, store_root, instance):

@@ -16,7 +16,7 @@ from dataprep_assets.common.store import LocalDatasetStore
 from dataprep_assets.defs.ct_hemorrhage import datasets as D
 from dataprep_assets.defs.ct_hemorrhage import splits as S
 from dataprep_assets_tests.ct_hemorrhage.conftest import materialize
-from dataprep_assets_tests.harness import check_results
+from dataprep_assets_tests.harness import accounting_gaps, check_results
 
 OUTPUTS = [
     D.LABELLED.path,
@@ -56,11 +56,18 @@ def built(sample_template, tmp_path_factory):
         yield store, materialize(store, instance, run_config=config, raise_on_error=True)
 
 
+def test_every_record_consuming_asset_accounts_for_its_records(built):
+    """Records in = out + rejects (+ set aside), shown by every asset of the group (found in the code location)
+    but those listed as consuming no records."""
+    _, result = built
+    assert accounting_gaps("ct_hemorrhage", [result]) == {}
+
+
 def test_whole_graph_builds_the_seeds_layout_with_every_check_passing(built):
     sample_store, result = built
     assert result.success
     checks = check_results(result)
-    assert len(checks) == 18  # 16 + patients_stay_put + images_stay_put
+    assert len(checks) == 21  # 16 + patients_stay_put + images_stay_put + 3 describes_current_source
     failed = {k: {m: v.value for m, v in e.metadata.items()} for k, e in checks.items() if not e.passed}
     assert not failed
 

@@ -12,7 +12,6 @@ from dataprep_assets.defs.echo_quality.dicoms import (
     first_frame_gray,
     read_header,
     resolve_dicom,
-    safe_file_token,
     verify_dicom,
 )
 from dataprep_assets.sample_data.echo_quality import echo_video, write_echo_dicom
@@ -72,12 +71,6 @@ def test_non_dicom_and_truncated_files_are_refused(tmp_path):
     assert not (tmp_path / "t_copy.dcm").exists(), "a copy that fails verification is removed"
 
 
-def test_file_tokens_are_safe():
-    assert safe_file_token("1.2.840.113619.2.55.dcm") == "12840113"
-    assert safe_file_token("../../x") == "x"
-    assert safe_file_token("...") == "file"
-
-
 def test_indexed_resolution_agrees_with_the_disk(tmp_path):
     from dataprep_assets.defs.echo_quality.dicoms import index_files
 
@@ -95,3 +88,16 @@ def test_indexed_resolution_agrees_with_the_disk(tmp_path):
     ]:
         assert resolve_dicom(root, folder, file_id, path, existing) == resolve_dicom(root, folder, file_id, path)
     assert resolve_dicom(root, "F-1", "sub/v.dcm", "", existing) == root / "F-1" / "sub" / "v.dcm"
+
+
+def test_header_rejects_use_the_shared_reasons(tmp_path):
+    """echo's inventory reads headers with lib.dicom: the same reason as ct_hemorrhage for the same failure."""
+    source = tmp_path / "clip.dcm"
+    shutil.copyfile(examples.get_path("ybr_color"), source)
+    data = source.read_bytes()
+    at = data.index(b"\x28\x00\x08\x00IS")  # NumberOfFrames: its two value bytes made letters
+    bad = tmp_path / "bad_frames.dcm"
+    bad.write_bytes(data[: at + 8] + b"xx" + data[at + 10 :])
+    for path in (bad, tmp_path / "gone.dcm"):
+        header = read_header(str(path))
+        assert header["error"] == "corrupt_dicom" and str(path) not in header["detail"]

@@ -13,7 +13,7 @@ from dataprep_assets.defs.echo_quality.dicoms import verify_dicom
 from dataprep_assets.defs.echo_quality.training_layout import ANNOTATION_COLUMNS
 from dataprep_assets.sample_data.echo_quality import RESULTS_DIR, write_exam
 from dataprep_assets_tests.echo_quality.conftest import GROUP, materialize_echo
-from dataprep_assets_tests.harness import data_versions, failure_text, group_checks
+from dataprep_assets_tests.harness import accounting_gaps, data_versions, failure_text, group_checks
 
 
 def test_whole_graph_builds_the_seed_layout(store, instance, sample):
@@ -22,6 +22,8 @@ def test_whole_graph_builds_the_seed_layout(store, instance, sample):
     evaluations = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     every_check = {key.name for check in group_checks(GROUP) for key in check.check_keys}
     assert set(evaluations) == every_check and all(evaluations.values()), evaluations
+    # Records in = out + rejects, shown by every asset that consumes records (found in the code location).
+    assert accounting_gaps(GROUP, [result]) == {}
 
     annotations = read_annotations(store)
     assert list(annotations.columns) == ANNOTATION_COLUMNS

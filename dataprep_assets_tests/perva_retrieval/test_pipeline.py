@@ -14,7 +14,7 @@ from dataprep_assets.defs.perva_retrieval import assets as A
 from dataprep_assets.defs.perva_retrieval import checks as C
 from dataprep_assets.defs.perva_retrieval.datasets import PARTITIONS_NAME
 from dataprep_assets.defs.perva_retrieval.export import HF_COLUMNS
-from dataprep_assets_tests.harness import data_versions
+from dataprep_assets_tests.harness import accounting_gaps, data_versions
 from dataprep_assets_tests.perva_retrieval.conftest import materialize
 
 CATEGORIES = ["bag", "book", "cup", "plant", "toy", "veg"]
@@ -48,6 +48,8 @@ def test_whole_pipeline_reads_back_and_reruns_identically(perva_store_root, stor
     for category in CATEGORIES:
         assert checks_of(results[category]) == {C.NEGATIVES_VALID: True, C.K_PER_QUERY: True}
     assert checks_of(results["export"]) == {C.HF_ROUND_TRIP: True}
+    # Records in = out + rejects, shown by every asset that consumes records (found in the code location).
+    assert accounting_gaps("perva_retrieval", results.values()) == {}
 
     catalog = json.loads((perva_store_root / "manifests/PerVA/catalog.json").read_text())
     assert set(catalog) == set(CATEGORIES) | {"tumbler"}

@@ -12,7 +12,7 @@ import pytest
 
 from dataprep_assets.defs.quality_prediction.assets import current_features
 from dataprep_assets.defs.quality_prediction.datasets import EXAMPLES, REPORT
-from dataprep_assets_tests.harness import failure_text, group_checks, latest_data_versions
+from dataprep_assets_tests.harness import accounting_gaps, failure_text, group_checks, latest_data_versions
 from dataprep_assets_tests.quality_prediction.conftest import materialize
 
 CHECK_NAMES = {key.name for check in group_checks("quality_prediction") for key in check.check_keys}
@@ -69,6 +69,13 @@ def test_whole_graph_builds_the_seed_layout_and_passes_every_check(built):
     probe = report["features"]["linear_probe"]
     assert probe["params_and_image_features"] > probe["params_only"], "image features must add information about SSIM"
     assert len(report["features"]["clustering"]["clusters"]) == 4 and report["recommendations"]
+
+
+def test_every_record_consuming_asset_accounts_for_its_records(built):
+    """Records in = out + rejects (+ set aside), shown by every asset of the group (found in the code location)
+    but those listed as consuming no records."""
+    _, _, result = built
+    assert accounting_gaps("quality_prediction", [result]) == {}
 
 
 def test_every_kind_of_bad_input_is_a_reject_with_its_reason(built):

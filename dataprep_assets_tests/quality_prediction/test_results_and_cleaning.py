@@ -10,10 +10,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from dataprep_assets.common.store import s3_source
 from dataprep_assets.defs.quality_prediction.cleaning import CleaningRules, clean_results, outlier_mask
 from dataprep_assets.defs.quality_prediction.logos import inspect_image
 from dataprep_assets.defs.quality_prediction.metrics import PSNR_CAP, mse, psnr_from_mse, quality_metrics, ssim
-from dataprep_assets.defs.quality_prediction.sources import scan_results, sync_s3
+from dataprep_assets.defs.quality_prediction.sources import scan_results
 from dataprep_assets.ml.vectorizer_params import normalise_method
 from dataprep_assets.sample_data.quality_prediction import simple_logo, simulate_vectorization
 
@@ -309,7 +310,7 @@ def test_s3_results_are_mirrored_incrementally(tmp_path, s3_bucket, s3_env):
     }.items():
         client.put_object(Bucket=s3_bucket, Key=key, Body=body)
     local = tmp_path / "mirror"
-    assert sync_s3(f"s3://{s3_bucket}/exp", local) == {
+    assert s3_source(f"s3://{s3_bucket}/exp", local).mirror() == {
         "objects": 2,
         "downloaded": 2,
         "unchanged": 0,
@@ -319,7 +320,7 @@ def test_s3_results_are_mirrored_incrementally(tmp_path, s3_bucket, s3_env):
     assert (local / "results" / "a.json").read_bytes() == b'{"results": []}' and not (local / "x.json").exists()
     client.put_object(Bucket=s3_bucket, Key="exp/results/a.json", Body=b'{"results": [1]}')
     client.delete_object(Bucket=s3_bucket, Key="exp/images/a.png")
-    assert sync_s3(f"s3://{s3_bucket}/exp", local) == {
+    assert s3_source(f"s3://{s3_bucket}/exp", local).mirror() == {
         "objects": 1,
         "downloaded": 1,
         "unchanged": 0,
@@ -327,7 +328,7 @@ def test_s3_results_are_mirrored_incrementally(tmp_path, s3_bucket, s3_env):
         "name_collisions": 0,
     }
     assert not (local / "images" / "a.png").exists()
-    assert sync_s3(f"s3://{s3_bucket}/exp", local)["downloaded"] == 0
+    assert s3_source(f"s3://{s3_bucket}/exp", local).mirror()["downloaded"] == 0
 
 
 def test_a_decompression_bomb_is_a_reject_not_a_crash(tmp_path):
@@ -366,7 +367,7 @@ def test_s3_keys_differing_only_in_case_are_one_local_name_and_a_reject(tmp_path
     client.put_object(Bucket=s3_bucket, Key="exp/images/A.png", Body=b"upper")
     client.put_object(Bucket=s3_bucket, Key="exp/images/a.png", Body=b"lower")
     rejects = RejectLog()
-    stats = sync_s3(f"s3://{s3_bucket}/exp", tmp_path / "mirror", rejects=rejects)
+    stats = s3_source(f"s3://{s3_bucket}/exp", tmp_path / "mirror").mirror(rejects=rejects)
     assert stats["objects"] == 1 and stats["name_collisions"] == 1
     assert [(r.item, r.reason) for r in rejects] == [("images/a.png", "output_name_collision")]
     assert "images/A.png" in next(iter(rejects)).detail

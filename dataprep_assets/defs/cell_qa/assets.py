@@ -48,7 +48,7 @@ from dataprep_assets.defs.cell_qa.extract import (
 from dataprep_assets.defs.cell_qa.inventory import build_inventory_with_ledger
 from dataprep_assets.defs.cell_qa.uploads import cell_qa_uploads
 from dataprep_assets.lib.accounting import account, account_split, ledgers_metadata
-from dataprep_assets.lib.charts import grouped_bars, histograms
+from dataprep_assets.lib.charts import grouped_bars, histograms_by
 from dataprep_assets.lib.compute import backend_for
 from dataprep_assets.lib.images import captioned_montage, overlay_mask, png_bytes, to_uint8
 from dataprep_assets.lib.itemcache import InputHashes, ItemCache, fingerprint
@@ -94,6 +94,10 @@ def _frame_tasks(inventory: pd.DataFrame) -> list[FrameTask]:
     return tasks
 
 
+MIN_FRAMES_PER_WORKER = 32
+"""A frame takes ~0.1 CPU-s; a fresh worker process spends seconds importing its libraries first."""
+
+
 def _plan(tasks: list[FrameTask], cache: ItemCache, hashes: InputHashes, staging) -> tuple[list[FrameTask], dict]:
     """Restore cached (frame, competitor) results into staging; return the frames with work left
     (only their uncached competitors) and the cached outputs by (frame_key, competitor)."""
@@ -129,8 +133,6 @@ def cell_crops(context: dg.AssetExecutionContext, config: CellCropsConfig, store
     tasks = _frame_tasks(inventory)
     raw_inputs(store, GROUP, RAW_PREFIX)  # the files the inventory names (a dated view is rebuilt here)
     root = str(store.local_root())
-    workers = resolve_workers(config.max_workers)
-    backend = backend_for(workers, root)  # workers read the frames and write the crops themselves
     cache = ItemCache(root, "cell_crops", fingerprint(CODE_VERSION, config.crop_size, config.layout))
     hashes = InputHashes(root, "cell_crops")
     rejects, tables, seg_rows = RejectLog(), [], []
@@ -139,6 +141,8 @@ def cell_crops(context: dg.AssetExecutionContext, config: CellCropsConfig, store
         if config.layout == "stacked":
             (staged.path / "stacks").mkdir()
         todo, reused = _plan(tasks, cache, hashes, staged.path)
+        workers = resolve_workers(config.max_workers, len(todo), MIN_FRAMES_PER_WORKER)  # a few new frames: inline
+        backend = backend_for(workers, root)  # workers read the frames and write the crops themselves
         pairs = sum(len(t.competitors) for t in tasks)
         context.log.info(
             f"cutting {config.crop_size}px crops ({config.layout}): {len(reused)} of {pairs} frame/competitor pairs "
@@ -252,9 +256,10 @@ def sample_montage(store: DatasetStore, cells: pd.DataFrame, per_competitor: int
 
 
 def jaccard_chart(cells: pd.DataFrame) -> bytes:
-    per = {c: g["cell_jaccard"].to_numpy() for c, g in cells.groupby("competitor", sort=True)}
-    return histograms(
-        per,  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
+    return histograms_by(
+        cells,
+        "cell_jaccard",
+        "competitor",
         title="cell Jaccard per competitor",
         xlabel="Jaccard with the matched ground-truth cell",
         ylabel="cells",
@@ -298,6 +303,7 @@ def competitor_seg_scores(context: dg.AssetExecutionContext, store: DatasetStore
     """Cell Tracking Challenge SEG per image and competitor (mean Jaccard over ground-truth cells)."""
     seg = store.read_table(SEG_INDEX)
     manifest = store.write(SEG_SCORES, seg)
+    ledger = account("frame/competitor scores", _score_ids(seg), _score_ids(store.read(SEG_SCORES)), [])
     summary = (
         seg.groupby("competitor")
         .agg(images=("seg", "size"), mean_seg=("seg", "mean"), min_seg=("seg", "min"))
@@ -319,8 +325,14 @@ def competitor_seg_scores(context: dg.AssetExecutionContext, store: DatasetStore
             "dagster/row_count": len(seg),
             **figure_metadata(store, context.asset_key.to_user_string(), "seg_chart", chart),
             **column_schema(seg, columns.SEG),
+            **ledgers_metadata(ledger),
         },
     )
+
+
+def _score_ids(seg: pd.DataFrame) -> list[str]:
+    """One id per SEG row (frame / competitor), for the accounting."""
+    return (seg["frame_key"].astype(str) + "/" + seg["competitor"].astype(str)).tolist()
 
 
 @dg.asset(group_name=GROUP, deps=[cell_level_dataframe], kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)

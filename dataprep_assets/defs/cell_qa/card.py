@@ -9,13 +9,14 @@ from dataprep_assets.common.automation import FOLLOW_UPSTREAM
 from dataprep_assets.common.cards import (
     balance_table,
     card_version,
+    histogram_figure,
     input_versions,
     leak_section,
     rejects_frame,
     rejects_section,
+    target_fractions,
     write_card,
 )
-from dataprep_assets.common.metadata import latest_materialization_metadata
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.cell_qa.assets import (
     cell_level_dataframe_with_splits,
@@ -26,7 +27,7 @@ from dataprep_assets.defs.cell_qa.assets import (
 from dataprep_assets.defs.cell_qa.config import SplitConfig
 from dataprep_assets.defs.cell_qa.datasets import CROPS, GROUP, INVENTORY, RELEASE, SPLIT_ORDER, SPLITS
 from dataprep_assets.lib.cards import Card, Figure, Section, Table
-from dataprep_assets.lib.charts import grouped_bars, histograms
+from dataprep_assets.lib.charts import grouped_bars
 from dataprep_assets.lib.splits import split_summary
 
 
@@ -52,7 +53,6 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
     )
     achieved = dict(zip(summary["split"], summary["group_fraction"], strict=True))
     rejects = rejects_frame(store, ["cell_qa_inventory", "cell_crops"])
-    areas = {c: g["area"].to_numpy() for c, g in cells.groupby("competitor", sort=True)}
     sections = [
         Section(
             "Counts",
@@ -101,16 +101,16 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
                     jaccard_chart(cells),
                     "cell Jaccard with the matched ground-truth cell, per competitor",
                 ),
-                Figure(
+                histogram_figure(
                     "cell_area",
-                    histograms(
-                        areas,  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
-                        title="cell area per competitor",
-                        xlabel="area (pixels, log scale)",
-                        ylabel="cells",
-                        log_x=True,
-                    ),
                     "cell areas per competitor",
+                    cells,
+                    "area",
+                    "competitor",
+                    title="cell area per competitor",
+                    xlabel="area (pixels, log scale)",
+                    ylabel="cells",
+                    log_x=True,
                 ),
             ],
         ),
@@ -140,8 +140,5 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
 def cell_qa_dataset_card(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
     """The dataset card (`cards/cell_qa/index.html` + `README.md`): counts, balance, leak evidence, samples,
     distributions."""
-    target = (
-        latest_materialization_metadata(context.instance, cell_level_dataframe_with_splits.key).get("target_fractions")
-        or SplitConfig().fractions
-    )
-    return write_card(store, build_card(store, dict(target)), preview="sample_crops")
+    target = target_fractions(context.instance, cell_level_dataframe_with_splits.key, SplitConfig().fractions)
+    return write_card(store, build_card(store, target), preview="sample_crops")

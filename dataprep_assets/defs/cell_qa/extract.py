@@ -23,7 +23,7 @@ import tifffile
 
 from dataprep_assets.defs.cell_qa.crops import cell_boxes, crop_windows, stacked_crops
 from dataprep_assets.defs.cell_qa.datasets import CROPS
-from dataprep_assets.defs.cell_qa.inventory import safe_name
+from dataprep_assets.defs.cell_qa.inventory import crop_stem
 from dataprep_assets.defs.cell_qa.labels import LabelImageError, match_cells, overlap_triplets, relabel, seg_score
 from dataprep_assets.lib.compute import fresh_output
 from dataprep_assets.lib.itemcache import ItemCache
@@ -227,10 +227,7 @@ def _crop_competitor(
     task, competitor, raw, pred, match, staging: Path, crop_size: int, layout: str, writes: list, files: list[str]
 ) -> dict[str, np.ndarray]:
     boxes = cell_boxes(pred, crop_size)
-    stem = (
-        dict(task.crop_stems).get(competitor)
-        or f"{safe_name(task.dataset)}_{safe_name(task.sequence)}_t{task.frame:03d}_{safe_name(competitor)}"
-    )
+    stem = dict(task.crop_stems).get(competitor) or crop_stem(task.dataset, task.sequence, task.frame, competitor)
     cell_ids = np.array([f"{stem}_{label:05d}" for label in pred.ids.tolist()], dtype=object)
     if layout == "stacked":
         rel = f"{STACKS_DIR}/{stem}.npy"

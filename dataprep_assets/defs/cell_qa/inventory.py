@@ -23,7 +23,7 @@ import pandas as pd
 
 from dataprep_assets.defs.cell_qa.datasets import RAW_PREFIX
 from dataprep_assets.lib.accounting import Ledger, account
-from dataprep_assets.lib.naming import unique_names
+from dataprep_assets.lib.naming import safe_token, unique_names
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.storage import UnsafePathError, safe_join
 
@@ -36,7 +36,6 @@ _SEQ = re.compile(r"^\d+$")
 _GT_DIR = re.compile(r"^(\d+)_GT$", re.IGNORECASE)
 _RES_DIR = re.compile(r"^(\d+)_RES$", re.IGNORECASE)
 _SEG_DIR = re.compile(r"^SEG$", re.IGNORECASE)
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 INVENTORY_COLUMNS = [
     "original_image_key",
@@ -52,8 +51,10 @@ INVENTORY_COLUMNS = [
 ]
 
 
-def safe_name(text: str) -> str:
-    return _UNSAFE.sub("_", text).strip("_") or "x"
+def crop_stem(dataset: str, sequence: str, frame: int, competitor: str) -> str:
+    """The file-name stem of one competitor's crops of a frame (before `unique_names` settles collisions)."""
+    names = [safe_token(text, keep="._-", joiner="_", fallback="x") for text in (dataset, sequence, competitor)]
+    return f"{names[0]}_{names[1]}_t{frame:03d}_{names[2]}"
 
 
 def _child(folder: Path, name_pattern: re.Pattern) -> dict[str, Path]:
@@ -221,7 +222,7 @@ def build_inventory_with_ledger(root: Path, raw_dir: str = RAW_PREFIX) -> tuple[
     frame["frame"] = frame["frame"].astype("int64")
     claims = {
         f"{r.dataset}\x00{r.sequence}\x00{r.frame}\x00{r.competitor}": (
-            f"{safe_name(r.dataset)}_{safe_name(r.sequence)}_t{r.frame:03d}_{safe_name(r.competitor)}"  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
+            crop_stem(r.dataset, r.sequence, r.frame, r.competitor)  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
         )
         for r in frame.itertuples(index=False)
     }

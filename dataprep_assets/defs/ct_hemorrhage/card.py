@@ -10,6 +10,7 @@ from PIL import Image
 from dataprep_assets.common.automation import FOLLOW_UPSTREAM
 from dataprep_assets.common.cards import (
     card_version,
+    histogram_figure,
     input_versions,
     leak_section,
     rejects_frame,
@@ -35,7 +36,7 @@ from dataprep_assets.defs.ct_hemorrhage.reports import v4_analysis
 from dataprep_assets.defs.ct_hemorrhage.splits import balanced_splits
 from dataprep_assets.defs.ct_hemorrhage.training_set import augmented_coco_6class, coco_4class
 from dataprep_assets.lib.cards import Card, Figure, Section, Table
-from dataprep_assets.lib.charts import grouped_bars, histograms
+from dataprep_assets.lib.charts import grouped_bars
 from dataprep_assets.lib.itemcache import ItemCache, fingerprint
 from dataprep_assets.lib.storage import sha256_file
 
@@ -263,37 +264,38 @@ def build_card(store: DatasetStore, target_share: float) -> Card:
             f"Box size is sqrt(w*h) in pixels; intensities from up to {PIXEL_SAMPLE} images per split.",
             tables=[Table("image-sizes", "image sizes", sizes)],
             figures=[
-                Figure(
+                histogram_figure(
                     "box_sizes",
-                    histograms(
-                        {c: g["size"].to_numpy() for c, g in boxes.groupby("class", sort=True)},  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
-                        title="box size per class",
-                        xlabel="sqrt(w*h), pixels",
-                        ylabel="boxes",
-                    ),
                     "box sizes per class",
+                    boxes,
+                    "size",
+                    "class",
+                    title="box size per class",
+                    xlabel="sqrt(w*h), pixels",
+                    ylabel="boxes",
                 ),
-                Figure(
+                histogram_figure(
                     "box_aspect",
-                    histograms(
-                        {c: g["aspect"].dropna().to_numpy() for c, g in boxes.groupby("class", sort=True)},  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
-                        title="box aspect ratio per class",
-                        xlabel="w / h (log scale)",
-                        ylabel="boxes",
-                        log_x=True,
-                    ),
                     "box aspect ratios per class",
+                    boxes,
+                    "aspect",
+                    "class",
+                    title="box aspect ratio per class",
+                    xlabel="w / h (log scale)",
+                    ylabel="boxes",
+                    log_x=True,
                 ),
-                Figure(
+                histogram_figure(
                     "intensity",
-                    histograms(
-                        {s: pixels.loc[pixels["split"] == s, "mean"].to_numpy() for s in SPLIT_ORDER},
-                        title="mean pixel intensity per image",
-                        xlabel="mean intensity (0-255)",
-                        ylabel="images",
-                        value_range=(0.0, 255.0),
-                    ),
                     "image intensities per split",
+                    pixels,
+                    "mean",
+                    "split",
+                    order=SPLIT_ORDER,
+                    title="mean pixel intensity per image",
+                    xlabel="mean intensity (0-255)",
+                    ylabel="images",
+                    value_range=(0.0, 255.0),
                 ),
                 Figure(
                     "annotations_per_image",

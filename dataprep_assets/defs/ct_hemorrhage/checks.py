@@ -23,6 +23,8 @@ from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.ct_hemorrhage.datasets import (
     ANNOTATIONS,
     BALANCED,
+    CSV_4CLASS,
+    CSV_6CLASS,
     FOUR_CLASS,
     LABELLED,
     NO_HEM_PNGS,
@@ -32,6 +34,8 @@ from dataprep_assets.defs.ct_hemorrhage.datasets import (
 )
 from dataprep_assets.defs.ct_hemorrhage.labelled_sources import labelled_coco
 from dataprep_assets.defs.ct_hemorrhage.pool import no_hem_coco
+from dataprep_assets.defs.ct_hemorrhage.published import stale_pins
+from dataprep_assets.defs.ct_hemorrhage.reports import v4_dataset_4class_csv, v4_dataset_6class_csv
 from dataprep_assets.defs.ct_hemorrhage.splits import balanced_splits, patient_splits
 from dataprep_assets.defs.ct_hemorrhage.training_set import augmented_coco_6class, coco_4class
 from dataprep_assets.defs.ct_hemorrhage.validation import (
@@ -57,6 +61,7 @@ LINKS_VALID = "images_are_valid_links"
 NO_HEM_RANGE = (0.48, 0.52)
 PATIENTS_STAY_PUT = "patients_stay_put"
 IMAGES_STAY_PUT = "images_stay_put"
+DESCRIBES_CURRENT_SOURCE = "describes_current_source"
 
 
 def _coco_check(asset, dataset: Dataset, splits, name: str, blocking: bool = False):
@@ -329,3 +334,31 @@ def four_class_links_valid(store: DatasetStore) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         passed=not bad and counts["images"] > 0, metadata={**counts, "examples": dg.MetadataValue.json(bad[:10])}
     )
+
+
+def _describes_current_source_check(asset, derived: Dataset):
+    @dg.asset_check(
+        asset=asset,
+        name=DESCRIBES_CURRENT_SOURCE,
+        blocking=True,
+        description=f"`{derived.path}` was made from the current version of the dataset it pins: after a rebuild "
+        "of that dataset without a re-export it describes files the live folder no longer holds (check out its "
+        "version to get them, or materialize it again).",
+    )
+    def _check(store: DatasetStore) -> dg.AssetCheckResult:
+        if store.manifest(derived.path) is None:
+            return dg.AssetCheckResult(passed=False, metadata={"reason": f"{derived.path} was never written"})
+        stale = stale_pins(store, derived.path)
+        return dg.AssetCheckResult(
+            passed=not stale,
+            description="; ".join(f"{s['derived']} was made from {s['made_from']}, now {s['current']}" for s in stale)
+            or None,
+            metadata={"stale": dg.MetadataValue.json(stale)},
+        )
+
+    return _check
+
+
+four_class_describes_current = _describes_current_source_check(coco_4class, FOUR_CLASS)
+csv_6class_describes_current = _describes_current_source_check(v4_dataset_6class_csv, CSV_6CLASS)
+csv_4class_describes_current = _describes_current_source_check(v4_dataset_4class_csv, CSV_4CLASS)

@@ -7,7 +7,6 @@ PIL's default on windowed CT (long runs of 0 and 255) and several times faster.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,20 +16,14 @@ import numpy as np
 from dataprep_assets.lib.compute import fresh_output
 from dataprep_assets.lib.dicom import DicomError, load_slice_uint8
 from dataprep_assets.lib.itemcache import ItemCache
-from dataprep_assets.lib.naming import unique_names
+from dataprep_assets.lib.naming import safe_token, unique_names
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9.\-]+")
 BATCH = 16
 """Slices per worker call."""
 CODE_VERSION = "dicom_to_png/1"
 """Bump when a change here changes the PNG bytes or the row values: every cached slice is then redone."""
 CACHED_NAME = "slice.png"
 """The name a slice's PNG is cached under (its published name can change when other slices collide)."""
-
-
-def safe_token(text: str) -> str:
-    """A file-name-safe form of a patient id (no `_`, which separates patient and slice)."""
-    return _UNSAFE.sub("-", str(text)).strip("-") or "unknown"
 
 
 @dataclass(frozen=True)

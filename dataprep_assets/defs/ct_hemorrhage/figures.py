@@ -1,18 +1,11 @@
-"""Pictures of ct_hemorrhage's images for asset metadata and the dataset card: montages with named boxes, tiles."""
+"""Pictures of ct_hemorrhage's images for asset metadata and the dataset card: montages with named boxes."""
 
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 from dataprep_assets.defs.ct_hemorrhage.export import boxes_by_image
 from dataprep_assets.lib.images import captioned_montage, draw_boxes, png_bytes
-
-
-def thumbnail(path: Path, size: int = 128) -> np.ndarray:
-    """A fixed-size RGB tile for montages (source images may differ in size)."""
-    with Image.open(path) as img:
-        return np.asarray(img.convert("RGB").resize((size, size), Image.Resampling.BILINEAR))
 
 
 def montage_with_boxes(directory: Path, coco: dict, count: int = 12, size: int = 192) -> bytes:

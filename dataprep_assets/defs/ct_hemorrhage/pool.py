@@ -51,13 +51,12 @@ from dataprep_assets.defs.ct_hemorrhage.feedback import (
     read_feedback,
     select_for_fetch,
 )
-from dataprep_assets.defs.ct_hemorrhage.figures import thumbnail
 from dataprep_assets.defs.ct_hemorrhage.labelled_sources import labelled_coco
 from dataprep_assets.defs.ct_hemorrhage.uploads import ct_hemorrhage_uploads
 from dataprep_assets.lib.accounting import account, ledgers_metadata
 from dataprep_assets.lib.coco import categories_block
 from dataprep_assets.lib.compute import backend_for
-from dataprep_assets.lib.images import captioned_montage, png_bytes
+from dataprep_assets.lib.images import captioned_montage, png_bytes, thumbnail_file
 from dataprep_assets.lib.itemcache import InputHashes, ItemCache, fingerprint
 from dataprep_assets.lib.parallel import batches, ordered_map, resolve_workers
 from dataprep_assets.lib.rejects import RejectLog
@@ -312,7 +311,7 @@ def no_hem_pngs(context: dg.AssetExecutionContext, config: PngConfig, store: Dat
     ledger = account("slices", ok["dicom_path"].tolist(), index["dicom_path"].tolist(), [r.item for r in rejects])
     index_manifest = store.write(PNG_INDEX, index)
     shown = index.head(12)
-    sample = [thumbnail(store.path(NO_HEM_PNGS.path, n)) for n in shown["file_name"]]
+    sample = [thumbnail_file(store.path(NO_HEM_PNGS.path, n), 128) for n in shown["file_name"]]
     captions = [
         f"{n.removesuffix('.png')[:20]}\n{fb}" for n, fb in zip(shown["file_name"], shown["feedback"], strict=True)
     ]
@@ -368,11 +367,14 @@ def no_hem_coco(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.Ma
         "categories": categories_block(CLASSES_6),
     }
     manifest = store.write(NO_HEM_COCO, coco)
+    written = store.read(NO_HEM_COCO)["images"]
+    ledger = account("images", index["file_name"].astype(str), [str(im["file_name"]) for im in written], [])
     return materialized(
         store,
         NO_HEM_COCO,
         manifest,
         metadata={
+            **ledgers_metadata(ledger),
             "dagster/row_count": len(images),
             "images": len(images),
             "annotations": 0,

@@ -51,7 +51,14 @@ from dataprep_assets.defs.echo_quality.inventory import STAGE as MATCH_STAGE
 from dataprep_assets.defs.echo_quality.inventory import attach_dicoms
 from dataprep_assets.defs.echo_quality.results import ResultFile, parse_result_files
 from dataprep_assets.defs.echo_quality.results_location import results_source
-from dataprep_assets.defs.echo_quality.selection import CLASS_NAMES, HIGH, LOW, availability_table, select_training_rows
+from dataprep_assets.defs.echo_quality.selection import (
+    CLASS_NAMES,
+    HIGH,
+    LOW,
+    availability_table,
+    select_training_rows,
+    selection_ledger,
+)
 from dataprep_assets.defs.echo_quality.training_layout import (
     ANNOTATION_COLUMNS,
     STRING_COLUMNS,
@@ -62,7 +69,7 @@ from dataprep_assets.defs.echo_quality.training_layout import (
 from dataprep_assets.defs.echo_quality.uploads import echo_quality_uploads
 from dataprep_assets.lib.accounting import account, account_split, ledgers_metadata
 from dataprep_assets.lib.changes import listing_fingerprint
-from dataprep_assets.lib.charts import grouped_bars, histograms
+from dataprep_assets.lib.charts import grouped_bars, histograms_by
 from dataprep_assets.lib.compute import backend_for
 from dataprep_assets.lib.images import captioned_montage, png_bytes
 from dataprep_assets.lib.itemcache import InputHashes, ItemCache, fingerprint
@@ -83,9 +90,10 @@ echo_inference_output = dg.AssetSpec(
 
 
 def score_chart(results: pd.DataFrame) -> bytes:
-    per_machine = {m: g["score"].to_numpy() for m, g in results.groupby("machine_type", sort=True)}
-    return histograms(
-        per_machine,  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
+    return histograms_by(
+        results,
+        "score",
+        "machine_type",
         title="inference quality score per machine type",
         xlabel="quality score",
         ylabel="videos",
@@ -191,6 +199,7 @@ def echo_training_selection(
         config.machine_allocation,
         config.target_high_share,
     )
+    ledger = selection_ledger(results, selection, config.criteria)
     info = {
         "criteria": config.criteria.as_dict(),
         "max_high_quality": config.max_high_quality,
@@ -232,6 +241,7 @@ def echo_training_selection(
             "candidates_and_selected_per_machine": table(availability_table(selection)),
             **figure_metadata(store, context.asset_key.to_user_string(), "selected_per_machine", chart),
             **column_schema(selection, COLUMNS),
+            **ledgers_metadata(ledger),
             **run_info(
                 seed=config.seed,
                 max_high_quality=config.max_high_quality,

@@ -8,13 +8,14 @@ from dataprep_assets.common.automation import FOLLOW_UPSTREAM
 from dataprep_assets.common.cards import (
     balance_table,
     card_version,
+    histogram_figure,
     input_versions,
     leak_section,
     rejects_frame,
     rejects_section,
+    target_fractions,
     write_card,
 )
-from dataprep_assets.common.metadata import latest_materialization_metadata
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.echo_quality.assets import (
     echo_dataset_release,
@@ -33,7 +34,7 @@ from dataprep_assets.defs.echo_quality.datasets import (
     VIDEOS_SUBDIR,
 )
 from dataprep_assets.lib.cards import Card, Figure, Section, Table
-from dataprep_assets.lib.charts import grouped_bars, histograms
+from dataprep_assets.lib.charts import grouped_bars
 
 CLASS_NAMES = {1: "high_quality", 0: "low_quality"}
 
@@ -120,16 +121,16 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
             "Distributions",
             tables=[Table("scores-per-machine", "quality score per machine type and class", scores)],
             figures=[
-                Figure(
+                histogram_figure(
                     "scores",
-                    histograms(
-                        {c: g["score"].to_numpy() for c, g in frame.groupby("class", sort=True)},  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
-                        title="quality score per class",
-                        xlabel="model quality score",
-                        ylabel="videos",
-                        value_range=(0.0, 1.0),
-                    ),
                     "inference scores of the selected videos",
+                    frame,
+                    "score",
+                    "class",
+                    title="quality score per class",
+                    xlabel="model quality score",
+                    ylabel="videos",
+                    value_range=(0.0, 1.0),
                 )
             ],
         ),
@@ -158,8 +159,5 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
 def echo_quality_dataset_card(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
     """The dataset card (`cards/echo_quality/index.html` + `README.md`): counts, balance, leak evidence, samples,
     scores."""
-    target = (
-        latest_materialization_metadata(context.instance, echo_training_splits.key).get("target_fractions")
-        or EchoSplitConfig().fractions
-    )
-    return write_card(store, build_card(store, dict(target)), preview="first_frames")
+    target = target_fractions(context.instance, echo_training_splits.key, EchoSplitConfig().fractions)
+    return write_card(store, build_card(store, target), preview="first_frames")

@@ -9,26 +9,30 @@ functions take chunks of paths so a process pool pays its overhead per chunk, no
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 import numpy as np
 
+from dataprep_assets.lib import dicom
 from dataprep_assets.lib.compute import fresh_output
 from dataprep_assets.lib.itemcache import ItemCache
 from dataprep_assets.lib.storage import UnsafePathError, safe_join
 
-HEADER_FIELDS = {
-    "patient_id": "PatientID",
-    "study_uid": "StudyInstanceUID",
-    "series_uid": "SeriesInstanceUID",
-    "sop_uid": "SOPInstanceUID",
-    "modality": "Modality",
-    "manufacturer": "Manufacturer",
-    "model": "ManufacturerModelName",
-}
+HEADER_FIELDS = (
+    "patient_id",
+    "study_uid",
+    "series_uid",
+    "sop_uid",
+    "modality",
+    "manufacturer",
+    "model",
+    "frames",
+    "rows",
+    "columns",
+    "transfer_syntax",
+)
+"""What the inventory keeps of each header (`lib.dicom.DicomHeader` fields)."""
 MAX_TAIL_PARTS = 4
 
 
@@ -91,33 +95,13 @@ def resolve_dicom(
     return None
 
 
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
-        return "\\".join(str(v) for v in value)
-    return str(value).strip()
-
-
 def read_header(path: str) -> dict:
-    """Header fields of one file, or `{"error": reason, "detail": ...}`."""
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
+    """Header fields of one file (`lib.dicom.read_header`), or `{"error": reason, "detail": ...}`."""
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True)
-    except InvalidDicomError as exc:
-        return {"error": "not_dicom", "detail": f"not a DICOM file (no DICM preamble): {exc}"[:200]}
-    except Exception as exc:  # truncated or corrupt headers raise many types
-        return {"error": "unreadable_dicom", "detail": f"{type(exc).__name__}: {exc}"[:200]}
-    out: dict[str, str | int] = {name: _text(ds.get(keyword)) for name, keyword in HEADER_FIELDS.items()}
-    try:
-        out["frames"] = int(ds.get("NumberOfFrames", 1) or 1)
-        out["rows"], out["columns"] = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
-    except (TypeError, ValueError) as exc:
-        return {"error": "unreadable_dicom", "detail": f"bad frame/size tags: {exc}"[:200]}
-    out["transfer_syntax"] = str(getattr(ds.file_meta, "TransferSyntaxUID", ""))
-    return out
+        header = dicom.read_header(path)
+    except dicom.DicomError as exc:
+        return {"error": exc.reason, "detail": exc.detail[:200]}
+    return {name: getattr(header, name) for name in HEADER_FIELDS}
 
 
 def read_headers(paths: list[str]) -> list[dict]:
@@ -175,24 +159,14 @@ def copy_and_verify_cached(args: tuple[list[tuple[str, str, bool, str]], ItemCac
     return errors
 
 
-def safe_file_token(file_id: str, length: int = 8) -> str:
-    """Letters and digits of the file id's stem (the seed's `<id[:8]>`), safe in a file name."""
-    token = re.sub(r"[^A-Za-z0-9]", "", PurePosixPath(file_id).stem)[:length]
-    return token or "file"
-
-
 def first_frame_gray(path: str | os.PathLike, size: int = 96) -> np.ndarray:
     """The first frame as a uint8 gray thumbnail (size x size, letterboxed) for montages."""
     from PIL import Image
     from pydicom.pixels import pixel_array  # pyright: ignore[reportPrivateImportUsage]  # a public pydicom API its stubs do not export
 
+    from dataprep_assets.lib.images import thumbnail, to_uint8
+
     frame = np.asarray(pixel_array(path, index=0))
     if frame.ndim == 3:
         frame = frame.mean(axis=2)
-    from dataprep_assets.lib.images import to_uint8
-
-    img = Image.fromarray(to_uint8(frame, 0.5, 99.5))
-    img.thumbnail((size, size))
-    canvas = Image.new("L", (size, size), 0)
-    canvas.paste(img, ((size - img.width) // 2, (size - img.height) // 2))
-    return np.asarray(canvas)
+    return thumbnail(Image.fromarray(to_uint8(frame, 0.5, 99.5)), size, fit="shrink")

@@ -19,6 +19,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from dataprep_assets.lib.accounting import Ledger, account
 from dataprep_assets.lib.splits import allocate_counts
 
 HIGH, LOW, UNUSED = 1, 0, -1
@@ -131,6 +132,24 @@ def select_training_rows(
     return out.sort_values(
         ["quality_label", "machine_type", "folder", "file_id"], ascending=[False, True, True, True]
     ).reset_index(drop=True)
+
+
+def result_ids(frame: pd.DataFrame) -> list[str]:
+    """One id per inference result (study folder / file id), for the accounting."""
+    return (frame["folder"].astype(str) + "/" + frame["file_id"].astype(str)).tolist()
+
+
+def selection_ledger(results: pd.DataFrame, selection: pd.DataFrame, criteria: Criteria) -> Ledger:
+    """Every result is selected, or set aside: matching neither class's criteria, or a candidate over its cap."""
+    unused = results[label_rows(results, criteria) == UNUSED]
+    chosen = selection["selected"].astype(bool).to_numpy()
+    return account(
+        "results",
+        result_ids(results),
+        result_ids(selection[chosen]),
+        [],
+        set_aside=result_ids(unused) + result_ids(selection[~chosen]),
+    )
 
 
 def availability_table(selection: pd.DataFrame) -> pd.DataFrame:

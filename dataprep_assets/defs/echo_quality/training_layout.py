@@ -7,12 +7,13 @@ quality (each ordered by machine, folder, file), `<id>` the first 8 letters/digi
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
+
 import pandas as pd
 
 from dataprep_assets.defs.echo_quality.datasets import VIDEOS_SUBDIR
-from dataprep_assets.defs.echo_quality.dicoms import safe_file_token
 from dataprep_assets.defs.echo_quality.selection import CLASS_NAMES, HIGH, LOW
-from dataprep_assets.lib.naming import assert_unique_names
+from dataprep_assets.lib.naming import assert_unique_names, safe_token
 
 ANNOTATION_COLUMNS = [
     "video_path",
@@ -35,7 +36,9 @@ def training_plan(selected: pd.DataFrame) -> pd.DataFrame:
     )
     ordered = ordered.reset_index(drop=True)
     prefix = ordered["quality_label"].map({HIGH: "hq", LOW: "lq"})
-    tokens = ordered["file_id"].map(safe_file_token)
+    tokens = ordered["file_id"].map(
+        lambda file_id: safe_token(PurePosixPath(str(file_id)).stem, keep="", joiner="", max_length=8, fallback="file")
+    )
     numbers = pd.Series(range(len(ordered)), index=ordered.index).map("{:04d}".format)
     ordered["filename"] = prefix + "_" + ordered["machine_type"] + "_" + numbers + "_" + tokens + ".dcm"
     assert_unique_names(

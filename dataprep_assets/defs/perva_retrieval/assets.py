@@ -54,7 +54,13 @@ from dataprep_assets.defs.perva_retrieval.datasets import (
 )
 from dataprep_assets.defs.perva_retrieval.embeddings import CACHE_PREFIX, PARALLEL_MIN_IMAGES, embed_images
 from dataprep_assets.defs.perva_retrieval.encoders import build_encoder
-from dataprep_assets.defs.perva_retrieval.export import build_hf_dataset, combine_records
+from dataprep_assets.defs.perva_retrieval.export import (
+    build_hf_dataset,
+    combine_ledger,
+    combine_records,
+    hf_ledger,
+    shown_path,
+)
 from dataprep_assets.defs.perva_retrieval.locate import (
     NotMaterialized,
     catalog_source,
@@ -464,6 +470,7 @@ def _write_combined(
     declared = combined_records(config.seed, name)
     settings = {"top_k": top_k, "retrieval_seed": retrieval_seed, "seed": config.seed}
     manifest = store.write(declared, combined, meta=settings)
+    ledger = combine_ledger(per_category, store.read(declared), config.num_samples is not None)
     folder = config.output_dir.rstrip("/") or f"{out_dir.rstrip('/')}/all/seed_{config.seed}"
     exported = _export_copy(store, declared.path, f"{folder}/{name}", combined)
     counts = (
@@ -482,6 +489,7 @@ def _write_combined(
         manifest,
         metadata={
             "records_per_category": counts_table(counts, "category"),
+            **ledgers_metadata(ledger),
             "dagster/row_count": len(combined),
             "relpath": declared.path,
             **exported,
@@ -510,7 +518,7 @@ def hf_retrieval_dataset(
         source = config.ret_json if "/" in config.ret_json else f"{combined.path.rsplit('/', 1)[0]}/{config.ret_json}"
         if not store.exists(source):
             raise dg.Failure(f"hf_retrieval_dataset: ret_json {config.ret_json!r} not found (looked for {source})")
-    records = store.read_json(source)
+    records = every_record = store.read_json(source)
     if config.category != "all":
         records = [r for r in records if r["category"] == config.category]
         if not records:
@@ -529,6 +537,9 @@ def hf_retrieval_dataset(
             dataset.save_to_disk(str(extra.path))
         exported = {"exported_to": copy.path}
     train = dataset["train"]
+    saved = datasets.DatasetDict.load_from_disk(str(store.path(declared.path)))["train"]
+    root = store.local_root()
+    ledger = hf_ledger(every_record, config.category, saved, lambda rel: shown_path(root, rel, config.absolute_paths))
     preview = pd.DataFrame({c: train[c][:8] for c in ("query_path", "category", "concept", "names", "solution")})
     return materialized(
         store,
@@ -545,6 +556,7 @@ def hf_retrieval_dataset(
             "category": config.category,
             "columns": dg.MetadataValue.json(train.column_names),
             "sample_rows": table(preview.astype(str)),
+            **ledgers_metadata(ledger),
         },
     )
 

@@ -31,9 +31,13 @@ class ImageCatalogConfig(dg.Config):
         "machine-absolute).",
     )
     train_fraction: float = Field(
-        default=0.2, description="Fraction of each concept's images for train when auto-splitting (0 < f <= 1)."
+        gt=0,
+        le=1,
+        default=0.2,
+        description="Fraction of each concept's images for train when auto-splitting (0 < f <= 1).",
     )
     num_train: int | None = Field(
+        ge=1,
         default=None,
         description="Exact number of train images per concept (overrides train_fraction; also caps train in the "
         "explicit layout).",
@@ -59,10 +63,6 @@ class ImageCatalogConfig(dg.Config):
 
     @model_validator(mode="after")
     def _check(self):
-        if not 0 < self.train_fraction <= 1:
-            raise ValueError(f"train_fraction must be in (0, 1], got {self.train_fraction}")
-        if self.num_train is not None and self.num_train < 1:
-            raise ValueError(f"num_train must be >= 1 (or null), got {self.num_train}")
         if not self.train_dirname or not self.test_dirname or self.train_dirname == self.test_dirname:
             raise ValueError(
                 f"train_dirname and test_dirname must be two different non-empty names, got {self.train_dirname!r} and "
@@ -85,30 +85,22 @@ class ConceptSplitsConfig(dg.Config):
         "retrieval reads); another store-relative folder here gets a copy of them.",
     )
     concept_frac: float = Field(
-        default=0.65, description="Fraction of each category's concepts selected for training (ceil)."
+        ge=0, le=1, default=0.65, description="Fraction of each category's concepts selected for training (ceil)."
     )
     min_concepts_threshold: int = Field(
+        ge=1,
         default=3,
         description="Only categories with at least this many concepts are split; smaller ones go to validation whole.",
     )
     test_sample_frac: float = Field(
-        default=1.0, description="Fraction of each training concept's test images merged into its train list."
+        ge=0,
+        le=1,
+        default=1.0,
+        description="Fraction of each training concept's test images merged into its train list.",
     )
-    max_test_images: int = Field(default=200, description="Cap on the test images merged per training concept.")
+    max_test_images: int = Field(ge=0, default=200, description="Cap on the test images merged per training concept.")
     seed: int = Field(default=23, description="Seed of the concept selection and the test sampling.")
     resplit: bool = Field(default=False, description=RESPLIT_DESCRIPTION)
-
-    @model_validator(mode="after")
-    def _check(self):
-        if not 0 <= self.concept_frac <= 1:
-            raise ValueError(f"concept_frac must be in [0, 1], got {self.concept_frac}")
-        if self.min_concepts_threshold < 1:
-            raise ValueError(f"min_concepts_threshold must be >= 1, got {self.min_concepts_threshold}")
-        if not 0 <= self.test_sample_frac <= 1:
-            raise ValueError(f"test_sample_frac must be in [0, 1], got {self.test_sample_frac}")
-        if self.max_test_images < 0:
-            raise ValueError(f"max_test_images must be >= 0, got {self.max_test_images}")
-        return self
 
 
 class RetrievalConfig(dg.Config):
@@ -165,12 +157,13 @@ class RetrievalConfig(dg.Config):
         "empty = $PERVA_CLIP_MODEL_DIR, else models/perva_retrieval/clip in the store.",
     )
     device: str = Field(default="cpu", description="encoder=clip: torch device (cpu, cuda, cuda:1...).")
-    batch_size: int = Field(default=32, description="Images per encoder batch.")
+    batch_size: int = Field(ge=1, default=32, description="Images per encoder batch.")
     query_block: int = Field(
+        ge=1,
         default=512,
         description="Queries per block of the similarity search (memory ~ query_block x (candidate_block + concepts)).",
     )
-    candidate_block: int = Field(default=2048, description="Candidates per block of the similarity search.")
+    candidate_block: int = Field(ge=1, default=2048, description="Candidates per block of the similarity search.")
     max_workers: int = Field(
         default=0, description="Processes that decode and encode images for encoders that allow it; 0 = all cores."
     )
@@ -185,9 +178,6 @@ class RetrievalConfig(dg.Config):
             )
         if self.encoder not in ENCODERS and self.encoder != "auto":
             raise ValueError(f"encoder must be auto or one of {sorted(ENCODERS)}, got {self.encoder!r}")
-        for name in ("batch_size", "query_block", "candidate_block"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         return self
 
     def negatives_per_query(self) -> int:
@@ -249,13 +239,11 @@ class CombineConfig(dg.Config):
     )
     seed: int = Field(default=42, description="Seed of the sampling (and of the default output folder).")
     num_samples: int | None = Field(
-        default=None, description="Randomly sample this many records (seeded); null = keep all."
+        ge=1, default=None, description="Randomly sample this many records (seeded); null = keep all."
     )
 
     @model_validator(mode="after")
     def _check(self):
-        if self.num_samples is not None and self.num_samples < 1:
-            raise ValueError(f"num_samples must be >= 1 (or null), got {self.num_samples}")
         if self.output_filename and not self.output_filename.endswith(".json"):
             raise ValueError(f"output_filename must end with .json, got {self.output_filename!r}")
         return self

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import random
 import string
+from collections import Counter
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import datasets
 
+from dataprep_assets.lib.accounting import Ledger, account
 from dataprep_assets.lib.storage import safe_join
 
 CATEGORY_NAMES = {
@@ -46,6 +49,28 @@ def combine_records(per_category: dict[str, list[dict]], num_samples: int | None
     if num_samples is not None and num_samples < len(merged):
         merged = random.Random(seed).sample(merged, num_samples)
     return merged
+
+
+def record_ids(records: Iterable[dict]) -> list[str]:
+    """One id per retrieval record (category / query image), for the accounting."""
+    return [f"{r['category']}/{r['query_path']}" for r in records]
+
+
+def combine_ledger(per_category: dict[str, list[dict]], written: list[dict], sampled: bool) -> Ledger:
+    """Every category's record is in the combined file as written, or (only when sampling) set aside: not drawn."""
+    records = record_ids(rec for category in sorted(per_category) for rec in per_category[category])
+    drawn = Counter(record_ids(written))
+    aside = list((Counter(records) - drawn).elements()) if sampled else []
+    return account("records", records, record_ids(written), [], set_aside=aside)
+
+
+def hf_ledger(records: list[dict], category: str, saved: datasets.Dataset, shown: Callable[[str], str]) -> Ledger:
+    """Every combined record is one row of the saved dataset, or set aside: another category than the one
+    exported. `shown`: how a record's query path appears in the dataset (relative or absolute)."""
+    exported = [category in ("all", r["category"]) for r in records]
+    ids = [f"{r['category']}/{shown(r['query_path'])}" for r in records]
+    rows = [f"{c}/{p}" for c, p in zip(saved["category_key"], saved["query_path"], strict=True)]
+    return account("records", ids, rows, [], set_aside=[i for i, e in zip(ids, exported, strict=True) if not e])
 
 
 def speaker_problem(category: str) -> str:
@@ -82,12 +107,17 @@ def hf_features(embed_retrieved: bool) -> datasets.Features:
     return datasets.Features(features)
 
 
+def shown_path(store_root: Path, rel: str, absolute: bool) -> str:
+    """A path as the HF dataset shows it: relative to the store, or absolute."""
+    return str(safe_join(store_root, rel).resolve()) if absolute else rel
+
+
 def hf_rows(records: list[dict], store_root: Path, *, absolute_paths: bool, embed_retrieved: bool) -> dict[str, list]:
     """Column-wise rows for `Dataset.from_dict`."""
     columns: dict[str, list] = {name: [] for name in HF_COLUMNS + (["ret_images"] if embed_retrieved else [])}
 
     def shown(rel: str) -> str:
-        return str(safe_join(store_root, rel).resolve()) if absolute_paths else rel
+        return shown_path(store_root, rel, absolute_paths)
 
     def image(rel: str) -> dict:
         return {"bytes": safe_join(store_root, rel).read_bytes(), "path": rel}

@@ -6,18 +6,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image, ImageOps
 
-from dataprep_assets.lib.images import captioned_montage, png_bytes
+from dataprep_assets.lib.images import captioned_montage, png_bytes, thumbnail_file
 from dataprep_assets.lib.storage import safe_join
 
 TILE = 96
 
 
 def thumb(store_root: Path, relpath: str, size: int = TILE) -> np.ndarray:
+    """A padded tile of a store image; a gray placeholder where it cannot be read."""
     try:
-        with Image.open(safe_join(store_root, relpath)) as img:
-            return np.asarray(ImageOps.pad(img.convert("RGB"), (size, size), color=(40, 40, 40)))
+        return thumbnail_file(safe_join(store_root, relpath), size, fit="pad", fill=(40, 40, 40))
     except Exception:  # a picture for people: a missing tile must not fail the asset
         return np.full((size, size, 3), 90, dtype=np.uint8)
 

@@ -22,7 +22,7 @@ from dataprep_assets.common.metadata import (
 )
 from dataprep_assets.common.progress import progress_logger
 from dataprep_assets.common.publish import materialized
-from dataprep_assets.common.store import DatasetStore
+from dataprep_assets.common.store import DatasetStore, s3_source
 from dataprep_assets.defs.quality_prediction import analysis, feature_budget, inspection, report
 from dataprep_assets.defs.quality_prediction.cleaning import CleaningRules, clean_results, cleaning_ledger
 from dataprep_assets.defs.quality_prediction.columns import COLUMNS, INSPECTION_COLUMNS
@@ -54,11 +54,11 @@ from dataprep_assets.defs.quality_prediction.extractors import build_extractor, 
 from dataprep_assets.defs.quality_prediction.featurize import extract_to_hdf5
 from dataprep_assets.defs.quality_prediction.logos import ImageInfo, inspect_batch, load_rgb
 from dataprep_assets.defs.quality_prediction.rebalance import examples_ledger, rebalance_train
-from dataprep_assets.defs.quality_prediction.sources import scan_results_with_ledgers, sync_s3
+from dataprep_assets.defs.quality_prediction.sources import scan_results_with_ledgers
 from dataprep_assets.defs.quality_prediction.stratify import SPLITS, build_examples, split_unit, stratum_proportions
 from dataprep_assets.defs.quality_prediction.uploads import quality_prediction_uploads
 from dataprep_assets.lib.accounting import account, ledgers_metadata
-from dataprep_assets.lib.charts import grouped_bars, histograms
+from dataprep_assets.lib.charts import grouped_bars, histograms_by
 from dataprep_assets.lib.images import captioned_montage, montage, png_bytes
 from dataprep_assets.lib.parallel import batches, ordered_map, resolve_workers
 from dataprep_assets.lib.rejects import RejectLog
@@ -94,7 +94,7 @@ def conversion_results(
         bucket, prefix = parse_s3_uri(uri)
         local_rel = "/".join(p for p in (S3_CACHE, bucket, prefix) if p)
         mirror_rejects = RejectLog()
-        stats = sync_s3(uri, store.path(local_rel), rejects=mirror_rejects)
+        stats = s3_source(uri, store.path(local_rel), settings_from=store).mirror(rejects=mirror_rejects)
         context.log.info(f"mirrored {uri}: {stats}")
     else:
         local_rel, mirror_rejects = uri, RejectLog()
@@ -148,9 +148,10 @@ def _inspect_images(root: str, paths: list[str], config: CleaningConfig, log) ->
 
 def ssim_chart(results: pd.DataFrame) -> bytes:
     valid = results[np.isfinite(results["ssim"])]
-    per_type = {t: g["ssim"].clip(0, 1).to_numpy() for t, g in valid.groupby("logo_type", sort=True)}
-    return histograms(
-        per_type,  # pyright: ignore[reportArgumentType]  # pandas-stubs types group keys as any scalar
+    return histograms_by(
+        valid.assign(ssim=valid["ssim"].clip(0, 1)),
+        "ssim",
+        "logo_type",
         title="SSIM per logo type",
         xlabel="SSIM of the SVG render",
         ylabel="results",
@@ -361,6 +362,8 @@ def inspection_sample(
     with store.write_file(INSPECTION_GALLERY.path) as tmp:
         tmp.write_bytes(gallery)
     manifest = store.written_manifest(INSPECTION_SHEET.path)
+    written = pd.read_csv(store.path(INSPECTION_SHEET.path), dtype=str, keep_default_na=False)
+    ledger = inspection.sample_ledger(examples, sample, written)
     per_stratum = (
         sample.groupby("stratum")
         .size()
@@ -380,6 +383,7 @@ def inspection_sample(
             "fill_in": dg.MetadataValue.path(store.uri(INSPECTION_SHEET.path)),
             "gallery": dg.MetadataValue.path(store.uri(INSPECTION_GALLERY.path)),
             **column_schema(sheet, INSPECTION_COLUMNS),
+            **ledgers_metadata(ledger),
             **run_info(share=config.share, seed=config.seed),
         },
     )

@@ -8,20 +8,21 @@ from dataprep_assets.common.automation import FOLLOW_UPSTREAM
 from dataprep_assets.common.cards import (
     balance_table,
     card_version,
+    histogram_figure,
     input_versions,
     leak_section,
     rejects_frame,
     rejects_section,
+    target_fractions,
     write_card,
 )
-from dataprep_assets.common.metadata import latest_materialization_metadata
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.quality_prediction.assets import feature_report, logo_montage, quality_dataset_splits
 from dataprep_assets.defs.quality_prediction.config import SplitConfig
 from dataprep_assets.defs.quality_prediction.datasets import CLEAN, EXAMPLES, GROUP, RESULTS, SOURCE, SPLIT_TABLES
 from dataprep_assets.defs.quality_prediction.stratify import SPLITS
 from dataprep_assets.lib.cards import Card, Figure, Section, Table
-from dataprep_assets.lib.charts import grouped_bars, histograms
+from dataprep_assets.lib.charts import grouped_bars
 from dataprep_assets.ml.vectorizer_params import LOGO_TYPES, TARGET_LOGO_MIX
 
 
@@ -106,27 +107,28 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
             "Distributions",
             tables=[Table("ssim-per-logo-type", "SSIM per logo type", quality)],
             figures=[
-                Figure(
+                histogram_figure(
                     "ssim_per_logo_type",
-                    histograms(
-                        {t: g["ssim"].to_numpy() for t, g in examples.groupby("logo_type", sort=True)},  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
-                        title="SSIM per logo type",
-                        xlabel="SSIM",
-                        ylabel="results",
-                        value_range=(0.0, 1.0),
-                    ),
                     "quality scores (SSIM) per logo type",
+                    examples,
+                    "ssim",
+                    "logo_type",
+                    title="SSIM per logo type",
+                    xlabel="SSIM",
+                    ylabel="results",
+                    value_range=(0.0, 1.0),
                 ),
-                Figure(
+                histogram_figure(
                     "ssim_per_split",
-                    histograms(
-                        {s: examples.loc[examples["split"] == s, "ssim"].to_numpy() for s in order},
-                        title="SSIM per split",
-                        xlabel="SSIM",
-                        ylabel="results",
-                        value_range=(0.0, 1.0),
-                    ),
                     "SSIM per split (stratification keeps them alike)",
+                    examples,
+                    "ssim",
+                    "split",
+                    order=order,
+                    title="SSIM per split",
+                    xlabel="SSIM",
+                    ylabel="results",
+                    value_range=(0.0, 1.0),
                 ),
             ],
         ),
@@ -160,8 +162,5 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
 def quality_prediction_dataset_card(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
     """The dataset card (`cards/quality_prediction/index.html` + `README.md`): counts, balance, leak evidence, logos,
     SSIM."""
-    target = (
-        latest_materialization_metadata(context.instance, quality_dataset_splits.key).get("target_fractions")
-        or SplitConfig().fractions
-    )
-    return write_card(store, build_card(store, dict(target)), preview="sample_logos")
+    target = target_fractions(context.instance, quality_dataset_splits.key, SplitConfig().fractions)
+    return write_card(store, build_card(store, target), preview="sample_logos")

@@ -20,7 +20,7 @@ from dataprep_assets.defs.quality_prediction.extractors import FeatureExtractor,
 from dataprep_assets.defs.quality_prediction.logos import load_rgb
 from dataprep_assets.lib.limits import ImageTooLargeError
 from dataprep_assets.lib.memory import PeakMemory
-from dataprep_assets.lib.parallel import ordered_map
+from dataprep_assets.lib.parallel import ordered_map, resolve_workers
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.ml.featurestore import FeatureWriter, open_cache
 
@@ -162,7 +162,7 @@ def extract_to_hdf5(
 
 
 def _results(extractor: FeatureExtractor, todo: list[list[str]], workers: int) -> Iterator[BatchResult | None]:
-    workers = min(workers, sum(len(t) for t in todo) // MIN_IMAGES_PER_WORKER)
+    workers = min(workers, resolve_workers(None, sum(len(t) for t in todo), MIN_IMAGES_PER_WORKER))
     if workers > 1 and extractor.name == "image_stats":
         yield from ordered_map(
             _worker_batch, [(extractor.name, t) for t in todo], max_workers=workers, in_flight_per_worker=2

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from dataprep_assets.lib.accounting import Ledger, account
+
 COLUMNS = ["image_id", "image_group", "stratum", "split", "verdict", "note"]
 VERDICTS = ("", "ok", "bad")
 REJECT_REASON = "inspection_marked_bad"
@@ -35,6 +37,21 @@ def sample_per_stratum(examples: pd.DataFrame, share: float, seed: int) -> pd.Da
         picked.append(ranked.head(math.ceil(share * len(part))).drop(columns="_rank"))
     out = pd.concat(picked, ignore_index=True) if picked else pd.DataFrame(columns=COLUMNS[:4])
     return out.sort_values(["stratum", "image_id"]).reset_index(drop=True)
+
+
+def sample_ledger(examples: pd.DataFrame, sample: pd.DataFrame, sheet: pd.DataFrame) -> Ledger:
+    """Every source image (image group) is one row of the written sheet, or set aside (not sampled). Rows the
+    sheet keeps for verdicts on images of earlier samples (not sampled now) are not records of this input."""
+    groups = examples.drop_duplicates("image_group")["image_group"].astype(str).tolist()
+    sampled = set(sample["image_group"].astype(str))
+    current = sheet[sheet["image_id"].astype(str).isin(set(sample["image_id"].astype(str)))]
+    return account(
+        "source images",
+        groups,
+        current["image_group"].astype(str),
+        [],
+        set_aside=[g for g in groups if g not in sampled],
+    )
 
 
 def read_verdicts(path: Path) -> pd.DataFrame:

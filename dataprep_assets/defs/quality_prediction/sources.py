@@ -19,9 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from dataprep_assets.lib.accounting import Ledger, account
-from dataprep_assets.lib.naming import name_key, reject_collisions
 from dataprep_assets.lib.rejects import RejectLog
-from dataprep_assets.lib.s3uri import parse_s3_uri
 from dataprep_assets.lib.textio import ENCODING, load_json
 from dataprep_assets.ml.vectorizer_params import (
     IMAGE_KEYS,
@@ -302,59 +300,3 @@ def to_schema(frame: pd.DataFrame) -> pd.DataFrame:
     for col in (*PARAM_NAMES, *METRICS):
         out[col] = out[col].astype("float64")
     return out.sort_values(["source_file", "record"], kind="stable").reset_index(drop=True)
-
-
-# -- S3 --------------------------------------------------------------------------------------------
-def sync_s3(uri: str, local_dir: Path, client=None, rejects: RejectLog | None = None) -> dict[str, int]:
-    """Mirror `s3://bucket/prefix` into `local_dir`, downloading only objects whose ETag changed.
-
-    Keys that differ only in case (`A.png`, `a.png`: one file on a case-insensitive disk) are one local name:
-    the first (sorted) is mirrored, every other is an `output_name_collision` reject in `rejects`.
-
-    Objects deleted from the bucket are removed locally. An index of ETags lives in `local_dir/.s3_index.json`.
-    """
-    import boto3
-
-    from dataprep_assets.lib.storage import atomic_write_json, safe_join
-
-    bucket, prefix = parse_s3_uri(uri)
-    client = client or boto3.client("s3")
-    index_path = local_dir / ".s3_index.json"
-    known = json.loads(index_path.read_text()) if index_path.exists() else {}
-    seen, downloaded, listed = {}, 0, {}
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}/" if prefix else ""):
-        for obj in page.get("Contents", []):
-            rel = obj["Key"][len(prefix) + 1 :] if prefix else obj["Key"]
-            if rel and not rel.endswith("/"):
-                listed[rel] = obj
-    kept = reject_collisions({rel: rel for rel in listed}, rejects if rejects is not None else RejectLog(), "mirror_s3")
-    for rel, obj in sorted(listed.items()):
-        if rel not in kept:
-            continue
-        target = safe_join(local_dir, rel)
-        seen[rel] = obj["ETag"]
-        if known.get(rel) == obj["ETag"] and target.exists():
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.part")
-        client.download_file(bucket, obj["Key"], str(tmp))
-        tmp.replace(target)
-        downloaded += 1
-    removed = 0
-    mirrored = {name_key(rel) for rel in seen}
-    for rel in sorted(set(known) - set(seen)):
-        if name_key(rel) in mirrored:  # on a case-insensitive disk that is the file just mirrored
-            continue
-        stale = safe_join(local_dir, rel)
-        if stale.exists():
-            stale.unlink()
-            removed += 1
-    local_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(index_path, dict(sorted(seen.items())))
-    return {
-        "objects": len(seen),
-        "downloaded": downloaded,
-        "unchanged": len(seen) - downloaded,
-        "removed": removed,
-        "name_collisions": len(listed) - len(kept),
-    }
