@@ -3,13 +3,18 @@
 Layout of one file (one per extractor, e.g. `features/image_stats.h5`):
 - `features`: float16 (default: half the bytes; the writer reports the max abs error vs float32 of the rows it
   converted) or float32 (n, dim), chunked by rows, gzip + shuffle (or lzf, or none); always read as float32;
-- `image_ids`: UTF-8 strings (n,), sorted, so `image_ids[row]` is the image of `features[row]` and a
-  binary search is the index from image id to row;
+- `image_ids`: UTF-8 strings (n,), sorted, so `image_ids[row]` is the image of `features[row]` and a binary search
+  is the index from image id to row (string columns are fixed-length and compressed like the features);
 - `content_hash`: UTF-8 strings (n,), hash of the decoded pixels (the cache key);
 - `feature_names`: UTF-8 strings (dim,), what each column means;
 - `stats/mean`, `stats/std`, `stats/min`, `stats/max`: per-dimension statistics over all rows;
 - attributes: `extractor`, `extractor_version`, `extractor_fingerprint`, `feature_dim`, `input_size`,
-  `format_version`, `storage_dtype` (the file depends only on the stored rows, so cached reruns are byte-identical).
+  `format_version`, `storage_dtype`, `feature_storage` (the file depends only on the stored rows, so cached reruns
+  are byte-identical);
+- with `feature_storage = "pca"` (PCA-reduced vectors, see `feature_pca.py`), `projection/mean` ((d,)) and
+  `projection/components` ((k, d), orthonormal rows), both in the storage dtype, and
+  `projection/explained_variance_ratio` ((k,), on the rows it was fitted on): `features` then holds the k scores
+  `(x - mean) @ components.T` and `FeatureFile.reconstruct` maps them back to d dimensions.
 
 Writing is streaming (rows go to disk a chunk at a time; only ids and hashes stay in memory), and
 h5py's `track_times=False` plus chunk-aligned writes keep equal rows byte-identical whatever the batching.
@@ -19,22 +24,32 @@ from __future__ import annotations
 
 import bisect
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: string columns are fixed-length UTF-8, chunked and compressed (variable-length strings cost a 4 KiB heap
+each, which small files feel), and the optional `projection` group."""
 CHUNK_BYTES = 1 << 18
-_STR = h5py.string_dtype("utf-8")
 STORAGE_DTYPES = ("float16", "float32")
 FLOAT16_MAX = float(np.finfo(np.float16).max)
 
 
 def chunk_rows(dim: int) -> int:
     return max(1, CHUNK_BYTES // (4 * max(dim, 1)))
+
+
+def _write_strings(group: h5py.Group, name: str, values: Sequence[str], compression: str) -> None:
+    """Fixed-length UTF-8 strings (as long as the longest), chunked and compressed when there are any."""
+    encoded = np.array([v.encode("utf-8") for v in values], dtype=bytes)
+    length = max(int(encoded.dtype.itemsize), 1) if len(encoded) else 1
+    dtype = h5py.string_dtype("utf-8", length=length)
+    extra = {"chunks": (min(len(encoded), max(CHUNK_BYTES // length, 1)),), **_compression(compression)}
+    group.create_dataset(name, data=encoded.astype(dtype), track_times=False, **(extra if len(encoded) else {}))
 
 
 def _compression(name: str) -> dict:
@@ -99,16 +114,21 @@ class FeatureWriter:
         compression: str = "gzip",
         feature_names: Sequence[str] = (),
         storage_dtype: str = "float32",
+        projection: Mapping[str, np.ndarray] | None = None,
+        expected_rows: int = 0,
     ):
+        """`projection` (keys `mean`, `components`, `explained_variance_ratio`): the rows are PCA scores of it.
+        `expected_rows` (when known) caps the chunk at the whole matrix, so a small file is one small chunk."""
         if storage_dtype not in STORAGE_DTYPES:
             raise ValueError(f"unknown storage_dtype {storage_dtype!r}; choose one of {STORAGE_DTYPES}")
         self.dim = dim
         self.storage_dtype = storage_dtype
+        self._compression = compression
         self.max_abs_error = 0.0
         self.max_abs_value = 0.0
         self.clipped_values = 0
-        self._file = h5py.File(path, "w", libver=("earliest", "v110"), track_order=False)
-        self._chunk = chunk_rows(dim)
+        self._file = h5py.File(path, "w", libver=("v110", "v110"), track_order=False)
+        self._chunk = min(chunk_rows(dim), max(expected_rows, 1)) if expected_rows else chunk_rows(dim)
         self._features = self._file.create_dataset(
             "features",
             shape=(0, dim),
@@ -121,14 +141,39 @@ class FeatureWriter:
         names = list(feature_names) or [f"f{i}" for i in range(dim)]
         if len(names) != dim:
             raise ValueError(f"{len(names)} feature names for {dim} dimensions")
-        self._file.create_dataset("feature_names", data=np.array(names, dtype=object), dtype=_STR, track_times=False)
-        for key, value in {**attrs, "feature_dim": dim, "format_version": FORMAT_VERSION}.items():
+        _write_strings(self._file, "feature_names", names, compression)
+        storage = "pca" if projection is not None else "full"
+        for key, value in {
+            **attrs,
+            "feature_dim": dim,
+            "format_version": FORMAT_VERSION,
+            "feature_storage": storage,
+        }.items():
             self._file.attrs[key] = value
+        if projection is not None:
+            self._write_projection(projection, storage_dtype, compression)
         self._stats = _RunningStats(dim)
         self._ids: list[str] = []
         self._hashes: list[str] = []
         self._pending: list[np.ndarray] = []
         self._pending_rows = 0
+
+    def _write_projection(self, projection: Mapping[str, np.ndarray], storage_dtype: str, compression: str) -> None:
+        components = np.asarray(projection["components"], dtype=np.float32)
+        if components.shape[0] != self.dim:
+            raise ValueError(f"{components.shape[0]} projection components for {self.dim} stored dimensions")
+        group = self._file.create_group("projection", track_order=False)
+        mean = np.asarray(projection["mean"], np.float32).astype(storage_dtype)
+        group.create_dataset("mean", data=mean, chunks=mean.shape, track_times=False, **_compression(compression))
+        group.create_dataset(
+            "components",
+            data=components.astype(storage_dtype),
+            chunks=(1, components.shape[1]),
+            track_times=False,
+            **_compression(compression),
+        )
+        ratios = np.asarray(projection["explained_variance_ratio"], np.float32)
+        group.create_dataset("explained_variance_ratio", data=ratios, track_times=False)
 
     def append(self, image_ids: Sequence[str], hashes: Sequence[str], rows: np.ndarray) -> None:
         if len(image_ids) == 0:
@@ -174,7 +219,7 @@ class FeatureWriter:
         self._flush(final=True)
         self._file.attrs["storage_dtype"] = self.storage_dtype
         for name, values in (("image_ids", self._ids), ("content_hash", self._hashes)):
-            self._file.create_dataset(name, data=np.array(values, dtype=object), dtype=_STR, track_times=False)
+            _write_strings(self._file, name, values, self._compression)
         group = self._file.create_group("stats", track_order=False)
         for key, value in self._stats.finish().items():
             group.create_dataset(key, data=value, track_times=False)
@@ -219,6 +264,28 @@ class FeatureFile:
     def stats(self) -> dict[str, np.ndarray]:
         return {k: self._file["stats"][k][:] for k in self._file["stats"]}  # pyright: ignore[reportGeneralTypeIssues, reportIndexIssue, reportReturnType]  # h5py types File[...] as Group | Dataset | Datatype
 
+    @property
+    def feature_storage(self) -> str:
+        """`full` (the extractor's vectors) or `pca` (scores of the stored projection)."""
+        return str(self.attrs.get("feature_storage", "full"))
+
+    def projection(self) -> dict[str, np.ndarray] | None:
+        """`mean`, `components` (k, d) and `explained_variance_ratio` as float32, or None for full vectors."""
+        if "projection" not in self._file:
+            return None
+        group = self._file["projection"]
+        keys = ("mean", "components", "explained_variance_ratio")
+        return {k: np.asarray(group[k][:], dtype=np.float32) for k in keys}  # pyright: ignore[reportIndexIssue]  # h5py types File[...] as Group | Dataset | Datatype
+
+    def reconstruct(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
+        """The rows mapped back to the extractor's dimensions (`scores @ components + mean`; full vectors as
+        stored)."""
+        stored = self.read_rows(rows)
+        projection = self.projection()
+        if projection is None:
+            return stored
+        return (stored @ projection["components"] + projection["mean"]).astype(np.float32)
+
     def row_of(self, image_id: str) -> int:
         i = bisect.bisect_left(self.image_ids, image_id)
         if i == len(self.image_ids) or self.image_ids[i] != image_id:
@@ -258,6 +325,17 @@ class FeatureFile:
         self.close()
 
 
+def holds_full_vectors(path: Path) -> bool:
+    """Whether `path` is a readable feature file of the extractor's full vectors (not PCA scores)."""
+    if not path.exists():
+        return False
+    try:
+        with h5py.File(path, "r") as h5:
+            return h5.attrs.get("feature_storage", "full") == "full"
+    except OSError:
+        return False
+
+
 def open_cache(
     path: Path, fingerprint: str, dim: int, storage_dtype: str = "float32"
 ) -> tuple[FeatureFile | None, dict[str, int]]:
@@ -274,6 +352,7 @@ def open_cache(
         or old.dim != dim
         or old.attrs.get("format_version") != FORMAT_VERSION
         or old.attrs.get("storage_dtype", "float32") != storage_dtype
+        or old.feature_storage != "full"
     ):
         old.close()
         return None, {}

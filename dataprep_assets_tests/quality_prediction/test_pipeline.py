@@ -156,8 +156,9 @@ def test_a_leak_is_caught_by_the_blocking_check_and_stops_the_report(sample_stor
     leak = [e for e in result.get_asset_check_evaluations() if e.check_name == "no_source_image_in_two_splits"]
     assert len(leak) == 1 and not leak[0].passed and leak[0].metadata["overlapping_groups"].value > 0
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
-    assert "quality_dataset_splits" in materialized and "image_features" in materialized
-    assert "feature_report" not in materialized
+    assert "quality_dataset_splits" in materialized
+    # the features are stopped too: their PCA (when the storage budget needs it) is fitted on the train split
+    assert "image_features" not in materialized and "feature_report" not in materialized
 
     # the fix moves source images between splits: an explicit re-split, or the continuity check blocks it
     resplit = {"quality_dataset_splits": {"config": {"resplit": True}}}
@@ -220,6 +221,8 @@ def test_resnet50_without_a_weights_file_fails_naming_the_field(built, tmp_path)
         ("quality_dataset_splits", {"ssim_bins": 0}, "ssim_bins"),
         ("image_features", {"storage_dtype": "float8"}, "storage_dtype"),
         ("image_features", {"batch_size": 0}, "batch_size"),
+        ("image_features", {"max_storage_overhead": 0}, "max_storage_overhead"),
+        ("image_features", {"feature_storage": "zip"}, "feature_storage"),
         ("clean_conversion_results", {"outlier_metrics": ["ssim", "lpips"]}, "outlier_metrics"),
         ("conversion_results", {"results_uri": "../outside"}, "results_uri"),
     ],

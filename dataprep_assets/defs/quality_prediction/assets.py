@@ -1,6 +1,7 @@
 """quality_prediction assets: conversion results -> clean -> stratified grouped splits -> image features -> report."""
 
 import json
+import os
 
 import dagster as dg
 import numpy as np
@@ -22,7 +23,7 @@ from dataprep_assets.common.metadata import (
 from dataprep_assets.common.progress import progress_logger
 from dataprep_assets.common.publish import materialized
 from dataprep_assets.common.store import DatasetStore, s3_source
-from dataprep_assets.defs.quality_prediction import analysis, inspection, report
+from dataprep_assets.defs.quality_prediction import analysis, feature_budget, inspection, report
 from dataprep_assets.defs.quality_prediction.cleaning import CleaningRules, clean_results, cleaning_ledger
 from dataprep_assets.defs.quality_prediction.columns import COLUMNS, INSPECTION_COLUMNS
 from dataprep_assets.defs.quality_prediction.config import (
@@ -37,6 +38,7 @@ from dataprep_assets.defs.quality_prediction.datasets import (
     CLEAN,
     EXAMPLES,
     FEATURES,
+    FULL_FEATURES_CACHE,
     GROUP,
     IMAGES,
     INSPECTION_GALLERY,
@@ -63,7 +65,7 @@ from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.s3uri import parse_s3_uri
 from dataprep_assets.lib.splits import previous_assignment
 from dataprep_assets.lib.storage import Manifest
-from dataprep_assets.ml.featurestore import FeatureFile
+from dataprep_assets.ml.featurestore import FeatureFile, holds_full_vectors
 
 IMAGES_PER_WORKER = 2000
 
@@ -387,11 +389,17 @@ def inspection_sample(
     )
 
 
-@dg.asset(group_name=GROUP, deps=[clean_conversion_results], kinds={"hdf5"}, automation_condition=FOLLOW_UPSTREAM)
+@dg.asset(
+    group_name=GROUP,
+    deps=[clean_conversion_results, quality_dataset_splits],
+    kinds={"hdf5"},
+    automation_condition=FOLLOW_UPSTREAM,
+)
 def image_features(
     context: dg.AssetExecutionContext, config: ImageFeaturesConfig, store: DatasetStore
 ) -> dg.MaterializeResult:
-    """One feature vector per clean image in HDF5 (chunked, compressed, indexed by image id), cached by pixel hash."""
+    """One feature vector per clean image in HDF5 (chunked, compressed, indexed by image id), cached by pixel hash,
+    within the seed's storage budget: the full vectors, or PCA scores fitted on the train split (`feature_budget`)."""
     source = store.read(SOURCE)
     store.pull(source["local_root"])
     images = store.read(IMAGES)
@@ -434,29 +442,43 @@ def image_features(
     progress = progress_logger(context, f"features [{extractor.name}]", unit="images")
 
     workers = resolve_workers(config.max_workers)
+    full_cache = store.path(FULL_FEATURES_CACHE, h5_name)  # the full vectors, when the dataset holds PCA scores
+    cache_source = next((p for p in (previous_file, full_cache) if holds_full_vectors(p)), None)
+    extracted = full_cache.with_name(f"{h5_name}.partial")
+    extracted.parent.mkdir(parents=True, exist_ok=True)
     with store.write_dir(FEATURES.path) as staged:
-        outcome = extract_to_hdf5(
-            images,
-            staged.path / h5_name,
-            extractor=extractor,
-            cache_path=previous_file if config.use_cache else None,
-            batch_size=config.batch_size,
-            workers=workers,
-            compression=config.compression,
-            storage_dtype=config.storage_dtype,
-            progress=progress,
-        )
-        with FeatureFile(staged.path / h5_name) as ff:
-            index = pd.DataFrame(
-                {
-                    "image_id": ff.image_ids,
-                    "row": np.arange(len(ff), dtype=np.int64),
-                    "content_hash": ff.content_hashes(),
-                }
+        try:
+            outcome = extract_to_hdf5(
+                images,
+                extracted,
+                extractor=extractor,
+                cache_path=cache_source if config.use_cache else None,
+                batch_size=config.batch_size,
+                workers=workers,
+                compression=config.compression,
+                storage_dtype=config.storage_dtype,
+                progress=progress,
             )
+            with FeatureFile(extracted) as ff:
+                index = pd.DataFrame(
+                    {
+                        "image_id": ff.image_ids,
+                        "row": np.arange(len(ff), dtype=np.int64),
+                        "content_hash": ff.content_hashes(),
+                    }
+                )
+            index.to_parquet(staged.path / index_name, index=False, compression="zstd")
+            stored, fidelity = _store_within_budget(store, config, images, index, extracted, staged.path / h5_name)
+            if extracted.exists():  # PCA scores were stored: keep the full vectors as the next run's cache
+                if config.use_cache:
+                    os.replace(extracted, full_cache)
+            elif full_cache.exists():
+                full_cache.unlink()  # the dataset's own file is the cache now
+        finally:
+            extracted.unlink(missing_ok=True)
+        with FeatureFile(staged.path / h5_name) as ff:
             stats = ff.stats()
             attrs = dict(ff.attrs)
-        index.to_parquet(staged.path / index_name, index=False, compression="zstd")
     files = {e.path: Manifest([e]) for e in staged.committed.entries}  # each file's own version
     h5_manifest, index_manifest = files[h5_name], files[index_name]
     ledger = account(
@@ -477,9 +499,16 @@ def image_features(
         "storage_clipped_values": outcome.storage_clipped_values
         + int(previous.get("storage_clipped_values", 0)) * bool(outcome.cached),
     }
-    storage = report.storage_overhead(
-        h5_manifest.total_bytes, images.set_index("image_id")["path"].reindex(index["image_id"]).tolist()
-    )
+    if not stored.budget_met:
+        context.log.warning(
+            f"image_features: {stored.dataset_bytes:,} B of features for {stored.raw_image_bytes:,} B of images "
+            f"exceed the budget ({config.max_storage_overhead:g} x): "
+            + (
+                "the full vectors were kept (feature_storage: full, or fewer than 2 train images to fit PCA on)"
+                if stored.mode == "full"
+                else "even one PCA component does not fit (the projection's fixed cost needs more images)"
+            )
+        )
     return materialized(
         store,
         FEATURES,
@@ -499,10 +528,9 @@ def image_features(
             "storage_dtype": attrs["storage_dtype"],
             **storage_fidelity,
             "hdf5_bytes": h5_manifest.total_bytes,
-            "raw_image_bytes": storage["raw_image_bytes"],
-            "feature_bytes_per_image": storage["feature_bytes_per_image"],
-            "feature_storage_overhead": storage["overhead"],
-            "feature_storage_overhead_within_50pct": storage["within_target"],
+            **stored.metadata(),
+            **({"feature_fidelity": dg.MetadataValue.json(fidelity)} if fidelity else {}),
+            "full_vectors_cache_bytes": full_cache.stat().st_size if full_cache.exists() else 0,
             "dimension_statistics": table(dim_stats),
             "index": dg.MetadataValue.path(store.uri(FEATURES.member(index_name))),
             **run_info(
@@ -513,9 +541,44 @@ def image_features(
                 batch_size=config.batch_size,
                 compression=config.compression,
                 workers=workers,
+                max_storage_overhead=config.max_storage_overhead,
             ),
         },
     )
+
+
+def _store_within_budget(
+    store: DatasetStore, config: ImageFeaturesConfig, images: pd.DataFrame, index: pd.DataFrame, full, out
+) -> tuple[feature_budget.StorageOutcome, dict]:
+    """The full vectors or PCA scores (projection fitted on the train split) at `out`, within the budget; with
+    PCA, the ridge R2 of SSIM on validation with full vs stored features."""
+    paths = images.set_index("image_id")["path"].reindex(index["image_id"]).tolist()
+    examples = None
+    if config.feature_storage != "full":
+        if store.manifest(SPLIT_TABLES.path) is None:
+            raise dg.Failure(
+                f"feature_storage {config.feature_storage!r} fits PCA on the train split: materialize "
+                f"{SPLIT_TABLES.asset} first (or set feature_storage: full)"
+            )
+        examples = store.read_table(EXAMPLES)
+    try:
+        stored = feature_budget.store_within_budget(
+            full,
+            out,
+            train_ids=[] if examples is None else examples.loc[examples["split"] == "train", "image_id"].tolist(),
+            raw_image_bytes=feature_budget.raw_image_bytes(paths),
+            other_bytes=sum(p.stat().st_size for p in out.parent.iterdir() if p.is_file() and p != out),
+            mode=config.feature_storage,
+            max_overhead=config.max_storage_overhead,
+            compression=config.compression,
+            storage_dtype=config.storage_dtype,
+        )
+    except ValueError as exc:
+        raise dg.Failure(str(exc)) from exc
+    fidelity = (
+        feature_budget.ridge_fidelity(full, out, examples) if stored.mode == "pca" and examples is not None else {}
+    )
+    return stored, fidelity
 
 
 @dg.asset(

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from dataprep_assets.common.checks import expectations_check, group_overlap_check, split_continuity_check
-from dataprep_assets.common.metadata import markdown_table
+from dataprep_assets.common.metadata import latest_materialization_metadata, markdown_table
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.quality_prediction.assets import (
     clean_conversion_results,
@@ -20,9 +20,11 @@ from dataprep_assets.defs.quality_prediction.datasets import (
     FEATURES,
     IMAGES,
     RESULTS,
+    SOURCE,
     SPLIT_SUMMARY,
     SPLIT_TABLES,
 )
+from dataprep_assets.defs.quality_prediction.feature_budget import raw_image_bytes
 from dataprep_assets.ml.featurestore import FeatureFile
 from dataprep_assets.ml.vectorizer_params import LOGO_TYPES, METHODS
 
@@ -33,6 +35,7 @@ OVERLAP_CHECK = "no_source_image_in_two_splits"
 FOLDS_CHECK = "cv_folds_grouped_within_train"
 STRATA_CHECK = "stratum_proportions_within_tolerance"
 FEATURES_CHECK = "feature_matrix_complete_and_finite"
+BUDGET_CHECK = "feature_storage_within_budget"
 STAY_PUT_CHECK = "source_images_stay_put"
 
 no_source_image_in_two_splits = group_overlap_check(
@@ -196,5 +199,40 @@ def feature_matrix_complete_and_finite(store: DatasetStore) -> dg.AssetCheckResu
             "featurised_share": float(round(share, 6)),
             "rejected": len(rejected),
             "non_finite_vectors": non_finite,
+        },
+    )
+
+
+@dg.asset_check(
+    asset=image_features,
+    name=BUDGET_CHECK,
+    blocking=False,
+    description="The seed's storage efficiency, re-measured on the stored files: every byte of the current features "
+    "dataset (HDF5 + index) against `max_storage_overhead` (0.5) x the bytes of the raw images it describes. Warns "
+    "(`feature_storage: full` on small images, or too few images for even one PCA component).",
+)
+def feature_storage_within_budget(context: dg.AssetCheckExecutionContext, store: DatasetStore) -> dg.AssetCheckResult:
+    manifest = store.manifest(FEATURES.path)
+    dataset_bytes = manifest.total_bytes if manifest else 0
+    with FeatureFile(store.pull(current_features(store)[0])) as ff:
+        ids, storage, dim = ff.image_ids, ff.feature_storage, ff.dim
+    root = store.pull(store.read(SOURCE)["local_root"])
+    raw = raw_image_bytes([str(root / i) for i in ids])
+    run = latest_materialization_metadata(context.instance, image_features.key).get("run_info", {})
+    share = float(run.get("max_storage_overhead", 0.5))
+    overhead = dataset_bytes / raw if raw else float("inf")
+    passed = overhead <= share
+    return dg.AssetCheckResult(
+        passed=passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=None
+        if passed
+        else f"features take {overhead:.1%} of the raw image bytes (budget {share:.0%}; stored {storage}, {dim}-d)",
+        metadata={
+            "feature_dataset_bytes": dataset_bytes,
+            "raw_image_bytes": raw,
+            "overhead": float(round(overhead, 4)),
+            "max_storage_overhead": share,
+            "feature_storage": storage,
         },
     )

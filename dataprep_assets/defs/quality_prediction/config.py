@@ -153,6 +153,19 @@ class ImageFeaturesConfig(dg.Config):
         "the metadata); "
         "always read back as float32.",
     )
+    feature_storage: Literal["auto", "full", "pca"] = Field(
+        default="auto",
+        description="`auto` (default): the extractor's full vectors when the features dataset fits "
+        "`max_storage_overhead`, else PCA scores. `pca`: always PCA scores, with the largest number of components "
+        "whose files fit the budget (projection fitted on the train split's images only, stored in the same HDF5; "
+        "explained variance, reconstruction error and ridge R2 full vs reduced in the metadata). `full`: always the "
+        "full vectors (the budget is still measured and reported).",
+    )
+    max_storage_overhead: float = Field(
+        default=0.5,
+        description="Storage budget of the features dataset (HDF5 file + index) as a share of the raw image bytes: "
+        "the seed's <= 50% overhead.",
+    )
     batch_size: int = Field(default=32, description="Images per batch (the seed's CPU target is 16-32).")
     max_workers: int = Field(
         default=0,
@@ -164,14 +177,20 @@ class ImageFeaturesConfig(dg.Config):
     )
     use_cache: bool = Field(
         default=True,
-        description="Reuse the previous file's vectors for images whose pixels did not change (same extractor and "
-        "weights).",
+        description="Reuse the previous run's vectors for images whose pixels did not change (same extractor and "
+        "weights). When PCA scores are stored, the full vectors are kept for this in the store's "
+        "`cache/quality_prediction/features/` (outside the dataset and its budget; safe to delete).",
     )
 
     @model_validator(mode="after")
     def _check(self):
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if not self.max_storage_overhead > 0:
+            raise ValueError(
+                f"max_storage_overhead must be > 0 (a share of the raw image bytes, e.g. 0.5), "
+                f"got {self.max_storage_overhead}"
+            )
         return self
 
 

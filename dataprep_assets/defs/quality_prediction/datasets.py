@@ -7,6 +7,8 @@ RAW_PREFIX = "raw/quality_prediction"
 """Uploaded optimisation logs and logos (the upload watch; the default results location)."""
 S3_CACHE = "cache/quality_prediction/s3"
 """Where an `s3://` results location is mirrored in the store."""
+FULL_FEATURES_CACHE = "cache/quality_prediction/features"
+"""The extractor's full vectors when the features dataset holds PCA scores: the next run's extraction cache."""
 RANDOM_RESNET_WEIGHTS = "models/quality_prediction/resnet50_random_seed0.pth"
 """Seeded random ResNet-50 weights, saved when no weights file is configured."""
 

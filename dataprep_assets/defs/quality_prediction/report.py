@@ -97,24 +97,6 @@ def dimension_stats(stats: dict[str, np.ndarray]) -> pd.DataFrame:
     )
 
 
-STORAGE_OVERHEAD_TARGET = 0.5
-"""The seed's storage efficiency: feature storage at most 50% of the raw images' bytes."""
-
-
-def storage_overhead(feature_bytes: int, image_paths: list[str], target: float = STORAGE_OVERHEAD_TARGET) -> dict:
-    """Feature-file bytes against the bytes of the raw images they describe (the seed's <= 50% overhead)."""
-    from pathlib import Path
-
-    raw = sum(Path(p).stat().st_size for p in image_paths if isinstance(p, str) and Path(p).is_file())
-    overhead = feature_bytes / raw if raw else float("inf")
-    return {
-        "raw_image_bytes": int(raw),
-        "feature_bytes_per_image": round(feature_bytes / max(len(image_paths), 1), 1),
-        "overhead": round(overhead, 4),
-        "within_target": bool(overhead <= target),
-    }
-
-
 def input_versions(store: DatasetStore, features_file: str, features_hash: str) -> dict[str, str]:
     """The content hash of each input of the report: the clean results, the split tables, the feature file."""
     paths = (CLEAN.path, SPLIT_TABLES.path)
@@ -176,6 +158,8 @@ def build_report(
         "features": {
             "extractor": f"{ff.attrs.get('extractor')} v{ff.attrs.get('extractor_version')}",
             "dim": ff.dim,
+            "storage": ff.feature_storage,  # `pca`: the analysis below is of the stored PCA scores (train-fitted)
+            "source_dim": int(ff.attrs.get("source_feature_dim", ff.dim)),
             "images": len(ff),
             "featurised_examples": int(len(featured)),
             "dimension_statistics": _records(dimension_stats(ff.stats())),
