@@ -30,7 +30,7 @@ from dataprep_assets.common.sensors import (
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.lib.accounting import Ledger, account, ledgers_metadata
 from dataprep_assets.lib.changes import batch_key
-from dataprep_assets.lib.dated import date_prefix_pattern, undated_view
+from dataprep_assets.lib.dated import date_prefix_pattern, names_a_dated_folder, undated_view
 from dataprep_assets.lib.itemcache import CACHE_DIR
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.s3uri import is_s3_uri, split_s3_uri
@@ -54,29 +54,43 @@ def upload_sensor_default_status() -> dg.DefaultSensorStatus:
 def date_prefix_format(pipeline: str) -> str:
     """The date-prefix layout of a pipeline's uploads (a deployment setting, read by its sensor and its inventory
     alike): the pipeline's variable, else the global one; "" for the seed's undated layout. A bad value fails both
-    with a message naming it."""
-    value = (
-        os.environ.get(f"DATAPREP_{pipeline.upper()}_UPLOAD_DATE_PREFIX", "") or os.environ.get(DATE_PREFIX_ENV, "")
-    ).strip()
-    if value:
-        date_prefix_pattern(value)  # raises, naming the format, if it is not a folder-per-date strftime pattern
-    return value
+    with a message naming the variable and the value."""
+    for variable in (f"DATAPREP_{pipeline.upper()}_UPLOAD_DATE_PREFIX", DATE_PREFIX_ENV):
+        value = os.environ.get(variable, "").strip()
+        if value:
+            try:
+                date_prefix_pattern(value)  # raises if it is not a folder-per-date strftime pattern
+            except ValueError as exc:
+                raise ValueError(f"${variable}: {exc}") from None
+            return value
+    return ""
 
 
-def raw_inputs(store: DatasetStore, pipeline: str, prefix: str) -> str:
-    """The store-relative folder an inventory reads `prefix` from in the seed's layout (pulled from the store):
-    `prefix` itself, or for date-prefixed uploads their undated view (`lib.dated`: the latest upload of a path
-    wins), rebuilt on each call."""
-    store.pull(prefix)
+def raw_inputs(
+    store: DatasetStore, pipeline: str, prefix: str, relpath: str | None = None, *, pull: bool = True
+) -> str:
+    """The store-relative path an asset reads `relpath` (default: all of `prefix`, the pipeline's upload prefix)
+    from in the seed's layout, pulled from the store. With date-prefixed uploads and `relpath` under `prefix`: the
+    same path in the undated view of `prefix` (`lib.dated`: the latest upload of a path wins; rebuilt only when the
+    listing of `prefix` changed, so the assets of a run share one view); else `relpath` itself. A `relpath` that
+    already names a date folder (`raw/cell_qa/2026/11/28`) is read as it is.
+
+    `pull=False`: the caller pulls what it reads (single objects of a large archive), so an undated `relpath` is
+    only named; a dated `prefix` is still pulled whole, since its view is built from the local copy."""
+    rel = (prefix if relpath is None else relpath).strip("/")
     try:
         date_format = date_prefix_format(pipeline)
     except ValueError as exc:  # a deployment setting: one line at the top of the run's failure, not a traceback
         raise dg.Failure(description=f"{pipeline} inputs: {exc}") from None
-    if not date_format:
-        return prefix
+    rest = rel[len(prefix) :].strip("/") if rel == prefix or rel.startswith(f"{prefix}/") else None
+    if not date_format or rest is None or (rest and names_a_dated_folder(rest, date_format)):
+        if pull:
+            store.pull(rel)
+        return rel
+    store.pull(prefix)
     view = f"{RAW_VIEWS_DIR}/{pipeline}"
     undated_view(store.path(prefix), store.path(view), date_format)
-    return view
+    return f"{view}/{rest}" if rest else view
 
 
 @dataclass(frozen=True)

@@ -5,25 +5,49 @@ upload sensor lists only the last days (`%Y/%m/%d/`). The pipelines read the see
 (`raw/cell_qa/DS/01/t000.tif`). `undated_view` builds that layout from both kinds of file: every file under a date
 prefix appears at its path without the prefix; an undated file stays where it is; where one path was uploaded on
 several days, the latest day wins (a re-upload replaces) and the replaced copies are listed. The view is a tree of
-hard links (no bytes copied; a copy only across file systems), rebuilt whole and swapped in atomically.
+hard links (no bytes copied; a copy only across file systems), rebuilt whole and swapped in atomically, and only
+when the source's listing (path, size, mtime, inode of every file) differs from the one it was built from (kept
+beside it, `.<view>.listing`): the assets of one run share one view, and a new, changed or deleted upload is always
+seen.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from dataprep_assets.lib.storage import clean_debris, staged_directory
+from dataprep_assets.lib.storage import atomic_write_text, clean_debris, staged_directory
 
 _FIELDS = {"Y": r"\d{4}", "m": r"\d{2}", "d": r"\d{2}", "H": r"\d{2}", "M": r"\d{2}", "j": r"\d{3}"}
 
 
 def date_prefix_pattern(date_format: str) -> re.Pattern[str]:
     """A regex matching a path that starts with a prefix written by `date_format` (e.g. `%Y/%m/%d/`)."""
+    return re.compile(f"^({_date_regex(date_format)})(.+)$")
+
+
+def names_a_dated_folder(relpath: str, date_format: str) -> bool:
+    """Whether `relpath` (relative to the dated tree's root) is a date folder or lies under one, e.g.
+    `2026/11/28/DS` with `%Y/%m/%d/`: a path that already names one day's uploads."""
+    match = re.match(f"^{_date_regex(date_format)}", relpath.strip("/") + "/")
+    if match is None:
+        return False
+    try:
+        datetime.strptime(match.group(0), date_format)
+    except ValueError:  # digits in the shape of a date that is none
+        return False
+    return True
+
+
+def _date_regex(date_format: str) -> str:
     if not date_format.endswith("/"):
         raise ValueError(f"date prefix format {date_format!r} must end with '/' (a folder per date)")
     parts, i = [], 0
@@ -37,7 +61,7 @@ def date_prefix_pattern(date_format: str) -> re.Pattern[str]:
         else:
             parts.append(re.escape(date_format[i]))
             i += 1
-    return re.compile(f"^({''.join(parts)})(.+)$")
+    return "".join(parts)
 
 
 @dataclass
@@ -47,18 +71,24 @@ class DatedView:
     """Files that came from under a date prefix."""
     replaced: list[str] = field(default_factory=list)
     """Source paths (relative) hidden by a later upload of the same path."""
+    reused: bool = False
+    """The view built before from the same listing was kept as it is."""
 
 
-def _latest_uploads(src: Path, pattern: re.Pattern[str], date_format: str) -> tuple[dict[str, tuple], list[str]]:
-    """Seed-layout path -> ((dated, date), source relative path) of its latest upload; the replaced sources."""
+def _latest_uploads(src: Path, pattern: re.Pattern[str], date_format: str) -> tuple[dict[str, tuple], list[str], str]:
+    """Seed-layout path -> ((dated, date), source relative path) of its latest upload; the replaced sources; a digest
+    of the listing (every file's path, size, mtime and inode)."""
     chosen: dict[str, tuple[tuple, str]] = {}
     replaced: list[str] = []
+    listing = hashlib.sha256(date_format.encode())
     for dirpath, dirnames, filenames in os.walk(src):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             if name.startswith("."):
                 continue
             rel = (Path(dirpath) / name).relative_to(src).as_posix()
+            stat = os.stat(Path(dirpath) / name)
+            listing.update(f"{rel}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ino}\n".encode())
             match = pattern.match(rel)
             if match:
                 try:
@@ -73,23 +103,49 @@ def _latest_uploads(src: Path, pattern: re.Pattern[str], date_format: str) -> tu
                 chosen[key] = (order, rel)
             else:
                 replaced.append(rel)
-    return chosen, sorted(replaced)
+    return chosen, sorted(replaced), listing.hexdigest()
+
+
+def listing_record(view: str | os.PathLike) -> Path:
+    """The file beside `view` naming the listing it was built from."""
+    view = Path(view)
+    return view.with_name(f".{view.name}.listing")
+
+
+@contextmanager
+def _exclusive(view: Path) -> Iterator[None]:
+    """One process at a time compares and builds `view` (a lock file beside it), so a view and its listing record
+    always belong together."""
+    view.parent.mkdir(parents=True, exist_ok=True)
+    with open(view.with_name(f".{view.name}.lock"), "a") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def undated_view(src: str | os.PathLike, view: str | os.PathLike, date_format: str) -> DatedView:
-    """Rebuild `view` as the seed layout of `src` (see the module docstring); returns what it holds."""
+    """Make `view` the seed layout of `src` (see the module docstring): kept as it is when built from the same
+    listing, else rebuilt; returns what it holds."""
     src, view = Path(src), Path(view)
     pattern = date_prefix_pattern(date_format)
-    chosen, replaced = _latest_uploads(src, pattern, date_format) if src.is_dir() else ({}, [])
-    report = DatedView(files=len(chosen), replaced=replaced)
-    clean_debris(view)
-    with staged_directory(view) as staging:
-        for key, ((dated, _), rel) in sorted(chosen.items()):
-            target = staging / key
-            target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.link(src / rel, target)
-            except OSError:  # another file system: copy
-                shutil.copy2(src / rel, target)
-            report.dated += dated
+    with _exclusive(view):
+        chosen, replaced, listing = _latest_uploads(src, pattern, date_format) if src.is_dir() else ({}, [], "")
+        report = DatedView(files=len(chosen), replaced=replaced, dated=sum(d for (d, _), _ in chosen.values()))
+        record = listing_record(view)
+        if view.is_dir() and record.is_file() and record.read_text() == listing:
+            report.reused = True
+            return report
+        record.unlink(missing_ok=True)  # from here until the new view is in, no listing vouches for it
+        clean_debris(view)
+        with staged_directory(view) as staging:
+            for key, (_, rel) in sorted(chosen.items()):
+                target = staging / key
+                target.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(src / rel, target)
+                except OSError:  # another file system: copy
+                    shutil.copy2(src / rel, target)
+        atomic_write_text(record, listing)
     return report

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from dataprep_assets.lib.dated import date_prefix_pattern, undated_view
+from dataprep_assets.lib.dated import date_prefix_pattern, names_a_dated_folder, undated_view
 
 
 def _put(root, rel, text):
@@ -48,7 +48,25 @@ def test_the_view_is_rebuilt_whole_so_a_deleted_upload_disappears(tmp_path):
     gone.unlink()
     undated_view(src, tmp_path / "view", "%Y/%m/%d/")
     assert _tree(tmp_path / "view") == {"b.tif": "b"}
-    assert set(os.listdir(tmp_path)) == {"raw", "view"}  # no staging debris beside the view
+    assert set(os.listdir(tmp_path)) == {"raw", "view", ".view.listing", ".view.lock"}  # no staging debris
+
+
+def test_the_view_is_rebuilt_only_when_the_listing_changed(tmp_path):
+    src = tmp_path / "raw"
+    _put(src, "2026/11/27/a.tif", "a")
+    first = undated_view(src, tmp_path / "view", "%Y/%m/%d/")
+    inode = os.stat(tmp_path / "view").st_ino
+    again = undated_view(src, tmp_path / "view", "%Y/%m/%d/")  # a second asset of the same run
+    assert not first.reused and again.reused and again.files == first.files == 1
+    assert os.stat(tmp_path / "view").st_ino == inode  # the same directory: not rebuilt
+    _put(src, "2026/11/28/a.tif", "a again")  # a new upload between two calls is seen by the next one
+    assert not undated_view(src, tmp_path / "view", "%Y/%m/%d/").reused
+    assert _tree(tmp_path / "view") == {"a.tif": "a again"}
+    (src / "2026/11/28/a.tif").write_text("edited")  # changed in place (same inode): the listing differs
+    assert not undated_view(src, tmp_path / "view", "%Y/%m/%d/").reused
+    assert _tree(tmp_path / "view") == {"a.tif": "edited"}
+    (tmp_path / ".view.listing").write_text("something else")  # a view without its record is never trusted
+    assert not undated_view(src, tmp_path / "view", "%Y/%m/%d/").reused
 
 
 def test_a_missing_source_gives_an_empty_view(tmp_path):
@@ -62,6 +80,14 @@ def test_a_missing_source_gives_an_empty_view(tmp_path):
 def test_a_format_that_is_not_a_folder_per_date_is_refused_with_its_name(fmt, message):
     with pytest.raises(ValueError, match=message):
         date_prefix_pattern(fmt)
+
+
+@pytest.mark.parametrize(
+    ("rel", "dated"),
+    [("2026/11/28", True), ("2026/11/28/DS/01", True), ("DS/01", False), ("2026/13/40/x", False), ("2026/11", False)],
+)
+def test_a_path_that_names_a_date_folder_is_recognised(rel, dated):
+    assert names_a_dated_folder(rel, "%Y/%m/%d/") is dated
 
 
 def test_pattern_splits_the_date_from_the_seed_path():

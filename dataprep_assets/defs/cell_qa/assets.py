@@ -131,7 +131,7 @@ def cell_crops(context: dg.AssetExecutionContext, config: CellCropsConfig, store
     """
     inventory = store.read(INVENTORY)
     tasks = _frame_tasks(inventory)
-    raw_inputs(store, GROUP, RAW_PREFIX)  # the files the inventory names (a dated view is rebuilt here)
+    raw_inputs(store, GROUP, RAW_PREFIX)  # the files the inventory names (its dated view, reused if no new upload)
     root = str(store.local_root())
     cache = ItemCache(root, "cell_crops", fingerprint(CODE_VERSION, config.crop_size, config.layout))
     hashes = InputHashes(root, "cell_crops")

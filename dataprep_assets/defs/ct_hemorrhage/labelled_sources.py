@@ -10,8 +10,9 @@ from dataprep_assets.common.automation import FOLLOW_UPSTREAM
 from dataprep_assets.common.metadata import counts_table, rejects_metadata
 from dataprep_assets.common.publish import materialized
 from dataprep_assets.common.store import DatasetStore
+from dataprep_assets.common.uploads import raw_inputs
 from dataprep_assets.defs.ct_hemorrhage.config import LabelledCocoConfig
-from dataprep_assets.defs.ct_hemorrhage.datasets import CLASSES_6, GROUP, LABELLED
+from dataprep_assets.defs.ct_hemorrhage.datasets import CLASSES_6, GROUP, LABELLED, RAW_PREFIX
 from dataprep_assets.defs.ct_hemorrhage.labelled import Source, load_source, merge_sources
 from dataprep_assets.defs.ct_hemorrhage.uploads import ct_hemorrhage_uploads
 from dataprep_assets.lib.accounting import ledgers_metadata
@@ -25,14 +26,17 @@ def labelled_coco(
 ) -> dg.MaterializeResult:
     """The 4-class v3 and 8-category Roboflow sources remapped to EDH, HC, IPH, IVH, SAH, SDH and merged:
     boxes clipped first, degenerate ones removed, images missing on disk dropped; every refusal is a reject."""
+    v3, roboflow = (  # the folders beside the COCO files, in the seed's layout (an undated view of dated uploads)
+        raw_inputs(store, GROUP, RAW_PREFIX, Path(p).parent.as_posix()) + "/" + Path(p).name
+        for p in (config.v3_annotations, config.roboflow_annotations)
+    )
     sources = [
-        Source("v3", config.v3_annotations, dict(config.v3_category_map), config.unknown_categories),
-        Source("roboflow", config.roboflow_annotations, dict(config.roboflow_category_map), config.unknown_categories),
+        Source("v3", v3, dict(config.v3_category_map), config.unknown_categories),
+        Source("roboflow", roboflow, dict(config.roboflow_category_map), config.unknown_categories),
     ]
     rejects = RejectLog()
     results = []
     for source in sources:
-        store.pull(Path(source.annotations).parent.as_posix())
         try:
             results.append(
                 load_source(

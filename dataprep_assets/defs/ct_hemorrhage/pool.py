@@ -20,6 +20,7 @@ from dataprep_assets.common.metadata import (
 from dataprep_assets.common.progress import progress_logger
 from dataprep_assets.common.publish import materialized
 from dataprep_assets.common.store import DatasetStore
+from dataprep_assets.common.uploads import raw_inputs
 from dataprep_assets.defs.ct_hemorrhage.columns import COLUMNS
 from dataprep_assets.defs.ct_hemorrhage.config import MIN_TASKS_PER_WORKER, CandidatesConfig, FetchConfig, PngConfig
 from dataprep_assets.defs.ct_hemorrhage.convert import (
@@ -39,6 +40,7 @@ from dataprep_assets.defs.ct_hemorrhage.datasets import (
     NO_HEM_COCO,
     NO_HEM_PNGS,
     PNG_INDEX,
+    RAW_PREFIX,
 )
 from dataprep_assets.defs.ct_hemorrhage.feedback import (
     FEEDBACK_NAMES,
@@ -87,7 +89,8 @@ def no_hem_candidates(
     """Feedback CSV rows (false positives and true negatives) minus slices already in the labelled sets."""
     rejects = RejectLog()
     try:
-        feedback = read_feedback(store.pull(config.feedback_csv), config.feedback_csv, rejects)
+        feedback_csv = store.path(raw_inputs(store, GROUP, RAW_PREFIX, config.feedback_csv))
+        feedback = read_feedback(feedback_csv, config.feedback_csv, rejects)
     except FeedbackError as exc:
         raise dg.Failure(str(exc)) from exc
     labelled_keys = {im["key"] for im in store.read(LABELLED)["images"]}
@@ -145,7 +148,7 @@ def no_hem_dicoms(context: dg.AssetExecutionContext, config: FetchConfig, store:
     settings = FetchSettings(
         tuple(config.allowed_thickness_mm), config.thickness_tolerance_mm, config.attempts, config.retry_backoff_s
     )
-    prefix = config.dicom_prefix.strip("/")
+    prefix = raw_inputs(store, GROUP, RAW_PREFIX, config.dicom_prefix, pull=False)  # objects are pulled one by one
     context.log.info(
         f"fetching {len(chosen)} of {len(candidates)} candidates ({int((chosen['tier'] == 0).sum())} FP) with "
         f"{config.fetch_workers} threads"

@@ -20,6 +20,7 @@ from dataprep_assets.common.progress import progress_logger
 from dataprep_assets.common.publish import materialized
 from dataprep_assets.common.release import write_release
 from dataprep_assets.common.store import DatasetStore
+from dataprep_assets.common.uploads import raw_inputs
 from dataprep_assets.defs.echo_quality.columns import COLUMNS
 from dataprep_assets.defs.echo_quality.config import (
     EchoSplitConfig,
@@ -29,6 +30,7 @@ from dataprep_assets.defs.echo_quality.config import (
 )
 from dataprep_assets.defs.echo_quality.datasets import (
     ANNOTATIONS,
+    DICOM_PREFIX,
     GROUP,
     RELEASE,
     RESULTS,
@@ -136,7 +138,7 @@ def echo_inference_results(
     )
     table = attach_dicoms(
         parsed,
-        store.pull(config.dicom_dir),
+        store.path(raw_inputs(store, GROUP, DICOM_PREFIX, config.dicom_dir)),  # an undated view of dated uploads
         store.local_root(),
         rejects,
         aliases=config.machine_aliases,

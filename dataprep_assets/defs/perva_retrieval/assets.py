@@ -21,6 +21,7 @@ from dataprep_assets.common.metadata import (
 from dataprep_assets.common.progress import progress_logger
 from dataprep_assets.common.publish import materialized
 from dataprep_assets.common.store import DatasetStore
+from dataprep_assets.common.uploads import raw_inputs
 from dataprep_assets.defs.perva_retrieval import columns
 from dataprep_assets.defs.perva_retrieval.catalog import (
     CatalogOptions,
@@ -44,6 +45,7 @@ from dataprep_assets.defs.perva_retrieval.datasets import (
     GROUP,
     OUTPUTS_DIR,
     PARTITIONS_NAME,
+    RAW_PREFIX,
     combined_name,
     combined_records,
     hf_dataset,
@@ -100,10 +102,10 @@ def image_catalog(
     context: dg.AssetExecutionContext, config: ImageCatalogConfig, store: DatasetStore
 ) -> dg.MaterializeResult:
     """The seed's catalog JSON ({category: {concept: {train, test}}}); registers one partition per category."""
-    store.pull(config.data_root)
+    data_root = raw_inputs(store, GROUP, RAW_PREFIX, config.data_root)  # an undated view of dated uploads
     root = store.local_root()
     opts = CatalogOptions(
-        data_root=config.data_root.strip("/"),
+        data_root=data_root,
         relative=config.relative,
         train_fraction=config.train_fraction,
         num_train=config.num_train,

@@ -23,6 +23,7 @@ from dataprep_assets.common.metadata import (
 from dataprep_assets.common.progress import progress_logger
 from dataprep_assets.common.publish import materialized
 from dataprep_assets.common.store import DatasetStore, s3_source
+from dataprep_assets.common.uploads import raw_inputs
 from dataprep_assets.defs.quality_prediction import analysis, feature_budget, inspection, report
 from dataprep_assets.defs.quality_prediction.cleaning import CleaningRules, clean_results, cleaning_ledger
 from dataprep_assets.defs.quality_prediction.columns import COLUMNS, INSPECTION_COLUMNS
@@ -44,6 +45,7 @@ from dataprep_assets.defs.quality_prediction.datasets import (
     INSPECTION_GALLERY,
     INSPECTION_SHEET,
     RANDOM_RESNET_WEIGHTS,
+    RAW_PREFIX,
     REPORT,
     RESULTS,
     S3_CACHE,
@@ -97,7 +99,8 @@ def conversion_results(
         stats = s3_source(uri, store.path(local_rel), settings_from=store).mirror(rejects=mirror_rejects)
         context.log.info(f"mirrored {uri}: {stats}")
     else:
-        local_rel, mirror_rejects = uri, RejectLog()
+        local_rel = raw_inputs(store, GROUP, RAW_PREFIX, uri, pull=False)  # an undated view of dated uploads
+        mirror_rejects = RejectLog()
     root = store.pull(local_rel)
     if not root.is_dir():
         raise dg.Failure(
