@@ -2,11 +2,14 @@
 
 Teams whose buckets grow by day upload under a date prefix (`raw/cell_qa/2026/11/28/DS/01/t000.tif`), so that an
 upload sensor lists only the last days (`%Y/%m/%d/`). The pipelines read the seed's layout
-(`raw/cell_qa/DS/01/t000.tif`). `undated_view` builds that layout from both kinds of file: every file under a date
-prefix appears at its path without the prefix; an undated file stays where it is; where one path was uploaded on
-several days, the latest day wins (a re-upload replaces) and the replaced copies are listed. The view is a tree of
-hard links (no bytes copied; a copy only across file systems), rebuilt whole and swapped in atomically, and only
-when the source's listing (path, size, mtime, inode of every file) differs from the one it was built from (kept
+(`raw/cell_qa/DS/01/t000.tif`). `undated_view` builds that layout from both kinds of file: every file and empty
+folder under a date prefix appears at its path without the prefix; an undated one stays where it is; where one path
+was uploaded on several days, the latest day wins (a re-upload replaces) and the replaced copies are listed. Hidden
+files are uploads like any other; only files being written atomically (`.<name>.tmp-<pid>-<id>`) are left out.
+
+The view is a tree of hard links (no bytes copied; a copy only across file systems; a symlink stays a symlink with
+the same target, so a reader that refuses links leaving its root still does), swapped in whole, and rebuilt only
+when the source's listing (path, size, mtime, inode of every entry) differs from the one it was built from (kept
 beside it, `.<view>.listing`): the assets of one run share one view, and a new, changed or deleted upload is always
 seen.
 """
@@ -75,27 +78,44 @@ class DatedView:
     """The view built before from the same listing was kept as it is."""
 
 
-def _latest_uploads(src: Path, pattern: re.Pattern[str], date_format: str) -> tuple[dict[str, tuple], list[str], str]:
-    """Seed-layout path -> ((dated, date), source relative path) of its latest upload; the replaced sources; a digest
-    of the listing (every file's path, size, mtime and inode)."""
+DEBRIS = re.compile(r"^\..+\.(tmp|staging|old)-\d+-[0-9a-f]{8}$")
+"""A file or folder being written atomically (`lib.storage`): not an upload yet."""
+
+
+def _seed_path(rel: str, pattern: re.Pattern[str], date_format: str) -> tuple[str, tuple]:
+    """The path of `rel` in the seed's layout and its order among uploads of that path (undated first, then by day)."""
+    match = pattern.match(rel)
+    if match:
+        try:
+            return match.group(2), (1, datetime.strptime(match.group(1), date_format))
+        except ValueError:  # digits in the shape of a date that is none (2026/13/40/): an ordinary folder
+            pass
+    return rel, (0, datetime.min)
+
+
+def _latest_uploads(src: Path, pattern: re.Pattern[str], date_format: str) -> tuple[dict, list[str], set[str], str]:
+    """Seed-layout path -> ((dated, date), source relative path) of its latest upload; the replaced sources; the
+    empty folders (seed-layout paths); a digest of the listing (every entry's path, size, mtime and inode)."""
     chosen: dict[str, tuple[tuple, str]] = {}
     replaced: list[str] = []
+    empty: set[str] = set()
     listing = hashlib.sha256(date_format.encode())
     for dirpath, dirnames, filenames in os.walk(src):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if name.startswith("."):
-                continue
+        linked = [d for d in dirnames if (Path(dirpath) / d).is_symlink()]  # an entry of its own, not followed
+        dirnames[:] = sorted(d for d in dirnames if not DEBRIS.match(d) and d not in linked)
+        names = sorted(n for n in [*filenames, *linked] if not DEBRIS.match(n))
+        folder = Path(dirpath).relative_to(src).as_posix()
+        if not dirnames and not names and folder != ".":
+            listing.update(f"{folder}/\n".encode())
+            key, (dated, _) = _seed_path(folder, pattern, date_format)
+            awaiting = all(p.isdigit() for p in key.split("/")) or names_a_dated_folder(key, date_format)
+            if dated or not awaiting:  # not a date folder awaiting uploads
+                empty.add(key)
+        for name in names:
             rel = (Path(dirpath) / name).relative_to(src).as_posix()
-            stat = os.stat(Path(dirpath) / name)
+            stat = os.lstat(Path(dirpath) / name)
             listing.update(f"{rel}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ino}\n".encode())
-            match = pattern.match(rel)
-            if match:
-                try:
-                    when = datetime.strptime(match.group(1), date_format)
-                except ValueError:  # digits in the shape of a date that is none (2026/13/40/): an ordinary folder
-                    match = None
-            key, order = (match.group(2), (1, when)) if match else (rel, (0, datetime.min))
+            key, order = _seed_path(rel, pattern, date_format)
             previous = chosen.get(key)
             if previous is None or order >= previous[0]:
                 if previous is not None:
@@ -103,7 +123,7 @@ def _latest_uploads(src: Path, pattern: re.Pattern[str], date_format: str) -> tu
                 chosen[key] = (order, rel)
             else:
                 replaced.append(rel)
-    return chosen, sorted(replaced), listing.hexdigest()
+    return chosen, sorted(replaced), empty, listing.hexdigest()
 
 
 def listing_record(view: str | os.PathLike) -> Path:
@@ -131,7 +151,9 @@ def undated_view(src: str | os.PathLike, view: str | os.PathLike, date_format: s
     src, view = Path(src), Path(view)
     pattern = date_prefix_pattern(date_format)
     with _exclusive(view):
-        chosen, replaced, listing = _latest_uploads(src, pattern, date_format) if src.is_dir() else ({}, [], "")
+        chosen, replaced, empty, listing = (
+            _latest_uploads(src, pattern, date_format) if src.is_dir() else ({}, [], set(), "")
+        )
         report = DatedView(files=len(chosen), replaced=replaced, dated=sum(d for (d, _), _ in chosen.values()))
         record = listing_record(view)
         if view.is_dir() and record.is_file() and record.read_text() == listing:
@@ -140,9 +162,14 @@ def undated_view(src: str | os.PathLike, view: str | os.PathLike, date_format: s
         record.unlink(missing_ok=True)  # from here until the new view is in, no listing vouches for it
         clean_debris(view)
         with staged_directory(view) as staging:
+            for key in sorted(empty):
+                (staging / key).mkdir(parents=True, exist_ok=True)
             for key, (_, rel) in sorted(chosen.items()):
                 target = staging / key
                 target.parent.mkdir(parents=True, exist_ok=True)
+                if (src / rel).is_symlink():  # stays a link with the same target, for the reader to judge
+                    os.symlink(os.readlink(src / rel), target)
+                    continue
                 try:
                     os.link(src / rel, target)
                 except OSError:  # another file system: copy

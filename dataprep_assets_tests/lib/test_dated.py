@@ -26,18 +26,39 @@ def test_dated_files_appear_at_their_seed_path_and_the_latest_upload_wins(tmp_pa
     _put(src, "2026/11/28/DS/01/t001.tif", "re-upload 28")
     _put(src, "2026/11/28/DS/01_GT/SEG/man_seg001.tif", "gt")
     _put(src, "2026/13/40/notes.txt", "a folder that only looks dated")
-    _put(src, "2026/11/28/.hidden", "skipped")
+    _put(src, "2026/11/28/DS/.DS_Store", "hidden, an upload like any other")
+    _put(src, "2026/11/28/DS/.t002.tif.tmp-123-0123abcd", "being written: skipped")
+    (src / "2026/11/28/DS/02").mkdir()  # an empty folder: the reader sees it as in the seed's layout
+    (src / "2026/11/29").mkdir()  # a day awaiting uploads: no folder of its own in the view
     report = undated_view(src, tmp_path / "view", "%Y/%m/%d/")
     assert _tree(tmp_path / "view") == {
         "DS/01/t000.tif": "re-upload 27",
         "DS/01/t001.tif": "re-upload 28",
         "DS/01_GT/SEG/man_seg001.tif": "gt",
+        "DS/.DS_Store": "hidden, an upload like any other",
         "2026/13/40/notes.txt": "a folder that only looks dated",
     }
-    assert report.files == 4 and report.dated == 3
+    assert (tmp_path / "view/DS/02").is_dir() and not (tmp_path / "view/2026/11/29").exists()
+    assert report.files == 5 and report.dated == 4
     assert report.replaced == ["2026/11/27/DS/01/t001.tif", "DS/01/t000.tif"]
     view_file = tmp_path / "view" / "DS/01/t001.tif"  # a hard link: no bytes copied, same inode
     assert os.stat(view_file).st_ino == os.stat(src / "2026/11/28/DS/01/t001.tif").st_ino
+
+
+def test_symlinks_stay_symlinks_with_their_target(tmp_path):
+    src = tmp_path / "raw"
+    _put(src, "outside/stray.jpg", "stray")
+    (src / "2026/11/27/data").mkdir(parents=True)
+    os.symlink("../outside/stray.jpg", src / "2026/11/27/data/linked.jpg")
+    os.symlink("../outside", src / "2026/11/27/data/linked_dir")
+    os.symlink("../gone.jpg", src / "2026/11/27/data/dangling.jpg")
+    report = undated_view(src, tmp_path / "view", "%Y/%m/%d/")
+    view = tmp_path / "view"
+    assert report.files == 4
+    assert os.readlink(view / "data/linked.jpg") == "../outside/stray.jpg"
+    assert (view / "data/linked.jpg").read_text() == "stray"  # resolves in the view as in the seed's layout
+    assert os.readlink(view / "data/linked_dir") == "../outside"
+    assert (view / "data/dangling.jpg").is_symlink() and not (view / "data/dangling.jpg").exists()
 
 
 def test_the_view_is_rebuilt_whole_so_a_deleted_upload_disappears(tmp_path):

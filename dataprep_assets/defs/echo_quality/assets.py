@@ -122,6 +122,7 @@ def echo_inference_results(
 ) -> dg.MaterializeResult:
     """Every inference result with its video: score, status, assessment, machine type, folder, file id, DICOM header
     fields."""
+    dicom_root = store.path(raw_inputs(store, GROUP, DICOM_PREFIX, config.dicom_dir))  # undated view of dated uploads
     source = results_source(store, config.results_uri, config.s3_endpoint_url)
     listing = sorted(source.list_objects(), key=lambda o: o.key)
     if not listing:
@@ -138,7 +139,7 @@ def echo_inference_results(
     )
     table = attach_dicoms(
         parsed,
-        store.path(raw_inputs(store, GROUP, DICOM_PREFIX, config.dicom_dir)),  # an undated view of dated uploads
+        dicom_root,
         store.local_root(),
         rejects,
         aliases=config.machine_aliases,
