@@ -15,7 +15,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from dataprep_assets.common.store import LocalDatasetStore
+from dataprep_assets.common.store import LocalDatasetStore, S3DatasetStore
 from dataprep_assets.common.uploads import RAW_VIEWS_DIR, raw_inputs
 from dataprep_assets.lib.dated import listing_record
 from dataprep_assets.sample_data import cell_qa, ct_hemorrhage, echo_quality, perva_retrieval, quality_prediction
@@ -187,3 +187,36 @@ def test_a_date_format_that_is_not_a_folder_per_date_fails_naming_its_variable(p
     message = failure_text(result)
     assert f"${variable}: date prefix format '%Y-%m-%d' must end with '/'" in message
     assert "\n" not in message.strip()
+
+
+def test_date_prefixed_uploads_on_s3_build_the_same_dataset_from_the_local_cache(tmp_path, monkeypatch, s3_bucket):
+    """ct_hemorrhage reads a single file, two folders and DICOMs fetched one by one: all of them from the dated bucket
+    (the view is built in the worker's cache), giving the rows the local undated store gives."""
+    import boto3
+
+    pipeline = next(p for p in PIPELINES if p.name == "ct_hemorrhage")
+    plain, dated = tmp_path / "plain", tmp_path / "dated"
+    pipeline.generate(plain)
+    twice = _dated_copy(pipeline, plain, dated)
+    expected = _build(pipeline, plain)
+    assert expected.success, failure_text(expected)
+    client = boto3.client("s3")
+    for path in sorted(p for p in (dated / "raw").rglob("*") if p.is_file()):
+        client.upload_file(str(path), s3_bucket, f"team/{path.relative_to(dated).as_posix()}")
+    monkeypatch.setenv(_variable(pipeline), "%Y/%m/%d/")
+    cache = tmp_path / "worker-cache"
+    store = S3DatasetStore(bucket=s3_bucket, prefix="team", cache_dir=str(cache))
+    with dg.instance_for_test() as instance:
+        got = materialize_group(pipeline.name, store, instance, selection=pipeline.selection, raise_on_error=False)
+    assert got.success, failure_text(got)
+    view = f"{RAW_VIEWS_DIR}/{pipeline.name}"
+    assert (cache / view / twice).read_bytes() == (plain / pipeline.prefix / twice).read_bytes()
+    assert not any(k["Key"].startswith(f"team/{RAW_VIEWS_DIR}") for k in _objects(client, s3_bucket))  # local only
+    for relpath in pipeline.compared:
+        want = _table(plain, relpath, view, pipeline.prefix)
+        have = _table(cache, relpath, view, pipeline.prefix)
+        pd.testing.assert_frame_equal(have, want, obj=relpath)
+
+
+def _objects(client, bucket: str) -> list[dict]:
+    return [o for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket) for o in page["Contents"]]
