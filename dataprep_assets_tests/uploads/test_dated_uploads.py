@@ -220,3 +220,18 @@ def test_date_prefixed_uploads_on_s3_build_the_same_dataset_from_the_local_cache
 
 def _objects(client, bucket: str) -> list[dict]:
     return [o for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket) for o in page["Contents"]]
+
+
+def test_config_paths_outside_the_prefix_or_naming_one_day_are_read_as_they_are(tmp_path, monkeypatch):
+    store = LocalDatasetStore(root=str(tmp_path))
+    for rel in ("raw/p/2026/11/27/a/x.csv", "raw/p/2026/11/28/a/y.csv", "elsewhere/z.csv"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(rel)
+    assert raw_inputs(store, "p", "raw/p", "raw/p/a") == "raw/p/a"  # no date prefix set: the seed's layout
+    monkeypatch.setenv("DATAPREP_UPLOAD_DATE_PREFIX", "%Y/%m/%d/")
+    assert raw_inputs(store, "p", "raw/p", "raw/p/a/") == f"{RAW_VIEWS_DIR}/p/a"
+    assert sorted(p.name for p in (tmp_path / RAW_VIEWS_DIR / "p/a").iterdir()) == ["x.csv", "y.csv"]
+    assert raw_inputs(store, "p", "raw/p") == f"{RAW_VIEWS_DIR}/p"
+    assert raw_inputs(store, "p", "raw/p", "raw/p/2026/11/28/a") == "raw/p/2026/11/28/a"  # one day, as named
+    assert raw_inputs(store, "p", "raw/p", "elsewhere") == "elsewhere"  # outside the upload prefix
+    assert raw_inputs(store, "p", "raw/p", "raw/pp/a") == "raw/pp/a"  # a sibling that only starts alike
