@@ -48,7 +48,7 @@ from dataprep_assets.defs.cell_qa.extract import (
 from dataprep_assets.defs.cell_qa.inventory import build_inventory_with_ledger
 from dataprep_assets.defs.cell_qa.uploads import cell_qa_uploads
 from dataprep_assets.lib.accounting import account, account_split, ledgers_metadata
-from dataprep_assets.lib.charts import grouped_bars, histograms_by
+from dataprep_assets.lib.charts import grouped_bars, histograms_by, remembered_charts
 from dataprep_assets.lib.compute import backend_for
 from dataprep_assets.lib.images import captioned_montage, overlay_mask, png_bytes, to_uint8
 from dataprep_assets.lib.itemcache import InputHashes, ItemCache, fingerprint
@@ -284,6 +284,8 @@ def cell_level_dataframe(context: dg.AssetExecutionContext, store: DatasetStore)
     )
     asset = context.asset_key.to_user_string()
     crops_png = sample_montage(store, cells)
+    with remembered_charts(store.local_root()):  # the card draws the same chart: drawn once
+        jaccard_png = jaccard_chart(cells)
     return materialized(
         store,
         CELL_TABLE,
@@ -292,7 +294,7 @@ def cell_level_dataframe(context: dg.AssetExecutionContext, store: DatasetStore)
             "dagster/row_count": len(cells),
             "jaccard_by_competitor": table(by_competitor),
             **preview_metadata(crops_png, "crops per competitor (rows), low to high Jaccard"),
-            **figure_metadata(store, asset, "jaccard_histogram", jaccard_chart(cells)),
+            **figure_metadata(store, asset, "jaccard_histogram", jaccard_png),
             **figure_metadata(store, asset, "sample_crops", crops_png),
             "sample_rows": table(
                 cells[["cell_id", "stacked_crop_path", "original_image_key", "competitor", "cell_jaccard"]], 10

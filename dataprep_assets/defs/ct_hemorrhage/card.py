@@ -36,7 +36,7 @@ from dataprep_assets.defs.ct_hemorrhage.reports import v4_analysis
 from dataprep_assets.defs.ct_hemorrhage.splits import balanced_splits
 from dataprep_assets.defs.ct_hemorrhage.training_set import augmented_coco_6class, coco_4class
 from dataprep_assets.lib.cards import Card, Figure, Section, Table
-from dataprep_assets.lib.charts import grouped_bars
+from dataprep_assets.lib.charts import grouped_bars, remembered_charts
 from dataprep_assets.lib.itemcache import ItemCache, fingerprint
 from dataprep_assets.lib.storage import SafeFiles, sha256_file
 
@@ -351,4 +351,6 @@ def ct_hemorrhage_dataset_card(context: dg.AssetExecutionContext, store: Dataset
     """The dataset card (`cards/ct_hemorrhage/index.html` + `README.md`): counts, balance, leak evidence, samples,
     distributions and Datumaro-style statistics of the v4 6-class COCO dataset."""
     target = latest_materialization_metadata(context.instance, balanced_splits.key).get("target_no_hem_share", 0.5)
-    return write_card(store, build_card(store, float(target)), preview="samples_train")
+    with remembered_charts(store.local_root()):  # a chart of unchanged data is not drawn again
+        card = build_card(store, float(target))
+    return write_card(store, card, preview="samples_train")
