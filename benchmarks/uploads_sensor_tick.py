@@ -95,6 +95,7 @@ def main() -> None:
         AWS_SECRET_ACCESS_KEY="bench",
         AWS_DEFAULT_REGION="us-east-1",
         AWS_ENDPOINT_URL_S3=f"http://{host}:{port}",
+        DATAPREP_UPLOAD_QUIET_SECONDS="0",  # keys put a moment ago are batched at once: this times the listing
     )
     try:
         client = boto3.client("s3")

@@ -8,6 +8,13 @@ import pytest
 from dataprep_assets.common.store import LocalDatasetStore
 
 
+@pytest.fixture(autouse=True)
+def uploads_batched_without_waiting(monkeypatch):
+    """Tests tick upload sensors right after writing files: no quiet period unless a test sets one
+    (`test_an_upload_still_arriving_is_held_and_then_batched_whole`, the real-daemon test)."""
+    monkeypatch.setenv("DATAPREP_UPLOAD_QUIET_SECONDS", "0")
+
+
 @pytest.fixture
 def store_root(tmp_path: Path) -> Path:
     root = tmp_path / "store"

@@ -27,6 +27,7 @@ from dataprep_assets.lib.changes import (
     ObjectInfo,
     batch_key,
     detect_changes,
+    hold_until_quiet,
     listing_fingerprint,
 )
 
@@ -95,6 +96,24 @@ def test_deletions_do_not_break_and_window_is_pruned():
     assert after_delete.changes == [] and after_delete.cursor.watermark == T0 + 100
     newer = detect_changes([obj("c", T0 + 101)], after_delete.cursor, lookback_seconds=10)
     assert [o.key for o in newer.changes] == ["c"]
+
+
+def test_an_upload_is_held_until_quiet_but_never_past_the_longest_wait():
+    listing = [obj("a", T0), obj("b", T0 + 8)]
+    batch = detect_changes(listing, None)
+
+    def hold(now: float, **kw):
+        return hold_until_quiet(batch, ChangeCursor(), **{"quiet_seconds": 5, "max_wait_seconds": 60, **kw}, now=now)
+
+    held = hold(T0 + 10)
+    assert held.settling and held.changes == [] and held.pending == 2 and held.cursor == ChangeCursor()
+    assert hold(T0 + 13).changes == batch.changes, "quiet for 5 s: the whole upload in one batch"
+    assert hold(T0 + 10, max_wait_seconds=10).changes == batch.changes, "a source that never goes quiet"
+    assert hold(T0 + 10, quiet_seconds=0) is batch
+    capped = detect_changes(listing, None, max_changes=1)
+    assert hold_until_quiet(capped, ChangeCursor(), quiet_seconds=5, max_wait_seconds=60, now=T0 + 1) is capped, (
+        "a backlog left by the per-tick cap is not held"
+    )
 
 
 def test_cursor_round_trip_and_errors():

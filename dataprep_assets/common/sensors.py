@@ -34,6 +34,7 @@ from dataprep_assets.lib.changes import (
     ObjectInfo,
     batch_key,
     detect_changes,
+    hold_until_quiet,
     listing_fingerprint,
 )
 from dataprep_assets.lib.s3uri import SCHEME, is_s3_uri, split_s3_uri
@@ -324,30 +325,45 @@ def evaluate_changes(
     lookback_seconds: int,
     ledger: ReportedLedger | None = None,
     objects: Iterable[ObjectInfo] | None = None,
+    quiet_seconds: float = 0,
+    max_wait_seconds: float = 600,
+    now: float | None = None,
 ) -> ChangeBatch:
     """List `source` once and compare with the stored cursor. With a `ledger`, the digests of what is
     reported are added to it (a new generation) and the returned cursor keeps no digests. A fresh
     cursor (first tick, catch-up of what is already there) takes everything in one batch.
-    `objects`: the listing, when the caller already has it."""
+    `objects`: the listing, when the caller already has it. `quiet_seconds`: report nothing while the newest
+    change is younger than that (an upload still arriving; `lib.changes.hold_until_quiet`)."""
     cursor = ChangeCursor.from_json(cursor_text)
     fresh = cursor.watermark is None and cursor.ledger is None
     queue = source if isinstance(source, S3EventQueueSource) and not fresh and ledger is not None else None
     events = queue is not None
     if objects is None:
         objects = queue.receive_objects() if queue is not None else source.list_objects()
+
+    def held(batch: ChangeBatch) -> ChangeBatch:
+        clock = time.time() if now is None else now
+        return hold_until_quiet(
+            batch, cursor, quiet_seconds=quiet_seconds, max_wait_seconds=max_wait_seconds, now=clock
+        )
+
     if ledger is None:
-        return detect_changes(objects, cursor, max_changes=max_changes, lookback_seconds=lookback_seconds)
+        return held(detect_changes(objects, cursor, max_changes=max_changes, lookback_seconds=lookback_seconds))
     reported = ledger.load(cursor.ledger)
-    batch = detect_changes(
-        objects,
-        # events arrive late and out of order: the ledger alone decides what was reported
-        ChangeCursor(None, {}, cursor.ledger) if events else cursor,
-        max_changes=max(max_changes, CATCH_UP_MAX_CHANGES) if fresh else max_changes,
-        lookback_seconds=lookback_seconds,
-        reported=reported,
+    batch = held(
+        detect_changes(
+            objects,
+            # events arrive late and out of order: the ledger alone decides what was reported
+            ChangeCursor(None, {}, cursor.ledger) if events else cursor,
+            max_changes=max(max_changes, CATCH_UP_MAX_CHANGES) if fresh else max_changes,
+            lookback_seconds=lookback_seconds,
+            reported=reported,
+        )
     )
     if queue is not None:
-        queue.acknowledge(reported)
+        queue.acknowledge(reported)  # held changes are not acknowledged: their events come back next tick
+    if batch.settling:
+        return batch
     marks = [m for m in (cursor.watermark, batch.cursor.watermark) if m is not None]
     watermark = (max(marks) if marks else None) if events else batch.cursor.watermark
     generation = cursor.ledger

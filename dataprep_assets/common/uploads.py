@@ -41,6 +41,8 @@ BATCH_FORMAT = "%Y-%m-%d"
 UPLOAD_SENSORS_ENV = "DATAPREP_UPLOAD_SENSORS"
 INLINE_KEYS = 500
 DATE_PREFIX_ENV = "DATAPREP_UPLOAD_DATE_PREFIX"
+QUIET_ENV = "DATAPREP_UPLOAD_QUIET_SECONDS"
+DEFAULT_QUIET_SECONDS = 30
 RAW_VIEWS_DIR = f"{CACHE_DIR}/raw_views"
 
 
@@ -95,6 +97,11 @@ class UploadWatch:
     minimum_interval_seconds: int = field(
         default_factory=lambda: int(os.environ.get("DATAPREP_UPLOAD_SENSOR_INTERVAL_SECONDS", "60"))
     )
+    quiet_seconds: int | None = None
+    """An upload is batched once its newest file is this many seconds old (files still arriving are held, so
+    one `aws s3 cp --recursive` gives one batch, not one per tick it straddles; never held past
+    `max_wait_seconds`). Else `$DATAPREP_UPLOAD_QUIET_SECONDS`, else 30; 0 batches whatever is there."""
+    max_wait_seconds: int = 600
     events_queue_url: str = ""
     """An SQS queue that receives the bucket's S3 event notifications for this prefix: ticks read the
     queue instead of listing the prefix (S3 stores only). Else `$DATAPREP_<PIPELINE>_UPLOAD_QUEUE_URL`."""
@@ -102,6 +109,15 @@ class UploadWatch:
     @property
     def date_format(self) -> str:
         return date_prefix_format(self.pipeline)
+
+    @property
+    def quiet(self) -> int:
+        if self.quiet_seconds is not None:
+            return self.quiet_seconds
+        value = os.environ.get(QUIET_ENV, "").strip() or str(DEFAULT_QUIET_SECONDS)
+        if not value.isdigit():
+            raise ValueError(f"{QUIET_ENV} must be a whole number of seconds >= 0, got {value!r}")
+        return int(value)
 
     @property
     def queue_url(self) -> str:
@@ -243,7 +259,8 @@ def upload_batch_definitions(watch: UploadWatch) -> tuple[dg.AssetsDefinition, d
         required_resource_keys={"store"},
         default_status=upload_sensor_default_status(),
         description=f"New or changed files under `{watch.prefix}/` in the dataset store become the day's upload batch "
-        f"(at most {watch.max_files_per_tick} per tick; the rest next tick).",
+        f"once the upload has gone quiet (${QUIET_ENV}, default {DEFAULT_QUIET_SECONDS}s; at most "
+        f"{watch.max_files_per_tick} files per tick, the rest next tick).",
     )
     def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         source = change_source(context.resources.store, watch)
@@ -255,12 +272,20 @@ def upload_batch_definitions(watch: UploadWatch) -> tuple[dg.AssetsDefinition, d
             max_changes=watch.max_files_per_tick,
             lookback_seconds=watch.lookback_seconds,
             ledger=ledger,
+            quiet_seconds=watch.quiet,
+            max_wait_seconds=watch.max_wait_seconds,
         )
         context.log.info(
             f"{source.describe()}: {batch.listed} listed in {time.perf_counter() - started:.2f}s, {len(batch.changes)} "
             f"new, {batch.pending} pending"
         )
         cursor = batch.cursor.to_json()
+        if batch.settling:
+            return dg.SensorResult(
+                skip_reason=f"{batch.pending} new file(s) in {source.describe()} still arriving: batched once "
+                f"none is newer than {watch.quiet}s",
+                cursor=cursor,
+            )
         if not batch.changes:
             return dg.SensorResult(skip_reason=f"no new uploads in {source.describe()}", cursor=cursor)
         day = datetime.now(UTC).strftime(BATCH_FORMAT)

@@ -112,8 +112,10 @@ class ChangeBatch:
     """New or changed objects for this tick, oldest first."""
     cursor: ChangeCursor
     pending: int
-    """Changed objects left for later ticks because of the per-tick cap."""
+    """Changed objects left for later ticks because of the per-tick cap (or held back by `hold_until_quiet`)."""
     listed: int
+    settling: bool = False
+    """The changes are held back: files are still arriving (see `hold_until_quiet`)."""
 
 
 def detect_changes(
@@ -149,6 +151,23 @@ def detect_changes(
     if watermark is not None:
         seen = {sec: d for sec, d in seen.items() if sec >= watermark - lookback_seconds}
     return ChangeBatch(batch, ChangeCursor(watermark, seen, cursor.ledger), len(candidates) - len(batch), listed)
+
+
+def hold_until_quiet(
+    batch: ChangeBatch, cursor: ChangeCursor, *, quiet_seconds: float, max_wait_seconds: float, now: float
+) -> ChangeBatch:
+    """`batch`, or nothing yet while an upload is still arriving: while its newest change is under
+    `quiet_seconds` old, the tick reports nothing and keeps `cursor`, so one upload of many files becomes one
+    batch rather than one per tick it straddles. Never held once its oldest change has waited
+    `max_wait_seconds` (a source that never goes quiet still gets batches), nor when the per-tick cap left
+    changes pending (a backlog is not an upload in progress)."""
+    if quiet_seconds <= 0 or not batch.changes or batch.pending:
+        return batch
+    newest = max(o.last_modified for o in batch.changes)
+    oldest = min(o.last_modified for o in batch.changes)
+    if now - newest >= quiet_seconds or now - oldest >= max_wait_seconds:
+        return batch
+    return ChangeBatch([], cursor, len(batch.changes), batch.listed, settling=True)
 
 
 def listing_fingerprint(objects: Iterable[ObjectInfo]) -> str:

@@ -70,6 +70,7 @@ def fresh_instance(tmp_path, s3_bucket, s3_env, monkeypatch):
         "DATAPREP_UPLOAD_SENSORS": "running",
         "DATAPREP_UPLOAD_SENSOR_INTERVAL_SECONDS": "10",
         "DATAPREP_AUTOMATION_INTERVAL_SECONDS": "10",
+        "DATAPREP_UPLOAD_QUIET_SECONDS": "15",  # an upload straddling a tick is still one batch
         "DAGSTER_GRPC_TIMEOUT_SECONDS": "180",  # a loaded 2-core CI box: slow code-server answers are not failures
     }
     return home, env
