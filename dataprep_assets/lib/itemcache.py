@@ -67,10 +67,9 @@ class ItemCache:
         self.config_fingerprint = config_fingerprint
         self._index: dict | None = None  # loaded on first use (not in worker processes that only put)
         self._used: dict[str, dict] = {}  # entries this process read, for `save_index`
-        self._made: set[str] = set()  # folders `restore` already created
 
     def __getstate__(self) -> dict:  # sent to worker processes: what they need to `put`, not the loaded index
-        return {**self.__dict__, "_index": None, "_used": {}, "_made": set()}
+        return {**self.__dict__, "_index": None, "_used": {}}
 
     def key(self, *input_hashes: str) -> str:
         return hashlib.sha256("\n".join((self.config_fingerprint, *input_hashes)).encode()).hexdigest()
@@ -122,10 +121,7 @@ class ItemCache:
         `dest` is a staging folder this process owns, so names are checked lexically (`child_path`)."""
         for name, sha in item.files.items():
             target = child_path(dest, (rename or {}).get(name, name))
-            parent = str(target.parent)
-            if parent not in self._made:
-                os.makedirs(parent, exist_ok=True)
-                self._made.add(parent)
+            target.parent.mkdir(parents=True, exist_ok=True)
             source = self._object(sha)
             try:
                 os.link(source, target)
