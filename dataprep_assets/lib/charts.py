@@ -5,8 +5,11 @@ inputs give the same bytes (no timestamp or version in the file).
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path
 
 import matplotlib
 
@@ -14,6 +17,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+
+from dataprep_assets.lib.memo import remembered, remembered_bytes
 
 SPLIT_COLORS = {
     "train": "#1f77b4",
@@ -26,6 +31,15 @@ SPLIT_COLORS = {
 """One colour per split, in every chart of every pipeline (validation/valid/val are the same split)."""
 PALETTE = ["#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#d62728", "#393b79", "#637939", "#8c6d31"]
 """Colours of series that are not splits, in order of first appearance."""
+
+
+def remembered_charts(root) -> AbstractContextManager[None]:
+    """Within the block, a chart drawn from the same data as before is the stored PNG of then (`lib.memo`).
+    Any change to this module or another matplotlib starts afresh (both are in the key)."""
+    return remembered(root, "charts", matplotlib.__version__, _CODE_HASH)
+
+
+_CODE_HASH = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
 
 
 def series_colors(names: Sequence[str]) -> dict[str, str]:
@@ -61,6 +75,7 @@ def _format(value: float, fmt: str) -> str:
     return fmt.format(value) if np.isfinite(value) else ""
 
 
+@remembered_bytes
 def grouped_bars(
     data: Mapping[str, Mapping[str, float]] | Mapping[str, float],
     *,
@@ -110,6 +125,7 @@ def grouped_bars(
     )
 
 
+@remembered_bytes
 def histograms(
     values: Mapping[str, Sequence[float] | np.ndarray],
     *,
@@ -150,6 +166,7 @@ def histograms_by(frame: pd.DataFrame, value: str, by: str, *, order: Sequence[s
     return histograms(groups, **chart)  # pyright: ignore[reportArgumentType]  # pandas-stubs types group keys as any scalar
 
 
+@remembered_bytes
 def scatter(
     points: Mapping[str, np.ndarray],
     *,

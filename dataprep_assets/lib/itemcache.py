@@ -8,6 +8,11 @@ names to objects plus a JSON-able result (rows, reject reasons...). A rebuild re
 link (no bytes copied) and computes only misses, so its output is byte-identical to a from-scratch
 build. Entries whose objects were garbage-collected are misses, never errors.
 
+A run that reuses many items reads them from one index (`save_index`): a single file per namespace and
+fingerprint holding the entries the last run used, checked against the SHA-256 in its first line. An index
+that is missing, cut short or altered is ignored (the per-item entries are read instead), and a malformed
+entry in it is a miss: what the cache cannot vouch for is recomputed, never trusted.
+
 `InputHashes` gives the content hash of input files without rereading unchanged ones: it remembers
 (size, mtime, inode) -> SHA-256 per path in the store, as `git` does for its index.
 """
@@ -19,13 +24,14 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dataprep_assets.lib.storage import (
     SafeFiles,
+    atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
     canonical_json,
@@ -33,9 +39,10 @@ from dataprep_assets.lib.storage import (
     safe_join,
     sha256_file,
 )
-from dataprep_assets.lib.versions import object_relpath, put_object
+from dataprep_assets.lib.versions import OBJECTS_DIR, put_object
 
 CACHE_DIR = "_cache"
+INDEX_FORMAT = 1
 _HEX_KEY = re.compile(r"[0-9a-f]{64}")
 
 
@@ -58,6 +65,11 @@ class ItemCache:
         self.root = Path(root)
         self.namespace = namespace
         self.config_fingerprint = config_fingerprint
+        self._index: dict | None = None  # loaded on first use (not in worker processes that only put)
+        self._used: dict[str, dict] = {}  # entries this process read, for `save_index`
+
+    def __getstate__(self) -> dict:  # sent to worker processes: what they need to `put`, not the loaded index
+        return {**self.__dict__, "_index": None, "_used": {}}
 
     def key(self, *input_hashes: str) -> str:
         return hashlib.sha256("\n".join((self.config_fingerprint, *input_hashes)).encode()).hexdigest()
@@ -67,17 +79,40 @@ class ItemCache:
             raise ValueError(f"item cache key {key!r} is not a SHA-256 hex digest")
         return self.root / CACHE_DIR / self.namespace / key[:2] / f"{key}.json"
 
+    def _index_path(self) -> Path:
+        return self.root / CACHE_DIR / self.namespace / f"_index-{self.config_fingerprint[:16]}.json"
+
+    def _load_index(self) -> dict:
+        """The entries of the last saved index; {} when there is none or it fails its checksum."""
+        if self._index is None:
+            self._index = {}
+            try:
+                data = self._index_path().read_bytes()
+                header, _, body = data.partition(b"\n")
+                head = json.loads(header)
+                if head.get("format") == INDEX_FORMAT and head.get("sha256") == hashlib.sha256(body).hexdigest():
+                    entries = json.loads(body)
+                    self._index = entries if isinstance(entries, dict) else {}
+            except (OSError, ValueError, AttributeError):
+                pass
+        return self._index
+
     def get(self, key: str) -> CachedItem | None:
         """The stored result, or None (never computed, unreadable entry, or an object gone)."""
-        path = self._entry(key)
-        try:
-            payload = json.loads(path.read_text(encoding="utf-8"))
-            item = CachedItem(dict(payload["files"]), payload["result"])
-        except (OSError, ValueError, KeyError, TypeError):
+        payload = self._load_index().get(key)
+        if payload is None:
+            try:
+                payload = json.loads(self._entry(key).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return None
+        item = _cached_item(payload)
+        if item is None or not all(os.path.exists(self._object(sha)) for sha in item.files.values()):
             return None
-        if not all((self.root / object_relpath(sha)).exists() for sha in item.files.values()):
-            return None
+        self._used[key] = payload
         return item
+
+    def _object(self, sha: str) -> str:
+        return f"{self.root}/{OBJECTS_DIR}/{sha[:2]}/{sha}"  # sha is checked hex (`_cached_item`)
 
     def restore(self, item: CachedItem, dest: str | os.PathLike, rename: Mapping[str, str] | None = None) -> None:
         """Put the item's files under `dest` (hard links to the objects; copies across file systems).
@@ -87,7 +122,7 @@ class ItemCache:
         for name, sha in item.files.items():
             target = child_path(dest, (rename or {}).get(name, name))
             target.parent.mkdir(parents=True, exist_ok=True)
-            source = self.root / object_relpath(sha)
+            source = self._object(sha)
             try:
                 os.link(source, target)
             except FileExistsError:
@@ -96,6 +131,26 @@ class ItemCache:
             except OSError:
                 shutil.copyfile(source, target)
 
+    def save_index(self, keys: Iterable[str]) -> None:
+        """Write one index of the entries `keys` (a run's items, reused or computed by any process), so that
+        the next run reads one file instead of one per item. Keys without a readable entry are left out."""
+        keys = list(keys)
+        if self._index and set(keys) == self._index.keys() and all(self._used.get(k) is self._index[k] for k in keys):
+            return  # every item came from the index as it stands: nothing to rewrite
+        entries = {}
+        for key in keys:
+            payload = self._used.get(key)
+            if payload is None:
+                try:
+                    payload = json.loads(self._entry(key).read_text(encoding="utf-8"))
+                except (OSError, ValueError):
+                    continue
+            if _cached_item(payload) is not None:
+                entries[key] = payload
+        body = json.dumps(entries, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        header = json.dumps({"format": INDEX_FORMAT, "sha256": hashlib.sha256(body).hexdigest()}).encode()
+        atomic_write_bytes(self._index_path(), header + b"\n" + body)
+
     def put(self, key: str, files: Mapping[str, str | os.PathLike], result: object) -> CachedItem:
         """Store freshly written output files (name -> path) and the result under `key`."""
         stored = {}
@@ -103,8 +158,20 @@ class ItemCache:
             sha = sha256_file(path)
             put_object(self.root, Path(path), sha)
             stored[name] = sha
-        atomic_write_json(self._entry(key), {"files": stored, "result": result})
+        text = canonical_json({"files": stored, "result": result})
+        atomic_write_text(self._entry(key), text + "\n")  # the bytes `atomic_write_json` writes
+        self._used[key] = json.loads(text)  # as the entry reads back (tuples become lists)
         return CachedItem(stored, result)
+
+
+def _cached_item(payload: object) -> CachedItem | None:
+    """An entry's item, or None when it is not well formed (files: name -> SHA-256 hex)."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("files"), dict) or "result" not in payload:
+        return None
+    files = payload["files"]
+    if not all(isinstance(n, str) and isinstance(h, str) and _HEX_KEY.fullmatch(h) for n, h in files.items()):
+        return None
+    return CachedItem(dict(files), payload["result"])
 
 
 class InputHashes:

@@ -22,8 +22,7 @@ from dataprep_assets.defs.perva_retrieval.config import (
         (ConceptSplitsConfig, "test_sample_frac", -0.1, 1.0),
         (ConceptSplitsConfig, "max_test_images", -1, 0),
         (RetrievalConfig, "batch_size", 0, 1),
-        (RetrievalConfig, "query_block", 0, 1),
-        (RetrievalConfig, "candidate_block", 0, 1),
+        (RetrievalConfig, "search_block", 0, 1),
         (CombineConfig, "num_samples", 0, None),
     ],
 )

@@ -29,8 +29,7 @@ def test_blocked_search_equals_naive_loop(one_per_concept, positive):
             k,
             one_per_concept=one_per_concept,
             positive=positive,
-            query_block=int(rng.integers(1, 40)),
-            candidate_block=int(rng.integers(1, 50)),
+            block=int(rng.integers(1, 50)),
         )
         ref = naive_hard_negatives(emb, groups, k, one_per_concept=one_per_concept, positive=positive)
         np.testing.assert_array_equal(ours.neg_idx, ref.neg_idx)
@@ -41,9 +40,7 @@ def test_blocked_search_equals_naive_loop(one_per_concept, positive):
 
 def test_results_do_not_depend_on_block_sizes():
     emb, groups = _embeddings(np.random.default_rng(1), 500, d=32, concepts=40)
-    runs = [
-        hard_negatives(emb, groups, 4, query_block=q, candidate_block=c) for q, c in [(1, 7), (64, 100), (512, 4096)]
-    ]
+    runs = [hard_negatives(emb, groups, 4, block=b) for b in (1, 7, 64, 100, 4096)]
     for other in runs[1:]:
         np.testing.assert_array_equal(runs[0].neg_idx, other.neg_idx)
         np.testing.assert_array_equal(runs[0].pos_idx, other.pos_idx)
@@ -52,7 +49,7 @@ def test_results_do_not_depend_on_block_sizes():
 def test_negatives_are_other_concepts_never_the_query():
     emb, groups = _embeddings(np.random.default_rng(2), 300, concepts=12)
     for one in (True, False):
-        res = hard_negatives(emb, groups, 5, one_per_concept=one, query_block=37, candidate_block=51)
+        res = hard_negatives(emb, groups, 5, one_per_concept=one, block=37)
         for q in range(len(emb)):
             negs = res.neg_idx[q][res.neg_idx[q] >= 0]
             assert q not in negs

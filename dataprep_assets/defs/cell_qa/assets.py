@@ -48,7 +48,7 @@ from dataprep_assets.defs.cell_qa.extract import (
 from dataprep_assets.defs.cell_qa.inventory import build_inventory_with_ledger
 from dataprep_assets.defs.cell_qa.uploads import cell_qa_uploads
 from dataprep_assets.lib.accounting import account, account_split, ledgers_metadata
-from dataprep_assets.lib.charts import grouped_bars, histograms_by
+from dataprep_assets.lib.charts import grouped_bars, histograms_by, remembered_charts
 from dataprep_assets.lib.compute import backend_for
 from dataprep_assets.lib.images import captioned_montage, overlay_mask, png_bytes, to_uint8
 from dataprep_assets.lib.itemcache import InputHashes, ItemCache, fingerprint
@@ -98,10 +98,12 @@ MIN_FRAMES_PER_WORKER = 32
 """A frame takes ~0.1 CPU-s; a fresh worker process spends seconds importing its libraries first."""
 
 
-def _plan(tasks: list[FrameTask], cache: ItemCache, hashes: InputHashes, staging) -> tuple[list[FrameTask], dict]:
+def _plan(
+    tasks: list[FrameTask], cache: ItemCache, hashes: InputHashes, staging
+) -> tuple[list[FrameTask], dict, list[str]]:
     """Restore cached (frame, competitor) results into staging; return the frames with work left
-    (only their uncached competitors) and the cached outputs by (frame_key, competitor)."""
-    todo, reused = [], {}
+    (only their uncached competitors), the cached outputs by (frame_key, competitor) and every pair's key."""
+    todo, reused, every_key = [], {}, []
     for task in tasks:
         raw, gt = hashes(task.raw_path), hashes(task.gt_path)
         pending, keys = [], []
@@ -110,6 +112,7 @@ def _plan(tasks: list[FrameTask], cache: ItemCache, hashes: InputHashes, staging
             key = cache.key(
                 raw, gt, hashes(mask), competitor, stems.get(competitor, "")
             )  # the stem names the output files
+            every_key.append(key)
             item = cache.get(key) if raw and gt else None
             if item is None:
                 pending.append((competitor, mask))
@@ -119,7 +122,7 @@ def _plan(tasks: list[FrameTask], cache: ItemCache, hashes: InputHashes, staging
                 reused[(task.frame_key, competitor)] = CompetitorOutput.from_cache(item.result)
         if pending:
             todo.append(dataclasses.replace(task, competitors=tuple(pending), cache_keys=tuple(keys)))
-    return todo, reused
+    return todo, reused, every_key
 
 
 @dg.asset(group_name=GROUP, deps=[cell_qa_inventory], kinds={"tiff", "numpy"}, automation_condition=FOLLOW_UPSTREAM)
@@ -135,12 +138,12 @@ def cell_crops(context: dg.AssetExecutionContext, config: CellCropsConfig, store
     root = str(store.local_root())
     cache = ItemCache(root, "cell_crops", fingerprint(CODE_VERSION, config.crop_size, config.layout))
     hashes = InputHashes(root, "cell_crops")
-    rejects, tables, seg_rows = RejectLog(), [], []
+    rejects, cell_columns, seg_rows = RejectLog(), [], []
     started = time.perf_counter()
     with store.write_dir(CROPS.path) as staged:
         if config.layout == "stacked":
             (staged.path / "stacks").mkdir()
-        todo, reused = _plan(tasks, cache, hashes, staged.path)
+        todo, reused, every_key = _plan(tasks, cache, hashes, staged.path)
         workers = resolve_workers(config.max_workers, len(todo), MIN_FRAMES_PER_WORKER)  # a few new frames: inline
         backend = backend_for(workers, root)  # workers read the frames and write the crops themselves
         pairs = sum(len(t.competitors) for t in tasks)
@@ -163,7 +166,6 @@ def cell_crops(context: dg.AssetExecutionContext, config: CellCropsConfig, store
                 rejects.extend(result.rejects)
             fresh = {o.competitor: o for o in result.outputs} if result is not None else {}
             outputs = [fresh.get(c) or reused.get((task.frame_key, c)) for c, _ in task.competitors]
-            frame_cells = []
             for output in outputs:
                 if output is None:  # the frame failed before this competitor (raw or ground truth unusable)
                     continue
@@ -171,11 +173,14 @@ def cell_crops(context: dg.AssetExecutionContext, config: CellCropsConfig, store
                 if output.seg is not None:
                     seg_rows.append(output.seg)
                 if output.cells is not None:
-                    frame_cells.append(output.cells)
-            if frame_cells:
-                tables.append(pd.DataFrame({k: np.concatenate([c[k] for c in frame_cells]) for k in frame_cells[0]}))
+                    cell_columns.append(output.cells)
         hashes.save()
-        cells = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["cell_id", "cell_jaccard"])
+        cache.save_index(every_key)  # the next rebuild reads this run's pairs from one file
+        cells = (
+            pd.DataFrame({k: np.concatenate([c[k] for c in cell_columns]) for k in cell_columns[0]})
+            if cell_columns
+            else pd.DataFrame(columns=["cell_id", "cell_jaccard"])
+        )
         if config.naming == "sequential" and not cells.empty:
             cells = sequential_names(cells, staged.path, config.layout)
         cells.to_parquet(staged.path / "_cells.parquet", index=False)
@@ -279,6 +284,8 @@ def cell_level_dataframe(context: dg.AssetExecutionContext, store: DatasetStore)
     )
     asset = context.asset_key.to_user_string()
     crops_png = sample_montage(store, cells)
+    with remembered_charts(store.local_root()):  # the card draws the same chart: drawn once
+        jaccard_png = jaccard_chart(cells)
     return materialized(
         store,
         CELL_TABLE,
@@ -287,7 +294,7 @@ def cell_level_dataframe(context: dg.AssetExecutionContext, store: DatasetStore)
             "dagster/row_count": len(cells),
             "jaccard_by_competitor": table(by_competitor),
             **preview_metadata(crops_png, "crops per competitor (rows), low to high Jaccard"),
-            **figure_metadata(store, asset, "jaccard_histogram", jaccard_chart(cells)),
+            **figure_metadata(store, asset, "jaccard_histogram", jaccard_png),
             **figure_metadata(store, asset, "sample_crops", crops_png),
             "sample_rows": table(
                 cells[["cell_id", "stacked_crop_path", "original_image_key", "competitor", "cell_jaccard"]], 10

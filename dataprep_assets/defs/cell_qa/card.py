@@ -27,7 +27,7 @@ from dataprep_assets.defs.cell_qa.assets import (
 from dataprep_assets.defs.cell_qa.config import SplitConfig
 from dataprep_assets.defs.cell_qa.datasets import CROPS, GROUP, INVENTORY, RELEASE, SPLIT_ORDER, SPLITS
 from dataprep_assets.lib.cards import Card, Figure, Section, Table
-from dataprep_assets.lib.charts import grouped_bars
+from dataprep_assets.lib.charts import grouped_bars, remembered_charts
 from dataprep_assets.lib.splits import split_summary
 
 
@@ -141,4 +141,6 @@ def cell_qa_dataset_card(context: dg.AssetExecutionContext, store: DatasetStore)
     """The dataset card (`cards/cell_qa/index.html` + `README.md`): counts, balance, leak evidence, samples,
     distributions."""
     target = target_fractions(context.instance, cell_level_dataframe_with_splits.key, SplitConfig().fractions)
-    return write_card(store, build_card(store, target), preview="sample_crops")
+    with remembered_charts(store.local_root()):  # a chart of unchanged data is not drawn again
+        card = build_card(store, target)
+    return write_card(store, card, preview="sample_crops")

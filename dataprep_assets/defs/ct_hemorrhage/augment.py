@@ -13,7 +13,6 @@ Incremental: each image's outputs are keyed by its bytes, its boxes, its copy co
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 import os
 import sys
 from collections.abc import Sequence
@@ -62,11 +61,12 @@ class AugImage:
 
 
 def _albumentations():
-    """Import albumentations lazily (seconds), without its network version check. In a worker process,
-    which only augments, its optional torch bridge is skipped: importing torch would cost each worker
-    several seconds more before it augments anything."""
+    """Import albumentations lazily (seconds), without its network version check. Its optional torch bridge
+    is skipped unless torch is already loaded: nothing here uses it, and importing torch would cost seconds
+    before the first image is augmented (in each worker, and in the asset's own process when a rebuild's few
+    new images are augmented inline)."""
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-    if "albumentations" in sys.modules or "torch" in sys.modules or multiprocessing.parent_process() is None:
+    if "albumentations" in sys.modules or "torch" in sys.modules:
         import albumentations
 
         return albumentations

@@ -36,9 +36,9 @@ from dataprep_assets.defs.ct_hemorrhage.reports import v4_analysis
 from dataprep_assets.defs.ct_hemorrhage.splits import balanced_splits
 from dataprep_assets.defs.ct_hemorrhage.training_set import augmented_coco_6class, coco_4class
 from dataprep_assets.lib.cards import Card, Figure, Section, Table
-from dataprep_assets.lib.charts import grouped_bars
+from dataprep_assets.lib.charts import grouped_bars, remembered_charts
 from dataprep_assets.lib.itemcache import ItemCache, fingerprint
-from dataprep_assets.lib.storage import sha256_file
+from dataprep_assets.lib.storage import SafeFiles, sha256_file
 
 PIXEL_SAMPLE = 400
 """Images per split whose pixels are read for intensity statistics and repeats (first by file name)."""
@@ -89,12 +89,14 @@ def pixel_stats(store: DatasetStore, split: str, images: pd.DataFrame) -> pd.Dat
     Kept per content hash in the item cache: a rebuild decodes only images it has not seen."""
     root = store.local_root()
     written = store.hash_index(SIX_CLASS.path)  # an image still the one written: its hash without reading it
-    cache = ItemCache(root, "ct_card_pixel_stats", fingerprint(PIXEL_STATS_VERSION))
-    rows = []
+    cache = ItemCache(root, f"ct_card_pixel_stats/{split}", fingerprint(PIXEL_STATS_VERSION))
+    files = SafeFiles(root)  # one path check for the folder, not a `realpath` per image
+    rows, keys = [], []
     for name in sorted(images["file_name"])[:PIXEL_SAMPLE]:
-        path = store.path(SIX_CLASS.path, split, name)
+        path = files.file(SIX_CLASS.path, split, name) or store.path(SIX_CLASS.path, split, name)
         sha = written.known(path) or sha256_file(path)
         key = cache.key(sha)
+        keys.append(key)
         item = cache.get(key)
         if item is None:
             with Image.open(path) as img:
@@ -102,6 +104,7 @@ def pixel_stats(store: DatasetStore, split: str, images: pd.DataFrame) -> pd.Dat
             item = cache.put(key, {}, [float(arr.mean()), float(arr.std())])
         mean, std = item.result
         rows.append({"split": split, "file_name": name, "mean": mean, "std": std, "sha": sha})
+    cache.save_index(keys)  # one file for the next card's lookups
     return pd.DataFrame(rows, columns=["split", "file_name", "mean", "std", "sha"])
 
 
@@ -348,4 +351,6 @@ def ct_hemorrhage_dataset_card(context: dg.AssetExecutionContext, store: Dataset
     """The dataset card (`cards/ct_hemorrhage/index.html` + `README.md`): counts, balance, leak evidence, samples,
     distributions and Datumaro-style statistics of the v4 6-class COCO dataset."""
     target = latest_materialization_metadata(context.instance, balanced_splits.key).get("target_no_hem_share", 0.5)
-    return write_card(store, build_card(store, float(target)), preview="samples_train")
+    with remembered_charts(store.local_root()):  # a chart of unchanged data is not drawn again
+        card = build_card(store, float(target))
+    return write_card(store, card, preview="samples_train")

@@ -40,7 +40,7 @@ from dataprep_assets.lib.compute import backend_for
 from dataprep_assets.lib.itemcache import InputHashes, ItemCache, fingerprint
 from dataprep_assets.lib.parallel import batches, ordered_map, resolve_workers
 from dataprep_assets.lib.rejects import RejectLog
-from dataprep_assets.lib.storage import atomic_write_json, atomic_write_text, sha256_file, symlink_keeping
+from dataprep_assets.lib.storage import SafeFiles, atomic_write_json, atomic_write_text, sha256_file, symlink_keeping
 
 
 def write_yaml(path: Path, payload: dict) -> None:
@@ -67,13 +67,14 @@ def augmented_coco_6class(
     root = store.local_root()
     cache = ItemCache(root, "augment", fingerprint(AUG_CODE_VERSION, library_versions()))
     hashes = InputHashes(root, "augment")
+    sources = SafeFiles(root)  # one path check per folder, not a `realpath` per image
     with store.write_dir(SIX_CLASS.path) as staged:
-        tasks, reused = [], {}
+        tasks, reused, every_key = [], {}, []
         for split in SPLIT_ORDER:
             (staged.path / split).mkdir()
             for r in balanced[balanced["split"] == split].itertuples(index=False):
                 task = AugTask(
-                    str(store.path(r.source_path)),  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
+                    str(sources.file(r.source_path) or store.path(r.source_path)),  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
                     str(staged.path / split),
                     r.file_name,  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
                     boxes.get(int(r.labelled_id), ()),  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
@@ -98,6 +99,7 @@ def augmented_coco_6class(
                         ]
                     ),
                 )
+                every_key.append(key)
                 hit = cache.get(key) if source_hash else None
                 if hit is not None:  # same image bytes, boxes and settings: restore its outputs
                     cache.restore(hit, staged.path / split)
@@ -133,6 +135,7 @@ def augmented_coco_6class(
                     f"{Path(source_path).name} does not decode; left out of {split}",
                 )
             per_split[split].extend(written)
+        cache.save_index(every_key)  # after the workers stored theirs (`done` is lazy): the next rebuild reads one file
         cocos = {}
         for split, images in per_split.items():
             cocos[split] = split_coco(

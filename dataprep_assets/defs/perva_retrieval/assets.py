@@ -324,8 +324,7 @@ def retrieval_per_category(
             config.negatives_per_query(),
             one_per_concept=config.one_per_concept,
             positive=config.positive,
-            query_block=config.query_block,
-            candidate_block=config.candidate_block,
+            block=config.search_block,
         )
         records = build_records(category, images, result, config.seed)
     else:

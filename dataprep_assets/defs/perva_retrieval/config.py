@@ -158,12 +158,11 @@ class RetrievalConfig(dg.Config):
     )
     device: str = Field(default="cpu", description="encoder=clip: torch device (cpu, cuda, cuda:1...).")
     batch_size: int = Field(ge=1, default=32, description="Images per encoder batch.")
-    query_block: int = Field(
+    search_block: int = Field(
         ge=1,
-        default=512,
-        description="Queries per block of the similarity search (memory ~ query_block x (candidate_block + concepts)).",
+        default=2048,
+        description="Images per tile of the similarity search (whole concepts; memory ~ search_block^2 floats).",
     )
-    candidate_block: int = Field(ge=1, default=2048, description="Candidates per block of the similarity search.")
     max_workers: int = Field(
         default=0, description="Processes that decode and encode images for encoders that allow it; 0 = all cores."
     )

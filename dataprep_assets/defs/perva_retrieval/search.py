@@ -4,9 +4,11 @@ For every query image: the K most similar images of *other* concepts (hard negat
 other image of its own concept (the positive: the least similar one by default, as the seed's
 `get_alternate_query`). Similarity is the dot product (cosine for L2-normalised embeddings).
 
-Queries are taken `query_block` at a time and candidates `candidate_block` at a time, so the
-working memory is O(query_block x (candidate_block + concepts)), never O(images^2). Results are
-exact (no approximate index) and deterministic: ties go to the lower index in concept-sorted order.
+Images are sorted by concept and cut into tiles of whole concepts (`block` rows); similarity is
+symmetric, so each pair of tiles is one matrix product that serves the queries of both tiles. Per
+query, a running top-k (of concepts, with the image attaining each concept's best, or of images) is
+kept, so the working memory is O(images x k + block^2), never O(images^2). Results are exact (no
+approximate index) and deterministic: ties go to the lower index in concept-sorted order.
 """
 
 from __future__ import annotations
@@ -74,6 +76,20 @@ def _dense_groups(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return order, dense.astype(np.int64)
 
 
+def concept_tiles(bounds: np.ndarray, block: int) -> list[tuple[int, int, int, int]]:
+    """Consecutive whole concepts grouped into tiles of at most `block` rows (a larger concept is a tile of its
+    own): (first row, end row, first concept, end concept) in concept-sorted order."""
+    tiles, c0 = [], 0
+    concepts = len(bounds) - 1
+    while c0 < concepts:
+        c1 = c0 + 1
+        while c1 < concepts and bounds[c1 + 1] - bounds[c0] <= block:
+            c1 += 1
+        tiles.append((int(bounds[c0]), int(bounds[c1]), c0, c1))
+        c0 = c1
+    return tiles
+
+
 def hard_negatives(
     emb: np.ndarray,
     groups: np.ndarray,
@@ -81,33 +97,46 @@ def hard_negatives(
     *,
     one_per_concept: bool = True,
     positive: PositiveMode = "hardest",
-    query_block: int = 256,
-    candidate_block: int = 4096,
+    block: int = 2048,
     progress: Callable[[int, int], None] | None = None,
 ) -> SearchResult:
-    """Blocked exact search; `groups` holds each row's concept (any sortable labels).
+    """Exact search in tiles of whole concepts; `groups` holds each row's concept (any sortable labels).
 
     `one_per_concept=True` (the seed's behaviour): the best image of each other concept, then the
     k best concepts. False: the k best images of other concepts, several may share a concept.
+    Similarity is symmetric, so each pair of tiles is multiplied once and serves the queries of both
+    tiles (half the products of a query-by-candidate loop, as `emb @ emb.T` gets from BLAS `syrk`).
+    Memory: a running top-k per image plus one tile x tile block of similarities.
     """
     _check_inputs(emb, groups, k)
-    if query_block < 1 or candidate_block < 1:
-        raise ValueError("query_block and candidate_block must be >= 1")
+    if block < 1:
+        raise ValueError(f"block must be >= 1, got {block}")
     n = len(emb)
     order, gid = _dense_groups(np.asarray(groups))
     sorted_emb = emb if np.array_equal(order, np.arange(n)) else emb[order]
     sorted_emb = np.ascontiguousarray(sorted_emb, dtype=np.float32)
     bounds = np.searchsorted(gid, np.arange(int(gid[-1]) + 2 if n else 1))
-    neg_idx = np.full((n, k), -1, dtype=np.int64)
-    neg_sim = np.full((n, k), np.nan, dtype=np.float32)
+    top = _RunningTopK(n, k, bounds if one_per_concept else None)
     pos_idx = np.full(n, -1, dtype=np.int64)
     pos_sim = np.full(n, np.nan, dtype=np.float32)
-    for q0 in range(0, n, query_block):
-        q1 = min(q0 + query_block, n)
-        block = _search_block(sorted_emb, gid, bounds, q0, q1, k, one_per_concept, positive, candidate_block)
-        neg_idx[q0:q1], neg_sim[q0:q1], pos_idx[q0:q1], pos_sim[q0:q1] = block
+    tiles = concept_tiles(bounds, block)
+    pairs, done = len(tiles) * (len(tiles) + 1) // 2, 0
+    for a, (r0, r1, _, _) in enumerate(tiles):
+        rows = sorted_emb[r0:r1]
+        sims = rows @ rows.T
+        own = gid[r0:r1][:, None] == gid[r0:r1][None, :]
+        pos_idx[r0:r1], pos_sim[r0:r1] = _positives(sims, own, r0, positive)
+        sims[own] = -np.inf  # the query's own concept (and the query itself) is never a negative
+        top.fold(r0, sims, tiles[a])
+        for tile in tiles[a + 1 :]:
+            sims = rows @ sorted_emb[tile[0] : tile[1]].T
+            top.fold(r0, sims, tile)
+            top.fold(tile[0], sims.T, tiles[a])
+        done += len(tiles) - a
         if progress:
-            progress(q1, n)
+            progress(done, pairs)
+    neg_idx, values = top.result()
+    neg_sim = np.where(neg_idx >= 0, values, np.nan).astype(np.float32)
     # back from concept-sorted positions to the caller's row order
     valid = neg_idx >= 0
     neg_idx[valid] = order[neg_idx[valid]]
@@ -118,70 +147,70 @@ def hard_negatives(
     return SearchResult(neg_idx[inverse], neg_sim[inverse], pos_idx[inverse], pos_sim[inverse])
 
 
-def _search_block(emb, gid, bounds, q0, q1, k, one_per_concept, positive, candidate_block):
-    """One block of queries against every candidate tile (similarities laid out queries x candidates)."""
-    b, n = q1 - q0, len(emb)
-    queries, qg = emb[q0:q1], gid[q0:q1]
-    # candidates of the block's own concepts: a contiguous band (the input is sorted by concept)
-    band0, band1 = int(bounds[qg[0]]), int(bounds[qg[-1] + 1])
-    pos_idx, pos_sim = _positives(emb, gid, queries, qg, q0, band0, band1, positive)
-    if one_per_concept:
-        best = np.full((b, len(bounds) - 1), -np.inf, dtype=np.float32)
-    else:
-        run_v = np.full((b, k), -np.inf, dtype=np.float32)
-        run_i = np.full((b, k), -1, dtype=np.int64)
-    for c0 in range(0, n, candidate_block):
-        c1 = min(c0 + candidate_block, n)
-        sims = queries @ emb[c0:c1].T
-        lo, hi = max(c0, band0), min(c1, band1)
-        if lo < hi:  # hide the query's own concept (and the query itself)
-            own = gid[lo:hi][None, :] == qg[:, None]
-            sims[:, lo - c0 : hi - c0][own] = -np.inf
-        tg = gid[c0:c1]
-        if one_per_concept:
-            starts = np.flatnonzero(np.r_[True, tg[1:] != tg[:-1]])
-            window = best[:, tg[0] : tg[-1] + 1]  # concepts of a tile are a contiguous range
-            np.maximum(window, np.maximum.reduceat(sims, starts, axis=1), out=window)
-        else:
-            merged_v = np.hstack([run_v, sims])
-            merged_i = np.hstack([run_i, np.broadcast_to(np.arange(c0, c1), (b, c1 - c0))])
-            run_v, run_i = topk_rows(merged_v, merged_i, k)
-    if one_per_concept:
-        # rank concepts by their best similarity (ties: lower concept = lower indices), then find
-        # which image of each chosen concept attains it
-        values, chosen = topk_rows(best, np.arange(len(bounds) - 1), k)
-        idx = _argmax_in_concepts(emb, queries, chosen, bounds)
-    else:
-        values, idx = run_v, run_i
-    return idx, np.where(idx >= 0, values, np.nan).astype(np.float32), pos_idx, pos_sim
+class _RunningTopK:
+    """Per query row, the k best (similarity, id) seen so far: ids are concepts (with the image that attains
+    each concept's best) when `bounds` is given, else images. Ties: the lower id."""
+
+    def __init__(self, n: int, k: int, bounds: np.ndarray | None):
+        self.k, self.bounds = k, bounds
+        self.values = np.full((n, k), -np.inf, dtype=np.float32)
+        self.ids = np.full((n, k), -1, dtype=np.int64)
+        self.images = np.full((n, k), -1, dtype=np.int64)
+
+    def fold(self, r0: int, sims: np.ndarray, tile: tuple[int, int, int, int]) -> None:
+        """Fold in the similarities of rows `r0:` (queries) against the images of `tile` (columns)."""
+        c0, c1, g0, g1 = tile
+        r1 = r0 + len(sims)
+        old_v, old_i = self.values[r0:r1], self.ids[r0:r1]
+        if self.bounds is None:
+            values, ids = topk_rows(np.hstack([old_v, sims]), np.hstack([old_i, _ids(c0, c1, len(sims))]), self.k)
+            self.values[r0:r1], self.ids[r0:r1], self.images[r0:r1] = values, ids, ids
+            return
+        starts = self.bounds[g0:g1] - c0
+        best = np.maximum.reduceat(sims, starts, axis=1)  # each concept's best image, per query
+        values, ids = topk_rows(np.hstack([old_v, best]), np.hstack([old_i, _ids(g0, g1, len(sims))]), self.k)
+        new = (ids >= g0) & (ids < g1)
+        # a kept concept from an earlier tile keeps the image found then
+        same = ids[:, :, None] == old_i[:, None, :]
+        images = np.where(same.any(axis=2), np.take_along_axis(self.images[r0:r1], same.argmax(axis=2), axis=1), -1)
+        rows, slots = np.nonzero(new)
+        concepts = ids[rows, slots]
+        first = _first_max(sims, rows, self.bounds[concepts] - c0, self.bounds[concepts + 1] - c0, values[rows, slots])
+        images[rows, slots] = c0 + first
+        self.values[r0:r1], self.ids[r0:r1], self.images[r0:r1] = values, ids, images
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.images.copy(), self.values
 
 
-def _positives(emb, gid, queries, qg, q0, band0, band1, positive):
-    """For each query: the least (or most) similar other image of its own concept, -1 if none."""
-    b = len(queries)
+def _first_max(
+    sims: np.ndarray, rows: np.ndarray, starts: np.ndarray, stops: np.ndarray, maxima: np.ndarray
+) -> np.ndarray:
+    """For each (row, column range): the first column of the range where `sims` equals the range's maximum."""
+    if not len(rows):
+        return np.zeros(0, dtype=np.int64)
+    lengths = stops - starts
+    offsets = np.cumsum(lengths) - lengths
+    cols = np.repeat(starts - offsets, lengths) + np.arange(int(lengths.sum()))
+    hit = sims[np.repeat(rows, lengths), cols] == np.repeat(maxima, lengths)
+    return np.minimum.reduceat(np.where(hit, cols, np.iinfo(np.int64).max), offsets)
+
+
+def _ids(i0: int, i1: int, rows: int) -> np.ndarray:
+    return np.broadcast_to(np.arange(i0, i1, dtype=np.int64), (rows, i1 - i0))
+
+
+def _positives(sims: np.ndarray, own: np.ndarray, r0: int, positive: PositiveMode) -> tuple[np.ndarray, np.ndarray]:
+    """For each row of a tile: the least (or most) similar other image of its own concept, -1 if none."""
+    b = len(sims)
     if positive == "none":
         return np.full(b, -1, dtype=np.int64), np.full(b, np.nan, dtype=np.float32)
     hardest = positive == "hardest"
-    fill = np.inf if hardest else -np.inf
-    sims = queries @ emb[band0:band1].T
-    other = (gid[band0:band1][None, :] != qg[:, None]) | (
-        np.arange(band0, band1)[None, :] == np.arange(q0, q0 + b)[:, None]
-    )
-    sims[other] = fill
-    j = sims.argmin(axis=1) if hardest else sims.argmax(axis=1)
-    val = sims[np.arange(b), j]
+    candidates = np.where(own & ~np.eye(b, dtype=bool), sims, np.inf if hardest else -np.inf)
+    j = candidates.argmin(axis=1) if hardest else candidates.argmax(axis=1)
+    val = candidates[np.arange(b), j]
     found = np.isfinite(val)
-    return np.where(found, j + band0, -1).astype(np.int64), np.where(found, val, np.nan).astype(np.float32)
-
-
-def _argmax_in_concepts(emb, queries, chosen, bounds) -> np.ndarray:
-    """For each (query, chosen concept): the concept's image most similar to the query (first on ties)."""
-    idx = np.full(chosen.shape, -1, dtype=np.int64)
-    for concept in np.unique(chosen[chosen >= 0]):
-        rows, slots = np.nonzero(chosen == concept)
-        start, stop = bounds[concept], bounds[concept + 1]
-        idx[rows, slots] = start + (queries[rows] @ emb[start:stop].T).argmax(axis=1)
-    return idx
+    return np.where(found, j + r0, -1).astype(np.int64), np.where(found, val, np.nan).astype(np.float32)
 
 
 def naive_hard_negatives(
