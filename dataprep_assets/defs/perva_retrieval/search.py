@@ -155,7 +155,8 @@ class _RunningTopK:
         self.k, self.bounds = k, bounds
         self.values = np.full((n, k), -np.inf, dtype=np.float32)
         self.ids = np.full((n, k), -1, dtype=np.int64)
-        self.images = np.full((n, k), -1, dtype=np.int64)
+        self.images = self.ids if bounds is None else np.full((n, k), -1, dtype=np.int64)
+        """The image behind each kept id (the ids themselves when they are images)."""
 
     def fold(self, r0: int, sims: np.ndarray, tile: tuple[int, int, int, int]) -> None:
         """Fold in the similarities of rows `r0:` (queries) against the images of `tile` (columns)."""
@@ -164,7 +165,7 @@ class _RunningTopK:
         old_v, old_i = self.values[r0:r1], self.ids[r0:r1]
         if self.bounds is None:
             values, ids = topk_rows(np.hstack([old_v, sims]), np.hstack([old_i, _ids(c0, c1, len(sims))]), self.k)
-            self.values[r0:r1], self.ids[r0:r1], self.images[r0:r1] = values, ids, ids
+            self.values[r0:r1], self.ids[r0:r1] = values, ids
             return
         starts = self.bounds[g0:g1] - c0
         best = np.maximum.reduceat(sims, starts, axis=1)  # each concept's best image, per query
