@@ -32,7 +32,7 @@ import pandas as pd
 from benchmarks._harness import header, run_child
 from dataprep_assets.defs.quality_prediction.extractors import build_extractor
 from dataprep_assets.defs.quality_prediction.featurize import extract_to_hdf5
-from dataprep_assets.defs.quality_prediction.logos import inspect_image, load_rgb
+from dataprep_assets.defs.quality_prediction.logos import inspect_image
 from dataprep_assets.sample_data.quality_prediction import DRAW
 
 SEED_IMAGES, SEED_HOURS = 10_000, 4.0
@@ -86,7 +86,7 @@ def run_naive(root: Path, images: pd.DataFrame, extractor) -> dict:
         )
         ids = []
         for image_id, file in zip(images["image_id"], images["path"], strict=True):
-            row = extractor.extract(load_rgb(file, extractor.input_size)[None])
+            row = extractor.encode(extractor.load(file)[None])
             ds.resize(ds.shape[0] + 1, axis=0)
             ds[-1] = row[0]
             ids.append(image_id)

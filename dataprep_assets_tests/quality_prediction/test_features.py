@@ -39,8 +39,8 @@ def test_image_stats_features_do_not_depend_on_the_batch():
     rng = np.random.default_rng(1)
     batch = np.stack([np.asarray(DRAW[t](rng)) for t in ("simple", "text", "gradient", "complex")])
     extractor = ImageStatsExtractor()
-    together = extractor.extract(batch)
-    alone = np.concatenate([extractor.extract(batch[i : i + 1]) for i in range(4)])
+    together = extractor.encode(batch)
+    alone = np.concatenate([extractor.encode(batch[i : i + 1]) for i in range(4)])
     assert together.shape == (4, 128) and together.dtype == np.float32 and np.isfinite(together).all()
     np.testing.assert_allclose(together, alone, atol=1e-5)
     assert len(extractor.feature_names) == 128 and len(set(extractor.feature_names)) == 128
@@ -124,8 +124,8 @@ class _Flaky(ImageStatsExtractor):
 
     version = "flaky"
 
-    def extract(self, batch):
-        out = super().extract(batch)
+    def encode(self, batch):
+        out = super().encode(batch)
         out[out[:, self.feature_names.index("white_share")] > 0.8] = np.nan
         return out
 

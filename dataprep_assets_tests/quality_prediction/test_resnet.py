@@ -43,7 +43,7 @@ def test_weights_load_strictly_and_features_are_the_pooled_2048_activations(weig
     rng = np.random.default_rng(0)
     batch = np.stack([np.asarray(DRAW[t](rng).resize((224, 224))) for t in ("simple", "complex")])
     extractor = ResNet50Extractor(weights_file, threads=2)
-    out = extractor.extract(batch)
+    out = extractor.encode(batch)
     assert out.shape == (2, 2048) and out.dtype == np.float32 and np.isfinite(out).all() and (out >= 0).all()
     model = load_resnet50(weights_file)
     x = (
@@ -172,9 +172,9 @@ def test_default_config_runs_resnet50_end_to_end_within_the_storage_budget(store
 
     # fidelity: the reconstruction of two logos against their exact float32 ResNet-50 features
     ids = sorted(images)[:2]
-    from dataprep_assets.defs.quality_prediction.logos import load_rgb
+    from dataprep_assets.lib.rgb import load_rgb
 
-    exact = ResNet50Extractor(weights).extract(
+    exact = ResNet50Extractor(weights).encode(
         np.stack([load_rgb(str(store.path("raw/quality_prediction", i)), 224) for i in ids])
     )
     with FeatureFile(path) as ff:

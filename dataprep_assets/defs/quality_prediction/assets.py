@@ -54,7 +54,7 @@ from dataprep_assets.defs.quality_prediction.datasets import (
 )
 from dataprep_assets.defs.quality_prediction.extractors import build_extractor, resolve_extractor_name, torch_available
 from dataprep_assets.defs.quality_prediction.featurize import extract_to_hdf5
-from dataprep_assets.defs.quality_prediction.logos import ImageInfo, inspect_batch, load_rgb
+from dataprep_assets.defs.quality_prediction.logos import ImageInfo, inspect_batch
 from dataprep_assets.defs.quality_prediction.rebalance import examples_ledger, rebalance_train
 from dataprep_assets.defs.quality_prediction.sources import scan_results_with_ledgers
 from dataprep_assets.defs.quality_prediction.stratify import SPLITS, build_examples, split_unit, stratum_proportions
@@ -64,6 +64,7 @@ from dataprep_assets.lib.charts import grouped_bars, histograms_by
 from dataprep_assets.lib.images import captioned_montage, montage, png_bytes
 from dataprep_assets.lib.parallel import batches, ordered_map, resolve_workers
 from dataprep_assets.lib.rejects import RejectLog
+from dataprep_assets.lib.rgb import load_rgb
 from dataprep_assets.lib.s3uri import parse_s3_uri
 from dataprep_assets.lib.splits import previous_assignment
 from dataprep_assets.lib.storage import Manifest

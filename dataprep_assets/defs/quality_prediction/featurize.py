@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from dataprep_assets.defs.quality_prediction.extractors import FeatureExtractor, build_extractor
-from dataprep_assets.defs.quality_prediction.logos import load_rgb
 from dataprep_assets.lib.limits import ImageTooLargeError
 from dataprep_assets.lib.memory import PeakMemory
 from dataprep_assets.lib.parallel import ordered_map, resolve_workers
 from dataprep_assets.lib.rejects import RejectLog
+from dataprep_assets.lib.vectors import EncodedBatch, encode_batch
 from dataprep_assets.ml.featurestore import FeatureWriter, open_cache
 
 STAGE = "extract_features"
@@ -32,48 +32,25 @@ ProgressFn = Callable[[int, int, float], None]
 _WORKER_EXTRACTORS: dict[str, FeatureExtractor] = {}
 
 
-@dataclass
-class BatchResult:
-    rows: np.ndarray
-    """(m, dim) float32 for the images that succeeded, in input order."""
-    ok: list[int]
-    """Positions (in the batch's input) of the images with a row."""
-    errors: list[tuple[int, str, str]] = field(default_factory=list)
-    """(position, reason, detail) for the images that failed."""
+def describe_failure(exc: Exception) -> tuple[str, str]:
+    """(reason, detail) of a logo that cannot be decoded: a decompression limit's own reason, else
+    `extraction_failed`."""
+    if isinstance(exc, ImageTooLargeError):
+        return exc.reason, str(exc)
+    return "extraction_failed", f"cannot decode: {type(exc).__name__}: {exc}"
 
 
-def compute_batch(extractor: FeatureExtractor, paths: list[str]) -> BatchResult:
+def compute_batch(extractor: FeatureExtractor, paths: list[str]) -> EncodedBatch:
     """Decode, extract and validate one batch; failures are per image."""
-    images, ok, errors = [], [], []
-    for i, path in enumerate(paths):
-        try:
-            images.append(load_rgb(path, extractor.input_size))
-            ok.append(i)
-        except ImageTooLargeError as exc:
-            errors.append((i, exc.reason, str(exc)))
-        except Exception as exc:
-            errors.append((i, "extraction_failed", f"cannot decode: {type(exc).__name__}: {exc}"))
-    if not images:
-        return BatchResult(np.zeros((0, extractor.dim), np.float32), [], errors)
-    rows = np.asarray(extractor.extract(np.stack(images)), dtype=np.float32)
-    if rows.ndim != 2 or rows.shape != (len(images), extractor.dim):
-        detail = f"extractor returned shape {rows.shape}, expected ({len(images)}, {extractor.dim})"
-        return BatchResult(
-            np.zeros((0, extractor.dim), np.float32), [], errors + [(i, "dimension_mismatch", detail) for i in ok]
-        )
-    finite = np.isfinite(rows).all(axis=1)
-    for j in np.flatnonzero(~finite):
-        bad = int((~np.isfinite(rows[j])).sum())
-        errors.append((ok[j], "non_finite_features", f"{bad} of {extractor.dim} values are NaN or infinite"))
-    return BatchResult(rows[finite], [p for p, f in zip(ok, finite, strict=True) if f], sorted(errors))  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
+    return encode_batch(extractor, paths, describe_failure)
 
 
-def _worker_batch(args: tuple[str, list[str]]) -> BatchResult:
+def _worker_batch(args: tuple[str, list[str]]) -> EncodedBatch:
     """Process-pool task: the extractor is built once per worker process."""
     name, paths = args
     if name not in _WORKER_EXTRACTORS:
         _WORKER_EXTRACTORS[name] = build_extractor(name)
-    return compute_batch(_WORKER_EXTRACTORS[name], paths) if paths else BatchResult(np.zeros((0, 0), np.float32), [])
+    return compute_batch(_WORKER_EXTRACTORS[name], paths) if paths else EncodedBatch(np.zeros((0, 0), np.float32), [])
 
 
 @dataclass
@@ -161,7 +138,7 @@ def extract_to_hdf5(
     )
 
 
-def _results(extractor: FeatureExtractor, todo: list[list[str]], workers: int) -> Iterator[BatchResult | None]:
+def _results(extractor: FeatureExtractor, todo: list[list[str]], workers: int) -> Iterator[EncodedBatch | None]:
     workers = min(workers, resolve_workers(None, sum(len(t) for t in todo), MIN_IMAGES_PER_WORKER))
     if workers > 1 and extractor.name == "image_stats":
         yield from ordered_map(
@@ -172,7 +149,7 @@ def _results(extractor: FeatureExtractor, todo: list[list[str]], workers: int) -
         yield compute_batch(extractor, paths) if paths else None
 
 
-def _merge(batch: pd.DataFrame, result: BatchResult | None, old, cache: dict[str, int], rejects: RejectLog, dim: int):
+def _merge(batch: pd.DataFrame, result: EncodedBatch | None, old, cache: dict[str, int], rejects: RejectLog, dim: int):
     """Cached rows from the old file and computed rows, in the batch's (sorted) order, without rejects."""
     computed_rows: dict[str, np.ndarray] = {}
     failed: dict[str, tuple[str, str]] = {}
