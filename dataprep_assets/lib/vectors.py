@@ -14,7 +14,8 @@ retrieval encoders) plugs its models in here:
       <root>/<fingerprint>/<hash[:2]>/<hash>.npy
 
   so a renamed or copied image reuses its vector, while an edited image (a new hash) or another model (a new
-  fingerprint) never does. Writes are atomic; a damaged entry reads as a miss and is recomputed.
+  fingerprint) never does. Writes are atomic (renamed into place, not fsynced: it is a cache); a damaged entry
+  reads as a miss and is recomputed.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from dataprep_assets.lib.storage import atomic_write_bytes
+from dataprep_assets.lib.storage import atomic_path
 
 AUTO = "auto"
 
@@ -128,6 +129,7 @@ def encode_batch(
 
 
 _SAFE_DIRECTORY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_SAFE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,127}")
 
 
 def fingerprint_directory(name: str, fingerprint: str) -> str:
@@ -151,8 +153,8 @@ class VectorCache:
         self.dim = vectorizer.dim
 
     def path(self, content_hash: str) -> Path:
-        if not re.fullmatch(r"[0-9a-fA-F]{8,128}", content_hash):
-            raise ValueError(f"content hash {content_hash!r} is not a hex digest")
+        if not _SAFE_KEY.fullmatch(content_hash):
+            raise ValueError(f"content hash {content_hash!r} is not a safe cache key (letters, digits, . _ -)")
         return self.directory / content_hash[:2] / f"{content_hash}.npy"
 
     def get(self, content_hash: str) -> np.ndarray | None:
@@ -181,7 +183,8 @@ class VectorCache:
         vector = np.asarray(vector, dtype=np.float32)
         if vector.shape != (self.dim,):
             raise ValueError(f"vector of shape {vector.shape} for a cache of {self.dim}-d vectors")
-        atomic_write_bytes(self.path(content_hash), npy_bytes(vector))
+        with atomic_path(self.path(content_hash)) as tmp:  # no fsync: a torn entry reads as damaged, recomputed
+            tmp.write_bytes(npy_bytes(vector))
 
     def put_many(self, content_hashes: Sequence[str], rows: np.ndarray) -> None:
         for h, row in zip(content_hashes, rows, strict=True):

@@ -98,7 +98,7 @@ def test_cache_is_keyed_by_content_hash_and_fingerprint(tmp_path):
     assert VectorCache(tmp_path, MeanColour(version="2")).get(key) is None, "another model never reuses a vector"
     with pytest.raises(ValueError, match="shape"):
         cache.put(key, np.zeros(4))
-    with pytest.raises(ValueError, match="not a hex digest"):
+    with pytest.raises(ValueError, match="not a safe cache key"):
         cache.path("../../etc/passwd")
     cache.path(key).write_bytes(b"damaged")
     assert cache.get(key) is None and not cache.path(key).exists(), "a damaged entry is a miss, then recomputed"
