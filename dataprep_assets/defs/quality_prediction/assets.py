@@ -449,8 +449,9 @@ def image_features(
     cache_rel = f"{VECTOR_CACHE}/{cache.directory.name}" if cache else ""
     if cache:
         store.pull(cache_rel)
+    extracted = store.path(VECTOR_CACHE, f"{h5_name}.partial")  # the full vectors: moved into the dataset, or removed
+    extracted.parent.mkdir(parents=True, exist_ok=True)
     with store.write_dir(FEATURES.path) as staged:
-        extracted = staged.path / f".{h5_name}.full"  # the full vectors; replaced by the stored file, or removed
         try:
             outcome = extract_to_hdf5(
                 images,
