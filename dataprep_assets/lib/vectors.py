@@ -151,6 +151,7 @@ class VectorCache:
     def __init__(self, root: str | os.PathLike, vectorizer: ImageVectorizer):
         self.directory = Path(root) / fingerprint_directory(vectorizer.name, vectorizer.fingerprint())
         self.dim = vectorizer.dim
+        self._header = npy_bytes(np.zeros(self.dim, np.float32))[: -4 * self.dim or None]
 
     def path(self, content_hash: str) -> Path:
         if not _SAFE_KEY.fullmatch(content_hash):
@@ -158,18 +159,19 @@ class VectorCache:
         return self.directory / content_hash[:2] / f"{content_hash}.npy"
 
     def get(self, content_hash: str) -> np.ndarray | None:
-        """The cached vector, or None (never cached, or a damaged entry, which is removed)."""
+        """The cached vector, or None (never cached, or a damaged entry, which is removed). Read as raw bytes behind
+        the one `.npy` header a float32 vector of this dimension has (a quarter of `np.load`'s time)."""
         path = self.path(content_hash)
-        if not path.is_file():
-            return None
         try:
-            vector = np.load(path, allow_pickle=False)
-        except (OSError, ValueError):
-            vector = None
-        if vector is None or vector.shape != (self.dim,) or vector.dtype != np.float32:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError:
+            data = b""
+        if len(data) != len(self._header) + 4 * self.dim or not data.startswith(self._header):
             path.unlink(missing_ok=True)  # a damaged or foreign entry is recomputed
             return None
-        return vector
+        return np.frombuffer(data, dtype=np.float32, offset=len(self._header)).copy()
 
     def get_many(self, content_hashes: Iterable[str]) -> dict[str, np.ndarray]:
         """The cached vectors of the hashes that have one."""
