@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -30,8 +31,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-
-from dataprep_assets.lib.storage import atomic_path
 
 AUTO = "auto"
 
@@ -129,6 +128,7 @@ def encode_batch(
 
 
 _SAFE_DIRECTORY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_TEMP_NUMBERS = itertools.count()
 _SAFE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,127}")
 
 
@@ -151,6 +151,7 @@ class VectorCache:
     def __init__(self, root: str | os.PathLike, vectorizer: ImageVectorizer):
         self.directory = Path(root) / fingerprint_directory(vectorizer.name, vectorizer.fingerprint())
         self.dim = vectorizer.dim
+        self._folders: set[Path] = set()
         self._header = npy_bytes(np.zeros(self.dim, np.float32))[: -4 * self.dim or None]
 
     def path(self, content_hash: str) -> Path:
@@ -185,8 +186,17 @@ class VectorCache:
         vector = np.asarray(vector, dtype=np.float32)
         if vector.shape != (self.dim,):
             raise ValueError(f"vector of shape {vector.shape} for a cache of {self.dim}-d vectors")
-        with atomic_path(self.path(content_hash)) as tmp:  # no fsync: a torn entry reads as damaged, recomputed
+        path = self.path(content_hash)
+        if path.parent not in self._folders:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._folders.add(path.parent)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}-{next(_TEMP_NUMBERS)}.tmp")
+        try:  # renamed into place, not fsynced: a torn entry reads as damaged and is recomputed
             tmp.write_bytes(npy_bytes(vector))
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
     def put_many(self, content_hashes: Sequence[str], rows: np.ndarray) -> None:
         for h, row in zip(content_hashes, rows, strict=True):
