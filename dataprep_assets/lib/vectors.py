@@ -5,13 +5,14 @@ retrieval encoders) plugs its models in here:
 
 - an `ImageVectorizer` has a `name`, a `dim`, a `fingerprint()` naming the model, its version, weights and
   preprocessing, `load(path)` decoding one image into what `encode` takes (its own resizing and colour
-  conversion), and `encode(images)` turning a batch of those into a (B, dim) float32 matrix;
+  conversion), `encode(images)` turning a batch of those into a (B, dim) float32 matrix, and `parallel_decode`
+  (whether it is cheap enough to run in worker processes, decoding included);
 - a `VectorizerRegistry` maps names to factories and resolves `auto` to the best one this machine can run;
 - `encode_batch` loads, encodes and validates one batch (dimension, finite values): an image that fails is a
   failure with a reason, never a silent gap or a crash;
 - a `VectorCache` keeps one vector per (image content hash, vectorizer fingerprint), content-addressed:
 
-      <root>/<fingerprint>/<hash[:2]>/<hash>.npy
+      <root>/<fingerprint, or <name>-<its sha256[:16]> when not a plain file name>/<hash[:2]>/<hash>.npy
 
   so a renamed or copied image reuses its vector, while an edited image (a new hash) or another model (a new
   fingerprint) never does. Writes are atomic (renamed into place, not fsynced: it is a cache); a damaged entry
@@ -39,6 +40,8 @@ class ImageVectorizer(Protocol):
     """Images -> fixed-length float32 vectors."""
 
     name: str
+    parallel_decode: bool
+    """True when encoding is cheap enough to run in worker processes with the decoding (no model to load)."""
 
     @property
     def dim(self) -> int: ...

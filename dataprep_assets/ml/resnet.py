@@ -135,6 +135,7 @@ def load_resnet50(weights_path: str | Path) -> ResNet50:
 
 class ResNet50Extractor:
     name = "resnet50"
+    parallel_decode = False
     version = "1"
     dim = 2048
     input_size = 224

@@ -23,6 +23,7 @@ class MeanColour:
 
     name = "mean_colour"
     dim = 3
+    parallel_decode = True
 
     def __init__(self, version: str = "1", broken: str = ""):
         self.version, self.broken = version, broken

@@ -29,8 +29,6 @@ from dataprep_assets.lib.vectors import ImageVectorizer, VectorizerRegistry, tor
 
 class ImageEncoder(ImageVectorizer, Protocol):
     batch_size: int
-    parallel_decode: bool
-    """True when encoding is cheap enough to run in worker processes with the decoding."""
 
     def spec(self) -> tuple[str, dict]: ...
 

@@ -92,6 +92,7 @@ class ImageStatsExtractor:
     """128 colour, edge and texture statistics per image, vectorised over the batch."""
 
     name = "image_stats"
+    parallel_decode = True
     version = "1"
     dim = 128
     input_size = 128

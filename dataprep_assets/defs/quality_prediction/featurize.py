@@ -137,7 +137,7 @@ def extract_to_hdf5(
 
 def _results(extractor: FeatureExtractor, todo: list[list[str]], workers: int) -> Iterator[EncodedBatch | None]:
     workers = min(workers, resolve_workers(None, sum(len(t) for t in todo), MIN_IMAGES_PER_WORKER))
-    if workers > 1 and extractor.name == "image_stats":
+    if workers > 1 and extractor.parallel_decode:
         yield from ordered_map(
             _worker_batch, [(extractor.name, t) for t in todo], max_workers=workers, in_flight_per_worker=2
         )
