@@ -5,17 +5,16 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from dataprep_assets.common.automation import FOLLOW_UPSTREAM
 from dataprep_assets.common.cards import (
     balance_table,
-    card_version,
+    bars_figure,
+    card_asset,
+    dataset_card,
     histogram_figure,
     input_versions,
     leak_section,
     rejects_frame,
-    rejects_section,
     target_fractions,
-    write_card,
 )
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.cell_qa.assets import (
@@ -27,8 +26,8 @@ from dataprep_assets.defs.cell_qa.assets import (
 from dataprep_assets.defs.cell_qa.config import SplitConfig
 from dataprep_assets.defs.cell_qa.datasets import CROPS, GROUP, INVENTORY, RELEASE, SPLIT_ORDER, SPLITS
 from dataprep_assets.lib.cards import Card, Figure, Section, Table
-from dataprep_assets.lib.charts import grouped_bars, remembered_charts
 from dataprep_assets.lib.splits import split_summary
+from dataprep_assets.lib.tables import describe_by
 
 
 def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
@@ -46,11 +45,7 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
     )
     per_comp = cells.pivot_table(index="competitor", columns="split", values="cell_id", aggfunc="count", fill_value=0)
     per_comp = per_comp.reindex(columns=[s for s in SPLIT_ORDER if s in per_comp.columns]).astype("int64")
-    per_comp_frame = per_comp.rename_axis("competitor").reset_index()
-    jaccard = cells.groupby("competitor")["cell_jaccard"].describe()[["count", "mean", "50%", "min", "max"]]
-    jaccard = (
-        jaccard.rename(columns={"50%": "median"}).astype({"count": "int64"}).rename_axis("competitor").reset_index()
-    )
+    jaccard = describe_by(cells, "cell_jaccard", "competitor")
     achieved = dict(zip(summary["split"], summary["group_fraction"], strict=True))
     rejects = rejects_frame(store, ["cell_qa_inventory", "cell_crops"])
     sections = [
@@ -59,18 +54,20 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
             "Cells, source images and frames per split; cells per competitor and split.",
             tables=[
                 Table("counts-per-split", "per split", per_split),
-                Table("counts-per-class", "cells per competitor and split", per_comp_frame),
+                Table(
+                    "counts-per-class",
+                    "cells per competitor and split",
+                    per_comp.rename_axis("competitor").reset_index(),
+                ),
             ],
             figures=[
-                Figure(
+                bars_figure(
                     "cells_per_split",
-                    grouped_bars(
-                        {c: {s: float(per_comp.loc[c, s]) for s in per_comp.columns} for c in per_comp.index},  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
-                        title="cells per competitor and split",
-                        xlabel="competitor",
-                        ylabel="cells",
-                    ),
                     "cells per competitor, one colour per split",
+                    per_comp,
+                    title="cells per competitor and split",
+                    xlabel="competitor",
+                    ylabel="cells",
                 )
             ],
         ),
@@ -114,21 +111,20 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
                 ),
             ],
         ),
-        rejects_section(rejects),
     ]
-    return Card(
+    return dataset_card(
         pipeline="cell_qa",
         title="cell_qa: per-cell crops and Jaccard, split by source image",
-        version=release.get("version") or card_version(versions),
-        inputs=versions,
+        version=release.get("version"),
+        versions=versions,
         sections=sections,
+        rejects=rejects,
         facts={
             "cells": len(cells),
             "original images": int(cells["original_image_key"].nunique()),
             "frames": int(cells["frame_key"].nunique()),
             "competitors": int(cells["competitor"].nunique()),
             "mean Jaccard": float(np.round(cells["cell_jaccard"].mean(), 4)),
-            "rejects": len(rejects),
         },
         summary="2-channel crops (raw, cell mask) of every competitor's cells with their Jaccard against the ground "
         "truth; "
@@ -136,11 +132,10 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
     )
 
 
-@dg.asset(group_name=GROUP, deps=[cell_qa_release], kinds={"html"}, automation_condition=FOLLOW_UPSTREAM)
-def cell_qa_dataset_card(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
+@card_asset(group=GROUP, deps=[cell_qa_release], preview="sample_crops")
+def cell_qa_dataset_card(context: dg.AssetExecutionContext, store: DatasetStore) -> Card:
     """The dataset card (`cards/cell_qa/index.html` + `README.md`): counts, balance, leak evidence, samples,
     distributions."""
-    target = target_fractions(context.instance, cell_level_dataframe_with_splits.key, SplitConfig().fractions)
-    with remembered_charts(store.local_root()):  # a chart of unchanged data is not drawn again
-        card = build_card(store, target)
-    return write_card(store, card, preview="sample_crops")
+    return build_card(
+        store, target_fractions(context.instance, cell_level_dataframe_with_splits.key, SplitConfig().fractions)
+    )

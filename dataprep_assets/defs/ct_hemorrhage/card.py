@@ -7,15 +7,14 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from dataprep_assets.common.automation import FOLLOW_UPSTREAM
 from dataprep_assets.common.cards import (
-    card_version,
+    bars_figure,
+    card_asset,
+    dataset_card,
     histogram_figure,
     input_versions,
     leak_section,
     rejects_frame,
-    rejects_section,
-    write_card,
 )
 from dataprep_assets.common.metadata import latest_materialization_metadata
 from dataprep_assets.common.store import DatasetStore
@@ -36,7 +35,7 @@ from dataprep_assets.defs.ct_hemorrhage.reports import v4_analysis
 from dataprep_assets.defs.ct_hemorrhage.splits import balanced_splits
 from dataprep_assets.defs.ct_hemorrhage.training_set import augmented_coco_6class, coco_4class
 from dataprep_assets.lib.cards import Card, Figure, Section, Table
-from dataprep_assets.lib.charts import grouped_bars, remembered_charts
+from dataprep_assets.lib.charts import grouped_bars
 from dataprep_assets.lib.itemcache import ItemCache, fingerprint
 from dataprep_assets.lib.storage import SafeFiles, sha256_file
 
@@ -227,15 +226,13 @@ def build_card(store: DatasetStore, target_share: float) -> Card:
                 ),
             ],
             figures=[
-                Figure(
+                bars_figure(
                     "annotations_per_class",
-                    grouped_bars(
-                        {c: {s: float(ann_per_class.loc[c, s]) for s in SPLIT_ORDER} for c in classes},  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
-                        title="annotations per class and split",
-                        xlabel="class",
-                        ylabel="boxes",
-                    ),
                     "boxes per class, one colour per split",
+                    ann_per_class,
+                    title="annotations per class and split",
+                    xlabel="class",
+                    ylabel="boxes",
                 )
             ],
         ),
@@ -317,15 +314,14 @@ def build_card(store: DatasetStore, target_share: float) -> Card:
                 Table("label-distribution", "label distribution", labels),
             ],
         ),
-        rejects_section(rejects),
     ]
     total_no_hem = int(per_split["no_hemorrhage"].sum())
-    return Card(
+    return dataset_card(
         pipeline="ct_hemorrhage",
         title="ct_hemorrhage v4: 6-class head-CT hemorrhage detection (COCO)",
-        version=card_version(versions),
-        inputs=versions,
+        versions=versions,
         sections=sections,
+        rejects=rejects,
         facts={
             "images": len(images),
             "annotations": len(boxes),
@@ -333,7 +329,6 @@ def build_card(store: DatasetStore, target_share: float) -> Card:
             "classes": len(classes),
             "no-hemorrhage share": round(total_no_hem / max(len(images), 1), 4),
             "augmented images": int(images["augmented"].sum()),
-            "rejects": len(rejects),
         },
         summary="data/training_datasets/v4/6class_coco/{train,valid,test}/_annotations.coco.json with the images "
         "beside it; "
@@ -341,16 +336,9 @@ def build_card(store: DatasetStore, target_share: float) -> Card:
     )
 
 
-@dg.asset(
-    group_name=GROUP,
-    deps=[augmented_coco_6class, coco_4class, v4_analysis],
-    kinds={"html"},
-    automation_condition=FOLLOW_UPSTREAM,
-)
-def ct_hemorrhage_dataset_card(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
+@card_asset(group=GROUP, deps=[augmented_coco_6class, coco_4class, v4_analysis], preview="samples_train")
+def ct_hemorrhage_dataset_card(context: dg.AssetExecutionContext, store: DatasetStore) -> Card:
     """The dataset card (`cards/ct_hemorrhage/index.html` + `README.md`): counts, balance, leak evidence, samples,
     distributions and Datumaro-style statistics of the v4 6-class COCO dataset."""
     target = latest_materialization_metadata(context.instance, balanced_splits.key).get("target_no_hem_share", 0.5)
-    with remembered_charts(store.local_root()):  # a chart of unchanged data is not drawn again
-        card = build_card(store, float(target))
-    return write_card(store, card, preview="samples_train")
+    return build_card(store, float(target))

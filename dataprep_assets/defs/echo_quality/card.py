@@ -4,17 +4,16 @@ fractions, leak-group evidence, captioned first frames, score distributions, ver
 import dagster as dg
 import pandas as pd
 
-from dataprep_assets.common.automation import FOLLOW_UPSTREAM
 from dataprep_assets.common.cards import (
     balance_table,
-    card_version,
+    bars_figure,
+    card_asset,
+    dataset_card,
     histogram_figure,
     input_versions,
     leak_section,
     rejects_frame,
-    rejects_section,
     target_fractions,
-    write_card,
 )
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.echo_quality.assets import (
@@ -34,7 +33,6 @@ from dataprep_assets.defs.echo_quality.datasets import (
     VIDEOS_SUBDIR,
 )
 from dataprep_assets.lib.cards import Card, Figure, Section, Table
-from dataprep_assets.lib.charts import grouped_bars
 
 CLASS_NAMES = {1: "high_quality", 0: "low_quality"}
 
@@ -84,15 +82,13 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
                 ),
             ],
             figures=[
-                Figure(
+                bars_figure(
                     "videos_per_split",
-                    grouped_bars(
-                        {c: {s: float(per_split.loc[s, c]) for s in order} for c in CLASS_NAMES.values()},  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
-                        title="videos per class and split",
-                        xlabel="class",
-                        ylabel="videos",
-                    ),
                     "videos per class, one colour per split",
+                    per_split[list(CLASS_NAMES.values())].T,
+                    title="videos per class and split",
+                    xlabel="class",
+                    ylabel="videos",
                 )
             ],
         ),
@@ -134,30 +130,28 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
                 )
             ],
         ),
-        rejects_section(rejects),
     ]
-    return Card(
+    return dataset_card(
         pipeline="echo_quality",
         title="echo_quality: high/low quality echocardiography videos",
-        version=release.get("version") or card_version(versions),
-        inputs=versions,
+        version=release.get("version"),
+        versions=versions,
         sections=sections,
+        rejects=rejects,
         facts={
             "videos": len(frame),
             "high quality": int((frame["quality_score"] == 1).sum()),
             "low quality": int((frame["quality_score"] == 0).sum()),
             "machine types": int(frame["machine_type"].nunique()),
             "leak groups": int(frame["group_id"].nunique()),
-            "rejects": len(rejects),
         },
         summary="training_data/echo_videos/*.dcm with training_data/echo_annotations.csv; "
         "splits in echo_quality/echo_annotations_splits.csv.",
     )
 
 
-@dg.asset(group_name=GROUP, deps=[echo_dataset_release], kinds={"html"}, automation_condition=FOLLOW_UPSTREAM)
-def echo_quality_dataset_card(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
+@card_asset(group=GROUP, deps=[echo_dataset_release], preview="first_frames")
+def echo_quality_dataset_card(context: dg.AssetExecutionContext, store: DatasetStore) -> Card:
     """The dataset card (`cards/echo_quality/index.html` + `README.md`): counts, balance, leak evidence, samples,
     scores."""
-    target = target_fractions(context.instance, echo_training_splits.key, EchoSplitConfig().fractions)
-    return write_card(store, build_card(store, target), preview="first_frames")
+    return build_card(store, target_fractions(context.instance, echo_training_splits.key, EchoSplitConfig().fractions))

@@ -5,15 +5,14 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from dataprep_assets.common.automation import FOLLOW_UPSTREAM
 from dataprep_assets.common.cards import (
     balance_table,
-    card_version,
+    bars_figure,
+    card_asset,
+    dataset_card,
     input_versions,
     leak_section,
     rejects_frame,
-    rejects_section,
-    write_card,
 )
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.perva_retrieval.assets import hf_retrieval_dataset, retrieval_combined
@@ -27,7 +26,7 @@ from dataprep_assets.defs.perva_retrieval.locate import (
 )
 from dataprep_assets.defs.perva_retrieval.pictures import retrieval_montage
 from dataprep_assets.lib.cards import Card, Figure, Section, Table
-from dataprep_assets.lib.charts import grouped_bars, histograms
+from dataprep_assets.lib.charts import histograms
 from dataprep_assets.lib.datasets import Dataset
 
 
@@ -95,18 +94,15 @@ def build_card(
                 ),
             ],
             figures=[
-                Figure(
+                bars_figure(
                     "records_per_category",
-                    grouped_bars(
-                        {  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
-                            r.category: {"train": float(r.train_concepts), "validation": float(r.validation_concepts)}  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
-                            for r in per_category.itertuples()
-                        },
-                        title="concepts per category and concept split",
-                        xlabel="category",
-                        ylabel="concepts",
-                    ),
                     "concepts per category, one colour per split",
+                    per_category.set_index("category")[["train_concepts", "validation_concepts"]].set_axis(
+                        ["train", "validation"], axis=1
+                    ),
+                    title="concepts per category and concept split",
+                    xlabel="category",
+                    ylabel="concepts",
                 )
             ],
         ),
@@ -159,34 +155,27 @@ def build_card(
                 )
             ],
         ),
-        rejects_section(rejects),
     ]
-    return Card(
+    return dataset_card(
         pipeline="perva_retrieval",
         title="perva_retrieval: personalised retrieval with hard negatives (HuggingFace)",
-        version=card_version(versions),
-        inputs=versions,
+        versions=versions,
         sections=sections,
+        rejects=rejects,
         facts={
             "records": len(records),
             "categories": len(categories),
             "concepts": int(concepts["concept_key"].nunique()),
             "catalog images": len(images),
             "negatives per query (K)": k,
-            "rejects": len(rejects),
         },
         summary=f"{hf[0].path if hf else 'the HuggingFace dataset'} (datasets.load_from_disk); "
         f"records in {combined_file.path}.",
     )
 
 
-@dg.asset(
-    group_name=GROUP,
-    deps=[hf_retrieval_dataset, retrieval_combined],
-    kinds={"html"},
-    automation_condition=FOLLOW_UPSTREAM,
-)
-def perva_retrieval_dataset_card(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
+@card_asset(group=GROUP, deps=[hf_retrieval_dataset, retrieval_combined], preview="query_positive_negatives")
+def perva_retrieval_dataset_card(context: dg.AssetExecutionContext, store: DatasetStore) -> Card:
     """The dataset card (`cards/perva_retrieval/index.html` + `README.md`): counts, balance, leak evidence, samples."""
     combined = current_combined(store)
     try:
@@ -197,6 +186,4 @@ def perva_retrieval_dataset_card(context: dg.AssetExecutionContext, store: Datas
         raise dg.Failure(
             "perva_retrieval_dataset_card: materialize image_catalog, concept_splits and retrieval_combined first"
         )
-    return write_card(
-        store, build_card(store, splits, combined, current_hf_dataset(store)), preview="query_positive_negatives"
-    )
+    return build_card(store, splits, combined, current_hf_dataset(store))

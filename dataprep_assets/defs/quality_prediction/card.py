@@ -4,17 +4,16 @@ balance against their targets, image-group leak evidence, captioned logos, SSIM 
 import dagster as dg
 import pandas as pd
 
-from dataprep_assets.common.automation import FOLLOW_UPSTREAM
 from dataprep_assets.common.cards import (
     balance_table,
-    card_version,
+    bars_figure,
+    card_asset,
+    dataset_card,
     histogram_figure,
     input_versions,
     leak_section,
     rejects_frame,
-    rejects_section,
     target_fractions,
-    write_card,
 )
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.quality_prediction.assets import feature_report, logo_montage, quality_dataset_splits
@@ -22,7 +21,7 @@ from dataprep_assets.defs.quality_prediction.config import SplitConfig
 from dataprep_assets.defs.quality_prediction.datasets import CLEAN, EXAMPLES, GROUP, RESULTS, SOURCE, SPLIT_TABLES
 from dataprep_assets.defs.quality_prediction.stratify import SPLITS
 from dataprep_assets.lib.cards import Card, Figure, Section, Table
-from dataprep_assets.lib.charts import grouped_bars
+from dataprep_assets.lib.tables import describe_by
 from dataprep_assets.ml.vectorizer_params import LOGO_TYPES, TARGET_LOGO_MIX
 
 
@@ -54,10 +53,7 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
     logo_mix = pd.DataFrame(
         [{"logo_type": t, "target": TARGET_LOGO_MIX[t], "achieved": float(mix.get(t, 0.0))} for t in LOGO_TYPES]
     )
-    quality = examples.groupby("logo_type")["ssim"].describe()[["count", "mean", "50%", "min", "max"]]
-    quality = (
-        quality.rename(columns={"50%": "median"}).astype({"count": "int64"}).rename_axis("logo_type").reset_index()
-    )
+    quality = describe_by(examples, "ssim", "logo_type")
     rejects = rejects_frame(store, ["conversion_results", "clean_conversion_results", "image_features"])
     sections = [
         Section(
@@ -72,15 +68,13 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
                 ),
             ],
             figures=[
-                Figure(
+                bars_figure(
                     "results_per_split",
-                    grouped_bars(
-                        {t: {s: float(per_type.loc[t, s]) for s in order} for t in per_type.index},  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
-                        title="results per logo type and split",
-                        xlabel="logo type",
-                        ylabel="results",
-                    ),
                     "results per logo type, one colour per split",
+                    per_type,
+                    title="results per logo type and split",
+                    xlabel="logo type",
+                    ylabel="results",
                 )
             ],
         ),
@@ -132,20 +126,18 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
                 ),
             ],
         ),
-        rejects_section(rejects),
     ]
-    return Card(
+    return dataset_card(
         pipeline="quality_prediction",
         title="quality_prediction: SVG conversion quality, split by source image",
-        version=card_version(versions),
-        inputs=versions,
+        versions=versions,
         sections=sections,
+        rejects=rejects,
         facts={
             "results": len(examples),
             "source images": int(examples["image_group"].nunique()),
             "logo types": int(examples["logo_type"].nunique()),
             "mean SSIM": round(float(examples["ssim"].mean()), 4),
-            "rejects": len(rejects),
         },
         summary="datasets/{train,validation,test}.parquet (and examples.parquet with CV folds) plus HDF5 image "
         "features; "
@@ -153,14 +145,8 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
     )
 
 
-@dg.asset(
-    group_name=GROUP,
-    deps=[quality_dataset_splits, feature_report],
-    kinds={"html"},
-    automation_condition=FOLLOW_UPSTREAM,
-)
-def quality_prediction_dataset_card(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
+@card_asset(group=GROUP, deps=[quality_dataset_splits, feature_report], preview="sample_logos")
+def quality_prediction_dataset_card(context: dg.AssetExecutionContext, store: DatasetStore) -> Card:
     """The dataset card (`cards/quality_prediction/index.html` + `README.md`): counts, balance, leak evidence, logos,
     SSIM."""
-    target = target_fractions(context.instance, quality_dataset_splits.key, SplitConfig().fractions)
-    return write_card(store, build_card(store, target), preview="sample_logos")
+    return build_card(store, target_fractions(context.instance, quality_dataset_splits.key, SplitConfig().fractions))
