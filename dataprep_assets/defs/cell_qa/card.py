@@ -5,17 +5,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from dataprep_assets.common.cards import (
-    balance_table,
-    bars_figure,
-    card_asset,
-    dataset_card,
-    histogram_figure,
-    input_versions,
-    leak_section,
-    rejects_frame,
-    target_fractions,
-)
+from dataprep_assets.common import cards
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.cell_qa.assets import (
     cell_level_dataframe_with_splits,
@@ -33,7 +23,7 @@ from dataprep_assets.lib.tables import describe_by
 def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
     cells = store.read(SPLITS)
     release = store.read(RELEASE) if store.exists(RELEASE.path) else {}
-    versions = input_versions(store, [INVENTORY.path, CROPS.path, SPLITS.path])
+    versions = cards.input_versions(store, [INVENTORY.path, CROPS.path, SPLITS.path])
     summary = split_summary(cells, "original_image_key", order=SPLIT_ORDER)
     per_split = pd.DataFrame(
         {
@@ -47,7 +37,7 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
     per_comp = per_comp.reindex(columns=[s for s in SPLIT_ORDER if s in per_comp.columns]).astype("int64")
     jaccard = describe_by(cells, "cell_jaccard", "competitor")
     achieved = dict(zip(summary["split"], summary["group_fraction"], strict=True))
-    rejects = rejects_frame(store, ["cell_qa_inventory", "cell_crops"])
+    rejects = cards.rejects_frame(store, ["cell_qa_inventory", "cell_crops"])
     sections = [
         Section(
             "Counts",
@@ -61,7 +51,7 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
                 ),
             ],
             figures=[
-                bars_figure(
+                cards.bars_figure(
                     "cells_per_split",
                     "cells per competitor, one colour per split",
                     per_comp,
@@ -74,9 +64,9 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
         Section(
             "Balance",
             "Share of source images (the split unit) per split against the configured fractions.",
-            tables=[balance_table(achieved, target, "share of original_image_key groups")],
+            tables=[cards.balance_table(achieved, target, "share of original_image_key groups")],
         ),
-        leak_section(cells, "original_image_key", order=SPLIT_ORDER),
+        cards.leak_section(cells, "original_image_key", order=SPLIT_ORDER),
         Section(
             "Samples",
             "One row per competitor, crops from its lowest to its highest Jaccard; raw in gray, the cell's mask "
@@ -98,7 +88,7 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
                     jaccard_chart(cells),
                     "cell Jaccard with the matched ground-truth cell, per competitor",
                 ),
-                histogram_figure(
+                cards.histogram_figure(
                     "cell_area",
                     "cell areas per competitor",
                     cells,
@@ -112,7 +102,7 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
             ],
         ),
     ]
-    return dataset_card(
+    return cards.dataset_card(
         pipeline="cell_qa",
         title="cell_qa: per-cell crops and Jaccard, split by source image",
         version=release.get("version"),
@@ -132,10 +122,10 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
     )
 
 
-@card_asset(group=GROUP, deps=[cell_qa_release], preview="sample_crops")
+@cards.card_asset(group=GROUP, deps=[cell_qa_release], preview="sample_crops")
 def cell_qa_dataset_card(context: dg.AssetExecutionContext, store: DatasetStore) -> Card:
     """The dataset card (`cards/cell_qa/index.html` + `README.md`): counts, balance, leak evidence, samples,
     distributions."""
     return build_card(
-        store, target_fractions(context.instance, cell_level_dataframe_with_splits.key, SplitConfig().fractions)
+        store, cards.target_fractions(context.instance, cell_level_dataframe_with_splits.key, SplitConfig().fractions)
     )

@@ -7,15 +7,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from dataprep_assets.common.cards import (
-    bars_figure,
-    card_asset,
-    dataset_card,
-    histogram_figure,
-    input_versions,
-    leak_section,
-    rejects_frame,
-)
+from dataprep_assets.common import cards
 from dataprep_assets.common.metadata import latest_materialization_metadata
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.ct_hemorrhage.datasets import (
@@ -155,7 +147,7 @@ def build_card(store: DatasetStore, target_share: float) -> Card:
     parts = [coco_frames(c, s) for s, c in cocos.items()]
     images = pd.concat([p[0] for p in parts], ignore_index=True)
     boxes = pd.concat([p[1] for p in parts], ignore_index=True)
-    versions = input_versions(store, [d.path for d in (LABELLED, NO_HEM_PNGS, BALANCED, SIX_CLASS, FOUR_CLASS)])
+    versions = cards.input_versions(store, [d.path for d in (LABELLED, NO_HEM_PNGS, BALANCED, SIX_CLASS, FOUR_CLASS)])
     hem = {s: set(boxes.loc[boxes["split"] == s, "image_id"]) for s in SPLIT_ORDER}
     per_split = pd.DataFrame(
         [
@@ -207,7 +199,7 @@ def build_card(store: DatasetStore, target_share: float) -> Card:
         )
         for s in ("train", "valid")
     ]
-    rejects = rejects_frame(store, REJECTING_ASSETS)
+    rejects = cards.rejects_frame(store, REJECTING_ASSETS)
     sections = [
         Section(
             "Counts",
@@ -226,7 +218,7 @@ def build_card(store: DatasetStore, target_share: float) -> Card:
                 ),
             ],
             figures=[
-                bars_figure(
+                cards.bars_figure(
                     "annotations_per_class",
                     "boxes per class, one colour per split",
                     ann_per_class,
@@ -255,7 +247,7 @@ def build_card(store: DatasetStore, target_share: float) -> Card:
                 )
             ],
         ),
-        leak_section(images, "patient_id", order=SPLIT_ORDER),
+        cards.leak_section(images, "patient_id", order=SPLIT_ORDER),
         Section(
             "Samples", "Boxes are outlined in their class colour and labelled with the class name.", figures=samples
         ),
@@ -264,7 +256,7 @@ def build_card(store: DatasetStore, target_share: float) -> Card:
             f"Box size is sqrt(w*h) in pixels; intensities from up to {PIXEL_SAMPLE} images per split.",
             tables=[Table("image-sizes", "image sizes", sizes)],
             figures=[
-                histogram_figure(
+                cards.histogram_figure(
                     "box_sizes",
                     "box sizes per class",
                     boxes,
@@ -274,7 +266,7 @@ def build_card(store: DatasetStore, target_share: float) -> Card:
                     xlabel="sqrt(w*h), pixels",
                     ylabel="boxes",
                 ),
-                histogram_figure(
+                cards.histogram_figure(
                     "box_aspect",
                     "box aspect ratios per class",
                     boxes,
@@ -285,7 +277,7 @@ def build_card(store: DatasetStore, target_share: float) -> Card:
                     ylabel="boxes",
                     log_x=True,
                 ),
-                histogram_figure(
+                cards.histogram_figure(
                     "intensity",
                     "image intensities per split",
                     pixels,
@@ -316,7 +308,7 @@ def build_card(store: DatasetStore, target_share: float) -> Card:
         ),
     ]
     total_no_hem = int(per_split["no_hemorrhage"].sum())
-    return dataset_card(
+    return cards.dataset_card(
         pipeline="ct_hemorrhage",
         title="ct_hemorrhage v4: 6-class head-CT hemorrhage detection (COCO)",
         versions=versions,
@@ -336,7 +328,7 @@ def build_card(store: DatasetStore, target_share: float) -> Card:
     )
 
 
-@card_asset(group=GROUP, deps=[augmented_coco_6class, coco_4class, v4_analysis], preview="samples_train")
+@cards.card_asset(group=GROUP, deps=[augmented_coco_6class, coco_4class, v4_analysis], preview="samples_train")
 def ct_hemorrhage_dataset_card(context: dg.AssetExecutionContext, store: DatasetStore) -> Card:
     """The dataset card (`cards/ct_hemorrhage/index.html` + `README.md`): counts, balance, leak evidence, samples,
     distributions and Datumaro-style statistics of the v4 6-class COCO dataset."""

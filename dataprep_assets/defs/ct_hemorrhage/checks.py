@@ -178,13 +178,9 @@ six_class_no_hem_share = share_in_range_check(
 )
 
 
-@dg.asset_check(
-    asset=augmented_coco_6class,
-    name=ALL_CLASSES_PRESENT,
-    blocking=True,
-    description="Each of the 6 classes has at least one image in train, valid and test.",
-)
+@dg.asset_check(asset=augmented_coco_6class, name=ALL_CLASSES_PRESENT, blocking=True)
 def six_class_all_classes(store: DatasetStore) -> dg.AssetCheckResult:
+    """Each of the 6 classes has at least one image in train, valid and test."""
     store.pull(SIX_CLASS.path)
     table = class_presence(store.path(SIX_CLASS.path), SPLIT_ORDER)
     missing = [f"{c} in {s}" for c in table.index for s in table.columns if table.loc[c, s] == 0]  # pyright: ignore[reportGeneralTypeIssues]  # pandas-stubs types DataFrame cells and reductions as any scalar
@@ -234,13 +230,9 @@ def six_class_images_readable(store: DatasetStore) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(
-    asset=augmented_coco_6class,
-    name=BOXES_INSIDE,
-    blocking=True,
-    description="100% of the boxes lie inside their images and have positive size.",
-)
+@dg.asset_check(asset=augmented_coco_6class, name=BOXES_INSIDE, blocking=True)
 def six_class_boxes_inside(store: DatasetStore) -> dg.AssetCheckResult:
+    """100% of the boxes lie inside their images and have positive size."""
     store.pull(SIX_CLASS.path)
     table = box_report(store.path(SIX_CLASS.path), SPLIT_ORDER)
     return dg.AssetCheckResult(
@@ -253,14 +245,10 @@ def six_class_boxes_inside(store: DatasetStore) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(
-    asset=augmented_coco_6class,
-    name=AUGMENTATION_MULTIPLIER,
-    blocking=True,
-    description="Train holds exactly `multiplier` images per original (the configured multiplier); valid and test hold "
-    "no augmented images.",
-)
+@dg.asset_check(asset=augmented_coco_6class, name=AUGMENTATION_MULTIPLIER, blocking=True)
 def six_class_multiplier(context: dg.AssetCheckExecutionContext, store: DatasetStore) -> dg.AssetCheckResult:
+    """Train holds exactly `multiplier` images per original (the configured multiplier); valid and test hold no
+    augmented images."""
     expected = int(latest_materialization_metadata(context.instance, augmented_coco_6class.key).get("multiplier", 3))
     rows = _six_class_rows(store)
     per_split = rows.groupby("split").agg(
@@ -286,12 +274,9 @@ def six_class_multiplier(context: dg.AssetCheckExecutionContext, store: DatasetS
     )
 
 
-@dg.asset_check(
-    asset=coco_4class,
-    name=CLASSES_REMOVED,
-    description="The 4-class set has no EDH or HC category or annotation, and as many images as the 6-class set.",
-)
+@dg.asset_check(asset=coco_4class, name=CLASSES_REMOVED)
 def four_class_classes_removed(store: DatasetStore) -> dg.AssetCheckResult:
+    """The 4-class set has no EDH or HC category or annotation, and as many images as the 6-class set."""
     store.pull(FOUR_CLASS.path)
     rows, bad = [], []
     for split in SPLIT_ORDER:
@@ -321,13 +306,9 @@ def four_class_classes_removed(store: DatasetStore) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(
-    asset=coco_4class,
-    name=LINKS_VALID,
-    description="Every 4-class image is a valid link (symbolic or hard) to the stored object of its 6-class file, not "
-    "a copy.",
-)
+@dg.asset_check(asset=coco_4class, name=LINKS_VALID)
 def four_class_links_valid(store: DatasetStore) -> dg.AssetCheckResult:
+    """Every 4-class image is a valid link (symbolic or hard) to the stored object of its 6-class file, not a copy."""
     six = store.manifest(SIX_CLASS.path)
     objects = {e.path: e.sha256 for e in six.entries} if six is not None else {}
     counts, bad = links_report(store.path(FOUR_CLASS.path), objects, store.object_path, SPLIT_ORDER)

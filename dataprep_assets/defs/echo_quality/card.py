@@ -4,17 +4,7 @@ fractions, leak-group evidence, captioned first frames, score distributions, ver
 import dagster as dg
 import pandas as pd
 
-from dataprep_assets.common.cards import (
-    balance_table,
-    bars_figure,
-    card_asset,
-    dataset_card,
-    histogram_figure,
-    input_versions,
-    leak_section,
-    rejects_frame,
-    target_fractions,
-)
+from dataprep_assets.common import cards
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.echo_quality.assets import (
     echo_dataset_release,
@@ -41,7 +31,7 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
     frame = read_annotations(store, SPLITS.path)
     frame["class"] = frame["quality_score"].astype(int).map(CLASS_NAMES)
     release = store.read(RELEASE) if store.exists(RELEASE.path) else {}
-    versions = input_versions(store, [RESULTS.path, TRAINING_DATA.path, SPLITS.path])
+    versions = cards.input_versions(store, [RESULTS.path, TRAINING_DATA.path, SPLITS.path])
     order = [s for s in SPLIT_ORDER if s in set(frame["split"])]
     per_split = frame.pivot_table(index="split", columns="class", values="filename", aggfunc="count", fill_value=0)
     per_split = per_split.reindex(index=order, columns=list(CLASS_NAMES.values()), fill_value=0).astype("int64")
@@ -68,7 +58,7 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
     ]
     videos = [store.path(TRAINING_DATA.path, VIDEOS_SUBDIR, f) for f in shown["filename"]]
     scores = frame.groupby(["machine_type", "class"])["score"].agg(["count", "mean", "min", "max"]).reset_index()
-    rejects = rejects_frame(store, ["echo_inference_results", "echo_training_data"])
+    rejects = cards.rejects_frame(store, ["echo_inference_results", "echo_training_data"])
     sections = [
         Section(
             "Counts",
@@ -82,7 +72,7 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
                 ),
             ],
             figures=[
-                bars_figure(
+                cards.bars_figure(
                     "videos_per_split",
                     "videos per class, one colour per split",
                     per_split[list(CLASS_NAMES.values())].T,
@@ -97,11 +87,11 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
             "Share of leak groups per split against the configured fractions; the split is stratified by "
             "class, so each split's high-quality share stays near the overall share.",
             tables=[
-                balance_table(achieved, target, "share of leak groups"),
+                cards.balance_table(achieved, target, "share of leak groups"),
                 Table("class-balance", "high-quality share per split", class_balance),
             ],
         ),
-        leak_section(frame, "group_id", order=SPLIT_ORDER),
+        cards.leak_section(frame, "group_id", order=SPLIT_ORDER),
         Section(
             "Samples",
             "First frame of each video: high quality first, then low quality.",
@@ -117,7 +107,7 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
             "Distributions",
             tables=[Table("scores-per-machine", "quality score per machine type and class", scores)],
             figures=[
-                histogram_figure(
+                cards.histogram_figure(
                     "scores",
                     "inference scores of the selected videos",
                     frame,
@@ -131,7 +121,7 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
             ],
         ),
     ]
-    return dataset_card(
+    return cards.dataset_card(
         pipeline="echo_quality",
         title="echo_quality: high/low quality echocardiography videos",
         version=release.get("version"),
@@ -150,8 +140,10 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
     )
 
 
-@card_asset(group=GROUP, deps=[echo_dataset_release], preview="first_frames")
+@cards.card_asset(group=GROUP, deps=[echo_dataset_release], preview="first_frames")
 def echo_quality_dataset_card(context: dg.AssetExecutionContext, store: DatasetStore) -> Card:
     """The dataset card (`cards/echo_quality/index.html` + `README.md`): counts, balance, leak evidence, samples,
     scores."""
-    return build_card(store, target_fractions(context.instance, echo_training_splits.key, EchoSplitConfig().fractions))
+    return build_card(
+        store, cards.target_fractions(context.instance, echo_training_splits.key, EchoSplitConfig().fractions)
+    )

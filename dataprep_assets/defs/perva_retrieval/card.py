@@ -5,15 +5,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from dataprep_assets.common.cards import (
-    balance_table,
-    bars_figure,
-    card_asset,
-    dataset_card,
-    input_versions,
-    leak_section,
-    rejects_frame,
-)
+from dataprep_assets.common import cards
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.perva_retrieval.assets import hf_retrieval_dataset, retrieval_combined
 from dataprep_assets.defs.perva_retrieval.concept_splits import concept_table
@@ -42,7 +34,7 @@ def build_card(
     records = store.read(combined_file)
     images = store.read(CATALOG_IMAGES)
     concepts = concept_table(store.read(train_file), store.read(validation_file))
-    versions = input_versions(
+    versions = cards.input_versions(
         store,
         [CATALOG.path, train_file.path, combined_file.path, *([hf[0].path] if hf else [])],
     )
@@ -77,7 +69,7 @@ def build_card(
     )
     target = float(store.read(metadata_file)["concept_frac"])
     negatives_hist = rec["negatives"].value_counts().sort_index()
-    rejects = rejects_frame(store, ["image_catalog", *[f"retrieval_per_category/{c}" for c in categories]])
+    rejects = cards.rejects_frame(store, ["image_catalog", *[f"retrieval_per_category/{c}" for c in categories]])
     k = int(combined_settings.get("top_k", 3))
     sections = [
         Section(
@@ -94,7 +86,7 @@ def build_card(
                 ),
             ],
             figures=[
-                bars_figure(
+                cards.bars_figure(
                     "records_per_category",
                     "concepts per category, one colour per split",
                     per_category.set_index("category")[["train_concepts", "validation_concepts"]].set_axis(
@@ -110,14 +102,14 @@ def build_card(
             "Balance",
             "Share of concepts selected for training (per category, ceil) against concept_frac.",
             tables=[
-                balance_table(
+                cards.balance_table(
                     {"train": float(train_share), "validation": 1 - float(train_share)},
                     {"train": target, "validation": 1 - target},
                     "share of concepts",
                 )
             ],
         ),
-        leak_section(concepts, "concept_key", order=["train", "validation"]),
+        cards.leak_section(concepts, "concept_key", order=["train", "validation"]),
         Section(
             "Samples",
             "Per row: a query, its positive (same concept) and its hard negatives (other concepts, most similar "
@@ -156,7 +148,7 @@ def build_card(
             ],
         ),
     ]
-    return dataset_card(
+    return cards.dataset_card(
         pipeline="perva_retrieval",
         title="perva_retrieval: personalised retrieval with hard negatives (HuggingFace)",
         versions=versions,
@@ -174,7 +166,7 @@ def build_card(
     )
 
 
-@card_asset(group=GROUP, deps=[hf_retrieval_dataset, retrieval_combined], preview="query_positive_negatives")
+@cards.card_asset(group=GROUP, deps=[hf_retrieval_dataset, retrieval_combined], preview="query_positive_negatives")
 def perva_retrieval_dataset_card(context: dg.AssetExecutionContext, store: DatasetStore) -> Card:
     """The dataset card (`cards/perva_retrieval/index.html` + `README.md`): counts, balance, leak evidence, samples."""
     combined = current_combined(store)

@@ -4,17 +4,7 @@ balance against their targets, image-group leak evidence, captioned logos, SSIM 
 import dagster as dg
 import pandas as pd
 
-from dataprep_assets.common.cards import (
-    balance_table,
-    bars_figure,
-    card_asset,
-    dataset_card,
-    histogram_figure,
-    input_versions,
-    leak_section,
-    rejects_frame,
-    target_fractions,
-)
+from dataprep_assets.common import cards
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.quality_prediction.assets import feature_report, logo_montage, quality_dataset_splits
 from dataprep_assets.defs.quality_prediction.config import SplitConfig
@@ -29,7 +19,7 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
     examples = store.read_table(EXAMPLES)
     source = store.read(SOURCE)
     root = store.pull(source["local_root"])
-    versions = input_versions(store, [RESULTS.path, CLEAN.path, SPLIT_TABLES.path])
+    versions = cards.input_versions(store, [RESULTS.path, CLEAN.path, SPLIT_TABLES.path])
     order = [s for s in SPLITS if s in set(examples["split"])]
     per_split = pd.DataFrame(
         [
@@ -54,7 +44,7 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
         [{"logo_type": t, "target": TARGET_LOGO_MIX[t], "achieved": float(mix.get(t, 0.0))} for t in LOGO_TYPES]
     )
     quality = describe_by(examples, "ssim", "logo_type")
-    rejects = rejects_frame(store, ["conversion_results", "clean_conversion_results", "image_features"])
+    rejects = cards.rejects_frame(store, ["conversion_results", "clean_conversion_results", "image_features"])
     sections = [
         Section(
             "Counts",
@@ -68,7 +58,7 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
                 ),
             ],
             figures=[
-                bars_figure(
+                cards.bars_figure(
                     "results_per_split",
                     "results per logo type, one colour per split",
                     per_type,
@@ -83,11 +73,11 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
             "Row share per split against the configured fractions (stratified by logo type and SSIM bin); "
             "the logo-type mix of the images against the seed's intended mix.",
             tables=[
-                balance_table(achieved, target, "share of results"),
+                cards.balance_table(achieved, target, "share of results"),
                 Table("logo-mix", "logo-type mix of the images: achieved against target", logo_mix),
             ],
         ),
-        leak_section(examples, "image_group", order=SPLITS),
+        cards.leak_section(examples, "image_group", order=SPLITS),
         Section(
             "Samples",
             "One row per logo type, logos from its lowest to its highest mean SSIM.",
@@ -101,7 +91,7 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
             "Distributions",
             tables=[Table("ssim-per-logo-type", "SSIM per logo type", quality)],
             figures=[
-                histogram_figure(
+                cards.histogram_figure(
                     "ssim_per_logo_type",
                     "quality scores (SSIM) per logo type",
                     examples,
@@ -112,7 +102,7 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
                     ylabel="results",
                     value_range=(0.0, 1.0),
                 ),
-                histogram_figure(
+                cards.histogram_figure(
                     "ssim_per_split",
                     "SSIM per split (stratification keeps them alike)",
                     examples,
@@ -127,7 +117,7 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
             ],
         ),
     ]
-    return dataset_card(
+    return cards.dataset_card(
         pipeline="quality_prediction",
         title="quality_prediction: SVG conversion quality, split by source image",
         versions=versions,
@@ -145,8 +135,10 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
     )
 
 
-@card_asset(group=GROUP, deps=[quality_dataset_splits, feature_report], preview="sample_logos")
+@cards.card_asset(group=GROUP, deps=[quality_dataset_splits, feature_report], preview="sample_logos")
 def quality_prediction_dataset_card(context: dg.AssetExecutionContext, store: DatasetStore) -> Card:
     """The dataset card (`cards/quality_prediction/index.html` + `README.md`): counts, balance, leak evidence, logos,
     SSIM."""
-    return build_card(store, target_fractions(context.instance, quality_dataset_splits.key, SplitConfig().fractions))
+    return build_card(
+        store, cards.target_fractions(context.instance, quality_dataset_splits.key, SplitConfig().fractions)
+    )
