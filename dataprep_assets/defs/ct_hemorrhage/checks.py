@@ -118,14 +118,10 @@ six_class_coco_valid = _coco_check(augmented_coco_6class, SIX_CLASS, SPLIT_ORDER
 four_class_coco_valid = _coco_check(coco_4class, FOUR_CLASS, SPLIT_ORDER, COCO_VALID)
 
 patient_splits_no_overlap = group_overlap_check(
-    asset=patient_splits,
-    load=lambda store: store.read(PATIENT_SPLITS),
-    group_col="patient_id",
-    name=NO_PATIENT_OVERLAP,
-    blocking=True,
+    asset=patient_splits, load=PATIENT_SPLITS, group_col="patient_id", name=NO_PATIENT_OVERLAP, blocking=True
 )
 patient_split_fractions = split_fractions_check(
-    asset=patient_splits, load=lambda store: store.read(PATIENT_SPLITS), group_col="patient_id", tolerance=0.1
+    asset=patient_splits, load=PATIENT_SPLITS, group_col="patient_id", tolerance=0.1
 )
 patients_stay_put = split_continuity_check(
     asset=patient_splits, relpath=PATIENT_SPLITS.path, group_col="patient_id", name=PATIENTS_STAY_PUT
@@ -134,11 +130,7 @@ balanced_images_stay_put = split_continuity_check(
     asset=balanced_splits, relpath=BALANCED.path, group_col="file_name", name=IMAGES_STAY_PUT
 )
 balanced_no_overlap = group_overlap_check(
-    asset=balanced_splits,
-    load=lambda store: store.read(BALANCED),
-    group_col="patient_id",
-    name=NO_PATIENT_OVERLAP,
-    blocking=True,
+    asset=balanced_splits, load=BALANCED, group_col="patient_id", name=NO_PATIENT_OVERLAP, blocking=True
 )
 balanced_no_hem_share = share_in_range_check(
     asset=balanced_splits,

@@ -38,7 +38,7 @@ def _read_splits(store: DatasetStore) -> pd.DataFrame:
 
 inference_results_valid = expectations_check(
     asset=echo_inference_results,
-    load=lambda store: store.read(RESULTS),
+    load=RESULTS,
     name="inference_results_valid",
     description="Great Expectations: score in [0, 1], status PASS/FAIL, (folder, file_id) and dicom_path unique, "
     "machine_type set.",

@@ -56,7 +56,7 @@ source_images_stay_put = split_continuity_check(
 
 clean_results_valid = expectations_check(
     asset=clean_conversion_results,
-    load=lambda store: store.read(CLEAN),
+    load=CLEAN,
     name="clean_results_valid",
     description="Great Expectations: SSIM in [-1, 1], MSE and PSNR >= 0, no missing metric, known logo type and "
     "method, unique result ids.",
