@@ -155,21 +155,13 @@ def build_inventory_with_ledger(root: Path, raw_dir: str = RAW_PREFIX) -> tuple[
             gt_dir = gt_seqs.get(seq)
             gt = scan.frames(_first_child(gt_dir, _SEG_DIR) if gt_dir else None, _GT)
             masks = {c: scan.frames(res_seqs[c].get(seq), _MASK) for c in competitors}
-            for number, gt_path in gt.items():
+            labelled = [(n, p, f"ground truth for frame {n} has no raw t{n:03d}.tif") for n, p in gt.items()]
+            labelled += [
+                (n, p, f"{c} mask for frame {n} has no raw frame") for c, f in masks.items() for n, p in f.items()
+            ]
+            for number, path, what in labelled:
                 if number not in raw:
-                    scan.reject(
-                        gt_path,
-                        "no_raw_frame",
-                        f"ground truth for frame {number} has no raw t{number:03d}.tif under {dataset}/{seq}",
-                    )
-            for competitor, frames in masks.items():
-                for number, mask_path in frames.items():
-                    if number not in raw:
-                        scan.reject(
-                            mask_path,
-                            "no_raw_frame",
-                            f"{competitor} mask for frame {number} has no raw frame under {dataset}/{seq}",
-                        )
+                    scan.reject(path, "no_raw_frame", f"{what} under {dataset}/{seq}")
             for number, raw_path in raw.items():
                 if number not in gt:
                     scan.reject(raw_path, "no_ground_truth", f"no man_seg{number:03d}.tif under {dataset}/{seq}_GT/SEG")
