@@ -46,6 +46,15 @@ def histogram_figure(name: str, caption: str, frame: pd.DataFrame, value: str, b
     return Figure(name, histograms_by(frame, value, by, **chart), caption)
 
 
+def counts_tables(per_split: pd.DataFrame, per_class: pd.DataFrame, *, class_col: str, caption: str) -> list[Table]:
+    """The card's two count tables, by the ids a reader (and test_cards) finds them by: `counts-per-split` (one row
+    per split) and `counts-per-class` (`per_class`: one row per class, index named `class_col`; columns: splits)."""
+    return [
+        Table("counts-per-split", "per split", per_split),
+        Table("counts-per-class", caption, per_class.rename_axis(class_col).reset_index()),
+    ]
+
+
 def bars_figure(name: str, caption: str, table: pd.DataFrame, **chart) -> Figure:
     """A card figure: grouped bars of `table`, one group per row (x axis), one series per column
     (`lib.charts.grouped_bars`; `chart`: its title, labels and options)."""

@@ -8,7 +8,7 @@ import dagster as dg
 import pandas as pd
 from PIL import Image
 
-from dataprep_assets.common.cards import bars_figure, card_asset, dataset_card
+from dataprep_assets.common.cards import bars_figure, card_asset, counts_tables, dataset_card
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.lib.cards import Card, Section, Table
 from dataprep_assets.lib.charts import grouped_bars
@@ -88,3 +88,15 @@ def test_card_asset_is_named_and_described_by_its_builder_and_writes_the_card(st
     png = store.path("cards/demo/figures/counts.png").read_bytes()
     assert Image.open(io.BytesIO(png)).format == "PNG"
     assert meta["classes"].value == 2 and "preview" in " ".join(meta)
+
+
+def test_counts_tables_carry_the_ids_readers_find_them_by():
+    per_split = pd.DataFrame({"split": ["train", "test"], "rows": [4, 2]})
+    per_split_table, per_class_table = counts_tables(per_split, COUNTS, class_col="animal", caption="rows per class")
+    assert (per_split_table.id, per_split_table.caption) == ("counts-per-split", "per split")
+    assert per_split_table.frame.equals(per_split)
+    assert (per_class_table.id, per_class_table.caption) == ("counts-per-class", "rows per class")
+    assert per_class_table.frame.to_dict("records") == [
+        {"animal": "cat", "train": 3, "test": 2},
+        {"animal": "dog", "train": 1, "test": 0},
+    ]

@@ -42,14 +42,9 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
         Section(
             "Counts",
             "Cells, source images and frames per split; cells per competitor and split.",
-            tables=[
-                Table("counts-per-split", "per split", per_split),
-                Table(
-                    "counts-per-class",
-                    "cells per competitor and split",
-                    per_comp.rename_axis("competitor").reset_index(),
-                ),
-            ],
+            tables=cards.counts_tables(
+                per_split, per_comp, class_col="competitor", caption="cells per competitor and split"
+            ),
             figures=[
                 cards.bars_figure(
                     "cells_per_split",

@@ -205,11 +205,8 @@ def build_card(store: DatasetStore, target_share: float) -> Card:
             "Counts",
             "Images and boxes per split; boxes and images per class and split (6-class dataset).",
             tables=[
-                Table("counts-per-split", "per split", per_split),
-                Table(
-                    "counts-per-class",
-                    "annotations per class and split",
-                    ann_per_class.rename_axis("class").reset_index(),
+                *cards.counts_tables(
+                    per_split, ann_per_class, class_col="class", caption="annotations per class and split"
                 ),
                 Table(
                     "images-per-class",

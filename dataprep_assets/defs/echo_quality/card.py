@@ -63,14 +63,12 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
         Section(
             "Counts",
             "Videos per split and class; videos per machine type and split.",
-            tables=[
-                Table("counts-per-split", "per split", per_split.rename_axis("split").reset_index()),
-                Table(
-                    "counts-per-class",
-                    "videos per machine type and split",
-                    per_machine.rename_axis("machine_type").reset_index(),
-                ),
-            ],
+            tables=cards.counts_tables(
+                per_split.rename_axis("split").reset_index(),
+                per_machine,
+                class_col="machine_type",
+                caption="videos per machine type and split",
+            ),
             figures=[
                 cards.bars_figure(
                     "videos_per_split",

@@ -49,14 +49,9 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
         Section(
             "Counts",
             "Conversion results and distinct source images per split; results per logo type and split.",
-            tables=[
-                Table("counts-per-split", "per split", per_split),
-                Table(
-                    "counts-per-class",
-                    "results per logo type and split",
-                    per_type.rename_axis("logo_type").reset_index(),
-                ),
-            ],
+            tables=cards.counts_tables(
+                per_split, per_type, class_col="logo_type", caption="results per logo type and split"
+            ),
             figures=[
                 cards.bars_figure(
                     "results_per_split",
