@@ -60,7 +60,7 @@ def test_whole_graph_builds_the_seed_layout_and_passes_every_check(built):
         assert features.chunks is not None and features.compression == "gzip"
         ids = list(h5["image_ids"].asstr()[:])
         assert ids == sorted(ids) and set(ids) == set(examples["image_id"])
-        assert h5.attrs["extractor"] == "image_stats" and h5.attrs["extractor_version"] == "1"
+        assert h5.attrs["extractor"] == "image_stats" and h5.attrs["extractor_version"] == "2"
         assert np.isfinite(features[:]).all() and len(h5["feature_names"]) == 128
 
     report = json.loads((root / REPORT.path).read_text())

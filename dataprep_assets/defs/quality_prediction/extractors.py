@@ -2,7 +2,7 @@
 
 `auto` (the default) is `resnet50` whenever torch is importable, else `image_stats`.
 
-- `image_stats` (the offline fallback, v1, 128-d, numpy only, no weights, runs anywhere): colour statistics and a
+- `image_stats` (the offline fallback, v2, 128-d, numpy only, no weights, runs anywhere): colour statistics and a
   4x4x4 colour histogram, palette size and entropy, edge magnitude / orientation histograms and edge
   density (Sobel), rotation-invariant uniform LBP texture histogram, smooth-gradient share, radial
   FFT energy bands, multi-scale detail loss, and foreground layout by quadrant. These are the image
@@ -93,7 +93,8 @@ class ImageStatsExtractor:
 
     name = "image_stats"
     parallel_decode = True
-    version = "1"
+    version = "2"
+    """2: frequency-band energies summed per image (the same bits whatever the batch)."""
     dim = 128
     input_size = 128
     feature_names = _image_stats_names()
@@ -202,8 +203,12 @@ class ImageStatsExtractor:
         fy = np.fft.fftfreq(gray.shape[1])[:, None]
         fx = np.fft.rfftfreq(gray.shape[2])[None, :]
         radius = np.sqrt(fy**2 + fx**2) / 0.5
-        band = np.minimum((radius * 8).astype(np.int64), 7)
-        energy = np.stack([power[:, band == k].sum(axis=1) for k in range(8)], axis=1)
+        band = np.minimum((radius * 8).astype(np.int64), 7).ravel()
+        b = gray.shape[0]
+        # one bin per (image, band), filled in each image's own element order: the sums do not depend on which
+        # other images share the batch (numpy's axis=1 sums over a (B, n) array do, in the last bits)
+        bins = (np.arange(b)[:, None] * 8 + band[None, :]).ravel()
+        energy = np.bincount(bins, weights=power.reshape(b, -1).ravel(), minlength=8 * b).reshape(b, 8)
         return energy / np.maximum(energy.sum(axis=1, keepdims=True), 1e-12)  # 8
 
     @staticmethod
