@@ -12,6 +12,7 @@ changed, with a run key made from the changed keys + ETags, and at most `max_cha
 changes per tick (the rest come next tick).
 """
 
+import gzip
 import json
 import os
 import time
@@ -33,9 +34,11 @@ from dataprep_assets.lib.changes import (
     ChangeCursor,
     ObjectInfo,
     batch_key,
+    deleted_objects,
     detect_changes,
     hold_until_quiet,
     listing_fingerprint,
+    object_digest,
 )
 from dataprep_assets.lib.s3uri import SCHEME, is_s3_uri, split_s3_uri
 
@@ -316,6 +319,25 @@ class ReportedLedger:
         with self.store.write_file(self.relpath(generation)) as tmp:
             tmp.write_bytes(b"".join(bytes.fromhex(d) for d in sorted(digests)))
 
+    def present_relpath(self, generation: int) -> str:
+        return f"sensor_state/{self.sensor_name}/present-{generation % LEDGER_SLOTS}.tsv.gz"
+
+    def load_present(self, generation: int | None) -> dict[str, str] | None:
+        """Key -> ETag of what was reported and still listed at generation `generation`; None when unknown
+        (a fresh cursor, or a ledger written before deletions were tracked: nothing is taken for deleted)."""
+        if generation is None:
+            return None
+        path = self.store.pull(self.present_relpath(generation))
+        if not path.is_file():
+            return None
+        lines = gzip.decompress(path.read_bytes()).decode().splitlines()
+        return dict(line.split("\t", 1) for line in lines if line)
+
+    def save_present(self, present: Mapping[str, str], generation: int) -> None:
+        text = "".join(f"{key}\t{etag}\n" for key, etag in sorted(present.items()))
+        with self.store.write_file(self.present_relpath(generation)) as tmp:
+            tmp.write_bytes(gzip.compress(text.encode(), mtime=0))
+
 
 def evaluate_changes(
     source: ChangeSource,
@@ -333,13 +355,18 @@ def evaluate_changes(
     reported are added to it (a new generation) and the returned cursor keeps no digests. A fresh
     cursor (first tick, catch-up of what is already there) takes everything in one batch.
     `objects`: the listing, when the caller already has it. `quiet_seconds`: report nothing while the newest
-    change is younger than that (an upload still arriving; `lib.changes.hold_until_quiet`)."""
+    change is younger than that (an upload still arriving; `lib.changes.hold_until_quiet`).
+    Deletions (`ChangeBatch.deleted`): when this call lists the source itself with a `ledger` (not from an event
+    queue), keys reported before and gone now are named, and a deleted key + ETag may come back as a change."""
     cursor = ChangeCursor.from_json(cursor_text)
     fresh = cursor.watermark is None and cursor.ledger is None
     queue = source if isinstance(source, S3EventQueueSource) and not fresh and ledger is not None else None
     events = queue is not None
+    # deletions: only where this call lists the whole source itself, against the ledger's last listing
+    tracks_deletions = objects is None and not events and ledger is not None
+    listed_at = datetime.now(UTC)
     if objects is None:
-        objects = queue.receive_objects() if queue is not None else source.list_objects()
+        objects = queue.receive_objects() if queue is not None else list(source.list_objects(listed_at))
 
     def held(batch: ChangeBatch) -> ChangeBatch:
         clock = time.time() if now is None else now
@@ -363,14 +390,22 @@ def evaluate_changes(
     if queue is not None:
         queue.acknowledge(reported)  # held changes are not acknowledged: their events come back next tick
     if batch.settling:
-        return batch
+        return batch  # deletions wait too: an upload and the deletions around it become one batch
+    present = ledger.load_present(cursor.ledger) if tracks_deletions else None
+    deleted = deleted_objects(present, objects, source.prefixes(listed_at)) if present is not None else {}
     marks = [m for m in (cursor.watermark, batch.cursor.watermark) if m is not None]
     watermark = (max(marks) if marks else None) if events else batch.cursor.watermark
     generation = cursor.ledger
-    if batch.changes:
+    if batch.changes or deleted:
         generation = 0 if generation is None else generation + 1
-        ledger.save(reported | {o.digest for o in batch.changes}, generation)
-    return ChangeBatch(batch.changes, ChangeCursor(watermark, {}, generation), batch.pending, batch.listed)
+        # a deleted key + ETag is forgotten, so the same bytes uploaded again are a change again
+        after = (reported | {o.digest for o in batch.changes}) - {object_digest(k, e) for k, e in deleted.items()}
+        ledger.save(after, generation)
+        if tracks_deletions:
+            ledger.save_present({o.key: o.etag for o in objects if o.digest in after}, generation)
+    return ChangeBatch(
+        batch.changes, ChangeCursor(watermark, {}, generation), batch.pending, batch.listed, deleted=deleted
+    )
 
 
 def new_files_sensor(

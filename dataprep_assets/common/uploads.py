@@ -11,6 +11,7 @@ declarative automation (`common.automation.FOLLOW_UPSTREAM`), which waits for up
 
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -29,7 +30,7 @@ from dataprep_assets.common.sensors import (
 )
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.lib.accounting import Ledger, account, ledgers_metadata
-from dataprep_assets.lib.changes import batch_key
+from dataprep_assets.lib.changes import ObjectInfo, batch_key
 from dataprep_assets.lib.dated import date_prefix_pattern, names_a_dated_folder, undated_view
 from dataprep_assets.lib.itemcache import CACHE_DIR
 from dataprep_assets.lib.rejects import RejectLog
@@ -159,12 +160,25 @@ class UploadBatchConfig(dg.Config):
         "files is passed this way, not in the run config).",
     )
 
+    deleted: list[str] = Field(
+        default_factory=list, description="Keys reported in an earlier batch that are gone from the prefix now."
+    )
+    deleted_etags: list[str] = Field(default_factory=list, description="The ETag each deleted key had.")
+
     def changes(self, store: DatasetStore) -> list[tuple[str, str, int]]:
         """(key, etag, size) of every change: the inline lists, then the listing file's."""
         rows = list(zip(self.keys, self.etags, self.sizes, strict=True))
         if self.listing:
             more = store.read_json(self.listing)
             rows += list(zip(more["keys"], more["etags"], more["sizes"], strict=True))
+        return rows
+
+    def deletions(self, store: DatasetStore) -> list[tuple[str, str]]:
+        """(key, etag) of every deletion: the inline lists, then the listing file's."""
+        rows = list(zip(self.deleted, self.deleted_etags, strict=True))
+        if self.listing:
+            more = store.read_json(self.listing)
+            rows += list(zip(more.get("deleted", []), more.get("deleted_etags", []), strict=True))
         return rows
 
 
@@ -191,16 +205,24 @@ def change_source(store: DatasetStore, watch: UploadWatch) -> ChangeSource:
     return LocalDirectorySource(root=str(store.path(watch.prefix)), **listing)
 
 
-def batch_ledger(changes: list[tuple[str, str, int]], refused: list[tuple[str, str]], written: dict) -> Ledger:
+def batch_ledger(
+    changes: list[tuple[str, str, int]],
+    refused: list[tuple[str, str]],
+    written: dict,
+    deletions: Sequence[tuple[str, str]] = (),
+    written_deleted: dict | None = None,
+) -> Ledger:
     """Every change of a tick (key @ ETag) is in the written batch, a reject (unsafe key), or set aside:
-    superseded by a later change of the same key in the same tick."""
-    ids = [f"{key}@{etag}" for key, etag, _ in changes]
+    superseded by a later change of the same key in the same tick. Every deletion is in the batch's `deleted`."""
+    ids = [f"{key}@{etag}" for key, etag, _ in changes] + [f"{key}@{etag} deleted" for key, etag in deletions]
     refused_ids = [f"{key}@{etag}" for key, etag in refused]
     refused_set = set(refused)
     accepted = [(key, etag) for key, etag, _ in changes if (key, etag) not in refused_set]
     last = {key: i for i, (key, _) in enumerate(accepted)}
     superseded = [f"{key}@{etag}" for i, (key, etag) in enumerate(accepted) if last[key] != i]
     out = [f"{key}@{written[key]['etag']}" for key in sorted(last) if key in written]
+    gone = written_deleted or {}
+    out += [f"{key}@{gone[key]['etag']} deleted" for key in sorted({k for k, _ in deletions}) if key in gone]
     return account("uploaded files", ids, out, refused_ids, set_aside=superseded)
 
 
@@ -222,7 +244,8 @@ def upload_batch_definitions(watch: UploadWatch) -> tuple[dg.AssetsDefinition, d
         relpath = f"uploads/{watch.pipeline}/{context.partition_key}.json"
         previous = store.read_json(relpath) if store.exists(relpath) else {"files": {}}
         files, rejects = dict(previous["files"]), RejectLog()
-        changes = config.changes(store)
+        deleted = dict(previous.get("deleted", {}))
+        changes, deletions = config.changes(store), config.deletions(store)
         refused = []
         for key, etag, size in changes:
             try:
@@ -232,6 +255,10 @@ def upload_batch_definitions(watch: UploadWatch) -> tuple[dg.AssetsDefinition, d
                 refused.append((key, etag))
                 continue
             files[key] = {"etag": etag, "size": int(size)}
+            deleted.pop(key, None)  # deleted earlier today, uploaded again
+        for key, etag in deletions:  # gone from the prefix: the pipeline no longer sees it, so it rebuilds
+            files.pop(key, None)
+            deleted[key] = {"etag": etag}
         manifest = store.write_json(
             relpath,
             {
@@ -239,10 +266,12 @@ def upload_batch_definitions(watch: UploadWatch) -> tuple[dg.AssetsDefinition, d
                 "batch": context.partition_key,
                 "prefix": watch.prefix,
                 "files": dict(sorted(files.items())),
+                **({"deleted": dict(sorted(deleted.items()))} if deleted else {}),
             },
         )
         rejects_path = store.write_rejects(f"{watch.asset_name}_{context.partition_key}", rejects)
-        ledger = batch_ledger(changes, refused, store.read_json(relpath)["files"])
+        written = store.read_json(relpath)
+        ledger = batch_ledger(changes, refused, written["files"], deletions, written.get("deleted", {}))
         frame = pd.DataFrame([(k, v["size"]) for k, v in files.items()], columns=["key", "size"])
         by_folder = (
             frame.assign(folder=frame["key"].str.rsplit("/", n=1).str[0])
@@ -250,13 +279,16 @@ def upload_batch_definitions(watch: UploadWatch) -> tuple[dg.AssetsDefinition, d
             .agg(["count", "sum"])
         )
         context.log.info(
-            f"upload batch {context.partition_key}: {len(changes)} new/changed, {len(files)} files in the batch"
+            f"upload batch {context.partition_key}: {len(changes)} new/changed, {len(deletions)} deleted, "
+            f"{len(files)} files in the batch"
         )
         return dg.MaterializeResult(
             data_version=dg.DataVersion(manifest.dataset_hash[:32]),
             metadata={
                 "files_in_batch": len(files),
                 "new_or_changed_this_run": len(changes) - len(rejects),
+                "deleted_this_run": len(deletions),
+                "deleted_in_batch": len(deleted),
                 "bytes_in_batch": int(frame["size"].sum()),
                 "by_folder": table(
                     by_folder.rename(columns={"count": "files", "sum": "bytes"}).reset_index(), max_rows=30
@@ -300,19 +332,21 @@ def upload_batch_definitions(watch: UploadWatch) -> tuple[dg.AssetsDefinition, d
                 f"none is newer than {watch.quiet}s",
                 cursor=cursor,
             )
-        if not batch.changes:
+        if not batch.changes and not batch.deleted:
             return dg.SensorResult(skip_reason=f"no new uploads in {source.describe()}", cursor=cursor)
         day = datetime.now(UTC).strftime(BATCH_FORMAT)
-        run_key = f"{watch.asset_name}:{batch_key(batch.changes)}"
+        gone = [ObjectInfo(key, f"deleted {etag}", 0) for key, etag in batch.deleted.items()]
+        run_key = f"{watch.asset_name}:{batch_key(batch.changes + gone)}"
         rows = {
             "keys": [o.key for o in batch.changes],
             "etags": [o.etag for o in batch.changes],
             "sizes": [o.size for o in batch.changes],
+            **({"deleted": list(batch.deleted), "deleted_etags": list(batch.deleted.values())} if gone else {}),
         }
-        if len(batch.changes) <= INLINE_KEYS:
+        if len(batch.changes) + len(gone) <= INLINE_KEYS:
             config = UploadBatchConfig(**rows)
         else:  # a catch-up: one batch, its listing in the store rather than in the run config
-            listing = f"uploads/{watch.pipeline}/incoming/{batch_key(batch.changes)}.json"
+            listing = f"uploads/{watch.pipeline}/incoming/{batch_key(batch.changes + gone)}.json"
             context.resources.store.write_json(listing, rows)
             config = UploadBatchConfig(listing=listing)
         request = dg.RunRequest(
@@ -323,6 +357,7 @@ def upload_batch_definitions(watch: UploadWatch) -> tuple[dg.AssetsDefinition, d
             tags={
                 "dataprep/pipeline": watch.pipeline,
                 "dataprep/new_files": str(len(batch.changes)),
+                "dataprep/deleted_files": str(len(gone)),
                 "dataprep/pending_files": str(batch.pending),
             },
         )

@@ -15,7 +15,8 @@ nor in `reported`, the digests of every object ever reported (kept outside the c
 late it is re-uploaded, and `seen` can stay empty: the cursor is then a few dozen bytes whatever the
 bucket holds (`ledger` names the generation of the ledger file that matches it).
 Candidates are taken oldest first (then by key) and capped per tick; the rest wait for the next tick,
-and the watermark never passes an object that was left over. Deleted objects simply stop appearing.
+and the watermark never passes an object that was left over. Deleted objects stop appearing; `deleted_objects`
+names them against what was reported and still there at the last look.
 The cursor is compact JSON (16 hex characters per object in the window), so it fits in a Dagster
 sensor cursor and survives restarts.
 """
@@ -25,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Container, Iterable
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -116,6 +117,8 @@ class ChangeBatch:
     listed: int
     settling: bool = False
     """The changes are held back: files are still arriving (see `hold_until_quiet`)."""
+    deleted: dict[str, str] = field(default_factory=dict)
+    """Keys reported before that are gone from the listing now, with the ETag they had (see `deleted_objects`)."""
 
 
 def detect_changes(
@@ -168,6 +171,17 @@ def hold_until_quiet(
     if now - newest >= quiet_seconds or now - oldest >= max_wait_seconds:
         return batch
     return ChangeBatch([], cursor, len(batch.changes), batch.listed, settling=True)
+
+
+def deleted_objects(
+    present: Mapping[str, str], objects: Iterable[ObjectInfo], prefixes: Iterable[str]
+) -> dict[str, str]:
+    """Keys of `present` (key -> ETag of what was reported and still there at the last look) under one of the
+    listed `prefixes` that the listing `objects` no longer has. Keys outside the prefixes listed now (a date
+    folder that dropped out of the listing window) are never taken for deleted."""
+    listed = {o.key for o in objects}
+    under = tuple(prefixes)
+    return {key: etag for key, etag in sorted(present.items()) if key.startswith(under) and key not in listed}
 
 
 def listing_fingerprint(objects: Iterable[ObjectInfo]) -> str:

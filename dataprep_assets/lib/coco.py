@@ -74,7 +74,7 @@ def box_problem(bbox: object) -> str | None:
         return f"bbox must be 4 numbers, got {bbox!r}"
     try:
         x, y, w, h = map(float, bbox)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return f"bbox has non-numeric values {bbox!r}"
     if not math.isfinite(x + y + w + h) and not all(math.isfinite(v) for v in (x, y, w, h)):
         return f"bbox has NaN/inf values {bbox!r}"
@@ -88,6 +88,40 @@ def clip_box(x: float, y: float, w: float, h: float, width: float, height: float
     x0, y0 = min(max(x, 0.0), width), min(max(y, 0.0), height)
     x1, y1 = min(max(x + w, 0.0), width), min(max(y + h, 0.0), height)
     return x0, y0, x1 - x0, y1 - y0
+
+
+def usable_boxes(bboxes: Sequence[object]) -> tuple[np.ndarray, np.ndarray]:
+    """`box_problem` for many raw bbox values at once: an `(n, 4)` float array (NaN rows where the value is not
+    4 numbers) and a mask of the boxes `box_problem` accepts (4 finite numbers, positive width and height)."""
+    xywh = np.full((len(bboxes), 4), np.nan)
+    shaped = np.fromiter((isinstance(b, (list, tuple)) and len(b) == 4 for b in bboxes), bool, len(bboxes))
+    try:
+        values = np.array([b for b, ok in zip(bboxes, shaped, strict=True) if ok] or np.empty((0, 4)))
+    except (TypeError, ValueError):  # ragged: a value inside a box is itself a sequence
+        values = np.empty(0, dtype=object)
+    if values.dtype.kind in "biuf" and values.shape == (int(shaped.sum()), 4):
+        xywh[shaped] = values
+    else:  # strings, huge integers, nested values: `float()` box by box, as `box_problem` does
+        for i in np.flatnonzero(shaped):
+            with contextlib.suppress(TypeError, ValueError, OverflowError):
+                xywh[i] = [float(v) for v in bboxes[i]]  # type: ignore[union-attr]
+    with np.errstate(invalid="ignore"):
+        usable = np.isfinite(xywh).all(axis=1) & (xywh[:, 2] > 0) & (xywh[:, 3] > 0)
+    return xywh, usable
+
+
+def clip_boxes(xywh: np.ndarray, width: np.ndarray, height: np.ndarray) -> np.ndarray:
+    """`clip_box` over rows of an `(n, 4)` array, with the same floating-point results (and signs of zero)."""
+    x, y, w, h = xywh.T
+
+    def clamp(v: np.ndarray, top: np.ndarray) -> np.ndarray:  # min(max(v, 0.0), top), argument order kept
+        v = np.where(v < 0.0, 0.0, v)
+        return np.where(top < v, top, v)
+
+    x0, y0 = clamp(x, width), clamp(y, height)
+    with np.errstate(over="ignore"):  # x + w may overflow to inf, as it does in Python floats
+        x1, y1 = clamp(x + w, width), clamp(y + h, height)
+    return np.stack([x0, y0, x1 - x0, y1 - y0], axis=1)
 
 
 def category_map(
@@ -133,18 +167,20 @@ def coco_from_frames(
         for name, value in zip(extra_image_fields, row[4:], strict=True):
             record[name] = value.item() if isinstance(value, np.generic) else value
         img_records.append(record)
-    ann_columns = [annotations[c].tolist() for c in ("id", "image_id", "category_id", "x", "y", "w", "h", "iscrowd")]
+    # whole columns converted once (Python ints and floats), not each value
+    ints = [annotations[c].astype("int64").tolist() for c in ("id", "image_id", "category_id", "iscrowd")]
+    floats = [annotations[c].astype("float64").tolist() for c in ("x", "y", "w", "h")]
     ann_records = [
         {
-            "id": int(i),
-            "image_id": int(image_id),
-            "category_id": int(category_id),
-            "bbox": [round(float(x), 2), round(float(y), 2), round(float(w), 2), round(float(h), 2)],
-            "area": round(float(w) * float(h), 2),
-            "iscrowd": int(iscrowd),
+            "id": i,
+            "image_id": image_id,
+            "category_id": category_id,
+            "bbox": [round(x, 2), round(y, 2), round(w, 2), round(h, 2)],
+            "area": round(w * h, 2),
+            "iscrowd": iscrowd,
             "segmentation": [],
         }
-        for i, image_id, category_id, x, y, w, h, iscrowd in zip(*ann_columns, strict=True)
+        for i, image_id, category_id, iscrowd, x, y, w, h in zip(*ints, *floats, strict=True)
     ]
     return {
         "info": dict(info or {}),

@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import numpy as np
 from PIL import Image
 
 MAX_IMAGE_PIXELS = 64_000_000
@@ -55,6 +56,13 @@ def open_image(
     with img:
         check_pixels(*img.size, name=label, limit=limit)
         yield img
+
+
+def beyond_box_limits(xywh: np.ndarray, width: np.ndarray, height: np.ndarray) -> np.ndarray:
+    """Rows of an `(n, 4)` array of usable boxes that `box_limit_problem` refuses (a boolean mask)."""
+    x, y, w, h = xywh.T
+    largest = np.maximum.reduce([np.abs(x), np.abs(y), w, h])
+    return (largest > MAX_BOX_COORDINATE) | (w > MAX_BOX_SCALE * width) | (h > MAX_BOX_SCALE * height)
 
 
 def box_limit_problem(x: float, y: float, w: float, h: float, width: float, height: float) -> str | None:

@@ -296,6 +296,11 @@ def combine_hashes(hashes: Iterable[str]) -> str:
     return digest.hexdigest()
 
 
+def _plain_name(name: str) -> bool:
+    """A single path component that needs no parsing (not empty, `.`, `..`; no separator or NUL)."""
+    return bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name and "\x00" not in name
+
+
 class SafeFiles:
     """`safe_join` + "is it a file?" for many names under one root, with the costly part once per directory.
 
@@ -310,8 +315,26 @@ class SafeFiles:
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
         self._listings: dict[tuple[str, ...], dict[str, str]] = {}
+        self._plain_dirs: dict[str, dict[str, str]] = {}
+        """Directory texts (first of two parts) that passed the checks, with their listings."""
 
     def file(self, *parts: str | os.PathLike) -> Path | None:
+        found = self._find(parts)
+        return self.root.joinpath(found) if isinstance(found, str) else found
+
+    def is_file(self, *parts: str | os.PathLike) -> bool:
+        """`file(*parts) is not None`, without building the path (the same checks, the same refusals)."""
+        return self._find(parts) is not None
+
+    def _find(self, parts: tuple[str | os.PathLike, ...]) -> Path | str | None:
+        """The file's path, or its root-relative text when that is all `file` needs to join; None if absent."""
+        head, name = (parts[0], parts[1]) if len(parts) == 2 else (None, None)
+        if isinstance(head, str) and isinstance(name, str) and head in self._plain_dirs and _plain_name(name):
+            kind = self._plain_dirs[head].get(name)  # a plain name in a directory listed before: no parse
+            if kind == "file":
+                return f"{head}/{name}"
+            if kind != "link":
+                return None
         texts = [str(p) for p in parts]
         joined = "/".join(texts)
         names = [n for n in joined.split("/") if n and n != "."]
@@ -323,13 +346,19 @@ class SafeFiles:
         listing = self._listings.get(directory)
         if listing is None:
             listing = self._listings[directory] = self._list(PurePosixPath(*directory))
+        if (
+            len(parts) == 2
+            and isinstance(parts[0], str)
+            and tuple(n for n in parts[0].split("/") if n and n != ".") == directory
+        ):
+            self._plain_dirs[parts[0]] = listing
         kind = listing.get(names[-1])
         if kind is None:
             return None
         if kind == "link":
             path = safe_join(self.root, *names)
             return path if path.is_file() else None
-        return self.root.joinpath(joined) if kind == "file" else None
+        return joined if kind == "file" else None
 
     def _file_checked(self, *parts: str | os.PathLike) -> Path | None:
         rel = PurePosixPath(*[str(p).replace("\\", "/") for p in parts]) if parts else PurePosixPath(".")

@@ -114,6 +114,14 @@ def test_safe_files_answers_from_one_listing_per_directory_and_keeps_the_link_ch
         files.file("images", "escape.png")
     with pytest.raises(UnsafePathError, match="via a link"):
         files.file("linked_dir", "x.png")
+    # `is_file` answers the same from the listing of a directory already checked, and refuses the same names
+    assert files.is_file("images", "a.png") and files.is_file("images", "inside.png")
+    assert not files.is_file("images", "sub") and not files.is_file("images", "missing.png")
+    for bad in ("../x", "..", "a/\x00b", "..\\x", "sub/../../x"):
+        with pytest.raises(UnsafePathError):
+            files.is_file("images", bad)
+    with pytest.raises(UnsafePathError, match="via a link"):
+        files.is_file("images", "escape.png")
     (root / "images" / "late.png").write_bytes(b"x")
     assert files.file("images", "late.png") is None  # listed once: a new object sees it
     assert SafeFiles(root).file("images", "late.png") == root / "images" / "late.png"

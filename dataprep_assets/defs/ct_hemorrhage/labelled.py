@@ -12,17 +12,19 @@ once (`SourceResult.ledgers`).
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from dataprep_assets.defs.ct_hemorrhage.datasets import CLASSES_6
 from dataprep_assets.defs.ct_hemorrhage.patients import image_key, parse_name
 from dataprep_assets.lib.accounting import Ledger, account
-from dataprep_assets.lib.coco import DROP, CocoError, box_problem, category_map, clip_box, load_coco
-from dataprep_assets.lib.limits import ImageTooLargeError, box_limit_problem, open_image
+from dataprep_assets.lib.coco import DROP, CocoError, box_problem, category_map, clip_boxes, load_coco, usable_boxes
+from dataprep_assets.lib.limits import ImageTooLargeError, beyond_box_limits, box_limit_problem, open_image
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.storage import SafeFiles, UnsafePathError, safe_join
 
@@ -50,11 +52,6 @@ class SourceResult:
     ledgers: tuple[Ledger, ...] = ()
 
 
-def is_clipped(x: float, y: float, w: float, h: float, width: float, height: float) -> bool:
-    """Whether the box reaches outside its image (compares the edges, never `(x + w) - x` with `w`)."""
-    return x < 0 or y < 0 or x + w > width or y + h > height
-
-
 def _source_categories(coco: dict, source: Source) -> tuple[dict[int, int | None], set[int]]:
     """Source category id -> target index (None: dropped) and the ids whose names the mapping does not list."""
     unknown = sorted({str(c["name"]) for c in coco["categories"]} - set(source.mapping))
@@ -67,6 +64,9 @@ def _source_categories(coco: dict, source: Source) -> tuple[dict[int, int | None
         )
     cat_map = category_map(coco["categories"], {**source.mapping, **dict.fromkeys(unknown, DROP)}, CLASSES_6, label)
     return cat_map, {int(c["id"]) for c in coco["categories"] if str(c["name"]) in unknown}
+
+
+IMAGE_COLUMNS = ["source", "source_id", "file_name", "source_path", "width", "height", "patient_id", "slice", "key"]
 
 
 def _image_size(path: Path) -> tuple[int, int]:
@@ -86,6 +86,7 @@ def load_source(
     ids = Counter(im["id"] for im in coco["images"])
     seen_names: set[str] = set()
     files = SafeFiles(root)  # path checks and the existence check once per directory, not per image
+    name_pattern = re.compile(pattern)
     images, image_items, kept_items = [], [], []
     for im in sorted(coco["images"], key=lambda i: str(i["file_name"])):
         name = str(im["file_name"])
@@ -103,20 +104,21 @@ def load_source(
             rejects.add(item, STAGE, "duplicate_file_name", f"{source.name}: file_name listed twice")
             continue
         seen_names.add(name)
-        parsed = parse_name(name, pattern)
+        parsed = parse_name(name, name_pattern)
         if parsed is None:
             rejects.add(item, STAGE, "no_patient_id", f"file name does not match {pattern!r}")
             continue
         try:
-            path = files.file(image_dir, name)
+            path = files.file(image_dir, name) if verify_size else None  # only the size check needs the path
+            present = path is not None or (not verify_size and files.is_file(image_dir, name))
         except UnsafePathError as exc:
             rejects.add(item, STAGE, "unsafe_path", str(exc))
             continue
-        if path is None:
+        if not present:
             rejects.add(item, STAGE, "missing_image", "listed in the COCO file but not on disk")
             continue
         width, height = im.get("width"), im.get("height")
-        if verify_size:
+        if path is not None:
             try:
                 real = _image_size(path)
             except ImageTooLargeError as exc:
@@ -134,99 +136,26 @@ def load_source(
         patient, slice_no = parsed
         kept_items.append(item)
         images.append(
-            {
-                "source": source.name,
-                "source_id": im["id"],
-                "file_name": f"{source.name}_{name}",
-                "source_path": f"{image_dir}/{name}",
-                "width": int(width),
-                "height": int(height),
-                "patient_id": patient,
-                "slice": slice_no,
-                "key": image_key(patient, slice_no),
-            }
+            (
+                source.name,
+                im["id"],
+                f"{source.name}_{name}",
+                item,
+                int(width),
+                int(height),
+                patient,
+                slice_no,
+                image_key(patient, slice_no),
+            )
         )
-    table = pd.DataFrame(
-        images,
-        columns=["source", "source_id", "file_name", "source_path", "width", "height", "patient_id", "slice", "key"],
-    )
-    sizes = {im["source_id"]: (im["width"], im["height"], im["source_path"]) for im in images}
+    table = pd.DataFrame.from_records(images, columns=IMAGE_COLUMNS)
+    sizes = {row[1]: (row[4], row[5], row[3]) for row in images}  # source id -> width, height, source path
     all_ids = set(ids)
     stats["duplicate_annotation_ids"] = sum(
         n - 1 for n in Counter(a["id"] for a in coco["annotations"]).values() if n > 1
     )
-    boxes, ann_items, box_items = [], [], []
-    for ann in sorted(coco["annotations"], key=lambda a: (str(a["image_id"]), str(a["id"]))):
-        item = f"{source.annotations}#annotation={ann['id']}"
-        ann_items.append(item)
-        if ann["image_id"] not in all_ids:
-            rejects.add(item, STAGE, "orphan_annotation", f"image_id {ann['image_id']!r} is not in the file")
-            continue
-        if ann["image_id"] not in sizes:
-            stats["annotations_of_rejected_images"] += 1
-            rejects.add(item, STAGE, "image_rejected", f"its image (id {ann['image_id']!r}) is a reject of this stage")
-            continue
-        if ann["category_id"] not in cat_map:
-            rejects.add(
-                item, STAGE, "undefined_category", f"category_id {ann['category_id']!r} is not defined in the file"
-            )
-            continue
-        if ann["category_id"] in unknown_ids:
-            stats["unknown_category"] += 1
-            rejects.add(
-                item,
-                STAGE,
-                "unknown_category",
-                f"category {names_of[ann['category_id']]!r} is not in the {source.name} category mapping",
-            )
-            continue
-        target = cat_map[ann["category_id"]]
-        if target is None:
-            stats["dropped_by_mapping"] += 1
-            rejects.add(
-                item,
-                STAGE,
-                "dropped_by_category_mapping",
-                f"category {names_of[ann['category_id']]!r} is mapped to '{DROP}'",
-            )
-            continue
-        issue = box_problem(ann["bbox"])
-        if issue:
-            rejects.add(item, STAGE, "invalid_box", issue)
-            continue
-        width, height, path = sizes[ann["image_id"]]
-        x, y, w, h = map(float, ann["bbox"])
-        beyond = box_limit_problem(x, y, w, h, width, height)
-        if beyond:
-            rejects.add(item, STAGE, "absurd_box", f"{beyond} in {path}")
-            continue
-        cx, cy, cw, ch = clip_box(x, y, w, h, width, height)
-        clipped = is_clipped(x, y, w, h, width, height)
-        if cw < min_box or ch < min_box:
-            rejects.add(
-                item,
-                STAGE,
-                "degenerate_box",
-                f"bbox {ann['bbox']} is {cw:.1f}x{ch:.1f} px inside {width}x{height} (min {min_box}) in {path}",
-            )
-            continue
-        stats["clipped_boxes"] += int(clipped)
-        box_items.append(item)
-        boxes.append(
-            {
-                "source": source.name,
-                "source_image_id": ann["image_id"],
-                "source_ann_id": ann["id"],
-                "category_id": target,
-                "x": cx,
-                "y": cy,
-                "w": cw,
-                "h": ch,
-                "iscrowd": int(ann.get("iscrowd", 0) or 0),
-            }
-        )
-    box_table = pd.DataFrame(
-        boxes, columns=["source", "source_image_id", "source_ann_id", "category_id", "x", "y", "w", "h", "iscrowd"]
+    box_table, ann_items, box_items = _load_boxes(
+        coco, source, all_ids, sizes, (cat_map, unknown_ids, names_of), min_box, stats, rejects
     )
     stats |= {
         "images_in_file": len(coco["images"]),
@@ -239,6 +168,126 @@ def load_source(
         account(f"{source.name} annotations", ann_items, box_items, rejected_items(rejects, ann_items)),
     )
     return SourceResult(table, box_table, dict(stats), ledgers)
+
+
+UNDEFINED, UNKNOWN, DROPPED = -3, -2, -1
+"""Category codes of annotations that get no target class (the rest are indexes into `CLASSES_6`)."""
+BOX_COLUMNS = ["source", "source_image_id", "source_ann_id", "category_id", "x", "y", "w", "h", "iscrowd"]
+
+
+def _load_boxes(
+    coco: dict,
+    source: Source,
+    all_ids: set,
+    sizes: dict,
+    categories: tuple[dict[int, int | None], set[int], dict[int, str]],
+    min_box: float,
+    stats: Counter,
+    rejects: RejectLog,
+) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """The usable, clipped, remapped boxes of one source, each annotation kept or rejected once (in the order
+    of `(image_id, id)` as text). The checks run over whole columns; only reject rows are built one by one."""
+    cat_map, unknown_ids, names_of = categories
+    anns = coco["annotations"]
+    image_ids = [str(a["image_id"]) for a in anns]
+    order = np.lexsort((np.array([str(a["id"]) for a in anns], dtype=str), np.array(image_ids, dtype=str)))
+    anns = [anns[i] for i in order]
+    items = [f"{source.annotations}#annotation={a['id']}" for a in anns]
+    n = len(anns)
+    refused = np.zeros(n, dtype=bool)
+    refusals: list[tuple[int, str, str]] = []
+
+    def refuse(mask: np.ndarray, reason: str, detail) -> None:
+        """Refuse the annotations of `mask` not refused by an earlier check, with `detail(i)` as the detail."""
+        refusals.extend((int(i), reason, detail(i)) for i in np.flatnonzero(mask & ~refused))
+        refused[mask] = True
+
+    def column(values) -> np.ndarray:
+        return np.fromiter(values, dtype=bool, count=n)
+
+    code_of = {c: UNKNOWN if c in unknown_ids else DROPPED if t is None else t for c, t in cat_map.items()}
+    row_of = {image_id: row for row, image_id in enumerate(sizes)}
+    size_of = [*sizes.values(), (0, 0, "")]  # width, height, path per kept image; row -1: none
+    orphan = column(a["image_id"] not in all_ids for a in anns)
+    image_row = np.fromiter((row_of.get(a["image_id"], -1) for a in anns), dtype=np.int64, count=n)
+    code = np.fromiter((code_of.get(a["category_id"], UNDEFINED) for a in anns), dtype=np.int64, count=n)
+    refuse(orphan, "orphan_annotation", lambda i: f"image_id {anns[i]['image_id']!r} is not in the file")
+    of_rejected = (image_row < 0) & ~refused
+    refuse(
+        of_rejected,
+        "image_rejected",
+        lambda i: f"its image (id {anns[i]['image_id']!r}) is a reject of this stage",
+    )
+    refuse(
+        code == UNDEFINED,
+        "undefined_category",
+        lambda i: f"category_id {anns[i]['category_id']!r} is not defined in the file",
+    )
+    unknown = (code == UNKNOWN) & ~refused
+    refuse(
+        unknown,
+        "unknown_category",
+        lambda i: f"category {names_of[anns[i]['category_id']]!r} is not in the {source.name} category mapping",
+    )
+    dropped = (code == DROPPED) & ~refused
+    refuse(
+        dropped,
+        "dropped_by_category_mapping",
+        lambda i: f"category {names_of[anns[i]['category_id']]!r} is mapped to '{DROP}'",
+    )
+    xywh, usable = usable_boxes([a["bbox"] for a in anns])
+    refuse(~usable, "invalid_box", lambda i: box_problem(anns[i]["bbox"]))
+    # each annotation's image size (0 x 0 where it has no kept image: those annotations are refused already)
+    width = np.array([w for w, _, _ in size_of], dtype=float)[image_row]
+    height = np.array([h for _, h, _ in size_of], dtype=float)[image_row]
+    size_rows = [size_of[r] for r in image_row.tolist()]
+    with np.errstate(invalid="ignore"):
+        beyond = beyond_box_limits(xywh, width, height) & ~refused
+
+    def absurd(i: int) -> str:
+        x, y, w, h = map(float, xywh[i])
+        return f"{box_limit_problem(x, y, w, h, size_rows[i][0], size_rows[i][1])} in {size_rows[i][2]}"
+
+    refuse(beyond, "absurd_box", absurd)
+    clipped_xywh = clip_boxes(np.where(refused[:, None], 0.0, xywh), width, height)
+    cw, ch = clipped_xywh[:, 2], clipped_xywh[:, 3]
+    refuse(
+        (cw < min_box) | (ch < min_box),
+        "degenerate_box",
+        lambda i: (
+            f"bbox {anns[i]['bbox']} is {cw[i]:.1f}x{ch[i]:.1f} px inside {size_rows[i][0]}x{size_rows[i][1]} "
+            f"(min {min_box}) in {size_rows[i][2]}"
+        ),
+    )
+    for i, reason, detail in sorted(refusals):  # reject rows in annotation order, as a per-annotation loop adds them
+        rejects.add(items[i], STAGE, reason, detail)
+    kept = np.flatnonzero(~refused)
+    x, y, w, h = xywh[kept].T
+    clipped = (x < 0) | (y < 0) | (x + w > width[kept]) | (y + h > height[kept])  # edges, never (x + w) - x vs w
+    counted = [
+        (of_rejected, "annotations_of_rejected_images"),
+        (unknown, "unknown_category"),
+        (dropped, "dropped_by_mapping"),
+    ]
+    firsts = [(int(np.argmax(mask)), key, int(mask.sum())) for mask, key in counted if mask.any()]
+    firsts += [(int(kept[0]), "clipped_boxes", int(clipped.sum()))] if kept.size else []
+    for _, key, count in sorted(firsts):  # keys in the order the annotations first meet them
+        stats[key] += count
+    box_table = pd.DataFrame(
+        {
+            "source": source.name,
+            "source_image_id": [anns[i]["image_id"] for i in kept],
+            "source_ann_id": [anns[i]["id"] for i in kept],
+            "category_id": code[kept].tolist(),
+            "x": clipped_xywh[kept, 0],
+            "y": clipped_xywh[kept, 1],
+            "w": cw[kept],
+            "h": ch[kept],
+            "iscrowd": [int(anns[i].get("iscrowd", 0) or 0) for i in kept],
+        },
+        columns=BOX_COLUMNS,
+    )
+    return box_table, items, [items[i] for i in kept]
 
 
 def rejected_items(rejects: RejectLog, items: list[str]) -> list[str]:

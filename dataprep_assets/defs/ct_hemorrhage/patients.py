@@ -24,9 +24,10 @@ DEFAULT_NAME_PATTERN = r"^(?P<patient>(?:ID_)?[A-Za-z0-9.\-]+)_(?P<slice>\d+)(?!
 """`<patient>_<slice>` at the start of the name; the slice number must end there (`_`, `.` or the end follows)."""
 
 
-def parse_name(file_name: str, pattern: str = DEFAULT_NAME_PATTERN) -> tuple[str, int] | None:
-    """(patient, slice) from a file name by the naming convention, or None when it does not match."""
-    match = re.match(pattern, file_name.rsplit("/", 1)[-1])
+def parse_name(file_name: str, pattern: str | re.Pattern = DEFAULT_NAME_PATTERN) -> tuple[str, int] | None:
+    """(patient, slice) from a file name by the naming convention, or None when it does not match. Pass a
+    compiled pattern when parsing many names."""
+    match = (pattern if isinstance(pattern, re.Pattern) else re.compile(pattern)).match(file_name.rsplit("/", 1)[-1])
     if not match:
         return None
     return match.group("patient"), int(match.group("slice"))
