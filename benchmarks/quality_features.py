@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -32,7 +33,8 @@ import pandas as pd
 from benchmarks._harness import header, run_child
 from dataprep_assets.defs.quality_prediction.extractors import build_extractor
 from dataprep_assets.defs.quality_prediction.featurize import extract_to_hdf5
-from dataprep_assets.defs.quality_prediction.logos import inspect_image, load_rgb
+from dataprep_assets.defs.quality_prediction.logos import inspect_image
+from dataprep_assets.lib.vectors import VectorCache
 from dataprep_assets.sample_data.quality_prediction import DRAW
 
 SEED_IMAGES, SEED_HOURS = 10_000, 4.0
@@ -62,9 +64,13 @@ def images_table(root: Path, n: int) -> pd.DataFrame:
 
 def run_ours(root: Path, images: pd.DataFrame, extractor, workers: int, cache: bool) -> dict:
     out = root / f"ours_{extractor.name}.h5"
-    cache_path = out if cache else None
+    vectors = VectorCache(
+        root / "vectors", extractor
+    )  # a fresh run starts it empty and fills it, a cached run reads it
+    if not cache:
+        shutil.rmtree(vectors.directory, ignore_errors=True)
     target = root / f"ours_{extractor.name}_{'cached' if cache else 'fresh'}_{workers}.h5"
-    report = extract_to_hdf5(images, target, extractor=extractor, cache_path=cache_path, batch_size=32, workers=workers)
+    report = extract_to_hdf5(images, target, extractor=extractor, cache=vectors, batch_size=32, workers=workers)
     if not cache:
         target.replace(out)
         target = out
@@ -86,7 +92,7 @@ def run_naive(root: Path, images: pd.DataFrame, extractor) -> dict:
         )
         ids = []
         for image_id, file in zip(images["image_id"], images["path"], strict=True):
-            row = extractor.extract(load_rgb(file, extractor.input_size)[None])
+            row = extractor.encode(extractor.load(file)[None])
             ds.resize(ds.shape[0] + 1, axis=0)
             ds[-1] = row[0]
             ids.append(image_id)

@@ -1,18 +1,20 @@
 """Writing a dataset card into the store (`cards/<pipeline>/`, swapped in whole) and the parts every card shares:
-input versions from manifests, rejects with reasons, leak-check evidence and split balance against its target."""
+input versions from manifests, rejects with reasons, leak-check evidence, split balance against its target, bar and
+histogram figures, the card itself (`dataset_card`) and the asset that writes it (`card_asset`)."""
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import dagster as dg
 import pandas as pd
 
+from dataprep_assets.common.automation import FOLLOW_UPSTREAM
 from dataprep_assets.common.metadata import Metadata, data_version, latest_materialization_metadata, preview_metadata
 from dataprep_assets.common.store import REJECTS_DIR, DatasetStore
 from dataprep_assets.lib.cards import Card, Figure, Section, Table, card_files
-from dataprep_assets.lib.charts import histograms_by
+from dataprep_assets.lib.charts import grouped_bars, histograms_by, remembered_charts
 from dataprep_assets.lib.storage import combine_hashes
 
 CARDS_DIR = "cards"
@@ -42,6 +44,22 @@ def target_fractions(
 def histogram_figure(name: str, caption: str, frame: pd.DataFrame, value: str, by: str, **chart) -> Figure:
     """A card figure: histograms of `frame[value]` per group of `frame[by]` (`lib.charts.histograms_by`)."""
     return Figure(name, histograms_by(frame, value, by, **chart), caption)
+
+
+def counts_tables(per_split: pd.DataFrame, per_class: pd.DataFrame, *, class_col: str, caption: str) -> list[Table]:
+    """The card's two count tables, by the ids a reader (and test_cards) finds them by: `counts-per-split` (one row
+    per split) and `counts-per-class` (`per_class`: one row per class, index named `class_col`; columns: splits)."""
+    return [
+        Table("counts-per-split", "per split", per_split),
+        Table("counts-per-class", caption, per_class.rename_axis(class_col).reset_index()),
+    ]
+
+
+def bars_figure(name: str, caption: str, table: pd.DataFrame, **chart) -> Figure:
+    """A card figure: grouped bars of `table`, one group per row (x axis), one series per column
+    (`lib.charts.grouped_bars`; `chart`: its title, labels and options)."""
+    data = {group: {series: float(value) for series, value in row.items()} for group, row in table.iterrows()}
+    return Figure(name, grouped_bars(data, **chart), caption)  # pyright: ignore[reportArgumentType]  # pandas-stubs types row labels as any hashable
 
 
 def rejects_frame(store: DatasetStore, asset_names: Sequence[str]) -> pd.DataFrame:
@@ -140,3 +158,50 @@ def write_card(store: DatasetStore, card: Card, preview: str | None = None) -> d
     if preview is not None and f"figures/{preview}.png" in files:
         meta |= preview_metadata(files[f"figures/{preview}.png"], preview)
     return dg.MaterializeResult(data_version=data_version(staged.committed.dataset_hash), metadata=meta)
+
+
+def dataset_card(
+    *,
+    pipeline: str,
+    title: str,
+    versions: dict[str, str],
+    facts: dict[str, object],
+    sections: Sequence[Section],
+    rejects: pd.DataFrame,
+    summary: str,
+    version: str | None = None,
+) -> Card:
+    """A pipeline's card: its sections then the rejects section, its facts then the count of rejects; its version
+    is `version` (the release's, where there is one), else the hash of its inputs' versions."""
+    return Card(
+        pipeline=pipeline,
+        title=title,
+        version=version or card_version(versions),
+        inputs=versions,
+        sections=[*sections, rejects_section(rejects)],
+        facts={**facts, "rejects": len(rejects)},
+        summary=summary,
+    )
+
+
+CardBuilder = Callable[[dg.AssetExecutionContext, DatasetStore], Card]
+
+
+def card_asset(*, group: str, deps: Sequence, preview: str) -> Callable[[CardBuilder], dg.AssetsDefinition]:
+    """Decorates a card builder into the asset of its name (and docstring) that builds the card (a chart of
+    unchanged data is not drawn again) and writes it (`write_card`), the `preview` figure as its thumbnail."""
+
+    def decorate(build: CardBuilder) -> dg.AssetsDefinition:
+        def card(
+            context, store: DatasetStore
+        ) -> dg.MaterializeResult:  # (a string annotation of context fails Dagster)
+            with remembered_charts(store.local_root()):
+                made = build(context, store)
+            return write_card(store, made, preview=preview)
+
+        card.__name__, card.__doc__ = build.__name__, build.__doc__
+        return dg.asset(
+            name=build.__name__, group_name=group, deps=deps, kinds={"html"}, automation_condition=FOLLOW_UPSTREAM
+        )(card)
+
+    return decorate

@@ -1,6 +1,7 @@
 """Asset-check factories shared by the pipelines: leakage, split continuity, split fractions, expectations.
 
-Each factory takes a `load(store) -> DataFrame` so that a check reads exactly what its asset wrote.
+Each factory takes a `load(store) -> DataFrame`, or the `Dataset` declaration of the table its asset wrote, so
+that a check reads exactly what its asset wrote.
 """
 
 from collections.abc import Callable, Mapping, Sequence
@@ -18,16 +19,26 @@ from dataprep_assets.common.continuity import (
 )
 from dataprep_assets.common.metadata import latest_materialization_metadata, markdown_table
 from dataprep_assets.common.store import DatasetStore
+from dataprep_assets.lib.datasets import Dataset
 from dataprep_assets.lib.expectations import ExpectationSpec, validate_frame
 from dataprep_assets.lib.splits import group_overlap, moved_groups, previous_assignment, split_changes, split_summary
 
 FrameLoader = Callable[[DatasetStore], pd.DataFrame]
+FrameSource = FrameLoader | Dataset
+"""How a check gets its table: a function of the store, or the declaration of a table dataset (`store.read`)."""
+
+
+def frame_loader(source: FrameSource) -> FrameLoader:
+    """`source` as a function of the store: a `Dataset` is read with `store.read`."""
+    if isinstance(source, Dataset):
+        return lambda store: store.read(source)
+    return source
 
 
 def group_overlap_check(
     *,
     asset: dg.AssetsDefinition | str,
-    load: FrameLoader,
+    load: FrameSource,
     group_col: str,
     split_col: str = "split",
     name: str | None = None,
@@ -42,7 +53,7 @@ def group_overlap_check(
         description=f"Every `{group_col}` belongs to exactly one split: zero overlap, or the data leaks.",
     )
     def _check(store: DatasetStore) -> dg.AssetCheckResult:
-        frame = load(store)
+        frame = frame_loader(load)(store)
         overlap = group_overlap(frame, group_col, split_col)
         leaked = sorted({g for groups in overlap.values() for g in groups}, key=str)
         rows = pd.DataFrame(
@@ -141,7 +152,7 @@ def split_continuity_check(
 def split_fractions_check(
     *,
     asset: dg.AssetsDefinition | str,
-    load: FrameLoader,
+    load: FrameSource,
     group_col: str,
     split_col: str = "split",
     targets_metadata_key: str = "target_fractions",
@@ -169,7 +180,7 @@ def split_fractions_check(
             return dg.AssetCheckResult(
                 passed=False, description=f"no `{targets_metadata_key}` in the latest materialization"
             )
-        summary = split_summary(load(store), group_col, split_col).set_index(split_col)
+        summary = split_summary(frame_loader(load)(store), group_col, split_col).set_index(split_col)
         table = pd.DataFrame(
             {
                 "target": pd.Series(targets, dtype=float),
@@ -194,7 +205,7 @@ def split_fractions_check(
 def expectations_check(
     *,
     asset: dg.AssetsDefinition | str,
-    load: FrameLoader,
+    load: FrameSource,
     expectations: Sequence[ExpectationSpec],
     name: str,
     description: str,
@@ -204,7 +215,7 @@ def expectations_check(
 
     @dg.asset_check(asset=asset, name=name, blocking=blocking, description=description)
     def _check(store: DatasetStore) -> dg.AssetCheckResult:
-        outcomes = validate_frame(load(store), expectations)
+        outcomes = validate_frame(frame_loader(load)(store), expectations)
         table = pd.DataFrame(
             [
                 (o.expectation, o.column, o.success, o.unexpected_count, str(o.unexpected_examples[:5]))
@@ -227,7 +238,7 @@ def expectations_check(
 def share_in_range_check(
     *,
     asset: dg.AssetsDefinition | str,
-    load: FrameLoader,
+    load: FrameSource,
     flag_col: str,
     low: float,
     high: float,
@@ -240,7 +251,7 @@ def share_in_range_check(
 
     @dg.asset_check(asset=asset, name=name, blocking=blocking, description=description)
     def _check(store: DatasetStore) -> dg.AssetCheckResult:
-        frame = load(store)
+        frame = frame_loader(load)(store)
         flags = frame[flag_col].astype(bool)
         table = flags.groupby(frame[split_col], observed=True).agg(rows="size", flagged="sum").reset_index()
         table["share"] = table["flagged"] / table["rows"].clip(lower=1)

@@ -129,12 +129,22 @@ class S3PrefixSource(ChangeSource):
     _clients: dict = field(default_factory=dict, compare=False, repr=False)
 
     def client(self):
+        """The S3 client given by `use_client` (the dataset store's, with its settings), else one from the
+        environment (the seed's `AWS_ACCESS_KEY` / `AWS_SECRET_KEY` names accepted, as the store does)."""
         if "s3" not in self._clients:
             import boto3
 
+            from dataprep_assets.lib.awsenv import apply_aliases
+
+            apply_aliases()
             endpoint = self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or None
             self._clients["s3"] = boto3.client("s3", endpoint_url=endpoint)
         return self._clients["s3"]
+
+    def use_client(self, client) -> "S3PrefixSource":
+        """List with `client` (e.g. the dataset store's, so endpoint, region and retries are the store's)."""
+        self._clients["s3"] = client
+        return self
 
     def _root(self) -> str:
         return self.prefix.strip("/") + "/" if self.prefix.strip("/") else ""

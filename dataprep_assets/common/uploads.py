@@ -28,7 +28,7 @@ from dataprep_assets.common.sensors import (
     S3PrefixSource,
     evaluate_changes,
 )
-from dataprep_assets.common.store import DatasetStore
+from dataprep_assets.common.store import DatasetStore, S3DatasetStore
 from dataprep_assets.lib.accounting import Ledger, account, ledgers_metadata
 from dataprep_assets.lib.changes import ObjectInfo, batch_key
 from dataprep_assets.lib.dated import date_prefix_pattern, names_a_dated_folder, undated_view
@@ -195,8 +195,10 @@ def change_source(store: DatasetStore, watch: UploadWatch) -> ChangeSource:
         where = {"bucket": bucket, "prefix": key_prefix, "endpoint_url": getattr(store, "endpoint_url", "") or ""}
         if watch.queue_url:
             visibility = max(1, watch.minimum_interval_seconds // 2)
-            return S3EventQueueSource(**where, **listing, queue_url=watch.queue_url, visibility_timeout=visibility)
-        return S3PrefixSource(**where, **listing)
+            source = S3EventQueueSource(**where, **listing, queue_url=watch.queue_url, visibility_timeout=visibility)
+        else:
+            source = S3PrefixSource(**where, **listing)
+        return source.use_client(store.client()) if isinstance(store, S3DatasetStore) else source
     if watch.queue_url:
         raise ValueError(
             f"{watch.pipeline}: an upload event queue ({watch.queue_url}) needs the dataset store on S3, "

@@ -1,4 +1,4 @@
-"""DICOM building blocks: header-only reads, slice thickness, rescale + VOI window to 8-bit.
+"""DICOM building blocks: header-only reads, slice thickness, rescale + VOI window to 8-bit, new datasets.
 
 One reader of headers for every pipeline, one set of reject reasons: `not_dicom` (no DICOM preamble or meta
 header), `corrupt_dicom` (the file cannot be opened or parsed, or its frame/size tags are not numbers).
@@ -25,7 +25,9 @@ from functools import lru_cache
 
 import numpy as np
 import pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
+from pydicom.uid import ExplicitVRLittleEndian
 
 
 class DicomError(ValueError):
@@ -297,3 +299,17 @@ def load_slice_uint8(
     c, w, source = window_params(header, center, width, use_header_window)
     image = to_uint8(pixels, header.slope, header.intercept, c, w, header.photometric == "MONOCHROME1")
     return Slice8(image=image, header=header, center=c, width=w, window_source=source)
+
+
+def new_dataset(sop_class: str, sop_uid: str, study_uid: str, series_uid: str) -> Dataset:
+    """An empty DICOM dataset of `sop_class` with its file meta (explicit VR little endian) and its instance,
+    study and series UIDs: what a writer of a DICOM file fills in first."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = sop_class  # pyright: ignore[reportAttributeAccessIssue]  # a public pydicom API its stubs do not export
+    meta.MediaStorageSOPInstanceUID = sop_uid  # pyright: ignore[reportAttributeAccessIssue]  # a public pydicom API its stubs do not export
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, sop_uid
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
+    return ds

@@ -149,9 +149,10 @@ def draw_boxes(
     size: int,
     font_size: int = 12,
 ) -> np.ndarray:
-    """Resize to `size` x `size` and outline each `(class_index, x, y, w, h)` box with its class name above it."""
+    """Resize to `size` x `size` (`thumbnail`, stretched) and outline each `(class_index, x, y, w, h)` box with its
+    class name above it."""
     sx, sy = size / image.width, size / image.height
-    rgb = image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
+    rgb = Image.fromarray(thumbnail(image.convert("RGB"), size))
     draw = ImageDraw.Draw(rgb)
     font = _font(font_size)
     for cls, x, y, w, h in boxes:

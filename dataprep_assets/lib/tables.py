@@ -77,3 +77,9 @@ def counts_frame(counts: Mapping[str, Mapping[str, int]] | pd.DataFrame, index_n
         frame = frame.rename_axis(index_name).reset_index()
         frame[index_name] = frame[index_name].astype(str)
     return frame
+
+
+def describe_by(frame: pd.DataFrame, value: str, by: str) -> pd.DataFrame:
+    """Count, mean, median, min and max of `frame[value]` per group of `frame[by]`, one row per group (sorted)."""
+    stats = frame.groupby(by)[value].describe()[["count", "mean", "50%", "min", "max"]]
+    return stats.rename(columns={"50%": "median"}).astype({"count": "int64"}).rename_axis(by).reset_index()

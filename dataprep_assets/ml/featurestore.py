@@ -1,11 +1,11 @@
-"""Image features in HDF5: chunked, compressed, indexed by image id, with a content-hash cache.
+"""Image features in HDF5: chunked, compressed, indexed by image id, with each row's pixel hash.
 
 Layout of one file (one per extractor, e.g. `features/image_stats.h5`):
 - `features`: float16 (default: half the bytes; the writer reports the max abs error vs float32 of the rows it
   converted) or float32 (n, dim), chunked by rows, gzip + shuffle (or lzf, or none); always read as float32;
 - `image_ids`: UTF-8 strings (n,), sorted, so `image_ids[row]` is the image of `features[row]` and a binary search
   is the index from image id to row (string columns are fixed-length and compressed like the features);
-- `content_hash`: UTF-8 strings (n,), hash of the decoded pixels (the cache key);
+- `content_hash`: UTF-8 strings (n,), hash of the decoded pixels (the key of the shared `lib.vectors` cache);
 - `feature_names`: UTF-8 strings (dim,), what each column means;
 - `stats/mean`, `stats/std`, `stats/min`, `stats/max`: per-dimension statistics over all rows;
 - attributes: `extractor`, `extractor_version`, `extractor_fingerprint`, `feature_dim`, `input_size`,
@@ -323,37 +323,3 @@ class FeatureFile:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def holds_full_vectors(path: Path) -> bool:
-    """Whether `path` is a readable feature file of the extractor's full vectors (not PCA scores)."""
-    if not path.exists():
-        return False
-    try:
-        with h5py.File(path, "r") as h5:
-            return h5.attrs.get("feature_storage", "full") == "full"
-    except OSError:
-        return False
-
-
-def open_cache(
-    path: Path, fingerprint: str, dim: int, storage_dtype: str = "float32"
-) -> tuple[FeatureFile | None, dict[str, int]]:
-    """The previous file and its content_hash -> row map, if it was made by the same extractor, weights and storage
-    dtype."""
-    if not path.exists():
-        return None, {}
-    try:
-        old = FeatureFile(path)
-    except OSError:
-        return None, {}
-    if (
-        old.attrs.get("extractor_fingerprint") != fingerprint
-        or old.dim != dim
-        or old.attrs.get("format_version") != FORMAT_VERSION
-        or old.attrs.get("storage_dtype", "float32") != storage_dtype
-        or old.feature_storage != "full"
-    ):
-        old.close()
-        return None, {}
-    return old, {h: i for i, h in enumerate(old.content_hashes())}

@@ -5,18 +5,23 @@ torchvision is not a dependency: this module has the same layer names and shapes
 torchvision (`torch.save(resnet50(weights=...).state_dict(), path)`, e.g. the ImageNet V1/V2 weights)
 loads with `strict=True`. Weights come only from a local file; nothing is downloaded.
 
-`ResNet50Extractor` turns a batch of uint8 RGB images into 2048-d global-average-pooled features:
-resize to 224x224 (the whole logo, no crop), ImageNet mean/std normalisation, eval mode.
+`ResNet50Extractor` (an `ImageVectorizer`, `lib/vectors.py`) turns a batch of uint8 RGB images into 2048-d
+global-average-pooled features: resize to 224x224 (the whole logo, no crop), ImageNet mean/std normalisation,
+eval mode.
 """
 
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+
+from dataprep_assets.lib.rgb import load_rgb
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -130,6 +135,7 @@ def load_resnet50(weights_path: str | Path) -> ResNet50:
 
 class ResNet50Extractor:
     name = "resnet50"
+    parallel_decode = False
     version = "1"
     dim = 2048
     input_size = 224
@@ -150,9 +156,13 @@ class ResNet50Extractor:
             {"name": self.name, "version": self.version, "input_size": self.input_size, "weights": self._weights_sha}
         )
 
+    def load(self, path: str | os.PathLike) -> np.ndarray:
+        return load_rgb(path, self.input_size)
+
     @torch.inference_mode()
-    def extract(self, batch: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
+    def encode(self, images: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
+        """A batch of `load`ed images (a list or a stacked (B, S, S, 3) uint8 array) -> (B, dim) float32."""
+        x = torch.from_numpy(np.ascontiguousarray(images)).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
         x = (x - self._mean) / self._std
         return self.model.features(x).float().cpu().numpy()
 

@@ -37,11 +37,11 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, JPEG2000Lossless, RLELossless
 
 from dataprep_assets.defs.ct_hemorrhage.datasets import DICOM_PREFIX, FEEDBACK_CSV, RAW_PREFIX, ROBOFLOW_COCO, V3_COCO
 from dataprep_assets.defs.ct_hemorrhage.feedback import FEEDBACK_COLUMNS
+from dataprep_assets.lib.dicom import new_dataset
 
 SIZE = 512
 V3_CLASSES = ("IPH", "IVH", "SAH", "SDH")
@@ -109,14 +109,7 @@ def write_dicom(
     pixels: bool = True,
 ) -> None:
     """A CT Image Storage file with stored = HU + 1024 (rescale intercept -1024, slope 1)."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = CTImageStorage
-    meta.MediaStorageSOPInstanceUID = sop_uid  # pyright: ignore[reportAttributeAccessIssue]  # a public pydicom API its stubs do not export
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, sop_uid
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
+    ds = new_dataset(CTImageStorage, sop_uid, study_uid, series_uid)
     if patient_id is not None:
         ds.PatientID = patient_id
     ds.PatientName = "ANON"

@@ -99,17 +99,12 @@ def write_echo_dicom(
     path: Path, pixels: np.ndarray, *, manufacturer: str, model: str, patient_id: str, study_uid: str, sop_uid: str
 ) -> Path:
     """A multi-frame US DICOM (explicit VR little endian) with the tags a scanner fills."""
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, UltrasoundMultiFrameImageStorage, generate_uid
+    from pydicom.uid import UltrasoundMultiFrameImageStorage, generate_uid
 
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = UltrasoundMultiFrameImageStorage
-    meta.MediaStorageSOPInstanceUID = sop_uid  # pyright: ignore[reportAttributeAccessIssue]  # a public pydicom API its stubs do not export
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = UltrasoundMultiFrameImageStorage, sop_uid
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, generate_uid(entropy_srcs=[sop_uid, "series"])
+    from dataprep_assets.lib.dicom import new_dataset
+
+    series_uid = generate_uid(entropy_srcs=[sop_uid, "series"])
+    ds = new_dataset(UltrasoundMultiFrameImageStorage, sop_uid, study_uid, series_uid)
     ds.Modality, ds.Manufacturer, ds.ManufacturerModelName = "US", manufacturer, model
     ds.PatientID, ds.PatientName, ds.StudyDate = patient_id, patient_id.replace("-", "^"), "20240517"
     ds.NumberOfFrames, ds.FrameTime, ds.CineRate = pixels.shape[0], 33.3, 30

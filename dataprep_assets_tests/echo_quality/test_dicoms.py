@@ -10,7 +10,7 @@ from pydicom import examples
 from dataprep_assets.defs.echo_quality.dicoms import (
     copy_and_verify,
     first_frame_gray,
-    read_header,
+    header_record,
     resolve_dicom,
     verify_dicom,
 )
@@ -35,7 +35,7 @@ def test_resolution_uses_the_longest_existing_tail_and_never_escapes(tmp_path):
 def test_real_ultrasound_clip_header_copy_and_thumbnail(tmp_path):
     source = tmp_path / "clip.dcm"
     shutil.copyfile(examples.get_path("ybr_color"), source)
-    header = read_header(str(source))
+    header = header_record(str(source))
     assert header["frames"] == 30 and header["modality"] == "US" and header["model"] == "Turbo"
     assert header["transfer_syntax"] == "1.2.840.10008.1.2.4.50"
     assert copy_and_verify([(str(source), str(tmp_path / "copy.dcm"), True)]) == [""]
@@ -46,7 +46,7 @@ def test_real_ultrasound_clip_header_copy_and_thumbnail(tmp_path):
 def test_non_dicom_and_truncated_files_are_refused(tmp_path):
     text = tmp_path / "report.dcm"
     text.write_text("LV EF 55%")
-    assert read_header(str(text))["error"] == "not_dicom"
+    assert header_record(str(text))["error"] == "not_dicom"
     video = echo_video(np.random.default_rng(0), 3, 32, 40, 0.9, False)
     clip = write_echo_dicom(
         tmp_path / "ok.dcm",
@@ -99,5 +99,5 @@ def test_header_rejects_use_the_shared_reasons(tmp_path):
     bad = tmp_path / "bad_frames.dcm"
     bad.write_bytes(data[: at + 8] + b"xx" + data[at + 10 :])
     for path in (bad, tmp_path / "gone.dcm"):
-        header = read_header(str(path))
+        header = header_record(str(path))
         assert header["error"] == "corrupt_dicom" and str(path) not in header["detail"]

@@ -30,3 +30,23 @@ def test_standard_names_win_over_the_aliases():
     assert apply_aliases(env) == ["AWS_SECRET_ACCESS_KEY"]
     assert env["AWS_ACCESS_KEY_ID"] == "standard" and env["AWS_SECRET_ACCESS_KEY"] == "alias-secret"
     assert apply_aliases({}) == []
+
+
+def test_sensors_list_with_the_stores_client_and_the_alias_names_alone(s3_bucket, s3_env, tmp_path, monkeypatch):
+    from dataprep_assets.common.sensors import S3PrefixSource
+    from dataprep_assets.common.uploads import UploadWatch, change_source
+
+    boto3.client("s3", endpoint_url=s3_env).put_object(Bucket=s3_bucket, Key="ct/raw/ct_hemorrhage/a.dcm", Body=b"a")
+    monkeypatch.setenv("AWS_ACCESS_KEY", "seed-style-key")
+    monkeypatch.setenv("AWS_SECRET_KEY", "seed-style-secret")
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # no credentials cached by earlier clients
+    own = S3PrefixSource(bucket=s3_bucket, prefix="ct/raw/ct_hemorrhage")  # a source built on its own, first
+    assert [o.key for o in own.list_objects()] == ["a.dcm"], "reads the seed's names too"
+    store = build_store(url=f"s3://{s3_bucket}/ct", cache_dir=str(tmp_path / "cache"))
+    source = change_source(store, UploadWatch(pipeline="ct_hemorrhage", prefix="raw/ct_hemorrhage"))
+    assert source.client() is store.client(), "one S3 client: the store's settings apply to its sensors"
+    assert [o.key for o in source.list_objects()] == ["a.dcm"]

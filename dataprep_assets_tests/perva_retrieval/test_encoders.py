@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dataprep_assets.defs.perva_retrieval.embeddings import cache_file, embed_images
+from dataprep_assets.defs.perva_retrieval.embeddings import embed_images
 from dataprep_assets.defs.perva_retrieval.encoders import ClipEncoder, ColorTextureEncoder, build_encoder
+from dataprep_assets.lib.vectors import VectorCache
 
 
 def _images(sample: Path, concept: str, n: int) -> list[Path]:
@@ -67,20 +68,21 @@ def test_cache_serves_repeats_and_renamed_files_and_rejects_unreadable(perva_sto
     folder = "raw/perva_retrieval/PerVA/test/cup/mug_a"
     rels = sorted(f"{folder}/{p.name}" for p in (perva_store_root / folder).glob("0[0-8]*.jpg"))[:6]
     (perva_store_root / folder / "bad.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
-    cache = tmp_path / "cache"
-    first = embed_images(perva_store_root, rels + [f"{folder}/bad.jpg"], encoder, cache_dir=cache, max_workers=1)
+    cache = VectorCache(tmp_path / "cache", encoder)
+    first = embed_images(perva_store_root, rels + [f"{folder}/bad.jpg"], encoder, cache=cache, max_workers=1)
     assert (first.hits, first.misses) == (0, 7)
     assert first.kept.tolist() == [True] * 6 + [False]
     assert [r.reason for r in first.rejects] == ["unreadable_image"] and first.rejects[0].item.endswith("bad.jpg")
-    assert len(list(cache.rglob("*.npy"))) == 6
+    assert cache.directory == tmp_path / "cache" / "color_texture-v1-s64"
+    assert len(list(cache.directory.rglob("*.npy"))) == 6
     shutil.copyfile(perva_store_root / rels[0], perva_store_root / folder / "renamed.jpg")
-    second = embed_images(perva_store_root, rels + [f"{folder}/renamed.jpg"], encoder, cache_dir=cache, max_workers=1)
+    second = embed_images(perva_store_root, rels + [f"{folder}/renamed.jpg"], encoder, cache=cache, max_workers=1)
     assert (second.hits, second.misses) == (7, 0)
     np.testing.assert_array_equal(second.vectors[:6], first.vectors)
     np.testing.assert_array_equal(second.vectors[6], first.vectors[0])
-    sha = next(cache.rglob("*.npy")).stem
-    cache_file(cache, sha).write_bytes(b"damaged")
-    third = embed_images(perva_store_root, rels, encoder, cache_dir=cache, max_workers=1)
+    sha = next(cache.directory.rglob("*.npy")).stem
+    cache.path(sha).write_bytes(b"damaged")
+    third = embed_images(perva_store_root, rels, encoder, cache=cache, max_workers=1)
     assert third.misses == 1
     np.testing.assert_allclose(third.vectors, first.vectors, atol=1e-6)
 
@@ -94,6 +96,6 @@ def test_parallel_workers_give_the_same_vectors(perva_store_root, tmp_path, monk
         :40
     ]
     encoder = ColorTextureEncoder(batch_size=8)
-    inline = embed_images(perva_store_root, rels, encoder, cache_dir=tmp_path / "a", max_workers=1)
-    parallel = embed_images(perva_store_root, rels, encoder, cache_dir=tmp_path / "b", max_workers=2)
+    inline = embed_images(perva_store_root, rels, encoder, cache=VectorCache(tmp_path / "a", encoder), max_workers=1)
+    parallel = embed_images(perva_store_root, rels, encoder, cache=VectorCache(tmp_path / "b", encoder), max_workers=2)
     np.testing.assert_array_equal(inline.vectors, parallel.vectors)

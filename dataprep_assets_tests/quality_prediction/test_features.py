@@ -12,6 +12,7 @@ import pytest
 from dataprep_assets.defs.quality_prediction.extractors import ImageStatsExtractor, build_extractor
 from dataprep_assets.defs.quality_prediction.featurize import extract_to_hdf5
 from dataprep_assets.defs.quality_prediction.logos import inspect_image
+from dataprep_assets.lib.vectors import VectorCache
 from dataprep_assets.ml.featurestore import FeatureFile, FeatureWriter
 from dataprep_assets.sample_data.quality_prediction import DRAW
 
@@ -39,8 +40,8 @@ def test_image_stats_features_do_not_depend_on_the_batch():
     rng = np.random.default_rng(1)
     batch = np.stack([np.asarray(DRAW[t](rng)) for t in ("simple", "text", "gradient", "complex")])
     extractor = ImageStatsExtractor()
-    together = extractor.extract(batch)
-    alone = np.concatenate([extractor.extract(batch[i : i + 1]) for i in range(4)])
+    together = extractor.encode(batch)
+    alone = np.concatenate([extractor.encode(batch[i : i + 1]) for i in range(4)])
     assert together.shape == (4, 128) and together.dtype == np.float32 and np.isfinite(together).all()
     np.testing.assert_allclose(together, alone, atol=1e-5)
     assert len(extractor.feature_names) == 128 and len(set(extractor.feature_names)) == 128
@@ -95,28 +96,35 @@ def test_extraction_caches_by_pixels_rejects_failures_and_is_deterministic(logos
         logos,
         tmp_path / "a.h5",
         extractor=extractor,
-        cache_path=None,
+        cache=(cache := VectorCache(tmp_path / "vectors", extractor)),
         batch_size=5,
         progress=lambda d, t, s: seen.append((d, t)),
     )
     assert (first.images, first.featurised, first.cached, first.computed) == (13, 12, 0, 13)
     assert [r.reason for r in first.rejects] == ["extraction_failed"] and "zz_cut" in next(iter(first.rejects)).item
     assert seen[-1] == (13, 13) and len(seen) == 3, "progress after every batch"
+    with FeatureFile(tmp_path / "a.h5") as a:
+        assert len(list(cache.directory.rglob("*.npy"))) == len(set(a.content_hashes())) > 0
 
     renamed = logos.copy()
     renamed.loc[0, "image_id"] = "images/aaa_renamed.png"  # same pixels, new name: still a cache hit
-    second = extract_to_hdf5(
-        renamed, tmp_path / "b.h5", extractor=extractor, cache_path=tmp_path / "a.h5", batch_size=4
-    )
+    second = extract_to_hdf5(renamed, tmp_path / "b.h5", extractor=extractor, cache=cache, batch_size=4)
     assert (second.cached, second.featurised) == (12, 12)
     with FeatureFile(tmp_path / "a.h5") as a, FeatureFile(tmp_path / "b.h5") as b:
         np.testing.assert_array_equal(
             b.read_rows([b.row_of("images/aaa_renamed.png")]), a.read_rows([a.row_of(logos.loc[0, "image_id"])])
         )
 
-    extract_to_hdf5(logos, tmp_path / "c.h5", extractor=extractor, cache_path=tmp_path / "b.h5", batch_size=7)
+    extract_to_hdf5(logos, tmp_path / "c.h5", extractor=extractor, cache=cache, batch_size=7)
     digest = lambda p: hashlib.sha256(p.read_bytes()).hexdigest()  # noqa: E731
     assert digest(tmp_path / "c.h5") == digest(tmp_path / "a.h5"), "cached or computed, batch 5 or 7: the same bytes"
+
+    cache.path(logos.loc[1, "content_hash"]).write_bytes(b"torn")  # a damaged entry is recomputed
+    fourth = extract_to_hdf5(logos, tmp_path / "d.h5", extractor=extractor, cache=cache, batch_size=7)
+    assert (fourth.cached, fourth.computed, fourth.featurised) == (11, 2, 12)
+    with FeatureFile(tmp_path / "a.h5") as a, FeatureFile(tmp_path / "d.h5") as d:
+        np.testing.assert_allclose(d.read_rows(range(12)), a.read_rows(range(12)), atol=1e-5)
+    assert cache.get(logos.loc[1, "content_hash"]) is not None
 
 
 class _Flaky(ImageStatsExtractor):
@@ -124,15 +132,17 @@ class _Flaky(ImageStatsExtractor):
 
     version = "flaky"
 
-    def extract(self, batch):
-        out = super().extract(batch)
+    def encode(self, batch):
+        out = super().encode(batch)
         out[out[:, self.feature_names.index("white_share")] > 0.8] = np.nan
         return out
 
 
 def test_non_finite_vectors_are_rejects_and_a_new_extractor_version_skips_the_cache(logos, tmp_path):
-    extract_to_hdf5(logos, tmp_path / "a.h5", extractor=ImageStatsExtractor(), cache_path=None)
-    report = extract_to_hdf5(logos, tmp_path / "b.h5", extractor=_Flaky(), cache_path=tmp_path / "a.h5")
+    extract_to_hdf5(
+        logos, tmp_path / "a.h5", extractor=ImageStatsExtractor(), cache=VectorCache(tmp_path, ImageStatsExtractor())
+    )
+    report = extract_to_hdf5(logos, tmp_path / "b.h5", extractor=_Flaky(), cache=VectorCache(tmp_path, _Flaky()))
     assert report.cached == 0, "another extractor version never reuses vectors"
     reasons = {r.reason for r in report.rejects}
     assert "non_finite_features" in reasons and report.featurised == 12 - sum(

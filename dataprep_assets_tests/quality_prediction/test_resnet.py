@@ -43,7 +43,7 @@ def test_weights_load_strictly_and_features_are_the_pooled_2048_activations(weig
     rng = np.random.default_rng(0)
     batch = np.stack([np.asarray(DRAW[t](rng).resize((224, 224))) for t in ("simple", "complex")])
     extractor = ResNet50Extractor(weights_file, threads=2)
-    out = extractor.extract(batch)
+    out = extractor.encode(batch)
     assert out.shape == (2, 2048) and out.dtype == np.float32 and np.isfinite(out).all() and (out >= 0).all()
     model = load_resnet50(weights_file)
     x = (
@@ -124,7 +124,7 @@ def test_default_config_runs_resnet50_end_to_end_within_the_storage_budget(store
     torchvision's layout. 2048 float16 values per 128x128 logo do not fit the seed's <= 50% of the raw image bytes,
     so `feature_storage: auto` stores PCA scores (fitted on train) with as many components as fit: the budget is
     met on the files written, the loader reads the stored scores, the fidelity cost is in the metadata, and a rerun
-    (served from the full-vector cache) is byte-identical."""
+    (every vector served from the shared vector cache) is byte-identical."""
     generate(
         store_root,
         seed=3,
@@ -172,9 +172,9 @@ def test_default_config_runs_resnet50_end_to_end_within_the_storage_budget(store
 
     # fidelity: the reconstruction of two logos against their exact float32 ResNet-50 features
     ids = sorted(images)[:2]
-    from dataprep_assets.defs.quality_prediction.logos import load_rgb
+    from dataprep_assets.lib.rgb import load_rgb
 
-    exact = ResNet50Extractor(weights).extract(
+    exact = ResNet50Extractor(weights).encode(
         np.stack([load_rgb(str(store.path("raw/quality_prediction", i)), 224) for i in ids])
     )
     with FeatureFile(path) as ff:
@@ -191,9 +191,9 @@ def test_default_config_runs_resnet50_end_to_end_within_the_storage_budget(store
     x, _ = next(iter(loaders.train))
     assert x.shape[1] == loaders.input_dim == k + len(PARAM_NAMES) + len(MODES)
 
-    # a rerun is byte-identical, every vector served from the full-vector cache
+    # a rerun is byte-identical, every vector served from the vector cache
     before = path.read_bytes()
-    assert store.path("cache/quality_prediction/features/resnet50.h5").exists()
+    assert any(store.path("cache/quality_prediction/vectors").rglob("*.npy"))
     with dg.instance_for_test() as fresh:
         again = materialize(store, fresh, default_ops=ops, selection=["image_features"])
     rerun = {e.asset_key.to_user_string(): e.materialization.metadata for e in again.get_asset_materialization_events()}

@@ -19,7 +19,7 @@ from dataprep_assets.common.metadata import (
     table,
 )
 from dataprep_assets.common.publish import materialized
-from dataprep_assets.common.release import write_release
+from dataprep_assets.common.release import release_asset
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.common.uploads import raw_inputs
 from dataprep_assets.defs.cell_qa import columns
@@ -378,22 +378,7 @@ def cell_level_dataframe_with_splits(
     )
 
 
-@dg.asset(
-    group_name=GROUP,
-    deps=[cell_level_dataframe_with_splits, cell_crops],
-    kinds={"json"},
-    automation_condition=FOLLOW_UPSTREAM,
-)
-def cell_qa_release(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
-    """The versioned training dataset: content hashes of the crops and the split table (what `dvc add` would record)."""
-    return write_release(
-        store,
-        dataset="cell_qa",
-        relpath=RELEASE.path,
-        parts=[CROPS.path, SPLITS.path],
-        split_table=SPLITS.path,
-        group_col="original_image_key",
-    )
+cell_qa_release = release_asset(RELEASE, group=GROUP, parts=[CROPS, SPLITS], group_col="original_image_key")
 
 
 cell_qa_job = dg.define_asset_job(

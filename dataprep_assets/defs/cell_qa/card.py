@@ -5,18 +5,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from dataprep_assets.common.automation import FOLLOW_UPSTREAM
-from dataprep_assets.common.cards import (
-    balance_table,
-    card_version,
-    histogram_figure,
-    input_versions,
-    leak_section,
-    rejects_frame,
-    rejects_section,
-    target_fractions,
-    write_card,
-)
+from dataprep_assets.common import cards
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.cell_qa.assets import (
     cell_level_dataframe_with_splits,
@@ -27,14 +16,14 @@ from dataprep_assets.defs.cell_qa.assets import (
 from dataprep_assets.defs.cell_qa.config import SplitConfig
 from dataprep_assets.defs.cell_qa.datasets import CROPS, GROUP, INVENTORY, RELEASE, SPLIT_ORDER, SPLITS
 from dataprep_assets.lib.cards import Card, Figure, Section, Table
-from dataprep_assets.lib.charts import grouped_bars, remembered_charts
 from dataprep_assets.lib.splits import split_summary
+from dataprep_assets.lib.tables import describe_by
 
 
 def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
     cells = store.read(SPLITS)
     release = store.read(RELEASE) if store.exists(RELEASE.path) else {}
-    versions = input_versions(store, [INVENTORY.path, CROPS.path, SPLITS.path])
+    versions = cards.input_versions(store, [INVENTORY.path, CROPS.path, SPLITS.path])
     summary = split_summary(cells, "original_image_key", order=SPLIT_ORDER)
     per_split = pd.DataFrame(
         {
@@ -46,40 +35,33 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
     )
     per_comp = cells.pivot_table(index="competitor", columns="split", values="cell_id", aggfunc="count", fill_value=0)
     per_comp = per_comp.reindex(columns=[s for s in SPLIT_ORDER if s in per_comp.columns]).astype("int64")
-    per_comp_frame = per_comp.rename_axis("competitor").reset_index()
-    jaccard = cells.groupby("competitor")["cell_jaccard"].describe()[["count", "mean", "50%", "min", "max"]]
-    jaccard = (
-        jaccard.rename(columns={"50%": "median"}).astype({"count": "int64"}).rename_axis("competitor").reset_index()
-    )
+    jaccard = describe_by(cells, "cell_jaccard", "competitor")
     achieved = dict(zip(summary["split"], summary["group_fraction"], strict=True))
-    rejects = rejects_frame(store, ["cell_qa_inventory", "cell_crops"])
+    rejects = cards.rejects_frame(store, ["cell_qa_inventory", "cell_crops"])
     sections = [
         Section(
             "Counts",
             "Cells, source images and frames per split; cells per competitor and split.",
-            tables=[
-                Table("counts-per-split", "per split", per_split),
-                Table("counts-per-class", "cells per competitor and split", per_comp_frame),
-            ],
+            tables=cards.counts_tables(
+                per_split, per_comp, class_col="competitor", caption="cells per competitor and split"
+            ),
             figures=[
-                Figure(
+                cards.bars_figure(
                     "cells_per_split",
-                    grouped_bars(
-                        {c: {s: float(per_comp.loc[c, s]) for s in per_comp.columns} for c in per_comp.index},  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
-                        title="cells per competitor and split",
-                        xlabel="competitor",
-                        ylabel="cells",
-                    ),
                     "cells per competitor, one colour per split",
+                    per_comp,
+                    title="cells per competitor and split",
+                    xlabel="competitor",
+                    ylabel="cells",
                 )
             ],
         ),
         Section(
             "Balance",
             "Share of source images (the split unit) per split against the configured fractions.",
-            tables=[balance_table(achieved, target, "share of original_image_key groups")],
+            tables=[cards.balance_table(achieved, target, "share of original_image_key groups")],
         ),
-        leak_section(cells, "original_image_key", order=SPLIT_ORDER),
+        cards.leak_section(cells, "original_image_key", order=SPLIT_ORDER),
         Section(
             "Samples",
             "One row per competitor, crops from its lowest to its highest Jaccard; raw in gray, the cell's mask "
@@ -101,7 +83,7 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
                     jaccard_chart(cells),
                     "cell Jaccard with the matched ground-truth cell, per competitor",
                 ),
-                histogram_figure(
+                cards.histogram_figure(
                     "cell_area",
                     "cell areas per competitor",
                     cells,
@@ -114,21 +96,20 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
                 ),
             ],
         ),
-        rejects_section(rejects),
     ]
-    return Card(
+    return cards.dataset_card(
         pipeline="cell_qa",
         title="cell_qa: per-cell crops and Jaccard, split by source image",
-        version=release.get("version") or card_version(versions),
-        inputs=versions,
+        version=release.get("version"),
+        versions=versions,
         sections=sections,
+        rejects=rejects,
         facts={
             "cells": len(cells),
             "original images": int(cells["original_image_key"].nunique()),
             "frames": int(cells["frame_key"].nunique()),
             "competitors": int(cells["competitor"].nunique()),
             "mean Jaccard": float(np.round(cells["cell_jaccard"].mean(), 4)),
-            "rejects": len(rejects),
         },
         summary="2-channel crops (raw, cell mask) of every competitor's cells with their Jaccard against the ground "
         "truth; "
@@ -136,11 +117,10 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
     )
 
 
-@dg.asset(group_name=GROUP, deps=[cell_qa_release], kinds={"html"}, automation_condition=FOLLOW_UPSTREAM)
-def cell_qa_dataset_card(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
+@cards.card_asset(group=GROUP, deps=[cell_qa_release], preview="sample_crops")
+def cell_qa_dataset_card(context: dg.AssetExecutionContext, store: DatasetStore) -> Card:
     """The dataset card (`cards/cell_qa/index.html` + `README.md`): counts, balance, leak evidence, samples,
     distributions."""
-    target = target_fractions(context.instance, cell_level_dataframe_with_splits.key, SplitConfig().fractions)
-    with remembered_charts(store.local_root()):  # a chart of unchanged data is not drawn again
-        card = build_card(store, target)
-    return write_card(store, card, preview="sample_crops")
+    return build_card(
+        store, cards.target_fractions(context.instance, cell_level_dataframe_with_splits.key, SplitConfig().fractions)
+    )

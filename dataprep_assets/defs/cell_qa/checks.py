@@ -26,7 +26,7 @@ from dataprep_assets.lib.storage import safe_join
 
 no_image_key_overlap = group_overlap_check(
     asset=cell_level_dataframe_with_splits,
-    load=lambda store: store.read(SPLITS),
+    load=SPLITS,
     group_col="original_image_key",
     name="no_original_image_key_overlap",
     blocking=True,
@@ -40,15 +40,12 @@ image_keys_stay_put = split_continuity_check(
 )
 
 split_fractions_near_target = split_fractions_check(
-    asset=cell_level_dataframe_with_splits,
-    load=lambda store: store.read(SPLITS),
-    group_col="original_image_key",
-    tolerance=0.1,
+    asset=cell_level_dataframe_with_splits, load=SPLITS, group_col="original_image_key", tolerance=0.1
 )
 
 cell_jaccard_valid = expectations_check(
     asset=cell_level_dataframe,
-    load=lambda store: store.read(CELL_TABLE),
+    load=CELL_TABLE,
     name="cell_jaccard_valid",
     description="Great Expectations: cell_jaccard is never null and lies in [0, 1]; cell_id is unique.",
     blocking=True,

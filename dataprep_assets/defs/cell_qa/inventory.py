@@ -80,6 +80,10 @@ class _Scan:
     def rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
 
+    def reject(self, path: Path, reason: str, detail: str) -> None:
+        """Quarantine a file found under the root, by its store-relative path."""
+        self.rejects.add(self.rel(path), STAGE, reason, detail)
+
     def _unsafe(self, path: Path) -> str:
         """Why `path` is not safely inside the store (it or a folder above it links out), or ""."""
         try:
@@ -101,7 +105,7 @@ class _Scan:
             self.seen.append(self.rel(path))
             problem = folder_problem or (self._unsafe(path) if path.is_symlink() else "")
             if problem:
-                self.rejects.add(self.rel(path), STAGE, "unsafe_path", problem)
+                self.reject(path, "unsafe_path", problem)
                 continue
             by_frame.setdefault(int(match.group(1)), []).append(path)
         found = {}
@@ -151,36 +155,20 @@ def build_inventory_with_ledger(root: Path, raw_dir: str = RAW_PREFIX) -> tuple[
             gt_dir = gt_seqs.get(seq)
             gt = scan.frames(_first_child(gt_dir, _SEG_DIR) if gt_dir else None, _GT)
             masks = {c: scan.frames(res_seqs[c].get(seq), _MASK) for c in competitors}
-            for number, gt_path in gt.items():
+            labelled = [(n, p, f"ground truth for frame {n} has no raw t{n:03d}.tif") for n, p in gt.items()]
+            labelled += [
+                (n, p, f"{c} mask for frame {n} has no raw frame") for c, f in masks.items() for n, p in f.items()
+            ]
+            for number, path, what in labelled:
                 if number not in raw:
-                    rejects.add(
-                        scan.rel(gt_path),
-                        STAGE,
-                        "no_raw_frame",
-                        f"ground truth for frame {number} has no raw t{number:03d}.tif under {dataset}/{seq}",
-                    )
-            for competitor, frames in masks.items():
-                for number, mask_path in frames.items():
-                    if number not in raw:
-                        rejects.add(
-                            scan.rel(mask_path),
-                            STAGE,
-                            "no_raw_frame",
-                            f"{competitor} mask for frame {number} has no raw frame under {dataset}/{seq}",
-                        )
+                    scan.reject(path, "no_raw_frame", f"{what} under {dataset}/{seq}")
             for number, raw_path in raw.items():
                 if number not in gt:
-                    rejects.add(
-                        scan.rel(raw_path),
-                        STAGE,
-                        "no_ground_truth",
-                        f"no man_seg{number:03d}.tif under {dataset}/{seq}_GT/SEG",
-                    )
+                    scan.reject(raw_path, "no_ground_truth", f"no man_seg{number:03d}.tif under {dataset}/{seq}_GT/SEG")
                     for competitor in competitors:
                         if number in masks[competitor]:
-                            rejects.add(
-                                scan.rel(masks[competitor][number]),
-                                STAGE,
+                            scan.reject(
+                                masks[competitor][number],
                                 "no_ground_truth",
                                 f"{competitor} mask of {dataset}/{seq} frame {number}, which has no ground truth",
                             )
@@ -212,11 +200,8 @@ def build_inventory_with_ledger(root: Path, raw_dir: str = RAW_PREFIX) -> tuple[
                     )
                 if not paired:
                     for path in (raw_path, gt[number]):
-                        rejects.add(
-                            scan.rel(path),
-                            STAGE,
-                            "no_competitor_mask",
-                            f"no competitor segmented {dataset}/{seq} frame {number}",
+                        scan.reject(
+                            path, "no_competitor_mask", f"no competitor segmented {dataset}/{seq} frame {number}"
                         )
     frame = pd.DataFrame(rows, columns=INVENTORY_COLUMNS[:-1])
     frame["frame"] = frame["frame"].astype("int64")

@@ -7,16 +7,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from dataprep_assets.common.automation import FOLLOW_UPSTREAM
-from dataprep_assets.common.cards import (
-    card_version,
-    histogram_figure,
-    input_versions,
-    leak_section,
-    rejects_frame,
-    rejects_section,
-    write_card,
-)
+from dataprep_assets.common import cards
 from dataprep_assets.common.metadata import latest_materialization_metadata
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.ct_hemorrhage.datasets import (
@@ -36,7 +27,7 @@ from dataprep_assets.defs.ct_hemorrhage.reports import v4_analysis
 from dataprep_assets.defs.ct_hemorrhage.splits import balanced_splits
 from dataprep_assets.defs.ct_hemorrhage.training_set import augmented_coco_6class, coco_4class
 from dataprep_assets.lib.cards import Card, Figure, Section, Table
-from dataprep_assets.lib.charts import grouped_bars, remembered_charts
+from dataprep_assets.lib.charts import grouped_bars
 from dataprep_assets.lib.itemcache import ItemCache, fingerprint
 from dataprep_assets.lib.storage import SafeFiles, sha256_file
 
@@ -156,7 +147,7 @@ def build_card(store: DatasetStore, target_share: float) -> Card:
     parts = [coco_frames(c, s) for s, c in cocos.items()]
     images = pd.concat([p[0] for p in parts], ignore_index=True)
     boxes = pd.concat([p[1] for p in parts], ignore_index=True)
-    versions = input_versions(store, [d.path for d in (LABELLED, NO_HEM_PNGS, BALANCED, SIX_CLASS, FOUR_CLASS)])
+    versions = cards.input_versions(store, [d.path for d in (LABELLED, NO_HEM_PNGS, BALANCED, SIX_CLASS, FOUR_CLASS)])
     hem = {s: set(boxes.loc[boxes["split"] == s, "image_id"]) for s in SPLIT_ORDER}
     per_split = pd.DataFrame(
         [
@@ -208,17 +199,14 @@ def build_card(store: DatasetStore, target_share: float) -> Card:
         )
         for s in ("train", "valid")
     ]
-    rejects = rejects_frame(store, REJECTING_ASSETS)
+    rejects = cards.rejects_frame(store, REJECTING_ASSETS)
     sections = [
         Section(
             "Counts",
             "Images and boxes per split; boxes and images per class and split (6-class dataset).",
             tables=[
-                Table("counts-per-split", "per split", per_split),
-                Table(
-                    "counts-per-class",
-                    "annotations per class and split",
-                    ann_per_class.rename_axis("class").reset_index(),
+                *cards.counts_tables(
+                    per_split, ann_per_class, class_col="class", caption="annotations per class and split"
                 ),
                 Table(
                     "images-per-class",
@@ -227,15 +215,13 @@ def build_card(store: DatasetStore, target_share: float) -> Card:
                 ),
             ],
             figures=[
-                Figure(
+                cards.bars_figure(
                     "annotations_per_class",
-                    grouped_bars(
-                        {c: {s: float(ann_per_class.loc[c, s]) for s in SPLIT_ORDER} for c in classes},  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
-                        title="annotations per class and split",
-                        xlabel="class",
-                        ylabel="boxes",
-                    ),
                     "boxes per class, one colour per split",
+                    ann_per_class,
+                    title="annotations per class and split",
+                    xlabel="class",
+                    ylabel="boxes",
                 )
             ],
         ),
@@ -258,7 +244,7 @@ def build_card(store: DatasetStore, target_share: float) -> Card:
                 )
             ],
         ),
-        leak_section(images, "patient_id", order=SPLIT_ORDER),
+        cards.leak_section(images, "patient_id", order=SPLIT_ORDER),
         Section(
             "Samples", "Boxes are outlined in their class colour and labelled with the class name.", figures=samples
         ),
@@ -267,7 +253,7 @@ def build_card(store: DatasetStore, target_share: float) -> Card:
             f"Box size is sqrt(w*h) in pixels; intensities from up to {PIXEL_SAMPLE} images per split.",
             tables=[Table("image-sizes", "image sizes", sizes)],
             figures=[
-                histogram_figure(
+                cards.histogram_figure(
                     "box_sizes",
                     "box sizes per class",
                     boxes,
@@ -277,7 +263,7 @@ def build_card(store: DatasetStore, target_share: float) -> Card:
                     xlabel="sqrt(w*h), pixels",
                     ylabel="boxes",
                 ),
-                histogram_figure(
+                cards.histogram_figure(
                     "box_aspect",
                     "box aspect ratios per class",
                     boxes,
@@ -288,7 +274,7 @@ def build_card(store: DatasetStore, target_share: float) -> Card:
                     ylabel="boxes",
                     log_x=True,
                 ),
-                histogram_figure(
+                cards.histogram_figure(
                     "intensity",
                     "image intensities per split",
                     pixels,
@@ -317,15 +303,14 @@ def build_card(store: DatasetStore, target_share: float) -> Card:
                 Table("label-distribution", "label distribution", labels),
             ],
         ),
-        rejects_section(rejects),
     ]
     total_no_hem = int(per_split["no_hemorrhage"].sum())
-    return Card(
+    return cards.dataset_card(
         pipeline="ct_hemorrhage",
         title="ct_hemorrhage v4: 6-class head-CT hemorrhage detection (COCO)",
-        version=card_version(versions),
-        inputs=versions,
+        versions=versions,
         sections=sections,
+        rejects=rejects,
         facts={
             "images": len(images),
             "annotations": len(boxes),
@@ -333,7 +318,6 @@ def build_card(store: DatasetStore, target_share: float) -> Card:
             "classes": len(classes),
             "no-hemorrhage share": round(total_no_hem / max(len(images), 1), 4),
             "augmented images": int(images["augmented"].sum()),
-            "rejects": len(rejects),
         },
         summary="data/training_datasets/v4/6class_coco/{train,valid,test}/_annotations.coco.json with the images "
         "beside it; "
@@ -341,16 +325,9 @@ def build_card(store: DatasetStore, target_share: float) -> Card:
     )
 
 
-@dg.asset(
-    group_name=GROUP,
-    deps=[augmented_coco_6class, coco_4class, v4_analysis],
-    kinds={"html"},
-    automation_condition=FOLLOW_UPSTREAM,
-)
-def ct_hemorrhage_dataset_card(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
+@cards.card_asset(group=GROUP, deps=[augmented_coco_6class, coco_4class, v4_analysis], preview="samples_train")
+def ct_hemorrhage_dataset_card(context: dg.AssetExecutionContext, store: DatasetStore) -> Card:
     """The dataset card (`cards/ct_hemorrhage/index.html` + `README.md`): counts, balance, leak evidence, samples,
     distributions and Datumaro-style statistics of the v4 6-class COCO dataset."""
     target = latest_materialization_metadata(context.instance, balanced_splits.key).get("target_no_hem_share", 0.5)
-    with remembered_charts(store.local_root()):  # a chart of unchanged data is not drawn again
-        card = build_card(store, float(target))
-    return write_card(store, card, preview="samples_train")
+    return build_card(store, float(target))

@@ -118,14 +118,10 @@ six_class_coco_valid = _coco_check(augmented_coco_6class, SIX_CLASS, SPLIT_ORDER
 four_class_coco_valid = _coco_check(coco_4class, FOUR_CLASS, SPLIT_ORDER, COCO_VALID)
 
 patient_splits_no_overlap = group_overlap_check(
-    asset=patient_splits,
-    load=lambda store: store.read(PATIENT_SPLITS),
-    group_col="patient_id",
-    name=NO_PATIENT_OVERLAP,
-    blocking=True,
+    asset=patient_splits, load=PATIENT_SPLITS, group_col="patient_id", name=NO_PATIENT_OVERLAP, blocking=True
 )
 patient_split_fractions = split_fractions_check(
-    asset=patient_splits, load=lambda store: store.read(PATIENT_SPLITS), group_col="patient_id", tolerance=0.1
+    asset=patient_splits, load=PATIENT_SPLITS, group_col="patient_id", tolerance=0.1
 )
 patients_stay_put = split_continuity_check(
     asset=patient_splits, relpath=PATIENT_SPLITS.path, group_col="patient_id", name=PATIENTS_STAY_PUT
@@ -134,11 +130,7 @@ balanced_images_stay_put = split_continuity_check(
     asset=balanced_splits, relpath=BALANCED.path, group_col="file_name", name=IMAGES_STAY_PUT
 )
 balanced_no_overlap = group_overlap_check(
-    asset=balanced_splits,
-    load=lambda store: store.read(BALANCED),
-    group_col="patient_id",
-    name=NO_PATIENT_OVERLAP,
-    blocking=True,
+    asset=balanced_splits, load=BALANCED, group_col="patient_id", name=NO_PATIENT_OVERLAP, blocking=True
 )
 balanced_no_hem_share = share_in_range_check(
     asset=balanced_splits,
@@ -178,13 +170,9 @@ six_class_no_hem_share = share_in_range_check(
 )
 
 
-@dg.asset_check(
-    asset=augmented_coco_6class,
-    name=ALL_CLASSES_PRESENT,
-    blocking=True,
-    description="Each of the 6 classes has at least one image in train, valid and test.",
-)
+@dg.asset_check(asset=augmented_coco_6class, name=ALL_CLASSES_PRESENT, blocking=True)
 def six_class_all_classes(store: DatasetStore) -> dg.AssetCheckResult:
+    """Each of the 6 classes has at least one image in train, valid and test."""
     store.pull(SIX_CLASS.path)
     table = class_presence(store.path(SIX_CLASS.path), SPLIT_ORDER)
     missing = [f"{c} in {s}" for c in table.index for s in table.columns if table.loc[c, s] == 0]  # pyright: ignore[reportGeneralTypeIssues]  # pandas-stubs types DataFrame cells and reductions as any scalar
@@ -234,13 +222,9 @@ def six_class_images_readable(store: DatasetStore) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(
-    asset=augmented_coco_6class,
-    name=BOXES_INSIDE,
-    blocking=True,
-    description="100% of the boxes lie inside their images and have positive size.",
-)
+@dg.asset_check(asset=augmented_coco_6class, name=BOXES_INSIDE, blocking=True)
 def six_class_boxes_inside(store: DatasetStore) -> dg.AssetCheckResult:
+    """100% of the boxes lie inside their images and have positive size."""
     store.pull(SIX_CLASS.path)
     table = box_report(store.path(SIX_CLASS.path), SPLIT_ORDER)
     return dg.AssetCheckResult(
@@ -253,14 +237,10 @@ def six_class_boxes_inside(store: DatasetStore) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(
-    asset=augmented_coco_6class,
-    name=AUGMENTATION_MULTIPLIER,
-    blocking=True,
-    description="Train holds exactly `multiplier` images per original (the configured multiplier); valid and test hold "
-    "no augmented images.",
-)
+@dg.asset_check(asset=augmented_coco_6class, name=AUGMENTATION_MULTIPLIER, blocking=True)
 def six_class_multiplier(context: dg.AssetCheckExecutionContext, store: DatasetStore) -> dg.AssetCheckResult:
+    """Train holds exactly `multiplier` images per original (the configured multiplier); valid and test hold no
+    augmented images."""
     expected = int(latest_materialization_metadata(context.instance, augmented_coco_6class.key).get("multiplier", 3))
     rows = _six_class_rows(store)
     per_split = rows.groupby("split").agg(
@@ -286,12 +266,9 @@ def six_class_multiplier(context: dg.AssetCheckExecutionContext, store: DatasetS
     )
 
 
-@dg.asset_check(
-    asset=coco_4class,
-    name=CLASSES_REMOVED,
-    description="The 4-class set has no EDH or HC category or annotation, and as many images as the 6-class set.",
-)
+@dg.asset_check(asset=coco_4class, name=CLASSES_REMOVED)
 def four_class_classes_removed(store: DatasetStore) -> dg.AssetCheckResult:
+    """The 4-class set has no EDH or HC category or annotation, and as many images as the 6-class set."""
     store.pull(FOUR_CLASS.path)
     rows, bad = [], []
     for split in SPLIT_ORDER:
@@ -321,13 +298,9 @@ def four_class_classes_removed(store: DatasetStore) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(
-    asset=coco_4class,
-    name=LINKS_VALID,
-    description="Every 4-class image is a valid link (symbolic or hard) to the stored object of its 6-class file, not "
-    "a copy.",
-)
+@dg.asset_check(asset=coco_4class, name=LINKS_VALID)
 def four_class_links_valid(store: DatasetStore) -> dg.AssetCheckResult:
+    """Every 4-class image is a valid link (symbolic or hard) to the stored object of its 6-class file, not a copy."""
     six = store.manifest(SIX_CLASS.path)
     objects = {e.path: e.sha256 for e in six.entries} if six is not None else {}
     counts, bad = links_report(store.path(FOUR_CLASS.path), objects, store.object_path, SPLIT_ORDER)

@@ -18,7 +18,7 @@ from dataprep_assets.common.metadata import (
 )
 from dataprep_assets.common.progress import progress_logger
 from dataprep_assets.common.publish import materialized
-from dataprep_assets.common.release import write_release
+from dataprep_assets.common.release import release_asset
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.common.uploads import raw_inputs
 from dataprep_assets.defs.echo_quality.columns import COLUMNS
@@ -439,22 +439,7 @@ def echo_training_splits(
     )
 
 
-@dg.asset(
-    group_name=GROUP,
-    deps=[echo_training_splits, echo_training_data],
-    kinds={"json"},
-    automation_condition=FOLLOW_UPSTREAM,
-)
-def echo_dataset_release(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
-    """The versioned echo dataset: content hashes of `training_data/` and the split table."""
-    return write_release(
-        store,
-        dataset="echo_quality",
-        relpath=RELEASE.path,
-        parts=[TRAINING_DATA.path, SPLITS.path],
-        split_table=SPLITS.path,
-        group_col="group_id",
-    )
+echo_dataset_release = release_asset(RELEASE, group=GROUP, parts=[TRAINING_DATA, SPLITS], group_col="group_id")
 
 
 echo_quality_job = dg.define_asset_job(

@@ -4,18 +4,7 @@ fractions, leak-group evidence, captioned first frames, score distributions, ver
 import dagster as dg
 import pandas as pd
 
-from dataprep_assets.common.automation import FOLLOW_UPSTREAM
-from dataprep_assets.common.cards import (
-    balance_table,
-    card_version,
-    histogram_figure,
-    input_versions,
-    leak_section,
-    rejects_frame,
-    rejects_section,
-    target_fractions,
-    write_card,
-)
+from dataprep_assets.common import cards
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.echo_quality.assets import (
     echo_dataset_release,
@@ -34,7 +23,6 @@ from dataprep_assets.defs.echo_quality.datasets import (
     VIDEOS_SUBDIR,
 )
 from dataprep_assets.lib.cards import Card, Figure, Section, Table
-from dataprep_assets.lib.charts import grouped_bars
 
 CLASS_NAMES = {1: "high_quality", 0: "low_quality"}
 
@@ -43,7 +31,7 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
     frame = read_annotations(store, SPLITS.path)
     frame["class"] = frame["quality_score"].astype(int).map(CLASS_NAMES)
     release = store.read(RELEASE) if store.exists(RELEASE.path) else {}
-    versions = input_versions(store, [RESULTS.path, TRAINING_DATA.path, SPLITS.path])
+    versions = cards.input_versions(store, [RESULTS.path, TRAINING_DATA.path, SPLITS.path])
     order = [s for s in SPLIT_ORDER if s in set(frame["split"])]
     per_split = frame.pivot_table(index="split", columns="class", values="filename", aggfunc="count", fill_value=0)
     per_split = per_split.reindex(index=order, columns=list(CLASS_NAMES.values()), fill_value=0).astype("int64")
@@ -70,29 +58,25 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
     ]
     videos = [store.path(TRAINING_DATA.path, VIDEOS_SUBDIR, f) for f in shown["filename"]]
     scores = frame.groupby(["machine_type", "class"])["score"].agg(["count", "mean", "min", "max"]).reset_index()
-    rejects = rejects_frame(store, ["echo_inference_results", "echo_training_data"])
+    rejects = cards.rejects_frame(store, ["echo_inference_results", "echo_training_data"])
     sections = [
         Section(
             "Counts",
             "Videos per split and class; videos per machine type and split.",
-            tables=[
-                Table("counts-per-split", "per split", per_split.rename_axis("split").reset_index()),
-                Table(
-                    "counts-per-class",
-                    "videos per machine type and split",
-                    per_machine.rename_axis("machine_type").reset_index(),
-                ),
-            ],
+            tables=cards.counts_tables(
+                per_split.rename_axis("split").reset_index(),
+                per_machine,
+                class_col="machine_type",
+                caption="videos per machine type and split",
+            ),
             figures=[
-                Figure(
+                cards.bars_figure(
                     "videos_per_split",
-                    grouped_bars(
-                        {c: {s: float(per_split.loc[s, c]) for s in order} for c in CLASS_NAMES.values()},  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
-                        title="videos per class and split",
-                        xlabel="class",
-                        ylabel="videos",
-                    ),
                     "videos per class, one colour per split",
+                    per_split[list(CLASS_NAMES.values())].T,
+                    title="videos per class and split",
+                    xlabel="class",
+                    ylabel="videos",
                 )
             ],
         ),
@@ -101,11 +85,11 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
             "Share of leak groups per split against the configured fractions; the split is stratified by "
             "class, so each split's high-quality share stays near the overall share.",
             tables=[
-                balance_table(achieved, target, "share of leak groups"),
+                cards.balance_table(achieved, target, "share of leak groups"),
                 Table("class-balance", "high-quality share per split", class_balance),
             ],
         ),
-        leak_section(frame, "group_id", order=SPLIT_ORDER),
+        cards.leak_section(frame, "group_id", order=SPLIT_ORDER),
         Section(
             "Samples",
             "First frame of each video: high quality first, then low quality.",
@@ -121,7 +105,7 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
             "Distributions",
             tables=[Table("scores-per-machine", "quality score per machine type and class", scores)],
             figures=[
-                histogram_figure(
+                cards.histogram_figure(
                     "scores",
                     "inference scores of the selected videos",
                     frame,
@@ -134,30 +118,30 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
                 )
             ],
         ),
-        rejects_section(rejects),
     ]
-    return Card(
+    return cards.dataset_card(
         pipeline="echo_quality",
         title="echo_quality: high/low quality echocardiography videos",
-        version=release.get("version") or card_version(versions),
-        inputs=versions,
+        version=release.get("version"),
+        versions=versions,
         sections=sections,
+        rejects=rejects,
         facts={
             "videos": len(frame),
             "high quality": int((frame["quality_score"] == 1).sum()),
             "low quality": int((frame["quality_score"] == 0).sum()),
             "machine types": int(frame["machine_type"].nunique()),
             "leak groups": int(frame["group_id"].nunique()),
-            "rejects": len(rejects),
         },
         summary="training_data/echo_videos/*.dcm with training_data/echo_annotations.csv; "
         "splits in echo_quality/echo_annotations_splits.csv.",
     )
 
 
-@dg.asset(group_name=GROUP, deps=[echo_dataset_release], kinds={"html"}, automation_condition=FOLLOW_UPSTREAM)
-def echo_quality_dataset_card(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
+@cards.card_asset(group=GROUP, deps=[echo_dataset_release], preview="first_frames")
+def echo_quality_dataset_card(context: dg.AssetExecutionContext, store: DatasetStore) -> Card:
     """The dataset card (`cards/echo_quality/index.html` + `README.md`): counts, balance, leak evidence, samples,
     scores."""
-    target = target_fractions(context.instance, echo_training_splits.key, EchoSplitConfig().fractions)
-    return write_card(store, build_card(store, target), preview="first_frames")
+    return build_card(
+        store, cards.target_fractions(context.instance, echo_training_splits.key, EchoSplitConfig().fractions)
+    )

@@ -38,7 +38,7 @@ def _read_splits(store: DatasetStore) -> pd.DataFrame:
 
 inference_results_valid = expectations_check(
     asset=echo_inference_results,
-    load=lambda store: store.read(RESULTS),
+    load=RESULTS,
     name="inference_results_valid",
     description="Great Expectations: score in [0, 1], status PASS/FAIL, (folder, file_id) and dicom_path unique, "
     "machine_type set.",
@@ -53,13 +53,9 @@ inference_results_valid = expectations_check(
 )
 
 
-@dg.asset_check(
-    asset=echo_training_data,
-    name=LABELS_AGREE,
-    blocking=True,
-    description="Every label follows the configured thresholds, statuses and phrases; file prefixes match labels.",
-)
+@dg.asset_check(asset=echo_training_data, blocking=True)
 def labels_agree_with_thresholds(store: DatasetStore) -> dg.AssetCheckResult:
+    """Every label follows the configured thresholds, statuses and phrases; file prefixes match labels."""
     annotations = read_annotations(store)
     criteria = Criteria(**store.read(SELECTION_INFO)["criteria"])
     expected = label_rows(annotations, criteria)
@@ -81,13 +77,9 @@ def labels_agree_with_thresholds(store: DatasetStore) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(
-    asset=echo_training_data,
-    name=NO_DUPLICATES,
-    blocking=True,
-    description="No file name, source file or video content appears twice in the training data.",
-)
+@dg.asset_check(asset=echo_training_data, blocking=True)
 def no_duplicate_files(store: DatasetStore) -> dg.AssetCheckResult:
+    """No file name, source file or video content appears twice in the training data."""
     annotations = read_annotations(store)
     manifest = store.manifest(TRAINING_DATA.path)
     hashes = pd.Series(
@@ -110,13 +102,9 @@ def no_duplicate_files(store: DatasetStore) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(
-    asset=echo_training_data,
-    name=COPIES_READABLE,
-    blocking=True,
-    description="Every annotated video exists in training_data/ and reads as DICOM with a decodable first frame.",
-)
+@dg.asset_check(asset=echo_training_data, blocking=True)
 def copied_files_readable_dicom(store: DatasetStore) -> dg.AssetCheckResult:
+    """Every annotated video exists in training_data/ and reads as DICOM with a decodable first frame."""
     annotations = read_annotations(store)
     root = store.pull(TRAINING_DATA.path)
     bad = []
@@ -135,25 +123,18 @@ def copied_files_readable_dicom(store: DatasetStore) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(
-    asset=echo_training_data,
-    name=BOTH_CLASSES,
-    blocking=True,
-    description="Both high-quality (1) and low-quality (0) videos are present.",
-)
+@dg.asset_check(asset=echo_training_data, blocking=True)
 def both_classes_present(store: DatasetStore) -> dg.AssetCheckResult:
+    """Both high-quality (1) and low-quality (0) videos are present."""
     counts = read_annotations(store)["quality_score"].value_counts().to_dict()
     high, low = int(counts.get(HIGH, 0)), int(counts.get(LOW, 0))
     return dg.AssetCheckResult(passed=high > 0 and low > 0, metadata={"high_quality": high, "low_quality": low})
 
 
-@dg.asset_check(
-    asset=echo_training_data,
-    name=ALL_MACHINES,
-    description="Every machine type that has a candidate video (either class) is in the training data (warns: a cap "
-    "below the number of machines can drop one).",
-)
+@dg.asset_check(asset=echo_training_data)
 def every_machine_type_present(store: DatasetStore) -> dg.AssetCheckResult:
+    """Every machine type that has a candidate video (either class) is in the training data (warns: a cap below the
+    number of machines can drop one)."""
     wanted = set(store.read(SELECTION_INFO)["machine_types_with_candidates"])
     present = set(read_annotations(store)["machine_type"])
     missing = sorted(wanted - present)

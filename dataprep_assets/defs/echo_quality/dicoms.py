@@ -95,8 +95,9 @@ def resolve_dicom(
     return None
 
 
-def read_header(path: str) -> dict:
-    """Header fields of one file (`lib.dicom.read_header`), or `{"error": reason, "detail": ...}`."""
+def header_record(path: str) -> dict:
+    """The inventory's record of one file's header (`lib.dicom.read_header`, the one reader), or
+    `{"error": reason, "detail": ...}` with its reject reason."""
     try:
         header = dicom.read_header(path)
     except dicom.DicomError as exc:
@@ -106,7 +107,7 @@ def read_header(path: str) -> dict:
 
 def read_headers(paths: list[str]) -> list[dict]:
     """Worker: headers of a chunk of files."""
-    return [read_header(p) for p in paths]
+    return [header_record(p) for p in paths]
 
 
 def verify_dicom(path: str | os.PathLike, decode: bool = True) -> str:

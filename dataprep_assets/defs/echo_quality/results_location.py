@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 
-from dataprep_assets.common.sensors import ChangeSource, source_from_uri
-from dataprep_assets.common.store import DatasetStore
+from dataprep_assets.common.sensors import ChangeSource, S3PrefixSource, source_from_uri
+from dataprep_assets.common.store import DatasetStore, S3DatasetStore
 from dataprep_assets.defs.echo_quality.datasets import RESULTS_PREFIX
 
 RESULTS_ENV = "ECHO_RESULTS_URI"
@@ -27,6 +27,10 @@ def results_uri(store: DatasetStore, configured: str = "") -> str:
 
 
 def results_source(store: DatasetStore, configured: str = "", endpoint_url: str = "") -> ChangeSource:
-    if not endpoint_url and not (configured or os.environ.get(RESULTS_ENV)):
+    in_store = not endpoint_url and not (configured or os.environ.get(RESULTS_ENV))
+    if in_store:
         endpoint_url = getattr(store, "endpoint_url", "") or ""  # the store's own bucket: the store's endpoint
-    return source_from_uri(results_uri(store, configured), suffixes=RESULT_SUFFIXES, endpoint_url=endpoint_url)
+    source = source_from_uri(results_uri(store, configured), suffixes=RESULT_SUFFIXES, endpoint_url=endpoint_url)
+    if in_store and isinstance(store, S3DatasetStore) and isinstance(source, S3PrefixSource):
+        source.use_client(store.client())  # the store's client: its region, retries and credentials
+    return source

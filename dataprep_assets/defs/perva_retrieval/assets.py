@@ -79,6 +79,7 @@ from dataprep_assets.lib.parallel import batches, ordered_map, resolve_workers
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.splits import previous_assignment
 from dataprep_assets.lib.storage import UnsafePathError
+from dataprep_assets.lib.vectors import VectorCache
 
 perva_categories = dg.DynamicPartitionsDefinition(name=PARTITIONS_NAME)
 
@@ -298,7 +299,8 @@ def retrieval_per_category(
         encoder = build_encoder(encoder_name, encoder_options)
     except ValueError as exc:
         raise dg.Failure(f"retrieval_per_category config: {exc}") from exc
-    cache_rel = f"{CACHE_PREFIX}/{encoder.fingerprint()}"
+    cache = VectorCache(store.path(CACHE_PREFIX), encoder)
+    cache_rel = f"{CACHE_PREFIX}/{cache.directory.name}"
     store.pull(cache_rel)
     started = time.perf_counter()
     progress = lambda done, total, s: context.log.info(f"{category}: encoded {done}/{total} batches, {s:.1f}s")  # noqa: E731
@@ -306,7 +308,7 @@ def retrieval_per_category(
         store.local_root(),
         images["path"].tolist(),
         encoder,
-        cache_dir=store.path(cache_rel),
+        cache=cache,
         max_workers=config.max_workers,
         progress=progress,
     )

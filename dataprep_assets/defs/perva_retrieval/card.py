@@ -5,16 +5,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from dataprep_assets.common.automation import FOLLOW_UPSTREAM
-from dataprep_assets.common.cards import (
-    balance_table,
-    card_version,
-    input_versions,
-    leak_section,
-    rejects_frame,
-    rejects_section,
-    write_card,
-)
+from dataprep_assets.common import cards
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.perva_retrieval.assets import hf_retrieval_dataset, retrieval_combined
 from dataprep_assets.defs.perva_retrieval.concept_splits import concept_table
@@ -27,7 +18,7 @@ from dataprep_assets.defs.perva_retrieval.locate import (
 )
 from dataprep_assets.defs.perva_retrieval.pictures import retrieval_montage
 from dataprep_assets.lib.cards import Card, Figure, Section, Table
-from dataprep_assets.lib.charts import grouped_bars, histograms
+from dataprep_assets.lib.charts import histograms
 from dataprep_assets.lib.datasets import Dataset
 
 
@@ -43,7 +34,7 @@ def build_card(
     records = store.read(combined_file)
     images = store.read(CATALOG_IMAGES)
     concepts = concept_table(store.read(train_file), store.read(validation_file))
-    versions = input_versions(
+    versions = cards.input_versions(
         store,
         [CATALOG.path, train_file.path, combined_file.path, *([hf[0].path] if hf else [])],
     )
@@ -78,7 +69,7 @@ def build_card(
     )
     target = float(store.read(metadata_file)["concept_frac"])
     negatives_hist = rec["negatives"].value_counts().sort_index()
-    rejects = rejects_frame(store, ["image_catalog", *[f"retrieval_per_category/{c}" for c in categories]])
+    rejects = cards.rejects_frame(store, ["image_catalog", *[f"retrieval_per_category/{c}" for c in categories]])
     k = int(combined_settings.get("top_k", 3))
     sections = [
         Section(
@@ -95,18 +86,15 @@ def build_card(
                 ),
             ],
             figures=[
-                Figure(
+                cards.bars_figure(
                     "records_per_category",
-                    grouped_bars(
-                        {  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
-                            r.category: {"train": float(r.train_concepts), "validation": float(r.validation_concepts)}  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
-                            for r in per_category.itertuples()
-                        },
-                        title="concepts per category and concept split",
-                        xlabel="category",
-                        ylabel="concepts",
-                    ),
                     "concepts per category, one colour per split",
+                    per_category.set_index("category")[["train_concepts", "validation_concepts"]].set_axis(
+                        ["train", "validation"], axis=1
+                    ),
+                    title="concepts per category and concept split",
+                    xlabel="category",
+                    ylabel="concepts",
                 )
             ],
         ),
@@ -114,14 +102,14 @@ def build_card(
             "Balance",
             "Share of concepts selected for training (per category, ceil) against concept_frac.",
             tables=[
-                balance_table(
+                cards.balance_table(
                     {"train": float(train_share), "validation": 1 - float(train_share)},
                     {"train": target, "validation": 1 - target},
                     "share of concepts",
                 )
             ],
         ),
-        leak_section(concepts, "concept_key", order=["train", "validation"]),
+        cards.leak_section(concepts, "concept_key", order=["train", "validation"]),
         Section(
             "Samples",
             "Per row: a query, its positive (same concept) and its hard negatives (other concepts, most similar "
@@ -159,34 +147,27 @@ def build_card(
                 )
             ],
         ),
-        rejects_section(rejects),
     ]
-    return Card(
+    return cards.dataset_card(
         pipeline="perva_retrieval",
         title="perva_retrieval: personalised retrieval with hard negatives (HuggingFace)",
-        version=card_version(versions),
-        inputs=versions,
+        versions=versions,
         sections=sections,
+        rejects=rejects,
         facts={
             "records": len(records),
             "categories": len(categories),
             "concepts": int(concepts["concept_key"].nunique()),
             "catalog images": len(images),
             "negatives per query (K)": k,
-            "rejects": len(rejects),
         },
         summary=f"{hf[0].path if hf else 'the HuggingFace dataset'} (datasets.load_from_disk); "
         f"records in {combined_file.path}.",
     )
 
 
-@dg.asset(
-    group_name=GROUP,
-    deps=[hf_retrieval_dataset, retrieval_combined],
-    kinds={"html"},
-    automation_condition=FOLLOW_UPSTREAM,
-)
-def perva_retrieval_dataset_card(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
+@cards.card_asset(group=GROUP, deps=[hf_retrieval_dataset, retrieval_combined], preview="query_positive_negatives")
+def perva_retrieval_dataset_card(context: dg.AssetExecutionContext, store: DatasetStore) -> Card:
     """The dataset card (`cards/perva_retrieval/index.html` + `README.md`): counts, balance, leak evidence, samples."""
     combined = current_combined(store)
     try:
@@ -197,6 +178,4 @@ def perva_retrieval_dataset_card(context: dg.AssetExecutionContext, store: Datas
         raise dg.Failure(
             "perva_retrieval_dataset_card: materialize image_catalog, concept_splits and retrieval_combined first"
         )
-    return write_card(
-        store, build_card(store, splits, combined, current_hf_dataset(store)), preview="query_positive_negatives"
-    )
+    return build_card(store, splits, combined, current_hf_dataset(store))

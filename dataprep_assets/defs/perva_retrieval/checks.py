@@ -35,15 +35,11 @@ K_PER_QUERY = "k_negatives_per_query"
 HF_ROUND_TRIP = "hf_dataset_round_trips"
 
 
-@dg.asset_check(
-    asset=concept_splits,
-    name=NO_CONCEPT_OVERLAP,
-    blocking=True,
-    description="Every category/concept is in train or validation, never both.",
-)
+@dg.asset_check(asset=concept_splits, blocking=True)
 def no_concept_in_train_and_validation(
     context: dg.AssetCheckExecutionContext, store: DatasetStore
 ) -> dg.AssetCheckResult:
+    """Every category/concept is in train or validation, never both."""
     train, validation, _ = current_split_files(store)
     table = concept_table(store.read(train), store.read(validation))
     overlap = group_overlap(table, "concept_key")
@@ -61,13 +57,9 @@ def no_concept_in_train_and_validation(
     )
 
 
-@dg.asset_check(
-    asset=image_catalog,
-    name=CATALOG_PATHS_SAFE,
-    blocking=True,
-    description="Every catalogued image is an existing file that resolves inside data_root (no symlink escapes).",
-)
+@dg.asset_check(asset=image_catalog, blocking=True)
 def catalog_paths_inside_data_root(context: dg.AssetCheckExecutionContext, store: DatasetStore) -> dg.AssetCheckResult:
+    """Every catalogued image is an existing file that resolves inside data_root (no symlink escapes)."""
     table = store.read(CATALOG_IMAGES)
     data_root = store.path(catalog_source(store)["data_root"]).resolve()
     bad = []
@@ -103,17 +95,12 @@ def _problems(
     return meta, records, problems
 
 
-@dg.asset_check(
-    asset=retrieval_per_category,
-    name=NEGATIVES_VALID,
-    blocking=True,
-    partitions_def=perva_categories,
-    description="Every negative is an image of another concept of the same category, never the query; `label` points "
-    "at the positive.",
-)
+@dg.asset_check(asset=retrieval_per_category, blocking=True, partitions_def=perva_categories)
 def negatives_from_other_concepts_of_same_category(
     context: dg.AssetCheckExecutionContext, store: DatasetStore
 ) -> dg.AssetCheckResult:
+    """Every negative is an image of another concept of the same category, never the query; `label` points at the
+    positive."""
     meta, records, problems = _problems(context, store)
     bad = problems["wrong_negative"] + problems["bad_label"]
     return dg.AssetCheckResult(
@@ -122,13 +109,9 @@ def negatives_from_other_concepts_of_same_category(
     )
 
 
-@dg.asset_check(
-    asset=retrieval_per_category,
-    name=K_PER_QUERY,
-    partitions_def=perva_categories,
-    description="Each query has K negatives, or as many as the category allows (other concepts / their images).",
-)
+@dg.asset_check(asset=retrieval_per_category, partitions_def=perva_categories)
 def k_negatives_per_query(context: dg.AssetCheckExecutionContext, store: DatasetStore) -> dg.AssetCheckResult:
+    """Each query has K negatives, or as many as the category allows (other concepts / their images)."""
     meta, records, problems = _problems(context, store)
     short = problems["too_few"]
     counts = pd.Series([len(r["negatives"]) for r in records], dtype="int64").value_counts().sort_index()
@@ -145,13 +128,9 @@ def k_negatives_per_query(context: dg.AssetCheckExecutionContext, store: Dataset
     )
 
 
-@dg.asset_check(
-    asset=hf_retrieval_dataset,
-    name=HF_ROUND_TRIP,
-    blocking=True,
-    description="`datasets.load_from_disk` reads it back with every record, the expected columns and decodable images.",
-)
+@dg.asset_check(asset=hf_retrieval_dataset, blocking=True)
 def hf_dataset_round_trips(context: dg.AssetCheckExecutionContext, store: DatasetStore) -> dg.AssetCheckResult:
+    """`datasets.load_from_disk` reads it back with every record, the expected columns and decodable images."""
     import datasets
 
     current = current_hf_dataset(store)

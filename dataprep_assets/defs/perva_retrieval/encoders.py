@@ -4,9 +4,10 @@
 (`clip_model_dir`, else `$PERVA_CLIP_MODEL_DIR`, else `models/perva_retrieval/clip` in the store), and
 `color_texture`, the offline fallback, otherwise; `choose_encoder` makes that choice.
 
-An encoder turns a batch of PIL images into L2-normalised float32 rows. `fingerprint()` names
-the model and its preprocessing: it keys the per-image embedding cache, so a different model
-never reuses another's vectors. Register another encoder with `register_encoder(name, factory)`;
+An encoder is an `ImageVectorizer` (`lib/vectors.py`, the interface quality_prediction's extractors share):
+`load(path)` decodes an image to RGB (PIL), `encode(images)` turns a batch into L2-normalised float32 rows, and
+`fingerprint()` names the model and its preprocessing: it keys the shared content-hash `VectorCache`, so a
+different model never reuses another's vectors. Register another encoder with `register_encoder(name, factory)`;
 `spec()` must rebuild it in a worker process (`build_encoder(*spec)`).
 """
 
@@ -22,18 +23,21 @@ from typing import Protocol
 import numpy as np
 from PIL import Image
 
+from dataprep_assets.lib.limits import open_image
+from dataprep_assets.lib.vectors import ImageVectorizer, VectorizerRegistry, torch_available
 
-class ImageEncoder(Protocol):
-    name: str
+
+class ImageEncoder(ImageVectorizer, Protocol):
     batch_size: int
-    parallel_decode: bool
-    """True when encoding is cheap enough to run in worker processes with the decoding."""
-
-    def fingerprint(self) -> str: ...
 
     def spec(self) -> tuple[str, dict]: ...
 
-    def encode(self, images: Sequence[Image.Image]) -> np.ndarray: ...
+
+def load_rgb_image(path: str | os.PathLike) -> Image.Image:
+    """One image decoded to RGB (within the decompression limits of `lib.limits`)."""
+    with open_image(path) as img:
+        img.load()
+        return img.convert("RGB")
 
 
 def l2_normalise(rows: np.ndarray) -> np.ndarray:
@@ -62,6 +66,9 @@ class ColorTextureEncoder:
 
     def spec(self) -> tuple[str, dict]:
         return self.name, {"size": self.size, "batch_size": self.batch_size}
+
+    def load(self, path: str | os.PathLike) -> Image.Image:
+        return load_rgb_image(path)
 
     def encode(self, images: Sequence[Image.Image]) -> np.ndarray:
         if not images:
@@ -133,6 +140,9 @@ class ClipEncoder:
     def spec(self) -> tuple[str, dict]:
         return self.name, {"model_dir": self.model_dir, "batch_size": self.batch_size, "device": self.device}
 
+    def load(self, path: str | os.PathLike) -> Image.Image:
+        return load_rgb_image(path)
+
     def fingerprint(self) -> str:
         """Config + preprocessing + a sample of every weight file (size and first/last MiB)."""
         digest = hashlib.sha256()
@@ -191,7 +201,6 @@ ENCODERS: dict[str, Callable[..., ImageEncoder]] = {
 }
 
 
-AUTO = "auto"
 CLIP_DIR_ENV = "PERVA_CLIP_MODEL_DIR"
 STORE_CLIP_DIR = "models/perva_retrieval/clip"
 
@@ -200,26 +209,27 @@ def is_model_dir(path: str | os.PathLike) -> bool:
     return bool(str(path)) and (Path(path).expanduser() / "config.json").is_file()
 
 
+def _auto_encoder(model_dirs: Sequence[str] = (), torch_importable: bool | None = None, **_) -> str:
+    """CLIP when torch is importable and one of `model_dirs` holds a saved model, else `color_texture`."""
+    importable = torch_available() if torch_importable is None else torch_importable
+    return "clip" if importable and any(is_model_dir(d) for d in model_dirs) else "color_texture"
+
+
+REGISTRY = VectorizerRegistry("encoder", ENCODERS, auto=_auto_encoder)
+
+
 def choose_encoder(requested: str, model_dirs: Sequence[str], torch_importable: bool | None = None) -> tuple[str, str]:
     """(encoder name, CLIP model directory or '') for `requested`; `auto` picks CLIP when torch is importable
     and one of `model_dirs` (in order) holds a saved model, else `color_texture`."""
-    found = next((d for d in model_dirs if is_model_dir(d)), "")
-    if requested == AUTO:
-        if torch_importable is None:
-            import importlib.util
-
-            torch_importable = importlib.util.find_spec("torch") is not None
-        return ("clip", found) if torch_importable and found else ("color_texture", "")
-    if requested == "clip":
-        return "clip", found or next((d for d in model_dirs if d), "")
-    return requested, ""
+    name = REGISTRY.resolve(requested, model_dirs=model_dirs, torch_importable=torch_importable)
+    if name == "clip":
+        return "clip", next((d for d in model_dirs if is_model_dir(d)), "") or next((d for d in model_dirs if d), "")
+    return name, ""
 
 
 def register_encoder(name: str, factory: Callable[..., ImageEncoder]) -> None:
-    ENCODERS[name] = factory
+    REGISTRY.register(name, factory)
 
 
 def build_encoder(name: str, options: dict) -> ImageEncoder:
-    if name not in ENCODERS:
-        raise ValueError(f"encoder: unknown encoder {name!r}; registered: {sorted(ENCODERS)}")
-    return ENCODERS[name](**options)
+    return REGISTRY.build(name, **options)

@@ -1,7 +1,6 @@
 """quality_prediction assets: conversion results -> clean -> stratified grouped splits -> image features -> report."""
 
 import json
-import os
 
 import dagster as dg
 import numpy as np
@@ -39,7 +38,6 @@ from dataprep_assets.defs.quality_prediction.datasets import (
     CLEAN,
     EXAMPLES,
     FEATURES,
-    FULL_FEATURES_CACHE,
     GROUP,
     IMAGES,
     INSPECTION_GALLERY,
@@ -51,10 +49,11 @@ from dataprep_assets.defs.quality_prediction.datasets import (
     S3_CACHE,
     SOURCE,
     SPLIT_TABLES,
+    VECTOR_CACHE,
 )
 from dataprep_assets.defs.quality_prediction.extractors import build_extractor, resolve_extractor_name, torch_available
 from dataprep_assets.defs.quality_prediction.featurize import extract_to_hdf5
-from dataprep_assets.defs.quality_prediction.logos import ImageInfo, inspect_batch, load_rgb
+from dataprep_assets.defs.quality_prediction.logos import ImageInfo, inspect_batch
 from dataprep_assets.defs.quality_prediction.rebalance import examples_ledger, rebalance_train
 from dataprep_assets.defs.quality_prediction.sources import scan_results_with_ledgers
 from dataprep_assets.defs.quality_prediction.stratify import SPLITS, build_examples, split_unit, stratum_proportions
@@ -64,10 +63,12 @@ from dataprep_assets.lib.charts import grouped_bars, histograms_by
 from dataprep_assets.lib.images import captioned_montage, montage, png_bytes
 from dataprep_assets.lib.parallel import batches, ordered_map, resolve_workers
 from dataprep_assets.lib.rejects import RejectLog
+from dataprep_assets.lib.rgb import load_rgb
 from dataprep_assets.lib.s3uri import parse_s3_uri
 from dataprep_assets.lib.splits import previous_assignment
 from dataprep_assets.lib.storage import Manifest
-from dataprep_assets.ml.featurestore import FeatureFile, holds_full_vectors
+from dataprep_assets.lib.vectors import VectorCache
+from dataprep_assets.ml.featurestore import FeatureFile
 
 IMAGES_PER_WORKER = 2000
 
@@ -433,7 +434,6 @@ def image_features(
             f"weights_path {config.weights_path!r} is not a torchvision resnet50 state dict: {exc}"
         ) from exc
     h5_name, index_name = f"{extractor.name}.h5", f"{extractor.name}_index.parquet"
-    previous_file = store.path(FEATURES.member(h5_name))  # the cache: the current version's file, if any
     legacy = [FEATURES.member(n) for n in (h5_name, index_name) if store.manifest(FEATURES.member(n))]
     if legacy:  # a store written before the features folder became one dataset: one file, one dataset
         raise dg.Failure(
@@ -445,9 +445,11 @@ def image_features(
     progress = progress_logger(context, f"features [{extractor.name}]", unit="images")
 
     workers = resolve_workers(config.max_workers)
-    full_cache = store.path(FULL_FEATURES_CACHE, h5_name)  # the full vectors, when the dataset holds PCA scores
-    cache_source = next((p for p in (previous_file, full_cache) if holds_full_vectors(p)), None)
-    extracted = full_cache.with_name(f"{h5_name}.partial")
+    cache = VectorCache(store.path(VECTOR_CACHE), extractor) if config.use_cache else None
+    cache_rel = f"{VECTOR_CACHE}/{cache.directory.name}" if cache else ""
+    if cache:
+        store.pull(cache_rel)
+    extracted = store.path(VECTOR_CACHE, f"{h5_name}.partial")  # the full vectors: moved into the dataset, or removed
     extracted.parent.mkdir(parents=True, exist_ok=True)
     with store.write_dir(FEATURES.path) as staged:
         try:
@@ -455,7 +457,7 @@ def image_features(
                 images,
                 extracted,
                 extractor=extractor,
-                cache_path=cache_source if config.use_cache else None,
+                cache=cache,
                 batch_size=config.batch_size,
                 workers=workers,
                 compression=config.compression,
@@ -472,11 +474,6 @@ def image_features(
                 )
             index.to_parquet(staged.path / index_name, index=False, compression="zstd")
             stored, fidelity = _store_within_budget(store, config, images, index, extracted, staged.path / h5_name)
-            if extracted.exists():  # PCA scores were stored: keep the full vectors as the next run's cache
-                if config.use_cache:
-                    os.replace(extracted, full_cache)
-            elif full_cache.exists():
-                full_cache.unlink()  # the dataset's own file is the cache now
         finally:
             extracted.unlink(missing_ok=True)
         with FeatureFile(staged.path / h5_name) as ff:
@@ -493,14 +490,12 @@ def image_features(
         f"{outcome.images_per_second:.1f} img/s, peak RSS {outcome.peak_rss_mb:.0f} MiB)"
     )
     dim_stats = report.dimension_stats(stats)
-    previous = latest_materialization_metadata(context.instance, context.asset_key) if outcome.cached else {}
-    storage_fidelity = {  # this run's conversions, and the earlier runs' for the rows served from the cache
-        "storage_max_abs_error_vs_float32": max(
-            outcome.storage_max_abs_error, float(previous.get("storage_max_abs_error_vs_float32", 0.0))
-        ),
-        "storage_max_abs_value": max(outcome.storage_max_abs_value, float(previous.get("storage_max_abs_value", 0.0))),
-        "storage_clipped_values": outcome.storage_clipped_values
-        + int(previous.get("storage_clipped_values", 0)) * bool(outcome.cached),
+    if cache and outcome.computed:
+        store.push(cache_rel)
+    storage_fidelity = {  # over every stored row: cached vectors are float32, converted again
+        "storage_max_abs_error_vs_float32": outcome.storage_max_abs_error,
+        "storage_max_abs_value": outcome.storage_max_abs_value,
+        "storage_clipped_values": outcome.storage_clipped_values,
     }
     if not stored.budget_met:
         context.log.warning(
@@ -533,7 +528,7 @@ def image_features(
             "hdf5_bytes": h5_manifest.total_bytes,
             **stored.metadata(),
             **({"feature_fidelity": dg.MetadataValue.json(fidelity)} if fidelity else {}),
-            "full_vectors_cache_bytes": full_cache.stat().st_size if full_cache.exists() else 0,
+            "vector_cache": cache_rel or "off (use_cache: false)",
             "dimension_statistics": table(dim_stats),
             "index": dg.MetadataValue.path(store.uri(FEATURES.member(index_name))),
             **run_info(

@@ -4,25 +4,14 @@ balance against their targets, image-group leak evidence, captioned logos, SSIM 
 import dagster as dg
 import pandas as pd
 
-from dataprep_assets.common.automation import FOLLOW_UPSTREAM
-from dataprep_assets.common.cards import (
-    balance_table,
-    card_version,
-    histogram_figure,
-    input_versions,
-    leak_section,
-    rejects_frame,
-    rejects_section,
-    target_fractions,
-    write_card,
-)
+from dataprep_assets.common import cards
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.defs.quality_prediction.assets import feature_report, logo_montage, quality_dataset_splits
 from dataprep_assets.defs.quality_prediction.config import SplitConfig
 from dataprep_assets.defs.quality_prediction.datasets import CLEAN, EXAMPLES, GROUP, RESULTS, SOURCE, SPLIT_TABLES
 from dataprep_assets.defs.quality_prediction.stratify import SPLITS
 from dataprep_assets.lib.cards import Card, Figure, Section, Table
-from dataprep_assets.lib.charts import grouped_bars
+from dataprep_assets.lib.tables import describe_by
 from dataprep_assets.ml.vectorizer_params import LOGO_TYPES, TARGET_LOGO_MIX
 
 
@@ -30,7 +19,7 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
     examples = store.read_table(EXAMPLES)
     source = store.read(SOURCE)
     root = store.pull(source["local_root"])
-    versions = input_versions(store, [RESULTS.path, CLEAN.path, SPLIT_TABLES.path])
+    versions = cards.input_versions(store, [RESULTS.path, CLEAN.path, SPLIT_TABLES.path])
     order = [s for s in SPLITS if s in set(examples["split"])]
     per_split = pd.DataFrame(
         [
@@ -54,33 +43,23 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
     logo_mix = pd.DataFrame(
         [{"logo_type": t, "target": TARGET_LOGO_MIX[t], "achieved": float(mix.get(t, 0.0))} for t in LOGO_TYPES]
     )
-    quality = examples.groupby("logo_type")["ssim"].describe()[["count", "mean", "50%", "min", "max"]]
-    quality = (
-        quality.rename(columns={"50%": "median"}).astype({"count": "int64"}).rename_axis("logo_type").reset_index()
-    )
-    rejects = rejects_frame(store, ["conversion_results", "clean_conversion_results", "image_features"])
+    quality = describe_by(examples, "ssim", "logo_type")
+    rejects = cards.rejects_frame(store, ["conversion_results", "clean_conversion_results", "image_features"])
     sections = [
         Section(
             "Counts",
             "Conversion results and distinct source images per split; results per logo type and split.",
-            tables=[
-                Table("counts-per-split", "per split", per_split),
-                Table(
-                    "counts-per-class",
-                    "results per logo type and split",
-                    per_type.rename_axis("logo_type").reset_index(),
-                ),
-            ],
+            tables=cards.counts_tables(
+                per_split, per_type, class_col="logo_type", caption="results per logo type and split"
+            ),
             figures=[
-                Figure(
+                cards.bars_figure(
                     "results_per_split",
-                    grouped_bars(
-                        {t: {s: float(per_type.loc[t, s]) for s in order} for t in per_type.index},  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
-                        title="results per logo type and split",
-                        xlabel="logo type",
-                        ylabel="results",
-                    ),
                     "results per logo type, one colour per split",
+                    per_type,
+                    title="results per logo type and split",
+                    xlabel="logo type",
+                    ylabel="results",
                 )
             ],
         ),
@@ -89,11 +68,11 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
             "Row share per split against the configured fractions (stratified by logo type and SSIM bin); "
             "the logo-type mix of the images against the seed's intended mix.",
             tables=[
-                balance_table(achieved, target, "share of results"),
+                cards.balance_table(achieved, target, "share of results"),
                 Table("logo-mix", "logo-type mix of the images: achieved against target", logo_mix),
             ],
         ),
-        leak_section(examples, "image_group", order=SPLITS),
+        cards.leak_section(examples, "image_group", order=SPLITS),
         Section(
             "Samples",
             "One row per logo type, logos from its lowest to its highest mean SSIM.",
@@ -107,7 +86,7 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
             "Distributions",
             tables=[Table("ssim-per-logo-type", "SSIM per logo type", quality)],
             figures=[
-                histogram_figure(
+                cards.histogram_figure(
                     "ssim_per_logo_type",
                     "quality scores (SSIM) per logo type",
                     examples,
@@ -118,7 +97,7 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
                     ylabel="results",
                     value_range=(0.0, 1.0),
                 ),
-                histogram_figure(
+                cards.histogram_figure(
                     "ssim_per_split",
                     "SSIM per split (stratification keeps them alike)",
                     examples,
@@ -132,20 +111,18 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
                 ),
             ],
         ),
-        rejects_section(rejects),
     ]
-    return Card(
+    return cards.dataset_card(
         pipeline="quality_prediction",
         title="quality_prediction: SVG conversion quality, split by source image",
-        version=card_version(versions),
-        inputs=versions,
+        versions=versions,
         sections=sections,
+        rejects=rejects,
         facts={
             "results": len(examples),
             "source images": int(examples["image_group"].nunique()),
             "logo types": int(examples["logo_type"].nunique()),
             "mean SSIM": round(float(examples["ssim"].mean()), 4),
-            "rejects": len(rejects),
         },
         summary="datasets/{train,validation,test}.parquet (and examples.parquet with CV folds) plus HDF5 image "
         "features; "
@@ -153,14 +130,10 @@ def build_card(store: DatasetStore, target: dict[str, float]) -> Card:
     )
 
 
-@dg.asset(
-    group_name=GROUP,
-    deps=[quality_dataset_splits, feature_report],
-    kinds={"html"},
-    automation_condition=FOLLOW_UPSTREAM,
-)
-def quality_prediction_dataset_card(context: dg.AssetExecutionContext, store: DatasetStore) -> dg.MaterializeResult:
+@cards.card_asset(group=GROUP, deps=[quality_dataset_splits, feature_report], preview="sample_logos")
+def quality_prediction_dataset_card(context: dg.AssetExecutionContext, store: DatasetStore) -> Card:
     """The dataset card (`cards/quality_prediction/index.html` + `README.md`): counts, balance, leak evidence, logos,
     SSIM."""
-    target = target_fractions(context.instance, quality_dataset_splits.key, SplitConfig().fractions)
-    return write_card(store, build_card(store, target), preview="sample_logos")
+    return build_card(
+        store, cards.target_fractions(context.instance, quality_dataset_splits.key, SplitConfig().fractions)
+    )

@@ -56,7 +56,7 @@ source_images_stay_put = split_continuity_check(
 
 clean_results_valid = expectations_check(
     asset=clean_conversion_results,
-    load=lambda store: store.read(CLEAN),
+    load=CLEAN,
     name="clean_results_valid",
     description="Great Expectations: SSIM in [-1, 1], MSE and PSNR >= 0, no missing metric, known logo type and "
     "method, unique result ids.",
@@ -97,14 +97,9 @@ def at_least_95pct_of_results_pass_cleaning(store: DatasetStore) -> dg.AssetChec
     )
 
 
-@dg.asset_check(
-    asset=quality_dataset_splits,
-    name=FOLDS_CHECK,
-    blocking=True,
-    description="Every train row has a fold in [0, k), every other row -1, and each source image lies in exactly one "
-    "fold.",
-)
+@dg.asset_check(asset=quality_dataset_splits, blocking=True)
 def cv_folds_grouped_within_train(store: DatasetStore) -> dg.AssetCheckResult:
+    """Every train row has a fold in [0, k), every other row -1, and each source image lies in exactly one fold."""
     examples = store.read_table(EXAMPLES)
     k = int(store.read_json(SPLIT_SUMMARY)["cv_folds"])
     train = examples["split"] == "train"
@@ -134,13 +129,10 @@ def cv_folds_grouped_within_train(store: DatasetStore) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(
-    asset=quality_dataset_splits,
-    name=STRATA_CHECK,
-    description="In every stratum (logo type x SSIM bin), each split's share is within tolerance of its target (plus "
-    "one source image's share).",
-)
+@dg.asset_check(asset=quality_dataset_splits)
 def stratum_proportions_within_tolerance(store: DatasetStore) -> dg.AssetCheckResult:
+    """In every stratum (logo type x SSIM bin), each split's share is within tolerance of its target (plus one source
+    image's share)."""
     summary = store.read_json(SPLIT_SUMMARY)
     strata = pd.DataFrame(summary["strata"])
     failing = strata[~strata["within_tolerance"].astype(bool)]
@@ -203,15 +195,11 @@ def feature_matrix_complete_and_finite(store: DatasetStore) -> dg.AssetCheckResu
     )
 
 
-@dg.asset_check(
-    asset=image_features,
-    name=BUDGET_CHECK,
-    blocking=False,
-    description="The seed's storage efficiency, re-measured on the stored files: every byte of the current features "
-    "dataset (HDF5 + index) against `max_storage_overhead` (0.5) x the bytes of the raw images it describes. Warns "
-    "(`feature_storage: full` on small images, or too few images for even one PCA component).",
-)
+@dg.asset_check(asset=image_features, blocking=False)
 def feature_storage_within_budget(context: dg.AssetCheckExecutionContext, store: DatasetStore) -> dg.AssetCheckResult:
+    """The seed's storage efficiency, re-measured on the stored files: every byte of the current features dataset (HDF5
+    + index) against `max_storage_overhead` (0.5) x the bytes of the raw images it describes. Warns
+    (`feature_storage: full` on small images, or too few images for even one PCA component)."""
     manifest = store.manifest(FEATURES.path)
     dataset_bytes = manifest.total_bytes if manifest else 0
     with FeatureFile(store.pull(current_features(store)[0])) as ff:

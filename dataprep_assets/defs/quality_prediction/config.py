@@ -177,9 +177,9 @@ class ImageFeaturesConfig(dg.Config):
     )
     use_cache: bool = Field(
         default=True,
-        description="Reuse the previous run's vectors for images whose pixels did not change (same extractor and "
-        "weights). When PCA scores are stored, the full vectors are kept for this in the store's "
-        "`cache/quality_prediction/features/` (outside the dataset and its budget; safe to delete).",
+        description="Reuse the vectors of images whose pixels were featurised before (same extractor and weights), "
+        "kept by pixel hash in the store's `cache/quality_prediction/vectors/` (outside the dataset and its budget; "
+        "safe to delete).",
     )
 
     @model_validator(mode="after")

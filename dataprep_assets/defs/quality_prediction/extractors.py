@@ -12,29 +12,30 @@
   file, seeded random weights saved in the same layout are used (and said so in the metadata): the
   pipeline runs end to end, but such features carry no ImageNet knowledge.
 
-An extractor has `name`, `version`, `dim`, `input_size` and `extract(batch) -> (B, dim) float32`, where
-`batch` is a (B, input_size, input_size, 3) uint8 array.
+An extractor is an `ImageVectorizer` (`lib/vectors.py`, the interface perva_retrieval's encoders share) with
+`version`, `input_size` and `feature_names` besides: `load(path)` decodes a logo to a (input_size, input_size, 3)
+uint8 array (transparency on white), `encode(batch) -> (B, dim) float32` takes a stack of those, and
+`fingerprint()` keys the shared content-hash `VectorCache`. `REGISTRY` resolves `auto` and builds them by name.
 """
 
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
 from scipy import ndimage
 
+from dataprep_assets.lib.rgb import load_rgb
+from dataprep_assets.lib.vectors import ImageVectorizer, VectorizerRegistry, torch_available
 
-class FeatureExtractor(Protocol):
-    name: str
+
+class FeatureExtractor(ImageVectorizer, Protocol):
     version: str
-    dim: int
     input_size: int
     feature_names: list[str]
-
-    def extract(self, batch: np.ndarray) -> np.ndarray: ...
-
-    def fingerprint(self) -> str: ...
 
 
 _RIU2 = np.full(256, 9, dtype=np.int64)
@@ -91,6 +92,7 @@ class ImageStatsExtractor:
     """128 colour, edge and texture statistics per image, vectorised over the batch."""
 
     name = "image_stats"
+    parallel_decode = True
     version = "1"
     dim = 128
     input_size = 128
@@ -99,8 +101,12 @@ class ImageStatsExtractor:
     def fingerprint(self) -> str:
         return json.dumps({"name": self.name, "version": self.version, "input_size": self.input_size})
 
-    def extract(self, batch: np.ndarray) -> np.ndarray:
-        pixels = np.ascontiguousarray(batch, dtype=np.uint8)
+    def load(self, path: str | os.PathLike) -> np.ndarray:
+        return load_rgb(path, self.input_size)
+
+    def encode(self, images: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
+        """A batch of `load`ed images (a list or a stacked (B, S, S, 3) uint8 array) -> (B, dim) float32."""
+        pixels = np.ascontiguousarray(images, dtype=np.uint8)
         b = pixels.shape[0]
         flat_u8 = pixels.reshape(b, -1, 3)
         flat = flat_u8.astype(np.float32) * np.float32(1 / 255)
@@ -217,30 +223,26 @@ class ImageStatsExtractor:
         return fg[:, : h - h % 2, : w - w % 2].reshape(b, 2, h // 2, 2, w // 2).mean(axis=(2, 4)).reshape(b, 4)  # 4
 
 
-def torch_available() -> bool:
-    """Whether PyTorch can be imported (checked without importing it)."""
-    import importlib.util
+def _resnet50(weights_path: str = "", threads: int = 0, device: str = "cpu") -> FeatureExtractor:
+    """ResNet-50 imports torch here, never at definition load."""
+    from dataprep_assets.ml.resnet import ResNet50Extractor
 
-    return importlib.util.find_spec("torch") is not None
+    return ResNet50Extractor(weights_path, threads=threads, device=device)
+
+
+REGISTRY = VectorizerRegistry(
+    "feature extractor",
+    {"image_stats": lambda **_: ImageStatsExtractor(), "resnet50": _resnet50},
+    auto=lambda **_: "resnet50" if torch_available() else "image_stats",
+)
+EXTRACTOR_NAMES = ("auto", *REGISTRY.names())
 
 
 def resolve_extractor_name(name: str) -> str:
-    """`auto` -> `resnet50` when torch is importable, else `image_stats`; other names unchanged."""
-    if name == "auto":
-        return "resnet50" if torch_available() else "image_stats"
-    return name
+    """`auto` -> `resnet50` when torch is importable, else `image_stats`; other registered names unchanged."""
+    return REGISTRY.resolve(name)
 
 
 def build_extractor(name: str, *, weights_path: str = "", threads: int = 0, device: str = "cpu") -> FeatureExtractor:
-    """An extractor by name; `resnet50` imports torch here, never at definition load."""
-    name = resolve_extractor_name(name)
-    if name == "image_stats":
-        return ImageStatsExtractor()
-    if name == "resnet50":
-        from dataprep_assets.ml.resnet import ResNet50Extractor
-
-        return ResNet50Extractor(weights_path, threads=threads, device=device)
-    raise ValueError(f"unknown feature extractor {name!r}; choose image_stats or resnet50")
-
-
-EXTRACTOR_NAMES = ("auto", "image_stats", "resnet50")
+    """An extractor by name (`auto` resolved)."""
+    return REGISTRY.build(name, weights_path=weights_path, threads=threads, device=device)

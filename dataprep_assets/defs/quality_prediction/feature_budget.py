@@ -109,7 +109,7 @@ def store_within_budget(
     """Move the full vectors to `out_path`, or write PCA scores there (largest k whose dataset fits the budget).
 
     `other_bytes`: the dataset's other files (the index), counted against the budget. The full file is left in
-    place when the scores are written (the caller keeps it as the extraction cache or deletes it).
+    place when the scores are written (the caller deletes it: the full vectors stay in the vector cache).
     """
     if mode not in STORAGE_MODES:
         raise ValueError(f"feature_storage must be one of {STORAGE_MODES}, got {mode!r}")

@@ -11,9 +11,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 
 from dataprep_assets.lib.limits import ImageTooLargeError, open_image
+from dataprep_assets.lib.rgb import to_rgb
 from dataprep_assets.lib.storage import UnsafePathError, safe_join
 
 EXTENSION_FORMATS = {
@@ -40,27 +41,6 @@ class ImageInfo:
     height: int = 0
     format: str = ""
     mode: str = ""
-
-
-def to_rgb(img: Image.Image) -> Image.Image:
-    """Any mode -> RGB; transparency is composited on white (how a logo is shown)."""
-    if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        arr = np.asarray(img, dtype=np.float64)
-        return Image.fromarray((arr / max(arr.max(), 1) * 255).astype(np.uint8)).convert("RGB")
-    return img.convert("RGB")
-
-
-def load_rgb(path: str | Path, size: int | None = None) -> np.ndarray:
-    """Decode to uint8 RGB (H, W, 3); resized to `size` x `size` (bilinear, with antialiasing) when given."""
-    with open_image(path) as img:
-        rgb = to_rgb(img)
-    if size is not None and rgb.size != (size, size):
-        rgb = rgb.resize((size, size), Image.Resampling.BILINEAR)
-    return np.asarray(rgb, dtype=np.uint8)
 
 
 def inspect_image(root: str, image_path: str, allowed_formats: tuple[str, ...], min_size: int) -> ImageInfo:
