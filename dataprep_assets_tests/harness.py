@@ -217,3 +217,48 @@ def accounting_gaps(group: str, results: Iterable[dg.ExecuteInProcessResult]) ->
         elif any(entry["records_unaccounted"] != 0 for entry in found[key]):
             gaps[key] = f"records unaccounted: {found[key]}"
     return gaps
+
+
+def blocking_checks(group: str) -> dict[str, dg.AssetCheckKey]:
+    """`{"<asset>:<check>": key}` of every blocking check of `group` (as defined in the code location)."""
+    return {
+        f"{spec.asset_key.to_user_string()}:{spec.name}": spec.key
+        for check in group_checks(group)
+        for spec in check.check_specs
+        if spec.blocking
+    }
+
+
+def downstream_assets(asset: str, *, with_card: bool = False) -> set[str]:
+    """Every asset that depends on `asset`, directly or not (found in the code location), the cards only
+    `with_card`."""
+    graph = definitions().resolve_asset_graph()
+    cards = {k for a in definitions().assets or [] if isinstance(a, dg.AssetsDefinition) and is_card(a) for k in a.keys}
+    found, todo = set(), [dg.AssetKey.from_user_string(asset)]
+    while todo:
+        for child in graph.get(todo.pop()).child_keys:
+            if child not in found and (with_card or child not in cards):
+                found.add(child)
+                todo.append(child)
+    return {k.to_user_string() for k in found}
+
+
+def materialized(result: dg.ExecuteInProcessResult) -> set[str]:
+    """The assets a run materialized."""
+    return {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+
+
+def store_contents(store) -> dict[str, str]:
+    """`{store-relative path: sha256}` of every file in the current view of every dataset of `store` and of every
+    rejects table: what "byte-identical outputs" compares."""
+    import hashlib
+
+    root = store.local_root()
+    files = [p for d in store.datasets() for p in _files(store.path(d))] + _files(root / "rejects")
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(set(files))}
+
+
+def _files(path) -> list:
+    if path.is_file():
+        return [path]
+    return [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else []

@@ -332,7 +332,7 @@ def test_s3_results_are_mirrored_incrementally(tmp_path, s3_bucket, s3_env):
 
 
 def test_a_decompression_bomb_is_a_reject_not_a_crash(tmp_path):
-    from dataprep_assets_tests.lib.test_robustness_helpers import bomb_png
+    from dataprep_assets_tests.lib.test_limits import bomb_png
 
     _logo(tmp_path, "ok.png")
     (tmp_path / "bomb.png").write_bytes(bomb_png())

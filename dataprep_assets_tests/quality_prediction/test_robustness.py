@@ -4,7 +4,7 @@ is a `decompression_bomb` reject (the pipeline goes on), and every result is acc
 import json
 import math
 
-from dataprep_assets_tests.lib.test_robustness_helpers import bomb_png
+from dataprep_assets_tests.lib.test_limits import bomb_png
 from dataprep_assets_tests.quality_prediction.conftest import materialize
 
 PARAMS = {

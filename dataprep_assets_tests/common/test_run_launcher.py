@@ -13,7 +13,7 @@ from dagster._core.launcher import WorkerStatus
 
 from dataprep_assets.common.run_launcher import MonitoredLocalRunLauncher, worker_alive
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dg.op
