@@ -40,7 +40,7 @@ from dataprep_assets.lib.changes import (
     listing_fingerprint,
     object_digest,
 )
-from dataprep_assets.lib.s3uri import SCHEME, is_s3_uri, split_s3_uri
+from dataprep_assets.lib.s3uri import SCHEME, is_s3_uri, list_objects, split_s3_uri
 
 
 @dataclass(frozen=True)
@@ -151,14 +151,9 @@ class S3PrefixSource(ChangeSource):
 
     def _list(self, prefix: str) -> Iterator[ObjectInfo]:
         root = self._root()
-        paginator = self.client().get_paginator("list_objects_v2")
-        pages = paginator.paginate(
-            Bucket=self.bucket, Prefix=root + prefix, PaginationConfig={"PageSize": self.page_size}
-        )
-        for page in pages:
-            for item in page.get("Contents", ()):
-                key = item["Key"][len(root) :]
-                yield ObjectInfo(key, item["ETag"].strip('"'), item["LastModified"].timestamp(), int(item["Size"]))
+        for item in list_objects(self.client(), self.bucket, root + prefix, self.page_size):
+            key = item["Key"][len(root) :]
+            yield ObjectInfo(key, item["ETag"].strip('"'), item["LastModified"].timestamp(), int(item["Size"]))
 
     def read_bytes(self, key: str) -> bytes:
         return self.client().get_object(Bucket=self.bucket, Key=self._root() + key)["Body"].read()

@@ -33,7 +33,7 @@ from dataprep_assets.lib.crashpoints import crash_point
 from dataprep_assets.lib.datasets import Dataset
 from dataprep_assets.lib.itemcache import CACHE_DIR
 from dataprep_assets.lib.rejects import RejectLog
-from dataprep_assets.lib.s3uri import parse_s3_uri
+from dataprep_assets.lib.s3uri import list_objects, parse_s3_uri
 from dataprep_assets.lib.storage import (
     Manifest,
     ManifestEntry,
@@ -570,13 +570,11 @@ class S3DatasetStore(DatasetStore):
         key = self._key(rel)
         base = f"{self.prefix.strip('/')}/" if self.prefix.strip("/") else ""
         found: dict[str, tuple[str, int]] = {}
-        paginator = self.client().get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=key):
-            for obj in page.get("Contents", []):
-                name = obj["Key"]
-                if key and name != key and not name.startswith(key.rstrip("/") + "/"):
-                    continue
-                found[name[len(base) :]] = (obj["ETag"].strip('"'), int(obj["Size"]))
+        for obj in list_objects(self.client(), self.bucket, key):
+            name = obj["Key"]
+            if key and name != key and not name.startswith(key.rstrip("/") + "/"):
+                continue
+            found[name[len(base) :]] = (obj["ETag"].strip('"'), int(obj["Size"]))
         return found
 
     def _same(self, path: Path, etag: str, size: int) -> bool:
@@ -766,18 +764,16 @@ class S3DatasetStore(DatasetStore):
                     self.path(k).unlink(missing_ok=True)
             young_after = now.timestamp() - policy.grace_seconds
             doomed = []
-            paginator = self.client().get_paginator("list_objects_v2")
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(V.OBJECTS_DIR) + "/"):
-                for obj in page.get("Contents", []):
-                    sha = obj["Key"].rsplit("/", 1)[-1]
-                    if sha in referenced:
-                        report.objects_kept += 1
-                    elif obj["LastModified"].timestamp() > young_after:
-                        report.objects_young += 1
-                    else:
-                        report.objects_deleted += 1
-                        report.bytes_freed += int(obj["Size"])
-                        doomed.append(obj["Key"])
+            for obj in list_objects(self.client(), self.bucket, self._key(V.OBJECTS_DIR) + "/"):
+                sha = obj["Key"].rsplit("/", 1)[-1]
+                if sha in referenced:
+                    report.objects_kept += 1
+                elif obj["LastModified"].timestamp() > young_after:
+                    report.objects_young += 1
+                else:
+                    report.objects_deleted += 1
+                    report.bytes_freed += int(obj["Size"])
+                    doomed.append(obj["Key"])
             if not dry_run:
                 self._delete(doomed)
                 for key in doomed:

@@ -1,6 +1,9 @@
-"""`s3://bucket/key-prefix` URIs: the one parser every S3 user of the project goes through."""
+"""`s3://bucket/key-prefix` URIs and listings: the one parser and the one lister every S3 user of the project
+goes through (the store, the change sensors, store GC)."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 SCHEME = "s3://"
 
@@ -26,3 +29,10 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     """`(bucket, prefix)` with the prefix's leading and trailing slashes dropped (a store root, a results folder)."""
     bucket, prefix = split_s3_uri(uri)
     return bucket, prefix.strip("/")
+
+
+def list_objects(client, bucket: str, prefix: str, page_size: int = 1000) -> Iterator[dict]:
+    """Every object under the key `prefix` (boto3's dicts: `Key`, `ETag`, `Size`, `LastModified`), page by page."""
+    paginator = client.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": page_size}):
+        yield from page.get("Contents", ())

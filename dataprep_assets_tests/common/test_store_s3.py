@@ -205,3 +205,21 @@ def test_an_inventory_on_s3_does_not_see_a_frame_deleted_upstream(s3_bucket, cli
     assert dg.materialize([cell_qa_inventory], instance=instance, resources={"store": store}).success
     second = store.read_table(INVENTORY.path)
     assert victim not in set(second["raw_path"].dropna()) and len(second) < len(first)
+
+
+def test_gc_in_the_bucket_frees_the_objects_only_dropped_versions_used(s3_bucket, client, tmp_path):
+    from dataprep_assets.lib import versions as V
+
+    store = _store(s3_bucket, tmp_path / "cache")
+    for i in range(3):
+        store.write_json("data/set.json", {"round": i})
+    policy = V.RetentionPolicy(keep_last=1, keep_days=0, grace_seconds=0)
+    dry = store.gc(policy, dry_run=True)
+    assert len(dry.versions_dropped) == 2 and dry.objects_deleted == 2 and dry.objects_kept == 1
+    objects = [k for k in _keys(client, s3_bucket) if "/_objects/" in k]
+    assert len(objects) == 3, "a dry run deletes nothing"
+    report = store.gc(policy, dry_run=False)
+    assert report.objects_deleted == 2 and report.bytes_freed == dry.bytes_freed > 0
+    assert len([k for k in _keys(client, s3_bucket) if "/_objects/" in k]) == 1
+    fresh = _store(s3_bucket, tmp_path / "other-cache")  # what is left reads back from the bucket alone
+    assert fresh.read_json("data/set.json") == {"round": 2}
