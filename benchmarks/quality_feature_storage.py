@@ -77,7 +77,7 @@ def main() -> None:
         started = time.perf_counter()
         features = np.concatenate(
             [
-                extractor.extract(
+                extractor.encode(
                     np.stack([np.asarray(im.resize((224, 224), Image.Resampling.BILINEAR)) for im in logos[i : i + 16]])
                 )
                 for i in range(0, n, 16)
