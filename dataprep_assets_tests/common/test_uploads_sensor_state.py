@@ -64,7 +64,8 @@ def test_catch_up_is_one_batch_reuploads_are_not_changes_and_the_cursor_stays_sm
 def test_an_upload_still_arriving_is_held_and_then_batched_whole(s3_bucket, s3_env, tmp_path, instance):
     client = boto3.client("s3", endpoint_url=s3_env)
     store = S3DatasetStore(bucket=s3_bucket, prefix="store", cache_dir=str(tmp_path / "cache"))
-    watch = UploadWatch(pipeline="demo", prefix="raw/demo", quiet_seconds=3)
+    # 12 s: S3 times are whole seconds and a loaded CI box took 3 s from the puts to the tick (a 3 s period flaked)
+    watch = UploadWatch(pipeline="demo", prefix="raw/demo", quiet_seconds=12)
     asset, sensor = upload_batch_definitions(watch)
     defs = dg.Definitions(assets=[asset], sensors=[sensor], resources={"store": store})
     first = _tick(sensor, defs, instance, store, None)  # an empty bucket: the cursor starts here
@@ -75,7 +76,7 @@ def test_an_upload_still_arriving_is_held_and_then_batched_whole(s3_bucket, s3_e
     assert arriving.run_requests == [] and "still arriving" in (arriving.skip_message or ""), arriving.skip_message
     assert arriving.cursor == first.cursor, "a held upload leaves the cursor where it was"
     client.put_object(Bucket=s3_bucket, Key="store/raw/demo/c.bin", Body=b"c")
-    time.sleep(4.5)  # the upload has gone quiet
+    time.sleep(13.5)  # the upload has gone quiet
 
     (request,) = _tick(sensor, defs, instance, store, arriving.cursor).run_requests
     assert sorted(request.run_config["ops"]["demo_uploads"]["config"]["keys"]) == ["a.bin", "b.bin", "c.bin"]
