@@ -262,3 +262,15 @@ def _files(path) -> list:
     if path.is_file():
         return [path]
     return [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else []
+
+
+def tick_sensor(sensor, defs: dg.Definitions, instance: dg.DagsterInstance, store, cursor: str | None):
+    """One evaluation of `sensor` on a real instance with `store` as its resource; the dynamic partitions it
+    requests are added, as the daemon would."""
+    with dg.build_sensor_context(
+        instance=instance, instance_ref=instance.get_ref(), cursor=cursor, resources={"store": store}, definitions=defs
+    ) as context:
+        result = sensor.evaluate_tick(context)
+    for request in result.dynamic_partitions_requests or []:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    return result

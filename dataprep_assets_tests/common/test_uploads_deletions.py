@@ -12,18 +12,9 @@ from dataprep_assets.common.sensors import LocalDirectorySource, ReportedLedger,
 from dataprep_assets.common.store import S3DatasetStore
 from dataprep_assets.common.uploads import UploadWatch, upload_batch_definitions
 from dataprep_assets.lib.changes import ObjectInfo, deleted_objects
+from dataprep_assets_tests.harness import tick_sensor
 
 WATCH = UploadWatch(pipeline="demo", prefix="raw/demo", lookback_seconds=0, max_files_per_tick=100)
-
-
-def _tick(sensor, defs, instance, store, cursor):
-    with dg.build_sensor_context(
-        instance=instance, instance_ref=instance.get_ref(), cursor=cursor, resources={"store": store}, definitions=defs
-    ) as context:
-        result = sensor.evaluate_tick(context)
-    for request in result.dynamic_partitions_requests or []:
-        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
-    return result
 
 
 def _materialize(asset, instance, store, request) -> dict:
@@ -44,12 +35,12 @@ def test_a_deleted_upload_is_a_batch_that_records_it_and_the_same_bytes_again_ar
     store = S3DatasetStore(bucket=s3_bucket, prefix="store", cache_dir=str(tmp_path / "cache"))
     asset, sensor = upload_batch_definitions(WATCH)
     defs = dg.Definitions(assets=[asset], sensors=[sensor], resources={"store": store})
-    first = _tick(sensor, defs, instance, store, None)
+    first = tick_sensor(sensor, defs, instance, store, None)
     (request,) = first.run_requests
     _materialize(asset, instance, store, request)
 
     client.delete_object(Bucket=s3_bucket, Key="store/raw/demo/b.bin")
-    gone = _tick(sensor, defs, instance, store, first.cursor)
+    gone = tick_sensor(sensor, defs, instance, store, first.cursor)
     (request,) = gone.run_requests
     config = request.run_config["ops"]["demo_uploads"]["config"]
     assert config["keys"] == [] and config["deleted"] == ["b.bin"]
@@ -61,15 +52,15 @@ def test_a_deleted_upload_is_a_batch_that_records_it_and_the_same_bytes_again_ar
     assert sorted(batch["files"]) == ["a.bin", "c.bin"] and list(batch["deleted"]) == ["b.bin"]
     assert not store.pull("raw/demo").joinpath("b.bin").exists(), "the pipeline's view of the prefix lost it"
 
-    assert _tick(sensor, defs, instance, store, gone.cursor).run_requests == [], "a deletion is reported once"
+    assert tick_sensor(sensor, defs, instance, store, gone.cursor).run_requests == [], "a deletion is reported once"
     client.put_object(Bucket=s3_bucket, Key="store/raw/demo/b.bin", Body=b"b.bin")  # the same bytes: same ETag
-    back = _tick(sensor, defs, instance, store, gone.cursor)
+    back = tick_sensor(sensor, defs, instance, store, gone.cursor)
     (request,) = back.run_requests
     assert request.run_config["ops"]["demo_uploads"]["config"]["keys"] == ["b.bin"]
     _materialize(asset, instance, store, request)
     batch = store.read_json(f"uploads/demo/{request.partition_key}.json")
     assert sorted(batch["files"]) == ["a.bin", "b.bin", "c.bin"] and "deleted" not in batch
-    assert _tick(sensor, defs, instance, store, back.cursor).run_requests == []
+    assert tick_sensor(sensor, defs, instance, store, back.cursor).run_requests == []
 
 
 def test_date_folders_leaving_the_listing_window_are_not_deletions_but_a_deletion_inside_it_is(store, tmp_path):

@@ -9,18 +9,9 @@ import dagster as dg
 
 from dataprep_assets.common.store import S3DatasetStore
 from dataprep_assets.common.uploads import INLINE_KEYS, UploadWatch, upload_batch_definitions
+from dataprep_assets_tests.harness import tick_sensor
 
 WATCH = UploadWatch(pipeline="demo", prefix="raw/demo", lookback_seconds=0, max_files_per_tick=100)
-
-
-def _tick(sensor, defs, instance, store, cursor):
-    with dg.build_sensor_context(
-        instance=instance, instance_ref=instance.get_ref(), cursor=cursor, resources={"store": store}, definitions=defs
-    ) as context:
-        result = sensor.evaluate_tick(context)
-    for request in result.dynamic_partitions_requests or []:
-        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
-    return result
 
 
 def test_catch_up_is_one_batch_reuploads_are_not_changes_and_the_cursor_stays_small(
@@ -34,7 +25,7 @@ def test_catch_up_is_one_batch_reuploads_are_not_changes_and_the_cursor_stays_sm
     asset, sensor = upload_batch_definitions(WATCH)
     defs = dg.Definitions(assets=[asset], sensors=[sensor], resources={"store": store})
 
-    catch_up = _tick(sensor, defs, instance, store, None)
+    catch_up = tick_sensor(sensor, defs, instance, store, None)
     (request,) = catch_up.run_requests
     config = request.run_config["ops"]["demo_uploads"]["config"]
     assert config["keys"] == [] and config["listing"], "a catch-up batch is passed as a listing in the store"
@@ -49,16 +40,16 @@ def test_catch_up_is_one_batch_reuploads_are_not_changes_and_the_cursor_stays_sm
     assert event.materialization.metadata["files_in_batch"].value == existing
     assert len(catch_up.cursor) < 200, f"cursor of {len(catch_up.cursor)} characters after {existing} objects"
 
-    assert _tick(sensor, defs, instance, store, catch_up.cursor).run_requests == []
+    assert tick_sensor(sensor, defs, instance, store, catch_up.cursor).run_requests == []
     time.sleep(1.1)  # past the watermark second, and lookback_seconds=0: only the ledger remembers
     client.put_object(Bucket=s3_bucket, Key="store/raw/demo/old/00007.bin", Body=b"payload 7")  # same bytes: same ETag
     client.put_object(Bucket=s3_bucket, Key="store/raw/demo/old/00008.bin", Body=b"new content")
     client.put_object(Bucket=s3_bucket, Key="store/raw/demo/new.bin", Body=b"a new file")
-    later = _tick(sensor, defs, instance, store, catch_up.cursor)
+    later = tick_sensor(sensor, defs, instance, store, catch_up.cursor)
     (request,) = later.run_requests
     assert sorted(request.run_config["ops"]["demo_uploads"]["config"]["keys"]) == ["new.bin", "old/00008.bin"]
     assert len(later.cursor) < 200
-    assert _tick(sensor, defs, instance, store, later.cursor).run_requests == [], "nothing twice"
+    assert tick_sensor(sensor, defs, instance, store, later.cursor).run_requests == [], "nothing twice"
 
 
 def test_an_upload_still_arriving_is_held_and_then_batched_whole(s3_bucket, s3_env, tmp_path, instance):
@@ -68,15 +59,15 @@ def test_an_upload_still_arriving_is_held_and_then_batched_whole(s3_bucket, s3_e
     watch = UploadWatch(pipeline="demo", prefix="raw/demo", quiet_seconds=12)
     asset, sensor = upload_batch_definitions(watch)
     defs = dg.Definitions(assets=[asset], sensors=[sensor], resources={"store": store})
-    first = _tick(sensor, defs, instance, store, None)  # an empty bucket: the cursor starts here
+    first = tick_sensor(sensor, defs, instance, store, None)  # an empty bucket: the cursor starts here
     for name in ("a.bin", "b.bin"):
         client.put_object(Bucket=s3_bucket, Key=f"store/raw/demo/{name}", Body=name.encode())
 
-    arriving = _tick(sensor, defs, instance, store, first.cursor)
+    arriving = tick_sensor(sensor, defs, instance, store, first.cursor)
     assert arriving.run_requests == [] and "still arriving" in (arriving.skip_message or ""), arriving.skip_message
     assert arriving.cursor == first.cursor, "a held upload leaves the cursor where it was"
     client.put_object(Bucket=s3_bucket, Key="store/raw/demo/c.bin", Body=b"c")
     time.sleep(13.5)  # the upload has gone quiet
 
-    (request,) = _tick(sensor, defs, instance, store, arriving.cursor).run_requests
+    (request,) = tick_sensor(sensor, defs, instance, store, arriving.cursor).run_requests
     assert sorted(request.run_config["ops"]["demo_uploads"]["config"]["keys"]) == ["a.bin", "b.bin", "c.bin"]
