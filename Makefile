@@ -84,8 +84,8 @@ watch: setup  ## `make ui` with every upload sensor on: drop files under var/sto
 validate: setup  ## dg check defs: every definition loads
 	$(VENV)/bin/dg check defs
 
-bench: setup torch  ## every benchmark: throughput and peak memory, ours beside the naive approach
-	set -e; for f in benchmarks/[a-z]*.py; do $(PY) -m benchmarks.$$(basename $$f .py); done
+bench: setup torch  ## every benchmark in one run, logged to var/bench/ (BENCH_ARGS=--quick for smoke sizes)
+	$(PY) -m benchmarks $(BENCH_ARGS)
 
 lock:  ## re-resolve uv.lock after editing pyproject.toml, and export requirements.txt for pip users
 	$(VENV)/bin/uv lock
