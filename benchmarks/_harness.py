@@ -4,7 +4,7 @@ A benchmark script registers its jobs as module-level functions `job(warmup: boo
 (the dict has an `items` count and anything else worth printing). `measure` starts
 `python -m benchmarks._harness <module> <job> <params-json>` `runs` times; each child calls the job once
 with `warmup=True` (lazy imports, first-call costs, page cache: not counted), then once timed, and
-prints the wall seconds and the CPU seconds (its own + its waited-for workers') of the timed call.
+prints the wall seconds and the CPU seconds (its own + its workers', live or joined) of the timed call.
 
 Memory is measured from the OS, never with tracemalloc or a profiler around timed code: the parent
 samples the proportional set size (PSS, `/proc/<pid>/smaps_rollup`) of the child and all its
@@ -12,9 +12,10 @@ descendants every 50 ms and keeps the highest sum. PSS splits shared pages betwe
 map them, so the sum over a process tree is the tree's real footprint (summed RSS counts shared
 pages once per process). The peak includes the interpreter and imports (~baseline of the child).
 
-Per core: items per CPU-second of the timed call (user + system time of the child and of the worker
-processes it started and joined inside the timed call, BLAS threads included). On a machine shared
-with other work, wall-clock time stretches with the load; CPU time much less, so both are printed.
+Per core: items per CPU-second of the timed call (user + system time of the child and of its worker
+processes over the timed call, whether joined inside it or kept alive from the warm-up; BLAS threads
+included). On a machine shared with other work, wall-clock time stretches with the load; CPU time much
+less, so both are printed.
 `ratio` prints ours over the other side for both: wall-clock (median items/s over median items/s)
 and per core (items per CPU-second over items per CPU-second).
 """
@@ -36,6 +37,7 @@ from dataclasses import dataclass, field
 
 SAMPLE_S = 0.05
 PAGE = os.sysconf("SC_PAGE_SIZE")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 # ---- memory of a process tree, from /proc -------------------------------------------------------------
@@ -180,8 +182,21 @@ def _child_main(module: str, job: str, params_json: str) -> None:
 
 
 def _cpu() -> float:
+    """CPU seconds so far of this process, the children it reaped, and every live descendant (theirs and their
+    reaped children's, from /proc): a worker pool kept alive across the warm-up and the timed call (persistent
+    DataLoader workers) counts only the CPU it spent in between, a pool joined inside the timed call all of it."""
     t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
+    me = os.getpid()
+    return t.user + t.system + t.children_user + t.children_system + sum(_proc_cpu(p) for p in descendants(me) - {me})
+
+
+def _proc_cpu(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(x) for x in fields[11:15]) / CLK_TCK  # utime, stime, cutime, cstime (fields 14-17)
 
 
 # ---- printing -----------------------------------------------------------------------------------------
