@@ -223,11 +223,16 @@ def header(title: str, columns: bool = True) -> None:
         f"== {title}\n   machine: {machine()}\n   date: {now}; load average at start (1/5/15 min): {load}", flush=True
     )
     if columns:
-        print(
-            f"   {'':<52} {'runs':>4} {'n':>8} {'median s':>9}  {'per second: median (min-max)':<34} "
-            f"{'per CPU-s':>10} {'peak PSS':>9}",
-            flush=True,
-        )
+        column_names()
+
+
+def column_names(title: str = "") -> None:
+    """The column names of `row` (after `title`, if given): for a table that starts after other lines."""
+    print(
+        f"   {title:<52} {'runs':>4} {'n':>8} {'median s':>9}  {'per second: median (min-max)':<34} "
+        f"{'per CPU-s':>10} {'peak PSS':>9}",
+        flush=True,
+    )
 
 
 def row(m: Measurement) -> str:
