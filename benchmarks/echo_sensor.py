@@ -7,15 +7,18 @@ until nothing is pending. Every tick lists the whole bucket (in memory: the same
 cursor, so only the cursor logic differs), loads the previous cursor from JSON and stores the new one.
 
 - ours (`lib/changes.py`): watermark second + key/ETag digests inside a 120 s window, 1,000 per tick;
-- naive seen-set: the cursor is every key -> ETag ever seen (JSON), diffed against each listing;
-- naive strict watermark: `LastModified > cursor` (what `get_objects(since_last_modified=...)` does).
+- NAIVE seen-set (the fair baseline: the simplest correct cursor, same changes reported): every key ->
+  ETag ever seen (JSON), diffed against each listing; its cursor grows with the bucket;
+- naive strict watermark: `LastModified > cursor` (what `get_objects(since_last_modified=...)` does): the
+  simplest cursor of all, but it misses objects landing in the watermark's second (printed as missed).
 
-Prints time per tick (median of `--runs` untraced runs, with their spread), listed objects per second,
-the peak memory traced by `tracemalloc` in a separate run (never around the timed runs: it measures the
-cursor logic's working memory, the listing being shared), the final cursor size, and how many changes
-each approach missed or reported twice. In-process timing: the cursor logic is pure Python over the
-same in-memory listing, so a child process per side would only add noise (benchmarks/_harness.py
-prints the header).
+Each side runs in fresh child processes (benchmarks/_harness.py): the warm-up call builds the bucket's
+listing for every tick and the initial cursor and runs the cursor once, then the timed call is the
+cursor logic over every tick (load the cursor from JSON, detect, store it; the listings prebuilt, so
+only the cursor logic is timed). Printed: listed objects per second (median and spread of `--runs`),
+per CPU-second, time per tick, peak PSS of the child (the listings included: the same for every side),
+and, from a separate run under `tracemalloc` (never around the timed runs), the cursor logic's own
+working memory; the final cursor size, and how many changes each approach missed or reported twice.
 
 Usage: python -m benchmarks.echo_sensor [--objects 100000] [--runs 3] [--quick]
 """
@@ -24,15 +27,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 import tracemalloc
 from collections import Counter
 
-from benchmarks._harness import header
+from benchmarks._harness import header, measure, ratio
 from dataprep_assets.lib.changes import ChangeCursor, ObjectInfo, detect_changes
 
 T0 = 1_760_000_000
+MODULE = "benchmarks.echo_sensor"
 
 
 class Bucket:
@@ -84,6 +86,7 @@ def ours(listing, cursor_text):
 
 
 def naive_seen_set(listing, cursor_text):
+    """The fair baseline (see the module docstring)."""
     seen = json.loads(cursor_text) if cursor_text else {}
     changes = [(o.key, o.etag) for o in listing if seen.get(o.key) != o.etag]
     seen = {o.key: o.etag for o in listing}
@@ -91,15 +94,15 @@ def naive_seen_set(listing, cursor_text):
 
 
 def naive_strict_watermark(listing, cursor_text):
+    """The simplest cursor; misses same-second arrivals (see the module docstring)."""
     watermark = float(cursor_text) if cursor_text else float("-inf")
     changes = [o for o in listing if o.second > watermark]
     new_mark = max([watermark] + [o.second for o in changes])
     return [(o.key, o.etag) for o in changes], str(new_mark), 0
 
 
-def initial_cursor(name: str, bucket: Bucket) -> str:
-    """Every approach starts having reported the initial 100,000 objects."""
-    listing = list(bucket.objects.values())
+def initial_cursor(name: str, listing: list[ObjectInfo]) -> str:
+    """Every approach starts having reported the initial objects (`listing`: the bucket before the first tick)."""
     if name == "ours":
         return detect_changes(listing, None, max_changes=len(listing) + 1, lookback_seconds=120).cursor.to_json()
     if name == "naive seen-set":
@@ -107,37 +110,67 @@ def initial_cursor(name: str, bucket: Bucket) -> str:
     return str(max(o.second for o in listing))
 
 
-def simulate(name: str, fn, objects: int, ticks: int, trace: bool) -> dict:
-    bucket = Bucket(objects, ticks)
-    cursor = initial_cursor(name, bucket)
+APPROACHES = {"ours": ours, "naive seen-set": naive_seen_set, "naive strict watermark": naive_strict_watermark}
+_PREP: dict = {}
+
+
+def _listings(objects: int, ticks: int) -> tuple[Bucket, list[list[ObjectInfo]]]:
+    """The bucket and its listing per tick until nothing changes any more (after that every listing is the
+    last one): built once per child, in the warm-up call."""
+    key = (objects, ticks)
+    if key not in _PREP:
+        bucket = Bucket(objects, ticks)
+        start = list(bucket.objects.values())
+        _PREP[key] = (bucket, start, [bucket.listing() for _ in range(ticks + 2)])
+    return _PREP[key][0], _PREP[key][2]
+
+
+def run_ticks(name: str, objects: int, ticks: int) -> tuple[int, int, str, Counter]:
+    """Every tick's cursor logic until nothing is pending, on the prebuilt listings: (ticks, listed objects, the
+    final cursor, how often each change was reported)."""
+    _, listings = _listings(objects, ticks)
+    fn = APPROACHES[name]
+    cursor = _PREP[(name, objects, ticks)]
     reported: Counter = Counter()
-    seconds, listed, n = 0.0, 0, 0
-    if trace:
-        tracemalloc.start()
+    listed, n = 0, 0
     while True:
-        listing = bucket.listing()
-        started = time.perf_counter()
+        listing = listings[min(n, len(listings) - 1)]
         changes, cursor, pending = fn(listing, cursor)
-        seconds += time.perf_counter() - started
         listed += len(listing)
         n += 1
         reported.update(changes)
-        if n > ticks + 1 and not changes and not pending and not bucket.delayed:
-            break
-    peak = tracemalloc.get_traced_memory()[1] / 1e6 if trace else 0.0
-    if trace:
-        tracemalloc.stop()
-    truth = bucket.changes
+        if n > ticks + 1 and not changes and not pending:
+            return n, listed, cursor, reported
+
+
+def cursor_job(warmup: bool, name: str, objects: int, ticks: int) -> dict:
+    if warmup:
+        _, listings = _listings(objects, ticks)
+        cursor = _PREP[(name, objects, ticks)] = initial_cursor(name, _PREP[(objects, ticks)][1])
+        APPROACHES[name](listings[0], cursor)
+        return {}
+    n, listed, cursor, reported = run_ticks(name, objects, ticks)
+    truth = _PREP[(objects, ticks)][0].changes
     return {
+        "items": listed,
         "ticks": n,
-        "seconds": seconds,
-        "listed_per_s": listed / seconds,
-        "peak_mb": peak,
         "cursor_kb": len(cursor) / 1e3,
         "missed": len(truth - set(reported)),
-        "twice": sum(1 for k, c in reported.items() if c > 1),
+        "twice": sum(1 for c in reported.values() if c > 1),
         "changes": len(truth),
     }
+
+
+def working_memory_mb(name: str, objects: int, ticks: int) -> float:
+    """Peak traced memory of the cursor logic (listings built before tracing starts): a separate, untimed run."""
+    _listings(objects, ticks)
+    _PREP[(name, objects, ticks)] = initial_cursor(name, _PREP[(objects, ticks)][1])
+    tracemalloc.start()
+    try:
+        run_ticks(name, objects, ticks)
+        return tracemalloc.get_traced_memory()[1] / 1e6
+    finally:
+        tracemalloc.stop()
 
 
 def main() -> None:
@@ -149,35 +182,27 @@ def main() -> None:
     args = parser.parse_args()
     objects, ticks, runs = (10_000, 5, 1) if args.quick else (args.objects, args.ticks, args.runs)
     header(
-        f"change-detection cursor: {objects:,} objects, {ticks} ticks of uploads; {runs} untraced runs + 1 traced run "
-        "each",
-        columns=False,
+        f"change-detection cursor: {objects:,} objects, {ticks} ticks of uploads; listed objects/s "
+        "(+ 1 traced run each for working memory)"
     )
-    approaches = {"ours": ours, "naive seen-set": naive_seen_set, "naive strict watermark": naive_strict_watermark}
-    rows = {}
-    for name, fn in approaches.items():
-        timed = [simulate(name, fn, objects, ticks, trace=False) for _ in range(runs)]
-        r = dict(timed[0])
-        r["seconds"] = statistics.median(t["seconds"] for t in timed)
-        r["listed_per_s"] = statistics.median(t["listed_per_s"] for t in timed)
-        spread = [t["seconds"] / t["ticks"] * 1e3 for t in timed]
-        r["peak_mb"] = simulate(name, fn, objects, ticks, trace=True)["peak_mb"]
-        rows[name] = r
+    rows = {
+        name: measure(MODULE, "cursor_job", name, runs, unit="obj", name=name, objects=objects, ticks=ticks)
+        for name in APPROACHES
+    }
+    traced = {name: working_memory_mb(name, objects, ticks) for name in APPROACHES}
+    for name, m in rows.items():
+        e = m.extra
+        per_tick = [s / e["ticks"] * 1e3 for s in m.seconds]
         print(
-            f"{name:<23} {objects} objects, {r['ticks']} ticks: {r['seconds'] / r['ticks'] * 1e3:7.1f} ms/tick "
-            f"({min(spread):.1f}-{max(spread):.1f}, {runs} runs), "
-            f"{r['listed_per_s'] / 1e6:5.2f} M listed objects/s, peak {r['peak_mb']:6.1f} MB, cursor "
-            f"{r['cursor_kb']:8.1f} kB, "
-            f"missed {r['missed']}/{r['changes']}, reported twice {r['twice']}"
+            f"   {name:<23} {e['ticks']} ticks: {m.median_s / e['ticks'] * 1e3:7.1f} ms/tick "
+            f"({min(per_tick):.1f}-{max(per_tick):.1f}, {len(m.seconds)} runs), working memory (traced) "
+            f"{traced[name]:6.1f} MB, cursor {e['cursor_kb']:8.1f} kB, missed {e['missed']}/{e['changes']}, "
+            f"reported twice {e['twice']}"
         )
     o = rows["ours"]
     for name in ("naive seen-set", "naive strict watermark"):
-        b = rows[name]
-        print(
-            f"ours / {name}: {o['listed_per_s'] / b['listed_per_s']:.2f}x throughput (median listed objects/s), "
-            f"{o['peak_mb'] / max(b['peak_mb'], 1e-9):.2f}x peak memory, "
-            f"{o['cursor_kb'] / b['cursor_kb']:.3f}x cursor size"
-        )
+        ratio(o, rows[name], f"same listings; cursor size {o.extra['cursor_kb'] / rows[name].extra['cursor_kb']:.3f}x")
+        print(f"   working memory (traced) ours / {name}: {traced['ours'] / max(traced[name], 1e-9):.2f}x")
 
 
 if __name__ == "__main__":
