@@ -9,7 +9,9 @@ does, then lets the pipeline's `store_within_budget` keep the full vectors or th
 80%, "train") for each raw size. Printed per size: what was stored, bytes per image (the whole dataset, and the
 matrix alone), the overhead against the PNGs, and the fidelity cost: explained variance on train, max / RMS
 reconstruction error, and the validation R^2 of a ridge regression of SSIM (three simulated conversions per logo,
-the sample data's simulator) on parameters + full vs stored features. The float16 rows beside are the baseline.
+the sample data's simulator) on parameters + full vs stored features. The float16 rows beside are the baseline
+(the simplest file for the same vectors: the full matrix, gzip). Sizes are exact byte counts; the seconds printed
+are single runs, for scale only (benchmarks/_harness.py prints the header: machine, date, load).
 
 Usage: python -m benchmarks.quality_feature_storage [--images 120] [--quick]
 """
@@ -26,6 +28,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from benchmarks._harness import header
 from dataprep_assets.defs.quality_prediction.feature_budget import ridge_fidelity, store_within_budget
 from dataprep_assets.defs.quality_prediction.metrics import quality_metrics
 from dataprep_assets.ml.featurestore import FeatureFile, FeatureWriter
@@ -83,10 +86,11 @@ def main() -> None:
                 for i in range(0, n, 16)
             ]
         )
-        print(
+        header(
             f"quality_prediction feature storage: {n} logos, ResNet-50 2048-d features in "
-            f"{time.perf_counter() - started:.1f}s; "
-            f"PNG bytes per logo: 128x128 {raw['128x128'] / n:,.0f}, 512x512 {raw['512x512'] / n:,.0f}"
+            f"{time.perf_counter() - started:.1f}s (1 run); "
+            f"PNG bytes per logo: 128x128 {raw['128x128'] / n:,.0f}, 512x512 {raw['512x512'] / n:,.0f}",
+            columns=False,
         )
         hashes = [f"{i:064x}" for i in range(n)]
         index = root / "resnet50_index.parquet"
@@ -126,7 +130,8 @@ def main() -> None:
             meta = outcome.metadata()
             print(
                 f"{name} PNGs, feature_storage auto, budget 50%: stored {outcome.mode} {outcome.components}-d "
-                f"in {seconds:.1f}s ({len(outcome.probes)} sizes probed); {meta['feature_bytes_per_image']:,.0f} "
+                f"in {seconds:.1f}s (1 run; {len(outcome.probes)} sizes probed); "
+                f"{meta['feature_bytes_per_image']:,.0f} "
                 f"B/image (matrix {meta['feature_matrix_bytes_per_image']:,.0f}); overhead "
                 f"{meta['feature_storage_overhead']:.1%} with file costs, "
                 f"{meta['feature_storage_overhead_matrix_only']:.1%} matrix only; within budget: {outcome.budget_met}"
