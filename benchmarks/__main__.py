@@ -47,7 +47,7 @@ PLAN: tuple[Script, ...] = (
     Script("ct_pipeline", ("--scales", "0.02,0.08")),
     Script("echo_prepare", ("--quick",)),
     Script("echo_sensor"),
-    Script("echo_results_tick", (), ("--objects", "200")),
+    Script("echo_results_tick", (), ("--objects", "200", "--runs", "1")),
     Script("uploads_sensor_tick"),
     Script("quality_features"),
     Script("quality_feature_storage"),
