@@ -11,12 +11,14 @@ arrive and the job runs again (target <= 15% of from scratch). Printed: both wal
 and (frame, competitor) pairs computed vs reused.
 
 Dagster floor: each job's assets and checks rebuilt as no-ops (same keys, dependencies and checks), run the same
-way; what a rebuild costs beyond it is the pipeline's own work.
+way, in fresh child processes (benchmarks/_harness.py: the no-op job is built and run once as the warm-up, then
+one timed run; 3 runs, median and spread, peak PSS); what a rebuild costs beyond it is the pipeline's own work.
 
 Both sides run in the same fresh child process per pipeline (in-process executor, workers = all cores),
-back to back, on the same inputs; the "from scratch" figure is the first build, which has nothing to
-reuse. The rebuild's output equals a from-scratch build of the final inputs (the tests check that bytes
-are identical).
+back to back, on the same inputs, one run each (each is a different state of the store: the "from scratch"
+figure is the first build, which has nothing to reuse; the rebuild the second). The rebuild's output equals a
+from-scratch build of the final inputs (the tests check that bytes are identical). The naive side is a
+from-scratch build of the final inputs: the same job, the same output, nothing reused.
 
 Usage: python -m benchmarks.incremental_rebuild [--ct-scale 1.0] [--cell-frames 20]
 """
@@ -33,6 +35,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks._harness import Measurement, header, measure
+
+MODULE = "benchmarks.incremental_rebuild"
 SEED = {"v3_patients": 1550, "roboflow_patients": 840, "pool_patients": 1200}
 
 
@@ -147,30 +152,35 @@ def child_cell(root: str, frames: int) -> None:
     )
 
 
-def child_floor(job_name: str, group: str) -> None:
-    """Dagster's own cost of a run of `job_name`: the same assets and checks, each a no-op, timed the same way."""
+_FLOOR: dict = {}
+
+
+def floor(warmup: bool, job_name: str, group: str) -> dict:
+    """Dagster's own cost of a run of `job_name`: the same assets and checks, each a no-op, timed the same way.
+    Warm-up: build the no-op job and run it once."""
     import dagster as dg
 
-    from dataprep_assets.definitions import defs
+    if warmup:
+        from dataprep_assets.definitions import defs
 
-    graph = defs().resolve_job_def(job_name).asset_layer.asset_graph
-    assets, checks = [], []
-    for key in sorted(graph.get_all_asset_keys()):
-        node = graph.get(key)
-        if not node.is_materializable or node.group_name != group:
-            continue
-        assets.append(dg.asset(key=key, deps=list(node.parent_keys))(_noop_asset))
-        checks += [dg.asset_check(asset=key, name=ck.name)(_noop_check) for ck in node.check_keys]
-    job = dg.Definitions(
-        assets=assets, asset_checks=checks, jobs=[dg.define_asset_job("noop", dg.AssetSelection.all())]
-    ).resolve_job_def("noop")
-    seconds = []
-    for _ in range(3):
-        with dg.instance_for_test() as instance:
-            start = time.perf_counter()
-            job.execute_in_process(instance=instance)
-            seconds.append(time.perf_counter() - start)
-    print(json.dumps({"assets": len(assets), "checks": len(checks), "noop_s": sorted(seconds)[1]}))
+        graph = defs().resolve_job_def(job_name).asset_layer.asset_graph
+        assets, checks = [], []
+        for key in sorted(graph.get_all_asset_keys()):
+            node = graph.get(key)
+            if not node.is_materializable or node.group_name != group:
+                continue
+            assets.append(dg.asset(key=key, deps=list(node.parent_keys))(_noop_asset))
+            checks += [dg.asset_check(asset=key, name=ck.name)(_noop_check) for ck in node.check_keys]
+        _FLOOR.update(
+            assets=len(assets),
+            checks=len(checks),
+            job=dg.Definitions(
+                assets=assets, asset_checks=checks, jobs=[dg.define_asset_job("noop", dg.AssetSelection.all())]
+            ).resolve_job_def("noop"),
+        )
+    with dg.instance_for_test() as instance:
+        _FLOOR["job"].execute_in_process(instance=instance)
+    return {"items": 1, "assets": _FLOOR["assets"], "checks": _FLOOR["checks"]}
 
 
 def _noop_asset(context):
@@ -196,7 +206,11 @@ def main() -> None:
     parser.add_argument("--ct-scale", type=float, default=1.0)
     parser.add_argument("--cell-frames", type=int, default=20)
     args = parser.parse_args()
-    print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    header(
+        f"incremental rebuilds: cell_qa {args.cell_frames} frames per sequence, ct_hemorrhage at {args.ct_scale}x the "
+        "seed; one run each (scratch, rebuild), the Dagster floor 3 runs",
+        columns=False,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         cell = _child("child_cell", str(Path(tmp) / "cell" / "store"), args.cell_frames)
     print(
@@ -205,7 +219,10 @@ def main() -> None:
         f"{cell['pairs'][1]}"
     )
     _print_steps(cell)
-    _print_floor(_child("child_floor", "cell_qa_job", "cell_qa"), cell["rebuild_s"])
+    _print_floor(
+        measure(MODULE, "floor", "cell_qa Dagster floor", 3, unit="runs", job_name="cell_qa_job", group="cell_qa"),
+        cell["rebuild_s"],
+    )
     with tempfile.TemporaryDirectory() as tmp:
         ct = _child("child_ct", str(Path(tmp) / "ct"), args.ct_scale)
     print(
@@ -219,13 +236,18 @@ def main() -> None:
         f"augmentation images computed {ct['images'][0]}, reused {ct['images'][1]}"
     )
     _print_steps(ct)
-    _print_floor(_child("child_floor", "ct_hemorrhage_job", "ct_hemorrhage"), ct["rebuild_s"])
+    _print_floor(
+        measure(
+            MODULE, "floor", "ct Dagster floor", 3, unit="runs", job_name="ct_hemorrhage_job", group="ct_hemorrhage"
+        ),
+        ct["rebuild_s"],
+    )
 
 
-def _print_floor(floor: dict, rebuild_s: float) -> None:
+def _print_floor(floor: Measurement, rebuild_s: float) -> None:
     print(
-        f"         Dagster floor: the same {floor['assets']} assets and {floor['checks']} checks as no-ops "
-        f"{floor['noop_s']:.1f}s (median of 3) = {floor['noop_s'] / rebuild_s:.0%} of the rebuild"
+        f"         Dagster floor: the same {floor.extra['assets']} assets and {floor.extra['checks']} checks as no-ops "
+        f"{floor.median_s:.1f}s (median of {len(floor.seconds)}) = {floor.median_s / rebuild_s:.0%} of the rebuild"
     )
 
 
