@@ -42,7 +42,9 @@ def tick(instance, store, cursor):
 
 
 def naive_tick(client, bucket, seen: set) -> tuple[float, int, int]:
-    """Every key+ETag ever seen kept in the cursor: correct, but the cursor grows with the bucket."""
+    """The naive side, the simplest correct cursor for the same new keys: every key+ETag ever seen kept in the cursor.
+    What differs: the cursor grows with the bucket, and this is the bare listing loop (no Dagster sensor context, no
+    run requests), so it is printed for scale, not as a ratio."""
     started = time.perf_counter()
     new = 0
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="store/raw/cell_qa/"):
