@@ -57,7 +57,7 @@ PLAN: tuple[Script, ...] = (
     Script(
         "incremental_rebuild",
         ("--ct-scale", "0.25", "--cell-frames", "20"),
-        ("--ct-scale", "0.02", "--cell-frames", "5"),
+        ("--ct-scale", "0.04", "--cell-frames", "5"),
     ),
     Script("scaling", ("--no-main",), ("--quick", "--no-main")),
 )
