@@ -84,7 +84,7 @@ class TiffWriter:
         self._check(array)
         if not self._pieces:
             return [self.encode(array)]
-        data = memoryview(np.ascontiguousarray(array)).cast("B")
+        data = np.ascontiguousarray(array).data.cast("B")
         parts = []
         for head, start, end in self._pieces:
             parts += (head, data[start:end])
