@@ -7,8 +7,9 @@ rendered templates, so writing them is fast). Each side runs in fresh child proc
 (benchmarks/_harness.py: warm-up on 16 slices, then the timed call; peak memory is the sampled PSS of
 the process tree, workers included; per core = slices per CPU-second, workers included):
 
-- ours: `no_hem_pngs`'s worker (`convert_batch`: 16 slices per call; direct read of uncompressed
-  pixels, one lookup table for rescale + window, OpenCV PNG with the Up filter and zlib's RLE strategy
+- ours: `no_hem_pngs`'s worker (`convert_batch`: 16 slices per call; an uncompressed slice's header
+  parsed up to the pixel data, its pixel bytes read from the file into the array; one lookup table
+  for rescale + window, OpenCV PNG with the Up filter and zlib's RLE strategy
   at level 1) over `ordered_map`, 1 worker and 2 workers (pool start-up inside the timed call);
 - PEER (the fair baseline, 1 process, same PNG zlib level 1): pydicom's own `dcmread` ->
   `pixel_array` -> `apply_modality_lut` -> `apply_windowing` -> scaled to 8 bits -> `PIL.Image.save(png,

@@ -138,6 +138,22 @@ def failure_text(result: dg.ExecuteInProcessResult) -> str:
     )
 
 
+def config_refusal(launch: Callable[[], dg.ExecuteInProcessResult]) -> str:
+    """What the user reads when `launch()` starts a run with bad config: Dagster's own error when the launch is refused
+    (a wrong type, a choice outside a `Literal`: the launchpad's schema says so too), else the one-line `dg.Failure`
+    that the step failed with at its start (a range or a cross-field rule, which only pydantic checks)."""
+    try:
+        result = launch()
+    except dg.DagsterInvalidConfigError as exc:
+        return str(exc)
+    assert not result.success, "the run should have been refused"
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    user = failure.step_failure_data.user_failure_data
+    assert user is not None and user.description, f"a dg.Failure, not an unexpected error: {failure_text(result)}"
+    assert "\n" not in user.description and "Traceback" not in user.description
+    return user.description
+
+
 def check_results(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
     """`{"<asset>:<check>": evaluation}` of every check a run evaluated."""
     return {f"{e.asset_key.to_user_string()}:{e.check_name}": e for e in result.get_asset_check_evaluations()}

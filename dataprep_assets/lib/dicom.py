@@ -212,29 +212,72 @@ def to_uint8(
 _NATIVE = {pydicom.uid.ExplicitVRLittleEndian, pydicom.uid.ImplicitVRLittleEndian}  # pyright: ignore[reportAttributeAccessIssue]  # a public pydicom API its stubs do not export
 
 
+def _native_layout(ds: pydicom.Dataset) -> tuple[np.dtype, int, int, int] | None:
+    """(little-endian dtype, rows, columns, BitsStored) of a single-frame 8/16-bit slice in an uncompressed
+    little-endian syntax, whose stored values are its raw bytes; None for anything pydicom must decode."""
+    meta = getattr(ds, "file_meta", None)
+    if meta is None or meta.get("TransferSyntaxUID") not in _NATIVE:
+        return None
+    rows, cols, alloc = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0), int(ds.get("BitsAllocated") or 0)
+    if alloc not in (8, 16) or int(ds.get("NumberOfFrames") or 1) != 1:
+        return None
+    signed = int(ds.get("PixelRepresentation") or 0) == 1
+    kind = np.dtype(("<i" if signed else "<u") + str(alloc // 8))
+    return kind, rows, cols, int(ds.get("BitsStored") or alloc)
+
+
+def _masked(pixels: np.ndarray, bits: int) -> np.ndarray:
+    """Stored values of `bits` significant bits (PS3.5 8.1.1): high bits cleared, or sign-extended if signed."""
+    alloc = pixels.dtype.itemsize * 8
+    if bits >= alloc:
+        return pixels
+    shift = alloc - bits
+    return (pixels << shift) >> shift if pixels.dtype.kind == "i" else pixels & ((1 << bits) - 1)
+
+
 def stored_pixels(ds: pydicom.Dataset) -> np.ndarray:
     """The stored values of a single-frame slice. Uncompressed little-endian 8/16-bit data is read
     straight from the element (no copy) with BitsStored masking / sign extension as PS3.5 8.1.1
     defines it; anything else goes through pydicom's decoders."""
-    rows, cols, alloc = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0), int(ds.get("BitsAllocated") or 0)
-    frames = int(ds.get("NumberOfFrames") or 1)
-    data = ds.get("PixelData")
-    if (
-        ds.file_meta.TransferSyntaxUID in _NATIVE
-        and alloc in (8, 16)
-        and frames == 1
-        and isinstance(data, bytes)
-        and len(data) >= rows * cols * alloc // 8
-    ):
-        signed = int(ds.get("PixelRepresentation") or 0) == 1
-        kind = np.dtype(("<i" if signed else "<u") + str(alloc // 8))
-        pixels = np.frombuffer(data, dtype=kind, count=rows * cols).reshape(rows, cols)
-        bits = int(ds.get("BitsStored") or alloc)
-        if bits < alloc:
-            shift = alloc - bits
-            pixels = (pixels << shift) >> shift if signed else pixels & ((1 << bits) - 1)
-        return pixels
+    layout, data = _native_layout(ds), ds.get("PixelData")
+    if layout is not None and isinstance(data, bytes):
+        kind, rows, cols, bits = layout
+        if len(data) >= rows * cols * kind.itemsize:
+            return _masked(np.frombuffer(data, dtype=kind, count=rows * cols).reshape(rows, cols), bits)
     return ds.pixel_array
+
+
+_PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"  # (7FE0,0010) little endian
+
+
+def _read_native_slice(path: str | os.PathLike, name: str) -> tuple[pydicom.Dataset, np.ndarray] | None:
+    """The header and stored pixels of an uncompressed single-frame slice, read without pydicom's pixel
+    handling: the header is parsed up to the PixelData element (`stop_before_pixels`), and the pixel bytes
+    are read from the file straight into the array. None when anything is unusual (unreadable or non-native
+    file, another element layout, short pixel data): the caller then reads the file the general way, which
+    also gives every reject its usual reason."""
+    try:
+        with open(path, "rb") as fh:
+            ds = _dcmread(fh, name, stop_before_pixels=True)
+            layout = _native_layout(ds)
+            if layout is None:
+                return None
+            kind, rows, cols, bits = layout
+            implicit = ds.file_meta.TransferSyntaxUID == pydicom.uid.ImplicitVRLittleEndian  # pyright: ignore[reportAttributeAccessIssue]  # a public pydicom API its stubs do not export
+            element = fh.read(8 if implicit else 12)
+            if implicit:
+                ok = len(element) == 8 and element[:4] == _PIXEL_DATA_TAG
+            else:
+                ok = len(element) == 12 and element[:4] == _PIXEL_DATA_TAG and element[4:6] in (b"OB", b"OW")
+            length = int.from_bytes(element[-4:], "little") if ok else 0
+            if not ok or length == 0xFFFFFFFF or length < rows * cols * kind.itemsize:
+                return None
+            pixels = np.empty((rows, cols), dtype=kind)
+            if fh.readinto(pixels.data.cast("B")) != pixels.nbytes:
+                return None
+    except (OSError, DicomError, TypeError, ValueError):  # the general read reports these with their reasons
+        return None
+    return ds, _masked(pixels, bits)
 
 
 def _require_decoder(ds: pydicom.Dataset, name: str) -> None:
@@ -275,12 +318,30 @@ def load_slice_uint8(
     """Decode one single-frame grayscale slice and window it to uint8, or raise `DicomError` (`name`
     is how errors refer to the file, default the local path)."""
     name = name or os.fspath(path)
-    ds = _dcmread(path, name)
-    header = header_from_dataset(ds, window_index, name=name)
-    if "PixelData" not in ds:
-        raise DicomError("missing_pixel_data", f"{name}: no PixelData element")
+    native = _read_native_slice(path, name)
+    if native is not None:
+        ds, pixels = native
+        header = header_from_dataset(ds, window_index, has_pixel_data=True, name=name)
+        _require_grayscale(ds, header, name)
+    else:
+        ds = _dcmread(path, name)
+        header = header_from_dataset(ds, window_index, name=name)
+        if "PixelData" not in ds:
+            raise DicomError("missing_pixel_data", f"{name}: no PixelData element")
+        _require_grayscale(ds, header, name)
+        pixels = _decoded_pixels(ds, header, name)
+    c, w, source = window_params(header, center, width, use_header_window)
+    image = to_uint8(pixels, header.slope, header.intercept, c, w, header.photometric == "MONOCHROME1")
+    return Slice8(image=image, header=header, center=c, width=w, window_source=source)
+
+
+def _require_grayscale(ds: pydicom.Dataset, header: DicomHeader, name: str) -> None:
     if int(ds.get("SamplesPerPixel") or 1) != 1 or header.photometric not in ("MONOCHROME1", "MONOCHROME2"):
         raise DicomError("not_grayscale", f"{name}: photometric {header.photometric!r} is not a grayscale CT slice")
+
+
+def _decoded_pixels(ds: pydicom.Dataset, header: DicomHeader, name: str) -> np.ndarray:
+    """The first frame's stored values through `stored_pixels`, or `DicomError` with the reason it cannot be."""
     _require_decoder(ds, name)
     try:
         pixels = stored_pixels(ds)
@@ -296,9 +357,7 @@ def load_slice_uint8(
         pixels = pixels[0]
     if pixels.ndim != 2:
         raise DicomError("bad_pixel_data", f"{name}: unexpected pixel array shape {pixels.shape}")
-    c, w, source = window_params(header, center, width, use_header_window)
-    image = to_uint8(pixels, header.slope, header.intercept, c, w, header.photometric == "MONOCHROME1")
-    return Slice8(image=image, header=header, center=c, width=w, window_source=source)
+    return pixels
 
 
 def new_dataset(sop_class: str, sop_uid: str, study_uid: str, series_uid: str) -> Dataset:

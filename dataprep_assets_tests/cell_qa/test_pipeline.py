@@ -13,7 +13,7 @@ from dataprep_assets.common.store import LocalDatasetStore
 from dataprep_assets.defs.cell_qa.extract import load_crop
 from dataprep_assets.sample_data.cell_qa import DATASETS
 from dataprep_assets_tests.cell_qa.conftest import crops_config, materialize, small_sample
-from dataprep_assets_tests.harness import accounting_gaps, group_checks
+from dataprep_assets_tests.harness import accounting_gaps, config_refusal, group_checks
 
 
 @pytest.fixture
@@ -99,19 +99,23 @@ def test_stacked_layout_gives_the_same_crops_as_tiff_per_cell(sample_store, stor
 
 
 @pytest.mark.parametrize(
-    "op, config, field",
+    "op, config, message",
     [
-        ("cell_crops", {"crop_size": 0}, "crop_size"),
+        ("cell_crops", {"crop_size": 0}, "invalid CellCropsConfig config: crop_size: must be > 0, got 0"),
+        ("cell_crops", {"layout": "zarr"}, "layout"),  # outside the Literal: refused at launch
         (
             "cell_level_dataframe_with_splits",
             {"train_fraction": 0.8, "validation_fraction": 0.15, "test_fraction": 0.15},
-            "train_fraction",
+            "train_fraction + validation_fraction + test_fraction: fractions must sum to 1.0, got 1.1",
         ),
+        ("cell_level_dataframe_with_splits", {"validation_fraction": 1.5}, "validation_fraction: must be in [0, 1]"),
     ],
 )
-def test_bad_config_fails_at_once_naming_the_field(sample_store, instance, op, config, field):
-    with pytest.raises(Exception, match=field):
-        materialize(sample_store, instance, ops={op: {"config": config}}, raise_on_error=True)
+def test_bad_config_fails_at_once_naming_the_field(sample_store, instance, op, config, message):
+    refusal = config_refusal(
+        lambda: materialize(sample_store, instance, selection=[op], ops={op: {"config": config}}, raise_on_error=False)
+    )
+    assert message in refusal
     assert instance.get_latest_materialization_event(dg.AssetKey(op)) is None
 
 

@@ -20,7 +20,7 @@ from dataprep_assets.defs.ct_hemorrhage.patients import DEFAULT_NAME_PATTERN
 from dataprep_assets.lib.dicom import load_slice_uint8
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets_tests.ct_hemorrhage.conftest import materialize, real_dicom
-from dataprep_assets_tests.harness import check_results, failure_text
+from dataprep_assets_tests.harness import check_results, config_refusal, failure_text
 
 
 def test_malformed_coco_fails_naming_the_file_and_keeps_the_previous_output(sample_store, instance):
@@ -88,21 +88,32 @@ def test_nothing_fetchable_fails_loudly_with_the_reason_and_keeps_the_last_good_
 
 
 @pytest.mark.parametrize(
-    "op, config, field",
+    "op, config, message",
     [
-        ("no_hem_pngs", {"window_width": 0.5}, "window_width"),
-        ("patient_splits", {"train_fraction": 0.9, "valid_fraction": 0.15, "test_fraction": 0.05}, "train_fraction"),
-        ("labelled_coco", {"v3_category_map": {"IPH": "Bleed"}}, "v3_category_map"),
-        ("labelled_coco", {"file_name_pattern": "^(?P<patient>.+)"}, "file_name_pattern"),
-        ("augmented_coco_6class", {"multiplier": 0}, "multiplier"),
-        ("coco_4class", {"drop_classes": ["EDH", "XYZ"]}, "drop_classes"),
-        ("no_hem_dicoms", {"max_images": -1}, "max_images"),
-        ("balanced_splits", {"target_no_hem_share": 1.0}, "target_no_hem_share"),
+        ("no_hem_pngs", {"window_width": 0.5}, "invalid PngConfig config: window_width: must be >= 1, got 0.5"),
+        ("no_hem_pngs", {"png_compression": 10}, "png_compression: must be in [0, 9], got 10"),
+        (
+            "patient_splits",
+            {"train_fraction": 0.9, "valid_fraction": 0.15, "test_fraction": 0.05},
+            "train_fraction + valid_fraction + test_fraction: fractions must sum to 1.0",
+        ),
+        ("labelled_coco", {"v3_category_map": {"IPH": "Bleed"}}, "v3_category_map: targets ['Bleed'] are not among"),
+        ("labelled_coco", {"file_name_pattern": "^(?P<patient>.+)"}, "file_name_pattern: needs named groups"),
+        ("labelled_coco", {"unknown_categories": "ignore"}, "unknown_categories"),  # outside the Literal: at launch
+        ("augmented_coco_6class", {"multiplier": 0}, "multiplier: must be >= 1, got 0"),
+        ("coco_4class", {"drop_classes": ["EDH", "XYZ"]}, "drop_classes: ['XYZ'] are not among"),
+        ("no_hem_dicoms", {"max_images": -1}, "max_images: must be >= 0, got -1"),
+        ("no_hem_dicoms", {"allowed_thickness_mm": []}, "allowed_thickness_mm: must not be empty"),
+        ("balanced_splits", {"target_no_hem_share": 1.0}, "target_no_hem_share: must be in [0, 1), got 1.0"),
     ],
 )
-def test_bad_config_fails_at_once_naming_the_field(sample_store, instance, op, config, field):
-    with pytest.raises(Exception, match=field):
-        materialize(sample_store, instance, run_config={"ops": {op: {"config": config}}}, raise_on_error=True)
+def test_bad_config_fails_at_once_naming_the_field(sample_store, instance, op, config, message):
+    refusal = config_refusal(
+        lambda: materialize(
+            sample_store, instance, selection=[op], run_config={"ops": {op: {"config": config}}}, raise_on_error=False
+        )
+    )
+    assert message in refusal
     assert instance.get_latest_materialization_event(dg.AssetKey(op)) is None
 
 

@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dataprep_assets.defs.echo_quality.config import EchoSplitConfig, InferenceResultsConfig, SelectionConfig
 from dataprep_assets.defs.echo_quality.grouping import leak_groups, patient_keys, study_keys
 from dataprep_assets.defs.echo_quality.selection import (
     HIGH,
@@ -19,6 +18,8 @@ from dataprep_assets.defs.echo_quality.selection import (
     select_training_rows,
 )
 from dataprep_assets.defs.echo_quality.training_layout import ANNOTATION_COLUMNS, training_plan
+from dataprep_assets_tests.echo_quality.conftest import materialize_echo
+from dataprep_assets_tests.harness import config_refusal
 
 
 def rows(spec: list[tuple]) -> pd.DataFrame:
@@ -127,19 +128,33 @@ def test_leak_groups_link_folders_studies_and_patients_but_not_placeholders():
 
 
 @pytest.mark.parametrize(
-    "cls, kwargs, field",
+    "op, config, message",
     [
-        (SelectionConfig, {"high_quality_threshold": 1.5}, "high_quality_threshold"),
-        (SelectionConfig, {"low_quality_threshold": 0.96}, "low_quality_threshold"),
-        (SelectionConfig, {"high_quality_status": "OK"}, "high_quality_status"),
-        (SelectionConfig, {"max_low_quality": 0}, "max_low_quality"),
-        (EchoSplitConfig, {"train_fraction": 0.9}, "train_fraction"),
-        (InferenceResultsConfig, {"min_frames": 0}, "min_frames"),
+        (
+            "echo_training_selection",
+            {"high_quality_threshold": 1.5},
+            "high_quality_threshold: must be in [0, 1], got 1.5",
+        ),
+        (
+            "echo_training_selection",
+            {"low_quality_threshold": 0.96},
+            "low_quality_threshold (0.96) must be below high_quality_threshold (0.95)",
+        ),
+        ("echo_training_selection", {"high_quality_status": "OK"}, "high_quality_status"),  # refused at launch
+        ("echo_training_selection", {"max_low_quality": 0}, "max_low_quality: must be >= 1, got 0"),
+        ("echo_training_selection", {"target_high_share": 1.0}, "target_high_share: must be in (0, 1), got 1.0"),
+        ("echo_training_splits", {"train_fraction": 0.9}, "train_fraction + validation_fraction + test_fraction"),
+        ("echo_training_splits", {"test_fraction": -0.05}, "test_fraction: must be in [0, 1], got -0.05"),
+        ("echo_inference_results", {"min_frames": 0}, "min_frames: must be >= 1, got 0"),
+        ("echo_inference_results", {"max_workers": -1}, "max_workers: must be >= 0, got -1"),
     ],
 )
-def test_bad_config_fails_naming_the_field(cls, kwargs, field):
-    with pytest.raises((ValueError, dg.Failure), match=field):  # split configs fail as a one-line dg.Failure
-        cls(**kwargs)
+def test_bad_config_fails_at_launch_naming_the_field(store, instance, op, config, message):
+    refusal = config_refusal(
+        lambda: materialize_echo(store, instance, selection=[op], ops={op: {"config": config}}, raise_on_error=False)
+    )
+    assert message in refusal
+    assert instance.get_latest_materialization_event(dg.AssetKey(op)) is None
 
 
 def test_target_ratio_lowers_the_caps_to_the_seeds_67_33_and_is_off_by_default():

@@ -223,3 +223,37 @@ def test_direct_read_of_uncompressed_pixels_equals_pydicom(tmp_path: Path):
         ds.save_as(path)
         ds = pydicom.dcmread(path)
         assert np.array_equal(stored_pixels(ds), ds.pixel_array), representation
+
+
+@pytest.mark.parametrize(
+    "name, direct",
+    [
+        ("CT_small.dcm", True),  # explicit VR, signed 16 bits
+        ("693_UNCR.dcm", True),  # signed, 14 of 16 bits stored
+        ("MR_small_implicit.dcm", True),  # implicit VR little endian
+        ("MR_small_padded.dcm", True),
+        ("MR_small_bigendian.dcm", False),  # big endian: pydicom's decoders
+        ("bad_sequence.dcm", False),  # JPEG Lossless
+        ("emri_small.dcm", False),  # multi-frame
+        ("MR_truncated.dcm", False),  # pixel data shorter than the image
+    ],
+)
+def test_slice_read_from_the_file_equals_the_general_read(name: str, direct: bool):
+    from dataprep_assets.lib.dicom import _read_native_slice
+
+    path = real_dicom(name)
+    native = _read_native_slice(path, name)
+    assert (native is not None) == direct
+    ds = pydicom.dcmread(path)
+    if native is not None:
+        assert "PixelData" not in native[0] and np.array_equal(native[1], ds.pixel_array)
+    try:
+        pixels = ds.pixel_array
+    except Exception:
+        with pytest.raises(DicomError):
+            load_slice_uint8(path, name=name)
+        return
+    pixels = pixels[0] if pixels.ndim == 3 else pixels
+    slope, intercept = float(ds.get("RescaleSlope") or 1.0), float(ds.get("RescaleIntercept") or 0.0)
+    expected = to_uint8(pixels, slope, intercept, 40.0, 80.0, False)
+    assert np.array_equal(load_slice_uint8(path, 40.0, 80.0, use_header_window=False).image, expected)

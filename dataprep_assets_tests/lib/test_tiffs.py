@@ -1,5 +1,7 @@
 """TiffWriter's files are byte-for-byte what tifffile.imwrite writes, for the crop shapes and dtypes in use."""
 
+import os
+
 import numpy as np
 import pytest
 import tifffile
@@ -19,6 +21,20 @@ def test_spliced_files_equal_tifffile_output(tmp_path, shape, dtype):
         tifffile.imwrite(tmp_path / f"ref{i}.tif", array, photometric="minisblack")
         assert (tmp_path / f"ours{i}.tif").read_bytes() == (tmp_path / f"ref{i}.tif").read_bytes()
         np.testing.assert_array_equal(tifffile.imread(tmp_path / f"ours{i}.tif"), array)
+
+
+def test_writing_relative_to_an_open_folder_truncates_and_writes_the_same_bytes(tmp_path):
+    writer = TiffWriter((2, 16, 16), np.uint16, photometric="minisblack")
+    array = np.arange(2 * 16 * 16, dtype=np.uint16).reshape(2, 16, 16)
+    (tmp_path / "a.tif").write_bytes(b"x" * 100_000)  # longer than the TIFF: must not survive as a tail
+    folder = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        writer.write("a.tif", array, dir_fd=folder)
+    finally:
+        os.close(folder)
+    tifffile.imwrite(tmp_path / "b.tif", array, photometric="minisblack")
+    assert (tmp_path / "a.tif").read_bytes() == (tmp_path / "b.tif").read_bytes() == writer.encode(array)
+    assert b"".join(writer.segments(array)) == writer.encode(array)
 
 
 def test_compressed_output_falls_back_to_tifffile_and_stays_identical(tmp_path):

@@ -174,7 +174,7 @@ def test_bad_inputs_fail_loudly(store, instance, perva_store_root):
             instance,
             selection=[A.retrieval_per_category],
             partition_key="bag",
-            ops={"retrieval_per_category": {"config": {"top_k": 0}}},
+            ops={"retrieval_per_category": {"config": {"top_k": 1}}},
         )
     (perva_store_root / "manifests").mkdir(exist_ok=True)
     (perva_store_root / "manifests/one.json").write_text(

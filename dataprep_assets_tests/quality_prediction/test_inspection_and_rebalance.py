@@ -7,6 +7,7 @@ import pytest
 
 from dataprep_assets.defs.quality_prediction.datasets import EXAMPLES, INSPECTION_GALLERY, INSPECTION_SHEET
 from dataprep_assets.defs.quality_prediction.rebalance import rebalance_train, train_quotas
+from dataprep_assets_tests.harness import config_refusal
 from dataprep_assets_tests.quality_prediction.conftest import materialize
 
 UP_TO_SPLITS = ["conversion_results", "clean_conversion_results", "quality_dataset_splits"]
@@ -99,13 +100,16 @@ def test_opt_in_rebalancing_touches_train_only_and_reports_the_mix(sample_store,
 
 @pytest.mark.parametrize("share", [0.0, 1.5])
 def test_bad_inspection_share_fails_naming_the_field(sample_store, instance, share):
-    with pytest.raises(Exception, match="share"):
-        materialize(
+    refusal = config_refusal(
+        lambda: materialize(
             sample_store,
             instance,
             selection=["inspection_sample"],
             run_config={"ops": {"inspection_sample": {"config": {"share": share}}}},
+            raise_on_error=False,
         )
+    )
+    assert refusal == f"invalid InspectionConfig config: share: must be in (0, 1], got {share}"
 
 
 def test_rebalance_keeps_every_type_when_targets_match():

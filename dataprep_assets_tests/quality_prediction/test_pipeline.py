@@ -12,7 +12,13 @@ import pytest
 
 from dataprep_assets.defs.quality_prediction.assets import current_features
 from dataprep_assets.defs.quality_prediction.datasets import EXAMPLES, REPORT
-from dataprep_assets_tests.harness import accounting_gaps, failure_text, group_checks, latest_data_versions
+from dataprep_assets_tests.harness import (
+    accounting_gaps,
+    config_refusal,
+    failure_text,
+    group_checks,
+    latest_data_versions,
+)
 from dataprep_assets_tests.quality_prediction.conftest import materialize
 
 CHECK_NAMES = {key.name for check in group_checks("quality_prediction") for key in check.check_keys}
@@ -211,26 +217,33 @@ def test_resnet50_without_a_weights_file_fails_naming_the_field(built, tmp_path)
 
 
 @pytest.mark.parametrize(
-    "op, config, field",
+    "op, config, message",
     [
         (
             "quality_dataset_splits",
             {"train_fraction": 0.8, "validation_fraction": 0.15, "test_fraction": 0.15},
-            "train_fraction",
+            "train_fraction + validation_fraction + test_fraction: fractions must sum to 1.0",
         ),
-        ("quality_dataset_splits", {"ssim_bins": 0}, "ssim_bins"),
-        ("image_features", {"storage_dtype": "float8"}, "storage_dtype"),
-        ("image_features", {"batch_size": 0}, "batch_size"),
-        ("image_features", {"max_storage_overhead": 0}, "max_storage_overhead"),
+        ("quality_dataset_splits", {"ssim_bins": 0}, "invalid SplitConfig config: ssim_bins: must be >= 1, got 0"),
+        ("quality_dataset_splits", {"target_logo_mix": {"simple": -0.1}}, "target_logo_mix.simple: must be >= 0"),
+        ("image_features", {"storage_dtype": "float8"}, "storage_dtype"),  # outside the Literal: refused at launch
+        ("image_features", {"batch_size": 0}, "batch_size: must be >= 1, got 0"),
+        ("image_features", {"max_storage_overhead": 0}, "max_storage_overhead: must be > 0, got 0"),
         ("image_features", {"feature_storage": "zip"}, "feature_storage"),
-        ("clean_conversion_results", {"outlier_metrics": ["ssim", "lpips"]}, "outlier_metrics"),
-        ("conversion_results", {"results_uri": "../outside"}, "results_uri"),
+        ("clean_conversion_results", {"min_image_size": 0}, "min_image_size: must be >= 1, got 0"),
+        ("clean_conversion_results", {"outlier_metrics": ["ssim", "lpips"]}, "outlier_metrics: unknown metric(s)"),
+        ("conversion_results", {"results_uri": "../outside"}, "results_uri: '../outside' must be relative"),
+        ("feature_report", {"clusters": 0}, "clusters: must be >= 1, got 0"),
     ],
 )
-def test_bad_config_fails_at_once_naming_the_field(built, instance, op, config, field):
+def test_bad_config_fails_at_once_naming_the_field(built, instance, op, config, message):
     store, _, _ = built
-    with pytest.raises(Exception, match=field):
-        materialize(store, instance, run_config={"ops": {op: {"config": config}}}, selection=[op])
+    refusal = config_refusal(
+        lambda: materialize(
+            store, instance, run_config={"ops": {op: {"config": config}}}, selection=[op], raise_on_error=False
+        )
+    )
+    assert message in refusal
     assert instance.get_latest_materialization_event(dg.AssetKey(op)) is None
 
 

@@ -2,13 +2,12 @@
 
 from typing import Literal
 
-import dagster as dg
 from pydantic import Field
 
-from dataprep_assets.common.config import SplitFractionsConfig
+from dataprep_assets.common.config import Fraction, LaunchpadConfig, SplitFractionsConfig
 
 
-class CellCropsConfig(dg.Config):
+class CellCropsConfig(LaunchpadConfig):
     crop_size: int = Field(
         gt=0, default=64, description="Side of the square crop in pixels, centred on each cell's bounding box (> 0)."
     )
@@ -30,9 +29,9 @@ class CellCropsConfig(dg.Config):
 
 
 class SplitConfig(SplitFractionsConfig):
-    train_fraction: float = Field(default=0.70, description="Share of original_image_keys in train.")
-    validation_fraction: float = Field(default=0.15, description="Share of original_image_keys in validation.")
-    test_fraction: float = Field(default=0.15, description="Share of original_image_keys in test.")
+    train_fraction: Fraction = Field(default=0.70, description="Share of original_image_keys in train.")
+    validation_fraction: Fraction = Field(default=0.15, description="Share of original_image_keys in validation.")
+    test_fraction: Fraction = Field(default=0.15, description="Share of original_image_keys in test.")
     seed: int = Field(
         default=42, description="Seed of the shuffle of the sorted unique keys (fixed for reproducibility)."
     )

@@ -13,6 +13,7 @@ stores what it computed; the asset restores hits and sends only misses to the wo
 from __future__ import annotations
 
 import functools
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -238,16 +239,22 @@ def _crop_competitor(
         paths = np.array([crop_ref(f"{CROPS.path}/{rel}", i) for i in range(len(crops))], dtype=object)
     else:
         crops = stacked_crops(raw, pred, boxes.origin, crop_size)
-        paths = np.empty(len(crops), dtype=object)
-        folder = safe_join(staging, ".")  # checked once; each cell's file is one plain name in it
-        if len(cell_ids) and child_path(folder, f"{cell_ids[0]}.tif").exists():  # a rerun (its worker died)
-            for cell_id in cell_ids:
-                fresh_output(child_path(folder, f"{cell_id}.tif"))
+        names = [f"{cell_id}.tif" for cell_id in cell_ids.tolist()]
+        if "/" in stem:  # every name is the stem plus `_<digits>.tif`: checking the stem checks them all
+            raise UnsafePathError(f"crop stem {stem!r} is not a plain file name")
+        child_path(staging, f"{stem}.tif")
+        paths = np.array([crop_ref(f"{CROPS.path}/{name}") for name in names], dtype=object)
+        if names and child_path(staging, names[0]).exists():  # a rerun (its worker died)
+            for name in names:
+                fresh_output(child_path(staging, name))
         writer = crop_tiff_writer(crops.shape[1:], crops.dtype)
-        for i, (cell_id, crop) in enumerate(zip(cell_ids, crops, strict=True)):
-            writer.write(child_path(folder, f"{cell_id}.tif"), crop)
-            files.append(f"{cell_id}.tif")
-            paths[i] = crop_ref(f"{CROPS.path}/{cell_id}.tif")
+        folder = os.open(staging, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+        try:  # each file opened relative to the folder: no per-file path resolution
+            for name, crop in zip(names, crops, strict=True):
+                writer.write(name, crop, dir_fd=folder)
+        finally:
+            os.close(folder)
+        files += names
     n = pred.count
     repeat = lambda v: np.full(n, v, dtype=object)  # noqa: E731
     return {

@@ -3,10 +3,9 @@
 import re
 from typing import ClassVar, Literal
 
-import dagster as dg
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator
 
-from dataprep_assets.common.config import SplitFractionsConfig
+from dataprep_assets.common.config import Fraction, LaunchpadConfig, SplitFractionsConfig
 from dataprep_assets.common.continuity import RESPLIT_DESCRIPTION
 from dataprep_assets.defs.ct_hemorrhage.datasets import CLASSES_6, DICOM_PREFIX, FEEDBACK_CSV, ROBOFLOW_COCO, V3_COCO
 from dataprep_assets.defs.ct_hemorrhage.patients import DEFAULT_NAME_PATTERN
@@ -28,13 +27,7 @@ ROBOFLOW_MAP = {
 }
 
 
-def _check_map(field: str, mapping: dict[str, str]) -> None:
-    bad = sorted({v for v in mapping.values() if v != DROP and v not in CLASSES_6})
-    if bad:
-        raise ValueError(f"{field}: targets {bad} are not among {list(CLASSES_6)} or '{DROP}'")
-
-
-class LabelledCocoConfig(dg.Config):
+class LabelledCocoConfig(LaunchpadConfig):
     v3_annotations: str = Field(default=V3_COCO, description="Store path of the 4-class COCO file (images beside it).")
     v3_category_map: dict[str, str] = Field(
         default=V3_MAP,
@@ -70,27 +63,34 @@ class LabelledCocoConfig(dg.Config):
         description="Read each image's header and reject images whose real size differs from the COCO width/height.",
     )
 
-    @model_validator(mode="after")
-    def _check(self):
-        _check_map("v3_category_map", self.v3_category_map)
-        _check_map("roboflow_category_map", self.roboflow_category_map)
+    @field_validator("v3_category_map", "roboflow_category_map")
+    @classmethod
+    def _targets_are_classes(cls, mapping: dict[str, str]) -> dict[str, str]:
+        bad = sorted({v for v in mapping.values() if v != DROP and v not in CLASSES_6})
+        if bad:
+            raise ValueError(f"targets {bad} are not among {list(CLASSES_6)} or '{DROP}'")
+        return mapping
+
+    @field_validator("file_name_pattern")
+    @classmethod
+    def _has_patient_and_slice(cls, pattern: str) -> str:
         try:
-            groups = re.compile(self.file_name_pattern).groupindex
+            groups = re.compile(pattern).groupindex
         except re.error as exc:
-            raise ValueError(f"file_name_pattern: invalid regex ({exc})") from exc
+            raise ValueError(f"invalid regex ({exc})") from exc
         if not {"patient", "slice"} <= set(groups):
-            raise ValueError("file_name_pattern: needs named groups `patient` and `slice`")
-        return self
+            raise ValueError("needs named groups `patient` and `slice`")
+        return pattern
 
 
-class CandidatesConfig(dg.Config):
+class CandidatesConfig(LaunchpadConfig):
     feedback_csv: str = Field(
         default=FEEDBACK_CSV,
         description="Store path of the feedback CSV (study/series/instance keys, patient_id, s3_key, feedback FP/TN).",
     )
 
 
-class FetchConfig(dg.Config):
+class FetchConfig(LaunchpadConfig):
     max_images: int = Field(
         ge=0,
         default=3875,
@@ -119,7 +119,7 @@ class FetchConfig(dg.Config):
     )
 
 
-class PngConfig(dg.Config):
+class PngConfig(LaunchpadConfig):
     window_center: float = Field(
         default=40.0,
         description="Brain window centre (HU), used when the header has none or `use_header_window` is off.",
@@ -155,13 +155,13 @@ class PatientSplitConfig(SplitFractionsConfig):
         "test": "test_fraction",
     }
 
-    train_fraction: float = Field(default=0.80, description="Share of patients in train.")
-    valid_fraction: float = Field(default=0.15, description="Share of patients in valid.")
-    test_fraction: float = Field(default=0.05, description="Share of patients in test.")
+    train_fraction: Fraction = Field(default=0.80, description="Share of patients in train.")
+    valid_fraction: Fraction = Field(default=0.15, description="Share of patients in valid.")
+    test_fraction: Fraction = Field(default=0.05, description="Share of patients in test.")
     seed: int = Field(default=42, description="Seed of the patient order (fixed for reproducibility).")
 
 
-class BalanceConfig(dg.Config):
+class BalanceConfig(LaunchpadConfig):
     target_no_hem_share: float = Field(
         ge=0.0, lt=1.0, default=0.5, description="Share of no-hemorrhage images each split is filled towards."
     )
@@ -169,7 +169,7 @@ class BalanceConfig(dg.Config):
     resplit: bool = Field(default=False, description=RESPLIT_DESCRIPTION)
 
 
-class AugmentConfig(dg.Config):
+class AugmentConfig(LaunchpadConfig):
     multiplier: int = Field(
         ge=1,
         default=3,
@@ -194,7 +194,7 @@ class AugmentConfig(dg.Config):
     )
 
 
-class FourClassConfig(dg.Config):
+class FourClassConfig(LaunchpadConfig):
     drop_classes: list[str] = Field(
         default=["EDH", "HC"], description="Classes whose annotations are removed; the rest are renumbered 0..n-1."
     )
@@ -204,9 +204,10 @@ class FourClassConfig(dg.Config):
         "to the stored objects of the 6-class version (a later 6-class rebuild never changes them).",
     )
 
-    @model_validator(mode="after")
-    def _check(self):
-        bad = sorted(set(self.drop_classes) - set(CLASSES_6))
+    @field_validator("drop_classes")
+    @classmethod
+    def _are_classes(cls, drop_classes: list[str]) -> list[str]:
+        bad = sorted(set(drop_classes) - set(CLASSES_6))
         if bad:
-            raise ValueError(f"drop_classes: {bad} are not among {list(CLASSES_6)}")
-        return self
+            raise ValueError(f"{bad} are not among {list(CLASSES_6)}")
+        return drop_classes

@@ -2,18 +2,16 @@
 
 from typing import Literal
 
-import dagster as dg
 from pydantic import Field, model_validator
 
-from dataprep_assets.common.config import SplitFractionsConfig
+from dataprep_assets.common.config import Fraction, LaunchpadConfig, SplitFractionsConfig
 from dataprep_assets.defs.echo_quality.datasets import DICOM_PREFIX
 from dataprep_assets.defs.echo_quality.grouping import DEFAULT_PLACEHOLDER_IDS
+from dataprep_assets.defs.echo_quality.results import Status
 from dataprep_assets.defs.echo_quality.selection import Criteria
 
-STATUSES = ("PASS", "FAIL")
 
-
-class InferenceResultsConfig(dg.Config):
+class InferenceResultsConfig(LaunchpadConfig):
     results_uri: str = Field(
         default="",
         description="Where the inference results are: a local directory or `s3://bucket/prefix`. Empty = "
@@ -37,31 +35,23 @@ class InferenceResultsConfig(dg.Config):
         default=["US"], description="DICOM Modality values accepted (echo videos are `US`); empty list = any."
     )
     min_frames: int = Field(
-        default=2, description="Videos with fewer frames (single stills) are rejected as `too_few_frames`."
+        ge=1, default=2, description="Videos with fewer frames (single stills) are rejected as `too_few_frames`."
     )
     max_workers: int = Field(
-        default=0, description="Processes reading DICOM headers; 0 = all cores (small inputs are read inline)."
+        ge=0, default=0, description="Processes reading DICOM headers; 0 = all cores (small inputs are read inline)."
     )
 
-    @model_validator(mode="after")
-    def _check(self):
-        if self.min_frames < 1:
-            raise ValueError(f"min_frames must be >= 1, got {self.min_frames}")
-        if self.max_workers < 0:
-            raise ValueError(f"max_workers must be >= 0, got {self.max_workers}")
-        return self
 
-
-class SelectionConfig(dg.Config):
-    high_quality_threshold: float = Field(default=0.95, description="High quality needs score >= this.")
-    high_quality_status: str = Field(
+class SelectionConfig(LaunchpadConfig):
+    high_quality_threshold: float = Field(ge=0, le=1, default=0.95, description="High quality needs score >= this.")
+    high_quality_status: Status = Field(
         default="PASS", description="High quality needs this inference status (PASS or FAIL)."
     )
     high_quality_phrase: str = Field(
         default="Excellent quality", description="High quality needs the assessment to contain this text."
     )
-    low_quality_threshold: float = Field(default=0.1, description="Low quality needs score <= this.")
-    low_quality_status: str = Field(
+    low_quality_threshold: float = Field(ge=0, le=1, default=0.1, description="Low quality needs score <= this.")
+    low_quality_status: Status = Field(
         default="FAIL", description="Low quality needs this inference status (PASS or FAIL)."
     )
     low_quality_phrase: str = Field(
@@ -70,8 +60,8 @@ class SelectionConfig(dg.Config):
     case_sensitive_phrases: bool = Field(
         default=True, description="Match the phrases case-sensitively (as the seed script does)."
     )
-    max_high_quality: int = Field(default=800, description="At most this many high-quality videos (>= 1).")
-    max_low_quality: int = Field(default=300, description="At most this many low-quality videos (>= 1).")
+    max_high_quality: int = Field(ge=1, default=800, description="At most this many high-quality videos (>= 1).")
+    max_low_quality: int = Field(ge=1, default=300, description="At most this many low-quality videos (>= 1).")
     machine_allocation: Literal["equal", "proportional"] = Field(
         default="equal",
         description="How a cap is shared across machine types: `equal` (max-min fair: small machines keep all their "
@@ -82,6 +72,8 @@ class SelectionConfig(dg.Config):
         description="Seed of the sampling order when a class is capped (same seed + inputs = same selection).",
     )
     target_high_share: float | None = Field(
+        gt=0,
+        lt=1,
         default=None,
         description="Optional target share of high-quality videos, e.g. 0.67 for the seed's ~67/33: the class caps are "
         "lowered (never raised) "
@@ -101,28 +93,16 @@ class SelectionConfig(dg.Config):
         )
 
     @model_validator(mode="after")
-    def _check(self):
-        for name in ("high_quality_threshold", "low_quality_threshold"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {value}")
+    def _low_below_high(self):
         if self.low_quality_threshold >= self.high_quality_threshold:
             raise ValueError(
                 f"low_quality_threshold ({self.low_quality_threshold}) must be below high_quality_threshold "
                 f"({self.high_quality_threshold})"
             )
-        for name in ("high_quality_status", "low_quality_status"):
-            if getattr(self, name) not in STATUSES:
-                raise ValueError(f"{name} must be one of {STATUSES}, got {getattr(self, name)!r}")
-        if self.target_high_share is not None and not 0 < self.target_high_share < 1:
-            raise ValueError(f"target_high_share must be in (0, 1) or null, got {self.target_high_share}")
-        for name in ("max_high_quality", "max_low_quality"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         return self
 
 
-class TrainingDataConfig(dg.Config):
+class TrainingDataConfig(LaunchpadConfig):
     decode_first_frame: bool = Field(
         default=True, description="Verify every copied video by decoding its first frame (not only parsing it)."
     )
@@ -132,9 +112,9 @@ class TrainingDataConfig(dg.Config):
 
 
 class EchoSplitConfig(SplitFractionsConfig):
-    train_fraction: float = Field(default=0.70, description="Share of groups (patients/studies) in train.")
-    validation_fraction: float = Field(default=0.15, description="Share of groups in validation.")
-    test_fraction: float = Field(default=0.15, description="Share of groups in test.")
+    train_fraction: Fraction = Field(default=0.70, description="Share of groups (patients/studies) in train.")
+    validation_fraction: Fraction = Field(default=0.15, description="Share of groups in validation.")
+    test_fraction: Fraction = Field(default=0.15, description="Share of groups in test.")
     group_by: Literal["patient", "study", "folder"] = Field(
         default="patient",
         description="What keeps videos together: `patient` (folder + StudyInstanceUID + PatientID links), `study` "

@@ -22,7 +22,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, Literal, get_args
 
 import pandas as pd
 
@@ -30,7 +30,9 @@ from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.textio import Duplicated, load_json
 
 STAGE = "read_results"
-STATUSES = ("PASS", "FAIL")
+Status = Literal["PASS", "FAIL"]
+"""An inference status (the results' `status` column; also the choices of the selection config)."""
+STATUSES = get_args(Status)
 RESULT_COLUMNS = ["folder", "file_id", "score", "status", "assessment", "path", "machine_hint", "source"]
 
 

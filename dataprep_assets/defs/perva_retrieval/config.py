@@ -8,14 +8,14 @@ every asset writes its declared datasets (`datasets.py`) and downstream reads th
 
 from typing import Literal
 
-import dagster as dg
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from dataprep_assets.common.config import LaunchpadConfig
 from dataprep_assets.common.continuity import RESPLIT_DESCRIPTION
 from dataprep_assets.defs.perva_retrieval.encoders import ENCODERS
 
 
-class ImageCatalogConfig(dg.Config):
+class ImageCatalogConfig(LaunchpadConfig):
     data_root: str = Field(
         default="raw/perva_retrieval/PerVA",
         description="Dataset root, relative to the dataset store (the seed's --data_root).",
@@ -45,8 +45,12 @@ class ImageCatalogConfig(dg.Config):
     seed: int = Field(
         default=42, description="Seed of the per-concept shuffles (each concept gets its own stable RNG)."
     )
-    train_dirname: str = Field(default="train", description="Name of the train split folder in the explicit layout.")
-    test_dirname: str = Field(default="test", description="Name of the test split folder in the explicit layout.")
+    train_dirname: str = Field(
+        min_length=1, default="train", description="Name of the train split folder in the explicit layout."
+    )
+    test_dirname: str = Field(
+        min_length=1, default="test", description="Name of the test split folder in the explicit layout."
+    )
     layout: Literal["detect", "explicit", "by_concept"] = Field(
         default="detect",
         description="`explicit`: <train>/<category>/<concept>/ + <test>/...; `by_concept`: <category>/<concept>/ "
@@ -61,19 +65,23 @@ class ImageCatalogConfig(dg.Config):
         default=0, description="Processes that decode every image to prove it is readable; 0 = all cores."
     )
 
+    @field_validator("out")
+    @classmethod
+    def _a_json_path(cls, out: str) -> str:
+        if not out.endswith(".json"):
+            raise ValueError(f"must be a .json path, got {out!r}")
+        return out
+
     @model_validator(mode="after")
-    def _check(self):
-        if not self.train_dirname or not self.test_dirname or self.train_dirname == self.test_dirname:
+    def _two_split_folders(self):
+        if self.train_dirname == self.test_dirname:
             raise ValueError(
-                f"train_dirname and test_dirname must be two different non-empty names, got {self.train_dirname!r} and "
-                f"{self.test_dirname!r}"
+                f"train_dirname and test_dirname must be two different names, both are {self.test_dirname!r}"
             )
-        if not self.out.endswith(".json"):
-            raise ValueError(f"out must be a .json path, got {self.out!r}")
         return self
 
 
-class ConceptSplitsConfig(dg.Config):
+class ConceptSplitsConfig(LaunchpadConfig):
     input_json: str = Field(
         default="",
         description="Catalog JSON to split, store-relative; empty = the catalog image_catalog wrote last (the seed's "
@@ -103,7 +111,7 @@ class ConceptSplitsConfig(dg.Config):
     resplit: bool = Field(default=False, description=RESPLIT_DESCRIPTION)
 
 
-class RetrievalConfig(dg.Config):
+class RetrievalConfig(LaunchpadConfig):
     catalog: str = Field(
         default="",
         description="Catalog-format JSON to mine, store-relative; empty = the train combined subset concept_splits "
@@ -122,6 +130,7 @@ class RetrievalConfig(dg.Config):
         default=23, description="Seed of the shuffle of each record's ret_paths (and the output folder name)."
     )
     top_k: int = Field(
+        ge=1,
         default=3,
         description="K, as in the seed's retrieval_top<K>.json: candidates per query in ret_paths (1 positive + K-1 "
         "hard "
@@ -167,16 +176,20 @@ class RetrievalConfig(dg.Config):
         default=0, description="Processes that decode and encode images for encoders that allow it; 0 = all cores."
     )
 
+    @field_validator("encoder")
+    @classmethod
+    def _registered(cls, encoder: str) -> str:
+        # encoders.register_encoder adds names at run time, so they cannot be a Literal
+        if encoder not in ENCODERS and encoder != "auto":
+            raise ValueError(f"must be auto or one of {sorted(ENCODERS)}, got {encoder!r}")
+        return encoder
+
     @model_validator(mode="after")
-    def _check(self):
-        minimum = 2 if self.top_k_counts == "candidates" else 1
-        if self.top_k < minimum:
+    def _a_positive_and_a_negative(self):
+        if self.top_k_counts == "candidates" and self.top_k < 2:
             raise ValueError(
-                f"top_k must be >= {minimum} when top_k_counts is {self.top_k_counts} (1 positive + hard negatives), "
-                f"got {self.top_k}"
+                f"top_k must be >= 2 when top_k_counts is candidates (1 positive + hard negatives), got {self.top_k}"
             )
-        if self.encoder not in ENCODERS and self.encoder != "auto":
-            raise ValueError(f"encoder must be auto or one of {sorted(ENCODERS)}, got {self.encoder!r}")
         return self
 
     def negatives_per_query(self) -> int:
@@ -208,7 +221,7 @@ class RetrievalConfig(dg.Config):
         return name, {"batch_size": self.batch_size}
 
 
-class CombineConfig(dg.Config):
+class CombineConfig(LaunchpadConfig):
     categories: list[str] = Field(
         default=[],
         description="Categories to combine; empty = every partition of retrieval_per_category "
@@ -241,14 +254,15 @@ class CombineConfig(dg.Config):
         ge=1, default=None, description="Randomly sample this many records (seeded); null = keep all."
     )
 
-    @model_validator(mode="after")
-    def _check(self):
-        if self.output_filename and not self.output_filename.endswith(".json"):
-            raise ValueError(f"output_filename must end with .json, got {self.output_filename!r}")
-        return self
+    @field_validator("output_filename")
+    @classmethod
+    def _empty_or_json(cls, output_filename: str) -> str:
+        if output_filename and not output_filename.endswith(".json"):
+            raise ValueError(f"must end with .json, got {output_filename!r}")
+        return output_filename
 
 
-class HFDatasetConfig(dg.Config):
+class HFDatasetConfig(LaunchpadConfig):
     root: str = Field(
         default="share_data",
         description="The seed's fixed share_data/: the dataset is always saved there (what the check and the card "
@@ -278,10 +292,9 @@ class HFDatasetConfig(dg.Config):
         default=False, description="Also embed the retrieved images (`ret_images` column), not only the query image."
     )
 
-    @model_validator(mode="after")
-    def _check(self):
-        for name in ("dataset", "category"):
-            value = getattr(self, name)
-            if not value or "/" in value or value.startswith("."):
-                raise ValueError(f"{name} must be a plain folder-name part, got {value!r}")
-        return self
+    @field_validator("dataset", "category")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if not value or "/" in value or value.startswith("."):
+            raise ValueError(f"must be a plain folder-name part, got {value!r}")
+        return value

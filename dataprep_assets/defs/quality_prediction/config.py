@@ -1,16 +1,15 @@
 """Launchpad configuration of the quality_prediction assets (every field has a description and a default)."""
 
-from typing import Literal
+from typing import Annotated, Literal
 
-import dagster as dg
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator
 
-from dataprep_assets.common.config import SplitFractionsConfig
+from dataprep_assets.common.config import Fraction, LaunchpadConfig, SplitFractionsConfig
 from dataprep_assets.defs.quality_prediction.datasets import RAW_PREFIX
 from dataprep_assets.ml.vectorizer_params import METRICS
 
 
-class ConversionResultsConfig(dg.Config):
+class ConversionResultsConfig(LaunchpadConfig):
     results_uri: str = Field(
         default=RAW_PREFIX,
         description="Where the conversion results live: a directory relative to the dataset store's root, or "
@@ -20,24 +19,26 @@ class ConversionResultsConfig(dg.Config):
         "image paths in the logs are relative to it.",
     )
 
-    @model_validator(mode="after")
-    def _check(self):
-        uri = self.results_uri.strip()
+    @field_validator("results_uri")
+    @classmethod
+    def _inside_the_store_or_s3(cls, results_uri: str) -> str:
+        uri = results_uri.strip()
         if not uri:
-            raise ValueError("results_uri must not be empty")
+            raise ValueError("must not be empty")
         if uri.startswith("s3://") and not uri.removeprefix("s3://").split("/")[0]:
-            raise ValueError(f"results_uri {uri!r} has no bucket")
+            raise ValueError(f"{uri!r} has no bucket")
         if not uri.startswith("s3://") and (uri.startswith("/") or ".." in uri.split("/")):
-            raise ValueError(f"results_uri {uri!r} must be relative to the dataset store's root (or an s3:// URI)")
-        return self
+            raise ValueError(f"{uri!r} must be relative to the dataset store's root (or an s3:// URI)")
+        return results_uri
 
 
-class CleaningConfig(dg.Config):
+class CleaningConfig(LaunchpadConfig):
     allowed_formats: list[str] = Field(
+        min_length=1,
         default=["PNG", "JPEG"],
         description="Image formats accepted (as Pillow names them); others are `image_format` rejects.",
     )
-    min_image_size: int = Field(default=32, description="Smallest accepted width or height in pixels.")
+    min_image_size: int = Field(ge=1, default=32, description="Smallest accepted width or height in pixels.")
     outlier_rule: Literal["iqr", "robust_z", "none"] = Field(
         default="iqr",
         description="Extreme-outlier rule, applied per logo type: `iqr` rejects values outside [Q1 - k IQR, Q3 + k "
@@ -45,6 +46,7 @@ class CleaningConfig(dg.Config):
         "`robust_z` rejects |x - median| / (1.4826 MAD) > k, `none` keeps everything.",
     )
     outlier_threshold: float = Field(
+        gt=0,
         default=15.0,
         description="k of the outlier rule. 15 keeps SSIM's real low tail (poor settings on gradient logos land ~11 "
         "IQRs out) and removes "
@@ -54,32 +56,26 @@ class CleaningConfig(dg.Config):
         default=["ssim", "psnr"], description="Metrics the outlier rule is applied to (any of ssim, mse, psnr)."
     )
     psnr_tolerance_db: float = Field(
-        default=0.5, description="Largest accepted gap in dB between the logged PSNR and 10 log10(255^2 / MSE)."
+        gt=0, default=0.5, description="Largest accepted gap in dB between the logged PSNR and 10 log10(255^2 / MSE)."
     )
     max_workers: int = Field(
         default=0, description="Worker processes for checking images (0 = all cores; one per 2,000 images at most)."
     )
 
-    @model_validator(mode="after")
-    def _check(self):
-        if self.min_image_size < 1:
-            raise ValueError(f"min_image_size must be >= 1, got {self.min_image_size}")
-        if self.outlier_threshold <= 0:
-            raise ValueError(f"outlier_threshold must be > 0, got {self.outlier_threshold}")
-        unknown = sorted(set(self.outlier_metrics) - set(METRICS))
+    @field_validator("outlier_metrics")
+    @classmethod
+    def _known_metrics(cls, outlier_metrics: list[str]) -> list[str]:
+        # a Literal inside a list has no Dagster config type, so the metric names are checked here
+        unknown = sorted(set(outlier_metrics) - set(METRICS))
         if unknown:
-            raise ValueError(f"outlier_metrics: unknown metric(s) {unknown}; choose from {list(METRICS)}")
-        if self.psnr_tolerance_db <= 0:
-            raise ValueError(f"psnr_tolerance_db must be > 0, got {self.psnr_tolerance_db}")
-        if not self.allowed_formats:
-            raise ValueError("allowed_formats must name at least one format")
-        return self
+            raise ValueError(f"unknown metric(s) {unknown}; choose from {list(METRICS)}")
+        return outlier_metrics
 
 
 class SplitConfig(SplitFractionsConfig):
-    train_fraction: float = Field(default=0.80, description="Target share of results in train.")
-    validation_fraction: float = Field(default=0.15, description="Target share of results in validation.")
-    test_fraction: float = Field(default=0.05, description="Target share of results in test.")
+    train_fraction: Fraction = Field(default=0.80, description="Target share of results in train.")
+    validation_fraction: Fraction = Field(default=0.15, description="Target share of results in validation.")
+    test_fraction: Fraction = Field(default=0.05, description="Target share of results in test.")
     mode: Literal["stratified", "temporal"] = Field(
         default="stratified",
         description="`stratified`: by logo type and SSIM bin, grouped by source image. `temporal`: source images "
@@ -93,15 +89,20 @@ class SplitConfig(SplitFractionsConfig):
         "cannot leak) or `image_id` (the file path, as per-file scripts do; the leakage check still compares pixels).",
     )
     ssim_bins: int = Field(
+        ge=1,
         default=3,
         description="SSIM bins per logo type used as strata: quantiles of each source image's mean SSIM among the "
         "images of its type.",
     )
     cv_folds: int = Field(
-        default=5, description="Cross-validation folds assigned within train, grouped by source image (0 or 1 = none)."
+        ge=0,
+        default=5,
+        description="Cross-validation folds assigned within train, grouped by source image (0 or 1 = none).",
     )
     seed: int = Field(default=42, description="Seed of the within-stratum shuffle (fixed for reproducibility).")
     stratum_tolerance: float = Field(
+        ge=0,
+        le=1,
         default=0.05,
         description="Allowed |achieved - target| share per stratum and split, on top of one source image's share.",
     )
@@ -112,28 +113,21 @@ class SplitConfig(SplitFractionsConfig):
         "`target_logo_mix`; validation and test are never touched. The achieved mix is in the metadata. Strata checks "
         "describe the split before it.",
     )
-    target_logo_mix: dict[str, float] = Field(
+    target_logo_mix: dict[str, Annotated[float, Field(ge=0)]] = Field(
         default={"simple": 0.30, "text": 0.25, "gradient": 0.25, "complex": 0.20},
         description="Target share of each logo type in train when `rebalance_logo_types` is on (the seed's "
         "30/25/25/20).",
     )
 
-    @model_validator(mode="after")
-    def _check(self):
-        if self.ssim_bins < 1:
-            raise ValueError(f"ssim_bins must be >= 1, got {self.ssim_bins}")
-        if self.cv_folds < 0:
-            raise ValueError(f"cv_folds must be >= 0, got {self.cv_folds}")
-        if not 0 <= self.stratum_tolerance <= 1:
-            raise ValueError(f"stratum_tolerance must be in [0, 1], got {self.stratum_tolerance}")
-        if any(v < 0 for v in self.target_logo_mix.values()) or not sum(self.target_logo_mix.values()) > 0:
-            raise ValueError(
-                f"target_logo_mix must have non-negative shares with a positive sum, got {self.target_logo_mix}"
-            )
-        return self
+    @field_validator("target_logo_mix")
+    @classmethod
+    def _positive_sum(cls, target_logo_mix: dict[str, float]) -> dict[str, float]:
+        if not sum(target_logo_mix.values()) > 0:
+            raise ValueError(f"shares must have a positive sum, got {target_logo_mix}")
+        return target_logo_mix
 
 
-class ImageFeaturesConfig(dg.Config):
+class ImageFeaturesConfig(LaunchpadConfig):
     extractor: Literal["auto", "resnet50", "image_stats"] = Field(
         default="auto",
         description="`auto` (default): `resnet50` whenever PyTorch is importable, else `image_stats`. "
@@ -162,11 +156,12 @@ class ImageFeaturesConfig(dg.Config):
         "full vectors (the budget is still measured and reported).",
     )
     max_storage_overhead: float = Field(
+        gt=0,
         default=0.5,
         description="Storage budget of the features dataset (HDF5 file + index) as a share of the raw image bytes: "
         "the seed's <= 50% overhead.",
     )
-    batch_size: int = Field(default=32, description="Images per batch (the seed's CPU target is 16-32).")
+    batch_size: int = Field(ge=1, default=32, description="Images per batch (the seed's CPU target is 16-32).")
     max_workers: int = Field(
         default=0,
         description="Worker processes for image_stats (0 = all cores; one per 2,000 images to compute at most).",
@@ -182,49 +177,26 @@ class ImageFeaturesConfig(dg.Config):
         "safe to delete).",
     )
 
-    @model_validator(mode="after")
-    def _check(self):
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if not self.max_storage_overhead > 0:
-            raise ValueError(
-                f"max_storage_overhead must be > 0 (a share of the raw image bytes, e.g. 0.5), "
-                f"got {self.max_storage_overhead}"
-            )
-        return self
 
-
-class FeatureReportConfig(dg.Config):
-    clusters: int = Field(default=4, description="k of the k-means clustering summary (default: one per logo type).")
+class FeatureReportConfig(LaunchpadConfig):
+    clusters: int = Field(
+        ge=1, default=4, description="k of the k-means clustering summary (default: one per logo type)."
+    )
     probe_components: int = Field(
-        default=16, description="Principal components of the image features used by the linear probe."
+        ge=0, default=16, description="Principal components of the image features used by the linear probe."
     )
     min_groups_per_stratum: int = Field(
         default=5, description="Strata with fewer source images are reported as coverage gaps."
     )
     seed: int = Field(default=0, description="Seed of the k-means initialisation.")
 
-    @model_validator(mode="after")
-    def _check(self):
-        if self.clusters < 1:
-            raise ValueError(f"clusters must be >= 1, got {self.clusters}")
-        if self.probe_components < 0:
-            raise ValueError(f"probe_components must be >= 0, got {self.probe_components}")
-        return self
 
-
-class InspectionConfig(dg.Config):
+class InspectionConfig(LaunchpadConfig):
     share: float = Field(
+        gt=0,
+        le=1,
         default=0.10,
         description="Share of source images sampled per stratum for visual inspection (the seed's 10%), rounded up.",
     )
     seed: int = Field(default=42, description="Seed of the sample's order (same data + seed = same sample).")
-    tile_size: int = Field(default=96, description="Gallery tile size in pixels.")
-
-    @model_validator(mode="after")
-    def _check(self):
-        if not 0 < self.share <= 1:
-            raise ValueError(f"share must be in (0, 1], got {self.share}")
-        if self.tile_size < 8:
-            raise ValueError(f"tile_size must be >= 8, got {self.tile_size}")
-        return self
+    tile_size: int = Field(ge=8, default=96, description="Gallery tile size in pixels.")

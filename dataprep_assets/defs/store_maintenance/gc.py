@@ -4,11 +4,12 @@ weekly schedule runs it (stopped by default: turn it on in the UI's Automation t
 import dagster as dg
 from pydantic import Field
 
+from dataprep_assets.common.config import LaunchpadConfig
 from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.versions import retention_policy
 
 
-class StoreGcConfig(dg.Config):
+class StoreGcConfig(LaunchpadConfig):
     keep_last: int = Field(default=10, ge=1, description="Newest versions kept per dataset.")
     keep_days: float = Field(default=30.0, ge=0, description="Every version younger than this many days is kept.")
     grace_hours: float = Field(
