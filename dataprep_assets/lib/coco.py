@@ -12,9 +12,10 @@ import io
 import json
 import math
 import os
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,6 +59,11 @@ def load_coco(path: str | os.PathLike) -> dict:
         ("annotations", ("id", "image_id", "category_id", "bbox")),
         ("categories", ("id", "name")),
     ):
+        try:  # all there (the usual case): one pass in C; a JSON value that is no object raises TypeError
+            deque(map(itemgetter(*required), coco[key]), maxlen=0)
+            continue
+        except (KeyError, TypeError):
+            pass
         needed = set(required)
         for i, item in enumerate(coco[key]):
             if isinstance(item, dict) and item.keys() >= needed:
@@ -94,9 +100,10 @@ def usable_boxes(bboxes: Sequence[object]) -> tuple[np.ndarray, np.ndarray]:
     """`box_problem` for many raw bbox values at once: an `(n, 4)` float array (NaN rows where the value is not
     4 numbers) and a mask of the boxes `box_problem` accepts (4 finite numbers, positive width and height)."""
     xywh = np.full((len(bboxes), 4), np.nan)
-    shaped = np.fromiter((isinstance(b, (list, tuple)) and len(b) == 4 for b in bboxes), bool, len(bboxes))
+    shaped = np.array([isinstance(b, (list, tuple)) and len(b) == 4 for b in bboxes], dtype=bool)
     try:
-        values = np.array([b for b, ok in zip(bboxes, shaped, strict=True) if ok] or np.empty((0, 4)))
+        picked = bboxes if shaped.all() else [b for b, ok in zip(bboxes, shaped.tolist(), strict=True) if ok]
+        values = np.array(picked or np.empty((0, 4)))
     except (TypeError, ValueError):  # ragged: a value inside a box is itself a sequence
         values = np.empty(0, dtype=object)
     if values.dtype.kind in "biuf" and values.shape == (int(shaped.sum()), 4):

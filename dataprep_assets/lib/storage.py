@@ -329,8 +329,9 @@ class SafeFiles:
     def _find(self, parts: tuple[str | os.PathLike, ...]) -> Path | str | None:
         """The file's path, or its root-relative text when that is all `file` needs to join; None if absent."""
         head, name = (parts[0], parts[1]) if len(parts) == 2 else (None, None)
-        if isinstance(head, str) and isinstance(name, str) and head in self._plain_dirs and _plain_name(name):
-            kind = self._plain_dirs[head].get(name)  # a plain name in a directory listed before: no parse
+        listing = self._plain_dirs.get(head) if isinstance(head, str) else None
+        if listing is not None and isinstance(name, str) and _plain_name(name):
+            kind = listing.get(name)  # a plain name in a directory listed before: no parse
             if kind == "file":
                 return f"{head}/{name}"
             if kind != "link":
