@@ -109,10 +109,11 @@ def augmented_coco_6class(
                 tasks.append((split, task, r.source_path, r.file_name))
         hashes.save()
         todo = [t for _, t, _, _ in tasks if t is not None]
+        n_reused = len(reused)  # `reused` empties as its images are written
         workers = resolve_workers(config.max_workers, len(todo), MIN_TASKS_PER_WORKER)
         backend = backend_for(workers, root)
         context.log.info(
-            f"{len(reused)} of {len(tasks)} images reused; augmenting {len(todo)} ({sum(t.copies for t in todo)} "
+            f"{n_reused} of {len(tasks)} images reused; augmenting {len(todo)} ({sum(t.copies for t in todo)} "
             f"copies) on {backend.describe()}"
         )
         done = ordered_map(
@@ -190,7 +191,7 @@ def augmented_coco_6class(
             "dagster/row_count": int(counts["images"].sum()),
             "multiplier": config.multiplier,
             "images_computed": len(todo),
-            "images_reused": len(reused),
+            "images_reused": n_reused,
             **preview_metadata(montage_png, "augmented train images, boxes named by class"),
             **figure_metadata(store, context.asset_key.to_user_string(), "augmented_samples", montage_png),
             **ledgers_metadata(*ledgers),
