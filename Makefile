@@ -13,7 +13,7 @@ export UV_COMPILE_BYTECODE := 1
 
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: setup torch clip system-deps demo test lint ui watch bench validate lock clean
+.PHONY: setup torch clip system-deps demo test lint ui watch bench bench-peers validate lock clean
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -84,8 +84,18 @@ watch: setup  ## `make ui` with every upload sensor on: drop files under var/sto
 validate: setup  ## dg check defs: every definition loads
 	$(VENV)/bin/dg check defs
 
-bench: setup torch  ## every benchmark: throughput and peak memory, ours beside the naive approach
-	set -e; for f in benchmarks/[a-z]*.py; do $(PY) -m benchmarks.$$(basename $$f .py); done
+# Peer libraries that cannot share the project's environment get their own venv under var/bench-peers/:
+# Datumaro pins pandas 2.x and Pillow 12 (the COCO build benchmark runs it beside ours).
+DATUMARO_VERSION := 1.13.12
+var/bench-peers/datumaro/.installed:
+	$(PYTHON) -m venv var/bench-peers/datumaro
+	var/bench-peers/datumaro/bin/pip install --quiet --disable-pip-version-check datumaro==$(DATUMARO_VERSION)
+	touch $@
+
+bench-peers: var/bench-peers/datumaro/.installed  ## peer libraries in their own venvs (Datumaro)
+
+bench: setup torch bench-peers  ## every benchmark in one run, logged to var/bench/ (BENCH_ARGS=--quick for smoke sizes)
+	$(PY) -m benchmarks $(BENCH_ARGS)
 
 lock:  ## re-resolve uv.lock after editing pyproject.toml, and export requirements.txt for pip users
 	$(VENV)/bin/uv lock

@@ -338,7 +338,7 @@ def main(argv: list[str] | None = None) -> None:
             )
         else:
             print(
-                "   Datumaro: not installed (python -m venv var/bench-peers/datumaro && "
+                "   Datumaro: not installed (make bench-peers, or python -m venv var/bench-peers/datumaro && "
                 "var/bench-peers/datumaro/bin/pip install datumaro)"
             )
         for m in rows.values():

@@ -18,7 +18,7 @@ kept open for the child's two calls; every Dask worker), so the timed call measu
 throughput, not process start-up (seconds per worker on a loaded machine, paid once per step).
 Parallel efficiency = throughput / (workers x the local 1-worker throughput). Every timed call is
 a fresh child process after a warm-up call (benchmarks/_harness.py). "main, 1 worker" runs the same
-job on the code of the main worktree (`/work/main` or `--main`), in the same run, so the single-worker
+job on the code of another checkout (`--main DIR`), in the same run, so the single-worker
 line of this branch can be compared with what it replaces (the target: no more than 5% slower).
 
 The per-CPU-second column counts the child and the worker processes it joined: it means something for
@@ -161,7 +161,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=200, help="augmentation: source images (2 copies each)")
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--max-workers", type=int, default=0, help="0 = the cores present")
-    parser.add_argument("--main", default="/work/main", help="a checkout of main to compare the 1-worker line with")
+    parser.add_argument("--main", default="", help="a checkout of main to compare the 1-worker line with (optional)")
     parser.add_argument("--no-main", action="store_true")
     parser.add_argument("--no-dask", action="store_true")
     parser.add_argument("--workloads", default="crops,pngs,augment", help="comma-separated subset")
@@ -194,7 +194,7 @@ def main() -> None:
         }
         workloads = {k: v for k, v in workloads.items() if k in args.workloads.split(",")}
         results: dict[tuple[str, str, int], Measurement] = {}
-        if not args.no_main and Path(args.main, "dataprep_assets").is_dir():
+        if args.main and not args.no_main and Path(args.main, "dataprep_assets").is_dir():
             with _main_code(Path(args.main).resolve()):
                 for job, (unit, params) in workloads.items():
                     results[(job, "main", 1)] = measure(

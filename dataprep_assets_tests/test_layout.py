@@ -18,6 +18,7 @@ CROSS_CUTTING_FOLDERS = {
 }
 CROSS_CUTTING_FILES = {
     "test_accounting_everywhere.py": "the accounting identity on every asset of every pipeline",
+    "test_benchmarks.py": "`make bench`: the plan over every script in benchmarks/",
     "test_cards.py": "every pipeline's dataset card",
     "test_crash_sweep.py": "a crash at every crash point of the store",
     "test_defs.py": "the one code location: every asset, check, sensor and config field",
