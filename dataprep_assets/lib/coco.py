@@ -12,9 +12,10 @@ import io
 import json
 import math
 import os
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,6 +59,11 @@ def load_coco(path: str | os.PathLike) -> dict:
         ("annotations", ("id", "image_id", "category_id", "bbox")),
         ("categories", ("id", "name")),
     ):
+        try:  # all there (the usual case): one pass in C; a JSON value that is no object raises TypeError
+            deque(map(itemgetter(*required), coco[key]), maxlen=0)
+            continue
+        except (KeyError, TypeError):
+            pass
         needed = set(required)
         for i, item in enumerate(coco[key]):
             if isinstance(item, dict) and item.keys() >= needed:
@@ -94,9 +100,10 @@ def usable_boxes(bboxes: Sequence[object]) -> tuple[np.ndarray, np.ndarray]:
     """`box_problem` for many raw bbox values at once: an `(n, 4)` float array (NaN rows where the value is not
     4 numbers) and a mask of the boxes `box_problem` accepts (4 finite numbers, positive width and height)."""
     xywh = np.full((len(bboxes), 4), np.nan)
-    shaped = np.fromiter((isinstance(b, (list, tuple)) and len(b) == 4 for b in bboxes), bool, len(bboxes))
+    shaped = np.array([isinstance(b, (list, tuple)) and len(b) == 4 for b in bboxes], dtype=bool)
     try:
-        values = np.array([b for b, ok in zip(bboxes, shaped, strict=True) if ok] or np.empty((0, 4)))
+        picked = bboxes if shaped.all() else [b for b, ok in zip(bboxes, shaped.tolist(), strict=True) if ok]
+        values = np.array(picked or np.empty((0, 4)))
     except (TypeError, ValueError):  # ragged: a value inside a box is itself a sequence
         values = np.empty(0, dtype=object)
     if values.dtype.kind in "biuf" and values.shape == (int(shaped.sum()), 4):
@@ -151,6 +158,23 @@ def categories_block(names: Sequence[str], supercategory: str = "hemorrhage") ->
     return [{"id": i, "name": name, "supercategory": supercategory} for i, name in enumerate(names)]
 
 
+def round2(values: np.ndarray) -> list[float]:
+    """`[round(v, 2) for v in values]` (Python's correctly rounded result, bit for bit) over a float array, in
+    numpy: `rint(v * 100) / 100` is that result (the division of an exact integer by 100 is correctly rounded)
+    except where the product `v * 100` lies so near a half that its own rounding may have crossed it; those few
+    values, and non-finite or huge ones, go through `round` itself."""
+    values = np.asarray(values, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        scaled = values * 100.0
+        margin = 1e-9 * np.maximum(np.abs(scaled), 1.0)  # >> the product's rounding error (2**-53 relative)
+        near_half = ~(np.abs(np.abs(scaled - np.trunc(scaled)) - 0.5) > margin)
+        doubtful = near_half | ~(np.abs(values) < 1e13)  # NaN and inf land here too
+        rounded = (np.rint(scaled) / 100.0).tolist()
+    for i in np.flatnonzero(doubtful).tolist():
+        rounded[i] = round(float(values[i]), 2)
+    return rounded
+
+
 def coco_from_frames(
     images: pd.DataFrame,
     annotations: pd.DataFrame,
@@ -159,35 +183,42 @@ def coco_from_frames(
     info: Mapping | None = None,
 ) -> dict:
     """A COCO dict from an image table (`id, file_name, width, height`, + extras) and a box table."""
-    fields = [*IMAGE_COLUMNS, *extra_image_fields]
-    columns = [images[c].tolist() for c in fields]  # column lists: far faster than itertuples over Arrow strings
-    img_records = []
-    for row in zip(*columns, strict=True):
-        record = {"id": int(row[0]), "file_name": str(row[1]), "width": int(row[2]), "height": int(row[3])}
-        for name, value in zip(extra_image_fields, row[4:], strict=True):
-            record[name] = value.item() if isinstance(value, np.generic) else value
-        img_records.append(record)
-    # whole columns converted once (Python ints and floats), not each value
+    return {
+        "info": dict(info or {}),
+        "images": image_records(images, extra_image_fields),
+        "annotations": annotation_records(annotations),
+        "categories": categories_block(categories),
+    }
+
+
+def image_records(images: pd.DataFrame, extra_image_fields: Sequence[str] = ()) -> list[dict]:
+    """The COCO `images` entries of an image table (`id, file_name, width, height`, + extras), built from whole
+    columns (Python values: numpy scalars in object columns become plain ones)."""
+    ids, widths, heights = (images[c].astype("int64").tolist() for c in ("id", "width", "height"))
+    names = [str(v) for v in images["file_name"].tolist()]
+    extras = [[v.item() if isinstance(v, np.generic) else v for v in images[c].tolist()] for c in extra_image_fields]
+    keys = ("id", "file_name", "width", "height", *extra_image_fields)
+    return [dict(zip(keys, row, strict=True)) for row in zip(ids, names, widths, heights, *extras, strict=True)]
+
+
+def annotation_records(annotations: pd.DataFrame) -> list[dict]:
+    """The COCO `annotations` entries of a box table: bbox and area rounded to 2 decimals (`round2`)."""
     ints = [annotations[c].astype("int64").tolist() for c in ("id", "image_id", "category_id", "iscrowd")]
-    floats = [annotations[c].astype("float64").tolist() for c in ("x", "y", "w", "h")]
-    ann_records = [
+    x, y, w, h = (annotations[c].to_numpy(dtype=np.float64) for c in ("x", "y", "w", "h"))
+    return [
         {
             "id": i,
             "image_id": image_id,
             "category_id": category_id,
-            "bbox": [round(x, 2), round(y, 2), round(w, 2), round(h, 2)],
-            "area": round(w * h, 2),
+            "bbox": [rx, ry, rw, rh],
+            "area": area,
             "iscrowd": iscrowd,
             "segmentation": [],
         }
-        for i, image_id, category_id, iscrowd, x, y, w, h in zip(*ints, *floats, strict=True)
+        for i, image_id, category_id, iscrowd, rx, ry, rw, rh, area in zip(
+            *ints, round2(x), round2(y), round2(w), round2(h), round2(w * h), strict=True
+        )
     ]
-    return {
-        "info": dict(info or {}),
-        "images": img_records,
-        "annotations": ann_records,
-        "categories": categories_block(categories),
-    }
 
 
 def frames_from_coco(coco: Mapping) -> tuple[pd.DataFrame, pd.DataFrame]:

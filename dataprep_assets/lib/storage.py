@@ -14,8 +14,9 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -104,6 +105,65 @@ def atomic_write_json(path: str | os.PathLike, payload: object) -> Path:
         fh.flush()
         os.fsync(fh.fileno())
     return Path(path)
+
+
+class StreamedJsonWriter:
+    """`atomic_write_json(path, {**fixed, key: [items...], ...})`, the same bytes, with the lists' items fed one
+    at a time (`add`) instead of held: each item is encoded when it arrives into an anonymous spool file per list,
+    and `close` joins the spools and the fixed values in key order into the target (atomically). Memory: one item.
+    Use as a context manager (`close` on success; on error nothing is written)."""
+
+    def __init__(self, path: str | os.PathLike, fixed: Mapping[str, object], lists: Sequence[str]):
+        self.path = Path(path)
+        self.fixed = dict(fixed)
+        self._spools = {  # open for the writer's life, closed by `close` / `discard`
+            key: tempfile.TemporaryFile("w+", encoding="utf-8", newline="\n")  # noqa: SIM115
+            for key in lists
+        }
+        self.counts = dict.fromkeys(lists, 0)
+        self._closed = False
+
+    def add(self, key: str, item: object) -> None:
+        text = json.dumps(item, sort_keys=True, indent=2, ensure_ascii=False, default=str)
+        self._spools[key].write((",\n    " if self.counts[key] else "    ") + text.replace("\n", "\n    "))
+        self.counts[key] += 1
+
+    def close(self) -> Path:
+        keys = sorted([*self.fixed, *self._spools])
+        with atomic_path(self.path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write("{\n" if keys else "{")
+            for i, key in enumerate(keys):
+                fh.write(("," if i else "") + ("\n" if i else "") + "  " + json.dumps(key, ensure_ascii=False) + ": ")
+                spool = self._spools.get(key)
+                if spool is None:
+                    value = json.dumps(self.fixed[key], sort_keys=True, indent=2, ensure_ascii=False, default=str)
+                    fh.write(value.replace("\n", "\n  "))
+                elif not self.counts[key]:
+                    fh.write("[]")
+                else:
+                    fh.write("[\n")
+                    spool.seek(0)
+                    shutil.copyfileobj(spool, fh)
+                    fh.write("\n  ]")
+            fh.write("\n}\n" if keys else "}\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        self.discard()
+        return self.path
+
+    def discard(self) -> None:
+        self._closed = True
+        for spool in self._spools.values():
+            spool.close()
+
+    def __enter__(self) -> StreamedJsonWriter:
+        return self
+
+    def __exit__(self, kind, *_) -> None:
+        if kind is None and not self._closed:
+            self.close()
+        else:
+            self.discard()
 
 
 def canonical_json(payload: object) -> str:
@@ -329,8 +389,9 @@ class SafeFiles:
     def _find(self, parts: tuple[str | os.PathLike, ...]) -> Path | str | None:
         """The file's path, or its root-relative text when that is all `file` needs to join; None if absent."""
         head, name = (parts[0], parts[1]) if len(parts) == 2 else (None, None)
-        if isinstance(head, str) and isinstance(name, str) and head in self._plain_dirs and _plain_name(name):
-            kind = self._plain_dirs[head].get(name)  # a plain name in a directory listed before: no parse
+        listing = self._plain_dirs.get(head) if isinstance(head, str) else None
+        if listing is not None and isinstance(name, str) and _plain_name(name):
+            kind = listing.get(name)  # a plain name in a directory listed before: no parse
             if kind == "file":
                 return f"{head}/{name}"
             if kind != "link":

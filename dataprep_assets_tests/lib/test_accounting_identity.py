@@ -13,6 +13,7 @@ from dataprep_assets.defs.ct_hemorrhage.ledgers import (
     balance_ledgers,
     export_ledger,
     four_class_ledgers,
+    published_originals,
 )
 from dataprep_assets.defs.perva_retrieval.concept_splits import create_concept_splits, split_ledgers
 from dataprep_assets.defs.quality_prediction import sources
@@ -72,18 +73,18 @@ def _augmented():
 
 def test_augmentation_accounts_for_every_image_and_original_box():
     balanced, boxes, cocos = _augmented()
-    images, annotations = augmentation_ledgers(balanced, boxes, cocos, [])
+    images, annotations = augmentation_ledgers(balanced, boxes, published_originals(cocos), [])
     assert images.metadata() == {"records_in": 4, "records_out": 4, "records_rejected": 0, "records_unaccounted": 0}
     assert annotations.records_in == 3 and annotations.records_out == 3
 
     refused = {**cocos, "valid": _coco([], [])}  # c.png does not decode: a reject, not a drop
-    assert augmentation_ledgers(balanced, boxes, refused, ["valid/c.png"])[0].rejected == 1
+    assert augmentation_ledgers(balanced, boxes, published_originals(refused), ["valid/c.png"])[0].rejected == 1
     with pytest.raises(AccountingError, match="valid/c.png"):
-        augmentation_ledgers(balanced, boxes, refused, [])
+        augmentation_ledgers(balanced, boxes, published_originals(refused), [])
     lost_box = json.loads(json.dumps(cocos))
     lost_box["train"]["annotations"].pop(3)  # an original's box silently lost
     with pytest.raises(AccountingError, match="original annotations"):
-        augmentation_ledgers(balanced, boxes, lost_box, [])
+        augmentation_ledgers(balanced, boxes, published_originals(lost_box), [])
 
 
 def test_four_class_sets_aside_dropped_classes_and_fails_on_a_missing_link_or_annotation():

@@ -16,6 +16,7 @@ from dataprep_assets.lib.coco import (
     load_coco,
     problem_counts,
     pycocotools_load,
+    round2,
     validate_coco,
 )
 
@@ -88,6 +89,28 @@ def test_clip_box_to_the_image():
     assert clip_box(-12, 10, 40, 20, 512, 512) == (0, 10, 28, 20)
     assert clip_box(500, 500, 40, 40, 512, 512) == (500, 500, 12, 12)
     assert clip_box(530, 40, 20, 20, 512, 512)[2] == 0  # entirely outside: empty
+
+
+def test_round2_is_pythons_round_bit_for_bit():
+    """numpy's `rint(v * 100) / 100` differs from `round(v, 2)` where `v * 100` rounds across a half (1.005,
+    2.675, ...): `round2` must agree with `round` everywhere, signs of zero and non-finite values included."""
+    import random
+    import struct
+
+    import numpy as np
+
+    rnd = random.Random(7)
+    halves = [(2 * k + 1) / 200 for k in range(-3000, 60000)]
+    values = [
+        *halves,
+        *(float(np.nextafter(v, d)) for v in halves for d in (-np.inf, np.inf)),
+        *(rnd.uniform(-600, 600) for _ in range(50000)),
+        *(struct.unpack("d", struct.pack("Q", rnd.getrandbits(64)))[0] for _ in range(20000)),
+        *(0.0, -0.0, -0.001, 1.005, 2.675, 0.125, 1e13, 4.5e15 + 0.5, 1e300, float("inf"), float("-inf"), 5e-324),
+    ]
+    got = round2(np.array(values))
+    assert [repr(v) for v in got] == [repr(round(v, 2)) for v in values]
+    assert np.isnan(round2(np.array([float("nan")]))[0])
 
 
 def test_category_mapping_is_declarative_and_strict():

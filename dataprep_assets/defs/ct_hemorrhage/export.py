@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
 from dataprep_assets.defs.ct_hemorrhage.augment import AugImage
 from dataprep_assets.defs.ct_hemorrhage.datasets import CLASSES_6, SPLIT_ORDER
+from dataprep_assets.defs.ct_hemorrhage.ledgers import add_original
 from dataprep_assets.lib.coco import categories_block
+from dataprep_assets.lib.storage import StreamedJsonWriter
 
 IMAGE_EXTRAS = ("patient_id", "source", "original", "aug_index")
 
@@ -22,37 +25,89 @@ def split_coco(
     """COCO for one split: ids in the order given; `extras[original]` adds patient_id and source."""
     img_records, ann_records = [], []
     for image_id, im in enumerate(images):
-        extra = extras[im.original]
-        img_records.append(
-            {
-                "id": image_id,
-                "file_name": im.file_name,
-                "width": int(im.width),
-                "height": int(im.height),
-                "patient_id": str(extra["patient_id"]),
-                "source": str(extra["source"]),
-                "original": im.original,
-                "aug_index": int(im.aug_index),
-            }
-        )
-        for cat, x, y, w, h in im.boxes:
-            ann_records.append(
-                {
-                    "id": len(ann_records),
-                    "image_id": image_id,
-                    "category_id": int(cat),
-                    "bbox": [float(x), float(y), float(w), float(h)],
-                    "area": round(float(w) * float(h), 2),
-                    "iscrowd": 0,
-                    "segmentation": [],
-                }
-            )
+        record, annotations = coco_records(image_id, len(ann_records), im, extras[im.original])
+        img_records.append(record)
+        ann_records += annotations
     return {
         "info": dict(info or {}),
         "images": img_records,
         "annotations": ann_records,
         "categories": categories_block(classes),
     }
+
+
+def coco_records(image_id: int, first_annotation_id: int, im: AugImage, extra: Mapping) -> tuple[dict, list[dict]]:
+    """One published image's COCO entry and its boxes' (annotation ids from `first_annotation_id`)."""
+    record = {
+        "id": image_id,
+        "file_name": im.file_name,
+        "width": int(im.width),
+        "height": int(im.height),
+        "patient_id": str(extra["patient_id"]),
+        "source": str(extra["source"]),
+        "original": im.original,
+        "aug_index": int(im.aug_index),
+    }
+    annotations = [
+        {
+            "id": first_annotation_id + k,
+            "image_id": image_id,
+            "category_id": int(cat),
+            "bbox": [float(x), float(y), float(w), float(h)],
+            "area": round(float(w) * float(h), 2),
+            "iscrowd": 0,
+            "segmentation": [],
+        }
+        for k, (cat, x, y, w, h) in enumerate(im.boxes)
+    ]
+    return record, annotations
+
+
+class SplitCocoWriter:
+    """`split_coco` written to `path` as the split's images arrive, the same bytes as `atomic_write_json(path,
+    split_coco(...))` (`StreamedJsonWriter`), holding none of them: it keeps the counts, the ledger items of the
+    originals (`ledgers.add_original`) and the first `sample` augmented images with boxes (for a montage)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        split: str,
+        extras: Mapping[str, Mapping],
+        classes: Sequence[str] = CLASSES_6,
+        info: Mapping | None = None,
+        sample: int = 12,
+    ):
+        self.split, self.extras, self.sample_size = split, extras, sample
+        categories = categories_block(classes)
+        self.json = StreamedJsonWriter(path, {"info": dict(info or {}), "categories": categories}, LISTS)
+        self.counts = dict.fromkeys(("images", "originals", "augmented", "annotations", "no_hemorrhage"), 0)
+        self.originals: tuple[list[str], list[str]] = ([], [])
+        self.sample: dict = {"images": [], "annotations": [], "categories": categories}
+
+    def add(self, im: AugImage) -> None:
+        extra = self.extras[im.original]
+        record, annotations = coco_records(self.counts["images"], self.counts["annotations"], im, extra)
+        self.json.add("images", record)
+        for annotation in annotations:
+            self.json.add("annotations", annotation)
+        augmented = record["aug_index"] > 0
+        self.counts["images"] += 1
+        self.counts["augmented" if augmented else "originals"] += 1
+        self.counts["annotations"] += len(annotations)
+        self.counts["no_hemorrhage"] += not annotations
+        add_original(self.originals, self.split, record, annotations)
+        if augmented and annotations and len(self.sample["images"]) < self.sample_size:
+            self.sample["images"].append(record)
+            self.sample["annotations"] += annotations
+
+    def close(self) -> None:
+        self.json.close()
+
+    def discard(self) -> None:
+        self.json.discard()
+
+
+LISTS = ("images", "annotations")
 
 
 def boxes_by_image(coco: Mapping) -> dict[int, tuple]:

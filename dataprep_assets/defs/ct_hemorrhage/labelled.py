@@ -84,6 +84,7 @@ def load_source(
     image_dir = Path(source.annotations).parent.as_posix()
     stats = Counter()
     ids = Counter(im["id"] for im in coco["images"])
+    shared_ids = {i for i, n in ids.items() if n > 1}
     seen_names: set[str] = set()
     files = SafeFiles(root)  # path checks and the existence check once per directory, not per image
     name_pattern = re.compile(pattern)
@@ -92,7 +93,7 @@ def load_source(
         name = str(im["file_name"])
         item = f"{image_dir}/{name}"
         image_items.append(item)
-        if ids[im["id"]] > 1:
+        if shared_ids and im["id"] in shared_ids:
             rejects.add(
                 item,
                 STAGE,
@@ -189,10 +190,11 @@ def _load_boxes(
     of `(image_id, id)` as text). The checks run over whole columns; only reject rows are built one by one."""
     cat_map, unknown_ids, names_of = categories
     anns = coco["annotations"]
-    image_ids = [str(a["image_id"]) for a in anns]
-    order = np.lexsort((np.array([str(a["id"]) for a in anns], dtype=str), np.array(image_ids, dtype=str)))
-    anns = [anns[i] for i in order]
-    items = [f"{source.annotations}#annotation={a['id']}" for a in anns]
+    image_text, id_text = [str(a["image_id"]) for a in anns], [str(a["id"]) for a in anns]
+    order = np.lexsort((np.array(id_text, dtype=str), np.array(image_text, dtype=str)))
+    anns = [anns[i] for i in order.tolist()]
+    image_ids, ann_ids, category_ids = ([a[k] for a in anns] for k in ("image_id", "id", "category_id"))
+    items = [f"{source.annotations}#annotation={i}" for i in ann_ids]
     n = len(anns)
     refused = np.zeros(n, dtype=bool)
     refusals: list[tuple[int, str, str]] = []
@@ -202,15 +204,12 @@ def _load_boxes(
         refusals.extend((int(i), reason, detail(i)) for i in np.flatnonzero(mask & ~refused))
         refused[mask] = True
 
-    def column(values) -> np.ndarray:
-        return np.fromiter(values, dtype=bool, count=n)
-
     code_of = {c: UNKNOWN if c in unknown_ids else DROPPED if t is None else t for c, t in cat_map.items()}
     row_of = {image_id: row for row, image_id in enumerate(sizes)}
     size_of = [*sizes.values(), (0, 0, "")]  # width, height, path per kept image; row -1: none
-    orphan = column(a["image_id"] not in all_ids for a in anns)
-    image_row = np.fromiter((row_of.get(a["image_id"], -1) for a in anns), dtype=np.int64, count=n)
-    code = np.fromiter((code_of.get(a["category_id"], UNDEFINED) for a in anns), dtype=np.int64, count=n)
+    orphan = np.array([i not in all_ids for i in image_ids], dtype=bool)
+    image_row = np.array([row_of.get(i, -1) for i in image_ids], dtype=np.int64)
+    code = np.array([code_of.get(c, UNDEFINED) for c in category_ids], dtype=np.int64)
     refuse(orphan, "orphan_annotation", lambda i: f"image_id {anns[i]['image_id']!r} is not in the file")
     of_rejected = (image_row < 0) & ~refused
     refuse(
@@ -262,6 +261,7 @@ def _load_boxes(
     for i, reason, detail in sorted(refusals):  # reject rows in annotation order, as a per-annotation loop adds them
         rejects.add(items[i], STAGE, reason, detail)
     kept = np.flatnonzero(~refused)
+    kept_rows = kept.tolist()
     x, y, w, h = xywh[kept].T
     clipped = (x < 0) | (y < 0) | (x + w > width[kept]) | (y + h > height[kept])  # edges, never (x + w) - x vs w
     counted = [
@@ -276,18 +276,18 @@ def _load_boxes(
     box_table = pd.DataFrame(
         {
             "source": source.name,
-            "source_image_id": [anns[i]["image_id"] for i in kept],
-            "source_ann_id": [anns[i]["id"] for i in kept],
+            "source_image_id": [image_ids[i] for i in kept_rows],
+            "source_ann_id": [ann_ids[i] for i in kept_rows],
             "category_id": code[kept].tolist(),
             "x": clipped_xywh[kept, 0],
             "y": clipped_xywh[kept, 1],
             "w": cw[kept],
             "h": ch[kept],
-            "iscrowd": [int(anns[i].get("iscrowd", 0) or 0) for i in kept],
+            "iscrowd": [int(anns[i].get("iscrowd", 0) or 0) for i in kept_rows],
         },
         columns=BOX_COLUMNS,
     )
-    return box_table, items, [items[i] for i in kept]
+    return box_table, items, [items[i] for i in kept_rows]
 
 
 def rejected_items(rejects: RejectLog, items: list[str]) -> list[str]:
@@ -297,25 +297,20 @@ def rejected_items(rejects: RejectLog, items: list[str]) -> list[str]:
 
 
 def merge_sources(results: list[SourceResult]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One image table and one box table with fresh, dense ids (image order: source, file name)."""
+    """One image table and one box table with fresh, dense ids (image order: source, file name; box order: image,
+    then annotation id as text, which is each source's box order within an image)."""
     images = pd.concat([r.images for r in results], ignore_index=True)
     images["id"] = range(len(images))
-    id_map = dict(
-        zip(
-            zip(images["source"].tolist(), images["source_id"].tolist(), strict=True),
-            images["id"].tolist(),
-            strict=True,
-        )
-    )
-    boxes = pd.concat([r.boxes for r in results], ignore_index=True)
-    boxes["image_id"] = [
-        id_map[key] for key in zip(boxes["source"].tolist(), boxes["source_image_id"].tolist(), strict=True)
+    offsets = np.cumsum([0, *(len(r.images) for r in results)])
+    new_ids = [  # each box's image: its row in its source's image table, shifted by the rows of the sources before
+        offset + pd.Index(r.images["source_id"]).get_indexer(pd.Index(r.boxes["source_image_id"]))
+        for r, offset in zip(results, offsets.tolist(), strict=False)
     ]
-    boxes = boxes.sort_values(
-        ["image_id", "source_ann_id"],
-        key=lambda col: col.astype(str) if col.name == "source_ann_id" else col,
-        kind="stable",
-    )
+    if any((ids < offset).any() for ids, offset in zip(new_ids, offsets.tolist(), strict=False)):
+        raise ValueError("a box of a source refers to an image that is not in the source's image table")
+    boxes = pd.concat([r.boxes for r in results], ignore_index=True)
+    boxes["image_id"] = np.concatenate(new_ids) if new_ids else np.empty(0, dtype=np.int64)
+    boxes = boxes.iloc[np.argsort(boxes["image_id"].to_numpy(), kind="stable")]
     boxes["id"] = range(len(boxes))
     boxes["area"] = boxes["w"] * boxes["h"]
     return images, boxes.reset_index(drop=True)

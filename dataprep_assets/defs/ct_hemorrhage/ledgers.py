@@ -45,9 +45,10 @@ def balance_ledgers(
 
 
 def augmentation_ledgers(
-    balanced: pd.DataFrame, boxes: Mapping[int, tuple], cocos: Mapping[str, Mapping], rejected: Iterable[str]
+    balanced: pd.DataFrame, boxes: Mapping[int, tuple], published: tuple[list[str], list[str]], rejected: Iterable[str]
 ) -> tuple[Ledger, Ledger]:
-    """`rejected`: `<split>/<file_name>` of the images refused (they do not decode)."""
+    """`published`: the originals' items and their annotations' box ids (`published_originals`, or collected by
+    `add_original` image by image); `rejected`: `<split>/<file_name>` of the images refused (they do not decode)."""
     rejected = list(rejected)
     refused = set(rejected)
     images_in, boxes_in, boxes_refused = [], [], []
@@ -58,19 +59,33 @@ def augmentation_ledgers(
         images_in.append(item)
         for cat, *bbox in boxes.get(int(labelled_id), ()):
             (boxes_refused if item in refused else boxes_in).append(_box_id(item, cat, bbox))
-    images_out, boxes_out = [], []
-    for split, coco in sorted(cocos.items()):
-        originals = {im["id"]: f"{split}/{im['original']}" for im in coco["images"] if int(im["aug_index"]) == 0}
-        images_out += list(originals.values())
-        boxes_out += [
-            _box_id(originals[a["image_id"]], a["category_id"], a["bbox"])
-            for a in coco["annotations"]
-            if a["image_id"] in originals
-        ]
+    images_out, boxes_out = published
     return (
         account("images", images_in, images_out, rejected),
         account("original annotations", boxes_in + boxes_refused, boxes_out, boxes_refused),
     )
+
+
+def add_original(
+    published: tuple[list[str], list[str]], split: str, image: Mapping, annotations: Iterable[Mapping]
+) -> None:
+    """Add one published image to `published` (items, box ids) when it is an original (aug_index 0)."""
+    if int(image["aug_index"]) == 0:
+        item = f"{split}/{image['original']}"
+        published[0].append(item)
+        published[1].extend(_box_id(item, a["category_id"], a["bbox"]) for a in annotations)
+
+
+def published_originals(cocos: Mapping[str, Mapping]) -> tuple[list[str], list[str]]:
+    """The originals (aug_index 0) of per-split COCO dicts and their annotations' box ids (`augmentation_ledgers`)."""
+    published: tuple[list[str], list[str]] = ([], [])
+    for split, coco in sorted(cocos.items()):
+        per_image: dict = {}
+        for a in coco["annotations"]:
+            per_image.setdefault(a["image_id"], []).append(a)
+        for im in coco["images"]:
+            add_original(published, split, im, per_image.get(im["id"], ()))
+    return published
 
 
 def four_class_ledgers(

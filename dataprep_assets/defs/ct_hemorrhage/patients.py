@@ -27,10 +27,13 @@ DEFAULT_NAME_PATTERN = r"^(?P<patient>(?:ID_)?[A-Za-z0-9.\-]+)_(?P<slice>\d+)(?!
 def parse_name(file_name: str, pattern: str | re.Pattern = DEFAULT_NAME_PATTERN) -> tuple[str, int] | None:
     """(patient, slice) from a file name by the naming convention, or None when it does not match. Pass a
     compiled pattern when parsing many names."""
-    match = (pattern if isinstance(pattern, re.Pattern) else re.compile(pattern)).match(file_name.rsplit("/", 1)[-1])
+    match = (pattern if isinstance(pattern, re.Pattern) else re.compile(pattern)).match(
+        file_name.rsplit("/", 1)[-1] if "/" in file_name else file_name
+    )
     if not match:
         return None
-    return match.group("patient"), int(match.group("slice"))
+    patient, slice_number = match.group("patient", "slice")
+    return patient, int(slice_number)
 
 
 def image_key(patient: str, slice_number: int) -> str:
@@ -44,7 +47,7 @@ def coverage_split(
     """Patient -> split, and the (label, split) pairs the data could not cover."""
     validate_fractions(fractions, field="split fractions")
     patients = sorted(patient_labels, key=str)
-    rank = dict(zip(patients, np.random.default_rng(seed).permutation(len(patients)), strict=True))
+    rank = dict(zip(patients, np.random.default_rng(seed).permutation(len(patients)).tolist(), strict=True))
     ordered = sorted(patients, key=lambda p: rank[p])
     targets = allocate_counts(len(patients), fractions)
     splits = [s for s in sorted(fractions, key=lambda s: (fractions[s], list(fractions).index(s))) if targets[s] > 0]
@@ -69,9 +72,10 @@ def coverage_split(
             pool = [p for p in ordered if p not in assignment and label in patient_labels[p]]
             if pool:
                 place(max(pool, key=lambda p: (len(patient_labels[p] - present[split]), -rank[p])), split)
+    position = {s: i for i, s in enumerate(fractions)}
     for patient in ordered:
         if patient not in assignment:
-            place(patient, max(fractions, key=lambda s: (targets[s] - counts[s], -list(fractions).index(s))))
+            place(patient, max(fractions, key=lambda s: (targets[s] - counts[s], -position[s])))
     uncovered = [(str(label), split) for label in labels for split in splits if label not in present[split]]
     return assignment, uncovered
 

@@ -30,7 +30,7 @@ from dataprep_assets.defs.ct_hemorrhage.datasets import (
     SIX_CLASS,
     SPLIT_ORDER,
 )
-from dataprep_assets.defs.ct_hemorrhage.export import boxes_by_image, four_class_coco, split_coco
+from dataprep_assets.defs.ct_hemorrhage.export import SplitCocoWriter, boxes_by_image, four_class_coco
 from dataprep_assets.defs.ct_hemorrhage.figures import montage_with_boxes
 from dataprep_assets.defs.ct_hemorrhage.ledgers import augmentation_ledgers, four_class_ledgers
 from dataprep_assets.defs.ct_hemorrhage.published import source_pins, split_cocos_at
@@ -55,14 +55,12 @@ def augmented_coco_6class(
     """`v4/6class_coco/{train,valid,test}/` with `_annotations.coco.json` and the images beside it; train
     gets `multiplier - 1` albumentations copies per image (boxes transformed, clipped, tiny ones dropped)."""
     balanced = store.read(BALANCED)
-    labelled = store.read(LABELLED)
-    boxes = boxes_by_image(labelled)
+    boxes = boxes_by_image(store.read(LABELLED))  # the labelled COCO itself is not kept
     for folder in sorted({Path(p).parent.as_posix() for p in balanced["source_path"]}):
         store.pull(folder)
     extras = {r.file_name: {"patient_id": r.patient_id, "source": r.source} for r in balanced.itertuples(index=False)}
     workers = resolve_workers(config.max_workers, len(balanced), MIN_TASKS_PER_WORKER)
     started = time.perf_counter()
-    per_split: dict[str, list] = {s: [] for s in SPLIT_ORDER}
     rejects = RejectLog()
     root = store.local_root()
     cache = ItemCache(root, "augment", fingerprint(AUG_CODE_VERSION, library_versions()))
@@ -72,10 +70,11 @@ def augmented_coco_6class(
         tasks, reused, every_key = [], {}, []
         for split in SPLIT_ORDER:
             (staged.path / split).mkdir()
+            out_dir = str(staged.path / split)  # one string for the split's tasks, not one each
             for r in balanced[balanced["split"] == split].itertuples(index=False):
                 task = AugTask(
                     str(sources.file(r.source_path) or store.path(r.source_path)),  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
-                    str(staged.path / split),
+                    out_dir,
                     r.file_name,  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
                     boxes.get(int(r.labelled_id), ()),  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
                     config.multiplier - 1 if split == "train" else 0,
@@ -110,10 +109,11 @@ def augmented_coco_6class(
                 tasks.append((split, task, r.source_path, r.file_name))
         hashes.save()
         todo = [t for _, t, _, _ in tasks if t is not None]
+        n_reused = len(reused)  # `reused` empties as its images are written
         workers = resolve_workers(config.max_workers, len(todo), MIN_TASKS_PER_WORKER)
         backend = backend_for(workers, root)
         context.log.info(
-            f"{len(reused)} of {len(tasks)} images reused; augmenting {len(todo)} ({sum(t.copies for t in todo)} "
+            f"{n_reused} of {len(tasks)} images reused; augmenting {len(todo)} ({sum(t.copies for t in todo)} "
             f"copies) on {backend.describe()}"
         )
         done = ordered_map(
@@ -124,34 +124,41 @@ def augmented_coco_6class(
         )
         fresh = (w for batch in done for w in batch)
         refused = []
-        for i, (split, task, source_path, file_name) in enumerate(tasks):
-            written = reused[i] if task is None else next(fresh)
-            if not written:
-                refused.append(f"{split}/{file_name}")
-                rejects.add(
-                    source_path,
-                    "augment",
-                    "unreadable_image",
-                    f"{Path(source_path).name} does not decode; left out of {split}",
-                )
-            per_split[split].extend(written)
-        cache.save_index(every_key)  # after the workers stored theirs (`done` is lazy): the next rebuild reads one file
-        cocos = {}
-        for split, images in per_split.items():
-            cocos[split] = split_coco(
-                images,
+        writers = {  # each split's COCO streamed to its file as its images come back: no image records held
+            split: SplitCocoWriter(
+                staged.path / split / ANNOTATIONS,
+                split,
                 extras,  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
                 info={"description": f"v4 6-class {split}", "multiplier": config.multiplier if split == "train" else 1},
             )
-            atomic_write_json(staged.path / split / ANNOTATIONS, cocos[split])
+            for split in SPLIT_ORDER
+        }
+        try:
+            for i, (split, task, source_path, file_name) in enumerate(tasks):
+                written = reused.pop(i) if task is None else next(fresh)
+                if not written:
+                    refused.append(f"{split}/{file_name}")
+                    rejects.add(
+                        source_path,
+                        "augment",
+                        "unreadable_image",
+                        f"{Path(source_path).name} does not decode; left out of {split}",
+                    )
+                for im in written:
+                    writers[split].add(im)
+            for writer in writers.values():
+                writer.close()
+        finally:
+            for writer in writers.values():
+                writer.discard()
+        cache.save_index(every_key)  # after the workers stored theirs (`done` is lazy): the next rebuild reads one file
+        counts = {split: writer.counts for split, writer in writers.items()}
         write_yaml(
             staged.path / "metadata.yaml",
             {
                 "dataset": "ct_hemorrhage v4 6class_coco",
                 "classes": list(CLASSES_6),
-                "splits": {
-                    s: {"images": len(c["images"]), "annotations": len(c["annotations"])} for s, c in cocos.items()
-                },
+                "splits": {s: {"images": c["images"], "annotations": c["annotations"]} for s, c in counts.items()},
                 "augmentation": {
                     "multiplier": config.multiplier,
                     "seed": config.seed,
@@ -165,24 +172,14 @@ def augmented_coco_6class(
                 },
             },
         )
-        ledgers = augmentation_ledgers(balanced, boxes, cocos, refused)
-        montage_png = montage_with_boxes(
-            staged.path / "train",
-            {**cocos["train"], "images": [i for i in cocos["train"]["images"] if i["aug_index"] > 0]},
-        )
+        published: tuple[list[str], list[str]] = ([], [])
+        for writer in writers.values():
+            published[0].extend(writer.originals[0])
+            published[1].extend(writer.originals[1])
+        ledgers = augmentation_ledgers(balanced, boxes, published, refused)
+        montage_png = montage_with_boxes(staged.path / "train", writers["train"].sample)
     elapsed = time.perf_counter() - started
-    counts = pd.DataFrame(
-        {
-            s: {
-                "images": len(c["images"]),
-                "originals": sum(i["aug_index"] == 0 for i in c["images"]),
-                "augmented": sum(i["aug_index"] > 0 for i in c["images"]),
-                "annotations": len(c["annotations"]),
-                "no_hemorrhage": len(c["images"]) - len({a["image_id"] for a in c["annotations"]}),
-            }
-            for s, c in cocos.items()
-        }
-    ).T
+    counts = pd.DataFrame(counts).T[["images", "originals", "augmented", "annotations", "no_hemorrhage"]]
     n_aug = int(counts["augmented"].sum())
     return materialized(
         store,
@@ -194,7 +191,7 @@ def augmented_coco_6class(
             "dagster/row_count": int(counts["images"].sum()),
             "multiplier": config.multiplier,
             "images_computed": len(todo),
-            "images_reused": len(reused),
+            "images_reused": n_reused,
             **preview_metadata(montage_png, "augmented train images, boxes named by class"),
             **figure_metadata(store, context.asset_key.to_user_string(), "augmented_samples", montage_png),
             **ledgers_metadata(*ledgers),
