@@ -33,33 +33,34 @@ ROOT = Path(__file__).resolve().parent.parent
 class Script:
     name: str
     args: tuple[str, ...] = ()
-    """Arguments of the full run (the sizes the README quotes)."""
+    """Arguments of the full run: the sizes the README quotes, chosen so that the whole run takes about an hour on
+    a 2-core machine (each script's own defaults are larger: run it alone for those)."""
     quick: tuple[str, ...] = ("--quick",)
     """Arguments of the smoke run."""
 
 
 PLAN: tuple[Script, ...] = (
-    Script("ct_coco_build", ("--runs", "5")),
-    Script("ct_dicom_to_png"),
-    Script("cell_qa_crops", ("--frames", "40", "--naive-frames", "10", "--runs", "3")),
+    Script("ct_coco_build", ("--runs", "5", "--peer-runs", "3")),
+    Script("ct_dicom_to_png", ("--n", "1500", "--peer-n", "500")),
+    Script("cell_qa_crops", ("--frames", "40", "--naive-frames", "10")),
     Script("perva_retrieval_search"),
-    Script("ct_augment", ("--n", "2000", "--naive-n", "200")),
+    Script("ct_augment", ("--n", "1000", "--naive-n", "150")),
     Script("ct_pipeline", ("--scales", "0.02,0.08")),
     Script("echo_prepare", ("--quick",)),
-    Script("echo_sensor"),
-    Script("echo_results_tick", (), ("--objects", "200", "--runs", "1")),
-    Script("uploads_sensor_tick"),
-    Script("quality_features"),
+    Script("echo_sensor", ("--objects", "50000", "--ticks", "10")),
+    Script("echo_results_tick", ("--objects", "1000", "--runs", "1"), ("--objects", "200", "--runs", "1")),
+    Script("uploads_sensor_tick", ("--keys", "5000")),
+    Script("quality_features", ("--images", "800", "--resnet-images", "32")),
     Script("quality_feature_storage"),
-    Script("quality_loader"),
+    Script("quality_loader", ("--examples", "5000", "--images", "1000")),
     Script("quality_pipeline", ("--quick",)),
-    Script("versions_store", (), ("--files", "500")),
+    Script("versions_store", ("--files", "6000"), ("--files", "500")),
     Script(
         "incremental_rebuild",
-        ("--ct-scale", "0.25", "--cell-frames", "20"),
+        ("--ct-scale", "0.1", "--cell-frames", "20"),
         ("--ct-scale", "0.04", "--cell-frames", "5"),
     ),
-    Script("scaling", ("--no-main",), ("--quick", "--no-main")),
+    Script("scaling", ("--no-main", "--frames", "30", "--slices", "300", "--images", "100"), ("--quick", "--no-main")),
 )
 
 
