@@ -2,7 +2,7 @@
 
 Starts moto's S3 server on loopback, puts N existing objects under `raw/cell_qa/` of an S3 dataset
 store, then times real `cell_qa_upload_sensor` evaluations (Dagster sensor context, real instance):
-the first ticks that take the existing keys in (capped at 1,000 per tick), a quiet tick, and a tick
+the catch-up tick(s) that take the existing keys in, a quiet tick, and a tick
 with one new upload. Beside it, the naive tick that keeps every seen key in the cursor. Times are
 single in-process measurements (each tick is a different state of the cursor; the server shares the
 process): no ratio is claimed from them.
@@ -24,6 +24,7 @@ from moto.server import ThreadedMotoServer
 
 from benchmarks._harness import header
 from dataprep_assets.common.store import S3DatasetStore
+from dataprep_assets.common.uploads import UploadBatchConfig
 from dataprep_assets.defs.cell_qa.uploads import cell_qa_upload_sensor, cell_qa_uploads
 
 
@@ -37,7 +38,10 @@ def tick(instance, store, cursor):
         seconds = time.perf_counter() - started
     for request in result.dynamic_partitions_requests or []:
         instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
-    new = sum(len(r.run_config["ops"]["cell_qa_uploads"]["config"]["keys"]) for r in result.run_requests)  # pyright: ignore[reportOptionalIterable]  # a sensor tick always returns its run requests (maybe empty) and a cursor
+    new = sum(  # a batch names its keys inline or, when large, in a listing file in the store
+        len(UploadBatchConfig(**r.run_config["ops"]["cell_qa_uploads"]["config"]).changes(store))
+        for r in result.run_requests  # pyright: ignore[reportOptionalIterable]  # a sensor tick always returns its run requests (maybe empty) and a cursor
+    )
     return result.cursor, seconds, new
 
 
@@ -115,10 +119,12 @@ def main() -> None:
             cursor, taken, ticks = None, 0, []
             while taken < n:
                 cursor, seconds, new = tick(instance, store, cursor)
+                if not new:
+                    raise SystemExit(f"the sensor took in {taken} of {n} existing keys and then nothing more")
                 taken += new
                 ticks.append(seconds)
             print(
-                f"ours  catch-up: {len(ticks)} ticks of <= 1,000 new keys, {sum(ticks) / len(ticks):.2f} s/tick, "
+                f"ours  catch-up: {len(ticks)} tick(s) for {taken:,} keys, {sum(ticks) / len(ticks):.2f} s/tick, "
                 f"cursor {len(cursor) / 1024:.1f} kB"  # pyright: ignore[reportArgumentType]  # a sensor tick always returns its run requests (maybe empty) and a cursor
             )
             cursor, quiet, new = tick(instance, store, cursor)
