@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from dataprep_assets_tests.deployment.browser import Browser
@@ -18,17 +17,9 @@ class CardBrowser(Browser):
             self.call(f"{domain}.enable")
         return self
 
-    def call(self, method: str, **params) -> dict:
-        message_id = next(self._ids)
-        self._ws.send(json.dumps({"id": message_id, "method": method, "params": params}))
-        while True:
-            message = json.loads(self._ws.recv(timeout=60))
-            if message.get("id") == message_id:
-                if "error" in message:
-                    raise RuntimeError(f"{method}: {message['error']}")
-                return message["result"]
-            if "method" in message and hasattr(self, "events"):
-                self.events.append(message)
+    def on_event(self, message: dict) -> None:
+        if hasattr(self, "events"):
+            self.events.append(message)
 
     def errors(self) -> list[str]:
         out = []

@@ -106,6 +106,11 @@ class Browser:
                 if "error" in message:
                     raise RuntimeError(f"{method}: {message['error']}")
                 return message["result"]
+            if "method" in message:
+                self.on_event(message)
+
+    def on_event(self, message: dict) -> None:
+        """An event the browser sent while a call waited for its answer (ignored here; subclasses may keep it)."""
 
     def navigate(self, url: str) -> None:
         self.call("Page.navigate", url=url)

@@ -10,6 +10,18 @@ from dataprep_assets.common.store import LocalDatasetStore
 from dataprep_assets.sample_data.quality_prediction import generate
 from dataprep_assets_tests.harness import runner
 
+PARAMS = {  # one vectorizer setting of the seed's parameter grid
+    "color_precision": 6,
+    "layer_difference": 16,
+    "filter_speckle": 4,
+    "corner_threshold": 60,
+    "length_threshold": 4.0,
+    "max_iterations": 10,
+    "splice_threshold": 45,
+    "path_precision": 3,
+    "mode": "spline",
+}
+
 FAST_FEATURES = {"extractor": "image_stats"}
 """The 120-logo tests run the offline fallback extractor (ResNet-50 on CPU costs ~0.1-1 s per logo); the
 default, ResNet-50, runs end to end through every asset in `test_resnet.py` on a handful of logos."""

@@ -19,7 +19,7 @@ from dataprep_assets_tests.harness import (
     group_checks,
     latest_data_versions,
 )
-from dataprep_assets_tests.quality_prediction.conftest import materialize
+from dataprep_assets_tests.quality_prediction.conftest import PARAMS, materialize
 
 CHECK_NAMES = {key.name for check in group_checks("quality_prediction") for key in check.check_keys}
 VERSIONED = (
@@ -139,15 +139,7 @@ def test_a_leak_is_caught_by_the_blocking_check_and_stops_the_report(sample_stor
                 "image_path": copy,
                 "logo_type": "simple",
                 "method": 3,
-                "mode": "spline",
-                "color_precision": 6,
-                "layer_difference": 16,
-                "filter_speckle": 4,
-                "corner_threshold": 60,
-                "length_threshold": 4.0,
-                "max_iterations": 10,
-                "splice_threshold": 45,
-                "path_precision": 3,
+                **PARAMS,
                 "ssim": 0.9,
                 "mse": 100.0,
                 "psnr": round(10 * np.log10(255**2 / 100.0), 4),

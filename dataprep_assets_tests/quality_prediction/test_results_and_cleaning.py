@@ -17,18 +17,8 @@ from dataprep_assets.defs.quality_prediction.metrics import PSNR_CAP, mse, psnr_
 from dataprep_assets.defs.quality_prediction.sources import scan_results
 from dataprep_assets.ml.vectorizer_params import normalise_method
 from dataprep_assets.sample_data.quality_prediction import simple_logo, simulate_vectorization
+from dataprep_assets_tests.quality_prediction.conftest import PARAMS
 
-PARAMS = {
-    "color_precision": 6,
-    "layer_difference": 16,
-    "filter_speckle": 4,
-    "corner_threshold": 60,
-    "length_threshold": 4.0,
-    "max_iterations": 10,
-    "splice_threshold": 45,
-    "path_precision": 3,
-    "mode": "spline",
-}
 GOOD_METRICS = {"ssim": 0.91, "mse": 100.0, "psnr": round(10 * math.log10(255**2 / 100.0), 4)}
 
 

@@ -5,19 +5,7 @@ import json
 import math
 
 from dataprep_assets_tests.lib.test_limits import bomb_png
-from dataprep_assets_tests.quality_prediction.conftest import materialize
-
-PARAMS = {
-    "color_precision": 6,
-    "layer_difference": 16,
-    "filter_speckle": 4,
-    "corner_threshold": 60,
-    "length_threshold": 4.0,
-    "max_iterations": 10,
-    "splice_threshold": 45,
-    "path_precision": 3,
-    "mode": "spline",
-}
+from dataprep_assets_tests.quality_prediction.conftest import PARAMS, materialize
 
 
 def test_a_decompression_bomb_referenced_by_one_result_is_a_reject_and_the_run_goes_on(
