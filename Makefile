@@ -13,7 +13,7 @@ export UV_COMPILE_BYTECODE := 1
 
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: setup torch clip system-deps demo test lint ui watch bench bench-peers validate lock clean
+.PHONY: setup torch clip system-deps demo test lint ui watch bench interop validate lock clean
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -84,17 +84,18 @@ watch: setup  ## `make ui` with every upload sensor on: drop files under var/sto
 validate: setup  ## dg check defs: every definition loads
 	$(VENV)/bin/dg check defs
 
-# Peer libraries that cannot share the project's environment get their own venv under var/bench-peers/:
-# Datumaro pins pandas 2.x and Pillow 12 (the COCO build benchmark runs it beside ours).
-DATUMARO_VERSION := 1.13.12
-var/bench-peers/datumaro/.installed:
-	$(PYTHON) -m venv var/bench-peers/datumaro
-	var/bench-peers/datumaro/bin/pip install --quiet --disable-pip-version-check datumaro==$(DATUMARO_VERSION)
+# Datumaro and FiftyOne pin older pandas, Pillow, starlette and OpenCV than this project, so they live in their own
+# venv: the README's "Open the outputs in the tools you use", the card test that opens the COCO in Datumaro, and the
+# COCO benchmark's peer all use this one.
+INTEROP_PACKAGES := 'datumaro[cli]==1.13.12' fiftyone==1.22.1
+var/interop_venv/.installed: $(VENV)/.installed
+	$(VENV)/bin/uv venv var/interop_venv --python 3.11
+	$(VENV)/bin/uv pip install --quiet --python var/interop_venv/bin/python $(INTEROP_PACKAGES)
 	touch $@
 
-bench-peers: var/bench-peers/datumaro/.installed  ## peer libraries in their own venvs (Datumaro)
+interop: var/interop_venv/.installed  ## Datumaro + FiftyOne in their own venv (var/interop_venv)
 
-bench: setup torch bench-peers  ## every benchmark in one run, logged to var/bench/ (BENCH_ARGS=--quick for smoke sizes)
+bench: setup torch interop  ## every benchmark in one run, logged to var/bench/ (BENCH_ARGS=--quick for smoke sizes)
 	$(PY) -m benchmarks $(BENCH_ARGS)
 
 lock:  ## re-resolve uv.lock after editing pyproject.toml, and export requirements.txt for pip users

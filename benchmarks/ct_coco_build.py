@@ -16,7 +16,7 @@ beside it; empty image files, since nobody reads pixels here), 7,000 v3 images w
   permutation of patients cut at 80/15/5, `to_dict("records")` -> `json.dump`. It does less than
   ours (no reject rows with reasons, no path safety, no class coverage per split), so matching its
   time is a strict target.
-- DATUMARO (peer library, if `var/bench-peers/datumaro` holds a venv with it, or `$DATUMARO_PYTHON`;
+- DATUMARO (peer library, from the interop venv `make interop` builds, `var/interop_venv`, or `$DATUMARO_PYTHON`;
   it pins pandas 2.x and Pillow 12, so it lives in its own venv): `import_from(..., "roboflow_coco")`,
   `remap_labels`, `Dataset.from_extractors` (merge), an item transform that clips, the `split`
   transform (detection task), `export(..., "coco_instances")`. Its split does not know patients.
@@ -300,7 +300,7 @@ def split_sklearn(warmup: bool, root: str) -> dict:
 
 
 def datumaro_python(repo: Path) -> str | None:
-    candidate = os.environ.get("DATUMARO_PYTHON") or str(repo / "var" / "bench-peers" / "datumaro" / "bin" / "python")
+    candidate = os.environ.get("DATUMARO_PYTHON") or str(repo / "var" / "interop_venv" / "bin" / "python")
     return candidate if os.path.exists(candidate) else None
 
 
@@ -337,10 +337,7 @@ def main(argv: list[str] | None = None) -> None:
                 root=tmp,
             )
         else:
-            print(
-                "   Datumaro: not installed (make bench-peers, or python -m venv var/bench-peers/datumaro && "
-                "var/bench-peers/datumaro/bin/pip install datumaro)"
-            )
+            print("   Datumaro: not installed (make interop builds var/interop_venv with it)")
         for m in rows.values():
             print(f"   {m.label}: {m.extra.get('leaked')} patients leaked across splits")
         ratio(rows["ours"], rows["pandas"], "target >= 1.0x")
