@@ -47,3 +47,10 @@ class KillAfterTask(WorkerPlugin):
         name = key if isinstance(key, str) else str(key[0] if isinstance(key, tuple) else key)
         if finish == "memory" and name.startswith(self.prefix) and _first(self.marker):
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+def malloc_state(_item: object) -> dict:
+    """What the worker's environment fixes for glibc's allocator, and whether the backend undid it here."""
+    from dataprep_assets.lib import compute
+
+    return {"trim_env": os.environ.get("MALLOC_TRIM_THRESHOLD_"), "restored": compute._malloc_restored}

@@ -4,6 +4,8 @@ unreachable scheduler failing fast with its address, and a worker SIGKILLed mid-
 
 import os
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import cast
@@ -17,7 +19,7 @@ from dataprep_assets.lib.compute import (
     backend_from_env,
 )
 from dataprep_assets.lib.parallel import ordered_map
-from dataprep_assets_tests.compute.faults import write_square
+from dataprep_assets_tests.compute.faults import malloc_state, write_square
 
 
 def _free_port() -> int:
@@ -79,6 +81,21 @@ def test_dask_backend_yields_in_input_order_and_checks_the_workers_see_the_store
     results = list(backend.map(write_square, _items(tmp_path, 30)))
     assert [r["item"] for r in results] == list(range(30))
     assert len({r["pid"] for r in results}) == 2  # both worker processes took work
+
+
+def test_dask_workers_get_glibc_adaptive_malloc_back(dask_address):
+    """Dask's nanny fixes MALLOC_TRIM_THRESHOLD_ (numpy tasks ~5x slower); every task's worker undoes it once."""
+    states = list(backend_from_env(0).map(malloc_state, range(8)))
+    assert {s["trim_env"] for s in states} == {"65536"}  # the cluster's own setting is still there
+    assert all(s["restored"] for s in states)
+
+
+@pytest.mark.parametrize("env", [{"MALLOC_TRIM_THRESHOLD_": "65536"}, {}])
+def test_restore_malloc_thresholds_acts_once_and_only_where_the_variable_is_set(env):
+    code = "from dataprep_assets.lib.compute import restore_malloc_thresholds as r; print(r(), r())"
+    base = {k: v for k, v in os.environ.items() if k != "MALLOC_TRIM_THRESHOLD_"}
+    out = subprocess.run([sys.executable, "-c", code], env={**base, **env}, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == (["True", "False"] if env else ["False", "False"])
 
 
 @pytest.mark.slow
