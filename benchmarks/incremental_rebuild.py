@@ -21,7 +21,7 @@ figure is the first build, which has nothing to reuse; the rebuild the second). 
 from-scratch build of the final inputs (the tests check that bytes are identical). The naive side is a
 from-scratch build of the final inputs: the same job, the same output, nothing reused.
 
-Usage: python -m benchmarks.incremental_rebuild [--ct-scale 1.0] [--cell-frames 20]
+Usage: python -m benchmarks.incremental_rebuild [--ct-scale 1.0] [--cell-frames 20] [--only cell_qa|ct]
 """
 
 from __future__ import annotations
@@ -211,14 +211,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ct-scale", type=float, default=1.0)
     parser.add_argument("--cell-frames", type=int, default=20)
+    parser.add_argument("--only", choices=["cell_qa", "ct"], help="run one pipeline's part (default: both)")
     args = parser.parse_args()
+    parts = {
+        "cell_qa": f"cell_qa {args.cell_frames} frames per sequence",
+        "ct": f"ct_hemorrhage at {args.ct_scale}x the seed",
+    }
     header(
-        f"incremental rebuilds: cell_qa {args.cell_frames} frames per sequence, ct_hemorrhage at {args.ct_scale}x the "
-        "seed; one run each (scratch, rebuild), the Dagster floor 3 runs",
+        f"incremental rebuilds: {', '.join(v for k, v in parts.items() if args.only in (None, k))}; one run each "
+        "(scratch, rebuild), the Dagster floor 3 runs",
         columns=False,
     )
+    if args.only != "ct":
+        _cell_part(args.cell_frames)
+    if args.only != "cell_qa":
+        _ct_part(args.ct_scale)
+
+
+def _cell_part(frames: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        cell = _child("child_cell", str(Path(tmp) / "cell" / "store"), args.cell_frames)
+        cell = _child("child_cell", str(Path(tmp) / "cell" / "store"), frames)
     print(
         f"cell_qa  from scratch {cell['scratch_s']:.1f}s, rebuild after +5% frames {cell['rebuild_s']:.1f}s "
         f"= {cell['rebuild_s'] / cell['scratch_s']:.0%} (target <= 15%); pairs computed {cell['pairs'][0]}, reused "
@@ -229,8 +241,11 @@ def main() -> None:
         measure(MODULE, "floor", "cell_qa Dagster floor", 3, unit="runs", job_name="cell_qa_job", group="cell_qa"),
         cell["rebuild_s"],
     )
+
+
+def _ct_part(scale: float) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        ct = _child("child_ct", str(Path(tmp) / "ct"), args.ct_scale)
+        ct = _child("child_ct", str(Path(tmp) / "ct"), scale)
     print(
         f"ct       from scratch {ct['scratch_s']:.1f}s ({ct['published']:,} published images), rebuild after +1% "
         f"slices {ct['rebuild_s']:.1f}s "

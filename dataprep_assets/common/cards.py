@@ -97,18 +97,21 @@ def leak_tables(
     frame: pd.DataFrame, group_col: str, split_col: str = "split", order: Sequence[str] = ()
 ) -> list[Table]:
     """Groups per split, and for every pair of splits the groups they share (the leak check's evidence: 0)."""
-    splits = [s for s in order if s in set(frame[split_col])] + sorted(set(frame[split_col]) - set(order))
-    groups = {s: set(frame.loc[frame[split_col] == s, group_col]) for s in splits}
+    present = set(frame[split_col].unique())
+    splits = [s for s in order if s in present] + sorted(present - set(order))
+    by_split = frame.groupby(split_col, sort=False)[group_col]
+    groups = {s: set(values.unique()) for s, values in by_split}
+    rows = by_split.size()
     per_split = pd.DataFrame(
         {
             "split": splits,
-            f"{group_col} groups": [len(groups[s]) for s in splits],
-            "rows": [int((frame[split_col] == s).sum()) for s in splits],
+            f"{group_col} groups": [len(groups.get(s, ())) for s in splits],
+            "rows": [int(rows.get(s, 0)) for s in splits],
         }
     )
     pairs = []
     for a, b in itertools.combinations(splits, 2):
-        shared = sorted(map(str, groups[a] & groups[b]))
+        shared = sorted(map(str, groups.get(a, set()) & groups.get(b, set())))
         pairs.append({"splits": f"{a} / {b}", f"shared {group_col}": len(shared), "examples": ", ".join(shared[:5])})
     overlap = pd.DataFrame(pairs, columns=["splits", f"shared {group_col}", "examples"])
     return [

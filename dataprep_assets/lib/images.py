@@ -10,7 +10,10 @@ from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
+import PIL
 from PIL import Image, ImageDraw, ImageFont, ImageOps
+
+from dataprep_assets.lib.memo import remembered_bytes
 
 Fit = Literal["stretch", "pad", "shrink"]
 
@@ -128,6 +131,15 @@ def captioned_montage(
         for k, line in enumerate(str(captions[i] if i < len(captions) else "").splitlines()):
             draw.text((x, y + h + 1 + k * line_h), line, fill="black", font=font)
     return np.asarray(canvas)
+
+
+@remembered_bytes(versions=(PIL.__version__,))
+def captioned_montage_png(
+    tiles: Sequence[np.ndarray | None], captions: Sequence[str], columns: int, *, row_labels: Sequence[str] = ()
+) -> bytes:
+    """`png_bytes(captioned_montage(...))`; inside `lib.memo.remembered` the same tiles and captions give the PNG
+    encoded before (an asset and its dataset card showing the same samples encode them once)."""
+    return png_bytes(captioned_montage(tiles, captions, columns, row_labels=row_labels))
 
 
 BOX_COLORS = [

@@ -8,10 +8,14 @@ names to objects plus a JSON-able result (rows, reject reasons...). A rebuild re
 link (no bytes copied) and computes only misses, so its output is byte-identical to a from-scratch
 build. Entries whose objects were garbage-collected are misses, never errors.
 
+An item may also carry rows (`put(..., rows=columns)`: one row per cell of a frame, say), kept column by column
+(`lib.rowblocks`): `CachedItem.rows` and `concat_rows` join the rows of thousands of reused items as a few slices.
+
 A run that reuses many items reads them from one index (`save_index`): a single file per namespace and
-fingerprint holding the entries the last run used, checked against the SHA-256 in its first line. An index
-that is missing, cut short or altered is ignored (the per-item entries are read instead), and a malformed
-entry in it is a miss: what the cache cannot vouch for is recomputed, never trusted.
+fingerprint holding the entries the last run used, their rows in a few column blocks after them, checked
+against the SHA-256 in its first line. An index that is missing, cut short or altered is ignored (the
+per-item entries are read instead), and a malformed entry in it is a miss: what the cache cannot vouch for
+is recomputed, never trusted.
 
 `InputHashes` gives the content hash of input files without rereading unchanged ones: it remembers
 (size, mtime, inode) -> SHA-256 per path in the store, as `git` does for its index.
@@ -29,8 +33,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dataprep_assets.lib.rowblocks import (
+    Rows,
+    concat_rows,
+    decode_blocks,
+    encode_blocks,
+    rows_from_json,
+    rows_to_json,
+)
 from dataprep_assets.lib.storage import (
     SafeFiles,
+    atomic_path,
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
@@ -42,8 +55,10 @@ from dataprep_assets.lib.storage import (
 from dataprep_assets.lib.versions import OBJECTS_DIR, put_object
 
 CACHE_DIR = "_cache"
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2
 _HEX_KEY = re.compile(r"[0-9a-f]{64}")
+_BLOCKS = "_blocks"
+"""The index's entry holding its row blocks' description (never an item key: those are hex digests)."""
 
 
 def fingerprint(*parts: object) -> str:
@@ -56,6 +71,8 @@ class CachedItem:
     files: dict[str, str]
     """Output name (relative to the item's output directory) -> SHA-256 of the stored object."""
     result: Any  # the item's JSON-ready result, as the worker returned it
+    rows: Rows | None = None
+    """The item's rows (`put(..., rows=...)`), or None when it stored none."""
 
 
 class ItemCache:
@@ -66,10 +83,12 @@ class ItemCache:
         self.namespace = namespace
         self.config_fingerprint = config_fingerprint
         self._index: dict | None = None  # loaded on first use (not in worker processes that only put)
-        self._used: dict[str, dict] = {}  # entries this process read, for `save_index`
+        self._index_rows: dict[str, Rows] = {}  # the index's items' rows, views of its blocks
+        self._used: dict[str, CachedItem] = {}  # items this process read or stored, for `save_index`
+        self._from_index: set[str] = set()  # the keys of `_used` that the index answered
 
     def __getstate__(self) -> dict:  # sent to worker processes: what they need to `put`, not the loaded index
-        return {**self.__dict__, "_index": None, "_used": {}}
+        return {**self.__dict__, "_index": None, "_index_rows": {}, "_used": {}, "_from_index": set()}
 
     def key(self, *input_hashes: str) -> str:
         return hashlib.sha256("\n".join((self.config_fingerprint, *input_hashes)).encode()).hexdigest()
@@ -91,24 +110,31 @@ class ItemCache:
                 header, _, body = data.partition(b"\n")
                 head = json.loads(header)
                 if head.get("format") == INDEX_FORMAT and head.get("sha256") == hashlib.sha256(body).hexdigest():
-                    entries = json.loads(body)
-                    self._index = entries if isinstance(entries, dict) else {}
-            except (OSError, ValueError, AttributeError):
-                pass
+                    size = head.get("entries_bytes", len(body))
+                    entries = json.loads(body[:size])
+                    if isinstance(entries, dict):
+                        blocks = decode_blocks(entries.pop(_BLOCKS, []), body[size:])
+                        self._index_rows = _index_rows(entries, blocks)
+                        self._index = entries
+            except (OSError, ValueError, AttributeError, TypeError, KeyError):
+                self._index_rows = {}
         return self._index
 
     def get(self, key: str) -> CachedItem | None:
         """The stored result, or None (never computed, unreadable entry, or an object gone)."""
-        payload = self._load_index().get(key)
+        payload, from_index = self._load_index().get(key), True
         if payload is None:
+            from_index = False
             try:
                 payload = json.loads(self._entry(key).read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 return None
-        item = _cached_item(payload)
+        item = _cached_item(payload, self._index_rows.get(key) if from_index else None)
         if item is None or not all(os.path.exists(self._object(sha)) for sha in item.files.values()):
             return None
-        self._used[key] = payload
+        self._used[key] = item
+        if from_index:
+            self._from_index.add(key)
         return item
 
     def _object(self, sha: str) -> str:
@@ -119,15 +145,18 @@ class ItemCache:
 
         `rename` maps stored names to the names wanted now (e.g. when a file's name depends on others).
         `dest` is a staging folder this process owns, so names are checked lexically (`child_path`)."""
+        folder = os.fspath(dest)
         for name, sha in item.files.items():
-            target = child_path(dest, (rename or {}).get(name, name))
-            target.parent.mkdir(parents=True, exist_ok=True)
+            target = _child_text(folder, (rename or {}).get(name, name))
             source = self._object(sha)
             try:
-                os.link(source, target)
+                os.link(source, target)  # the folder usually exists already: one system call
+            except FileNotFoundError:
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                _link_or_copy(source, target)
             except FileExistsError:
-                target.unlink()
-                os.link(source, target)
+                os.unlink(target)
+                _link_or_copy(source, target)
             except OSError:
                 shutil.copyfile(source, target)
 
@@ -135,43 +164,120 @@ class ItemCache:
         """Write one index of the entries `keys` (a run's items, reused or computed by any process), so that
         the next run reads one file instead of one per item. Keys without a readable entry are left out."""
         keys = list(keys)
-        if self._index and set(keys) == self._index.keys() and all(self._used.get(k) is self._index[k] for k in keys):
+        if self._index and set(keys) == self._index.keys() and all(k in self._from_index for k in keys):
             return  # every item came from the index as it stands: nothing to rewrite
-        entries = {}
+        items: dict[str, CachedItem] = {}
         for key in keys:
-            payload = self._used.get(key)
-            if payload is None:
+            item = self._used.get(key)
+            if item is None:
                 try:
-                    payload = json.loads(self._entry(key).read_text(encoding="utf-8"))
+                    item = _cached_item(json.loads(self._entry(key).read_text(encoding="utf-8")))
                 except (OSError, ValueError):
                     continue
-            if _cached_item(payload) is not None:
-                entries[key] = payload
-        body = json.dumps(entries, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-        header = json.dumps({"format": INDEX_FORMAT, "sha256": hashlib.sha256(body).hexdigest()}).encode()
-        atomic_write_bytes(self._index_path(), header + b"\n" + body)
+            if item is not None:
+                items[key] = item
+        entries: dict[str, object] = {k: {"files": i.files, "result": i.result} for k, i in items.items()}
+        by_schema: dict[tuple, list[str]] = {}
+        for key, item in items.items():
+            if item.rows is not None:
+                by_schema.setdefault(item.rows.schema, []).append(key)
+        blocks = []
+        for number, members in enumerate(by_schema.values()):
+            blocks.append(concat_rows([items[k].rows for k in members]))  # pyright: ignore[reportArgumentType]  # members have rows
+            start = 0
+            for key in members:
+                stop = start + len(items[key].rows)  # pyright: ignore[reportArgumentType]  # members have rows
+                entries[key] = {**entries[key], "rows": [number, start, stop]}  # pyright: ignore[reportGeneralTypeIssues]  # a dict
+                start = stop
+        described, data = encode_blocks(blocks)
+        head: dict[str, object] = {"format": INDEX_FORMAT}
+        if blocks:
+            entries[_BLOCKS] = described
+        text = json.dumps(entries, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        if blocks:
+            head["entries_bytes"] = len(text)
+        body = text + data
+        head["sha256"] = hashlib.sha256(body).hexdigest()
+        atomic_write_bytes(self._index_path(), json.dumps(head).encode() + b"\n" + body)
 
-    def put(self, key: str, files: Mapping[str, str | os.PathLike], result: object) -> CachedItem:
-        """Store freshly written output files (name -> path) and the result under `key`."""
+    def put(
+        self, key: str, files: Mapping[str, str | os.PathLike], result: object, rows: Mapping | None = None
+    ) -> CachedItem:
+        """Store freshly written output files (name -> path), the result and the item's rows (column name ->
+        1-D array, all of one length) under `key`."""
         stored = {}
         for name, path in sorted(files.items()):
             sha = sha256_file(path)
             put_object(self.root, Path(path), sha)
             stored[name] = sha
-        text = canonical_json({"files": stored, "result": result})
-        atomic_write_text(self._entry(key), text + "\n")  # the bytes `atomic_write_json` writes
-        self._used[key] = json.loads(text)  # as the entry reads back (tuples become lists)
-        return CachedItem(stored, result)
+        payload: dict[str, object] = {"files": stored, "result": result}
+        if rows is not None:
+            payload["rows"] = rows_to_json(rows)
+        text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+        _write_unsynced(self._entry(key), text.encode() + b"\n")
+        item = _cached_item(json.loads(text))  # as the entry reads back (tuples become lists)
+        assert item is not None, "a stored entry reads back"
+        self._used[key] = item
+        self._from_index.discard(key)
+        return item
 
 
-def _cached_item(payload: object) -> CachedItem | None:
-    """An entry's item, or None when it is not well formed (files: name -> SHA-256 hex)."""
+def _child_text(folder: str, name: str) -> str:
+    """`child_path(folder, name)` as text (no `Path` per file: a restore links thousands)."""
+    if not name or "\\" in name or "\x00" in name or any(p in ("", ".", "..") for p in name.split("/")):
+        child_path(folder, name)  # raises UnsafePathError naming the output name
+    return f"{folder}/{name}"
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+def _write_unsynced(path: Path, data: bytes) -> None:
+    """Write a cache entry atomically without waiting for the disk (no fsync: thousands per run). After a
+    crash it is whole, absent, empty or zeroed, and all but the first read as a miss: it is recomputed."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def _index_rows(entries: dict, blocks: list) -> dict[str, Rows]:
+    """Each index entry's rows (`"rows": [block, start, stop]`) as a view of its block; entries whose reference
+    does not fit are misses (their `rows` is dropped, so `_cached_item` refuses them)."""
+    found = {}
+    for key, payload in entries.items():
+        where = payload.get("rows") if isinstance(payload, dict) else None
+        if where is None:
+            continue
+        payload.pop("rows")
+        if (
+            isinstance(where, list)
+            and len(where) == 3
+            and all(isinstance(n, int) for n in where)
+            and 0 <= where[0] < len(blocks)
+            and 0 <= where[1] <= where[2] <= len(next(iter(blocks[where[0]].values()), ()))
+        ):
+            found[key] = Rows(blocks[where[0]], where[1], where[2])
+        else:
+            payload["rows"] = False  # malformed: a miss
+    return found
+
+
+def _cached_item(payload: object, rows: Rows | None = None) -> CachedItem | None:
+    """An entry's item, or None when it is not well formed (files: name -> SHA-256 hex; rows: as `rows_to_json`
+    writes them, unless they are given)."""
     if not isinstance(payload, dict) or not isinstance(payload.get("files"), dict) or "result" not in payload:
         return None
     files = payload["files"]
     if not all(isinstance(n, str) and isinstance(h, str) and _HEX_KEY.fullmatch(h) for n, h in files.items()):
         return None
-    return CachedItem(dict(files), payload["result"])
+    if rows is None and "rows" in payload:
+        rows = rows_from_json(payload["rows"])
+        if rows is None:
+            return None
+    return CachedItem(dict(files), payload["result"], rows)
 
 
 class InputHashes:

@@ -4,7 +4,8 @@ Inside `remembered(root)`, a call of a `@remembered_bytes` function whose argume
 returns the bytes stored then instead of computing them again: a dataset card rebuilt over unchanged data
 redraws nothing. The bytes are objects of the store (`lib.itemcache`), checked against their SHA-256 on every
 read; a missing or altered object, or an argument the hash does not know how to read, means the function runs.
-Outside the block the function simply runs.
+Outside the block the function simply runs. The key also holds the source of the function's module (and the library
+versions it names), so a change to the drawing code draws afresh.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import sys
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
+from typing import Any, overload
 
 import numpy as np
 
@@ -37,6 +40,16 @@ def remembered(root: str | os.PathLike, namespace: str = "charts", *versions: ob
         yield
     finally:
         _CACHE.reset(token)
+
+
+@functools.cache
+def _module_hash(module: str) -> str:
+    """SHA-256 of a module's source file ('' when it has none)."""
+    path = getattr(sys.modules.get(module), "__file__", None)
+    try:
+        return sha256_bytes(Path(path).read_bytes()) if path else ""
+    except OSError:
+        return ""
 
 
 class _Unhashable(Exception):
@@ -79,8 +92,19 @@ def arguments_digest(*args: object, **kwargs: object) -> str | None:
     return digest.hexdigest()
 
 
-def remembered_bytes(fn: Callable[..., bytes]) -> Callable[..., bytes]:
-    """Decorate a pure function returning bytes so that it is remembered inside `remembered(...)`."""
+@overload
+def remembered_bytes(fn: Callable[..., bytes], *, versions: tuple = ()) -> Callable[..., bytes]: ...
+@overload
+def remembered_bytes(
+    fn: None = None, *, versions: tuple = ()
+) -> Callable[[Callable[..., bytes]], Callable[..., bytes]]: ...
+def remembered_bytes(fn: Callable[..., bytes] | None = None, *, versions: tuple = ()) -> Any:
+    """Decorate a pure function returning bytes so that it is remembered inside `remembered(...)`. The key holds
+    the function's name, the source of its module and `versions` (e.g. the encoder library's), so a change to
+    either computes afresh: `@remembered_bytes` or `@remembered_bytes(versions=(PIL.__version__,))`."""
+    if fn is None:
+        return functools.partial(remembered_bytes, versions=versions)
+    code = _module_hash(fn.__module__)
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs) -> bytes:
@@ -88,7 +112,7 @@ def remembered_bytes(fn: Callable[..., bytes]) -> Callable[..., bytes]:
         digest = arguments_digest(*args, **kwargs) if cache is not None else None
         if cache is None or digest is None:
             return fn(*args, **kwargs)
-        key = cache.key(f"{fn.__module__}.{fn.__qualname__}", digest)
+        key = cache.key(f"{fn.__module__}.{fn.__qualname__}", code, *map(str, versions), digest)
         item = cache.get(key)
         if item is not None and _OUTPUT in item.files:
             try:

@@ -6,7 +6,10 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
+
 from dataprep_assets.lib.itemcache import ItemCache, fingerprint
+from dataprep_assets.lib.rowblocks import concat_rows
 
 
 def _cache(root: Path) -> ItemCache:
@@ -108,3 +111,58 @@ def test_an_index_is_rewritten_only_when_the_items_changed(tmp_path):
     cache.save_index(keys[:2])
     fresh = _cache(tmp_path)
     assert fresh.get(keys[0]) is not None and set(fresh._load_index()) == set(keys[:2])
+
+
+def _rows(i: int) -> dict[str, np.ndarray]:
+    return {
+        "cell_id": np.array([f"item{i}_{j}" for j in range(i + 1)], dtype=object),
+        "jaccard": np.linspace(0, 1, i + 1),
+        "label": np.arange(i + 1, dtype=np.uint16),
+    }
+
+
+def _put_with_rows(root: Path, items: range) -> list[str]:
+    worker, keys = _cache(root), []
+    for i in items:
+        out = root / "work" / f"rows{i}.bin"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(f"rows {i}".encode())
+        key = worker.key("rows", str(i))
+        worker.put(key, {f"rows{i}.bin": out}, {"i": i}, rows=_rows(i))
+        keys.append(key)
+    return keys
+
+
+def _same_rows(item, i: int) -> bool:
+    got, want = item.rows.columns(), _rows(i)
+    return list(got) == list(want) and all(got[k].dtype == want[k].dtype and (got[k] == want[k]).all() for k in want)
+
+
+def test_rows_come_back_exactly_from_the_entries_and_from_the_index_and_an_altered_block_is_not_trusted(tmp_path):
+    keys = _put_with_rows(tmp_path, range(4))
+    fresh = _cache(tmp_path)
+    assert all(_same_rows(fresh.get(k), i) for i, k in enumerate(keys))  # from the per-item entries
+    fresh.save_index(keys)
+    more = keys + _put_with_rows(tmp_path, range(4, 6))  # a rebuild: four items from the index, two new
+    rebuild = _cache(tmp_path)
+    assert all(rebuild.get(k) is not None for k in more)
+    rebuild.save_index(more)
+    entries = {p: p.read_bytes() for p in _entry_files(tmp_path)}
+    for path in entries:
+        path.unlink()  # only the index is left to answer
+    indexed = _cache(tmp_path)
+    items = [indexed.get(k) for k in more]
+    assert all(item is not None and _same_rows(item, i) for i, item in enumerate(items))
+    rows = [item.rows for item in items if item is not None and item.rows is not None]
+    assert len(rows) == len(more) and len({id(r.block) for r in rows}) == 1  # one block: joined by slices
+    joined = concat_rows(rows)
+    assert list(joined["cell_id"]) == [f"item{i}_{j}" for i in range(6) for j in range(i + 1)]
+
+    index = _index(tmp_path)
+    data = index.read_bytes()
+    index.write_bytes(data[:-8] + bytes(8))  # a block's bytes altered: the checksum fails
+    assert all(_cache(tmp_path).get(k) is None for k in more)  # no entries left either: all recomputed
+    for path, content in entries.items():
+        path.write_bytes(content)
+    back = _cache(tmp_path)
+    assert all(_same_rows(back.get(k), i) for i, k in enumerate(more))  # the per-item entries answer

@@ -50,10 +50,11 @@ from dataprep_assets.defs.cell_qa.uploads import cell_qa_uploads
 from dataprep_assets.lib.accounting import account, account_split, ledgers_metadata
 from dataprep_assets.lib.charts import grouped_bars, histograms_by, remembered_charts
 from dataprep_assets.lib.compute import backend_for
-from dataprep_assets.lib.images import captioned_montage, overlay_mask, png_bytes, to_uint8
+from dataprep_assets.lib.images import captioned_montage_png, overlay_mask, to_uint8
 from dataprep_assets.lib.itemcache import InputHashes, ItemCache, fingerprint
 from dataprep_assets.lib.parallel import ordered_map, resolve_workers
 from dataprep_assets.lib.rejects import RejectLog
+from dataprep_assets.lib.rowblocks import Rows, concat_rows
 from dataprep_assets.lib.splits import assign_group_splits, previous_assignment, split_summary
 
 
@@ -83,14 +84,21 @@ def cell_qa_inventory(context: dg.AssetExecutionContext, store: DatasetStore) ->
     )
 
 
+FRAME_COLUMNS = ["frame_key", "original_image_key", "dataset", "sequence", "frame", "raw_path", "gt_path"]
+
+
 def _frame_tasks(inventory: pd.DataFrame) -> list[FrameTask]:
+    """One task per frame (sorted by its columns), with its (competitor, mask) and (competitor, crop stem) pairs."""
+    competitors, masks = inventory["competitor"].tolist(), inventory["mask_path"].tolist()
+    stems = inventory["crop_stem"].tolist() if "crop_stem" in inventory else None
+    rows_of: dict[tuple, list[int]] = {}
+    for row, frame in enumerate(zip(*(inventory[c].tolist() for c in FRAME_COLUMNS), strict=True)):
+        rows_of.setdefault(frame, []).append(row)
     tasks = []
-    for (frame_key, image_key, dataset, seq, frame, raw, gt), group in inventory.groupby(
-        ["frame_key", "original_image_key", "dataset", "sequence", "frame", "raw_path", "gt_path"], sort=True
-    ):
-        pairs = tuple(sorted(zip(group["competitor"], group["mask_path"], strict=True)))
-        stems = tuple(sorted(zip(group["competitor"], group["crop_stem"], strict=True))) if "crop_stem" in group else ()
-        tasks.append(FrameTask(frame_key, image_key, dataset, seq, int(frame), raw, gt, pairs, crop_stems=stems))  # pyright: ignore[reportArgumentType]  # pandas-stubs types DataFrame cells and reductions as any scalar
+    for (frame_key, image_key, dataset, seq, frame, raw, gt), rows in sorted(rows_of.items()):
+        pairs = tuple(sorted((competitors[i], masks[i]) for i in rows))
+        named = tuple(sorted((competitors[i], stems[i]) for i in rows)) if stems is not None else ()
+        tasks.append(FrameTask(frame_key, image_key, dataset, seq, int(frame), raw, gt, pairs, crop_stems=named))
     return tasks
 
 
@@ -102,7 +110,8 @@ def _plan(
     tasks: list[FrameTask], cache: ItemCache, hashes: InputHashes, staging
 ) -> tuple[list[FrameTask], dict, list[str]]:
     """Restore cached (frame, competitor) results into staging; return the frames with work left
-    (only their uncached competitors), the cached outputs by (frame_key, competitor) and every pair's key."""
+    (only their uncached competitors), the cached outputs and cells by (frame_key, competitor) and every pair's
+    key."""
     todo, reused, every_key = [], {}, []
     for task in tasks:
         raw, gt = hashes(task.raw_path), hashes(task.gt_path)
@@ -119,7 +128,7 @@ def _plan(
                 keys.append(key)
             else:
                 cache.restore(item, staging)
-                reused[(task.frame_key, competitor)] = CompetitorOutput.from_cache(item.result)
+                reused[(task.frame_key, competitor)] = (CompetitorOutput.from_cache(item.result), item.rows)
         if pending:
             todo.append(dataclasses.replace(task, competitors=tuple(pending), cache_keys=tuple(keys)))
     return todo, reused, every_key
@@ -138,7 +147,7 @@ def cell_crops(context: dg.AssetExecutionContext, config: CellCropsConfig, store
     root = str(store.local_root())
     cache = ItemCache(root, "cell_crops", fingerprint(CODE_VERSION, config.crop_size, config.layout))
     hashes = InputHashes(root, "cell_crops")
-    rejects, cell_columns, seg_rows = RejectLog(), [], []
+    rejects, seg_rows = RejectLog(), []
     started = time.perf_counter()
     with store.write_dir(CROPS.path) as staged:
         if config.layout == "stacked":
@@ -160,27 +169,28 @@ def cell_crops(context: dg.AssetExecutionContext, config: CellCropsConfig, store
                 todo, ordered_map(process_frame_star, args, progress=progress, backend=backend), strict=True
             )
         }
+        cell_rows: list[Rows] = []  # each pair's cells, in task order (reused ones are slices of the cache's blocks)
         for task in tasks:
             result = computed.get(task.frame_key)
             if result is not None:
                 rejects.extend(result.rejects)
             fresh = {o.competitor: o for o in result.outputs} if result is not None else {}
-            outputs = [fresh.get(c) or reused.get((task.frame_key, c)) for c, _ in task.competitors]
-            for output in outputs:
-                if output is None:  # the frame failed before this competitor (raw or ground truth unusable)
+            for competitor, _ in task.competitors:
+                output = fresh.get(competitor)
+                if output is not None:
+                    cells_of_pair = Rows.of(output.cells) if output.cells is not None else None
+                elif (task.frame_key, competitor) in reused:
+                    output, cells_of_pair = reused[(task.frame_key, competitor)]
+                else:  # the frame failed before this competitor (raw or ground truth unusable)
                     continue
                 rejects.extend(output.rejects)
                 if output.seg is not None:
                     seg_rows.append(output.seg)
-                if output.cells is not None:
-                    cell_columns.append(output.cells)
+                if cells_of_pair is not None:
+                    cell_rows.append(cells_of_pair)
         hashes.save()
         cache.save_index(every_key)  # the next rebuild reads this run's pairs from one file
-        cells = (
-            pd.DataFrame({k: np.concatenate([c[k] for c in cell_columns]) for k in cell_columns[0]})
-            if cell_columns
-            else pd.DataFrame(columns=["cell_id", "cell_jaccard"])
-        )
+        cells = pd.DataFrame(concat_rows(cell_rows)) if cell_rows else pd.DataFrame(columns=["cell_id", "cell_jaccard"])
         if config.naming == "sequential" and not cells.empty:
             cells = sequential_names(cells, staged.path, config.layout)
         cells.to_parquet(staged.path / "_cells.parquet", index=False)
@@ -257,7 +267,7 @@ def sample_montage(store: DatasetStore, cells: pd.DataFrame, per_competitor: int
         tiles += [None] * (per_competitor - len(row))
         captions += [""] * (per_competitor - len(row))
         names.append(str(competitor))
-    return png_bytes(captioned_montage(tiles, captions, per_competitor, row_labels=names))
+    return captioned_montage_png(tiles, captions, per_competitor, row_labels=names)
 
 
 def jaccard_chart(cells: pd.DataFrame) -> bytes:
@@ -283,8 +293,8 @@ def cell_level_dataframe(context: dg.AssetExecutionContext, store: DatasetStore)
         cells.groupby("competitor")["cell_jaccard"].agg(["count", "mean", "median", "min", "max"]).reset_index()
     )
     asset = context.asset_key.to_user_string()
-    crops_png = sample_montage(store, cells)
-    with remembered_charts(store.local_root()):  # the card draws the same chart: drawn once
+    with remembered_charts(store.local_root()):  # the card shows the same chart and samples: drawn once
+        crops_png = sample_montage(store, cells)
         jaccard_png = jaccard_chart(cells)
     return materialized(
         store,

@@ -33,7 +33,7 @@ from dataprep_assets.lib.rejects import Reject
 from dataprep_assets.lib.storage import UnsafePathError, child_path, safe_join
 from dataprep_assets.lib.tiffs import TiffWriter
 
-CODE_VERSION = "cell_crops/1"
+CODE_VERSION = "cell_crops/2"
 """Bump when a change to this module changes its output bytes: every cached result is then recomputed."""
 STACKS_DIR = "stacks"
 LAYOUTS = ("tiff_per_cell", "stacked")
@@ -69,28 +69,15 @@ class CompetitorOutput:
     files: list[str] = field(default_factory=list)
 
     def to_cache(self) -> dict:
-        """JSON-able, keeping column order and dtypes (the cache's canonical JSON sorts dict keys)."""
-        cells = None
-        if self.cells is not None:
-            cells = [[k, "object" if v.dtype == object else v.dtype.str, v.tolist()] for k, v in self.cells.items()]
+        """JSON-able, without the cells: the cache keeps them as the item's rows (`put(..., rows=self.cells)`)."""
         seg = None if self.seg is None else [[k, v] for k, v in self.seg.items()]
-        return {
-            "competitor": self.competitor,
-            "cells": cells,
-            "seg": seg,
-            "rejects": [r.__dict__ for r in self.rejects],
-        }
+        return {"competitor": self.competitor, "seg": seg, "rejects": [r.__dict__ for r in self.rejects]}
 
     @classmethod
     def from_cache(cls, payload: dict) -> CompetitorOutput:
-        cells = None
-        if payload["cells"] is not None:
-            cells = {
-                k: np.array(values, dtype=object if dtype == "object" else np.dtype(dtype))
-                for k, dtype, values in payload["cells"]
-            }
+        """The output `to_cache` stored, without its cells (the cached item's `rows`)."""
         seg = None if payload["seg"] is None else dict(payload["seg"])
-        return cls(payload["competitor"], cells, seg, [Reject(**r) for r in payload["rejects"]])
+        return cls(payload["competitor"], None, seg, [Reject(**r) for r in payload["rejects"]])
 
 
 @dataclass
@@ -220,7 +207,7 @@ def process_frame(
         write.result()  # every crop of the frame is on disk (or its error raised) before the frame counts as done
     if cache is not None and task.cache_keys:
         for output, key in zip(out.outputs, task.cache_keys, strict=True):
-            cache.put(key, {name: Path(staging) / name for name in output.files}, output.to_cache())
+            cache.put(key, {name: Path(staging) / name for name in output.files}, output.to_cache(), rows=output.cells)
     return out
 
 

@@ -76,9 +76,11 @@ def _first_child(folder: Path, name_pattern: re.Pattern) -> Path | None:
 class _Scan:
     def __init__(self, root: Path, rejects: RejectLog):
         self.root, self.rejects, self.seen = root, rejects, []
+        self._prefix = f"{root}/"
 
     def rel(self, path: Path) -> str:
-        return path.relative_to(self.root).as_posix()
+        text = str(path)  # paths are built under the root: cutting its text off is `relative_to`, without parsing
+        return text[len(self._prefix) :] if text.startswith(self._prefix) else path.relative_to(self.root).as_posix()
 
     def reject(self, path: Path, reason: str, detail: str) -> None:
         """Quarantine a file found under the root, by its store-relative path."""
