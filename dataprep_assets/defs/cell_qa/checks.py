@@ -69,10 +69,13 @@ def crops_readable(context: dg.AssetCheckExecutionContext, store: DatasetStore) 
     root = store.local_root()
     written = store.hash_index(CROPS.path)  # a file still the one written: its hash without reading it
     verified = VerifiedObjects(root, "cell_crops_readable", fingerprint(READABLE_CHECK_VERSION, size))
-    refs = cells["stacked_crop_path"].astype(str).str.partition("#")
+    rows_of: dict[str, list[str]] = {}  # crop file -> the rows referring to it (`<stack>.npy#<row>`), in table order
+    for ref in cells["stacked_crop_path"].astype(str).tolist():
+        path, _, index = ref.partition("#")
+        rows_of.setdefault(path, []).append(index)
     bad, decoded, current = [], 0, set()
-    for path, rows in refs.groupby(0, sort=True)[2]:
-        indices = rows.tolist()
+    for path in sorted(rows_of):
+        indices = rows_of[path]
         sha = verified_key(written, root, str(path), indices)
         current.add(sha)
         if sha and sha in verified:
