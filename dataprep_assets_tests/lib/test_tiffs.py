@@ -52,3 +52,20 @@ def test_an_array_of_another_shape_or_dtype_is_refused(tmp_path):
         writer.write(tmp_path / "x.tif", np.zeros((2, 8, 9), np.uint16))
     with pytest.raises(ValueError, match="does not fit"):
         writer.write(tmp_path / "x.tif", np.zeros((2, 8, 8), np.uint8))
+
+
+@pytest.mark.parametrize("compression", [None, "zlib"])  # zlib: tifffile's own bytes per file (no template)
+def test_a_stack_written_at_once_gives_each_file_tifffile_writes(tmp_path, compression):
+    writer = TiffWriter((2, 16, 16), np.uint16, photometric="minisblack", compression=compression)
+    arrays = np.random.default_rng(3).integers(0, 60000, (5, 2, 16, 16)).astype(np.uint16)
+    (tmp_path / "c2.tif").write_bytes(b"x" * 100_000)  # an old, longer file: truncated, no tail left
+    folder = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        writer.write_stack([f"c{i}.tif" for i in range(5)], arrays, dir_fd=folder)
+    finally:
+        os.close(folder)
+    for i, array in enumerate(arrays):
+        tifffile.imwrite(tmp_path / "ref.tif", array, photometric="minisblack", compression=compression)
+        assert (tmp_path / f"c{i}.tif").read_bytes() == (tmp_path / "ref.tif").read_bytes()
+    with pytest.raises(ValueError, match="do not fit"):
+        writer.encode_stack(arrays[:, :1])
