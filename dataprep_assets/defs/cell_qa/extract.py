@@ -38,7 +38,7 @@ from dataprep_assets.lib.itemcache import ItemCache
 from dataprep_assets.lib.limits import ImageTooLargeError, check_pixels
 from dataprep_assets.lib.rejects import Reject
 from dataprep_assets.lib.storage import UnsafePathError, child_path, safe_join
-from dataprep_assets.lib.tiffs import TiffWriter
+from dataprep_assets.lib.tiffs import TiffWriter, read_plain_tiff
 
 CODE_VERSION = "cell_crops/1"
 """Bump when a change to this module changes its output bytes: every cached result is then recomputed."""
@@ -129,7 +129,11 @@ def mask_stack_path(raw_stack: Path) -> Path:
 
 
 def read_tiff(path: Path) -> np.ndarray:
-    """`tifffile.imread` that refuses a first series over `lib.limits.MAX_IMAGE_PIXELS` before decoding it."""
+    """`tifffile.imread` that refuses a first series over `lib.limits.MAX_IMAGE_PIXELS` before decoding it (a
+    plain one-page file read directly, `lib.tiffs.read_plain_tiff`: the same array, without tifffile's parsing)."""
+    plain = read_plain_tiff(path, check=lambda height, width: check_pixels(height, width, name=path.name))
+    if plain is not None:
+        return plain
     with tifffile.TiffFile(path) as tif:
         shape = tif.series[0].shape
         check_pixels(int(np.prod(shape[:-1])) if len(shape) > 1 else 1, int(shape[-1]), name=path.name)  # pyright: ignore[reportGeneralTypeIssues]  # tifffile types a series' shape as an empty tuple
@@ -239,7 +243,7 @@ def _crop_competitor(
     cell_ids = np.array([f"{stem}_{label:05d}" for label in pred.ids.tolist()], dtype=object)
     if layout == "stacked":
         rel = f"{STACKS_DIR}/{stem}.npy"
-        target = safe_join(staging, rel)
+        target = child_path(staging, rel)  # our own staging folder: a lexical check, no realpath
         crops, masks = pixel_crops(padded_raw, pred, boxes.origin, crop_size)
         writes.append(_WRITER.submit(_save_stack, target, crops, np.packbits(masks, axis=-1)))
         files += [rel, mask_stack_path(Path(rel)).as_posix()]
