@@ -85,19 +85,22 @@ def padded(image: np.ndarray, crop_size: int) -> np.ndarray:
 
 
 def pixel_crops(
-    padded_image: np.ndarray, cells: CellPixels, origin: np.ndarray, crop_size: int
+    padded_image: np.ndarray, cells: CellPixels, origin: np.ndarray, crop_size: int, truncated: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """`crop_windows` for cells as pixel lists: the raw crops in one gather from the padded image, each mask from
-    the cell's own pixels (scattered into a zeroed stack; a truncated cell's pixels outside its crop dropped)."""
+    the cell's own pixels scattered into a zeroed stack. Pixels outside their crop (cells larger than the crop) are
+    dropped; `truncated` (`CellBoxes.truncated`), when given and all False, says there are none to look for."""
     n, size = cells.count, crop_size
     y, x = origin[:, 0] + size, origin[:, 1] + size  # offsets into the padded image
     raw = sliding_window_view(padded_image, (size, size))[y, x]
     masks = np.zeros((n, size, size), dtype=bool)
     if n:
         ys, xs = cells.rows_cols
-        cell = np.repeat(np.arange(n), cells.areas)
-        ry, rx = ys - origin[cell, 0], xs - origin[cell, 1]
-        at = (cell * size + ry) * size + rx
-        inside = (ry >= 0) & (ry < size) & (rx >= 0) & (rx < size)
-        masks.reshape(-1)[at if inside.all() else at[inside]] = True
+        at = ys * size
+        at += xs
+        at += np.repeat((np.arange(n) * size - origin[:, 0]) * size - origin[:, 1], cells.areas)  # cell's block
+        if truncated is None or truncated.any():
+            ry, rx = ys - np.repeat(origin[:, 0], cells.areas), xs - np.repeat(origin[:, 1], cells.areas)
+            at = at[(ry >= 0) & (ry < size) & (rx >= 0) & (rx < size)]
+        masks.reshape(-1)[at] = True
     return raw, masks

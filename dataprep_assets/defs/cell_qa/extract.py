@@ -33,7 +33,7 @@ from dataprep_assets.defs.cell_qa.labels import (
     relabel,
     seg_score,
 )
-from dataprep_assets.lib.compute import fresh_output
+from dataprep_assets.lib.compute import fresh_output, use_malloc_ceilings
 from dataprep_assets.lib.itemcache import ItemCache
 from dataprep_assets.lib.limits import ImageTooLargeError, check_pixels
 from dataprep_assets.lib.rejects import Reject
@@ -158,6 +158,7 @@ def process_frame(
     task: FrameTask, root: str, staging: str, crop_size: int, layout: str, cache: ItemCache | None = None
 ) -> FrameResult:
     """Crops, Jaccard and SEG for every competitor of one frame (each stored in `cache` when given)."""
+    use_malloc_ceilings()  # a frame's temporaries reuse the last frame's memory instead of faulting it in anew
     root_path, out = Path(root), FrameResult()
     try:
         raw = read_tiff(safe_join(root_path, task.raw_path))
@@ -244,12 +245,12 @@ def _crop_competitor(
     if layout == "stacked":
         rel = f"{STACKS_DIR}/{stem}.npy"
         target = child_path(staging, rel)  # our own staging folder: a lexical check, no realpath
-        crops, masks = pixel_crops(padded_raw, pred, boxes.origin, crop_size)
+        crops, masks = pixel_crops(padded_raw, pred, boxes.origin, crop_size, boxes.truncated)
         writes.append(_WRITER.submit(_save_stack, target, crops, np.packbits(masks, axis=-1)))
         files += [rel, mask_stack_path(Path(rel)).as_posix()]
         paths = np.array([crop_ref(f"{CROPS.path}/{rel}", i) for i in range(len(crops))], dtype=object)
     else:
-        raw, masks = pixel_crops(padded_raw, pred, boxes.origin, crop_size)
+        raw, masks = pixel_crops(padded_raw, pred, boxes.origin, crop_size, boxes.truncated)
         crops = np.empty((len(raw), 2, crop_size, crop_size), dtype=raw.dtype)  # what `stacked_crops` returns
         crops[:, 0] = raw
         crops[:, 1] = masks
