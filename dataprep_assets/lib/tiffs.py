@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 
 import numpy as np
 import tifffile
@@ -110,8 +111,143 @@ class TiffWriter:
             if written < sum(
                 len(p) for p in parts
             ):  # a short write (a signal, a full disk): finish it, or let the OSError surface
-                rest = memoryview(b"".join(parts))[written:]
-                while rest:
-                    rest = rest[os.write(fd, rest) :]
+                _finish(fd, memoryview(b"".join(parts))[written:])
         finally:
             os.close(fd)
+
+    def encode_stack(self, arrays: np.ndarray) -> list:
+        """The files of `arrays` (n, *shape), in order: rows of one (n, file size) byte array when spliced
+        (the template broadcast, then each strip's pixels copied for all files at once), else tifffile's bytes."""
+        arrays = np.asarray(arrays)
+        if arrays.shape[1:] != self.shape or arrays.dtype != self.dtype:
+            raise ValueError(f"arrays {arrays.shape} {arrays.dtype} do not fit this writer ({self.shape} {self.dtype})")
+        if self._template is None:
+            return [self._tifffile_bytes(a) for a in arrays]
+        files = np.empty((len(arrays), len(self._template)), np.uint8)
+        files[:] = np.frombuffer(self._template, np.uint8)
+        pixels = np.ascontiguousarray(arrays).reshape(len(arrays), -1).view(np.uint8)
+        at = 0
+        for offset, count in self._strips:  # the pixel bytes go in strip order, as in `_splice`
+            files[:, offset : offset + count] = pixels[:, at : at + count]
+            at += count
+        return list(files)
+
+    def write_stack(self, names: list[str], arrays: np.ndarray, dir_fd: int | None = None) -> None:
+        """`write(name, array)` for each pair, with one buffer per file: open, one `write`, close (3 syscalls)."""
+        for name, data in zip(names, self.encode_stack(arrays), strict=True):
+            fd = os.open(name, _CREATE, 0o666, dir_fd=dir_fd)
+            try:
+                written = os.write(fd, data)
+                if written < len(data):  # a short write (a signal, a full disk): finish it, or raise its OSError
+                    _finish(fd, memoryview(data)[written:])
+            finally:
+                os.close(fd)
+
+
+def _finish(fd: int, rest: memoryview) -> None:
+    while rest:
+        rest = rest[os.write(fd, rest) :]
+
+
+_PLAIN_TAGS = frozenset({254, 256, 257, 258, 259, 262, 270, 273, 277, 278, 279, 282, 283, 284, 296, 305, 306, 339})
+"""Baseline tags that do not change what `tifffile.imread` returns for one uncompressed grey page."""
+_PLAIN_DTYPES: dict[tuple[int | None, int | None], str] = {
+    (8, 1): "u1",
+    (16, 1): "<u2",
+    (32, 1): "<u4",
+    (8, 2): "i1",
+    (16, 2): "<i2",
+    (32, 2): "<i4",
+}
+"""(BitsPerSample, SampleFormat) -> dtype."""
+
+
+def read_plain_tiff(path: str | os.PathLike, check=None) -> np.ndarray | None:
+    """What `tifffile.imread(path)` returns, for the plainest TIFFs only, read with one `readinto`; else None.
+
+    Plain: little-endian classic TIFF on a little-endian machine, one page, one sample per pixel of 8/16/32-bit
+    integers, uncompressed, contiguous strips, only baseline tags (`_PLAIN_TAGS`) and no description or tifffile's
+    own `{"shape": [h, w]}`. Anything else (ImageJ or OME files, several pages, compression, other tags, a short
+    or unreadable file) is None, and the caller reads it with tifffile. `check(height, width)` runs before the
+    pixels are read (a size limit)."""
+    if not np.little_endian:
+        return None
+    try:
+        fh = open(path, "rb")  # noqa: SIM115  # closed below; an open error is tifffile's to report
+    except OSError:
+        return None
+    with fh:
+        head = fh.read(8)
+        if len(head) < 8 or head[:4] != b"II*\x00":
+            return None
+        fh.seek(struct.unpack_from("<I", head, 4)[0])
+        raw = fh.read(2)
+        entries = struct.unpack("<H", raw)[0] if len(raw) == 2 else 0
+        block = fh.read(entries * 12 + 4)
+        if not 0 < entries <= 64 or len(block) < entries * 12 + 4 or struct.unpack_from("<I", block, entries * 12)[0]:
+            return None  # no entries, a short file, or a second page
+        tags = {}
+        for i in range(entries):
+            code, kind, count = struct.unpack_from("<HHI", block, i * 12)
+            if code not in _PLAIN_TAGS:
+                return None
+            tags[code] = (kind, count, block[i * 12 + 8 : i * 12 + 12])
+        values = {code: _tag_values(fh, *tag) for code, tag in tags.items() if code in (273, 279)}
+        single = {code: _scalar(*tag) for code, tag in tags.items() if code not in (270, 273, 279, 282, 283, 305, 306)}
+        width, height = single.get(256), single.get(257)
+        dtype = _PLAIN_DTYPES.get((single.get(258), single.get(339, 1)))
+        if (
+            dtype is None
+            or not width
+            or not height
+            or single.get(259) != 1
+            or single.get(262) != 1
+            or single.get(277, 1) != 1
+            or single.get(284, 1) != 1
+            or single.get(254, 0) != 0
+        ):
+            return None
+        if 270 in tags and _ascii(fh, *tags[270]) != f'{{"shape": [{height}, {width}]}}\x00'.encode():
+            return None
+        offsets, counts = values.get(273), values.get(279)
+        nbytes = width * height * np.dtype(dtype).itemsize
+        if (
+            offsets is None
+            or counts is None
+            or len(offsets) != len(counts)
+            or int(counts.sum()) != nbytes
+            or np.any(offsets[1:] != offsets[:-1] + counts[:-1])
+        ):
+            return None
+        if check is not None:
+            check(height, width)
+        image = np.empty((height, width), dtype=np.dtype(dtype).newbyteorder("="))
+        fh.seek(int(offsets[0]))
+        return image if fh.readinto(image) == nbytes else None  # pyright: ignore[reportArgumentType]  # a numpy array is a writable buffer
+
+
+def _scalar(kind: int, count: int, value: bytes) -> int | None:
+    if count != 1 or kind not in (3, 4):
+        return None
+    return struct.unpack_from("<H" if kind == 3 else "<I", value)[0]
+
+
+def _tag_values(fh, kind: int, count: int, value: bytes) -> np.ndarray | None:
+    if kind not in (3, 4) or count == 0:
+        return None
+    size = count * (2 if kind == 3 else 4)
+    if size > 4:
+        fh.seek(struct.unpack_from("<I", value)[0])
+        value = fh.read(size)
+        if len(value) < size:
+            return None
+    return np.frombuffer(value, "<u2" if kind == 3 else "<u4", count).astype(np.int64)
+
+
+def _ascii(fh, kind: int, count: int, value: bytes) -> bytes | None:
+    if kind != 2:
+        return None
+    if count > 4:
+        fh.seek(struct.unpack_from("<I", value)[0])
+        return fh.read(count)
+    return value[:count]

@@ -7,7 +7,16 @@ and with no background pixel at all.
 import numpy as np
 import pytest
 
-from dataprep_assets.defs.cell_qa.labels import LabelImageError, match_cells, relabel, seg_score
+from dataprep_assets.defs.cell_qa.crops import cell_boxes, crop_windows, padded, pixel_crops
+from dataprep_assets.defs.cell_qa.labels import (
+    LabelImageError,
+    cell_pixels,
+    match_cells,
+    overlap_triplets,
+    pixel_overlap_triplets,
+    relabel,
+    seg_score,
+)
 
 
 def _reference_match(pred, gt):
@@ -102,5 +111,30 @@ def test_empty_ground_truth_gives_nan_seg():
     ],
 )
 def test_uninterpretable_label_images_are_refused(labels, message):
-    with pytest.raises(LabelImageError, match=message):
-        relabel(labels)
+    for parse in (relabel, cell_pixels):
+        with pytest.raises(LabelImageError, match=message):
+            parse(labels)
+
+
+@pytest.mark.parametrize("dtype, spread", [(np.uint8, 3), (np.uint16, 997), (np.int32, 100_003), (np.int64, 1 << 25)])
+@pytest.mark.parametrize("background", [True, False])
+def test_pixel_lists_give_the_same_cells_boxes_overlaps_and_crops_as_the_relabelled_image(dtype, spread, background):
+    rng = np.random.default_rng(11)
+    pred = _random_labels(rng, (64, 48), 9, dtype, background, spread)
+    gt = _random_labels(rng, (64, 48), 7, np.uint16, True)
+    image = rng.integers(0, 4000, (64, 48)).astype(np.uint16)
+    dense, pixels, dg_ = relabel(pred), cell_pixels(pred), relabel(gt)
+    assert pixels.ids.tolist() == dense.ids.tolist() and pixels.areas.tolist() == dense.areas.tolist()
+    for got, want in zip(pixel_overlap_triplets(pixels, dg_), overlap_triplets(dense, dg_), strict=True):
+        assert got.tolist() == want.tolist()
+    got_match, want_match = match_cells(pixels, dg_), match_cells(dense, dg_)
+    assert got_match.gt_label.tolist() == want_match.gt_label.tolist()
+    assert got_match.jaccard.tolist() == want_match.jaccard.tolist()
+    assert seg_score(pixels, dg_) == seg_score(dense, dg_)
+    for size in (8, 24):  # 8: some cells are larger than their crop
+        boxes, want_boxes = cell_boxes(pixels, size), cell_boxes(dense, size)
+        assert boxes.bbox.tolist() == want_boxes.bbox.tolist() and boxes.origin.tolist() == want_boxes.origin.tolist()
+        raw, masks = pixel_crops(padded(image, size), pixels, boxes.origin, size)
+        want_raw, want_masks = crop_windows(image, dense, want_boxes.origin, size)
+        np.testing.assert_array_equal(raw, want_raw)
+        np.testing.assert_array_equal(masks, want_masks)

@@ -98,6 +98,25 @@ def test_restore_malloc_thresholds_acts_once_and_only_where_the_variable_is_set(
     assert out.stdout.split() == (["True", "False"] if env else ["False", "False"])
 
 
+@pytest.mark.parametrize("tuned", [True, False])
+def test_malloc_ceilings_are_set_once_per_process_and_keep_arrays_up_to_32_mib_on_the_heap(tuned):
+    code = (
+        "import ctypes, numpy as np\n"
+        "from dataprep_assets.lib.compute import use_malloc_ceilings as u\n"
+        "class Info(ctypes.Structure):\n"
+        "    _fields_ = [(n, ctypes.c_size_t) for n in 'arena ord smb hblks hblkhd usm fsm uord ford keep'.split()]\n"
+        "libc = ctypes.CDLL('libc.so.6'); libc.mallinfo2.restype = Info\n"
+        "np.ones(1 << 19).sum()  # 4 MiB, freed: glibc's own threshold adapts to it\n"
+        f"calls = (u(), u()) if {tuned} else ()\n"
+        "before = libc.mallinfo2().hblks\n"
+        "a = np.ones(1 << 20)  # 8 MiB: mmapped at glibc's adapted threshold, on the heap under the ceilings\n"
+        "print(*calls, libc.mallinfo2().hblks - before)"
+    )
+    base = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    out = subprocess.run([sys.executable, "-c", code], env=base, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == (["True", "False", "0"] if tuned else ["1"])
+
+
 @pytest.mark.slow
 @pytest.mark.xdist_group("dask")
 def test_a_worker_killed_mid_task_costs_no_item(dask_cluster, dask_address, tmp_path):

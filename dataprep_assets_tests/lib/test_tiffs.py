@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from dataprep_assets.lib.tiffs import TiffWriter
+from dataprep_assets.lib.tiffs import TiffWriter, read_plain_tiff
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32, np.float32])
@@ -52,3 +52,61 @@ def test_an_array_of_another_shape_or_dtype_is_refused(tmp_path):
         writer.write(tmp_path / "x.tif", np.zeros((2, 8, 9), np.uint16))
     with pytest.raises(ValueError, match="does not fit"):
         writer.write(tmp_path / "x.tif", np.zeros((2, 8, 8), np.uint8))
+
+
+@pytest.mark.parametrize("compression", [None, "zlib"])  # zlib: tifffile's own bytes per file (no template)
+def test_a_stack_written_at_once_gives_each_file_tifffile_writes(tmp_path, compression):
+    writer = TiffWriter((2, 16, 16), np.uint16, photometric="minisblack", compression=compression)
+    arrays = np.random.default_rng(3).integers(0, 60000, (5, 2, 16, 16)).astype(np.uint16)
+    (tmp_path / "c2.tif").write_bytes(b"x" * 100_000)  # an old, longer file: truncated, no tail left
+    folder = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        writer.write_stack([f"c{i}.tif" for i in range(5)], arrays, dir_fd=folder)
+    finally:
+        os.close(folder)
+    for i, array in enumerate(arrays):
+        tifffile.imwrite(tmp_path / "ref.tif", array, photometric="minisblack", compression=compression)
+        assert (tmp_path / f"c{i}.tif").read_bytes() == (tmp_path / "ref.tif").read_bytes()
+    with pytest.raises(ValueError, match="do not fit"):
+        writer.encode_stack(arrays[:, :1])
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.uint32, np.int8, np.int16, np.int32])
+@pytest.mark.parametrize("options", [{}, {"rowsperstrip": 7}, {"metadata": None}, {"photometric": "minisblack"}])
+def test_plain_tiffs_read_directly_equal_tifffile(tmp_path, dtype, options):
+    array = (np.random.default_rng(5).random((37, 23)) * 100).astype(dtype)
+    tifffile.imwrite(tmp_path / "a.tif", array, **options)
+    got, want = read_plain_tiff(tmp_path / "a.tif"), tifffile.imread(tmp_path / "a.tif")
+    assert got is not None and got.dtype == want.dtype and got.flags.writeable
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(
+    "array, options",
+    [
+        (np.zeros((8, 8), np.float32), {}),  # not an integer image
+        (np.zeros((2, 8, 8), np.uint16), {}),  # a 3-D series
+        (np.zeros((1, 8, 8), np.uint16), {}),  # one page, but tifffile's series is (1, 8, 8)
+        (np.zeros((8, 8), np.uint16), {"compression": "zlib"}),
+        (np.zeros((8, 8), np.uint16), {"byteorder": ">"}),
+        (np.zeros((8, 8), np.uint16), {"imagej": True}),
+        (np.zeros((8, 8, 3), np.uint8), {"photometric": "rgb"}),
+        (np.zeros((8, 8), np.uint16), {"bigtiff": True}),
+    ],
+)
+def test_anything_but_a_plain_tiff_is_left_to_tifffile(tmp_path, array, options):
+    tifffile.imwrite(tmp_path / "a.tif", array, **options)
+    assert read_plain_tiff(tmp_path / "a.tif") is None
+
+
+def test_a_short_or_missing_plain_tiff_is_left_to_tifffile_and_the_size_check_runs_first(tmp_path):
+    tifffile.imwrite(tmp_path / "a.tif", np.ones((40, 30), np.uint16))
+    data = (tmp_path / "a.tif").read_bytes()
+    (tmp_path / "short.tif").write_bytes(data[:-100])  # tifffile writes the pixels last: a cut-off image
+    assert read_plain_tiff(tmp_path / "short.tif") is None
+    assert read_plain_tiff(tmp_path / "missing.tif") is None
+    seen = []
+    assert read_plain_tiff(tmp_path / "a.tif", check=lambda h, w: seen.append((h, w))) is not None
+    assert seen == [(40, 30)]
+    with pytest.raises(RuntimeError, match="too large"):
+        read_plain_tiff(tmp_path / "a.tif", check=lambda h, w: (_ for _ in ()).throw(RuntimeError("too large")))

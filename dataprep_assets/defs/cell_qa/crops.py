@@ -12,7 +12,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import ndimage
 
-from dataprep_assets.defs.cell_qa.labels import DenseLabels
+from dataprep_assets.defs.cell_qa.labels import CellPixels, DenseLabels
 
 
 @dataclass(frozen=True)
@@ -25,10 +25,28 @@ class CellBoxes:
     """(n,) True where the cell's bounding box is larger than the crop."""
 
 
-def cell_boxes(cells: DenseLabels, crop_size: int) -> CellBoxes:
+def cell_boxes(cells: DenseLabels | CellPixels, crop_size: int) -> CellBoxes:
     """Bounding boxes of every cell and the crop window centred on each box."""
+    if isinstance(cells, CellPixels):
+        return _boxes(_pixel_bbox(cells), crop_size)
     slices = ndimage.find_objects(cells.dense, max_label=cells.count)
     bbox = np.array([(s[0].start, s[1].start, s[0].stop, s[1].stop) for s in slices], dtype=np.int64).reshape(-1, 4)
+    return _boxes(bbox, crop_size)
+
+
+def _pixel_bbox(cells: CellPixels) -> np.ndarray:
+    """(n, 4) boxes from the pixel lists: a cell's pixels are in raster order, so its first and last give the rows."""
+    if cells.count == 0:
+        return np.zeros((0, 4), dtype=np.int64)
+    ys, xs = cells.rows_cols
+    starts = cells.starts
+    first, last = starts[:-1], starts[1:] - 1
+    return np.stack(
+        [ys[first], np.minimum.reduceat(xs, first), ys[last] + 1, np.maximum.reduceat(xs, first) + 1], axis=1
+    ).astype(np.int64)
+
+
+def _boxes(bbox: np.ndarray, crop_size: int) -> CellBoxes:
     centre = (bbox[:, :2] + bbox[:, 2:]) // 2
     origin = centre - crop_size // 2
     extent = bbox[:, 2:] - bbox[:, :2]
@@ -57,3 +75,32 @@ def stacked_crops(image: np.ndarray, cells: DenseLabels, origin: np.ndarray, cro
     out[:, 0] = raw
     out[:, 1] = mask
     return out
+
+
+def padded(image: np.ndarray, crop_size: int) -> np.ndarray:
+    """`image` inside a zero border of `crop_size` (what `np.pad(image, crop_size)` gives): cut once per frame."""
+    out = np.zeros((image.shape[0] + 2 * crop_size, image.shape[1] + 2 * crop_size), dtype=image.dtype)
+    out[crop_size:-crop_size, crop_size:-crop_size] = image
+    return out
+
+
+def pixel_crops(
+    padded_image: np.ndarray, cells: CellPixels, origin: np.ndarray, crop_size: int, truncated: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """`crop_windows` for cells as pixel lists: the raw crops in one gather from the padded image, each mask from
+    the cell's own pixels scattered into a zeroed stack. Pixels outside their crop (cells larger than the crop) are
+    dropped; `truncated` (`CellBoxes.truncated`), when given and all False, says there are none to look for."""
+    n, size = cells.count, crop_size
+    y, x = origin[:, 0] + size, origin[:, 1] + size  # offsets into the padded image
+    raw = sliding_window_view(padded_image, (size, size))[y, x]
+    masks = np.zeros((n, size, size), dtype=bool)
+    if n:
+        ys, xs = cells.rows_cols
+        at = ys * size
+        at += xs
+        at += np.repeat((np.arange(n) * size - origin[:, 0]) * size - origin[:, 1], cells.areas)  # cell's block
+        if truncated is None or truncated.any():
+            ry, rx = ys - np.repeat(origin[:, 0], cells.areas), xs - np.repeat(origin[:, 1], cells.areas)
+            at = at[(ry >= 0) & (ry < size) & (rx >= 0) & (rx < size)]
+        masks.reshape(-1)[at] = True
+    return raw, masks

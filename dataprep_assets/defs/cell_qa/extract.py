@@ -22,16 +22,23 @@ import numpy as np
 import pandas as pd
 import tifffile
 
-from dataprep_assets.defs.cell_qa.crops import cell_boxes, crop_windows, stacked_crops
+from dataprep_assets.defs.cell_qa.crops import cell_boxes, padded, pixel_crops
 from dataprep_assets.defs.cell_qa.datasets import CROPS
 from dataprep_assets.defs.cell_qa.inventory import crop_stem
-from dataprep_assets.defs.cell_qa.labels import LabelImageError, match_cells, overlap_triplets, relabel, seg_score
-from dataprep_assets.lib.compute import fresh_output
+from dataprep_assets.defs.cell_qa.labels import (
+    LabelImageError,
+    cell_pixels,
+    match_cells,
+    pixel_overlap_triplets,
+    relabel,
+    seg_score,
+)
+from dataprep_assets.lib.compute import fresh_output, use_malloc_ceilings
 from dataprep_assets.lib.itemcache import ItemCache
 from dataprep_assets.lib.limits import ImageTooLargeError, check_pixels
 from dataprep_assets.lib.rejects import Reject
 from dataprep_assets.lib.storage import UnsafePathError, child_path, safe_join
-from dataprep_assets.lib.tiffs import TiffWriter
+from dataprep_assets.lib.tiffs import TiffWriter, read_plain_tiff
 
 CODE_VERSION = "cell_crops/2"
 """Bump when a change to this module changes its output bytes: every cached result is then recomputed."""
@@ -109,16 +116,20 @@ def mask_stack_path(raw_stack: Path) -> Path:
 
 
 def read_tiff(path: Path) -> np.ndarray:
-    """`tifffile.imread` that refuses a first series over `lib.limits.MAX_IMAGE_PIXELS` before decoding it."""
+    """`tifffile.imread` that refuses a first series over `lib.limits.MAX_IMAGE_PIXELS` before decoding it (a
+    plain one-page file read directly, `lib.tiffs.read_plain_tiff`: the same array, without tifffile's parsing)."""
+    plain = read_plain_tiff(path, check=lambda height, width: check_pixels(height, width, name=path.name))
+    if plain is not None:
+        return plain
     with tifffile.TiffFile(path) as tif:
         shape = tif.series[0].shape
         check_pixels(int(np.prod(shape[:-1])) if len(shape) > 1 else 1, int(shape[-1]), name=path.name)  # pyright: ignore[reportGeneralTypeIssues]  # tifffile types a series' shape as an empty tuple
         return tif.asarray()
 
 
-def _read_labels(root: Path, relpath: str, stage: str, rejects: list[Reject]):
+def _read_labels(root: Path, relpath: str, stage: str, rejects: list[Reject], parse=relabel):
     try:
-        return relabel(read_tiff(safe_join(root, relpath)))
+        return parse(read_tiff(safe_join(root, relpath)))
     except ImageTooLargeError as exc:
         rejects.append(Reject(relpath, stage, exc.reason, str(exc)))
     except UnsafePathError as exc:
@@ -134,6 +145,7 @@ def process_frame(
     task: FrameTask, root: str, staging: str, crop_size: int, layout: str, cache: ItemCache | None = None
 ) -> FrameResult:
     """Crops, Jaccard and SEG for every competitor of one frame (each stored in `cache` when given)."""
+    use_malloc_ceilings()  # a frame's temporaries reuse the last frame's memory instead of faulting it in anew
     root_path, out = Path(root), FrameResult()
     try:
         raw = read_tiff(safe_join(root_path, task.raw_path))
@@ -161,21 +173,19 @@ def process_frame(
     if gt.count == 0:
         out.rejects.append(Reject(task.gt_path, "read_ground_truth", "empty_mask", "ground truth has no cells"))
         return out
-    writes = []
+    writes, padded_raw = [], None
     for competitor, mask_path in task.competitors:
         output = CompetitorOutput(competitor)
         out.outputs.append(output)
-        pred = _read_labels(root_path, mask_path, "read_competitor_mask", output.rejects)
+        pred = _read_labels(root_path, mask_path, "read_competitor_mask", output.rejects, parse=cell_pixels)
         if pred is None:
             continue
-        if pred.dense.shape != raw.shape:
+        if pred.shape != raw.shape:
             output.rejects.append(
-                Reject(
-                    mask_path, "read_competitor_mask", "shape_mismatch", f"mask {pred.dense.shape} vs raw {raw.shape}"
-                )
+                Reject(mask_path, "read_competitor_mask", "shape_mismatch", f"mask {pred.shape} vs raw {raw.shape}")
             )
             continue
-        overlap = overlap_triplets(pred, gt)
+        overlap = pixel_overlap_triplets(pred, gt)
         score = seg_score(pred, gt, overlap)
         output.seg = {
             "frame_key": task.frame_key,
@@ -191,10 +201,12 @@ def process_frame(
                 Reject(mask_path, "read_competitor_mask", "empty_mask", f"{competitor} found no cells (SEG 0)")
             )
             continue
+        if padded_raw is None:  # one zero-bordered copy of the frame for all its competitors' crops
+            padded_raw = padded(raw, crop_size)
         output.cells = _crop_competitor(
             task,
             competitor,
-            raw,
+            padded_raw,
             pred,
             match_cells(pred, gt, overlap),
             Path(staging),
@@ -212,20 +224,23 @@ def process_frame(
 
 
 def _crop_competitor(
-    task, competitor, raw, pred, match, staging: Path, crop_size: int, layout: str, writes: list, files: list[str]
+    task, competitor, padded_raw, pred, match, staging: Path, crop_size: int, layout: str, writes: list, files: list
 ) -> dict[str, np.ndarray]:
     boxes = cell_boxes(pred, crop_size)
     stem = dict(task.crop_stems).get(competitor) or crop_stem(task.dataset, task.sequence, task.frame, competitor)
     cell_ids = np.array([f"{stem}_{label:05d}" for label in pred.ids.tolist()], dtype=object)
     if layout == "stacked":
         rel = f"{STACKS_DIR}/{stem}.npy"
-        target = safe_join(staging, rel)
-        crops, masks = crop_windows(raw, pred, boxes.origin, crop_size)
+        target = child_path(staging, rel)  # our own staging folder: a lexical check, no realpath
+        crops, masks = pixel_crops(padded_raw, pred, boxes.origin, crop_size, boxes.truncated)
         writes.append(_WRITER.submit(_save_stack, target, crops, np.packbits(masks, axis=-1)))
         files += [rel, mask_stack_path(Path(rel)).as_posix()]
         paths = np.array([crop_ref(f"{CROPS.path}/{rel}", i) for i in range(len(crops))], dtype=object)
     else:
-        crops = stacked_crops(raw, pred, boxes.origin, crop_size)
+        raw, masks = pixel_crops(padded_raw, pred, boxes.origin, crop_size, boxes.truncated)
+        crops = np.empty((len(raw), 2, crop_size, crop_size), dtype=raw.dtype)  # what `stacked_crops` returns
+        crops[:, 0] = raw
+        crops[:, 1] = masks
         names = [f"{cell_id}.tif" for cell_id in cell_ids.tolist()]
         if "/" in stem:  # every name is the stem plus `_<digits>.tif`: checking the stem checks them all
             raise UnsafePathError(f"crop stem {stem!r} is not a plain file name")
@@ -237,8 +252,7 @@ def _crop_competitor(
         writer = crop_tiff_writer(crops.shape[1:], crops.dtype)
         folder = os.open(staging, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
         try:  # each file opened relative to the folder: no per-file path resolution
-            for name, crop in zip(names, crops, strict=True):
-                writer.write(name, crop, dir_fd=folder)
+            writer.write_stack(names, crops, dir_fd=folder)
         finally:
             os.close(folder)
         files += names

@@ -218,17 +218,23 @@ def coco_4class(
             coco6 = cocos6[split]
             coco4 = cocos4[split] = four_class_coco(coco6, config.drop_classes)
             (staged.path / split).mkdir()
+            new_dir, old_dir = f"{staged.path}/{split}", f"{final}/{split}"
+            relative: dict[str, str] = {}  # object folder -> its path relative to the final split folder
             for im in coco4["images"]:
                 # Links go to the immutable stored object of the 6-class version, never to the live
                 # 6-class folder, which a later rebuild replaces. Symlink targets are computed from the
                 # final location (the staging dir is its sibling).
-                target = store.object_path(object_of[f"{split}/{im['file_name']}"])
-                link = staged.path / split / im["file_name"]
+                name = im["file_name"]
+                target = os.fspath(store.object_path(object_of[f"{split}/{name}"]))
+                link = f"{new_dir}/{name}"
                 if config.link == "symlink":  # an unchanged link of the current folder is reused, not remade
-                    symlink_keeping(link, os.path.relpath(target, final / split), final / split / im["file_name"])
+                    folder, _, leaf = target.rpartition("/")
+                    if folder not in relative:
+                        relative[folder] = os.path.relpath(folder, old_dir)
+                    symlink_keeping(link, f"{relative[folder]}/{leaf}", f"{old_dir}/{name}")
                 else:
                     os.link(target, link)
-                linked.append(f"{split}/{im['file_name']}")
+                linked.append(f"{split}/{name}")
             atomic_write_json(staged.path / split / ANNOTATIONS, coco4)
             counts[split] = {
                 "images": len(coco4["images"]),
