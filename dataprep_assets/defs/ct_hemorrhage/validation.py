@@ -11,7 +11,7 @@ import pandas as pd
 
 from dataprep_assets.defs.ct_hemorrhage.augment import decode_complete
 from dataprep_assets.lib.coco import CocoError, load_coco, problem_counts, pycocotools_load, validate_coco
-from dataprep_assets.lib.parallel import ordered_map
+from dataprep_assets.lib.parallel import ordered_map, resolve_workers
 
 READ_CHUNK = 256
 # What "this image decodes" depends on besides its bytes (the readable check remembers images by content).
@@ -92,9 +92,9 @@ def unreadable_chunk(paths: Sequence[str]) -> list[str]:
 
 
 def unreadable_images(paths: Sequence[str], max_workers: int = 0) -> list[str]:
-    """Every path that does not decode; parallel in chunks when there are many."""
+    """Every path that does not decode; parallel in chunks when there are many (a worker per 4 chunks at most)."""
     chunks = [list(paths[i : i + READ_CHUNK]) for i in range(0, len(paths), READ_CHUNK)]
-    workers = max_workers if len(paths) > 4 * READ_CHUNK else 1
+    workers = resolve_workers(max_workers, len(chunks), 4)
     return [p for bad in ordered_map(unreadable_chunk, chunks, max_workers=workers) for p in bad]
 
 
