@@ -81,8 +81,8 @@ def _pycocotools_batches(records: Iterator[dict], key: str, categories: list) ->
 
 def streamed_problems(path: Path, image_dir: Path | None, tolerance: float = 1e-6) -> tuple[dict, list[Problem]]:
     """`load_coco` + `pycocotools_load` + `validate_coco` of one COCO file, read item by item: ({images, annotations}
-    as pycocotools counts them: distinct image ids, annotation records), the problems in `validate_coco`'s order). Held: each image's id and
-    size, a 64-bit hash of its file name, each annotation's id (no records)."""
+    as pycocotools counts them: distinct image ids, annotation records), the problems in `validate_coco`'s order).
+    Held: each image's id and size, a 64-bit hash of its file name, each annotation's id (no records)."""
     coco = CocoFile(path)
     try:
         small = coco.small
