@@ -21,7 +21,10 @@ figure is the first build, which has nothing to reuse; the rebuild the second). 
 from-scratch build of the final inputs (the tests check that bytes are identical). The naive side is a
 from-scratch build of the final inputs: the same job, the same output, nothing reused.
 
-Usage: python -m benchmarks.incremental_rebuild [--ct-scale 1.0] [--cell-frames 20]
+Usage: python -m benchmarks.incremental_rebuild [--ct-scale 1.0] [--cell-frames 20] [--only cell_qa|ct]
+                                              [--inputs DIR]
+
+`--inputs DIR` keeps the generated ct inputs (minutes to write at 1x) in DIR and links them into each run.
 """
 
 from __future__ import annotations
@@ -89,10 +92,25 @@ def _step_seconds(instance, run_id: str) -> dict[str, float]:
     return dict(sorted(seconds.items(), key=lambda kv: -kv[1]))
 
 
-def child_ct(root: str, scale: float) -> None:
+def _generated_inputs(root: str, scale: float, kept: str) -> None:
+    """The ct sample inputs at `scale` under `root`: generated, or hard-linked from `kept` (generated there once;
+    minutes at 1x) when given. The job only reads its raw inputs, so links are safe."""
     from dataprep_assets.sample_data.ct_hemorrhage import generate
 
-    generate(root, seed=0, **{k: max(4, round(v * scale)) for k, v in SEED.items()})  # pyright: ignore[reportArgumentType]  # the ** dict holds only the int size parameters of generate
+    sizes = {k: max(4, round(v * scale)) for k, v in SEED.items()}
+    if not kept:
+        generate(root, seed=0, **sizes)  # pyright: ignore[reportArgumentType]  # the ** dict holds only the int size parameters of generate
+        return
+    source = Path(kept, f"ct-{scale:g}x-seed0")
+    if not (source / ".complete").exists():
+        shutil.rmtree(source, ignore_errors=True)
+        generate(str(source), seed=0, **sizes)  # pyright: ignore[reportArgumentType]  # as above
+        (source / ".complete").touch()
+    shutil.copytree(source, root, copy_function=os.link, ignore=shutil.ignore_patterns(".complete"))
+
+
+def child_ct(root: str, scale: float, kept: str = "") -> None:
+    _generated_inputs(root, scale, kept)
     _, meta = _run("ct_hemorrhage_job", root, {}, assets=["labelled_coco", "no_hem_candidates"])
     candidates = meta["no_hem_candidates"]["dagster/row_count"]
     cap = max(1, int(candidates * 0.99))
@@ -211,14 +229,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ct-scale", type=float, default=1.0)
     parser.add_argument("--cell-frames", type=int, default=20)
+    parser.add_argument("--only", choices=("cell_qa", "ct"), help="run one pipeline's part")
+    parser.add_argument(
+        "--inputs", default="", help="a folder that keeps the generated ct inputs between runs (made once per scale)"
+    )
     args = parser.parse_args()
     header(
         f"incremental rebuilds: cell_qa {args.cell_frames} frames per sequence, ct_hemorrhage at {args.ct_scale}x the "
         "seed; one run each (scratch, rebuild), the Dagster floor 3 runs",
         columns=False,
     )
+    if args.only != "ct":
+        _cell(args.cell_frames)
+    if args.only != "cell_qa":
+        _ct(args.ct_scale, args.inputs)
+
+
+def _cell(frames: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        cell = _child("child_cell", str(Path(tmp) / "cell" / "store"), args.cell_frames)
+        cell = _child("child_cell", str(Path(tmp) / "cell" / "store"), frames)
     print(
         f"cell_qa  from scratch {cell['scratch_s']:.1f}s, rebuild after +5% frames {cell['rebuild_s']:.1f}s "
         f"= {cell['rebuild_s'] / cell['scratch_s']:.0%} (target <= 15%); pairs computed {cell['pairs'][0]}, reused "
@@ -229,8 +258,11 @@ def main() -> None:
         measure(MODULE, "floor", "cell_qa Dagster floor", 3, unit="runs", job_name="cell_qa_job", group="cell_qa"),
         cell["rebuild_s"],
     )
+
+
+def _ct(scale: float, kept: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        ct = _child("child_ct", str(Path(tmp) / "ct"), args.ct_scale)
+        ct = _child("child_ct", str(Path(tmp) / "ct"), scale, kept)
     print(
         f"ct       from scratch {ct['scratch_s']:.1f}s ({ct['published']:,} published images), rebuild after +1% "
         f"slices {ct['rebuild_s']:.1f}s "

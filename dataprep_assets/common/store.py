@@ -426,7 +426,8 @@ class LocalDatasetStore(DatasetStore):
 
     def local_root(self) -> Path:
         root = Path(self.root).expanduser()
-        root.mkdir(parents=True, exist_ok=True)
+        if not root.is_dir():  # one stat on the hot path (object paths ask per file), mkdir only when needed
+            root.mkdir(parents=True, exist_ok=True)
         return root
 
 

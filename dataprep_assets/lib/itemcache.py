@@ -14,7 +14,8 @@ that is missing, cut short or altered is ignored (the per-item entries are read 
 entry in it is a miss: what the cache cannot vouch for is recomputed, never trusted.
 
 `InputHashes` gives the content hash of input files without rereading unchanged ones: it remembers
-(size, mtime, inode) -> SHA-256 per path in the store, as `git` does for its index.
+(size, mtime, inode) -> SHA-256 per path in the store, as `git` does for its index; `StampedResults` does
+the same for any pure function of a file's bytes (a DICOM header read for the thickness filter).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -174,42 +175,58 @@ def _cached_item(payload: object) -> CachedItem | None:
     return CachedItem(dict(files), payload["result"])
 
 
-class InputHashes:
-    """Content hashes of input files, recomputed only for files whose (size, mtime, inode) changed."""
+class StampedResults:
+    """A pure function of a file's bytes (its hash, its parsed header), remembered per store path and recomputed
+    only for files whose (size, mtime, inode) changed, as `git` does for its index. Kept in one JSON file,
+    `_cache/<namespace>/<name>.json`; a file that is missing or unreadable starts empty. Safe to call from
+    threads (each path is one dict entry); `save` keeps only the paths seen in this run."""
 
-    def __init__(self, root: str | os.PathLike, namespace: str):
+    def __init__(self, root: str | os.PathLike, namespace: str, name: str):
         self.root = Path(root)
-        self.path = safe_join(self.root, CACHE_DIR, namespace, "_input_hashes.json")
+        self.path = safe_join(self.root, CACHE_DIR, namespace, f"{name}.json")
         try:
-            self._known: dict[str, list] = json.loads(self.path.read_text(encoding="utf-8"))
+            known = json.loads(self.path.read_text(encoding="utf-8"))
+            self._known: dict[str, list] = known if isinstance(known, dict) else {}
         except (OSError, ValueError):
             self._known = {}
         self._seen: dict[str, list] = {}
         self._files = SafeFiles(self.root)  # path checks once per directory, not a realpath per input
         self.computed = 0
 
-    def __call__(self, relpath: str) -> str:
-        """The SHA-256 of a store-relative input file ('' if it does not exist)."""
+    def get(self, relpath: str, compute: Callable[[Path], Any], missing: Any = None) -> Any:
+        """`compute(path)` for the store-relative file `relpath`, or what it returned for the same stamp
+        (`missing` if the file does not exist). Exceptions from `compute` propagate and nothing is kept."""
         if relpath in self._seen:
             return self._seen[relpath][3]
         path = self._files.file(relpath)
         if path is None:
-            return ""
+            return missing
         try:
             stat = path.stat()
         except OSError:
-            return ""
+            return missing
         stamp = [stat.st_size, stat.st_mtime_ns, stat.st_ino]
         known = self._known.get(relpath)
-        if known is None or known[:3] != stamp:
-            known = stamp + [sha256_file(path)]
+        if not isinstance(known, list) or len(known) != 4 or known[:3] != stamp:
+            known = [*stamp, compute(path)]
             self.computed += 1
         self._seen[relpath] = known
-        return str(known[3])
+        return known[3]
 
     def save(self) -> None:
-        """Remember the hashes of the files seen in this run (files no longer used are forgotten)."""
+        """Remember the results of the files seen in this run (files no longer used are forgotten)."""
         atomic_write_json(self.path, self._seen)
+
+
+class InputHashes(StampedResults):
+    """Content hashes of input files, recomputed only for files whose (size, mtime, inode) changed."""
+
+    def __init__(self, root: str | os.PathLike, namespace: str):
+        super().__init__(root, namespace, "_input_hashes")
+
+    def __call__(self, relpath: str) -> str:
+        """The SHA-256 of a store-relative input file ('' if it does not exist)."""
+        return str(self.get(relpath, sha256_file, ""))
 
 
 class VerifiedObjects:

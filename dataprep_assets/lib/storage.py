@@ -197,7 +197,7 @@ def staged_directory(path: str | os.PathLike) -> Iterator[Path]:
     shutil.rmtree(trash, ignore_errors=True)
 
 
-def symlink_keeping(link: Path, target: str, previous: Path) -> None:
+def symlink_keeping(link: str | os.PathLike, target: str, previous: str | os.PathLike) -> None:
     """Create symlink `link` -> `target`, reusing `previous` (the same name in the folder being replaced) when it
     already points at `target`: the new name becomes a hard link to that symlink's inode.
 
@@ -281,12 +281,17 @@ class Manifest:
         return cls([ManifestEntry(**e) for e in payload["files"]])
 
 
-def _iter_files(root: Path) -> Iterable[Path]:
+def _walk(root: Path) -> Iterator[tuple[str, list[str]]]:
+    """(folder, sorted non-hidden file names) for every non-hidden folder under `root`, in sorted order."""
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if not name.startswith("."):
-                yield Path(dirpath) / name
+        yield dirpath, sorted(name for name in filenames if not name.startswith("."))
+
+
+def _iter_files(root: Path) -> Iterable[Path]:
+    for dirpath, names in _walk(root):
+        for name in names:
+            yield Path(dirpath) / name
 
 
 class StatHashIndex:
@@ -316,9 +321,9 @@ class StatHashIndex:
         except OSError:
             return ""
 
-    def sha256(self, path: Path) -> tuple[int, str]:
+    def sha256(self, path: str | os.PathLike) -> tuple[int, str]:
         """(size, SHA-256) of `path`, hashing it only when its stamp is new."""
-        stat = path.stat()
+        stat = os.stat(path)
         stamp = self._stamp(stat)
         sha = self._known.get(stamp)
         if sha is None:
@@ -340,12 +345,19 @@ def build_manifest(
     With `index`, files whose (size, mtime, inode) it knows are not read again."""
     target = Path(target)
     base = Path(relative_to) if relative_to is not None else (target if target.is_dir() else target.parent)
-    files = _iter_files(target) if target.is_dir() else [target]
+    if not target.is_dir():
+        return Manifest([_entry(target, target.relative_to(base).as_posix(), index)])
     entries = []
-    for p in files:
-        size, sha = index.sha256(p) if index is not None else (p.stat().st_size, sha256_file(p))
-        entries.append(ManifestEntry(path=p.relative_to(base).as_posix(), size=size, sha256=sha))
+    for dirpath, names in _walk(target):  # strings, one relative folder per directory: thousands of files
+        folder = Path(dirpath).relative_to(base).as_posix()
+        prefix = "" if folder == "." else f"{folder}/"
+        entries.extend(_entry(f"{dirpath}/{name}", prefix + name, index) for name in names)
     return Manifest(entries)
+
+
+def _entry(path: str | os.PathLike, relpath: str, index: StatHashIndex | None) -> ManifestEntry:
+    size, sha = index.sha256(path) if index is not None else (os.stat(path).st_size, sha256_file(path))
+    return ManifestEntry(path=relpath, size=size, sha256=sha)
 
 
 def combine_hashes(hashes: Iterable[str]) -> str:

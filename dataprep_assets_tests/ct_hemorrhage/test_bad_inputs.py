@@ -15,9 +15,10 @@ from PIL import Image
 
 from dataprep_assets.defs.ct_hemorrhage import datasets as D
 from dataprep_assets.defs.ct_hemorrhage.config import ROBOFLOW_MAP
-from dataprep_assets.defs.ct_hemorrhage.labelled import Source, load_source
+from dataprep_assets.defs.ct_hemorrhage.labelled import Source, image_facts_name, load_source
 from dataprep_assets.defs.ct_hemorrhage.patients import DEFAULT_NAME_PATTERN
 from dataprep_assets.lib.dicom import load_slice_uint8
+from dataprep_assets.lib.itemcache import StampedResults
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets_tests.ct_hemorrhage.conftest import materialize, real_dicom
 from dataprep_assets_tests.harness import check_results, config_refusal, failure_text
@@ -137,15 +138,23 @@ def test_unusable_labelled_images_and_boxes_are_rejects_with_reasons(tmp_path):
         "categories": [{"id": 0, "name": "hemorrhage-ct"}, {"id": 1, "name": "SDH"}],
     }
     (folder / "_annotations.coco.json").write_text(json.dumps(coco))
-    rejects = RejectLog()
-    result = load_source(
-        tmp_path,
-        Source("roboflow", "src/_annotations.coco.json", ROBOFLOW_MAP),
-        DEFAULT_NAME_PATTERN,
-        2.0,
-        True,
-        rejects,
-    )
+    runs = []
+    for _ in range(2):  # the second run answers the size checks from the facts the first remembered
+        facts = StampedResults(tmp_path, "labelled_images", image_facts_name())
+        rejects = RejectLog()
+        result = load_source(
+            tmp_path,
+            Source("roboflow", "src/_annotations.coco.json", ROBOFLOW_MAP),
+            DEFAULT_NAME_PATTERN,
+            2.0,
+            True,
+            rejects,
+            facts,
+        )
+        facts.save()
+        runs.append((facts.computed, result.images.to_dict("list"), [(r.item, r.reason, r.detail) for r in rejects]))
+    assert [computed for computed, _, _ in runs] == [3, 0]  # three images opened once: p1_1, p1_2, p1_3
+    assert runs[0][1:] == runs[1][1:]  # the same images kept, the same rejects with the same details
     assert result.images["file_name"].tolist() == ["roboflow_p1_1.jpg"]
     assert result.boxes[["x", "y", "w", "h"]].values.tolist() == [
         [0.0, 10.0, 15.0, 20.0]

@@ -15,9 +15,11 @@ from dataprep_assets.defs.ct_hemorrhage.feedback import (
     FetchSettings,
     fetch_slice,
     fetch_summary,
+    header_facts_name,
     read_feedback,
     select_for_fetch,
 )
+from dataprep_assets.lib.itemcache import StampedResults
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.sample_data.ct_hemorrhage import render_slice_hu, write_dicom
 
@@ -109,6 +111,27 @@ def test_fetch_decides_ok_skipped_or_failed(store):
     assert (escape["status"], escape["reason"]) == ("failed", "unsafe_key")
     summary = fetch_summary(pd.DataFrame([ok, thin, anon, nobody, missing, escape]))
     assert summary == {"successful": 2, "skipped_thickness": 1, "failed": 3, "attempted": 6}
+
+
+def test_remembered_header_facts_give_the_same_decisions_and_follow_changed_files(store):
+    _dicom(store, "dicom/ok.dcm", 5.5)
+    _dicom(store, "dicom/thin.dcm", 1.25)
+    store.path("dicom/bad.dcm").write_bytes(b"DICM but not really")
+    row = {"patient_id": "csv-patient", "instance_number": 4}
+    rels = ["dicom/ok.dcm", "dicom/thin.dcm", "dicom/bad.dcm"]
+    plain = [fetch_slice(row, rel, store.pull, SETTINGS) for rel in rels]
+    first = StampedResults(store.local_root(), "dicom_headers", header_facts_name())
+    assert [fetch_slice(row, rel, store.pull, SETTINGS, first) for rel in rels] == plain
+    assert first.computed == 3
+    first.save()
+    again = StampedResults(store.local_root(), "dicom_headers", header_facts_name())
+    assert [fetch_slice(row, rel, store.pull, SETTINGS, again) for rel in rels] == plain
+    assert again.computed == 0  # every header came from the remembered facts
+    assert plain[2]["reason"] == "not_dicom" and "dicom/bad.dcm" in plain[2]["detail"]
+    _dicom(store, "dicom/thin.dcm", 5.0)  # replaced by a thicker slice: its stamp changes, its header is re-read
+    after = StampedResults(store.local_root(), "dicom_headers", header_facts_name())
+    changed = fetch_slice(row, "dicom/thin.dcm", store.pull, SETTINGS, after)
+    assert (after.computed, changed["status"], changed["slice_thickness"]) == (1, "ok", 5.0)
 
 
 def test_transient_errors_are_retried_then_recorded(store):

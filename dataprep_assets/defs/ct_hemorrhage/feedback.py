@@ -17,6 +17,7 @@ import pandas as pd
 
 from dataprep_assets.defs.ct_hemorrhage.patients import image_key
 from dataprep_assets.lib.dicom import DicomError, read_header, thickness_matches
+from dataprep_assets.lib.itemcache import StampedResults, fingerprint
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.storage import UnsafePathError
 from dataprep_assets.lib.textio import TextFormatError, read_csv_rows
@@ -123,8 +124,42 @@ class FetchSettings:
     backoff_s: float
 
 
-def fetch_slice(row: dict, relpath: str, pull: Callable[[str], Path], settings: FetchSettings) -> dict:
-    """Fetch one object (retrying transient errors), read its header, decide ok / skipped / failed."""
+HEADER_FACTS_VERSION = 1
+"""Bump when `header_facts` changes what it reads: remembered facts of an older version are not reused."""
+
+
+def header_facts_name() -> str:
+    """The remembered header facts' file name: their version and the parser's (pydicom) version."""
+    import pydicom
+
+    return f"facts-{fingerprint(HEADER_FACTS_VERSION, pydicom.__version__)[:16]}"
+
+
+def header_facts(path: Path, name: str) -> dict:
+    """What the fetch decision needs of a DICOM header (JSON-able, so it can be remembered per file):
+    thickness, patient id and whether pixel data follows, or the reason the file cannot be used."""
+    try:
+        header = read_header(path, name=name)
+    except DicomError as exc:
+        return {"error": exc.reason, "detail": str(exc)}
+    return {
+        "slice_thickness": header.slice_thickness,
+        "patient_id": header.patient_id,
+        "has_pixel_data": header.has_pixel_data,
+    }
+
+
+def fetch_slice(
+    row: dict,
+    relpath: str,
+    pull: Callable[[str], Path],
+    settings: FetchSettings,
+    headers: StampedResults | None = None,
+) -> dict:
+    """Fetch one object (retrying transient errors), read its header, decide ok / skipped / failed.
+
+    `headers` remembers each file's header facts by its (size, mtime, inode): a rebuild re-reads only
+    new or changed objects."""
     out = {
         **row,
         "dicom_path": relpath,
@@ -150,27 +185,28 @@ def fetch_slice(row: dict, relpath: str, pull: Callable[[str], Path], settings: 
         return out
     if not local.is_file():
         return out | {"reason": "missing_object", "detail": f"no object at {relpath}"}
-    try:
-        header = read_header(local, name=relpath)
-    except DicomError as exc:
-        return out | {"reason": exc.reason, "detail": str(exc)}
+    read = lambda path: header_facts(path, relpath)  # noqa: E731 - the one place both branches call
+    facts = read(local) if headers is None else headers.get(relpath, read) or read(local)
+    if "error" in facts:
+        return out | {"reason": facts["error"], "detail": facts["detail"]}
+    thickness = facts["slice_thickness"]
     out |= {
-        "slice_thickness": header.slice_thickness if header.slice_thickness is not None else np.nan,
-        "header_patient_id": header.patient_id,
+        "slice_thickness": thickness if thickness is not None else np.nan,
+        "header_patient_id": facts["patient_id"],
         "reason": "",
         "detail": "",
     }
-    if not header.has_pixel_data:
+    if not facts["has_pixel_data"]:
         return out | {"reason": "missing_pixel_data", "detail": "the file ends before any pixel data"}
-    patient = header.patient_id or row.get("patient_id", "")
+    patient = facts["patient_id"] or row.get("patient_id", "")
     if not patient:
         return out | {"reason": "missing_patient_id", "detail": "no PatientID in the header and none in the CSV"}
     out["patient_id"] = patient
-    if not thickness_matches(header.slice_thickness, settings.allowed_mm, settings.tolerance_mm):
+    if not thickness_matches(thickness, settings.allowed_mm, settings.tolerance_mm):
         return out | {
             "status": "skipped_thickness",
             "reason": "slice_thickness",
-            "detail": f"SliceThickness {header.slice_thickness} mm not in {list(settings.allowed_mm)}",
+            "detail": f"SliceThickness {thickness} mm not in {list(settings.allowed_mm)}",
         }
     return out | {"status": "ok"}
 

@@ -12,6 +12,7 @@ once (`SourceResult.ledgers`).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from dataprep_assets.defs.ct_hemorrhage.datasets import CLASSES_6
 from dataprep_assets.defs.ct_hemorrhage.patients import image_key, parse_name
 from dataprep_assets.lib.accounting import Ledger, account
 from dataprep_assets.lib.coco import DROP, CocoError, box_problem, category_map, clip_boxes, load_coco, usable_boxes
+from dataprep_assets.lib.itemcache import StampedResults, fingerprint
 from dataprep_assets.lib.limits import ImageTooLargeError, beyond_box_limits, box_limit_problem, open_image
 from dataprep_assets.lib.rejects import RejectLog
 from dataprep_assets.lib.storage import SafeFiles, UnsafePathError, safe_join
@@ -69,15 +71,41 @@ def _source_categories(coco: dict, source: Source) -> tuple[dict[int, int | None
 IMAGE_COLUMNS = ["source", "source_id", "file_name", "source_path", "width", "height", "patient_id", "slice", "key"]
 
 
-def _image_size(path: Path) -> tuple[int, int]:
-    with open_image(path) as img:
-        return img.size
+IMAGE_FACTS_VERSION = 1
+"""Bump when `image_facts` changes: remembered facts of an older version are not reused."""
+
+
+def image_facts_name() -> str:
+    """The remembered image facts' file name: their version and the image reader's (Pillow) version."""
+    import PIL
+
+    return f"facts-{fingerprint(IMAGE_FACTS_VERSION, PIL.__version__)[:16]}"
+
+
+def image_facts(path: Path, item: str) -> dict:
+    """An image's size, or why it cannot be read (JSON-able, so it can be remembered per file); errors name
+    `item` (its store path), never the local path."""
+    try:
+        with open_image(path) as img:
+            return {"size": list(img.size)}
+    except ImageTooLargeError as exc:
+        return {"error": exc.reason, "detail": str(exc).replace(str(path), item)}
+    except Exception as exc:
+        return {"error": "unreadable_image", "detail": f"{type(exc).__name__}: {exc}".replace(str(path), item)}
 
 
 def load_source(
-    root: Path, source: Source, pattern: str, min_box: float, verify_size: bool, rejects: RejectLog
+    root: Path,
+    source: Source,
+    pattern: str,
+    min_box: float,
+    verify_size: bool,
+    rejects: RejectLog,
+    facts: StampedResults | None = None,
 ) -> SourceResult:
-    """One source's usable images (with patient ids) and clipped, remapped boxes."""
+    """One source's usable images (with patient ids) and clipped, remapped boxes.
+
+    `facts` remembers each image's size check by its (size, mtime, inode): a rebuild opens only new images."""
     coco = load_coco(safe_join(root, source.annotations))
     cat_map, unknown_ids = _source_categories(coco, source)
     names_of = {int(c["id"]): str(c["name"]) for c in coco["categories"]}
@@ -120,14 +148,12 @@ def load_source(
             continue
         width, height = im.get("width"), im.get("height")
         if path is not None:
-            try:
-                real = _image_size(path)
-            except ImageTooLargeError as exc:
-                rejects.add(item, STAGE, exc.reason, str(exc).replace(str(path), item))
+            read = functools.partial(image_facts, item=item)
+            found = (facts.get(item, read) if facts is not None else None) or read(path)
+            if "error" in found:
+                rejects.add(item, STAGE, found["error"], found["detail"])
                 continue
-            except Exception as exc:
-                rejects.add(item, STAGE, "unreadable_image", f"{type(exc).__name__}: {exc}".replace(str(path), item))
-                continue
+            real = tuple(found["size"])
             if (width, height) != real:
                 rejects.add(item, STAGE, "size_mismatch", f"COCO says {width}x{height}, file is {real[0]}x{real[1]}")
                 continue

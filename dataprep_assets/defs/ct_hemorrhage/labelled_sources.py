@@ -13,10 +13,11 @@ from dataprep_assets.common.store import DatasetStore
 from dataprep_assets.common.uploads import raw_inputs
 from dataprep_assets.defs.ct_hemorrhage.config import LabelledCocoConfig
 from dataprep_assets.defs.ct_hemorrhage.datasets import CLASSES_6, GROUP, LABELLED, RAW_PREFIX
-from dataprep_assets.defs.ct_hemorrhage.labelled import Source, load_source, merge_sources
+from dataprep_assets.defs.ct_hemorrhage.labelled import Source, image_facts_name, load_source, merge_sources
 from dataprep_assets.defs.ct_hemorrhage.uploads import ct_hemorrhage_uploads
 from dataprep_assets.lib.accounting import ledgers_metadata
 from dataprep_assets.lib.coco import CocoError, coco_from_frames
+from dataprep_assets.lib.itemcache import StampedResults
 from dataprep_assets.lib.rejects import RejectLog
 
 
@@ -36,6 +37,7 @@ def labelled_coco(
     ]
     rejects = RejectLog()
     results = []
+    facts = StampedResults(store.local_root(), "labelled_images", image_facts_name())
     for source in sources:
         try:
             results.append(
@@ -46,10 +48,14 @@ def labelled_coco(
                     config.min_box_size,
                     config.verify_image_size,
                     rejects,
+                    facts,
                 )
             )
         except CocoError as exc:
             raise dg.Failure(f"labelled source {source.name!r} cannot be used: {exc}") from exc
+    if config.verify_image_size:
+        facts.save()
+        context.log.info(f"image sizes checked: {facts.computed} new or changed images opened, the rest remembered")
     images, boxes = merge_sources(results)
     if images.empty:
         rejects_path = store.write_rejects(LABELLED.asset, rejects)

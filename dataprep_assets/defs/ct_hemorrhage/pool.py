@@ -50,6 +50,7 @@ from dataprep_assets.defs.ct_hemorrhage.feedback import (
     FetchSettings,
     fetch_slice,
     fetch_summary,
+    header_facts_name,
     read_feedback,
     select_for_fetch,
 )
@@ -59,7 +60,7 @@ from dataprep_assets.lib.accounting import account, ledgers_metadata
 from dataprep_assets.lib.coco import categories_block
 from dataprep_assets.lib.compute import backend_for
 from dataprep_assets.lib.images import captioned_montage, png_bytes, thumbnail_file
-from dataprep_assets.lib.itemcache import InputHashes, ItemCache, fingerprint
+from dataprep_assets.lib.itemcache import InputHashes, ItemCache, StampedResults, fingerprint
 from dataprep_assets.lib.parallel import batches, ordered_map, resolve_workers
 from dataprep_assets.lib.rejects import RejectLog
 
@@ -156,13 +157,16 @@ def no_hem_dicoms(context: dg.AssetExecutionContext, config: FetchConfig, store:
     started = time.perf_counter()
     rows = chosen.to_dict("records")
     results = []
+    headers = StampedResults(store.local_root(), "dicom_headers", header_facts_name())
     with ThreadPoolExecutor(max_workers=config.fetch_workers) as pool:
         for done, result in enumerate(
-            pool.map(lambda r: fetch_slice(r, f"{prefix}/{r['s3_key']}", store.pull, settings), rows), 1
+            pool.map(lambda r: fetch_slice(r, f"{prefix}/{r['s3_key']}", store.pull, settings, headers), rows), 1
         ):
             results.append(result)
             if done % 500 == 0:
                 context.log.info(f"fetched {done}/{len(rows)} in {time.perf_counter() - started:.1f}s")
+    headers.save()
+    context.log.info(f"headers read: {headers.computed} new or changed objects, {len(rows) - headers.computed} known")
     elapsed = time.perf_counter() - started
     columns = [
         *chosen.columns,

@@ -226,15 +226,23 @@ def coco_4class(
         for split in SPLIT_ORDER:
             object_of = split_objects(store, six, split)  # this split's file name -> stored object
             (staged.path / split).mkdir()
+            new_dir, old_dir = f"{staged.path}/{split}", f"{final}/{split}"
+            relative: dict[str, str] = {}  # object folder -> its path relative to the final split folder
 
-            def place(im: dict, split: str = split, object_of: dict = object_of) -> None:
+            def place(
+                im: dict, object_of: dict = object_of, new_dir: str = new_dir, old_dir: str = old_dir, relative=relative
+            ) -> None:
                 # Links go to the immutable stored object of the 6-class version, never to the live
                 # 6-class folder, which a later rebuild replaces. Symlink targets are computed from the
                 # final location (the staging dir is its sibling).
-                target = store.object_path(object_of[im["file_name"]])
-                link = staged.path / split / im["file_name"]
+                name = im["file_name"]
+                target = os.fspath(store.object_path(object_of[name]))
+                link = f"{new_dir}/{name}"
                 if config.link == "symlink":  # an unchanged link of the current folder is reused, not remade
-                    symlink_keeping(link, os.path.relpath(target, final / split), final / split / im["file_name"])
+                    folder, _, leaf = target.rpartition("/")
+                    if folder not in relative:
+                        relative[folder] = os.path.relpath(folder, old_dir)
+                    symlink_keeping(link, f"{relative[folder]}/{leaf}", f"{old_dir}/{name}")
                 else:
                     os.link(target, link)
 
