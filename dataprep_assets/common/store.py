@@ -17,7 +17,7 @@ import json
 import os
 import shutil
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -355,6 +355,18 @@ class DatasetStore(dg.ConfigurableResource, ABC):
                 frame.to_csv(tmp, index=False)
             else:
                 frame.to_parquet(tmp, index=False, compression="zstd")
+        return self.written_manifest(relpath)
+
+    def write_table_chunks(self, relpath: str, chunks: Iterable[pd.DataFrame], meta: dict | None = None) -> Manifest:
+        """`write_table` of the chunks' concatenation (a CSV: the same bytes), written a chunk at a time, so the
+        table is never whole in memory. The first chunk's columns make the header (give at least one chunk)."""
+        if not relpath.endswith(".csv"):
+            raise ValueError(f"{relpath}: only a CSV table is written in chunks")
+        full_meta = {"rows": 0} | (meta or {})  # the row count is known once written, before the commit reads it
+        with self.write_file(relpath, meta=full_meta) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
+            for i, chunk in enumerate(chunks):
+                chunk.to_csv(fh, index=False, header=i == 0)
+                full_meta["rows"] += len(chunk)
         return self.written_manifest(relpath)
 
     def write_json(self, relpath: str, payload: object, meta: dict | None = None) -> Manifest:

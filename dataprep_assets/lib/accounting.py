@@ -7,12 +7,17 @@ for (read but neither written nor rejected) and what came from nowhere. Assets c
 
 Records left out on purpose, not refused (pool images balancing did not need, annotations of a class a
 derived dataset drops), are a third outcome, `set_aside`, counted in the ledger like rejects.
+
+`account_streamed` checks the same identity over sources read afresh on each iteration (a COCO file read item by
+item, a folder listing: `Reread`) without holding their records: each side is a count and an order-free digest
+(the sum of the records' 64-bit hashes, so duplicates count), and only a mismatch reads the sources again as lists
+for `account` to name the difference. Memory: four counters, whatever the number of records.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 SHOWN = 20
@@ -68,6 +73,48 @@ def account(
             f"{what}: records in ({len(ins)}) != out ({len(outs)}) + rejected ({len(refused)}); " + "; ".join(parts)
         )
     return Ledger(what, len(ins), len(outs), len(refused), None if aside is None else len(aside))
+
+
+class Reread:
+    """A source of records read afresh on each iteration: `Reread(fn, *args)` iterates `fn(*args)` (a generator
+    over a file, a folder listing), so `account_streamed` can read it twice without anything held in between."""
+
+    def __init__(self, fn: Callable[..., Iterable], *args):
+        self.fn, self.args = fn, args
+
+    def __iter__(self) -> Iterator:
+        return iter(self.fn(*self.args))
+
+
+_MASK = (1 << 64) - 1
+
+
+def _digest(records: Iterable) -> tuple[int, int]:
+    """(count, sum of the records' hashes mod 2^64): equal for equal multisets, whatever the order."""
+    count = total = 0
+    for record in records:
+        count += 1
+        total += hash(str(record))
+    return count, total & _MASK
+
+
+def account_streamed(
+    what: str,
+    records_in: Iterable,
+    records_out: Iterable,
+    rejected: Iterable,
+    set_aside: Iterable | None = None,
+) -> Ledger:
+    """`account` over re-iterable sources (lists, `Reread`), holding no records: compared by count and digest;
+    on a mismatch the sources are read again as lists and `account` raises naming the difference."""
+    n_in, d_in = _digest(records_in)
+    n_out, d_out = _digest(records_out)
+    n_rejected, d_rejected = _digest(rejected)
+    n_aside, d_aside = _digest(set_aside) if set_aside is not None else (0, 0)
+    if n_in != n_out + n_rejected + n_aside or d_in != (d_out + d_rejected + d_aside) & _MASK:
+        account(what, list(records_in), list(records_out), list(rejected), None if set_aside is None else set_aside)
+        raise AccountingError(f"{what}: the records read differ from those written or rejected (a source changed?)")
+    return Ledger(what, n_in, n_out, n_rejected, None if set_aside is None else n_aside)
 
 
 def with_split(frame, id_col: str, splits: Iterable[str], split_col: str = "split") -> list[str]:

@@ -43,6 +43,7 @@ ProgressFn = Callable[[int, int, float], None]
 ENV_BACKEND = "DATAPREP_COMPUTE"
 ENV_DASK_ADDRESS = "DATAPREP_DASK_ADDRESS"
 ENV_CONNECT_TIMEOUT = "DATAPREP_DASK_CONNECT_TIMEOUT"
+ENV_WORKERS = "DATAPREP_WORKERS"
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_RETRIES = 2
 
@@ -54,9 +55,16 @@ class ComputeUnavailableError(RuntimeError):
 def resolve_workers(requested: int | None, tasks: int | None = None, min_tasks_per_worker: int = 1) -> int:
     """Worker processes for `tasks` items: `requested` if > 0; else (0 / None) one per core this process may use,
     but no more than one per `min_tasks_per_worker` tasks (at least one), since a fresh worker spends seconds
-    importing its libraries before it does anything: small batches run inline."""
+    importing its libraries before it does anything: small batches run inline.
+    `DATAPREP_WORKERS=N` pins every automatic count (0 / None) to N whatever the batch size (a benchmark comparing
+    sizes runs the same process tree at each)."""
     if requested is not None and requested > 0:
         return requested
+    pinned = os.environ.get(ENV_WORKERS, "").strip()
+    if pinned:
+        if not pinned.isdigit() or int(pinned) < 1:
+            raise ValueError(f"{ENV_WORKERS} must be a whole number of worker processes >= 1, got {pinned!r}")
+        return int(pinned)
     try:
         cores = max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - non-Linux

@@ -15,6 +15,7 @@ from dataprep_assets.defs.ct_hemorrhage.ledgers import (
     four_class_ledgers,
     published_originals,
 )
+from dataprep_assets.defs.ct_hemorrhage.published import CocoDict
 from dataprep_assets.defs.perva_retrieval.concept_splits import create_concept_splits, split_ledgers
 from dataprep_assets.defs.quality_prediction import sources
 from dataprep_assets.defs.quality_prediction.rebalance import examples_ledger
@@ -87,10 +88,15 @@ def test_augmentation_accounts_for_every_image_and_original_box():
         augmentation_ledgers(balanced, boxes, published_originals(lost_box), [])
 
 
+def _records(cocos):
+    return {s: CocoDict(c) for s, c in cocos.items()}
+
+
 def test_four_class_sets_aside_dropped_classes_and_fails_on_a_missing_link_or_annotation():
-    _, _, cocos6 = _augmented()
-    cocos4 = {s: four_class_coco(c, ["EDH", "HC"]) for s, c in cocos6.items()}
-    linked = [f"{s}/{im['file_name']}" for s, c in cocos4.items() for im in c["images"]]
+    _, _, plain6 = _augmented()
+    plain4 = {s: four_class_coco(c, ["EDH", "HC"]) for s, c in plain6.items()}
+    cocos6, cocos4 = _records(plain6), _records(plain4)
+    linked = [f"{s}/{im['file_name']}" for s, c in plain4.items() for im in c["images"]]
     images, annotations = four_class_ledgers(cocos6, cocos4, linked, ["EDH", "HC"])
     assert images.records_out == images.records_in == 5
     assert annotations.metadata() == {
@@ -102,17 +108,18 @@ def test_four_class_sets_aside_dropped_classes_and_fails_on_a_missing_link_or_an
     }
     with pytest.raises(AccountingError, match="train/b.png"):
         four_class_ledgers(cocos6, cocos4, [f for f in linked if f != "train/b.png"], ["EDH", "HC"])
-    cocos4["train"]["annotations"].pop()
+    plain4["train"]["annotations"].pop()
     with pytest.raises(AccountingError, match="annotations"):
         four_class_ledgers(cocos6, cocos4, linked, ["EDH", "HC"])
 
 
 def test_the_csv_export_has_one_row_per_image_of_its_version():
-    _, _, cocos = _augmented()
-    frame = pd.DataFrame([{"split": s, "file_name": im["file_name"]} for s, c in cocos.items() for im in c["images"]])
-    assert export_ledger(cocos, frame).records_out == 5
+    _, _, plain = _augmented()
+    cocos = _records(plain)
+    rows = [f"{s}/{im['file_name']}" for s, c in plain.items() for im in c["images"]]
+    assert export_ledger(cocos, rows).records_out == 5
     with pytest.raises(AccountingError, match="test/no_hem_d.png"):
-        export_ledger(cocos, frame[frame["split"] != "test"])
+        export_ledger(cocos, [r for r in rows if not r.startswith("test/")])
 
 
 def test_balancing_places_or_sets_aside_every_pool_image():

@@ -2,6 +2,11 @@
 against its target, patient leak evidence, slices with named boxes, box/image distributions and the statistics
 `datum stats` reports, all recounted from the published COCO files."""
 
+import bisect
+from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import dagster as dg
 import numpy as np
 import pandas as pd
@@ -22,7 +27,8 @@ from dataprep_assets.defs.ct_hemorrhage.datasets import (
     SPLIT_ORDER,
 )
 from dataprep_assets.defs.ct_hemorrhage.figures import montage_with_boxes
-from dataprep_assets.defs.ct_hemorrhage.published import read_split_coco
+from dataprep_assets.defs.ct_hemorrhage.ledgers import CocoLike
+from dataprep_assets.defs.ct_hemorrhage.published import split_files
 from dataprep_assets.defs.ct_hemorrhage.reports import v4_analysis
 from dataprep_assets.defs.ct_hemorrhage.splits import balanced_splits
 from dataprep_assets.defs.ct_hemorrhage.training_set import augmented_coco_6class, coco_4class
@@ -36,46 +42,90 @@ PIXEL_SAMPLE = 400
 REJECTING_ASSETS = [d.asset for d in (LABELLED, CANDIDATES, DICOMS, NO_HEM_PNGS, SIX_CLASS)]
 
 
-def coco_frames(coco: dict, split: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(images, boxes) of one split's COCO file as tables; boxes carry class names and their image's size."""
-    names = {c["id"]: c["name"] for c in coco["categories"]}
+@dataclass
+class SplitTables:
+    """What the card needs of one split's COCO file, read item by item (`card_tables`)."""
+
+    images: pd.DataFrame
+    """id, width, height, patient_id, augmented, split: ~41 bytes per image (numbers in arrays, the strings shared)."""
+    boxes: pd.DataFrame
+    """image_id, class, w, h, split: ~40 bytes per box."""
+    first_names: list[str]
+    """The first PIXEL_SAMPLE file names in sorted order (the images whose pixels are read)."""
+    sample: dict
+    """A COCO dict of the first `SAMPLE_IMAGES` images with boxes and their annotations (for the montage)."""
+
+
+SAMPLE_IMAGES = 12
+
+
+def card_tables(coco: CocoLike, split: str) -> SplitTables:
+    """The card's tables of one split: three passes over the file (annotations, images, the sample's annotations),
+    none holding records."""
+    names = {c["id"]: c["name"] for c in coco.categories}
+    box_ids, box_w, box_h, box_class = array("q"), array("d"), array("d"), []
+    for a in coco.annotations():
+        box_ids.append(a["image_id"])
+        box_w.append(float(a["bbox"][2]))
+        box_h.append(float(a["bbox"][3]))
+        box_class.append(names[a["category_id"]])
+    annotated = set(box_ids)
+    ids, widths, heights, augmented, patient_cells = array("q"), array("q"), array("q"), array("b"), []
+    patients: dict = {}
+    smallest: list[str] = []
+    sample_images: list[dict] = []
+    for im in coco.images():
+        ids.append(im["id"])
+        widths.append(im["width"])
+        heights.append(im["height"])
+        patient = str(im.get("patient_id", ""))
+        patient_cells.append(patients.setdefault(patient, patient))
+        augmented.append(int(im.get("aug_index", 0)) > 0)
+        _keep_smallest(smallest, str(im["file_name"]), PIXEL_SAMPLE)
+        if len(sample_images) < SAMPLE_IMAGES and im["id"] in annotated:
+            sample_images.append(im)
+    chosen = {im["id"] for im in sample_images}
     images = pd.DataFrame(
-        [
-            {
-                "id": i["id"],
-                "file_name": i["file_name"],
-                "width": i["width"],
-                "height": i["height"],
-                "patient_id": str(i.get("patient_id", "")),
-                "augmented": int(i.get("aug_index", 0)) > 0,
-                "split": split,
-            }
-            for i in coco["images"]
-        ],
-        columns=["id", "file_name", "width", "height", "patient_id", "augmented", "split"],
+        {
+            "id": np.frombuffer(ids, np.int64) if ids else np.zeros(0, np.int64),
+            "width": np.frombuffer(widths, np.int64) if widths else np.zeros(0, np.int64),
+            "height": np.frombuffer(heights, np.int64) if heights else np.zeros(0, np.int64),
+            "patient_id": np.array(patient_cells, dtype=object),
+            "augmented": np.frombuffer(augmented, np.int8).astype(bool) if augmented else np.zeros(0, bool),
+            "split": np.full(len(ids), split, dtype=object),
+        }
     )
     boxes = pd.DataFrame(
-        [
-            {
-                "image_id": a["image_id"],
-                "class": names[a["category_id"]],
-                "w": float(a["bbox"][2]),
-                "h": float(a["bbox"][3]),
-                "split": split,
-            }
-            for a in coco["annotations"]
-        ],
-        columns=["image_id", "class", "w", "h", "split"],
+        {
+            "image_id": np.frombuffer(box_ids, np.int64) if box_ids else np.zeros(0, np.int64),
+            "class": np.array(box_class, dtype=object),
+            "w": np.frombuffer(box_w, np.float64) if box_w else np.zeros(0, np.float64),
+            "h": np.frombuffer(box_h, np.float64) if box_h else np.zeros(0, np.float64),
+            "split": np.full(len(box_ids), split, dtype=object),
+        }
     )
-    return images, boxes
+    sample = {
+        "images": sample_images,
+        "annotations": [a for a in coco.annotations() if a["image_id"] in chosen],
+        "categories": coco.categories,
+    }
+    return SplitTables(images, boxes, smallest, sample)
+
+
+def _keep_smallest(kept: list[str], name: str, limit: int) -> None:
+    """Keep `kept` the sorted `limit` smallest names seen."""
+    if len(kept) < limit or name < kept[-1]:
+        bisect.insort(kept, name)
+        if len(kept) > limit:
+            kept.pop()
 
 
 PIXEL_STATS_VERSION = 1
 """Bump when `pixel_stats` computes its mean/std differently: cached values are then recomputed."""
 
 
-def pixel_stats(store: DatasetStore, split: str, images: pd.DataFrame) -> pd.DataFrame:
-    """Mean and std of pixel intensity and a content hash for up to PIXEL_SAMPLE images of the split.
+def pixel_stats(store: DatasetStore, split: str, first_names: Sequence[str]) -> pd.DataFrame:
+    """Mean and std of pixel intensity and a content hash for the split's first PIXEL_SAMPLE images by file name.
 
     Kept per content hash in the item cache: a rebuild decodes only images it has not seen."""
     root = store.local_root()
@@ -83,7 +133,7 @@ def pixel_stats(store: DatasetStore, split: str, images: pd.DataFrame) -> pd.Dat
     cache = ItemCache(root, f"ct_card_pixel_stats/{split}", fingerprint(PIXEL_STATS_VERSION))
     files = SafeFiles(root)  # one path check for the folder, not a `realpath` per image
     rows, keys = [], []
-    for name in sorted(images["file_name"])[:PIXEL_SAMPLE]:
+    for name in sorted(first_names)[:PIXEL_SAMPLE]:
         path = files.file(SIX_CLASS.path, split, name) or store.path(SIX_CLASS.path, split, name)
         sha = written.known(path) or sha256_file(path)
         key = cache.key(sha)
@@ -142,11 +192,11 @@ def datum_stats(
 
 def build_card(store: DatasetStore, target_share: float) -> Card:
     store.pull(SIX_CLASS.path)
-    cocos = {s: read_split_coco(store, SIX_CLASS, s) for s in SPLIT_ORDER}
-    classes = [c["name"] for c in sorted(cocos["train"]["categories"], key=lambda c: c["id"])]
-    parts = [coco_frames(c, s) for s, c in cocos.items()]
-    images = pd.concat([p[0] for p in parts], ignore_index=True)
-    boxes = pd.concat([p[1] for p in parts], ignore_index=True)
+    files = split_files(store, SIX_CLASS)
+    classes = [c["name"] for c in sorted(files["train"].categories, key=lambda c: c["id"])]
+    parts = {s: card_tables(f, s) for s, f in files.items()}
+    images = pd.concat([p.images for p in parts.values()], ignore_index=True)
+    boxes = pd.concat([p.boxes for p in parts.values()], ignore_index=True)
     versions = cards.input_versions(store, [d.path for d in (LABELLED, NO_HEM_PNGS, BALANCED, SIX_CLASS, FOUR_CLASS)])
     hem = {s: set(boxes.loc[boxes["split"] == s, "image_id"]) for s in SPLIT_ORDER}
     per_split = pd.DataFrame(
@@ -179,7 +229,7 @@ def build_card(store: DatasetStore, target_share: float) -> Card:
         ]
     )
     boxes = boxes.assign(size=np.sqrt(boxes["w"] * boxes["h"]), aspect=boxes["w"] / boxes["h"].where(boxes["h"] > 0))
-    pixels = pd.concat([pixel_stats(store, s, images[images["split"] == s]) for s in SPLIT_ORDER], ignore_index=True)
+    pixels = pd.concat([pixel_stats(store, s, parts[s].first_names) for s in SPLIT_ORDER], ignore_index=True)
     stats, labels = datum_stats(images, boxes, pixels, classes)
     sizes = images.groupby(["width", "height"]).size().rename("images").reset_index()
     per_image = images.assign(annotations=[0] * len(images)).set_index(["split", "id"])["annotations"]
@@ -194,7 +244,7 @@ def build_card(store: DatasetStore, target_share: float) -> Card:
     samples = [
         Figure(
             f"samples_{s}",
-            montage_with_boxes(store.path(SIX_CLASS.path, s), cocos[s], count=12),
+            montage_with_boxes(store.path(SIX_CLASS.path, s), parts[s].sample, count=SAMPLE_IMAGES),
             f"{s}: slices with boxes, each named by its class",
         )
         for s in ("train", "valid")

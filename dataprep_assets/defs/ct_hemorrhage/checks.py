@@ -7,9 +7,8 @@ its image and the exact augmentation multiplier; and patients and placed pool im
 across versions. The 4-class and intermediate checks fail loudly (ERROR) without stopping the rest of the run.
 """
 
-import json
-
 import dagster as dg
+import numpy as np
 import pandas as pd
 
 from dataprep_assets.common.checks import (
@@ -34,7 +33,7 @@ from dataprep_assets.defs.ct_hemorrhage.datasets import (
 )
 from dataprep_assets.defs.ct_hemorrhage.labelled_sources import labelled_coco
 from dataprep_assets.defs.ct_hemorrhage.pool import no_hem_coco
-from dataprep_assets.defs.ct_hemorrhage.published import stale_pins
+from dataprep_assets.defs.ct_hemorrhage.published import CocoFile, stale_pins
 from dataprep_assets.defs.ct_hemorrhage.reports import v4_dataset_4class_csv, v4_dataset_6class_csv
 from dataprep_assets.defs.ct_hemorrhage.splits import balanced_splits, patient_splits
 from dataprep_assets.defs.ct_hemorrhage.training_set import augmented_coco_6class, coco_4class
@@ -44,6 +43,7 @@ from dataprep_assets.defs.ct_hemorrhage.validation import (
     class_presence,
     coco_report,
     links_report,
+    streamed_problems,
     unreadable_images,
 )
 from dataprep_assets.lib.datasets import Dataset
@@ -95,15 +95,13 @@ def _labelled_valid():
         "orphans or out-of-image boxes.",
     )
     def _check(store: DatasetStore) -> dg.AssetCheckResult:
-        from dataprep_assets.lib.coco import problem_counts, pycocotools_load, validate_coco
+        from dataprep_assets.lib.coco import problem_counts
 
-        coco = store.read(LABELLED)
-        pycocotools_load(coco)
-        problems = validate_coco(coco)
+        counts, problems = streamed_problems(store.pull(LABELLED.path), None)  # read item by item
         return dg.AssetCheckResult(
             passed=not problems,
             metadata={
-                "images": len(coco["images"]),
+                "images": counts["images"],
                 "problems": len(problems),
                 "by_kind": dg.MetadataValue.json(problem_counts(problems)),
             },
@@ -146,13 +144,29 @@ balanced_no_hem_share = share_in_range_check(
 
 
 def _six_class_rows(store: DatasetStore) -> pd.DataFrame:
-    from dataprep_assets.defs.ct_hemorrhage.export import dataset_rows
+    """One row per published 6-class image: split, patient_id, is_augmented, no_hemorrhage, read item by item.
+    Slim: the split and patient cells refer to one string per distinct value (8 bytes a cell), the flags are
+    booleans, so the table costs ~26 bytes per image plus one string per patient."""
+    from dataprep_assets.defs.ct_hemorrhage.export import dataset_row_chunks
+    from dataprep_assets.defs.ct_hemorrhage.published import split_files
 
     store.pull(SIX_CLASS.path)
-    frames = [dataset_rows(json.loads(store.path(SIX_CLASS.path, s, ANNOTATIONS).read_text()), s) for s in SPLIT_ORDER]
-    out = pd.concat(frames, ignore_index=True)
-    out["no_hemorrhage"] = ~out["has_hemorrhage"].astype(bool)
-    return out
+    patients: dict = {}
+    splits, patient_cells, augmented, no_hem = [], [], [], []
+    for split, coco in split_files(store, SIX_CLASS).items():
+        for chunk in dataset_row_chunks(coco, split):
+            splits.append(np.full(len(chunk), split, dtype=object))
+            patient_cells.append(np.array([patients.setdefault(p, p) for p in chunk["patient_id"]], dtype=object))
+            augmented.append(chunk["is_augmented"].to_numpy(bool))
+            no_hem.append(~chunk["has_hemorrhage"].to_numpy(bool))
+    return pd.DataFrame(
+        {
+            "split": np.concatenate(splits),
+            "patient_id": np.concatenate(patient_cells),
+            "is_augmented": np.concatenate(augmented),
+            "no_hemorrhage": np.concatenate(no_hem),
+        }
+    )
 
 
 six_class_no_overlap = group_overlap_check(
@@ -197,24 +211,27 @@ def six_class_images_readable(store: DatasetStore) -> dg.AssetCheckResult:
     store.pull(SIX_CLASS.path)
     root = store.path(SIX_CLASS.path)
     written = store.hash_index(SIX_CLASS.path)  # a file still the one written: its hash without reading it
-    names = [
-        f"{s}/{im['file_name']}"
-        for s in SPLIT_ORDER
-        for im in json.loads((root / s / ANNOTATIONS).read_text())["images"]
-    ]
     verified = VerifiedObjects(store.local_root(), IMAGES_READABLE, fingerprint(DECODER_VERSION))
-    sha_of = {n: written.known(root / n) for n in names}
-    todo = [n for n in names if not sha_of[n] or sha_of[n] not in verified]
-    bad = unreadable_images([str(root / n) for n in todo])
+    keep, todo, checked = set(), [], 0  # held: the known hashes, and the paths to decode with theirs
+    for s in SPLIT_ORDER:
+        for im in CocoFile(root / s / ANNOTATIONS).images():
+            path = str(root / s / im["file_name"])
+            sha = written.known(path)
+            checked += 1
+            if sha:
+                keep.add(sha)
+            if not sha or sha not in verified:
+                todo.append((path, sha))
+    bad = unreadable_images([path for path, _ in todo])
     broken = set(bad)
-    for name in todo:
-        if str(root / name) not in broken and sha_of[name]:
-            verified.add(sha_of[name])
-    verified.save(keep={sha for sha in sha_of.values() if sha})
+    for path, sha in todo:
+        if path not in broken and sha:
+            verified.add(sha)
+    verified.save(keep=keep)
     return dg.AssetCheckResult(
         passed=not bad,
         metadata={
-            "images_checked": len(names),
+            "images_checked": checked,
             "images_decoded": len(todo),
             "unreadable": len(bad),
             "examples": dg.MetadataValue.json([str(p) for p in bad[:10]]),
@@ -244,7 +261,7 @@ def six_class_multiplier(context: dg.AssetCheckExecutionContext, store: DatasetS
     expected = int(latest_materialization_metadata(context.instance, augmented_coco_6class.key).get("multiplier", 3))
     rows = _six_class_rows(store)
     per_split = rows.groupby("split").agg(
-        images=("file_name", "size"),
+        images=("is_augmented", "size"),
         originals=("is_augmented", lambda a: int((~a).sum())),
         augmented=("is_augmented", "sum"),
     )
@@ -272,22 +289,23 @@ def four_class_classes_removed(store: DatasetStore) -> dg.AssetCheckResult:
     store.pull(FOUR_CLASS.path)
     rows, bad = [], []
     for split in SPLIT_ORDER:
-        four = json.loads(store.path(FOUR_CLASS.path, split, ANNOTATIONS).read_text())
-        six = json.loads(store.path(SIX_CLASS.path, split, ANNOTATIONS).read_text())
-        names = {c["id"]: c["name"] for c in four["categories"]}
-        removed_left = sum(names.get(a["category_id"]) in ("EDH", "HC") for a in four["annotations"]) + sum(
+        four = CocoFile(store.path(FOUR_CLASS.path, split, ANNOTATIONS))
+        six = CocoFile(store.path(SIX_CLASS.path, split, ANNOTATIONS))
+        names = {c["id"]: c["name"] for c in four.categories}
+        removed_left = sum(names.get(a["category_id"]) in ("EDH", "HC") for a in four.annotations()) + sum(
             n in ("EDH", "HC") for n in names.values()
         )
+        images4, images6 = sum(1 for _ in four.images()), sum(1 for _ in six.images())
         rows.append(
             {
                 "split": split,
                 "categories": ", ".join(names.values()),
                 "edh_hc_left": removed_left,
-                "images_4class": len(four["images"]),
-                "images_6class": len(six["images"]),
+                "images_4class": images4,
+                "images_6class": images6,
             }
         )
-        if removed_left or len(four["images"]) != len(six["images"]):
+        if removed_left or images4 != images6:
             bad.append(split)
     return dg.AssetCheckResult(
         passed=not bad,

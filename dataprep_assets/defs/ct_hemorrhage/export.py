@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import pandas as pd
 
 from dataprep_assets.defs.ct_hemorrhage.augment import AugImage
 from dataprep_assets.defs.ct_hemorrhage.datasets import CLASSES_6, SPLIT_ORDER
-from dataprep_assets.defs.ct_hemorrhage.ledgers import add_original
+from dataprep_assets.defs.ct_hemorrhage.ledgers import CocoLike, add_original
+from dataprep_assets.defs.ct_hemorrhage.published import CocoDict, CocoFile
 from dataprep_assets.lib.coco import categories_block
 from dataprep_assets.lib.storage import StreamedJsonWriter
 
@@ -110,40 +111,87 @@ class SplitCocoWriter:
 LISTS = ("images", "annotations")
 
 
-def boxes_by_image(coco: Mapping) -> dict[int, tuple]:
-    """Image id -> its boxes `(category_id, x, y, w, h)`, in annotation id order."""
+def boxes_by_image(annotations: Iterable[Mapping]) -> dict[int, tuple]:
+    """Image id -> its boxes `(category_id, x, y, w, h)`, in annotation id order (read one annotation at a time)."""
     out: dict[int, list] = {}
-    for a in sorted(coco["annotations"], key=lambda a: a["id"]):
-        out.setdefault(a["image_id"], []).append((int(a["category_id"]), *map(float, a["bbox"])))
-    return {k: tuple(v) for k, v in out.items()}
+    for a in annotations:
+        out.setdefault(a["image_id"], []).append((a["id"], int(a["category_id"]), *map(float, a["bbox"])))
+    return {k: tuple(box[1:] for box in sorted(v, key=lambda box: box[0])) for k, v in out.items()}
+
+
+def four_class_categories(categories6: Sequence[Mapping], drop: Sequence[str]) -> tuple[list[str], dict[int, int]]:
+    """The classes kept (in id order) and each kept 6-class category id's new id (0..n-1)."""
+    names = [c["name"] for c in sorted(categories6, key=lambda c: c["id"])]
+    kept = [n for n in names if n not in set(drop)]
+    return kept, {c["id"]: kept.index(c["name"]) for c in categories6 if c["name"] in kept}
 
 
 def four_class_coco(coco6: Mapping, drop: Sequence[str]) -> dict:
     """The same images without the dropped classes' annotations; kept classes renumbered 0..n-1."""
-    names = [c["name"] for c in sorted(coco6["categories"], key=lambda c: c["id"])]
-    kept = [n for n in names if n not in set(drop)]
-    old_to_new = {c["id"]: kept.index(c["name"]) for c in coco6["categories"] if c["name"] in kept}
-    annotations = []
-    for ann in coco6["annotations"]:
-        if ann["category_id"] in old_to_new:
-            annotations.append(dict(ann, id=len(annotations), category_id=old_to_new[ann["category_id"]]))
+    kept, old_to_new = four_class_categories(coco6["categories"], drop)
     return {
         "info": dict(coco6.get("info", {})),
         "images": list(coco6["images"]),
-        "annotations": annotations,
+        "annotations": [
+            dict(ann, id=n, category_id=old_to_new[ann["category_id"]])
+            for n, ann in enumerate(a for a in coco6["annotations"] if a["category_id"] in old_to_new)
+        ],
         "categories": categories_block(kept),
     }
 
 
-def dataset_rows(coco: Mapping, split: str) -> pd.DataFrame:
-    """One CSV row per image: split, file, patient, source, augmentation, hemorrhage status, classes."""
-    names = {c["id"]: c["name"] for c in coco["categories"]}
-    per_image: dict[int, list[str]] = {}
-    for ann in coco["annotations"]:
-        per_image.setdefault(ann["image_id"], []).append(names[ann["category_id"]])
-    rows = []
-    for im in coco["images"]:
-        classes = per_image.get(im["id"], [])
+def write_four_class(coco6: CocoFile, drop: Sequence[str], path: str | os.PathLike, place: Callable[[dict], None]):
+    """`four_class_coco` of a 6-class file written to `path` item by item (`StreamedJsonWriter`: the same bytes as
+    `atomic_write_json(path, four_class_coco(...))`); `place(image)` is called for each image (its link).
+    Returns (kept classes, images, annotations, annotations removed)."""
+    kept, old_to_new = four_class_categories(coco6.categories, drop)
+    fixed = {"info": dict(coco6.small.get("info", {})), "categories": categories_block(kept)}
+    images = annotations = total = 0
+    with StreamedJsonWriter(path, fixed, LISTS) as out:
+        for im in coco6.images():
+            place(im)
+            out.add("images", im)
+            images += 1
+        for ann in coco6.annotations():
+            total += 1
+            if ann["category_id"] in old_to_new:
+                out.add("annotations", dict(ann, id=annotations, category_id=old_to_new[ann["category_id"]]))
+                annotations += 1
+    removed = total - annotations
+    return kept, images, annotations, removed
+
+
+ROW_COLUMNS = [
+    "split",
+    "file_name",
+    "patient_id",
+    "source",
+    "original",
+    "is_augmented",
+    "width",
+    "height",
+    "has_hemorrhage",
+    "annotations",
+    "classes",
+]
+ROWS_PER_CHUNK = 4096
+
+
+def dataset_row_chunks(coco: CocoLike, split: str, size: int = ROWS_PER_CHUNK) -> Iterator[pd.DataFrame]:
+    """`dataset_rows` in frames of at most `size` rows (at least one frame, maybe empty), read item by item: held
+    are one frame and each annotated image's annotation count and classes (an int per image id)."""
+    names = {c["id"]: c["name"] for c in coco.categories}
+    order = sorted(set(names.values()))
+    bit = {cid: 1 << order.index(name) for cid, name in names.items()}
+    per_image: dict = {}  # image id -> annotations << len(order) | class bits
+    shift = len(order)
+    for ann in coco.annotations():
+        per_image[ann["image_id"]] = (per_image.get(ann["image_id"], 0) + (1 << shift)) | bit[ann["category_id"]]
+    rows: list[dict] = []
+    sent = False
+    for im in coco.images():
+        packed = per_image.get(im["id"], 0)
+        count = packed >> shift
         rows.append(
             {
                 "split": split,
@@ -154,72 +202,98 @@ def dataset_rows(coco: Mapping, split: str) -> pd.DataFrame:
                 "is_augmented": int(im.get("aug_index", 0)) > 0,
                 "width": im["width"],
                 "height": im["height"],
-                "has_hemorrhage": bool(classes),
-                "annotations": len(classes),
-                "classes": ";".join(sorted(set(classes))),
+                "has_hemorrhage": bool(count),
+                "annotations": count,
+                "classes": ";".join(n for i, n in enumerate(order) if packed >> i & 1),
             }
         )
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "split",
-            "file_name",
-            "patient_id",
-            "source",
-            "original",
-            "is_augmented",
-            "width",
-            "height",
-            "has_hemorrhage",
-            "annotations",
-            "classes",
-        ],
-    )
+        if len(rows) == size:
+            yield pd.DataFrame(rows, columns=ROW_COLUMNS)
+            rows, sent = [], True
+    if rows or not sent:
+        yield pd.DataFrame(rows, columns=ROW_COLUMNS)
 
 
-def original_images_summary(rows: pd.DataFrame, classes: Sequence[str]) -> dict:
-    """The seed's ORIGINAL IMAGES SUMMARY (before augmentation) of one split: images, hemorrhage status and
-    images per class counted over original images only (augmented copies left out)."""
-    originals = rows[~rows["is_augmented"]]
-    exploded = originals.assign(cls=originals["classes"].str.split(";")).explode("cls")
-    per_class = exploded[exploded["cls"] != ""]["cls"].value_counts()
-    no_hem = int((~originals["has_hemorrhage"]).sum())
-    return {
-        "original_images": len(originals),
-        "hemorrhage_images": len(originals) - no_hem,
-        "no_hemorrhage_images": no_hem,
-        "no_hemorrhage_share": round(no_hem / len(originals), 4) if len(originals) else 0.0,
-        "images_per_class": {c: int(per_class.get(c, 0)) for c in classes},
+def dataset_rows(coco: Mapping, split: str) -> pd.DataFrame:
+    """One CSV row per image: split, file, patient, source, augmentation, hemorrhage status, classes."""
+    return pd.concat(list(dataset_row_chunks(CocoDict(dict(coco)), split)), ignore_index=True)
+
+
+class _SplitTally:
+    """The analysis figures of one split (or of its originals), counted image by image."""
+
+    def __init__(self, names: Sequence[str]):
+        self.images = self.augmented = self.no_hem = 0
+        self.per_class = dict.fromkeys(names, 0)
+
+    def add(self, classes: Sequence[str], augmented: bool) -> None:
+        self.images += 1
+        self.augmented += augmented
+        self.no_hem += not classes
+        for name in classes:
+            self.per_class[name] += 1
+
+    def share(self) -> float:
+        return round(self.no_hem / self.images, 4) if self.images else 0.0
+
+
+def split_analysis(coco: CocoFile, patients: set) -> tuple[dict, dict]:
+    """(the split's figures, its ORIGINAL IMAGES SUMMARY: images, hemorrhage status and images per class over
+    original images only), in one pass over the annotations and one over the images; `patients` receives the
+    split's patient ids. Held: the classes of each annotated image (an int per image id: a bit per class)."""
+    names = {c["id"]: c["name"] for c in coco.categories}
+    order = list(dict.fromkeys(names.values()))
+    bit = {cid: 1 << order.index(name) for cid, name in names.items()}
+    per_annotation = dict.fromkeys(order, 0)
+    classes_of: dict = {}
+    annotations = 0
+    for a in coco.annotations():
+        name = names[a["category_id"]]
+        per_annotation[name] += 1
+        classes_of[a["image_id"]] = classes_of.get(a["image_id"], 0) | bit[a["category_id"]]
+        annotations += 1
+    everything, originals = _SplitTally(order), _SplitTally(order)
+    for im in coco.images():
+        mask = classes_of.get(im["id"], 0)
+        classes = [n for i, n in enumerate(order) if mask >> i & 1]
+        augmented = int(im.get("aug_index", 0)) > 0
+        everything.add(classes, augmented)
+        if not augmented:
+            originals.add(classes, False)
+        patients.add(im.get("patient_id", ""))
+    figures = {
+        "images": everything.images,
+        "original_images": everything.images - everything.augmented,
+        "augmented_images": everything.augmented,
+        "annotations": annotations,
+        "annotations_per_class": {n: per_annotation[n] for n in names.values()},
+        "images_per_class": {n: everything.per_class[n] for n in names.values()},
+        "no_hemorrhage_images": everything.no_hem,
+        "hemorrhage_images": everything.images - everything.no_hem,
+        "no_hemorrhage_share": everything.share(),
+        "patients": len(patients),
     }
+    summary = {
+        "original_images": originals.images,
+        "hemorrhage_images": originals.images - originals.no_hem,
+        "no_hemorrhage_images": originals.no_hem,
+        "no_hemorrhage_share": originals.share(),
+        "images_per_class": {c: originals.per_class[c] for c in names.values()},
+    }
+    return figures, summary
 
 
-def analysis(cocos: Mapping[str, Mapping]) -> dict:
+def analysis(cocos: Mapping[str, CocoFile]) -> dict:
     """The seed's analysis: per split images (original/augmented), class distribution, hemorrhage status, patients,
-    overlap, and the ORIGINAL IMAGES SUMMARY (before augmentation) over originals only."""
+    overlap, and the ORIGINAL IMAGES SUMMARY (before augmentation) over originals only. Read item by item
+    (`split_analysis`): held are the patient ids and one split's annotated image ids, not the files."""
     report: dict = {"splits": {}, "original_images_summary": {}, "patient_overlap": {}}
     patients: dict[str, set] = {}
     for split in [s for s in SPLIT_ORDER if s in cocos]:
-        coco = cocos[split]
-        rows = dataset_rows(coco, split)
-        names = {c["id"]: c["name"] for c in coco["categories"]}
-        ann_counts = pd.Series([names[a["category_id"]] for a in coco["annotations"]], dtype="object").value_counts()
-        exploded = rows.assign(cls=rows["classes"].str.split(";")).explode("cls")
-        img_counts = exploded[exploded["cls"] != ""]["cls"].value_counts()
-        patients[split] = set(rows["patient_id"])
-        no_hem = int((~rows["has_hemorrhage"]).sum())
-        report["splits"][split] = {
-            "images": len(rows),
-            "original_images": int((~rows["is_augmented"]).sum()),
-            "augmented_images": int(rows["is_augmented"].sum()),
-            "annotations": len(coco["annotations"]),
-            "annotations_per_class": {n: int(ann_counts.get(n, 0)) for n in names.values()},
-            "images_per_class": {n: int(img_counts.get(n, 0)) for n in names.values()},
-            "no_hemorrhage_images": no_hem,
-            "hemorrhage_images": len(rows) - no_hem,
-            "no_hemorrhage_share": round(no_hem / len(rows), 4) if len(rows) else 0.0,
-            "patients": len(patients[split]),
-        }
-        report["original_images_summary"][split] = original_images_summary(rows, list(names.values()))
+        patients[split] = set()
+        figures, summary = split_analysis(cocos[split], patients[split])
+        report["splits"][split] = figures
+        report["original_images_summary"][split] = summary
     names = list(patients)
     for i, a in enumerate(names):
         for b in names[i + 1 :]:

@@ -10,7 +10,7 @@ from dataprep_assets.lib.images import captioned_montage, draw_boxes, png_bytes
 
 def montage_with_boxes(directory: Path, coco: dict, count: int = 12, size: int = 192) -> bytes:
     """Images with boxes, each box outlined in its class colour and named; the file name under each image."""
-    boxes = boxes_by_image(coco)
+    boxes = boxes_by_image(coco["annotations"])
     names = [c["name"] for c in sorted(coco["categories"], key=lambda c: c["id"])]
     tiles, captions = [], []
     for im in [i for i in coco["images"] if i["id"] in boxes][:count]:

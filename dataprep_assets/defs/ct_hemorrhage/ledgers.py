@@ -12,12 +12,24 @@ rejects + set aside).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Protocol
 
 import pandas as pd
 
 from dataprep_assets.defs.ct_hemorrhage.datasets import SPLIT_ORDER
-from dataprep_assets.lib.accounting import Ledger, account, account_split, with_split
+from dataprep_assets.lib.accounting import Ledger, Reread, account, account_split, account_streamed, with_split
+
+
+class CocoLike(Protocol):
+    """A COCO split read item by item (`published.CocoFile`, `published.CocoDict`)."""
+
+    @property
+    def categories(self) -> list[dict]: ...
+
+    def images(self) -> Iterator[dict]: ...
+
+    def annotations(self) -> Iterator[dict]: ...
 
 
 def _box_id(image: str, cls: object, bbox: Sequence[float]) -> str:
@@ -45,24 +57,33 @@ def balance_ledgers(
 
 
 def augmentation_ledgers(
-    balanced: pd.DataFrame, boxes: Mapping[int, tuple], published: tuple[list[str], list[str]], rejected: Iterable[str]
+    balanced: pd.DataFrame,
+    boxes: Mapping[int, tuple],
+    published: tuple[Iterable[str], Iterable[str]],
+    rejected: Iterable[str],
 ) -> tuple[Ledger, Ledger]:
     """`published`: the originals' items and their annotations' box ids (`published_originals`, or collected by
-    `add_original` image by image); `rejected`: `<split>/<file_name>` of the images refused (they do not decode)."""
+    `add_original` image by image; re-iterable); `rejected`: `<split>/<file_name>` of the images refused (they do
+    not decode). Compared by digest (`account_streamed`): no list of every image or box is made."""
     rejected = list(rejected)
     refused = set(rejected)
-    images_in, boxes_in, boxes_refused = [], [], []
-    for split, file_name, labelled_id in zip(
-        balanced["split"], balanced["file_name"], balanced["labelled_id"].astype(int), strict=True
-    ):
-        item = f"{split}/{file_name}"
-        images_in.append(item)
-        for cat, *bbox in boxes.get(int(labelled_id), ()):
-            (boxes_refused if item in refused else boxes_in).append(_box_id(item, cat, bbox))
+
+    def balanced_items(what: str) -> Iterator[str]:
+        """`images`, `boxes` (of every image) or `refused boxes` (of the images refused) of the balanced table."""
+        for split, file_name, labelled_id in zip(
+            balanced["split"], balanced["file_name"], balanced["labelled_id"].astype(int), strict=True
+        ):
+            item = f"{split}/{file_name}"
+            if what == "images":
+                yield item
+            elif what == "boxes" or item in refused:
+                yield from (_box_id(item, cat, bbox) for cat, *bbox in boxes.get(int(labelled_id), ()))
+
+    boxes_refused = list(balanced_items("refused boxes"))
     images_out, boxes_out = published
     return (
-        account("images", images_in, images_out, rejected),
-        account("original annotations", boxes_in + boxes_refused, boxes_out, boxes_refused),
+        account_streamed("images", Reread(balanced_items, "images"), images_out, rejected),
+        account_streamed("original annotations", Reread(balanced_items, "boxes"), boxes_out, boxes_refused),
     )
 
 
@@ -88,30 +109,43 @@ def published_originals(cocos: Mapping[str, Mapping]) -> tuple[list[str], list[s
     return published
 
 
+def _images(cocos: Mapping[str, CocoLike]) -> Iterator[str]:
+    for split in sorted(cocos):
+        for im in cocos[split].images():
+            yield f"{split}/{im['file_name']}"
+
+
+def _boxes(cocos: Mapping[str, CocoLike], keep: Callable[[str], bool] = lambda name: True) -> Iterator[str]:
+    """Box ids of the annotations whose class name passes `keep`; an image is named by its split and id (the
+    4-class images are the 6-class image records, ids included)."""
+    for split in sorted(cocos):
+        names = {c["id"]: c["name"] for c in cocos[split].categories}
+        for a in cocos[split].annotations():
+            if keep(names[a["category_id"]]):
+                yield _box_id(f"{split}/#{a['image_id']}", names[a["category_id"]], a["bbox"])
+
+
 def four_class_ledgers(
-    coco6: Mapping[str, Mapping], coco4: Mapping[str, Mapping], linked: Iterable[str], drop: Sequence[str]
+    coco6: Mapping[str, CocoLike], coco4: Mapping[str, CocoLike], linked: Iterable[str], drop: Sequence[str]
 ) -> tuple[Ledger, Ledger]:
-    """`linked`: `<split>/<file_name>` of every image file placed in the 4-class folder."""
-    linked = set(linked)
-    images_in, images_out, anns_in, anns_out, aside = [], [], [], [], []
-    for split in sorted(coco6):
-        six, four = coco6[split], coco4[split]
-        names6 = {c["id"]: c["name"] for c in six["categories"]}
-        names4 = {c["id"]: c["name"] for c in four["categories"]}
-        files6 = {im["id"]: f"{split}/{im['file_name']}" for im in six["images"]}
-        files4 = {im["id"]: f"{split}/{im['file_name']}" for im in four["images"]}
-        images_in += list(files6.values())
-        images_out += [f for f in files4.values() if f in linked]
-        for a in six["annotations"]:
-            item = _box_id(files6[a["image_id"]], names6[a["category_id"]], a["bbox"])
-            anns_in.append(item)
-            if names6[a["category_id"]] in set(drop):
-                aside.append(item)
-        anns_out += [_box_id(files4[a["image_id"]], names4[a["category_id"]], a["bbox"]) for a in four["annotations"]]
-    return account("images", images_in, images_out, []), account("annotations", anns_in, anns_out, [], aside)
+    """`linked`: `<split>/<file_name>` of every image file placed in the 4-class folder (re-iterable: a list, or
+    `Reread` of a folder listing). Read item by item (`account_streamed`): nothing held per image. Every 4-class
+    image must have its file; every 6-class image and annotation is a 4-class one, or set aside (dropped class)."""
+    dropped = set(drop)
+    account_streamed("images", Reread(_images, coco4), linked, [])  # raises naming an image without its file
+    return (
+        account_streamed("images", Reread(_images, coco6), Reread(_images, coco4), []),
+        account_streamed(
+            "annotations",
+            Reread(_boxes, coco6),
+            Reread(_boxes, coco4),
+            [],
+            Reread(_boxes, coco6, lambda name: name in dropped),
+        ),
+    )
 
 
-def export_ledger(cocos: Mapping[str, Mapping], frame: pd.DataFrame) -> Ledger:
-    """Every image of the exported dataset version is one CSV row (same split, same file)."""
-    images = [f"{split}/{im['file_name']}" for split, coco in sorted(cocos.items()) for im in coco["images"]]
-    return account("images", images, (frame["split"].astype(str) + "/" + frame["file_name"].astype(str)).tolist(), [])
+def export_ledger(cocos: Mapping[str, CocoLike], rows: Iterable[str]) -> Ledger:
+    """Every image of the exported dataset version is one CSV row (`rows`: `<split>/<file_name>` of each row,
+    re-iterable)."""
+    return account_streamed("images", Reread(_images, cocos), rows, [])

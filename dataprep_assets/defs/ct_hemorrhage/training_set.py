@@ -5,6 +5,8 @@ import dataclasses
 import json
 import os
 import time
+from collections.abc import Iterator, Sequence
+from itertools import chain
 from pathlib import Path
 
 import dagster as dg
@@ -30,17 +32,26 @@ from dataprep_assets.defs.ct_hemorrhage.datasets import (
     SIX_CLASS,
     SPLIT_ORDER,
 )
-from dataprep_assets.defs.ct_hemorrhage.export import SplitCocoWriter, boxes_by_image, four_class_coco
+from dataprep_assets.defs.ct_hemorrhage.export import SplitCocoWriter, boxes_by_image, write_four_class
 from dataprep_assets.defs.ct_hemorrhage.figures import montage_with_boxes
 from dataprep_assets.defs.ct_hemorrhage.ledgers import augmentation_ledgers, four_class_ledgers
-from dataprep_assets.defs.ct_hemorrhage.published import source_pins, split_cocos_at
+from dataprep_assets.defs.ct_hemorrhage.published import CocoFile, source_pins, split_files_at, split_objects
 from dataprep_assets.defs.ct_hemorrhage.splits import balanced_splits
-from dataprep_assets.lib.accounting import ledgers_metadata
+from dataprep_assets.lib.accounting import Reread, ledgers_metadata
 from dataprep_assets.lib.compute import backend_for
 from dataprep_assets.lib.itemcache import InputHashes, ItemCache, fingerprint
 from dataprep_assets.lib.parallel import batches, ordered_map, resolve_workers
 from dataprep_assets.lib.rejects import RejectLog
-from dataprep_assets.lib.storage import SafeFiles, atomic_write_json, atomic_write_text, sha256_file, symlink_keeping
+from dataprep_assets.lib.storage import SafeFiles, atomic_write_text, sha256_file, symlink_keeping
+
+
+def placed_files(folder: Path, splits: Sequence[str]) -> Iterator[str]:
+    """`<split>/<file>` of every file in each split folder of `folder` but its COCO file (the images placed)."""
+    for split in splits:
+        with os.scandir(folder / split) as entries:
+            for entry in entries:
+                if entry.name != ANNOTATIONS:
+                    yield f"{split}/{entry.name}"
 
 
 def write_yaml(path: Path, payload: dict) -> None:
@@ -55,7 +66,7 @@ def augmented_coco_6class(
     """`v4/6class_coco/{train,valid,test}/` with `_annotations.coco.json` and the images beside it; train
     gets `multiplier - 1` albumentations copies per image (boxes transformed, clipped, tiny ones dropped)."""
     balanced = store.read(BALANCED)
-    boxes = boxes_by_image(store.read(LABELLED))  # the labelled COCO itself is not kept
+    boxes = boxes_by_image(CocoFile(store.pull(LABELLED.path)).annotations())  # read one annotation at a time
     for folder in sorted({Path(p).parent.as_posix() for p in balanced["source_path"]}):
         store.pull(folder)
     extras = {r.file_name: {"patient_id": r.patient_id, "source": r.source} for r in balanced.itertuples(index=False)}
@@ -172,10 +183,10 @@ def augmented_coco_6class(
                 },
             },
         )
-        published: tuple[list[str], list[str]] = ([], [])
-        for writer in writers.values():
-            published[0].extend(writer.originals[0])
-            published[1].extend(writer.originals[1])
+        published = (  # chained, not copied
+            Reread(chain.from_iterable, [w.originals[0] for w in writers.values()]),
+            Reread(chain.from_iterable, [w.originals[1] for w in writers.values()]),
+        )
         ledgers = augmentation_ledgers(balanced, boxes, published, refused)
         montage_png = montage_with_boxes(staged.path / "train", writers["train"].sample)
     elapsed = time.perf_counter() - started
@@ -209,23 +220,23 @@ def coco_4class(
     if store.manifest(SIX_CLASS.path) is None:
         raise dg.Failure(f"{SIX_CLASS.path} has no recorded version: materialize {SIX_CLASS.asset} first")
     six = store.current_version(SIX_CLASS.path)  # read from and linked to this version's objects, and pinned
-    object_of = {e.path: e.sha256 for e in store.entries(six)}
-    cocos6, cocos4, linked = split_cocos_at(store, six), {}, []
-    counts = {}
+    cocos6, counts = split_files_at(store, six), {}
     with store.write_dir(FOUR_CLASS.path, meta=source_pins(six)) as staged:
         final = store.path(FOUR_CLASS.path)
         for split in SPLIT_ORDER:
-            coco6 = cocos6[split]
-            coco4 = cocos4[split] = four_class_coco(coco6, config.drop_classes)
+            object_of = split_objects(store, six, split)  # this split's file name -> stored object
             (staged.path / split).mkdir()
             new_dir, old_dir = f"{staged.path}/{split}", f"{final}/{split}"
             relative: dict[str, str] = {}  # object folder -> its path relative to the final split folder
-            for im in coco4["images"]:
+
+            def place(
+                im: dict, object_of: dict = object_of, new_dir: str = new_dir, old_dir: str = old_dir, relative=relative
+            ) -> None:
                 # Links go to the immutable stored object of the 6-class version, never to the live
                 # 6-class folder, which a later rebuild replaces. Symlink targets are computed from the
                 # final location (the staging dir is its sibling).
                 name = im["file_name"]
-                target = os.fspath(store.object_path(object_of[f"{split}/{name}"]))
+                target = os.fspath(store.object_path(object_of[name]))
                 link = f"{new_dir}/{name}"
                 if config.link == "symlink":  # an unchanged link of the current folder is reused, not remade
                     folder, _, leaf = target.rpartition("/")
@@ -234,13 +245,11 @@ def coco_4class(
                     symlink_keeping(link, f"{relative[folder]}/{leaf}", f"{old_dir}/{name}")
                 else:
                     os.link(target, link)
-                linked.append(f"{split}/{name}")
-            atomic_write_json(staged.path / split / ANNOTATIONS, coco4)
-            counts[split] = {
-                "images": len(coco4["images"]),
-                "annotations": len(coco4["annotations"]),
-                "annotations_removed": len(coco6["annotations"]) - len(coco4["annotations"]),
-            }
+
+            _, images, annotations, removed = write_four_class(
+                cocos6[split], config.drop_classes, staged.path / split / ANNOTATIONS, place
+            )
+            counts[split] = {"images": images, "annotations": annotations, "annotations_removed": removed}
         kept = [c for c in CLASSES_6 if c not in config.drop_classes]
         write_yaml(
             staged.path / "metadata.yaml",
@@ -252,6 +261,8 @@ def coco_4class(
                 "splits": counts,
             },
         )
+        cocos4 = {s: CocoFile(staged.path / s / ANNOTATIONS) for s in SPLIT_ORDER}
+        linked = Reread(placed_files, staged.path, SPLIT_ORDER)
         ledgers = four_class_ledgers(cocos6, cocos4, linked, config.drop_classes)
     return materialized(
         store,
