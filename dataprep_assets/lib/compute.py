@@ -286,13 +286,19 @@ class DaskBackend(Backend):
         report = _Progress(len(items), progress, progress_every)
         if not items:
             return
+        from dask.utils import funcname
+
         client = self.client()
         pending = []
         try:
             threads = max(1, sum(cast(dict, client.nthreads()).values()))
 
             def submit(item):
-                future = client.submit(_on_worker, fn, item, pure=False, retries=self.retries)
+                future = (
+                    client.submit(  # keyed by `fn`'s name, not the wrapper's: the dashboard and plugins see the work
+                        _on_worker, fn, item, key=f"{funcname(fn)}-{uuid.uuid4().hex}", retries=self.retries
+                    )
+                )
                 pending.append(future)
                 return future
 
